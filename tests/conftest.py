@@ -1,0 +1,18 @@
+"""Shared pytest set-up: offscreen Qt, an isolated QUARRY_HOME and a real keyring backend."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def quarry_home(tmp_path, monkeypatch):
+    """A fresh data directory for one test, also exported as QUARRY_HOME."""
+    home = tmp_path / "quarry-home"
+    home.mkdir()
+    monkeypatch.setenv("QUARRY_HOME", str(home))
+    return home

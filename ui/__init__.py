@@ -1,0 +1,1 @@
+"""Quarry desktop app (PySide6): thin face over wallet/ and trainer/."""

@@ -1,0 +1,33 @@
+"""User-facing errors.
+
+Every error meant for a person derives from QuarryError; its str() is one clear line that
+the CLI prints (without a traceback) and the GUI shows in a message box.
+"""
+
+
+class QuarryError(Exception):
+    """An error whose message is fit to show to the user as-is."""
+
+
+class InvalidInput(QuarryError):
+    """Something the user or a file gave us is malformed."""
+
+
+class WrongPassword(QuarryError):
+    """The password does not decrypt the keystore."""
+
+
+class WalletLocked(QuarryError):
+    """An operation needs the wallet to be unlocked."""
+
+
+class NotFound(QuarryError):
+    """An account, bounty, file or other named thing does not exist."""
+
+
+class NetworkError(QuarryError):
+    """The RPC node is down, answers garbage, or is on the wrong chain."""
+
+
+class TransactionFailed(QuarryError):
+    """A transaction reverted or could not be sent; the message says why."""
