@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Keystore-strength scrypt (n=2**18, ~256 MiB, ~1 s) is for users; tests use a weak n.
+os.environ.setdefault("QUARRY_SCRYPT_N", "4096")
 
 import pytest  # noqa: E402
 
