@@ -1,0 +1,209 @@
+"""Quarry's local database: one SQLite file `<home>/quarry.db` through sqlite-utils.
+
+Schema changes are an ordered list of migration functions, `MIGRATIONS`. The database's
+`PRAGMA user_version` is the number of migrations already applied; opening a Store applies
+the missing ones, in order, inside one transaction (all or nothing). To change the schema,
+APPEND a function to `MIGRATIONS`; never edit or reorder one that has shipped.
+
+Thread-safety: each thread gets its own sqlite3 connection (`Store.db` is per thread), so
+the GUI thread and worker threads can use the same Store without sharing a connection.
+WAL journaling lets readers and one writer work at once; a busy timeout makes a writer
+wait for another instead of failing. `Store.transaction()` groups writes atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from wallet.errors import QuarryError
+
+DB_FILENAME = "quarry.db"
+BUSY_TIMEOUT_MS = 10_000
+
+Migration = Callable[[Database], None]
+
+
+def _m001_accounts_and_settings(db: Database) -> None:
+    db["accounts"].create(
+        {
+            "address": str,  # EIP-55 checksummed
+            "label": str,
+            "kind": str,  # "hd" or "imported"
+            "hd_index": int,  # BIP-44 index for kind "hd", else NULL
+            "created_at": float,  # unix seconds
+        },
+        pk="address",
+        not_null={"label", "kind", "created_at"},
+    )
+    db["settings"].create({"key": str, "value": str}, pk="key", not_null={"value"})
+
+
+# Append-only. Index i is migration number i + 1 (the user_version after it ran).
+MIGRATIONS: list[Migration] = [
+    _m001_accounts_and_settings,
+]
+
+# Values a setting has until someone sets it.
+SETTING_DEFAULTS: dict[str, Any] = {
+    "auto_lock_minutes": 15,
+}
+
+
+class StoreError(QuarryError):
+    """The local database cannot be opened or is newer than this version of Quarry."""
+
+
+class Store:
+    """The local SQLite database of one Quarry home directory."""
+
+    def __init__(self, home: str | os.PathLike[str]) -> None:
+        self.home = Path(home)
+        self.path = self.home / DB_FILENAME
+        self._local = threading.local()
+        self._all_connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._closed = False
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._migrate()
+
+    # -- connections ---------------------------------------------------------------
+
+    @property
+    def db(self) -> Database:
+        """This thread's sqlite-utils Database (created on first use)."""
+        if self._closed:
+            raise StoreError("The local database is closed.")
+        database = getattr(self._local, "db", None)
+        if database is None:
+            database = Database(self._connect())
+            self._local.db = database
+        return database
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            # check_same_thread=False only so close() may close every thread's connection;
+            # each connection is still used by the one thread that made it.
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"Cannot open the local database {self.path}: {exc}") from exc
+        if self.path.exists():
+            with contextlib.suppress(OSError):
+                os.chmod(self.path, 0o600)
+        with self._connections_lock:
+            self._all_connections.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every thread's connection; the Store is unusable afterwards."""
+        self._closed = True
+        with self._connections_lock:
+            for conn in self._all_connections:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._all_connections.clear()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """`with store.transaction() as db:` commits all writes in the block, or none."""
+        with self.db.atomic() as database:
+            yield database
+
+    # -- migrations ----------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        db = self.db
+        try:
+            # IMMEDIATE takes the write lock first, so two processes opening the same
+            # home at once cannot both run a migration.
+            db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = int(db.conn.execute("PRAGMA user_version").fetchone()[0])
+                if version > len(MIGRATIONS):
+                    raise StoreError(
+                        f"The local database {self.path} was written by a newer version of "
+                        f"Quarry (schema {version}, this version knows {len(MIGRATIONS)})."
+                    )
+                for number in range(version + 1, len(MIGRATIONS) + 1):
+                    MIGRATIONS[number - 1](db)
+                    db.conn.execute(f"PRAGMA user_version = {number}")
+            except BaseException:
+                db.conn.execute("ROLLBACK")
+                raise
+            db.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StoreError(f"Cannot open the local database {self.path}: {exc}") from exc
+        except BaseException:
+            self.close()
+            raise
+
+    # -- settings ------------------------------------------------------------------
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        """The JSON value stored under `key`, else `default`, else SETTING_DEFAULTS[key]."""
+        rows = list(self.db.query("SELECT value FROM settings WHERE key = ?", [key]))
+        if rows:
+            return json.loads(rows[0]["value"])
+        if default is not None:
+            return default
+        return SETTING_DEFAULTS.get(key)
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Store any JSON-serialisable value under `key`."""
+        self.db["settings"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
+
+    # -- accounts metadata (the keys themselves live in keystore files) -----------
+
+    def account_rows(self) -> list[dict[str, Any]]:
+        return list(
+            self.db.query(
+                "SELECT address, label, kind, hd_index, created_at FROM accounts "
+                "ORDER BY kind = 'imported', hd_index, created_at, address"
+            )
+        )
+
+    def upsert_account(
+        self, address: str, label: str, kind: str, hd_index: int | None
+    ) -> None:
+        existing = list(self.db.query("SELECT created_at FROM accounts WHERE address = ?", [address]))
+        created_at = existing[0]["created_at"] if existing else time.time()
+        self.db["accounts"].upsert(
+            {
+                "address": address,
+                "label": label,
+                "kind": kind,
+                "hd_index": hd_index,
+                "created_at": created_at,
+            },
+            pk="address",
+        )
+
+    def set_account_label(self, address: str, label: str) -> None:
+        self.db.execute("UPDATE accounts SET label = ? WHERE address = ?", [label, address])
+
+    def delete_account(self, address: str) -> None:
+        self.db.execute("DELETE FROM accounts WHERE address = ?", [address])
