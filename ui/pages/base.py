@@ -1,0 +1,57 @@
+"""What every page of the main window has: a title, an icon, a banner, coalesced refreshes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
+
+from ui.tasks import RefreshCoalescer
+from ui.widgets import Banner, title_label
+
+if TYPE_CHECKING:
+    from ui.context import AppContext
+
+
+class Page(QWidget):
+    """A page of the side navigation. Subclasses fill `self.body` and implement `refresh()`."""
+
+    title = "Page"
+    icon_name = "info"
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setAccessibleName(f"{self.title} page")
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(24, 18, 24, 18)
+        outer.setSpacing(12)
+        self.header = QHBoxLayout()
+        self.header.addWidget(title_label(self.title))
+        self.header.addStretch(1)
+        outer.addLayout(self.header)
+        self.banner = Banner(self)
+        outer.addWidget(self.banner)
+        self.body = QVBoxLayout()
+        self.body.setSpacing(12)
+        outer.addLayout(self.body, 1)
+        self.coalescer = RefreshCoalescer(self, self.refresh)
+        ctx.events.changed.connect(self.coalescer.mark_dirty)
+
+    def refresh(self) -> None:
+        """Reload what the page shows (called on the GUI thread; slow parts go to a task)."""
+
+    def request_refresh(self) -> None:
+        self.coalescer.mark_dirty()
+        self.coalescer.flush()
+
+    def on_locked(self) -> None:
+        """The wallet locked: drop anything secret and cancel work that needs keys."""
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        self.coalescer.flush()
+
+    def fail(self, message: str) -> None:
+        self.banner.error(message)
