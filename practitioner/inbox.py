@@ -1,0 +1,236 @@
+"""The practitioner's inbox: a small HTTP server on 127.0.0.1 (docs/PROTOCOL.md, "Inbox HTTP API").
+
+- `PUT /blobs/0x<hash>`: stored when keccak256(body) == hash and the body is within the size
+  limit; 201 `{"uri"}`; 400 on mismatch, 411 without Content-Length, 413 too large.
+- `GET /blobs/0x<hash>`: the bytes (200) or 404.
+- `POST /relay` JSON `{"bountyId","round","blobHash","uri","contributor","deadline","signature"}`:
+  relays a gasless submission through the `relay` callable; 200 `{"txHash"}` or 400 `{"error"}`.
+- Every client address has a token bucket; an empty bucket answers 429.
+
+With `record_path`, every request body received is appended to that file (tests use it to
+prove that only encrypted blobs and hashes reached the practitioner).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from eth_hash.auto import keccak
+
+from wallet.atomic import atomic_write_bytes
+from wallet.errors import QuarryError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BLOB_BYTES = 64 * 1024 * 1024
+MAX_RELAY_BODY = 16 * 1024
+DEFAULT_RATE = 2.0  # requests per second refilled per client
+DEFAULT_BURST = 60
+_BLOB_PATH = re.compile(r"^/blobs/(0x[0-9a-f]{64})$")
+RELAY_FIELDS = ("bountyId", "round", "blobHash", "uri", "contributor", "deadline", "signature")
+
+Relay = Callable[[dict[str, Any]], str]
+
+
+def blob_path(directory: Path, blob_hash: str) -> Path:
+    return directory / blob_hash.lower()
+
+
+class _TokenBuckets:
+    """Per-client token bucket: `burst` requests at once, refilled at `rate` per second."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, client: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(client, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            if tokens < 1.0:
+                self._buckets[client] = (tokens, now)
+                return False
+            self._buckets[client] = (tokens - 1.0, now)
+            return True
+
+
+class InboxServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(
+        self,
+        blob_dir: str | Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES,
+        rate: float = DEFAULT_RATE,
+        burst: int = DEFAULT_BURST,
+        relay: Relay | None = None,
+        record_path: str | Path | None = None,
+    ) -> None:
+        self.blob_dir = Path(blob_dir)
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        self.max_blob_bytes = max_blob_bytes
+        self.buckets = _TokenBuckets(rate, burst)
+        self.relay = relay
+        self.record_path = Path(record_path) if record_path else None
+        self._record_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        super().__init__((host, port), _InboxHandler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def blob_uri(self, blob_hash: str) -> str:
+        return f"{self.url}/blobs/{blob_hash.lower()}"
+
+    def record(self, method: str, path: str, body: bytes) -> None:
+        if self.record_path is None:
+            return
+        with self._record_lock, open(self.record_path, "ab") as handle:
+            handle.write(f"--- {method} {path} {len(body)}\n".encode())
+            handle.write(body)
+            handle.write(b"\n")
+
+    def start(self) -> InboxServer:
+        """Serve in a daemon thread (tests, the demo); `shutdown()` stops it."""
+        self._thread = threading.Thread(target=self.serve_forever, name="inbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+class _InboxHandler(BaseHTTPRequestHandler):
+    server: InboxServer
+    server_version = "QuarryInbox/1"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("inbox %s: " + format, self.client_address[0], *args)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, obj: dict[str, Any]) -> None:
+        self._send(status, json.dumps(obj).encode())
+
+    def _error(self, status: int, message: str) -> None:
+        self.close_connection = True
+        self._json(status, {"error": message})
+
+    def _rate_limited(self) -> bool:
+        if self.server.buckets.allow(self.client_address[0]):
+            return False
+        self._error(HTTPStatus.TOO_MANY_REQUESTS, "too many requests; slow down")
+        return True
+
+    def _read_body(self, limit: int) -> bytes | None:
+        raw_length = self.headers.get("Content-Length")
+        if raw_length is None or not raw_length.isdigit():
+            self._error(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required")
+            return None
+        length = int(raw_length)
+        if length > limit:
+            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body larger than {limit} bytes")
+            return None
+        body = self.rfile.read(length)
+        if len(body) != length:
+            self._error(HTTPStatus.BAD_REQUEST, "truncated body")
+            return None
+        return body
+
+    # -- verbs ---------------------------------------------------------------------------
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        if self._rate_limited():
+            return
+        match = _BLOB_PATH.match(self.path.lower())
+        if not match:
+            self._error(HTTPStatus.NOT_FOUND, "unknown path")
+            return
+        path = blob_path(self.server.blob_dir, match.group(1))
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            self._error(HTTPStatus.NOT_FOUND, "no such blob")
+            return
+        self._send(HTTPStatus.OK, data, "application/octet-stream")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        if self._rate_limited():
+            return
+        match = _BLOB_PATH.match(self.path.lower())
+        if not match:
+            self._error(HTTPStatus.NOT_FOUND, "unknown path")
+            return
+        body = self._read_body(self.server.max_blob_bytes)
+        if body is None:
+            return
+        self.server.record("PUT", self.path, body)
+        expected = match.group(1)
+        actual = "0x" + keccak(body).hex()
+        if actual != expected:
+            self._error(HTTPStatus.BAD_REQUEST, f"hash mismatch: body hashes to {actual}")
+            return
+        target = blob_path(self.server.blob_dir, expected)
+        if not target.exists():
+            atomic_write_bytes(target, body, mode=0o644)
+        self._json(HTTPStatus.CREATED, {"uri": self.server.blob_uri(expected)})
+
+    def do_POST(self) -> None:  # noqa: N802
+        if self._rate_limited():
+            return
+        if self.path != "/relay":
+            self._error(HTTPStatus.NOT_FOUND, "unknown path")
+            return
+        body = self._read_body(MAX_RELAY_BODY)
+        if body is None:
+            return
+        self.server.record("POST", self.path, body)
+        if self.server.relay is None:
+            self._error(HTTPStatus.NOT_FOUND, "this inbox does not relay submissions")
+            return
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            self._error(HTTPStatus.BAD_REQUEST, "body is not JSON")
+            return
+        if not isinstance(payload, dict) or sorted(payload) != sorted(RELAY_FIELDS):
+            self._error(HTTPStatus.BAD_REQUEST, f"body must have exactly: {', '.join(RELAY_FIELDS)}")
+            return
+        try:
+            tx_hash = self.server.relay(payload)
+        except QuarryError as exc:
+            self._error(HTTPStatus.BAD_REQUEST, str(exc))
+            return
+        except Exception as exc:  # a relay failure must not kill the server thread
+            log.warning("relay failed: %s", exc)
+            self._error(HTTPStatus.BAD_REQUEST, f"relay failed: {exc}")
+            return
+        self._json(HTTPStatus.OK, {"txHash": tx_hash})
