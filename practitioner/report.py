@@ -1,0 +1,150 @@
+"""The round report: a JSON blob whose keccak256 goes on chain as `reportHash` in `finalize`.
+
+Canonical bytes (sorted keys, no spaces, UTF-8), so anyone holding the blob can check it
+against the chain. Token amounts are decimal strings (they exceed JSON's safe integers).
+
+    {"kind": "quarry-round-report", "version": 1,
+     "bountyId": 3, "round": 0, "specHash": "0x..", "modelHash": "0x.." (the model the round
+     trained from), "nextModelHash": "0x..", "metric": "accuracy",
+     "metricBefore": 0.61, "metricAfter": 0.93, "players": 3, "denominator": 3,
+     "method": "exact" | "gtg" | "none", "seed": 0 | null, "evaluations": 8,
+     "reward": "1000000000000000000", "paid": "999999999999999999",
+     "contributors": [{"address", "blobHash", "value", "share", "amount",
+                       "metricWith", "metricWithout", "mergedWith": [addresses]}],
+     "rejected": [{"address", "blobHash", "reason"}]}
+
+`value` is the contributor's Shapley value (its group's value split equally among merged
+near-identical updates); `share` = amount / reward; `metricWith` = the metric of the model
+built from every accepted update, `metricWithout` = the same without this contributor's
+player (leave-one-out).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from eth_hash.auto import keccak
+
+from wallet.errors import InvalidInput
+
+REPORT_KIND = "quarry-round-report"
+REPORT_VERSION = 1
+MAX_REPORT_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ContributorLine:
+    address: str
+    blob_hash: str
+    value: float
+    amount: int
+    metric_with: float
+    metric_without: float
+    merged_with: tuple[str, ...] = ()
+
+    def to_json(self, reward: int) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "blobHash": self.blob_hash,
+            "value": _finite(self.value),
+            "share": (self.amount / reward) if reward else 0.0,
+            "amount": str(self.amount),
+            "metricWith": _finite(self.metric_with),
+            "metricWithout": _finite(self.metric_without),
+            "mergedWith": list(self.merged_with),
+        }
+
+
+@dataclass(frozen=True)
+class RejectedLine:
+    address: str
+    blob_hash: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"address": self.address, "blobHash": self.blob_hash, "reason": self.reason}
+
+
+def _finite(value: float) -> float:
+    return float(value) if math.isfinite(value) else 0.0
+
+
+def build_report(
+    *,
+    bounty_id: int,
+    round_index: int,
+    spec_hash: str,
+    model_hash: str,
+    next_model_hash: str,
+    metric: str,
+    metric_before: float,
+    metric_after: float,
+    method: str,
+    seed: int | None,
+    evaluations: int,
+    players: int,
+    reward: int,
+    contributors: list[ContributorLine],
+    rejected: list[RejectedLine],
+) -> dict[str, Any]:
+    paid = sum(line.amount for line in contributors)
+    if paid > reward:
+        raise ValueError("the report pays more than the round's reward")
+    return {
+        "kind": REPORT_KIND,
+        "version": REPORT_VERSION,
+        "bountyId": bounty_id,
+        "round": round_index,
+        "specHash": spec_hash,
+        "modelHash": model_hash,
+        "nextModelHash": next_model_hash,
+        "metric": metric,
+        "metricBefore": _finite(metric_before),
+        "metricAfter": _finite(metric_after),
+        "players": players,
+        "denominator": players,
+        "method": method,
+        "seed": seed,
+        "evaluations": evaluations,
+        "reward": str(reward),
+        "paid": str(paid),
+        "contributors": [line.to_json(reward) for line in contributors],
+        "rejected": [line.to_json() for line in rejected],
+    }
+
+
+def report_bytes(report: dict[str, Any]) -> bytes:
+    return json.dumps(report, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def report_hash(data: bytes) -> str:
+    return "0x" + keccak(data).hex()
+
+
+def parse_report(data: bytes) -> dict[str, Any]:
+    """Parse and sanity-check a report blob (amounts back to int)."""
+    if len(data) > MAX_REPORT_BYTES:
+        raise InvalidInput("The round report is too large.")
+    try:
+        report = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput(f"The round report is not valid JSON: {exc}") from exc
+    if not isinstance(report, dict) or report.get("kind") != REPORT_KIND:
+        raise InvalidInput("This blob is not a Quarry round report.")
+    if report.get("version") != REPORT_VERSION:
+        raise InvalidInput(f"Unsupported round report version {report.get('version')!r}.")
+    try:
+        reward = int(report["reward"])
+        amounts = [int(line["amount"]) for line in report["contributors"]]
+        for line in report["contributors"]:
+            line["amount"] = int(line["amount"])
+        report["reward"] = reward
+        report["paid"] = int(report["paid"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput("The round report has malformed contributors or amounts.") from exc
+    if sum(amounts) > reward or sum(amounts) != report["paid"] or min(amounts, default=0) < 0:
+        raise InvalidInput("The round report's amounts do not add up.")
+    return report
