@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+// Compiles resources/contracts/*.sol with the pinned solc-js (standard JSON, optimizer on, 200 runs)
+// and writes resources/contracts/build/<Name>.json with sorted keys, so that a recompile is
+// byte-identical and the app never needs a compiler.
+//
+// Usage: node scripts/compile_contracts.mjs [--check]
+//   --check  compile in memory only; exit 1 if the committed artifacts differ (are stale).
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync, renameSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const SOURCES_DIR = join(ROOT, "resources", "contracts");
+const BUILD_DIR = join(SOURCES_DIR, "build");
+const NODE_MODULES = join(ROOT, "node_modules");
+// py-evm (eth-tester) runs Prague and anvil 1.7 defaults to it; cancun keeps the bytecode
+// deployable on any current chain (PUSH0, MCOPY and transient storage are all available).
+const EVM_VERSION = "cancun";
+const CONTRACTS = ["QuarryToken", "BountyBoard"];
+
+function fail(message) {
+  console.error(`compile_contracts: ${message}`);
+  process.exit(2);
+}
+
+if (!existsSync(join(NODE_MODULES, "solc", "package.json"))) {
+  fail("node_modules/solc is missing; run scripts/setup.sh (it runs `npm ci`) first.");
+}
+const require = createRequire(join(ROOT, "package.json"));
+const solc = require("solc");
+const pinned = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).devDependencies.solc;
+if (!solc.version().startsWith(`${pinned}+`)) {
+  fail(`installed solc ${solc.version()} is not the pinned ${pinned}; run scripts/setup.sh.`);
+}
+
+// Stable JSON: keys sorted at every level, two-space indent, trailing newline.
+function sortKeys(value) {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.keys(value).sort().map((key) => [key, sortKeys(value[key])]));
+  }
+  return value;
+}
+const stableJson = (value) => `${JSON.stringify(sortKeys(value), null, 2)}\n`;
+
+// Imports resolve only to @openzeppelin/contracts inside node_modules; anything else is an error.
+function findImport(path) {
+  if (!path.startsWith("@openzeppelin/contracts/") || path.includes("..")) {
+    return { error: `import not allowed: ${path}` };
+  }
+  const file = join(NODE_MODULES, path);
+  if (!existsSync(file)) return { error: `not found: ${path} (run scripts/setup.sh)` };
+  return { contents: readFileSync(file, "utf8") };
+}
+
+const sourceFiles = readdirSync(SOURCES_DIR).filter((name) => name.endsWith(".sol")).sort();
+const input = {
+  language: "Solidity",
+  sources: Object.fromEntries(
+    sourceFiles.map((name) => [name, { content: readFileSync(join(SOURCES_DIR, name), "utf8") }]),
+  ),
+  settings: {
+    optimizer: { enabled: true, runs: 200 },
+    // The IR pipeline: createBounty's nine parameters are "stack too deep" for the legacy one.
+    viaIR: true,
+    evmVersion: EVM_VERSION,
+    outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
+  },
+};
+
+const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImport }));
+const errors = (output.errors || []).filter((entry) => entry.severity === "error");
+for (const entry of output.errors || []) console.error(entry.formattedMessage);
+if (errors.length) fail(`${errors.length} compiler error(s)`);
+
+// sourceHash: sha256 of every source the compiler read (ours and OpenZeppelin's, sorted by
+// unit name) plus the settings, so any change of source, library or settings changes it.
+const allSources = { ...input.sources };
+for (const [unit] of Object.entries(output.sources || {})) {
+  if (!allSources[unit]) allSources[unit] = { content: findImport(unit).contents };
+}
+const sourceHash = `0x${createHash("sha256")
+  .update(stableJson({ settings: input.settings, solc: solc.version(), sources: allSources }))
+  .digest("hex")}`;
+
+const artifacts = {};
+for (const name of CONTRACTS) {
+  const unit = `${name}.sol`;
+  const compiled = output.contracts?.[unit]?.[name];
+  if (!compiled) fail(`contract ${name} not found in ${unit}`);
+  artifacts[name] = stableJson({
+    abi: compiled.abi,
+    bytecode: `0x${compiled.evm.bytecode.object}`,
+    contractName: name,
+    deployedBytecode: `0x${compiled.evm.deployedBytecode.object}`,
+    solcVersion: solc.version(),
+    sourceHash,
+  });
+}
+
+if (process.argv.includes("--check")) {
+  const stale = CONTRACTS.filter((name) => {
+    const file = join(BUILD_DIR, `${name}.json`);
+    return !existsSync(file) || readFileSync(file, "utf8") !== artifacts[name];
+  });
+  if (stale.length) {
+    console.error(
+      `compile_contracts: stale artifacts: ${stale.join(", ")}; run node scripts/compile_contracts.mjs and commit resources/contracts/build.`,
+    );
+    process.exit(1);
+  }
+  console.log(`compile_contracts: artifacts up to date (${solc.version()})`);
+} else {
+  mkdirSync(BUILD_DIR, { recursive: true });
+  for (const name of CONTRACTS) {
+    const file = join(BUILD_DIR, `${name}.json`);
+    writeFileSync(`${file}.tmp`, artifacts[name]);
+    renameSync(`${file}.tmp`, file);
+  }
+  console.log(`compile_contracts: wrote ${CONTRACTS.map((n) => `build/${n}.json`).join(", ")}`);
+}
