@@ -1,0 +1,96 @@
+"""Homomorphic aggregation of encrypted update blobs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trainer.aggregate import aggregate, aggregate_subset, decrypt_update, sum_encrypted
+from trainer.blob import encode_blob, parse_blob
+from trainer.encoding import EncodingParams, encode, pack
+from trainer.errors import BlobError
+from trainer.paillier import encrypt_update
+from trainer.testing import test_keypair
+
+N_PARAMS = 200
+
+
+@pytest.fixture(scope="module")
+def setting():
+    pub, priv = test_keypair(512)
+    enc = EncodingParams(16, 1.0, 10, 512)
+    rng = np.random.default_rng(11)
+    updates = rng.uniform(-1, 1, size=(5, N_PARAMS))
+    blobs = []
+    for i, u in enumerate(updates):
+        data = encode_blob(
+            bounty_id=1,
+            round=0,
+            n_params=N_PARAMS,
+            encoding=enc,
+            public_key=pub,
+            n_samples=100 + i,
+            ciphertexts=encrypt_update(pub, pack(encode(u, enc), enc), workers=1),
+        )
+        blobs.append(parse_blob(data, expected_public_key=pub, expected_encoding=enc))
+    return pub, priv, enc, updates, blobs
+
+
+def test_average_of_five_updates(setting):
+    pub, priv, enc, updates, blobs = setting
+    result = aggregate(priv, blobs)
+    assert result.count == 5 and result.total_samples == 510 and result.averaged
+    assert np.max(np.abs(result.vector - updates.mean(axis=0))) <= 0.5 / enc.scale + 1e-12
+    summed = aggregate(priv, blobs, average=False)
+    assert np.allclose(summed.vector, updates.sum(axis=0), atol=5 * 0.5 / enc.scale)
+
+
+def test_subset_and_single_decryption(setting):
+    pub, priv, enc, updates, blobs = setting
+    sub = aggregate_subset(priv, blobs, [3, 1])
+    assert sub.count == 2
+    assert np.allclose(sub.vector, updates[[1, 3]].mean(axis=0), atol=1 / enc.scale)
+    one = decrypt_update(priv, blobs[2])
+    assert np.allclose(one, updates[2], atol=0.5 / enc.scale)
+    with pytest.raises(BlobError, match="empty"):
+        aggregate_subset(priv, blobs, [])
+    with pytest.raises(BlobError, match="out of range"):
+        aggregate_subset(priv, blobs, [5])
+
+
+def test_sum_encrypted_is_product_of_ciphertexts(setting):
+    pub, priv, enc, updates, blobs = setting
+    summed = sum_encrypted(pub, blobs[:2])
+    assert summed[0] == blobs[0].ciphertexts[0] * blobs[1].ciphertexts[0] % pub.nsquare
+
+
+def test_incompatible_blobs_refused(setting):
+    pub, priv, enc, updates, blobs = setting
+    other_round = parse_blob(
+        encode_blob(
+            bounty_id=1,
+            round=1,
+            n_params=N_PARAMS,
+            encoding=enc,
+            public_key=pub,
+            n_samples=5,
+            ciphertexts=list(blobs[0].ciphertexts),
+        )
+    )
+    with pytest.raises(BlobError, match="round"):
+        aggregate(priv, [blobs[0], other_round])
+    with pytest.raises(BlobError, match="No updates"):
+        aggregate(priv, [])
+
+
+def test_more_than_max_contributors_refused(setting):
+    pub, priv, enc, updates, blobs = setting
+    with pytest.raises(BlobError, match="maximum of 10"):
+        aggregate(priv, blobs * 3)
+
+
+def test_wrong_private_key_fails_clearly(setting):
+    pub, priv, enc, updates, blobs = setting
+    _, other_priv = test_keypair(1024)
+    with pytest.raises(BlobError):
+        aggregate(other_priv, blobs)
