@@ -1,19 +1,60 @@
 """The embedded network: a persistent py-evm chain served as JSON-RPC on 127.0.0.1.
 
-`quarry devnet` runs it in the foreground; `ensure_running(home)` starts it detached when
-nothing answers. Plugins (entry point group "quarry.devnet") get a DevnetContext once the
+`quarry devnet` (or `python -m wallet.devnet`) runs it in the foreground; `ensure_running(home)`
+starts it detached when nothing answers. State lives in `<home>/devnet/chain.sqlite`, so a
+restart continues the same chain. The first start deploys QuarryToken and BountyBoard from a
+devnet-held key. Plugins (entry point group "quarry.devnet") get a DevnetContext once the
 server is up.
+
+The devnet keys (`<home>/devnet/keys.json`) hold only test money on this local chain, so
+they are stored in plain text (mode 0600), like anvil's well-known accounts.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import secrets
+import subprocess
+import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_utils import is_hex_address, to_canonical_address, to_checksum_address
+from web3 import Web3
+
+from wallet.atomic import atomic_write_text
+from wallet.devnet_chain import ChainError, DevnetChain
+from wallet.devnet_rpc import DevnetHTTPServer, DevnetRPC
+from wallet.errors import NetworkError, QuarryError
+from wallet.paths import data_home
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 18545
 CHAIN_ID = 1337
 PLUGIN_GROUP = "quarry.devnet"
+GRACE_PERIOD_SECONDS = 3600
+ETHER = 10**18
+TOKEN_UNIT = 10**18
+FAUCET_ETH = 10 * ETHER
+FAUCET_TOKENS = 1_000 * TOKEN_UNIT
+FAUCET_INTERVAL_SECONDS = 3600  # one faucet payment per address per hour
+PRACTITIONER_TOKENS = 1_000_000 * TOKEN_UNIT
+IDLE_BLOCK_SECONDS = 10  # an empty block this often while clients are active keeps "latest" fresh
+ACTIVE_CLIENT_SECONDS = 60
+START_TIMEOUT_SECONDS = 60
 
 
 @dataclass
@@ -28,3 +69,349 @@ class DevnetContext:
     first_start: bool  # True when this run created the chain and deployed the contracts
     practitioner_key: str  # hex private key of a devnet-funded account (ETH and QDT)
     stop: threading.Event = field(default_factory=threading.Event)  # set when shutting down
+
+
+class DevnetError(QuarryError):
+    """The devnet cannot start (port taken, already running, damaged files)."""
+
+
+def devnet_dir(home: str | os.PathLike[str] | None = None) -> Path:
+    directory = data_home(home) / "devnet"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return directory
+
+
+class Devnet:
+    """The chain, its devnet-held keys and contracts, the faucet and the HTTP server."""
+
+    def __init__(self, directory: Path, port: int = DEFAULT_PORT, chain_id: int = CHAIN_ID) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.port = port
+        self.lock = threading.RLock()
+        self.stop_event = threading.Event()
+        self._lock_file = self._take_directory_lock()
+        self.keys = self._load_or_create_keys()
+        self.deployer = Account.from_key(self.keys["deployer"])
+        self.practitioner = Account.from_key(self.keys["practitioner"])
+        self.chain = DevnetChain(
+            self.directory / "chain.sqlite",
+            chain_id,
+            {self.deployer.address: 10**9 * ETHER, self.practitioner.address: 10**6 * ETHER},
+        )
+        self.first_start = False
+        with self.lock:
+            if self.chain.get_meta("board") is None:
+                self._deploy_contracts()
+                self.first_start = True
+        self.rpc = DevnetRPC(self.chain, self.lock, client="Quarry devnet (py-evm)")
+        self.rpc.extra_methods["quarry_faucet"] = lambda params: self.faucet(params[0] if params else None)
+        self.rpc.extra_methods["quarry_contracts"] = lambda params: self.contracts()
+        self.server: DevnetHTTPServer | None = None
+        self._threads: list[threading.Thread] = []
+
+    # -- set-up --------------------------------------------------------------------------
+
+    def _take_directory_lock(self):
+        handle = open(self.directory / "lock", "a+")  # noqa: SIM115 (held for the run)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            running = read_server_info(self.directory)
+            where = f" at {running['url']} (pid {running['pid']})" if running else ""
+            raise DevnetError(f"A devnet is already running for {self.directory}{where}.") from None
+        return handle
+
+    def _load_or_create_keys(self) -> dict[str, str]:
+        path = self.directory / "keys.json"
+        if path.exists():
+            try:
+                keys = json.loads(path.read_text())
+                Account.from_key(keys["deployer"])
+                Account.from_key(keys["practitioner"])
+                return keys
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DevnetError(f"The devnet key file {path} is damaged: {exc}") from exc
+        if (self.directory / "chain.sqlite").exists():
+            raise DevnetError(f"The devnet key file {path} is missing; remove {self.directory} to start over.")
+        keys = {"deployer": "0x" + secrets.token_hex(32), "practitioner": "0x" + secrets.token_hex(32)}
+        atomic_write_text(path, json.dumps(keys), mode=0o600)
+        return keys
+
+    def _deploy_contracts(self) -> None:
+        from wallet.contracts import abi, bytecode
+
+        w3 = Web3()
+        token_factory = w3.eth.contract(abi=abi("QuarryToken"), bytecode=bytecode("QuarryToken"))
+        board_factory = w3.eth.contract(abi=abi("BountyBoard"), bytecode=bytecode("BountyBoard"))
+        token_tx = self._send_internal(
+            self.deployer, None, token_factory.constructor(self.deployer.address).data_in_transaction
+        )
+        board_tx = self._send_internal(
+            self.deployer, None, board_factory.constructor(GRACE_PERIOD_SECONDS).data_in_transaction
+        )
+        self.chain.mine()
+        token = self.chain.receipt(token_tx)["contract_address"]
+        board = self.chain.receipt(board_tx)["contract_address"]
+        self.chain.set_meta("token", to_checksum_address(token))
+        self.chain.set_meta("board", to_checksum_address(board))
+        self._mint(self.practitioner.address, PRACTITIONER_TOKENS)
+        self.chain.mine()
+        log.info("devnet: deployed QuarryToken at %s and BountyBoard at %s", self.token, self.board)
+
+    def _send_internal(self, signer, to: str | None, data: str | bytes = b"", value: int = 0) -> bytes:
+        """Sign with a devnet-held key and execute into the pending block (caller holds the lock)."""
+        transaction = {
+            "type": 2,
+            "chainId": self.chain.chain_id,
+            "nonce": self.chain.nonce(to_canonical_address(signer.address), "pending"),
+            "value": value,
+            "data": data,
+            "gas": 5_000_000 if to is None or data else 21_000,
+            "maxFeePerGas": 2 * self.chain.next_base_fee() + 10**9,
+            "maxPriorityFeePerGas": 10**9,
+        }
+        if to is not None:
+            transaction["to"] = to
+        return self.chain.send_raw_transaction(signer.sign_transaction(transaction).raw_transaction)
+
+    def _mint(self, to: str, amount: int) -> bytes:
+        from wallet.contracts import abi
+
+        token = Web3().eth.contract(abi=abi("QuarryToken"))
+        data = token.encode_abi("mint", [to_checksum_address(to), amount])
+        return self._send_internal(self.deployer, self.token, data)
+
+    # -- custom RPC methods ----------------------------------------------------------------
+
+    @property
+    def token(self) -> str:
+        return self.chain.get_meta("token") or ""
+
+    @property
+    def board(self) -> str:
+        return self.chain.get_meta("board") or ""
+
+    def contracts(self) -> dict[str, Any]:
+        return {"token": self.token, "board": self.board, "chainId": self.chain.chain_id}
+
+    def faucet(self, address: Any) -> dict[str, Any]:
+        """Send test ETH and mint QDT to `address`, at most once per address per interval."""
+        if not isinstance(address, str) or not is_hex_address(address):
+            raise ChainError(f"invalid address: {address!r}", code=-32602)
+        address = to_checksum_address(address)
+        with self.lock:
+            last = self.chain.get_meta(f"faucet:{address}")
+            now = time.time()
+            if last is not None and now - float(last) < FAUCET_INTERVAL_SECONDS:
+                minutes = int((FAUCET_INTERVAL_SECONDS - (now - float(last))) // 60) + 1
+                raise ChainError(
+                    f"The faucet already funded {address}; try again in {minutes} minutes.", code=-32005
+                )
+            eth_tx = self._send_internal(self.deployer, address, b"", FAUCET_ETH)
+            token_tx = self._mint(address, FAUCET_TOKENS)
+            self.chain.set_meta(f"faucet:{address}", repr(now))
+            self.chain.mine()
+        return {
+            "eth": hex(FAUCET_ETH),
+            "tokens": hex(FAUCET_TOKENS),
+            "ethTx": "0x" + eth_tx.hex(),
+            "tokenTx": "0x" + token_tx.hex(),
+        }
+
+    # -- serving ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, plugins: bool = True) -> None:
+        """Serve on 127.0.0.1 in background threads; returns once the server accepts requests."""
+        try:
+            self.server = DevnetHTTPServer(self.port, self.rpc)
+        except OSError as exc:
+            self.close()
+            raise DevnetError(f"Cannot listen on 127.0.0.1:{self.port}: {exc.strerror or exc}.") from exc
+        self.port = self.server.server_address[1]
+        self._spawn(self.server.serve_forever, "devnet-http")
+        self._spawn(self._mine_loop, "devnet-miner")
+        write_server_info(self.directory, {
+            "pid": os.getpid(), "port": self.port, "url": self.url, "chainId": self.chain.chain_id,
+        })
+        log.info("devnet: serving chain %s at %s", self.chain.chain_id, self.url)
+        if plugins:
+            self.start_plugins()
+
+    def _spawn(self, target, name: str) -> threading.Thread:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return thread
+
+    def _mine_loop(self) -> None:
+        # Mines pending transactions as soon as their second has come, and an empty block
+        # now and then while clients are active, so the latest block's time follows the clock.
+        while not self.stop_event.wait(0.1):
+            try:
+                with self.lock:
+                    if self.chain.mine_if_due():
+                        continue
+                    idle_for = time.time() - self.chain.head().timestamp
+                    active = self.server is not None and (
+                        time.monotonic() - self.server.last_request_at < ACTIVE_CLIENT_SECONDS
+                    )
+                    if active and idle_for >= IDLE_BLOCK_SECONDS:
+                        self.chain.mine()
+            except Exception:  # a failure here must not stop the chain from serving
+                log.exception("devnet: mining failed")
+
+    def context(self) -> DevnetContext:
+        return DevnetContext(
+            home=self.directory, rpc_url=self.url, chain_id=self.chain.chain_id,
+            token=self.token, board=self.board, first_start=self.first_start,
+            practitioner_key=self.keys["practitioner"], stop=self.stop_event,
+        )
+
+    def start_plugins(self) -> None:
+        for entry_point in entry_points(group=PLUGIN_GROUP):
+            self._spawn(lambda ep=entry_point: self._run_plugin(ep), f"devnet-plugin-{entry_point.name}")
+
+    def _run_plugin(self, entry_point) -> None:
+        try:
+            plugin = entry_point.load()
+            plugin(self.context())
+        except Exception:  # a plugin's failure is logged and the devnet keeps serving
+            log.exception("devnet: plugin %s failed", entry_point.name)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        for thread in self._threads:
+            if thread.name in ("devnet-http", "devnet-miner"):
+                thread.join(timeout=5)
+        self.close()
+
+    def close(self) -> None:
+        with self.lock, contextlib.suppress(Exception):
+            self.chain.close()
+        info = read_server_info(self.directory)
+        if info and info.get("pid") == os.getpid() and info.get("port") == self.port:
+            with contextlib.suppress(FileNotFoundError):
+                (self.directory / "server.json").unlink()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+
+# -- finding or starting a devnet ------------------------------------------------------------
+
+
+def write_server_info(directory: Path, info: dict[str, Any]) -> None:
+    atomic_write_text(directory / "server.json", json.dumps(info), mode=0o600)
+
+
+def read_server_info(directory: Path) -> dict[str, Any] | None:
+    try:
+        info = json.loads((Path(directory) / "server.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) and isinstance(info.get("url"), str) else None
+
+
+def rpc_request(url: str, method: str, params: list[Any] | None = None, timeout: float = 5) -> Any:
+    """One JSON-RPC call with urllib; NetworkError when the node is unreachable or refuses."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            answer = json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise NetworkError(f"Cannot reach the Ethereum node at {url}: {reason}") from exc
+    if not isinstance(answer, dict):
+        raise NetworkError(f"The node at {url} answered something that is not JSON-RPC.")
+    if "error" in answer:
+        message = answer["error"].get("message", "error") if isinstance(answer["error"], dict) else answer["error"]
+        raise NetworkError(f"The node at {url} refused {method}: {message}")
+    return answer.get("result")
+
+
+def running_url(home: str | os.PathLike[str] | None = None) -> str | None:
+    """The URL of the devnet serving this home, if one answers."""
+    info = read_server_info(devnet_dir(home))
+    if info is None:
+        return None
+    try:
+        rpc_request(info["url"], "eth_chainId", timeout=2)
+    except NetworkError:
+        return None
+    return info["url"]
+
+
+def ensure_running(home: str | os.PathLike[str] | None = None, port: int = DEFAULT_PORT,
+                   timeout: float = START_TIMEOUT_SECONDS) -> str:
+    """The URL of this home's devnet; starts `python -m wallet.devnet` detached if none answers."""
+    url = running_url(home)
+    if url is not None:
+        return url
+    directory = devnet_dir(home)
+    log_file = open(directory / "devnet.log", "ab")  # noqa: SIM115 (handed to the child)
+    with log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wallet.devnet", "--home", str(data_home(home)), "--port", str(port)],
+            stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+            start_new_session=True,  # outlives the app that started it
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        url = running_url(home)
+        if url is not None:
+            return url
+        if process.poll() is not None:
+            tail = (directory / "devnet.log").read_text(errors="replace").strip().splitlines()[-1:]
+            raise DevnetError(f"The embedded network did not start: {tail[0] if tail else 'no output'}")
+        time.sleep(0.2)
+    raise DevnetError(f"The embedded network did not answer within {timeout:.0f} s (see {directory / 'devnet.log'}).")
+
+
+def serve_forever(home: str | os.PathLike[str] | None, port: int, plugins: bool = True,
+                  announce=print) -> None:
+    """Run the devnet in the foreground until interrupted (Ctrl-C or SIGTERM)."""
+    import signal
+
+    devnet = Devnet(devnet_dir(home), port)
+    devnet.start(plugins=plugins)
+    announce(f"Embedded network (chain {devnet.chain.chain_id}) serving at {devnet.url}")
+    announce(f"QuarryToken {devnet.token}, BountyBoard {devnet.board}")
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        while not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        devnet.stop()
+        announce("Embedded network stopped.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m wallet.devnet", description="Run the embedded network.")
+    parser.add_argument("--home", help="data directory")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--no-plugins", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        serve_forever(args.home, args.port, plugins=not args.no_plugins)
+    except QuarryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

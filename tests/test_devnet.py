@@ -1,0 +1,222 @@
+"""The embedded network over real HTTP JSON-RPC: web3's HTTPProvider against the devnet."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+import urllib.request
+
+import pytest
+from eth_account import Account
+from web3 import Web3
+from web3.exceptions import ContractCustomError
+
+from tests.anvil import devnet_w3, faucet_signer, free_port, start_devnet
+from wallet.contracts import abi
+from wallet.devnet import (
+    CHAIN_ID,
+    FAUCET_ETH,
+    FAUCET_TOKENS,
+    Devnet,
+    DevnetContext,
+    DevnetError,
+    ensure_running,
+    read_server_info,
+    running_url,
+)
+
+
+@pytest.fixture
+def devnet(tmp_path):
+    with start_devnet(tmp_path / "devnet") as node:
+        yield node
+
+
+def _post(url: str, payload) -> object:
+    request = urllib.request.Request(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _transfer(w3: Web3, token, signer, to: str, amount: int, **overrides) -> bytes:
+    tx = token.functions.transfer(to, amount).build_transaction({
+        "from": signer.address,
+        "nonce": w3.eth.get_transaction_count(signer.address, "pending"),
+        "chainId": CHAIN_ID,
+        **overrides,
+    })
+    return w3.eth.send_raw_transaction(signer.sign_transaction(tx).raw_transaction)
+
+
+def test_serves_chain_id_and_deployed_contracts(devnet):
+    w3 = devnet_w3(devnet)
+    assert w3.eth.chain_id == CHAIN_ID == 1337
+    contracts = w3.provider.make_request("quarry_contracts", [])["result"]
+    assert contracts == {"token": devnet.token, "board": devnet.board, "chainId": 1337}
+    assert len(w3.eth.get_code(devnet.token)) > 100
+    assert len(w3.eth.get_code(devnet.board)) > 100
+    board = w3.eth.contract(address=devnet.board, abi=abi("BountyBoard"))
+    assert board.functions.bountyCount().call() == 0
+    token = w3.eth.contract(address=devnet.token, abi=abi("QuarryToken"))
+    practitioner = Account.from_key(devnet.context().practitioner_key)
+    assert token.functions.balanceOf(practitioner.address).call() > 0
+    assert w3.eth.get_balance(practitioner.address) > 0
+    assert devnet.first_start is True
+
+
+def test_faucet_funds_once_per_interval(devnet):
+    w3 = devnet_w3(devnet)
+    newcomer = Account.create().address
+    answer = w3.provider.make_request("quarry_faucet", [newcomer])
+    assert "result" in answer, answer
+    token = w3.eth.contract(address=devnet.token, abi=abi("QuarryToken"))
+    assert w3.eth.get_balance(newcomer) == FAUCET_ETH
+    assert token.functions.balanceOf(newcomer).call() == FAUCET_TOKENS
+    again = w3.provider.make_request("quarry_faucet", [newcomer])
+    assert "already funded" in again["error"]["message"]
+    assert w3.eth.get_balance(newcomer) == FAUCET_ETH
+    bad = w3.provider.make_request("quarry_faucet", ["0x1234"])
+    assert bad["error"]["code"] == -32602
+
+
+def test_eip1559_transaction_is_mined_with_wall_clock_time(devnet):
+    w3 = devnet_w3(devnet)
+    signer = faucet_signer(devnet)
+    token = w3.eth.contract(address=devnet.token, abi=abi("QuarryToken"))
+    receiver = Account.create().address
+    tx_hash = _transfer(w3, token, signer, receiver, 5 * 10**18)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10, poll_latency=0.05)
+    assert receipt["status"] == 1
+    sent = w3.eth.get_transaction(tx_hash)
+    assert sent["type"] == 2 and sent["chainId"] == CHAIN_ID and sent["maxFeePerGas"] > 0
+    block = w3.eth.get_block(receipt["blockNumber"])
+    assert abs(block["timestamp"] - time.time()) <= 2
+    assert token.functions.balanceOf(receiver).call() == 5 * 10**18
+    logs = token.events.Transfer().get_logs(from_block=receipt["blockNumber"], argument_filters={"to": receiver})
+    assert [entry["args"]["value"] for entry in logs] == [5 * 10**18]
+
+
+def test_refuses_another_chain_id_and_bad_nonces(devnet):
+    w3 = devnet_w3(devnet)
+    signer = faucet_signer(devnet)
+    base = {"type": 2, "to": signer.address, "value": 1, "gas": 21000,
+            "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9}
+    wrong_chain = signer.sign_transaction({**base, "chainId": 5, "nonce": 0}).raw_transaction
+    answer = w3.provider.make_request("eth_sendRawTransaction", ["0x" + wrong_chain.hex()])
+    assert "invalid chain id" in answer["error"]["message"]
+    too_high = signer.sign_transaction({**base, "chainId": CHAIN_ID, "nonce": 7}).raw_transaction
+    answer = w3.provider.make_request("eth_sendRawTransaction", ["0x" + too_high.hex()])
+    assert answer["error"]["message"].startswith("nonce too high")
+    poor = Account.create()
+    broke = poor.sign_transaction({**base, "chainId": CHAIN_ID, "nonce": 0}).raw_transaction
+    answer = w3.provider.make_request("eth_sendRawTransaction", ["0x" + broke.hex()])
+    assert answer["error"]["message"] == "insufficient funds for gas * price + value"
+
+
+def test_revert_data_reaches_the_client(devnet):
+    w3 = devnet_w3(devnet)
+    signer = faucet_signer(devnet)
+    token = w3.eth.contract(address=devnet.token, abi=abi("QuarryToken"))
+    transfer = token.functions.transfer(Account.create().address, 10**30)
+    with pytest.raises(ContractCustomError) as call_error:
+        transfer.call({"from": signer.address})
+    assert call_error.value.data.startswith("0xe450d38c")  # ERC20InsufficientBalance selector
+    with pytest.raises(ContractCustomError):
+        transfer.estimate_gas({"from": signer.address})
+    raw = _post(devnet.url, {"jsonrpc": "2.0", "id": 9, "method": "eth_call",
+                             "params": [{"from": signer.address, "to": devnet.token,
+                                         "data": transfer._encode_transaction_data()}, "latest"]})
+    assert raw["error"]["code"] == 3 and raw["error"]["data"].startswith("0xe450d38c")
+
+
+def test_batch_and_malformed_requests(devnet):
+    answers = _post(devnet.url, [
+        {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+        {"jsonrpc": "2.0", "id": 2, "method": "eth_nope", "params": []},
+        {"jsonrpc": "2.0", "id": 3, "method": "eth_getBalance", "params": ["0xnot-an-address", "latest"]},
+    ])
+    assert answers[0] == {"jsonrpc": "2.0", "id": 1, "result": "0x539"}
+    assert answers[1]["error"]["code"] == -32601
+    assert answers[2]["error"]["code"] == -32602
+    request = urllib.request.Request(devnet.url, b"{not json", {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert json.loads(response.read())["error"]["code"] == -32700
+
+
+def test_restart_keeps_balances_transactions_and_logs(tmp_path):
+    directory = tmp_path / "devnet"
+    receiver = Account.create().address
+    with start_devnet(directory) as node:
+        w3 = devnet_w3(node)
+        signer = faucet_signer(node)
+        token = w3.eth.contract(address=node.token, abi=abi("QuarryToken"))
+        tx_hash = _transfer(w3, token, signer, receiver, 7)
+        w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10, poll_latency=0.05)
+        addresses = (node.token, node.board)
+        height = w3.eth.block_number
+    assert read_server_info(directory) is None  # a clean stop removes server.json
+    with start_devnet(directory) as node:
+        w3 = devnet_w3(node)
+        assert node.first_start is False
+        assert (node.token, node.board) == addresses
+        assert w3.eth.block_number >= height
+        token = w3.eth.contract(address=node.token, abi=abi("QuarryToken"))
+        assert token.functions.balanceOf(receiver).call() == 7
+        assert w3.eth.get_transaction_receipt(tx_hash)["status"] == 1
+        assert len(token.events.Transfer().get_logs(from_block=0, argument_filters={"to": receiver})) == 1
+        assert "already funded" in w3.provider.make_request("quarry_faucet", [signer.address])["error"]["message"]
+        assert w3.eth.get_transaction_count(signer.address) == 1
+
+
+def test_a_second_devnet_on_the_same_directory_is_refused(devnet):
+    with pytest.raises(DevnetError, match="already running"):
+        Devnet(devnet.directory, port=0)
+
+
+def test_plugins_get_a_context_and_a_failing_plugin_is_only_logged(devnet, caplog):
+    received: list[DevnetContext] = []
+
+    class FakeEntryPoint:
+        def __init__(self, name, plugin):
+            self.name = name
+            self._plugin = plugin
+
+        def load(self):
+            return self._plugin
+
+    def broken(context):
+        raise RuntimeError("plugin bug")
+
+    with caplog.at_level(logging.ERROR):
+        devnet._run_plugin(FakeEntryPoint("broken", broken))
+        devnet._run_plugin(FakeEntryPoint("good", received.append))
+    assert "plugin broken failed" in caplog.text
+    context = received[0]
+    assert context.rpc_url == devnet.url and context.chain_id == CHAIN_ID
+    assert context.board == devnet.board and context.token == devnet.token
+    assert isinstance(context.stop, threading.Event) and not context.stop.is_set()
+    assert Account.from_key(context.practitioner_key).address == devnet.practitioner.address
+    assert devnet_w3(devnet).eth.chain_id == CHAIN_ID  # still serving
+
+
+@pytest.mark.slow
+def test_ensure_running_starts_a_detached_devnet_once(tmp_path):
+    home = tmp_path / "home"
+    port = free_port()
+    url = ensure_running(home, port=port)
+    info = read_server_info(home / "devnet")
+    try:
+        assert url == f"http://127.0.0.1:{port}" == info["url"]
+        assert Web3(Web3.HTTPProvider(url)).eth.chain_id == CHAIN_ID
+        assert ensure_running(home, port=port) == url  # found, not started twice
+        assert running_url(home) == url
+    finally:
+        os.kill(info["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while running_url(home) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert running_url(home) is None

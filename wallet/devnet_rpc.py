@@ -1,0 +1,347 @@
+"""JSON-RPC 2.0 over HTTP for the embedded network: decoding, the method table, the server.
+
+Answers in the shapes geth and anvil use (hex quantities, camelCase keys, revert data in
+error.data) so web3.py's HTTPProvider, and any other client, treat it as a normal node.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from eth_utils import is_hex_address, to_canonical_address, to_checksum_address
+
+from wallet.devnet_chain import CallRequest, ChainError, DevnetChain
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+MAX_LOG_RANGE = 10_000  # blocks per eth_getLogs, like hosted providers' caps
+DEFAULT_PRIORITY_FEE = 10**9  # 1 gwei
+
+_RENAMED = {
+    "coinbase": "miner",
+    "sha3_uncles": "sha3Uncles",
+    "logs_bloom": "logsBloom",
+}
+
+
+def _camel(key: str) -> str:
+    if key in _RENAMED:
+        return _RENAMED[key]
+    head, *rest = key.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def to_rpc(value: Any, key: str = "") -> Any:
+    """eth-tester's dicts (ints, bytes, snake_case) to JSON-RPC (hex, camelCase)."""
+    if isinstance(value, dict):
+        return {_camel(k): to_rpc(v, k) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_rpc(item) for item in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return hex(value)
+    if isinstance(value, bytes | bytearray):
+        if key in ("from", "to", "address", "coinbase", "contract_address") and len(value) == 20:
+            return to_checksum_address(value)
+        if key == "to" and not value:
+            return None
+        return "0x" + bytes(value).hex()
+    return value
+
+
+def _transaction_to_rpc(transaction: dict[str, Any] | None) -> dict[str, Any] | None:
+    if transaction is None:
+        return None
+    renamed = dict(transaction)
+    renamed["input"] = renamed.pop("data", b"")
+    return to_rpc(renamed)
+
+
+def _block_to_rpc(block: dict[str, Any], full: bool) -> dict[str, Any]:
+    rpc = to_rpc({k: v for k, v in block.items() if k != "transactions"})
+    if full:
+        rpc["transactions"] = [_transaction_to_rpc(tx) for tx in block["transactions"]]
+    else:
+        rpc["transactions"] = to_rpc(block["transactions"])
+    return rpc
+
+
+def _receipt_to_rpc(receipt: dict[str, Any] | None) -> dict[str, Any] | None:
+    if receipt is None:
+        return None
+    receipt = {k: v for k, v in receipt.items() if k != "state_root"}
+    for entry in receipt["logs"]:
+        entry.pop("type", None)
+        entry["removed"] = False
+    return to_rpc(receipt)
+
+
+# -- decoding parameters -------------------------------------------------------------------
+
+
+class InvalidParams(ChainError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code=-32602)
+
+
+def _param(params: list[Any], index: int, default: Any = None) -> Any:
+    return params[index] if len(params) > index else default
+
+
+def _address(value: Any) -> bytes:
+    if not isinstance(value, str) or not is_hex_address(value):
+        raise InvalidParams(f"invalid address: {value!r}")
+    return to_canonical_address(value)
+
+
+def _quantity(value: Any, name: str = "quantity") -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.startswith("0x"):
+        try:
+            return int(value, 16)
+        except ValueError:
+            pass
+    raise InvalidParams(f"invalid {name}: {value!r}")
+
+
+def _data(value: Any, name: str = "data") -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, str) and value.startswith("0x"):
+        try:
+            return bytes.fromhex(value[2:])
+        except ValueError:
+            pass
+    raise InvalidParams(f"invalid {name}: {value!r}")
+
+
+def _hash32(value: Any) -> bytes:
+    data = _data(value, "hash")
+    if len(data) != 32:
+        raise InvalidParams(f"invalid hash: {value!r}")
+    return data
+
+
+def _tag(value: Any) -> str | int:
+    if value is None:
+        return "latest"
+    if isinstance(value, dict):  # EIP-1898 {"blockNumber": ...}
+        value = value.get("blockNumber", "latest")
+    if value in ("latest", "pending", "earliest", "safe", "finalized"):
+        return value
+    return _quantity(value, "block number")
+
+
+def _call_request(value: Any) -> CallRequest:
+    if not isinstance(value, dict):
+        raise InvalidParams("the call object must be a JSON object")
+    sender = _address(value["from"]) if value.get("from") else bytes(20)
+    to = _address(value["to"]) if value.get("to") else b""
+    data = _data(value.get("input", value.get("data")))
+    gas = _quantity(value["gas"], "gas") if value.get("gas") is not None else None
+    amount = _quantity(value["value"], "value") if value.get("value") is not None else 0
+    return CallRequest(sender=sender, to=to, data=data, value=amount, gas=gas)
+
+
+# -- the method table ----------------------------------------------------------------------
+
+
+class DevnetRPC:
+    """Dispatches JSON-RPC requests to a DevnetChain under one lock (py-evm is not thread-safe)."""
+
+    def __init__(self, chain: DevnetChain, lock: threading.RLock, client: str) -> None:
+        self.chain = chain
+        self.lock = lock
+        self.client = client
+        self.extra_methods: dict[str, Callable[[list[Any]], Any]] = {}
+        self.methods: dict[str, Callable[[list[Any]], Any]] = {
+            "web3_clientVersion": lambda p: self.client,
+            "net_version": lambda p: str(self.chain.chain_id),
+            "net_listening": lambda p: True,
+            "eth_chainId": lambda p: hex(self.chain.chain_id),
+            "eth_syncing": lambda p: False,
+            "eth_accounts": lambda p: [],
+            "eth_blockNumber": lambda p: hex(self.chain.head().block_number),
+            "eth_getBalance": lambda p: hex(self.chain.balance(_address(_param(p, 0)), _tag(_param(p, 1)))),
+            "eth_getTransactionCount": lambda p: hex(self.chain.nonce(_address(_param(p, 0)), _tag(_param(p, 1)))),
+            "eth_getCode": lambda p: "0x" + self.chain.code(_address(_param(p, 0)), _tag(_param(p, 1))).hex(),
+            "eth_getStorageAt": self._get_storage_at,
+            "eth_gasPrice": lambda p: hex(self.chain.next_base_fee() + DEFAULT_PRIORITY_FEE),
+            "eth_maxPriorityFeePerGas": lambda p: hex(DEFAULT_PRIORITY_FEE),
+            "eth_feeHistory": self._fee_history,
+            "eth_getBlockByNumber": self._block_by_number,
+            "eth_getBlockByHash": self._block_by_hash,
+            "eth_sendRawTransaction": lambda p: "0x" + self.chain.send_raw_transaction(_data(_param(p, 0))).hex(),
+            "eth_sendTransaction": self._no_unlocked_accounts,
+            "eth_call": lambda p: "0x" + self.chain.call(_call_request(_param(p, 0)), _tag(_param(p, 1))).hex(),
+            "eth_estimateGas": lambda p: hex(self.chain.estimate_gas(_call_request(_param(p, 0)))),
+            "eth_getTransactionByHash": lambda p: _transaction_to_rpc(self.chain.transaction(_hash32(_param(p, 0)))),
+            "eth_getTransactionReceipt": lambda p: _receipt_to_rpc(self.chain.receipt(_hash32(_param(p, 0)))),
+            "eth_getLogs": self._get_logs,
+            "evm_mine": lambda p: "0x" + self.chain.mine().hex(),
+        }
+
+    # each request is one call under the lock; a batch is several
+    def handle(self, request: Any) -> Any:
+        if isinstance(request, list):
+            if not request:
+                return _error(None, -32600, "empty batch")
+            answers = [self.handle_one(item) for item in request]
+            return [answer for answer in answers if answer is not None]
+        return self.handle_one(request)
+
+    def handle_one(self, request: Any) -> dict[str, Any] | None:
+        if not isinstance(request, dict) or not isinstance(request.get("method"), str):
+            return _error(None, -32600, "invalid request")
+        request_id = request.get("id")
+        method = request["method"]
+        params = request.get("params") or []
+        if not isinstance(params, list):
+            return _error(request_id, -32602, "params must be a list")
+        handler = self.extra_methods.get(method) or self.methods.get(method)
+        if handler is None:
+            return _error(request_id, -32601, f"the method {method} does not exist/is not available")
+        try:
+            with self.lock:
+                result = handler(params)
+        except ChainError as exc:
+            return _error(request_id, exc.code, str(exc), exc.data)
+        except (KeyError, TypeError, ValueError) as exc:
+            return _error(request_id, -32602, f"invalid params: {exc}")
+        except Exception as exc:  # keep serving; the client gets the message
+            log.exception("devnet: %s failed", method)
+            return _error(request_id, -32603, f"internal error: {exc}")
+        return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+    def _get_storage_at(self, params: list[Any]) -> str:
+        value = self.chain.storage(
+            _address(_param(params, 0)), _quantity(_param(params, 1), "slot"), _tag(_param(params, 2))
+        )
+        return "0x" + value.to_bytes(32, "big").hex()
+
+    def _block_by_number(self, params: list[Any]) -> dict[str, Any] | None:
+        tag = _tag(_param(params, 0))
+        full = bool(_param(params, 1, False))
+        try:
+            number = self.chain.block_number(tag)
+        except ChainError:
+            return None
+        return _block_to_rpc(self.chain.block_by_number(number, full), full)
+
+    def _block_by_hash(self, params: list[Any]) -> dict[str, Any] | None:
+        full = bool(_param(params, 1, False))
+        block = self.chain.block_by_hash(_hash32(_param(params, 0)), full)
+        return None if block is None else _block_to_rpc(block, full)
+
+    def _fee_history(self, params: list[Any]) -> dict[str, Any]:
+        count = min(max(_quantity(_param(params, 0, 1), "block count"), 1), 1024)
+        newest = self.chain.block_number(_tag(_param(params, 1)))
+        oldest = max(0, newest - count + 1)
+        fees, ratios = [], []
+        for number in range(oldest, newest + 1):
+            header = self.chain.chain.get_canonical_block_header_by_number(number)
+            fees.append(hex(header.base_fee_per_gas))
+            ratios.append(header.gas_used / header.gas_limit)
+        fees.append(hex(self.chain.next_base_fee()))
+        percentiles = _param(params, 2) or []
+        reward = [[hex(DEFAULT_PRIORITY_FEE)] * len(percentiles) for _ in ratios]
+        answer = {"oldestBlock": hex(oldest), "baseFeePerGas": fees, "gasUsedRatio": ratios}
+        if percentiles:
+            answer["reward"] = reward
+        return answer
+
+    def _get_logs(self, params: list[Any]) -> list[dict[str, Any]]:
+        query = _param(params, 0, {}) or {}
+        if not isinstance(query, dict):
+            raise InvalidParams("the filter must be a JSON object")
+        if query.get("blockHash"):
+            block = self.chain.block_by_hash(_hash32(query["blockHash"]), False)
+            if block is None:
+                raise ChainError("unknown block")
+            first = last = block["number"]
+        else:
+            first = self.chain.block_number(_tag(query.get("fromBlock")))
+            last = self.chain.block_number(_tag(query.get("toBlock")))
+        if last - first >= MAX_LOG_RANGE:
+            raise ChainError(f"block range is too large (at most {MAX_LOG_RANGE} blocks per query)")
+        address = query.get("address")
+        addresses = [address] if isinstance(address, str) else list(address or [])
+        topics: list[list[bytes] | None] = []
+        for wanted in query.get("topics") or []:
+            if wanted is None:
+                topics.append(None)
+            elif isinstance(wanted, str):
+                topics.append([_hash32(wanted)])
+            else:
+                topics.append([_hash32(item) for item in wanted])
+        found = self.chain.logs(first, last, [_address(a) for a in addresses], topics)
+        return to_rpc(found)
+
+    def _no_unlocked_accounts(self, params: list[Any]) -> None:
+        raise ChainError("this node holds no unlocked accounts: sign locally and use eth_sendRawTransaction")
+
+
+def _error(request_id: Any, code: int, message: str, data: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+# -- HTTP ----------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: DevnetHTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length <= 0 or length > MAX_REQUEST_BYTES:
+            self._reply(413 if length > 0 else 400, _error(None, -32600, "bad request size"))
+            return
+        try:
+            request = json.loads(self.rfile.read(length))
+        except (ValueError, UnicodeDecodeError):
+            self._reply(200, _error(None, -32700, "parse error"))
+            return
+        self.server.last_request_at = _monotonic()
+        self._reply(200, self.server.rpc.handle(request))
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._reply(200, {"quarry": "devnet", "chainId": self.server.rpc.chain.chain_id})
+
+    def _reply(self, status: int, body: Any) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        log.debug("devnet http: " + format, *args)
+
+
+def _monotonic() -> float:
+    import time
+
+    return time.monotonic()
+
+
+class DevnetHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port: int, rpc: DevnetRPC) -> None:
+        self.rpc = rpc
+        self.last_request_at = _monotonic()
+        super().__init__(("127.0.0.1", port), _Handler)
