@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
+from eth_tester.utils.address import generate_contract_address
 from eth_utils import is_hex_address, to_canonical_address, to_checksum_address
 from web3 import Web3
 
@@ -145,19 +146,26 @@ class Devnet:
         w3 = Web3()
         token_factory = w3.eth.contract(abi=abi("QuarryToken"), bytecode=bytecode("QuarryToken"))
         board_factory = w3.eth.contract(abi=abi("BountyBoard"), bytecode=bytecode("BountyBoard"))
+        deployer = to_canonical_address(self.deployer.address)
+        first_nonce = self.chain.nonce(deployer, "pending")
         token_tx = self._send_internal(
             self.deployer, None, token_factory.constructor(self.deployer.address).data_in_transaction
         )
         board_tx = self._send_internal(
             self.deployer, None, board_factory.constructor(GRACE_PERIOD_SECONDS).data_in_transaction
         )
-        self.chain.mine()
-        token = self.chain.receipt(token_tx)["contract_address"]
-        board = self.chain.receipt(board_tx)["contract_address"]
-        self.chain.set_meta("token", to_checksum_address(token))
-        self.chain.set_meta("board", to_checksum_address(board))
+        # Both contracts and the practitioner's tokens in one block: the addresses are known
+        # before mining (sender and nonce), and one block keeps the chain's time at the clock.
+        token = to_checksum_address(generate_contract_address(deployer, first_nonce))
+        board = to_checksum_address(generate_contract_address(deployer, first_nonce + 1))
+        self.chain.set_meta("token", token)
         self._mint(self.practitioner.address, PRACTITIONER_TOKENS)
         self.chain.mine()
+        for tx_hash in (token_tx, board_tx):
+            if self.chain.receipt(tx_hash)["status"] != 1:
+                raise DevnetError("Deploying the contracts on the embedded network failed.")
+        self.chain.set_meta("board", board)
+        self.chain.commit()
         log.info("devnet: deployed QuarryToken at %s and BountyBoard at %s", self.token, self.board)
 
     def _send_internal(self, signer, to: str | None, data: str | bytes = b"", value: int = 0) -> bytes:
@@ -212,13 +220,24 @@ class Devnet:
             eth_tx = self._send_internal(self.deployer, address, b"", FAUCET_ETH)
             token_tx = self._mint(address, FAUCET_TOKENS)
             self.chain.set_meta(f"faucet:{address}", repr(now))
-            self.chain.mine()
+        self._wait_mined(token_tx)
         return {
             "eth": hex(FAUCET_ETH),
             "tokens": hex(FAUCET_TOKENS),
             "ethTx": "0x" + eth_tx.hex(),
             "tokenTx": "0x" + token_tx.hex(),
         }
+
+    def _wait_mined(self, tx_hash: bytes, timeout: float = 5) -> None:
+        # Answer once the payment is mined, without mining early (that would push the
+        # chain's time ahead of the clock).
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                self.chain.mine_if_due()
+                if self.chain.receipt(tx_hash) is not None:
+                    return
+            time.sleep(0.05)
 
     # -- serving ---------------------------------------------------------------------------
 
@@ -234,7 +253,7 @@ class Devnet:
             self.close()
             raise DevnetError(f"Cannot listen on 127.0.0.1:{self.port}: {exc.strerror or exc}.") from exc
         self.port = self.server.server_address[1]
-        self._spawn(self.server.serve_forever, "devnet-http")
+        self._spawn(lambda: self.server.serve_forever(poll_interval=0.1), "devnet-http")
         self._spawn(self._mine_loop, "devnet-miner")
         write_server_info(self.directory, {
             "pid": os.getpid(), "port": self.port, "url": self.url, "chainId": self.chain.chain_id,
