@@ -6,7 +6,7 @@
 // Usage: node scripts/compile_contracts.mjs [--check]
 //   --check  compile in memory only; exit 1 if the committed artifacts differ (are stale).
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,7 +18,14 @@ const NODE_MODULES = join(ROOT, "node_modules");
 // py-evm (eth-tester) runs Prague and anvil 1.7 defaults to it; cancun keeps the bytecode
 // deployable on any current chain (PUSH0, MCOPY and transient storage are all available).
 const EVM_VERSION = "cancun";
-const CONTRACTS = ["QuarryToken", "BountyBoard"];
+// name -> [source unit, artifact path relative to build/]; testing/ holds adversarial test doubles.
+const CONTRACTS = {
+  QuarryToken: ["QuarryToken.sol", "QuarryToken.json"],
+  BountyBoard: ["BountyBoard.sol", "BountyBoard.json"],
+  FeeOnTransferToken: ["testing/TestContracts.sol", "testing/FeeOnTransferToken.json"],
+  ReentrantToken: ["testing/TestContracts.sol", "testing/ReentrantToken.json"],
+  ERC1271Wallet: ["testing/TestContracts.sol", "testing/ERC1271Wallet.json"],
+};
 
 function fail(message) {
   console.error(`compile_contracts: ${message}`);
@@ -55,7 +62,7 @@ function findImport(path) {
   return { contents: readFileSync(file, "utf8") };
 }
 
-const sourceFiles = readdirSync(SOURCES_DIR).filter((name) => name.endsWith(".sol")).sort();
+const sourceFiles = [...new Set(Object.values(CONTRACTS).map(([unit]) => unit))].sort();
 const input = {
   language: "Solidity",
   sources: Object.fromEntries(
@@ -66,7 +73,7 @@ const input = {
     // The IR pipeline: createBounty's nine parameters are "stack too deep" for the legacy one.
     viaIR: true,
     evmVersion: EVM_VERSION,
-    outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
+    outputSelection: { "*": { "*": ["abi", "metadata", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
   },
 };
 
@@ -75,19 +82,19 @@ const errors = (output.errors || []).filter((entry) => entry.severity === "error
 for (const entry of output.errors || []) console.error(entry.formattedMessage);
 if (errors.length) fail(`${errors.length} compiler error(s)`);
 
-// sourceHash: sha256 of every source the compiler read (ours and OpenZeppelin's, sorted by
-// unit name) plus the settings, so any change of source, library or settings changes it.
-const allSources = { ...input.sources };
-for (const [unit] of Object.entries(output.sources || {})) {
-  if (!allSources[unit]) allSources[unit] = { content: findImport(unit).contents };
+// sourceHash: sha256 of the sources this contract was built from (its own and OpenZeppelin's,
+// per the compiler's metadata), the compiler version and the settings; a change to any of them
+// changes it, while an unrelated source (e.g. a test double) does not.
+const sourceText = (unit) => input.sources[unit]?.content ?? findImport(unit).contents;
+function sourceHashOf(compiled) {
+  const units = Object.keys(JSON.parse(compiled.metadata).sources).sort();
+  const sources = Object.fromEntries(units.map((unit) => [unit, sourceText(unit)]));
+  const material = stableJson({ settings: input.settings, solc: solc.version(), sources });
+  return `0x${createHash("sha256").update(material).digest("hex")}`;
 }
-const sourceHash = `0x${createHash("sha256")
-  .update(stableJson({ settings: input.settings, solc: solc.version(), sources: allSources }))
-  .digest("hex")}`;
 
 const artifacts = {};
-for (const name of CONTRACTS) {
-  const unit = `${name}.sol`;
+for (const [name, [unit]] of Object.entries(CONTRACTS)) {
   const compiled = output.contracts?.[unit]?.[name];
   if (!compiled) fail(`contract ${name} not found in ${unit}`);
   artifacts[name] = stableJson({
@@ -96,28 +103,29 @@ for (const name of CONTRACTS) {
     contractName: name,
     deployedBytecode: `0x${compiled.evm.deployedBytecode.object}`,
     solcVersion: solc.version(),
-    sourceHash,
+    sourceHash: sourceHashOf(compiled),
   });
 }
 
 if (process.argv.includes("--check")) {
-  const stale = CONTRACTS.filter((name) => {
-    const file = join(BUILD_DIR, `${name}.json`);
+  const stale = Object.entries(CONTRACTS).filter(([name, [, artifactPath]]) => {
+    const file = join(BUILD_DIR, artifactPath);
     return !existsSync(file) || readFileSync(file, "utf8") !== artifacts[name];
   });
   if (stale.length) {
     console.error(
-      `compile_contracts: stale artifacts: ${stale.join(", ")}; run node scripts/compile_contracts.mjs and commit resources/contracts/build.`,
+      `compile_contracts: stale artifacts: ${stale.map(([name]) => name).join(", ")}; run node scripts/compile_contracts.mjs and commit resources/contracts/build.`,
     );
     process.exit(1);
   }
   console.log(`compile_contracts: artifacts up to date (${solc.version()})`);
 } else {
-  mkdirSync(BUILD_DIR, { recursive: true });
-  for (const name of CONTRACTS) {
-    const file = join(BUILD_DIR, `${name}.json`);
+  for (const [name, [, artifactPath]] of Object.entries(CONTRACTS)) {
+    const file = join(BUILD_DIR, artifactPath);
+    mkdirSync(dirname(file), { recursive: true });
     writeFileSync(`${file}.tmp`, artifacts[name]);
     renameSync(`${file}.tmp`, file);
   }
-  console.log(`compile_contracts: wrote ${CONTRACTS.map((n) => `build/${n}.json`).join(", ")}`);
+  const written = Object.values(CONTRACTS).map(([, path]) => `build/${path}`);
+  console.log(`compile_contracts: wrote ${written.join(", ")}`);
 }

@@ -7,8 +7,10 @@ or use the ``market`` fixture by importing it into their module namespace.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -207,4 +209,16 @@ def market(_module_market: tuple[Market, Any]) -> Iterator[Market]:
     market_.chain.revert(snapshot_id)
 
 
-SendFn = Callable[[Any, str], dict]
+
+TEST_ARTIFACTS_DIR = Path(__file__).resolve().parents[1] / "resources/contracts/build/testing"
+
+
+def deploy_test_contract(chain: Chain, name: str, *args: Any) -> Contract:
+    """Deploys a test double from resources/contracts/build/testing (never shipped to users)."""
+    artifact = json.loads((TEST_ARTIFACTS_DIR / f"{name}.json").read_text())
+    factory = chain.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    receipt = chain.w3.eth.wait_for_transaction_receipt(
+        factory.constructor(*args).transact({"from": chain.accounts[0]})
+    )
+    assert receipt["status"] == 1
+    return chain.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])

@@ -63,6 +63,8 @@ ERROR_MESSAGES: dict[str, str] = {
     "ECDSAInvalidSignature": "The signature is not valid.",
     "ECDSAInvalidSignatureLength": "The signature has the wrong length.",
     "ECDSAInvalidSignatureS": "The signature is malleable and was refused.",
+    "StringTooLong": "A name is too long for the contract's signing domain.",
+    "InvalidShortString": "The contract's signing domain name is malformed.",
 }
 
 # Solidity's built-in Panic(uint256) codes, in words.
@@ -275,6 +277,8 @@ def decode_revert(error: Any) -> str:
                 return template.format(*values)
             shown = f"{name}({', '.join(values)})"
             return f"The contract rejected the transaction with {shown}."
+        else:
+            return f"The contract rejected the transaction (unknown error 0x{selector.hex()})."
     if isinstance(error, str | bytes | bytearray):
         return "The transaction reverted."
     message = str(getattr(error, "message", None) or error).strip().splitlines()
