@@ -1,0 +1,104 @@
+"""Networks: the store's list, selection, chain-id and node-down messages, deployment."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.anvil import devnet_w3, faucet_signer, free_port, start_devnet
+from wallet.devnet import CHAIN_ID
+from wallet.errors import InvalidInput, NetworkError, NotFound
+from wallet.network import (
+    EMBEDDED,
+    Network,
+    check_address,
+    connect,
+    current_network,
+    deploy_contracts,
+    get_network,
+    list_networks,
+    open_current,
+    use_network,
+)
+from wallet.store import Store
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "home") as opened:
+        yield opened
+
+
+@pytest.fixture
+def devnet(tmp_path):
+    with start_devnet(tmp_path / "home" / "devnet") as node:
+        yield node
+
+
+def test_embedded_is_the_default(store):
+    networks = list_networks(store)
+    assert [n.name for n in networks] == [EMBEDDED]
+    assert current_network(store).is_embedded
+    assert current_network(store).chain_id == CHAIN_ID
+
+
+def test_node_down_gives_one_clear_line(store):
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(NetworkError) as error:
+        connect(Network("down", url, 1, None, None))
+    assert str(error.value) == f"Cannot reach the Ethereum node at {url}: connection refused"
+    with pytest.raises(NetworkError, match="connection refused"):
+        use_network(store, url)  # no --chain-id: the node must answer
+    assert current_network(store).is_embedded  # nothing changed
+
+
+def test_chain_id_mismatch_is_refused(store, devnet):
+    network = use_network(store, devnet.url, chain_id=31337)
+    assert current_network(store) == network and network.kind == "rpc"
+    with pytest.raises(NetworkError) as error:
+        connect(network)
+    assert str(error.value) == (
+        f"The node at {devnet.url} is on chain {CHAIN_ID}, but this network is configured for chain 31337."
+    )
+    fixed = use_network(store, network.name, chain_id=CHAIN_ID)
+    assert connect(fixed).eth.chain_id == CHAIN_ID
+
+
+def test_use_url_probes_chain_id_and_records_contracts(store, devnet):
+    network = use_network(store, devnet.url, token=devnet.token, board=devnet.board.lower())
+    assert network.chain_id == CHAIN_ID
+    assert network.board == devnet.board  # stored checksummed
+    assert get_network(store, network.name) == network
+    use_network(store, EMBEDDED)
+    assert current_network(store).is_embedded
+    assert use_network(store, devnet.url).name == network.name  # same URL, same entry
+    with pytest.raises(NotFound):
+        get_network(store, "nope")
+    with pytest.raises(InvalidInput):
+        use_network(store, "ftp://example.org")
+    with pytest.raises(InvalidInput):
+        use_network(store, EMBEDDED, chain_id=5)
+
+
+def test_open_current_resolves_the_running_embedded_network(store, devnet, tmp_path):
+    network, w3 = open_current(store, tmp_path / "home", start_devnet=False)
+    assert network.rpc_url == devnet.url
+    assert (network.token, network.board) == (devnet.token, devnet.board)
+    assert w3.eth.chain_id == CHAIN_ID
+
+
+def test_deploy_records_new_contracts(store, devnet):
+    network = use_network(store, devnet.url, name="local-rpc")
+    signer = faucet_signer(devnet)
+    deployed = deploy_contracts(store, network, connect(network), signer, grace_period=60)
+    assert deployed.token and deployed.board and deployed.board != devnet.board
+    assert get_network(store, "local-rpc").board == deployed.board
+    assert len(devnet_w3(devnet).eth.get_code(deployed.board)) > 100
+
+
+def test_addresses_must_be_valid_eip55():
+    good = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+    assert check_address(good.lower()) == good
+    with pytest.raises(InvalidInput, match="checksum"):
+        check_address("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD")
+    with pytest.raises(InvalidInput):
+        check_address("0x1234")

@@ -1,0 +1,294 @@
+"""Networks: the embedded devnet (default) and any Ethereum JSON-RPC URL, kept in the store.
+
+A network is a name, an RPC URL, the chain id the user expects, and the addresses of
+QuarryToken and BountyBoard on it. `connect()` returns a Web3 only after the node answered
+and its chain id matched, with one clear message otherwise.
+
+This module also owns the store tables of the chain-facing services (networks, sent
+transactions, history, bounty cache): `migrate_chain_tables_v1` is a store migration.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+import requests
+from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
+from web3 import Web3
+
+from wallet.errors import InvalidInput, NetworkError, NotFound
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from wallet.store import Store
+
+EMBEDDED = "embedded"
+KIND_EMBEDDED = "embedded"
+KIND_RPC = "rpc"
+CURRENT_SETTING = "network"
+RPC_TIMEOUT_SECONDS = 15
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    rpc_url: str
+    chain_id: int
+    token: str | None  # QuarryToken (or another reward ERC-20) address, EIP-55
+    board: str | None  # BountyBoard address, EIP-55
+    kind: str = KIND_RPC
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.kind == KIND_EMBEDDED
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "rpc_url": self.rpc_url, "chain_id": self.chain_id,
+            "token": self.token, "board": self.board, "kind": self.kind,
+        }
+
+
+def migrate_chain_tables_v1(db: Database) -> None:
+    """Store migration: tables of networks, sent transactions, history and bounty cache."""
+    db["networks"].create(
+        {"name": str, "rpc_url": str, "chain_id": int, "token": str, "board": str, "kind": str},
+        pk="name", not_null={"rpc_url", "chain_id", "kind"},
+    )
+    db["sent_transactions"].create(
+        {
+            "hash": str, "network": str, "chain_id": int, "sender": str, "nonce": int,
+            "to_address": str, "value": str, "data": str, "kind": str, "description": str,
+            "max_fee_per_gas": str, "max_priority_fee_per_gas": str, "gas": int,
+            "status": str, "block_number": int, "replaced_by": str, "created_at": float,
+        },
+        pk="hash", not_null={"network", "sender", "nonce", "status", "created_at"},
+    )
+    db["sent_transactions"].create_index(["network", "sender", "nonce"])
+    db["history_events"].create(
+        {
+            "network": str, "account": str, "kind": str, "block_number": int, "log_index": int,
+            "tx_hash": str, "event": str, "contract": str, "direction": str,
+            "counterparty": str, "amount": str, "bounty_id": int, "round": int,
+            "details": str, "timestamp": int,
+        },
+        pk=("network", "account", "kind", "block_number", "log_index"),
+        not_null={"tx_hash", "event"},
+    )
+    db["history_cursors"].create(
+        {"network": str, "account": str, "kind": str, "next_block": int},
+        pk=("network", "account", "kind"), not_null={"next_block"},
+    )
+    db["bounty_cache"].create(
+        {"network": str, "board": str, "bounty_id": int, "data": str, "updated_at": float},
+        pk=("network", "board", "bounty_id"), not_null={"data", "updated_at"},
+    )
+
+
+# -- the list of networks ----------------------------------------------------------------------
+
+
+def _row_to_network(row: dict[str, Any]) -> Network:
+    return Network(
+        name=row["name"], rpc_url=row["rpc_url"], chain_id=int(row["chain_id"]),
+        token=row.get("token") or None, board=row.get("board") or None,
+        kind=row.get("kind") or KIND_RPC,
+    )
+
+
+def embedded_placeholder() -> Network:
+    """The embedded network before its devnet answered (URL and contracts unknown yet)."""
+    from wallet.devnet import CHAIN_ID, DEFAULT_PORT
+
+    return Network(EMBEDDED, f"http://127.0.0.1:{DEFAULT_PORT}", CHAIN_ID, None, None, KIND_EMBEDDED)
+
+
+def list_networks(store: Store) -> list[Network]:
+    """The embedded network first, then the RPC networks by name."""
+    rows = [_row_to_network(row) for row in store.db.query("SELECT * FROM networks ORDER BY name")]
+    embedded = [n for n in rows if n.name == EMBEDDED] or [embedded_placeholder()]
+    return embedded + [n for n in rows if n.name != EMBEDDED]
+
+
+def get_network(store: Store, name: str) -> Network:
+    for network in list_networks(store):
+        if network.name == name:
+            return network
+    raise NotFound(f"No network named {name!r}; `quarry network list` shows them.")
+
+
+def current_network(store: Store) -> Network:
+    name = store.get_setting(CURRENT_SETTING) or EMBEDDED
+    try:
+        return get_network(store, name)
+    except NotFound:
+        return get_network(store, EMBEDDED)
+
+
+def save_network(store: Store, network: Network) -> None:
+    store.db["networks"].upsert(network.as_dict(), pk="name")
+
+
+def check_address(value: str, what: str = "address") -> str:
+    """An EIP-55 address; all-lowercase/uppercase hex is accepted, mixed case must checksum."""
+    if not isinstance(value, str) or not is_hex_address(value.strip()):
+        raise InvalidInput(f"Not an Ethereum address ({what}): {value!r}")
+    value = value.strip()
+    body = value[2:]
+    if body != body.lower() and body != body.upper() and not is_checksum_address(value):
+        raise InvalidInput(f"The {what} {value} has a wrong EIP-55 checksum (a typo?).")
+    return to_checksum_address(value)
+
+
+def check_rpc_url(url: str) -> str:
+    parsed = urlparse(url.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise InvalidInput(f"Not an HTTP(S) JSON-RPC URL: {url!r}")
+    return url.strip()
+
+
+def use_network(
+    store: Store,
+    name_or_url: str,
+    chain_id: int | None = None,
+    token: str | None = None,
+    board: str | None = None,
+    name: str | None = None,
+) -> Network:
+    """Select a known network by name, or add one by URL, and make it the current one.
+
+    For a new URL without --chain-id, the node is asked for its chain id (it must answer).
+    """
+    if chain_id is not None and chain_id <= 0:
+        raise InvalidInput(f"Not a chain id: {chain_id}")
+    token = check_address(token, "token address") if token else None
+    board = check_address(board, "bounty board address") if board else None
+    known = {n.name: n for n in list_networks(store)}
+    if name_or_url in known:
+        network = known[name_or_url]
+        if network.is_embedded and (chain_id or token or board):
+            raise InvalidInput("The embedded network's chain id and contracts are fixed.")
+    else:
+        url = check_rpc_url(name_or_url)
+        same_url = [n for n in known.values() if n.rpc_url == url and not n.is_embedded]
+        if same_url:
+            network = same_url[0]
+        else:
+            if chain_id is None:
+                chain_id = probe_chain_id(url)
+            network_name = name or (urlparse(url).netloc or url)
+            if not _NAME.match(network_name):
+                raise InvalidInput(f"Not a usable network name: {network_name!r}")
+            network = Network(network_name, url, chain_id, None, None, KIND_RPC)
+    if not network.is_embedded:
+        network = replace(
+            network,
+            chain_id=chain_id or network.chain_id,
+            token=token or network.token,
+            board=board or network.board,
+        )
+        save_network(store, network)
+    store.set_setting(CURRENT_SETTING, network.name)
+    return network
+
+
+def record_contracts(store: Store, network: Network, token: str, board: str) -> Network:
+    updated = replace(network, token=check_address(token), board=check_address(board))
+    save_network(store, updated)
+    return updated
+
+
+# -- reaching a node ---------------------------------------------------------------------------
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.ReadTimeout):
+        return "timed out"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = str(exc)
+        if "Connection refused" in text or "Errno 111" in text:
+            return "connection refused"
+        if "Name or service not known" in text or "getaddrinfo" in text or "resolve" in text:
+            return "unknown host"
+        return "connection failed"
+    return str(exc) or type(exc).__name__
+
+
+def web3_for(url: str, timeout: float = RPC_TIMEOUT_SECONDS) -> Web3:
+    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+
+
+def node_chain_id(w3: Web3, url: str) -> int:
+    """The node's eth_chainId, or NetworkError saying why it could not be read."""
+    try:
+        return int(w3.eth.chain_id)
+    except (requests.exceptions.RequestException, OSError) as exc:
+        raise NetworkError(f"Cannot reach the Ethereum node at {url}: {_describe(exc)}") from exc
+    except Exception as exc:  # garbage answers surface as many web3 exception types
+        raise NetworkError(f"The node at {url} did not answer eth_chainId properly: {exc}") from exc
+
+
+def probe_chain_id(url: str) -> int:
+    return node_chain_id(web3_for(check_rpc_url(url)), url)
+
+
+def check_chain(w3: Web3, url: str, expected_chain_id: int) -> None:
+    actual = node_chain_id(w3, url)
+    if actual != expected_chain_id:
+        raise NetworkError(
+            f"The node at {url} is on chain {actual}, but this network is configured for chain "
+            f"{expected_chain_id}."
+        )
+
+
+def connect(network: Network, timeout: float = RPC_TIMEOUT_SECONDS) -> Web3:
+    """A Web3 for `network` once its node answered with the configured chain id."""
+    w3 = web3_for(network.rpc_url, timeout)
+    check_chain(w3, network.rpc_url, network.chain_id)
+    return w3
+
+
+def resolve_embedded(
+    store: Store, home: str | os.PathLike[str] | None = None, start: bool = True
+) -> Network:
+    """The embedded network with its live URL and contracts (starting the devnet if asked)."""
+    from wallet.devnet import ensure_running, rpc_request, running_url
+
+    url = ensure_running(home) if start else running_url(home)
+    if url is None:
+        raise NetworkError("The embedded network is not running; start it with `quarry devnet`.")
+    contracts = rpc_request(url, "quarry_contracts")
+    network = Network(
+        EMBEDDED, url, int(contracts["chainId"]), contracts["token"], contracts["board"], KIND_EMBEDDED,
+    )
+    save_network(store, network)
+    return network
+
+
+def open_current(
+    store: Store, home: str | os.PathLike[str] | None = None, start_devnet: bool = True
+) -> tuple[Network, Web3]:
+    """The current network (resolved when embedded) and a checked Web3 for it."""
+    network = current_network(store)
+    if network.is_embedded:
+        network = resolve_embedded(store, home, start=start_devnet)
+    return network, connect(network)
+
+
+def deploy_contracts(store: Store, network: Network, w3: Web3, signer: Any,
+                     grace_period: int = 3 * 24 * 3600) -> Network:
+    """Deploy QuarryToken (owned by the signer) and BountyBoard, and record their addresses."""
+    from wallet.contracts import deploy
+
+    if network.is_embedded:
+        raise InvalidInput("The embedded network deploys its own contracts.")
+    check_chain(w3, network.rpc_url, network.chain_id)
+    token = deploy(w3, signer, "QuarryToken", signer.address)
+    board = deploy(w3, signer, "BountyBoard", grace_period)
+    return record_contracts(store, network, token, board)

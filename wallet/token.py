@@ -1,0 +1,197 @@
+"""ETH and ERC-20 balances, exact amounts, and sending either with a fee preview.
+
+Amounts are parsed and formatted with Decimal from the token's `decimals`, never floats:
+"1.5" of an 18-decimals token is exactly 1500000000000000000 base units.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from wallet.contracts import abi
+from wallet.errors import InvalidInput, TransactionFailed
+from wallet.network import check_address
+from wallet.tx import FeeQuote, build_transaction, explain, sign_and_send
+
+if TYPE_CHECKING:
+    from wallet.store import Store
+
+ETH_DECIMALS = 18
+_AMOUNT = re.compile(r"^(\d+)(?:\.(\d*))?$|^\.(\d+)$")
+MAX_DECIMALS = 36
+
+
+def parse_amount(text: str, decimals: int = ETH_DECIMALS) -> int:
+    """'1.5' -> base units; refuses negatives, exponents, and more decimals than the token has."""
+    if not isinstance(text, str):
+        raise InvalidInput(f"Not an amount: {text!r}")
+    cleaned = text.strip().replace("_", "")
+    match = _AMOUNT.match(cleaned)
+    if not match:
+        raise InvalidInput(f"Not an amount: {text!r} (write it like 12 or 1.5)")
+    fraction = match.group(2) if match.group(1) is not None else match.group(3)
+    fraction = (fraction or "").rstrip("0")
+    if len(fraction) > decimals:
+        raise InvalidInput(f"{text.strip()} has more than {decimals} decimals.")
+    try:
+        units = Decimal(cleaned) * (Decimal(10) ** decimals)
+    except InvalidOperation as exc:
+        raise InvalidInput(f"Not an amount: {text!r}") from exc
+    return int(units)
+
+
+def format_amount(units: int, decimals: int = ETH_DECIMALS, max_decimals: int | None = None) -> str:
+    """Base units -> '1.5' (exact unless max_decimals rounds down for display)."""
+    value = Decimal(int(units)).scaleb(-decimals)
+    if max_decimals is not None and max_decimals < decimals:
+        value = value.quantize(Decimal(1).scaleb(-max_decimals), rounding="ROUND_DOWN")
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    address: str
+    symbol: str
+    decimals: int
+    name: str
+
+
+_token_info_cache: dict[tuple[int, str], TokenInfo] = {}
+
+
+def erc20(w3: Web3, address: str):
+    return w3.eth.contract(address=check_address(address, "token address"), abi=abi("QuarryToken"))
+
+
+def token_info(w3: Web3, address: str) -> TokenInfo:
+    """Symbol, decimals and name of an ERC-20 (cached per chain and address)."""
+    address = check_address(address, "token address")
+    key = (id(w3.provider), address)
+    if key not in _token_info_cache:
+        contract = erc20(w3, address)
+        try:
+            decimals = int(contract.functions.decimals().call())
+            symbol = str(contract.functions.symbol().call())
+            name = str(contract.functions.name().call())
+        except Exception as exc:
+            raise InvalidInput(f"{address} does not answer like an ERC-20 token: {explain(exc, w3)}") from exc
+        if not 0 <= decimals <= MAX_DECIMALS:
+            raise InvalidInput(f"The token {address} claims {decimals} decimals.")
+        _token_info_cache[key] = TokenInfo(address, symbol[:16], decimals, name[:64])
+    return _token_info_cache[key]
+
+
+def eth_balance(w3: Web3, account: str) -> int:
+    try:
+        return int(w3.eth.get_balance(check_address(account)))
+    except InvalidInput:
+        raise
+    except Exception as exc:
+        raise explain(exc, w3) from exc
+
+
+def token_balance(w3: Web3, token: str, account: str) -> int:
+    try:
+        return int(erc20(w3, token).functions.balanceOf(check_address(account)).call())
+    except InvalidInput:
+        raise
+    except Exception as exc:
+        raise explain(exc, w3) from exc
+
+
+@dataclass(frozen=True)
+class Balance:
+    symbol: str
+    units: int
+    decimals: int
+    token: str | None  # None for ETH
+
+    @property
+    def text(self) -> str:
+        return format_amount(self.units, self.decimals)
+
+
+def balances(w3: Web3, account: str, tokens: list[str]) -> list[Balance]:
+    """ETH first, then each token."""
+    found = [Balance("ETH", eth_balance(w3, account), ETH_DECIMALS, None)]
+    for token in tokens:
+        info = token_info(w3, token)
+        found.append(Balance(info.symbol, token_balance(w3, token, account), info.decimals, info.address))
+    return found
+
+
+@dataclass(frozen=True)
+class SendPreview:
+    """Everything the review step shows before the user confirms a send."""
+
+    sender: str
+    to: str
+    amount_units: int
+    symbol: str
+    decimals: int
+    token: str | None
+    tx: dict[str, Any]
+    fee: FeeQuote
+
+    @property
+    def amount_text(self) -> str:
+        return format_amount(self.amount_units, self.decimals)
+
+    def describe(self) -> str:
+        return (f"Send {self.amount_text} {self.symbol} to {self.to}; network fee about "
+                f"{format_amount(self.fee.expected_cost_wei, 18, 8)} ETH "
+                f"(at most {format_amount(self.fee.max_cost_wei, 18, 8)} ETH).")
+
+
+def preview_send(w3: Web3, sender: str, to: str, amount: str, token: str | None = None) -> SendPreview:
+    """Check the amount and balances and quote the fee; nothing is signed or sent."""
+    sender = check_address(sender, "sender")
+    to = check_address(to, "recipient")
+    if token:
+        info = token_info(w3, token)
+        units = parse_amount(amount, info.decimals)
+        if units == 0:
+            raise InvalidInput("The amount must be more than zero.")
+        held = token_balance(w3, info.address, sender)
+        if held < units:
+            raise TransactionFailed(
+                f"Insufficient {info.symbol}: {sender} has {format_amount(held, info.decimals)}, "
+                f"needs {format_amount(units, info.decimals)}."
+            )
+        data = erc20(w3, info.address).functions.transfer(to, units)._encode_transaction_data()
+        tx, fee = build_transaction(w3, sender, info.address, 0, data)
+        symbol, decimals, needed_eth = info.symbol, info.decimals, fee.max_cost_wei
+    else:
+        units = parse_amount(amount, ETH_DECIMALS)
+        if units == 0:
+            raise InvalidInput("The amount must be more than zero.")
+        tx, fee = build_transaction(w3, sender, to, units, b"", gas=None)
+        symbol, decimals, needed_eth = "ETH", ETH_DECIMALS, units + fee.max_cost_wei
+    held_eth = eth_balance(w3, sender)
+    if held_eth < needed_eth:
+        raise TransactionFailed(
+            f"Insufficient funds: {sender} has {format_amount(held_eth)} ETH, needs up to "
+            f"{format_amount(needed_eth)} ETH including the network fee."
+        )
+    return SendPreview(sender, to, units, symbol, decimals, info.address if token else None, tx, fee)
+
+
+def send(w3: Web3, signer: LocalAccount, preview: SendPreview, expected_chain_id: int, *,
+         store: Store | None = None, network: str = "") -> str:
+    """Sign and send a previewed transfer; returns its hash (wait with wallet.tx.wait_for_receipt)."""
+    if signer.address != preview.sender:
+        raise InvalidInput(f"The preview is for {preview.sender}, not {signer.address}.")
+    return sign_and_send(
+        w3, signer, preview.tx, expected_chain_id, store=store, network=network,
+        kind="token-transfer" if preview.token else "eth-transfer",
+        description=f"{preview.amount_text} {preview.symbol} to {preview.to}",
+    )
