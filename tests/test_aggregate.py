@@ -94,3 +94,47 @@ def test_wrong_private_key_fails_clearly(setting):
     _, other_priv = test_keypair(1024)
     with pytest.raises(BlobError):
         aggregate(other_priv, blobs)
+
+
+def test_owner_flow_end_to_end_three_owners():
+    """make_update -> encrypt_to_blob -> parse_blob -> aggregate == plaintext mean of deltas."""
+    from sklearn.datasets import load_breast_cancer
+
+    from trainer.blob import blob_hash
+    from trainer.models import model_from_spec
+    from trainer.testing import make_spec
+    from trainer.update import encrypt_to_blob, make_update
+
+    pub, priv = test_keypair(512)
+    X, y = load_breast_cancer(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    spec = make_spec(n_features=30, public_key=pub, **{"training.epochs": 2})
+    start = model_from_spec(spec).get_params()
+    updates, blobs = [], []
+    for owner in range(3):
+        rows = slice(owner * 150, (owner + 1) * 150)
+        update = make_update(spec, start, X[rows], y[rows])
+        done = []
+        data = encrypt_to_blob(spec, 9, 0, update, progress=lambda d, t, done=done: done.append((d, t)))
+        assert done[-1][0] == done[-1][1] == len(parse_blob(data).ciphertexts)
+        assert blob_hash(data).startswith("0x")
+        updates.append(np.clip(update.delta, -1.0, 1.0))
+        blobs.append(parse_blob(data, expected_public_key=pub))
+    result = aggregate(priv, blobs)
+    assert result.total_samples == 450
+    assert np.allclose(result.vector, np.mean(updates, axis=0), atol=1.0 / 2**16)
+    # The global model improves when the average update is applied.
+    model = model_from_spec(spec)
+    before = model.accuracy(X, y)
+    model.set_params(start + result.vector)
+    assert model.accuracy(X, y) > before
+
+
+def test_encrypt_to_blob_respects_max_blob_bytes():
+    from trainer.testing import make_spec
+    from trainer.update import LocalUpdate, encrypt_to_blob
+
+    pub, _ = test_keypair(512)
+    spec = make_spec(public_key=pub, max_blob_bytes=100)
+    with pytest.raises(BlobError, match="at most 100"):
+        encrypt_to_blob(spec, 1, 0, LocalUpdate(delta=np.zeros(5), n_samples=10))
