@@ -1,0 +1,60 @@
+"""Helpers shared by the tests/test_ui_*.py modules (imported by them; no tests here)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from ui import theme
+from ui.context import AppContext
+from ui.flow import AppFlow
+from ui.tasks import TaskRunner
+from wallet.store import Store
+
+os.environ.setdefault("QUARRY_SCRYPT_N", "4096")
+
+PASSWORD = "correct horse battery"
+# The BIP-39 test vector "abandon ... about": account 0 is the hardhat/anvil-known address.
+TEST_PHRASE = ("abandon abandon abandon abandon abandon abandon abandon abandon abandon "
+               "abandon abandon about")
+TEST_PHRASE_ADDRESS = "0x9858EfFD232B4033E47d90003D41EC34EcaEda94"
+
+
+def make_context(home) -> AppContext:
+    return AppContext(home=home, store=Store(home), runner=TaskRunner())
+
+
+def make_flow(qtbot, home, *, start_network: bool = False) -> AppFlow:
+    app = QApplication.instance()
+    theme.apply_theme(app, "light")
+    ctx = make_context(home)
+    flow = AppFlow(ctx, start_network=start_network, try_keyring=False)
+    qtbot.addWidget(flow.window)
+    flow.window.show()
+    return flow
+
+
+def wait_idle(qtbot, ctx: AppContext, timeout: int = 20_000) -> None:
+    """Wait until every task of the context's runner has finished."""
+    qtbot.waitUntil(lambda: not ctx.runner.running(), timeout=timeout)
+
+
+@pytest.fixture
+def ui_home(quarry_home):
+    return quarry_home
+
+
+@pytest.fixture
+def file_keyring(tmp_path):
+    """A real keyring backend (keyrings.alt's file backend) in the test's directory."""
+    import keyring
+    from keyrings.alt.file import PlaintextKeyring
+
+    previous = keyring.get_keyring()
+    backend = PlaintextKeyring()
+    backend.file_path = str(tmp_path / "keyring" / "keyring_pass.cfg")
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)

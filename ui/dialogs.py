@@ -1,0 +1,110 @@
+"""Dialogs that hold secrets (password prompts, the revealed phrase); all close on lock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.main_window import SECRET_PROPERTY
+from ui.widgets import Banner, muted_label
+
+
+class SecretDialog(QDialog):
+    """A window-modal dialog, opened with open() (never exec(), which would nest event loops)."""
+
+    def __init__(self, parent: QWidget | None, title: str) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setAccessibleName(title)
+        self.setProperty(SECRET_PROPERTY, True)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.setMinimumWidth(420)
+        self.banner = Banner()
+        self.layout_ = QVBoxLayout(self)
+        self.layout_.addWidget(self.banner)
+
+
+def password_field(name: str) -> QLineEdit:
+    field = QLineEdit()
+    field.setEchoMode(QLineEdit.EchoMode.Password)
+    field.setAccessibleName(name)
+    return field
+
+
+class PasswordDialog(SecretDialog):
+    """Asks for the wallet password (and optionally a new one); calls on_submit(values)."""
+
+    def __init__(self, parent: QWidget | None, title: str, note: str,
+                 on_submit: Callable[[PasswordDialog], None], *, new_password: bool = False,
+                 ok_text: str = "OK") -> None:
+        super().__init__(parent, title)
+        self.on_submit = on_submit
+        self.layout_.addWidget(muted_label(note))
+        form = QFormLayout()
+        self.password = password_field("Wallet password")
+        form.addRow("Password", self.password)
+        self.new_password: QLineEdit | None = None
+        self.confirmation: QLineEdit | None = None
+        if new_password:
+            self.new_password = password_field("New password")
+            self.confirmation = password_field("Repeat the new password")
+            form.addRow("New password", self.new_password)
+            form.addRow("Repeat", self.confirmation)
+        self.layout_.addLayout(form)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setText(ok_text)
+        self.ok_button.setAccessibleName(ok_text)
+        self.buttons.accepted.connect(self._submit)
+        self.buttons.rejected.connect(self.reject)
+        self.layout_.addWidget(self.buttons)
+
+    def _submit(self) -> None:
+        if not self.password.text():
+            self.banner.error("Enter your password.")
+            return
+        self.set_busy(True)
+        self.on_submit(self)
+
+    def set_busy(self, busy: bool) -> None:
+        self.ok_button.setEnabled(not busy)
+        self.password.setEnabled(not busy)
+
+    def failed(self, message: str) -> None:
+        self.set_busy(False)
+        self.banner.error(message)
+
+
+class MnemonicDialog(SecretDialog):
+    """Shows the recovery phrase the person asked to see."""
+
+    def __init__(self, parent: QWidget | None, phrase: str) -> None:
+        super().__init__(parent, "Recovery phrase")
+        self.layout_.addWidget(muted_label(
+            "Anyone who sees these words can take your funds. Close this window when done."))
+        words = phrase.split()
+        self.phrase_label = QLabel("\n".join(
+            "   ".join(f"{i + 1:>2}. {w}" for i, w in list(enumerate(words))[row:row + 3])
+            for row in range(0, len(words), 3)))
+        self.phrase_label.setObjectName("Mnemonic")
+        self.phrase_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.phrase_label.setAccessibleName("Recovery phrase words")
+        self.layout_.addWidget(self.phrase_label)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        self.layout_.addWidget(buttons)
+
+    def done(self, result: int) -> None:
+        self.phrase_label.clear()  # do not leave the phrase in a hidden widget
+        super().done(result)

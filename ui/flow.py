@@ -1,0 +1,87 @@
+"""Wires the window to the services: start mode, vault events, the network connection."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import QObject
+
+from ui.context import AppContext
+from ui.main_window import MainWindow
+from ui.pages.base import Page
+from ui.pages.lock import LockScreen
+from ui.pages.onboarding import OnboardingPage
+from wallet import remember
+from wallet.vault import Vault
+
+log = logging.getLogger(__name__)
+
+
+def page_factories() -> dict[str, Any]:
+    from ui.pages.bounties import BountiesPage
+    from ui.pages.rewards import RewardsPage
+    from ui.pages.settings import SettingsPage
+    from ui.pages.wallet import WalletPage
+
+    return {"wallet": WalletPage, "bounties": BountiesPage, "rewards": RewardsPage,
+            "settings": SettingsPage}
+
+
+class AppFlow(QObject):
+    """Decides what the window shows and keeps the vault and network hooked up."""
+
+    def __init__(self, ctx: AppContext, *, start_network: bool = True,
+                 try_keyring: bool = True) -> None:
+        super().__init__()
+        self.ctx = ctx
+        ctx.extras["flow"] = self
+        self.window = MainWindow(ctx, page_factories(), self._make_onboarding, self._make_lock)
+        self.setParent(self.window)
+        if start_network:
+            self.connect_network()
+        if Vault.exists(ctx.home):
+            self.attach_vault(Vault.open(ctx.home, ctx.store))
+            self.window.show_lock_screen()
+            if try_keyring and remember.is_remembered(ctx.home):
+                lock = self.window.lock_screen
+                assert isinstance(lock, LockScreen)
+                lock.unlock_with_keyring()
+        else:
+            self.window.show_onboarding()
+
+    def _make_onboarding(self, ctx: AppContext) -> OnboardingPage:
+        page = OnboardingPage(ctx)
+        page.completed.connect(self._onboarded)
+        return page
+
+    def _make_lock(self, ctx: AppContext) -> LockScreen:
+        page = LockScreen(ctx)
+        page.unlocked.connect(self._unlocked)
+        return page
+
+    def attach_vault(self, vault: Vault) -> None:
+        self.ctx.vault = vault
+        if self.ctx.events.notify not in vault.on_change:
+            vault.on_change.append(self.ctx.events.notify)
+
+    def _onboarded(self, vault: Vault) -> None:
+        self.attach_vault(vault)
+        self.window.show_shell()
+        self.ctx.events.notify("accounts")
+
+    def _unlocked(self) -> None:
+        self.window.show_shell()
+        self.ctx.events.notify("unlocked")
+
+    # -- network ---------------------------------------------------------------------
+
+    def connect_network(self) -> None:
+        """Connect to the selected network off the GUI thread (starting the embedded one)."""
+        from ui import network_link
+
+        network_link.connect(self.ctx)
+
+
+def all_pages(window: MainWindow) -> dict[str, Page]:
+    return dict(window.shell.pages) if window.shell is not None else {}
