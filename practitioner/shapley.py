@@ -7,9 +7,10 @@ the round), so a zero update is an exact null player instead of a step-size chan
 - `exact_shapley`: memoised utility over all 2^n coalitions; used for n <= 12.
 - `gtg_shapley`: guided permutation sampling with between- and within-permutation truncation
   (GTG-Shapley, Liu et al. 2022), seeded, capped at max(30, n) * n utility evaluations.
-- `screen_updates`: rejects zero-norm updates and replays of the last global change, and
-  merges near-identical updates (cosine > 0.99) into one player, because Shapley values
-  reward copies: two copies of one update would otherwise earn more than the original.
+- `screen_updates`: rejects zero-norm updates, replays of the last global change and (given
+  a reference direction) updates not aligned with it, and merges near-identical updates
+  (cosine > 0.99) into one player, because Shapley values reward copies: two copies of one
+  update would otherwise earn more than the original.
 - `allocate_reward`: integer token amounts proportional to positive values, sum <= reward.
 """
 
@@ -212,6 +213,11 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / (na * nb))
 
 
+def alignment_threshold(dimension: int) -> float:
+    """1.5 standard deviations of the cosine between a random direction and a fixed vector."""
+    return 1.5 / math.sqrt(max(dimension, 1))
+
+
 def screen_updates(
     updates: Sequence[np.ndarray | None],
     previous_global_delta: np.ndarray | None = None,
@@ -219,8 +225,17 @@ def screen_updates(
     duplicate_cosine: float = DUPLICATE_COSINE,
     replay_tolerance: float = REPLAY_TOLERANCE,
     zero_tolerance: float = 1e-12,
+    reference: np.ndarray | None = None,
+    min_alignment: float | None = None,
 ) -> Screening:
     """Reject zero-norm updates and replays; merge near-identical ones (single linkage).
+
+    With `reference` (the practitioner's own update on its validation data, FLTrust-style),
+    an update whose cosine with it is below `min_alignment` (default 1.5 / sqrt(dimension))
+    is rejected: a random direction has cosine ~ N(0, 1/d) with any fixed vector, so random
+    noise passes with probability ~7%, while an honest update trained on data of the same
+    distribution points the same way. Accuracy-based Shapley values alone give random noise
+    a positive value about half the time (accuracy moves in whole validation samples).
 
     `None` entries (updates that could not be fetched or decrypted) must already carry a
     rejection reason elsewhere; here they are simply skipped.
@@ -244,6 +259,17 @@ def screen_updates(
             distance = float(np.linalg.norm(update - previous_global_delta))
             if distance <= replay_tolerance * delta_norm:
                 rejected[index] = "replay of the previous round's global change"
+                continue
+        if reference is not None and float(np.linalg.norm(reference)) > 0.0:
+            threshold = (
+                min_alignment if min_alignment is not None else alignment_threshold(update.size)
+            )
+            alignment = cosine(update, reference)
+            if alignment < threshold:
+                rejected[index] = (
+                    f"update not aligned with the validation data (cosine {alignment:.2f} "
+                    f"< {threshold:.2f}); random noise or unrelated data"
+                )
                 continue
         kept.append(index)
     # Union-find over the kept updates: cosine > threshold means the same player.

@@ -8,8 +8,9 @@ Fairness rules (docs/PROTOCOL.md and the issue):
 - Submissions are sorted by address first, so the order of submission changes nothing.
 - An update larger than the spec's clip norm is projected back onto the ball (an honest
   wallet already clipped it; a modified one gains nothing by skipping that).
-- Zero updates and replays of the previous global change are rejected; near-identical
-  updates (cosine > 0.99) form one player whose value is split among them.
+- Zero updates, replays of the previous global change and updates not aligned with the
+  practitioner's reference update (its own training on the validation data, when given) are
+  rejected; near-identical updates (cosine > 0.99) form one player whose value is split.
 - Coalition model = global + sum(player updates in S) / n_players (fixed denominator).
 - The next global model is the coalition of players with a positive value (harmful updates
   are left out), with the same fixed denominator.
@@ -80,6 +81,7 @@ def value_round(
     previous_delta: np.ndarray | None = None,
     seed: int = 0,
     exact_max: int = EXACT_MAX_PLAYERS,
+    reference: np.ndarray | None = None,
 ) -> Valuation:
     global_params = np.asarray(global_params, dtype=np.float64)
     ordered = sorted(submissions, key=lambda s: s.address.lower())
@@ -94,7 +96,7 @@ def value_round(
             updates.append(None)
         else:
             updates.append(project_to_ball(np.asarray(sub.update, dtype=np.float64), clip_norm))
-    screening = screen_updates(updates, previous_delta)
+    screening = screen_updates(updates, previous_delta, reference=reference)
     for index, reason in sorted(screening.rejected.items()):
         rejected.append(RejectedLine(ordered[index].address, ordered[index].blob_hash, reason))
     players = screening.player_updates(updates)  # type: ignore[arg-type]

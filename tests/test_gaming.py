@@ -1,0 +1,183 @@
+"""Gaming scenarios on real data (scikit-learn's breast cancer set), through the real pipeline:
+local training, clipping, fixed-point packing, Paillier encryption, blob bytes, verification,
+decryption, screening and exact Shapley valuation.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from phe import paillier
+from sklearn.datasets import load_breast_cancer
+
+from practitioner.decode import (
+    FetchedSubmission,
+    accuracy_metric,
+    decode_submissions,
+    reference_update,
+)
+from practitioner.valuation import DecodedSubmission, value_round
+from trainer.blob import blob_hash
+from trainer.models import model_from_spec
+from trainer.testing import make_spec, test_keypair
+from trainer.update import LocalUpdate, encrypt_to_blob, make_update
+
+REWARD = 100 * 10**18
+CLIP_NORM = 5.0
+BOUNTY, ROUND = 7, 0
+
+
+@dataclass
+class World:
+    spec: object
+    private_key: object
+    global_params: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    blobs: dict[str, bytes]
+    parts: dict[str, tuple[np.ndarray, np.ndarray]]
+
+    def evaluate(self, names: list[str], addresses: dict[str, str] | None = None):
+        addresses = addresses or {name: _addr(name) for name in names}
+        fetched = [
+            FetchedSubmission(addresses[name], blob_hash(self.blobs[name]), self.blobs[name])
+            for name in names
+        ]
+        decoded = decode_submissions(self.spec, self.private_key, BOUNTY, ROUND, fetched)
+        metric = accuracy_metric(self.spec, self.x_val, self.y_val)
+        reference = reference_update(self.spec, self.global_params, self.x_val, self.y_val)
+        valuation = value_round(
+            self.global_params, decoded, metric, REWARD, clip_norm=CLIP_NORM, reference=reference
+        )
+        amounts = {line.address: line.amount for line in valuation.contributors}
+        return valuation, {name: amounts.get(addresses[name], 0) for name in names}
+
+
+def _addr(name: str) -> str:
+    return "0x" + name.encode().hex().rjust(40, "0")[-40:]
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    public_key, private_key = test_keypair(512)
+    x, y = load_breast_cancer(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(y))
+    x, y = x[order], y[order]
+    mean, std = x[:150].mean(axis=0), x[:150].std(axis=0)
+    xs = (x - mean) / std
+    spec = make_spec(
+        30, public_key=public_key,
+        **{"standardize.mean": mean.tolist(), "standardize.std": std.tolist(),
+           "privacy.clip_norm": CLIP_NORM, "encoding.clip": 2.0, "encoding.max_contributors": 20},
+    )
+    global_params = model_from_spec(spec).get_params()
+    parts = {name: (xs[150 + i * 100: 250 + i * 100], y[150 + i * 100: 250 + i * 100])
+             for i, name in enumerate(["alice", "bob", "carol", "dave"])}
+    rng = np.random.default_rng(1)
+    updates = {name: make_update(spec, global_params, *part) for name, part in parts.items()}
+    # dave's labels are 40% flipped: same size as the others, worse data
+    x_d, y_d = parts["dave"]
+    flipped = y_d.copy()
+    mask = rng.random(len(flipped)) < 0.4
+    flipped[mask] = 1 - flipped[mask]
+    updates["noisy_dave"] = make_update(spec, global_params, x_d, flipped)
+    typical = float(np.linalg.norm(updates["alice"].delta))
+    noise = rng.normal(size=global_params.size)
+    updates["noise"] = LocalUpdate(noise * typical / np.linalg.norm(noise), n_samples=100)
+    updates["free_rider"] = LocalUpdate(np.zeros(global_params.size), n_samples=100)
+    blobs = {name: encrypt_to_blob(spec, BOUNTY, ROUND, update) for name, update in updates.items()}
+    blobs["alice_again"] = blobs["alice"]  # the same data from a second address
+    blobs["garbage"] = b"QRYU" + b"\x00" * 200
+    other_public, _ = paillier.generate_paillier_keypair(n_length=512)
+    other_spec = make_spec(30, public_key=other_public, **{"standardize.mean": mean.tolist(),
+                           "standardize.std": std.tolist(), "encoding.clip": 2.0,
+                           "encoding.max_contributors": 20})
+    blobs["wrong_key"] = encrypt_to_blob(other_spec, BOUNTY, ROUND, updates["bob"])
+    return World(spec, private_key, global_params, xs[:150], y[:150], blobs, parts)
+
+
+def _honest_parts(world: World) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [world.parts[name] for name in ["alice", "bob", "carol"]]
+
+
+def test_free_rider_and_random_noise_get_nothing(world):
+    valuation, amounts = world.evaluate(["alice", "bob", "carol", "free_rider", "noise"])
+    assert amounts["free_rider"] == 0 and amounts["noise"] == 0
+    assert all(amounts[name] > 0 for name in ["alice", "bob", "carol"])
+    assert sum(amounts.values()) <= REWARD
+    reasons = {line.address: line.reason for line in valuation.rejected}
+    assert "free rider" in reasons[_addr("free_rider")]
+
+
+def test_same_data_from_two_addresses_earns_no_more_than_once(world):
+    _, honest = world.evaluate(["alice", "bob", "carol"])
+    valuation, sybil = world.evaluate(["alice", "alice_again", "bob", "carol"])
+    assert sybil["alice"] + sybil["alice_again"] <= honest["alice"]
+    assert sybil["alice"] > 0 and sybil["alice_again"] > 0
+    assert sybil["bob"] >= honest["bob"] - 1 and sybil["carol"] >= honest["carol"] - 1
+    assert valuation.players == 3
+
+
+def test_noisy_labels_earn_less_than_clean_labels_of_the_same_size(world):
+    _, amounts = world.evaluate(["alice", "bob", "dave", "noisy_dave"])
+    assert amounts["noisy_dave"] < amounts["dave"]
+    _, clean_only = world.evaluate(["alice", "bob", "dave"])
+    _, noisy_only = world.evaluate(["alice", "bob", "noisy_dave"])
+    assert noisy_only["noisy_dave"] < clean_only["dave"]
+
+
+def test_submission_order_changes_nobody_reward(world):
+    names = ["alice", "bob", "carol", "noisy_dave", "free_rider"]
+    results = {
+        tuple(sorted(world.evaluate(list(order))[1].items()))
+        for order in itertools.islice(itertools.permutations(names), 0, 120, 17)
+    }
+    assert len(results) == 1
+
+
+def test_malformed_and_wrong_key_blobs_get_nothing_and_do_not_stop_the_round(world):
+    valuation, amounts = world.evaluate(["alice", "garbage", "bob", "wrong_key", "carol"])
+    assert amounts["garbage"] == 0 and amounts["wrong_key"] == 0
+    assert all(amounts[name] > 0 for name in ["alice", "bob", "carol"])
+    reasons = {line.address: line.reason for line in valuation.rejected}
+    assert "different public key" in reasons[_addr("wrong_key")]
+    assert _addr("garbage") in reasons
+    assert valuation.metric_after > valuation.metric_before + 0.3
+
+
+def test_tampered_blob_is_rejected_by_its_hash(world):
+    data = world.blobs["alice"]
+    fetched = [FetchedSubmission(_addr("alice"), blob_hash(data), data[:-1] + bytes([data[-1] ^ 1]))]
+    (decoded,) = decode_submissions(world.spec, world.private_key, BOUNTY, ROUND, fetched)
+    assert decoded.update is None and "hash" in decoded.error
+
+
+def test_random_noise_is_paid_rarely_at_any_stage_of_training(world):
+    """Beyond one seed: 40 noise directions, from the initial model and after two rounds."""
+    metric = accuracy_metric(world.spec, world.x_val, world.y_val)
+    names = ["alice", "bob", "carol"]
+    fetched = [FetchedSubmission(_addr(n), blob_hash(world.blobs[n]), world.blobs[n]) for n in names]
+    honest = [d.update for d in decode_submissions(world.spec, world.private_key, BOUNTY, ROUND, fetched)]
+    global_params = world.global_params
+    for stage in range(3):
+        reference = reference_update(world.spec, global_params, world.x_val, world.y_val)
+        typical = float(np.mean([np.linalg.norm(u) for u in honest]))
+        paid_noise = 0
+        for seed in range(40):
+            noise = np.random.default_rng(1000 + seed).normal(size=global_params.size)
+            updates = [*honest, noise * typical / np.linalg.norm(noise)]
+            subs = [DecodedSubmission(_addr(f"p{i}"), "0x", u) for i, u in enumerate(updates)]
+            valuation = value_round(
+                global_params, subs, metric, REWARD, clip_norm=CLIP_NORM, reference=reference
+            )
+            amounts = {line.address: line.amount for line in valuation.contributors}
+            paid_noise += amounts.get(_addr("p3"), 0) > 0
+            assert all(amounts.get(_addr(f"p{i}"), 0) > 0 for i in range(3)) or stage > 0
+        assert paid_noise <= 4, f"stage {stage}: noise paid {paid_noise}/40 times"
+        # next stage: honest owners train from the new global model (plaintext, for speed)
+        global_params = valuation.next_params
+        parts = _honest_parts(world)
+        honest = [make_update(world.spec, global_params, x, y).delta for x, y in parts]
