@@ -148,12 +148,12 @@ class SettingsPage(Page):
             name = str(self.ctx.setting(UI_THEME, "light"))
             self.theme_choice.setCurrentIndex(max(0, self.theme_choice.findData(name)))
             selected = network_link.selected_network(self.ctx)
-            if selected == network_link.EMBEDDED:
+            if selected.is_embedded:
                 self.network_choice.setCurrentIndex(0)
             else:
                 self.network_choice.setCurrentIndex(1)
-                self.rpc_url.setText(selected)
-                self.chain_id.setValue(int(self.ctx.setting("ui.chain_id", 31337)))
+                self.rpc_url.setText(selected.rpc_url)
+                self.chain_id.setValue(int(selected.chain_id))
             self._network_choice_changed()
             self._fill_accounts()
             vault = self.ctx.vault
@@ -181,17 +181,12 @@ class SettingsPage(Page):
         self.chain_id.setEnabled(rpc)
 
     def apply_network(self) -> None:
-        if self.network_choice.currentData() == network_link.EMBEDDED:
-            self.ctx.set_setting("ui.network", network_link.EMBEDDED)
-        else:
-            url = self.rpc_url.text().strip()
-            if not url.startswith(("http://", "https://")):
-                self.banner.error("Enter an http:// or https:// JSON-RPC URL.")
-                return
-            self.ctx.set_setting("ui.network", url)
-            self.ctx.set_setting("ui.chain_id", self.chain_id.value())
         self.banner.clear()
-        network_link.connect(self.ctx, on_failure=self.banner.error)
+        if self.network_choice.currentData() == network_link.EMBEDDED:
+            network_link.use(self.ctx, network_link.EMBEDDED, on_failure=self.banner.error)
+        else:
+            network_link.use(self.ctx, self.rpc_url.text().strip(), self.chain_id.value(),
+                             on_failure=self.banner.error)
 
     def set_auto_lock(self, minutes: int) -> None:
         if getattr(self, "_loading", False):
