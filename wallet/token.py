@@ -1,6 +1,6 @@
 """ETH and ERC-20 balances, exact amounts, and sending either with a fee preview.
 
-Amounts are parsed and formatted with Decimal from the token's `decimals`, never floats:
+Amounts are parsed and formatted with integer arithmetic from the token's `decimals`, never floats:
 "1.5" of an 18-decimals token is exactly 1500000000000000000 base units.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from eth_account.signers.local import LocalAccount
@@ -28,33 +27,35 @@ MAX_DECIMALS = 36
 
 
 def parse_amount(text: str, decimals: int = ETH_DECIMALS) -> int:
-    """'1.5' -> base units; refuses negatives, exponents, and more decimals than the token has."""
+    """'1.5' -> base units; refuses negatives, exponents, and more decimals than the token has.
+
+    Integer arithmetic on the digits: exact at any size (Decimal's default context would
+    round past 28 digits).
+    """
     if not isinstance(text, str):
         raise InvalidInput(f"Not an amount: {text!r}")
     cleaned = text.strip().replace("_", "")
     match = _AMOUNT.match(cleaned)
     if not match:
         raise InvalidInput(f"Not an amount: {text!r} (write it like 12 or 1.5)")
-    fraction = match.group(2) if match.group(1) is not None else match.group(3)
-    fraction = (fraction or "").rstrip("0")
+    whole = match.group(1) or "0"
+    fraction = (match.group(2) if match.group(1) is not None else match.group(3)) or ""
+    fraction = fraction.rstrip("0")
     if len(fraction) > decimals:
         raise InvalidInput(f"{text.strip()} has more than {decimals} decimals.")
-    try:
-        units = Decimal(cleaned) * (Decimal(10) ** decimals)
-    except InvalidOperation as exc:
-        raise InvalidInput(f"Not an amount: {text!r}") from exc
-    return int(units)
+    return int(whole) * 10**decimals + int(fraction.ljust(decimals, "0") or "0")
 
 
 def format_amount(units: int, decimals: int = ETH_DECIMALS, max_decimals: int | None = None) -> str:
     """Base units -> '1.5' (exact unless max_decimals rounds down for display)."""
-    value = Decimal(int(units)).scaleb(-decimals)
-    if max_decimals is not None and max_decimals < decimals:
-        value = value.quantize(Decimal(1).scaleb(-max_decimals), rounding="ROUND_DOWN")
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
+    units = int(units)
+    sign = "-" if units < 0 else ""
+    whole, fraction = divmod(abs(units), 10**decimals)
+    digits = str(fraction).rjust(decimals, "0") if decimals else ""
+    if max_decimals is not None:
+        digits = digits[:max_decimals]
+    digits = digits.rstrip("0")
+    return f"{sign}{whole}.{digits}" if digits else f"{sign}{whole}"
 
 
 @dataclass(frozen=True)

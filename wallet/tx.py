@@ -146,7 +146,7 @@ def estimate_gas(w3: Web3, tx: dict[str, Any]) -> int:
         estimate = int(w3.eth.estimate_gas(request))
     except Exception as exc:
         raise explain(exc, w3) from exc
-    if estimate <= 21_000 and not tx.get("data"):
+    if estimate <= 21_000 and tx.get("data") in (None, "", "0x", b""):
         return 21_000  # a plain transfer costs exactly this
     return estimate * GAS_BUFFER_NUMERATOR // GAS_BUFFER_DENOMINATOR
 

@@ -1,0 +1,163 @@
+"""Transactions against real nodes: the devnet over HTTP, and anvil for replacements."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from eth_account import Account
+from web3 import Web3
+
+from tests.anvil import (
+    ANVIL_CHAIN_ID,
+    ANVIL_KEY_0,
+    devnet_w3,
+    faucet_signer,
+    free_port,
+    start_anvil,
+    start_devnet,
+)
+from wallet.contracts import abi
+from wallet.devnet import CHAIN_ID
+from wallet.errors import NetworkError, TransactionFailed
+from wallet.store import Store
+from wallet.tx import (
+    build_transaction,
+    cancel,
+    send_and_wait,
+    sent_transactions,
+    sign_and_send,
+    speed_up,
+    transact,
+    wait_for_receipt,
+)
+
+
+@pytest.fixture
+def devnet(tmp_path):
+    with start_devnet(tmp_path / "devnet") as node:
+        yield node
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "home") as opened:
+        yield opened
+
+
+def test_sends_eip1559_and_records_it(devnet, store):
+    w3 = devnet_w3(devnet)
+    signer = faucet_signer(devnet)
+    receiver = Account.create().address
+    receipt = send_and_wait(w3, signer, receiver, value=12345, expected_chain_id=CHAIN_ID,
+                            store=store, network="embedded", description="test")
+    sent = w3.eth.get_transaction(receipt["transactionHash"])
+    assert sent["type"] == 2 and sent["chainId"] == CHAIN_ID
+    assert sent["maxPriorityFeePerGas"] == 10**9
+    assert sent["maxFeePerGas"] >= sent["maxPriorityFeePerGas"]
+    assert "gasPrice" not in sent or sent["gasPrice"] <= sent["maxFeePerGas"]
+    assert w3.eth.get_balance(receiver) == 12345
+    rows = sent_transactions(store, "embedded", signer.address)
+    assert [(row["status"], row["value"], row["nonce"]) for row in rows] == [("success", "12345", 0)]
+
+
+def test_chain_id_is_checked_before_signing(devnet):
+    w3 = devnet_w3(devnet)
+    signer = faucet_signer(devnet)
+    tx, _ = build_transaction(w3, signer.address, signer.address, 1)
+    with pytest.raises(NetworkError, match="on chain 1337, but this network is configured for chain 5"):
+        sign_and_send(w3, signer, tx, expected_chain_id=5)
+    assert w3.eth.get_transaction_count(signer.address, "pending") == 0
+
+
+def test_concurrent_sends_from_one_process_use_distinct_nonces(devnet):
+    w3 = devnet_w3(devnet)
+    signer = faucet_signer(devnet)
+    hashes: list[str] = []
+    errors: list[Exception] = []
+
+    def send_one():
+        try:
+            tx, _ = build_transaction(w3, signer.address, Account.create().address, 1, gas=21000)
+            hashes.append(sign_and_send(w3, signer, tx, CHAIN_ID))
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send_one) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    receipts = [wait_for_receipt(w3, h, timeout=20) for h in hashes]
+    assert all(r["status"] == 1 for r in receipts)
+    assert sorted(w3.eth.get_transaction(h)["nonce"] for h in hashes) == [0, 1, 2, 3]
+
+
+def test_revert_reasons_are_one_line(devnet, store):
+    w3 = devnet_w3(devnet)
+    signer = faucet_signer(devnet)
+    board = w3.eth.contract(address=devnet.board, abi=abi("BountyBoard"))
+    with pytest.raises(TransactionFailed) as estimated:
+        transact(w3, signer, board.functions.claim(devnet.token), expected_chain_id=CHAIN_ID)
+    assert str(estimated.value) == "There is nothing to claim in this token."
+    # with a fixed gas limit the node mines it, and the reason comes from replaying it
+    data = board.functions.claim(devnet.token)._encode_transaction_data()
+    with pytest.raises(TransactionFailed) as mined:
+        send_and_wait(w3, signer, devnet.board, data, gas=100_000, expected_chain_id=CHAIN_ID,
+                      store=store, network="embedded")
+    assert "reverted: There is nothing to claim in this token." in str(mined.value)
+    assert sent_transactions(store, "embedded", signer.address)[0]["status"] == "failed"
+
+
+def test_insufficient_funds_and_nonce_too_low(devnet):
+    w3 = devnet_w3(devnet)
+    poor = Account.create()
+    with pytest.raises(TransactionFailed, match="^Insufficient funds"):
+        send_and_wait(w3, poor, poor.address, value=1, expected_chain_id=CHAIN_ID)
+    signer = faucet_signer(devnet)
+    send_and_wait(w3, signer, poor.address, value=1, expected_chain_id=CHAIN_ID)
+    tx, _ = build_transaction(w3, signer.address, poor.address, 1)
+    with pytest.raises(TransactionFailed, match="^Nonce too low"):
+        sign_and_send(w3, signer, tx, CHAIN_ID, nonce=0)
+
+
+def test_rpc_down_is_a_network_error():
+    url = f"http://127.0.0.1:{free_port()}"
+    w3 = Web3(Web3.HTTPProvider(url))
+    signer = Account.create()
+    with pytest.raises(NetworkError, match=f"^Cannot reach the Ethereum node at {url}: connection refused"):
+        send_and_wait(w3, signer, signer.address, value=1, expected_chain_id=1)
+
+
+@pytest.mark.slow
+def test_speed_up_and_cancel_reuse_the_nonce_with_higher_fees(store):
+    with start_anvil() as url:
+        w3 = Web3(Web3.HTTPProvider(url))
+        signer = Account.from_key(ANVIL_KEY_0)
+        w3.provider.make_request("evm_setAutomine", [False])
+        receiver = Account.create().address
+        tx, _ = build_transaction(w3, signer.address, receiver, 1000)
+        first = sign_and_send(w3, signer, tx, ANVIL_CHAIN_ID, store=store, network="anvil")
+        old = w3.eth.get_transaction(first)
+        faster = speed_up(w3, signer, first, ANVIL_CHAIN_ID, store=store, network="anvil")
+        new = w3.eth.get_transaction(faster)
+        assert new["nonce"] == old["nonce"]
+        assert new["maxPriorityFeePerGas"] > old["maxPriorityFeePerGas"] * 1.1
+        assert new["maxFeePerGas"] > old["maxFeePerGas"] * 1.1
+        w3.provider.make_request("evm_mine", [])
+        assert wait_for_receipt(w3, faster, timeout=10)["status"] == 1
+        assert w3.eth.get_balance(receiver) == 1000
+        statuses = {row["hash"]: row["status"] for row in sent_transactions(store, "anvil", signer.address)}
+        assert statuses[first] == "replaced"
+
+        tx, _ = build_transaction(w3, signer.address, receiver, 5000)
+        doomed = sign_and_send(w3, signer, tx, ANVIL_CHAIN_ID)
+        cancelled = cancel(w3, signer, doomed, ANVIL_CHAIN_ID)
+        w3.provider.make_request("evm_mine", [])
+        replacement = wait_for_receipt(w3, cancelled, timeout=10)
+        assert w3.eth.get_transaction(cancelled)["to"] == signer.address
+        assert replacement["status"] == 1
+        assert w3.eth.get_balance(receiver) == 1000  # the 5000 never arrived
+        with pytest.raises(TransactionFailed, match="already mined"):
+            speed_up(w3, signer, cancelled, ANVIL_CHAIN_ID)
