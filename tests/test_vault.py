@@ -64,8 +64,10 @@ def test_create_writes_standard_encrypted_files(tmp_path):
         everything = b"".join(snapshot(home).values())
         assert phrase.split()[0].encode() + b" " + phrase.split()[1].encode() not in everything
         assert vault.reveal_mnemonic("correct horse") == phrase
-        with pytest.raises(InvalidInput, match="already in this wallet|already"):
+        with pytest.raises(InvalidInput, match="already in this wallet"):
             Vault.import_mnemonic(home, phrase, "correct horse")
+        with pytest.raises(InvalidInput, match="already exists"):
+            Vault.create(home, "correct horse")
     finally:
         vault.close()
 

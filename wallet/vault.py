@@ -141,6 +141,8 @@ class Vault:
 
         The vault comes back unlocked. Show the phrase to the person once.
         """
+        if cls.exists(home):
+            raise InvalidInput(f"A wallet already exists in {home}.")
         phrase = keys.generate_mnemonic(words)
         vault, _account = cls.import_mnemonic(home, phrase, password, 0, label, store=store)
         return vault, phrase
@@ -217,8 +219,11 @@ class Vault:
     def _keystore_addresses(self) -> list[str]:
         if not self.keystore_dir.is_dir():
             return []
+        # Only files named by their checksummed address (as Quarry writes them) count.
         return sorted(
-            keys.checksum(p.name[:-5]) for p in self.keystore_dir.iterdir() if _KEYSTORE_NAME.match(p.name)
+            p.name[:-5]
+            for p in self.keystore_dir.iterdir()
+            if _KEYSTORE_NAME.match(p.name) and keys.is_checksum_address(p.name[:-5])
         )
 
     def _keystore_path(self, address: str) -> Path:
