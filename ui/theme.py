@@ -88,9 +88,10 @@ def style_sheet(c: Colors) -> str:
         border-color: {c.accent}; font-weight: 600; }}
     QPushButton[primary="true"]:disabled {{ background: {c.border}; border-color: {c.border}; }}
     QPushButton[danger="true"] {{ color: {c.bad}; }}
-    QLineEdit, QPlainTextEdit, QTextEdit, QSpinBox, QDoubleSpinBox, QComboBox {{
+    QLineEdit, QPlainTextEdit, QTextEdit {{
         border: 1px solid {c.border}; border-radius: 6px; padding: 5px 7px; background: {c.surface}; }}
-    QLineEdit:focus, QPlainTextEdit:focus, QComboBox:focus, QSpinBox:focus {{ border-color: {c.accent}; }}
+    QLineEdit:focus, QPlainTextEdit:focus {{ border-color: {c.accent}; }}
+    QComboBox, QSpinBox, QDoubleSpinBox {{ min-height: 24px; }}
     QTableView {{ border: 1px solid {c.border}; border-radius: 8px; gridline-color: {c.border};
         background: {c.surface}; selection-background-color: {c.accent}; }}
     QHeaderView::section {{ background: {c.sidebar}; border: none; border-bottom: 1px solid {c.border};

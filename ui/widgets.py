@@ -114,6 +114,17 @@ def button(text: str, icon_name: str | None = None, *, primary: bool = False,
     return btn
 
 
+def left(*widgets: QWidget) -> QWidget:
+    """Widgets in a row, kept at their natural size at the left (for form rows)."""
+    holder = QWidget()
+    row = QHBoxLayout(holder)
+    row.setContentsMargins(0, 0, 0, 0)
+    for widget in widgets:
+        row.addWidget(widget)
+    row.addStretch(1)
+    return holder
+
+
 def card(*widgets: QWidget, margins: int = 14) -> QFrame:
     frame = QFrame()
     frame.setObjectName("Card")

@@ -25,7 +25,7 @@ from ui.context import UI_THEME
 from ui.dialogs import MnemonicDialog, PasswordDialog
 from ui.onboarding_steps import check_new_password
 from ui.pages.base import Page
-from ui.widgets import button, muted_label
+from ui.widgets import button, left, muted_label
 from wallet import remember
 from wallet.errors import QuarryError
 
@@ -43,6 +43,7 @@ class SettingsPage(Page):
         super().__init__(ctx, parent)
         self.dialog: Any = None
         content = QWidget()
+        content.setMaximumWidth(820)
         column = QVBoxLayout(content)
         column.setContentsMargins(0, 0, 8, 0)
         column.addWidget(self._network_group())
@@ -76,8 +77,8 @@ class SettingsPage(Page):
         self.network_state = muted_label()
         form.addRow("Network", self.network_choice)
         form.addRow("RPC URL", self.rpc_url)
-        form.addRow("Chain id", self.chain_id)
-        form.addRow("", self.network_apply)
+        form.addRow("Chain id", left(self.chain_id))
+        form.addRow("", left(self.network_apply))
         form.addRow("Status", self.network_state)
         self.network_choice.currentIndexChanged.connect(self._network_choice_changed)
         self.ctx.network.changed.connect(lambda _s, text: self.network_state.setText(text))
@@ -99,10 +100,10 @@ class SettingsPage(Page):
         self.keyring_note = muted_label()
         self.change_password_button = button("Change password…", "key",
                                              on_click=self.ask_change_password)
-        form.addRow("Auto-lock", self.auto_lock)
+        form.addRow("Auto-lock", left(self.auto_lock))
         form.addRow("Keyring", self.remember_box)
         form.addRow("", self.keyring_note)
-        form.addRow("Password", self.change_password_button)
+        form.addRow("Password", left(self.change_password_button))
         return group
 
     def _backup_group(self) -> QGroupBox:
@@ -119,7 +120,7 @@ class SettingsPage(Page):
         form.addRow("Account backup", row)
         form.addRow("", muted_label("A keystore v3 file, encrypted with your wallet password; "
                                     "MetaMask, geth and other wallets import it."))
-        form.addRow("Recovery phrase", self.reveal_button)
+        form.addRow("Recovery phrase", left(self.reveal_button))
         return group
 
     def _appearance_group(self) -> QGroupBox:
@@ -130,7 +131,7 @@ class SettingsPage(Page):
         self.theme_choice.addItem("Light", "light")
         self.theme_choice.addItem("Dark", "dark")
         self.theme_choice.currentIndexChanged.connect(self._theme_changed)
-        form.addRow("Theme", self.theme_choice)
+        form.addRow("Theme", left(self.theme_choice))
         form.addRow("", muted_label("Ctrl+1…4 switch pages, Ctrl+L locks, Ctrl+Q quits."))
         return group
 

@@ -137,12 +137,13 @@ class WalletPage(Page):
         self.address_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.address_label.setAccessibleName("Your address")
         self.copy_button = button("Copy address", "copy", on_click=self.copy_address)
-        grid.addWidget(self.qr, 0, 0, 3, 1)
+        grid.addWidget(self.qr, 0, 0, 4, 1, Qt.AlignmentFlag.AlignTop)
         grid.addWidget(muted_label("Your address on this network. Others send ETH or QDT to it; "
                                    "bounty rewards are paid to it."), 0, 1)
         grid.addWidget(self.address_label, 1, 1)
         grid.addWidget(self.copy_button, 2, 1, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         grid.setColumnStretch(1, 1)
+        grid.setRowStretch(3, 1)
         return page
 
     def _build_send(self) -> QWidget:
