@@ -48,12 +48,18 @@ def _m001_accounts_and_settings(db: Database) -> None:
     db["settings"].create({"key": str, "value": str}, pk="key", not_null={"value"})
 
 
+def _m002_chain_tables(db: Database) -> None:
+    # networks, sent transactions, history, bounty cache: defined in wallet/network.py and
+    # imported only when run, so loading this module does not load the network code
+    from wallet.network import migrate_chain_tables_v1
+
+    migrate_chain_tables_v1(db)
+
+
 # Append-only. Index i is migration number i + 1 (the user_version after it ran).
 MIGRATIONS: list[Migration] = [
     _m001_accounts_and_settings,
-    # networks, sent transactions, history, bounty cache: defined in wallet/network.py and
-    # imported only when run, so loading this module does not load the network code
-    lambda db: __import__("wallet.network", fromlist=["_"]).migrate_chain_tables_v1(db),
+    _m002_chain_tables,
 ]
 
 # Values a setting has until someone sets it.
