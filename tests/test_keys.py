@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mnemonic import Mnemonic
 
 from wallet import keys
@@ -128,3 +130,16 @@ def test_malformed_addresses_are_refused(bad):
         keys.parse_address(bad)
     with pytest.raises(InvalidInput):
         keys.checksum(bad)
+
+
+@settings(max_examples=60, deadline=None)
+@given(raw=st.binary(min_size=20, max_size=20), data=st.data())
+def test_any_single_case_flip_breaks_the_checksum(raw, data):
+    address = keys.checksum("0x" + raw.hex())
+    assert keys.parse_address(address) == address
+    letters = [i for i, ch in enumerate(address) if i >= 2 and ch.isalpha()]
+    if letters:
+        i = data.draw(st.sampled_from(letters))
+        flipped = address[:i] + address[i].swapcase() + address[i + 1 :]
+        with pytest.raises(InvalidInput):
+            keys.parse_address(flipped)

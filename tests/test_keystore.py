@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wallet import keystore
 from wallet.errors import InvalidInput, WrongPassword
@@ -128,3 +130,10 @@ def test_secret_round_trip():
     assert keystore.decrypt_secret(crypto, "pw") == secret
     with pytest.raises(WrongPassword):
         keystore.decrypt_secret(crypto, "other")
+
+
+@settings(max_examples=15, deadline=None)
+@given(key=st.integers(min_value=1, max_value=2**256 - 2**129), password=st.text(min_size=1, max_size=40))
+def test_round_trip_any_key_and_password(key, password):
+    raw = key.to_bytes(32, "big")
+    assert keystore.decrypt_keystore(keystore.encrypt_key(raw, password, kdf="pbkdf2", iterations=16), password) == raw
