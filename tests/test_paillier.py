@@ -78,7 +78,7 @@ def test_progress_and_cancel(keys):
         encrypt_update(pub, list(range(200)), workers=1, should_stop=stop_after_first_chunk)
 
 
-def test_parallel_workers_match_serial_decryption(keys, monkeypatch):
+def test_parallel_workers_match_serial_decryption(keys, monkeypatch, caplog):
     # Force the process pool on a small job so the multi-core path is exercised for real.
     import trainer.paillier as tp
 
@@ -90,6 +90,7 @@ def test_parallel_workers_match_serial_decryption(keys, monkeypatch):
     cts = encrypt_update(pub, plaintexts, workers=2, progress=lambda d, t: done.append(d))
     assert done[-1] == 40
     assert decrypt_blocks(priv, cts, workers=2) == plaintexts
+    assert "workers failed" not in caplog.text  # really ran in the worker processes
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -122,3 +123,37 @@ def test_2048_bit_key_round_trip():
     cts = encrypt_update(pub, pack(q, params), workers=1)
     assert len(cts) == 4
     assert np.array_equal(unpack_sums(decrypt_blocks(priv, cts), 300, 1, params), q)
+
+
+def test_worker_failure_falls_back_to_in_process(keys, monkeypatch, caplog):
+    import trainer.paillier as tp
+
+    monkeypatch.setattr(tp, "PARALLEL_MIN_CIPHERTEXTS", 10)
+    monkeypatch.setattr(tp.sys, "executable", "/nonexistent/python")
+    pub, priv = keys
+    plaintexts = list(range(30))
+    cts = encrypt_update(pub, plaintexts, workers=2)
+    assert decrypt_blocks(priv, cts, workers=2) == plaintexts
+    assert "workers failed" in caplog.text
+
+
+def test_cancel_stops_worker_processes(keys, monkeypatch):
+    import trainer.paillier as tp
+
+    monkeypatch.setattr(tp, "PARALLEL_MIN_CIPHERTEXTS", 10)
+    monkeypatch.setattr(tp, "CHUNK", 4)
+    pub, _ = keys
+    calls = []
+
+    def stop_soon() -> bool:
+        calls.append(1)
+        return len(calls) > 2
+
+    with pytest.raises(TrainingCancelled):
+        encrypt_update(pub, list(range(100)), workers=2, should_stop=stop_soon)
+
+
+def test_default_workers_is_at_least_one():
+    from trainer.paillier import default_workers
+
+    assert 1 <= default_workers() <= (__import__("os").cpu_count() or 1)

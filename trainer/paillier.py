@@ -24,17 +24,24 @@ phe computes c = (1 + m*n) * r^n mod n^2 with a fresh random r < n: a 2048-bit e
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import os
 import random
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from pathlib import Path
 
 import gmpy2
 from phe import paillier
 
+from trainer import _worker
 from trainer.errors import EncodingError, TrainingCancelled
+
+log = logging.getLogger(__name__)
 
 SHORT_EXPONENT_BITS = 256
 WINDOW_BITS = 8
@@ -120,69 +127,93 @@ def _check_plaintexts(public_key: paillier.PaillierPublicKey, plaintexts: Sequen
 
 # -- worker processes --------------------------------------------------------------------------
 
-_WORKER: _FixedBaseObfuscator | None = None
-_WORKER_KEY: paillier.PaillierPrivateKey | None = None
 
-
-def _init_encrypt_worker(n: int, hs: int) -> None:
-    global _WORKER
-    _WORKER = _FixedBaseObfuscator(n, hs)
-
-
-def _encrypt_chunk(plaintexts: list[int]) -> list[int]:
-    assert _WORKER is not None
-    return [int(_WORKER.encrypt(m, os.urandom(_WINDOWS))) for m in plaintexts]
-
-
-def _init_decrypt_worker(n: int, p: int, q: int) -> None:
-    global _WORKER_KEY
-    _WORKER_KEY = paillier.PaillierPrivateKey(paillier.PaillierPublicKey(n), p, q)
-
-
-def _decrypt_chunk(ciphertexts: list[int]) -> list[int]:
-    assert _WORKER_KEY is not None
-    return [_WORKER_KEY.raw_decrypt(c) for c in ciphertexts]
+class WorkerFailure(RuntimeError):
+    """A worker process died or answered garbage; callers fall back to in-process work."""
 
 
 def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
+    """One process per core that is not already busy (other programs count too)."""
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except (OSError, AttributeError):  # not available on every platform
+        busy = 0.0
+    # +1: the calling process itself is part of the load.
+    return max(1, min(cores, int(cores - busy + 1)))
+
+
+def _start_worker(config: dict[str, str]) -> subprocess.Popen:
+    env = dict(os.environ)
+    # The worker imports trainer from the same place this process did.
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainer._worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(config).encode() + b"\n")
+    proc.stdin.flush()
+    return proc
 
 
 def _run_parallel(
-    fn: Callable[[list[int]], list[int]],
-    initializer: Callable[..., None],
-    initargs: tuple,
+    config: dict[str, str],
+    n: int,
     items: Sequence[int],
     workers: int,
     progress: ProgressCallback | None,
     should_stop: StopCheck | None,
+    what: str,
 ) -> list[int]:
-    # spawn, not fork: the caller may be a multi-threaded Qt process, where fork is unsafe.
+    """Split items over `workers` subprocesses, chunk by chunk, results in order.
+
+    Chunk i goes to worker i % workers; a worker gets its next chunk only after its previous
+    result was read, so neither side ever blocks on a full pipe.
+    """
+    width = _worker.width_for(n)
     chunk = max(CHUNK, len(items) // (workers * 8) + 1)
     chunks = [list(items[i : i + chunk]) for i in range(0, len(items), chunk)]
-    results: list[list[int]] = []
-    done = 0
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=get_context("spawn"),
-        initializer=initializer,
-        initargs=initargs,
-    ) as pool:
-        futures = [pool.submit(fn, c) for c in chunks]
+    procs: list[subprocess.Popen] = []
+    results: list[int] = []
+    finished = False
+    try:
         try:
-            for fut in futures:
+            procs = [_start_worker(config) for _ in range(min(workers, len(chunks)))]
+            for i, proc in enumerate(procs):
+                _worker.write_ints(proc.stdin, chunks[i], width, with_count=True)
+            for i, part in enumerate(chunks):
                 if should_stop is not None and should_stop():
-                    raise TrainingCancelled("Encryption cancelled by the user.")
-                part = fut.result()
-                results.append(part)
-                done += len(part)
+                    raise TrainingCancelled(f"{what} cancelled by the user.")
+                proc = procs[i % len(procs)]
+                results.extend(_worker.read_ints(proc.stdout, len(part), width))
+                nxt = i + len(procs)
+                if nxt < len(chunks):
+                    _worker.write_ints(proc.stdin, chunks[nxt], width, with_count=True)
                 if progress is not None:
-                    progress(done, len(items))
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
-    return [c for part in results for c in part]
+                    progress(len(results), len(items))
+            for proc in procs:
+                _worker.write_ints(proc.stdin, [], width, with_count=True)
+            finished = True
+        except (OSError, EOFError, ValueError) as exc:
+            raise WorkerFailure(str(exc)) from exc
+    finally:
+        for proc in procs:
+            for stream in (proc.stdin, proc.stdout):
+                with contextlib.suppress(OSError):
+                    stream.close()
+            if not finished:
+                proc.kill()  # cancelled or failed: do not wait for work nobody will read
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return results
 
 
 # -- public API ---------------------------------------------------------------------------------
@@ -198,7 +229,8 @@ def encrypt_update(
 ) -> list[int]:
     """Encrypt packed plaintexts (each in [0, n)) into raw Paillier ciphertexts (ints < n^2).
 
-    workers: processes to use (None = one per core); small jobs always run in-process.
+    workers: processes to use (None = one per idle core); small jobs always run in-process.
+    If worker processes cannot start or die, the work is done in-process instead.
     rng: a seeded random.Random makes the output deterministic (tests only; never in the app).
     progress(done, total) is called every few dozen ciphertexts; should_stop() cancels with
     TrainingCancelled.
@@ -209,15 +241,13 @@ def encrypt_update(
     workers = default_workers() if workers is None else max(1, int(workers))
     if workers > 1 and rng is None and total >= PARALLEL_MIN_CIPHERTEXTS:
         obf = _obfuscator_for(public_key.n)
-        return _run_parallel(
-            _encrypt_chunk,
-            _init_encrypt_worker,
-            (int(obf.n), int(obf.hs)),
-            plaintexts,
-            workers,
-            progress,
-            should_stop,
-        )
+        config = {"op": "encrypt", "n": str(public_key.n), "hs": str(int(obf.hs))}
+        try:
+            return _run_parallel(
+                config, public_key.n, plaintexts, workers, progress, should_stop, "Encryption"
+            )
+        except WorkerFailure as exc:
+            log.warning("encryption workers failed (%s); encrypting in this process", exc)
     obf = _obfuscator_for(public_key.n, rng)
     out: list[int] = []
     randbytes = rng.randbytes if rng is not None else os.urandom
@@ -242,17 +272,19 @@ def decrypt_blocks(
     cts = [int(c) for c in ciphertexts]
     total = len(cts)
     workers = default_workers() if workers is None else max(1, int(workers))
-    if workers > 1 and total >= PARALLEL_MIN_CIPHERTEXTS // 4:
+    if workers > 1 and total >= PARALLEL_MIN_CIPHERTEXTS // 8:
         pk = private_key.public_key
-        return _run_parallel(
-            _decrypt_chunk,
-            _init_decrypt_worker,
-            (pk.n, private_key.p, private_key.q),
-            cts,
-            workers,
-            progress,
-            should_stop,
-        )
+        # The private key travels to the worker through its stdin pipe only.
+        config = {
+            "op": "decrypt",
+            "n": str(pk.n),
+            "p": str(private_key.p),
+            "q": str(private_key.q),
+        }
+        try:
+            return _run_parallel(config, pk.n, cts, workers, progress, should_stop, "Decryption")
+        except WorkerFailure as exc:
+            log.warning("decryption workers failed (%s); decrypting in this process", exc)
     out: list[int] = []
     for start in range(0, total, CHUNK):
         if should_stop is not None and should_stop():

@@ -1,0 +1,126 @@
+"""Encrypting one model update: Quarry's packed path against phe one float at a time.
+
+    python -m benchmarks.encryption [--params 100000] [--key-bits 2048] [--baseline 100] [--json]
+
+Both are measured in the same run on the same key. phe's baseline encrypts `--baseline`
+floats with `public_key.encrypt(x)` (its standard API, fresh r^n per value) and its rate is
+extrapolated; phe's size is its documented JSON serialisation (ciphertext as a decimal string
+plus exponent per value). Ours covers the whole path: fixed-point encode, pack, encrypt,
+serialise the blob (including building the per-key table, on a cold cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import numpy as np
+from phe import paillier
+
+from benchmarks._common import emit, keypair, machine, timed
+from trainer import paillier as fast
+from trainer.aggregate import decrypt_update
+from trainer.blob import encode_blob, parse_blob
+from trainer.encoding import EncodingParams, encode, pack
+from trainer.paillier import encrypt_update
+
+
+def _phe_json(
+    public_key: paillier.PaillierPublicKey, numbers: list[paillier.EncryptedNumber]
+) -> bytes:
+    # As in phe's documentation ("Serialisation"): values as [str(ciphertext), exponent].
+    return json.dumps(
+        {
+            "public_key": {"g": public_key.g, "n": public_key.n},
+            "values": [(str(x.ciphertext()), x.exponent) for x in numbers],
+        }
+    ).encode()
+
+
+def run(
+    n_params: int = 100_000,
+    key_bits: int = 2048,
+    baseline_values: int = 100,
+    workers: int | None = None,
+    precision_bits: int = 16,
+    clip: float = 1.0,
+    max_contributors: int = 100,
+) -> dict[str, Any]:
+    public_key, private_key = keypair(key_bits)
+    rng = np.random.default_rng(0)
+    update = rng.uniform(-clip, clip, n_params)
+    encoding = EncodingParams(precision_bits, clip, max_contributors, key_bits)
+
+    # phe baseline: one float at a time.
+    sample = update[:baseline_values].tolist()
+    phe_numbers, phe_s = timed(lambda: [public_key.encrypt(x) for x in sample])
+    phe_rate = len(sample) / phe_s
+    phe_bytes = len(_phe_json(public_key, phe_numbers)) - len(_phe_json(public_key, []))
+    _, phe_dec_s = timed(lambda: [private_key.decrypt(x) for x in phe_numbers])
+
+    # Ours, on a cold per-key cache so the table build is included.
+    fast._CACHE.clear()
+
+    def ours() -> bytes:
+        plaintexts = pack(encode(update, encoding), encoding)
+        ciphertexts = encrypt_update(public_key, plaintexts, workers=workers)
+        return encode_blob(
+            bounty_id=1,
+            round=0,
+            n_params=n_params,
+            encoding=encoding,
+            public_key=public_key,
+            n_samples=1000,
+            ciphertexts=ciphertexts,
+        )
+
+    blob, ours_s = timed(ours)
+    _, warm_s = timed(ours)  # table cached: what every later update of the session costs
+    ours_rate = n_params / ours_s
+    parsed, parse_s = timed(lambda: parse_blob(blob, expected_public_key=public_key))
+    decrypted, dec_s = timed(lambda: decrypt_update(private_key, parsed, workers=workers))
+    max_error = float(np.max(np.abs(decrypted - update)))
+    if max_error > 1.0 / encoding.scale:
+        raise AssertionError(f"decryption error {max_error} exceeds the encoding step")
+
+    return {
+        "key_bits": key_bits,
+        "params": n_params,
+        "slots_per_ciphertext": encoding.slots_per_plaintext,
+        "slot_bits": encoding.slot_bits,
+        "ciphertexts": len(parsed.ciphertexts),
+        "ours_encrypt_s": ours_s,
+        "ours_encrypt_warm_s": warm_s,
+        "ours_values_per_s": ours_rate,
+        "phe_values_per_s": phe_rate,
+        "phe_baseline_sample": len(sample),
+        "phe_estimated_encrypt_s": n_params / phe_rate,
+        "speedup_vs_phe": ours_rate / phe_rate,
+        "bytes_per_param": len(blob) / n_params,
+        "phe_bytes_per_param": phe_bytes / len(sample),
+        "blob_bytes": len(blob),
+        "parse_s": parse_s,
+        "ours_decrypt_s": dec_s,
+        "phe_estimated_decrypt_s": phe_dec_s / len(sample) * n_params,
+        "max_abs_error": max_error,
+        **{f"machine_{k}": v for k, v in machine().items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=int, default=100_000)
+    parser.add_argument("--key-bits", type=int, default=2048)
+    parser.add_argument("--baseline", type=int, default=100, help="values phe encrypts")
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: cores)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    results = run(args.params, args.key_bits, args.baseline, args.workers)
+    emit("Encryption of one update", results, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Each benchmark runs end to end at tiny sizes and reports positive figures (no timing limits)."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks import aggregation, encryption, training
+
+
+def _json_out(capsys, main, argv):
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_encryption_benchmark(capsys):
+    out = _json_out(
+        capsys,
+        encryption.main,
+        ["--params", "300", "--key-bits", "512", "--baseline", "5", "--json"],
+    )
+    for key in (
+        "ours_values_per_s",
+        "phe_values_per_s",
+        "speedup_vs_phe",
+        "bytes_per_param",
+        "phe_bytes_per_param",
+        "ours_decrypt_s",
+        "ours_encrypt_s",
+    ):
+        assert out[key] > 0, key
+    assert out["params"] == 300 and out["key_bits"] == 512
+    assert out["bytes_per_param"] < out["phe_bytes_per_param"]
+    assert out["max_abs_error"] <= 1 / 2**16
+
+
+def test_aggregation_benchmark(capsys):
+    out = _json_out(
+        capsys,
+        aggregation.main,
+        ["--updates", "3", "--params", "300", "--key-bits", "512", "--json"],
+    )
+    for key in ("aggregate_s", "homomorphic_sum_s", "encrypt_all_s", "parse_and_validate_s"):
+        assert out[key] > 0, key
+    assert out["updates"] == 3 and out["fresh_encryptions"] == 3
+
+
+def test_training_benchmark(capsys):
+    out = _json_out(capsys, training.main, ["--epochs", "2", "--datasets", "wine", "--json"])
+    assert 0 < out["wine_linear_accuracy"] <= 1
+    assert 0 < out["wine_sklearn_accuracy"] <= 1
+    assert out["wine_linear_s"] > 0 and out["wine_rows"] > 0
+
+
+def test_human_readable_output(capsys):
+    assert encryption.main(["--params", "50", "--key-bits", "512", "--baseline", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "speedup_vs_phe" in text and "bytes_per_param" in text
