@@ -46,10 +46,10 @@ def vault(tmp_path):
 
 
 def test_status_names_the_backend(file_keyring):
-    status = remember.keyring_status()
-    assert status.available
-    assert file_keyring.file_path in status.backend_name
-    assert "unencrypted" in status.message
+    available, backend_name, message = remember.keyring_status()
+    assert available
+    assert file_keyring.file_path in backend_name
+    assert "unencrypted" in message
 
 
 def test_remember_recall_forget(file_keyring, vault, tmp_path):

@@ -16,9 +16,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import keyring
 from keyring.backend import KeyringBackend
@@ -38,8 +37,9 @@ NO_KEYRING_MESSAGE = (
 )
 
 
-@dataclass(frozen=True)
-class KeyringStatus:
+class KeyringStatus(NamedTuple):
+    """Unpacks as (available, backend_name, message) too."""
+
     available: bool
     backend_name: str
     message: str
