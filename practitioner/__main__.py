@@ -1,0 +1,5 @@
+import sys
+
+from practitioner.cli import main
+
+sys.exit(main())

@@ -1,0 +1,385 @@
+"""`quarry-practitioner`: the other side of the market, on the command line.
+
+    quarry-practitioner keygen [--bits 2048] [--password-file F]
+    quarry-practitioner post SPEC.json --validation FILE... --reward X --rounds R --round-seconds S [--token T]
+    quarry-practitioner serve [--port P] [--record-bodies FILE]
+    quarry-practitioner evaluate BOUNTY ROUND
+    quarry-practitioner finalize BOUNTY ROUND
+    quarry-practitioner status [BOUNTY] [--json]
+    quarry-practitioner run [--poll S] [--once]
+
+Common options: --home DIR; the chain as --rpc URL --board ADDR [--token ADDR] or the
+wallet's --network NAME (default: the wallet's current network); the signing account as
+--private-key-file F or --account ADDR [--wallet-password-file F] from the wallet in --home;
+--password-file F for the Paillier key's password. Errors print one line, exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from practitioner.keys import (
+    DEFAULT_BITS,
+    generate_keypair,
+    load_private_key,
+    read_password_file,
+    save_private_key,
+)
+from practitioner.session import Session
+from practitioner.state import PractitionerHome, read_json
+from trainer.errors import TrainerError
+from wallet.errors import InvalidInput, QuarryError
+
+log = logging.getLogger("practitioner")
+
+
+# -- option plumbing ----------------------------------------------------------------------
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--home", metavar="DIR", help="Quarry data directory")
+    parser.add_argument("--password-file", metavar="F", help="first line: the Paillier key password")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+
+
+def _chain_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rpc", metavar="URL", help="Ethereum JSON-RPC URL (with --board)")
+    parser.add_argument("--board", metavar="ADDR", help="BountyBoard address (with --rpc)")
+    parser.add_argument("--token", metavar="ADDR", help="reward token (default: the network's)")
+    parser.add_argument("--network", metavar="NAME", help="a network known to the wallet in --home")
+    parser.add_argument("--account", metavar="ADDR", help="signing account from the wallet in --home")
+    parser.add_argument("--wallet-password-file", metavar="F", help="first line: the wallet password")
+    parser.add_argument("--private-key-file", metavar="F", help="first line: a hex private key to sign with")
+    parser.add_argument("--inbox-url", metavar="URL", default="",
+                        help="public base URL of your inbox (blobs get http URIs there; default file://)")
+
+
+def _password(args: argparse.Namespace, prompt: str = "Paillier key password: ", confirm: bool = False) -> str:
+    if args.password_file:
+        return read_password_file(args.password_file)
+    from wallet.cli.common import read_secret
+
+    return read_secret(None, prompt, confirm=confirm, what="key password")
+
+
+def _signer(args: argparse.Namespace, home):
+    from wallet.keys import account_from_private_key
+
+    if args.private_key_file:
+        text = read_password_file(args.private_key_file)
+        return account_from_private_key(text)
+    if args.account:
+        from wallet.cli.common import read_secret
+        from wallet.vault import Vault
+
+        vault = Vault.open(home)
+        password = (
+            read_password_file(args.wallet_password_file) if args.wallet_password_file
+            else read_secret(None, "Wallet password", what="wallet password")
+        )
+        vault.unlock(password)
+        try:
+            return vault.signer(args.account)
+        finally:
+            vault.close()
+    return None
+
+
+def build_session(args: argparse.Namespace) -> Session:
+    from wallet.network import connect as connect_network
+    from wallet.network import (
+        current_network,
+        get_network,
+        node_chain_id,
+        resolve_embedded,
+        web3_for,
+    )
+    from wallet.paths import data_home
+    from wallet.store import Store
+
+    home = data_home(args.home)
+    token = args.token
+    if args.rpc:
+        if not args.board:
+            raise InvalidInput("--rpc needs --board ADDRESS (the BountyBoard contract).")
+        w3 = web3_for(args.rpc)
+        chain_id = node_chain_id(w3, args.rpc)
+        board = args.board
+    else:
+        with Store(home) as store:
+            network = get_network(store, args.network) if args.network else current_network(store)
+            if network.is_embedded:
+                network = resolve_embedded(store, home)
+        w3 = connect_network(network)
+        chain_id, board = network.chain_id, network.board
+        token = token or network.token
+        if not board:
+            raise InvalidInput(f"The network {network.name} has no BountyBoard address.")
+    from web3 import Web3
+
+    return Session(
+        home=PractitionerHome.at(home), w3=w3, chain_id=chain_id,
+        board_address=Web3.to_checksum_address(board),
+        token_address=Web3.to_checksum_address(token) if token else None,
+        signer=_signer(args, home), inbox_url=args.inbox_url.rstrip("/"),
+    )
+
+
+def _private_key(args: argparse.Namespace, session: Session):
+    return load_private_key(session.home.key_path, _password(args))
+
+
+# -- commands -----------------------------------------------------------------------------
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from wallet.paths import data_home
+
+    home = PractitionerHome.at(data_home(args.home))
+    if home.key_path.exists() and not args.force:
+        raise InvalidInput(f"A Paillier key already exists at {home.key_path} (use --force to replace it).")
+    password = _password(args, "New Paillier key password", confirm=True)
+    started = time.monotonic()
+    public_key, private_key = generate_keypair(args.bits)
+    save_private_key(home.key_path, private_key, password, overwrite=args.force)
+    from trainer.spec import key_fingerprint
+
+    print(f"Paillier key: {args.bits} bits, fingerprint {key_fingerprint(public_key)[:8].hex()}, "
+          f"saved to {home.key_path} ({time.monotonic() - started:.1f} s)")
+    return 0
+
+
+def cmd_post(args: argparse.Namespace) -> int:
+    from practitioner.post import post_bounty
+    from wallet.token import parse_amount
+
+    session = build_session(args)
+    reward = parse_amount(args.reward)
+    posted = post_bounty(
+        session, args.spec, validation_files=args.validation, reward_per_round=reward,
+        rounds=args.rounds, round_seconds=args.round_seconds, token=args.token,
+    )
+    if args.json:
+        print(json.dumps({"bountyId": posted.bounty_id, "specHash": posted.spec_hash,
+                          "specURI": posted.spec_uri, "modelHash": posted.model_hash}))
+    else:
+        print(posted.bounty_id)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from practitioner.inbox import InboxServer
+
+    relay = None
+    session = None
+    if args.rpc or args.network or args.account or args.private_key_file:
+        session = build_session(args)
+        if session.signer is not None:
+            relay = _relay_for(session)
+    from wallet.paths import data_home
+
+    home = PractitionerHome.at(data_home(args.home))
+    server = InboxServer(
+        home.blob_dir, host=args.host, port=args.port, max_blob_bytes=args.max_blob_bytes,
+        relay=relay, record_path=args.record_bodies,
+    )
+    print(f"inbox serving {home.blob_dir} at {server.url}" + (" (relaying)" if relay else ""), flush=True)
+    stop = threading.Event()
+
+    def _stop(*_: Any) -> None:
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def _relay_for(session: Session):
+    from wallet.bounties import relay_submission  # issue 3's client
+
+    def relay(payload: dict[str, Any]) -> str:
+        return relay_submission(session.w3, session.signer, payload)
+
+    return relay
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from practitioner.evaluate import evaluate_round
+
+    session = build_session(args)
+    result = evaluate_round(session, args.bounty, args.round, _private_key(args, session))
+    report = result.report
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    print(f"bounty {args.bounty} round {args.round}: {report['metric']} "
+          f"{report['metricBefore']:.4f} -> {report['metricAfter']:.4f} "
+          f"({report['method']}, {report['players']} players)")
+    for line in report["contributors"]:
+        print(f"  {line['address']}  value {line['value']:+.5f}  amount {line['amount']}")
+    for line in report["rejected"]:
+        print(f"  {line['address']}  rejected: {line['reason']}")
+    print(f"report {result.record['reportHash']}")
+    return 0
+
+
+def cmd_finalize(args: argparse.Namespace) -> int:
+    from practitioner.finalize import finalize_round
+
+    session = build_session(args)
+    tx_hash = finalize_round(session, args.bounty, args.round)
+    print(tx_hash)
+    return 0
+
+
+def _bounty_status(session: Session, bounty_id: int) -> dict[str, Any]:
+    client = session.client
+    bounty = client.bounty(bounty_id)
+    info = client.round(bounty_id, bounty.current_round)
+    now = client.now()
+    local = session.bounty_dir(bounty_id) / "bounty.json"
+    title = read_json(local).get("title", "") if local.is_file() else ""
+    return {
+        "bountyId": bounty_id, "title": title, "owner": bounty.owner, "token": bounty.token,
+        "status": bounty.status_text, "rounds": bounty.rounds, "currentRound": bounty.current_round,
+        "roundState": info.state_text, "deadline": info.deadline,
+        "secondsLeft": max(0, info.deadline - now), "submissions": info.submissions,
+        "rewardPerRound": str(bounty.reward_per_round), "escrow": str(bounty.escrow),
+        "mine": local.is_file(),
+    }
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    session = build_session(args)
+    if args.bounty is not None:
+        ids = [args.bounty]
+    else:
+        ids = session.home.known_bounties(session.chain_id, session.board_address)
+    rows = [_bounty_status(session, i) for i in ids]
+    if args.json:
+        print(json.dumps(rows if args.bounty is None else rows[0], indent=1))
+        return 0
+    if not rows:
+        print("no bounties posted from this home")
+    for row in rows:
+        closes = "closed" if row["secondsLeft"] == 0 else f"closes in {row['secondsLeft']} s"
+        print(f"#{row['bountyId']} {row['title']!s:.40} [{row['status']}] round "
+              f"{row['currentRound'] + 1}/{row['rounds']} {row['roundState']}, {closes}, "
+              f"{row['submissions']} submission(s)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from practitioner.runner import process_due_rounds, run
+
+    session = build_session(args)
+    private_key = _private_key(args, session)
+    if args.once:
+        for done in process_due_rounds(session, private_key):
+            print(f"bounty {done.bounty_id} round {done.round_index} finalized: {done.tx_hash}")
+        return 0
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        run(session, private_key, stop, args.poll)
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="quarry-practitioner",
+        description="Post bounties, collect encrypted updates, value contributions, pay out.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("keygen", help="create the Paillier key pair (private part encrypted)")
+    _common(p)
+    p.add_argument("--bits", type=int, default=DEFAULT_BITS, help="modulus size (default 2048)")
+    p.add_argument("--force", action="store_true", help="replace an existing key")
+    p.set_defaults(func=cmd_keygen)
+
+    p = sub.add_parser("post", help="post a bounty from a spec file, with its escrow")
+    _common(p)
+    _chain_options(p)
+    p.add_argument("spec", metavar="SPEC.json")
+    p.add_argument("--validation", nargs="+", required=True, metavar="FILE",
+                   help="held-out validation data (CSV/npz in the spec's schema); never published")
+    p.add_argument("--reward", required=True, metavar="X", help="reward per round in tokens")
+    p.add_argument("--rounds", required=True, type=int, metavar="R")
+    p.add_argument("--round-seconds", required=True, type=int, metavar="S")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_post)
+
+    p = sub.add_parser("serve", help="run the inbox on 127.0.0.1")
+    _common(p)
+    _chain_options(p)
+    p.add_argument("--port", type=int, default=8700)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--max-blob-bytes", type=int, default=64 * 1024 * 1024)
+    p.add_argument("--record-bodies", metavar="FILE", help=argparse.SUPPRESS)  # tests: keep every body
+    p.set_defaults(func=cmd_serve)
+
+    for name, func, text in (
+        ("evaluate", cmd_evaluate, "evaluate a closed round and write its report"),
+        ("finalize", cmd_finalize, "pay an evaluated round on chain"),
+    ):
+        p = sub.add_parser(name, help=text)
+        _common(p)
+        _chain_options(p)
+        p.add_argument("bounty", type=int, metavar="BOUNTY")
+        p.add_argument("round", type=int, metavar="ROUND")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("status", help="your bounties and their rounds")
+    _common(p)
+    _chain_options(p)
+    p.add_argument("bounty", type=int, nargs="?", metavar="BOUNTY")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("run", help="evaluate and finalise rounds as they close")
+    _common(p)
+    _chain_options(p)
+    p.add_argument("--poll", type=float, default=5.0, metavar="S")
+    p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args) or 0)
+    except (QuarryError, TrainerError) as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

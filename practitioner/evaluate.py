@@ -1,0 +1,158 @@
+"""Evaluate a closed round: fetch and verify every submitted blob, decrypt, value, report.
+
+Writes `round-<r>.json` in the bounty's directory with what `finalize` sends on chain
+(payees, amounts, next model and report hashes/URIs). Nothing goes on chain here, so an
+evaluation can be re-run until the round is finalised.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from eth_hash.auto import keccak
+from phe import paillier
+
+from practitioner.chain import ROUND_OPEN
+from practitioner.decode import (
+    FetchedSubmission,
+    accuracy_metric,
+    decode_submissions,
+    reference_update,
+)
+from practitioner.report import build_report, report_bytes
+from practitioner.session import Session
+from practitioner.state import load_validation, read_json, write_json
+from practitioner.valuation import value_round
+from trainer.models import model_from_bytes, model_from_spec, model_to_bytes
+from trainer.spec import BountySpec
+from wallet.errors import InvalidInput, NotFound, QuarryError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RoundEvaluation:
+    bounty_id: int
+    round_index: int
+    record: dict[str, Any]
+    report: dict[str, Any]
+
+
+def round_seed(bounty_id: int, round_index: int) -> int:
+    """The sampling seed of a round (GTG-Shapley), derived so anyone can reproduce it."""
+    return int.from_bytes(keccak(f"quarry-shapley:{bounty_id}:{round_index}".encode())[:4], "big")
+
+
+def load_spec(session: Session, bounty_id: int) -> BountySpec:
+    bounty = session.client.bounty(bounty_id)
+    data = session.blob(bounty.spec_hash, bounty.spec_uri)
+    return BountySpec.from_json_bytes(data)
+
+
+def model_params(session: Session, spec: BountySpec, model_hash: str, uri: str) -> np.ndarray:
+    return model_from_bytes(session.blob(model_hash, uri), spec).get_params()
+
+
+def round_record_path(session: Session, bounty_id: int, round_index: int):
+    return session.bounty_dir(bounty_id) / f"round-{round_index}.json"
+
+
+def evaluate_round(
+    session: Session,
+    bounty_id: int,
+    round_index: int,
+    private_key: paillier.PaillierPrivateKey,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+) -> RoundEvaluation:
+    client = session.client
+    bounty = client.bounty(bounty_id)
+    directory = session.bounty_dir(bounty_id)
+    if not (directory / "bounty.json").is_file():
+        raise NotFound(
+            f"Bounty {bounty_id} was not posted from this home ({directory} is missing); "
+            "only its practitioner holds the validation set."
+        )
+    if round_index != bounty.current_round:
+        raise InvalidInput(
+            f"Round {round_index} is not bounty {bounty_id}'s current round ({bounty.current_round})."
+        )
+    info = client.round(bounty_id, round_index)
+    if info.state != ROUND_OPEN:
+        raise InvalidInput(f"Round {round_index} of bounty {bounty_id} is {info.state_text}.")
+    now = client.now()
+    if now < info.deadline:
+        raise InvalidInput(
+            f"Round {round_index} of bounty {bounty_id} is still open for {info.deadline - now} s."
+        )
+    spec = load_spec(session, bounty_id)
+    global_params = model_params(session, spec, info.model_hash, info.model_uri)
+    previous_delta = None
+    if round_index > 0:
+        before = client.round(bounty_id, round_index - 1)
+        if before.model_hash != info.model_hash:
+            previous_delta = global_params - model_params(session, spec, before.model_hash, before.model_uri)
+    fetched = []
+    limit = spec.max_blob_bytes or 64 * 1024 * 1024
+    for address in client.submitters(bounty_id, round_index):
+        blob_hash, uri = client.submission(bounty_id, round_index, address)
+        try:
+            fetched.append(FetchedSubmission(address, blob_hash, session.blob(blob_hash, uri, limit)))
+        except QuarryError as exc:
+            fetched.append(FetchedSubmission(address, blob_hash, None, f"blob unavailable: {exc}"))
+    decoded = decode_submissions(spec, private_key, bounty_id, round_index, fetched, should_stop=should_stop)
+    x_val, y_val = load_validation(directory)
+    seed = round_seed(bounty_id, round_index)
+    valuation = value_round(
+        global_params, decoded, accuracy_metric(spec, x_val, y_val), bounty.reward_per_round,
+        clip_norm=spec.privacy.clip_norm, previous_delta=previous_delta, seed=seed,
+        reference=reference_update(spec, global_params, x_val, y_val),
+    )
+    model = model_from_spec(spec)
+    model.set_params(valuation.next_params)
+    next_hash, next_uri = session.publish(model_to_bytes(model), spec.inbox_url)
+    report = build_report(
+        bounty_id=bounty_id, round_index=round_index, spec_hash=bounty.spec_hash,
+        model_hash=info.model_hash, next_model_hash=next_hash, metric=spec.metric,
+        metric_before=valuation.metric_before, metric_after=valuation.metric_after,
+        method=valuation.method, seed=valuation.seed, evaluations=valuation.evaluations,
+        players=valuation.players, reward=bounty.reward_per_round,
+        contributors=valuation.contributors, rejected=valuation.rejected,
+    )
+    report_hash, report_uri = session.publish(report_bytes(report), spec.inbox_url)
+    payees = valuation.payouts
+    record = {
+        "bountyId": bounty_id,
+        "round": round_index,
+        "contributors": [address for address, _ in payees],
+        "amounts": [str(amount) for _, amount in payees],
+        "nextModelHash": next_hash,
+        "nextModelURI": next_uri,
+        "reportHash": report_hash,
+        "reportURI": report_uri,
+        "metricBefore": valuation.metric_before,
+        "metricAfter": valuation.metric_after,
+        "method": valuation.method,
+        "finalizeTx": None,
+    }
+    write_json(round_record_path(session, bounty_id, round_index), record)
+    log.info(
+        "bounty %d round %d evaluated: %d submissions, %d paid, accuracy %.4f -> %.4f",
+        bounty_id, round_index, len(fetched), len(payees), valuation.metric_before,
+        valuation.metric_after,
+    )
+    return RoundEvaluation(bounty_id, round_index, record, report)
+
+
+def read_round_record(session: Session, bounty_id: int, round_index: int) -> dict[str, Any]:
+    path = round_record_path(session, bounty_id, round_index)
+    if not path.is_file():
+        raise NotFound(
+            f"Round {round_index} of bounty {bounty_id} has not been evaluated; run "
+            f"`quarry-practitioner evaluate {bounty_id} {round_index}` first."
+        )
+    return read_json(path)

@@ -1,0 +1,166 @@
+"""Posting a bounty: complete and check the spec, publish spec and initial model, escrow, create.
+
+The spec file may leave out what the practitioner's own files determine; `post` fills in:
+- `paillier` from the practitioner's key (if present it must be that key: we could not
+  decrypt updates for another one),
+- `standardize` from the validation set (mean and std per feature; std 0 becomes 1),
+- `validation_commitment` = keccak256(salt || validation set) with a fresh secret salt,
+- `initial_model` = a freshly initialised model of the spec's architecture, stored as a blob,
+- `inbox_url` = the inbox the blobs are served from ("" = file:// URIs, embedded network).
+Then trainer.spec checks the whole spec; nothing goes on chain unless it is valid.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from practitioner.keys import load_public_key
+from practitioner.session import Session
+from practitioner.state import save_validation, validation_commitment, write_json
+from trainer.data import load_dataset
+from trainer.models import model_from_spec, model_to_bytes
+from trainer.spec import BountySpec
+from wallet.errors import InvalidInput, QuarryError
+
+MAX_ROUNDS = 10_000
+_PLACEHOLDER_HASH = "0x" + "00" * 32
+
+
+@dataclass(frozen=True)
+class PostedBounty:
+    bounty_id: int
+    spec: BountySpec
+    spec_hash: str
+    spec_uri: str
+    model_hash: str
+    model_uri: str
+
+
+def read_spec_file(path: str | Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text("utf-8")
+    except FileNotFoundError as exc:
+        raise InvalidInput(f"The spec file {path} does not exist.") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"Cannot read the spec file {path}: {exc}") from exc
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(f"The spec file {path} is not valid JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise InvalidInput(f"The spec file {path} must hold a JSON object.")
+    return obj
+
+
+def complete_spec(
+    raw: dict[str, Any],
+    *,
+    paillier_n: int,
+    validation_files: list[str],
+    inbox_url: str,
+    model_ref: tuple[str, str] | None = None,
+) -> tuple[BountySpec, np.ndarray, np.ndarray, bytes]:
+    """(spec, validation x standardised, validation y, salt); fills the fields listed above.
+
+    The initial model is filled with a placeholder when `model_ref` is None (the caller
+    builds the model from the returned spec and completes it again).
+    """
+    spec = copy.deepcopy(raw)
+    given_n = (spec.get("paillier") or {}).get("n")
+    if given_n is not None and str(given_n) != str(paillier_n):
+        raise InvalidInput(
+            "The spec's paillier.n is not your key's public modulus; leave it out to use yours."
+        )
+    spec["paillier"] = {"n": str(paillier_n), "bits": paillier_n.bit_length()}
+    spec.setdefault("inbox_url", inbox_url)
+    n_columns = len((spec.get("schema") or {}).get("columns") or [])
+    fill_standardize = "standardize" not in spec
+    if fill_standardize:
+        spec["standardize"] = {"mean": [0.0] * n_columns, "std": [1.0] * n_columns}
+    spec.setdefault("validation_commitment", _PLACEHOLDER_HASH)
+    if model_ref is not None:
+        spec["initial_model"] = {"hash": model_ref[0], "uri": model_ref[1]}
+    else:
+        spec.setdefault("initial_model", {"hash": _PLACEHOLDER_HASH, "uri": "pending"})
+    parsed = BountySpec.from_json(spec)  # SpecError names the first bad field
+    if not validation_files:
+        raise InvalidInput("Give the held-out validation data with --validation FILE.")
+    dataset = load_dataset(validation_files, parsed)
+    x, y = dataset.X, dataset.y
+    if fill_standardize:
+        mean = x.mean(axis=0)
+        std = x.std(axis=0)
+        std[std <= 1e-12] = 1.0  # constant columns (e.g. blank pixels)
+        spec["standardize"] = {"mean": mean.tolist(), "std": std.tolist()}
+        parsed = BountySpec.from_json(spec)
+        x = (x - mean) / std
+    salt = secrets.token_bytes(32)
+    if raw.get("validation_commitment") is None:
+        spec["validation_commitment"] = validation_commitment(x, y, salt)
+    parsed = BountySpec.from_json(spec)
+    return parsed, x, y, salt
+
+
+def post_bounty(
+    session: Session,
+    spec_path: str | Path,
+    *,
+    validation_files: list[str],
+    reward_per_round: int,
+    rounds: int,
+    round_seconds: int,
+    token: str | None = None,
+    raw_spec: dict[str, Any] | None = None,
+) -> PostedBounty:
+    if reward_per_round <= 0:
+        raise InvalidInput("The reward per round must be more than 0.")
+    if not 1 <= rounds <= MAX_ROUNDS:
+        raise InvalidInput(f"The number of rounds must be between 1 and {MAX_ROUNDS}.")
+    if round_seconds < 60:
+        raise InvalidInput("A round must last at least 60 seconds.")
+    token = token or session.token_address
+    if not token:
+        raise InvalidInput("No reward token: give --token ADDRESS (this network has no default).")
+    public_key = load_public_key(session.home.key_path)
+    raw = raw_spec if raw_spec is not None else read_spec_file(spec_path)
+    spec, x, y, salt = complete_spec(
+        raw, paillier_n=public_key.n, validation_files=validation_files,
+        inbox_url=session.inbox_url,
+    )
+    model_hash, model_uri = session.publish(model_to_bytes(model_from_spec(spec)), spec.inbox_url)
+    final = spec.to_json()
+    final["initial_model"] = {"hash": model_hash, "uri": model_uri}
+    spec = BountySpec.from_json(final)
+    spec_bytes = spec.to_json_bytes()
+    spec_hash, spec_uri = session.publish(spec_bytes, spec.inbox_url)
+    client = session.client
+    if session.signer is None:
+        raise QuarryError("Posting needs an account: give --account or --private-key-file.")
+    total = reward_per_round * rounds
+    balance = client.token_balance(token, session.signer.address)
+    if balance < total:
+        raise InvalidInput(
+            f"The escrow needs {total} token base units; {session.signer.address} holds {balance}."
+        )
+    client.approve(token, total)
+    bounty_id = client.create_bounty(
+        token=token, reward_per_round=reward_per_round, rounds=rounds,
+        round_duration=round_seconds,
+        max_contributors=min(spec.encoding.max_contributors, 2**32 - 1),
+        spec_hash=spec_hash, spec_uri=spec_uri, model_hash=model_hash, model_uri=model_uri,
+    )
+    directory = session.bounty_dir(bounty_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    save_validation(directory, x, y)
+    write_json(directory / "bounty.json", {
+        "bountyId": bounty_id, "specHash": spec_hash, "specURI": spec_uri,
+        "validationSalt": salt.hex(), "title": spec.title,
+    })
+    return PostedBounty(bounty_id, spec, spec_hash, spec_uri, model_hash, model_uri)

@@ -1,0 +1,69 @@
+"""`run`: evaluate and finalise every round of this practitioner's bounties as it closes.
+
+State lives on chain and in the home directory, so the loop can stop and restart at any
+time: a round evaluated but not finalised is finalised on the next pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from phe import paillier
+
+from practitioner.chain import BOUNTY_STATES, ROUND_OPEN
+from practitioner.evaluate import evaluate_round, round_record_path
+from practitioner.finalize import finalize_round
+from practitioner.session import Session
+from practitioner.state import read_json
+from trainer.errors import TrainerError
+from wallet.errors import QuarryError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RoundDone:
+    bounty_id: int
+    round_index: int
+    tx_hash: str
+
+
+def process_due_rounds(session: Session, private_key: paillier.PaillierPrivateKey) -> list[RoundDone]:
+    """One pass: every closed, unfinalised round of our bounties gets evaluated and finalised."""
+    done: list[RoundDone] = []
+    client = session.client
+    for bounty_id in session.home.known_bounties(session.chain_id, session.board_address):
+        try:
+            bounty = client.bounty(bounty_id)
+            if BOUNTY_STATES[min(bounty.status, 2)] != "open":
+                continue
+            r = bounty.current_round
+            info = client.round(bounty_id, r)
+            if info.state != ROUND_OPEN or client.now() < info.deadline:
+                continue
+            record_path = round_record_path(session, bounty_id, r)
+            if not record_path.is_file() or read_json(record_path).get("finalizeTx"):
+                evaluate_round(session, bounty_id, r, private_key)
+            tx_hash = finalize_round(session, bounty_id, r)
+            log.info("bounty %d round %d finalised in %s", bounty_id, r, tx_hash)
+            done.append(RoundDone(bounty_id, r, tx_hash))
+        except (QuarryError, TrainerError) as exc:
+            # one bounty's trouble (e.g. grace period over) must not stop the others
+            log.warning("bounty %d: %s", bounty_id, exc)
+    return done
+
+
+def run(
+    session: Session,
+    private_key: paillier.PaillierPrivateKey,
+    stop: threading.Event,
+    poll_seconds: float = 5.0,
+) -> None:
+    while not stop.is_set():
+        try:
+            process_due_rounds(session, private_key)
+        except Exception:  # a dropped RPC connection: log and try again next tick
+            log.exception("practitioner run loop pass failed")
+        stop.wait(poll_seconds)

@@ -1,0 +1,145 @@
+"""The practitioner's whole round trip on a real EVM (py-evm via eth-tester): post with escrow,
+owners submit encrypted updates, evaluate, finalize, the next round from the new model, run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from eth_hash.auto import keccak
+
+from practitioner.chain import ROUND_FINALIZED
+from practitioner.evaluate import evaluate_round, load_spec, model_params
+from practitioner.finalize import finalize_round
+from practitioner.keys import generate_keypair, save_private_key
+from practitioner.post import post_bounty
+from practitioner.report import parse_report
+from practitioner.runner import process_due_rounds
+from practitioner.session import Session
+from practitioner.state import PractitionerHome
+from tests.chain_fixtures import TOKEN_UNIT, funded_signer, new_market, send
+from trainer.data import load_data
+from trainer.update import LocalUpdate, encrypt_to_blob, make_update
+from wallet.errors import InvalidInput
+
+DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
+REWARD = 10 * TOKEN_UNIT
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    market = new_market()
+    home = PractitionerHome.at(tmp_path_factory.mktemp("practitioner"))
+    _, private_key = generate_keypair(512)
+    save_private_key(home.key_path, private_key, "pw")
+    practitioner = funded_signer(market.chain)
+    market.mint(practitioner.address, 100 * TOKEN_UNIT)
+    session = Session(
+        home=home, w3=market.w3, chain_id=market.w3.eth.chain_id,
+        board_address=market.board.address, token_address=market.token.address,
+        signer=practitioner,
+    )
+    posted = post_bounty(
+        session, DEMO / "breast_cancer_spec.json",
+        validation_files=[str(DEMO / "breast_cancer_validation.csv")],
+        reward_per_round=REWARD, rounds=2, round_seconds=600,
+    )
+    return market, session, private_key, posted
+
+
+def _submit(market, session, bounty_id, round_index, owner, blob):
+    digest, uri = session.publish(blob)  # what the inbox would have stored
+    send(market.board.functions.submit(bounty_id, round_index, bytes.fromhex(digest[2:]), uri), owner)
+    return digest
+
+
+def _owner_blobs(session, bounty_id, round_index, files):
+    spec = load_spec(session, bounty_id)
+    info = session.client.round(bounty_id, round_index)
+    global_params = model_params(session, spec, info.model_hash, info.model_uri)
+    blobs = []
+    for name in files:
+        x, y = load_data([DEMO / name], spec)
+        blobs.append(encrypt_to_blob(spec, bounty_id, round_index, make_update(spec, global_params, x, y)))
+    zero = LocalUpdate(np.zeros(global_params.size), n_samples=100)
+    return blobs, encrypt_to_blob(spec, bounty_id, round_index, zero), global_params
+
+
+def test_post_fills_the_spec_and_escrows(setup):
+    market, session, _, posted = setup
+    bounty = session.client.bounty(posted.bounty_id)
+    assert bounty.escrow == 2 * REWARD and bounty.spec_hash == posted.spec_hash
+    assert bounty.owner == session.signer.address
+    spec = load_spec(session, posted.bounty_id)
+    assert spec.paillier.bits == 512 and spec.inbox_url == ""
+    assert spec.initial_model.hash == posted.model_hash
+    assert abs(np.mean(spec.standardize.mean[:1]) - 14) < 2  # mean radius of the validation part
+    # the validation set stays home
+    assert (session.bounty_dir(posted.bounty_id) / "validation.npz").is_file()
+    assert not any("validation" in p.name for p in session.home.blob_dir.iterdir())
+
+
+def test_two_rounds_pay_honest_owners_and_not_the_free_rider(setup):
+    market, session, private_key, posted = setup
+    bounty_id = posted.bounty_id
+    owners = market.chain.accounts[1:5]
+    files = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv", "breast_cancer_owner_c.csv"]
+    blobs, zero_blob, start_params = _owner_blobs(session, bounty_id, 0, files)
+    for owner, blob in zip(owners, [*blobs, zero_blob], strict=True):
+        _submit(market, session, bounty_id, 0, owner, blob)
+
+    with pytest.raises(InvalidInput, match="still open"):
+        evaluate_round(session, bounty_id, 0, private_key)
+    market.chain.advance(601)
+    evaluation = evaluate_round(session, bounty_id, 0, private_key)
+    tx_hash = finalize_round(session, bounty_id, 0)
+    assert tx_hash.startswith("0x")
+
+    info = session.client.round(bounty_id, 0)
+    assert info.state == ROUND_FINALIZED
+    report_blob = session.blob(info.report_hash, info.report_uri)
+    assert "0x" + keccak(report_blob).hex() == info.report_hash
+    report = parse_report(report_blob)
+    assert report["method"] == "exact" and report["metricAfter"] > report["metricBefore"] + 0.3
+    claim = market.board.functions.claimable
+    token = market.token.address
+    paid = [claim(token, owner).call() for owner in owners]
+    assert all(p > 0 for p in paid[:3]) and paid[3] == 0
+    assert sum(paid) <= REWARD
+    assert [r["reason"] for r in report["rejected"]] == ["zero update (free rider)"]
+    assert evaluation.record["nextModelHash"] == session.client.round(bounty_id, 1).model_hash
+
+    # round 1 trains from the new model; one owner replays last round's global change
+    blobs, _, params_1 = _owner_blobs(session, bounty_id, 1, files[:2])
+    assert not np.allclose(params_1, start_params)
+    spec = load_spec(session, bounty_id)
+    replay = encrypt_to_blob(spec, bounty_id, 1, LocalUpdate(params_1 - start_params, n_samples=100))
+    for owner, blob in zip(owners, [*blobs, replay], strict=False):
+        _submit(market, session, bounty_id, 1, owner, blob)
+    market.chain.advance(601)
+    done = process_due_rounds(session, private_key)
+    assert [(d.bounty_id, d.round_index) for d in done] == [(bounty_id, 1)]
+    report = parse_report(session.blob(session.client.round(bounty_id, 1).report_hash))
+    assert any("replay" in r["reason"] for r in report["rejected"])
+    assert session.client.bounty(bounty_id).status_text == "completed"
+    assert process_due_rounds(session, private_key) == []
+
+
+def test_post_refuses_bad_input_and_changes_nothing(setup, tmp_path):
+    market, session, _, _ = setup
+    count = session.client.bounty_count()
+    bad = tmp_path / "spec.json"
+    bad.write_text('{"version": 1, "title": ""}')
+    from trainer.errors import SpecError
+
+    with pytest.raises(SpecError):
+        post_bounty(session, bad, validation_files=[str(DEMO / "wine_validation.csv")],
+                    reward_per_round=1, rounds=1, round_seconds=600)
+    with pytest.raises(InvalidInput, match="at least 60"):
+        post_bounty(session, DEMO / "wine_spec.json", validation_files=[str(DEMO / "wine_validation.csv")],
+                    reward_per_round=1, rounds=1, round_seconds=5)
+    with pytest.raises(InvalidInput, match="escrow needs"):
+        post_bounty(session, DEMO / "wine_spec.json", validation_files=[str(DEMO / "wine_validation.csv")],
+                    reward_per_round=10**30, rounds=1, round_seconds=600)
+    assert session.client.bounty_count() == count
