@@ -1,0 +1,156 @@
+"""The bounty client on eth-tester (py-evm, time travel): list, show with a hash-checked spec,
+direct and gasless submissions (also through a real inbox), finalise, expire, rewards, claim."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+
+import pytest
+from eth_utils import keccak
+
+from practitioner.inbox import InboxServer
+from tests.chain_fixtures import GRACE_PERIOD, TOKEN_UNIT, funded_signer, new_market, send
+from wallet.blobs import LocalBlobStore, blob_hash
+from wallet.bounties import BountyClient, relay_submission
+from wallet.errors import InvalidInput, NotFound, TransactionFailed
+from wallet.history import load_history
+from wallet.store import Store
+from wallet.tx import wait_for_receipt
+
+SPEC = {"version": 1, "title": "Iris species", "task": "classification", "metric": "accuracy"}
+
+
+@pytest.fixture(scope="module")
+def _market():
+    market = new_market()
+    return market, market.chain.snapshot()
+
+
+@pytest.fixture
+def market(_market):
+    market, snapshot = _market
+    market.chain.revert(snapshot)
+    yield market
+    market.chain.revert(snapshot)
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "home") as opened:
+        yield opened
+
+
+@pytest.fixture
+def client(market, store):
+    return BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "tester")
+
+
+def _spec_bounty(market, tmp_path, *, tamper: bool = False) -> int:
+    data = json.dumps(SPEC, sort_keys=True, separators=(",", ":")).encode()
+    uri = LocalBlobStore(tmp_path / "blobs").put(data)
+    committed = keccak(data + b" ") if tamper else keccak(data)
+    bounty_id, _ = market.create_bounty(market.chain.accounts[1], spec_hash=committed, spec_uri=uri)
+    return bounty_id
+
+
+def test_list_and_show_check_the_spec_against_its_hash(market, client, tmp_path):
+    good = _spec_bounty(market, tmp_path)
+    bad = _spec_bounty(market, tmp_path, tamper=True)
+    listed = client.list_bounties()
+    assert [b.id for b in listed] == [bad, good]
+    first = listed[1]
+    assert first.phase == "accepting" and first.status == "open" and first.escrow == 200 * TOKEN_UNIT
+    assert first.owner == market.chain.accounts[1] and first.token == market.token.address
+    shown = client.show(good)
+    assert shown.spec_ok and shown.spec == SPEC and shown.spec_problem is None
+    assert [r["state"] for r in shown.rounds] == ["open", "not open"]
+    tampered = client.show(bad)
+    assert not tampered.spec_ok and tampered.spec is None
+    assert "does not match the hash committed on chain" in tampered.spec_problem
+    assert [b.id for b in client.list_bounties(refresh=False)] == [bad, good]  # from the cache
+    with pytest.raises(NotFound):
+        client.show(99)
+
+
+def test_submit_finalise_rewards_and_claim(market, client, store):
+    practitioner = market.chain.accounts[1]
+    bounty_id, _ = market.create_bounty(practitioner)
+    signer = funded_signer(market.chain)
+    update = b"encrypted update"
+    receipt = client.submit(signer, bounty_id, blob_hash(update), "file:///update.bin")
+    assert receipt["status"] == 1
+    with pytest.raises(TransactionFailed, match="already submitted"):
+        client.submit(signer, bounty_id, blob_hash(update), "file:///update.bin")
+    (row,) = client.rewards(signer.address).rows
+    assert (row.bounty_id, row.round, row.status, row.amount, row.claim) == (bounty_id, 0, "pending", 0, "")
+    assert row.blob_hash == blob_hash(update)
+
+    market.chain.travel_to(market.deadline(bounty_id, 0) + 1)
+    assert client.bounty(bounty_id).phase == "awaiting finalisation"
+    send(market.board.functions.finalize(bounty_id, 0, [signer.address], [60 * TOKEN_UNIT],
+                                         keccak(b"model-1"), "file:///m1", keccak(b"report"), "file:///r"),
+         practitioner)
+    summary = client.rewards(signer.address)
+    (row,) = summary.rows
+    assert (row.status, row.amount, row.claim) == ("finalised", 60 * TOKEN_UNIT, "claimable")
+    assert summary.claimable == {market.token.address: 60 * TOKEN_UNIT}
+
+    (claimed,) = client.claim(signer)
+    assert claimed[:2] == (market.token.address, 60 * TOKEN_UNIT)
+    assert market.token.functions.balanceOf(signer.address).call() == 60 * TOKEN_UNIT
+    summary = client.rewards(signer.address)
+    assert summary.rows[0].claim == "claimed" and summary.claimed == {market.token.address: 60 * TOKEN_UNIT}
+    assert summary.claimable == {market.token.address: 0}
+    with pytest.raises(NotFound, match="nothing to claim"):
+        client.claim(signer)
+    history = load_history(store, market.w3, "tester", signer.address, market.token.address,
+                           market.board.address)
+    kinds = [row["kind"] for row in history]
+    assert {"UpdateSubmitted", "RewardAssigned", "RewardClaimed", "Transfer"} <= set(kinds)
+    assert any(r["amount_text"] == "+60 QDT" for r in history if r["kind"] == "Transfer")
+
+
+def test_expired_round_is_split_among_submitters(market, client):
+    bounty_id, _ = market.create_bounty(market.chain.accounts[1], reward=100 * TOKEN_UNIT)
+    first, second = funded_signer(market.chain), funded_signer(market.chain)
+    client.submit(first, bounty_id, blob_hash(b"a"), "file:///a")
+    client.submit(second, bounty_id, blob_hash(b"b"), "file:///b")
+    market.chain.travel_to(market.deadline(bounty_id, 0) + GRACE_PERIOD + 1)
+    assert client.bounty(bounty_id).phase == "expirable"
+    send(market.board.functions.expireRound(bounty_id, 0), market.chain.accounts[5])
+    for signer in (first, second):
+        (row,) = client.rewards(signer.address).rows
+        assert (row.status, row.amount, row.claim) == ("expired", 50 * TOKEN_UNIT, "claimable")
+    assert client.bounty(bounty_id).current_round == 1
+
+
+def test_gasless_submission_relayed_directly_and_through_an_inbox(market, client, tmp_path):
+    bounty_id, _ = market.create_bounty(market.chain.accounts[1])
+    newcomer = funded_signer(market.chain, eth=0)
+    relayer = funded_signer(market.chain)
+    payload = client.sign_gasless(newcomer, bounty_id, blob_hash(b"u1"), "http://inbox/blobs/u1")
+    with pytest.raises(TransactionFailed, match="signature does not match"):
+        relay_submission(market.w3, relayer, {**payload, "uri": "http://elsewhere"}, board=market.board.address)
+    with pytest.raises(InvalidInput):
+        relay_submission(market.w3, relayer, {**payload, "signature": "0x12"}, board=market.board.address)
+    tx_hash = relay_submission(market.w3, relayer, payload, board=market.board.address)
+    assert wait_for_receipt(market.w3, tx_hash)["status"] == 1
+    assert client.submission(bounty_id, 0, newcomer.address)["blob_hash"] == blob_hash(b"u1")
+    assert market.w3.eth.get_balance(newcomer.address) == 0
+
+    inbox = InboxServer(tmp_path / "inbox", relay=partial(
+        relay_submission, market.w3, relayer, board=market.board.address)).start()
+    try:
+        second = funded_signer(market.chain, eth=0)
+        tx_hash = client.submit_gasless(second, bounty_id, blob_hash(b"u2"), "http://inbox/blobs/u2", inbox.url)
+        assert client.submission(bounty_id, 0, second.address) is not None
+        with pytest.raises(TransactionFailed, match="already submitted"):
+            client.submit_gasless(second, bounty_id, blob_hash(b"u2"), "http://inbox/blobs/u2", inbox.url)
+        # a replayed payload is refused by the relay's dry run, and the inbox says why
+        from wallet.bounties import post_relay
+
+        with pytest.raises(TransactionFailed, match="did not relay"):
+            post_relay(inbox.url, payload)
+    finally:
+        inbox.stop()

@@ -1,0 +1,421 @@
+"""The data owner's BountyBoard client: list and show bounties, submit (direct or gasless),
+claim, and the account's submissions and rewards with their status.
+
+A bounty's spec is fetched from its URI and checked against the on-chain specHash
+(keccak256 of the exact bytes); a mismatch is reported, never trusted. The spec JSON is
+parsed generically here; trainer/spec.py validates it fully.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from wallet import eip712
+from wallet.blobs import check_hash, fetch_blob
+from wallet.contracts import abi
+from wallet.errors import InvalidInput, NetworkError, NotFound, QuarryError, TransactionFailed
+from wallet.history import HistoryScanner, events
+from wallet.network import check_address
+from wallet.tx import build_transaction, explain, sign_and_send, transact, wait_for_receipt
+
+if TYPE_CHECKING:
+    from wallet.store import Store
+
+BOUNTY_STATUS = ("open", "completed", "cancelled")
+ROUND_STATE = ("not open", "open", "finalized", "expired", "cancelled")
+SPEC_MAX_BYTES = 4 * 1024 * 1024
+GASLESS_VALIDITY_SECONDS = 3600
+
+
+@dataclass
+class Bounty:
+    id: int
+    owner: str
+    token: str
+    reward_per_round: int
+    rounds: int
+    round_duration: int
+    max_contributors: int
+    spec_hash: str
+    spec_uri: str
+    current_round: int
+    status: str  # open, completed, cancelled
+    escrow: int
+    round_deadline: int
+    round_submissions: int
+    round_state: str
+    phase: str  # what a data owner can do now: accepting, awaiting finalisation, expirable, closed
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class BountyDetails:
+    bounty: Bounty
+    rounds: list[dict[str, Any]]
+    spec: dict[str, Any] | None  # the parsed spec when it matched its hash
+    spec_ok: bool
+    spec_problem: str | None  # why the spec is not shown (mismatch, unreachable, not JSON)
+    my_submission: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bounty": self.bounty.as_dict(), "rounds": self.rounds, "spec": self.spec,
+            "spec_ok": self.spec_ok, "spec_problem": self.spec_problem,
+            "my_submission": self.my_submission,
+        }
+
+
+@dataclass
+class RewardRow:
+    bounty_id: int
+    round: int
+    blob_hash: str
+    status: str  # pending, finalised, expired, claimable, claimed, cancelled
+    amount: int  # tokens assigned (0 while pending)
+    token: str
+    claim: str  # "claimable", "claimed" or "" (nothing assigned)
+
+
+@dataclass
+class RewardsSummary:
+    rows: list[RewardRow] = field(default_factory=list)
+    claimable: dict[str, int] = field(default_factory=dict)  # token -> units claimable now
+    claimed: dict[str, int] = field(default_factory=dict)  # token -> units claimed so far
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "submissions": [asdict(row) for row in self.rows],
+            "claimable": {k: str(v) for k, v in self.claimable.items()},
+            "claimed": {k: str(v) for k, v in self.claimed.items()},
+        }
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+class BountyClient:
+    """BountyBoard for one account on one network; reads are cached in the store when given."""
+
+    def __init__(self, w3: Web3, board: str, chain_id: int, store: Store | None = None,
+                 network: str = "") -> None:
+        self.w3 = w3
+        self.chain_id = chain_id
+        self.board_address = check_address(board, "bounty board address")
+        self.board = w3.eth.contract(address=self.board_address, abi=abi("BountyBoard"))
+        self.store = store
+        self.network = network
+        self._grace: int | None = None
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def _call(self, function_call: Any) -> Any:
+        try:
+            return function_call.call()
+        except Exception as exc:
+            raise explain(exc, self.w3) from exc
+
+    def now(self) -> int:
+        # the chain's clock: the next block's time is at least the latest block's
+        return max(int(time.time()), int(self.w3.eth.get_block("latest")["timestamp"]))
+
+    def grace_period(self) -> int:
+        if self._grace is None:
+            self._grace = int(self._call(self.board.functions.gracePeriod()))
+        return self._grace
+
+    def count(self) -> int:
+        return int(self._call(self.board.functions.bountyCount()))
+
+    def bounty(self, bounty_id: int, now: int | None = None) -> Bounty:
+        if not isinstance(bounty_id, int) or bounty_id < 1 or bounty_id > self.count():
+            raise NotFound(f"There is no bounty {bounty_id} on this board.")
+        fields = self._call(self.board.functions.getBounty(bounty_id))
+        current = int(fields[8])
+        round_fields = self._call(self.board.functions.getRound(bounty_id, current))
+        status = BOUNTY_STATUS[int(fields[9])] if int(fields[9]) < 3 else str(fields[9])
+        state = ROUND_STATE[int(round_fields[2])] if int(round_fields[2]) < 5 else str(round_fields[2])
+        deadline = int(round_fields[0])
+        now = self.now() if now is None else now
+        if status != "open" or state != "open":
+            phase = "closed"
+        elif now < deadline:
+            phase = "accepting"
+        elif now < deadline + self.grace_period():
+            phase = "awaiting finalisation"
+        else:
+            phase = "expirable"
+        bounty = Bounty(
+            id=bounty_id, owner=fields[0], token=fields[1], reward_per_round=int(fields[2]),
+            rounds=int(fields[3]), round_duration=int(fields[4]), max_contributors=int(fields[5]),
+            spec_hash=_hex(fields[6]), spec_uri=fields[7], current_round=current, status=status,
+            escrow=int(fields[10]), round_deadline=deadline,
+            round_submissions=int(round_fields[1]), round_state=state, phase=phase,
+        )
+        self._cache_put(bounty)
+        return bounty
+
+    def list_bounties(self, refresh: bool = True) -> list[Bounty]:
+        """Every bounty, newest first. Closed bounties come from the cache once seen (they
+        cannot change); open ones are re-read. Without refresh, only the cache."""
+        cached = {b.id: b for b in self._cache_all()}
+        if not refresh:
+            return sorted(cached.values(), key=lambda b: b.id, reverse=True)
+        now = self.now()
+        found = []
+        for bounty_id in range(self.count(), 0, -1):
+            old = cached.get(bounty_id)
+            if old is not None and old.status in ("completed", "cancelled"):
+                found.append(old)
+            else:
+                found.append(self.bounty(bounty_id, now))
+        return found
+
+    def rounds(self, bounty: Bounty) -> list[dict[str, Any]]:
+        found = []
+        for index in range(bounty.rounds):
+            fields = self._call(self.board.functions.getRound(bounty.id, index))
+            found.append({
+                "round": index, "deadline": int(fields[0]), "submissions": int(fields[1]),
+                "state": ROUND_STATE[int(fields[2])] if int(fields[2]) < 5 else str(fields[2]),
+                "model_hash": _hex(fields[3]), "model_uri": fields[4],
+                "report_hash": _hex(fields[5]), "report_uri": fields[6],
+            })
+        return found
+
+    def fetch_spec(self, bounty: Bounty) -> tuple[dict[str, Any] | None, str | None]:
+        """(spec, None) when the bytes at specURI hash to specHash and parse as a JSON object,
+        else (None, the reason). Nothing unverified is returned."""
+        try:
+            data = fetch_blob(bounty.spec_uri, bounty.spec_hash, max_bytes=SPEC_MAX_BYTES)
+        except InvalidInput as exc:
+            if "does not match" in str(exc):
+                return None, (f"The spec at {bounty.spec_uri} does not match the hash committed on "
+                              f"chain ({bounty.spec_hash}); it is not shown or used.")
+            return None, str(exc)
+        except QuarryError as exc:
+            return None, f"The spec could not be fetched: {exc}"
+        try:
+            spec = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None, "The spec matches its hash but is not JSON."
+        if not isinstance(spec, dict):
+            return None, "The spec matches its hash but is not a JSON object."
+        return spec, None
+
+    def show(self, bounty_id: int, account: str | None = None) -> BountyDetails:
+        bounty = self.bounty(bounty_id)
+        spec, problem = self.fetch_spec(bounty)
+        mine = None
+        if account:
+            mine = self.submission(bounty_id, bounty.current_round, account)
+        return BountyDetails(bounty, self.rounds(bounty), spec, spec is not None, problem, mine)
+
+    def submission(self, bounty_id: int, round_: int, account: str) -> dict[str, Any] | None:
+        blob, uri, at = self._call(self.board.functions.getSubmission(bounty_id, round_, check_address(account)))
+        if int(at) == 0:
+            return None
+        return {"round": round_, "blob_hash": _hex(blob), "uri": uri, "submitted_at": int(at)}
+
+    def claimable(self, token: str, account: str) -> int:
+        return int(self._call(self.board.functions.claimable(check_address(token), check_address(account))))
+
+    # -- the cache --------------------------------------------------------------------------
+
+    def _cache_put(self, bounty: Bounty) -> None:
+        if self.store is None:
+            return
+        self.store.db["bounty_cache"].upsert({
+            "network": self.network, "board": self.board_address, "bounty_id": bounty.id,
+            "data": json.dumps(bounty.as_dict()), "updated_at": time.time(),
+        }, pk=("network", "board", "bounty_id"))
+
+    def _cache_all(self) -> list[Bounty]:
+        if self.store is None:
+            return []
+        rows = self.store.db.query(
+            "SELECT data FROM bounty_cache WHERE network = ? AND board = ?", [self.network, self.board_address])
+        return [Bounty(**json.loads(row["data"])) for row in rows]
+
+    # -- transactions -----------------------------------------------------------------------
+
+    def _check_can_submit(self, bounty_id: int, account: str) -> Bounty:
+        bounty = self.bounty(bounty_id)
+        if bounty.phase != "accepting":
+            raise TransactionFailed(
+                f"Bounty {bounty_id} does not accept submissions now (round {bounty.current_round} is "
+                f"{bounty.phase}).")
+        if self.submission(bounty_id, bounty.current_round, account) is not None:
+            raise TransactionFailed(f"{account} has already submitted to round {bounty.current_round}.")
+        return bounty
+
+    def submit(self, signer: LocalAccount, bounty_id: int, blob_hash: str, uri: str) -> dict[str, Any]:
+        """Submit directly (the account pays the gas); returns the receipt."""
+        bounty = self._check_can_submit(bounty_id, signer.address)
+        call = self.board.functions.submit(bounty_id, bounty.current_round,
+                                           bytes.fromhex(check_hash(blob_hash)[2:]), uri)
+        return transact(self.w3, signer, call, expected_chain_id=self.chain_id, store=self.store,
+                        network=self.network, kind="submit",
+                        description=f"Submit to bounty {bounty_id}, round {bounty.current_round}")
+
+    def sign_gasless(self, signer: LocalAccount, bounty_id: int, blob_hash: str, uri: str,
+                     valid_for: int = GASLESS_VALIDITY_SECONDS) -> dict[str, Any]:
+        """The signed relay payload for the current round (no transaction, no gas)."""
+        bounty = self._check_can_submit(bounty_id, signer.address)
+        submission = eip712.make_submission(
+            bounty_id, bounty.current_round, blob_hash, uri, signer.address, self.now() + valid_for)
+        signature = eip712.sign_submission(signer, self.chain_id, self.board_address, submission)
+        return eip712.relay_payload(submission, signature)
+
+    def submit_gasless(self, signer: LocalAccount, bounty_id: int, blob_hash: str, uri: str,
+                       inbox_url: str, wait: bool = True) -> str:
+        """Sign the submission and have the bounty's inbox relay it; returns the relay's tx hash."""
+        payload = self.sign_gasless(signer, bounty_id, blob_hash, uri)
+        tx_hash = post_relay(inbox_url, payload)
+        if wait:
+            wait_for_receipt(self.w3, tx_hash)
+        return tx_hash
+
+    def claim(self, signer: LocalAccount, token: str | None = None) -> list[tuple[str, int, str]]:
+        """Claim everything claimable (in `token`, or every token of the account's rewards).
+
+        Returns [(token, amount, tx hash)]; NotFound when nothing is claimable."""
+        tokens = [check_address(token)] if token else self._reward_tokens(signer.address)
+        claimed = []
+        for each in tokens:
+            amount = self.claimable(each, signer.address)
+            if amount == 0:
+                continue
+            receipt = transact(self.w3, signer, self.board.functions.claim(each),
+                               expected_chain_id=self.chain_id, store=self.store, network=self.network,
+                               kind="claim", description=f"Claim rewards in {each}")
+            claimed.append((each, amount, _hex(receipt["transactionHash"])))
+        if not claimed:
+            raise NotFound(f"{signer.address} has nothing to claim on this board.")
+        return claimed
+
+    def _reward_tokens(self, account: str) -> list[str]:
+        tokens = {self._bounty_token(row.bounty_id) for row in self.rewards(account).rows}
+        return sorted(t for t in tokens if t)
+
+    # -- the account's submissions and rewards ----------------------------------------------
+
+    def _bounty_token(self, bounty_id: int) -> str:
+        for bounty in self._cache_all():
+            if bounty.id == bounty_id:
+                return bounty.token
+        return self.bounty(bounty_id).token
+
+    def rewards(self, account: str, refresh: bool = True) -> RewardsSummary:
+        """Per submission: pending / finalised / expired / cancelled with its amount, and
+        whether that amount is claimable or claimed (claims are matched oldest reward first)."""
+        account = check_address(account)
+        if self.store is None:
+            raise InvalidInput("Rewards need the local store (they come from cached chain events).")
+        if refresh:
+            scanner = HistoryScanner(self.w3, self.store, self.network)
+            scanner.sync(account, f"board:{self.board_address}", "BountyBoard",
+                         scanner.board_queries(self.board_address, account))
+        found = events(self.store, self.network, account, f"board:{self.board_address}")
+        assigned: dict[tuple[int, int], int] = {}
+        claimed: dict[str, int] = {}
+        for event in found:
+            if event["event"] == "RewardAssigned":
+                key = (int(event["bounty_id"]), int(event["round"]))
+                assigned[key] = assigned.get(key, 0) + int(event["amount"])
+            elif event["event"] == "RewardClaimed":
+                token = check_address(json.loads(event["details"])["token"])
+                claimed[token] = claimed.get(token, 0) + int(event["amount"])
+        summary = RewardsSummary(claimed=dict(claimed))
+        remaining_claimed = dict(claimed)
+        round_states: dict[tuple[int, int], str] = {}
+        for event in found:
+            if event["event"] != "UpdateSubmitted":
+                continue
+            key = (int(event["bounty_id"]), int(event["round"]))
+            token = self._bounty_token(key[0])
+            if key not in round_states:
+                fields = self._call(self.board.functions.getRound(*key))
+                round_states[key] = ROUND_STATE[int(fields[2])] if int(fields[2]) < 5 else "unknown"
+            state = round_states[key]
+            amount = assigned.get(key, 0)
+            status = {"open": "pending", "finalized": "finalised", "expired": "expired",
+                      "cancelled": "cancelled"}.get(state, state)
+            claim_state = ""
+            if amount > 0:
+                if remaining_claimed.get(token, 0) >= amount:
+                    remaining_claimed[token] -= amount
+                    claim_state = "claimed"
+                else:
+                    claim_state = "claimable"
+            details = json.loads(event["details"])
+            summary.rows.append(RewardRow(key[0], key[1], details.get("blobHash", ""), status, amount,
+                                          token, claim_state))
+        for token in {row.token for row in summary.rows} | set(claimed):
+            summary.claimable[token] = self.claimable(token, account)
+        return summary
+
+
+# -- the gasless path, both ends -------------------------------------------------------------
+
+
+def post_relay(inbox_url: str, payload: dict[str, Any], timeout: float = 60) -> str:
+    """POST a signed submission to an inbox's /relay; returns the relay transaction's hash."""
+    url = inbox_url.rstrip("/") + "/relay"
+    request = urllib.request.Request(url, json.dumps(payload).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            reason = json.loads(exc.read()).get("error", f"HTTP {exc.code}")
+        except (ValueError, OSError, AttributeError):
+            reason = f"HTTP {exc.code}"
+        raise TransactionFailed(f"The inbox at {inbox_url} did not relay the submission: {reason}") from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise NetworkError(f"Cannot reach the inbox at {inbox_url}: {getattr(exc, 'reason', exc)}") from exc
+    tx_hash = answer.get("txHash") if isinstance(answer, dict) else None
+    if not isinstance(tx_hash, str) or not tx_hash.startswith("0x"):
+        raise NetworkError(f"The inbox at {inbox_url} answered without a transaction hash.")
+    return tx_hash
+
+
+def relay_submission(w3: Web3, relayer_signer: LocalAccount, payload: Any, *, board: str,
+                     expected_chain_id: int | None = None, store: Store | None = None,
+                     network: str = "") -> str:
+    """Relay a signed Submission with submitWithSignature, paying the gas; returns the tx hash.
+
+    Checked first, so a bad request costs the relayer nothing: the fields, the signature
+    (for a contributor without code; contract wallets are left to the board's ERC-1271
+    check), the deadline, and a dry run of the call (which reverts for a closed round or a
+    repeat submission).
+    """
+    submission, signature = eip712.submission_from_payload(payload)
+    chain_id = int(expected_chain_id if expected_chain_id is not None else w3.eth.chain_id)
+    board_address = check_address(board, "bounty board address")
+    if len(w3.eth.get_code(submission.contributor)) == 0:
+        signer = eip712.recover_signer(chain_id, board_address, submission, signature)
+        if signer != submission.contributor:
+            raise TransactionFailed("The signature does not match the submission and contributor.")
+    if submission.deadline < int(time.time()):
+        raise TransactionFailed("The signed submission has expired.")
+    contract = w3.eth.contract(address=board_address, abi=abi("BountyBoard"))
+    call = contract.functions.submitWithSignature(
+        submission.bounty_id, submission.round, bytes.fromhex(submission.blob_hash[2:]),
+        submission.uri, submission.contributor, submission.deadline, bytes.fromhex(signature[2:]),
+    )
+    data = call._encode_transaction_data()
+    tx, _ = build_transaction(w3, relayer_signer.address, board_address, 0, data, None, chain_id)
+    return sign_and_send(w3, relayer_signer, tx, chain_id, store=store, network=network, kind="relay",
+                         description=f"Relay a submission to bounty {submission.bounty_id}")
