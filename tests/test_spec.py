@@ -114,6 +114,14 @@ def test_multiclass_string_classes():
         ({"inbox_url": "ftp://x"}, "inbox_url"),
         ({"max_blob_bytes": 0}, "max_blob_bytes"),
         ({"surprise": 1}, "surprise"),
+        (
+            {
+                "encoding.precision_bits": 40,
+                "encoding.clip": 100.0,
+                "encoding.max_contributors": 10**6,
+            },
+            "encoding",
+        ),
         ({"training.momentum": 0.9}, "momentum"),
     ],
 )
@@ -181,3 +189,10 @@ def test_spec_is_frozen():
     spec = make_spec()
     with pytest.raises(AttributeError):
         spec.title = "changed"  # type: ignore[misc]
+
+
+def test_encoding_params_from_spec():
+    spec = make_spec()
+    params = spec.encoding_params()
+    assert params.key_bits == 512 and params.precision_bits == 16
+    assert params.slots_per_plaintext == (512 - 2) // params.slot_bits

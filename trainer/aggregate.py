@@ -63,7 +63,7 @@ def aggregate(
     blobs: Sequence[UpdateBlob],
     *,
     average: bool = True,
-    workers: int | None = 1,
+    workers: int | None = None,
     progress: ProgressCallback | None = None,
     should_stop: StopCheck | None = None,
 ) -> AggregateResult:
@@ -91,7 +91,7 @@ def aggregate_subset(
     indices: Sequence[int],
     *,
     average: bool = True,
-    workers: int | None = 1,
+    workers: int | None = None,
 ) -> AggregateResult:
     """aggregate() over blobs[i] for i in indices (a coalition, for contribution scoring)."""
     chosen = sorted(set(int(i) for i in indices))
@@ -106,7 +106,7 @@ def decrypt_update(
     private_key: paillier.PaillierPrivateKey,
     blob: UpdateBlob,
     *,
-    workers: int | None = 1,
+    workers: int | None = None,
     progress: ProgressCallback | None = None,
     should_stop: StopCheck | None = None,
 ) -> np.ndarray:

@@ -118,6 +118,12 @@ def _obfuscator_for(n: int, rng: random.Random | None = None) -> _FixedBaseObfus
         return obf
 
 
+def prepare_key(public_key: paillier.PaillierPublicKey) -> None:
+    """Build this key's obfuscator table now (~0.1-0.4 s for 2048 bits), e.g. while training,
+    so the first encryption does not pay for it. Safe to call from any thread."""
+    _obfuscator_for(public_key.n)
+
+
 def _check_plaintexts(public_key: paillier.PaillierPublicKey, plaintexts: Sequence[int]) -> None:
     n = public_key.n
     for i, m in enumerate(plaintexts):
@@ -264,11 +270,14 @@ def encrypt_update(
 def decrypt_blocks(
     private_key: paillier.PaillierPrivateKey,
     ciphertexts: Sequence[int],
-    workers: int | None = 1,
+    workers: int | None = None,
     progress: ProgressCallback | None = None,
     should_stop: StopCheck | None = None,
 ) -> list[int]:
-    """Decrypt raw ciphertexts with phe's CRT decryption; one plaintext in [0, n) each."""
+    """Decrypt raw ciphertexts with phe's CRT decryption; one plaintext in [0, n) each.
+
+    workers: processes to use (None = one per idle core); small jobs run in-process.
+    """
     cts = [int(c) for c in ciphertexts]
     total = len(cts)
     workers = default_workers() if workers is None else max(1, int(workers))

@@ -54,7 +54,8 @@ from typing import Any
 from eth_hash.auto import keccak
 from phe import paillier
 
-from trainer.errors import SpecError
+from trainer.encoding import EncodingParams
+from trainer.errors import EncodingError, SpecError
 
 SPEC_VERSION = 1
 TASKS = ("binary_classification", "multiclass_classification")
@@ -373,6 +374,10 @@ class BountySpec:
         """First 8 bytes of the fingerprint as hex, for people to compare."""
         return self.key_fingerprint[:8].hex()
 
+    def encoding_params(self) -> EncodingParams:
+        """The fixed-point/packing layout for this bounty's updates."""
+        return EncodingParams.from_spec(self)
+
     @property
     def n_features(self) -> int:
         return self.model.n_features
@@ -444,6 +449,12 @@ def _parse_spec(obj: Any) -> BountySpec:
     inbox_url = _str(_require(root, "inbox_url", ""), "inbox_url", max_len=2000, allow_empty=True)
     if inbox_url and not inbox_url.startswith(("http://", "https://")):
         raise SpecError("Spec field 'inbox_url' must start with http:// or https:// (or be empty).")
+    try:  # the encoding must fit the key: checked here so a bad spec is refused up front
+        EncodingParams(
+            encoding.precision_bits, encoding.clip, encoding.max_contributors, paillier_spec.bits
+        )
+    except EncodingError as exc:
+        raise SpecError(f"Spec field 'encoding' cannot be used with this key: {exc}") from exc
     max_blob_bytes = None
     if root.get("max_blob_bytes") is not None:
         max_blob_bytes = _int(root["max_blob_bytes"], "max_blob_bytes", lo=1)
