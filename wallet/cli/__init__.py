@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from wallet.cli import common
+
+    common.reset_stdin()
     parser = build_parser()
     args = parser.parse_args(argv)  # exits with status 2 on a usage error
     func = getattr(args, "func", None)

@@ -43,6 +43,12 @@ def home_from(args: argparse.Namespace) -> Path:
 _stdin_consumed = False
 
 
+def reset_stdin() -> None:
+    """Forget that standard input was read (each main() call starts afresh)."""
+    global _stdin_consumed
+    _stdin_consumed = False
+
+
 def _read_stdin_line() -> str:
     line = sys.stdin.readline()
     if line == "":
