@@ -7,7 +7,13 @@ from eth_account import Account
 from PySide6.QtGui import QGuiApplication
 
 from tests.anvil import start_devnet
-from tests.test_ui_support import PASSWORD, TEST_PHRASE, TEST_PHRASE_ADDRESS, make_flow
+from tests.test_ui_support import (
+    PASSWORD,
+    TEST_PHRASE,
+    TEST_PHRASE_ADDRESS,
+    make_flow,
+    wait_idle,
+)
 from wallet import token as tokens
 from wallet.devnet import devnet_dir
 from wallet.vault import Vault
@@ -73,6 +79,9 @@ def test_faucet_balances_receive_send_history(qtbot, devnet_home):
     page.tabs.setCurrentIndex(2)
     qtbot.waitUntil(lambda: page.history_proxy.rowCount() >= 1, timeout=10_000)
     page.history_search.setText(recipient[:10])
-    assert page.history_proxy.rowCount() == 1
+    qtbot.waitUntil(lambda: page.history_proxy.rowCount() == 1, timeout=10_000)
+    row = page.history_proxy.row(0)
+    assert "1.5" in row["amount_text"] and row["hash"].startswith("0x")
     page.history_search.setText("no such transaction")
     assert page.history_proxy.rowCount() == 0
+    wait_idle(qtbot, ctx)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
@@ -36,8 +36,23 @@ class Page(QWidget):
         self.body = QVBoxLayout()
         self.body.setSpacing(12)
         outer.addLayout(self.body, 1)
+        self._generations: dict[str, int] = {}
         self.coalescer = RefreshCoalescer(self, self.refresh)
         ctx.events.changed.connect(self.coalescer.mark_dirty)
+
+    def latest_only(self, kind: str, callback: Any) -> Any:
+        """Wrap a task callback so only the newest request of `kind` is applied.
+
+        Two refreshes in flight can finish out of order; an older answer must not overwrite
+        a newer one (a balance from before a payment, say).
+        """
+        generation = self._generations.get(kind, 0) + 1
+        self._generations[kind] = generation
+
+        def apply(*args: Any) -> None:
+            if self._generations.get(kind) == generation:
+                callback(*args)
+        return apply
 
     def refresh(self) -> None:
         """Reload what the page shows (called on the GUI thread; slow parts go to a task)."""

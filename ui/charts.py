@@ -1,0 +1,92 @@
+"""Charts (pyqtgraph): live training loss and accuracy, earnings over time."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import QWidget
+
+from ui import theme
+
+
+def _style_plot(plot: pg.PlotItem, title: str) -> None:
+    c = theme.colors()
+    plot.setTitle(title, color=c.text, size="10pt")
+    plot.showGrid(x=True, y=True, alpha=0.15)
+    for name in ("left", "bottom"):
+        axis = plot.getAxis(name)
+        axis.setPen(pg.mkPen(c.border))
+        axis.setTextPen(pg.mkPen(c.muted))
+    plot.setMenuEnabled(False)
+    plot.hideButtons()
+
+
+class TrainingChart(pg.GraphicsLayoutWidget):
+    """Loss and accuracy per epoch, side by side, appended as training reports them."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        c = theme.colors()
+        self.setBackground(c.surface)
+        self.setAccessibleName("Training loss and accuracy chart")
+        self.setMinimumHeight(200)
+        self.loss_plot = self.addPlot(row=0, col=0)
+        self.acc_plot = self.addPlot(row=0, col=1)
+        _style_plot(self.loss_plot, "Loss")
+        _style_plot(self.acc_plot, "Accuracy on your data")
+        self.loss_plot.setLabel("bottom", "epoch")
+        self.acc_plot.setLabel("bottom", "epoch")
+        self.acc_plot.setYRange(0, 1)
+        pen = pg.mkPen(c.accent, width=2)
+        self.loss_curve = self.loss_plot.plot([], [], pen=pen, symbol="o", symbolSize=6,
+                                              symbolBrush=c.accent, symbolPen=None)
+        self.acc_curve = self.acc_plot.plot([], [], pen=pg.mkPen(c.good, width=2), symbol="o",
+                                            symbolSize=6, symbolBrush=c.good, symbolPen=None)
+        self.epochs: list[int] = []
+        self.losses: list[float] = []
+        self.accuracies: list[float] = []
+
+    def clear_points(self) -> None:
+        self.epochs, self.losses, self.accuracies = [], [], []
+        self.loss_curve.setData([], [])
+        self.acc_curve.setData([], [])
+
+    def add_point(self, epoch: int, loss: float, accuracy: float) -> None:
+        if not (math.isfinite(loss) and math.isfinite(accuracy)):
+            return
+        self.epochs.append(int(epoch))
+        self.losses.append(float(loss))
+        self.accuracies.append(float(accuracy))
+        self.loss_curve.setData(self.epochs, self.losses)
+        self.acc_curve.setData(self.epochs, self.accuracies)
+
+
+class EarningsChart(pg.PlotWidget):
+    """Cumulative tokens earned over time (x: unix seconds shown as dates)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
+        c = theme.colors()
+        self.setBackground(c.surface)
+        self.setAccessibleName("Earnings over time chart")
+        self.setMinimumHeight(170)
+        _style_plot(self.getPlotItem(), "Tokens earned over time")
+        self.curve = self.plot([], [], pen=pg.mkPen(c.accent, width=2), stepMode=None,
+                               symbol="o", symbolSize=6, symbolBrush=c.accent, symbolPen=None,
+                               fillLevel=0, brush=pg.mkBrush(c.accent + "33"))
+        self.points: tuple[list[float], list[float]] = ([], [])
+
+    def set_earnings(self, times: Sequence[float], amounts: Sequence[float]) -> None:
+        """`amounts` per event; the chart shows their running total."""
+        order = sorted(range(len(times)), key=lambda i: times[i])
+        xs: list[float] = []
+        ys: list[float] = []
+        total = 0.0
+        for i in order:
+            total += float(amounts[i])
+            xs.append(float(times[i]))
+            ys.append(total)
+        self.points = (xs, ys)
+        self.curve.setData(xs, ys)
