@@ -6,6 +6,7 @@ a chain-id check before every signature).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,7 +72,8 @@ class BoardClient:
     # -- reads ---------------------------------------------------------------------------
 
     def now(self) -> int:
-        return int(self.w3.eth.get_block("latest")["timestamp"])
+        # the next block's time is at least the wall clock and the latest block's time
+        return max(int(time.time()), int(self.w3.eth.get_block("latest")["timestamp"]))
 
     def bounty_count(self) -> int:
         return int(self.board.functions.bountyCount().call())

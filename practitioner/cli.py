@@ -213,7 +213,10 @@ def _relay_for(session: Session):
     from wallet.bounties import relay_submission  # issue 3's client
 
     def relay(payload: dict[str, Any]) -> str:
-        return relay_submission(session.w3, session.signer, payload)
+        return relay_submission(
+            session.w3, session.signer, payload, board=session.board_address,
+            expected_chain_id=session.chain_id,
+        )
 
     return relay
 

@@ -1,0 +1,85 @@
+"""`quarry train BOUNTY --data FILE... [--epochs N] [--dp-noise S] [--dry-run] [--gasless]`.
+
+Trains the bounty's model on the owner's files, encrypts the update, uploads it and submits
+its hash (or, with --dry-run, stops before anything leaves the computer and prints what
+would be sent). The work is wallet.contribute's; this is its command-line face.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from wallet.cli.common import add_json_option, add_password_file_option, emit, home_from
+
+
+def register(
+    subparsers: argparse._SubParsersAction, groups: dict[str, argparse._SubParsersAction]
+) -> None:
+    train = subparsers.add_parser(
+        "train", help="train on your data and submit an encrypted update to a bounty",
+        description="Train the bounty's model on your own files, encrypt the update under the "
+        "bounty's key and submit it. Only the encrypted update and its hash leave your computer.",
+    )
+    train.add_argument("bounty", type=int, metavar="BOUNTY", help="bounty id")
+    train.add_argument("--data", nargs="+", required=True, metavar="FILE",
+                       help="your data: CSV or .npz files in the bounty's schema")
+    train.add_argument("--epochs", type=int, metavar="N", help="local epochs (default: the spec's)")
+    train.add_argument("--dp-noise", type=float, default=0.0, metavar="S",
+                       help="Gaussian noise multiplier for differential privacy (default 0)")
+    train.add_argument("--dry-run", action="store_true",
+                       help="train and encrypt, then stop: print what would be sent")
+    train.add_argument("--gasless", action="store_true",
+                       help="sign the submission and let the bounty's inbox relay it (no ETH needed)")
+    train.add_argument("--account", metavar="ADDR", help="account to submit from (default: the first)")
+    add_password_file_option(train)
+    add_json_option(train)
+    train.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from wallet.bounties import BountyClient
+    from wallet.contribute import ContributeOptions, contribute
+    from wallet.network import open_current
+    from wallet.store import Store
+
+    home = home_from(args)
+    options = ContributeOptions(
+        epochs=args.epochs, noise_multiplier=args.dp_noise, gasless=args.gasless,
+        dry_run=args.dry_run,
+    )
+    with Store(home) as store:
+        network, w3 = open_current(store, home)
+        if not network.board:
+            from wallet.errors import InvalidInput
+
+            raise InvalidInput(f"The network {network.name} has no BountyBoard address.")
+        client = BountyClient(w3, network.board, network.chain_id, store, network.name)
+        signer = None
+        if not args.dry_run:
+            from wallet.cli.common import unlocked_vault
+
+            vault = unlocked_vault(args)
+            try:
+                address = args.account or vault.accounts()[0].address
+                signer = vault.signer(address)
+            finally:
+                vault.close()
+
+        def progress(step: str, fraction: float, message: str) -> None:
+            if not args.json and (fraction == 0.0 or step == "train"):
+                print(f"[{step}] {message}", file=sys.stderr)
+
+        result = contribute(
+            client, signer, args.bounty, args.data, options, blob_dir=home / "blobs",
+            progress=progress,
+        )
+    data = {
+        "bounty": result.bounty_id, "round": result.round, "blobHash": result.blob_hash,
+        "blobBytes": result.blob_bytes, "rows": result.n_rows,
+        "epsilon": None if math.isinf(result.epsilon) else result.epsilon,
+        "uri": result.uri, "txHash": result.tx_hash, "dryRun": result.dry_run,
+    }
+    emit(args, data, result.summary())
+    return 0

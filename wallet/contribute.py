@@ -1,0 +1,209 @@
+"""The data owner's contribution to a bounty, as one service for the CLI and the GUI.
+
+    result = contribute(client, signer, bounty_id, files, options, progress=..., should_stop=...)
+
+Steps (each reports progress and checks should_stop between pieces of work):
+1. read the bounty; its current round must accept submissions (not needed for a dry run),
+2. fetch the spec and the round's model from their URIs; both must match their on-chain
+   hashes (wallet.blobs.fetch_blob refuses a mismatch),
+3. load and validate the owner's files against the spec's schema (trainer.data),
+4. train locally from the round's model, clip, add Gaussian noise if asked (ε reported),
+5. encode and encrypt under the bounty's Paillier key into the update blob,
+6. upload the blob to the spec's inbox (or keep it in <home>/blobs for file:// bounties),
+7. submit its hash on chain, directly or gasless through the inbox's relay.
+
+Only the encrypted blob and its hash ever leave the computer. A cancelled or failed step
+sends nothing further: training and encryption write nothing to disk.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eth_account.signers.local import LocalAccount
+
+from trainer.blob import blob_hash
+from trainer.data import load_dataset
+from trainer.errors import TrainingCancelled
+from trainer.models import model_from_bytes
+from trainer.spec import BountySpec
+from trainer.update import encrypt_to_blob, make_update
+from wallet.blobs import LocalBlobStore, fetch_blob, upload_blob
+from wallet.bounties import BountyClient
+from wallet.errors import InvalidInput, QuarryError
+
+STEPS = ("bounty", "spec", "model", "data", "train", "encrypt", "upload", "submit")
+Progress = Callable[[str, float, str], None]  # (step, fraction 0..1 of that step, message)
+StopCheck = Callable[[], bool]
+SPEC_MAX_BYTES = 4 * 1024 * 1024
+MODEL_MAX_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ContributeOptions:
+    epochs: int | None = None  # None: the spec's epochs
+    noise_multiplier: float = 0.0
+    gasless: bool = False
+    dry_run: bool = False
+
+
+@dataclass
+class ContributionResult:
+    bounty_id: int
+    round: int
+    title: str
+    n_rows: int
+    n_params: int
+    blob_hash: str
+    blob_bytes: int
+    epsilon: float
+    dp_delta: float
+    clipped: bool
+    final_loss: float | None
+    final_accuracy: float | None
+    key_fingerprint: str
+    uri: str | None = None
+    tx_hash: str | None = None
+    dry_run: bool = False
+    sent: list[str] = field(default_factory=list)  # what left the computer
+
+    def summary(self) -> str:
+        eps = "no noise (ε = ∞)" if math.isinf(self.epsilon) else f"ε = {self.epsilon:.2f}, δ = {self.dp_delta:g}"
+        lines = [
+            f"Bounty {self.bounty_id} ({self.title}), round {self.round}",
+            f"Trained on {self.n_rows} rows of your data; {self.n_params} model parameters.",
+            f"Privacy: {eps}" + ("; the update was clipped to the bounty's bound." if self.clipped else "."),
+            f"Encrypted update: {self.blob_bytes} bytes, hash {self.blob_hash}, "
+            f"for key {self.key_fingerprint}.",
+        ]
+        if self.dry_run:
+            lines.append("Dry run: nothing was uploaded or submitted. Would send only the "
+                         "encrypted update and its hash.")
+        else:
+            lines.append(f"Uploaded to {self.uri}")
+            lines.append(f"Submitted in transaction {self.tx_hash}")
+        return "\n".join(lines)
+
+
+def _noop_progress(step: str, fraction: float, message: str) -> None:
+    pass
+
+
+def _check_stop(should_stop: StopCheck | None) -> None:
+    if should_stop is not None and should_stop():
+        raise TrainingCancelled("Cancelled; nothing was sent.")
+
+
+def load_bounty_spec(client: BountyClient, bounty_id: int) -> tuple[object, BountySpec]:
+    """(bounty, spec) with the spec's bytes checked against the on-chain hash."""
+    bounty = client.bounty(bounty_id)
+    data = fetch_blob(bounty.spec_uri, bounty.spec_hash, max_bytes=SPEC_MAX_BYTES)
+    return bounty, BountySpec.from_json_bytes(data)
+
+
+def contribute(
+    client: BountyClient,
+    signer: LocalAccount | None,
+    bounty_id: int,
+    data_files: Sequence[str | Path],
+    options: ContributeOptions = ContributeOptions(),  # noqa: B008 - frozen dataclass
+    *,
+    blob_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    should_stop: StopCheck | None = None,
+) -> ContributionResult:
+    report = progress or _noop_progress
+    if not data_files:
+        raise InvalidInput("Choose at least one data file to train on (--data FILE).")
+    if options.epochs is not None and not 1 <= options.epochs <= 10_000:
+        raise InvalidInput("Epochs must be between 1 and 10000.")
+    if not math.isfinite(options.noise_multiplier) or options.noise_multiplier < 0:
+        raise InvalidInput("The noise multiplier must be a number >= 0.")
+    if not options.dry_run and signer is None:
+        raise InvalidInput("Submitting needs an unlocked account.")
+
+    report("bounty", 0.0, f"Reading bounty {bounty_id}")
+    bounty = client.bounty(bounty_id)
+    if not options.dry_run and bounty.phase != "accepting":
+        raise QuarryError(
+            f"Bounty {bounty_id} does not accept submissions now (round {bounty.current_round} "
+            f"is {bounty.phase})."
+        )
+    if not options.dry_run and client.submission(bounty_id, bounty.current_round, signer.address):  # type: ignore[union-attr]
+        raise QuarryError(f"You already submitted to round {bounty.current_round} of bounty {bounty_id}.")
+    round_index = bounty.current_round
+    _check_stop(should_stop)
+
+    report("spec", 0.0, "Fetching the bounty's spec")
+    spec = BountySpec.from_json_bytes(fetch_blob(bounty.spec_uri, bounty.spec_hash, SPEC_MAX_BYTES))
+    if options.gasless and not spec.inbox_url:
+        raise InvalidInput("This bounty has no inbox to relay a gasless submission; submit directly.")
+    _check_stop(should_stop)
+
+    report("model", 0.0, "Fetching the round's model")
+    round_info = client.rounds(bounty)[round_index]
+    model_data = fetch_blob(round_info["model_uri"], round_info["model_hash"], MODEL_MAX_BYTES)
+    global_params = model_from_bytes(model_data, spec).get_params()
+    _check_stop(should_stop)
+
+    report("data", 0.0, "Checking your data against the bounty's schema")
+    dataset = load_dataset([str(f) for f in data_files], spec)
+    _check_stop(should_stop)
+
+    epochs = options.epochs or spec.training.epochs
+    history: list[tuple[float, float]] = []
+
+    def on_epoch(epoch: int, loss: float, accuracy: float) -> None:
+        history.append((loss, accuracy))
+        report("train", epoch / epochs, f"Epoch {epoch}/{epochs}: loss {loss:.4f}, accuracy {accuracy:.3f}")
+
+    report("train", 0.0, f"Training on {dataset.n_rows} rows")
+    update = make_update(
+        spec, global_params, dataset.X, dataset.y, epochs=options.epochs,
+        noise_multiplier=options.noise_multiplier, progress=on_epoch, should_stop=should_stop,
+    )
+    _check_stop(should_stop)
+
+    report("encrypt", 0.0, "Encrypting your update")
+    blob = encrypt_to_blob(
+        spec, bounty_id, round_index, update,
+        progress=lambda done, total: report("encrypt", done / max(total, 1), f"{done}/{total} ciphertexts"),
+        should_stop=should_stop,
+    )
+    digest = blob_hash(blob)
+    result = ContributionResult(
+        bounty_id=bounty_id, round=round_index, title=spec.title, n_rows=dataset.n_rows,
+        n_params=int(update.delta.size), blob_hash=digest, blob_bytes=len(blob),
+        epsilon=update.epsilon, dp_delta=update.dp_delta, clipped=update.clipped,
+        final_loss=history[-1][0] if history else None,
+        final_accuracy=history[-1][1] if history else None,
+        key_fingerprint=spec.key_fingerprint_short, dry_run=options.dry_run,
+    )
+    if options.dry_run:
+        report("submit", 1.0, "Dry run: nothing sent")
+        return result
+    _check_stop(should_stop)
+
+    report("upload", 0.0, "Uploading the encrypted update")
+    if spec.inbox_url:
+        result.uri = upload_blob(spec.inbox_url, blob)
+    else:
+        if blob_dir is None:
+            raise InvalidInput("This bounty stores blobs as local files; a blob directory is needed.")
+        result.uri = LocalBlobStore(blob_dir).put(blob)
+    result.sent.append(f"encrypted update blob ({len(blob)} bytes) to {result.uri}")
+    _check_stop(should_stop)
+
+    report("submit", 0.0, "Submitting the update's hash on chain")
+    if options.gasless:
+        result.tx_hash = client.submit_gasless(signer, bounty_id, digest, result.uri, spec.inbox_url)  # type: ignore[arg-type]
+        result.sent.append(f"signed submission to the relay at {spec.inbox_url}/relay")
+    else:
+        receipt = client.submit(signer, bounty_id, digest, result.uri)  # type: ignore[arg-type]
+        result.tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+    result.sent.append(f"transaction {result.tx_hash} with the blob hash")
+    report("submit", 1.0, "Submitted")
+    return result
