@@ -84,6 +84,7 @@ def test_multiclass_string_classes():
         ({"schema.classes": [0, "a"]}, "schema.classes"),
         ({"schema.classes": [1, 1]}, "schema.classes"),
         ({"schema.classes": [True, False]}, "schema.classes"),
+        ({"schema.classes": ["a ", "b"]}, "schema.classes"),
         ({"schema.min_rows": 0}, "schema.min_rows"),
         ({"standardize.std": [1.0, 0.0, 1.0, 1.0]}, "standardize.std[1]"),
         ({"standardize.mean": [0.0]}, "standardize.mean"),

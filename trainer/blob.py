@@ -204,14 +204,22 @@ def parse_blob(
         n = gmpy2.mpz(expected_public_key.n)
         nsq = n * n
     ciphertexts = []
+    product = gmpy2.mpz(1)
     for i in range(n_ciphertexts):
         start = HEADER_SIZE + i * width
         c = int.from_bytes(data[start : start + width], "big")
         if c == 0:
             raise BlobError(f"Ciphertext {i} of the update blob is zero.")
-        if nsq is not None and (c >= nsq or gmpy2.gcd(c, n) != 1):
-            raise BlobError(f"Ciphertext {i} of the update blob is out of range for the key.")
+        if nsq is not None:
+            if c >= nsq:
+                raise BlobError(f"Ciphertext {i} of the update blob is out of range for the key.")
+            product = product * (c % n) % n
         ciphertexts.append(c)
+    # Every ciphertext must be a unit mod n^2, i.e. coprime to n. One gcd of their product
+    # mod n checks all of them; only on failure look for the culprit.
+    if nsq is not None and gmpy2.gcd(product, n) != 1:
+        bad = next(i for i, c in enumerate(ciphertexts) if gmpy2.gcd(c, n) != 1)
+        raise BlobError(f"Ciphertext {bad} of the update blob is out of range for the key.")
     return UpdateBlob(
         bounty_id=bounty_id,
         round=round_,

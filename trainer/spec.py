@@ -510,10 +510,13 @@ def _parse_schema(value: Any) -> Schema:
     if len(raw_classes) > 10_000:
         raise SpecError("Spec field 'schema.classes' lists more than 10,000 classes.")
     all_int = all(isinstance(c, int) and not isinstance(c, bool) for c in raw_classes)
-    all_str = all(isinstance(c, str) and c.strip() for c in raw_classes)
+    all_str = all(
+        isinstance(c, str) and c.strip() and c == c.strip() and len(c) <= 100 for c in raw_classes
+    )
     if not (all_int or all_str):
         raise SpecError(
-            "Spec field 'schema.classes' must be all integers or all non-empty strings."
+            "Spec field 'schema.classes' must be all integers or all non-empty strings "
+            "(no surrounding spaces, at most 100 characters)."
         )
     if len(set(raw_classes)) != len(raw_classes):
         raise SpecError("Spec field 'schema.classes' lists a class twice.")

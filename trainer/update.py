@@ -63,6 +63,8 @@ def make_update(
             f"The global model has {start.size} parameters; this bounty's model needs "
             f"{model.n_params}."
         )
+    if not np.all(np.isfinite(start)):
+        raise TrainerError("The global model holds NaN or infinite parameters.")
     if not math.isfinite(noise_multiplier) or noise_multiplier < 0:
         raise TrainerError("The noise multiplier must be a non-negative number.")
     cap = spec.privacy.max_noise_multiplier
