@@ -1,0 +1,251 @@
+"""End to end over anvil, every party its own process.
+
+The practitioner (keygen, serve, post, evaluate, finalize through `quarry-practitioner`)
+and four data owners (`quarry train`, each with its own home and key; one a free rider who
+submits an encrypted zero update from a small script) go through two rounds. Checked: the
+free rider earns 0 and the honest owners more than 0; the final model's accuracy is within
+two points of training the same model on all their data centrally; and every byte the
+inbox received from the owners is an encrypted update blob or a hash: no raw feature value
+of the owners' CSVs appears in them, as text or as float64.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from eth_account import Account
+from web3 import Web3
+
+from tests.anvil import ANVIL_KEY_0, free_port, start_anvil
+from trainer.blob import parse_blob
+from trainer.data import load_data
+from trainer.models import model_from_bytes, model_from_spec
+from trainer.spec import BountySpec
+from trainer.train import train_local
+from wallet.contracts import abi, deploy
+from wallet.network import use_network
+from wallet.store import Store
+from wallet.vault import Vault
+
+pytestmark = [pytest.mark.anvil, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "resources" / "demo"
+PYTHON = sys.executable
+PASSWORD = "correct horse battery staple"
+OWNER_FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv", "breast_cancer_owner_c.csv"]
+ROUND_SECONDS = 600
+
+# The free rider: fetches the spec and the round's model like a wallet, then encrypts an
+# all-zero update with the trainer's own functions and submits it directly.
+FREE_RIDER = r"""
+import sys
+import numpy as np
+from eth_account import Account
+from web3 import Web3
+from trainer.spec import BountySpec
+from trainer.update import LocalUpdate, encrypt_to_blob
+from wallet.blobs import blob_hash, fetch_blob, upload_blob
+from wallet.bounties import BountyClient
+rpc, board, key, bounty_id = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+w3 = Web3(Web3.HTTPProvider(rpc))
+client = BountyClient(w3, board, w3.eth.chain_id)
+bounty = client.bounty(bounty_id)
+spec = BountySpec.from_json_bytes(fetch_blob(bounty.spec_uri, bounty.spec_hash))
+n_params = spec.n_features + 1
+blob = encrypt_to_blob(spec, bounty_id, bounty.current_round, LocalUpdate(np.zeros(n_params), 100))
+uri = upload_blob(spec.inbox_url, blob)
+client.submit(Account.from_key(key), bounty_id, blob_hash(blob), uri)
+print(blob_hash(blob))
+"""
+
+
+def _run(args: list[str], **kwargs) -> str:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=180, env=_env(), **kwargs)
+    assert result.returncode == 0, f"{args[:4]} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout.strip()
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO)
+    env.setdefault("QUARRY_SCRYPT_N", "4096")
+    return env
+
+
+def _rpc(url: str, method: str, params: list) -> object:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["result"]
+
+
+def _pass_deadline(url: str) -> None:
+    _rpc(url, "evm_increaseTime", [ROUND_SECONDS + 1])
+    _rpc(url, "evm_mine", [])
+
+
+def _wait_for_http(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"inbox exited: {process.stderr.read() if process.stderr else ''}")
+        try:
+            urllib.request.urlopen(url + "/blobs/0x" + "00" * 32, timeout=1)
+        except urllib.error.HTTPError:
+            return  # 404: it answers
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail("the inbox did not start")
+
+
+def _csv_values(path: Path) -> list[str]:
+    with path.open() as handle:
+        rows = list(csv.reader(handle))[1:]
+    return [cell for row in rows for cell in row[:-1]]
+
+
+def test_market_end_to_end_over_anvil(tmp_path):
+    with start_anvil() as url:
+        w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
+        deployer = Account.from_key(ANVIL_KEY_0)
+        token = deploy(w3, deployer, "QuarryToken", deployer.address)
+        board = deploy(w3, deployer, "BountyBoard", 3 * 24 * 3600)
+        token_contract = w3.eth.contract(address=token, abi=abi("QuarryToken"))
+        tx = token_contract.functions.mint(deployer.address, 10**24).transact({"from": deployer.address})
+        w3.eth.wait_for_transaction_receipt(tx)
+
+        # -- the practitioner ------------------------------------------------------------
+        practitioner_home = tmp_path / "practitioner"
+        (tmp_path / "pw").write_text(PASSWORD + "\n")
+        (tmp_path / "key").write_text(ANVIL_KEY_0 + "\n")
+        chain = ["--rpc", url, "--board", board, "--token", token,
+                 "--private-key-file", str(tmp_path / "key"), "--home", str(practitioner_home)]
+        cli = [PYTHON, "-m", "practitioner"]
+        _run([*cli, "keygen", "--bits", "1024", "--password-file", str(tmp_path / "pw"),
+              "--home", str(practitioner_home)])
+        port = free_port()
+        inbox_url = f"http://127.0.0.1:{port}"
+        bodies = tmp_path / "inbox-bodies.bin"
+        inbox = subprocess.Popen(
+            [*cli, "serve", "--port", str(port), "--record-bodies", str(bodies), *chain],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+        )
+        try:
+            _wait_for_http(inbox_url, inbox)
+            bounty_id = int(_run([
+                *cli, "post", str(DEMO / "breast_cancer_spec.json"),
+                "--validation", str(DEMO / "breast_cancer_validation.csv"),
+                "--reward", "100", "--rounds", "2", "--round-seconds", str(ROUND_SECONDS),
+                "--inbox-url", inbox_url, *chain,
+            ]))
+            assert bounty_id == 1
+
+            # -- four data owners, each with its own home and key ------------------------
+            owners = []
+            for i in range(4):
+                account = Account.create()
+                home = tmp_path / f"owner{i}"
+                vault = Vault.load(home)
+                vault.import_private_key(account.key, PASSWORD)
+                vault.close()
+                with Store(home) as store:
+                    use_network(store, url, chain_id=31337, token=token, board=board, name="anvil")
+                w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(
+                    {"from": deployer.address, "to": account.address, "value": 10**18}))
+                owners.append((account, home))
+            honest, free_rider = owners[:3], owners[3]
+
+            for round_index in range(2):
+                trainers = [
+                    subprocess.Popen(
+                        [PYTHON, "-m", "wallet.cli", "train", str(bounty_id),
+                         "--data", str(DEMO / name), "--password-file", str(tmp_path / "pw"),
+                         "--home", str(home), "--json"],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                    )
+                    for (account, home), name in zip(honest, OWNER_FILES, strict=True)
+                ]
+                _run([PYTHON, "-c", FREE_RIDER, url, board, free_rider[0].key.hex(), str(bounty_id)])
+                for process in trainers:
+                    out, err = process.communicate(timeout=180)
+                    assert process.returncode == 0, err
+                    answer = json.loads(out)
+                    assert answer["round"] == round_index and answer["txHash"].startswith("0x")
+                _pass_deadline(url)
+                evaluated = json.loads(_run([*cli, "evaluate", str(bounty_id), str(round_index),
+                                             "--password-file", str(tmp_path / "pw"), "--json", *chain]))
+                assert [r["reason"] for r in evaluated["rejected"]] == ["zero update (free rider)"]
+                _run([*cli, "finalize", str(bounty_id), str(round_index), *chain])
+
+            status = json.loads(_run([*cli, "status", str(bounty_id), "--json", *chain]))
+            assert status["status"] == "completed"
+        finally:
+            inbox.terminate()
+            inbox.wait(timeout=10)
+
+        # -- rewards: the free rider gets nothing, every honest owner something ------------
+        board_contract = w3.eth.contract(address=board, abi=abi("BountyBoard"))
+        earned = [board_contract.functions.claimable(token, a.address).call() for a, _ in owners]
+        assert earned[3] == 0
+        assert all(amount > 0 for amount in earned[:3]), earned
+        assert sum(earned) <= 2 * 100 * 10**18
+
+        # -- the final model against central training on all the owners' data -----------
+        bounty = board_contract.functions.getBounty(bounty_id).call()
+        spec_blob = (practitioner_home / "practitioner" / "blobs" / ("0x" + bounty[6].hex())).read_bytes()
+        spec = BountySpec.from_json_bytes(spec_blob)
+        last_round = board_contract.functions.getRound(bounty_id, 1).call()
+        report = json.loads((practitioner_home / "practitioner" / "blobs" / ("0x" + last_round[5].hex())).read_bytes())
+        final_model = model_from_bytes(
+            (practitioner_home / "practitioner" / "blobs" / report["nextModelHash"]).read_bytes(), spec)
+        x_val, y_val = load_data([DEMO / "breast_cancer_validation.csv"], spec)
+        x_all, y_all = load_data([DEMO / name for name in OWNER_FILES], spec)
+        central = model_from_spec(spec)
+        train_local(central, x_all, y_all, spec.training, epochs=2 * spec.training.epochs)
+        federated_accuracy = final_model.accuracy(x_val, y_val)
+        central_accuracy = central.accuracy(x_val, y_val)
+        assert federated_accuracy >= central_accuracy - 0.02, (federated_accuracy, central_accuracy)
+
+        # -- what reached the practitioner: encrypted blobs and hashes only ---------------
+        recorded = bodies.read_bytes()
+        chunks = _recorded_bodies(recorded)
+        assert len(chunks) == 8  # 4 owners x 2 rounds, one PUT each
+        for method, _path, body in chunks:
+            assert method == "PUT"
+            parse_blob(body, expected_public_key=spec.public_key())  # an encrypted update
+        values = set()
+        for name in OWNER_FILES:
+            values.update(_csv_values(DEMO / name))
+        texts = [v.encode() for v in values if len(v) >= 4]
+        assert len(texts) > 1000
+        assert not [t for t in texts if t in recorded]
+        floats = {float(v) for v in values if float(v) != 0.0}
+        patterns = [struct.pack("<d", f) for f in floats] + [struct.pack(">d", f) for f in floats]
+        assert not [p for p in patterns if p in recorded]
+        # the standardised values the model trained on do not appear either
+        standardised = np.unique(np.round(x_all, 12)).tolist()
+        assert not [v for v in standardised[:2000] if struct.pack("<d", v) in recorded]
+
+
+def _recorded_bodies(data: bytes) -> list[tuple[str, str, bytes]]:
+    chunks = []
+    offset = 0
+    while offset < len(data):
+        newline = data.index(b"\n", offset)
+        _, method, path, length = data[offset:newline].decode().split(" ")
+        start = newline + 1
+        body = data[start:start + int(length)]
+        chunks.append((method, path, body))
+        offset = start + int(length) + 1
+    return chunks
