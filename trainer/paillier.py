@@ -95,7 +95,7 @@ def _random_hs(n: int, rng: random.Random | None) -> int:
     while True:
         x = (
             rng.getrandbits(n.bit_length())
-            if rng
+            if rng is not None
             else int.from_bytes(os.urandom((n.bit_length() + 7) // 8), "big")
         ) % n
         if x > 1 and gmpy2.gcd(x, n_mpz) == 1:
