@@ -197,3 +197,19 @@ def test_encoding_params_from_spec():
     params = spec.encoding_params()
     assert params.key_bits == 512 and params.precision_bits == 16
     assert params.slots_per_plaintext == (512 - 2) // params.slot_bits
+
+
+def test_trainer_is_headless():
+    """trainer/ imports neither Qt nor web3 nor the wallet/practitioner layers."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, trainer.spec, trainer.data, trainer.models, trainer.train, trainer.privacy,"
+        " trainer.encoding, trainer.paillier, trainer.blob, trainer.aggregate, trainer.update;"
+        "bad = [m for m in sys.modules if m.split('.')[0] in"
+        " ('PySide6', 'web3', 'eth_account', 'eth_tester', 'wallet', 'practitioner', 'ui')];"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
