@@ -211,5 +211,8 @@ def test_trainer_is_headless():
         " ('PySide6', 'web3', 'eth_account', 'eth_tester', 'wallet', 'practitioner', 'ui')];"
         "print(','.join(bad))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    root = __import__("pathlib").Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
     assert out.stdout.strip() == ""
