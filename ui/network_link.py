@@ -82,3 +82,13 @@ def use(ctx: AppContext, name_or_url: str, chain_id: int | None = None,
 
     ctx.runner.run(work, on_success=lambda _n: connect(ctx, on_done, on_failure),
                    on_failure=on_failure)
+
+
+def bounty_client(ctx: AppContext) -> Any:
+    """A wallet.bounties.BountyClient for the connected network, or None before connecting."""
+    chain = ctx.chain
+    if chain is None or not chain.network.board:
+        return None
+    from wallet.bounties import BountyClient
+
+    return BountyClient(chain.w3, chain.network.board, chain.chain_id, ctx.store, chain.name)

@@ -1,10 +1,338 @@
-"""Bounties page (being built)."""
+"""Bounties page: a searchable, sortable, filterable table, a detail pane, and Accept."""
 
 from __future__ import annotations
 
+import datetime as dt
+import html
+import time
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QSplitter,
+    QStackedWidget,
+    QTableView,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui import network_link, theme
+from ui.models import Column, FilterProxy, RowTableModel
 from ui.pages.base import Page
+from ui.pages.contribute import ContributeFlow
+from ui.widgets import Banner, button
+from wallet import token as tokens
+
+if TYPE_CHECKING:
+    from ui.context import AppContext
+
+TASK_NAMES = {"binary_classification": "Binary classification",
+              "multiclass_classification": "Multi-class classification"}
+PHASE_NAMES = {"accepting": "Open", "awaiting finalisation": "Being scored",
+               "expirable": "Expirable", "closed": "Closed"}
+DEADLINE_FILTERS = (("Any deadline", None), ("Within 1 hour", 3600), ("Within 1 day", 86_400),
+                    ("Within 1 week", 7 * 86_400))
+
+
+def time_left(deadline: int, now: float | None = None) -> str:
+    seconds = int(deadline - (time.time() if now is None else now))
+    if seconds <= 0:
+        return "passed"
+    if seconds < 3600:
+        return f"{seconds // 60 + 1} min"
+    if seconds < 86_400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86_400} d {seconds % 86_400 // 3600} h"
+
+
+def bounty_columns() -> list[Column]:
+    return [
+        Column("#", lambda r: str(r["id"]), sort=lambda r: r["id"]),
+        Column("Title", lambda r: r["title"],
+               tooltip=lambda r: r.get("spec_problem") or r["title"]),
+        Column("Task", lambda r: TASK_NAMES.get(r["task"], r["task"] or "?")),
+        Column("Reward / round", lambda r: f"{r['reward_text']} QDT", sort=lambda r: r["reward"],
+               align_right=True),
+        Column("Round", lambda r: f"{r['current_round'] + 1} of {r['rounds']}",
+               sort=lambda r: r["current_round"]),
+        Column("Deadline", lambda r: time_left(r["round_deadline"]) if r["phase"] == "accepting"
+               else "–", sort=lambda r: r["round_deadline"]),
+        Column("Status", lambda r: PHASE_NAMES.get(r["phase"], r["phase"])),
+        Column("Mine", lambda r: r["my_status"]),
+    ]
+
+
+def load_bounty_rows(client: Any, account: str | None, spec_cache: dict[str, Any]) -> list[dict]:
+    """Bounties with their verified spec's title and task (worker thread)."""
+    rows = []
+    for bounty in client.list_bounties():
+        if bounty.spec_hash not in spec_cache:
+            spec_cache[bounty.spec_hash] = client.fetch_spec(bounty)
+        spec, problem = spec_cache[bounty.spec_hash]
+        mine = ""
+        if account and bounty.phase == "accepting" and client.submission(
+                bounty.id, bounty.current_round, account):
+            mine = "Submitted"
+        row = bounty.as_dict()
+        row.update(
+            title=str(spec.get("title", f"Bounty {bounty.id}")) if spec else f"Bounty {bounty.id}",
+            task=str(spec.get("task", "")) if spec else "",
+            spec_ok=spec is not None, spec_problem=problem,
+            reward=bounty.reward_per_round / 10**18,
+            reward_text=tokens.format_amount(bounty.reward_per_round, 18, 2),
+            my_status=mine,
+        )
+        rows.append(row)
+    return rows
+
+
+def details_html(details: Any, account: str | None) -> str:
+    b = details.bounty
+    esc = html.escape
+    c = theme.colors()
+    parts = []
+    spec = details.spec or {}
+    title = spec.get("title") or f"Bounty {b.id}"
+    parts.append(f"<h2>{esc(str(title))}</h2>")
+    if not details.spec_ok:
+        parts.append(f"<p style='color:{c.bad}'><b>⚠ {esc(details.spec_problem or '')}</b></p>")
+    else:
+        parts.append(f"<p style='color:{c.good}'>✓ Spec verified against its on-chain hash "
+                     f"<code>{esc(b.spec_hash[:18])}…</code></p>")
+        if spec.get("description"):
+            parts.append(f"<p>{esc(str(spec['description']))}</p>")
+    reward = tokens.format_amount(b.reward_per_round, 18, 4)
+    escrow = tokens.format_amount(b.escrow, 18, 4)
+    parts.append("<table cellspacing='4'>")
+    rows = [("Practitioner", f"<code>{esc(b.owner)}</code>"),
+            ("Reward", f"{reward} QDT per round × {b.rounds} rounds"),
+            ("In escrow", f"{escrow} QDT"),
+            ("Round", f"{b.current_round + 1} of {b.rounds} · {esc(b.round_state)} · "
+                      f"{b.round_submissions} submissions"),
+            ("Deadline", dt.datetime.fromtimestamp(b.round_deadline).strftime("%Y-%m-%d %H:%M")
+             + f" ({time_left(b.round_deadline)})"),
+            ("Max contributors", str(b.max_contributors))]
+    if spec:
+        schema = spec.get("schema", {})
+        columns = [str(col.get("name")) for col in schema.get("columns", [])]
+        shown = ", ".join(columns[:12]) + (f", … ({len(columns)} in all)" if len(columns) > 12
+                                          else "")
+        model = spec.get("model", {})
+        rows += [("Task", esc(TASK_NAMES.get(str(spec.get("task")), str(spec.get("task"))))),
+                 ("Columns", esc(shown)),
+                 ("Label", f"{esc(str(schema.get('label')))} → classes "
+                           f"{esc(', '.join(map(str, schema.get('classes', []))))}"),
+                 ("Minimum rows", str(schema.get("min_rows", "?"))),
+                 ("Model", esc(f"{model.get('type')} {model.get('hidden') or ''}".strip())),
+                 ("Metric", esc(str(spec.get("metric", "")))),
+                 ("Inbox", esc(str(spec.get("inbox_url") or "files on this computer")))]
+    mine = "not submitted to this round"
+    if details.my_submission:
+        mine = f"submitted (blob {esc(details.my_submission['blob_hash'][:14])}…)"
+    rows.append(("My status", mine if account else "–"))
+    for name, value in rows:
+        parts.append(f"<tr><td style='color:{c.muted}'>{name}</td><td>{value}</td></tr>")
+    parts.append("</table><h3>Rounds</h3><table cellspacing='4'>")
+    for r in details.rounds:
+        parts.append(f"<tr><td>Round {r['round'] + 1}</td><td>{esc(r['state'])}</td>"
+                     f"<td>{r['submissions']} submissions</td></tr>")
+    parts.append("</table>")
+    return "".join(parts)
 
 
 class BountiesPage(Page):
     title = "Bounties"
     icon_name = "bounties"
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.spec_cache: dict[str, Any] = {}
+        self.details: Any = None
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self._build_browser())
+        self.contribute = ContributeFlow(ctx)
+        self.contribute.closed.connect(self.back_to_list)
+        self.stack.addWidget(self.contribute)
+        self.body.addWidget(self.stack, 1)
+        self.refresh_button = button("", "refresh", accessible="Refresh bounties",
+                                     on_click=self.refresh)
+        self.header.addWidget(self.refresh_button)
+
+    def _build_browser(self) -> QWidget:
+        page = QWidget()
+        box = QVBoxLayout(page)
+        box.setContentsMargins(0, 0, 0, 0)
+        filters = QHBoxLayout()
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search bounties")
+        self.search.setAccessibleName("Search bounties")
+        self.search.addAction(theme.icon("search", size=16), QLineEdit.ActionPosition.LeadingPosition)
+        self.task_filter = QComboBox()
+        self.task_filter.setAccessibleName("Filter by task")
+        self.task_filter.addItem("All tasks", None)
+        for key, name in TASK_NAMES.items():
+            self.task_filter.addItem(name, key)
+        self.status_filter = QComboBox()
+        self.status_filter.setAccessibleName("Filter by status")
+        self.status_filter.addItem("Any status", None)
+        for key, name in PHASE_NAMES.items():
+            self.status_filter.addItem(name, key)
+        self.reward_filter = QDoubleSpinBox()
+        self.reward_filter.setAccessibleName("Minimum reward per round")
+        self.reward_filter.setRange(0, 10**9)
+        self.reward_filter.setDecimals(0)
+        self.reward_filter.setPrefix("≥ ")
+        self.reward_filter.setSuffix(" QDT")
+        self.deadline_filter = QComboBox()
+        self.deadline_filter.setAccessibleName("Filter by deadline")
+        for name, seconds in DEADLINE_FILTERS:
+            self.deadline_filter.addItem(name, seconds)
+        filters.addWidget(self.search, 2)
+        filters.addWidget(self.task_filter)
+        filters.addWidget(self.status_filter)
+        filters.addWidget(self.reward_filter)
+        filters.addWidget(self.deadline_filter)
+        box.addLayout(filters)
+        self.model = RowTableModel(bounty_columns(), self)
+        self.proxy = FilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.table = QTableView()
+        self.table.setAccessibleName("Bounties")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.detail = QTextBrowser()
+        self.detail.setAccessibleName("Bounty details")
+        self.detail.setOpenLinks(False)
+        self.detail_banner = Banner()
+        self.accept_button = button("Accept and contribute", "train", primary=True,
+                                    on_click=self.accept_selected)
+        self.accept_button.setEnabled(False)
+        self.empty_label = QLabel("Select a bounty to see its details.")
+        self.empty_label.setProperty("muted", True)
+        detail_box = QWidget()
+        column = QVBoxLayout(detail_box)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.detail_banner)
+        column.addWidget(self.detail, 1)
+        column.addWidget(self.accept_button)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.table)
+        splitter.addWidget(detail_box)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        box.addWidget(splitter, 1)
+        self.search.textChanged.connect(self.proxy.set_search)
+        self.task_filter.currentIndexChanged.connect(self._filters_changed)
+        self.status_filter.currentIndexChanged.connect(self._filters_changed)
+        self.reward_filter.valueChanged.connect(self._filters_changed)
+        self.deadline_filter.currentIndexChanged.connect(self._filters_changed)
+        return page
+
+    # -- data -------------------------------------------------------------------------
+
+    def account(self) -> str | None:
+        from ui.pages.wallet import ACCOUNT_SETTING
+
+        vault = self.ctx.vault
+        if vault is None:
+            return None
+        accounts = [a.address for a in vault.accounts()]
+        chosen = self.ctx.setting(ACCOUNT_SETTING)
+        return chosen if chosen in accounts else (accounts[0] if accounts else None)
+
+    def refresh(self) -> None:
+        client = network_link.bounty_client(self.ctx)
+        if client is None:
+            return
+        account, cache = self.account(), self.spec_cache
+        self.ctx.runner.run(lambda _c: load_bounty_rows(client, account, cache),
+                            on_success=self.latest_only("rows", self._show_rows),
+                            on_failure=self.fail)
+
+    def _show_rows(self, rows: list[dict]) -> None:
+        selected = self.selected_id()
+        self.model.set_rows(rows)
+        if selected is not None:
+            self.select_bounty(selected)
+
+    def _filters_changed(self, *_args: Any) -> None:
+        task = self.task_filter.currentData()
+        phase = self.status_filter.currentData()
+        minimum = self.reward_filter.value()
+        within = self.deadline_filter.currentData()
+        self.proxy.set_predicate("task", (lambda r: r["task"] == task) if task else None)
+        self.proxy.set_predicate("phase", (lambda r: r["phase"] == phase) if phase else None)
+        self.proxy.set_predicate("reward", (lambda r: r["reward"] >= minimum) if minimum else None)
+        self.proxy.set_predicate(
+            "deadline", (lambda r: r["phase"] == "accepting"
+                         and r["round_deadline"] - time.time() <= within) if within else None)
+
+    def selected_id(self) -> int | None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return int(self.proxy.row(rows[0].row())["id"])
+
+    def select_bounty(self, bounty_id: int) -> bool:
+        for row in range(self.proxy.rowCount()):
+            if int(self.proxy.row(row)["id"]) == bounty_id:
+                self.table.selectRow(row)
+                return True
+        return False
+
+    def _selection_changed(self, *_args: Any) -> None:
+        bounty_id = self.selected_id()
+        self.accept_button.setEnabled(False)
+        self.detail_banner.clear()
+        if bounty_id is None:
+            self.detail.setHtml("")
+            return
+        client = network_link.bounty_client(self.ctx)
+        if client is None:
+            return
+        account = self.account()
+        self.detail.setHtml(f"<p>Loading bounty {bounty_id}…</p>")
+        self.ctx.runner.run(lambda _c: client.show(bounty_id, account),
+                            on_success=self.latest_only("details", self._show_details),
+                            on_failure=self.detail_banner.error)
+
+    def _show_details(self, details: Any) -> None:
+        self.details = details
+        account = self.account()
+        self.detail.setHtml(details_html(details, account))
+        if not details.spec_ok:
+            self.detail_banner.warning("This bounty's spec does not match its on-chain hash; "
+                                       "it cannot be accepted.")
+        can_accept = (details.spec_ok and details.bounty.phase == "accepting"
+                      and not details.my_submission)
+        self.accept_button.setEnabled(bool(can_accept and account))
+
+    # -- contributing -----------------------------------------------------------------
+
+    def accept_selected(self) -> None:
+        if self.details is None:
+            return
+        self.contribute.start(self.details, self.account())
+        self.stack.setCurrentWidget(self.contribute)
+
+    def back_to_list(self) -> None:
+        self.stack.setCurrentIndex(0)
+        self.refresh()
+
+    def on_locked(self) -> None:
+        self.contribute.on_locked()

@@ -1,10 +1,294 @@
-"""Rewards page (being built)."""
+"""Rewards page: per bounty and round my share and tokens, the round's report, the claimable
+total with Claim, earnings over time, and a CSV export."""
 
 from __future__ import annotations
 
+import csv
+import html
+import io
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QTableView,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui import network_link, theme
+from ui.charts import EarningsChart
+from ui.models import Column, FilterProxy, RowTableModel
 from ui.pages.base import Page
+from ui.widgets import button, card, muted_label
+from wallet import token as tokens
+from wallet.atomic import atomic_write_text
+
+if TYPE_CHECKING:
+    from ui.context import AppContext
+
+REPORT_MAX_BYTES = 4 * 1024 * 1024
+CSV_FIELDS = ("bounty_id", "title", "round", "status", "share", "amount", "claim", "blob_hash")
+STATUS_NAMES = {"pending": "Waiting for scoring", "finalised": "Scored", "expired": "Expired",
+                "cancelled": "Cancelled"}
+
+
+def reward_columns() -> list[Column]:
+    return [
+        Column("Bounty", lambda r: f"{r['bounty_id']} · {r['title']}", sort=lambda r: r["bounty_id"]),
+        Column("Round", lambda r: str(r["round"] + 1), sort=lambda r: r["round"]),
+        Column("Status", lambda r: STATUS_NAMES.get(r["status"], r["status"])),
+        Column("My share", lambda r: "–" if r["share"] is None else f"{r['share']:.1%}",
+               sort=lambda r: r["share"] or 0.0, align_right=True),
+        Column("Earned", lambda r: f"{r['amount_text']} QDT", sort=lambda r: r["amount"],
+               align_right=True),
+        Column("Claim", lambda r: {"claimable": "Claimable", "claimed": "Claimed"}.get(
+            r["claim"], "–")),
+    ]
+
+
+def _report_for(client: Any, bounty: Any, round_index: int) -> dict[str, Any] | None:
+    from wallet.blobs import fetch_blob
+
+    info = client.rounds(bounty)[round_index]
+    if int(info["report_hash"], 16) == 0 or not info["report_uri"]:
+        return None
+    data = fetch_blob(info["report_uri"], info["report_hash"], max_bytes=REPORT_MAX_BYTES)
+    report = json.loads(data.decode("utf-8"))
+    return report if isinstance(report, dict) else None
+
+
+def load_rewards(client: Any, store: Any, network: str, account: str,
+                 spec_cache: dict[str, Any]) -> dict[str, Any]:
+    """Everything the page shows (worker thread): rows, totals and earnings events."""
+    from wallet import history
+
+    summary = client.rewards(account)
+    bounties: dict[int, Any] = {}
+    reports: dict[tuple[int, int], Any] = {}
+    rows = []
+    for reward in summary.rows:
+        bounty = bounties.get(reward.bounty_id) or client.bounty(reward.bounty_id)
+        bounties[reward.bounty_id] = bounty
+        if bounty.spec_hash not in spec_cache:
+            spec_cache[bounty.spec_hash] = client.fetch_spec(bounty)
+        spec, _problem = spec_cache[bounty.spec_hash]
+        key = (reward.bounty_id, reward.round)
+        if reward.status == "finalised" and key not in reports:
+            try:
+                reports[key] = _report_for(client, bounty, reward.round)
+            except Exception:  # a missing or bad report must not hide the reward itself
+                reports[key] = None
+        report = reports.get(key)
+        mine = None
+        if report:
+            mine = next((c for c in report.get("contributors", [])
+                         if str(c.get("address", "")).lower() == account.lower()), None)
+        share = None
+        if reward.status in ("finalised", "expired") and bounty.reward_per_round:
+            share = reward.amount / bounty.reward_per_round
+        rows.append({
+            "bounty_id": reward.bounty_id, "round": reward.round,
+            "title": str(spec.get("title", "")) if spec else "",
+            "status": reward.status, "amount": reward.amount,
+            "amount_text": tokens.format_amount(reward.amount, 18, 4),
+            "share": share, "claim": reward.claim, "blob_hash": reward.blob_hash,
+            "token": reward.token, "report": report, "mine": mine,
+            "rejected": next((r for r in (report or {}).get("rejected", [])
+                              if str(r.get("address", "")).lower() == account.lower()), None),
+        })
+    earnings = [(float(e["timestamp"] or 0), int(e["amount"] or 0) / 10**18)
+                for e in history.events(store, network, account, f"board:{client.board_address}")
+                if e["event"] == "RewardAssigned"]
+    return {"rows": rows, "claimable": sum(summary.claimable.values()),
+            "claimed": sum(summary.claimed.values()), "earnings": earnings}
+
+
+def report_html(row: dict[str, Any]) -> str:
+    esc = html.escape
+    c = theme.colors()
+    parts = [f"<h3>Bounty {row['bounty_id']}, round {row['round'] + 1}</h3>"]
+    report = row.get("report")
+    if row["status"] == "pending":
+        parts.append("<p>Your update is in. The practitioner scores the round after its "
+                     "deadline; your reward appears here then.</p>")
+    if not report:
+        if row["status"] != "pending":
+            parts.append(f"<p style='color:{c.muted}'>No report for this round.</p>")
+        return "".join(parts)
+    parts.append(
+        f"<p>The round's model went from {report.get('metric', 'metric')} "
+        f"<b>{float(report.get('metricBefore', 0)):.1%}</b> to "
+        f"<b>{float(report.get('metricAfter', 0)):.1%}</b> with {report.get('players', '?')} "
+        f"contributions, scored by the {esc(str(report.get('method', '?')))} Shapley method "
+        f"(seed {esc(str(report.get('seed')))}).</p>")
+    mine = row.get("mine")
+    if mine:
+        parts.append(
+            "<table cellspacing='4'>"
+            f"<tr><td>Your Shapley value</td><td>{float(mine.get('value', 0)):+.4f}</td></tr>"
+            f"<tr><td>Your share</td><td>{float(mine.get('share', 0)):.1%} of the round's reward"
+            "</td></tr>"
+            f"<tr><td>Model with everyone</td><td>{float(mine.get('metricWith', 0)):.1%}</td></tr>"
+            f"<tr><td>Without you</td><td>{float(mine.get('metricWithout', 0)):.1%}</td></tr>"
+            "</table>")
+    rejected = row.get("rejected")
+    if rejected:
+        parts.append(f"<p style='color:{c.warn}'>Your update was not counted: "
+                     f"{esc(str(rejected.get('reason', '')))}.</p>")
+    return "".join(parts)
+
+
+def rewards_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({
+            "bounty_id": row["bounty_id"], "title": row["title"], "round": row["round"] + 1,
+            "status": row["status"], "share": "" if row["share"] is None else f"{row['share']:.6f}",
+            "amount": tokens.format_amount(row["amount"], 18), "claim": row["claim"],
+            "blob_hash": row["blob_hash"],
+        })
+    return out.getvalue()
 
 
 class RewardsPage(Page):
     title = "Rewards"
     icon_name = "rewards"
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.spec_cache: dict[str, Any] = {}
+        self.data: dict[str, Any] = {"rows": [], "claimable": 0, "claimed": 0, "earnings": []}
+        self.claimable_label = QLabel("–")
+        self.claimable_label.setObjectName("BigNumber")
+        self.claimable_label.setAccessibleName("Claimable rewards")
+        self.claimed_label = muted_label("")
+        self.claim_button = button("Claim", "claim", primary=True, on_click=self.claim)
+        self.claim_button.setEnabled(False)
+        self.export_button = button("Export CSV…", "export", on_click=self.export_csv)
+        self.refresh_button = button("", "refresh", accessible="Refresh rewards",
+                                     on_click=self.refresh)
+        self.header.addWidget(self.export_button)
+        self.header.addWidget(self.refresh_button)
+        claim_box = QWidget()
+        claim_row = QHBoxLayout(claim_box)
+        claim_row.setContentsMargins(0, 0, 0, 0)
+        texts = QVBoxLayout()
+        texts.addWidget(self.claimable_label)
+        texts.addWidget(muted_label("QDT ready to claim", wrap=False))
+        texts.addWidget(self.claimed_label)
+        claim_row.addLayout(texts, 1)
+        claim_row.addWidget(self.claim_button, 0, Qt.AlignmentFlag.AlignVCenter)
+        self.chart = EarningsChart()
+        top = QHBoxLayout()
+        top.addWidget(card(claim_box), 1)
+        top.addWidget(self.chart, 2)
+        self.body.addLayout(top)
+        self.model = RowTableModel(reward_columns(), self)
+        self.proxy = FilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.table = QTableView()
+        self.table.setAccessibleName("Rewards per bounty and round")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.report = QTextBrowser()
+        self.report.setAccessibleName("Round report")
+        self.report.setHtml(f"<p style='color:{theme.colors().muted}'>Select a round to see its "
+                            "report.</p>")
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.report)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        self.body.addWidget(splitter, 1)
+
+    def account(self) -> str | None:
+        from ui.pages.wallet import ACCOUNT_SETTING
+
+        vault = self.ctx.vault
+        if vault is None:
+            return None
+        accounts = [a.address for a in vault.accounts()]
+        chosen = self.ctx.setting(ACCOUNT_SETTING)
+        return chosen if chosen in accounts else (accounts[0] if accounts else None)
+
+    def refresh(self) -> None:
+        client, account = network_link.bounty_client(self.ctx), self.account()
+        if client is None or account is None:
+            return
+        store, network, cache = self.ctx.store, self.ctx.chain.name, self.spec_cache
+        self.ctx.runner.run(lambda _c: load_rewards(client, store, network, account, cache),
+                            on_success=self.latest_only("rewards", self._show),
+                            on_failure=self.fail)
+
+    def _show(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.model.set_rows(data["rows"])
+        self.claimable_label.setText(tokens.format_amount(data["claimable"], 18, 4))
+        self.claimed_label.setText(f"{tokens.format_amount(data['claimed'], 18, 4)} QDT claimed "
+                                   "so far")
+        self.claim_button.setEnabled(data["claimable"] > 0)
+        times = [t for t, _a in data["earnings"]]
+        self.chart.set_earnings(times, [a for _t, a in data["earnings"]])
+
+    def _selection_changed(self, *_args: Any) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if rows:
+            self.report.setHtml(report_html(self.proxy.row(rows[0].row())))
+
+    def claim(self) -> None:
+        client, account, vault = network_link.bounty_client(self.ctx), self.account(), \
+            self.ctx.vault
+        if client is None or account is None or vault is None:
+            return
+        if not vault.is_unlocked:
+            self.fail("Unlock the wallet to claim.")
+            return
+        self.claim_button.setEnabled(False)
+        self.banner.clear()
+        self.ctx.runner.run(lambda _c: client.claim(vault.signer(account)),
+                            on_success=self._claimed, on_failure=self._claim_failed)
+
+    def _claimed(self, claimed: list[tuple[str, int, str]]) -> None:
+        total = sum(amount for _token, amount, _tx in claimed)
+        self.banner.success(f"Claimed {tokens.format_amount(total, 18, 4)} QDT "
+                            f"(transaction {claimed[-1][2]}).")
+        self.ctx.events.notify("claimed")
+        self.refresh()
+
+    def _claim_failed(self, message: str) -> None:
+        self.claim_button.setEnabled(True)
+        self.fail(message)
+
+    def export_csv(self) -> None:
+        rows = self.data["rows"]
+        if not rows:
+            self.fail("There are no rewards to export yet.")
+            return
+        path, _f = QFileDialog.getSaveFileName(self, "Export rewards",
+                                               str(Path.home() / "quarry-rewards.csv"),
+                                               "CSV (*.csv)")
+        if not path:
+            return
+        try:
+            atomic_write_text(path, rewards_csv(rows), mode=0o644)
+        except OSError as exc:
+            self.fail(f"Cannot write {path}: {exc.strerror or exc}.")
+            return
+        self.banner.success(f"Exported {len(rows)} rows to {path}.")

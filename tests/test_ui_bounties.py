@@ -1,0 +1,185 @@
+"""Bounties and Rewards pages on a real in-process embedded network: browse, filter, accept ->
+check files -> train -> privacy -> encrypt -> submit; the practitioner scores the round; the
+reward appears, is claimed, and exported as CSV."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from PySide6.QtWidgets import QFileDialog
+
+from practitioner.keys import generate_keypair, save_private_key
+from practitioner.post import post_bounty
+from practitioner.runner import process_due_rounds
+from practitioner.session import Session
+from practitioner.state import PractitionerHome
+from tests.anvil import devnet_w3, start_devnet
+from tests.test_ui_support import PASSWORD, TEST_PHRASE, TEST_PHRASE_ADDRESS, make_flow, wait_idle
+from wallet.devnet import devnet_dir
+from wallet.vault import Vault
+
+DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
+UNIT = 10**18
+ROUND_SECONDS = 60
+
+
+@pytest.fixture
+def market(quarry_home, tmp_path):
+    vault, _info = Vault.import_mnemonic(quarry_home, TEST_PHRASE, PASSWORD)
+    vault.close()
+    with start_devnet(devnet_dir(quarry_home)) as node:
+        node.faucet(TEST_PHRASE_ADDRESS)
+        w3 = devnet_w3(node)
+        home = PractitionerHome.at(tmp_path / "practitioner")
+        _public, private_key = generate_keypair(512)
+        save_private_key(home.key_path, private_key, "pw")
+        session = Session(home=home, w3=w3, chain_id=w3.eth.chain_id, board_address=node.board,
+                          token_address=node.token,
+                          signer=Account.from_key(node.keys["practitioner"]))
+        posted = [post_bounty(session, DEMO / f"{name}_spec.json",
+                              validation_files=[str(DEMO / f"{name}_validation.csv")],
+                              reward_per_round=reward * UNIT, rounds=rounds,
+                              round_seconds=seconds)
+                  for name, reward, rounds, seconds in (("wine", 5, 3, 7200),
+                                                        ("breast_cancer", 10, 2, ROUND_SECONDS))]
+        yield quarry_home, node, session, private_key, posted
+
+
+def test_accept_train_submit_then_reward_claim_and_export(qtbot, market, monkeypatch, tmp_path):
+    home, node, session, private_key, posted = market
+    wine, cancer = posted
+    opened = time.time()
+    flow = make_flow(qtbot, home, start_network=True)
+    window, ctx = flow.window, flow.ctx
+    window.lock_screen.password.setText(PASSWORD)
+    window.lock_screen.unlock_button.click()
+    qtbot.waitUntil(lambda: window.mode() == "shell" and ctx.chain is not None, timeout=30_000)
+    window.show_page("bounties")
+    page = window.page("bounties")
+    page.refresh()
+    qtbot.waitUntil(lambda: page.model.rowCount() == 2, timeout=30_000)
+
+    # Search, sort and filters go through the proxy.
+    titles = {page.proxy.row(i)["id"]: page.proxy.row(i)["title"] for i in range(2)}
+    assert titles[wine.bounty_id] == wine.spec.title
+    page.search.setText("cancer")
+    assert page.proxy.rowCount() == 1 and page.proxy.row(0)["id"] == cancer.bounty_id
+    page.search.clear()
+    page.task_filter.setCurrentIndex(page.task_filter.findData("multiclass_classification"))
+    assert [page.proxy.row(i)["id"] for i in range(page.proxy.rowCount())] == [wine.bounty_id]
+    page.task_filter.setCurrentIndex(0)
+    page.reward_filter.setValue(8)
+    assert [page.proxy.row(i)["id"] for i in range(page.proxy.rowCount())] == [cancer.bounty_id]
+    page.reward_filter.setValue(0)
+    page.deadline_filter.setCurrentIndex(page.deadline_filter.findData(3600))
+    assert page.proxy.rowCount() == 1  # only the 60-second round closes within the hour
+    page.deadline_filter.setCurrentIndex(0)
+    page.table.sortByColumn(3, page.table.horizontalHeader().sortIndicatorOrder().AscendingOrder)
+    assert page.proxy.row(0)["id"] == wine.bounty_id  # 5 QDT before 10 QDT
+
+    # Details of the 60-second bounty, then Accept.
+    assert page.select_bounty(cancer.bounty_id)
+    qtbot.waitUntil(lambda: page.accept_button.isEnabled(), timeout=20_000)
+    text = page.detail.toPlainText()
+    assert "Spec verified" in text and "10 QDT per round × 2 rounds" in text
+    assert "not submitted" in text
+    page.accept_button.click()
+    wizard = page.contribute
+    assert page.stack.currentWidget() is wizard
+
+    # Files from another bounty: the schema check says what is wrong; nothing moves on.
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames",
+                        lambda *a, **k: ([str(DEMO / "wine_owner_a.csv")], ""))
+    wizard.choose_button.click()
+    wizard.check_button.click()
+    qtbot.waitUntil(lambda: wizard.banner.isVisible(), timeout=20_000)
+    assert "column" in wizard.banner.text.lower() and not wizard.to_training.isEnabled()
+    wizard.set_files([str(DEMO / "breast_cancer_owner_a.csv")])
+    wizard.check_button.click()
+    qtbot.waitUntil(lambda: wizard.to_training.isEnabled(), timeout=20_000)
+    assert "match the bounty's schema" in wizard.check_result.text()
+    wizard.to_training.click()
+
+    # Training: cancel once, then run to the end with the live chart.
+    wizard.epochs.setValue(3)
+    wizard.start_training()
+    wizard.train_busy.cancel_button.click()
+    qtbot.waitUntil(lambda: wizard.train_button.isEnabled(), timeout=20_000)
+    assert wizard.trained is None
+    wizard.start_training()
+    qtbot.waitUntil(lambda: wizard.to_privacy.isEnabled(), timeout=60_000)
+    assert wizard.chart.epochs == [1, 2, 3] and len(wizard.chart.losses) == 3
+    assert "accuracy" in wizard.train_result.text()
+    wizard.to_privacy.click()
+
+    # Privacy: more noise, smaller epsilon, explained in words.
+    wizard.noise_slider.setValue(wizard.noise_slider.maximum())
+    strong = float(wizard.epsilon_label.text().split("=")[1])
+    wizard.noise_slider.setValue(wizard.noise_slider.maximum() // 4)
+    weak = float(wizard.epsilon_label.text().split("=")[1])
+    assert strong < weak and "privacy" in wizard.epsilon_words.text().lower()
+    wizard.noise_slider.setValue(0)
+    assert "∞" in wizard.epsilon_label.text()
+    wizard.noise_slider.setValue(wizard.noise_slider.maximum() // 2)
+    wizard.to_encrypt.click()
+    qtbot.waitUntil(lambda: wizard.steps.currentIndex() == 4, timeout=60_000)
+    assert "bytes" in wizard.review.text() and "do not" in wizard.review.text()
+    wizard.submit_button.click()
+    qtbot.waitUntil(lambda: wizard.result is not None or "rror" in wizard.banner.text,
+                    timeout=60_000)
+    assert wizard.result is not None, wizard.banner.text
+    assert session.client.round(cancer.bounty_id, 0).submissions == 1
+    submitted = session.client.w3.eth.contract  # the chain holds our blob's hash
+    assert submitted is not None
+    wizard.done_button.click()
+    assert page.stack.currentIndex() == 0
+
+    # Rewards: pending first.
+    window.show_page("rewards")
+    rewards = window.page("rewards")
+    rewards.refresh()
+    qtbot.waitUntil(lambda: rewards.model.rowCount() == 1, timeout=20_000)
+    assert rewards.model.row_at(0)["status"] == "pending"
+    assert not rewards.claim_button.isEnabled()
+
+    # The round closes; the practitioner scores it and pays (what the demo practitioner does).
+    wait_idle(qtbot, ctx)
+    remaining = opened + ROUND_SECONDS + 2 - time.time()
+    if remaining > 0:
+        qtbot.wait(int(remaining * 1000))
+    done = []
+    for _ in range(20):
+        done = process_due_rounds(session, private_key)
+        if done:
+            break
+        qtbot.wait(1000)
+    assert [(d.bounty_id, d.round_index) for d in done] == [(cancer.bounty_id, 0)]
+
+    rewards.refresh()
+    qtbot.waitUntil(lambda: rewards.model.rowCount() == 1
+                    and rewards.model.row_at(0)["status"] == "finalised", timeout=20_000)
+    row = rewards.model.row_at(0)
+    assert row["amount"] > 0 and row["claim"] == "claimable" and row["share"] > 0
+    assert rewards.claim_button.isEnabled()
+    rewards.table.selectRow(0)
+    assert "Shapley" in rewards.report.toPlainText()
+    assert len(rewards.chart.points[0]) == 1
+
+    before = session.client.token_balance(node.token, TEST_PHRASE_ADDRESS)
+    rewards.claim_button.click()
+    qtbot.waitUntil(lambda: "Claimed" in rewards.banner.text, timeout=30_000)
+    after = session.client.token_balance(node.token, TEST_PHRASE_ADDRESS)
+    assert after - before == row["amount"]
+    qtbot.waitUntil(lambda: rewards.model.rowCount() == 1
+                    and rewards.model.row_at(0)["claim"] == "claimed", timeout=20_000)
+
+    target = tmp_path / "rewards.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    rewards.export_button.click()
+    lines = list(csv.DictReader(target.open()))
+    assert lines[0]["bounty_id"] == str(cancer.bounty_id) and lines[0]["claim"] == "claimed"
+    wait_idle(qtbot, ctx)

@@ -1,0 +1,526 @@
+"""Accepting a bounty: files → schema check → training (live chart) → privacy → encryption →
+review and submit. Every slow step runs in a worker with progress and Cancel.
+
+The steps are the public pieces of wallet.contribute, trainer and wallet.bounties, called one
+at a time so the person sees and decides between them (the CLI runs them in one go through
+wallet.contribute.contribute).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QSlider,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui import network_link
+from ui.charts import TrainingChart
+from ui.widgets import Banner, BusyPanel, button, muted_label
+
+if TYPE_CHECKING:
+    from ui.context import AppContext
+
+STEP_TITLES = ("Your files", "Training", "Privacy", "Encryption", "Review and submit")
+NOISE_STEPS = 100  # slider resolution between 0 and the bounty's maximum noise multiplier
+DEFAULT_MAX_NOISE = 2.0
+
+
+@dataclasses.dataclass
+class Prepared:
+    """What the schema check produced (worker thread → GUI)."""
+
+    bounty: Any
+    spec: Any
+    global_params: np.ndarray
+    dataset: Any
+
+
+def prepare(client: Any, bounty_id: int, files: list[str], should_stop: Any) -> Prepared:
+    """Spec and round model (both hash-checked), then the files against the schema."""
+    from trainer.data import load_dataset
+    from trainer.models import model_from_bytes
+    from wallet.blobs import fetch_blob
+    from wallet.contribute import MODEL_MAX_BYTES, load_bounty_spec
+
+    bounty, spec = load_bounty_spec(client, bounty_id)
+    round_info = client.rounds(bounty)[bounty.current_round]
+    model_data = fetch_blob(round_info["model_uri"], round_info["model_hash"], MODEL_MAX_BYTES)
+    global_params = model_from_bytes(model_data, spec).get_params()
+    dataset = load_dataset(files, spec)
+    return Prepared(bounty, spec, global_params, dataset)
+
+
+class ContributeFlow(QWidget):
+    closed = Signal()
+    submitted = Signal(object)
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.details: Any = None
+        self.account: str | None = None
+        self.files: list[str] = []
+        self.prepared: Prepared | None = None
+        self.trained: Any = None  # trainer.update.LocalUpdate without noise
+        self.update: Any = None  # with the chosen noise
+        self.blob: bytes | None = None
+        self.task: Any = None
+        self.result: dict[str, Any] | None = None
+        self.banner = Banner()
+        self.heading = QLabel()
+        self.heading.setObjectName("AppTitle")
+        self.step_label = muted_label()
+        self.steps = QStackedWidget()
+        for build in (self._files_step, self._train_step, self._privacy_step,
+                      self._encrypt_step, self._review_step):
+            self.steps.addWidget(build())
+        self.leave_button = button("Leave", "close", on_click=self.leave,
+                                   accessible="Leave this contribution")
+        top = QHBoxLayout()
+        top.addWidget(self.heading, 1)
+        top.addWidget(self.leave_button)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addLayout(top)
+        box.addWidget(self.step_label)
+        box.addWidget(self.banner)
+        box.addWidget(self.steps, 1)
+
+    # -- steps ------------------------------------------------------------------------
+
+    def _files_step(self) -> QWidget:
+        page = QWidget()
+        box = QVBoxLayout(page)
+        self.schema_note = muted_label()
+        self.file_list = QListWidget()
+        self.file_list.setAccessibleName("Chosen data files")
+        self.file_list.setMaximumHeight(120)
+        self.choose_button = button("Choose files…", "folder", on_click=self.choose_files)
+        self.check_button = button("Check my data", "check", primary=True,
+                                   on_click=self.check_files)
+        self.check_busy = BusyPanel("Checking…")
+        self.check_busy.cancel_requested.connect(self.cancel_task)
+        self.check_busy.hide()
+        self.check_result = QLabel()
+        self.check_result.setWordWrap(True)
+        self.check_result.setAccessibleName("Schema check result")
+        self.to_training = button("Continue to training", "train", primary=True,
+                                  on_click=lambda: self.go(1))
+        self.to_training.setEnabled(False)
+        row = QHBoxLayout()
+        row.addWidget(self.choose_button)
+        row.addWidget(self.check_button)
+        row.addStretch(1)
+        box.addWidget(self.schema_note)
+        box.addWidget(self.file_list)
+        box.addLayout(row)
+        box.addWidget(self.check_busy)
+        box.addWidget(self.check_result)
+        box.addStretch(1)
+        box.addWidget(self.to_training, 0, Qt.AlignmentFlag.AlignRight)
+        return page
+
+    def _train_step(self) -> QWidget:
+        page = QWidget()
+        box = QVBoxLayout(page)
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 10_000)
+        self.epochs.setAccessibleName("Epochs")
+        self.train_button = button("Start training", "train", primary=True,
+                                   on_click=self.start_training)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Epochs"))
+        row.addWidget(self.epochs)
+        row.addWidget(self.train_button)
+        row.addStretch(1)
+        self.train_busy = BusyPanel("Training on your computer…")
+        self.train_busy.cancel_requested.connect(self.cancel_task)
+        self.train_busy.hide()
+        self.chart = TrainingChart()
+        self.train_result = muted_label()
+        self.to_privacy = button("Continue to privacy", "shield", primary=True,
+                                 on_click=lambda: self.go(2))
+        self.to_privacy.setEnabled(False)
+        box.addWidget(muted_label("The model trains here, on your files; they never leave this "
+                                  "computer."))
+        box.addLayout(row)
+        box.addWidget(self.train_busy)
+        box.addWidget(self.chart, 1)
+        box.addWidget(self.train_result)
+        box.addWidget(self.to_privacy, 0, Qt.AlignmentFlag.AlignRight)
+        return page
+
+    def _privacy_step(self) -> QWidget:
+        page = QWidget()
+        box = QVBoxLayout(page)
+        self.noise_slider = QSlider(Qt.Orientation.Horizontal)
+        self.noise_slider.setRange(0, NOISE_STEPS)
+        self.noise_slider.setAccessibleName("Privacy noise multiplier")
+        self.noise_slider.valueChanged.connect(self._noise_changed)
+        self.noise_value = QLabel()
+        self.noise_value.setMinimumWidth(170)
+        self.epsilon_label = QLabel()
+        self.epsilon_label.setObjectName("BigNumber")
+        self.epsilon_label.setAccessibleName("Privacy loss epsilon")
+        self.epsilon_words = QLabel()
+        self.epsilon_words.setWordWrap(True)
+        self.epsilon_words.setAccessibleName("What epsilon means")
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Less noise"))
+        row.addWidget(self.noise_slider, 1)
+        row.addWidget(QLabel("More noise"))
+        row.addWidget(self.noise_value)
+        self.to_encrypt = button("Encrypt my update", "lock", primary=True,
+                                 on_click=self.start_encryption)
+        box.addWidget(muted_label(
+            "Before it is encrypted, random noise can be added to your update. Noise protects "
+            "what your update reveals about any single row of your data."))
+        box.addLayout(row)
+        box.addWidget(self.epsilon_label)
+        box.addWidget(self.epsilon_words)
+        box.addStretch(1)
+        box.addWidget(self.to_encrypt, 0, Qt.AlignmentFlag.AlignRight)
+        return page
+
+    def _encrypt_step(self) -> QWidget:
+        page = QWidget()
+        box = QVBoxLayout(page)
+        self.encrypt_busy = BusyPanel("Encrypting…")
+        self.encrypt_busy.cancel_requested.connect(self.cancel_task)
+        self.encrypt_note = muted_label(
+            "Your update is encrypted with the practitioner's public key; only the sum of "
+            "everyone's updates is ever decrypted.")
+        self.retry_encrypt = button("Encrypt again", "refresh", on_click=self.start_encryption)
+        self.retry_encrypt.hide()
+        box.addWidget(self.encrypt_note)
+        box.addWidget(self.encrypt_busy)
+        box.addWidget(self.retry_encrypt, 0, Qt.AlignmentFlag.AlignLeft)
+        box.addStretch(1)
+        return page
+
+    def _review_step(self) -> QWidget:
+        page = QWidget()
+        box = QVBoxLayout(page)
+        self.review = QLabel()
+        self.review.setWordWrap(True)
+        self.review.setTextFormat(Qt.TextFormat.RichText)
+        self.review.setAccessibleName("What will be sent")
+        self.gasless = QCheckBox("Submit without paying gas (the bounty's inbox relays it)")
+        self.gasless.setAccessibleName("Gasless submission")
+        self.submit_busy = BusyPanel("Submitting…")
+        self.submit_busy.cancel_requested.connect(self.cancel_task)
+        self.submit_busy.hide()
+        self.submit_button = button("Submit", "send", primary=True, on_click=self.submit)
+        self.done_button = button("Back to bounties", on_click=self.leave)
+        self.done_button.hide()
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.done_button)
+        row.addWidget(self.submit_button)
+        box.addWidget(self.review)
+        box.addWidget(self.gasless)
+        box.addWidget(self.submit_busy)
+        box.addStretch(1)
+        box.addLayout(row)
+        return page
+
+    # -- navigation -------------------------------------------------------------------
+
+    def start(self, details: Any, account: str | None) -> None:
+        self.details, self.account = details, account
+        self.files, self.prepared, self.trained, self.update, self.blob = [], None, None, None, None
+        self.result = None
+        spec = details.spec or {}
+        schema = spec.get("schema", {})
+        names = [str(c.get("name")) for c in schema.get("columns", [])]
+        self.heading.setText(f"Contribute to: {spec.get('title', f'bounty {details.bounty.id}')}")
+        self.schema_note.setText(
+            f"Choose CSV (or .npz) files with the columns {', '.join(names[:8])}"
+            f"{', …' if len(names) > 8 else ''} and the label column "
+            f"'{schema.get('label')}'; at least {schema.get('min_rows', 1)} rows.")
+        self.file_list.clear()
+        self.check_result.clear()
+        self.to_training.setEnabled(False)
+        self.epochs.setValue(int(spec.get("training", {}).get("epochs", 5)))
+        self.chart.clear_points()
+        self.train_result.clear()
+        self.to_privacy.setEnabled(False)
+        self.train_button.setEnabled(True)
+        privacy = spec.get("privacy", {})
+        self.max_noise = float(privacy.get("max_noise_multiplier", DEFAULT_MAX_NOISE) or 0.0)
+        self.noise_slider.setEnabled(self.max_noise > 0)
+        self.noise_slider.setValue(NOISE_STEPS // 2 if self.max_noise > 0 else 0)
+        self._noise_changed()
+        self.gasless.setChecked(False)
+        self.gasless.setEnabled(bool(spec.get("inbox_url")))
+        self.submit_button.show()
+        self.submit_button.setEnabled(True)
+        self.done_button.hide()
+        self.banner.clear()
+        self.go(0)
+
+    def go(self, step: int) -> None:
+        self.steps.setCurrentIndex(step)
+        self.step_label.setText("  ›  ".join(
+            f"<b>{t}</b>" if i == step else t for i, t in enumerate(STEP_TITLES)))
+        self.step_label.setTextFormat(Qt.TextFormat.RichText)
+
+    def leave(self) -> None:
+        self.cancel_task()
+        self.prepared = self.trained = self.update = None
+        self.blob = None
+        self.closed.emit()
+
+    def cancel_task(self) -> None:
+        if self.task is not None and self.task.running:
+            self.task.cancel()
+
+    def on_locked(self) -> None:
+        # Training and encryption need no key and may go on; submitting waits for unlock.
+        pass
+
+    # -- step 1: files and the schema check ----------------------------------------
+
+    def choose_files(self) -> None:
+        paths, _f = QFileDialog.getOpenFileNames(self, "Choose your data files", str(Path.home()),
+                                                 "Data (*.csv *.npz);;All files (*)")
+        if paths:
+            self.set_files(paths)
+
+    def set_files(self, paths: list[str]) -> None:
+        self.files = [str(p) for p in paths]
+        self.file_list.clear()
+        self.file_list.addItems(self.files)
+        self.to_training.setEnabled(False)
+        self.check_result.clear()
+
+    def check_files(self) -> None:
+        if not self.files:
+            self.banner.error("Choose at least one data file first.")
+            return
+        client = network_link.bounty_client(self.ctx)
+        if client is None:
+            self.banner.error("Not connected to a network yet.")
+            return
+        bounty_id, files = self.details.bounty.id, list(self.files)
+        self.banner.clear()
+        self.check_button.setEnabled(False)
+        self.check_busy.start("Fetching the model and checking your files…", 0)
+        self.task = self.ctx.runner.run(
+            lambda c: prepare(client, bounty_id, files, c.should_stop),
+            on_success=self._checked, on_failure=self._check_failed,
+            on_cancelled=lambda: self._check_failed("Cancelled."),
+            on_finished=lambda: (self.check_button.setEnabled(True), self.check_busy.hide()))
+
+    def _checked(self, prepared: Prepared) -> None:
+        self.prepared = prepared
+        spec, dataset = prepared.spec, prepared.dataset
+        counts = dataset.class_counts(spec.n_classes)
+        classes = ", ".join(f"{name}: {count}" for name, count in
+                            zip(spec.schema.classes, counts, strict=False))
+        self.check_result.setText(
+            f"✓ Your files match the bounty's schema: {dataset.n_rows} rows, "
+            f"{spec.n_features} features. Rows per class: {classes}.")
+        self.to_training.setEnabled(True)
+
+    def _check_failed(self, message: str) -> None:
+        self.check_result.setText("")
+        self.banner.error(message)
+
+    # -- step 2: training ----------------------------------------------------------
+
+    def start_training(self) -> None:
+        prepared = self.prepared
+        if prepared is None:
+            return
+        from trainer.update import make_update
+
+        epochs = self.epochs.value()
+        self.chart.clear_points()
+        self.banner.clear()
+        self.train_button.setEnabled(False)
+        self.to_privacy.setEnabled(False)
+        self.train_busy.start(f"Training for {epochs} epochs…", epochs)
+
+        def work(c: Any) -> Any:
+            def on_epoch(epoch: int, loss: float, accuracy: float) -> None:
+                c.partial((epoch, loss, accuracy))
+                c.progress(epoch, epochs, f"Epoch {epoch} of {epochs}: loss {loss:.4f}, "
+                                          f"accuracy {accuracy:.1%}")
+            # No noise yet: the privacy step adds it to this clipped update.
+            return make_update(prepared.spec, prepared.global_params, prepared.dataset.X,
+                               prepared.dataset.y, epochs=epochs, noise_multiplier=0.0,
+                               progress=on_epoch, should_stop=c.should_stop)
+
+        self.task = self.ctx.runner.run(
+            work, on_partial=lambda p: self.chart.add_point(*p),
+            on_progress=self.train_busy.update_progress, on_success=self._trained,
+            on_failure=self._train_failed,
+            on_cancelled=lambda: self._train_failed("Training cancelled; nothing was sent."))
+
+    def _trained(self, update: Any) -> None:
+        self.trained = update
+        self.train_busy.finish("Training finished.")
+        self.train_button.setEnabled(True)
+        last = update.train_history[-1] if update.train_history else None
+        text = f"Trained on {update.n_samples} rows."
+        if last is not None:
+            text += f" Final loss {last.loss:.4f}, accuracy on your data {last.accuracy:.1%}."
+        if update.clipped:
+            text += " The update was scaled down to the bounty's bound."
+        self.train_result.setText(text)
+        self.to_privacy.setEnabled(True)
+
+    def _train_failed(self, message: str) -> None:
+        self.train_busy.hide()
+        self.train_button.setEnabled(True)
+        self.banner.error(message)
+
+    # -- step 3: privacy -----------------------------------------------------------
+
+    def noise_multiplier(self) -> float:
+        return round(self.max_noise * self.noise_slider.value() / NOISE_STEPS, 4)
+
+    def _noise_changed(self, *_args: Any) -> None:
+        from trainer.privacy import describe_epsilon, epsilon_spent
+
+        sigma = self.noise_multiplier()
+        delta = float((self.details.spec or {}).get("privacy", {}).get("delta", 1e-5)) \
+            if self.details is not None else 1e-5
+        eps = epsilon_spent(sigma, 1.0, 1, delta)
+        self.noise_value.setText(f"noise multiplier {sigma:.2f}")
+        self.epsilon_label.setText("ε = ∞ (no noise)" if math.isinf(eps) else f"ε = {eps:.2f}")
+        self.epsilon_words.setText(describe_epsilon(eps, delta))
+
+    def privatized_update(self) -> Any:
+        """The trained update with the chosen noise added (fast: one vector operation)."""
+        from trainer.privacy import add_gaussian_noise, epsilon_spent
+
+        assert self.trained is not None and self.prepared is not None
+        spec, sigma = self.prepared.spec, self.noise_multiplier()
+        delta = add_gaussian_noise(self.trained.delta, sigma, spec.privacy.clip_norm)
+        return dataclasses.replace(
+            self.trained, delta=delta, noise_multiplier=sigma,
+            epsilon=epsilon_spent(sigma, 1.0, 1, spec.privacy.delta))
+
+    # -- step 4: encryption --------------------------------------------------------
+
+    def start_encryption(self) -> None:
+        if self.trained is None or self.prepared is None:
+            return
+        from trainer.update import encrypt_to_blob
+
+        try:
+            self.update = self.privatized_update()
+        except Exception as exc:  # TrainerError: a clear message
+            self.banner.error(str(exc))
+            return
+        prepared, update = self.prepared, self.update
+        self.go(3)
+        self.banner.clear()
+        self.retry_encrypt.hide()
+        self.encrypt_busy.start("Encrypting your update…", 0)
+        self.task = self.ctx.runner.run(
+            lambda c: encrypt_to_blob(prepared.spec, prepared.bounty.id,
+                                      prepared.bounty.current_round, update,
+                                      progress=lambda d, t: c.progress(d, t, f"{d} of {t} blocks"),
+                                      should_stop=c.should_stop),
+            on_progress=self.encrypt_busy.update_progress, on_success=self._encrypted,
+            on_failure=self._encrypt_failed,
+            on_cancelled=lambda: self._encrypt_failed("Encryption cancelled; nothing was sent."))
+
+    def _encrypted(self, blob: bytes) -> None:
+        from trainer.blob import blob_hash
+
+        self.blob = blob
+        self.encrypt_busy.finish("Encrypted.")
+        prepared, update = self.prepared, self.update
+        assert prepared is not None and update is not None
+        eps = "∞ (no noise)" if math.isinf(update.epsilon) else f"{update.epsilon:.2f}"
+        spec = prepared.spec
+        where = spec.inbox_url or "a file on this computer that the practitioner reads"
+        self.review.setText(
+            f"<h3>Review</h3><table cellspacing='4'>"
+            f"<tr><td>Bounty</td><td>{prepared.bounty.id} · {spec.title}</td></tr>"
+            f"<tr><td>Round</td><td>{prepared.bounty.current_round + 1}</td></tr>"
+            f"<tr><td>From</td><td>{self.account}</td></tr>"
+            f"<tr><td>Trained on</td><td>{update.n_samples} rows</td></tr>"
+            f"<tr><td>Privacy</td><td>ε = {eps}, noise multiplier {update.noise_multiplier:.2f}</td></tr>"
+            f"<tr><td>Encrypted update</td><td>{len(blob):,} bytes, hash "
+            f"<code>{blob_hash(blob)[:18]}…</code>, key {spec.key_fingerprint_short}</td></tr>"
+            f"<tr><td>Goes to</td><td>{where}</td></tr></table>"
+            "<p>Only the encrypted update and its hash leave this computer; your files do not.</p>")
+        self.go(4)
+
+    def _encrypt_failed(self, message: str) -> None:
+        self.encrypt_busy.hide()
+        self.retry_encrypt.show()
+        self.banner.error(message)
+
+    # -- step 5: submit ------------------------------------------------------------
+
+    def submit(self) -> None:
+        prepared, blob, vault = self.prepared, self.blob, self.ctx.vault
+        client = network_link.bounty_client(self.ctx)
+        if prepared is None or blob is None or client is None or self.account is None:
+            return
+        if vault is None or not vault.is_unlocked:
+            self.banner.error("Unlock the wallet to submit.")
+            return
+        from trainer.blob import blob_hash
+        from wallet.blobs import LocalBlobStore, upload_blob
+
+        account, gasless = self.account, self.gasless.isChecked()
+        blob_dir = self.ctx.home / "blobs"
+        spec, bounty_id = prepared.spec, prepared.bounty.id
+        self.banner.clear()
+        self.submit_button.setEnabled(False)
+        self.submit_busy.start("Uploading and submitting…", 0)
+
+        def work(c: Any) -> dict[str, Any]:
+            signer = vault.signer(account)
+            digest = blob_hash(blob)
+            uri = upload_blob(spec.inbox_url, blob) if spec.inbox_url else \
+                LocalBlobStore(blob_dir).put(blob)
+            c.check_stop()
+            if gasless:
+                tx_hash = client.submit_gasless(signer, bounty_id, digest, uri, spec.inbox_url)
+            else:
+                receipt = client.submit(signer, bounty_id, digest, uri)
+                tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+            return {"bounty_id": bounty_id, "blob_hash": digest, "uri": uri, "tx_hash": tx_hash}
+
+        self.task = self.ctx.runner.run(
+            work, on_success=self._submitted, on_failure=self._submit_failed,
+            on_cancelled=lambda: self._submit_failed("Cancelled before submitting."))
+
+    def _submitted(self, result: dict[str, Any]) -> None:
+        self.result = result
+        self.submit_busy.finish("Submitted.")
+        self.submit_button.hide()
+        self.done_button.show()
+        self.banner.success(f"Submitted to bounty {result['bounty_id']} in transaction "
+                            f"{result['tx_hash']}. Rewards appear once the round is scored.")
+        self.blob = None
+        self.submitted.emit(result)
+        self.ctx.events.notify("submitted")
+
+    def _submit_failed(self, message: str) -> None:
+        self.submit_busy.hide()
+        self.submit_button.setEnabled(True)
+        self.banner.error(message)
