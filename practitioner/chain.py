@@ -75,6 +75,9 @@ class BoardClient:
         # the next block's time is at least the wall clock and the latest block's time
         return max(int(time.time()), int(self.w3.eth.get_block("latest")["timestamp"]))
 
+    def grace_period(self) -> int:
+        return int(self.board.functions.gracePeriod().call())
+
     def bounty_count(self) -> int:
         return int(self.board.functions.bountyCount().call())
 
@@ -140,6 +143,14 @@ class BoardClient:
         if not events:
             raise TransactionFailed("createBounty succeeded but emitted no BountyCreated event.")
         return int(events[0]["args"]["bountyId"])
+
+    def expire_round(self, bounty_id: int, round_index: int) -> str:
+        """Anyone's fallback after the grace period: the round's reward split equally."""
+        receipt = self._send(
+            self.board.functions.expireRound(bounty_id, round_index),
+            f"expire bounty {bounty_id} round {round_index}",
+        )
+        return _hex(receipt["transactionHash"])
 
     def finalize(
         self, bounty_id: int, round_index: int, contributors: list[str], amounts: list[int],
