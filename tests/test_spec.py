@@ -6,6 +6,8 @@ import json
 
 import pytest
 from eth_hash.auto import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trainer.errors import SpecError, TrainerError
 from trainer.spec import BountySpec, key_fingerprint, spec_hash
@@ -216,3 +218,69 @@ def test_trainer_is_headless():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
     assert out.stdout.strip() == ""
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=10),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
+    ),
+    max_leaves=8,
+)
+_FIELDS = [
+    "version",
+    "title",
+    "description",
+    "task",
+    "schema",
+    "schema.columns",
+    "schema.label",
+    "schema.classes",
+    "schema.min_rows",
+    "standardize",
+    "standardize.mean",
+    "standardize.std",
+    "model",
+    "model.type",
+    "model.hidden",
+    "model.n_features",
+    "model.n_classes",
+    "training",
+    "training.optimizer",
+    "training.learning_rate",
+    "training.epochs",
+    "training.batch_size",
+    "training.seed",
+    "training.l2",
+    "privacy",
+    "privacy.clip_norm",
+    "privacy.delta",
+    "encoding",
+    "encoding.precision_bits",
+    "encoding.clip",
+    "encoding.max_contributors",
+    "paillier",
+    "paillier.n",
+    "paillier.bits",
+    "metric",
+    "validation_commitment",
+    "initial_model",
+    "initial_model.hash",
+    "inbox_url",
+    "max_blob_bytes",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(_FIELDS), value=_JSON_VALUES)
+def test_fuzz_any_field_value_gives_spec_error_or_valid_spec(field, value):
+    d = make_spec_dict(**{field: value})
+    try:
+        spec = _parse(d)
+    except SpecError:
+        return
+    assert BountySpec.from_json_bytes(spec.to_json_bytes()) == spec
