@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from trainer.data import load_data, load_dataset
 from trainer.errors import DataError, TrainerError
@@ -175,3 +177,17 @@ def test_garbage_npz_and_unknown_suffix(tmp_path, spec):
 def test_no_files():
     with pytest.raises(DataError, match="at least one"):
         load_data([], make_spec())
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=st.text(alphabet="abc,;\t\n\r\"' .-0123456789eEnaif", max_size=300))
+def test_fuzz_csv_only_data_errors(tmp_path, spec, body):
+    path = tmp_path / "fuzz.csv"
+    path.write_text("species,height,age,weight\n" + body, encoding="utf-8")
+    try:
+        X, y = load_data([path], spec)
+    except DataError:
+        return
+    assert X.shape == (len(y), 3) and np.all(np.isfinite(X))

@@ -7,6 +7,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from trainer.errors import BlobError
 from trainer.models import (
@@ -187,3 +189,21 @@ def test_oversized_model_blob_rejected():
     data = model_to_bytes(Model(Architecture("softmax", 50, 10)))
     with pytest.raises(BlobError, match="limit"):
         model_from_bytes(data, max_bytes=100)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=5),
+    cut=st.one_of(st.none(), st.integers(0, 10_000)),
+)
+def test_fuzz_mutated_model_blob_only_blob_errors(edits, cut):
+    data = bytearray(model_to_bytes(MLP(5, 3, [4], seed=0)))
+    for pos, value in edits:
+        data[pos % len(data)] = value
+    if cut is not None:
+        data = data[: cut % (len(data) + 1)]
+    try:
+        model = model_from_bytes(bytes(data))
+    except BlobError:
+        return
+    assert np.all(np.isfinite(model.get_params()))
