@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trainer.encoding import (
@@ -30,6 +30,7 @@ def test_slot_width_holds_max_contributors_sum():
     assert p.n_plaintexts(100_000) == 1177
 
 
+@settings(deadline=None)
 @given(
     precision=st.integers(1, 30),
     clip=st.floats(1e-3, 1e3),
