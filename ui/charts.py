@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 
 import pyqtgraph as pg
@@ -77,6 +78,17 @@ class EarningsChart(pg.PlotWidget):
                                symbol="o", symbolSize=6, symbolBrush=c.accent, symbolPen=None,
                                fillLevel=0, brush=pg.mkBrush(c.accent + "33"))
         self.points: tuple[list[float], list[float]] = ([], [])
+        self.empty_note = pg.TextItem("No rewards yet: they appear when a round you took part "
+                                      "in is scored.", color=c.muted, anchor=(0.5, 0.5))
+        self.addItem(self.empty_note)
+        self._show_empty()
+
+    def _show_empty(self) -> None:
+        now = time.time()
+        self.setXRange(now - 7 * 86_400, now, padding=0)
+        self.setYRange(0, 1, padding=0)
+        self.empty_note.setPos(now - 3.5 * 86_400, 0.5)
+        self.empty_note.show()
 
     def set_earnings(self, times: Sequence[float], amounts: Sequence[float]) -> None:
         """`amounts` per event; the chart shows their running total."""
@@ -90,3 +102,8 @@ class EarningsChart(pg.PlotWidget):
             ys.append(total)
         self.points = (xs, ys)
         self.curve.setData(xs, ys)
+        if xs:
+            self.empty_note.hide()
+            self.enableAutoRange()
+        else:
+            self._show_empty()
