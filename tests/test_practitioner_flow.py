@@ -18,7 +18,7 @@ from practitioner.report import parse_report
 from practitioner.runner import process_due_rounds
 from practitioner.session import Session
 from practitioner.state import PractitionerHome
-from tests.chain_fixtures import TOKEN_UNIT, funded_signer, new_market, send
+from tests.chain_fixtures import GRACE_PERIOD, TOKEN_UNIT, funded_signer, new_market, send
 from trainer.data import load_data
 from trainer.update import LocalUpdate, encrypt_to_blob, make_update
 from wallet.errors import InvalidInput
@@ -143,3 +143,18 @@ def test_post_refuses_bad_input_and_changes_nothing(setup, tmp_path):
         post_bounty(session, DEMO / "wine_spec.json", validation_files=[str(DEMO / "wine_validation.csv")],
                     reward_per_round=10**30, rounds=1, round_seconds=600)
     assert session.client.bounty_count() == count
+
+
+def test_a_round_past_its_grace_period_is_expired_by_the_run_loop(setup):
+    market, session, private_key, _ = setup
+    posted = post_bounty(session, DEMO / "wine_spec.json",
+                         validation_files=[str(DEMO / "wine_validation.csv")],
+                         reward_per_round=REWARD, rounds=1, round_seconds=600)
+    owner = market.chain.accounts[6]
+    blobs, _, _ = _owner_blobs(session, posted.bounty_id, 0, ["wine_owner_b.csv"])
+    _submit(market, session, posted.bounty_id, 0, owner, blobs[0])
+    market.chain.advance(600 + GRACE_PERIOD + 1)
+    done = process_due_rounds(session, private_key)
+    assert [(d.bounty_id, d.round_index) for d in done] == [(posted.bounty_id, 0)]
+    assert session.client.round(posted.bounty_id, 0).state_text == "expired"
+    assert market.board.functions.claimable(market.token.address, owner).call() == REWARD

@@ -85,3 +85,21 @@ def test_oversized_update_is_projected_onto_the_clip_ball():
     subs = [DecodedSubmission(_addr(1), "0x01", true_w * 1000)]
     valuation = value_round(np.zeros(5), subs, accuracy, 100, clip_norm=2.0)
     assert np.linalg.norm(valuation.next_params) == pytest.approx(2.0)
+
+
+def test_many_players_use_gtg_within_budget_and_pay_the_better_ones_more():
+    true_w, accuracy = _game(seed=4)
+    rng = np.random.default_rng(5)
+    # 14 owners: half with good updates, half with weak ones (mostly noise)
+    updates = [true_w + 0.8 * rng.normal(size=5) for _ in range(7)]
+    updates += [0.2 * true_w + rng.normal(size=5) for _ in range(7)]
+    subs = [DecodedSubmission(_addr(i + 1), f"0x{i:02x}", u) for i, u in enumerate(updates)]
+    valuation = value_round(np.zeros(5), subs, accuracy, 10**18, clip_norm=100.0, seed=9)
+    assert valuation.method == "gtg" and valuation.seed == 9
+    # max(30, n) * n for the Shapley estimate, plus n leave-one-out models for the report
+    assert valuation.evaluations <= 30 * 14 + 14 + 1
+    amounts = {line.address: line.amount for line in valuation.contributors}
+    good = [amounts.get(_addr(i + 1), 0) for i in range(7)]
+    weak = [amounts.get(_addr(i + 8), 0) for i in range(7)]
+    assert sum(good) > sum(weak)
+    assert sum(good) + sum(weak) <= 10**18
