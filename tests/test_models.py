@@ -207,3 +207,12 @@ def test_fuzz_mutated_model_blob_only_blob_errors(edits, cut):
     except BlobError:
         return
     assert np.all(np.isfinite(model.get_params()))
+
+
+def test_model_bytes_do_not_depend_on_the_clock(monkeypatch):
+    import time
+
+    model = SoftmaxRegression(5, 3)
+    first = model_to_bytes(model)
+    monkeypatch.setattr(time, "time", lambda: 2_000_000_000.0)
+    assert model_to_bytes(model) == first

@@ -234,12 +234,18 @@ def model_to_bytes(model: Model) -> bytes:
         "n_params": model.n_params,
     }
     header_bytes = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    arrays = {
+        "header": np.frombuffer(header_bytes, dtype=np.uint8),
+        "params": model.get_params(),
+    }
+    # What np.savez writes, but with a fixed timestamp so equal models give equal bytes
+    # (and equal hashes); np.savez stamps the current time into the zip entries.
     buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        header=np.frombuffer(header_bytes, dtype=np.uint8),
-        params=model.get_params(),
-    )
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with zf.open(info, "w", force_zip64=True) as entry:
+                np.lib.format.write_array(entry, array, allow_pickle=False)
     return buffer.getvalue()
 
 
