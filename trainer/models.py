@@ -238,8 +238,8 @@ def model_to_bytes(model: Model) -> bytes:
         "header": np.frombuffer(header_bytes, dtype=np.uint8),
         "params": model.get_params(),
     }
-    # What np.savez writes, but with a fixed timestamp so equal models give equal bytes
-    # (and equal hashes); np.savez stamps the current time into the zip entries.
+    # What np.savez writes, with the zip timestamp pinned explicitly (not left to zipfile's
+    # defaults) so equal models always give equal bytes and hashes.
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as zf:
         for name, array in arrays.items():
