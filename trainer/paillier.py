@@ -8,7 +8,7 @@ phe computes c = (1 + m*n) * r^n mod n^2 with a fresh random r < n: a 2048-bit e
 
 1. packing: ~85 parameters per plaintext (trainer.encoding);
 2. a cheaper obfuscator, as in Damgard-Jurik-Nielsen ("A generalization of Paillier's public-key
-   system with applications to electronic voting", 2010, section 4.2): once per key pick a random
+   system with applications to electronic voting", IJIS 2010): once per key pick a random
    x, h = -x^2 mod n and hs = h^n mod n^2; then each obfuscator is hs^a mod n^2 for a uniformly
    random SHORT exponent a of 2*lambda = 256 bits (lambda = 128-bit security). hs^a = (h^a)^n is an
    n-th residue, so decryption is unchanged. Semantic security rests on DCR plus the assumption
@@ -18,8 +18,9 @@ phe computes c = (1 + m*n) * r^n mod n^2 with a fresh random r < n: a 2048-bit e
    obfuscator is the product of 32 table entries (31 multiplications mod n^2) instead of a
    modular exponentiation; the table (8,192 entries, ~4 MB for a 2048-bit key) is built once per
    key per process and is the precomputation;
-4. large jobs are split over worker processes (one per core); gmpy2 mpz everywhere, Python
-   ints only at the edges.
+4. large jobs (>= PARALLEL_MIN_CIPHERTEXTS) are split over worker subprocesses, one per idle
+   core (trainer._worker, plain pipes, no pickle); gmpy2 mpz everywhere, Python ints only at
+   the edges. On a busy machine the in-process path is faster and is chosen automatically.
 """
 
 from __future__ import annotations
