@@ -89,7 +89,9 @@ def world() -> World:
     updates["noise"] = LocalUpdate(noise * typical / np.linalg.norm(noise), n_samples=100)
     updates["free_rider"] = LocalUpdate(np.zeros(global_params.size), n_samples=100)
     blobs = {name: encrypt_to_blob(spec, BOUNTY, ROUND, update) for name, update in updates.items()}
-    blobs["alice_again"] = blobs["alice"]  # the same data from a second address
+    # the same data from a second address, encrypted afresh (different ciphertext bytes)
+    blobs["alice_again"] = encrypt_to_blob(spec, BOUNTY, ROUND, updates["alice"])
+    assert blobs["alice_again"] != blobs["alice"]
     blobs["garbage"] = b"QRYU" + b"\x00" * 200
     other_public, _ = paillier.generate_paillier_keypair(n_length=512)
     other_spec = make_spec(30, public_key=other_public, **{"standardize.mean": mean.tolist(),
