@@ -366,9 +366,11 @@ class DevnetChain:
         # Run once first so that a revert answers with its data, like geth and anvil do.
         self.call(request)
         header = self._call_header("latest")
-        _, transaction = self._spoof(request, request.gas or header.gas_limit, header)
+        vm, transaction = self._spoof(request, request.gas or header.gas_limit, header)
         try:
-            return self.chain.estimate_gas(transaction, header)
+            # py-evm's chain.estimate_gas would run in a child of `header` (a second later,
+            # without the pending transactions); estimate in exactly the state calls see.
+            return self.chain.gas_estimator(vm.state, transaction)
         except ValidationError as exc:
             raise ChainError(node_message(str(exc))) from exc
 

@@ -1,0 +1,191 @@
+"""`quarry devnet|network|wallet balance|wallet send|bounties|rewards|claim` against a real devnet."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from eth_utils import keccak
+
+from tests.anvil import devnet_w3, free_port, start_devnet
+from wallet import keystore
+from wallet.blobs import LocalBlobStore, blob_hash
+from wallet.bounties import BountyClient
+from wallet.cli import main
+from wallet.contracts import abi
+from wallet.devnet import CHAIN_ID, read_server_info
+from wallet.store import Store
+from wallet.tx import transact
+
+REPO = Path(__file__).resolve().parents[1]
+UNIT = 10**18
+SPEC = {"version": 1, "title": "Heart disease", "task": "classification", "metric": "accuracy"}
+
+
+@pytest.fixture(autouse=True)
+def _fast_scrypt(monkeypatch):
+    monkeypatch.setenv(keystore.SCRYPT_N_ENV, "4096")
+
+
+@pytest.fixture
+def home(tmp_path):
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def devnet(home):
+    with start_devnet(home / "devnet") as node:
+        yield node
+
+
+@pytest.fixture
+def wallet_files(tmp_path, home):
+    account = Account.create()
+    (tmp_path / "pw").write_text("pw-1\n")
+    (tmp_path / "key").write_text(account.key.hex() + "\n")
+    assert main(["--home", str(home), "wallet", "import", "--private-key-file", str(tmp_path / "key"),
+                 "--password-file", str(tmp_path / "pw")]) == 0
+    return {"account": account, "pw": str(tmp_path / "pw")}
+
+
+def run(home, *argv):
+    return main(["--home", str(home), *argv])
+
+
+def test_balance_funds_a_new_account_once_and_send_tokens(devnet, home, wallet_files, capsys):
+    me = wallet_files["account"].address
+    assert run(home, "wallet", "balance", "--json") == 0
+    out, err = capsys.readouterr()
+    assert "funded" in err and "faucet" in err
+    data = json.loads(out)
+    assert data["account"] == me
+    assert [(b["symbol"], b["amount"]) for b in data["balances"]] == [("ETH", "10"), ("QDT", "1000")]
+    assert run(home, "wallet", "balance") == 0
+    out, err = capsys.readouterr()
+    assert "funded" not in out + err and "1000 QDT" in out
+
+    receiver = Account.create().address
+    assert run(home, "wallet", "send", "--to", receiver, "--amount", "1.5", "--token", "QDT",
+               "--yes", "--password-file", wallet_files["pw"]) == 0
+    out, _ = capsys.readouterr()
+    assert "Send 1.5 QDT to" in out and "network fee about" in out and "Mined in block" in out
+    token = devnet_w3(devnet).eth.contract(address=devnet.token, abi=abi("QuarryToken"))
+    assert token.functions.balanceOf(receiver).call() == 1_500_000_000_000_000_000
+    assert run(home, "wallet", "history", "--json") == 0
+    history = json.loads(capsys.readouterr().out)
+    assert any(row["amount_text"] == "-1.5 QDT" for row in history)
+
+    # without --yes and without a terminal, nothing is sent
+    assert run(home, "wallet", "send", "--to", receiver, "--amount", "1", "--password-file", wallet_files["pw"]) == 1
+    assert "pass --yes" in capsys.readouterr().err
+    assert token.functions.balanceOf(receiver).call() == 1_500_000_000_000_000_000
+
+
+def test_network_list_use_and_clear_errors(devnet, home, wallet_files, capsys):
+    assert run(home, "network", "list", "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(n["name"], n["current"]) for n in listed] == [("embedded", True)]
+    assert run(home, "network", "use", devnet.url, "--chain-id", "5", "--name", "wrong") == 0
+    capsys.readouterr()
+    assert run(home, "wallet", "balance") == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: The node at {devnet.url} is on chain {CHAIN_ID}, but this network is configured for chain 5."
+    down = f"http://127.0.0.1:{free_port()}"
+    assert run(home, "network", "use", down, "--chain-id", "1") == 0
+    capsys.readouterr()
+    assert run(home, "wallet", "balance") == 1
+    assert capsys.readouterr().err.strip() == f"error: Cannot reach the Ethereum node at {down}: connection refused"
+    assert run(home, "network", "use", "embedded") == 0
+    assert run(home, "network", "list") == 0
+    out = capsys.readouterr().out
+    assert "* " in out and "wrong" in out
+
+
+def _post_bounty(devnet, w3, tmp_path, duration: int) -> int:
+    practitioner = Account.from_key(devnet.context().practitioner_key)
+    data = json.dumps(SPEC, sort_keys=True, separators=(",", ":")).encode()
+    uri = LocalBlobStore(tmp_path / "blobs").put(data)
+    token = w3.eth.contract(address=devnet.token, abi=abi("QuarryToken"))
+    board = w3.eth.contract(address=devnet.board, abi=abi("BountyBoard"))
+    transact(w3, practitioner, token.functions.approve(devnet.board, 200 * UNIT), expected_chain_id=CHAIN_ID)
+    transact(w3, practitioner, board.functions.createBounty(
+        devnet.token, 100 * UNIT, 2, duration, 5, keccak(data), uri, keccak(b"m0"), "file:///m0"),
+        expected_chain_id=CHAIN_ID)
+    return int(board.functions.bountyCount().call())
+
+
+@pytest.mark.slow
+def test_bounties_rewards_and_claim(devnet, home, wallet_files, tmp_path, capsys):
+    w3 = devnet_w3(devnet)
+    me = wallet_files["account"]
+    assert run(home, "wallet", "balance") == 0  # funds the account
+    bounty_id = _post_bounty(devnet, w3, tmp_path, duration=8)
+    with Store(home) as store:
+        client = BountyClient(w3, devnet.board, CHAIN_ID, store, "embedded")
+        client.submit(me, bounty_id, blob_hash(b"update"), "file:///update")
+    capsys.readouterr()
+    assert run(home, "bounties", "list", "--json") == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert (listed["id"], listed["phase"], listed["escrow"]) == (bounty_id, "accepting", str(200 * UNIT))
+    assert listed["round_submissions"] == 1
+    assert run(home, "bounties", "show", str(bounty_id), "--json") == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["spec_ok"] is True and shown["spec"] == SPEC
+    assert run(home, "bounties", "show", str(bounty_id)) == 0
+    assert "spec verified against its on-chain hash" in capsys.readouterr().out
+    assert run(home, "bounties", "show", "42") == 1
+    assert "no bounty 42" in capsys.readouterr().err
+
+    assert run(home, "rewards", "--json") == 0
+    (row,) = json.loads(capsys.readouterr().out)["submissions"]
+    assert (row["status"], row["claim"]) == ("pending", "")
+
+    board = w3.eth.contract(address=devnet.board, abi=abi("BountyBoard"))
+    deadline = board.functions.getRound(bounty_id, 0).call()[0]
+    while time.time() < deadline + 1:
+        time.sleep(0.2)
+    practitioner = Account.from_key(devnet.context().practitioner_key)
+    transact(w3, practitioner, board.functions.finalize(
+        bounty_id, 0, [me.address], [40 * UNIT], keccak(b"m1"), "file:///m1", keccak(b"r"), "file:///r"),
+        expected_chain_id=CHAIN_ID)
+    assert run(home, "rewards") == 0
+    out = capsys.readouterr().out
+    assert "finalised" in out and "claimable" in out and "Claimable now: 40" in out
+    assert run(home, "claim", "--password-file", wallet_files["pw"]) == 0
+    assert "Claimed 40 of token" in capsys.readouterr().out
+    assert run(home, "rewards", "--json") == 0
+    (row,) = json.loads(capsys.readouterr().out)["submissions"]
+    assert (row["status"], row["amount"], row["claim"]) == ("finalised", 40 * UNIT, "claimed")
+    assert run(home, "claim", "--password-file", wallet_files["pw"]) == 1
+    assert "nothing to claim" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_quarry_devnet_command_serves_until_terminated(tmp_path):
+    home = tmp_path / "home"
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wallet.cli", "--home", str(home), "devnet", "--port", str(port), "--no-plugins"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while read_server_info(home / "devnet") is None and time.monotonic() < deadline:
+            assert process.poll() is None, process.stdout.read().decode()
+            time.sleep(0.2)
+        info = read_server_info(home / "devnet")
+        assert info["url"] == f"http://127.0.0.1:{port}" and info["pid"] == process.pid
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 0
+    assert f"serving at http://127.0.0.1:{port}" in output and "Embedded network stopped." in output
+    assert read_server_info(home / "devnet") is None

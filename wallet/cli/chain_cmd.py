@@ -1,0 +1,429 @@
+"""Chain commands: `quarry devnet`, `quarry network ...`, `quarry wallet balance|send|history`,
+`quarry bounties list|show`, `quarry rewards`, `quarry claim`.
+
+Account selection: `--account ADDRESS`, else the wallet's first account. Commands that sign
+unlock the wallet (`--password-file F`, a remembered password, or a prompt). On the
+embedded network an account is funded from the faucet the first time a command uses it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from typing import Any
+
+from wallet.cli.common import (
+    add_json_option,
+    add_password_file_option,
+    emit,
+    home_from,
+    open_vault,
+    print_json,
+    unlocked_vault,
+)
+from wallet.errors import InvalidInput, NetworkError, NotFound
+
+FUNDED_SETTING = "faucet_funded"
+
+
+def register(subparsers: argparse._SubParsersAction, groups: dict[str, argparse._SubParsersAction]) -> None:
+    devnet = subparsers.add_parser("devnet", help="run the embedded network (JSON-RPC on 127.0.0.1)")
+    devnet.add_argument("--port", type=int, default=None, help="port (default 18545)")
+    devnet.add_argument("--no-plugins", action="store_true", help="do not start devnet plugins (demo practitioner)")
+    devnet.set_defaults(func=cmd_devnet)
+
+    network = subparsers.add_parser("network", help="choose the Ethereum network")
+    network_commands = network.add_subparsers(dest="network_command", metavar="COMMAND", required=True)
+    listing = network_commands.add_parser("list", help="list the networks (* = current)")
+    add_json_option(listing)
+    listing.set_defaults(func=cmd_network_list)
+    use = network_commands.add_parser("use", help="switch to a network by name, or add one by RPC URL")
+    use.add_argument("name_or_url", metavar="NAME_OR_URL")
+    use.add_argument("--chain-id", type=int, help="the chain id the node must report")
+    use.add_argument("--token", metavar="ADDRESS", help="the reward token (QuarryToken) on this network")
+    use.add_argument("--board", metavar="ADDRESS", help="the BountyBoard on this network")
+    use.add_argument("--name", help="a name for a new network (default: the URL's host:port)")
+    add_json_option(use)
+    use.set_defaults(func=cmd_network_use)
+    deploy = network_commands.add_parser("deploy", help="deploy QuarryToken and BountyBoard to the current RPC network")
+    _add_account_options(deploy, signs=True)
+    deploy.add_argument("--grace-period", type=int, default=3 * 24 * 3600, metavar="SECONDS",
+                        help="BountyBoard's grace period (default 3 days)")
+    deploy.set_defaults(func=cmd_network_deploy)
+
+    wallet = groups.get("wallet")
+    if wallet is None:  # the wallet group's module is missing: make the group here
+        parent = subparsers.add_parser("wallet", help="accounts, balances and transfers")
+        wallet = parent.add_subparsers(dest="wallet_command", metavar="COMMAND", required=True)
+        groups["wallet"] = wallet
+    balance = wallet.add_parser("balance", help="ETH and QDT balances of an account")
+    _add_account_options(balance)
+    add_json_option(balance)
+    balance.set_defaults(func=cmd_balance)
+    send = wallet.add_parser("send", help="send ETH or tokens (shows the fee and asks to confirm)")
+    send.add_argument("--to", required=True, metavar="ADDRESS")
+    send.add_argument("--amount", required=True, metavar="X", help="e.g. 1.5")
+    send.add_argument("--token", metavar="T", help="token address or QDT (default: ETH)")
+    send.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _add_account_options(send, signs=True)
+    add_json_option(send)
+    send.set_defaults(func=cmd_send)
+    history = wallet.add_parser("history", help="transactions and bounty events of an account")
+    _add_account_options(history)
+    add_json_option(history)
+    history.set_defaults(func=cmd_history)
+
+    bounties = subparsers.add_parser("bounties", help="bounties on the current network")
+    bounty_commands = bounties.add_subparsers(dest="bounties_command", metavar="COMMAND", required=True)
+    blist = bounty_commands.add_parser("list", help="list bounties")
+    add_json_option(blist)
+    blist.set_defaults(func=cmd_bounties_list)
+    show = bounty_commands.add_parser("show", help="one bounty, its rounds and its (hash-checked) spec")
+    show.add_argument("bounty_id", type=int, metavar="ID")
+    _add_account_options(show)
+    add_json_option(show)
+    show.set_defaults(func=cmd_bounties_show)
+
+    rewards = subparsers.add_parser("rewards", help="your submissions and rewards with their status")
+    _add_account_options(rewards)
+    add_json_option(rewards)
+    rewards.set_defaults(func=cmd_rewards)
+
+    claim = subparsers.add_parser("claim", help="claim every reward that is claimable")
+    claim.add_argument("--token", metavar="ADDRESS", help="only this token")
+    _add_account_options(claim, signs=True)
+    add_json_option(claim)
+    claim.set_defaults(func=cmd_claim)
+
+
+def _add_account_options(parser: argparse.ArgumentParser, signs: bool = False) -> None:
+    parser.add_argument("--account", metavar="ADDRESS", help="the account (default: the first one)")
+    if signs:
+        add_password_file_option(parser)
+
+
+# -- shared steps -----------------------------------------------------------------------------
+
+
+class Session:
+    """The wallet, the current network and the chosen account for one command."""
+
+    def __init__(self, args: argparse.Namespace, signs: bool = False, needs_account: bool = True) -> None:
+        from wallet.network import check_address, open_current
+
+        self.args = args
+        self.home = home_from(args)
+        self.vault = unlocked_vault(args) if signs else open_vault(args) if needs_account else None
+        try:
+            if self.vault is not None:
+                self.store = self.vault.store
+            else:
+                from wallet.store import Store
+
+                self.store = Store(self.home)
+            self.network, self.w3 = open_current(self.store, self.home, start_devnet=True)
+            self.address: str | None = None
+            if needs_account:
+                accounts = [a.address for a in self.vault.accounts()]
+                if not accounts:
+                    raise NotFound("The wallet has no accounts; add one with 'quarry wallet add-account'.")
+                wanted = getattr(args, "account", None)
+                if wanted:
+                    wanted = check_address(wanted, "account")
+                    if wanted not in accounts:
+                        raise NotFound(f"{wanted} is not an account of this wallet.")
+                self.address = wanted or accounts[0]
+                self._fund_once()
+        except BaseException:
+            self.close()
+            raise
+
+    def signer(self):
+        return self.vault.signer(self.address)
+
+    def note(self, text: str) -> None:
+        # notes go to stderr when the output is JSON, so the JSON stays parseable
+        print(text, file=sys.stderr if getattr(self.args, "json", False) else sys.stdout)
+
+    def _fund_once(self) -> None:
+        if not self.network.is_embedded:
+            return
+        funded = self.store.get_setting(FUNDED_SETTING) or []
+        key = f"{self.network.rpc_url}|{self.network.board}|{self.address}"
+        if key in funded:
+            return
+        from wallet.devnet import FAUCET_ETH, FAUCET_TOKENS, rpc_request
+        from wallet.token import format_amount
+
+        try:
+            rpc_request(self.network.rpc_url, "quarry_faucet", [self.address], timeout=30)
+            self.note(f"New account on the embedded network: funded {self.address} from the faucet with "
+                      f"{format_amount(FAUCET_ETH)} ETH and {format_amount(FAUCET_TOKENS)} QDT.")
+        except NetworkError as exc:
+            if "already funded" not in str(exc):
+                raise
+        self.store.set_setting(FUNDED_SETTING, [*funded, key])
+
+    def bounty_client(self):
+        from wallet.bounties import BountyClient
+
+        if not self.network.board:
+            raise NotFound(f"No BountyBoard is configured for the network {self.network.name}; "
+                           "use 'quarry network use NAME --board ADDRESS' or 'quarry network deploy'.")
+        return BountyClient(self.w3, self.network.board, self.network.chain_id, self.store, self.network.name)
+
+    def close(self) -> None:
+        if self.vault is not None:
+            self.vault.close()
+        elif getattr(self, "store", None) is not None:
+            self.store.close()
+
+
+def _when(timestamp: int | float | None) -> str:
+    if not timestamp:
+        return "-"
+    return dt.datetime.fromtimestamp(float(timestamp)).strftime("%Y-%m-%d %H:%M")
+
+
+def _table(rows: list[tuple[Any, ...]]) -> str:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(f"{str(v):<{w}}" for v, w in zip(row, widths, strict=True)).rstrip()
+                     for row in rows)
+
+
+# -- devnet and networks -----------------------------------------------------------------------
+
+
+def cmd_devnet(args: argparse.Namespace) -> int:
+    import logging
+
+    from wallet.devnet import DEFAULT_PORT, serve_forever
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    serve_forever(home_from(args), args.port or DEFAULT_PORT, plugins=not args.no_plugins)
+    return 0
+
+
+def cmd_network_list(args: argparse.Namespace) -> int:
+    from wallet.network import current_network, list_networks
+    from wallet.store import Store
+
+    with Store(home_from(args)) as store:
+        current = current_network(store).name
+        networks = list_networks(store)
+    if args.json:
+        print_json([dict(n.as_dict(), current=n.name == current) for n in networks])
+        return 0
+    rows = [("", "NAME", "CHAIN", "RPC URL", "BOARD")] + [
+        ("*" if n.name == current else "", n.name, n.chain_id,
+         n.rpc_url + (" (started on demand)" if n.is_embedded else ""), n.board or "-")
+        for n in networks
+    ]
+    print(_table(rows))
+    return 0
+
+
+def cmd_network_use(args: argparse.Namespace) -> int:
+    from wallet.network import use_network
+    from wallet.store import Store
+
+    with Store(home_from(args)) as store:
+        network = use_network(store, args.name_or_url, args.chain_id, args.token, args.board, args.name)
+    emit(args, network.as_dict(),
+         f"Now using {network.name} (chain {network.chain_id}, {network.rpc_url})."
+         + ("" if network.board or network.is_embedded else
+            " No BountyBoard is set: give --board ADDRESS or run 'quarry network deploy'."))
+    return 0
+
+
+def cmd_network_deploy(args: argparse.Namespace) -> int:
+    from wallet.network import deploy_contracts
+
+    session = Session(args, signs=True)
+    try:
+        if session.network.is_embedded:
+            raise InvalidInput("The embedded network deploys its own contracts; switch to an RPC network first.")
+        network = deploy_contracts(session.store, session.network, session.w3, session.signer(),
+                                   grace_period=args.grace_period)
+    finally:
+        session.close()
+    print(f"Deployed on {network.name}: QuarryToken {network.token}, BountyBoard {network.board}.")
+    return 0
+
+
+# -- balances and transfers --------------------------------------------------------------------
+
+
+def cmd_balance(args: argparse.Namespace) -> int:
+    from wallet.token import balances
+
+    session = Session(args)
+    try:
+        found = balances(session.w3, session.address, [session.network.token] if session.network.token else [])
+    finally:
+        session.close()
+    data = {"account": session.address, "network": session.network.name,
+            "balances": [{"symbol": b.symbol, "amount": b.text, "units": str(b.units), "token": b.token}
+                         for b in found]}
+    text = "\n".join([f"{session.address} on {session.network.name}"]
+                     + [f"  {b.text} {b.symbol}" for b in found])
+    emit(args, data, text)
+    return 0
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin or not sys.stdin.isatty():
+        raise InvalidInput("Confirmation is needed but there is no terminal to ask on; pass --yes.")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from wallet.token import preview_send, send
+    from wallet.tx import wait_for_receipt
+
+    session = Session(args, signs=True)
+    try:
+        token = args.token
+        if token and token.upper() in ("QDT", "TOKEN"):
+            if not session.network.token:
+                raise NotFound(f"No token is configured for the network {session.network.name}.")
+            token = session.network.token
+        if token and token.upper() == "ETH":
+            token = None
+        preview = preview_send(session.w3, session.address, args.to, args.amount, token)
+        session.note(preview.describe())
+        if not args.yes and not _confirm("Send it?"):
+            print("Nothing was sent.")
+            return 1
+        tx_hash = send(session.w3, session.signer(), preview, session.network.chain_id,
+                       store=session.store, network=session.network.name)
+        session.note(f"Sent {tx_hash}; waiting for it to be mined…")
+        receipt = wait_for_receipt(session.w3, tx_hash, store=session.store)
+    finally:
+        session.close()
+    emit(args, {"hash": tx_hash, "block": int(receipt["blockNumber"]), "status": "success"},
+         f"Mined in block {receipt['blockNumber']}.")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from wallet.history import load_history
+
+    session = Session(args)
+    try:
+        rows = load_history(session.store, session.w3, session.network.name, session.address,
+                            session.network.token, session.network.board)
+    finally:
+        session.close()
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print("No transactions yet.")
+        return 0
+    print(_table([("WHEN", "WHAT", "AMOUNT", "STATUS", "TRANSACTION")] + [
+        (_when(r["timestamp"]), r["description"], r["amount_text"], r["status"], r["hash"]) for r in rows
+    ]))
+    return 0
+
+
+# -- bounties and rewards ----------------------------------------------------------------------
+
+
+def _amount(units: int) -> str:
+    from wallet.token import format_amount
+
+    return format_amount(units, 18, 6)
+
+
+def cmd_bounties_list(args: argparse.Namespace) -> int:
+    session = Session(args, needs_account=False)
+    try:
+        found = session.bounty_client().list_bounties()
+    finally:
+        session.close()
+    if args.json:
+        print_json([dict(b.as_dict(), reward_per_round=str(b.reward_per_round), escrow=str(b.escrow))
+                    for b in found])
+        return 0
+    if not found:
+        print(f"No bounties on {session.network.name} yet.")
+        return 0
+    print(_table([("ID", "STATUS", "ROUND", "DEADLINE", "REWARD/ROUND", "ESCROW", "SUBMISSIONS")] + [
+        (b.id, b.phase if b.status == "open" else b.status, f"{b.current_round + 1}/{b.rounds}",
+         _when(b.round_deadline), _amount(b.reward_per_round), _amount(b.escrow), b.round_submissions)
+        for b in found
+    ]))
+    return 0
+
+
+def cmd_bounties_show(args: argparse.Namespace) -> int:
+    session = Session(args, needs_account=False)
+    try:
+        accounts = []
+        if getattr(args, "account", None):
+            accounts = [args.account]
+        details = session.bounty_client().show(args.bounty_id, accounts[0] if accounts else None)
+    finally:
+        session.close()
+    if args.json:
+        data = details.as_dict()
+        data["bounty"].update(reward_per_round=str(details.bounty.reward_per_round),
+                              escrow=str(details.bounty.escrow))
+        print_json(data)
+        return 0
+    b = details.bounty
+    title = (details.spec or {}).get("title", "(spec not verified)")
+    lines = [
+        f"Bounty {b.id}: {title}",
+        f"  status: {b.status}, {b.phase}; round {b.current_round + 1} of {b.rounds}, deadline {_when(b.round_deadline)}",
+        f"  reward: {_amount(b.reward_per_round)} per round, escrow {_amount(b.escrow)}, token {b.token}",
+        f"  owner: {b.owner}; at most {b.max_contributors} contributors per round",
+        f"  spec: {b.spec_uri} ({b.spec_hash})",
+    ]
+    if details.spec_ok:
+        spec = details.spec or {}
+        lines.append("  spec verified against its on-chain hash")
+        for key in ("description", "task", "metric", "inbox_url"):
+            if key in spec:
+                lines.append(f"  {key}: {spec[key]}")
+    else:
+        lines.append(f"  WARNING: {details.spec_problem}")
+    for r in details.rounds:
+        lines.append(f"  round {r['round'] + 1}: {r['state']}, {r['submissions']} submissions, deadline {_when(r['deadline'])}")
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_rewards(args: argparse.Namespace) -> int:
+    session = Session(args)
+    try:
+        summary = session.bounty_client().rewards(session.address)
+    finally:
+        session.close()
+    if args.json:
+        print_json(dict(summary.as_dict(), account=session.address))
+        return 0
+    if not summary.rows:
+        print(f"{session.address} has not submitted to any bounty on {session.network.name}.")
+        return 0
+    print(_table([("BOUNTY", "ROUND", "STATUS", "AMOUNT", "CLAIM")] + [
+        (r.bounty_id, r.round + 1, r.status, _amount(r.amount) if r.amount else "-", r.claim or "-")
+        for r in summary.rows
+    ]))
+    for token, units in summary.claimable.items():
+        if units:
+            print(f"Claimable now: {_amount(units)} of token {token} ('quarry claim').")
+    return 0
+
+
+def cmd_claim(args: argparse.Namespace) -> int:
+    session = Session(args, signs=True)
+    try:
+        claimed = session.bounty_client().claim(session.signer(), args.token)
+    finally:
+        session.close()
+    emit(args, [{"token": t, "amount": str(a), "hash": h} for t, a, h in claimed],
+         "\n".join(f"Claimed {_amount(a)} of token {t} ({h})." for t, a, h in claimed))
+    return 0
