@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 UI_THEME = "ui.theme"
 UI_PAGE = "ui.page"
 UI_GEOMETRY = "ui.geometry"
+UI_SIZE = "ui.size"
 
 
 class NetworkStatus(QObject):

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui import theme
-from ui.context import UI_GEOMETRY, UI_PAGE, AppContext
+from ui.context import UI_GEOMETRY, UI_PAGE, UI_SIZE, AppContext
 from ui.pages.base import Page
 
 log = logging.getLogger(__name__)
@@ -300,17 +300,24 @@ class MainWindow(QMainWindow):
 
     def _restore_geometry(self) -> None:
         saved = self.ctx.setting(UI_GEOMETRY)
+        size = self.ctx.setting(UI_SIZE)
+        restored = False
         if isinstance(saved, str) and saved:
             try:
-                if self.restoreGeometry(QByteArray(base64.b64decode(saved))):
-                    return
+                restored = self.restoreGeometry(QByteArray(base64.b64decode(saved)))
             except ValueError:
-                pass
-        self.resize(1120, 740)
+                restored = False
+        # restoreGeometry keeps the position; the size is applied as saved (Qt may shrink it
+        # to a screen it believes smaller, e.g. offscreen).
+        if isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size):
+            self.resize(max(size[0], 640), max(size[1], 480))
+        elif not restored:
+            self.resize(1120, 740)
 
     def save_geometry(self) -> None:
         data = bytes(self.saveGeometry().data())
         self.ctx.set_setting(UI_GEOMETRY, base64.b64encode(data).decode("ascii"))
+        self.ctx.set_setting(UI_SIZE, [self.width(), self.height()])
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.save_geometry()
