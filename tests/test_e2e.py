@@ -1,8 +1,9 @@
 """End to end over anvil, every party its own process.
 
 The practitioner (keygen, serve, post, evaluate, finalize through `quarry-practitioner`)
-and four data owners (`quarry train`, each with its own home and key; one a free rider who
-submits an encrypted zero update from a small script) go through two rounds. Checked: the
+and four data owners (`quarry train`, each with its own home and key; one without ETH who
+submits gasless through the inbox's relay; one a free rider who submits an encrypted zero
+update from a small script) go through two rounds. Checked: the
 free rider earns 0 and the honest owners more than 0; the final model's accuracy is within
 two points of training the same model on all their data centrally; and every byte the
 inbox received from the owners is an encrypted update blob or a hash: no raw feature value
@@ -45,6 +46,7 @@ PYTHON = sys.executable
 PASSWORD = "correct horse battery staple"
 OWNER_FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv", "breast_cancer_owner_c.csv"]
 ROUND_SECONDS = 600
+GASLESS_OWNER = 1
 
 # The free rider: fetches the spec and the round's model like a wallet, then encrypts an
 # all-zero update with the trainer's own functions and submits it directly.
@@ -161,8 +163,9 @@ def test_market_end_to_end_over_anvil(tmp_path):
                 vault.close()
                 with Store(home) as store:
                     use_network(store, url, chain_id=31337, token=token, board=board, name="anvil")
-                w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(
-                    {"from": deployer.address, "to": account.address, "value": 10**18}))
+                if i != GASLESS_OWNER:  # that one has no ETH and submits through the relay
+                    w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(
+                        {"from": deployer.address, "to": account.address, "value": 10**18}))
                 owners.append((account, home))
             honest, free_rider = owners[:3], owners[3]
 
@@ -171,10 +174,11 @@ def test_market_end_to_end_over_anvil(tmp_path):
                     subprocess.Popen(
                         [PYTHON, "-m", "wallet.cli", "train", str(bounty_id),
                          "--data", str(DEMO / name), "--password-file", str(tmp_path / "pw"),
-                         "--home", str(home), "--json"],
+                         "--home", str(home), "--json",
+                         *(["--gasless"] if index == GASLESS_OWNER else [])],
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
                     )
-                    for (account, home), name in zip(honest, OWNER_FILES, strict=True)
+                    for index, ((account, home), name) in enumerate(zip(honest, OWNER_FILES, strict=True))
                 ]
                 _run([PYTHON, "-c", FREE_RIDER, url, board, free_rider[0].key.hex(), str(bounty_id)])
                 for process in trainers:
@@ -222,10 +226,15 @@ def test_market_end_to_end_over_anvil(tmp_path):
         # -- what reached the practitioner: encrypted blobs and hashes only ---------------
         chunks = _recorded_bodies(bodies.read_bytes())
         recorded = b"\n".join(body for _, _, body in chunks)  # the bodies, not our log lines
-        assert len(chunks) == 8  # 4 owners x 2 rounds, one PUT each
-        for method, _path, body in chunks:
-            assert method == "PUT"
+        puts = [body for method, _path, body in chunks if method == "PUT"]
+        relays = [json.loads(body) for method, _path, body in chunks if method == "POST"]
+        assert len(puts) == 8 and len(relays) == 2  # 4 owners x 2 rounds; one owner gasless
+        for body in puts:
             parse_blob(body, expected_public_key=spec.public_key())  # an encrypted update
+        for relay in relays:  # hashes, a URI, an address and a signature: nothing else
+            assert sorted(relay) == sorted(
+                ["bountyId", "round", "blobHash", "uri", "contributor", "deadline", "signature"])
+        assert w3.eth.get_balance(owners[GASLESS_OWNER][0].address) == 0
         values = set()
         for name in OWNER_FILES:
             values.update(_csv_values(DEMO / name))
