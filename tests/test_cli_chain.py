@@ -189,3 +189,24 @@ def test_quarry_devnet_command_serves_until_terminated(tmp_path):
     assert process.returncode == 0
     assert f"serving at http://127.0.0.1:{port}" in output and "Embedded network stopped." in output
     assert read_server_info(home / "devnet") is None
+
+
+def test_network_deploy_to_an_rpc_network(devnet, home, wallet_files, capsys):
+    me = wallet_files["account"].address
+    devnet.faucet(me)  # an RPC network has no automatic faucet: fund the deployer by hand
+    assert run(home, "network", "use", devnet.url, "--name", "local") == 0
+    assert "No BountyBoard is set" in capsys.readouterr().out
+    assert run(home, "bounties", "list") == 1
+    assert "No BountyBoard is configured for the network local" in capsys.readouterr().err
+    assert run(home, "network", "deploy", "--grace-period", "60", "--password-file", wallet_files["pw"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Deployed on local: QuarryToken 0x")
+    assert run(home, "network", "list", "--json") == 0
+    local = next(n for n in json.loads(capsys.readouterr().out) if n["name"] == "local")
+    assert local["current"] and local["board"] and local["board"] != devnet.board
+    assert len(devnet_w3(devnet).eth.get_code(local["board"])) > 100
+    assert run(home, "bounties", "list") == 0
+    assert "No bounties on local yet." in capsys.readouterr().out
+    assert run(home, "network", "use", "embedded") == 0
+    assert run(home, "network", "deploy", "--password-file", wallet_files["pw"]) == 1
+    assert "deploys its own contracts" in capsys.readouterr().err

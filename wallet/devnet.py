@@ -53,7 +53,7 @@ FAUCET_ETH = 10 * ETHER
 FAUCET_TOKENS = 1_000 * TOKEN_UNIT
 FAUCET_INTERVAL_SECONDS = 3600  # one faucet payment per address per hour
 PRACTITIONER_TOKENS = 1_000_000 * TOKEN_UNIT
-IDLE_BLOCK_SECONDS = 10  # an empty block this often while clients are active keeps "latest" fresh
+IDLE_BLOCK_SECONDS = 5  # an empty block this often while clients are active keeps "latest" fresh
 ACTIVE_CLIENT_SECONDS = 60
 START_TIMEOUT_SECONDS = 60
 
