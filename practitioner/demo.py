@@ -26,7 +26,7 @@ from web3 import Web3
 
 from practitioner.keys import generate_keypair, load_private_key, save_private_key
 from practitioner.post import post_bounty, read_spec_file
-from practitioner.runner import process_due_rounds
+from practitioner.runner import process_due_rounds, seconds_to_next_deadline
 from practitioner.session import Session
 from practitioner.state import PractitionerHome, read_json
 from trainer.errors import TrainerError
@@ -115,11 +115,14 @@ def attach(ctx, settings: DemoSettings | None = None) -> None:  # ctx: wallet.de
     session = demo_session(ctx, settings)
     private_key = _key(session.home, settings.key_bits)
     while not ctx.stop.is_set():
+        wait = settings.poll_seconds
         try:
             process_due_rounds(session, private_key)
             ensure_bounties(session, settings)
+            # sleep until the next round closes: no polling keeps the idle devnet idle
+            wait = max(settings.poll_seconds, seconds_to_next_deadline(session) + 1.0)
         except (QuarryError, TrainerError) as exc:
             log.warning("demo practitioner: %s", exc)
         except Exception:  # the node went away for a moment: try again on the next tick
             log.exception("demo practitioner: pass failed")
-        ctx.stop.wait(settings.poll_seconds)
+        ctx.stop.wait(wait)

@@ -63,15 +63,37 @@ def process_due_rounds(session: Session, private_key: paillier.PaillierPrivateKe
     return done
 
 
+def seconds_to_next_deadline(session: Session, cap: float = 300.0) -> float:
+    """Until the earliest open round of our bounties closes (at most `cap`; 0 if one has).
+
+    Sleeping that long instead of polling keeps an idle node idle (the embedded network
+    mines empty blocks only while clients talk to it)."""
+    client = session.client
+    now = client.now()
+    wait = cap
+    for bounty_id in session.home.known_bounties(session.chain_id, session.board_address):
+        bounty = client.bounty(bounty_id)
+        if bounty.status_text != "open":
+            continue
+        info = client.round(bounty_id, bounty.current_round)
+        if info.state == ROUND_OPEN:
+            wait = min(wait, max(0.0, float(info.deadline - now)))
+    return wait
+
+
 def run(
     session: Session,
     private_key: paillier.PaillierPrivateKey,
     stop: threading.Event,
     poll_seconds: float = 5.0,
+    max_sleep: float = 300.0,
 ) -> None:
+    """Until `stop`: process due rounds, then sleep until the next deadline (+1 s)."""
     while not stop.is_set():
+        wait = poll_seconds
         try:
             process_due_rounds(session, private_key)
+            wait = max(poll_seconds, seconds_to_next_deadline(session, max_sleep) + 1.0)
         except Exception:  # a dropped RPC connection: log and try again next tick
             log.exception("practitioner run loop pass failed")
-        stop.wait(poll_seconds)
+        stop.wait(wait)

@@ -15,7 +15,7 @@ from practitioner.finalize import finalize_round
 from practitioner.keys import generate_keypair, save_private_key
 from practitioner.post import post_bounty
 from practitioner.report import parse_report
-from practitioner.runner import process_due_rounds
+from practitioner.runner import process_due_rounds, seconds_to_next_deadline
 from practitioner.session import Session
 from practitioner.state import PractitionerHome
 from tests.chain_fixtures import GRACE_PERIOD, TOKEN_UNIT, funded_signer, new_market, send
@@ -78,6 +78,8 @@ def test_post_fills_the_spec_and_escrows(setup):
     # the validation set stays home
     assert (session.bounty_dir(posted.bounty_id) / "validation.npz").is_file()
     assert not any("validation" in p.name for p in session.home.blob_dir.iterdir())
+    # the run loop sleeps until the round closes instead of polling
+    assert 500 < seconds_to_next_deadline(session) <= 600
 
 
 def test_two_rounds_pay_honest_owners_and_not_the_free_rider(setup):
