@@ -52,7 +52,7 @@ def decode_submissions(
     limit = spec.max_blob_bytes
     decoded: list[DecodedSubmission] = []
     for item in fetched:
-        reason = _check(item, bounty_id, round_index, n_params)
+        reason = _check(item)
         if reason is None:
             try:
                 blob = parse_blob(
@@ -76,7 +76,7 @@ def decode_submissions(
     return decoded
 
 
-def _check(item: FetchedSubmission, bounty_id: int, round_index: int, n_params: int) -> str | None:
+def _check(item: FetchedSubmission) -> str | None:
     if item.data is None:
         return item.error or "blob could not be fetched"
     actual = "0x" + keccak(item.data).hex()
