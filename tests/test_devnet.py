@@ -220,3 +220,29 @@ def test_ensure_running_starts_a_detached_devnet_once(tmp_path):
     while running_url(home) is not None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert running_url(home) is None
+
+
+def test_blocks_fee_history_and_log_filters(devnet, monkeypatch):
+    w3 = devnet_w3(devnet)
+    signer = faucet_signer(devnet)
+    token = w3.eth.contract(address=devnet.token, abi=abi("QuarryToken"))
+    receipt = w3.eth.wait_for_transaction_receipt(
+        _transfer(w3, token, signer, devnet.board, 3), timeout=10, poll_latency=0.05)
+    block = w3.eth.get_block(receipt["blockNumber"], full_transactions=True)
+    assert block["transactions"][0]["hash"] == receipt["transactionHash"]
+    assert block["baseFeePerGas"] > 0 and block["hash"] == w3.eth.get_block(block["hash"])["hash"]
+    history = w3.eth.fee_history(3, "latest", [50])
+    assert len(history["baseFeePerGas"]) == len(history["gasUsedRatio"]) + 1 and history["reward"]
+    transfer_topic = token.events.Transfer().topic
+    to_board = "0x" + "00" * 12 + devnet.board[2:].lower()
+    logs = w3.eth.get_logs({"fromBlock": 0, "toBlock": "latest", "address": devnet.token,
+                            "topics": [transfer_topic, None, to_board]})
+    assert [entry["transactionHash"] for entry in logs] == [receipt["transactionHash"]]
+    assert w3.eth.get_logs({"fromBlock": 0, "address": devnet.board, "topics": [transfer_topic]}) == []
+    missing = _post(devnet.url, {"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs",
+                                 "params": [{"fromBlock": "0x0", "toBlock": hex(20_000)}]})
+    assert "block 20000 not found" in missing["error"]["message"]
+    monkeypatch.setattr("wallet.devnet_rpc.MAX_LOG_RANGE", 2)
+    too_wide = _post(devnet.url, {"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs",
+                                  "params": [{"fromBlock": "0x0", "toBlock": "latest"}]})
+    assert "block range is too large" in too_wide["error"]["message"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from typing import Any
 from eth.abc import BlockHeaderAPI, SignedTransactionAPI
 from eth.chains.base import MiningChain
 from eth.db.atomic import AtomicDB
-from eth.db.backends.base import BaseDB
 from eth.exceptions import HeaderNotFound, TransactionNotFound
 from eth.vm.forks import PragueVM
 from eth.vm.forks.cancun import get_total_blob_gas
@@ -35,57 +33,9 @@ from eth_tester.backends.pyevm.serializers import (
     serialize_transaction,
     serialize_transaction_receipt,
 )
-from eth_utils import ValidationError, keccak, to_canonical_address
+from eth_utils import ValidationError, to_canonical_address
 
-_READ_CACHE_LIMIT = 400_000  # entries; trie nodes are small, so this stays well under 200 MB
-
-
-class SQLiteKeyValue(BaseDB):
-    """py-evm's key-value interface over one SQLite table, with a read cache.
-
-    Writes go into an open SQLite transaction that `commit()` makes durable, so a block and
-    its log index land together or not at all.
-    """
-
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self.connection = connection
-        self.connection.execute(
-            "CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY, value BLOB NOT NULL)"
-        )
-        self._cache: dict[bytes, bytes] = {}
-
-    def __getitem__(self, key: bytes) -> bytes:
-        if key in self._cache:
-            return self._cache[key]
-        row = self.connection.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            raise KeyError(key)
-        self._remember(key, row[0])
-        return row[0]
-
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        self.connection.execute(
-            "INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, value)
-        )
-        self._remember(key, value)
-
-    def __delitem__(self, key: bytes) -> None:
-        cursor = self.connection.execute("DELETE FROM kv WHERE key = ?", (key,))
-        self._cache.pop(key, None)
-        if cursor.rowcount == 0:
-            raise KeyError(key)
-
-    def _exists(self, key: bytes) -> bool:
-        try:
-            self[key]
-        except KeyError:
-            return False
-        return True
-
-    def _remember(self, key: bytes, value: bytes) -> None:
-        if len(self._cache) >= _READ_CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[key] = value
+from wallet.devnet_db import SQLiteKeyValue
 
 
 class ChainError(Exception):
@@ -474,18 +424,3 @@ def node_message(py_evm_message: str) -> str:
     if "Insufficient gas" in text or "intrinsic" in text.lower():
         return "intrinsic gas too low"
     return text
-
-
-def event_topic(signature: str) -> bytes:
-    return keccak(text=signature)
-
-
-def iter_hex_list(value: Any) -> Iterator[str]:
-    """JSON-RPC fields that may be one hex string or a list of them."""
-    if value is None:
-        return
-    if isinstance(value, str):
-        yield value
-        return
-    if isinstance(value, Iterable):
-        yield from value
