@@ -92,19 +92,23 @@ class Devnet:
         self.lock = threading.RLock()
         self.stop_event = threading.Event()
         self._lock_file = self._take_directory_lock()
-        self.keys = self._load_or_create_keys()
-        self.deployer = Account.from_key(self.keys["deployer"])
-        self.practitioner = Account.from_key(self.keys["practitioner"])
-        self.chain = DevnetChain(
-            self.directory / "chain.sqlite",
-            chain_id,
-            {self.deployer.address: 10**9 * ETHER, self.practitioner.address: 10**6 * ETHER},
-        )
-        self.first_start = False
-        with self.lock:
-            if self.chain.get_meta("board") is None:
-                self._deploy_contracts()
-                self.first_start = True
+        try:
+            self.keys = self._load_or_create_keys()
+            self.deployer = Account.from_key(self.keys["deployer"])
+            self.practitioner = Account.from_key(self.keys["practitioner"])
+            self.chain = DevnetChain(
+                self.directory / "chain.sqlite",
+                chain_id,
+                {self.deployer.address: 10**9 * ETHER, self.practitioner.address: 10**6 * ETHER},
+            )
+            self.first_start = False
+            with self.lock:
+                if self.chain.get_meta("board") is None:
+                    self._deploy_contracts()
+                    self.first_start = True
+        except BaseException:
+            self._lock_file.close()  # another attempt may start once this one failed
+            raise
         self.rpc = DevnetRPC(self.chain, self.lock, client="Quarry devnet (py-evm)")
         self.rpc.extra_methods["quarry_faucet"] = lambda params: self.faucet(params[0] if params else None)
         self.rpc.extra_methods["quarry_contracts"] = lambda params: self.contracts()
