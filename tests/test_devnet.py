@@ -115,6 +115,11 @@ def test_refuses_another_chain_id_and_bad_nonces(devnet):
     broke = poor.sign_transaction({**base, "chainId": CHAIN_ID, "nonce": 0}).raw_transaction
     answer = w3.provider.make_request("eth_sendRawTransaction", ["0x" + broke.hex()])
     assert answer["error"]["message"] == "insufficient funds for gas * price + value"
+    low_gas = signer.sign_transaction({**base, "chainId": CHAIN_ID, "nonce": 0, "gas": 20000}).raw_transaction
+    answer = w3.provider.make_request("eth_sendRawTransaction", ["0x" + low_gas.hex()])
+    assert answer["error"]["message"] == "intrinsic gas too low"
+    answer = w3.provider.make_request("eth_sendRawTransaction", ["0x02beef"])
+    assert answer["error"]["code"] == -32602 and "invalid transaction" in answer["error"]["message"]
 
 
 def test_revert_data_reaches_the_client(devnet):

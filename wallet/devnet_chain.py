@@ -421,6 +421,6 @@ def node_message(py_evm_message: str) -> str:
         return "insufficient funds for gas * price + value"
     if "lower than block's base fee" in text:
         return "max fee per gas less than block base fee"
-    if "Insufficient gas" in text or "intrinsic" in text.lower():
+    if "Insufficient gas" in text or "intrinsic" in text.lower() or "gas cannot be negative" in text:
         return "intrinsic gas too low"
     return text

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -313,7 +314,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, UnicodeDecodeError):
             self._reply(200, _error(None, -32700, "parse error"))
             return
-        self.server.last_request_at = _monotonic()
+        self.server.last_request_at = time.monotonic()
         self._reply(200, self.server.rpc.handle(request))
 
     def do_GET(self) -> None:  # noqa: N802
@@ -331,17 +332,11 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("devnet http: " + format, *args)
 
 
-def _monotonic() -> float:
-    import time
-
-    return time.monotonic()
-
-
 class DevnetHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, port: int, rpc: DevnetRPC) -> None:
         self.rpc = rpc
-        self.last_request_at = _monotonic()
+        self.last_request_at = time.monotonic()
         super().__init__(("127.0.0.1", port), _Handler)
