@@ -87,6 +87,8 @@ def explain(exc: BaseException, w3: Web3 | None = None) -> QuarryError:
         return TransactionFailed(
             "The replacement fee is too low: the node wants a higher fee to replace a pending transaction."
         )
+    if "intrinsic gas" in lowered:
+        return TransactionFailed("The gas limit is below the minimum this transaction needs.")
     if "base fee" in lowered:
         return TransactionFailed("The max fee is below the network's current base fee; try again.")
     if "chain id" in lowered:
