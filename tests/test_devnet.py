@@ -212,12 +212,12 @@ def test_plugins_get_a_context_and_a_failing_plugin_is_only_logged(devnet, caplo
 def test_ensure_running_starts_a_detached_devnet_once(tmp_path):
     home = tmp_path / "home"
     port = free_port()
-    url = ensure_running(home, port=port)
+    url = ensure_running(home, port=port, plugins=False)
     info = read_server_info(home / "devnet")
     try:
         assert url == f"http://127.0.0.1:{port}" == info["url"]
         assert Web3(Web3.HTTPProvider(url)).eth.chain_id == CHAIN_ID
-        assert ensure_running(home, port=port) == url  # found, not started twice
+        assert ensure_running(home, port=port, plugins=False) == url  # found, not started twice
         assert running_url(home) == url
     finally:
         os.kill(info["pid"], signal.SIGTERM)
@@ -251,3 +251,51 @@ def test_blocks_fee_history_and_log_filters(devnet, monkeypatch):
     too_wide = _post(devnet.url, {"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs",
                                   "params": [{"fromBlock": "0x0", "toBlock": "latest"}]})
     assert "block range is too large" in too_wide["error"]["message"]
+
+
+def test_start_plugins_runs_each_entry_point_in_its_own_thread(devnet, monkeypatch):
+    seen: list[tuple[str, DevnetContext]] = []
+    done = threading.Event()
+
+    class FakeEntryPoint:
+        name = "recorder"
+
+        def load(self):
+            def plugin(context):
+                seen.append((threading.current_thread().name, context))
+                done.set()
+            return plugin
+
+    monkeypatch.setattr("wallet.devnet.entry_points", lambda group: [FakeEntryPoint()] if group == "quarry.devnet" else [])
+    devnet.start_plugins()
+    assert done.wait(10)
+    thread_name, context = seen[0]
+    assert thread_name == "devnet-plugin-recorder" and context.first_start is True
+
+
+@pytest.mark.slow
+def test_a_killed_devnet_restarts_with_everything_mined_before(tmp_path):
+    home = tmp_path / "home"
+    port = free_port()
+    url = ensure_running(home, port=port, plugins=False)
+    w3 = Web3(Web3.HTTPProvider(url))
+    signer = Account.create()
+    w3.provider.make_request("quarry_faucet", [signer.address])
+    contracts = w3.provider.make_request("quarry_contracts", [])["result"]
+    token = w3.eth.contract(address=contracts["token"], abi=abi("QuarryToken"))
+    receiver = Account.create().address
+    tx_hash = _transfer(w3, token, signer, receiver, 11)
+    w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10, poll_latency=0.05)
+    os.kill(read_server_info(home / "devnet")["pid"], signal.SIGKILL)  # no clean shutdown
+    deadline = time.monotonic() + 10
+    while running_url(home) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    url = ensure_running(home, port=port, plugins=False)  # a stale server.json does not fool it
+    try:
+        w3 = Web3(Web3.HTTPProvider(url))
+        token = w3.eth.contract(address=contracts["token"], abi=abi("QuarryToken"))
+        assert token.functions.balanceOf(receiver).call() == 11
+        assert w3.eth.get_transaction_receipt(tx_hash)["status"] == 1
+        assert w3.provider.make_request("quarry_contracts", [])["result"] == contracts
+    finally:
+        os.kill(read_server_info(home / "devnet")["pid"], signal.SIGTERM)

@@ -375,16 +375,18 @@ def running_url(home: str | os.PathLike[str] | None = None) -> str | None:
 
 
 def ensure_running(home: str | os.PathLike[str] | None = None, port: int = DEFAULT_PORT,
-                   timeout: float = START_TIMEOUT_SECONDS) -> str:
-    """The URL of this home's devnet; starts `python -m wallet.devnet` detached if none answers."""
+                   timeout: float = START_TIMEOUT_SECONDS, plugins: bool = True) -> str:
+    """The URL of this home's devnet; starts `python -m wallet.devnet` detached if none answers
+    (with its plugins, e.g. the demo practitioner, unless `plugins` is False)."""
     url = running_url(home)
     if url is not None:
         return url
     directory = devnet_dir(home)
     log_file = open(directory / "devnet.log", "ab")  # noqa: SIM115 (handed to the child)
     with log_file:
+        command = [sys.executable, "-m", "wallet.devnet", "--home", str(data_home(home)), "--port", str(port)]
         process = subprocess.Popen(
-            [sys.executable, "-m", "wallet.devnet", "--home", str(data_home(home)), "--port", str(port)],
+            command + ([] if plugins else ["--no-plugins"]),
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
             start_new_session=True,  # outlives the app that started it
         )
