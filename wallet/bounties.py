@@ -166,8 +166,8 @@ class BountyClient:
         return bounty
 
     def list_bounties(self, refresh: bool = True) -> list[Bounty]:
-        """Every bounty, newest first. Closed bounties come from the cache once seen (they
-        cannot change); open ones are re-read. Without refresh, only the cache."""
+        """Every bounty, newest first. Finished bounties come from the cache once seen (they
+        cannot change); the others are re-read. Without refresh, only the cache."""
         cached = {b.id: b for b in self._cache_all()}
         if not refresh:
             return sorted(cached.values(), key=lambda b: b.id, reverse=True)
@@ -175,7 +175,8 @@ class BountyClient:
         found = []
         for bounty_id in range(self.count(), 0, -1):
             old = cached.get(bounty_id)
-            if old is not None and old.status in ("completed", "cancelled"):
+            if old is not None and old.phase == "closed" and (
+                    old.status == "completed" or (old.status == "cancelled" and old.round_state != "open")):
                 found.append(old)
             else:
                 found.append(self.bounty(bounty_id, now))
