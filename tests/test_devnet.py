@@ -299,3 +299,20 @@ def test_a_killed_devnet_restarts_with_everything_mined_before(tmp_path):
         assert w3.provider.make_request("quarry_contracts", [])["result"] == contracts
     finally:
         os.kill(read_server_info(home / "devnet")["pid"], signal.SIGTERM)
+
+
+@pytest.mark.slow
+def test_ensure_running_takes_another_port_when_the_default_is_busy(tmp_path):
+    import socket
+
+    home = tmp_path / "home"
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        busy = squatter.getsockname()[1]
+        url = ensure_running(home, port=busy, plugins=False)
+    try:
+        assert url != f"http://127.0.0.1:{busy}"
+        assert Web3(Web3.HTTPProvider(url)).eth.chain_id == CHAIN_ID
+    finally:
+        os.kill(read_server_info(home / "devnet")["pid"], signal.SIGTERM)

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import threading
@@ -382,6 +383,8 @@ def ensure_running(home: str | os.PathLike[str] | None = None, port: int = DEFAU
     if url is not None:
         return url
     directory = devnet_dir(home)
+    if not _port_is_free(port):
+        port = 0  # another program (or another home's devnet) has it: take any free port
     log_file = open(directory / "devnet.log", "ab")  # noqa: SIM115 (handed to the child)
     with log_file:
         command = [sys.executable, "-m", "wallet.devnet", "--home", str(data_home(home)), "--port", str(port)]
@@ -400,6 +403,15 @@ def ensure_running(home: str | os.PathLike[str] | None = None, port: int = DEFAU
             raise DevnetError(f"The embedded network did not start: {tail[0] if tail else 'no output'}")
         time.sleep(0.2)
     raise DevnetError(f"The embedded network did not answer within {timeout:.0f} s (see {directory / 'devnet.log'}).")
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def serve_forever(home: str | os.PathLike[str] | None, port: int, plugins: bool = True,
