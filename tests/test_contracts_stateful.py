@@ -1,0 +1,417 @@
+"""A hypothesis state machine drives BountyBoard on py-evm through random create / submit
+(direct and gasless) / finalize / expire / cancel / claim / time-advance sequences.
+
+A Python model of the lifecycle predicts every call's outcome (success or the exact custom
+error) and every balance; after each step the invariants are checked against the chain:
+- the board's token balance == unreleased escrow + unclaimed (claimable) rewards;
+- claimable balances and escrow equal the model's; nothing is paid twice (an account's token
+  balance is exactly what it claimed; a round pays each contributor at most once);
+- nobody is paid more than escrowed (a round pays at most its reward);
+- no non-submitter is paid (RewardAssigned only names the round's submitters).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import pytest
+from eth_account import Account
+from eth_utils import keccak
+from hypothesis import HealthCheck, Phase, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from web3.logs import DISCARD
+
+from tests.chain_fixtures import Market, new_market, send, sign_submission
+from wallet.contracts import revert_error_name
+
+GRACE = 300  # a short grace period so that expiry is reachable in few steps
+MAX_OPEN_BOUNTIES = 3  # few, so that time jumps and closing calls meet the same bounty
+INDEX = st.integers(0, MAX_OPEN_BOUNTIES)  # the last value picks among closed bounties too
+OPEN, COMPLETED, CANCELLED = 0, 1, 2
+R_NOT_OPEN, R_OPEN, R_FINALIZED, R_EXPIRED, R_CANCELLED = range(5)
+
+
+@dataclass
+class ModelBounty:
+    id: int
+    owner: str
+    reward: int
+    rounds: int
+    duration: int
+    max_contributors: int
+    escrow: int
+    current: int = 0
+    status: int = OPEN
+    state: dict[int, int] = field(default_factory=dict)
+    deadline: dict[int, int] = field(default_factory=dict)
+    submitters: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+
+_MARKET: Market | None = None
+_SNAPSHOT = None
+
+
+def shared_market() -> tuple[Market, object]:
+    """One chain and one deployment for every example; each example starts from its snapshot."""
+    global _MARKET, _SNAPSHOT
+    if _MARKET is None:
+        _MARKET = new_market(grace_period=GRACE)
+        for practitioner in _MARKET.chain.accounts[1:3]:  # funds for every bounty of a run
+            _MARKET.mint(practitioner, 10**9)
+            send(_MARKET.token.functions.approve(_MARKET.board.address, 10**9), practitioner)
+        _SNAPSHOT = _MARKET.chain.snapshot()
+    return _MARKET, _SNAPSHOT
+
+
+NEW_BOUNTY = {
+    "practitioner": st.integers(0, 1),
+    "reward": st.integers(1, 1000),
+    "rounds": st.integers(1, 3),
+    "duration": st.sampled_from([100, 1000]),
+    "max_contributors": st.integers(1, 3),
+    "first": st.lists(st.integers(0, 4), max_size=3),
+}
+
+
+class BountyBoardMachine(RuleBasedStateMachine):
+    @initialize(**NEW_BOUNTY)
+    def start(self, practitioner, reward, rounds, duration, max_contributors, first) -> None:
+        self.market, snapshot = shared_market()
+        self.market.chain.revert(snapshot)
+        accounts = self.market.chain.accounts
+        self.practitioners = accounts[1:3]
+        self.gasless = Account.from_key(keccak(b"quarry gasless contributor"))
+        self.relayer = accounts[7]
+        self.contributors = accounts[2:6]  # funded; the gasless key submits through the relayer
+        self.actors = sorted({*self.practitioners, *self.contributors, self.gasless.address})
+        self.bounties: list[ModelBounty] = []
+        self.claimable: dict[str, int] = defaultdict(int)
+        self.claimed: dict[str, int] = defaultdict(int)
+        self.paid_in_round: dict[tuple[int, int], dict[str, int]] = {}
+        self.escrowed: dict[str, int] = defaultdict(int)
+        self.start_balance = {a: self.balance(a) for a in self.actors}
+        self.create(practitioner, reward, rounds, duration, max_contributors, first)
+
+    # ------------------------------------------------------------------ helpers
+
+    def balance(self, account: str) -> int:
+        return self.market.token.functions.balanceOf(account).call()
+
+    def now(self) -> int:
+        return self.market.chain.next_timestamp()
+
+    def attempt(self, call, sender: str, expected_error: str | None):
+        """Sends ``call``; asserts it succeeds or reverts with ``expected_error``.
+
+        The outcome comes from an eth_call on the pending block (what the transaction will
+        see); a success is then mined with a fixed gas limit, skipping web3's gas estimate
+        (a binary search of many executions) to keep the machine fast.
+        """
+        try:
+            call.call({"from": sender}, block_identifier="pending")
+        except Exception as error:  # eth-tester raises TransactionFailed for any revert
+            name = revert_error_name(error)
+            event(f"{call.fn_name} -> {name}")  # in --hypothesis-show-statistics
+            assert expected_error is not None, f"unexpected revert {name}: {error!r}"
+            assert name == expected_error, f"expected {expected_error}, got {name}"
+            return None
+        assert expected_error is None, f"expected {expected_error}, but it succeeded"
+        event(f"{call.fn_name} -> ok")
+        tx_hash = call.transact({"from": sender, "gas": 3_000_000})
+        receipt = self.market.w3.eth.wait_for_transaction_receipt(tx_hash)
+        assert receipt["status"] == 1
+        return receipt
+
+    def check_bounty(self, b: ModelBounty, *accounts: str) -> None:
+        """The chain's view of one bounty and of the accounts a step touched equals the model."""
+        (*_, current, status, escrow) = self.market.board.functions.getBounty(b.id).call()
+        assert (current, status, escrow) == (b.current, b.status, b.escrow)
+        for account in {*accounts}:
+            assert self.chain_claimable(account) == self.claimable[account]
+
+    def chain_claimable(self, account: str) -> int:
+        return self.market.board.functions.claimable(self.market.token.address, account).call()
+
+    def open_bounties(self) -> list[ModelBounty]:
+        return [b for b in self.bounties if b.status == OPEN]
+
+    def pick(self, index: int) -> ModelBounty:
+        candidates = (index < MAX_OPEN_BOUNTIES and self.open_bounties()) or self.bounties
+        return candidates[index % len(candidates)]
+
+    def travel_into_round(self, b: ModelBounty, after_deadline: int | None) -> None:
+        """Moves the clock (forward only) to ``after_deadline`` seconds past the round's deadline."""
+        if after_deadline is not None:
+            self.market.chain.travel_to(b.deadline[b.current] + after_deadline)
+
+    def round_checks(self, b: ModelBounty, round_: int) -> str | None:
+        if round_ > b.current:
+            return "RoundNotCurrent"
+        if round_ < b.current or b.state[round_] != R_OPEN:
+            return "AlreadyClosed"
+        return None
+
+    def advance(self, b: ModelBounty, ts: int) -> None:
+        if b.status == CANCELLED:
+            return
+        if b.current + 1 >= b.rounds:
+            b.status = COMPLETED
+            return
+        b.current += 1
+        b.state[b.current] = R_OPEN
+        b.deadline[b.current] = ts + b.duration
+
+    def record_assignments(self, b: ModelBounty, round_: int, receipt) -> None:
+        """Checks RewardAssigned of one closing round against its submitters and budget."""
+        assigned = self.market.board.events.RewardAssigned().process_receipt(receipt, errors=DISCARD)
+        paid = self.paid_in_round.setdefault((b.id, round_), {})
+        for log in assigned:
+            args = log["args"]
+            assert (args["bountyId"], args["round"]) == (b.id, round_)
+            assert args["contributor"] in b.submitters[round_], "a non-submitter was paid"
+            assert args["contributor"] not in paid, "a contributor was paid twice in one round"
+            paid[args["contributor"]] = args["amount"]
+        assert sum(paid.values()) <= b.reward, "a round paid more than its reward"
+
+    # ------------------------------------------------------------------ rules
+
+    @precondition(lambda self: len(self.open_bounties()) < MAX_OPEN_BOUNTIES)
+    @rule(**NEW_BOUNTY)
+    def create(self, practitioner, reward, rounds, duration, max_contributors, first):
+        owner = self.practitioners[practitioner]
+        total = reward * rounds
+        ts = self.now()
+        call = self.market.board.functions.createBounty(
+            self.market.token.address, reward, rounds, duration, max_contributors,
+            keccak(b"spec"), "file:///spec", keccak(b"model"), "file:///model",
+        )
+        self.attempt(call, owner, None)
+        self.escrowed[owner] += total
+        b = ModelBounty(len(self.bounties) + 1, owner, reward, rounds, duration, max_contributors, total)
+        b.state[0], b.deadline[0] = R_OPEN, ts + duration
+        self.bounties.append(b)
+        # early submissions (value 4 = the gasless key) so closing rounds usually has submitters
+        for who in first:
+            self.submit(len(self.bounties) - 1, who % 4, 0, who == 4)
+
+    @rule(index=INDEX, who=st.integers(0, 3), offset=st.sampled_from([0, 0, 0, 1]),
+          gasless=st.booleans())
+    def submit(self, index, who, offset, gasless):
+        b = self.pick(index)
+        round_ = b.current + offset
+        contributor = self.gasless.address if gasless else self.contributors[who]
+        ts = self.now()
+        if b.status != OPEN:
+            expected = "BountyNotOpen"
+        elif round_ != b.current:
+            expected = "RoundNotCurrent"
+        elif b.state[round_] != R_OPEN or ts >= b.deadline[round_]:
+            expected = "RoundNotOpen"
+        elif contributor in b.submitters[round_]:
+            expected = "AlreadySubmitted"
+        elif len(b.submitters[round_]) >= b.max_contributors:
+            expected = "RoundFull"
+        else:
+            expected = None
+        blob = keccak(f"{b.id}/{round_}/{contributor}".encode())
+        if gasless:
+            deadline = ts + 60
+            signature = sign_submission(self.gasless, self.market.board, b.id, round_, blob, "u", deadline)
+            call = self.market.board.functions.submitWithSignature(
+                b.id, round_, blob, "u", contributor, deadline, signature
+            )
+            self.attempt(call, self.relayer, expected)
+        else:
+            self.attempt(self.market.board.functions.submit(b.id, round_, blob, "u"), contributor, expected)
+        if expected is None:
+            b.submitters[round_].append(contributor)
+
+    @rule(
+        index=INDEX,
+        by_owner=st.sampled_from([True] * 5 + [False]),
+        offset=st.sampled_from([-1] + [0] * 8 + [1]),
+        weights=st.lists(st.integers(0, 5), min_size=0, max_size=4),
+        tamper=st.sampled_from([None, None, None, "stranger", "duplicate", "over"]),
+        after_deadline=st.sampled_from([None, 0, 1, GRACE // 2, GRACE - 1, GRACE - 1, GRACE]),
+    )
+    def finalize(self, index, by_owner, offset, weights, tamper, after_deadline):
+        b = self.pick(index)
+        self.travel_into_round(b, after_deadline)
+        round_ = max(0, b.current + offset)
+        sender = b.owner if by_owner else self.relayer
+        submitters = list(b.submitters.get(round_, []))
+        contributors = submitters[: len(weights)]
+        total_weight = sum(weights[: len(contributors)]) or 1
+        amounts = [b.reward * w // total_weight for w in weights[: len(contributors)]]
+        if tamper == "stranger":
+            contributors.append(self.relayer)
+            amounts.append(0)
+        elif tamper == "duplicate" and contributors:
+            contributors.append(contributors[0])
+            amounts.append(0)
+        elif tamper == "over" and contributors:
+            amounts[-1] = b.reward + 1 - sum(amounts[:-1])  # the total exceeds the reward by 1
+        ts = self.now()
+        expected = "NotOwner" if sender != b.owner else self.round_checks(b, round_)
+        if expected is None:
+            if ts < b.deadline[round_]:
+                expected = "DeadlineNotReached"
+            elif ts >= b.deadline[round_] + GRACE:
+                expected = "GracePeriodOver"
+        if expected is None:
+            seen, remaining = set(), b.reward
+            for contributor, amount in zip(contributors, amounts, strict=True):
+                if contributor not in submitters:
+                    expected = "NotASubmitter"
+                elif contributor in seen:
+                    expected = "DuplicateContributor"
+                elif amount > remaining:
+                    expected = "OverBudget"
+                if expected:
+                    break
+                seen.add(contributor)
+                remaining -= amount
+        call = self.market.board.functions.finalize(
+            b.id, round_, contributors, amounts, keccak(b"next"), "file:///next", keccak(b"r"), "r"
+        )
+        receipt = self.attempt(call, sender, expected)
+        if receipt is None:
+            return
+        for contributor, amount in zip(contributors, amounts, strict=True):
+            self.claimable[contributor] += amount
+        self.claimable[b.owner] += b.reward - sum(amounts)
+        b.escrow -= b.reward
+        b.state[round_] = R_FINALIZED
+        self.record_assignments(b, round_, receipt)
+        self.advance(b, ts)
+        self.check_bounty(b, b.owner, *submitters)
+
+    @rule(
+        index=INDEX,
+        offset=st.sampled_from([-1, 0, 0, 0, 0, 1]),
+        after_deadline=st.sampled_from([None, GRACE - 1, GRACE, GRACE + 1, 2 * GRACE]),
+    )
+    def expire(self, index, offset, after_deadline):
+        b = self.pick(index)
+        self.travel_into_round(b, after_deadline)
+        round_ = max(0, b.current + offset)
+        ts = self.now()
+        expected = self.round_checks(b, round_)
+        if expected is None and ts < b.deadline[round_] + GRACE:
+            expected = "GracePeriodNotOver"
+        receipt = self.attempt(self.market.board.functions.expireRound(b.id, round_), self.relayer, expected)
+        if receipt is None:
+            return
+        submitters = b.submitters[round_]
+        share = b.reward // len(submitters) if submitters else 0
+        for contributor in submitters:
+            self.claimable[contributor] += share
+        self.claimable[b.owner] += b.reward - share * len(submitters)
+        b.escrow -= b.reward
+        b.state[round_] = R_EXPIRED
+        self.record_assignments(b, round_, receipt)
+        self.advance(b, ts)
+        self.check_bounty(b, b.owner, *submitters)
+
+    @rule(index=INDEX, by_owner=st.sampled_from([True, False]))
+    def cancel(self, index, by_owner):
+        b = self.pick(index)
+        sender = b.owner if by_owner else self.relayer
+        if sender != b.owner:
+            expected = "NotOwner"
+        elif b.status != OPEN:
+            expected = "BountyNotOpen"
+        else:
+            expected = None
+        if self.attempt(self.market.board.functions.cancel(b.id), sender, expected) is None:
+            return
+        refunded_rounds = b.rounds - b.current - 1
+        if not b.submitters[b.current]:
+            b.state[b.current] = R_CANCELLED
+            refunded_rounds += 1
+        self.claimable[b.owner] += refunded_rounds * b.reward
+        b.escrow -= refunded_rounds * b.reward
+        b.status = CANCELLED
+        self.check_bounty(b, b.owner)
+
+    @rule(who=st.integers(0, 5))
+    def claim(self, who):
+        account = self.actors[who % len(self.actors)]
+        if account == self.gasless.address:
+            return  # holds no ETH to pay gas; it can claim once funded, like anyone else
+        amount = self.claimable[account]
+        call = self.market.board.functions.claim(self.market.token.address)
+        receipt = self.attempt(call, account, None if amount else "NothingToClaim")
+        if receipt is not None:
+            (event,) = self.market.board.events.RewardClaimed().process_receipt(receipt, errors=DISCARD)
+            assert event["args"]["amount"] == amount
+            self.claimed[account] += amount
+            self.claimable[account] = 0
+            assert self.chain_claimable(account) == 0
+            assert self.balance(account) == self.expected_balance(account)
+
+    @rule(seconds=st.sampled_from([1, 30, 99, 100, 101, 300]))
+    def wait(self, seconds):
+        self.market.chain.advance(seconds)
+
+    @rule(index=INDEX, moment=st.sampled_from([-1, 0, GRACE - 1, GRACE]))
+    def jump_to_deadline(self, index, moment):
+        """Time travel to the edges of a round's finalise window (forward only)."""
+        b = self.pick(index)
+        self.market.chain.travel_to(b.deadline[b.current] + moment)
+
+    # ------------------------------------------------------------------ invariants
+
+    def expected_balance(self, account: str) -> int:
+        """Nothing paid twice: an account holds what it had, less escrow posted, plus claims."""
+        return self.start_balance[account] - self.escrowed[account] + self.claimed[account]
+
+    @invariant()
+    def board_balance_is_escrow_plus_claimable(self):
+        if not hasattr(self, "market"):
+            return
+        escrow = sum(b.escrow for b in self.bounties)
+        owed = sum(self.claimable.values())
+        assert self.balance(self.market.board.address) == escrow + owed
+
+    @invariant()
+    def contributors_never_get_more_than_their_rounds_escrowed(self):
+        if not hasattr(self, "market"):
+            return
+        earned: dict[str, int] = defaultdict(int)
+        ceiling: dict[str, int] = defaultdict(int)
+        for (bounty_id, round_), paid in self.paid_in_round.items():
+            b = self.bounties[bounty_id - 1]
+            for contributor, amount in paid.items():
+                earned[contributor] += amount
+            for contributor in b.submitters[round_]:
+                ceiling[contributor] += b.reward
+        for contributor, amount in earned.items():
+            assert amount <= ceiling[contributor]
+
+    def teardown(self):
+        """The whole chain state against the model, once per run (each step checked its part)."""
+        if not hasattr(self, "market"):
+            return
+        for b in self.bounties:
+            self.check_bounty(b)
+        for account in self.actors:
+            assert self.chain_claimable(account) == self.claimable[account]
+            assert self.balance(account) == self.expected_balance(account)
+        chain_escrow = sum(self.market.board.functions.getBounty(b.id).call()[10] for b in self.bounties)
+        owed = sum(self.chain_claimable(a) for a in self.actors)
+        assert self.balance(self.market.board.address) == chain_escrow + owed
+
+
+BountyBoardMachine.TestCase.settings = settings(
+    max_examples=25,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    # every step is a real EVM transaction: shrinking a failure takes many minutes, so report
+    # the failing sequence as found (the model's assertion message names the broken step)
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
+TestBountyBoardStateMachine = pytest.mark.slow(BountyBoardMachine.TestCase)
