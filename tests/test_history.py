@@ -32,6 +32,10 @@ class CountingProvider(Web3.HTTPProvider):
         self.calls[method] += 1
         return super().make_request(method, params)
 
+    def make_batch_request(self, requests):
+        self.calls["batch"] += 1
+        return super().make_batch_request(requests)
+
 
 @pytest.fixture(scope="module")
 def anvil():
@@ -77,6 +81,8 @@ def test_long_history_is_scanned_in_chunks_once_then_only_new_blocks(anvil, stor
     assert chunks >= 9
     assert added == 4
     assert provider.calls["eth_getLogs"] == 2 * chunks  # in and out per chunk
+    # block times come in one batch per chunk that has events, not one request per block
+    assert provider.calls["eth_getBlockByNumber"] == 0 and provider.calls["batch"] <= 4
     rows = events(store, "anvil", account.address)
     assert [(r["direction"], int(r["amount"])) for r in rows] == [("in", m) for m in minted] + [("out", UNIT)]
     assert scanner.cursor(account.address, f"token:{token_address}") == head + 1

@@ -119,6 +119,7 @@ class HistoryScanner:
                     }))
                 except Exception as exc:
                     raise explain(exc, self.w3) from exc
+            self._fetch_timestamps({int(entry["blockNumber"]) for entry in logs})
             rows = [self._row(account, kind, events, entry) for entry in logs]
             rows = [row for row in rows if row is not None]
             with self.store.transaction() as db:
@@ -132,6 +133,22 @@ class HistoryScanner:
             if progress is not None:
                 progress(last - start + 1, head - start + 1)
         return added
+
+    def _fetch_timestamps(self, numbers: set[int], batch_size: int = 100) -> None:
+        """Block times of many blocks in JSON-RPC batches (one request per block otherwise)."""
+        missing = sorted(n for n in numbers if n not in self._timestamps)
+        for start in range(0, len(missing), batch_size):
+            group = missing[start:start + batch_size]
+            try:
+                with self.w3.batch_requests() as batch:
+                    for number in group:
+                        batch.add(self.w3.eth.get_block(number))
+                    blocks = batch.execute()
+            except Exception:  # a node without batch support: _timestamp asks one by one
+                return
+            for number, block in zip(group, blocks, strict=False):
+                if isinstance(block, dict) or hasattr(block, "get"):
+                    self._timestamps[number] = int(block["timestamp"])
 
     def _timestamp(self, block_number: int) -> int:
         if block_number not in self._timestamps:
