@@ -703,3 +703,65 @@ def test_every_error_selector_is_unique():
                 selector = keccak(f"{entry['name']}({types})".encode())[:4]
                 assert selectors.setdefault(selector, entry["name"]) == entry["name"]
     assert len(selectors) > 20
+
+
+def test_closing_a_full_round_fits_well_within_a_block(market):
+    """finalize and expire loop over a round's contributors: at MAX_CONTRIBUTORS (256) they must
+    still fit in a block. Measured on 1 and 9 contributors, extrapolated linearly."""
+    practitioner, relayer = market.chain.accounts[1], market.chain.accounts[6]
+    costs = {}
+    for kind in ("finalize", "expire"):
+        for count in (1, 9):
+            signers = [Account.create() for _ in range(count)]  # fresh: zero claimable slots
+            bounty_id, _ = market.create_bounty(practitioner, rounds=1, max_contributors=256)
+            deadline = market.chain.next_timestamp() + 3600
+            for signer in signers[:count]:
+                signature = sign_submission(signer, market.board, bounty_id, 0, H(b"x"), "u", deadline)
+                send(market.board.functions.submitWithSignature(
+                    bounty_id, 0, H(b"x"), "u", signer.address, deadline, signature), relayer)
+            if kind == "finalize":
+                to_finalize_window(market, bounty_id, 0)
+                addresses = [s.address for s in signers[:count]]
+                call = finalize_call(market, bounty_id, 0, addresses, [1] * count)
+                costs[kind, count] = send(call, practitioner)["gasUsed"]
+            else:
+                to_expiry(market, bounty_id, 0)
+                costs[kind, count] = send(market.board.functions.expireRound(bounty_id, 0), relayer)["gasUsed"]
+    assert market.board.functions.MAX_CONTRIBUTORS().call() == 256
+    for kind in ("finalize", "expire"):
+        per_contributor = (costs[kind, 9] - costs[kind, 1]) / 8
+        at_max = costs[kind, 1] + 255 * per_contributor
+        print(f"{kind}: {per_contributor:.0f} gas per contributor, ~{at_max:,.0f} at 256")
+        assert 0 < per_contributor < 40_000
+        assert at_max < 15_000_000  # half of a 30M block
+
+
+@pytest.mark.anvil
+def test_artifacts_deploy_and_revert_readably_on_anvil():
+    """The committed bytecode runs on anvil (another EVM than py-evm) over JSON-RPC, deployed by
+    a local signer with EIP-1559, and a real node's custom error decodes to the same message."""
+    from web3 import Web3
+
+    from tests.anvil import ANVIL_KEY_0, start_anvil
+
+    with start_anvil() as url:
+        w3 = Web3(Web3.HTTPProvider(url))
+        signer = Account.from_key(ANVIL_KEY_0)
+        token_address = contracts.deploy(w3, signer, "QuarryToken", signer.address)
+        board_address = contracts.deploy(w3, signer, "BountyBoard", GRACE_PERIOD)
+        # QuarryToken has no immutables, so its runtime code is exactly the artifact's
+        assert w3.eth.get_code(token_address).hex() == (
+            contracts.load_artifact("QuarryToken")["deployedBytecode"][2:]
+        )
+        board_code = contracts.load_artifact("BountyBoard")["deployedBytecode"][2:]
+        assert len(w3.eth.get_code(board_address).hex()) == len(board_code)
+        token = w3.eth.contract(address=token_address, abi=contracts.abi("QuarryToken"))
+        board = w3.eth.contract(address=board_address, abi=contracts.abi("BountyBoard"))
+        assert token.functions.symbol().call() == "QDT"
+        with pytest.raises(ContractCustomError) as info:
+            board.functions.getBounty(1).call()
+        assert contracts.decode_revert(info.value) == "There is no bounty with this id."
+        stranger = w3.eth.accounts[3]
+        with pytest.raises(ContractCustomError) as info:
+            token.functions.mint(stranger, 1).transact({"from": stranger})
+        assert contracts.decode_revert(info.value) == f"{stranger} is not the owner of this contract."
