@@ -765,3 +765,12 @@ def test_artifacts_deploy_and_revert_readably_on_anvil():
         with pytest.raises(ContractCustomError) as info:
             token.functions.mint(stranger, 1).transact({"from": stranger})
         assert contracts.decode_revert(info.value) == f"{stranger} is not the owner of this contract."
+
+
+def test_decode_revert_follows_the_artifact_directory(tmp_path, monkeypatch):
+    selector = "0x" + keccak(b"RoundFull()")[:4].hex()
+    monkeypatch.setenv("QUARRY_CONTRACTS_DIR", str(tmp_path))  # no artifacts here
+    assert contracts.revert_error_name(selector) is None
+    monkeypatch.delenv("QUARRY_CONTRACTS_DIR")
+    assert contracts.revert_error_name(selector) == "RoundFull"
+    assert contracts.decode_revert(selector) == "The round already has its maximum number of contributors."

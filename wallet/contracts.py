@@ -167,14 +167,18 @@ def deploy(w3: Any, signer_or_address: Any, name: str, *args: Any, timeout: floa
     return to_checksum_address(receipt["contractAddress"])
 
 
-@functools.lru_cache(maxsize=1)
 def _error_table() -> dict[bytes, tuple[str, list[str]]]:
     """selector -> (error name, argument types) over all artifacts' ABI error entries."""
+    return _error_table_in(contracts_dir())
+
+
+@functools.lru_cache(maxsize=4)
+def _error_table_in(directory: Path) -> dict[bytes, tuple[str, list[str]]]:
     table: dict[bytes, tuple[str, list[str]]] = {}
     for contract in CONTRACT_NAMES:
         try:
-            entries = abi(contract)
-        except QuarryError:
+            entries = _read_artifact(directory / f"{contract}.json")["abi"]
+        except QuarryError:  # a missing artifact only means fewer errors to name
             continue
         for entry in entries:
             if entry.get("type") != "error":
