@@ -14,6 +14,8 @@ one-line message; anything else arrives as a generic message and its traceback g
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -84,16 +86,42 @@ class TaskContext:
         self._signals.partial.emit(value)
 
 
+BACKGROUND_NICENESS = 10
+
+
+def _lower_thread_priority() -> None:
+    """Let the GUI thread win the CPU over background work (Linux: per-thread nice value).
+
+    Only for `background` tasks, whose thread mostly waits while processes it starts do the
+    work (the encryption workers inherit the nice value). A thread that holds the GIL a lot
+    (training) is not niced: a GUI thread waiting for the GIL would then wait for it.
+    A no-op off Linux; idempotent: a background pool thread is niced once.
+    """
+    if not hasattr(os, "setpriority") or not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        process = os.getpriority(os.PRIO_PROCESS, os.getpid())
+        if current < process + BACKGROUND_NICENESS:
+            os.setpriority(os.PRIO_PROCESS, tid, process + BACKGROUND_NICENESS)
+    except OSError:
+        pass
+
+
 class _Runnable(QRunnable):
     def __init__(self, work: Callable[[TaskContext], Any], signals: _TaskSignals,
-                 stop_event: threading.Event) -> None:
+                 stop_event: threading.Event, background: bool = False) -> None:
         super().__init__()
         self.setAutoDelete(True)
+        self._background = background
         self._work = work
         self._signals = signals
         self._stop = stop_event
 
     def run(self) -> None:
+        if self._background:
+            _lower_thread_priority()
         ctx = TaskContext(self._signals, self._stop)
         try:
             result = self._work(ctx)
@@ -193,6 +221,9 @@ class TaskRunner(QObject):
     def __init__(self, parent: QObject | None = None, pool: QThreadPool | None = None) -> None:
         super().__init__(parent)
         self.pool = pool or QThreadPool.globalInstance()
+        # Background tasks get their own (niced) threads, so ordinary tasks keep full priority.
+        self.background_pool = QThreadPool(self)
+        self.background_pool.setMaxThreadCount(2)
         self._running: set[TaskHandle] = set()
 
     def run(
@@ -205,14 +236,21 @@ class TaskRunner(QObject):
         on_partial: Callable[[Any], None] | None = None,
         on_cancelled: Callable[[], None] | None = None,
         on_finished: Callable[[], None] | None = None,
+        background: bool = False,
     ) -> TaskHandle:
+        """Run `work(ctx)` on a worker thread; callbacks run on the GUI thread.
+
+        background=True: a CPU-heavy job that runs in other processes (encryption), started
+        from a lower-priority thread so those processes yield the CPU to the GUI.
+        """
         handle = TaskHandle(self, {
             "on_success": on_success, "on_failure": on_failure, "on_progress": on_progress,
             "on_partial": on_partial, "on_cancelled": on_cancelled, "on_finished": on_finished,
         })
         self._running.add(handle)
         handle.done.connect(lambda h=handle: self._running.discard(h))
-        self.pool.start(_Runnable(work, handle.signals, handle.stop_event))
+        pool = self.background_pool if background else self.pool
+        pool.start(_Runnable(work, handle.signals, handle.stop_event, background))
         return handle
 
     def running(self) -> list[TaskHandle]:

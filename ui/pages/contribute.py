@@ -441,7 +441,7 @@ class ContributeFlow(QWidget):
                                       progress=lambda d, t: c.progress(d, t, f"{d} of {t} blocks"),
                                       should_stop=c.should_stop),
             on_progress=self.encrypt_busy.update_progress, on_success=self._encrypted,
-            on_failure=self._encrypt_failed,
+            on_failure=self._encrypt_failed, background=True,
             on_cancelled=lambda: self._encrypt_failed("Encryption cancelled; nothing was sent."))
 
     def _encrypted(self, blob: bytes) -> None:
