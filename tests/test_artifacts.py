@@ -66,3 +66,61 @@ def test_app_artifacts_are_the_shipped_contracts():
     for name in contracts.CONTRACT_NAMES:
         assert (BUILD / f"{name}.json").is_file()
         assert contracts.bytecode(name).startswith("0x")
+
+
+def _signature(entry: dict) -> str:
+    return f"{entry['name']}({','.join(item['type'] for item in entry['inputs'])})"
+
+
+def test_bounty_board_abi_is_the_protocol():
+    """docs/PROTOCOL.md is what wallet/ and practitioner/ code against: the ABI must match it."""
+    entries = contracts.abi("BountyBoard")
+    functions = {_signature(e): e for e in entries if e["type"] == "function"}
+    events = {_signature(e): e for e in entries if e["type"] == "event"}
+    expected_functions = {
+        "createBounty(address,uint256,uint32,uint64,uint32,bytes32,string,bytes32,string)": ["uint256"],
+        "submit(uint256,uint32,bytes32,string)": [],
+        "submitWithSignature(uint256,uint32,bytes32,string,address,uint256,bytes)": [],
+        "finalize(uint256,uint32,address[],uint256[],bytes32,string,bytes32,string)": [],
+        "expireRound(uint256,uint32)": [],
+        "cancel(uint256)": [],
+        "claim(address)": ["uint256"],
+        "bountyCount()": ["uint256"],
+        "getBounty(uint256)": [
+            "address", "address", "uint256", "uint32", "uint64", "uint32", "bytes32", "string",
+            "uint32", "uint8", "uint256",
+        ],
+        "getRound(uint256,uint32)": ["uint64", "uint32", "uint8", "bytes32", "string", "bytes32", "string"],
+        "getSubmission(uint256,uint32,address)": ["bytes32", "string", "uint64"],
+        "getSubmitters(uint256,uint32)": ["address[]"],
+        "claimable(address,address)": ["uint256"],
+    }
+    for signature, outputs in expected_functions.items():
+        assert signature in functions, f"BountyBoard lacks {signature}"
+        assert [o["type"] for o in functions[signature]["outputs"]] == outputs, signature
+    assert [o["name"] for o in functions["getBounty(uint256)"]["outputs"]] == [
+        "owner", "token", "rewardPerRound", "rounds", "roundDuration", "maxContributors",
+        "specHash", "specURI", "currentRound", "status", "escrow",
+    ]
+    expected_events = {
+        "BountyCreated(uint256,address,address,uint256,uint32,bytes32,string)": [True, True],
+        "RoundOpened(uint256,uint32,uint64,bytes32,string)": [True],
+        "UpdateSubmitted(uint256,uint32,address,bytes32,string)": [True, True, True],
+        "RoundFinalized(uint256,uint32,uint256,bytes32,string)": [True, True],
+        "RoundExpired(uint256,uint32,uint256)": [True, True],
+        "RewardAssigned(uint256,uint32,address,uint256)": [True, True, True],
+        "BountyCancelled(uint256,uint256)": [True],
+        "RewardClaimed(address,address,uint256)": [True, True],
+    }
+    for signature, indexed_prefix in expected_events.items():
+        assert signature in events, f"BountyBoard lacks event {signature}"
+        flags = [item["indexed"] for item in events[signature]["inputs"]]
+        assert flags == indexed_prefix + [False] * (len(flags) - len(indexed_prefix)), signature
+
+
+def test_quarry_token_abi_is_the_protocol():
+    functions = {_signature(e) for e in contracts.abi("QuarryToken") if e["type"] == "function"}
+    assert {"mint(address,uint256)", "owner()", "transfer(address,uint256)",
+            "approve(address,uint256)", "balanceOf(address)", "decimals()"} <= functions
+    (constructor,) = [e for e in contracts.abi("QuarryToken") if e["type"] == "constructor"]
+    assert [i["type"] for i in constructor["inputs"]] == ["address"]
