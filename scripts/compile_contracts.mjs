@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-// Compiles resources/contracts/*.sol with the pinned solc-js (standard JSON, optimizer on, 200 runs)
-// and writes resources/contracts/build/<Name>.json with sorted keys, so that a recompile is
-// byte-identical and the app never needs a compiler.
+// Compiles resources/contracts/*.sol (and the test doubles in resources/contracts/testing) with the
+// pinned solc-js (standard JSON, viaIR, optimizer on, 200 runs, evmVersion cancun) and writes
+// resources/contracts/build/<Name>.json (test doubles: build/testing/<Name>.json) as
+// {abi, bytecode, contractName, deployedBytecode, solcVersion, sourceHash} with sorted keys, so
+// that a recompile is byte-identical and the app never needs a compiler.
 //
 // Usage: node scripts/compile_contracts.mjs [--check]
 //   --check  compile in memory only; exit 1 if the committed artifacts differ (are stale).
+//   Exit 2: node_modules missing (run scripts/setup.sh), wrong solc, or a compiler error.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
