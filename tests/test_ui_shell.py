@@ -59,6 +59,11 @@ def test_dark_theme_is_applied_and_remembered(qtbot, quarry_home):
     settings.theme_choice.setCurrentIndex(settings.theme_choice.findData("dark"))
     window_color = QApplication.instance().palette().color(QPalette.ColorRole.Window).name()
     assert window_color == theme.DARK.window
+    # Button icons follow: the sidebar's wallet icon is now drawn in the dark text colour.
+    image = flow.window.shell.nav_buttons["wallet"].icon().pixmap(20, 20).toImage()
+    colours = {image.pixelColor(x, y).name() for x in range(image.width())
+               for y in range(image.height()) if image.pixelColor(x, y).alpha() == 255}
+    assert theme.DARK.text in colours and theme.LIGHT.text not in colours
     assert flow.ctx.store.get_setting(UI_THEME) == "dark"
     settings.theme_choice.setCurrentIndex(settings.theme_choice.findData("light"))
     assert QApplication.instance().palette().color(QPalette.ColorRole.Window).name() == theme.LIGHT.window
@@ -107,3 +112,18 @@ def test_spec_hash_mismatch_is_a_warning():
     problem = "The spec at file:///nowhere does not match the hash committed on chain"
     text = details_html(BountyDetails(bounty, [], None, False, problem), None)
     assert "⚠" in text and "does not match" in text and "Spec verified" not in text
+
+
+def test_app_entry_builds_onboarding_with_the_stored_theme(qtbot, quarry_home):
+    from ui.app import build_window
+    from wallet.store import Store
+
+    Store(quarry_home).set_setting(UI_THEME, "dark")
+    app = QApplication.instance()
+    window = build_window(quarry_home, app, start_network=False)
+    qtbot.addWidget(window)
+    try:
+        assert window.mode() == "onboarding"
+        assert app.palette().color(QPalette.ColorRole.Window).name() == theme.DARK.window
+    finally:
+        theme.apply_theme(app, "light")

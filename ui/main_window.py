@@ -121,7 +121,7 @@ class Shell(QWidget):
         for number, (name, page) in enumerate(pages.items(), start=1):
             btn = QToolButton()
             btn.setText(f"  {page.title}")
-            btn.setIcon(theme.icon(page.icon_name, size=20))
+            theme.set_button_icon(btn, page.icon_name, 20)
             btn.setIconSize(QSize(20, 20))
             btn.setCheckable(True)
             btn.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -137,7 +137,7 @@ class Shell(QWidget):
         side.addStretch(1)
         self.lock_button = QToolButton()
         self.lock_button.setText("  Lock")
-        self.lock_button.setIcon(theme.icon("lock", size=20))
+        theme.set_button_icon(self.lock_button, "lock", 20)
         self.lock_button.setIconSize(QSize(20, 20))
         self.lock_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.lock_button.setToolTip("Lock the wallet (Ctrl+L)")

@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QAbstractButton, QApplication
 
 ICON_DIR = Path(__file__).resolve().parent.parent / "resources" / "icons"
 THEMES = ("light", "dark")
@@ -135,6 +135,32 @@ def apply_theme(app: QApplication, name: str) -> str:
     app.setStyleSheet(style_sheet(_current))
     _render_icon.cache_clear()
     return name
+
+
+ICON_PROPERTY = "quarryIcon"  # "name|size|primary" on buttons whose icon follows the theme
+
+
+def set_button_icon(btn: QAbstractButton, name: str, size: int = 18, primary: bool = False) -> None:
+    """Give `btn` a themed icon that `retint()` re-colours when the theme changes."""
+    btn.setProperty(ICON_PROPERTY, f"{name}|{size}|{int(primary)}")
+    _apply_button_icon(btn)
+
+
+def _apply_button_icon(btn: QAbstractButton) -> None:
+    name, size, primary = str(btn.property(ICON_PROPERTY)).split("|")
+    color = _current.accent_text if primary == "1" else None
+    btn.setIcon(icon(name, color, int(size)))
+
+
+def retint() -> int:
+    """Re-colour every themed button icon of every window (after apply_theme)."""
+    count = 0
+    for window in QApplication.topLevelWidgets():
+        for btn in window.findChildren(QAbstractButton):
+            if btn.property(ICON_PROPERTY):
+                _apply_button_icon(btn)
+                count += 1
+    return count
 
 
 def icon(name: str, color: str | None = None, size: int = 24) -> QIcon:

@@ -37,7 +37,7 @@ class Banner(QFrame):
         self._text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._text.setAccessibleName("Message")
         close = QToolButton()
-        close.setIcon(theme.icon("close", size=14))
+        theme.set_button_icon(close, "close", 14)
         close.setAutoRaise(True)
         close.setAccessibleName("Dismiss message")
         close.clicked.connect(self.clear)
@@ -102,7 +102,7 @@ def button(text: str, icon_name: str | None = None, *, primary: bool = False,
            on_click: Callable[[], None] | None = None) -> QPushButton:
     btn = QPushButton(text)
     if icon_name:
-        btn.setIcon(theme.icon(icon_name, theme.colors().accent_text if primary else None, 18))
+        theme.set_button_icon(btn, icon_name, 18, primary)
     if primary:
         btn.setProperty("primary", True)
         btn.setDefault(False)

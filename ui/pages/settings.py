@@ -202,7 +202,7 @@ class SettingsPage(Page):
         app = QApplication.instance()
         if isinstance(app, QApplication):
             theme.apply_theme(app, name)
-        self.banner.info("The theme is applied; icons follow it after a restart.")
+            theme.retint()
 
     def _remember_toggled(self, checked: bool) -> None:
         if getattr(self, "_loading", False):
