@@ -290,6 +290,15 @@ class BountyBoardMachine(RuleBasedStateMachine):
 
     @rule(
         index=INDEX,
+        weights=st.lists(st.integers(0, 5), min_size=1, max_size=4),
+        after_deadline=st.sampled_from([0, 1, GRACE - 1]),
+    )
+    def finalize_in_window(self, index, weights, after_deadline):
+        """The practitioner's usual path: in the window, paying the round's own submitters."""
+        self.finalize(index, True, 0, weights, None, after_deadline)
+
+    @rule(
+        index=INDEX,
         offset=st.sampled_from([-1, 0, 0, 0, 0, 1]),
         after_deadline=st.sampled_from([None, GRACE - 1, GRACE, GRACE + 1, 2 * GRACE]),
     )
