@@ -2,23 +2,18 @@
 
 Files under the home directory (all mode 0600, written atomically):
 
-- `keystores/<EIP-55 address>.json`: one Web3 Secret Storage v3 file per account (scrypt),
-  the standard format geth, MetaMask and eth-account read.
-- `mnemonic.json`: the BIP-39 recovery phrase, when the wallet has one, as
-  `{"format": "quarry-mnemonic", "version": 1, "crypto": {...}}` where "crypto" is a
-  keystore-v3 crypto section (scrypt + AES-128-CTR + keccak MAC) over the phrase's UTF-8
-  bytes, under the same password as the keystores.
+- `keystores/<EIP-55 address>.json` (wallet.keystore_folder): one Web3 Secret Storage v3
+  file per account (scrypt), the standard format geth, MetaMask and eth-account read.
+- `mnemonic.json` (wallet.mnemonic_file): the BIP-39 recovery phrase, when the wallet has
+  one, encrypted under the same password as the keystores.
 - `quarry.db` (wallet.store): labels, kind ("hd" or "imported") and HD index per account.
 
 One password opens everything. Operations that write encrypted files (create, import, add
 account, export, change password) take the password, because the vault never keeps it;
 unlocking keeps only the private keys in memory, until `lock()` or the idle timeout.
 
-Changing the password is atomic as a whole: every new file is first written next to its
-original as `<name>.pwnew`, then a commit marker `password-change.json` is written, then
-each staged file is renamed over its original and the marker removed. Opening the vault
-finishes a committed change (marker present) or discards an uncommitted one (no marker),
-so after a crash at any point either the old or the new password opens everything.
+Changing the password is atomic as a whole (wallet.vault_journal): after a crash at any
+point, either the old or the new password opens everything.
 
 Thread-safety: one re-entrant lock guards the secrets and the files; `on_change`
 callbacks run on whatever thread made the change, after the lock is released.
@@ -26,38 +21,34 @@ callbacks run on whatever thread made the change, after the lock is released.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
-import re
 import threading
 import time
-import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from wallet import keys, keystore
+from wallet import keys, keystore, vault_journal
+from wallet.account_info import KIND_HD, KIND_IMPORTED, MAX_LABEL_LENGTH, AccountInfo, clean_label
 from wallet.atomic import atomic_write_bytes, atomic_write_text
 from wallet.errors import InvalidInput, NotFound, QuarryError, WalletLocked, WrongPassword
+from wallet.keystore_folder import KEYSTORE_DIR, KeystoreFolder
+from wallet.mnemonic_file import MNEMONIC_FILE, MNEMONIC_FORMAT, decrypt_mnemonic, encrypt_mnemonic
 from wallet.store import Store
+from wallet.vault_journal import COMMIT_MARKER, STAGED_SUFFIX
+
+# Names that lived here before the vault was split into modules stay importable from here.
+__all__ = [
+    "COMMIT_MARKER", "EVENT_ACCOUNTS", "EVENT_LOCKED", "EVENT_PASSWORD", "EVENT_UNLOCKED",
+    "KEYSTORE_DIR", "KIND_HD", "KIND_IMPORTED", "MAX_LABEL_LENGTH", "MNEMONIC_FILE",
+    "MNEMONIC_FORMAT", "STAGED_SUFFIX", "AccountInfo", "Vault", "clean_label",
+]
 
 log = logging.getLogger(__name__)
 
-KIND_HD = "hd"
-KIND_IMPORTED = "imported"
-KEYSTORE_DIR = "keystores"
-MNEMONIC_FILE = "mnemonic.json"
-MNEMONIC_FORMAT = "quarry-mnemonic"
-STAGED_SUFFIX = ".pwnew"
-COMMIT_MARKER = "password-change.json"
-MAX_LABEL_LENGTH = 64
-_KEYSTORE_NAME = re.compile(r"^0x[0-9a-fA-F]{40}\.json$")
 
 # Events passed to on_change callbacks.
 EVENT_UNLOCKED = "unlocked"
@@ -66,32 +57,13 @@ EVENT_ACCOUNTS = "accounts"
 EVENT_PASSWORD = "password"
 
 
-@dataclass(frozen=True)
-class AccountInfo:
-    address: str  # EIP-55
-    label: str
-    kind: str  # KIND_HD or KIND_IMPORTED
-    hd_index: int | None
-
-
-def clean_label(label: str | None, default: str) -> str:
-    """A label fit to show: trimmed, no control characters, at most 64 characters."""
-    if label is None:
-        return default
-    text = unicodedata.normalize("NFC", str(label)).strip()
-    if any(unicodedata.category(ch).startswith("C") for ch in text):
-        raise InvalidInput("A label cannot contain control characters.")
-    if len(text) > MAX_LABEL_LENGTH:
-        raise InvalidInput(f"A label has at most {MAX_LABEL_LENGTH} characters.")
-    return text or default
-
-
 class Vault:
     """The accounts in one Quarry home directory. Use Vault.open / Vault.load / Vault.create."""
 
     def __init__(self, home: str | os.PathLike[str], store: Store | None = None) -> None:
         self.home = Path(home)
-        self.keystore_dir = self.home / KEYSTORE_DIR
+        self._keystores = KeystoreFolder(self.home)
+        self.keystore_dir = self._keystores.directory
         self.mnemonic_path = self.home / MNEMONIC_FILE
         self._store = store
         self._owns_store = store is None
@@ -110,8 +82,7 @@ class Vault:
         home = Path(home)
         if (home / MNEMONIC_FILE).exists():
             return True
-        directory = home / KEYSTORE_DIR
-        return directory.is_dir() and any(_KEYSTORE_NAME.match(p.name) for p in directory.iterdir())
+        return KeystoreFolder(home).has_any()
 
     @classmethod
     def load(cls, home: str | os.PathLike[str], store: Store | None = None) -> Vault:
@@ -178,15 +149,11 @@ class Vault:
                     info = vault._add_key(key, password, KIND_IMPORTED, None, label)
             else:
                 key = keys.derive_private_keys(phrase, [account_index])[0]
-                vault._ensure_new_address(Account.from_key(key).address)
-                mnemonic_file = {
-                    "format": MNEMONIC_FORMAT,
-                    "version": 1,
-                    "crypto": keystore.encrypt_secret(phrase.encode("utf-8"), password),
-                }
+                vault._keystores.ensure_absent(Account.from_key(key).address)
+                mnemonic_bytes = encrypt_mnemonic(phrase, password)
                 keystore_text = keystore.keystore_json(keystore.encrypt_key(key, password))
                 vault.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-                atomic_write_text(vault.mnemonic_path, json.dumps(mnemonic_file, indent=2) + "\n")
+                atomic_write_bytes(vault.mnemonic_path, mnemonic_bytes)
                 info = vault._write_account(key, keystore_text, KIND_HD, account_index, label)
                 vault._keys = {info.address: key}
                 vault._last_activity = time.monotonic()
@@ -216,23 +183,10 @@ class Vault:
     def has_mnemonic(self) -> bool:
         return self.mnemonic_path.exists()
 
-    def _keystore_addresses(self) -> list[str]:
-        if not self.keystore_dir.is_dir():
-            return []
-        # Only files named by their checksummed address (as Quarry writes them) count.
-        return sorted(
-            p.name[:-5]
-            for p in self.keystore_dir.iterdir()
-            if _KEYSTORE_NAME.match(p.name) and keys.is_checksum_address(p.name[:-5])
-        )
-
-    def _keystore_path(self, address: str) -> Path:
-        return self.keystore_dir / f"{address}.json"
-
     def accounts(self) -> list[AccountInfo]:
         """Every account with a keystore file: HD ones by index, then imported ones."""
         with self._lock:
-            on_disk = set(self._keystore_addresses())
+            on_disk = set(self._keystores.addresses())
             if not on_disk:
                 return []
             listed: list[AccountInfo] = []
@@ -255,41 +209,8 @@ class Vault:
 
     # -- password checks and decryption ------------------------------------------------
 
-    def _read_mnemonic_file(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.mnemonic_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidInput(f"{self.mnemonic_path} is unreadable or corrupt.") from exc
-        if not isinstance(data, dict) or data.get("format") != MNEMONIC_FORMAT:
-            raise InvalidInput(f"{self.mnemonic_path} is not a Quarry recovery-phrase file.")
-        return data
-
     def _decrypt_mnemonic(self, password: str) -> str:
-        data = self._read_mnemonic_file()
-        try:
-            secret = keystore.decrypt_secret(data.get("crypto"), password, str(self.mnemonic_path))
-        except WrongPassword:
-            raise WrongPassword("Wrong password for this wallet.") from None
-        try:
-            return keys.normalize_mnemonic(secret.decode("utf-8"))
-        except (UnicodeDecodeError, InvalidInput) as exc:
-            raise InvalidInput(f"{self.mnemonic_path} is corrupt.") from exc
-
-    def _decrypt_keystore_file(self, address: str, password: str) -> bytes:
-        path = self._keystore_path(address)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError as exc:
-            raise NotFound(f"No account {address} in this wallet.") from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"{path} is unreadable or corrupt.") from exc
-        try:
-            key = keystore.decrypt_keystore(text, password, f"The keystore {path.name}")
-        except WrongPassword:
-            raise WrongPassword("Wrong password for this wallet.") from None
-        if Account.from_key(key).address != address:
-            raise InvalidInput(f"{path} holds the key of another address.")
-        return key
+        return decrypt_mnemonic(self.mnemonic_path, password)
 
     def _check_password(self, password: str) -> str | None:
         """Verify the wallet password (one KDF run); return the phrase if there is one."""
@@ -298,10 +219,10 @@ class Vault:
             raise WrongPassword("Wrong password for this wallet.")
         if self.has_mnemonic:
             return self._decrypt_mnemonic(password)
-        addresses = self._keystore_addresses()
+        addresses = self._keystores.addresses()
         if not addresses:
             raise NotFound(f"No wallet in {self.home}.")
-        self._decrypt_keystore_file(addresses[0], password)
+        self._keystores.decrypt(addresses[0], password)
         return None
 
     def _decrypt_all(self, password: str) -> tuple[str | None, dict[str, bytes]]:
@@ -318,7 +239,7 @@ class Vault:
                     decrypted[info.address] = key
         for info in accounts:
             if info.address not in decrypted:
-                decrypted[info.address] = self._decrypt_keystore_file(info.address, password)
+                decrypted[info.address] = self._keystores.decrypt(info.address, password)
         return phrase, decrypted
 
     # -- lock state --------------------------------------------------------------------
@@ -381,19 +302,14 @@ class Vault:
 
     # -- adding accounts ---------------------------------------------------------------
 
-    def _ensure_new_address(self, address: str) -> None:
-        if self._keystore_path(address).exists():
-            raise InvalidInput(f"Account {address} is already in this wallet.")
-
     def _write_account(
         self, key: bytes, keystore_text: str, kind: str, hd_index: int | None, label: str | None
     ) -> AccountInfo:
         address = Account.from_key(key).address
         default = f"Account {hd_index + 1}" if kind == KIND_HD else "Imported account"
         info = AccountInfo(address, clean_label(label, default), kind, hd_index)
-        self.keystore_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Key first: a crash before the metadata row leaves a listed, usable account.
-        atomic_write_text(self._keystore_path(address), keystore_text)
+        self._keystores.write(address, keystore_text)
         self.store.upsert_account(info.address, info.label, info.kind, info.hd_index)
         return info
 
@@ -402,7 +318,7 @@ class Vault:
     ) -> AccountInfo:
         """Encrypt and add one key (password already checked by the caller)."""
         address = Account.from_key(key).address
-        self._ensure_new_address(address)
+        self._keystores.ensure_absent(address)
         clean_label(label, "")  # refuse a bad label before the expensive encryption
         text = keystore.keystore_json(keystore.encrypt_key(key, password))
         info = self._write_account(key, text, kind, hd_index, label)
@@ -418,7 +334,7 @@ class Vault:
                 self._check_password(password)
             else:
                 _check_new_password(password)
-            self._ensure_new_address(Account.from_key(key).address)
+            self._keystores.ensure_absent(Account.from_key(key).address)
             info = self._add_key(key, password, kind, hd_index, label)
         self._emit(EVENT_ACCOUNTS)
         return info
@@ -475,7 +391,7 @@ class Vault:
         if not target.parent.is_dir():
             raise NotFound(f"The folder {target.parent} does not exist.")
         with self._lock:
-            key = self._decrypt_keystore_file(info.address, password)
+            key = self._keystores.decrypt(info.address, password)
             if export_password is not None:
                 _check_new_password(export_password)
             text = keystore.keystore_json(keystore.encrypt_key(key, export_password or password))
@@ -500,16 +416,11 @@ class Vault:
             phrase, decrypted = self._decrypt_all(old_password)
             contents: dict[Path, bytes] = {}
             if phrase is not None:
-                mnemonic_file = {
-                    "format": MNEMONIC_FORMAT,
-                    "version": 1,
-                    "crypto": keystore.encrypt_secret(phrase.encode("utf-8"), new_password),
-                }
-                contents[self.mnemonic_path] = (json.dumps(mnemonic_file, indent=2) + "\n").encode()
+                contents[self.mnemonic_path] = encrypt_mnemonic(phrase, new_password)
             for address, key in decrypted.items():
                 text = keystore.keystore_json(keystore.encrypt_key(key, new_password))
-                contents[self._keystore_path(address)] = text.encode("utf-8")
-            self._stage_and_commit(contents)
+                contents[self._keystores.path(address)] = text.encode("utf-8")
+            vault_journal.stage_and_commit(self.home, contents)
             try:
                 self._recover_password_change()
             except OSError as exc:
@@ -524,46 +435,10 @@ class Vault:
 
         remember.password_changed(self.home, new_password)
 
-    def _stage_and_commit(self, contents: dict[Path, bytes]) -> None:
-        staged: list[Path] = []
-        try:
-            for target, data in contents.items():
-                staged_path = target.with_name(target.name + STAGED_SUFFIX)
-                atomic_write_bytes(staged_path, data)
-                staged.append(staged_path)
-            marker = {"files": [str(p.relative_to(self.home)) for p in contents]}
-            atomic_write_text(self.home / COMMIT_MARKER, json.dumps(marker) + "\n")
-        except BaseException:
-            for path in staged:
-                with contextlib.suppress(OSError):
-                    path.unlink()
-            raise
-
     def _recover_password_change(self) -> None:
         """Finish a committed password change, or discard an uncommitted one."""
         with self._lock:
-            marker_path = self.home / COMMIT_MARKER
-            if marker_path.exists():
-                try:
-                    names = json.loads(marker_path.read_text(encoding="utf-8"))["files"]
-                except (OSError, ValueError, KeyError, TypeError) as exc:
-                    raise QuarryError(f"{marker_path} is corrupt; the wallet cannot be opened safely.") from exc
-                for name in names:
-                    target = (self.home / name).resolve()
-                    if self.home.resolve() not in target.parents:
-                        raise QuarryError(f"{marker_path} names a file outside the wallet.")
-                    staged_path = target.with_name(target.name + STAGED_SUFFIX)
-                    if staged_path.exists():
-                        os.replace(staged_path, target)
-                for directory in {self.home, self.keystore_dir}:
-                    _fsync_dir(directory)
-                marker_path.unlink()
-                _fsync_dir(self.home)
-                log.info("Finished an interrupted password change in %s", self.home)
-            for directory in (self.home, self.keystore_dir):
-                if directory.is_dir():
-                    for leftover in directory.glob("*" + STAGED_SUFFIX):
-                        leftover.unlink()
+            vault_journal.recover(self.home, (self.home, self.keystore_dir))
 
     # -- events ------------------------------------------------------------------------
 
@@ -573,20 +448,6 @@ class Vault:
                 callback(event)
             except Exception:  # a broken listener must not break the wallet
                 log.exception("on_change callback failed for event %s", event)
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes renames durable; some platforms cannot open a directory, which is fine.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _check_new_password(password: str) -> None:
