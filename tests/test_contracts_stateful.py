@@ -105,24 +105,36 @@ class BountyBoardMachine(RuleBasedStateMachine):
     def attempt(self, call, sender: str, expected_error: str | None):
         """Sends ``call``; asserts it succeeds or reverts with ``expected_error``.
 
-        The outcome comes from an eth_call on the pending block (what the transaction will
-        see); a success is then mined with a fixed gas limit, skipping web3's gas estimate
-        (a binary search of many executions) to keep the machine fast.
+        An expected revert is checked with an eth_call on the pending block (what a transaction
+        would see); an expected success is mined with a fixed gas limit, skipping web3's gas
+        estimate (a binary search of many executions) to keep the machine fast.
         """
+        if expected_error is not None:
+            try:
+                call.call({"from": sender}, block_identifier="pending")
+            except Exception as error:  # eth-tester raises TransactionFailed for any revert
+                name = revert_error_name(error)
+                event(f"{call.fn_name} -> {name}")  # in --hypothesis-show-statistics
+                assert name == expected_error, f"expected {expected_error}, got {name}"
+                return None
+            raise AssertionError(f"expected {expected_error}, but {call.fn_name} succeeded")
+        event(f"{call.fn_name} -> ok")
+        try:
+            tx_hash = call.transact({"from": sender, "gas": 3_000_000})
+        except Exception as error:
+            raise AssertionError(f"unexpected revert {revert_error_name(error)}: {error!r}") from error
+        receipt = self.market.w3.eth.wait_for_transaction_receipt(tx_hash)
+        if receipt["status"] != 1:
+            raise AssertionError(f"{call.fn_name} reverted unexpectedly: {self.why(call, sender)}")
+        return receipt
+
+    def why(self, call, sender: str) -> str | None:
+        """The custom error a reverted call gives when replayed (for the failure message)."""
         try:
             call.call({"from": sender}, block_identifier="pending")
-        except Exception as error:  # eth-tester raises TransactionFailed for any revert
-            name = revert_error_name(error)
-            event(f"{call.fn_name} -> {name}")  # in --hypothesis-show-statistics
-            assert expected_error is not None, f"unexpected revert {name}: {error!r}"
-            assert name == expected_error, f"expected {expected_error}, got {name}"
-            return None
-        assert expected_error is None, f"expected {expected_error}, but it succeeded"
-        event(f"{call.fn_name} -> ok")
-        tx_hash = call.transact({"from": sender, "gas": 3_000_000})
-        receipt = self.market.w3.eth.wait_for_transaction_receipt(tx_hash)
-        assert receipt["status"] == 1
-        return receipt
+        except Exception as error:
+            return revert_error_name(error)
+        return None
 
     def check_bounty(self, b: ModelBounty, *accounts: str) -> None:
         """The chain's view of one bounty and of the accounts a step touched equals the model."""
