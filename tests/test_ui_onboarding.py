@@ -240,6 +240,27 @@ def test_remembered_password_unlocks_at_start(qtbot, quarry_home, file_keyring):
     qtbot.addWidget(flow.window)
     qtbot.waitUntil(lambda: flow.window.mode() == "shell", timeout=20_000)
     settings = flow.window.page("settings")
+    flow.window.show_page("settings")
     settings.refresh()
-    assert settings.remember_box.isChecked()
+    qtbot.waitUntil(lambda: settings.remember_box.isChecked(), timeout=10_000)
     assert file_keyring.file_path in settings.keyring_note.text()
+    # Off: forgotten in the keyring. On again: only after the password is checked.
+    settings.remember_box.setChecked(False)
+    qtbot.waitUntil(lambda: not remember.is_remembered(quarry_home), timeout=10_000)
+    qtbot.waitUntil(lambda: "no longer" in settings.banner.text, timeout=10_000)
+    settings.remember_box.setChecked(True)
+    dialog = settings.dialog
+    dialog.password.setText("not the password")
+    dialog.ok_button.click()
+    qtbot.waitUntil(lambda: dialog.banner.isVisible(), timeout=20_000)
+    assert not remember.is_remembered(quarry_home)
+    dialog.password.setText(PASSWORD)
+    dialog.ok_button.click()
+    qtbot.waitUntil(lambda: remember.is_remembered(quarry_home), timeout=20_000)
+    # The lock screen offers the saved password.
+    flow.window.lock()
+    lock = flow.window.lock_screen
+    qtbot.waitUntil(lambda: lock.remembered_button.isVisibleTo(lock), timeout=10_000)
+    lock.remembered_button.click()
+    qtbot.waitUntil(lambda: flow.window.mode() == "shell", timeout=20_000)
+    wait_idle(qtbot, flow.ctx)

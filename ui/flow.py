@@ -12,7 +12,6 @@ from ui.main_window import MainWindow
 from ui.pages.base import Page
 from ui.pages.lock import LockScreen
 from ui.pages.onboarding import OnboardingPage
-from wallet import remember
 from wallet.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -43,10 +42,10 @@ class AppFlow(QObject):
         if Vault.exists(ctx.home):
             self.attach_vault(Vault.open(ctx.home, ctx.store))
             self.window.show_lock_screen()
-            if try_keyring and remember.is_remembered(ctx.home):
+            if try_keyring:
                 lock = self.window.lock_screen
                 assert isinstance(lock, LockScreen)
-                lock.unlock_with_keyring()
+                lock.unlock_if_remembered()
         else:
             self.window.show_onboarding()
 

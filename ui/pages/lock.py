@@ -70,8 +70,32 @@ class LockScreen(QWidget):
         self.password.clear()
         self.banner.clear()
         self._set_busy(False)
-        self.remembered_button.setVisible(remember.is_remembered(self.ctx.home))
+        self.remembered_button.hide()
+        self._check_remembered()
         self.password.setFocus()
+
+    def _check_remembered(self) -> None:
+        # Keyring backends may talk to a daemon (D-Bus) or prompt: never on the GUI thread.
+        home = self.ctx.home
+        self.ctx.runner.run(lambda _c: remember.is_remembered(home),
+                            on_success=lambda found: self.remembered_button.setVisible(
+                                bool(found) and self.unlock_button.isEnabled()))
+
+    def unlock_if_remembered(self) -> None:
+        """At start: unlock quietly with a remembered password; else wait for the person."""
+        vault, home = self.ctx.vault, self.ctx.home
+        self._set_busy(True)
+
+        def work(_ctx):
+            return remember.recall_password(home) is not None and \
+                remember.unlock_with_remembered(vault)
+
+        def done(unlocked: object) -> None:
+            self._set_busy(False)
+            if unlocked:
+                self._done(None)
+
+        self.task = self.ctx.runner.run(work, on_success=done, on_failure=self._failed)
 
     def unlock_with_password(self) -> None:
         password = self.password.text()
@@ -109,7 +133,7 @@ class LockScreen(QWidget):
 
     def _failed(self, message: str) -> None:
         self._set_busy(False)
-        self.remembered_button.setVisible(remember.is_remembered(self.ctx.home))
+        self._check_remembered()
         self.banner.error(message)
         self.password.selectAll()
         self.password.setFocus()

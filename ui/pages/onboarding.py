@@ -56,9 +56,8 @@ class PasswordForm(QWidget):
         self.hint = muted_label("")
         self.remember = QCheckBox("Remember the password on this computer")
         self.remember.setAccessibleName("Remember the password on this computer")
-        status = remember.keyring_status()
-        self.keyring_note = muted_label(status.message)
-        self.remember.setEnabled(status.available)
+        self.keyring_note = muted_label("Looking for a system keyring…")
+        self.remember.setEnabled(False)
         form = QFormLayout(self)
         form.addRow("Password", self.password)
         form.addRow("Repeat", self.confirmation)
@@ -68,6 +67,10 @@ class PasswordForm(QWidget):
         form.addRow("", self.keyring_note)
         self.password.textChanged.connect(self._update_strength)
         self._update_strength("")
+
+    def show_keyring_status(self, status: object) -> None:
+        self.keyring_note.setText(getattr(status, "message", ""))
+        self.remember.setEnabled(bool(getattr(status, "available", False)))
 
     def _update_strength(self, text: str) -> None:
         score, hint = password_strength(text)
@@ -241,6 +244,9 @@ class OnboardingPage(QWidget):
             "The password encrypts your keys on this computer. Quarry cannot recover it; "
             "your recovery phrase or a backup file can."))
         self.password_form = PasswordForm()
+        # Keyring probing may talk to a daemon: in a worker, answered before anyone gets here.
+        self.ctx.runner.run(lambda _c: remember.keyring_status(),
+                            on_success=self.password_form.show_keyring_status)
         box.addWidget(self.password_form)
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)

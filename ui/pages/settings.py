@@ -42,6 +42,7 @@ class SettingsPage(Page):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
         self.dialog: Any = None
+        self.keyring_status: Any = None
         content = QWidget()
         content.setMaximumWidth(820)
         column = QVBoxLayout(content)
@@ -142,10 +143,9 @@ class SettingsPage(Page):
         try:
             minutes = self.ctx.setting(AUTO_LOCK_KEY, 15)
             self.auto_lock.setValue(int(minutes or 0))
-            status = remember.keyring_status()
-            self.remember_box.setEnabled(status.available and self.ctx.vault is not None)
-            self.remember_box.setChecked(remember.is_remembered(self.ctx.home))
-            self.keyring_note.setText(status.message)
+            home = self.ctx.home
+            self.ctx.runner.run(lambda _c: (remember.keyring_status(), remember.is_remembered(home)),
+                                on_success=self.latest_only("keyring", self._show_keyring))
             name = str(self.ctx.setting(UI_THEME, "light"))
             self.theme_choice.setCurrentIndex(max(0, self.theme_choice.findData(name)))
             selected = network_link.selected_network(self.ctx)
@@ -159,6 +159,17 @@ class SettingsPage(Page):
             self._fill_accounts()
             vault = self.ctx.vault
             self.reveal_button.setEnabled(bool(vault is not None and vault.has_mnemonic))
+        finally:
+            self._loading = False
+
+    def _show_keyring(self, found: tuple[Any, bool]) -> None:
+        status, remembered = found
+        self._loading = True
+        try:
+            self.keyring_status = status
+            self.remember_box.setEnabled(status.available and self.ctx.vault is not None)
+            self.remember_box.setChecked(remembered)
+            self.keyring_note.setText(status.message)
         finally:
             self._loading = False
 
@@ -208,12 +219,12 @@ class SettingsPage(Page):
         if getattr(self, "_loading", False):
             return
         if not checked:
-            try:
-                remember.forget_password(self.ctx.home)
-            except QuarryError as exc:
-                self.banner.error(str(exc))
-            else:
-                self.banner.success("Quarry no longer remembers your password.")
+            home = self.ctx.home
+            self.ctx.runner.run(
+                lambda _c: remember.forget_password(home),
+                on_success=lambda _r: self.banner.success(
+                    "Quarry no longer remembers your password."),
+                on_failure=self.banner.error, on_finished=self.refresh)
             return
         # Remembering needs the password, checked against the wallet first.
         def submit(dialog: PasswordDialog) -> None:
@@ -228,7 +239,7 @@ class SettingsPage(Page):
 
         self.dialog = PasswordDialog(self, "Remember the password",
                                      "Enter your wallet password to keep it in "
-                                     f"{remember.keyring_status().backend_name}.",
+                                     f"{getattr(self.keyring_status, 'backend_name', 'the keyring')}.",
                                      submit, ok_text="Remember")
         self.dialog.rejected.connect(self.request_refresh_now)
         self.dialog.open()
