@@ -82,7 +82,12 @@ def test_rpc_network_chain_id_check_and_node_down(qtbot, quarry_home):
     settings.network_apply.click()
     qtbot.waitUntil(lambda: settings.banner.isVisible(), timeout=30_000)
     assert "Cannot reach" in settings.banner.text and "Traceback" not in settings.banner.text
-    assert ctx.network.state == "error" or ctx.network.state == "busy"
+    qtbot.waitUntil(lambda: ctx.network.state == "error", timeout=30_000)
+    bounties = flow.window.page("bounties")
+    flow.window.show_page("bounties")
+    bounties.refresh()
+    assert "Not connected: Cannot reach" in bounties.banner.text
+    flow.window.show_page("settings")
     with start_anvil() as url:
         settings.rpc_url.setText(url)
         settings.chain_id.setValue(1)

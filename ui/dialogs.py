@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
@@ -17,6 +18,12 @@ from PySide6.QtWidgets import (
 
 from ui.main_window import SECRET_PROPERTY
 from ui.widgets import Banner, muted_label
+
+
+def close_dialog(dialog: QDialog) -> None:
+    """Accept a dialog a task finished for, unless the lock already closed (and deleted) it."""
+    if shiboken6.isValid(dialog) and dialog.isVisible():
+        dialog.accept()
 
 
 class SecretDialog(QDialog):
@@ -82,6 +89,8 @@ class PasswordDialog(SecretDialog):
         self.password.setEnabled(not busy)
 
     def failed(self, message: str) -> None:
+        if not shiboken6.isValid(self):
+            return  # closed by the lock meanwhile
         self.set_busy(False)
         self.banner.error(message)
 

@@ -37,6 +37,7 @@ class Page(QWidget):
         self.body.setSpacing(12)
         outer.addLayout(self.body, 1)
         self._generations: dict[str, int] = {}
+        self._network_note = False
         self.coalescer = RefreshCoalescer(self, self.refresh)
         ctx.events.changed.connect(self.coalescer.mark_dirty)
 
@@ -70,3 +71,23 @@ class Page(QWidget):
 
     def fail(self, message: str) -> None:
         self.banner.error(message)
+
+    def bounty_client_or_note(self) -> object | None:
+        """The bounty client, or None with a note saying why (not connected yet, or failed)."""
+        from ui import network_link
+
+        client = network_link.bounty_client(self.ctx)
+        if client is not None:
+            if self._network_note:
+                self.banner.clear()
+                self._network_note = False
+            return client
+        self._network_note = True
+        if self.ctx.network.state == "error":
+            self.banner.error(f"Not connected: {self.ctx.network.text} "
+                              "(Settings › Network to change or retry).")
+        elif self.ctx.chain is not None:
+            self.banner.info("This network has no bounty board configured.")
+        else:
+            self.banner.info("Connecting to the network…")
+        return None

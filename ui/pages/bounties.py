@@ -260,7 +260,7 @@ class BountiesPage(Page):
         return chosen if chosen in accounts else (accounts[0] if accounts else None)
 
     def refresh(self) -> None:
-        client = network_link.bounty_client(self.ctx)
+        client = self.bounty_client_or_note()
         if client is None:
             return
         account, cache = self.account(), self.spec_cache

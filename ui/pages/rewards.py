@@ -234,7 +234,7 @@ class RewardsPage(Page):
         return chosen if chosen in accounts else (accounts[0] if accounts else None)
 
     def refresh(self) -> None:
-        client, account = network_link.bounty_client(self.ctx), self.account()
+        client, account = self.bounty_client_or_note(), self.account()
         if client is None or account is None:
             return
         store, network, cache = self.ctx.store, self.ctx.chain.name, self.spec_cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import shiboken6
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -22,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from ui import network_link, theme
 from ui.context import UI_THEME
-from ui.dialogs import MnemonicDialog, PasswordDialog
+from ui.dialogs import MnemonicDialog, PasswordDialog, close_dialog
 from ui.onboarding_steps import check_new_password
 from ui.pages.base import Page
 from ui.widgets import button, left, muted_label
@@ -245,7 +246,7 @@ class SettingsPage(Page):
         self.dialog.open()
 
     def _remembered(self, dialog: PasswordDialog) -> None:
-        dialog.accept()
+        close_dialog(dialog)
         self.banner.success("Your password is remembered on this computer.")
         self.request_refresh_now()
 
@@ -276,7 +277,7 @@ class SettingsPage(Page):
         self.dialog.open()
 
     def _exported(self, dialog: PasswordDialog, path: Any) -> None:
-        dialog.accept()
+        close_dialog(dialog)
         self.banner.success(f"Saved the keystore file to {path}.")
 
     def ask_reveal(self) -> None:
@@ -294,7 +295,9 @@ class SettingsPage(Page):
         self.dialog.open()
 
     def _reveal(self, dialog: PasswordDialog, phrase: str) -> None:
-        dialog.accept()
+        if not (shiboken6.isValid(dialog) and dialog.isVisible()):
+            return  # the wallet locked while the password was checked: show nothing
+        close_dialog(dialog)
         self.dialog = MnemonicDialog(self, phrase)
         self.dialog.open()
 
@@ -319,7 +322,7 @@ class SettingsPage(Page):
         self.dialog.open()
 
     def _password_changed(self, dialog: PasswordDialog) -> None:
-        dialog.accept()
+        close_dialog(dialog)
         self.banner.success("Your password was changed.")
 
     def on_locked(self) -> None:

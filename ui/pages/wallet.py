@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui import theme
-from ui.dialogs import PasswordDialog
+from ui.dialogs import PasswordDialog, close_dialog
 from ui.models import Column, FilterProxy, RowTableModel
 from ui.pages.base import Page
 from ui.widgets import BusyPanel, button, card, copy_to_clipboard, muted_label, qr_pixmap
@@ -347,7 +347,7 @@ class WalletPage(Page):
         self.dialog.open()
 
     def _account_added(self, dialog: PasswordDialog, info: Any) -> None:
-        dialog.accept()
+        close_dialog(dialog)
         self.ctx.set_setting(ACCOUNT_SETTING, info.address)
         self.account_choice.setCurrentIndex(-1)
         self._fill_accounts()
