@@ -5,6 +5,7 @@ reward appears, is claimed, and exported as CSV."""
 from __future__ import annotations
 
 import csv
+import threading
 import time
 from pathlib import Path
 
@@ -12,23 +13,29 @@ import pytest
 from eth_account import Account
 from PySide6.QtWidgets import QFileDialog
 
+from practitioner.demo import DemoSettings, attach
 from practitioner.keys import generate_keypair, save_private_key
 from practitioner.post import post_bounty
-from practitioner.runner import process_due_rounds
 from practitioner.session import Session
 from practitioner.state import PractitionerHome
 from tests.anvil import devnet_w3, start_devnet
 from tests.test_ui_support import PASSWORD, TEST_PHRASE, TEST_PHRASE_ADDRESS, make_flow, wait_idle
+from wallet.bounties import BountyClient
 from wallet.devnet import devnet_dir
 from wallet.vault import Vault
 
 DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
 UNIT = 10**18
-ROUND_SECONDS = 60
+ROUND_SECONDS = 45
+DEMO_SETTINGS = DemoSettings(datasets=("breast_cancer",), key_bits=1024, reward_per_round=10 * UNIT,
+                             rounds=2, round_seconds=ROUND_SECONDS, poll_seconds=0.5,
+                             min_round_seconds=5)
 
 
 @pytest.fixture
 def market(quarry_home, tmp_path):
+    """The embedded network with the demo practitioner (short rounds, a small key) keeping a
+    breast-cancer bounty open, plus a second practitioner's long-running wine bounty."""
     vault, _info = Vault.import_mnemonic(quarry_home, TEST_PHRASE, PASSWORD)
     vault.close()
     with start_devnet(devnet_dir(quarry_home)) as node:
@@ -37,22 +44,30 @@ def market(quarry_home, tmp_path):
         home = PractitionerHome.at(tmp_path / "practitioner")
         _public, private_key = generate_keypair(512)
         save_private_key(home.key_path, private_key, "pw")
-        session = Session(home=home, w3=w3, chain_id=w3.eth.chain_id, board_address=node.board,
-                          token_address=node.token,
-                          signer=Account.from_key(node.keys["practitioner"]))
-        posted = [post_bounty(session, DEMO / f"{name}_spec.json",
-                              validation_files=[str(DEMO / f"{name}_validation.csv")],
-                              reward_per_round=reward * UNIT, rounds=rounds,
-                              round_seconds=seconds)
-                  for name, reward, rounds, seconds in (("wine", 5, 3, 7200),
-                                                        ("breast_cancer", 10, 2, ROUND_SECONDS))]
-        yield quarry_home, node, session, private_key, posted
+        other = Session(home=home, w3=w3, chain_id=w3.eth.chain_id, board_address=node.board,
+                        token_address=node.token, signer=Account.create())
+        node.faucet(other.signer.address)  # 1,000 QDT for its escrow
+        wine = post_bounty(other, DEMO / "wine_spec.json",
+                           validation_files=[str(DEMO / "wine_validation.csv")],
+                           reward_per_round=5 * UNIT, rounds=3, round_seconds=7200)
+        ctx = node.context()
+        demo = threading.Thread(target=attach, args=(ctx, DEMO_SETTINGS), daemon=True)
+        demo.start()
+        client = BountyClient(w3, node.board, w3.eth.chain_id)
+        deadline = time.monotonic() + 90
+        while client.count() < 2:
+            assert time.monotonic() < deadline, "the demo practitioner did not post its bounty"
+            time.sleep(0.3)
+        cancer = client.bounty(2)
+        try:
+            yield quarry_home, node, wine, cancer
+        finally:
+            ctx.stop.set()
+            demo.join(timeout=30)
 
 
 def test_accept_train_submit_then_reward_claim_and_export(qtbot, market, monkeypatch, tmp_path):
-    home, node, session, private_key, posted = market
-    wine, cancer = posted
-    opened = time.time()
+    home, node, wine, cancer = market
     flow = make_flow(qtbot, home, start_network=True)
     window, ctx = flow.window, flow.ctx
     window.lock_screen.password.setText(PASSWORD)
@@ -65,15 +80,15 @@ def test_accept_train_submit_then_reward_claim_and_export(qtbot, market, monkeyp
 
     # Search, sort and filters go through the proxy.
     titles = {page.proxy.row(i)["id"]: page.proxy.row(i)["title"] for i in range(2)}
-    assert titles[wine.bounty_id] == wine.spec.title
+    assert titles[wine.bounty_id] == wine.spec.title and "cancer" in titles[cancer.id].lower()
     page.search.setText("cancer")
-    assert page.proxy.rowCount() == 1 and page.proxy.row(0)["id"] == cancer.bounty_id
+    assert page.proxy.rowCount() == 1 and page.proxy.row(0)["id"] == cancer.id
     page.search.clear()
     page.task_filter.setCurrentIndex(page.task_filter.findData("multiclass_classification"))
     assert [page.proxy.row(i)["id"] for i in range(page.proxy.rowCount())] == [wine.bounty_id]
     page.task_filter.setCurrentIndex(0)
     page.reward_filter.setValue(8)
-    assert [page.proxy.row(i)["id"] for i in range(page.proxy.rowCount())] == [cancer.bounty_id]
+    assert [page.proxy.row(i)["id"] for i in range(page.proxy.rowCount())] == [cancer.id]
     page.reward_filter.setValue(0)
     page.deadline_filter.setCurrentIndex(page.deadline_filter.findData(3600))
     assert page.proxy.rowCount() == 1  # only the 60-second round closes within the hour
@@ -82,7 +97,7 @@ def test_accept_train_submit_then_reward_claim_and_export(qtbot, market, monkeyp
     assert page.proxy.row(0)["id"] == wine.bounty_id  # 5 QDT before 10 QDT
 
     # Details of the 60-second bounty, then Accept.
-    assert page.select_bounty(cancer.bounty_id)
+    assert page.select_bounty(cancer.id)
     qtbot.waitUntil(lambda: page.accept_button.isEnabled(), timeout=20_000)
     text = page.detail.toPlainText()
     assert "Spec verified" in text and "10 QDT per round × 2 rounds" in text
@@ -134,9 +149,9 @@ def test_accept_train_submit_then_reward_claim_and_export(qtbot, market, monkeyp
     qtbot.waitUntil(lambda: wizard.result is not None or "rror" in wizard.banner.text,
                     timeout=60_000)
     assert wizard.result is not None, wizard.banner.text
-    assert session.client.round(cancer.bounty_id, 0).submissions == 1
-    submitted = session.client.w3.eth.contract  # the chain holds our blob's hash
-    assert submitted is not None
+    client = BountyClient(ctx.chain.w3, node.board, ctx.chain.chain_id)
+    mine = client.submission(cancer.id, 0, TEST_PHRASE_ADDRESS)
+    assert mine is not None and mine["blob_hash"] == wizard.result["blob_hash"]
     wizard.done_button.click()
     assert page.stack.currentIndex() == 0
 
@@ -148,19 +163,11 @@ def test_accept_train_submit_then_reward_claim_and_export(qtbot, market, monkeyp
     assert rewards.model.row_at(0)["status"] == "pending"
     assert not rewards.claim_button.isEnabled()
 
-    # The round closes; the practitioner scores it and pays (what the demo practitioner does).
-    wait_idle(qtbot, ctx)
-    remaining = opened + ROUND_SECONDS + 2 - time.time()
-    if remaining > 0:
-        qtbot.wait(int(remaining * 1000))
-    done = []
-    for _ in range(20):
-        done = process_due_rounds(session, private_key)
-        if done:
-            break
-        qtbot.wait(1000)
-    assert [(d.bounty_id, d.round_index) for d in done] == [(cancer.bounty_id, 0)]
-
+    # The round closes; the demo practitioner scores it and pays; the page catches up.
+    deadline = time.monotonic() + ROUND_SECONDS + 60
+    while client.rounds(client.bounty(cancer.id))[0]["state"] != "finalized":
+        assert time.monotonic() < deadline, "the demo practitioner did not finalise the round"
+        qtbot.wait(500)
     rewards.refresh()
     qtbot.waitUntil(lambda: rewards.model.rowCount() == 1
                     and rewards.model.row_at(0)["status"] == "finalised", timeout=20_000)
@@ -171,10 +178,12 @@ def test_accept_train_submit_then_reward_claim_and_export(qtbot, market, monkeyp
     assert "Shapley" in rewards.report.toPlainText()
     assert len(rewards.chart.points[0]) == 1
 
-    before = session.client.token_balance(node.token, TEST_PHRASE_ADDRESS)
+    from wallet.token import token_balance
+
+    before = token_balance(ctx.chain.w3, node.token, TEST_PHRASE_ADDRESS)
     rewards.claim_button.click()
     qtbot.waitUntil(lambda: "Claimed" in rewards.banner.text, timeout=30_000)
-    after = session.client.token_balance(node.token, TEST_PHRASE_ADDRESS)
+    after = token_balance(ctx.chain.w3, node.token, TEST_PHRASE_ADDRESS)
     assert after - before == row["amount"]
     qtbot.waitUntil(lambda: rewards.model.rowCount() == 1
                     and rewards.model.row_at(0)["claim"] == "claimed", timeout=20_000)
@@ -183,5 +192,5 @@ def test_accept_train_submit_then_reward_claim_and_export(qtbot, market, monkeyp
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
     rewards.export_button.click()
     lines = list(csv.DictReader(target.open()))
-    assert lines[0]["bounty_id"] == str(cancer.bounty_id) and lines[0]["claim"] == "claimed"
+    assert lines[0]["bounty_id"] == str(cancer.id) and lines[0]["claim"] == "claimed"
     wait_idle(qtbot, ctx)
