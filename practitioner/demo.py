@@ -11,11 +11,15 @@ The devnet calls `attach(ctx)` in a daemon thread once it serves (entry point
 - until ctx.stop is set: evaluates and finalises every round as it closes (after a restart
   too: the state is on chain and in its home).
 The owners' parts (`*_owner_a.csv` ...) ship so that a new user has files to train on.
+
+Rounds last 10 minutes. For tests and screenshots only, QUARRY_DEMO_ROUND_SECONDS (an
+integer >= 5) sets the length of the rounds of bounties the demo posts from then on.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +45,8 @@ KEY_BITS = 2048
 REWARD_PER_ROUND = 100 * 10**18  # 100 QDT
 ROUNDS = 6
 ROUND_SECONDS = 600
+ROUND_SECONDS_ENV = "QUARRY_DEMO_ROUND_SECONDS"
+MIN_ROUND_SECONDS = 5
 POLL_SECONDS = 5.0
 
 
@@ -53,6 +59,19 @@ class DemoSettings:
     round_seconds: int = ROUND_SECONDS
     poll_seconds: float = POLL_SECONDS
     min_round_seconds: int = 60
+
+
+def settings_from_env() -> DemoSettings:
+    """The default settings, with QUARRY_DEMO_ROUND_SECONDS applied when set and valid."""
+    raw = os.environ.get(ROUND_SECONDS_ENV, "").strip()
+    if not raw:
+        return DemoSettings()
+    if not raw.isdigit() or int(raw) < MIN_ROUND_SECONDS:
+        log.warning("demo practitioner: ignoring %s=%r (an integer >= %d)",
+                    ROUND_SECONDS_ENV, raw, MIN_ROUND_SECONDS)
+        return DemoSettings()
+    seconds = int(raw)
+    return DemoSettings(round_seconds=seconds, min_round_seconds=min(seconds, 60))
 
 
 def demo_file(name: str) -> Path:
@@ -111,7 +130,7 @@ def ensure_bounties(session: Session, settings: DemoSettings) -> list[int]:
 
 def attach(ctx, settings: DemoSettings | None = None) -> None:  # ctx: wallet.devnet.DevnetContext
     """The devnet plugin: runs until ctx.stop is set."""
-    settings = settings or DemoSettings()
+    settings = settings or settings_from_env()
     session = demo_session(ctx, settings)
     private_key = _key(session.home, settings.key_bits)
     while not ctx.stop.is_set():

@@ -4,16 +4,28 @@ and a restart neither reposts nor loses the state."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from practitioner.demo import DEMO_DIR, DemoSettings, attach, demo_session, ensure_bounties
 from practitioner.report import parse_report
-from tests.anvil import devnet_w3, faucet_signer, start_devnet
+from tests.anvil import devnet_w3, faucet_signer, free_port, start_devnet
 from wallet.blobs import fetch_blob
 from wallet.bounties import BountyClient
+from wallet.cli import main as cli_main
 from wallet.contribute import contribute
+from wallet.devnet import running_url
+
+REPO = Path(__file__).resolve().parents[1]
+CLI_ROUND_SECONDS = 20
 
 SETTINGS = DemoSettings(
     datasets=("wine",), key_bits=1024, rounds=2, round_seconds=12, poll_seconds=0.3,
@@ -29,6 +41,10 @@ def _wait(condition, timeout: float, what: str):
             return value
         time.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def wine_reward(bounty: dict) -> int:
+    return int(bounty["reward_per_round"])
 
 
 def test_shipped_demo_files_are_complete():
@@ -75,3 +91,68 @@ def test_demo_posts_evaluates_and_pays(tmp_path: Path):
         blobs = session.home.blob_dir
         validation_first_row = (DEMO_DIR / "wine_validation.csv").read_text().splitlines()[1]
         assert all(validation_first_row.encode() not in p.read_bytes() for p in blobs.iterdir())
+
+
+def test_a_new_user_meets_the_demo_market_on_the_command_line(tmp_path: Path, capsys):
+    """`quarry devnet` (a process, with its demo practitioner, short rounds), then as a new
+    user: create a wallet, list the bounties, train on a shipped file, wait for the round to
+    close, see the reward in `quarry rewards` as the report assigns it, and claim it."""
+    home = tmp_path / "home"
+    (tmp_path / "pw").write_text("new user password\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO), QUARRY_HOME=str(home),
+               QUARRY_DEMO_ROUND_SECONDS=str(CLI_ROUND_SECONDS))
+    devnet = subprocess.Popen(
+        [sys.executable, "-m", "wallet.cli", "--home", str(home), "devnet", "--port", str(free_port())],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+    )
+    try:
+        _wait(lambda: running_url(home) or devnet.poll() is not None, 60, "the devnet")
+        assert devnet.poll() is None, devnet.stdout.read().decode(errors="replace")[-2000:]
+        pw = ["--password-file", str(tmp_path / "pw")]
+
+        def quarry_json(*argv):
+            capsys.readouterr()
+            assert cli_main(["--home", str(home), *argv, "--json"]) == 0, capsys.readouterr().err
+            return json.loads(capsys.readouterr().out)
+
+        assert cli_main(["--home", str(home), "wallet", "create", *pw, "--json"]) == 0
+        me = quarry_json("wallet", "list")[0]["address"]
+        listed = _wait(lambda: (b := quarry_json("bounties", "list")) and len(b) >= 3 and b, 90,
+                       "the three demo bounties")
+        titles = {}
+        for bounty in listed:
+            titles[quarry_json("bounties", "show", str(bounty["id"]))["spec"]["title"]] = bounty
+        wine = titles["Wine cultivar"]
+        assert wine["status"] == "open" and wine["round_duration"] == CLI_ROUND_SECONDS
+
+        trained = quarry_json("train", str(wine["id"]), "--data", str(DEMO_DIR / "wine_owner_a.csv"), *pw)
+        assert trained["txHash"].startswith("0x") and trained["uri"].startswith("file://")
+
+        def my_row():
+            # the round's state is read live but its RewardAssigned event comes from the
+            # history scan, which can lag a block behind: wait for both
+            rows = quarry_json("rewards")["submissions"]
+            return next((r for r in rows if r["status"] != "pending" and r["claim"]), None)
+
+        row = _wait(my_row, 3 * CLI_ROUND_SECONDS + 30, "the demo practitioner to finalise the round")
+        assert (row["bounty_id"], row["round"], row["status"]) == (wine["id"], trained["round"], "finalised")
+        shown = quarry_json("bounties", "show", str(wine["id"]))["rounds"][trained["round"]]
+        report = parse_report(fetch_blob(shown["report_uri"], shown["report_hash"]))
+        (line,) = [c for c in report["contributors"] if c["address"] == me]
+        assert row["amount"] == int(line["amount"]) > 0 and row["claim"] == "claimable", (row, line)
+        assert line["share"] == pytest.approx(int(line["amount"]) / wine_reward(wine))
+
+        capsys.readouterr()
+        assert cli_main(["--home", str(home), "claim", *pw]) == 0
+        assert "Claimed" in capsys.readouterr().out
+        claimed = quarry_json("rewards")
+        assert claimed["claimed"][wine["token"]] == str(int(line["amount"]))
+        assert [r["claim"] for r in claimed["submissions"]] == ["claimed"]
+    finally:
+        devnet.send_signal(signal.SIGTERM)
+        try:
+            devnet.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            devnet.kill()
+            devnet.wait(timeout=10)
+        devnet.stdout.close()

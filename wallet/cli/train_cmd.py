@@ -11,7 +11,7 @@ import argparse
 import math
 import sys
 
-from wallet.cli.common import add_json_option, add_password_file_option, emit, home_from
+from wallet.cli.common import add_json_option, add_password_file_option, emit
 
 
 def register(
@@ -39,42 +39,30 @@ def register(
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from wallet.bounties import BountyClient
+    # the chain commands' session: wallet, current network, account, and on the embedded
+    # network the faucet's first funding (a new user's first command may be this one)
+    from wallet.cli.chain_cmd import Session
     from wallet.contribute import ContributeOptions, contribute
-    from wallet.network import open_current
-    from wallet.store import Store
 
-    home = home_from(args)
     options = ContributeOptions(
         epochs=args.epochs, noise_multiplier=args.dp_noise, gasless=args.gasless,
         dry_run=args.dry_run,
     )
-    with Store(home) as store:
-        network, w3 = open_current(store, home)
-        if not network.board:
-            from wallet.errors import InvalidInput
-
-            raise InvalidInput(f"The network {network.name} has no BountyBoard address.")
-        client = BountyClient(w3, network.board, network.chain_id, store, network.name)
-        signer = None
-        if not args.dry_run:
-            from wallet.cli.common import unlocked_vault
-
-            vault = unlocked_vault(args)
-            try:
-                address = args.account or vault.accounts()[0].address
-                signer = vault.signer(address)
-            finally:
-                vault.close()
+    session = Session(args, signs=not args.dry_run, needs_account=not args.dry_run)
+    try:
+        client = session.bounty_client()
+        signer = None if args.dry_run else session.signer()
 
         def progress(step: str, fraction: float, message: str) -> None:
             if not args.json and (fraction == 0.0 or step == "train"):
                 print(f"[{step}] {message}", file=sys.stderr)
 
         result = contribute(
-            client, signer, args.bounty, args.data, options, blob_dir=home / "blobs",
+            client, signer, args.bounty, args.data, options, blob_dir=session.home / "blobs",
             progress=progress,
         )
+    finally:
+        session.close()
     data = {
         "bounty": result.bounty_id, "round": result.round, "blobHash": result.blob_hash,
         "blobBytes": result.blob_bytes, "rows": result.n_rows,
