@@ -124,12 +124,19 @@ def report_html(row: dict[str, Any]) -> str:
         if row["status"] != "pending":
             parts.append(f"<p style='color:{c.muted}'>No report for this round.</p>")
         return "".join(parts)
-    parts.append(
-        f"<p>The round's model went from {report.get('metric', 'metric')} "
-        f"<b>{float(report.get('metricBefore', 0)):.1%}</b> to "
-        f"<b>{float(report.get('metricAfter', 0)):.1%}</b> with {report.get('players', '?')} "
-        f"contributions, scored by the {esc(str(report.get('method', '?')))} Shapley method "
-        f"(seed {esc(str(report.get('seed')))}).</p>")
+    metric = esc(str(report.get("metric", "metric")))
+    before, after = float(report.get("metricBefore", 0)), float(report.get("metricAfter", 0))
+    players = int(report.get("players", 0) or 0)
+    if players == 0:
+        parts.append(f"<p>No update was counted in this round; the model's {metric} stayed at "
+                     f"<b>{before:.1%}</b>.</p>")
+    else:
+        seed = report.get("seed")
+        parts.append(
+            f"<p>The round's model went from {metric} <b>{before:.1%}</b> to "
+            f"<b>{after:.1%}</b> with {players} counted contribution(s), valued with the "
+            f"{esc(str(report.get('method', '?')))} Shapley method"
+            + (f" (seed {esc(str(seed))})" if seed is not None else "") + ".</p>")
     mine = row.get("mine")
     if mine:
         parts.append(
