@@ -6,7 +6,6 @@ a chain-id check before every signature).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,33 +13,13 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.logs import DISCARD
 
+from wallet.bounties import Bounty, BountyClient
 from wallet.contracts import abi
-from wallet.errors import NotFound, QuarryError, TransactionFailed
+from wallet.errors import QuarryError, TransactionFailed
 from wallet.tx import transact
 
 ROUND_NOT_OPEN, ROUND_OPEN, ROUND_FINALIZED, ROUND_EXPIRED, ROUND_CANCELLED = range(5)
 ROUND_STATES = ("not open", "open", "finalized", "expired", "cancelled")
-BOUNTY_STATES = ("open", "completed", "cancelled")
-
-
-@dataclass(frozen=True)
-class BountyInfo:
-    bounty_id: int
-    owner: str
-    token: str
-    reward_per_round: int
-    rounds: int
-    round_duration: int
-    max_contributors: int
-    spec_hash: str
-    spec_uri: str
-    current_round: int
-    status: int
-    escrow: int
-
-    @property
-    def status_text(self) -> str:
-        return BOUNTY_STATES[self.status] if self.status < len(BOUNTY_STATES) else str(self.status)
 
 
 @dataclass(frozen=True)
@@ -63,33 +42,31 @@ def _hex(value: bytes) -> str:
 
 
 class BoardClient:
+    """Bounties, the clock and the grace period are read through the owners' client
+    (wallet.bounties: one decoding of the contract's tuples); rounds and submissions in the
+    practitioner's shape here."""
+
     def __init__(self, w3: Web3, board: str, chain_id: int, signer: LocalAccount | None = None):
         self.w3 = w3
         self.chain_id = chain_id
         self.board = w3.eth.contract(address=Web3.to_checksum_address(board), abi=abi("BountyBoard"))
         self.signer = signer
+        self._reader = BountyClient(w3, board, chain_id)
 
     # -- reads ---------------------------------------------------------------------------
 
     def now(self) -> int:
-        # the next block's time is at least the wall clock and the latest block's time
-        return max(int(time.time()), int(self.w3.eth.get_block("latest")["timestamp"]))
+        return self._reader.now()
 
     def grace_period(self) -> int:
-        return int(self.board.functions.gracePeriod().call())
+        return self._reader.grace_period()
 
     def bounty_count(self) -> int:
-        return int(self.board.functions.bountyCount().call())
+        return self._reader.count()
 
-    def bounty(self, bounty_id: int) -> BountyInfo:
-        if not 1 <= bounty_id <= self.bounty_count():
-            raise NotFound(f"There is no bounty {bounty_id} on this board.")
-        fields = self.board.functions.getBounty(bounty_id).call()
-        return BountyInfo(
-            bounty_id, fields[0], fields[1], int(fields[2]), int(fields[3]), int(fields[4]),
-            int(fields[5]), _hex(fields[6]), fields[7], int(fields[8]), int(fields[9]),
-            int(fields[10]),
-        )
+    def bounty(self, bounty_id: int) -> Bounty:
+        """The bounty with `status` "open"/"completed"/"cancelled" (NotFound if none)."""
+        return self._reader.bounty(bounty_id)
 
     def round(self, bounty_id: int, round_index: int) -> RoundInfo:
         fields = self.board.functions.getRound(bounty_id, round_index).call()

@@ -259,7 +259,7 @@ def _bounty_status(session: Session, bounty_id: int) -> dict[str, Any]:
     title = read_json(local).get("title", "") if local.is_file() else ""
     return {
         "bountyId": bounty_id, "title": title, "owner": bounty.owner, "token": bounty.token,
-        "status": bounty.status_text, "rounds": bounty.rounds, "currentRound": bounty.current_round,
+        "status": bounty.status, "rounds": bounty.rounds, "currentRound": bounty.current_round,
         "roundState": info.state_text, "deadline": info.deadline,
         "secondsLeft": max(0, info.deadline - now), "submissions": info.submissions,
         "rewardPerRound": str(bounty.reward_per_round), "escrow": str(bounty.escrow),

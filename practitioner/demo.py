@@ -104,7 +104,7 @@ def open_titles(session: Session) -> set[str]:
     titles = set()
     client = session.client
     for bounty_id in session.home.known_bounties(session.chain_id, session.board_address):
-        if client.bounty(bounty_id).status_text == "open":
+        if client.bounty(bounty_id).status == "open":
             titles.add(read_json(session.bounty_dir(bounty_id) / "bounty.json").get("title", ""))
     return titles
 

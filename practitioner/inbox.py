@@ -167,14 +167,21 @@ class _InboxHandler(BaseHTTPRequestHandler):
 
     # -- verbs ---------------------------------------------------------------------------
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def _blob_request(self) -> str | None:
+        """The 0x hash of a /blobs/ request within the rate limit; else answered, None."""
         if self._rate_limited():
-            return
+            return None
         match = _BLOB_PATH.match(self.path.lower())
         if not match:
             self._error(HTTPStatus.NOT_FOUND, "unknown path")
+            return None
+        return match.group(1)
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        requested = self._blob_request()
+        if requested is None:
             return
-        path = blob_path(self.server.blob_dir, match.group(1))
+        path = blob_path(self.server.blob_dir, requested)
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -183,17 +190,13 @@ class _InboxHandler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.OK, data, "application/octet-stream")
 
     def do_PUT(self) -> None:  # noqa: N802
-        if self._rate_limited():
-            return
-        match = _BLOB_PATH.match(self.path.lower())
-        if not match:
-            self._error(HTTPStatus.NOT_FOUND, "unknown path")
+        expected = self._blob_request()
+        if expected is None:
             return
         body = self._read_body(self.server.max_blob_bytes)
         if body is None:
             return
         self.server.record("PUT", self.path, body)
-        expected = match.group(1)
         actual = "0x" + keccak(body).hex()
         if actual != expected:
             self._error(HTTPStatus.BAD_REQUEST, f"hash mismatch: body hashes to {actual}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from phe import paillier
 
-from practitioner.chain import BOUNTY_STATES, ROUND_OPEN
+from practitioner.chain import ROUND_OPEN
 from practitioner.evaluate import evaluate_round, round_record_path
 from practitioner.finalize import finalize_round
 from practitioner.session import Session
@@ -37,7 +37,7 @@ def process_due_rounds(session: Session, private_key: paillier.PaillierPrivateKe
     for bounty_id in session.home.known_bounties(session.chain_id, session.board_address):
         try:
             bounty = client.bounty(bounty_id)
-            if BOUNTY_STATES[min(bounty.status, 2)] != "open":
+            if bounty.status != "open":
                 continue
             r = bounty.current_round
             info = client.round(bounty_id, r)
@@ -73,7 +73,7 @@ def seconds_to_next_deadline(session: Session, cap: float = 300.0) -> float:
     wait = cap
     for bounty_id in session.home.known_bounties(session.chain_id, session.board_address):
         bounty = client.bounty(bounty_id)
-        if bounty.status_text != "open":
+        if bounty.status != "open":
             continue
         info = client.round(bounty_id, bounty.current_round)
         if info.state == ROUND_OPEN:

@@ -8,11 +8,9 @@ from pathlib import Path
 import pytest
 
 from practitioner.inbox import InboxServer
-from practitioner.keys import generate_keypair, save_private_key
 from practitioner.post import post_bounty, read_spec_file
-from practitioner.session import Session
-from practitioner.state import PractitionerHome
-from tests.chain_fixtures import TOKEN_UNIT, funded_signer, new_market
+from tests.chain_fixtures import TOKEN_UNIT, funded_signer
+from tests.practitioner_fixtures import practitioner_on_market
 from trainer.errors import DataError, TrainingCancelled
 from wallet.blobs import blob_hash
 from wallet.bounties import BountyClient, relay_submission
@@ -25,15 +23,8 @@ OWNER_FILE = DEMO / "wine_owner_a.csv"
 
 @pytest.fixture(scope="module")
 def market_setup(tmp_path_factory):
-    market = new_market()
-    home = PractitionerHome.at(tmp_path_factory.mktemp("practitioner"))
-    _, private_key = generate_keypair(512)
-    save_private_key(home.key_path, private_key, "pw")
-    practitioner = funded_signer(market.chain)
-    market.mint(practitioner.address, 100 * TOKEN_UNIT)
-    session = Session(home=home, w3=market.w3, chain_id=market.w3.eth.chain_id,
-                      board_address=market.board.address, token_address=market.token.address,
-                      signer=practitioner)
+    market, session, _ = practitioner_on_market(tmp_path_factory.mktemp("practitioner"))
+    practitioner, home = session.signer, session.home
 
     def relay(payload):
         return relay_submission(market.w3, practitioner, payload, board=market.board.address)

@@ -12,13 +12,11 @@ from eth_hash.auto import keccak
 from practitioner.chain import ROUND_FINALIZED
 from practitioner.evaluate import evaluate_round, load_spec, model_params
 from practitioner.finalize import finalize_round
-from practitioner.keys import generate_keypair, save_private_key
 from practitioner.post import post_bounty
 from practitioner.report import parse_report
 from practitioner.runner import process_due_rounds, seconds_to_next_deadline
-from practitioner.session import Session
-from practitioner.state import PractitionerHome
-from tests.chain_fixtures import GRACE_PERIOD, TOKEN_UNIT, funded_signer, new_market, send
+from tests.chain_fixtures import GRACE_PERIOD, TOKEN_UNIT, send
+from tests.practitioner_fixtures import practitioner_on_market
 from trainer.data import load_data
 from trainer.update import LocalUpdate, encrypt_to_blob, make_update
 from wallet.errors import InvalidInput
@@ -29,17 +27,7 @@ REWARD = 10 * TOKEN_UNIT
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    market = new_market()
-    home = PractitionerHome.at(tmp_path_factory.mktemp("practitioner"))
-    _, private_key = generate_keypair(512)
-    save_private_key(home.key_path, private_key, "pw")
-    practitioner = funded_signer(market.chain)
-    market.mint(practitioner.address, 100 * TOKEN_UNIT)
-    session = Session(
-        home=home, w3=market.w3, chain_id=market.w3.eth.chain_id,
-        board_address=market.board.address, token_address=market.token.address,
-        signer=practitioner,
-    )
+    market, session, private_key = practitioner_on_market(tmp_path_factory.mktemp("practitioner"))
     posted = post_bounty(
         session, DEMO / "breast_cancer_spec.json",
         validation_files=[str(DEMO / "breast_cancer_validation.csv")],
@@ -124,7 +112,7 @@ def test_two_rounds_pay_honest_owners_and_not_the_free_rider(setup):
     assert [(d.bounty_id, d.round_index) for d in done] == [(bounty_id, 1)]
     report = parse_report(session.blob(session.client.round(bounty_id, 1).report_hash))
     assert any("replay" in r["reason"] for r in report["rejected"])
-    assert session.client.bounty(bounty_id).status_text == "completed"
+    assert session.client.bounty(bounty_id).status == "completed"
     assert process_due_rounds(session, private_key) == []
 
 
