@@ -33,6 +33,7 @@ CANCELLED = "Cancelled."
 # Progress signals faster than this are dropped (the last one always goes through), so a
 # tight loop in a worker cannot flood the GUI thread's event queue.
 PROGRESS_INTERVAL_S = 0.04
+TASK_THREADS = 8
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -220,7 +221,12 @@ class TaskRunner(QObject):
 
     def __init__(self, parent: QObject | None = None, pool: QThreadPool | None = None) -> None:
         super().__init__(parent)
-        self.pool = pool or QThreadPool.globalInstance()
+        if pool is None:
+            # Most tasks wait on the network or the disk; a long training run must not hold
+            # back a balance refresh, so there are more threads than cores.
+            pool = QThreadPool(self)
+            pool.setMaxThreadCount(TASK_THREADS)
+        self.pool = pool
         # Background tasks get their own (niced) threads, so ordinary tasks keep full priority.
         self.background_pool = QThreadPool(self)
         self.background_pool.setMaxThreadCount(2)

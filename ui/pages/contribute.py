@@ -53,14 +53,21 @@ class Prepared:
 def prepare(client: Any, bounty_id: int, files: list[str], should_stop: Any) -> Prepared:
     """Spec and round model (both hash-checked), then the files against the schema."""
     from trainer.data import load_dataset
+    from trainer.errors import TrainingCancelled
     from trainer.models import model_from_bytes
     from wallet.blobs import fetch_blob
     from wallet.contribute import MODEL_MAX_BYTES, load_bounty_spec
 
+    def check_stop() -> None:
+        if should_stop():
+            raise TrainingCancelled("Cancelled; nothing was sent.")
+
     bounty, spec = load_bounty_spec(client, bounty_id)
+    check_stop()
     round_info = client.rounds(bounty)[bounty.current_round]
     model_data = fetch_blob(round_info["model_uri"], round_info["model_hash"], MODEL_MAX_BYTES)
     global_params = model_from_bytes(model_data, spec).get_params()
+    check_stop()
     dataset = load_dataset(files, spec)
     return Prepared(bounty, spec, global_params, dataset)
 
