@@ -84,4 +84,14 @@ def test_faucet_balances_receive_send_history(qtbot, devnet_home):
     assert "1.5" in row["amount_text"] and row["hash"].startswith("0x")
     page.history_search.setText("no such transaction")
     assert page.history_proxy.rowCount() == 0
+    page.history_search.clear()
+    # A mined transaction cannot be sped up: the buttons say so by being off, and the
+    # service's message reaches the banner if asked anyway.
+    page.history_view.selectRow(0)
+    assert page.selected_history_row()["status"] != "pending"
+    assert not page.speed_up_button.isEnabled() and not page.cancel_tx_button.isEnabled()
+    page.banner.clear()
+    page.replace_tx(cancel=False)
+    qtbot.waitUntil(lambda: page.banner.isVisible(), timeout=20_000)
+    assert "already mined" in page.banner.text
     wait_idle(qtbot, ctx)

@@ -211,8 +211,24 @@ class WalletPage(Page):
         self.history_view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.history_view.setAlternatingRowColors(True)
         self.history_search.textChanged.connect(self._search_history)
+        self.history_view.selectionModel().selectionChanged.connect(self._history_selected)
+        self.speed_up_button = button("Speed up", "send", on_click=lambda: self.replace_tx(False),
+                                      accessible="Speed up the selected pending transaction")
+        self.cancel_tx_button = button("Cancel transaction", "close",
+                                       on_click=lambda: self.replace_tx(True),
+                                       accessible="Cancel the selected pending transaction")
+        for btn in (self.speed_up_button, self.cancel_tx_button):
+            btn.setEnabled(False)
+            btn.setToolTip("For a pending transaction you sent: re-send it with a higher fee")
+        actions = QHBoxLayout()
+        actions.addWidget(muted_label("Pending transactions can be sped up or cancelled "
+                                      "(same nonce, higher fee).", wrap=False))
+        actions.addStretch(1)
+        actions.addWidget(self.speed_up_button)
+        actions.addWidget(self.cancel_tx_button)
         box.addWidget(self.history_search)
         box.addWidget(self.history_view)
+        box.addLayout(actions)
         return page
 
     # -- state ------------------------------------------------------------------------
@@ -317,6 +333,34 @@ class WalletPage(Page):
         if text:
             self.history_model.fetch_all()  # search covers every row, not only loaded pages
         self.history_proxy.set_search(text)
+
+    def selected_history_row(self) -> dict[str, Any] | None:
+        rows = self.history_view.selectionModel().selectedRows()
+        return self.history_proxy.row(rows[0].row()) if rows else None
+
+    def _history_selected(self, *_args: Any) -> None:
+        row = self.selected_history_row()
+        pending = bool(row and row.get("status") == "pending" and row.get("hash"))
+        self.speed_up_button.setEnabled(pending)
+        self.cancel_tx_button.setEnabled(pending)
+
+    def replace_tx(self, cancel: bool) -> None:
+        """Speed up or cancel the selected pending transaction (wallet.tx reuses its nonce)."""
+        row, chain, vault, sender = (self.selected_history_row(), self.ctx.chain, self.ctx.vault,
+                                     self.current_address())
+        if row is None or chain is None or vault is None or not sender:
+            return
+        store, tx_hash = self.ctx.store, str(row["hash"])
+
+        def work(_c: Any) -> str:
+            signer = vault.signer(sender)
+            replace = txs.cancel if cancel else txs.speed_up
+            return replace(chain.w3, signer, tx_hash, chain.chain_id, store=store,
+                           network=chain.name)
+
+        self.ctx.runner.run(work, on_success=lambda new: (
+            self.banner.success(f"{'Cancellation' if cancel else 'Replacement'} sent: {new}."),
+            self._load_history()), on_failure=self.fail)
 
     # -- account actions -------------------------------------------------------------
 
