@@ -36,7 +36,7 @@ def test_shortcuts_and_remembered_page_and_size(qtbot, quarry_home):
     qtbot.keyClick(window, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
     assert window.shell.stack.currentWidget() is window.page("settings")
     assert flow.ctx.store.get_setting(UI_PAGE) == "settings"
-    window.resize(1010, 690)
+    window.resize(1100, 730)
     qtbot.keyClick(window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
     assert window.mode() == "locked" and not flow.ctx.vault.is_unlocked
     window.close()  # saves the geometry
@@ -44,7 +44,7 @@ def test_shortcuts_and_remembered_page_and_size(qtbot, quarry_home):
     again.window.lock_screen.password.setText(PASSWORD)
     again.window.lock_screen.unlock_button.click()
     qtbot.waitUntil(lambda: again.window.mode() == "shell", timeout=20_000)
-    assert (again.window.size().width(), again.window.size().height()) == (1010, 690)
+    assert (again.window.size().width(), again.window.size().height()) == (1100, 730)
     assert again.window.shell.stack.currentWidget() is again.window.page("settings")
     # Every navigation button and the lock button have accessible names.
     names = [b.accessibleName() for b in again.window.shell.nav_buttons.values()]

@@ -221,9 +221,8 @@ class WalletPage(Page):
             btn.setEnabled(False)
             btn.setToolTip("For a pending transaction you sent: re-send it with a higher fee")
         actions = QHBoxLayout()
-        actions.addWidget(muted_label("Pending transactions can be sped up or cancelled "
-                                      "(same nonce, higher fee).", wrap=False))
-        actions.addStretch(1)
+        actions.addWidget(muted_label("A pending transaction you sent can be sped up or "
+                                      "cancelled (same nonce, higher fee)."), 1)
         actions.addWidget(self.speed_up_button)
         actions.addWidget(self.cancel_tx_button)
         box.addWidget(self.history_search)
