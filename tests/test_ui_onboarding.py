@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
 from tests.test_ui_support import (  # noqa: F401 - fixtures
@@ -187,7 +188,13 @@ def test_idle_timeout_locks_and_closes_secret_dialogs(qtbot, quarry_home):
     # Idle for longer than the timeout: the periodic check locks and closes the phrase.
     flow.ctx.store.set_setting("auto_lock_minutes", 1)
     vault = flow.ctx.vault
+    # A key press anywhere counts as activity (the app-wide event filter touches the vault).
     vault._last_activity -= 120  # noqa: SLF001 - two minutes ago
+    window.activity._last = 0.0  # noqa: SLF001 - no throttling left from earlier input
+    qtbot.keyClick(shown, Qt.Key.Key_Shift)
+    window.check_idle()
+    assert vault.is_unlocked and window.mode() == "shell" and shown.isVisible()
+    vault._last_activity -= 120  # noqa: SLF001 - idle again for two minutes
     window.check_idle()
     assert window.mode() == "locked" and not vault.is_unlocked
     assert not shown.isVisible() and shown.phrase_label.text() == ""
