@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
-from PySide6.QtWidgets import QAbstractButton, QApplication
+from PySide6.QtWidgets import QAbstractButton, QApplication, QTabWidget
 
 ICON_DIR = Path(__file__).resolve().parent.parent / "resources" / "icons"
 THEMES = ("light", "dark")
@@ -152,13 +152,30 @@ def _apply_button_icon(btn: QAbstractButton) -> None:
     btn.setIcon(icon(name, color, int(size)))
 
 
+def set_tab_icons(tabs: QTabWidget, names: list[str], size: int = 16) -> None:
+    """Themed icons for the tabs of `tabs`, re-coloured by `retint()`."""
+    tabs.setProperty(ICON_PROPERTY, f"{','.join(names)}|{size}")
+    _apply_tab_icons(tabs)
+
+
+def _apply_tab_icons(tabs: QTabWidget) -> None:
+    names, size = str(tabs.property(ICON_PROPERTY)).split("|")
+    for index, name in enumerate(names.split(",")):
+        if index < tabs.count():
+            tabs.setTabIcon(index, icon(name, None, int(size)))
+
+
 def retint() -> int:
-    """Re-colour every themed button icon of every window (after apply_theme)."""
+    """Re-colour every themed button and tab icon of every window (after apply_theme)."""
     count = 0
     for window in QApplication.topLevelWidgets():
         for btn in window.findChildren(QAbstractButton):
             if btn.property(ICON_PROPERTY):
                 _apply_button_icon(btn)
+                count += 1
+        for tabs in window.findChildren(QTabWidget):
+            if tabs.property(ICON_PROPERTY):
+                _apply_tab_icons(tabs)
                 count += 1
     return count
 

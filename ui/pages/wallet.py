@@ -77,9 +77,10 @@ class WalletPage(Page):
         self._build_balances()
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Wallet sections")
-        self.tabs.addTab(self._build_receive(), theme.icon("receive", size=16), "Receive")
-        self.tabs.addTab(self._build_send(), theme.icon("send", size=16), "Send")
-        self.tabs.addTab(self._build_history(), theme.icon("refresh", size=16), "History")
+        self.tabs.addTab(self._build_receive(), "Receive")
+        self.tabs.addTab(self._build_send(), "Send")
+        self.tabs.addTab(self._build_history(), "History")
+        theme.set_tab_icons(self.tabs, ["receive", "send", "refresh"])
         self.body.addWidget(self.tabs, 1)
 
     # -- building ---------------------------------------------------------------------
