@@ -148,19 +148,39 @@ def test_import_private_key_and_keystore(qtbot, quarry_home, tmp_path):
     assert [a.address for a in flow.ctx.vault.accounts()] == [info.address]
 
 
-def test_private_key_import(qtbot, quarry_home):
+def test_private_key_import_remembered_in_the_keyring(qtbot, quarry_home, file_keyring):  # noqa: F811
     flow = make_flow(qtbot, quarry_home)
     page = flow.window.onboarding
     page.import_button.click()
     page.import_method.setCurrentIndex(page.import_method.findData("private_key"))
     page.private_key.setText(KEY)
     page.check_import()
-    page.password_form.password.setText(PASSWORD)
-    page.password_form.confirmation.setText(PASSWORD)
+    form = page.password_form
+    qtbot.waitUntil(lambda: form.remember.isEnabled(), timeout=10_000)  # a keyring exists
+    assert file_keyring.file_path in form.keyring_note.text()
+    form.remember.setChecked(True)
+    form.password.setText(PASSWORD)
+    form.confirmation.setText(PASSWORD)
     page.finish_button.click()
     qtbot.waitUntil(lambda: flow.window.mode() == "shell", timeout=20_000)
     assert flow.ctx.vault.accounts()[0].kind == "imported"
     assert page.private_key.text() == ""
+    assert remember.recall_password(quarry_home) == PASSWORD
+
+
+def test_without_a_keyring_the_wizard_says_so(qtbot, quarry_home):
+    import keyring
+    from keyring.backends import fail
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        flow = make_flow(qtbot, quarry_home)
+        form = flow.window.onboarding.password_form
+        qtbot.waitUntil(lambda: "No system keyring" in form.keyring_note.text(), timeout=10_000)
+        assert not form.remember.isEnabled()
+    finally:
+        keyring.set_keyring(previous)
 
 
 def _wallet(quarry_home):
