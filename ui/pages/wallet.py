@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ui.context import AppContext
 
 ACCOUNT_SETTING = "ui.account"
+FUNDED_SETTING = "faucet_funded"  # shared with the CLI (wallet/cli/chain_cmd.py)
 
 
 def short_address(address: str | None) -> str:
@@ -73,6 +74,7 @@ class WalletPage(Page):
         self.preview: Any = None
         self.task: Any = None
         self.balance_values: dict[str, str] = {}
+        self._funding: set[str] = set()
         self._build_accounts_row()
         self._build_balances()
         self.tabs = QTabWidget()
@@ -292,6 +294,7 @@ class WalletPage(Page):
         self.ctx.runner.run(work, on_success=self.latest_only("balances", self._show_balances),
                             on_failure=self.fail)
         self._load_history()
+        self._fund_once(chain, address)
 
     def _show_balances(self, found: list[Any]) -> None:
         for balance in found:
@@ -404,6 +407,40 @@ class WalletPage(Page):
         if address:
             copy_to_clipboard(address)
             self.banner.success("Address copied.")
+
+    def _fund_once(self, chain: Any, address: str) -> None:
+        """A new account on the embedded network gets test ETH and QDT once (as the CLI does,
+        under the same setting, so the two never ask twice)."""
+        if not chain.network.is_embedded:
+            return
+        key = f"{chain.network.rpc_url}|{chain.network.board}|{address}"
+        funded = self.ctx.setting(FUNDED_SETTING) or []
+        if key in funded or key in self._funding:
+            return
+        self._funding.add(key)
+        from wallet.devnet import rpc_request
+        from wallet.errors import NetworkError
+
+        url = chain.network.rpc_url
+
+        def work(_c: Any) -> bool:
+            try:
+                rpc_request(url, "quarry_faucet", [address], timeout=30)
+            except NetworkError as exc:
+                if "already funded" not in str(exc):
+                    raise
+                return False
+            return True
+
+        def done(paid: bool) -> None:
+            self.ctx.set_setting(FUNDED_SETTING, [*(self.ctx.setting(FUNDED_SETTING) or []), key])
+            if paid:
+                self.banner.info(f"New account: the embedded network's faucet sent "
+                                 f"{short_address(address)} 10 test ETH and 1,000 QDT.")
+                self._refresh_chain()
+
+        self.ctx.runner.run(work, on_success=done, on_failure=self.fail,
+                            on_finished=lambda: self._funding.discard(key))
 
     def ask_faucet(self) -> None:
         chain, address = self.ctx.chain, self.current_address()
