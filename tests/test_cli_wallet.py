@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
+from wallet_testing import VECTORS, fast_scrypt, snapshot  # noqa: F401 (fixture)
 
 import wallet.cli as cli
-from wallet import keystore
 from wallet.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,20 +26,6 @@ ANVIL_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 ANVIL_1 = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 KEY_HEX = "7a28b5ba57c53603b0b07b56bba752f7784bf506fa95edc395f5cf6c7514fe9d"
 KEY_ADDRESS = Account.from_key(bytes.fromhex(KEY_HEX)).address
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "web3_secret_storage_v3.json").read_text())
-
-
-@pytest.fixture(autouse=True)
-def _fast_scrypt(monkeypatch):
-    monkeypatch.setenv(keystore.SCRYPT_N_ENV, "4096")
-
-
-def snapshot(home: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(home)): p.read_bytes()
-        for p in sorted(home.rglob("*"))
-        if p.is_file() and not p.name.endswith(("-wal", "-shm"))
-    }
 
 
 @pytest.fixture
@@ -268,3 +254,84 @@ def test_subprocess_bad_input_has_no_traceback(home, files, tmp_path):
         assert "Traceback" not in result.stderr
     assert "does not exist" in missing.stderr
     assert snapshot(home) == before
+
+
+# -- at a real terminal: prompts and Ctrl-C, through a pseudo-terminal ----------------------
+
+
+class Terminal:
+    """`python -m wallet.cli ...` attached to a pseudo-terminal, as a person runs it."""
+
+    def __init__(self, *argv) -> None:
+        import pty
+
+        env = {**os.environ, "QUARRY_SCRYPT_N": "4096", "PYTHONPATH": str(REPO)}
+        env.pop("QUARRY_HOME", None)
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: its controlling terminal is the pty
+            os.chdir(REPO)
+            os.execve(sys.executable, [sys.executable, "-m", "wallet.cli", *map(str, argv)], env)
+        self.output = ""
+
+    def _read(self, deadline: float) -> bool:
+        """Append what the process wrote; False once it closed the terminal or time is up."""
+        import select
+        import time
+
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([self.fd], [], [], remaining)[0]:
+            return False
+        try:
+            chunk = os.read(self.fd, 4096)
+        except OSError:  # Linux: EIO once the child closed the terminal
+            return False
+        self.output += chunk.decode("utf-8", "replace")
+        return bool(chunk)
+
+    def read_until(self, text: str, timeout: float = 30) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while text not in self.output and self._read(deadline):
+            pass
+        assert text in self.output, self.output
+
+    def type(self, keys: str) -> None:
+        os.write(self.fd, keys.encode())
+
+    def exit_code(self, timeout: float = 30) -> int:
+        """Wait for the process to end, keeping what it still writes; kill it if it hangs."""
+        import signal
+        import time
+
+        deadline = time.monotonic() + timeout
+        while self._read(deadline):
+            pass
+        if time.monotonic() >= deadline:
+            os.kill(self.pid, signal.SIGKILL)
+        _, status = os.waitpid(self.pid, 0)
+        os.close(self.fd)
+        assert time.monotonic() < deadline, f"still running after {timeout} s: {self.output!r}"
+        return os.waitstatus_to_exitcode(status)
+
+
+def test_empty_password_at_the_prompt_is_refused_before_the_repeat(tmp_path):
+    terminal = Terminal("--home", tmp_path / "home", "wallet", "create")
+    terminal.read_until("New wallet password:")
+    terminal.type("\r")
+    assert terminal.exit_code() == 1
+    assert "error: The password is empty." in terminal.output
+    assert "Repeat" not in terminal.output
+    assert not (tmp_path / "home" / "mnemonic.json").exists()
+
+
+def test_ctrl_c_at_a_prompt_is_one_line_on_its_own_and_exit_130(tmp_path, files):
+    home = tmp_path / "home"
+    terminal = Terminal("--home", home, "wallet", "create")
+    terminal.read_until("New wallet password:")
+    terminal.type("\x03")  # Ctrl-C: the terminal sends SIGINT
+    assert terminal.exit_code() == cli.EXIT_INTERRUPTED == 130
+    lines = [line.strip() for line in terminal.output.splitlines()]
+    assert "error: interrupted" in lines, terminal.output  # not glued to the prompt
+    assert "Traceback" not in terminal.output
+    assert not (home / "mnemonic.json").exists() and not (home / "keystores").exists()

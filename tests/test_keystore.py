@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wallet_testing import VECTORS, fast_scrypt  # noqa: F401 (fixture)
 
 from wallet import keystore
 from wallet.errors import InvalidInput, WrongPassword
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "web3_secret_storage_v3.json").read_text())
 KEY = bytes.fromhex("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
 ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
-
-
-@pytest.fixture(autouse=True)
-def _fast_scrypt(monkeypatch):
-    monkeypatch.setenv(keystore.SCRYPT_N_ENV, "4096")
 
 
 @pytest.mark.parametrize("kdf", ["pbkdf2", "scrypt"])

@@ -6,17 +6,13 @@ import keyring
 import pytest
 from keyring.backends import chainer, fail
 from keyrings.alt.file import PlaintextKeyring
+from wallet_testing import fast_scrypt  # noqa: F401 (fixture)
 
-from wallet import keystore, remember
+from wallet import remember
 from wallet.errors import QuarryError
 from wallet.vault import Vault
 
 KEY = "7a28b5ba57c53603b0b07b56bba752f7784bf506fa95edc395f5cf6c7514fe9d"
-
-
-@pytest.fixture(autouse=True)
-def _fast_scrypt(monkeypatch):
-    monkeypatch.setenv(keystore.SCRYPT_N_ENV, "4096")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from wallet_testing import VECTORS, fast_scrypt, snapshot  # noqa: F401 (fixture)
 
 from wallet import keystore
 from wallet.errors import InvalidInput, NotFound, QuarryError, WalletLocked, WrongPassword
@@ -23,21 +24,6 @@ ANVIL_ADDRESSES = [
 ]
 ANVIL_KEY_0 = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 OTHER_KEY = "7a28b5ba57c53603b0b07b56bba752f7784bf506fa95edc395f5cf6c7514fe9d"
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "web3_secret_storage_v3.json").read_text())
-
-
-@pytest.fixture(autouse=True)
-def _fast_scrypt(monkeypatch):
-    monkeypatch.setenv(keystore.SCRYPT_N_ENV, "4096")
-
-
-def snapshot(home: Path) -> dict[str, bytes]:
-    """Every file's bytes (SQLite's transient -wal/-shm files excluded)."""
-    return {
-        str(p.relative_to(home)): p.read_bytes()
-        for p in sorted(home.rglob("*"))
-        if p.is_file() and not p.name.endswith(("-wal", "-shm"))
-    }
 
 
 @pytest.fixture

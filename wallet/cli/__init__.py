@@ -8,7 +8,7 @@ imported in order; one that does not exist yet is skipped.
 
 A handler gets the parsed arguments and returns an exit code (None = 0). Errors meant
 for people (QuarryError, TrainerError) print `error: <message>` on stderr, exit code 1,
-without a traceback; usage errors exit 2 (argparse).
+without a traceback; usage errors exit 2 (argparse); Ctrl-C exits 130.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from wallet.errors import QuarryError
 
 COMMAND_MODULES = ["wallet.cli.wallet_cmd", "wallet.cli.chain_cmd", "wallet.cli.train_cmd"]
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
 HOME_HELP = "Quarry data directory (default: $QUARRY_HOME, else the per-user data directory)"
 
 
@@ -100,5 +101,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 1
+        # Ctrl-C often lands at a prompt: start a new line so the message stands alone.
+        print("\nerror: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -99,6 +99,8 @@ def read_secret(
         secret = text.splitlines()[0] if text.splitlines() else ""
     else:
         secret = _prompt(prompt)
+        if secret == "":
+            raise InvalidInput(f"The {what} is empty.")  # say so before asking to repeat it
         if confirm and _prompt("Repeat " + prompt[:1].lower() + prompt[1:]) != secret:
             raise InvalidInput("The two passwords do not match.")
     if secret == "":
