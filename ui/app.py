@@ -8,12 +8,13 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ui import theme
 from ui.context import UI_THEME, AppContext
 from ui.main_window import MainWindow
 from ui.tasks import TaskRunner
+from wallet.errors import QuarryError
 from wallet.paths import data_home
 from wallet.store import Store
 
@@ -48,7 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Quarry")
     app.setOrganizationName("Quarry")
-    window = build_window(home, app)
+    try:
+        window = build_window(home, app)
+    except QuarryError as exc:  # e.g. a database written by a newer Quarry: say so, plainly
+        log.error("cannot start: %s", exc)
+        QMessageBox.critical(None, "Quarry", str(exc))
+        return 1
     window.show()
     return app.exec()
 

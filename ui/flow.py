@@ -9,7 +9,6 @@ from PySide6.QtCore import QObject
 
 from ui.context import AppContext
 from ui.main_window import MainWindow
-from ui.pages.base import Page
 from ui.pages.lock import LockScreen
 from ui.pages.onboarding import OnboardingPage
 from wallet.vault import Vault
@@ -81,6 +80,3 @@ class AppFlow(QObject):
 
         network_link.connect(self.ctx)
 
-
-def all_pages(window: MainWindow) -> dict[str, Page]:
-    return dict(window.shell.pages) if window.shell is not None else {}
