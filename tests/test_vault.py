@@ -327,3 +327,12 @@ def test_signing_races_with_locking(anvil_vault):
         thread.join()
     assert set(outcomes) <= {"signed", "locked"}
     assert len(outcomes) == 180
+
+
+def test_with_block_locks_and_closes(anvil_vault):
+    with Vault.open(anvil_vault.home) as vault:
+        vault.unlock("pw-1")
+        assert vault.signer(ANVIL_ADDRESSES[0]).address == ANVIL_ADDRESSES[0]
+    assert not vault.is_unlocked
+    with pytest.raises(WalletLocked):
+        vault.signer(ANVIL_ADDRESSES[0])

@@ -177,6 +177,12 @@ class Vault:
                 self._store.close()
                 self._store = None
 
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # -- reading -----------------------------------------------------------------------
 
     @property

@@ -121,10 +121,8 @@ def cmd_create(args: argparse.Namespace) -> int:
         )
     password = read_secret(args.password_file, "New wallet password", confirm=True)
     vault, phrase = Vault.create(home, password, words=args.words, label=args.label)
-    try:
+    with vault:
         [account] = vault.accounts()
-    finally:
-        vault.close()
     emit(
         args,
         {"home": str(home), "address": account.address, "mnemonic": phrase, "warning": MNEMONIC_WARNING},
@@ -161,23 +159,18 @@ def cmd_import(args: argparse.Namespace) -> int:
     )
     if args.mnemonic_file:
         vault, info = Vault.import_mnemonic(home, phrase, password, index, label)
+        vault.close()
+    elif args.keystore:
+        keystore_password = (
+            read_secret(args.keystore_password_file, "Keystore password", what="keystore password")
+            if args.keystore_password_file
+            else password
+        )
+        with Vault.load(home) as vault:
+            info = vault.import_keystore(keystore_text, keystore_password, password, label)
     else:
-        vault = Vault.load(home)
-        try:
-            if args.keystore:
-                keystore_password = (
-                    read_secret(args.keystore_password_file, "Keystore password",
-                                what="keystore password")
-                    if args.keystore_password_file
-                    else password
-                )
-                info = vault.import_keystore(keystore_text, keystore_password, password, label)
-            else:
-                info = vault.import_private_key(key, password, label)
-        except BaseException:
-            vault.close()
-            raise
-    vault.close()
+        with Vault.load(home) as vault:
+            info = vault.import_private_key(key, password, label)
     emit(args, _account_dict(info), f"Imported {_describe(info)}")
     return 0
 
@@ -187,11 +180,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not Vault.exists(home):
         emit(args, [], f"No wallet in {home} yet. Create one with 'quarry wallet create'.")
         return 0
-    vault = open_vault(args)
-    try:
+    with open_vault(args) as vault:
         accounts = vault.accounts()
-    finally:
-        vault.close()
     if getattr(args, "json", False):
         emit(args, [_account_dict(a) for a in accounts], "")
         return 0
@@ -206,59 +196,44 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     address = keys.parse_address(args.address)
-    vault = open_vault(args)
-    try:
+    with open_vault(args) as vault:
         vault.account(address)  # unknown address: fail before asking for the password
         password = read_secret(args.password_file, "Wallet password")
         target = vault.export_keystore(address, password, args.out)
-    finally:
-        vault.close()
     print(f"Exported {address} to {target} (keystore v3, encrypted with your wallet password).")
     return 0
 
 
 def cmd_change_password(args: argparse.Namespace) -> int:
-    vault = open_vault(args)
-    try:
+    with open_vault(args) as vault:
         old = read_secret(args.password_file, "Current password")
         new = read_secret(args.new_password_file, "New password", confirm=True, what="new password")
         vault.change_password(old, new)
         count = len(vault.accounts()) + (1 if vault.has_mnemonic else 0)
-    finally:
-        vault.close()
     print(f"Password changed; {count} encrypted files rewritten.")
     return 0
 
 
 def cmd_add_account(args: argparse.Namespace) -> int:
-    vault = open_vault(args)
-    try:
+    with open_vault(args) as vault:
         password = read_secret(args.password_file, "Wallet password")
         info = vault.add_hd_account(password, args.label)
-    finally:
-        vault.close()
     emit(args, _account_dict(info), f"Added {_describe(info)}")
     return 0
 
 
 def cmd_reveal_mnemonic(args: argparse.Namespace) -> int:
-    vault = open_vault(args)
-    try:
+    with open_vault(args) as vault:
         password = read_secret(args.password_file, "Wallet password")
         phrase = vault.reveal_mnemonic(password)
-    finally:
-        vault.close()
     print(phrase)
     return 0
 
 
 def cmd_set_label(args: argparse.Namespace) -> int:
-    vault = open_vault(args)
-    try:
+    with open_vault(args) as vault:
         vault.set_label(args.address, args.label)
         info = vault.account(args.address)
-    finally:
-        vault.close()
     print(f"Renamed {_describe(info)}")
     return 0
 
@@ -273,12 +248,9 @@ def cmd_keyring(args: argparse.Namespace) -> int:
     if args.remember:
         if not status.available:
             raise QuarryError(status.message)
-        vault = open_vault(args)
-        try:
+        with open_vault(args) as vault:
             password = read_secret(args.password_file, "Wallet password")
             vault.unlock(password)  # only a password that works is remembered
-        finally:
-            vault.close()
         remember.remember_password(home, password)
         print(f"Password remembered. {status.message}")
         return 0
