@@ -70,8 +70,19 @@ def test_every_problem_is_listed_in_one_message(tmp_path, spec):
     assert "line 3, label 'species': 'bird' is not one of the classes" in text
     assert "line 4, column 'height': '(empty)'" in text
     assert "line 4, column 'weight': 'inf'" in text
-    assert "missing.csv: cannot be read" in text
+    assert f"{tmp_path / 'missing.csv'}: no such file." in text  # the path as given
     assert "(8 problem(s))" in text
+
+
+def test_a_file_of_another_schema_gets_short_column_lists(tmp_path, spec):
+    other = ",".join(f"feature_{i}" for i in range(30))
+    with pytest.raises(DataError) as info:
+        load_data([_write(tmp_path / "other.csv", other + "\n" + ",".join("1" * 30) + "\n")], spec)
+    text = str(info.value)
+    assert "unexpected column(s): feature_0, feature_1, " in text
+    assert "feature_7 and 22 more." in text and "feature_8" not in text
+    missing = ", ".join([*spec.schema.feature_names, spec.schema.label])
+    assert f"missing column(s): {missing}." in text  # few enough to list them all
 
 
 def test_missing_columns_and_too_few_rows(tmp_path, spec):

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from trainer.errors import DataError
-from trainer.spec import BountySpec
+from trainer.spec import BountySpec, Schema
 
 MAX_LISTED_PROBLEMS = 20
+MAX_LISTED_NAMES = 8
 MAX_FILE_BYTES = 2 * 1024**3
 
 
@@ -84,6 +85,9 @@ def load_dataset(paths: Sequence[str | Path], spec: BountySpec) -> Dataset:
         label = path.name
         try:
             size = path.stat().st_size
+        except FileNotFoundError:
+            problems.add(f"{raw}: no such file.")
+            continue
         except OSError as exc:
             problems.add(f"{label}: cannot be read ({exc.strerror or exc}).")
             continue
@@ -148,6 +152,27 @@ def _parse_label(cell, classes: dict, int_classes: bool) -> int | None:
     return classes.get(str(cell).strip())
 
 
+def _names(items: list[str]) -> str:
+    """A list of names for a message; a long one is cut (a wrong file can have hundreds)."""
+    shown = ", ".join(items[:MAX_LISTED_NAMES])
+    more = len(items) - MAX_LISTED_NAMES
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _has_every_column(
+    name: str, present: list[str], schema: Schema, problems: _Problems, noun: str
+) -> bool:
+    """Report the schema's columns missing from `present` and the unexpected ones."""
+    wanted = [*schema.feature_names, schema.label]
+    missing = [c for c in wanted if c not in set(present)]
+    extra = [h for h in present if h not in set(wanted)]
+    if missing:
+        problems.add(f"{name}: missing {noun}(s): {_names(missing)}.")
+    if extra:
+        problems.add(f"{name}: unexpected {noun}(s): {_names(extra)}.")
+    return not missing
+
+
 def _load_csv(path: Path, spec: BountySpec, problems: _Problems):
     name = path.name
     try:
@@ -178,14 +203,7 @@ def _load_csv(path: Path, spec: BountySpec, problems: _Problems):
             problems.add(f"{name}: column '{h}' appears twice in the header.")
         index[h] = i
     schema = spec.schema
-    wanted = [*schema.feature_names, schema.label]
-    missing = [c for c in wanted if c not in index]
-    extra = [h for h in header if h not in set(wanted)]
-    if missing:
-        problems.add(f"{name}: missing column(s): {', '.join(missing)}.")
-    if extra:
-        problems.add(f"{name}: unexpected column(s): {', '.join(extra)}.")
-    if missing:
+    if not _has_every_column(name, header, schema, problems, "column"):
         return None
     classes = _class_lookup(spec)
     int_classes = isinstance(schema.classes[0], int)
@@ -260,13 +278,7 @@ def _load_npz(path: Path, spec: BountySpec, problems: _Problems):
             return None
         columns = {c: X[:, i] for i, c in enumerate(schema.feature_names)}
     else:
-        missing = [c for c in [*schema.feature_names, schema.label] if c not in arrays]
-        extra = [k for k in arrays if k not in set(schema.feature_names) | {schema.label}]
-        if missing:
-            problems.add(f"{name}: missing array(s): {', '.join(missing)}.")
-        if extra:
-            problems.add(f"{name}: unexpected array(s): {', '.join(extra)}.")
-        if missing:
+        if not _has_every_column(name, list(arrays), schema, problems, "array"):
             return None
         columns = {c: arrays[c] for c in schema.feature_names}
         y_raw = arrays[schema.label]
