@@ -17,9 +17,9 @@ import numpy as np
 
 from benchmarks._common import emit, keypair, machine, timed
 from trainer.aggregate import aggregate, sum_encrypted
-from trainer.blob import encode_blob, parse_blob
-from trainer.encoding import EncodingParams, encode, pack
-from trainer.paillier import encrypt_update
+from trainer.blob import parse_blob
+from trainer.encoding import EncodingParams
+from trainer.update import encrypt_vector_to_blob
 
 
 def run(
@@ -35,21 +35,12 @@ def run(
     updates = rng.uniform(-1.0, 1.0, size=(n_updates, n_params))
 
     def make_blobs() -> list[bytes]:
-        out = []
-        for i, u in enumerate(updates):
-            cts = encrypt_update(public_key, pack(encode(u, encoding), encoding), workers=workers)
-            out.append(
-                encode_blob(
-                    bounty_id=1,
-                    round=0,
-                    n_params=n_params,
-                    encoding=encoding,
-                    public_key=public_key,
-                    n_samples=100 + i,
-                    ciphertexts=cts,
-                )
+        return [
+            encrypt_vector_to_blob(
+                public_key, u, encoding, bounty_id=1, round=0, n_samples=100 + i, workers=workers
             )
-        return out
+            for i, u in enumerate(updates)
+        ]
 
     blobs, encrypt_s = timed(make_blobs)
     parsed, parse_s = timed(

@@ -23,9 +23,10 @@ from phe import paillier
 from benchmarks._common import emit, keypair, machine, timed
 from trainer import paillier as fast
 from trainer.aggregate import decrypt_update
-from trainer.blob import encode_blob, parse_blob
+from trainer.blob import parse_blob
 from trainer.encoding import EncodingParams, encode, pack
 from trainer.paillier import encrypt_update
+from trainer.update import encrypt_vector_to_blob
 
 
 def _phe_json(
@@ -65,16 +66,8 @@ def run(
     fast._CACHE.clear()
 
     def ours() -> bytes:
-        plaintexts = pack(encode(update, encoding), encoding)
-        ciphertexts = encrypt_update(public_key, plaintexts, workers=workers)
-        return encode_blob(
-            bounty_id=1,
-            round=0,
-            n_params=n_params,
-            encoding=encoding,
-            public_key=public_key,
-            n_samples=1000,
-            ciphertexts=ciphertexts,
+        return encrypt_vector_to_blob(
+            public_key, update, encoding, bounty_id=1, round=0, n_samples=1000, workers=workers
         )
 
     blob, ours_s = timed(ours)

@@ -7,10 +7,10 @@ import pytest
 
 from trainer.aggregate import aggregate, aggregate_subset, decrypt_update, sum_encrypted
 from trainer.blob import encode_blob, parse_blob
-from trainer.encoding import EncodingParams, encode, pack
+from trainer.encoding import EncodingParams
 from trainer.errors import BlobError
-from trainer.paillier import encrypt_update
 from trainer.testing import test_keypair
+from trainer.update import encrypt_vector_to_blob
 
 N_PARAMS = 200
 
@@ -23,15 +23,7 @@ def setting():
     updates = rng.uniform(-1, 1, size=(5, N_PARAMS))
     blobs = []
     for i, u in enumerate(updates):
-        data = encode_blob(
-            bounty_id=1,
-            round=0,
-            n_params=N_PARAMS,
-            encoding=enc,
-            public_key=pub,
-            n_samples=100 + i,
-            ciphertexts=encrypt_update(pub, pack(encode(u, enc), enc), workers=1),
-        )
+        data = encrypt_vector_to_blob(pub, u, enc, bounty_id=1, round=0, n_samples=100 + i, workers=1)
         blobs.append(parse_blob(data, expected_public_key=pub, expected_encoding=enc))
     return pub, priv, enc, updates, blobs
 

@@ -11,10 +11,12 @@ TrainingCancelled, and neither writes anything to disk.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from phe import paillier
 
 from trainer.blob import encode_blob
 from trainer.encoding import EncodingParams, encode, pack
@@ -122,19 +124,16 @@ def encrypt_to_blob(
         raise TrainerError(
             f"The update has {n_params} parameters; this bounty's model has {expected}."
         )
-    plaintexts = pack(encode(local_update.delta, encoding), encoding)
-    public_key = spec.public_key()
-    ciphertexts = encrypt_update(
-        public_key, plaintexts, workers=workers, progress=progress, should_stop=should_stop
-    )
-    data = encode_blob(
+    data = encrypt_vector_to_blob(
+        spec.public_key(),
+        local_update.delta,
+        encoding,
         bounty_id=bounty_id,
         round=round,
-        n_params=n_params,
-        encoding=encoding,
-        public_key=public_key,
         n_samples=min(local_update.n_samples, 2**32 - 1),
-        ciphertexts=ciphertexts,
+        workers=workers,
+        progress=progress,
+        should_stop=should_stop,
     )
     if spec.max_blob_bytes is not None and len(data) > spec.max_blob_bytes:
         raise BlobError(
@@ -142,3 +141,36 @@ def encrypt_to_blob(
             f"{spec.max_blob_bytes}."
         )
     return data
+
+
+def encrypt_vector_to_blob(
+    public_key: paillier.PaillierPublicKey,
+    vector: np.ndarray,
+    encoding: EncodingParams,
+    *,
+    bounty_id: int,
+    round: int,
+    n_samples: int,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    rng: random.Random | None = None,
+) -> bytes:
+    """Encode, pack and encrypt a float vector; the update blob's bytes (format v1).
+
+    rng: a seeded random.Random makes the ciphertexts deterministic (tests only).
+    """
+    plaintexts = pack(encode(np.asarray(vector, dtype=np.float64), encoding), encoding)
+    ciphertexts = encrypt_update(
+        public_key, plaintexts, workers=workers, progress=progress, should_stop=should_stop,
+        rng=rng,
+    )
+    return encode_blob(
+        bounty_id=bounty_id,
+        round=round,
+        n_params=int(np.asarray(vector).size),
+        encoding=encoding,
+        public_key=public_key,
+        n_samples=n_samples,
+        ciphertexts=ciphertexts,
+    )
