@@ -243,6 +243,15 @@ def test_subprocess_round_trip_with_stdin_password_and_env_home(tmp_path):
     assert Account.from_key(Account.decrypt(out_file.read_text(), "pw-1")).address == address
 
 
+def test_standard_input_gives_one_secret_per_run(home, files, tmp_path):
+    before = snapshot(home)
+    both = quarry("wallet", "import", "--keystore", files["pbkdf2"], "--password-file", "-",
+                  "--keystore-password-file", "-", "--home", home, stdin="pw-1\ntestpassword\n")
+    assert both.returncode == 1
+    assert both.stderr == "error: Standard input was already used; give the keystore password as a file.\n"
+    assert snapshot(home) == before
+
+
 def test_subprocess_bad_input_has_no_traceback(home, files, tmp_path):
     before = snapshot(home)
     bad_checksum = quarry("wallet", "export", "--address", ANVIL_0.lower(), "--out", tmp_path / "x.json",

@@ -90,9 +90,12 @@ def read_secret(
 
     With `confirm`, a prompted secret is asked twice and must match.
     """
+    global _stdin_consumed
     if path_or_dash == "-":
+        # One secret per run from stdin: with two, which line is which would be a guess.
         if _stdin_consumed:
             raise InvalidInput(f"Standard input was already used; give the {what} as a file.")
+        _stdin_consumed = True
         secret = _read_stdin_line().rstrip("\r\n")
     elif path_or_dash is not None:
         text = read_text_file(path_or_dash, what)
