@@ -6,23 +6,16 @@ import keyring
 import pytest
 from keyring.backends import chainer, fail
 from keyrings.alt.file import PlaintextKeyring
-from wallet_testing import fast_scrypt  # noqa: F401 (fixture)
+from wallet_testing import (
+    fast_scrypt,  # noqa: F401 (fixture)
+    file_keyring_fixture,  # noqa: F401 (the file_keyring fixture)
+)
 
 from wallet import remember
 from wallet.errors import QuarryError
 from wallet.vault import Vault
 
 KEY = "7a28b5ba57c53603b0b07b56bba752f7784bf506fa95edc395f5cf6c7514fe9d"
-
-
-@pytest.fixture
-def file_keyring(tmp_path):
-    previous = keyring.get_keyring()
-    backend = PlaintextKeyring()
-    backend.file_path = str(tmp_path / "keyring" / "keyring_pass.cfg")
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 @pytest.fixture

@@ -30,3 +30,17 @@ def snapshot(home: Path) -> dict[str, bytes]:
         for p in sorted(home.rglob("*"))
         if p.is_file() and not p.name.endswith(("-wal", "-shm"))
     }
+
+
+@pytest.fixture(name="file_keyring")  # import file_keyring_fixture; request file_keyring
+def file_keyring_fixture(tmp_path):
+    """A real keyring backend (keyrings.alt's file backend) in the test's directory."""
+    import keyring
+    from keyrings.alt.file import PlaintextKeyring
+
+    previous = keyring.get_keyring()
+    backend = PlaintextKeyring()
+    backend.file_path = str(tmp_path / "keyring" / "keyring_pass.cfg")
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
