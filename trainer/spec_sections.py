@@ -1,14 +1,14 @@
 """The sections of a bounty spec (schema, model, training, ...) and their parsers.
 
 Frozen dataclasses (lists stored as tuples, so a spec is hashable), each with `to_json()`
-for the canonical form, and one `parse_<section>(value)` per section that validates it and
+for the canonical form (`asdict` where every field is a plain JSON value), and one `parse_<section>(value)` per section that validates it and
 raises SpecError naming the field. trainer.spec assembles them into a BountySpec.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from trainer.errors import SpecError
@@ -39,7 +39,7 @@ class Column:
     type: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type}
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -101,14 +101,7 @@ class TrainingConfig:
     l2: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "optimizer": self.optimizer,
-            "learning_rate": self.learning_rate,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "seed": self.seed,
-            "l2": self.l2,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -131,11 +124,7 @@ class EncodingSpec:
     max_contributors: int
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "precision_bits": self.precision_bits,
-            "clip": self.clip,
-            "max_contributors": self.max_contributors,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -153,7 +142,7 @@ class ModelRef:
     uri: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"hash": self.hash, "uri": self.uri}
+        return asdict(self)
 
 
 def parse_schema(value: Any) -> Schema:
