@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ class AppContext:
     vault: Any = None  # wallet.vault.Vault once a wallet exists
     chain: Any = None  # the connected network (wallet.network), once connected
     extras: dict[str, Any] = field(default_factory=dict)
+    # Held by workers around the chain-log syncs that write the store in one transaction
+    # (history, rewards, claim): two at once can make SQLite refuse one ("database is locked").
+    sync_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def setting(self, key: str, default: Any = None) -> Any:
         try:

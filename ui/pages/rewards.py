@@ -245,7 +245,13 @@ class RewardsPage(Page):
         if client is None or account is None:
             return
         store, network, cache = self.ctx.store, self.ctx.chain.name, self.spec_cache
-        self.ctx.runner.run(lambda _c: load_rewards(client, store, network, account, cache),
+        sync_lock = self.ctx.sync_lock
+
+        def work(_c: Any) -> dict[str, Any]:
+            with sync_lock:
+                return load_rewards(client, store, network, account, cache)
+
+        self.ctx.runner.run(work,
                             on_success=self.latest_only("rewards", self._show),
                             on_failure=self.fail)
 
@@ -274,7 +280,13 @@ class RewardsPage(Page):
             return
         self.claim_button.setEnabled(False)
         self.banner.clear()
-        self.ctx.runner.run(lambda _c: client.claim(vault.signer(account)),
+        sync_lock = self.ctx.sync_lock
+
+        def work(_c: Any) -> list[tuple[str, int, str]]:
+            with sync_lock:  # claim() reads the rewards, which syncs the board's logs
+                return client.claim(vault.signer(account))
+
+        self.ctx.runner.run(work,
                             on_success=self._claimed, on_failure=self._claim_failed)
 
     def _claimed(self, claimed: list[tuple[str, int, str]]) -> None:

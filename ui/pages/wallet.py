@@ -311,7 +311,7 @@ class WalletPage(Page):
         if chain is None or not address:
             self.history_model.set_rows([])
             return
-        store = self.ctx.store
+        store, sync_lock = self.ctx.store, self.ctx.sync_lock
 
         def work(task: Any) -> list[dict[str, Any]]:
             try:
@@ -319,9 +319,10 @@ class WalletPage(Page):
             except ImportError:  # before wallet.history exists: our own sent transactions
                 return [dict(r, timestamp=r.get("created_at")) for r in
                         txs.sent_transactions(store, chain.name, address)]
-            return history.load_history(store, chain.w3, chain.name, address,
-                                        chain.network.token, chain.network.board,
-                                        progress=lambda d, t: task.progress(d, t))
+            with sync_lock:
+                return history.load_history(store, chain.w3, chain.name, address,
+                                            chain.network.token, chain.network.board,
+                                            progress=lambda d, t: task.progress(d, t))
 
         self.ctx.runner.run(work, on_success=self.latest_only("history", self._show_history),
                             on_failure=self.fail)
