@@ -243,6 +243,19 @@ def test_subprocess_round_trip_with_stdin_password_and_env_home(tmp_path):
     assert Account.from_key(Account.decrypt(out_file.read_text(), "pw-1")).address == address
 
 
+def test_export_does_not_replace_a_file_unless_forced(home, files, tmp_path, capsys):
+    precious = tmp_path / "notes.txt"
+    precious.write_text("my notes\n")
+    code, _, err = run(capsys, "wallet", "export", "--address", ANVIL_0, "--out", precious,
+                       "--password-file", files["pw"], "--home", home)
+    assert code == 1 and err == f"error: {precious} already exists; choose another file or pass --force to replace it.\n"
+    assert precious.read_text() == "my notes\n"
+    code, _, err = run(capsys, "wallet", "export", "--address", ANVIL_0, "--out", precious,
+                       "--password-file", files["pw"], "--home", home, "--force")
+    assert code == 0, err
+    assert Account.from_key(Account.decrypt(precious.read_text(), "pw-1")).address == ANVIL_0
+
+
 def test_standard_input_gives_one_secret_per_run(home, files, tmp_path):
     before = snapshot(home)
     both = quarry("wallet", "import", "--keystore", files["pbkdf2"], "--password-file", "-",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict
+from pathlib import Path
 
 from wallet import keys, keystore, remember
 from wallet.cli.common import (
@@ -71,6 +72,7 @@ def register(
     export = commands.add_parser("export", help="export an account as a keystore v3 file")
     export.add_argument("--address", required=True, metavar="A", help="EIP-55 checksummed address")
     export.add_argument("--out", required=True, metavar="F", help="file to write")
+    export.add_argument("--force", action="store_true", help="replace --out if it exists")
     add_password_file_option(export)
     export.set_defaults(func=cmd_export)
 
@@ -196,6 +198,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     address = keys.parse_address(args.address)
+    if Path(args.out).expanduser().is_file() and not args.force:
+        raise InvalidInput(f"{args.out} already exists; choose another file or pass --force to replace it.")
     with open_vault(args) as vault:
         vault.account(address)  # unknown address: fail before asking for the password
         password = read_secret(args.password_file, "Wallet password")
