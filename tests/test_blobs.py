@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
 import pytest
 
 from practitioner.inbox import InboxServer
@@ -83,3 +89,124 @@ def test_unreachable_inbox_is_a_network_error():
         upload_blob(f"http://127.0.0.1:{free_port()}", b"data", timeout=5)
     with pytest.raises(NetworkError, match="Cannot fetch"):
         fetch_blob(f"http://127.0.0.1:{free_port()}/blobs/{EMPTY_KECCAK}", EMPTY_KECCAK, timeout=5)
+
+
+# -- hostile sources: size, time, redirects, local files -------------------------------------
+
+
+class _HostileHandler(BaseHTTPRequestHandler):
+    """Answers by path: /endless (no length, streams forever), /liar (claims a huge length),
+    /drip (a byte at a time), /to-file and /to-ftp (redirects elsewhere), /to-good, /good."""
+
+    protocol_version = "HTTP/1.1"
+    sent: ClassVar[dict[str, int]] = {}
+    good = b"good blob"
+
+    def do_GET(self):  # noqa: N802
+        if self.path == "/good":
+            self._answer(self.good)
+        elif self.path.startswith("/to-"):
+            target = {"/to-file": "file:///etc/passwd", "/to-ftp": "ftp://127.0.0.1/x",
+                      "/to-good": "/good"}[self.path]
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/liar":
+            self.send_response(200)
+            self.send_header("Content-Length", str(10**12))
+            self.end_headers()
+            self.wfile.write(b"x" * 1000)
+        else:
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            chunk, pause = (b"x" * 65536, 0) if self.path == "/endless" else (b"x", 0.2)
+            sent = 0
+            try:
+                while sent < 10**9:
+                    self.wfile.write(chunk)
+                    sent += len(chunk)
+                    type(self).sent[self.path] = sent
+                    time.sleep(pause)
+            except OSError:  # the client hung up: what the test expects
+                pass
+
+    def _answer(self, body: bytes):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def hostile():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HostileHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_size_limit_is_enforced_while_streaming(hostile):
+    started = time.monotonic()
+    with pytest.raises(InvalidInput, match="larger than 1000 bytes"):
+        fetch_blob(f"{hostile}/endless", EMPTY_KECCAK, max_bytes=1000, timeout=10)
+    assert time.monotonic() - started < 5
+    time.sleep(0.3)
+    # the server was cut off after what the socket buffers hold, not a gigabyte
+    assert _HostileHandler.sent["/endless"] < 16 * 1024 * 1024
+    with pytest.raises(InvalidInput, match="larger than"):  # refused from the header alone
+        fetch_blob(f"{hostile}/liar", EMPTY_KECCAK, max_bytes=10_000)
+
+
+def test_a_dripping_server_is_abandoned_after_the_timeout(hostile):
+    started = time.monotonic()
+    with pytest.raises(NetworkError, match="took too long"):
+        fetch_blob(f"{hostile}/drip", EMPTY_KECCAK, max_bytes=10_000, timeout=1)
+    assert time.monotonic() - started < 4
+
+
+def test_redirects_only_to_http(hostile):
+    good = _HostileHandler.good
+    assert fetch_blob(f"{hostile}/to-good", blob_hash(good)) == good
+    with pytest.raises(InvalidInput, match="redirects to a file://"):
+        fetch_blob(f"{hostile}/to-file", EMPTY_KECCAK)
+    with pytest.raises(InvalidInput, match="redirects to a ftp://"):
+        fetch_blob(f"{hostile}/to-ftp", EMPTY_KECCAK)
+
+
+def test_file_uris_are_read_only_inside_the_allowed_directories(tmp_path):
+    store = LocalBlobStore(tmp_path / "home" / "blobs")
+    data = b"a spec"
+    uri = store.put(data)
+    roots = [tmp_path / "home"]
+    assert fetch_blob(uri, blob_hash(data), file_roots=roots) == data
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"private")
+    # outside, through .., and through a symlink inside the allowed directory: none is opened
+    escape = (tmp_path / "home" / "blobs" / ".." / ".." / "secret.txt").as_posix()
+    link = tmp_path / "home" / "blobs" / "link"
+    link.symlink_to(secret)
+    for candidate in (secret.as_uri(), "file://" + escape, link.as_uri()):
+        with pytest.raises(InvalidInput, match="outside the directories") as info:
+            fetch_blob(candidate, blob_hash(b"private"), file_roots=roots)
+        assert "private" not in str(info.value)
+    # without roots the file is read, but returned only when the committed hash matches
+    with pytest.raises(InvalidInput, match="does not match") as info:
+        fetch_blob(secret.as_uri(), EMPTY_KECCAK)
+    assert "private" not in str(info.value)
+
+
+def test_only_regular_files_are_read(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)  # opening it for reading would block without O_NONBLOCK
+    with pytest.raises(InvalidInput, match="not a regular file"):
+        fetch_blob(fifo.as_uri(), EMPTY_KECCAK)
+    with pytest.raises(InvalidInput, match="not a regular file"):
+        fetch_blob(tmp_path.as_uri(), EMPTY_KECCAK)

@@ -7,13 +7,15 @@ import json
 from functools import partial
 
 import pytest
+from eth_account import Account
 from eth_utils import keccak
 
 from practitioner.inbox import InboxServer
 from tests.chain_fixtures import GRACE_PERIOD, TOKEN_UNIT, funded_signer, new_market, send
 from wallet.blobs import LocalBlobStore, blob_hash
 from wallet.bounties import BountyClient, relay_submission
-from wallet.errors import InvalidInput, NotFound, TransactionFailed
+from wallet.contracts import deploy
+from wallet.errors import InvalidInput, NetworkError, NotFound, TransactionFailed
 from wallet.history import load_history
 from wallet.store import Store
 from wallet.tx import wait_for_receipt
@@ -71,6 +73,22 @@ def test_list_and_show_check_the_spec_against_its_hash(market, client, tmp_path)
     assert [b.id for b in client.list_bounties(refresh=False)] == [bad, good]  # from the cache
     with pytest.raises(NotFound):
         client.show(99)
+
+
+def test_a_stranger_spec_uri_cannot_open_local_files(market, store, tmp_path):
+    """A bounty whose specURI names a file outside the wallet's blob directories: never opened."""
+    secret = tmp_path / "private.txt"
+    secret.write_text("my own notes")
+    bounty_id, _ = market.create_bounty(market.chain.accounts[1], spec_hash=keccak(b"my own notes"),
+                                        spec_uri=secret.as_uri())
+    roots = [tmp_path / "home"]
+    guarded = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "tester",
+                           file_roots=roots)
+    shown = guarded.show(bounty_id)
+    assert shown.spec is None and not shown.spec_ok
+    assert "outside the directories" in shown.spec_problem and "my own notes" not in shown.spec_problem
+    inside = _spec_bounty(market, tmp_path / "home")
+    assert guarded.show(inside).spec == SPEC
 
 
 def test_submit_finalise_rewards_and_claim(market, client, store):
@@ -154,3 +172,20 @@ def test_gasless_submission_relayed_directly_and_through_an_inbox(market, client
             post_relay(inbox.url, payload)
     finally:
         inbox.stop()
+
+
+def test_every_signature_checks_the_node_chain_id_first(market, store):
+    """A client configured for another chain signs nothing: no gasless signature, no deploy."""
+    bounty_id, _ = market.create_bounty(market.chain.accounts[1])
+    node_chain = market.w3.eth.chain_id
+    wrong = BountyClient(market.w3, market.board.address, node_chain + 1, store, "tester")
+    signer = Account.create()
+    with pytest.raises(NetworkError, match=f"is on chain {node_chain}"):
+        wrong.sign_gasless(signer, bounty_id, blob_hash(b"u"), "file:///u")
+    deployer = funded_signer(market.chain)
+    with pytest.raises(TransactionFailed, match="nothing was signed"):
+        deploy(market.w3, deployer, "QuarryToken", deployer.address, expected_chain_id=node_chain + 1)
+    assert market.w3.eth.get_transaction_count(deployer.address) == 0
+    right = BountyClient(market.w3, market.board.address, node_chain, store, "tester")
+    payload = right.sign_gasless(signer, bounty_id, blob_hash(b"u"), "file:///u")
+    assert payload["contributor"] == signer.address

@@ -82,6 +82,15 @@ def test_balance_funds_a_new_account_once_and_send_tokens(devnet, home, wallet_f
     history = json.loads(capsys.readouterr().out)
     assert any(row["amount_text"] == "-1.5 QDT" for row in history)
 
+    # typed addresses must carry their EIP-55 checksum: no checksum, or a typo in it, sends nothing
+    typo = receiver[:-1] + ("0" if receiver[-1] != "0" else "1")
+    for bad, message in ((receiver.lower(), "has no EIP-55 checksum"), (typo, "wrong EIP-55 checksum")):
+        assert run(home, "wallet", "send", "--to", bad, "--amount", "1", "--token", "QDT", "--yes",
+                   "--password-file", wallet_files["pw"]) == 1
+        assert message in capsys.readouterr().err
+    assert run(home, "rewards", "--account", me.lower()) == 1
+    assert "has no EIP-55 checksum" in capsys.readouterr().err
+
     # without --yes and without a terminal, nothing is sent
     assert run(home, "wallet", "send", "--to", receiver, "--amount", "1", "--password-file", wallet_files["pw"]) == 1
     assert "pass --yes" in capsys.readouterr().err
@@ -111,7 +120,7 @@ def test_network_list_use_and_clear_errors(devnet, home, wallet_files, capsys):
 def _post_bounty(devnet, w3, tmp_path, duration: int) -> int:
     practitioner = Account.from_key(devnet.context().practitioner_key)
     data = json.dumps(SPEC, sort_keys=True, separators=(",", ":")).encode()
-    uri = LocalBlobStore(tmp_path / "blobs").put(data)
+    uri = LocalBlobStore(tmp_path / "home" / "blobs").put(data)  # inside the wallet's home
     token = w3.eth.contract(address=devnet.token, abi=abi("QuarryToken"))
     board = w3.eth.contract(address=devnet.board, abi=abi("BountyBoard"))
     transact(w3, practitioner, token.functions.approve(devnet.board, 200 * UNIT), expected_chain_id=CHAIN_ID)

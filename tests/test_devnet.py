@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ from wallet.devnet import (
     read_server_info,
     running_url,
 )
+from wallet.devnet_rpc import MAX_BATCH_REQUESTS, MAX_REQUEST_BYTES
 
 
 @pytest.fixture
@@ -316,3 +318,83 @@ def test_ensure_running_takes_another_port_when_the_default_is_busy(tmp_path):
         assert Web3(Web3.HTTPProvider(url)).eth.chain_id == CHAIN_ID
     finally:
         os.kill(read_server_info(home / "devnet")["pid"], signal.SIGTERM)
+
+
+# -- hardening: who may talk to the node, how much, and the faucet's budget -----------------------
+
+
+def _raw_post(devnet, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
+    connection = http.client.HTTPConnection("127.0.0.1", devnet.port, timeout=10)
+    try:
+        connection.putrequest("POST", "/", skip_host="Host" in headers)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        connection.close()
+
+
+CHAIN_ID_CALL = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
+
+
+def test_listens_on_loopback_only_and_refuses_web_pages(devnet):
+    assert devnet.server.server_address[0] == "127.0.0.1"
+    json_type = {"Content-Type": "application/json", "Content-Length": str(len(CHAIN_ID_CALL))}
+    assert _raw_post(devnet, CHAIN_ID_CALL, json_type) == (200, {"jsonrpc": "2.0", "id": 1, "result": "0x539"})
+    for host in ("localhost", f"localhost:{devnet.port}", f"127.0.0.1:{devnet.port}"):
+        assert _raw_post(devnet, CHAIN_ID_CALL, {**json_type, "Host": host})[0] == 200
+    # DNS rebinding: a page's own host name resolved to 127.0.0.1
+    status, answer = _raw_post(devnet, CHAIN_ID_CALL, {**json_type, "Host": f"evil.example:{devnet.port}"})
+    assert status == 403 and "invalid host" in answer["error"]["message"]
+    # a page's cross-origin request, and a "simple" text/plain POST that needs no pre-flight
+    status, answer = _raw_post(devnet, CHAIN_ID_CALL, {**json_type, "Origin": "https://evil.example"})
+    assert status == 403 and "web pages" in answer["error"]["message"]
+    status, answer = _raw_post(devnet, CHAIN_ID_CALL, {**json_type, "Content-Type": "text/plain"})
+    assert status == 415
+    faucet = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "quarry_faucet",
+                         "params": [Account.create().address]}).encode()
+    refused = {"Content-Type": "text/plain", "Content-Length": str(len(faucet))}
+    assert _raw_post(devnet, faucet, refused)[0] == 415
+    assert devnet.chain.count_meta_since("faucet:", 0) == 0  # nothing was paid
+
+
+def test_request_size_batch_and_nesting_limits(devnet):
+    json_type = {"Content-Type": "application/json"}
+    status, answer = _raw_post(devnet, CHAIN_ID_CALL, {**json_type, "Content-Length": "lots"})
+    assert status == 411
+    status, _ = _raw_post(devnet, b"", {**json_type, "Content-Length": str(MAX_REQUEST_BYTES + 1)})
+    assert status == 413
+    single = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+    for count, accepted in ((MAX_BATCH_REQUESTS, True), (MAX_BATCH_REQUESTS + 1, False)):
+        body = json.dumps([single] * count).encode()
+        status, answer = _raw_post(devnet, body, {**json_type, "Content-Length": str(len(body))})
+        assert status == 200
+        if accepted:
+            assert len(answer) == count and answer[0]["result"] == "0x539"
+        else:
+            assert "batch too large" in answer["error"]["message"]
+    nested = b"[" * 200_000 + b"]" * 200_000
+    status, answer = _raw_post(devnet, nested, {**json_type, "Content-Length": str(len(nested))})
+    assert (status, answer["error"]["code"]) == (200, -32700)
+    # the server still serves
+    assert devnet_w3(devnet).eth.chain_id == CHAIN_ID
+
+
+def test_faucet_cannot_be_drained_with_fresh_addresses(devnet):
+    devnet.faucet_payments_per_interval = 2
+    first, second, third = (Account.create().address for _ in range(3))
+    devnet.faucet(first)
+    devnet.faucet(second)
+    w3 = devnet_w3(devnet)
+    answer = w3.provider.make_request("quarry_faucet", [third])
+    assert "its limit" in answer["error"]["message"]
+    assert w3.eth.get_balance(third) == 0
+    assert w3.eth.get_balance(second) == FAUCET_ETH
+
+
+def test_the_devnet_context_does_not_show_its_key(devnet):
+    context = devnet.context()
+    assert context.practitioner_key[2:] not in repr(context)
+    assert context.practitioner_key.startswith("0x")

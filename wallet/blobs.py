@@ -7,21 +7,27 @@ rejects a mismatch (InvalidInput), so a URI never has to be trusted. URIs are `f
 
 from __future__ import annotations
 
-import json
+import http.client
 import os
 import re
+import stat
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urljoin, urlparse
 
+from Crypto.Hash import keccak as keccak_hash
 from eth_utils import keccak
 
+from wallet import jsonsafe
 from wallet.atomic import atomic_write_bytes
 from wallet.errors import InvalidInput, NetworkError, NotFound
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 FETCH_TIMEOUT_SECONDS = 60
+MAX_ANSWER_BYTES = 64 * 1024  # of an inbox's JSON answer
 _HASH = re.compile(r"^0x[0-9a-f]{64}$")
 
 
@@ -73,44 +79,128 @@ class LocalBlobStore:
         return self.path_for(digest).exists()
 
 
-def _read_limited(stream, max_bytes: int, uri: str) -> bytes:
-    data = stream.read(max_bytes + 1)
-    if len(data) > max_bytes:
+READ_CHUNK_BYTES = 1024 * 1024
+MAX_REDIRECTS = 5
+
+
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows at most MAX_REDIRECTS redirects, and only to http(s):// (urllib also allows ftp)."""
+
+    max_redirections = MAX_REDIRECTS
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        target = urlparse(urljoin(req.full_url, headers.get("Location") or headers.get("URI") or ""))
+        if target.scheme not in ("http", "https"):
+            raise InvalidInput(f"The blob at {req.full_url} redirects to a {target.scheme or 'relative'}:// "
+                               "URI; only http(s):// redirects are followed.")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+_opener = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
+class _Reader:
+    """Reads a stream in chunks, hashing as it goes; stops past `max_bytes` or the deadline."""
+
+    def __init__(self, uri: str, max_bytes: int, deadline: float | None = None) -> None:
+        self.uri = uri
+        self.max_bytes = max_bytes
+        self.deadline = deadline
+
+    def read(self, stream) -> tuple[bytes, str]:
+        digest = keccak_hash.new(digest_bits=256)
+        parts: list[bytes] = []
+        size = 0
+        # read1 returns what has arrived, so a slow server cannot hold a read past the deadline
+        read = getattr(stream, "read1", stream.read)
+        while True:
+            chunk = read(min(READ_CHUNK_BYTES, self.max_bytes + 1 - size))
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise InvalidInput(f"The blob at {self.uri} is larger than {self.max_bytes} bytes.")
+            digest.update(chunk)
+            parts.append(chunk)
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                raise NetworkError(f"Fetching {self.uri} took too long; it was abandoned.")
+        return b"".join(parts), "0x" + digest.hexdigest()
+
+
+def _inside(path: Path, roots: Sequence[str | os.PathLike[str]]) -> bool:
+    return any(path.is_relative_to(Path(root).expanduser().resolve()) for root in roots)
+
+
+def _read_file(uri: str, parsed, max_bytes: int,
+               file_roots: Sequence[str | os.PathLike[str]] | None) -> tuple[bytes, str]:
+    if parsed.netloc not in ("", "localhost"):
+        raise InvalidInput(f"Only local file:// URIs can be read: {uri}")
+    path = Path(unquote(parsed.path))
+    if not path.is_absolute():
+        raise InvalidInput(f"A file:// blob URI needs an absolute path: {uri}")
+    # symlinks and .. are resolved first, so neither can lead out of the allowed directories
+    resolved = path.resolve()
+    if file_roots is not None and not _inside(resolved, file_roots):
+        raise InvalidInput(f"The blob URI {uri} points outside the directories blobs are read from; "
+                           "it was not opened.")
+    try:
+        # O_NONBLOCK: opening a FIFO must not hang; only regular files are read
+        descriptor = os.open(resolved, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError as exc:
+        raise NotFound(f"The blob file {path} does not exist.") from exc
+    except OSError as exc:
+        raise NotFound(f"Cannot read the blob file {path}: {exc.strerror}") from exc
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+        os.close(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise InvalidInput(f"The blob URI {uri} is not a regular file.")
         raise InvalidInput(f"The blob at {uri} is larger than {max_bytes} bytes.")
-    return data
+    with open(descriptor, "rb") as handle:
+        return _Reader(uri, max_bytes).read(handle)
+
+
+def _read_http(uri: str, max_bytes: int, timeout: float) -> tuple[bytes, str]:
+    request = urllib.request.Request(uri, headers={"Accept": "application/octet-stream"})
+    try:
+        with _opener.open(request, timeout=timeout) as response:
+            declared = response.headers.get("Content-Length")
+            if declared and declared.strip().isdigit() and int(declared) > max_bytes:
+                raise InvalidInput(f"The blob at {uri} is larger than {max_bytes} bytes.")
+            # `timeout` bounds each socket read; the deadline bounds a server that drips
+            return _Reader(uri, max_bytes, time.monotonic() + timeout).read(response)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise NotFound(f"The blob at {uri} does not exist (HTTP 404).") from exc
+        raise NetworkError(f"Fetching {uri} failed: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise NetworkError(f"Cannot fetch {uri}: {reason}") from exc
 
 
 def fetch_blob(uri: str, expected_hash: str, max_bytes: int = DEFAULT_MAX_BYTES,
-               timeout: float = FETCH_TIMEOUT_SECONDS) -> bytes:
-    """The blob's bytes from a file:// or http(s):// URI, only if keccak256 matches."""
+               timeout: float = FETCH_TIMEOUT_SECONDS, *,
+               file_roots: Sequence[str | os.PathLike[str]] | None = None) -> bytes:
+    """The blob's bytes from a file:// or http(s):// URI, only if keccak256 matches.
+
+    At most `max_bytes` are read (a larger blob is refused while reading); an HTTP fetch is
+    abandoned after `timeout` seconds in all and follows only http(s) redirects. With
+    `file_roots`, a file:// URI must lie inside one of those directories: a URI from a
+    stranger cannot make the wallet open other local files. Bytes that do not hash to
+    `expected_hash` are never returned.
+    """
     expected = check_hash(expected_hash)
+    if not isinstance(uri, str):
+        raise InvalidInput(f"Not a blob URI: {uri!r}")
     parsed = urlparse(uri)
     if parsed.scheme == "file":
-        if parsed.netloc not in ("", "localhost"):
-            raise InvalidInput(f"Only local file:// URIs can be read: {uri}")
-        path = Path(unquote(parsed.path))
-        try:
-            with open(path, "rb") as handle:
-                data = _read_limited(handle, max_bytes, uri)
-        except FileNotFoundError as exc:
-            raise NotFound(f"The blob file {path} does not exist.") from exc
-        except OSError as exc:
-            raise NotFound(f"Cannot read the blob file {path}: {exc.strerror}") from exc
+        data, actual = _read_file(uri, parsed, max_bytes, file_roots)
     elif parsed.scheme in ("http", "https"):
-        request = urllib.request.Request(uri, headers={"Accept": "application/octet-stream"})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                data = _read_limited(response, max_bytes, uri)
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                raise NotFound(f"The blob at {uri} does not exist (HTTP 404).") from exc
-            raise NetworkError(f"Fetching {uri} failed: HTTP {exc.code} {exc.reason}") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise NetworkError(f"Cannot fetch {uri}: {reason}") from exc
+        data, actual = _read_http(uri, max_bytes, timeout)
     else:
         raise InvalidInput(f"Unsupported blob URI (file:// or http(s):// only): {uri}")
-    actual = blob_hash(data)
     if actual != expected:
         raise InvalidInput(
             f"The blob at {uri} does not match its committed hash (expected {expected}, got {actual}); "
@@ -131,7 +221,7 @@ def upload_blob(inbox_url: str, data: bytes, timeout: float = FETCH_TIMEOUT_SECO
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            answer = json.loads(response.read() or b"{}")
+            answer = jsonsafe.loads(response.read(MAX_ANSWER_BYTES) or b"{}")
     except urllib.error.HTTPError as exc:
         detail = _error_detail(exc)
         messages = {
@@ -152,7 +242,7 @@ def upload_blob(inbox_url: str, data: bytes, timeout: float = FETCH_TIMEOUT_SECO
 
 def _error_detail(exc: urllib.error.HTTPError) -> str:
     try:
-        body = json.loads(exc.read() or b"{}")
+        body = jsonsafe.loads(exc.read(MAX_ANSWER_BYTES) or b"{}")
     except (ValueError, OSError):
         return ""
     error = body.get("error") if isinstance(body, dict) else None

@@ -9,22 +9,31 @@ parsed generically here; trainer/spec.py validates it fully.
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from wallet import eip712
+from wallet import eip712, jsonsafe
 from wallet.blobs import check_hash, fetch_blob
 from wallet.contracts import abi
 from wallet.errors import InvalidInput, NetworkError, NotFound, QuarryError, TransactionFailed
 from wallet.history import HistoryScanner, events
 from wallet.network import check_address
-from wallet.tx import build_transaction, explain, sign_and_send, transact, wait_for_receipt
+from wallet.tx import (
+    build_transaction,
+    checked_chain_id,
+    explain,
+    sign_and_send,
+    transact,
+    wait_for_receipt,
+)
 
 if TYPE_CHECKING:
     from wallet.store import Store
@@ -33,6 +42,7 @@ BOUNTY_STATUS = ("open", "completed", "cancelled")
 ROUND_STATE = ("not open", "open", "finalized", "expired", "cancelled")
 SPEC_MAX_BYTES = 4 * 1024 * 1024
 GASLESS_VALIDITY_SECONDS = 3600
+MAX_ANSWER_BYTES = 64 * 1024  # of an inbox's JSON answer
 
 
 @dataclass
@@ -108,8 +118,10 @@ class BountyClient:
     """BountyBoard for one account on one network; reads are cached in the store when given."""
 
     def __init__(self, w3: Web3, board: str, chain_id: int, store: Store | None = None,
-                 network: str = "") -> None:
+                 network: str = "", file_roots: Sequence[str | os.PathLike[str]] | None = None) -> None:
         self.w3 = w3
+        # where file:// specs may be read from (None: anywhere); a bounty is a stranger's input
+        self.file_roots = file_roots
         self.chain_id = chain_id
         self.board_address = check_address(board, "bounty board address")
         self.board = w3.eth.contract(address=self.board_address, abi=abi("BountyBoard"))
@@ -198,7 +210,8 @@ class BountyClient:
         """(spec, None) when the bytes at specURI hash to specHash and parse as a JSON object,
         else (None, the reason). Nothing unverified is returned."""
         try:
-            data = fetch_blob(bounty.spec_uri, bounty.spec_hash, max_bytes=SPEC_MAX_BYTES)
+            data = fetch_blob(bounty.spec_uri, bounty.spec_hash, max_bytes=SPEC_MAX_BYTES,
+                              file_roots=self.file_roots)
         except InvalidInput as exc:
             if "does not match" in str(exc):
                 return None, (f"The spec at {bounty.spec_uri} does not match the hash committed on "
@@ -207,7 +220,7 @@ class BountyClient:
         except QuarryError as exc:
             return None, f"The spec could not be fetched: {exc}"
         try:
-            spec = json.loads(data.decode("utf-8"))
+            spec = jsonsafe.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             return None, "The spec matches its hash but is not JSON."
         if not isinstance(spec, dict):
@@ -273,6 +286,8 @@ class BountyClient:
                      valid_for: int = GASLESS_VALIDITY_SECONDS) -> dict[str, Any]:
         """The signed relay payload for the current round (no transaction, no gas)."""
         bounty = self._check_can_submit(bounty_id, signer.address)
+        # the domain's chain id must be the node's: a signature for the chain the user meant
+        checked_chain_id(self.w3, self.chain_id)
         submission = eip712.make_submission(
             bounty_id, bounty.current_round, blob_hash, uri, signer.address, self.now() + valid_for)
         signature = eip712.sign_submission(signer, self.chain_id, self.board_address, submission)
@@ -377,10 +392,10 @@ def post_relay(inbox_url: str, payload: dict[str, Any], timeout: float = 60) -> 
                                      headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            answer = json.loads(response.read())
+            answer = jsonsafe.loads(response.read(MAX_ANSWER_BYTES))
     except urllib.error.HTTPError as exc:
         try:
-            reason = json.loads(exc.read()).get("error", f"HTTP {exc.code}")
+            reason = jsonsafe.loads(exc.read(MAX_ANSWER_BYTES)).get("error", f"HTTP {exc.code}")
         except (ValueError, OSError, AttributeError):
             reason = f"HTTP {exc.code}"
         raise TransactionFailed(f"The inbox at {inbox_url} did not relay the submission: {reason}") from exc

@@ -128,12 +128,14 @@ def bytecode(name: str) -> str:
     return load_artifact(name)["bytecode"]
 
 
-def deploy(w3: Any, signer_or_address: Any, name: str, *args: Any, timeout: float = 120) -> str:
+def deploy(w3: Any, signer_or_address: Any, name: str, *args: Any, timeout: float = 120,
+           expected_chain_id: int | None = None) -> str:
     """Deploys contract ``name`` with constructor ``args``; returns its checksum address.
 
     ``signer_or_address`` is either an address the node has unlocked (eth-tester, anvil), sent
     with ``eth_sendTransaction``, or a local eth-account signer (``LocalAccount``), in which case
-    an EIP-1559 transaction is signed here for the node's chain id and sent raw.
+    an EIP-1559 transaction is signed here for the node's chain id and sent raw, refused when
+    ``expected_chain_id`` is given and the node reports another one.
     """
     artifact = load_artifact(name)
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
@@ -143,11 +145,16 @@ def deploy(w3: Any, signer_or_address: Any, name: str, *args: Any, timeout: floa
             tx_hash = constructor.transact({"from": to_checksum_address(signer_or_address)})
         elif hasattr(signer_or_address, "sign_transaction") and hasattr(signer_or_address, "address"):
             sender = signer_or_address.address
+            chain_id = int(w3.eth.chain_id)
+            if expected_chain_id is not None and chain_id != expected_chain_id:
+                raise TransactionFailed(
+                    f"The node is on chain {chain_id}, not {expected_chain_id}; nothing was signed."
+                )
             tx = constructor.build_transaction(
                 {
                     "from": sender,
                     "nonce": w3.eth.get_transaction_count(sender, "pending"),
-                    "chainId": w3.eth.chain_id,
+                    "chainId": chain_id,
                 }
             )
             if "maxFeePerGas" not in tx:  # build_transaction fills 1559 fees on 1559 chains

@@ -36,6 +36,7 @@ from eth_tester.utils.address import generate_contract_address
 from eth_utils import is_hex_address, to_canonical_address, to_checksum_address
 from web3 import Web3
 
+from wallet import jsonsafe
 from wallet.atomic import atomic_write_text
 from wallet.devnet_chain import ChainError, DevnetChain
 from wallet.devnet_rpc import DevnetHTTPServer, DevnetRPC
@@ -53,10 +54,16 @@ TOKEN_UNIT = 10**18
 FAUCET_ETH = 10 * ETHER
 FAUCET_TOKENS = 1_000 * TOKEN_UNIT
 FAUCET_INTERVAL_SECONDS = 3600  # one faucet payment per address per hour
+# Fresh addresses cost nothing, so the per-address limit alone does not stop a loop from
+# draining the deployer (and filling the disk with blocks): at most this many payments per
+# interval in all. A person funds a handful of accounts; the demo needs none.
+FAUCET_PAYMENTS_PER_INTERVAL = 100
+FAUCET_RESERVE_ETH = 1_000 * ETHER  # the deployer keeps this for minting and deploying
 PRACTITIONER_TOKENS = 1_000_000 * TOKEN_UNIT
 IDLE_BLOCK_SECONDS = 5  # an empty block this often while clients are active keeps "latest" fresh
 ACTIVE_CLIENT_SECONDS = 60
 START_TIMEOUT_SECONDS = 60
+MAX_ANSWER_BYTES = 16 * 1024 * 1024  # of a JSON-RPC answer read by rpc_request
 
 
 @dataclass
@@ -69,7 +76,7 @@ class DevnetContext:
     token: str  # QuarryToken address (EIP-55)
     board: str  # BountyBoard address (EIP-55)
     first_start: bool  # True when this run created the chain and deployed the contracts
-    practitioner_key: str  # hex private key of a devnet-funded account (ETH and QDT)
+    practitioner_key: str = field(repr=False)  # hex private key of a devnet-funded account (ETH and QDT)
     stop: threading.Event = field(default_factory=threading.Event)  # set when shutting down
 
 
@@ -90,6 +97,7 @@ class Devnet:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.port = port
+        self.faucet_payments_per_interval = FAUCET_PAYMENTS_PER_INTERVAL
         self.lock = threading.RLock()
         self.stop_event = threading.Event()
         self._lock_file = self._take_directory_lock()
@@ -222,6 +230,15 @@ class Devnet:
                 raise ChainError(
                     f"The faucet already funded {address}; try again in {minutes} minutes.", code=-32005
                 )
+            recent = self.chain.count_meta_since("faucet:", now - FAUCET_INTERVAL_SECONDS)
+            if recent >= self.faucet_payments_per_interval:
+                raise ChainError(
+                    f"The faucet has paid {recent} accounts in the last hour, its limit; try again later.",
+                    code=-32005,
+                )
+            deployer = to_canonical_address(self.deployer.address)
+            if self.chain.balance(deployer, "pending") < FAUCET_ETH + FAUCET_RESERVE_ETH:
+                raise ChainError("The faucet is empty.", code=-32005)
             eth_tx = self._send_internal(self.deployer, address, b"", FAUCET_ETH)
             token_tx = self._mint(address, FAUCET_TOKENS)
             self.chain.set_meta(f"faucet:{address}", repr(now))
@@ -351,7 +368,7 @@ def rpc_request(url: str, method: str, params: list[Any] | None = None, timeout:
     request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            answer = json.loads(response.read())
+            answer = jsonsafe.loads(response.read(MAX_ANSWER_BYTES))
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise NetworkError(f"Cannot reach the Ethereum node at {url}: {reason}") from exc

@@ -127,6 +127,14 @@ class DevnetChain:
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value)
         )
 
+    def count_meta_since(self, prefix: str, since: float) -> int:
+        """How many meta entries under `prefix` hold a unix time after `since`."""
+        row = self.connection.execute(
+            "SELECT COUNT(*) FROM meta WHERE key >= ? AND key < ? AND CAST(value AS REAL) > ?",
+            (prefix, prefix + "\uffff", since),
+        ).fetchone()
+        return int(row[0])
+
     def commit(self) -> None:
         self.connection.commit()
 

@@ -16,11 +16,15 @@ from typing import Any
 
 from eth_utils import is_hex_address, to_canonical_address, to_checksum_address
 
+from wallet import jsonsafe
 from wallet.devnet_chain import CallRequest, ChainError, DevnetChain
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
+MAX_BATCH_REQUESTS = 256  # requests per JSON-RPC batch (geth allows 1000; ours hold one lock each)
+SOCKET_TIMEOUT_SECONDS = 30  # a client that stops sending mid-request frees its thread
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 MAX_LOG_RANGE = 10_000  # blocks per eth_getLogs, like hosted providers' caps
 DEFAULT_PRIORITY_FEE = 10**9  # 1 gwei
 
@@ -195,6 +199,8 @@ class DevnetRPC:
         if isinstance(request, list):
             if not request:
                 return _error(None, -32600, "empty batch")
+            if len(request) > MAX_BATCH_REQUESTS:
+                return _error(None, -32600, f"batch too large (at most {MAX_BATCH_REQUESTS} requests)")
             answers = [self.handle_one(item) for item in request]
             return [answer for answer in answers if answer is not None]
         return self.handle_one(request)
@@ -303,21 +309,57 @@ def _error(request_id: Any, code: int, message: str, data: str | None = None) ->
 class _Handler(BaseHTTPRequestHandler):
     server: DevnetHTTPServer
     protocol_version = "HTTP/1.1"
+    timeout = SOCKET_TIMEOUT_SECONDS
+
+    def _refusal(self) -> tuple[int, str] | None:
+        """Why a request is refused before it is read: web pages must not reach the node.
+
+        A page in the user's browser may POST to 127.0.0.1 (a "simple" text/plain request
+        needs no CORS pre-flight) or rebind its own host name to 127.0.0.1. So the Host must
+        be a loopback name, no Origin may be present (browsers send one, RPC clients do not),
+        and the body must be declared application/json (which forces a pre-flight that this
+        server never grants), as geth's --http.vhosts and CORS defaults do.
+        """
+        host = (self.headers.get("Host") or "127.0.0.1").strip().lower()
+        hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if hostname not in LOCAL_HOSTS:
+            return 403, f"invalid host {host!r}: the embedded network answers only on 127.0.0.1"
+        if self.headers.get("Origin") is not None:
+            return 403, "requests from web pages (with an Origin header) are refused"
+        return None
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-        length = int(self.headers.get("Content-Length") or 0)
+        refusal = self._refusal()
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if refusal is None and content_type != "application/json":
+            refusal = 415, "the body must be sent as Content-Type: application/json"
+        if refusal is not None:
+            self.close_connection = True
+            self._reply(refusal[0], _error(None, -32600, refusal[1]))
+            return
+        declared = (self.headers.get("Content-Length") or "").strip()
+        length = int(declared) if declared.isdigit() else -1
         if length <= 0 or length > MAX_REQUEST_BYTES:
-            self._reply(413 if length > 0 else 400, _error(None, -32600, "bad request size"))
+            # a body we will not read stays in the socket: close the connection after answering
+            self.close_connection = True
+            status = 413 if length > MAX_REQUEST_BYTES else 411 if length < 0 else 400
+            self._reply(status, _error(None, -32600,
+                                       f"bad request size (a Content-Length of 1..{MAX_REQUEST_BYTES} bytes)"))
             return
         try:
-            request = json.loads(self.rfile.read(length))
-        except (ValueError, UnicodeDecodeError):
+            request = jsonsafe.loads(self.rfile.read(length))
+        except (ValueError, UnicodeDecodeError, RecursionError):
             self._reply(200, _error(None, -32700, "parse error"))
             return
         self.server.last_request_at = time.monotonic()
         self._reply(200, self.server.rpc.handle(request))
 
     def do_GET(self) -> None:  # noqa: N802
+        refusal = self._refusal()
+        if refusal is not None:
+            self.close_connection = True
+            self._reply(refusal[0], {"error": refusal[1]})
+            return
         self._reply(200, {"quarry": "devnet", "chainId": self.server.rpc.chain.chain_id})
 
     def _reply(self, status: int, body: Any) -> None:

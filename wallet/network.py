@@ -135,14 +135,24 @@ def save_network(store: Store, network: Network) -> None:
     store.db["networks"].upsert(network.as_dict(), pk="name")
 
 
-def check_address(value: str, what: str = "address") -> str:
-    """An EIP-55 address; all-lowercase/uppercase hex is accepted, mixed case must checksum."""
+def check_address(value: str, what: str = "address", *, require_checksum: bool = False) -> str:
+    """An address in EIP-55 form. Mixed case must checksum; all-lower/upper-case hex (no
+    checksum to check) is accepted only without `require_checksum`: addresses a person
+    typed or pasted are checked with it, so that a typo cannot send money astray."""
     if not isinstance(value, str) or not is_hex_address(value.strip()):
         raise InvalidInput(f"Not an Ethereum address ({what}): {value!r}")
     value = value.strip()
+    if not value.startswith("0x"):
+        value = "0x" + value
     body = value[2:]
-    if body != body.lower() and body != body.upper() and not is_checksum_address(value):
+    single_case = body == body.lower() or body == body.upper()
+    if not single_case and not is_checksum_address(value):
         raise InvalidInput(f"The {what} {value} has a wrong EIP-55 checksum (a typo?).")
+    if single_case and require_checksum and body.lower() != body.upper():
+        raise InvalidInput(
+            f"The {what} {value} has no EIP-55 checksum (it is all lower- or upper-case); "
+            "copy it in its mixed-case checksummed form so that a typo cannot go unnoticed."
+        )
     return to_checksum_address(value)
 
 
@@ -289,6 +299,6 @@ def deploy_contracts(store: Store, network: Network, w3: Web3, signer: Any,
     if network.is_embedded:
         raise InvalidInput("The embedded network deploys its own contracts.")
     check_chain(w3, network.rpc_url, network.chain_id)
-    token = deploy(w3, signer, "QuarryToken", signer.address)
-    board = deploy(w3, signer, "BountyBoard", grace_period)
+    token = deploy(w3, signer, "QuarryToken", signer.address, expected_chain_id=network.chain_id)
+    board = deploy(w3, signer, "BountyBoard", grace_period, expected_chain_id=network.chain_id)
     return record_contracts(store, network, token, board)

@@ -97,6 +97,13 @@ def register(subparsers: argparse._SubParsersAction, groups: dict[str, argparse.
     claim.set_defaults(func=cmd_claim)
 
 
+def typed_address(value: str | None, what: str) -> str | None:
+    """An address the user typed: it must carry its EIP-55 checksum (None stays None)."""
+    from wallet.network import check_address
+
+    return None if value is None else check_address(value, what, require_checksum=True)
+
+
 def _add_account_options(parser: argparse.ArgumentParser, signs: bool = False) -> None:
     parser.add_argument("--account", metavar="ADDRESS", help="the account (default: the first one)")
     if signs:
@@ -110,7 +117,7 @@ class Session:
     """The wallet, the current network and the chosen account for one command."""
 
     def __init__(self, args: argparse.Namespace, signs: bool = False, needs_account: bool = True) -> None:
-        from wallet.network import check_address, open_current
+        from wallet.network import open_current
 
         self.args = args
         self.home = home_from(args)
@@ -130,7 +137,7 @@ class Session:
                     raise NotFound("The wallet has no accounts; add one with 'quarry wallet add-account'.")
                 wanted = getattr(args, "account", None)
                 if wanted:
-                    wanted = check_address(wanted, "account")
+                    wanted = typed_address(wanted, "account")
                     if wanted not in accounts:
                         raise NotFound(f"{wanted} is not an account of this wallet.")
                 self.address = wanted or accounts[0]
@@ -171,7 +178,9 @@ class Session:
         if not self.network.board:
             raise NotFound(f"No BountyBoard is configured for the network {self.network.name}; "
                            "use 'quarry network use NAME --board ADDRESS' or 'quarry network deploy'.")
-        return BountyClient(self.w3, self.network.board, self.network.chain_id, self.store, self.network.name)
+        # file:// specs only from this wallet's data directory (the embedded network's blobs)
+        return BountyClient(self.w3, self.network.board, self.network.chain_id, self.store,
+                            self.network.name, file_roots=[self.home])
 
     def close(self) -> None:
         if self.vault is not None:
@@ -229,7 +238,8 @@ def cmd_network_use(args: argparse.Namespace) -> int:
     from wallet.store import Store
 
     with Store(home_from(args)) as store:
-        network = use_network(store, args.name_or_url, args.chain_id, args.token, args.board, args.name)
+        network = use_network(store, args.name_or_url, args.chain_id, typed_address(args.token, "token address"),
+                              typed_address(args.board, "bounty board address"), args.name)
     emit(args, network.as_dict(),
          f"Now using {network.name} (chain {network.chain_id}, {network.rpc_url})."
          + ("" if network.board or network.is_embedded else
@@ -291,7 +301,9 @@ def cmd_send(args: argparse.Namespace) -> int:
             token = session.network.token
         if token and token.upper() == "ETH":
             token = None
-        preview = preview_send(session.w3, session.address, args.to, args.amount, token)
+        elif token and token != session.network.token:
+            token = typed_address(token, "token address")
+        preview = preview_send(session.w3, session.address, typed_address(args.to, "recipient"), args.amount, token)
         session.note(preview.describe())
         if not args.yes and not _confirm("Send it?"):
             print("Nothing was sent.")
@@ -361,10 +373,8 @@ def cmd_bounties_list(args: argparse.Namespace) -> int:
 def cmd_bounties_show(args: argparse.Namespace) -> int:
     session = Session(args, needs_account=False)
     try:
-        accounts = []
-        if getattr(args, "account", None):
-            accounts = [args.account]
-        details = session.bounty_client().show(args.bounty_id, accounts[0] if accounts else None)
+        account = typed_address(args.account, "account") if args.account else None
+        details = session.bounty_client().show(args.bounty_id, account)
     finally:
         session.close()
     if args.json:
@@ -421,7 +431,7 @@ def cmd_rewards(args: argparse.Namespace) -> int:
 def cmd_claim(args: argparse.Namespace) -> int:
     session = Session(args, signs=True)
     try:
-        claimed = session.bounty_client().claim(session.signer(), args.token)
+        claimed = session.bounty_client().claim(session.signer(), typed_address(args.token, "token address"))
     finally:
         session.close()
     emit(args, [{"token": t, "amount": str(a), "hash": h} for t, a, h in claimed],
