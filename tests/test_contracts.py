@@ -338,6 +338,46 @@ def test_gasless_submission_reverts(market):
     assert market.board.functions.getSubmitters(bounty_id, 0).call() == []
 
 
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def test_gasless_signature_binds_the_chain_and_refuses_malleable_twins(market):
+    """The typed data's domain holds the chain id (a signature made for another chain does
+    not verify), and the high-s twin of a valid signature, which ecrecover would accept for
+    the same signer, is refused (OpenZeppelin's ECDSA), so no second valid form exists."""
+    practitioner, relayer = market.chain.accounts[1], market.chain.accounts[6]
+    bounty_id, _ = market.create_bounty(practitioner)
+    signer = Account.create()
+    deadline = market.chain.next_timestamp() + 600
+    message = {"bountyId": bounty_id, "round": 0, "blobHash": H(b"u"), "uri": "u",
+               "contributor": signer.address, "deadline": deadline}
+    types = {"Submission": [
+        {"name": "bountyId", "type": "uint256"}, {"name": "round", "type": "uint32"},
+        {"name": "blobHash", "type": "bytes32"}, {"name": "uri", "type": "string"},
+        {"name": "contributor", "type": "address"}, {"name": "deadline", "type": "uint256"},
+    ]}
+    chain_id = market.w3.eth.chain_id
+
+    def relay(signature):
+        return market.board.functions.submitWithSignature(
+            bounty_id, 0, H(b"u"), "u", signer.address, deadline, signature)
+
+    def signed_for(chain):
+        domain = {"name": "QuarryBountyBoard", "version": "1", "chainId": chain,
+                  "verifyingContract": market.board.address}
+        return signer.sign_typed_data(domain, types, message)
+
+    expect_revert("BadSignature", relay(bytes(signed_for(chain_id + 1).signature)), relayer)
+    good = signed_for(chain_id)
+    twin_s = SECP256K1_N - good.s
+    twin = good.r.to_bytes(32, "big") + twin_s.to_bytes(32, "big") + bytes([55 - good.v])  # 27 <-> 28
+    assert Account._recover_hash(  # noqa: SLF001 (the raw recovery without the low-s rule)
+        bytes(good.message_hash), vrs=(55 - good.v, good.r, twin_s)) == signer.address
+    expect_revert("BadSignature", relay(twin), relayer)
+    send(relay(bytes(good.signature)), relayer)
+    assert market.board.functions.getSubmitters(bounty_id, 0).call() == [signer.address]
+
+
 def test_gasless_submission_from_a_contract_wallet(market):
     practitioner, relayer = market.chain.accounts[1], market.chain.accounts[6]
     bounty_id, _ = market.create_bounty(practitioner)
