@@ -165,14 +165,17 @@ class BusyPanel(QWidget):
 
     cancel_requested = Signal()
 
-    def __init__(self, caption: str = "", parent: QWidget | None = None) -> None:
+    def __init__(self, caption: str = "", parent: QWidget | None = None,
+                 cancellable: bool = True) -> None:
         super().__init__(parent)
+        self.cancellable = cancellable
         self.caption = QLabel(caption)
         self.bar = QProgressBar()
         self.bar.setAccessibleName("Progress")
         self.bar.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.cancel_button = button("Cancel", "close", accessible="Cancel this step")
         self.cancel_button.clicked.connect(self.cancel_requested.emit)
+        self.cancel_button.setVisible(cancellable)
         row = QHBoxLayout()
         row.addWidget(self.bar, 1)
         row.addWidget(self.cancel_button)
@@ -186,6 +189,7 @@ class BusyPanel(QWidget):
         self.bar.setRange(0, total)
         self.bar.setValue(0)
         self.cancel_button.setEnabled(True)
+        self.cancel_button.setVisible(self.cancellable)
         self.show()
 
     def update_progress(self, done: int, total: int, text: str = "") -> None:
@@ -202,6 +206,7 @@ class BusyPanel(QWidget):
             self.bar.setRange(0, 1)
         self.bar.setValue(self.bar.maximum())
         self.cancel_button.setEnabled(False)
+        self.cancel_button.hide()  # nothing left to cancel
         if caption:
             self.caption.setText(caption)
 

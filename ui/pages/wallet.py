@@ -175,8 +175,7 @@ class WalletPage(Page):
         self.review_text = QLabel()
         self.review_text.setWordWrap(True)
         self.review_text.setAccessibleName("Transaction review")
-        self.send_busy = BusyPanel("Sending…")
-        self.send_busy.cancel_button.hide()
+        self.send_busy = BusyPanel("Sending…", cancellable=False)
         self.send_busy.hide()
         self.confirm_button = button("Confirm and send", "check", primary=True,
                                      on_click=self.confirm_send)
