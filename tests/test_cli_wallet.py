@@ -256,6 +256,17 @@ def test_export_does_not_replace_a_file_unless_forced(home, files, tmp_path, cap
     assert Account.from_key(Account.decrypt(precious.read_text(), "pw-1")).address == ANVIL_0
 
 
+def test_a_home_that_cannot_be_a_directory_is_one_clear_line(tmp_path, files):
+    a_file = tmp_path / "not-a-directory"
+    a_file.write_text("x")
+    for home in (a_file, a_file / "below"):
+        result = quarry("wallet", "list", "--home", home)
+        assert result.returncode == 1
+        assert result.stderr.startswith(f"error: Cannot use {home} as the Quarry data directory: ")
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert a_file.read_text() == "x"
+
+
 def test_standard_input_gives_one_secret_per_run(home, files, tmp_path):
     before = snapshot(home)
     both = quarry("wallet", "import", "--keystore", files["pbkdf2"], "--password-file", "-",

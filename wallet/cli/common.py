@@ -35,7 +35,12 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
 
 def home_from(args: argparse.Namespace) -> Path:
     """The data directory: --home, else $QUARRY_HOME, else the per-user data directory."""
-    return data_home(getattr(args, "home", None))
+    try:
+        return data_home(getattr(args, "home", None))
+    except OSError as exc:  # a file in the way, a missing or read-only parent
+        where = exc.filename or getattr(args, "home", None) or "the data directory"
+        reason = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror or exc
+        raise InvalidInput(f"Cannot use {where} as the Quarry data directory: {reason}.") from exc
 
 
 # -- reading files and secrets -----------------------------------------------------------
