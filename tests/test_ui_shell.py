@@ -132,3 +132,20 @@ def test_app_entry_builds_onboarding_with_the_stored_theme(qtbot, quarry_home):
         assert app.palette().color(QPalette.ColorRole.Window).name() == theme.DARK.window
     finally:
         theme.apply_theme(app, "light")
+
+
+def test_ui_layer_does_not_import_practitioner():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    modules = sorted(f"ui.{p.stem}" for p in (root / "ui").glob("*.py") if p.stem != "__init__")
+    modules += sorted(f"ui.pages.{p.stem}" for p in (root / "ui" / "pages").glob("*.py")
+                      if p.stem != "__init__")
+    code = (f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'practitioner')\n"
+            "assert not bad, bad\n")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root, env=env, timeout=120)
