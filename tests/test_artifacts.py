@@ -124,3 +124,28 @@ def test_quarry_token_abi_is_the_protocol():
             "approve(address,uint256)", "balanceOf(address)", "decimals()"} <= functions
     (constructor,) = [e for e in contracts.abi("QuarryToken") if e["type"] == "constructor"]
     assert [i["type"] for i in constructor["inputs"]] == ["address"]
+
+
+def test_a_wheel_ships_the_compiled_artifacts_where_wallet_contracts_looks(monkeypatch):
+    """pyproject's package list must include resources.contracts.build (a namespace package
+    whose *.json are package data): an installed wheel then holds site-packages/resources/
+    contracts/build/*.json, next to site-packages/wallet, which is where contracts_dir() looks.
+    (Checked by hand with `pip wheel .` and a scratch venv; this pins the configuration.)"""
+    import tomllib
+
+    from setuptools import find_namespace_packages
+
+    from wallet.contracts import CONTRACT_NAMES, contracts_dir
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = find_namespace_packages(str(REPO), include=config["packages"]["find"]["include"])
+    assert "resources.contracts.build" in packages
+    assert "resources.contracts.build.testing" not in packages  # test doubles stay out
+    assert "*.json" in config["package-data"]["*"]
+    for name in CONTRACT_NAMES:
+        assert (REPO / "resources/contracts/build" / f"{name}.json").is_file()
+    # the same relative step from the wallet package in site-packages
+    import wallet
+
+    monkeypatch.delenv("QUARRY_CONTRACTS_DIR", raising=False)
+    assert contracts_dir() == Path(wallet.__file__).resolve().parents[1] / "resources/contracts/build"

@@ -58,7 +58,7 @@ def test_serves_chain_id_and_deployed_contracts(devnet):
     w3 = devnet_w3(devnet)
     assert w3.eth.chain_id == CHAIN_ID == 1337
     contracts = w3.provider.make_request("quarry_contracts", [])["result"]
-    assert contracts == {"token": devnet.token, "board": devnet.board, "chainId": 1337}
+    assert contracts == {"token": devnet.token, "board": devnet.board, "chainId": 1337, "deployBlock": 1}
     assert len(w3.eth.get_code(devnet.token)) > 100
     assert len(w3.eth.get_code(devnet.board)) > 100
     board = w3.eth.contract(address=devnet.board, abi=abi("BountyBoard"))

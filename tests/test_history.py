@@ -8,11 +8,29 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from tests.anvil import ANVIL_CHAIN_ID, ANVIL_KEY_0, start_anvil
+from tests.anvil import ANVIL_CHAIN_ID, ANVIL_KEY_0, faucet_signer, start_anvil, start_devnet
 from wallet.contracts import abi, deploy
-from wallet.history import CHUNK_BLOCKS, HistoryScanner, events, load_history
+from wallet.devnet import CHAIN_ID
+from wallet.errors import TransactionFailed
+from wallet.history import (
+    CHUNK_BLOCKS,
+    ETH_KIND,
+    HistoryScanner,
+    events,
+    lists_incoming_eth,
+    load_account_history,
+    load_history,
+)
+from wallet.network import resolve_embedded
 from wallet.store import Store
-from wallet.tx import send_and_wait, transact
+from wallet.tx import (
+    build_transaction,
+    record_sent,
+    send_and_wait,
+    sent_transactions,
+    sign_and_send,
+    transact,
+)
 
 UNIT = 10**18
 # anvil slows down past a few thousand blocks, so the chunks are smaller than the default
@@ -101,4 +119,80 @@ def test_long_history_is_scanned_in_chunks_once_then_only_new_blocks(anvil, stor
 
     provider.calls.clear()
     cached = load_history(store, None, "anvil", account.address, token_address, None, refresh=False)
-    assert len(cached) == 5 and sum(provider.calls.values()) == 0
+    assert len(cached) == 6 and sum(provider.calls.values()) == 0
+    # anvil's blocks are scanned too: the 1 ETH sent to the account before its tokens is listed
+    assert [r["amount_text"] for r in cached if r["kind"] == "EthTransfer"] == ["+1 ETH"]
+
+
+# -- plain ETH transfers (no logs) on the embedded network, and where scans start --------------
+
+
+@pytest.fixture
+def devnet(tmp_path):
+    with start_devnet(tmp_path / "devnet") as node:
+        yield node
+
+
+def test_incoming_eth_is_listed_on_the_devnet_from_the_deploy_block(devnet, store, tmp_path):
+    provider = CountingProvider(devnet.url, request_kwargs={"timeout": 30})
+    w3 = Web3(provider)
+    assert devnet.contracts()["deployBlock"] == 1  # genesis, then the deployment block
+    network = resolve_embedded(store, tmp_path, start=False)  # the devnet serving tmp_path/devnet
+    assert (network.board, network.deploy_block) == (devnet.board, 1)
+    me, friend = faucet_signer(devnet), faucet_signer(devnet)
+    send_and_wait(w3, friend, me.address, value=3 * UNIT // 2, expected_chain_id=CHAIN_ID)
+    send_and_wait(w3, me, friend.address, value=UNIT // 4, expected_chain_id=CHAIN_ID, store=store,
+                  network="embedded")
+    # ETH sent with a call that reverts (the token has no receive function) moved nothing
+    with pytest.raises(TransactionFailed):
+        send_and_wait(w3, friend, devnet.token, value=UNIT, gas=60_000, expected_chain_id=CHAIN_ID)
+    with pytest.raises(TransactionFailed):
+        send_and_wait(w3, me, devnet.token, value=UNIT, gas=60_000, expected_chain_id=CHAIN_ID,
+                      store=store, network="embedded")
+
+    scanner = HistoryScanner(w3, store, "embedded")
+    assert scanner.cursor(me.address, ETH_KIND) == 1  # not block 0
+    provider.calls.clear()
+    history = load_account_history(store, w3, "embedded", me.address, devnet.token, devnet.board)
+    assert history.incoming_eth_listed and history.note == ""
+    assert provider.calls["eth_getBlockByNumber"] == 0 and provider.calls["batch"] >= 1
+    eth_rows = [(r["description"], r["amount_text"], r["amount_sort"]) for r in history.rows
+                if r["kind"] == "EthTransfer"]
+    assert eth_rows == [
+        (f"Sent ETH to {friend.address}", "-0.25 ETH", -UNIT // 4),
+        (f"Received ETH from {friend.address}", "+1.5 ETH", 3 * UNIT // 2),
+        (f"Received ETH from {devnet.deployer.address}", "+10 ETH", 10 * UNIT),  # the faucet
+    ]
+    assert all(isinstance(r["amount_sort"], int) for r in history.rows)  # no float in amounts
+    (failed,) = [r for r in history.rows if r["status"] == "failed"]
+    assert failed["amount_text"] == "" and failed["amount_sort"] == 0
+    provider.calls.clear()
+    again = load_account_history(store, w3, "embedded", me.address, devnet.token, devnet.board)
+    assert provider.calls["batch"] <= 2 and len(again.rows) == len(history.rows)
+
+    # pending sent transactions are settled: mined -> its status; nonce used by another -> dropped
+    tx, _ = build_transaction(w3, me.address, friend.address, 5)
+    unwaited = sign_and_send(w3, me, tx, CHAIN_ID, store=store, network="embedded")
+    lost = "0x" + "ab" * 32
+    record_sent(store, "embedded", CHAIN_ID, me.address, dict(tx, nonce=0), lost, "eth-transfer", "lost")
+    w3.eth.wait_for_transaction_receipt(unwaited, timeout=10)
+    load_account_history(store, w3, "embedded", me.address, devnet.token, devnet.board)
+    statuses = {row["hash"]: row["status"] for row in sent_transactions(store, "embedded", me.address)}
+    assert (statuses[unwaited], statuses[lost]) == ("success", "dropped")
+
+
+def test_nodes_whose_blocks_are_not_scanned_say_incoming_eth_is_missing(store):
+    from tests.chain_fixtures import new_market
+
+    market = new_market()
+    assert not lists_incoming_eth(market.w3)  # eth-tester stands in for a remote node here
+    history = load_account_history(store, market.w3, "remote", market.chain.accounts[1],
+                                   market.token.address, market.board.address)
+    assert not history.incoming_eth_listed and "not listed" in history.note
+
+
+def test_a_devnet_chain_without_a_recorded_deploy_block_finds_it(devnet):
+    with devnet.lock:
+        devnet.chain.connection.execute("DELETE FROM meta WHERE key = 'deploy_block'")
+    devnet.chain.mine()
+    assert devnet.deploy_block() == 1

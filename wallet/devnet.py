@@ -178,6 +178,7 @@ class Devnet:
             if self.chain.receipt(tx_hash)["status"] != 1:
                 raise DevnetError("Deploying the contracts on the embedded network failed.")
         self.chain.set_meta("board", board)
+        self.chain.set_meta("deploy_block", str(self.chain.head().block_number))
         self.chain.commit()
         log.info("devnet: deployed QuarryToken at %s and BountyBoard at %s", self.token, self.board)
 
@@ -215,7 +216,25 @@ class Devnet:
         return self.chain.get_meta("board") or ""
 
     def contracts(self) -> dict[str, Any]:
-        return {"token": self.token, "board": self.board, "chainId": self.chain.chain_id}
+        return {"token": self.token, "board": self.board, "chainId": self.chain.chain_id,
+                "deployBlock": self.deploy_block()}
+
+    def deploy_block(self) -> int:
+        """The block that deployed the contracts (history scans start there)."""
+        with self.lock:
+            recorded = self.chain.get_meta("deploy_block")
+            if recorded is None:  # a chain made before it was recorded: find it once
+                board = to_canonical_address(self.board)
+                low, high = 0, self.chain.head().block_number
+                while low < high:  # the first block whose state holds the board's code
+                    middle = (low + high) // 2
+                    if self.chain.code(board, middle):
+                        high = middle
+                    else:
+                        low = middle + 1
+                recorded = str(low)
+                self.chain.set_meta("deploy_block", recorded)  # committed with the next block
+            return int(recorded)
 
     def faucet(self, address: Any) -> dict[str, Any]:
         """Send test ETH and mint QDT to `address`, at most once per address per interval."""

@@ -4,13 +4,17 @@ What is scanned, per (network, account, kind):
 - kind "token:<address>": ERC-20 Transfer events from or to the account;
 - kind "board:<address>": BountyBoard events concerning the account (its submissions, the
   rewards assigned to it, its claims, the bounties it created).
+- kind "eth": plain ETH transfers from or to the account. They leave no log, so on nodes
+  where reading every block is cheap (the embedded network, anvil, hardhat) blocks are read
+  in JSON-RPC batches; elsewhere incoming ETH is not listed and `AccountHistory` says so.
 Logs are read with eth_getLogs in chunks of at most CHUNK_BLOCKS blocks (providers cap the
 range), stored in `history_events`, and a cursor remembers the next block to read, so a
-second load asks the node only about new blocks. Our own sent transactions (the store's
-`sent_transactions`, including plain ETH sends, which leave no log) are merged in.
+second load asks the node only about new blocks. Scans start at the network's deploy block
+(`networks.deploy_block`): nothing of the board is older. Our own sent transactions (the
+store's `sent_transactions`) are merged in, and pending ones are re-checked.
 
-Limits: ETH received from others leaves no log and is not listed (its balance is right);
-reorgs deeper than the cursor are not undone (fine for the devnet and for confirmed blocks).
+Limits: ETH moved by contracts (internal transfers) is not listed; reorgs deeper than the
+cursor are not undone (fine for the devnet and for confirmed blocks).
 """
 
 from __future__ import annotations
@@ -23,14 +27,20 @@ from typing import TYPE_CHECKING, Any
 from eth_utils import event_abi_to_log_topic, to_checksum_address
 from web3 import Web3
 from web3._utils.events import get_event_data
+from web3.exceptions import TransactionNotFound
 
 from wallet.contracts import abi
-from wallet.tx import explain, sent_transactions
+from wallet.tx import explain, sent_transactions, update_status
 
 if TYPE_CHECKING:
     from wallet.store import Store
 
 CHUNK_BLOCKS = 2000
+BATCH_SIZE = 100  # JSON-RPC requests per batch (the devnet accepts 256)
+ETH_KIND = "eth"
+ETH_TRANSFER = "EthTransfer"  # the `event` of a plain ETH transfer row
+# nodes on which reading every block is cheap (local): their blocks are scanned for ETH
+BLOCK_SCANNING_CLIENTS = ("quarry devnet", "anvil", "hardhat")
 BOARD_EVENTS_FOR_CONTRIBUTOR = ("UpdateSubmitted", "RewardAssigned")  # contributor = topic 3
 
 
@@ -90,38 +100,33 @@ class HistoryScanner:
 
     # -- scanning ---------------------------------------------------------------------------
 
+    def start_block(self) -> int:
+        """The network's deploy block (0 when unknown): nothing to scan before it."""
+        if "deploy_block" not in self.store.db["networks"].columns_dict:
+            return 0
+        rows = list(self.store.db.query(
+            "SELECT deploy_block FROM networks WHERE name = ?", [self.network]))
+        return int(rows[0]["deploy_block"] or 0) if rows else 0
+
     def cursor(self, account: str, kind: str) -> int:
         rows = list(self.store.db.query(
             "SELECT next_block FROM history_cursors WHERE network = ? AND account = ? AND kind = ?",
             [self.network, account, kind],
         ))
-        return int(rows[0]["next_block"]) if rows else 0
+        return int(rows[0]["next_block"]) if rows else self.start_block()
 
-    def sync(self, account: str, kind: str, contract_name: str, queries: list[LogQuery],
-             progress: Callable[[int, int], None] | None = None) -> int:
-        """Read new blocks' logs for (account, kind); returns how many events were added."""
-        account = to_checksum_address(account)
+    def _scan(self, account: str, kind: str, read_chunk: Callable[[int, int], list[dict[str, Any]]],
+              progress: Callable[[int, int], None] | None) -> int:
+        """Rows of new blocks, chunk by chunk; each chunk's rows and cursor are stored together."""
         start = self.cursor(account, kind)
         try:
             head = int(self.w3.eth.block_number)
         except Exception as exc:
             raise explain(exc, self.w3) from exc
         added = 0
-        events = _events(contract_name)
         for first in range(start, head + 1, self.chunk_blocks):
             last = min(first + self.chunk_blocks - 1, head)
-            logs = []
-            for query in queries:
-                try:
-                    logs.extend(self.w3.eth.get_logs({
-                        "address": query.address, "topics": query.topics,
-                        "fromBlock": first, "toBlock": last,
-                    }))
-                except Exception as exc:
-                    raise explain(exc, self.w3) from exc
-            self._fetch_timestamps({int(entry["blockNumber"]) for entry in logs})
-            rows = [self._row(account, kind, events, entry) for entry in logs]
-            rows = [row for row in rows if row is not None]
+            rows = read_chunk(first, last)
             with self.store.transaction() as db:
                 if rows:
                     db["history_events"].upsert_all(
@@ -134,21 +139,84 @@ class HistoryScanner:
                 progress(last - start + 1, head - start + 1)
         return added
 
-    def _fetch_timestamps(self, numbers: set[int], batch_size: int = 100) -> None:
-        """Block times of many blocks in JSON-RPC batches (one request per block otherwise)."""
-        missing = sorted(n for n in numbers if n not in self._timestamps)
-        for start in range(0, len(missing), batch_size):
-            group = missing[start:start + batch_size]
+    def sync(self, account: str, kind: str, contract_name: str, queries: list[LogQuery],
+             progress: Callable[[int, int], None] | None = None) -> int:
+        """Read new blocks' logs for (account, kind); returns how many events were added."""
+        account = to_checksum_address(account)
+        events = _events(contract_name)
+
+        def read_chunk(first: int, last: int) -> list[dict[str, Any]]:
+            logs = []
+            for query in queries:
+                try:
+                    logs.extend(self.w3.eth.get_logs({
+                        "address": query.address, "topics": query.topics,
+                        "fromBlock": first, "toBlock": last,
+                    }))
+                except Exception as exc:
+                    raise explain(exc, self.w3) from exc
+            self._fetch_timestamps({int(entry["blockNumber"]) for entry in logs})
+            rows = [self._row(account, kind, events, entry) for entry in logs]
+            return [row for row in rows if row is not None]
+
+        return self._scan(account, kind, read_chunk, progress)
+
+    def sync_eth(self, account: str, progress: Callable[[int, int], None] | None = None) -> int:
+        """Read new blocks' plain ETH transfers from or to the account (they leave no log):
+        whole blocks in JSON-RPC batches, then the receipts of the matches (a reverted
+        transaction moved nothing). Only for nodes where that is cheap (`lists_incoming_eth`)."""
+        account = to_checksum_address(account)
+
+        def read_chunk(first: int, last: int) -> list[dict[str, Any]]:
+            matches = []
+            for block in self._batched(lambda n: self.w3.eth.get_block(n, True), list(range(first, last + 1))):
+                self._timestamps[int(block["number"])] = int(block["timestamp"])
+                matches += [tx for tx in block["transactions"]
+                            if int(tx["value"]) > 0 and account in (tx["from"], tx.get("to"))]
+            receipts = self._batched(self.w3.eth.get_transaction_receipt, [tx["hash"] for tx in matches])
+            return [self._eth_row(account, tx) for tx, receipt in zip(matches, receipts, strict=True)
+                    if int(receipt["status"]) == 1]
+
+        return self._scan(account, ETH_KIND, read_chunk, progress)
+
+    def _batched(self, call: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+        """`call(item)` for every item, BATCH_SIZE requests per JSON-RPC batch (one by one
+        when the node refuses batches)."""
+        results: list[Any] = []
+        for start in range(0, len(items), BATCH_SIZE):
+            group = items[start:start + BATCH_SIZE]
             try:
                 with self.w3.batch_requests() as batch:
-                    for number in group:
-                        batch.add(self.w3.eth.get_block(number))
-                    blocks = batch.execute()
-            except Exception:  # a node without batch support: _timestamp asks one by one
-                return
-            for number, block in zip(group, blocks, strict=False):
-                if isinstance(block, dict) or hasattr(block, "get"):
-                    self._timestamps[number] = int(block["timestamp"])
+                    for item in group:
+                        batch.add(call(item))
+                    answers = batch.execute()
+                if len(answers) != len(group) or not all(hasattr(a, "get") for a in answers):
+                    raise ValueError("incomplete batch answer")
+            except Exception:  # no batch support, or a partial answer: ask one by one
+                try:
+                    answers = [call(item) for item in group]
+                except Exception as exc:
+                    raise explain(exc, self.w3) from exc
+            results.extend(answers)
+        return results
+
+    def _fetch_timestamps(self, numbers: set[int]) -> None:
+        """Block times of many blocks in JSON-RPC batches (one request per block otherwise)."""
+        missing = sorted(n for n in numbers if n not in self._timestamps)
+        for number, block in zip(missing, self._batched(self.w3.eth.get_block, missing), strict=True):
+            self._timestamps[number] = int(block["timestamp"])
+
+    def _eth_row(self, account: str, tx: Any) -> dict[str, Any]:
+        incoming = tx.get("to") == account and tx["from"] != account
+        return {
+            "network": self.network, "account": account, "kind": ETH_KIND,
+            "block_number": int(tx["blockNumber"]), "log_index": int(tx["transactionIndex"]),
+            "tx_hash": "0x" + bytes(tx["hash"]).hex(), "event": ETH_TRANSFER, "contract": None,
+            "direction": "in" if incoming else "out",
+            "counterparty": tx["from"] if incoming else tx.get("to"), "amount": str(int(tx["value"])),
+            "bounty_id": None, "round": None, "details": "{}",
+            "timestamp": self._timestamps[int(tx["blockNumber"])],
+        }
 
     def _timestamp(self, block_number: int) -> int:
         if block_number not in self._timestamps:
@@ -188,13 +256,46 @@ class HistoryScanner:
         return row
 
     def sync_account(self, account: str, token: str | None, board: str | None,
-                     progress: Callable[[int, int], None] | None = None) -> int:
+                     progress: Callable[[int, int], None] | None = None, eth: bool = False) -> int:
         added = 0
         if token:
             added += self.sync(account, f"token:{token}", "QuarryToken", self.token_queries(token, account), progress)
         if board:
             added += self.sync(account, f"board:{board}", "BountyBoard", self.board_queries(board, account), progress)
+        if eth:
+            added += self.sync_eth(account, progress)
         return added
+
+
+def lists_incoming_eth(w3: Web3) -> bool:
+    """Whether the node is one whose blocks are scanned for plain ETH transfers (local nodes)."""
+    try:
+        version = str(w3.client_version).strip().lower()
+    except Exception:  # a node without web3_clientVersion is not one of ours
+        return False
+    return version.startswith(BLOCK_SCANNING_CLIENTS)
+
+
+def refresh_pending(w3: Web3, store: Store, network: str, account: str) -> None:
+    """Settle the store's pending sent transactions: mined ones get their status (a replaced
+    one too, when it was mined instead of its replacement); a pending one whose nonce another
+    transaction used (a replacement that lost the race) becomes 'dropped'."""
+    pending = [row for row in sent_transactions(store, network, account) if row["status"] in ("pending", "replaced")]
+    if not pending:
+        return
+    try:
+        used_nonces = int(w3.eth.get_transaction_count(to_checksum_address(account), "latest"))
+        for row in pending:
+            try:
+                receipt = w3.eth.get_transaction_receipt(row["hash"])
+            except TransactionNotFound:
+                receipt = None
+            if receipt is not None:
+                update_status(store, row["hash"], receipt)
+            elif row["status"] == "pending" and int(row["nonce"]) < used_nonces:
+                store.db.execute("UPDATE sent_transactions SET status = 'dropped' WHERE hash = ?", [row["hash"]])
+    except Exception as exc:
+        raise explain(exc, w3) from exc
 
 
 def events(store: Store, network: str, account: str, kind_prefix: str = "") -> list[dict[str, Any]]:
@@ -212,35 +313,61 @@ def _format_units(units: int, decimals: int = 18) -> str:
     return format_amount(units, decimals, 6)
 
 
-def _describe(event: dict[str, Any], symbol: str) -> tuple[str, str, float]:
+def _describe(event: dict[str, Any], symbol: str) -> tuple[str, str, int]:
+    """(description, amount text, signed amount in base units for sorting)."""
     name = event["event"]
-    amount = int(event["amount"]) if event["amount"] not in (None, "") else None
-    text = _format_units(amount) if amount is not None else ""
-    if name == "Transfer":
-        sign = "+" if event["direction"] == "in" else "-"
-        where = "from" if event["direction"] == "in" else "to"
-        return (f"{'Received' if sign == '+' else 'Sent'} {symbol} {where} {event['counterparty']}",
-                f"{sign}{text} {symbol}", (amount or 0) * (1 if sign == "+" else -1) / 1e18)
+    amount = int(event["amount"]) if event["amount"] not in (None, "") else 0
+    text = _format_units(amount)
+    incoming = event["direction"] == "in"
+    if name in ("Transfer", ETH_TRANSFER):
+        unit = symbol if name == "Transfer" else "ETH"
+        description = (f"Received {unit} from {event['counterparty']}" if incoming
+                       else f"Sent {unit} to {event['counterparty'] or 'a new contract'}")
+        return description, f"{'+' if incoming else '-'}{text} {unit}", amount if incoming else -amount
     bounty = f"bounty {event['bounty_id']}"
     if name == "UpdateSubmitted":
-        return f"Submitted an update to {bounty}, round {event['round']}", "", 0.0
+        return f"Submitted an update to {bounty}, round {event['round']}", "", 0
     if name == "RewardAssigned":
-        return f"Reward assigned: {bounty}, round {event['round']}", f"+{text} {symbol}", (amount or 0) / 1e18
+        return f"Reward assigned: {bounty}, round {event['round']}", f"+{text} {symbol}", amount
     if name == "RewardClaimed":
-        return "Claimed rewards", f"{text} {symbol}", 0.0
+        return "Claimed rewards", f"{text} {symbol}", 0
     if name == "BountyCreated":
-        return f"Created {bounty}", f"-{text} {symbol}", -(amount or 0) / 1e18
-    return name, text, 0.0
+        return f"Created {bounty}", f"-{text} {symbol}", -amount
+    return name, text if event["amount"] not in (None, "") else "", 0
 
 
-def load_history(store: Store, w3: Web3 | None, network: str, account: str, token: str | None,
-                 board: str | None, symbol: str = "QDT", refresh: bool = True,
-                 progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
-    """History rows (newest first) with the keys the GUI shows: timestamp, description,
-    amount_text, amount_sort, status, hash, kind, block_number."""
+@dataclass(frozen=True)
+class AccountHistory:
+    rows: list[dict[str, Any]]  # newest first; see load_history
+    incoming_eth_listed: bool  # False: this node's blocks are not scanned, ETH received is missing
+
+    @property
+    def note(self) -> str:
+        """What the history view should say under the list ('' when nothing is missing)."""
+        if self.incoming_eth_listed:
+            return ""
+        return ("ETH received from other accounts is not listed on this network "
+                "(it leaves no log to find it by); the balance includes it.")
+
+
+def load_account_history(store: Store, w3: Web3 | None, network: str, account: str,
+                         token: str | None, board: str | None, symbol: str = "QDT",
+                         refresh: bool = True,
+                         progress: Callable[[int, int], None] | None = None) -> AccountHistory:
+    """The account's history rows and whether ETH received is among them.
+
+    With `refresh` and a node: new blocks are scanned first (logs; whole blocks for ETH on
+    local nodes) and pending sent transactions are settled."""
     account = to_checksum_address(account)
+    scanner = HistoryScanner(w3, store, network)
     if refresh and w3 is not None:
-        HistoryScanner(w3, store, network).sync_account(account, token, board, progress)
+        eth = lists_incoming_eth(w3)
+        scanner.sync_account(account, token, board, progress, eth=eth)
+        refresh_pending(w3, store, network, account)
+    else:  # offline: ETH is listed if its blocks were ever scanned for this account
+        eth = bool(list(store.db.query(
+            "SELECT 1 FROM history_cursors WHERE network = ? AND account = ? AND kind = ?",
+            [network, account, ETH_KIND])))
     rows: list[dict[str, Any]] = []
     logged_hashes = set()
     for event in events(store, network, account):
@@ -256,10 +383,11 @@ def load_history(store: Store, w3: Web3 | None, network: str, account: str, toke
         if sent["hash"] in logged_hashes and sent["status"] == "success":
             continue  # already listed through its events
         value = int(sent["value"] or 0)
+        moved = sent["status"] in ("pending", "success")  # failed, replaced, dropped: nothing moved
         rows.append({
             "timestamp": sent["created_at"], "description": sent["description"] or sent["kind"],
-            "amount_text": f"-{_format_units(value)} ETH" if value else "",
-            "amount_sort": -value / 1e18, "status": sent["status"], "hash": sent["hash"],
+            "amount_text": f"-{_format_units(value)} ETH" if value and moved else "",
+            "amount_sort": -value if moved else 0, "status": sent["status"], "hash": sent["hash"],
             "kind": sent["kind"], "block_number": sent["block_number"],
             "bounty_id": None, "round": None,
         })
@@ -267,4 +395,13 @@ def load_history(store: Store, w3: Web3 | None, network: str, account: str, toke
               reverse=True)
     # pending (no block yet) first, then newest blocks
     rows.sort(key=lambda r: r["block_number"] is not None)
-    return rows
+    return AccountHistory(rows, eth)
+
+
+def load_history(store: Store, w3: Web3 | None, network: str, account: str, token: str | None,
+                 board: str | None, symbol: str = "QDT", refresh: bool = True,
+                 progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+    """History rows (newest first) with the keys the GUI shows: timestamp, description,
+    amount_text, amount_sort (signed base units, an int), status, hash, kind, block_number.
+    `load_account_history` also says whether ETH received is listed."""
+    return load_account_history(store, w3, network, account, token, board, symbol, refresh, progress).rows

@@ -43,6 +43,7 @@ class Network:
     token: str | None  # QuarryToken (or another reward ERC-20) address, EIP-55
     board: str | None  # BountyBoard address, EIP-55
     kind: str = KIND_RPC
+    deploy_block: int = 0  # no board event is older: history scans start here
 
     @property
     def is_embedded(self) -> bool:
@@ -52,6 +53,7 @@ class Network:
         return {
             "name": self.name, "rpc_url": self.rpc_url, "chain_id": self.chain_id,
             "token": self.token, "board": self.board, "kind": self.kind,
+            "deploy_block": self.deploy_block,
         }
 
 
@@ -98,7 +100,7 @@ def _row_to_network(row: dict[str, Any]) -> Network:
     return Network(
         name=row["name"], rpc_url=row["rpc_url"], chain_id=int(row["chain_id"]),
         token=row.get("token") or None, board=row.get("board") or None,
-        kind=row.get("kind") or KIND_RPC,
+        kind=row.get("kind") or KIND_RPC, deploy_block=int(row.get("deploy_block") or 0),
     )
 
 
@@ -132,7 +134,8 @@ def current_network(store: Store) -> Network:
 
 
 def save_network(store: Store, network: Network) -> None:
-    store.db["networks"].upsert(network.as_dict(), pk="name")
+    # alter: stores made before deploy_block existed gain the column on first save
+    store.db["networks"].upsert(network.as_dict(), pk="name", alter=True)
 
 
 def check_address(value: str, what: str = "address", *, require_checksum: bool = False) -> str:
@@ -208,8 +211,10 @@ def use_network(
     return network
 
 
-def record_contracts(store: Store, network: Network, token: str, board: str) -> Network:
-    updated = replace(network, token=check_address(token), board=check_address(board))
+def record_contracts(store: Store, network: Network, token: str, board: str,
+                     deploy_block: int = 0) -> Network:
+    updated = replace(network, token=check_address(token), board=check_address(board),
+                      deploy_block=deploy_block)
     save_network(store, updated)
     return updated
 
@@ -276,6 +281,7 @@ def resolve_embedded(
     contracts = rpc_request(url, "quarry_contracts")
     network = Network(
         EMBEDDED, url, int(contracts["chainId"]), contracts["token"], contracts["board"], KIND_EMBEDDED,
+        deploy_block=int(contracts.get("deployBlock") or 0),
     )
     save_network(store, network)
     return network
@@ -299,6 +305,8 @@ def deploy_contracts(store: Store, network: Network, w3: Web3, signer: Any,
     if network.is_embedded:
         raise InvalidInput("The embedded network deploys its own contracts.")
     check_chain(w3, network.rpc_url, network.chain_id)
+    # the contracts are mined after the current head: no history to scan before it
+    before = int(w3.eth.block_number)
     token = deploy(w3, signer, "QuarryToken", signer.address, expected_chain_id=network.chain_id)
     board = deploy(w3, signer, "BountyBoard", grace_period, expected_chain_id=network.chain_id)
-    return record_contracts(store, network, token, board)
+    return record_contracts(store, network, token, board, deploy_block=before)

@@ -320,14 +320,17 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from wallet.history import load_history
+    from wallet.history import load_account_history
 
     session = Session(args)
     try:
-        rows = load_history(session.store, session.w3, session.network.name, session.address,
-                            session.network.token, session.network.board)
+        history = load_account_history(session.store, session.w3, session.network.name, session.address,
+                                       session.network.token, session.network.board)
     finally:
         session.close()
+    rows = history.rows
+    if history.note:
+        session.note(history.note)
     if args.json:
         print_json(rows)
         return 0
