@@ -41,7 +41,8 @@ def market(quarry_home, tmp_path):
     with start_devnet(devnet_dir(quarry_home)) as node:
         node.faucet(TEST_PHRASE_ADDRESS)
         w3 = devnet_w3(node)
-        home = PractitionerHome.at(tmp_path / "practitioner")
+        # Inside the wallet's data home: the GUI reads file:// blobs only there.
+        home = PractitionerHome.at(quarry_home / "other-practitioner")
         _public, private_key = generate_keypair(512)
         save_private_key(home.key_path, private_key, "pw")
         other = Session(home=home, w3=w3, chain_id=w3.eth.chain_id, board_address=node.board,

@@ -30,7 +30,9 @@ def _unlocked(qtbot, home):
 def test_shortcuts_and_remembered_page_and_size(qtbot, quarry_home):
     flow = _unlocked(qtbot, quarry_home)
     window = flow.window
-    window.activateWindow()
+    window.raise_()
+    window.activateWindow()  # window shortcuts need the active window
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
     qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     assert window.shell.stack.currentWidget() is window.page("bounties")
     qtbot.keyClick(window, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)

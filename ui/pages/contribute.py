@@ -55,17 +55,24 @@ def prepare(client: Any, bounty_id: int, files: list[str], should_stop: Any) -> 
     from trainer.data import load_dataset
     from trainer.errors import TrainingCancelled
     from trainer.models import model_from_bytes
+    from trainer.spec import BountySpec
     from wallet.blobs import fetch_blob
-    from wallet.contribute import MODEL_MAX_BYTES, load_bounty_spec
+    from wallet.contribute import MODEL_MAX_BYTES
+    from wallet.errors import InvalidInput
 
     def check_stop() -> None:
         if should_stop():
             raise TrainingCancelled("Cancelled; nothing was sent.")
 
-    bounty, spec = load_bounty_spec(client, bounty_id)
+    bounty = client.bounty(bounty_id)
+    spec_json, problem = client.fetch_spec(bounty)  # hash-checked, inside the allowed roots
+    if spec_json is None:
+        raise InvalidInput(problem or "The bounty's spec could not be read.")
+    spec = BountySpec.from_json(spec_json)
     check_stop()
     round_info = client.rounds(bounty)[bounty.current_round]
-    model_data = fetch_blob(round_info["model_uri"], round_info["model_hash"], MODEL_MAX_BYTES)
+    model_data = fetch_blob(round_info["model_uri"], round_info["model_hash"], MODEL_MAX_BYTES,
+                            file_roots=client.file_roots)
     global_params = model_from_bytes(model_data, spec).get_params()
     check_stop()
     dataset = load_dataset(files, spec)

@@ -61,7 +61,8 @@ def _report_for(client: Any, bounty: Any, round_index: int) -> dict[str, Any] | 
     info = client.rounds(bounty)[round_index]
     if int(info["report_hash"], 16) == 0 or not info["report_uri"]:
         return None
-    data = fetch_blob(info["report_uri"], info["report_hash"], max_bytes=REPORT_MAX_BYTES)
+    data = fetch_blob(info["report_uri"], info["report_hash"], max_bytes=REPORT_MAX_BYTES,
+                      file_roots=client.file_roots)
     report = json.loads(data.decode("utf-8"))
     return report if isinstance(report, dict) else None
 
