@@ -57,7 +57,7 @@ def history_columns() -> list[Column]:
                sort=lambda r: float(r.get("timestamp") or r.get("created_at") or 0)),
         Column("What", lambda r: str(r.get("description") or r.get("kind") or "")),
         Column("Amount", lambda r: str(r.get("amount_text") or ""), align_right=True,
-               sort=lambda r: float(r.get("amount_sort") or 0)),
+               sort=lambda r: int(r.get("amount_sort") or 0)),  # signed base units
         Column("Status", lambda r: str(r.get("status") or "")),
         Column("Transaction", lambda r: short_address(r.get("hash")),
                tooltip=lambda r: str(r.get("hash") or "")),
@@ -227,8 +227,11 @@ class WalletPage(Page):
                                       "cancelled (same nonce, higher fee)."), 1)
         actions.addWidget(self.speed_up_button)
         actions.addWidget(self.cancel_tx_button)
+        self.history_note = muted_label()  # what this network's history cannot list
+        self.history_note.hide()
         box.addWidget(self.history_search)
         box.addWidget(self.history_view)
+        box.addWidget(self.history_note)
         box.addLayout(actions)
         return page
 
@@ -312,21 +315,25 @@ class WalletPage(Page):
             return
         store, sync_lock = self.ctx.store, self.ctx.sync_lock
 
-        def work(task: Any) -> list[dict[str, Any]]:
+        def work(task: Any) -> tuple[list[dict[str, Any]], str]:
             try:
                 from wallet import history
             except ImportError:  # before wallet.history exists: our own sent transactions
                 return [dict(r, timestamp=r.get("created_at")) for r in
-                        txs.sent_transactions(store, chain.name, address)]
+                        txs.sent_transactions(store, chain.name, address)], ""
             with sync_lock:
-                return history.load_history(store, chain.w3, chain.name, address,
-                                            chain.network.token, chain.network.board,
-                                            progress=lambda d, t: task.progress(d, t))
+                found = history.load_account_history(
+                    store, chain.w3, chain.name, address, chain.network.token,
+                    chain.network.board, progress=lambda d, t: task.progress(d, t))
+            return found.rows, found.note
 
         self.ctx.runner.run(work, on_success=self.latest_only("history", self._show_history),
                             on_failure=self.fail)
 
-    def _show_history(self, rows: list[dict[str, Any]]) -> None:
+    def _show_history(self, found: tuple[list[dict[str, Any]], str]) -> None:
+        rows, note = found
+        self.history_note.setText(note)
+        self.history_note.setVisible(bool(note))
         # Pages of PAGE_SIZE rows reach the view as it scrolls (canFetchMore/fetchMore).
         self.history_model.set_pager(lambda offset, limit: rows[offset:offset + limit])
         if self.history_search.text():
