@@ -10,8 +10,15 @@
 
 Common options: --home DIR; the chain as --rpc URL --board ADDR [--token ADDR] or the
 wallet's --network NAME (default: the wallet's current network); the signing account as
---private-key-file F or --account ADDR [--wallet-password-file F] from the wallet in --home;
---password-file F for the Paillier key's password. Errors print one line, exit code 1.
+--private-key-file F or --account ADDR [--wallet-password-file F] from the wallet in --home
+(post, finalize and run default to the wallet's first account, like `quarry`; status and
+evaluate sign nothing and never ask for the wallet password); --password-file F for the
+Paillier key's password (post checks it too: a bounty whose updates you could not decrypt
+is never posted). Errors print one line, exit code 1.
+
+Rounds: arguments and JSON fields are the on-chain index, 0-based; text says
+`round 0 (1 of 6)`. Token amounts in text carry the token's symbol (`200000 QDT`); JSON
+keeps base units as decimal strings.
 """
 
 from __future__ import annotations
@@ -37,7 +44,9 @@ from practitioner.keys import (
 from practitioner.session import Session
 from practitioner.state import PractitionerHome, read_json
 from trainer.errors import TrainerError
-from wallet.errors import InvalidInput, QuarryError
+from wallet.cli.common import home_from, one_line, read_secret
+from wallet.contribute import round_text
+from wallet.errors import InvalidInput, NotFound, QuarryError
 
 log = logging.getLogger("practitioner")
 
@@ -66,35 +75,61 @@ def _chain_options(parser: argparse.ArgumentParser) -> None:
 def _password(args: argparse.Namespace, prompt: str = "Paillier key password: ", confirm: bool = False) -> str:
     if args.password_file:
         return read_password_file(args.password_file)
-    from wallet.cli.common import read_secret
-
+    if not sys.stdin or not sys.stdin.isatty():
+        raise InvalidInput("The Paillier key password is needed: give --password-file F "
+                           "(there is no terminal to ask on).")
     return read_secret(None, prompt, confirm=confirm, what="key password")
 
 
-def _signer(args: argparse.Namespace, home):
+def _home(args: argparse.Namespace) -> PractitionerHome:
+    """The practitioner's part of --home; a home that cannot be a directory is one line."""
+    home = home_from(args)
+    try:
+        return PractitionerHome.at(home)
+    except OSError as exc:
+        raise InvalidInput(
+            f"Cannot use {home} as the Quarry data directory: {exc.strerror or exc}."
+        ) from exc
+
+
+def _signer(args: argparse.Namespace, home, *, signs: bool):
+    """The signing account: --private-key-file, else --account (default: the wallet's first
+    account) unlocked with the wallet password. None when the command signs nothing: no
+    password is asked then."""
     from wallet.keys import account_from_private_key
 
+    if not signs:
+        return None
     if args.private_key_file:
         text = read_password_file(args.private_key_file)
         return account_from_private_key(text)
-    if args.account:
-        from wallet.cli.common import read_secret
-        from wallet.vault import Vault
+    from wallet.vault import Vault
 
-        vault = Vault.open(home)
+    if not Vault.exists(home):
+        raise NotFound(
+            f"No wallet in {home} to sign with: give --private-key-file F, or create a wallet "
+            "with `quarry wallet create`."
+        )
+    with Vault.open(home) as vault:
+        accounts = [a.address for a in vault.accounts()]
+        if not accounts:
+            raise NotFound("The wallet has no accounts; add one with `quarry wallet add-account`.")
+        address = accounts[0]
+        if args.account:
+            from wallet.network import check_address
+
+            address = check_address(args.account, "--account")  # must be one of ours anyway
+            if address not in accounts:
+                raise NotFound(f"{address} is not an account of the wallet in {home}.")
         password = (
             read_password_file(args.wallet_password_file) if args.wallet_password_file
             else read_secret(None, "Wallet password", what="wallet password")
         )
         vault.unlock(password)
-        try:
-            return vault.signer(args.account)
-        finally:
-            vault.close()
-    return None
+        return vault.signer(address)
 
 
-def build_session(args: argparse.Namespace) -> Session:
+def build_session(args: argparse.Namespace, *, signs: bool = False) -> Session:
     from wallet.network import connect as connect_network
     from wallet.network import (
         current_network,
@@ -103,10 +138,10 @@ def build_session(args: argparse.Namespace) -> Session:
         resolve_embedded,
         web3_for,
     )
-    from wallet.paths import data_home
     from wallet.store import Store
 
-    home = data_home(args.home)
+    practitioner_home = _home(args)
+    home = practitioner_home.root.parent
     token = args.token
     if args.rpc:
         if not args.board:
@@ -127,10 +162,10 @@ def build_session(args: argparse.Namespace) -> Session:
     from web3 import Web3
 
     return Session(
-        home=PractitionerHome.at(home), w3=w3, chain_id=chain_id,
+        home=practitioner_home, w3=w3, chain_id=chain_id,
         board_address=Web3.to_checksum_address(board),
         token_address=Web3.to_checksum_address(token) if token else None,
-        signer=_signer(args, home), inbox_url=args.inbox_url.rstrip("/"),
+        signer=_signer(args, home, signs=signs), inbox_url=args.inbox_url.rstrip("/"),
     )
 
 
@@ -138,13 +173,20 @@ def _private_key(args: argparse.Namespace, session: Session):
     return load_private_key(session.home.key_path, _password(args))
 
 
+def _round(session: Session, bounty_id: int, round_index: int) -> str:
+    """`round 0 (1 of 6)`: the on-chain index and its place among the bounty's rounds."""
+    try:
+        rounds = session.client.bounty(bounty_id).rounds
+    except QuarryError:
+        rounds = None
+    return round_text(round_index, rounds)
+
+
 # -- commands -----------------------------------------------------------------------------
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
-    from wallet.paths import data_home
-
-    home = PractitionerHome.at(data_home(args.home))
+    home = _home(args)
     if home.key_path.exists() and not args.force:
         raise InvalidInput(f"A Paillier key already exists at {home.key_path} (use --force to replace it).")
     password = _password(args, "New Paillier key password", confirm=True)
@@ -159,20 +201,36 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_post(args: argparse.Namespace) -> int:
-    from practitioner.post import post_bounty
-    from wallet.token import parse_amount
+    from practitioner.keys import load_public_key
+    from practitioner.post import post_bounty, read_spec_file
+    from wallet.contribute import check_data_files
+    from wallet.token import parse_amount, token_info
 
-    session = build_session(args)
-    reward = parse_amount(args.reward)
+    # what costs nothing first: the options and files, then the key's password (updates for
+    # a key nobody can unlock would be lost), then the chain
+    if args.rpc and not args.board:
+        raise InvalidInput("--rpc needs --board ADDRESS (the BountyBoard contract).")
+    read_spec_file(args.spec)
+    check_data_files(args.validation, "Validation file")
+    key_path = _home(args).key_path
+    load_public_key(key_path)  # no key: say so before asking for its password
+    load_private_key(key_path, _password(args))
+    session = build_session(args, signs=True)
+    token = args.token or session.token_address
+    decimals = token_info(session.w3, token).decimals if token else 18
+    reward = parse_amount(args.reward, decimals)
     posted = post_bounty(
         session, args.spec, validation_files=args.validation, reward_per_round=reward,
-        rounds=args.rounds, round_seconds=args.round_seconds, token=args.token,
+        rounds=args.rounds, round_seconds=args.round_seconds, token=token,
     )
     if args.json:
         print(json.dumps({"bountyId": posted.bounty_id, "specHash": posted.spec_hash,
                           "specURI": posted.spec_uri, "modelHash": posted.model_hash}))
     else:
-        print(posted.bounty_id)
+        print(f"Posted bounty {posted.bounty_id} \"{posted.spec.title}\": {args.rounds} round(s) of "
+              f"{session.amount_text(reward, token)} ({session.amount_text(reward * args.rounds, token)} "
+              f"in escrow), {args.round_seconds} s each; round 0 (1 of {args.rounds}) is open.\n"
+              f"spec {posted.spec_hash} at {posted.spec_uri}")
     return 0
 
 
@@ -180,19 +238,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from practitioner.inbox import InboxServer
 
     relay = None
-    session = None
-    if args.rpc or args.network or args.account or args.private_key_file:
-        session = build_session(args)
-        if session.signer is not None:
-            relay = _relay_for(session)
-    from wallet.paths import data_home
-
-    home = PractitionerHome.at(data_home(args.home))
+    # relaying signs transactions: only with an account given explicitly
+    if args.account or args.private_key_file:
+        relay = _relay_for(build_session(args, signs=True))
+    home = _home(args)
     server = InboxServer(
         home.blob_dir, host=args.host, port=args.port, max_blob_bytes=args.max_blob_bytes,
         relay=relay, record_path=args.record_bodies,
     )
-    print(f"inbox serving {home.blob_dir} at {server.url}" + (" (relaying)" if relay else ""), flush=True)
+    print(f"inbox serving {home.blob_dir} at {server.url}"
+          + (" (relaying gasless submissions)" if relay else " (no relay: give --account to relay)"),
+          flush=True)
     stop = threading.Event()
 
     def _stop(*_: Any) -> None:
@@ -224,29 +280,37 @@ def _relay_for(session: Session):
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from practitioner.evaluate import evaluate_round
 
-    session = build_session(args)
+    session = build_session(args)  # evaluating signs nothing
     result = evaluate_round(session, args.bounty, args.round, _private_key(args, session))
     report = result.report
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
-    print(f"bounty {args.bounty} round {args.round}: {report['metric']} "
+    token = session.client.bounty(args.bounty).token
+    print(f"bounty {args.bounty} {_round(session, args.bounty, args.round)}: {report['metric']} "
           f"{report['metricBefore']:.4f} -> {report['metricAfter']:.4f} "
-          f"({report['method']}, {report['players']} players)")
+          f"({report['method']} Shapley, {report['players']} player(s)); "
+          f"pays {session.amount_text(int(report['paid']), token)} of "
+          f"{session.amount_text(int(report['reward']), token)}")
     for line in report["contributors"]:
-        print(f"  {line['address']}  value {line['value']:+.5f}  amount {line['amount']}")
+        print(f"  {line['address']}  value {line['value']:+.5f}  "
+              f"gets {session.amount_text(int(line['amount']), token)}")
     for line in report["rejected"]:
         print(f"  {line['address']}  rejected: {line['reason']}")
-    print(f"report {result.record['reportHash']}")
+    print(f"report {result.record['reportHash']} written; send it with "
+          f"`quarry-practitioner finalize {args.bounty} {args.round}`")
     return 0
 
 
 def cmd_finalize(args: argparse.Namespace) -> int:
     from practitioner.finalize import finalize_round
 
-    session = build_session(args)
+    session = build_session(args, signs=True)
     tx_hash = finalize_round(session, args.bounty, args.round)
-    print(tx_hash)
+    if args.json:
+        print(json.dumps({"bountyId": args.bounty, "round": args.round, "txHash": tx_hash}))
+    else:
+        print(f"bounty {args.bounty} {_round(session, args.bounty, args.round)} finalized: {tx_hash}")
     return 0
 
 
@@ -268,7 +332,7 @@ def _bounty_status(session: Session, bounty_id: int) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    session = build_session(args)
+    session = build_session(args)  # read-only: no account, no password
     if args.bounty is not None:
         ids = [args.bounty]
     else:
@@ -278,23 +342,31 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(rows if args.bounty is None else rows[0], indent=1))
         return 0
     if not rows:
-        print("no bounties posted from this home")
+        print("no bounties posted from this home on this network")
     for row in rows:
-        closes = "closed" if row["secondsLeft"] == 0 else f"closes in {row['secondsLeft']} s"
-        print(f"#{row['bountyId']} {row['title']!s:.40} [{row['status']}] round "
-              f"{row['currentRound'] + 1}/{row['rounds']} {row['roundState']}, {closes}, "
-              f"{row['submissions']} submission(s)")
+        if row["status"] != "open":
+            timing = ""
+        elif row["secondsLeft"]:
+            timing = f", closes in {row['secondsLeft']} s"
+        else:
+            timing = ", closed: evaluate and finalize it"
+        print(f"#{row['bountyId']} {row['title']!s:.40} [{row['status']}] "
+              f"{round_text(row['currentRound'], row['rounds'])} {row['roundState']}{timing}, "
+              f"{row['submissions']} submission(s), "
+              f"{session.amount_text(int(row['rewardPerRound']), row['token'])} per round, "
+              f"{session.amount_text(int(row['escrow']), row['token'])} in escrow")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from practitioner.runner import process_due_rounds, run
 
-    session = build_session(args)
+    session = build_session(args, signs=True)
     private_key = _private_key(args, session)
     if args.once:
         for done in process_due_rounds(session, private_key):
-            print(f"bounty {done.bounty_id} round {done.round_index} finalized: {done.tx_hash}")
+            print(f"bounty {done.bounty_id} {round_text(done.round_index, done.rounds)} "
+                  f"{done.outcome}: {done.tx_hash}")
         return 0
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -377,7 +449,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (QuarryError, TrainerError) as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a file or directory the OS refused (e.g. --record-bodies)
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {one_line(exc.strerror or exc)}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -12,12 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from eth_hash.auto import keccak
 from phe import paillier
 
 from practitioner.valuation import DecodedSubmission
 from trainer.aggregate import decrypt_update
-from trainer.blob import parse_blob
+from trainer.blob import blob_hash, parse_blob
 from trainer.encoding import EncodingParams
 from trainer.errors import TrainerError
 from trainer.models import model_from_spec
@@ -79,8 +78,7 @@ def decode_submissions(
 def _check(item: FetchedSubmission) -> str | None:
     if item.data is None:
         return item.error or "blob could not be fetched"
-    actual = "0x" + keccak(item.data).hex()
-    if actual != item.blob_hash.lower():
+    if blob_hash(item.data) != item.blob_hash.lower():
         return "blob does not match the hash committed on chain"
     return None
 

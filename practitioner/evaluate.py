@@ -29,6 +29,8 @@ from practitioner.state import load_validation, read_json, write_json
 from practitioner.valuation import value_round
 from trainer.models import model_from_bytes, model_from_spec, model_to_bytes
 from trainer.spec import BountySpec
+from wallet.bounties import Bounty
+from wallet.contribute import round_text
 from wallet.errors import InvalidInput, NotFound, QuarryError
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,15 @@ def model_params(session: Session, spec: BountySpec, model_hash: str, uri: str) 
     return model_from_bytes(session.blob(model_hash, uri), spec).get_params()
 
 
+def check_round_index(bounty: Bounty, round_index: int) -> None:
+    """Round arguments are on-chain indexes: 0 .. rounds - 1."""
+    if not 0 <= round_index < bounty.rounds:
+        raise InvalidInput(
+            f"Bounty {bounty.id} has no round {round_index}: its rounds are numbered "
+            f"0 to {bounty.rounds - 1} (round 0 is the first)."
+        )
+
+
 def round_record_path(session: Session, bounty_id: int, round_index: int):
     return session.bounty_dir(bounty_id) / f"round-{round_index}.json"
 
@@ -77,18 +88,19 @@ def evaluate_round(
             f"Bounty {bounty_id} was not posted from this home ({directory} is missing); "
             "only its practitioner holds the validation set."
         )
+    check_round_index(bounty, round_index)
+    named = f"Bounty {bounty_id} {round_text(round_index, bounty.rounds)}"
     if round_index != bounty.current_round:
         raise InvalidInput(
-            f"Round {round_index} is not bounty {bounty_id}'s current round ({bounty.current_round})."
+            f"{named} is not the current round; that is "
+            f"{round_text(bounty.current_round, bounty.rounds)}."
         )
     info = client.round(bounty_id, round_index)
     if info.state != ROUND_OPEN:
-        raise InvalidInput(f"Round {round_index} of bounty {bounty_id} is {info.state_text}.")
+        raise InvalidInput(f"{named} is {info.state_text}.")
     now = client.now()
     if now < info.deadline:
-        raise InvalidInput(
-            f"Round {round_index} of bounty {bounty_id} is still open for {info.deadline - now} s."
-        )
+        raise InvalidInput(f"{named} is still open for {info.deadline - now} s; evaluate it after it closes.")
     spec = load_spec(session, bounty_id)
     global_params = model_params(session, spec, info.model_hash, info.model_uri)
     previous_delta = None
@@ -141,8 +153,8 @@ def evaluate_round(
     }
     write_json(round_record_path(session, bounty_id, round_index), record)
     log.info(
-        "bounty %d round %d evaluated: %d submissions, %d paid, accuracy %.4f -> %.4f",
-        bounty_id, round_index, len(fetched), len(payees), valuation.metric_before,
+        "bounty %d %s evaluated: %d submissions, %d paid, accuracy %.4f -> %.4f",
+        bounty_id, round_text(round_index, bounty.rounds), len(fetched), len(payees), valuation.metric_before,
         valuation.metric_after,
     )
     return RoundEvaluation(bounty_id, round_index, record, report)
@@ -152,7 +164,7 @@ def read_round_record(session: Session, bounty_id: int, round_index: int) -> dic
     path = round_record_path(session, bounty_id, round_index)
     if not path.is_file():
         raise NotFound(
-            f"Round {round_index} of bounty {bounty_id} has not been evaluated; run "
+            f"Bounty {bounty_id} round {round_index} has not been evaluated; run "
             f"`quarry-practitioner evaluate {bounty_id} {round_index}` first."
         )
     return read_json(path)

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 from practitioner.chain import ROUND_OPEN
-from practitioner.evaluate import read_round_record, round_record_path
+from practitioner.evaluate import check_round_index, read_round_record, round_record_path
 from practitioner.session import Session
 from practitioner.state import write_json
+from wallet.contribute import round_text
 from wallet.errors import InvalidInput
 
 
 def finalize_round(session: Session, bounty_id: int, round_index: int) -> str:
     """Send `finalize`; returns the transaction hash (recorded in round-<r>.json)."""
-    record = read_round_record(session, bounty_id, round_index)
     client = session.client
+    bounty = client.bounty(bounty_id)
+    check_round_index(bounty, round_index)
+    record = read_round_record(session, bounty_id, round_index)
+    named = f"Bounty {bounty_id} {round_text(round_index, bounty.rounds)}"
     info = client.round(bounty_id, round_index)
     if info.state != ROUND_OPEN:
-        raise InvalidInput(f"Round {round_index} of bounty {bounty_id} is already {info.state_text}.")
+        raise InvalidInput(f"{named} is already {info.state_text}.")
     if client.now() < info.deadline:
-        raise InvalidInput(f"Round {round_index} of bounty {bounty_id} has not closed yet.")
+        raise InvalidInput(f"{named} has not closed yet.")
     amounts = [int(a) for a in record["amounts"]]
-    bounty = client.bounty(bounty_id)
     if sum(amounts) > bounty.reward_per_round:
         raise InvalidInput("The evaluation pays more than the round's reward; re-run evaluate.")
     tx_hash = client.finalize(

@@ -33,7 +33,7 @@ from trainer.data import load_dataset
 from trainer.models import model_from_spec, model_to_bytes
 from trainer.spec import BountySpec
 from trainer.update import make_update
-from wallet.errors import InvalidInput, QuarryError
+from wallet.errors import InvalidInput
 
 MAX_ROUNDS = 10_000
 MIN_ROUND_SECONDS = 60  # owners need time to train; tests of the demo go lower
@@ -153,6 +153,8 @@ def post_bounty(
         raise InvalidInput(f"The number of rounds must be between 1 and {MAX_ROUNDS}.")
     if round_seconds < min_round_seconds:
         raise InvalidInput(f"A round must last at least {min_round_seconds} seconds.")
+    if session.signer is None:
+        raise InvalidInput("Posting needs an account: give --account or --private-key-file.")
     token = token or session.token_address
     if not token:
         raise InvalidInput("No reward token: give --token ADDRESS (this network has no default).")
@@ -162,21 +164,21 @@ def post_bounty(
         raw, paillier_n=public_key.n, validation_files=validation_files,
         inbox_url=session.inbox_url,
     )
-    model_hash, model_uri = session.publish(model_to_bytes(model_from_spec(spec)), spec.inbox_url)
-    final = spec.to_json()
-    final["initial_model"] = {"hash": model_hash, "uri": model_uri}
-    spec = BountySpec.from_json(final)
-    spec_bytes = spec.to_json_bytes()
-    spec_hash, spec_uri = session.publish(spec_bytes, spec.inbox_url)
+    # the escrow is checked before anything is stored or sent
     client = session.client
-    if session.signer is None:
-        raise QuarryError("Posting needs an account: give --account or --private-key-file.")
     total = reward_per_round * rounds
     balance = client.token_balance(token, session.signer.address)
     if balance < total:
         raise InvalidInput(
-            f"The escrow needs {total} token base units; {session.signer.address} holds {balance}."
+            f"The escrow needs {session.amount_text(total, token)} ({rounds} rounds of "
+            f"{session.amount_text(reward_per_round, token)}); {session.signer.address} holds "
+            f"{session.amount_text(balance, token)}."
         )
+    model_hash, model_uri = session.publish(model_to_bytes(model_from_spec(spec)), spec.inbox_url)
+    final = spec.to_json()
+    final["initial_model"] = {"hash": model_hash, "uri": model_uri}
+    spec = BountySpec.from_json(final)
+    spec_hash, spec_uri = session.publish(spec.to_json_bytes(), spec.inbox_url)
     client.approve(token, total)
     bounty_id = client.create_bounty(
         token=token, reward_per_round=reward_per_round, rounds=rounds,

@@ -26,8 +26,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from eth_hash.auto import keccak
-
+from trainer.blob import blob_hash
+from trainer.spec import canonical_json_bytes
 from wallet.errors import InvalidInput
 
 REPORT_KIND = "quarry-round-report"
@@ -117,11 +117,12 @@ def build_report(
 
 
 def report_bytes(report: dict[str, Any]) -> bytes:
-    return json.dumps(report, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The canonical bytes (the spec's rule: sorted keys, no spaces, UTF-8, finite floats)."""
+    return canonical_json_bytes(report)
 
 
-def report_hash(data: bytes) -> str:
-    return "0x" + keccak(data).hex()
+# a report is a blob: its reportHash is its content address
+report_hash = blob_hash
 
 
 def parse_report(data: bytes) -> dict[str, Any]:

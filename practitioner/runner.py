@@ -18,6 +18,7 @@ from practitioner.finalize import finalize_round
 from practitioner.session import Session
 from practitioner.state import read_json
 from trainer.errors import TrainerError
+from wallet.contribute import round_text
 from wallet.errors import QuarryError
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,10 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RoundDone:
     bounty_id: int
-    round_index: int
+    round_index: int  # the on-chain index, 0-based
     tx_hash: str
+    rounds: int | None = None  # the bounty's number of rounds (for round_text)
+    outcome: str = "finalized"  # or "expired"
 
 
 def process_due_rounds(session: Session, private_key: paillier.PaillierPrivateKey) -> list[RoundDone]:
@@ -48,15 +51,16 @@ def process_due_rounds(session: Session, private_key: paillier.PaillierPrivateKe
                 # too late to finalise (e.g. the devnet was stopped): the contract's fallback
                 # splits the round equally among its submitters; the bounty moves on
                 tx_hash = client.expire_round(bounty_id, r)
-                log.warning("bounty %d round %d expired (grace period over)", bounty_id, r)
-                done.append(RoundDone(bounty_id, r, tx_hash))
+                log.warning("bounty %d %s expired (grace period over)", bounty_id,
+                            round_text(r, bounty.rounds))
+                done.append(RoundDone(bounty_id, r, tx_hash, bounty.rounds, "expired"))
                 continue
             record_path = round_record_path(session, bounty_id, r)
             if not record_path.is_file() or read_json(record_path).get("finalizeTx"):
                 evaluate_round(session, bounty_id, r, private_key)
             tx_hash = finalize_round(session, bounty_id, r)
-            log.info("bounty %d round %d finalised in %s", bounty_id, r, tx_hash)
-            done.append(RoundDone(bounty_id, r, tx_hash))
+            log.info("bounty %d %s finalised in %s", bounty_id, round_text(r, bounty.rounds), tx_hash)
+            done.append(RoundDone(bounty_id, r, tx_hash, bounty.rounds))
         except (QuarryError, TrainerError) as exc:
             # one bounty's trouble (e.g. grace period over) must not stop the others
             log.warning("bounty %d: %s", bounty_id, exc)

@@ -34,6 +34,16 @@ class Session:
     def client(self) -> BoardClient:
         return BoardClient(self.w3, self.board_address, self.chain_id, self.signer)
 
+    def amount_text(self, units: int, token: str | None = None) -> str:
+        """Token base units as people read them: `200000 QDT` (the token's decimals and symbol)."""
+        from wallet.token import format_amount, token_info
+
+        address = token or self.token_address
+        if not address:
+            return f"{units} base units"
+        info = token_info(self.w3, address)
+        return f"{format_amount(units, info.decimals)} {info.symbol}"
+
     def bounty_dir(self, bounty_id: int) -> Path:
         return self.home.bounty_dir(self.chain_id, self.board_address, bounty_id)
 

@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 from eth_hash.auto import keccak
 
+from practitioner.keys import KEY_FILENAME
+from trainer.blob import blob_hash as blob_hash_of
 from wallet.atomic import atomic_write_bytes, atomic_write_text
 from wallet.errors import InvalidInput, NotFound
 from wallet.paths import data_home
-
-KEY_FILENAME = "paillier-key.json"
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class PractitionerHome:
 
 def store_blob(blob_dir: Path, data: bytes) -> str:
     """Store `data` under its keccak256; returns the 0x hash."""
-    digest = "0x" + keccak(data).hex()
+    digest = blob_hash_of(data)
     target = blob_dir / digest
     if not target.exists():
         atomic_write_bytes(target, data, mode=0o644)
@@ -87,7 +87,7 @@ def read_local_blob(blob_dir: Path, blob_hash: str) -> bytes | None:
         data = path.read_bytes()
     except (FileNotFoundError, IsADirectoryError):
         return None
-    if "0x" + keccak(data).hex() != blob_hash.lower():
+    if blob_hash_of(data) != blob_hash.lower():
         return None
     return data
 

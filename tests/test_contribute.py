@@ -39,13 +39,18 @@ def market_setup(tmp_path_factory):
     local = post_bounty(session, DEMO / "wine_spec.json",
                         validation_files=[str(DEMO / "wine_validation.csv")],
                         reward_per_round=TOKEN_UNIT, rounds=1, round_seconds=3600)
+    capped_spec = read_spec_file(DEMO / "wine_spec.json")
+    capped_spec["privacy"]["max_noise_multiplier"] = 1.0
+    capped = post_bounty(session, DEMO / "wine_spec.json", raw_spec=capped_spec,
+                         validation_files=[str(DEMO / "wine_validation.csv")],
+                         reward_per_round=TOKEN_UNIT, rounds=1, round_seconds=3600)
     client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id)
-    yield market, client, posted.bounty_id, local.bounty_id, inbox
+    yield market, client, posted.bounty_id, local.bounty_id, inbox, capped.bounty_id
     inbox.stop()
 
 
 def test_dry_run_sends_nothing(market_setup, tmp_path):
-    market, client, inbox_bounty, _, inbox = market_setup
+    market, client, inbox_bounty, _, inbox, _ = market_setup
     steps = []
     result = contribute(client, None, inbox_bounty, [OWNER_FILE], ContributeOptions(dry_run=True),
                         blob_dir=tmp_path, progress=lambda s, f, m: steps.append(s))
@@ -58,7 +63,7 @@ def test_dry_run_sends_nothing(market_setup, tmp_path):
 
 
 def test_direct_submit_to_a_file_bounty(market_setup, tmp_path):
-    market, client, _, local_bounty, _ = market_setup
+    market, client, _, local_bounty, _, _ = market_setup
     owner = funded_signer(market.chain)
     result = contribute(client, owner, local_bounty, [OWNER_FILE], blob_dir=tmp_path / "blobs")
     assert result.uri.startswith("file://")
@@ -71,7 +76,7 @@ def test_direct_submit_to_a_file_bounty(market_setup, tmp_path):
 
 
 def test_gasless_submit_through_the_inbox_relay(market_setup, tmp_path):
-    market, client, inbox_bounty, _, inbox = market_setup
+    market, client, inbox_bounty, _, inbox, _ = market_setup
     owner = funded_signer(market.chain, eth=0)
     assert market.w3.eth.get_balance(owner.address) == 0
     result = contribute(client, owner, inbox_bounty, [OWNER_FILE], ContributeOptions(gasless=True))
@@ -86,7 +91,7 @@ def test_gasless_submit_through_the_inbox_relay(market_setup, tmp_path):
 
 
 def test_cancel_and_bad_data_send_nothing(market_setup, tmp_path):
-    market, client, _, local_bounty, _ = market_setup
+    market, client, _, local_bounty, _, _ = market_setup
     owner = funded_signer(market.chain)
     with pytest.raises(TrainingCancelled):
         contribute(client, owner, local_bounty, [OWNER_FILE], blob_dir=tmp_path,
@@ -102,7 +107,7 @@ def test_cancel_and_bad_data_send_nothing(market_setup, tmp_path):
 
 
 def test_a_spec_that_does_not_match_its_hash_is_refused(market_setup, tmp_path):
-    market, client, _, local_bounty, _ = market_setup
+    market, client, _, local_bounty, _, _ = market_setup
     bounty = client.bounty(local_bounty)
     path = Path(bounty.spec_uri.removeprefix("file://"))
     original = path.read_bytes()
@@ -112,3 +117,21 @@ def test_a_spec_that_does_not_match_its_hash_is_refused(market_setup, tmp_path):
             contribute(client, None, local_bounty, [OWNER_FILE], ContributeOptions(dry_run=True))
     finally:
         path.write_bytes(original)
+
+
+def test_cheap_local_checks_come_before_any_network_work(market_setup, tmp_path):
+    """A missing file is said before the bounty is read; a noise multiplier over the spec's
+    cap once the spec is known, before the model is fetched."""
+    market, client, _, local_bounty, _, capped_bounty = market_setup
+    steps = []
+    with pytest.raises(InvalidInput, match="no such file"):
+        contribute(client, None, local_bounty, [OWNER_FILE, tmp_path / "none.csv"],
+                   ContributeOptions(dry_run=True), progress=lambda s, f, m: steps.append(s))
+    assert steps == []
+    with pytest.raises(InvalidInput, match="not a file"):
+        contribute(client, None, local_bounty, [tmp_path], ContributeOptions(dry_run=True))
+    with pytest.raises(InvalidInput, match=r"at most 1; 2\.5 asked"):
+        contribute(client, None, capped_bounty, [OWNER_FILE],
+                   ContributeOptions(dry_run=True, noise_multiplier=2.5),
+                   progress=lambda s, f, m: steps.append(s))
+    assert steps == ["bounty", "spec"]

@@ -145,12 +145,12 @@ def test_market_end_to_end_over_anvil(tmp_path):
         )
         try:
             _wait_for_http(inbox_url, inbox)
-            bounty_id = int(_run([
+            bounty_id = json.loads(_run([
                 *cli, "post", str(DEMO / "breast_cancer_spec.json"),
                 "--validation", str(DEMO / "breast_cancer_validation.csv"),
                 "--reward", "100", "--rounds", "2", "--round-seconds", str(ROUND_SECONDS),
-                "--inbox-url", inbox_url, *chain,
-            ]))
+                "--inbox-url", inbox_url, "--password-file", str(tmp_path / "pw"), "--json", *chain,
+            ]))["bountyId"]
             assert bounty_id == 1
 
             # -- four data owners, each with its own home and key ------------------------

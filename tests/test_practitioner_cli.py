@@ -41,16 +41,39 @@ def test_keygen_writes_an_encrypted_key_and_refuses_to_overwrite(tmp_path, capsy
          "Cannot reach"),
         (["post", "MISSING.json", "--validation", "v.csv", "--reward", "1", "--rounds", "1",
           "--round-seconds", "600", "--rpc", "http://127.0.0.1:9"], "--board"),
+        (["post", "MISSING.json", "--validation", "v.csv", "--reward", "1", "--rounds", "1",
+          "--round-seconds", "600"], "The spec file"),
+        (["post", "SPEC", "--validation", "MISSING", "--reward", "1", "--rounds", "1",
+          "--round-seconds", "600"], "Validation file problem: MISSING: no such file."),
+        (["post", "SPEC", "--validation", "VALIDATION", "--reward", "1", "--rounds", "1",
+          "--round-seconds", "600"], "No Paillier key at"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path, capsys, argv, message):
     (tmp_path / "PW").write_text("pw\n")
-    argv = [str(tmp_path / a) if a in ("PW", "MISSING") else a for a in argv]
+    named = {"PW": tmp_path / "PW", "MISSING": tmp_path / "MISSING",
+             "SPEC": REPO / "resources" / "demo" / "wine_spec.json",
+             "VALIDATION": REPO / "resources" / "demo" / "wine_validation.csv"}
+    argv = [str(named[a]) if a in named else a for a in argv]
+    message = message.replace("MISSING", str(tmp_path / "MISSING"))
     assert main([*argv, "--home", str(tmp_path / "home")]) == 1
     captured = capsys.readouterr()
     assert captured.err.startswith("error: ") and message in captured.err
     assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
     assert not (tmp_path / "home" / "practitioner" / "paillier-key.json").exists()
+
+
+def test_post_without_a_password_file_or_terminal_names_the_option(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", open(os.devnull))  # noqa: SIM115 - closed by pytest
+    (tmp_path / "pw").write_text("pw\n")
+    home = ["--home", str(tmp_path / "home")]
+    assert main(["keygen", "--bits", "512", "--password-file", str(tmp_path / "pw"), *home]) == 0
+    demo = REPO / "resources" / "demo"
+    assert main(["post", str(demo / "wine_spec.json"), "--validation", str(demo / "wine_validation.csv"),
+                 "--reward", "1", "--rounds", "1", "--round-seconds", "600", *home]) == 1
+    err = capsys.readouterr().err
+    assert err == ("error: The Paillier key password is needed: give --password-file F "
+                   "(there is no terminal to ask on).\n")
 
 
 def test_console_scripts_exit_cleanly_on_errors(tmp_path):
@@ -69,10 +92,19 @@ def test_console_scripts_exit_cleanly_on_errors(tmp_path):
     with Store(tmp_path / "owner") as store:
         use_network(store, "http://127.0.0.1:9", chain_id=31337, name="nowhere",
                     board="0x" + "33" * 20, token="0x" + "44" * 20)
+    (tmp_path / "mine.csv").write_text((REPO / "resources" / "demo" / "wine_owner_a.csv").read_text())
     train = subprocess.run(
-        [sys.executable, "-m", "wallet.cli", "train", "1", "--data", str(tmp_path / "none.csv"),
+        [sys.executable, "-m", "wallet.cli", "train", "1", "--data", str(tmp_path / "mine.csv"),
          "--dry-run", "--home", str(tmp_path / "owner")],
         capture_output=True, text=True, env=env, timeout=60,
     )
     assert train.returncode != 0 and "Traceback" not in train.stderr
     assert "error: Cannot reach" in train.stderr and train.stderr.count("\n") == 1
+    # a missing data file is said first, before the wallet or any node is asked
+    missing = subprocess.run(
+        [sys.executable, "-m", "wallet.cli", "train", "1", "--data", str(tmp_path / "mine.csv"),
+         str(tmp_path / "none.csv"), "--home", str(tmp_path / "owner")],
+        capture_output=True, text=True, env=env, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert missing.returncode != 0 and missing.stderr.count("\n") == 1
+    assert missing.stderr == f"error: Data file problem: {tmp_path / 'none.csv'}: no such file.\n"

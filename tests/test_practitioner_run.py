@@ -104,7 +104,7 @@ def test_run_loop_finalises_and_pays_rounds_as_they_close(tmp_path: Path, capsys
         finally:
             code, _, err = _stop(loop, signal.SIGTERM)
         assert code == 0 and "Traceback" not in err, err
-        assert "round 0 finalised" in err
+        assert "round 0 (1 of 2) finalised" in err
 
         round_0 = client.rounds(client.bounty(posted.bounty_id))[0]
         report = parse_report(fetch_blob(round_0["report_uri"], round_0["report_hash"]))
@@ -123,7 +123,7 @@ def test_run_loop_finalises_and_pays_rounds_as_they_close(tmp_path: Path, capsys
               "the round 1 deadline")
         assert main(["run", "--once", *common]) == 0
         out = capsys.readouterr().out
-        assert f"bounty {posted.bounty_id} round 1 finalized: 0x" in out
+        assert f"bounty {posted.bounty_id} round 1 (2 of 2) finalized: 0x" in out
         bounty = client.bounty(posted.bounty_id)
         assert bounty.status == "completed" and bounty.escrow <= REWARD
         round_1 = client.rounds(bounty)[1]

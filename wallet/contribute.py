@@ -3,14 +3,20 @@
     result = contribute(client, signer, bounty_id, files, options, progress=..., should_stop=...)
 
 Steps (each reports progress and checks should_stop between pieces of work):
+0. check what costs nothing first: the options, and that every data file exists and is
+   readable (before any network work; `check_data_files` lets a caller do it even earlier),
 1. read the bounty; its current round must accept submissions (not needed for a dry run),
 2. fetch the spec and the round's model from their URIs; both must match their on-chain
-   hashes (wallet.blobs.fetch_blob refuses a mismatch),
+   hashes (wallet.blobs.fetch_blob refuses a mismatch); the noise asked for is checked
+   against the spec's cap before the model is fetched,
 3. load and validate the owner's files against the spec's schema (trainer.data),
 4. train locally from the round's model, clip, add Gaussian noise if asked (ε reported),
 5. encode and encrypt under the bounty's Paillier key into the update blob,
 6. upload the blob to the spec's inbox (or keep it in <home>/blobs for file:// bounties),
 7. submit its hash on chain, directly or gasless through the inbox's relay.
+
+Round numbers: `round` (results, JSON) is the on-chain index, 0-based; text says
+`round 0 (1 of 6)` (`round_text`).
 
 Only the encrypted blob and its hash ever leave the computer. A cancelled or failed step
 sends nothing further: training and encryption write nothing to disk.
@@ -19,6 +25,7 @@ sends nothing further: training and encryption write nothing to disk.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +49,49 @@ SPEC_MAX_BYTES = 4 * 1024 * 1024
 MODEL_MAX_BYTES = 256 * 1024 * 1024
 
 
+def round_text(round_index: int, rounds: int | None = None) -> str:
+    """CLI wording of an on-chain round index: `round 0 (1 of 6)`; `round 0` when the
+    number of rounds is unknown. The GUI writes "Round 1 of 6" instead."""
+    if rounds:
+        return f"round {round_index} ({round_index + 1} of {rounds})"
+    return f"round {round_index}"
+
+
+def check_data_files(data_files: Sequence[str | Path], what: str = "Data file") -> None:
+    """Every file exists, is a regular file and can be opened: a cheap check before any
+    network work (the schema is checked once the spec is known)."""
+    if not data_files:
+        raise InvalidInput("Choose at least one data file to train on (--data FILE).")
+    problems = []
+    for raw in data_files:
+        path = Path(raw)
+        if not path.exists():
+            problems.append(f"{raw}: no such file")
+        elif not path.is_file():
+            problems.append(f"{raw}: not a file")
+        elif not os.access(path, os.R_OK):
+            problems.append(f"{raw}: cannot be read (permission denied)")
+    if problems:
+        raise InvalidInput(f"{what} problem: " + "; ".join(problems) + ".")
+
+
+def check_options(options: ContributeOptions) -> None:
+    if options.epochs is not None and not 1 <= options.epochs <= 10_000:
+        raise InvalidInput("Epochs must be between 1 and 10000.")
+    if not math.isfinite(options.noise_multiplier) or options.noise_multiplier < 0:
+        raise InvalidInput("The noise multiplier (--dp-noise) must be a number >= 0.")
+
+
+def check_noise(spec: BountySpec, noise_multiplier: float) -> None:
+    """The noise multiplier within the bounty's cap (checked before the model is fetched)."""
+    cap = spec.privacy.max_noise_multiplier
+    if cap is not None and noise_multiplier > cap:
+        raise InvalidInput(
+            f"This bounty accepts a noise multiplier (--dp-noise) of at most {cap:g}; "
+            f"{noise_multiplier:g} asked."
+        )
+
+
 @dataclass(frozen=True)
 class ContributeOptions:
     epochs: int | None = None  # None: the spec's epochs
@@ -53,7 +103,7 @@ class ContributeOptions:
 @dataclass
 class ContributionResult:
     bounty_id: int
-    round: int
+    round: int  # the on-chain index, 0-based
     title: str
     n_rows: int
     n_params: int
@@ -69,11 +119,12 @@ class ContributionResult:
     tx_hash: str | None = None
     dry_run: bool = False
     sent: list[str] = field(default_factory=list)  # what left the computer
+    rounds: int | None = None  # the bounty's number of rounds (for `round_text`)
 
     def summary(self) -> str:
         eps = "no noise (ε = ∞)" if math.isinf(self.epsilon) else f"ε = {self.epsilon:.2f}, δ = {self.dp_delta:g}"
         lines = [
-            f"Bounty {self.bounty_id} ({self.title}), round {self.round}",
+            f"Bounty {self.bounty_id} ({self.title}), {round_text(self.round, self.rounds)}",
             f"Trained on {self.n_rows} rows of your data; {self.n_params} model parameters.",
             f"Privacy: {eps}" + ("; the update was clipped to the bounty's bound." if self.clipped else "."),
             f"Encrypted update: {self.blob_bytes} bytes, hash {self.blob_hash}, "
@@ -116,12 +167,8 @@ def contribute(
     should_stop: StopCheck | None = None,
 ) -> ContributionResult:
     report = progress or _noop_progress
-    if not data_files:
-        raise InvalidInput("Choose at least one data file to train on (--data FILE).")
-    if options.epochs is not None and not 1 <= options.epochs <= 10_000:
-        raise InvalidInput("Epochs must be between 1 and 10000.")
-    if not math.isfinite(options.noise_multiplier) or options.noise_multiplier < 0:
-        raise InvalidInput("The noise multiplier must be a number >= 0.")
+    check_data_files(data_files)
+    check_options(options)
     if not options.dry_run and signer is None:
         raise InvalidInput("Submitting needs an unlocked account.")
 
@@ -129,16 +176,19 @@ def contribute(
     bounty = client.bounty(bounty_id)
     if not options.dry_run and bounty.phase != "accepting":
         raise QuarryError(
-            f"Bounty {bounty_id} does not accept submissions now (round {bounty.current_round} "
-            f"is {bounty.phase})."
+            f"Bounty {bounty_id} does not accept submissions now "
+            f"({round_text(bounty.current_round, bounty.rounds)} is {bounty.phase})."
         )
-    if not options.dry_run and client.submission(bounty_id, bounty.current_round, signer.address):  # type: ignore[union-attr]
-        raise QuarryError(f"You already submitted to round {bounty.current_round} of bounty {bounty_id}.")
     round_index = bounty.current_round
+    if not options.dry_run and client.submission(bounty_id, round_index, signer.address):  # type: ignore[union-attr]
+        raise QuarryError(
+            f"You already submitted to {round_text(round_index, bounty.rounds)} of bounty {bounty_id}."
+        )
     _check_stop(should_stop)
 
     report("spec", 0.0, "Fetching the bounty's spec")
     spec = BountySpec.from_json_bytes(fetch_blob(bounty.spec_uri, bounty.spec_hash, SPEC_MAX_BYTES))
+    check_noise(spec, options.noise_multiplier)
     if options.gasless and not spec.inbox_url:
         raise InvalidInput("This bounty has no inbox to relay a gasless submission; submit directly.")
     _check_stop(should_stop)
@@ -181,6 +231,7 @@ def contribute(
         final_loss=history[-1][0] if history else None,
         final_accuracy=history[-1][1] if history else None,
         key_fingerprint=spec.key_fingerprint_short, dry_run=options.dry_run,
+        rounds=bounty.rounds,
     )
     if options.dry_run:
         report("submit", 1.0, "Dry run: nothing sent")

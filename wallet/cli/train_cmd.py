@@ -42,12 +42,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     # the chain commands' session: wallet, current network, account, and on the embedded
     # network the faucet's first funding (a new user's first command may be this one)
     from wallet.cli.chain_cmd import Session
-    from wallet.contribute import ContributeOptions, contribute
+    from wallet.contribute import ContributeOptions, check_data_files, check_options, contribute
 
     options = ContributeOptions(
         epochs=args.epochs, noise_multiplier=args.dp_noise, gasless=args.gasless,
         dry_run=args.dry_run,
     )
+    # a missing file or a bad option is said before the wallet is unlocked or a node asked
+    check_data_files(args.data)
+    check_options(options)
     session = Session(args, signs=not args.dry_run, needs_account=not args.dry_run)
     try:
         client = session.bounty_client()

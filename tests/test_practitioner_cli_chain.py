@@ -1,0 +1,128 @@
+"""quarry-practitioner against the embedded network served in-process on a free port, as a
+practitioner types it: which account signs, which commands ask for which password, how
+rounds and token amounts read, and bad input that must change nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from practitioner.cli import main
+from practitioner.keys import generate_keypair, save_private_key
+from practitioner.state import PractitionerHome
+from tests.anvil import devnet_w3, faucet_signer, start_devnet
+from wallet.bounties import BountyClient
+from wallet.vault import Vault
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "resources" / "demo"
+KEY_PASSWORD = "paillier pw"
+WALLET_PASSWORD = "wallet pw"
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.endswith(("-wal", "-shm"))}
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory):
+    """A devnet, and a practitioner home holding a Paillier key and a wallet whose first
+    account the faucet funded (1000 QDT)."""
+    base = tmp_path_factory.mktemp("practitioner-cli")
+    with start_devnet(base / "devnet") as node:
+        ctx = node.context()
+        home = base / "home"
+        _, private_key = generate_keypair(512)
+        save_private_key(PractitionerHome.at(home).key_path, private_key, KEY_PASSWORD)
+        first = faucet_signer(node)
+        with Vault.load(home) as vault:
+            vault.import_private_key(first.key, WALLET_PASSWORD)
+        (base / "key-pw").write_text(KEY_PASSWORD + "\n")
+        (base / "wrong-pw").write_text("not the password\n")
+        (base / "wallet-pw").write_text(WALLET_PASSWORD + "\n")
+        chain = ["--home", str(home), "--rpc", node.url, "--board", ctx.board, "--token", ctx.token]
+        yield {"node": node, "ctx": ctx, "home": home, "base": base, "first": first.address,
+               "chain": chain, "client": BountyClient(devnet_w3(node), ctx.board, ctx.chain_id)}
+
+
+def _post(market, *extra: str) -> list[str]:
+    return ["post", str(DEMO / "wine_spec.json"), "--validation", str(DEMO / "wine_validation.csv"),
+            "--rounds", "2", "--round-seconds", "600", *market["chain"], *extra]
+
+
+def test_post_refuses_a_wrong_paillier_password_and_changes_nothing(market, capsys):
+    client, home = market["client"], market["home"]
+    before, files = client.count(), _snapshot(home)
+    code = main(_post(market, "--reward", "1", "--password-file", str(market["base"] / "wrong-pw"),
+                      "--wallet-password-file", str(market["base"] / "wallet-pw")))
+    err = capsys.readouterr().err
+    assert code == 1 and err == "error: Wrong password for the Paillier key.\n"
+    assert client.count() == before and _snapshot(home) == files
+
+
+def test_post_signs_with_the_wallets_first_account_and_shows_amounts_in_tokens(market, capsys):
+    client, base = market["client"], market["base"]
+    code = main(_post(market, "--reward", "2.5", "--password-file", str(base / "key-pw"),
+                      "--wallet-password-file", str(base / "wallet-pw")))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    bounty_id = client.count()
+    bounty = client.bounty(bounty_id)
+    assert bounty.owner == market["first"] and bounty.reward_per_round == 25 * 10**17
+    assert out.startswith(f'Posted bounty {bounty_id} "Wine cultivar": 2 round(s) of 2.5 QDT (5 QDT in escrow)')
+    assert "round 0 (1 of 2) is open" in out
+
+    # too large an escrow: said in tokens with the symbol, nothing posted or stored
+    files = _snapshot(market["home"])
+    code = main(_post(market, "--reward", "200000", "--password-file", str(base / "key-pw"),
+                      "--wallet-password-file", str(base / "wallet-pw")))
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert "The escrow needs 400000 QDT (2 rounds of 200000 QDT)" in err and "base units" not in err
+    assert client.count() == bounty_id and _snapshot(market["home"]) == files
+
+
+def test_read_only_commands_ask_for_no_password(market, capsys, monkeypatch):
+    # no terminal and no password file: any password prompt would be an error
+    monkeypatch.setattr("sys.stdin", open("/dev/null"))  # noqa: SIM115 - closed by pytest
+    bounty_id = market["client"].count()
+    code = main(["status", str(bounty_id), "--account", market["first"], *market["chain"]])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert f"#{bounty_id} Wine cultivar [open] round 0 (1 of 2) open, closes in" in captured.out
+    assert "2.5 QDT per round, 5 QDT in escrow" in captured.out
+    code = main(["status", str(bounty_id), "--json", *market["chain"]])
+    row = json.loads(capsys.readouterr().out)
+    assert row["currentRound"] == 0 and row["rewardPerRound"] == str(25 * 10**17)
+
+
+def test_round_arguments_are_on_chain_indexes(market, capsys):
+    bounty_id = market["client"].count()
+    pw = ["--password-file", str(market["base"] / "key-pw")]
+    assert main(["evaluate", str(bounty_id), "2", *pw, *market["chain"]]) == 1
+    assert (f"error: Bounty {bounty_id} has no round 2: its rounds are numbered 0 to 1 "
+            "(round 0 is the first).") in capsys.readouterr().err
+    assert main(["evaluate", str(bounty_id), "1", *pw, *market["chain"]]) == 1
+    assert (f"error: Bounty {bounty_id} round 1 (2 of 2) is not the current round; that is "
+            "round 0 (1 of 2).") in capsys.readouterr().err
+    assert main(["evaluate", str(bounty_id), "0", *pw, *market["chain"]]) == 1
+    assert f"Bounty {bounty_id} round 0 (1 of 2) is still open for" in capsys.readouterr().err
+    assert main(["finalize", str(bounty_id), "0", "--wallet-password-file",
+                 str(market["base"] / "wallet-pw"), *market["chain"]]) == 1
+    err = capsys.readouterr().err
+    assert f"has not been evaluated; run `quarry-practitioner evaluate {bounty_id} 0` first" in err
+
+
+@pytest.mark.parametrize("command", [["status"], ["keygen", "--bits", "512"], ["serve", "--port", "0"]])
+def test_a_home_that_is_a_file_is_one_line(tmp_path, capsys, command):
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a directory")
+    (tmp_path / "pw").write_text("pw\n")
+    code = main([*command, "--home", str(in_the_way), "--password-file", str(tmp_path / "pw")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"error: Cannot use {in_the_way} as the Quarry data directory")
+    assert in_the_way.read_text() == "not a directory"
