@@ -1,7 +1,8 @@
 """Test helpers for real nodes: the embedded devnet served in-process, and anvil.
 
-Import what you need: ``from tests.anvil import start_devnet, start_anvil``, and wrap them
-in a fixture of your module.
+Import what you need: ``from tests.anvil import start_devnet, start_anvil``, or the fixtures
+``store`` (a Store in tmp_path/home), ``devnet`` (its embedded network, in tmp_path/home/devnet,
+without plugins) and ``anvil`` (one per module) by importing them into the test module.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from wallet.devnet import Devnet
+from wallet.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 ANVIL = REPO / "node_modules" / ".bin" / "anvil"
@@ -92,3 +94,24 @@ def start_anvil(timeout: float = 30) -> Iterator[str]:
         process.wait(timeout=10)
         if process.stderr:
             process.stderr.close()
+
+
+# -- fixtures shared by the chain tests (import them into a test module to use them) -----------
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(tmp_path / "home") as opened:
+        yield opened
+
+
+@pytest.fixture
+def devnet(tmp_path: Path) -> Iterator[Devnet]:
+    with start_devnet(tmp_path / "home" / "devnet") as node:
+        yield node
+
+
+@pytest.fixture(scope="module")
+def anvil() -> Iterator[str]:
+    with start_anvil() as url:
+        yield url

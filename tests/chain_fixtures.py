@@ -24,6 +24,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
+from wallet import eip712
 from wallet.contracts import abi, deploy, revert_error_name
 
 GRACE_PERIOD = 3 * 24 * 3600  # seconds; BountyBoard's constructor argument in tests
@@ -171,27 +172,12 @@ def sign_submission(
     uri: str, deadline: int,
 ) -> bytes:
     """The EIP-712 ``Submission`` signature for ``submitWithSignature``, as a wallet makes it."""
-    domain = {
-        "name": "QuarryBountyBoard",
-        "version": "1",
-        "chainId": board.w3.eth.chain_id,
-        "verifyingContract": board.address,
-    }
-    types = {
-        "Submission": [
-            {"name": "bountyId", "type": "uint256"},
-            {"name": "round", "type": "uint32"},
-            {"name": "blobHash", "type": "bytes32"},
-            {"name": "uri", "type": "string"},
-            {"name": "contributor", "type": "address"},
-            {"name": "deadline", "type": "uint256"},
-        ]
-    }
+    domain = eip712.domain(board.w3.eth.chain_id, board.address)
     message = {
         "bountyId": bounty_id, "round": round_, "blobHash": blob_hash, "uri": uri,
         "contributor": signer.address, "deadline": deadline,
     }
-    return bytes(signer.sign_typed_data(domain, types, message).signature)
+    return bytes(signer.sign_typed_data(domain, eip712.SUBMISSION_TYPES, message).signature)
 
 
 @pytest.fixture(scope="module")

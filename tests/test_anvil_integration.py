@@ -5,6 +5,9 @@ anvil comes from npm (@foundry-rs/anvil, installed by scripts/setup.sh); without
 tests fail and say so.
 """
 
+# fixtures imported from tests.anvil are "redefined" by test parameters
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import json
@@ -13,14 +16,13 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from tests.anvil import ANVIL_CHAIN_ID, ANVIL_KEY_0, start_anvil
+from tests.anvil import ANVIL_CHAIN_ID, ANVIL_KEY_0, anvil, start_anvil, store  # noqa: F401 (fixtures)
 from wallet.blobs import LocalBlobStore, blob_hash
 from wallet.bounties import BountyClient, relay_submission
 from wallet.contracts import abi
 from wallet.errors import NetworkError, NotFound
 from wallet.history import load_history
 from wallet.network import connect, deploy_contracts, use_network
-from wallet.store import Store
 from wallet.token import balances, preview_send, send
 from wallet.tx import send_and_wait, transact, wait_for_receipt
 
@@ -32,18 +34,6 @@ UNIT = 10**18
 GRACE = 600
 DURATION = 3600
 SPEC = {"version": 1, "title": "Anvil bounty", "metric": "accuracy"}
-
-
-@pytest.fixture(scope="module")
-def anvil():
-    with start_anvil() as url:
-        yield url
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "home") as opened:
-        yield opened
 
 
 def _advance(w3, seconds: int) -> None:

@@ -1,6 +1,9 @@
 """The bounty client on eth-tester (py-evm, time travel): list, show with a hash-checked spec,
 direct and gasless submissions (also through a real inbox), finalise, expire, rewards, claim."""
 
+# fixtures imported from tests.anvil are "redefined" by test parameters
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import json
@@ -11,13 +14,13 @@ from eth_account import Account
 from eth_utils import keccak
 
 from practitioner.inbox import InboxServer
+from tests.anvil import store  # noqa: F401 (fixtures)
 from tests.chain_fixtures import GRACE_PERIOD, TOKEN_UNIT, funded_signer, new_market, send
 from wallet.blobs import LocalBlobStore, blob_hash
 from wallet.bounties import BountyClient, relay_submission
 from wallet.contracts import deploy
 from wallet.errors import InvalidInput, NetworkError, NotFound, TransactionFailed
 from wallet.history import load_history
-from wallet.store import Store
 from wallet.tx import wait_for_receipt
 
 SPEC = {"version": 1, "title": "Iris species", "task": "classification", "metric": "accuracy"}
@@ -35,12 +38,6 @@ def market(_market):
     market.chain.revert(snapshot)
     yield market
     market.chain.revert(snapshot)
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "home") as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from tests.chain_fixtures import (
     send,
     sign_submission,
 )
-from wallet import contracts
+from wallet import contracts, eip712
 from wallet.errors import InvalidInput, NotFound, TransactionFailed
 
 REWARD = 100 * TOKEN_UNIT
@@ -351,11 +351,6 @@ def test_gasless_signature_binds_the_chain_and_refuses_malleable_twins(market):
     deadline = market.chain.next_timestamp() + 600
     message = {"bountyId": bounty_id, "round": 0, "blobHash": H(b"u"), "uri": "u",
                "contributor": signer.address, "deadline": deadline}
-    types = {"Submission": [
-        {"name": "bountyId", "type": "uint256"}, {"name": "round", "type": "uint32"},
-        {"name": "blobHash", "type": "bytes32"}, {"name": "uri", "type": "string"},
-        {"name": "contributor", "type": "address"}, {"name": "deadline", "type": "uint256"},
-    ]}
     chain_id = market.w3.eth.chain_id
 
     def relay(signature):
@@ -363,9 +358,8 @@ def test_gasless_signature_binds_the_chain_and_refuses_malleable_twins(market):
             bounty_id, 0, H(b"u"), "u", signer.address, deadline, signature)
 
     def signed_for(chain):
-        domain = {"name": "QuarryBountyBoard", "version": "1", "chainId": chain,
-                  "verifyingContract": market.board.address}
-        return signer.sign_typed_data(domain, types, message)
+        domain = eip712.domain(chain, market.board.address)
+        return signer.sign_typed_data(domain, eip712.SUBMISSION_TYPES, message)
 
     expect_revert("BadSignature", relay(bytes(signed_for(chain_id + 1).signature)), relayer)
     good = signed_for(chain_id)

@@ -1,5 +1,8 @@
 """The embedded network over real HTTP JSON-RPC: web3's HTTPProvider against the devnet."""
 
+# fixtures imported from tests.anvil are "redefined" by test parameters
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import http.client
@@ -16,7 +19,13 @@ from eth_account import Account
 from web3 import Web3
 from web3.exceptions import ContractCustomError
 
-from tests.anvil import devnet_w3, faucet_signer, free_port, start_devnet
+from tests.anvil import (
+    devnet,  # noqa: F401 (fixtures)
+    devnet_w3,
+    faucet_signer,
+    free_port,
+    start_devnet,
+)
 from wallet.contracts import abi
 from wallet.devnet import (
     CHAIN_ID,
@@ -30,12 +39,6 @@ from wallet.devnet import (
     running_url,
 )
 from wallet.devnet_rpc import MAX_BATCH_REQUESTS, MAX_REQUEST_BYTES
-
-
-@pytest.fixture
-def devnet(tmp_path):
-    with start_devnet(tmp_path / "devnet") as node:
-        yield node
 
 
 def _post(url: str, payload) -> object:

@@ -1,5 +1,8 @@
 """History from chain logs: chunked eth_getLogs, cached in the store, second load reads only new blocks."""
 
+# fixtures imported from tests.anvil are "redefined" by test parameters
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import collections
@@ -8,7 +11,16 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from tests.anvil import ANVIL_CHAIN_ID, ANVIL_KEY_0, faucet_signer, start_anvil, start_devnet
+from tests.anvil import (  # noqa: F401 (fixtures)
+    ANVIL_CHAIN_ID,
+    ANVIL_KEY_0,
+    anvil,
+    devnet,
+    faucet_signer,
+    start_anvil,
+    start_devnet,
+    store,
+)
 from wallet.contracts import abi, deploy
 from wallet.devnet import CHAIN_ID
 from wallet.errors import TransactionFailed
@@ -22,7 +34,6 @@ from wallet.history import (
     load_history,
 )
 from wallet.network import resolve_embedded
-from wallet.store import Store
 from wallet.tx import (
     build_transaction,
     record_sent,
@@ -53,18 +64,6 @@ class CountingProvider(Web3.HTTPProvider):
     def make_batch_request(self, requests):
         self.calls["batch"] += 1
         return super().make_batch_request(requests)
-
-
-@pytest.fixture(scope="module")
-def anvil():
-    with start_anvil() as url:
-        yield url
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "home") as opened:
-        yield opened
 
 
 def test_default_chunk_respects_provider_caps():
@@ -127,17 +126,11 @@ def test_long_history_is_scanned_in_chunks_once_then_only_new_blocks(anvil, stor
 # -- plain ETH transfers (no logs) on the embedded network, and where scans start --------------
 
 
-@pytest.fixture
-def devnet(tmp_path):
-    with start_devnet(tmp_path / "devnet") as node:
-        yield node
-
-
 def test_incoming_eth_is_listed_on_the_devnet_from_the_deploy_block(devnet, store, tmp_path):
     provider = CountingProvider(devnet.url, request_kwargs={"timeout": 30})
     w3 = Web3(provider)
     assert devnet.contracts()["deployBlock"] == 1  # genesis, then the deployment block
-    network = resolve_embedded(store, tmp_path, start=False)  # the devnet serving tmp_path/devnet
+    network = resolve_embedded(store, tmp_path / "home", start=False)  # the devnet serving that home
     assert (network.board, network.deploy_block) == (devnet.board, 1)
     me, friend = faucet_signer(devnet), faucet_signer(devnet)
     send_and_wait(w3, friend, me.address, value=3 * UNIT // 2, expected_chain_id=CHAIN_ID)

@@ -1,10 +1,13 @@
 """Networks: the store's list, selection, chain-id and node-down messages, deployment."""
 
+# fixtures imported from tests.anvil are "redefined" by test parameters
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import pytest
 
-from tests.anvil import devnet_w3, faucet_signer, free_port, start_devnet
+from tests.anvil import devnet, devnet_w3, faucet_signer, free_port, start_devnet, store  # noqa: F401 (fixtures)
 from wallet.devnet import CHAIN_ID
 from wallet.errors import InvalidInput, NetworkError, NotFound
 from wallet.network import (
@@ -19,19 +22,6 @@ from wallet.network import (
     open_current,
     use_network,
 )
-from wallet.store import Store
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "home") as opened:
-        yield opened
-
-
-@pytest.fixture
-def devnet(tmp_path):
-    with start_devnet(tmp_path / "home" / "devnet") as node:
-        yield node
 
 
 def test_embedded_is_the_default(store):

@@ -1,5 +1,8 @@
 """Amounts, balances and sends of ETH and QDT on the devnet."""
 
+# fixtures imported from tests.anvil are "redefined" by test parameters
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import pytest
@@ -7,17 +10,15 @@ from eth_account import Account
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.anvil import devnet_w3, faucet_signer, start_devnet
+from tests.anvil import (
+    devnet,  # noqa: F401 (fixtures)
+    devnet_w3,
+    faucet_signer,
+)
 from wallet.devnet import CHAIN_ID, FAUCET_ETH, FAUCET_TOKENS
 from wallet.errors import InvalidInput, TransactionFailed
 from wallet.token import balances, format_amount, parse_amount, preview_send, send, token_balance
 from wallet.tx import wait_for_receipt
-
-
-@pytest.fixture
-def devnet(tmp_path):
-    with start_devnet(tmp_path / "devnet") as node:
-        yield node
 
 
 @pytest.mark.parametrize(("text", "decimals", "units"), [
@@ -86,3 +87,17 @@ def test_send_eth_and_refuse_what_is_not_there(devnet):
         preview_send(w3, signer.address, receiver, "10")
     with pytest.raises(InvalidInput, match="checksum"):
         preview_send(w3, signer.address, receiver[:-1] + ("a" if receiver[-1] != "a" else "b"), "1")
+
+
+def test_token_info_is_not_served_from_another_providers_cache(devnet):
+    """The cache is keyed by the provider's id; an entry left by another provider that had the
+    same id (ids are reused once an object is freed) must not be served: it may be another
+    chain's token with other decimals."""
+    from wallet import token as token_module
+
+    w3 = devnet_w3(devnet)
+    stale = token_module.TokenInfo(devnet.token, "FAKE", 6, "Another chain's token")
+    token_module._token_info_cache[(id(w3.provider), devnet.token)] = (object(), stale)
+    info = token_module.token_info(w3, devnet.token)
+    assert (info.symbol, info.decimals) == ("QDT", 18)
+    assert token_module.token_info(w3, devnet.token) is info  # cached for this provider

@@ -1,5 +1,8 @@
 """Transactions against real nodes: the devnet over HTTP, and anvil for replacements."""
 
+# fixtures imported from tests.anvil are "redefined" by test parameters
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import threading
@@ -8,19 +11,20 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from tests.anvil import (
+from tests.anvil import (  # noqa: F401 (fixtures)
     ANVIL_CHAIN_ID,
     ANVIL_KEY_0,
+    devnet,
     devnet_w3,
     faucet_signer,
     free_port,
     start_anvil,
     start_devnet,
+    store,
 )
 from wallet.contracts import abi
 from wallet.devnet import CHAIN_ID
 from wallet.errors import NetworkError, TransactionFailed
-from wallet.store import Store
 from wallet.tx import (
     build_transaction,
     cancel,
@@ -31,18 +35,6 @@ from wallet.tx import (
     transact,
     wait_for_receipt,
 )
-
-
-@pytest.fixture
-def devnet(tmp_path):
-    with start_devnet(tmp_path / "devnet") as node:
-        yield node
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "home") as opened:
-        yield opened
 
 
 def test_sends_eip1559_and_records_it(devnet, store):

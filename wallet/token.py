@@ -66,7 +66,9 @@ class TokenInfo:
     name: str
 
 
-_token_info_cache: dict[tuple[int, str], TokenInfo] = {}
+# (id of the provider, address) -> (the provider, info): keeping the provider alive means its
+# id cannot be reused by another chain's provider, which would show another token's decimals
+_token_info_cache: dict[tuple[int, str], tuple[Any, TokenInfo]] = {}
 
 
 def erc20(w3: Web3, address: str):
@@ -77,7 +79,8 @@ def token_info(w3: Web3, address: str) -> TokenInfo:
     """Symbol, decimals and name of an ERC-20 (cached per chain and address)."""
     address = check_address(address, "token address")
     key = (id(w3.provider), address)
-    if key not in _token_info_cache:
+    cached = _token_info_cache.get(key)
+    if cached is None or cached[0] is not w3.provider:
         contract = erc20(w3, address)
         try:
             decimals = int(contract.functions.decimals().call())
@@ -87,8 +90,8 @@ def token_info(w3: Web3, address: str) -> TokenInfo:
             raise InvalidInput(f"{address} does not answer like an ERC-20 token: {explain(exc, w3)}") from exc
         if not 0 <= decimals <= MAX_DECIMALS:
             raise InvalidInput(f"The token {address} claims {decimals} decimals.")
-        _token_info_cache[key] = TokenInfo(address, symbol[:16], decimals, name[:64])
-    return _token_info_cache[key]
+        _token_info_cache[key] = (w3.provider, TokenInfo(address, symbol[:16], decimals, name[:64]))
+    return _token_info_cache[key][1]
 
 
 def eth_balance(w3: Web3, account: str) -> int:

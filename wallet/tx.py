@@ -73,31 +73,29 @@ def explain(exc: BaseException, w3: Web3 | None = None) -> QuarryError:
         return TransactionFailed(decode_revert(exc))
     message = _rpc_message(exc)
     lowered = message.lower()
-    if "nonce too low" in lowered:
-        return TransactionFailed(
-            "Nonce too low: a transaction with this nonce was already mined from this account."
-        )
-    if "nonce too high" in lowered:
-        return TransactionFailed("Nonce too high: an earlier transaction from this account is missing.")
-    if "insufficient funds" in lowered:
-        return TransactionFailed(
-            "Insufficient funds: the account lacks the ETH for the amount plus the network fee."
-        )
-    if "underpriced" in lowered:
-        return TransactionFailed(
-            "The replacement fee is too low: the node wants a higher fee to replace a pending transaction."
-        )
-    if "intrinsic gas" in lowered:
-        return TransactionFailed("The gas limit is below the minimum this transaction needs.")
-    if "base fee" in lowered:
-        return TransactionFailed("The max fee is below the network's current base fee; try again.")
+    for wording, explanation in _NODE_REFUSALS:
+        if wording in lowered:
+            return TransactionFailed(explanation)
     if "chain id" in lowered:
         return NetworkError(f"The node at {url} refused the chain id: {message}")
-    if "already known" in lowered:
-        return TransactionFailed("The node already has this transaction.")
     if "revert" in lowered:
         return TransactionFailed(decode_revert(exc))
     return TransactionFailed(f"The node refused the transaction: {message}")
+
+
+# What geth, anvil and the devnet say (lower case) when they refuse a transaction, in words;
+# checked in order
+_NODE_REFUSALS = (
+    ("nonce too low", "Nonce too low: a transaction with this nonce was already mined from this account."),
+    ("nonce too high", "Nonce too high: an earlier transaction from this account is missing."),
+    ("insufficient funds",
+     "Insufficient funds: the account lacks the ETH for the amount plus the network fee."),
+    ("underpriced",
+     "The replacement fee is too low: the node wants a higher fee to replace a pending transaction."),
+    ("intrinsic gas", "The gas limit is below the minimum this transaction needs."),
+    ("base fee", "The max fee is below the network's current base fee; try again."),
+    ("already known", "The node already has this transaction."),
+)
 
 
 def _rpc_message(exc: BaseException) -> str:

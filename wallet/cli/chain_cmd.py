@@ -28,73 +28,63 @@ FUNDED_SETTING = "faucet_funded"
 
 
 def register(subparsers: argparse._SubParsersAction, groups: dict[str, argparse._SubParsersAction]) -> None:
-    devnet = subparsers.add_parser("devnet", help="run the embedded network (JSON-RPC on 127.0.0.1)")
+    devnet = _command(subparsers, "devnet", "run the embedded network (JSON-RPC on 127.0.0.1)", cmd_devnet,
+                      json=False)
     devnet.add_argument("--port", type=int, default=None, help="port (default 18545)")
     devnet.add_argument("--no-plugins", action="store_true", help="do not start devnet plugins (demo practitioner)")
-    devnet.set_defaults(func=cmd_devnet)
 
     network = subparsers.add_parser("network", help="choose the Ethereum network")
     network_commands = network.add_subparsers(dest="network_command", metavar="COMMAND", required=True)
-    listing = network_commands.add_parser("list", help="list the networks (* = current)")
-    add_json_option(listing)
-    listing.set_defaults(func=cmd_network_list)
-    use = network_commands.add_parser("use", help="switch to a network by name, or add one by RPC URL")
+    _command(network_commands, "list", "list the networks (* = current)", cmd_network_list)
+    use = _command(network_commands, "use", "switch to a network by name, or add one by RPC URL", cmd_network_use)
     use.add_argument("name_or_url", metavar="NAME_OR_URL")
     use.add_argument("--chain-id", type=int, help="the chain id the node must report")
     use.add_argument("--token", metavar="ADDRESS", help="the reward token (QuarryToken) on this network")
     use.add_argument("--board", metavar="ADDRESS", help="the BountyBoard on this network")
     use.add_argument("--name", help="a name for a new network (default: the URL's host:port)")
-    add_json_option(use)
-    use.set_defaults(func=cmd_network_use)
-    deploy = network_commands.add_parser("deploy", help="deploy QuarryToken and BountyBoard to the current RPC network")
-    _add_account_options(deploy, signs=True)
+    deploy = _command(network_commands, "deploy", "deploy QuarryToken and BountyBoard to the current RPC network",
+                      cmd_network_deploy, account="signs", json=False)
     deploy.add_argument("--grace-period", type=int, default=3 * 24 * 3600, metavar="SECONDS",
                         help="BountyBoard's grace period (default 3 days)")
-    deploy.set_defaults(func=cmd_network_deploy)
 
     wallet = groups.get("wallet")
     if wallet is None:  # the wallet group's module is missing: make the group here
         parent = subparsers.add_parser("wallet", help="accounts, balances and transfers")
         wallet = parent.add_subparsers(dest="wallet_command", metavar="COMMAND", required=True)
         groups["wallet"] = wallet
-    balance = wallet.add_parser("balance", help="ETH and QDT balances of an account")
-    _add_account_options(balance)
-    add_json_option(balance)
-    balance.set_defaults(func=cmd_balance)
-    send = wallet.add_parser("send", help="send ETH or tokens (shows the fee and asks to confirm)")
+    _command(wallet, "balance", "ETH and QDT balances of an account", cmd_balance, account="reads")
+    send = _command(wallet, "send", "send ETH or tokens (shows the fee and asks to confirm)", cmd_send,
+                    account="signs")
     send.add_argument("--to", required=True, metavar="ADDRESS")
     send.add_argument("--amount", required=True, metavar="X", help="e.g. 1.5")
     send.add_argument("--token", metavar="T", help="token address or QDT (default: ETH)")
     send.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    _add_account_options(send, signs=True)
-    add_json_option(send)
-    send.set_defaults(func=cmd_send)
-    history = wallet.add_parser("history", help="transactions and bounty events of an account")
-    _add_account_options(history)
-    add_json_option(history)
-    history.set_defaults(func=cmd_history)
+    _command(wallet, "history", "transactions and bounty events of an account", cmd_history, account="reads")
 
     bounties = subparsers.add_parser("bounties", help="bounties on the current network")
     bounty_commands = bounties.add_subparsers(dest="bounties_command", metavar="COMMAND", required=True)
-    blist = bounty_commands.add_parser("list", help="list bounties")
-    add_json_option(blist)
-    blist.set_defaults(func=cmd_bounties_list)
-    show = bounty_commands.add_parser("show", help="one bounty, its rounds and its (hash-checked) spec")
+    _command(bounty_commands, "list", "list bounties", cmd_bounties_list)
+    show = _command(bounty_commands, "show", "one bounty, its rounds and its (hash-checked) spec",
+                    cmd_bounties_show, account="reads")
     show.add_argument("bounty_id", type=int, metavar="ID")
-    _add_account_options(show)
-    add_json_option(show)
-    show.set_defaults(func=cmd_bounties_show)
 
-    rewards = subparsers.add_parser("rewards", help="your submissions and rewards with their status")
-    _add_account_options(rewards)
-    add_json_option(rewards)
-    rewards.set_defaults(func=cmd_rewards)
-
-    claim = subparsers.add_parser("claim", help="claim every reward that is claimable")
+    _command(subparsers, "rewards", "your submissions and rewards with their status", cmd_rewards, account="reads")
+    claim = _command(subparsers, "claim", "claim every reward that is claimable", cmd_claim, account="signs")
     claim.add_argument("--token", metavar="ADDRESS", help="only this token")
-    _add_account_options(claim, signs=True)
-    add_json_option(claim)
-    claim.set_defaults(func=cmd_claim)
+
+
+def _command(group: argparse._SubParsersAction, name: str, help_text: str, func: Any, *,
+             account: str = "", json: bool = True) -> argparse.ArgumentParser:
+    """A subcommand running `func`; `account` "reads" adds --account, "signs" also --password-file."""
+    parser = group.add_parser(name, help=help_text)
+    if account:
+        parser.add_argument("--account", metavar="ADDRESS", help="the account (default: the first one)")
+    if account == "signs":
+        add_password_file_option(parser)
+    if json:
+        add_json_option(parser)
+    parser.set_defaults(func=func)
+    return parser
 
 
 def typed_address(value: str | None, what: str) -> str | None:
@@ -102,12 +92,6 @@ def typed_address(value: str | None, what: str) -> str | None:
     from wallet.network import check_address
 
     return None if value is None else check_address(value, what, require_checksum=True)
-
-
-def _add_account_options(parser: argparse.ArgumentParser, signs: bool = False) -> None:
-    parser.add_argument("--account", metavar="ADDRESS", help="the account (default: the first one)")
-    if signs:
-        add_password_file_option(parser)
 
 
 # -- shared steps -----------------------------------------------------------------------------
@@ -188,6 +172,12 @@ class Session:
         elif getattr(self, "store", None) is not None:
             self.store.close()
 
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
 
 def _when(timestamp: int | float | None) -> str:
     if not timestamp:
@@ -250,14 +240,11 @@ def cmd_network_use(args: argparse.Namespace) -> int:
 def cmd_network_deploy(args: argparse.Namespace) -> int:
     from wallet.network import deploy_contracts
 
-    session = Session(args, signs=True)
-    try:
+    with Session(args, signs=True) as session:
         if session.network.is_embedded:
             raise InvalidInput("The embedded network deploys its own contracts; switch to an RPC network first.")
         network = deploy_contracts(session.store, session.network, session.w3, session.signer(),
                                    grace_period=args.grace_period)
-    finally:
-        session.close()
     print(f"Deployed on {network.name}: QuarryToken {network.token}, BountyBoard {network.board}.")
     return 0
 
@@ -268,11 +255,8 @@ def cmd_network_deploy(args: argparse.Namespace) -> int:
 def cmd_balance(args: argparse.Namespace) -> int:
     from wallet.token import balances
 
-    session = Session(args)
-    try:
+    with Session(args) as session:
         found = balances(session.w3, session.address, [session.network.token] if session.network.token else [])
-    finally:
-        session.close()
     data = {"account": session.address, "network": session.network.name,
             "balances": [{"symbol": b.symbol, "amount": b.text, "units": str(b.units), "token": b.token}
                          for b in found]}
@@ -292,8 +276,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from wallet.token import preview_send, send
     from wallet.tx import wait_for_receipt
 
-    session = Session(args, signs=True)
-    try:
+    with Session(args, signs=True) as session:
         token = args.token
         if token and token.upper() in ("QDT", "TOKEN"):
             if not session.network.token:
@@ -312,8 +295,6 @@ def cmd_send(args: argparse.Namespace) -> int:
                        store=session.store, network=session.network.name)
         session.note(f"Sent {tx_hash}; waiting for it to be mined…")
         receipt = wait_for_receipt(session.w3, tx_hash, store=session.store)
-    finally:
-        session.close()
     emit(args, {"hash": tx_hash, "block": int(receipt["blockNumber"]), "status": "success"},
          f"Mined in block {receipt['blockNumber']}.")
     return 0
@@ -322,12 +303,9 @@ def cmd_send(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     from wallet.history import load_account_history
 
-    session = Session(args)
-    try:
+    with Session(args) as session:
         history = load_account_history(session.store, session.w3, session.network.name, session.address,
                                        session.network.token, session.network.board)
-    finally:
-        session.close()
     rows = history.rows
     if history.note:
         session.note(history.note)
@@ -352,15 +330,16 @@ def _amount(units: int) -> str:
     return format_amount(units, 18, 6)
 
 
+def _bounty_json(bounty: Any) -> dict[str, Any]:
+    # token amounts as decimal strings: JSON numbers lose precision past 2^53
+    return dict(bounty.as_dict(), reward_per_round=str(bounty.reward_per_round), escrow=str(bounty.escrow))
+
+
 def cmd_bounties_list(args: argparse.Namespace) -> int:
-    session = Session(args, needs_account=False)
-    try:
+    with Session(args, needs_account=False) as session:
         found = session.bounty_client().list_bounties()
-    finally:
-        session.close()
     if args.json:
-        print_json([dict(b.as_dict(), reward_per_round=str(b.reward_per_round), escrow=str(b.escrow))
-                    for b in found])
+        print_json([_bounty_json(b) for b in found])
         return 0
     if not found:
         print(f"No bounties on {session.network.name} yet.")
@@ -374,17 +353,11 @@ def cmd_bounties_list(args: argparse.Namespace) -> int:
 
 
 def cmd_bounties_show(args: argparse.Namespace) -> int:
-    session = Session(args, needs_account=False)
-    try:
+    with Session(args, needs_account=False) as session:
         account = typed_address(args.account, "account") if args.account else None
         details = session.bounty_client().show(args.bounty_id, account)
-    finally:
-        session.close()
     if args.json:
-        data = details.as_dict()
-        data["bounty"].update(reward_per_round=str(details.bounty.reward_per_round),
-                              escrow=str(details.bounty.escrow))
-        print_json(data)
+        print_json(dict(details.as_dict(), bounty=_bounty_json(details.bounty)))
         return 0
     b = details.bounty
     title = (details.spec or {}).get("title", "(spec not verified)")
@@ -410,11 +383,8 @@ def cmd_bounties_show(args: argparse.Namespace) -> int:
 
 
 def cmd_rewards(args: argparse.Namespace) -> int:
-    session = Session(args)
-    try:
+    with Session(args) as session:
         summary = session.bounty_client().rewards(session.address)
-    finally:
-        session.close()
     if args.json:
         print_json(dict(summary.as_dict(), account=session.address))
         return 0
@@ -432,11 +402,8 @@ def cmd_rewards(args: argparse.Namespace) -> int:
 
 
 def cmd_claim(args: argparse.Namespace) -> int:
-    session = Session(args, signs=True)
-    try:
+    with Session(args, signs=True) as session:
         claimed = session.bounty_client().claim(session.signer(), typed_address(args.token, "token address"))
-    finally:
-        session.close()
     emit(args, [{"token": t, "amount": str(a), "hash": h} for t, a, h in claimed],
          "\n".join(f"Claimed {_amount(a)} of token {t} ({h})." for t, a, h in claimed))
     return 0
