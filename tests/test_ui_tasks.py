@@ -103,6 +103,8 @@ def test_core_events_from_worker_thread_are_coalesced(qtbot):
     refreshes: list[float] = []
     events = CoreEvents()
     coalescer = RefreshCoalescer(page, lambda: refreshes.append(time.monotonic()), interval_ms=100)
+    qtbot.waitUntil(lambda: len(refreshes) == 1, timeout=3000)  # the first showing fills it
+    refreshes.clear()
     events.changed.connect(coalescer.mark_dirty)
     thread = threading.Thread(target=lambda: [events.notify("balance") for _ in range(50)])
     thread.start()
@@ -117,6 +119,7 @@ def test_hidden_page_skips_refresh_until_shown(qtbot):
     qtbot.addWidget(page)
     refreshes: list[int] = []
     coalescer = RefreshCoalescer(page, lambda: refreshes.append(1), interval_ms=50)
+    assert coalescer.dirty  # never shown yet: it fills itself when first shown
     coalescer.mark_dirty()
     qtbot.wait(200)
     assert refreshes == [] and coalescer.dirty

@@ -49,6 +49,16 @@ class TrainingChart(pg.GraphicsLayoutWidget):
         self.losses: list[float] = []
         self.accuracies: list[float] = []
 
+    def retheme(self) -> None:
+        c = theme.colors()
+        self.setBackground(c.surface)
+        _style_plot(self.loss_plot, "Loss")
+        _style_plot(self.acc_plot, "Accuracy on your data")
+        self.loss_curve.setPen(pg.mkPen(c.accent, width=2))
+        self.loss_curve.setSymbolBrush(c.accent)
+        self.acc_curve.setPen(pg.mkPen(c.good, width=2))
+        self.acc_curve.setSymbolBrush(c.good)
+
     def clear_points(self) -> None:
         self.epochs, self.losses, self.accuracies = [], [], []
         self.loss_curve.setData([], [])
@@ -82,6 +92,15 @@ class EarningsChart(pg.PlotWidget):
                                       "in is scored.", color=c.muted, anchor=(0.5, 0.5))
         self.addItem(self.empty_note)
         self._show_empty()
+
+    def retheme(self) -> None:
+        c = theme.colors()
+        self.setBackground(c.surface)
+        _style_plot(self.getPlotItem(), "Tokens earned over time")
+        self.curve.setPen(pg.mkPen(c.accent, width=2))
+        self.curve.setSymbolBrush(c.accent)
+        self.curve.setBrush(pg.mkBrush(c.accent + "33"))
+        self.empty_note.setColor(c.muted)
 
     def _show_empty(self) -> None:
         now = time.time()

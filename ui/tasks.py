@@ -285,7 +285,7 @@ class RefreshCoalescer(QObject):
         super().__init__(page)
         self._page = page
         self._refresh = refresh
-        self.dirty = False
+        self.dirty = True  # a page fills itself the first time it is shown
         self.refresh_count = 0
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)

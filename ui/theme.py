@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
-from PySide6.QtWidgets import QAbstractButton, QApplication, QTabWidget
+from PySide6.QtWidgets import QAbstractButton, QApplication, QTabWidget, QWidget
 
 ICON_DIR = Path(__file__).resolve().parent.parent / "resources" / "icons"
 THEMES = ("light", "dark")
@@ -176,6 +176,11 @@ def retint() -> int:
         for tabs in window.findChildren(QTabWidget):
             if tabs.property(ICON_PROPERTY):
                 _apply_tab_icons(tabs)
+                count += 1
+        for widget in window.findChildren(QWidget):
+            retheme = getattr(widget, "retheme", None)  # e.g. charts drawn with theme colours
+            if callable(retheme):
+                retheme()
                 count += 1
     return count
 

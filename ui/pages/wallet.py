@@ -120,6 +120,7 @@ class WalletPage(Page):
         self.token_symbol = muted_label("QDT · Quarry Data Token", wrap=False)
         self.faucet_button = button("Get test funds", "claim", on_click=self.ask_faucet)
         self.faucet_button.setToolTip("The embedded network's faucet sends test ETH and QDT")
+        self.faucet_button.hide()  # shown once connected to the embedded network
         row = QHBoxLayout()
         row.addWidget(card(self.eth_balance, muted_label("ETH · network fees", wrap=False)), 1)
         row.addWidget(card(self.token_balance, self.token_symbol), 1)
