@@ -86,7 +86,8 @@ def style_sheet(c: Colors) -> str:
     QPushButton:disabled {{ color: {c.muted}; }}
     QPushButton[primary="true"] {{ background: {c.accent}; color: {c.accent_text};
         border-color: {c.accent}; font-weight: 600; }}
-    QPushButton[primary="true"]:disabled {{ background: {c.border}; border-color: {c.border}; }}
+    QPushButton[primary="true"]:disabled {{ background: {c.border}; border-color: {c.border};
+        color: {c.muted}; }}
     QPushButton[danger="true"] {{ color: {c.bad}; }}
     QLineEdit, QPlainTextEdit, QTextEdit {{
         border: 1px solid {c.border}; border-radius: 6px; padding: 5px 7px; background: {c.surface}; }}
