@@ -13,6 +13,7 @@ import pytest
 from practitioner.inbox import InboxServer
 from tests.anvil import free_port
 from wallet.blobs import LocalBlobStore, blob_hash, check_hash, fetch_blob, upload_blob
+from wallet.bounties import post_relay
 from wallet.errors import InvalidInput, NetworkError, NotFound
 
 EMPTY_KECCAK = "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
@@ -132,6 +133,12 @@ class _HostileHandler(BaseHTTPRequestHandler):
             except OSError:  # the client hung up: what the test expects
                 pass
 
+    def do_POST(self):  # noqa: N802 (every POST is sent on to ftp)
+        self.send_response(302)
+        self.send_header("Location", "ftp://127.0.0.1/x")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def _answer(self, body: bytes):
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -210,3 +217,8 @@ def test_only_regular_files_are_read(tmp_path):
         fetch_blob(fifo.as_uri(), EMPTY_KECCAK)
     with pytest.raises(InvalidInput, match="not a regular file"):
         fetch_blob(tmp_path.as_uri(), EMPTY_KECCAK)
+
+
+def test_relay_requests_follow_no_redirect_to_other_schemes(hostile):
+    with pytest.raises(InvalidInput, match="redirects to a ftp://"):
+        post_relay(hostile, {"bountyId": 1})

@@ -38,7 +38,7 @@ from wallet.devnet import (
     read_server_info,
     running_url,
 )
-from wallet.devnet_rpc import MAX_BATCH_REQUESTS, MAX_REQUEST_BYTES
+from wallet.devnet_rpc import MAX_BATCH_REQUESTS, MAX_CONNECTIONS, MAX_REQUEST_BYTES
 
 
 def _post(url: str, payload) -> object:
@@ -401,3 +401,37 @@ def test_the_devnet_context_does_not_show_its_key(devnet):
     context = devnet.context()
     assert context.practitioner_key[2:] not in repr(context)
     assert context.practitioner_key.startswith("0x")
+
+
+def test_connections_beyond_the_cap_are_closed_and_the_server_recovers(devnet):
+    import socket
+
+    idle = [socket.create_connection(("127.0.0.1", devnet.port), timeout=5) for _ in range(MAX_CONNECTIONS)]
+    try:
+        time.sleep(0.3)  # each idle connection now holds a serving thread
+        extra = socket.create_connection(("127.0.0.1", devnet.port), timeout=5)
+        with extra:
+            extra.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert extra.recv(100) == b""  # closed at once, not served
+    finally:
+        for connection in idle:
+            connection.close()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            assert devnet_w3(devnet).eth.chain_id == CHAIN_ID
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_get_logs_answers_are_capped(devnet, monkeypatch):
+    import wallet.devnet_rpc as devnet_rpc
+
+    w3 = devnet_w3(devnet)
+    assert len(w3.eth.get_logs({"fromBlock": 0, "toBlock": "latest"})) >= 2  # the deployment's
+    monkeypatch.setattr(devnet_rpc, "MAX_LOG_RESULTS", 1)
+    answer = w3.provider.make_request("eth_getLogs", [{"fromBlock": "0x0", "toBlock": "latest"}])
+    assert "more than 1 results" in answer["error"]["message"]

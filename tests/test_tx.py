@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+import requests
 from eth_account import Account
 from web3 import Web3
 
@@ -153,3 +154,36 @@ def test_speed_up_and_cancel_reuse_the_nonce_with_higher_fees(store):
         assert w3.eth.get_balance(receiver) == 1000  # the 5000 never arrived
         with pytest.raises(TransactionFailed, match="already mined"):
             speed_up(w3, signer, cancelled, ANVIL_CHAIN_ID)
+
+
+class LosesSendAnswers(Web3.HTTPProvider):
+    """Forwards eth_sendRawTransaction to the node, then acts as if the answer timed out."""
+
+    def make_request(self, method, params):
+        answer = super().make_request(method, params)
+        if method == "eth_sendRawTransaction":
+            raise requests.exceptions.ReadTimeout("read timed out")
+        return answer
+
+
+def test_the_store_knows_every_send_the_node_may_have_and_no_refused_one(devnet, store):
+    from wallet.history import refresh_pending
+
+    w3 = devnet_w3(devnet)
+    poor = Account.create()
+    tx, _ = build_transaction(w3, poor.address, poor.address, 1, gas=21_000)
+    with pytest.raises(TransactionFailed, match="^Insufficient funds"):
+        sign_and_send(w3, poor, tx, CHAIN_ID, store=store, network="embedded")
+    assert sent_transactions(store, "embedded", poor.address) == []  # refused: not recorded
+
+    signer = faucet_signer(devnet)
+    lossy = Web3(LosesSendAnswers(devnet.url, request_kwargs={"timeout": 30}))
+    tx, _ = build_transaction(lossy, signer.address, poor.address, 5)
+    with pytest.raises(NetworkError, match="may still have been sent"):
+        sign_and_send(lossy, signer, tx, CHAIN_ID, store=store, network="embedded")
+    (row,) = sent_transactions(store, "embedded", signer.address)
+    assert row["status"] == "pending"
+    w3.eth.wait_for_transaction_receipt(row["hash"], timeout=10)  # the node did get it
+    refresh_pending(w3, store, "embedded", signer.address)
+    assert sent_transactions(store, "embedded", signer.address)[0]["status"] == "success"
+    assert w3.eth.get_balance(poor.address) == 5

@@ -98,7 +98,8 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
     http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
-_opener = urllib.request.build_opener(_HttpOnlyRedirects)
+# urllib's opener, but redirects only to http(s): for every request to an inbox or blob host
+http_opener = urllib.request.build_opener(_HttpOnlyRedirects)
 
 
 class _Reader:
@@ -165,7 +166,7 @@ def _read_file(uri: str, parsed, max_bytes: int,
 def _read_http(uri: str, max_bytes: int, timeout: float) -> tuple[bytes, str]:
     request = urllib.request.Request(uri, headers={"Accept": "application/octet-stream"})
     try:
-        with _opener.open(request, timeout=timeout) as response:
+        with http_opener.open(request, timeout=timeout) as response:
             declared = response.headers.get("Content-Length")
             if declared and declared.strip().isdigit() and int(declared) > max_bytes:
                 raise InvalidInput(f"The blob at {uri} is larger than {max_bytes} bytes.")
@@ -220,7 +221,7 @@ def upload_blob(inbox_url: str, data: bytes, timeout: float = FETCH_TIMEOUT_SECO
         url, data=bytes(data), method="PUT", headers={"Content-Type": "application/octet-stream"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with http_opener.open(request, timeout=timeout) as response:
             answer = jsonsafe.loads(response.read(MAX_ANSWER_BYTES) or b"{}")
     except urllib.error.HTTPError as exc:
         detail = _error_detail(exc)

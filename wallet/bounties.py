@@ -21,7 +21,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from wallet import eip712, jsonsafe
-from wallet.blobs import check_hash, fetch_blob
+from wallet.blobs import check_hash, fetch_blob, http_opener
 from wallet.contracts import abi
 from wallet.errors import InvalidInput, NetworkError, NotFound, QuarryError, TransactionFailed
 from wallet.history import HistoryScanner, events
@@ -391,7 +391,7 @@ def post_relay(inbox_url: str, payload: dict[str, Any], timeout: float = 60) -> 
     request = urllib.request.Request(url, json.dumps(payload).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with http_opener.open(request, timeout=timeout) as response:
             answer = jsonsafe.loads(response.read(MAX_ANSWER_BYTES))
     except urllib.error.HTTPError as exc:
         try:

@@ -212,8 +212,9 @@ class DevnetChain:
         to_block: int,
         addresses: list[bytes],
         topics: list[list[bytes] | None],
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Logs in [from_block, to_block]; topics as in eth_getLogs (None = any)."""
+        """Logs in [from_block, to_block]; topics as in eth_getLogs (None = any); at most `limit`."""
         clauses = ["block_number BETWEEN ? AND ?"]
         args: list[Any] = [from_block, to_block]
         if addresses:
@@ -226,8 +227,8 @@ class DevnetChain:
         rows = self.connection.execute(
             "SELECT block_number, tx_index, log_index, address, topic0, topic1, topic2, topic3,"
             " data, tx_hash, block_hash FROM logs WHERE " + " AND ".join(clauses)
-            + " ORDER BY block_number, log_index",
-            args,
+            + " ORDER BY block_number, log_index" + (" LIMIT ?" if limit is not None else ""),
+            [*args, limit] if limit is not None else args,
         ).fetchall()
         return [
             {

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 MAX_BATCH_REQUESTS = 256  # requests per JSON-RPC batch (geth allows 1000; ours hold one lock each)
 SOCKET_TIMEOUT_SECONDS = 30  # a client that stops sending mid-request frees its thread
+MAX_CONNECTIONS = 64  # threads serving connections at once
+MAX_LOG_RESULTS = 10_000  # logs per eth_getLogs answer, like hosted providers
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 MAX_LOG_RANGE = 10_000  # blocks per eth_getLogs, like hosted providers' caps
 DEFAULT_PRIORITY_FEE = 10**9  # 1 gwei
@@ -289,7 +291,11 @@ class DevnetRPC:
                 topics.append([_hash32(wanted)])
             else:
                 topics.append([_hash32(item) for item in wanted])
-        found = self.chain.logs(first, last, [_address(a) for a in addresses], topics)
+        found = self.chain.logs(first, last, [_address(a) for a in addresses], topics,
+                                limit=MAX_LOG_RESULTS + 1)
+        if len(found) > MAX_LOG_RESULTS:
+            raise ChainError(f"query returned more than {MAX_LOG_RESULTS} results; ask for fewer blocks",
+                             code=-32005)
         return to_rpc(found)
 
     def _no_unlocked_accounts(self, params: list[Any]) -> None:
@@ -375,10 +381,30 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class DevnetHTTPServer(ThreadingHTTPServer):
+    """One thread per connection, at most MAX_CONNECTIONS at once: more are closed at once
+    (each idle keep-alive connection holds a thread until SOCKET_TIMEOUT_SECONDS)."""
+
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, port: int, rpc: DevnetRPC) -> None:
         self.rpc = rpc
         self.last_request_at = time.monotonic()
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__(("127.0.0.1", port), _Handler)
+
+    def process_request(self, request, client_address) -> None:  # noqa: ANN001 (socketserver's API)
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:  # noqa: ANN001
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from eth_account.signers.local import LocalAccount
-from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3RPCError
 
@@ -219,18 +218,32 @@ def sign_and_send(
         unsigned = {k: v for k, v in tx.items() if k != "from"}
         unsigned.update({"nonce": use_nonce, "chainId": chain_id, "type": 2})
         signed = signer.sign_transaction(unsigned)
+        hash_hex = "0x" + bytes(signed.hash).hex()
+        # Recorded before sending: if the answer is lost (a read timeout), the node may still
+        # have it, and the store must know it (history settles it later). A refusal removes it.
+        recorded = store is not None and not _is_recorded(store, hash_hex)
+        if recorded:
+            record_sent(store, network, chain_id, signer.address, unsigned, hash_hex, kind, description)
         try:
-            tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+            w3.eth.send_raw_transaction(signed.raw_transaction)
         except Exception as exc:
             if "nonce too low" in _rpc_message(exc).lower():
                 _next_nonces.pop(key, None)  # our memory is stale; ask the node next time
+            if isinstance(exc, requests.exceptions.ReadTimeout):
+                raise NetworkError(
+                    f"The node at {node_url(w3)} did not answer in time; transaction {hash_hex} may "
+                    "still have been sent (the history will show what became of it)."
+                ) from exc
+            if recorded:
+                store.db.execute("DELETE FROM sent_transactions WHERE hash = ?", [hash_hex])
             raise explain(exc, w3) from exc
         if nonce is None:
             _next_nonces[key] = use_nonce + 1
-    hash_hex = "0x" + HexBytes(tx_hash).hex().removeprefix("0x")
-    if store is not None:
-        record_sent(store, network, chain_id, signer.address, unsigned, hash_hex, kind, description)
     return hash_hex
+
+
+def _is_recorded(store: Store, tx_hash: str) -> bool:
+    return bool(list(store.db.query("SELECT 1 FROM sent_transactions WHERE hash = ?", [tx_hash])))
 
 
 def record_sent(store: Store, network: str, chain_id: int, sender: str, tx: dict[str, Any],
