@@ -92,3 +92,32 @@ def test_addresses_must_be_valid_eip55():
         check_address("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD")
     with pytest.raises(InvalidInput):
         check_address("0x1234")
+
+
+def test_a_hostile_node_cannot_crash_the_wallet_with_nested_json():
+    """web3's json decoding of deep nesting would overflow the C stack (see wallet.jsonsafe)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Hostile(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"jsonrpc":"2.0","id":0,"result":' + b"[" * 300_000 + b"]" * 300_000 + b"}"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(NetworkError, match="nested deeper"):
+            connect(Network("hostile", url, 1, None, None))
+    finally:
+        server.shutdown()
+        server.server_close()

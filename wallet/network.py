@@ -20,6 +20,7 @@ import requests
 from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
 from web3 import Web3
 
+from wallet import jsonsafe
 from wallet.errors import InvalidInput, NetworkError, NotFound
 
 if TYPE_CHECKING:
@@ -235,8 +236,19 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+class GuardedHTTPProvider(Web3.HTTPProvider):
+    """web3's HTTPProvider, but an answer nested deeper than jsonsafe.MAX_DEPTH is refused
+    before decoding: a hostile node could otherwise crash the wallet (see wallet.jsonsafe)."""
+
+    @staticmethod
+    def decode_rpc_response(raw_response: bytes) -> Any:
+        if jsonsafe.nesting_depth(raw_response) > jsonsafe.MAX_DEPTH:
+            raise ValueError(f"the answer is JSON nested deeper than {jsonsafe.MAX_DEPTH} levels")
+        return Web3.HTTPProvider.decode_rpc_response(raw_response)
+
+
 def web3_for(url: str, timeout: float = RPC_TIMEOUT_SECONDS) -> Web3:
-    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+    return Web3(GuardedHTTPProvider(url, request_kwargs={"timeout": timeout}))
 
 
 def node_chain_id(w3: Web3, url: str) -> int:
