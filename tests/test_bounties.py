@@ -186,3 +186,14 @@ def test_every_signature_checks_the_node_chain_id_first(market, store):
     right = BountyClient(market.w3, market.board.address, node_chain, store, "tester")
     payload = right.sign_gasless(signer, bounty_id, blob_hash(b"u"), "file:///u")
     assert payload["contributor"] == signer.address
+
+
+def test_zero_value_transfers_from_strangers_do_not_poison_the_history(market, store):
+    """Anyone may transferFrom(victim, look-alike, 0) without an allowance; such a row would
+    invite copying the look-alike address from the history. Zero transfers are not listed."""
+    victim, attacker = market.chain.accounts[2], market.chain.accounts[3]
+    market.mint(victim, 5 * TOKEN_UNIT)
+    receipt = send(market.token.functions.transferFrom(victim, attacker, 0), attacker)
+    assert len(market.token.events.Transfer().process_receipt(receipt)) == 1  # the bait was logged
+    history = load_history(store, market.w3, "tester", victim, market.token.address, None)
+    assert [(r["kind"], r["amount_text"]) for r in history] == [("Transfer", "+5 QDT")]

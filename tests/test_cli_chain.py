@@ -26,7 +26,8 @@ from wallet.tx import transact
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = 10**18
-SPEC = {"version": 1, "title": "Heart disease", "task": "classification", "metric": "accuracy"}
+# the title carries a terminal escape (clear screen) and a right-to-left override: shown defused
+SPEC = {"version": 1, "title": "Heart disease\x1b[2J\u202e", "task": "classification", "metric": "accuracy"}
 
 
 @pytest.fixture(autouse=True)
@@ -148,7 +149,9 @@ def test_bounties_rewards_and_claim(devnet, home, wallet_files, tmp_path, capsys
     shown = json.loads(capsys.readouterr().out)
     assert shown["spec_ok"] is True and shown["spec"] == SPEC
     assert run(home, "bounties", "show", str(bounty_id)) == 0
-    assert "spec verified against its on-chain hash" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "spec verified against its on-chain hash" in out
+    assert "Heart disease\ufffd[2J\ufffd" in out and "\x1b" not in out and "\u202e" not in out
     assert run(home, "bounties", "show", "42") == 1
     assert "no bounty 42" in capsys.readouterr().err
 

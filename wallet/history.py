@@ -232,6 +232,10 @@ class HistoryScanner:
         decoded = get_event_data(self.w3.codec, event_abi, entry)
         args = dict(decoded["args"])
         name = event_abi["name"]
+        if name == "Transfer" and args["value"] == 0:
+            # anyone may transferFrom(you, a look-alike address, 0): "address poisoning", so
+            # that you later copy the look-alike from your history. Zero transfers move nothing.
+            return None
         row: dict[str, Any] = {
             "network": self.network, "account": account, "kind": kind,
             "block_number": int(entry["blockNumber"]), "log_index": int(entry["logIndex"]),

@@ -17,6 +17,7 @@ from wallet.contracts import abi
 from wallet.errors import InvalidInput, TransactionFailed
 from wallet.network import check_address
 from wallet.tx import FeeQuote, build_transaction, explain, sign_and_send
+from wallet.untrusted import printable
 
 if TYPE_CHECKING:
     from wallet.store import Store
@@ -90,7 +91,9 @@ def token_info(w3: Web3, address: str) -> TokenInfo:
             raise InvalidInput(f"{address} does not answer like an ERC-20 token: {explain(exc, w3)}") from exc
         if not 0 <= decimals <= MAX_DECIMALS:
             raise InvalidInput(f"The token {address} claims {decimals} decimals.")
-        _token_info_cache[key] = (w3.provider, TokenInfo(address, symbol[:16], decimals, name[:64]))
+        # the symbol and name are the token contract's own words: shown, so made printable
+        _token_info_cache[key] = (w3.provider, TokenInfo(address, printable(symbol[:16]), decimals,
+                                                         printable(name[:64])))
     return _token_info_cache[key][1]
 
 

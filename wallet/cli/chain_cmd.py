@@ -23,6 +23,7 @@ from wallet.cli.common import (
     unlocked_vault,
 )
 from wallet.errors import InvalidInput, NetworkError, NotFound
+from wallet.untrusted import printable
 
 FUNDED_SETTING = "faucet_funded"
 
@@ -186,6 +187,8 @@ def _when(timestamp: int | float | None) -> str:
 
 
 def _table(rows: list[tuple[Any, ...]]) -> str:
+    # cells may hold text from the chain or a spec: shown only in printable form
+    rows = [tuple(printable(cell) for cell in row) for row in rows]
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(f"{str(v):<{w}}" for v, w in zip(row, widths, strict=True)).rstrip()
                      for row in rows)
@@ -378,7 +381,7 @@ def cmd_bounties_show(args: argparse.Namespace) -> int:
         lines.append(f"  WARNING: {details.spec_problem}")
     for r in details.rounds:
         lines.append(f"  round {r['round'] + 1}: {r['state']}, {r['submissions']} submissions, deadline {_when(r['deadline'])}")
-    print("\n".join(lines))
+    print(printable("\n".join(lines), keep_newlines=True))  # the spec is a stranger's text
     return 0
 
 
