@@ -435,3 +435,11 @@ def test_get_logs_answers_are_capped(devnet, monkeypatch):
     monkeypatch.setattr(devnet_rpc, "MAX_LOG_RESULTS", 1)
     answer = w3.provider.make_request("eth_getLogs", [{"fromBlock": "0x0", "toBlock": "latest"}])
     assert "more than 1 results" in answer["error"]["message"]
+
+
+def test_evm_mine_cannot_push_the_chain_clock_ahead(devnet):
+    w3 = devnet_w3(devnet)
+    answers = [w3.provider.make_request("evm_mine", []) for _ in range(20)]
+    refused = [a for a in answers if "error" in a]
+    assert refused and "real time" in refused[0]["error"]["message"]
+    assert w3.eth.get_block("latest")["timestamp"] <= time.time()

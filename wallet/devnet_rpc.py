@@ -193,7 +193,7 @@ class DevnetRPC:
             "eth_getTransactionByHash": lambda p: _transaction_to_rpc(self.chain.transaction(_hash32(_param(p, 0)))),
             "eth_getTransactionReceipt": lambda p: _receipt_to_rpc(self.chain.receipt(_hash32(_param(p, 0)))),
             "eth_getLogs": self._get_logs,
-            "evm_mine": lambda p: "0x" + self.chain.mine().hex(),
+            "evm_mine": self._mine,
         }
 
     # each request is one call under the lock; a batch is several
@@ -297,6 +297,13 @@ class DevnetRPC:
             raise ChainError(f"query returned more than {MAX_LOG_RESULTS} results; ask for fewer blocks",
                              code=-32005)
         return to_rpc(found)
+
+    def _mine(self, params: list[Any]) -> str:
+        # Each block is at least a second after the last: mining faster would push the chain's
+        # clock ahead of real time, and round deadlines and grace periods would pass early.
+        if self.chain.head().timestamp >= int(time.time()):
+            raise ChainError("the embedded network mines in real time: at most one block per second")
+        return "0x" + self.chain.mine().hex()
 
     def _no_unlocked_accounts(self, params: list[Any]) -> None:
         raise ChainError("this node holds no unlocked accounts: sign locally and use eth_sendRawTransaction")
