@@ -202,7 +202,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 def cmd_post(args: argparse.Namespace) -> int:
     from practitioner.keys import load_public_key
-    from practitioner.post import post_bounty, read_spec_file
+    from practitioner.post import check_post_options, check_spec, post_bounty, read_spec_file
     from wallet.contribute import check_data_files
     from wallet.token import parse_amount, token_info
 
@@ -210,10 +210,12 @@ def cmd_post(args: argparse.Namespace) -> int:
     # a key nobody can unlock would be lost), then the chain
     if args.rpc and not args.board:
         raise InvalidInput("--rpc needs --board ADDRESS (the BountyBoard contract).")
-    read_spec_file(args.spec)
+    check_post_options(parse_amount(args.reward), args.rounds, args.round_seconds)
+    raw_spec = read_spec_file(args.spec)
     check_data_files(args.validation, "Validation file")
     key_path = _home(args).key_path
-    load_public_key(key_path)  # no key: say so before asking for its password
+    public_key = load_public_key(key_path)  # no key: say so before asking for its password
+    check_spec(raw_spec, paillier_n=public_key.n, inbox_url=args.inbox_url)
     load_private_key(key_path, _password(args))
     session = build_session(args, signs=True)
     token = args.token or session.token_address
@@ -221,7 +223,7 @@ def cmd_post(args: argparse.Namespace) -> int:
     reward = parse_amount(args.reward, decimals)
     posted = post_bounty(
         session, args.spec, validation_files=args.validation, reward_per_round=reward,
-        rounds=args.rounds, round_seconds=args.round_seconds, token=token,
+        rounds=args.rounds, round_seconds=args.round_seconds, token=token, raw_spec=raw_spec,
     )
     if args.json:
         print(json.dumps({"bountyId": posted.bounty_id, "specHash": posted.spec_hash,

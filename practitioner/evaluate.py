@@ -97,7 +97,7 @@ def evaluate_round(
         )
     info = client.round(bounty_id, round_index)
     if info.state != ROUND_OPEN:
-        raise InvalidInput(f"{named} is {info.state_text}.")
+        raise InvalidInput(f"{named} is already {info.state_text}.")
     now = client.now()
     if now < info.deadline:
         raise InvalidInput(f"{named} is still open for {info.deadline - now} s; evaluate it after it closes.")
@@ -160,11 +160,13 @@ def evaluate_round(
     return RoundEvaluation(bounty_id, round_index, record, report)
 
 
-def read_round_record(session: Session, bounty_id: int, round_index: int) -> dict[str, Any]:
+def read_round_record(
+    session: Session, bounty_id: int, round_index: int, rounds: int | None = None
+) -> dict[str, Any]:
     path = round_record_path(session, bounty_id, round_index)
     if not path.is_file():
         raise NotFound(
-            f"Bounty {bounty_id} round {round_index} has not been evaluated; run "
+            f"Bounty {bounty_id} {round_text(round_index, rounds)} has not been evaluated; run "
             f"`quarry-practitioner evaluate {bounty_id} {round_index}` first."
         )
     return read_json(path)

@@ -15,13 +15,13 @@ def finalize_round(session: Session, bounty_id: int, round_index: int) -> str:
     client = session.client
     bounty = client.bounty(bounty_id)
     check_round_index(bounty, round_index)
-    record = read_round_record(session, bounty_id, round_index)
     named = f"Bounty {bounty_id} {round_text(round_index, bounty.rounds)}"
     info = client.round(bounty_id, round_index)
     if info.state != ROUND_OPEN:
         raise InvalidInput(f"{named} is already {info.state_text}.")
     if client.now() < info.deadline:
-        raise InvalidInput(f"{named} has not closed yet.")
+        raise InvalidInput(f"{named} has not closed yet ({info.deadline - client.now()} s left).")
+    record = read_round_record(session, bounty_id, round_index, bounty.rounds)
     amounts = [int(a) for a in record["amounts"]]
     if sum(amounts) > bounty.reward_per_round:
         raise InvalidInput("The evaluation pays more than the round's reward; re-run evaluate.")

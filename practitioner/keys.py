@@ -162,8 +162,12 @@ def read_password_file(path: str | os.PathLike[str]) -> str:
     """The first line of a password file (trailing newline stripped)."""
     try:
         text = Path(path).read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"Cannot read the password file {path}: {exc}") from exc
+    except FileNotFoundError as exc:
+        raise NotFound(f"The password file {path} does not exist.") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"The password file {path} is not UTF-8 text.") from exc
+    except OSError as exc:
+        raise InvalidInput(f"Cannot read the password file {path}: {exc.strerror or exc}.") from exc
     password = text.splitlines()[0] if text else ""
     if not password:
         raise InvalidInput(f"The password file {path} is empty.")

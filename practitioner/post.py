@@ -66,19 +66,11 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
     return obj
 
 
-def complete_spec(
-    raw: dict[str, Any],
-    *,
-    paillier_n: int,
-    validation_files: list[str],
-    inbox_url: str,
-    model_ref: tuple[str, str] | None = None,
-) -> tuple[BountySpec, np.ndarray, np.ndarray, bytes]:
-    """(spec, validation x standardised, validation y, salt); fills the fields listed above.
-
-    The initial model is filled with a placeholder when `model_ref` is None (the caller
-    builds the model from the returned spec and completes it again).
-    """
+def _prefilled(
+    raw: dict[str, Any], paillier_n: int, inbox_url: str, model_ref: tuple[str, str] | None,
+) -> tuple[dict[str, Any], BountySpec, bool, bool]:
+    """(spec dict with placeholders for what post fills in, its parse, fill standardize?,
+    fill clip_norm?); SpecError names the first bad field the practitioner wrote."""
     spec = copy.deepcopy(raw)
     given_n = (spec.get("paillier") or {}).get("n")
     if given_n is not None and str(given_n) != str(paillier_n):
@@ -95,12 +87,45 @@ def complete_spec(
     privacy = spec.get("privacy")
     fill_clip_norm = isinstance(privacy, dict) and "clip_norm" not in privacy
     if fill_clip_norm:
-        spec["privacy"] = {**privacy, "clip_norm": 1.0}  # placeholder until measured below
+        spec["privacy"] = {**privacy, "clip_norm": 1.0}  # placeholder until measured
     if model_ref is not None:
         spec["initial_model"] = {"hash": model_ref[0], "uri": model_ref[1]}
     else:
         spec.setdefault("initial_model", {"hash": _PLACEHOLDER_HASH, "uri": "pending"})
-    parsed = BountySpec.from_json(spec)  # SpecError names the first bad field
+    return spec, BountySpec.from_json(spec), fill_standardize, fill_clip_norm
+
+
+def check_spec(raw: dict[str, Any], *, paillier_n: int, inbox_url: str = "") -> BountySpec:
+    """Every field the practitioner wrote, checked before any password, training or chain
+    work (what post fills in gets a placeholder here)."""
+    return _prefilled(raw, paillier_n, inbox_url, None)[1]
+
+
+def check_post_options(
+    reward_per_round: int, rounds: int, round_seconds: int, min_round_seconds: int = MIN_ROUND_SECONDS,
+) -> None:
+    if reward_per_round <= 0:
+        raise InvalidInput("The reward per round must be more than 0.")
+    if not 1 <= rounds <= MAX_ROUNDS:
+        raise InvalidInput(f"The number of rounds must be between 1 and {MAX_ROUNDS}.")
+    if round_seconds < min_round_seconds:
+        raise InvalidInput(f"A round must last at least {min_round_seconds} seconds.")
+
+
+def complete_spec(
+    raw: dict[str, Any],
+    *,
+    paillier_n: int,
+    validation_files: list[str],
+    inbox_url: str,
+    model_ref: tuple[str, str] | None = None,
+) -> tuple[BountySpec, np.ndarray, np.ndarray, bytes]:
+    """(spec, validation x standardised, validation y, salt); fills the fields listed above.
+
+    The initial model is filled with a placeholder when `model_ref` is None (the caller
+    builds the model from the returned spec and completes it again).
+    """
+    spec, parsed, fill_standardize, fill_clip_norm = _prefilled(raw, paillier_n, inbox_url, model_ref)
     if not validation_files:
         raise InvalidInput("Give the held-out validation data with --validation FILE.")
     dataset = load_dataset(validation_files, parsed)
@@ -147,12 +172,7 @@ def post_bounty(
     raw_spec: dict[str, Any] | None = None,
     min_round_seconds: int = MIN_ROUND_SECONDS,
 ) -> PostedBounty:
-    if reward_per_round <= 0:
-        raise InvalidInput("The reward per round must be more than 0.")
-    if not 1 <= rounds <= MAX_ROUNDS:
-        raise InvalidInput(f"The number of rounds must be between 1 and {MAX_ROUNDS}.")
-    if round_seconds < min_round_seconds:
-        raise InvalidInput(f"A round must last at least {min_round_seconds} seconds.")
+    check_post_options(reward_per_round, rounds, round_seconds, min_round_seconds)
     if session.signer is None:
         raise InvalidInput("Posting needs an account: give --account or --private-key-file.")
     token = token or session.token_address

@@ -3,6 +3,7 @@ clear line with a non-zero exit and no traceback."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def test_keygen_writes_an_encrypted_key_and_refuses_to_overwrite(tmp_path, capsy
     "argv, message",
     [
         (["keygen", "--bits", "100", "--password-file", "PW"], "at least 512"),
-        (["keygen", "--password-file", "MISSING"], "Cannot read the password file"),
+        (["keygen", "--password-file", "MISSING"], "The password file MISSING does not exist."),
         (["evaluate", "1", "0", "--rpc", "http://127.0.0.1:9", "--board", "0x" + "11" * 20],
          "Cannot reach"),
         (["post", "MISSING.json", "--validation", "v.csv", "--reward", "1", "--rounds", "1",
@@ -74,6 +75,23 @@ def test_post_without_a_password_file_or_terminal_names_the_option(tmp_path, cap
     err = capsys.readouterr().err
     assert err == ("error: The Paillier key password is needed: give --password-file F "
                    "(there is no terminal to ask on).\n")
+    # a malformed spec or option is said before any password is asked for
+    good = json.loads((demo / "wine_spec.json").read_text())
+    wrong_features = {**good, "model": {**good["model"], "n_features": 12}}
+    wrong_type = {**good, "training": {**good["training"], "epochs": "five"}}
+    missing = {k: v for k, v in good.items() if k != "training"}
+    for spec, message in (
+        (wrong_features, "Spec field 'model.n_features' is 12; the schema has 13 feature columns."),
+        (wrong_type, "Spec field 'training.epochs' must be an integer; got 'five'."),
+        (missing, "Spec field 'training' is missing."),
+    ):
+        (tmp_path / "spec.json").write_text(json.dumps(spec))
+        assert main(["post", str(tmp_path / "spec.json"), "--validation", str(demo / "wine_validation.csv"),
+                     "--reward", "1", "--rounds", "1", "--round-seconds", "600", *home]) == 1
+        assert capsys.readouterr().err == f"error: {message}\n"
+    assert main(["post", str(demo / "wine_spec.json"), "--validation", str(demo / "wine_validation.csv"),
+                 "--reward", "1", "--rounds", "1", "--round-seconds", "30", *home]) == 1
+    assert capsys.readouterr().err == "error: A round must last at least 60 seconds.\n"
 
 
 def test_console_scripts_exit_cleanly_on_errors(tmp_path):
