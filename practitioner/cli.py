@@ -38,7 +38,6 @@ from practitioner.keys import (
     DEFAULT_BITS,
     generate_keypair,
     load_private_key,
-    read_password_file,
     save_private_key,
 )
 from practitioner.session import Session
@@ -74,7 +73,7 @@ def _chain_options(parser: argparse.ArgumentParser) -> None:
 
 def _password(args: argparse.Namespace, prompt: str = "Paillier key password: ", confirm: bool = False) -> str:
     if args.password_file:
-        return read_password_file(args.password_file)
+        return read_secret(args.password_file, prompt, what="password")
     if not sys.stdin or not sys.stdin.isatty():
         raise InvalidInput("The Paillier key password is needed: give --password-file F "
                            "(there is no terminal to ask on).")
@@ -101,7 +100,7 @@ def _signer(args: argparse.Namespace, home, *, signs: bool):
     if not signs:
         return None
     if args.private_key_file:
-        text = read_password_file(args.private_key_file)
+        text = read_secret(args.private_key_file, "Private key", what="private key")
         return account_from_private_key(text)
     from wallet.vault import Vault
 
@@ -121,11 +120,11 @@ def _signer(args: argparse.Namespace, home, *, signs: bool):
             address = check_address(args.account, "--account")  # must be one of ours anyway
             if address not in accounts:
                 raise NotFound(f"{address} is not an account of the wallet in {home}.")
-        password = (
-            read_password_file(args.wallet_password_file) if args.wallet_password_file
-            else read_secret(None, "Wallet password", what="wallet password")
-        )
-        vault.unlock(password)
+        # like `quarry`: a password remembered in the OS keyring, else the file, else a prompt
+        from wallet import remember
+
+        if args.wallet_password_file or not remember.unlock_with_remembered(vault):
+            vault.unlock(read_secret(args.wallet_password_file, "Wallet password", what="wallet password"))
         return vault.signer(address)
 
 
@@ -244,10 +243,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.account or args.private_key_file:
         relay = _relay_for(build_session(args, signs=True))
     home = _home(args)
-    server = InboxServer(
-        home.blob_dir, host=args.host, port=args.port, max_blob_bytes=args.max_blob_bytes,
-        relay=relay, record_path=args.record_bodies,
-    )
+    if not 0 <= args.port <= 65535:
+        raise InvalidInput(f"--port {args.port} is not a TCP port (0-65535; 0 = any free port).")
+    try:
+        server = InboxServer(
+            home.blob_dir, host=args.host, port=args.port, max_blob_bytes=args.max_blob_bytes,
+            relay=relay, record_path=args.record_bodies,
+        )
+    except OSError as exc:
+        raise InvalidInput(
+            f"Cannot serve the inbox on {args.host}:{args.port}: {exc.strerror or exc} "
+            "(is another inbox running there? choose another --port)."
+        ) from exc
     print(f"inbox serving {home.blob_dir} at {server.url}"
           + (" (relaying gasless submissions)" if relay else " (no relay: give --account to relay)"),
           flush=True)

@@ -156,19 +156,3 @@ def load_private_key(path: str | os.PathLike[str], password: str) -> paillier.Pa
     if p_prime * q_prime != public_key.n:
         raise InvalidInput(f"{path}: the private key does not match the public key.")
     return paillier.PaillierPrivateKey(public_key, p_prime, q_prime)
-
-
-def read_password_file(path: str | os.PathLike[str]) -> str:
-    """The first line of a password file (trailing newline stripped)."""
-    try:
-        text = Path(path).read_text("utf-8")
-    except FileNotFoundError as exc:
-        raise NotFound(f"The password file {path} does not exist.") from exc
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"The password file {path} is not UTF-8 text.") from exc
-    except OSError as exc:
-        raise InvalidInput(f"Cannot read the password file {path}: {exc.strerror or exc}.") from exc
-    password = text.splitlines()[0] if text else ""
-    if not password:
-        raise InvalidInput(f"The password file {path} is empty.")
-    return password

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,7 @@ def test_keygen_writes_an_encrypted_key_and_refuses_to_overwrite(tmp_path, capsy
           "--round-seconds", "600", "--rpc", "http://127.0.0.1:9"], "--board"),
         (["post", "MISSING.json", "--validation", "v.csv", "--reward", "1", "--rounds", "1",
           "--round-seconds", "600"], "The spec file"),
+        (["serve", "--port", "99999"], "--port 99999 is not a TCP port"),
         (["post", "SPEC", "--validation", "MISSING", "--reward", "1", "--rounds", "1",
           "--round-seconds", "600"], "Validation file problem: MISSING: no such file."),
         (["post", "SPEC", "--validation", "VALIDATION", "--reward", "1", "--rounds", "1",
@@ -62,6 +64,17 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, argv, message):
     assert captured.err.startswith("error: ") and message in captured.err
     assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
     assert not (tmp_path / "home" / "practitioner" / "paillier-key.json").exists()
+
+
+def test_serve_on_a_busy_port_is_one_line(tmp_path, capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--home", str(tmp_path / "home")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: Cannot serve the inbox on 127.0.0.1:{port}: ") and err.count("\n") == 1
+    assert "choose another --port" in err
 
 
 def test_post_without_a_password_file_or_terminal_names_the_option(tmp_path, capsys, monkeypatch):

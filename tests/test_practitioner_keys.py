@@ -12,7 +12,6 @@ from practitioner.keys import (
     generate_keypair,
     load_private_key,
     load_public_key,
-    read_password_file,
     save_private_key,
 )
 from wallet.errors import InvalidInput, NotFound, WrongPassword
@@ -61,8 +60,3 @@ def test_bad_inputs_give_clear_errors(tmp_path, keypair):
     with pytest.raises(InvalidInput):
         save_private_key(tmp_path / "e.json", keypair[1], "")
     assert not (tmp_path / "e.json").exists()
-    (tmp_path / "pw").write_text("secret\n")
-    assert read_password_file(tmp_path / "pw") == "secret"
-    (tmp_path / "empty").write_text("")
-    with pytest.raises(InvalidInput):
-        read_password_file(tmp_path / "empty")
