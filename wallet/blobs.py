@@ -147,8 +147,9 @@ def _read_file(uri: str, parsed, max_bytes: int,
         raise InvalidInput(f"The blob URI {uri} points outside the directories blobs are read from; "
                            "it was not opened.")
     try:
-        # O_NONBLOCK: opening a FIFO must not hang; only regular files are read
-        descriptor = os.open(resolved, os.O_RDONLY | os.O_NONBLOCK)
+        # O_NONBLOCK: opening a FIFO must not hang (only regular files are read); O_NOFOLLOW:
+        # a symlink swapped in after resolve() is not followed
+        descriptor = os.open(resolved, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError as exc:
         raise NotFound(f"The blob file {path} does not exist.") from exc
     except OSError as exc:
