@@ -228,10 +228,12 @@ def cmd_post(args: argparse.Namespace) -> int:
         print(json.dumps({"bountyId": posted.bounty_id, "specHash": posted.spec_hash,
                           "specURI": posted.spec_uri, "modelHash": posted.model_hash}))
     else:
+        # the id alone on stdout (BOUNTY=$(quarry-practitioner post ...)); the story on stderr
         print(f"Posted bounty {posted.bounty_id} \"{posted.spec.title}\": {args.rounds} round(s) of "
               f"{session.amount_text(reward, token)} ({session.amount_text(reward * args.rounds, token)} "
               f"in escrow), {args.round_seconds} s each; round 0 (1 of {args.rounds}) is open.\n"
-              f"spec {posted.spec_hash} at {posted.spec_uri}")
+              f"spec {posted.spec_hash} at {posted.spec_uri}", file=sys.stderr)
+        print(posted.bounty_id)
     return 0
 
 
@@ -351,7 +353,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(rows if args.bounty is None else rows[0], indent=1))
         return 0
     if not rows:
-        print("no bounties posted from this home on this network")
+        print(f"no bounties posted from this home on chain {session.chain_id} "
+              f"(BountyBoard {session.board_address})")
     for row in rows:
         if row["status"] != "open":
             timing = ""

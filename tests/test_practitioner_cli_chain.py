@@ -76,13 +76,15 @@ def test_post_signs_with_the_wallets_first_account_and_shows_amounts_in_tokens(m
     client, base = market["client"], market["base"]
     code = main(_post(market, "--reward", "2.5", "--password-file", str(base / "key-pw"),
                       "--wallet-password-file", str(base / "wallet-pw")))
-    out = capsys.readouterr().out
-    assert code == 0, out
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
     bounty_id = client.count()
+    assert captured.out == f"{bounty_id}\n"  # the id alone: BOUNTY=$(quarry-practitioner post ...)
     bounty = client.bounty(bounty_id)
     assert bounty.owner == market["first"] and bounty.reward_per_round == 25 * 10**17
-    assert out.startswith(f'Posted bounty {bounty_id} "Wine cultivar": 2 round(s) of 2.5 QDT (5 QDT in escrow)')
-    assert "round 0 (1 of 2) is open" in out
+    assert captured.err.startswith(
+        f'Posted bounty {bounty_id} "Wine cultivar": 2 round(s) of 2.5 QDT (5 QDT in escrow)')
+    assert "round 0 (1 of 2) is open" in captured.err
 
     # too large an escrow: said in tokens with the symbol, nothing posted or stored
     files = _snapshot(market["home"])
