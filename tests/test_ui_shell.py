@@ -151,3 +151,24 @@ def test_ui_layer_does_not_import_practitioner():
             "assert not bad, bad\n")
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root, env=env, timeout=120)
+
+
+def test_text_from_a_bounty_is_never_interpreted_as_html(qtbot):
+    from PySide6.QtCore import Qt as QtNs
+
+    from ui.widgets import Banner
+
+    bounty = Bounty(id=5, owner="0x" + "11" * 20, token="0x" + "22" * 20, reward_per_round=1,
+                    rounds=1, round_duration=600, max_contributors=10, spec_hash="0x" + "ab" * 32,
+                    spec_uri="file:///x", current_round=0, status="open", escrow=1,
+                    round_deadline=2_000_000_000, round_submissions=0, round_state="open",
+                    phase="accepting")
+    spec = {"title": "<a href='x'>Click</a>", "description": "<img src='http://evil/x.png'>",
+            "schema": {"columns": [{"name": "<b>c</b>"}], "label": "l", "classes": [0, 1]}}
+    text = details_html(BountyDetails(bounty, [], spec, True, None), None)
+    assert "<a href" not in text and "<img" not in text and "<b>c</b>" not in text
+    assert "&lt;a href=" in text and "&lt;img" in text
+    banner = Banner()
+    qtbot.addWidget(banner)
+    banner.error("Reverted: <b>owned</b>")
+    assert banner._text.textFormat() == QtNs.TextFormat.PlainText  # noqa: SLF001

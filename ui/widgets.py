@@ -33,6 +33,7 @@ class Banner(QFrame):
         self.setProperty("level", "info")
         self._icon = QLabel()
         self._text = QLabel()
+        self._text.setTextFormat(Qt.TextFormat.PlainText)  # messages may quote untrusted text
         self._text.setWordWrap(True)
         self._text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._text.setAccessibleName("Message")
@@ -91,7 +92,9 @@ def title_label(text: str) -> QLabel:
 
 
 def muted_label(text: str = "", wrap: bool = True) -> QLabel:
+    """A secondary line of plain text (never interpreted as HTML)."""
     label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
     label.setProperty("muted", True)
     label.setWordWrap(wrap)
     return label

@@ -9,6 +9,7 @@ wallet.contribute.contribute).
 from __future__ import annotations
 
 import dataclasses
+import html
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,6 +99,7 @@ class ContributeFlow(QWidget):
         self.banner = Banner()
         self.heading = QLabel()
         self.heading.setObjectName("AppTitle")
+        self.heading.setTextFormat(Qt.TextFormat.PlainText)  # the title comes from a stranger
         self.step_label = muted_label()
         self.steps = QStackedWidget()
         for build in (self._files_step, self._train_step, self._privacy_step,
@@ -131,6 +133,7 @@ class ContributeFlow(QWidget):
         self.check_busy.cancel_requested.connect(self.cancel_task)
         self.check_busy.hide()
         self.check_result = QLabel()
+        self.check_result.setTextFormat(Qt.TextFormat.PlainText)
         self.check_result.setWordWrap(True)
         self.check_result.setAccessibleName("Schema check result")
         self.to_training = button("Continue to training", "train", primary=True,
@@ -467,10 +470,11 @@ class ContributeFlow(QWidget):
         assert prepared is not None and update is not None
         eps = "∞ (no noise)" if math.isinf(update.epsilon) else f"{update.epsilon:.2f}"
         spec = prepared.spec
-        where = spec.inbox_url or "a file on this computer that the practitioner reads"
+        where = html.escape(spec.inbox_url) if spec.inbox_url else \
+            "a file on this computer that the practitioner reads"
         self.review.setText(
             f"<h3>Review</h3><table cellspacing='4'>"
-            f"<tr><td>Bounty</td><td>{prepared.bounty.id} · {spec.title}</td></tr>"
+            f"<tr><td>Bounty</td><td>{prepared.bounty.id} · {html.escape(spec.title)}</td></tr>"
             f"<tr><td>Round</td><td>{prepared.bounty.current_round + 1}</td></tr>"
             f"<tr><td>From</td><td>{self.account}</td></tr>"
             f"<tr><td>Trained on</td><td>{update.n_samples} rows</td></tr>"

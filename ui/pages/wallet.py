@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
@@ -486,7 +487,7 @@ class WalletPage(Page):
         self.preview = preview
         fee = preview.fee
         self.review_text.setText(
-            f"Send <b>{preview.amount_text} {preview.symbol}</b><br>"
+            f"Send <b>{preview.amount_text} {html.escape(preview.symbol)}</b><br>"
             f"from {preview.sender}<br>to <b>{preview.to}</b><br><br>"
             f"Network fee: about {tokens.format_amount(fee.expected_cost_wei, 18, 8)} ETH "
             f"(at most {tokens.format_amount(fee.max_cost_wei, 18, 8)} ETH)")
