@@ -375,15 +375,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     session = build_session(args, signs=True)
     private_key = _private_key(args, session)
+    def say(done) -> None:
+        print(f"bounty {done.bounty_id} {round_text(done.round_index, done.rounds)} "
+              f"{done.outcome}: {done.tx_hash}", flush=True)
+
     if args.once:
         for done in process_due_rounds(session, private_key):
-            print(f"bounty {done.bounty_id} {round_text(done.round_index, done.rounds)} "
-                  f"{done.outcome}: {done.tx_hash}")
+            say(done)
         return 0
+    mine = session.home.known_bounties(session.chain_id, session.board_address)
+    print(f"watching {len(mine)} bounty(ies) posted from this home on chain {session.chain_id}; "
+          "each round is evaluated and finalized as it closes (Ctrl-C to stop)",
+          file=sys.stderr, flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
-        run(session, private_key, stop, args.poll)
+        run(session, private_key, stop, args.poll, on_done=say)
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from phe import paillier
@@ -91,12 +92,16 @@ def run(
     stop: threading.Event,
     poll_seconds: float = 5.0,
     max_sleep: float = 300.0,
+    on_done: Callable[[RoundDone], None] | None = None,
 ) -> None:
-    """Until `stop`: process due rounds, then sleep until the next deadline (+1 s)."""
+    """Until `stop`: process due rounds (each closed one reported to `on_done`), then sleep
+    until the next deadline (+1 s)."""
     while not stop.is_set():
         wait = poll_seconds
         try:
-            process_due_rounds(session, private_key)
+            for done in process_due_rounds(session, private_key):
+                if on_done is not None:
+                    on_done(done)
             wait = max(poll_seconds, seconds_to_next_deadline(session, max_sleep) + 1.0)
         except Exception:  # a dropped RPC connection: log and try again next tick
             log.exception("practitioner run loop pass failed")

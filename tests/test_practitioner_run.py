@@ -102,9 +102,11 @@ def test_run_loop_finalises_and_pays_rounds_as_they_close(tmp_path: Path, capsys
             _wait(lambda: client.rounds(client.bounty(posted.bounty_id))[0]["state"] == "finalized",
                   90, "the run loop to finalise round 0", loop)
         finally:
-            code, _, err = _stop(loop, signal.SIGTERM)
+            code, out, err = _stop(loop, signal.SIGTERM)
         assert code == 0 and "Traceback" not in err, err
         assert "round 0 (1 of 2) finalised" in err
+        assert "watching 1 bounty(ies) posted from this home" in err
+        assert f"bounty {posted.bounty_id} round 0 (1 of 2) finalized: 0x" in out
 
         round_0 = client.rounds(client.bounty(posted.bounty_id))[0]
         report = parse_report(fetch_blob(round_0["report_uri"], round_0["report_hash"]))
