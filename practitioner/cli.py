@@ -233,6 +233,11 @@ def cmd_post(args: argparse.Namespace) -> int:
               f"{session.amount_text(reward, token)} ({session.amount_text(reward * args.rounds, token)} "
               f"in escrow), {args.round_seconds} s each; round 0 (1 of {args.rounds}) is open.\n"
               f"spec {posted.spec_hash} at {posted.spec_uri}", file=sys.stderr)
+        if not posted.spec.inbox_url:
+            print("note: no --inbox-url, so the spec, models and updates are file:// blobs that "
+                  "only data owners on this computer can read; to reach others run "
+                  "`quarry-practitioner serve` and post with --inbox-url http://HOST:PORT",
+                  file=sys.stderr)
         print(posted.bounty_id)
     return 0
 
@@ -298,11 +303,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=1))
         return 0
     token = session.client.bounty(args.bounty).token
+    method = {"exact": "exact Shapley", "gtg": f"GTG-Shapley, seed {report['seed']}"}.get(report["method"])
+    valued = f"{method}, {report['players']} player(s)" if method else "no update accepted"
+    paid, reward = int(report["paid"]), int(report["reward"])
     print(f"bounty {args.bounty} {_round(session, args.bounty, args.round)}: {report['metric']} "
-          f"{report['metricBefore']:.4f} -> {report['metricAfter']:.4f} "
-          f"({report['method']} Shapley, {report['players']} player(s)); "
-          f"pays {session.amount_text(int(report['paid']), token)} of "
-          f"{session.amount_text(int(report['reward']), token)}")
+          f"{report['metricBefore']:.4f} -> {report['metricAfter']:.4f} ({valued}); "
+          f"pays {session.amount_text(paid, token)} of {session.amount_text(reward, token)}"
+          + (f" ({session.amount_text(reward - paid, token)} go back to your claimable balance)"
+             if paid < reward else ""))
     for line in report["contributors"]:
         print(f"  {line['address']}  value {line['value']:+.5f}  "
               f"gets {session.amount_text(int(line['amount']), token)}")

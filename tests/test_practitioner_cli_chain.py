@@ -5,6 +5,7 @@ rounds and token amounts read, and bad input that must change nothing."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -52,8 +53,13 @@ def market(tmp_path_factory):
         bounty_id = post_bounty(session, DEMO / "wine_spec.json",
                                 validation_files=[str(DEMO / "wine_validation.csv")],
                                 reward_per_round=25 * 10**17, rounds=2, round_seconds=600).bounty_id
+        # and one whose only round closes at once, with nobody submitting
+        short_id = post_bounty(session, DEMO / "wine_spec.json",
+                               validation_files=[str(DEMO / "wine_validation.csv")],
+                               reward_per_round=10**18, rounds=1, round_seconds=3,
+                               min_round_seconds=3).bounty_id
         yield {"node": node, "ctx": ctx, "home": home, "base": base, "first": first.address,
-               "chain": chain, "bounty": bounty_id,
+               "chain": chain, "bounty": bounty_id, "short": short_id,
                "client": BountyClient(devnet_w3(node), ctx.board, ctx.chain_id)}
 
 
@@ -85,6 +91,7 @@ def test_post_signs_with_the_wallets_first_account_and_shows_amounts_in_tokens(m
     assert captured.err.startswith(
         f'Posted bounty {bounty_id} "Wine cultivar": 2 round(s) of 2.5 QDT (5 QDT in escrow)')
     assert "round 0 (1 of 2) is open" in captured.err
+    assert "note: no --inbox-url, so the spec, models and updates are file:// blobs" in captured.err
 
     # too large an escrow: said in tokens with the symbol, nothing posted or stored
     files = _snapshot(market["home"])
@@ -137,3 +144,20 @@ def test_a_home_that_is_a_file_is_one_line(tmp_path, capsys, command):
     assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith(f"error: Cannot use {in_the_way} as the Quarry data directory")
     assert in_the_way.read_text() == "not a directory"
+
+
+def test_evaluate_and_finalize_a_round_nobody_submitted_to(market, capsys):
+    client, bounty_id = market["client"], market["short"]
+    deadline = time.monotonic() + 30
+    while client.now() < client.bounty(bounty_id).round_deadline and time.monotonic() < deadline:
+        time.sleep(0.5)
+    pw = ["--password-file", str(market["base"] / "key-pw")]
+    assert main(["evaluate", str(bounty_id), "0", *pw, *market["chain"]]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"bounty {bounty_id} round 0 (1 of 1): accuracy ")
+    assert "(no update accepted); pays 0 QDT of 1 QDT (1 QDT go back to your claimable balance)" in out
+    assert f"send it with `quarry-practitioner finalize {bounty_id} 0`" in out
+    assert main(["finalize", str(bounty_id), "0", "--wallet-password-file", str(market["base"] / "wallet-pw"),
+                 *market["chain"]]) == 0
+    assert capsys.readouterr().out.startswith(f"bounty {bounty_id} round 0 (1 of 1) finalized: 0x")
+    assert client.bounty(bounty_id).status == "completed"
