@@ -43,7 +43,7 @@ from practitioner.keys import (
 from practitioner.session import Session
 from practitioner.state import PractitionerHome, read_json
 from trainer.errors import TrainerError
-from wallet.cli.common import home_from, one_line, read_secret
+from wallet.cli.common import home_from, one_line, read_secret, reset_stdin
 from wallet.contribute import round_text
 from wallet.errors import InvalidInput, NotFound, QuarryError
 
@@ -469,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    reset_stdin()  # '-' reads one secret from standard input per run
     logging.basicConfig(
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr,
@@ -482,9 +483,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"error: {one_line(exc.strerror or exc)}{where}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # as `quarry` does: one line, the shell's code for SIGINT
         print("error: interrupted", file=sys.stderr)
-        return 1
+        return 130
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ clear line with a non-zero exit and no traceback."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -64,6 +65,14 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, argv, message):
     assert captured.err.startswith("error: ") and message in captured.err
     assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
     assert not (tmp_path / "home" / "practitioner" / "paillier-key.json").exists()
+
+
+def test_a_password_from_standard_input(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("from stdin\n"))
+    home = tmp_path / "home"
+    assert main(["keygen", "--bits", "512", "--password-file", "-", "--home", str(home)]) == 0
+    assert load_private_key(home / "practitioner" / "paillier-key.json", "from stdin")
+    assert "from stdin" not in capsys.readouterr().out
 
 
 def test_serve_on_a_busy_port_is_one_line(tmp_path, capsys):
