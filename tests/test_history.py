@@ -129,9 +129,10 @@ def test_long_history_is_scanned_in_chunks_once_then_only_new_blocks(anvil, stor
 def test_incoming_eth_is_listed_on_the_devnet_from_the_deploy_block(devnet, store, tmp_path):
     provider = CountingProvider(devnet.url, request_kwargs={"timeout": 30})
     w3 = Web3(provider)
-    assert devnet.contracts()["deployBlock"] == 1  # genesis, then the deployment block
+    deploy_block = devnet.contracts()["deployBlock"]
+    assert deploy_block >= 1  # after genesis
     network = resolve_embedded(store, tmp_path / "home", start=False)  # the devnet serving that home
-    assert (network.board, network.deploy_block) == (devnet.board, 1)
+    assert (network.board, network.deploy_block) == (devnet.board, deploy_block)
     me, friend = faucet_signer(devnet), faucet_signer(devnet)
     send_and_wait(w3, friend, me.address, value=3 * UNIT // 2, expected_chain_id=CHAIN_ID)
     send_and_wait(w3, me, friend.address, value=UNIT // 4, expected_chain_id=CHAIN_ID, store=store,
@@ -144,7 +145,7 @@ def test_incoming_eth_is_listed_on_the_devnet_from_the_deploy_block(devnet, stor
                       store=store, network="embedded")
 
     scanner = HistoryScanner(w3, store, "embedded")
-    assert scanner.cursor(me.address, ETH_KIND) == 1  # not block 0
+    assert scanner.cursor(me.address, ETH_KIND) == deploy_block  # not block 0
     provider.calls.clear()
     history = load_account_history(store, w3, "embedded", me.address, devnet.token, devnet.board)
     assert history.incoming_eth_listed and history.note == ""
@@ -185,7 +186,8 @@ def test_nodes_whose_blocks_are_not_scanned_say_incoming_eth_is_missing(store):
 
 
 def test_a_devnet_chain_without_a_recorded_deploy_block_finds_it(devnet):
+    recorded = int(devnet.chain.get_meta("deploy_block"))
+    assert recorded in (1, 2)  # the token's block: the first block after genesis, or the next
     with devnet.lock:
         devnet.chain.connection.execute("DELETE FROM meta WHERE key = 'deploy_block'")
-    devnet.chain.mine()
-    assert devnet.deploy_block() == 1
+    assert devnet.deploy_block() == recorded

@@ -174,11 +174,13 @@ class Devnet:
         self.chain.set_meta("token", token)
         self._mint(self.practitioner.address, PRACTITIONER_TOKENS)
         self.chain.mine()
-        for tx_hash in (token_tx, board_tx):
-            if self.chain.receipt(tx_hash)["status"] != 1:
-                raise DevnetError("Deploying the contracts on the embedded network failed.")
+        receipts = [self.chain.receipt(tx_hash) for tx_hash in (token_tx, board_tx)]
+        if any(receipt is None or receipt["status"] != 1 for receipt in receipts):
+            raise DevnetError("Deploying the contracts on the embedded network failed.")
         self.chain.set_meta("board", board)
-        self.chain.set_meta("deploy_block", str(self.chain.head().block_number))
+        # the token's block (a transaction is mined as soon as its second has come, so the
+        # board may land a block later): no event of either contract is older
+        self.chain.set_meta("deploy_block", str(min(receipt["block_number"] for receipt in receipts)))
         self.chain.commit()
         log.info("devnet: deployed QuarryToken at %s and BountyBoard at %s", self.token, self.board)
 
@@ -224,11 +226,11 @@ class Devnet:
         with self.lock:
             recorded = self.chain.get_meta("deploy_block")
             if recorded is None:  # a chain made before it was recorded: find it once
-                board = to_canonical_address(self.board)
+                token = to_canonical_address(self.token)  # deployed first
                 low, high = 0, self.chain.head().block_number
-                while low < high:  # the first block whose state holds the board's code
+                while low < high:  # the first block whose state holds the token's code
                     middle = (low + high) // 2
-                    if self.chain.code(board, middle):
+                    if self.chain.code(token, middle):
                         high = middle
                     else:
                         low = middle + 1
