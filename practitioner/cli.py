@@ -294,9 +294,10 @@ def _relay_for(session: Session):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from practitioner.evaluate import evaluate_round
+    from practitioner.evaluate import check_evaluable, evaluate_round
 
     session = build_session(args)  # evaluating signs nothing
+    check_evaluable(session, args.bounty, args.round)  # before asking for the key's password
     result = evaluate_round(session, args.bounty, args.round, _private_key(args, session))
     report = result.report
     if args.json:

@@ -16,7 +16,7 @@ import numpy as np
 from eth_hash.auto import keccak
 from phe import paillier
 
-from practitioner.chain import ROUND_OPEN
+from practitioner.chain import ROUND_OPEN, RoundInfo
 from practitioner.decode import (
     FetchedSubmission,
     accuracy_metric,
@@ -72,14 +72,10 @@ def round_record_path(session: Session, bounty_id: int, round_index: int):
     return session.bounty_dir(bounty_id) / f"round-{round_index}.json"
 
 
-def evaluate_round(
-    session: Session,
-    bounty_id: int,
-    round_index: int,
-    private_key: paillier.PaillierPrivateKey,
-    *,
-    should_stop: Callable[[], bool] | None = None,
-) -> RoundEvaluation:
+def check_evaluable(session: Session, bounty_id: int, round_index: int) -> tuple[Bounty, RoundInfo]:
+    """(bounty, round) when the round can be evaluated here: a bounty posted from this home,
+    its current round, closed and not finalised. Cheap: the CLI asks it before the key's
+    password."""
     client = session.client
     bounty = client.bounty(bounty_id)
     directory = session.bounty_dir(bounty_id)
@@ -101,6 +97,20 @@ def evaluate_round(
     now = client.now()
     if now < info.deadline:
         raise InvalidInput(f"{named} is still open for {info.deadline - now} s; evaluate it after it closes.")
+    return bounty, info
+
+
+def evaluate_round(
+    session: Session,
+    bounty_id: int,
+    round_index: int,
+    private_key: paillier.PaillierPrivateKey,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+) -> RoundEvaluation:
+    client = session.client
+    bounty, info = check_evaluable(session, bounty_id, round_index)
+    directory = session.bounty_dir(bounty_id)
     spec = load_spec(session, bounty_id)
     global_params = model_params(session, spec, info.model_hash, info.model_uri)
     previous_delta = None

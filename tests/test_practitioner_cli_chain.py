@@ -5,6 +5,7 @@ rounds and token amounts read, and bad input that must change nothing."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -117,7 +118,8 @@ def test_read_only_commands_ask_for_no_password(market, capsys, monkeypatch):
     assert row["currentRound"] == 0 and row["rewardPerRound"] == str(25 * 10**17)
 
 
-def test_round_arguments_are_on_chain_indexes(market, capsys):
+def test_round_arguments_are_on_chain_indexes(market, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", open(os.devnull))  # noqa: SIM115 - no terminal to ask on
     bounty_id = market["bounty"]
     pw = ["--password-file", str(market["base"] / "key-pw")]
     assert main(["evaluate", str(bounty_id), "2", *pw, *market["chain"]]) == 1
@@ -127,6 +129,9 @@ def test_round_arguments_are_on_chain_indexes(market, capsys):
     assert (f"error: Bounty {bounty_id} round 1 (2 of 2) is not the current round; that is "
             "round 0 (1 of 2).") in capsys.readouterr().err
     assert main(["evaluate", str(bounty_id), "0", *pw, *market["chain"]]) == 1
+    assert f"Bounty {bounty_id} round 0 (1 of 2) is still open for" in capsys.readouterr().err
+    # said before any password is asked for (no password file, no terminal here)
+    assert main(["evaluate", str(bounty_id), "0", *market["chain"]]) == 1
     assert f"Bounty {bounty_id} round 0 (1 of 2) is still open for" in capsys.readouterr().err
     assert main(["finalize", str(bounty_id), "0", "--wallet-password-file",
                  str(market["base"] / "wallet-pw"), *market["chain"]]) == 1
