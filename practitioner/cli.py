@@ -323,9 +323,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_finalize(args: argparse.Namespace) -> int:
-    from practitioner.finalize import finalize_round
+    from practitioner.finalize import check_finalizable, finalize_round
 
-    session = build_session(args, signs=True)
+    session = build_session(args)
+    check_finalizable(session, args.bounty, args.round)  # before unlocking the wallet
+    session.signer = _signer(args, session.home.root.parent, signs=True)
     tx_hash = finalize_round(session, args.bounty, args.round)
     if args.json:
         print(json.dumps({"bountyId": args.bounty, "round": args.round, "txHash": tx_hash}))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from practitioner.chain import ROUND_OPEN
 from practitioner.evaluate import check_round_index, read_round_record, round_record_path
 from practitioner.session import Session
@@ -10,8 +12,9 @@ from wallet.contribute import round_text
 from wallet.errors import InvalidInput
 
 
-def finalize_round(session: Session, bounty_id: int, round_index: int) -> str:
-    """Send `finalize`; returns the transaction hash (recorded in round-<r>.json)."""
+def check_finalizable(session: Session, bounty_id: int, round_index: int) -> dict[str, Any]:
+    """The round's evaluation record when the round can be finalised now (read-only: the CLI
+    asks it before unlocking the wallet)."""
     client = session.client
     bounty = client.bounty(bounty_id)
     check_round_index(bounty, round_index)
@@ -22,11 +25,16 @@ def finalize_round(session: Session, bounty_id: int, round_index: int) -> str:
     if client.now() < info.deadline:
         raise InvalidInput(f"{named} has not closed yet ({info.deadline - client.now()} s left).")
     record = read_round_record(session, bounty_id, round_index, bounty.rounds)
-    amounts = [int(a) for a in record["amounts"]]
-    if sum(amounts) > bounty.reward_per_round:
+    if sum(int(a) for a in record["amounts"]) > bounty.reward_per_round:
         raise InvalidInput("The evaluation pays more than the round's reward; re-run evaluate.")
-    tx_hash = client.finalize(
-        bounty_id, round_index, list(record["contributors"]), amounts,
+    return record
+
+
+def finalize_round(session: Session, bounty_id: int, round_index: int) -> str:
+    """Send `finalize`; returns the transaction hash (recorded in round-<r>.json)."""
+    record = check_finalizable(session, bounty_id, round_index)
+    tx_hash = session.client.finalize(
+        bounty_id, round_index, list(record["contributors"]), [int(a) for a in record["amounts"]],
         record["nextModelHash"], record["nextModelURI"], record["reportHash"], record["reportURI"],
     )
     record["finalizeTx"] = tx_hash

@@ -133,8 +133,7 @@ def test_round_arguments_are_on_chain_indexes(market, capsys, monkeypatch):
     # said before any password is asked for (no password file, no terminal here)
     assert main(["evaluate", str(bounty_id), "0", *market["chain"]]) == 1
     assert f"Bounty {bounty_id} round 0 (1 of 2) is still open for" in capsys.readouterr().err
-    assert main(["finalize", str(bounty_id), "0", "--wallet-password-file",
-                 str(market["base"] / "wallet-pw"), *market["chain"]]) == 1
+    assert main(["finalize", str(bounty_id), "0", *market["chain"]]) == 1  # no password asked
     assert capsys.readouterr().err.startswith(
         f"error: Bounty {bounty_id} round 0 (1 of 2) has not closed yet (")
 
