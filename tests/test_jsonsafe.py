@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from wallet.jsonsafe import MAX_DEPTH, loads, nesting_depth
+from trainer.jsonsafe import MAX_DEPTH, loads, nesting_depth
 
 
 def test_depth_ignores_brackets_inside_strings():

@@ -284,3 +284,16 @@ def test_fuzz_any_field_value_gives_spec_error_or_valid_spec(field, value):
     except SpecError:
         return
     assert BountySpec.from_json_bytes(spec.to_json_bytes()) == spec
+
+
+def test_deeply_nested_spec_is_a_clear_error_not_a_crash():
+    # web3 (imported here through the wallet) raises the recursion limit, so an unguarded
+    # json.loads of deep nesting would kill the process instead of raising.
+    import web3  # noqa: F401
+
+    from trainer.errors import SpecError
+    from trainer.spec import BountySpec
+
+    hostile = b'{"title": ' + b"[" * 300_000 + b"]" * 300_000 + b"}"
+    with pytest.raises(SpecError, match="nested deeper"):
+        BountySpec.from_json_bytes(hostile)

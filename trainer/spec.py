@@ -54,6 +54,7 @@ from typing import Any
 from eth_hash.auto import keccak
 from phe import paillier
 
+from trainer import jsonsafe
 from trainer.encoding import EncodingParams
 from trainer.errors import EncodingError, SpecError
 from trainer.spec_fields import (
@@ -170,7 +171,7 @@ class BountySpec:
         except UnicodeDecodeError as exc:
             raise SpecError("The spec is not valid UTF-8 text.") from exc
         try:
-            obj = json.loads(text, parse_constant=_reject_constant)
+            obj = jsonsafe.loads(text, parse_constant=_reject_constant)
         except ValueError as exc:
             raise SpecError(f"The spec is not valid JSON: {exc}.") from exc
         return cls.from_json(obj)

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urljoin, urlparse
 from Crypto.Hash import keccak as keccak_hash
 from eth_utils import keccak
 
-from wallet import jsonsafe
+from trainer import jsonsafe
 from wallet.atomic import atomic_write_bytes
 from wallet.errors import InvalidInput, NetworkError, NotFound
 

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from wallet import eip712, jsonsafe
+from trainer import jsonsafe
+from wallet import eip712
 from wallet.blobs import check_hash, fetch_blob, http_opener
 from wallet.contracts import abi
 from wallet.errors import InvalidInput, NetworkError, NotFound, QuarryError, TransactionFailed

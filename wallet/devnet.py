@@ -36,7 +36,7 @@ from eth_tester.utils.address import generate_contract_address
 from eth_utils import is_hex_address, to_canonical_address, to_checksum_address
 from web3 import Web3
 
-from wallet import jsonsafe
+from trainer import jsonsafe
 from wallet.atomic import atomic_write_text
 from wallet.devnet_chain import ChainError, DevnetChain
 from wallet.devnet_rpc import DevnetHTTPServer, DevnetRPC

@@ -16,7 +16,7 @@ from typing import Any
 
 from eth_utils import is_hex_address, to_canonical_address, to_checksum_address
 
-from wallet import jsonsafe
+from trainer import jsonsafe
 from wallet.devnet_chain import CallRequest, ChainError, DevnetChain
 
 log = logging.getLogger(__name__)

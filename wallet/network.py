@@ -20,7 +20,7 @@ import requests
 from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
 from web3 import Web3
 
-from wallet import jsonsafe
+from trainer import jsonsafe
 from wallet.errors import InvalidInput, NetworkError, NotFound
 
 if TYPE_CHECKING:

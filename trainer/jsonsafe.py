@@ -3,6 +3,8 @@
 py_ecc (imported with web3) raises Python's recursion limit to 100,000, so `json.loads` of a
 few hundred kilobytes of nested brackets overflows the C stack and kills the process with a
 segmentation fault instead of raising RecursionError. `loads` refuses deep nesting first.
+It lives in trainer/, the lowest layer, so specs, blobs and every wallet/practitioner
+reader of outside JSON share it.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ def nesting_depth(data: bytes | str) -> int:
     return max(accumulate(array("b", brackets)), default=0)
 
 
-def loads(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
-    """`json.loads`, but ValueError for nesting deeper than `max_depth`."""
+def loads(data: bytes | str, max_depth: int = MAX_DEPTH, **json_options: Any) -> Any:
+    """`json.loads(data, **json_options)`, but ValueError for nesting deeper than `max_depth`."""
     if nesting_depth(data) > max_depth:
         raise ValueError(f"JSON nested deeper than {max_depth} levels")
-    return json.loads(data)
+    return json.loads(data, **json_options)
