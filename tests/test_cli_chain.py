@@ -222,3 +222,14 @@ def test_network_deploy_to_an_rpc_network(devnet, home, wallet_files, capsys):
     assert run(home, "network", "use", "embedded") == 0
     assert run(home, "network", "deploy", "--password-file", wallet_files["pw"]) == 1
     assert "deploys its own contracts" in capsys.readouterr().err
+
+
+def test_devnet_stop_when_nothing_runs_and_the_start_notice(home, capsys):
+    from wallet.cli.chain_cmd import announce_devnet_start
+
+    assert run(home, "devnet", "--stop") == 0
+    assert capsys.readouterr().out.strip() == "The embedded network is not running."
+    announce_devnet_start("http://127.0.0.1:18545")
+    assert capsys.readouterr().err.strip() == (
+        "Started the embedded network at http://127.0.0.1:18545 (it keeps running in the background; "
+        "stop it with 'quarry devnet --stop').")

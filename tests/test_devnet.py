@@ -5,11 +5,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -37,6 +40,8 @@ from wallet.devnet import (
     ensure_running,
     read_server_info,
     running_url,
+    stop_running,
+    write_server_info,
 )
 from wallet.devnet_rpc import MAX_BATCH_REQUESTS, MAX_CONNECTIONS, MAX_REQUEST_BYTES
 
@@ -218,22 +223,45 @@ def test_plugins_get_a_context_and_a_failing_plugin_is_only_logged(devnet, caplo
 
 
 @pytest.mark.slow
-def test_ensure_running_starts_a_detached_devnet_once(tmp_path):
+def test_ensure_running_starts_a_detached_devnet_once_and_stop_running_stops_it(tmp_path):
     home = tmp_path / "home"
     port = free_port()
-    url = ensure_running(home, port=port, plugins=False)
+    started = []
+    url = ensure_running(home, port=port, plugins=False, on_start=started.append)
     info = read_server_info(home / "devnet")
     try:
+        assert started == [url]  # the caller learns it started a background process
         assert url == f"http://127.0.0.1:{port}" == info["url"]
         assert Web3(Web3.HTTPProvider(url)).eth.chain_id == CHAIN_ID
-        assert ensure_running(home, port=port, plugins=False) == url  # found, not started twice
+        assert ensure_running(home, port=port, plugins=False, on_start=started.append) == url  # found, not started twice
+        assert started == [url]
         assert running_url(home) == url
+        assert stop_running(home) == url
     finally:
-        os.kill(info["pid"], signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    while running_url(home) is not None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert running_url(home) is None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(info["pid"], signal.SIGTERM)
+    assert running_url(home) is None and read_server_info(home / "devnet") is None
+    assert stop_running(home) is None  # nothing left to stop
+
+
+def test_running_url_trusts_only_the_recorded_live_devnet(devnet, tmp_path):
+    other = tmp_path / "other"
+    directory = other / "devnet"
+    directory.mkdir(parents=True)
+    recorded = {"pid": os.getpid(), "port": devnet.port, "url": devnet.url, "chainId": CHAIN_ID,
+                "board": devnet.board}
+    write_server_info(directory, recorded)
+    assert running_url(other) == devnet.url
+    # another program now answers at the recorded port: a different chain, or other contracts
+    write_server_info(directory, dict(recorded, chainId=31337))
+    assert running_url(other) is None
+    write_server_info(directory, dict(recorded, board="0x" + "11" * 20))
+    assert running_url(other) is None
+    # the recorded process is gone
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    write_server_info(directory, dict(recorded, pid=dead.pid))
+    assert running_url(other) is None
 
 
 def test_blocks_fee_history_and_log_filters(devnet, monkeypatch):

@@ -26,6 +26,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -300,6 +301,7 @@ class Devnet:
         self._spawn(self._mine_loop, "devnet-miner")
         write_server_info(self.directory, {
             "pid": os.getpid(), "port": self.port, "url": self.url, "chainId": self.chain.chain_id,
+            "board": self.board,  # running_url checks the node at the URL is this chain
         })
         log.info("devnet: serving chain %s at %s", self.chain.chain_id, self.url)
         if plugins:
@@ -401,22 +403,64 @@ def rpc_request(url: str, method: str, params: list[Any] | None = None, timeout:
     return answer.get("result")
 
 
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's: not our devnet
+        return False
+    return True
+
+
 def running_url(home: str | os.PathLike[str] | None = None) -> str | None:
-    """The URL of the devnet serving this home, if one answers."""
+    """The URL of the devnet serving this home, if one answers as that devnet.
+
+    server.json may outlive its devnet (killed, crashed) and another program may have taken
+    its port since: the recorded process must be alive and the node at the URL must report
+    the recorded chain id and BountyBoard address."""
     info = read_server_info(devnet_dir(home))
-    if info is None:
+    if info is None or not _pid_alive(info.get("pid")):
         return None
     try:
-        rpc_request(info["url"], "eth_chainId", timeout=2)
+        contracts = rpc_request(info["url"], "quarry_contracts", timeout=2)
     except NetworkError:
+        return None
+    if not isinstance(contracts, dict) or contracts.get("chainId") != info.get("chainId"):
+        return None
+    if "board" in info and contracts.get("board") != info["board"]:
         return None
     return info["url"]
 
 
+def stop_running(home: str | os.PathLike[str] | None = None, timeout: float = 30) -> str | None:
+    """Stop this home's running devnet (SIGTERM, then wait); its URL, or None if none ran."""
+    import signal
+
+    directory = devnet_dir(home)
+    url = running_url(home)
+    if url is None:
+        return None
+    pid = read_server_info(directory)["pid"]
+    if pid == os.getpid():
+        raise DevnetError("The embedded network runs inside this process; it stops when the process ends.")
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _pid_alive(pid) or read_server_info(directory) is None:
+            return url
+        time.sleep(0.1)
+    raise DevnetError(f"The embedded network (pid {pid}) did not stop within {timeout:.0f} s.")
+
+
 def ensure_running(home: str | os.PathLike[str] | None = None, port: int = DEFAULT_PORT,
-                   timeout: float = START_TIMEOUT_SECONDS, plugins: bool = True) -> str:
+                   timeout: float = START_TIMEOUT_SECONDS, plugins: bool = True,
+                   on_start: Callable[[str], None] | None = None) -> str:
     """The URL of this home's devnet; starts `python -m wallet.devnet` detached if none answers
-    (with its plugins, e.g. the demo practitioner, unless `plugins` is False)."""
+    (with its plugins, e.g. the demo practitioner, unless `plugins` is False). `on_start` is
+    called with the URL when this call started it, so the caller can say so."""
     url = running_url(home)
     if url is not None:
         return url
@@ -435,6 +479,8 @@ def ensure_running(home: str | os.PathLike[str] | None = None, port: int = DEFAU
     while time.monotonic() < deadline:
         url = running_url(home)
         if url is not None:
+            if on_start is not None:
+                on_start(url)
             return url
         if process.poll() is not None:
             tail = (directory / "devnet.log").read_text(errors="replace").strip().splitlines()[-1:]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -282,12 +283,14 @@ def connect(network: Network, timeout: float = RPC_TIMEOUT_SECONDS) -> Web3:
 
 
 def resolve_embedded(
-    store: Store, home: str | os.PathLike[str] | None = None, start: bool = True
+    store: Store, home: str | os.PathLike[str] | None = None, start: bool = True,
+    on_start: Callable[[str], None] | None = None,
 ) -> Network:
-    """The embedded network with its live URL and contracts (starting the devnet if asked)."""
+    """The embedded network with its live URL and contracts (starting the devnet if asked;
+    `on_start(url)` is called when this call started it)."""
     from wallet.devnet import ensure_running, rpc_request, running_url
 
-    url = ensure_running(home) if start else running_url(home)
+    url = ensure_running(home, on_start=on_start) if start else running_url(home)
     if url is None:
         raise NetworkError("The embedded network is not running; start it with `quarry devnet`.")
     contracts = rpc_request(url, "quarry_contracts")
@@ -300,12 +303,13 @@ def resolve_embedded(
 
 
 def open_current(
-    store: Store, home: str | os.PathLike[str] | None = None, start_devnet: bool = True
+    store: Store, home: str | os.PathLike[str] | None = None, start_devnet: bool = True,
+    on_devnet_start: Callable[[str], None] | None = None,
 ) -> tuple[Network, Web3]:
     """The current network (resolved when embedded) and a checked Web3 for it."""
     network = current_network(store)
     if network.is_embedded:
-        network = resolve_embedded(store, home, start=start_devnet)
+        network = resolve_embedded(store, home, start=start_devnet, on_start=on_devnet_start)
     return network, connect(network)
 
 

@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction, groups: dict[str, argparse.
                       json=False)
     devnet.add_argument("--port", type=int, default=None, help="port (default 18545)")
     devnet.add_argument("--no-plugins", action="store_true", help="do not start devnet plugins (demo practitioner)")
+    devnet.add_argument("--stop", action="store_true", help="stop the embedded network running in the background")
 
     network = subparsers.add_parser("network", help="choose the Ethereum network")
     network_commands = network.add_subparsers(dest="network_command", metavar="COMMAND", required=True)
@@ -88,6 +89,12 @@ def _command(group: argparse._SubParsersAction, name: str, help_text: str, func:
     return parser
 
 
+def announce_devnet_start(url: str) -> None:
+    """Said on stderr when a command started the embedded network: it outlives the command."""
+    print(f"Started the embedded network at {url} (it keeps running in the background; "
+          "stop it with 'quarry devnet --stop').", file=sys.stderr)
+
+
 def typed_address(value: str | None, what: str) -> str | None:
     """An address the user typed: it must carry its EIP-55 checksum (None stays None)."""
     from wallet.network import check_address
@@ -114,7 +121,8 @@ class Session:
                 from wallet.store import Store
 
                 self.store = Store(self.home)
-            self.network, self.w3 = open_current(self.store, self.home, start_devnet=True)
+            self.network, self.w3 = open_current(self.store, self.home, start_devnet=True,
+                                                 on_devnet_start=announce_devnet_start)
             self.address: str | None = None
             if needs_account:
                 accounts = [a.address for a in self.vault.accounts()]
@@ -200,8 +208,12 @@ def _table(rows: list[tuple[Any, ...]]) -> str:
 def cmd_devnet(args: argparse.Namespace) -> int:
     import logging
 
-    from wallet.devnet import DEFAULT_PORT, serve_forever
+    from wallet.devnet import DEFAULT_PORT, serve_forever, stop_running
 
+    if args.stop:
+        stopped = stop_running(home_from(args))
+        print(f"Stopped the embedded network at {stopped}." if stopped else "The embedded network is not running.")
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     serve_forever(home_from(args), args.port or DEFAULT_PORT, plugins=not args.no_plugins)
     return 0
