@@ -1,8 +1,9 @@
 """`quarry-practitioner`: the other side of the market, on the command line.
 
     quarry-practitioner keygen [--bits 2048] [--password-file F]
-    quarry-practitioner post SPEC.json --validation FILE... --reward X --rounds R --round-seconds S [--token T]
-    quarry-practitioner serve [--port P] [--record-bodies FILE]
+    quarry-practitioner post SPEC.json --validation FILE... --reward X --rounds R --round-seconds S
+                             [--token T] [--inbox-url URL] [--json]    (prints the bounty id)
+    quarry-practitioner serve [--port P] [--account ADDR: relay gasless submissions]
     quarry-practitioner evaluate BOUNTY ROUND
     quarry-practitioner finalize BOUNTY ROUND
     quarry-practitioner status [BOUNTY] [--json]
@@ -14,7 +15,9 @@ wallet's --network NAME (default: the wallet's current network); the signing acc
 (post, finalize and run default to the wallet's first account, like `quarry`; status and
 evaluate sign nothing and never ask for the wallet password); --password-file F for the
 Paillier key's password (post checks it too: a bounty whose updates you could not decrypt
-is never posted). Errors print one line, exit code 1.
+is never posted). Secret files: the first line; '-' reads it from standard input.
+Cheap checks (options, files, spec fields, round state) come before any password prompt.
+Errors print one line, exit code 1 (130 on Ctrl-C).
 
 Rounds: arguments and JSON fields are the on-chain index, 0-based; text says
 `round 0 (1 of 6)`. Token amounts in text carry the token's symbol (`200000 QDT`); JSON
@@ -71,13 +74,18 @@ def _chain_options(parser: argparse.ArgumentParser) -> None:
                         help="public base URL of your inbox (blobs get http URIs there; default file://)")
 
 
-def _password(args: argparse.Namespace, prompt: str = "Paillier key password: ", confirm: bool = False) -> str:
-    if args.password_file:
-        return read_secret(args.password_file, prompt, what="password")
+def _secret(path: str | None, prompt: str, option: str, what: str, confirm: bool = False) -> str:
+    """From the file `path` (its first line; '-' = standard input), else a no-echo prompt;
+    with no terminal to ask on, the message names the option to use."""
+    if path:
+        return read_secret(path, prompt, what="password")
     if not sys.stdin or not sys.stdin.isatty():
-        raise InvalidInput("The Paillier key password is needed: give --password-file F "
-                           "(there is no terminal to ask on).")
-    return read_secret(None, prompt, confirm=confirm, what="key password")
+        raise InvalidInput(f"The {what} is needed: give {option} F (there is no terminal to ask on).")
+    return read_secret(None, prompt, confirm=confirm, what=what)
+
+
+def _password(args: argparse.Namespace, prompt: str = "Paillier key password: ", confirm: bool = False) -> str:
+    return _secret(args.password_file, prompt, "--password-file", "Paillier key password", confirm)
 
 
 def _home(args: argparse.Namespace) -> PractitionerHome:
@@ -124,7 +132,8 @@ def _signer(args: argparse.Namespace, home, *, signs: bool):
         from wallet import remember
 
         if args.wallet_password_file or not remember.unlock_with_remembered(vault):
-            vault.unlock(read_secret(args.wallet_password_file, "Wallet password", what="wallet password"))
+            vault.unlock(_secret(args.wallet_password_file, "Wallet password: ",
+                                 "--wallet-password-file", "wallet password"))
         return vault.signer(address)
 
 
@@ -202,6 +211,8 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 def cmd_post(args: argparse.Namespace) -> int:
     from practitioner.keys import load_public_key
     from practitioner.post import check_post_options, check_spec, post_bounty, read_spec_file
+    from trainer.data import load_dataset
+    from trainer.errors import DataError
     from wallet.contribute import check_data_files
     from wallet.token import parse_amount, token_info
 
@@ -214,7 +225,11 @@ def cmd_post(args: argparse.Namespace) -> int:
     check_data_files(args.validation, "Validation file")
     key_path = _home(args).key_path
     public_key = load_public_key(key_path)  # no key: say so before asking for its password
-    check_spec(raw_spec, paillier_n=public_key.n, inbox_url=args.inbox_url)
+    # the validation files against the spec's schema (bad rows said now, not after passwords)
+    try:
+        load_dataset(args.validation, check_spec(raw_spec, paillier_n=public_key.n, inbox_url=args.inbox_url))
+    except DataError as exc:
+        raise InvalidInput(f"--validation: {exc}") from exc
     load_private_key(key_path, _password(args))
     session = build_session(args, signs=True)
     token = args.token or session.token_address

@@ -114,6 +114,10 @@ def test_post_without_a_password_file_or_terminal_names_the_option(tmp_path, cap
     assert main(["post", str(demo / "wine_spec.json"), "--validation", str(demo / "wine_validation.csv"),
                  "--reward", "1", "--rounds", "1", "--round-seconds", "30", *home]) == 1
     assert capsys.readouterr().err == "error: A round must last at least 60 seconds.\n"
+    assert main(["post", str(demo / "wine_spec.json"), "--validation", str(demo / "digits_owner_a.csv"),
+                 "--reward", "1", "--rounds", "1", "--round-seconds", "600", *home]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: --validation: ") and "missing column(s): alcohol" in err
 
 
 def test_console_scripts_exit_cleanly_on_errors(tmp_path):

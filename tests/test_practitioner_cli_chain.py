@@ -113,6 +113,11 @@ def test_read_only_commands_ask_for_no_password(market, capsys, monkeypatch):
     assert code == 0, captured.err
     assert f"#{bounty_id} Wine cultivar [open] round 0 (1 of 2) open, closes in" in captured.out
     assert "2.5 QDT per round, 5 QDT in escrow" in captured.out
+    # a command that signs names the option when it cannot prompt
+    code = main(_post(market, "--reward", "1", "--password-file", str(market["base"] / "key-pw")))
+    assert code == 1 and capsys.readouterr().err == (
+        "error: The wallet password is needed: give --wallet-password-file F "
+        "(there is no terminal to ask on).\n")
     code = main(["status", str(bounty_id), "--json", *market["chain"]])
     row = json.loads(capsys.readouterr().out)
     assert row["currentRound"] == 0 and row["rewardPerRound"] == str(25 * 10**17)
