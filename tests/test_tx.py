@@ -103,6 +103,18 @@ def test_revert_reasons_are_one_line(devnet, store):
     assert sent_transactions(store, "embedded", signer.address)[0]["status"] == "failed"
 
 
+def test_sending_eth_to_a_contract_that_refuses_it_says_so(devnet):
+    w3 = devnet_w3(devnet)
+    signer = faucet_signer(devnet)
+    before = w3.eth.get_balance(signer.address)
+    # the token contract has no receive function: it reverts a plain ETH transfer
+    with pytest.raises(TransactionFailed) as refused:
+        send_and_wait(w3, signer, devnet.token, value=10**15, expected_chain_id=CHAIN_ID)
+    assert str(refused.value) == (
+        f"The recipient {devnet.token} refused the transfer (the contract reverted); nothing was sent.")
+    assert w3.eth.get_balance(signer.address) == before
+
+
 def test_insufficient_funds_and_nonce_too_low(devnet):
     w3 = devnet_w3(devnet)
     poor = Account.create()

@@ -107,6 +107,12 @@ def _rpc_message(exc: BaseException) -> str:
     return str(exc)
 
 
+def _is_revert(exc: BaseException) -> bool:
+    if isinstance(exc, ContractCustomError | ContractLogicError):
+        return True
+    return "revert" in _rpc_message(exc).lower()
+
+
 def checked_chain_id(w3: Web3, expected_chain_id: int) -> int:
     """The node's chain id, refused unless it is the one the network is configured for."""
     try:
@@ -144,7 +150,14 @@ def estimate_gas(w3: Web3, tx: dict[str, Any]) -> int:
     try:
         estimate = int(w3.eth.estimate_gas(request))
     except Exception as exc:
-        raise explain(exc, w3) from exc
+        explained = explain(exc, w3)
+        plain_transfer = tx.get("to") and tx.get("value") and tx.get("data") in (None, "", "0x", b"")
+        if plain_transfer and _is_revert(exc):
+            # only a contract can revert a call without data: "execution reverted" says too little
+            raise TransactionFailed(
+                f"The recipient {tx['to']} refused the transfer (the contract reverted); nothing was sent."
+            ) from exc
+        raise explained from exc
     if estimate <= 21_000 and tx.get("data") in (None, "", "0x", b""):
         return 21_000  # a plain transfer costs exactly this
     return estimate * GAS_BUFFER_NUMERATOR // GAS_BUFFER_DENOMINATOR
