@@ -122,12 +122,13 @@ def test_accept_train_submit_then_reward_claim_and_export(qtbot, market, monkeyp
     wizard.to_training.click()
 
     # Training: cancel once, then run to the end with the live chart.
-    wizard.epochs.setValue(3)
+    wizard.epochs.setValue(10_000)  # long enough that Cancel lands mid-run
     wizard.start_training()
     wizard.train_busy.cancel_button.click()
     qtbot.waitUntil(lambda: wizard.train_button.isEnabled() and not wizard.task.running,
                     timeout=20_000)
-    assert wizard.trained is None
+    assert wizard.trained is None and "cancelled" in wizard.banner.text.lower()
+    wizard.epochs.setValue(3)
     wizard.start_training()
     qtbot.waitUntil(lambda: wizard.to_privacy.isEnabled(), timeout=60_000)
     assert wizard.chart.epochs == [1, 2, 3] and len(wizard.chart.losses) == 3
