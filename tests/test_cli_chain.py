@@ -102,16 +102,33 @@ def test_network_list_use_and_clear_errors(devnet, home, wallet_files, capsys):
     assert run(home, "network", "list", "--json") == 0
     listed = json.loads(capsys.readouterr().out)
     assert [(n["name"], n["current"]) for n in listed] == [("embedded", True)]
-    assert run(home, "network", "use", devnet.url, "--chain-id", "5", "--name", "wrong") == 0
+    wrong_chain = f"The node at {devnet.url} is on chain {CHAIN_ID}, but this network is configured for chain 5."
+    # checked on `use`: a wrong chain or a node that is down changes nothing
+    assert run(home, "network", "use", devnet.url, "--chain-id", "5", "--name", "wrong") == 1
+    assert capsys.readouterr().err.strip() == (
+        f"error: {wrong_chain} Nothing was changed (--offline saves it without checking).")
+    down = f"http://127.0.0.1:{free_port()}"
+    assert run(home, "network", "use", down, "--chain-id", "1") == 1
+    assert capsys.readouterr().err.strip() == (
+        f"error: Cannot reach the Ethereum node at {down}: connection refused. "
+        "Nothing was changed (--offline saves it without checking).")
+    assert run(home, "network", "list", "--json") == 0
+    assert [n["name"] for n in json.loads(capsys.readouterr().out)] == ["embedded"]
+    # --offline saves it anyway; the check then comes when it is used
+    assert run(home, "network", "use", devnet.url, "--chain-id", "5", "--name", "wrong", "--offline") == 0
     capsys.readouterr()
     assert run(home, "wallet", "balance") == 1
-    err = capsys.readouterr().err.strip()
-    assert err == f"error: The node at {devnet.url} is on chain {CHAIN_ID}, but this network is configured for chain 5."
-    down = f"http://127.0.0.1:{free_port()}"
-    assert run(home, "network", "use", down, "--chain-id", "1") == 0
+    assert capsys.readouterr().err.strip() == f"error: {wrong_chain}"
+    assert run(home, "network", "use", down, "--chain-id", "1", "--offline") == 0
     capsys.readouterr()
     assert run(home, "wallet", "balance") == 1
     assert capsys.readouterr().err.strip() == f"error: Cannot reach the Ethereum node at {down}: connection refused"
+    down_name = down.split("://")[1]
+    assert run(home, "network", "use", "nosuchname") == 1
+    assert capsys.readouterr().err.strip() == (
+        f"error: No network named 'nosuchname' (known: embedded, {down_name}, wrong).")
+    assert run(home, "network", "use", devnet.url, "--name", "other", "--offline") == 1
+    assert "is already the network 'wrong'" in capsys.readouterr().err
     assert run(home, "network", "use", "embedded") == 0
     assert run(home, "network", "list") == 0
     out = capsys.readouterr().out

@@ -69,6 +69,25 @@ def test_use_url_probes_chain_id_and_records_contracts(store, devnet):
         use_network(store, EMBEDDED, chain_id=5)
 
 
+def test_use_names_verification_and_renames(store, devnet):
+    with pytest.raises(NotFound) as missing:
+        use_network(store, "nosuchname")
+    assert str(missing.value) == "No network named 'nosuchname' (known: embedded)."
+    with pytest.raises(NetworkError, match="is on chain 1337, but this network is configured for chain 1"):
+        use_network(store, devnet.url, chain_id=1, verify=True)
+    down = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(NetworkError, match="connection refused"):
+        use_network(store, down, chain_id=1, verify=True)
+    assert [n.name for n in list_networks(store)] == [EMBEDDED]  # nothing saved
+    assert current_network(store).is_embedded
+    network = use_network(store, devnet.url, name="local", verify=True)
+    with pytest.raises(InvalidInput, match="is already the network 'local'"):
+        use_network(store, devnet.url, name="other")
+    with pytest.raises(InvalidInput, match="already exists"):
+        use_network(store, down, chain_id=1, name="local")
+    assert use_network(store, "local", verify=True) == network
+
+
 def test_open_current_resolves_the_running_embedded_network(store, devnet, tmp_path):
     network, w3 = open_current(store, tmp_path / "home", start_devnet=False)
     assert network.rpc_url == devnet.url

@@ -175,10 +175,14 @@ def use_network(
     token: str | None = None,
     board: str | None = None,
     name: str | None = None,
+    *,
+    verify: bool = False,
 ) -> Network:
     """Select a known network by name, or add one by URL, and make it the current one.
 
     For a new URL without --chain-id, the node is asked for its chain id (it must answer).
+    With `verify`, an RPC network is selected only once its node answered with the expected
+    chain id (NetworkError otherwise, and nothing is saved).
     """
     if chain_id is not None and chain_id <= 0:
         raise InvalidInput(f"Not a chain id: {chain_id}")
@@ -189,6 +193,8 @@ def use_network(
         network = known[name_or_url]
         if network.is_embedded and (chain_id or token or board):
             raise InvalidInput("The embedded network's chain id and contracts are fixed.")
+    elif "://" not in name_or_url:  # not URL-shaped: a name that is not there
+        raise NotFound(f"No network named {name_or_url!r} (known: {', '.join(known)}).")
     else:
         url = check_rpc_url(name_or_url)
         same_url = [n for n in known.values() if n.rpc_url == url and not n.is_embedded]
@@ -200,7 +206,14 @@ def use_network(
             network_name = name or (urlparse(url).netloc or url)
             if not _NAME.match(network_name):
                 raise InvalidInput(f"Not a usable network name: {network_name!r}")
+            if network_name in known:
+                raise InvalidInput(f"A network named {network_name!r} already exists (at "
+                                   f"{known[network_name].rpc_url}); choose another name.")
             network = Network(network_name, url, chain_id, None, None, KIND_RPC)
+    if name is not None and name != network.name:
+        # a network has one name: renaming would orphan its history and cache rows
+        raise InvalidInput(f"{network.rpc_url} is already the network {network.name!r}; "
+                           f"select it by that name (it cannot also be called {name!r}).")
     if not network.is_embedded:
         network = replace(
             network,
@@ -208,6 +221,8 @@ def use_network(
             token=token or network.token,
             board=board or network.board,
         )
+        if verify:
+            check_chain(web3_for(network.rpc_url), network.rpc_url, network.chain_id)
         save_network(store, network)
     store.set_setting(CURRENT_SETTING, network.name)
     return network

@@ -44,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction, groups: dict[str, argparse.
     use.add_argument("--token", metavar="ADDRESS", help="the reward token (QuarryToken) on this network")
     use.add_argument("--board", metavar="ADDRESS", help="the BountyBoard on this network")
     use.add_argument("--name", help="a name for a new network (default: the URL's host:port)")
+    use.add_argument("--offline", action="store_true",
+                     help="save and select it without checking that the node answers with the chain id")
     deploy = _command(network_commands, "deploy", "deploy QuarryToken and BountyBoard to the current RPC network",
                       cmd_network_deploy, account="signs", json=False)
     deploy.add_argument("--grace-period", type=int, default=3 * 24 * 3600, metavar="SECONDS",
@@ -243,8 +245,13 @@ def cmd_network_use(args: argparse.Namespace) -> int:
     from wallet.store import Store
 
     with Store(home_from(args)) as store:
-        network = use_network(store, args.name_or_url, args.chain_id, typed_address(args.token, "token address"),
-                              typed_address(args.board, "bounty board address"), args.name)
+        try:
+            network = use_network(store, args.name_or_url, args.chain_id, typed_address(args.token, "token address"),
+                                  typed_address(args.board, "bounty board address"), args.name,
+                                  verify=not args.offline)
+        except NetworkError as exc:
+            said = str(exc) if str(exc).endswith(".") else f"{exc}."
+            raise NetworkError(f"{said} Nothing was changed (--offline saves it without checking).") from exc
     emit(args, network.as_dict(),
          f"Now using {network.name} (chain {network.chain_id}, {network.rpc_url})."
          + ("" if network.board or network.is_embedded else
