@@ -133,6 +133,8 @@ def test_network_list_use_and_clear_errors(devnet, home, wallet_files, capsys):
     assert run(home, "network", "list") == 0
     out = capsys.readouterr().out
     assert "* " in out and "wrong" in out
+    # the devnet runs on its own port: the list shows where, not the default "on demand"
+    assert f"{devnet.url}  0x" in out and "started on demand" not in out
 
 
 def _post_bounty(devnet, w3, tmp_path, duration: int) -> int:
@@ -161,13 +163,16 @@ def test_bounties_rewards_and_claim(devnet, home, wallet_files, tmp_path, capsys
     assert run(home, "bounties", "list", "--json") == 0
     (listed,) = json.loads(capsys.readouterr().out)
     assert (listed["id"], listed["phase"], listed["escrow"]) == (bounty_id, "accepting", str(200 * UNIT))
-    assert listed["round_submissions"] == 1
+    assert listed["round_submissions"] == 1 and listed["current_round"] == 0  # JSON: the on-chain index
+    assert run(home, "bounties", "list") == 0
+    assert "accepting  0 (1 of 2)" in capsys.readouterr().out
     assert run(home, "bounties", "show", str(bounty_id), "--json") == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["spec_ok"] is True and shown["spec"] == SPEC
     assert run(home, "bounties", "show", str(bounty_id)) == 0
     out = capsys.readouterr().out
     assert "spec verified against its on-chain hash" in out
+    assert "; round 0 (1 of 2), deadline" in out and "  round 1 (2 of 2): " in out
     assert "Heart disease\ufffd[2J\ufffd" in out and "\x1b" not in out and "\u202e" not in out
     assert run(home, "bounties", "show", "42") == 1
     assert "no bounty 42" in capsys.readouterr().err
@@ -186,9 +191,14 @@ def test_bounties_rewards_and_claim(devnet, home, wallet_files, tmp_path, capsys
         expected_chain_id=CHAIN_ID)
     assert run(home, "rewards") == 0
     out = capsys.readouterr().out
-    assert "finalised" in out and "claimable" in out and "Claimable now: 40" in out
+    assert "finalised" in out and "claimable" in out and "Claimable now: 40 QDT ('quarry claim')." in out
+    assert f"{bounty_id}       0 (1 of 2)  finalised" in out
     assert run(home, "claim", "--password-file", wallet_files["pw"]) == 0
-    assert "Claimed 40 of token" in capsys.readouterr().out
+    assert capsys.readouterr().out.startswith("Claimed 40 QDT (0x")
+    assert run(home, "wallet", "history") == 0
+    out = capsys.readouterr().out
+    assert f"Submitted an update to bounty {bounty_id}, round 0 (1 of 2)" in out
+    assert f"Reward assigned: bounty {bounty_id}, round 0 (1 of 2)" in out
     assert run(home, "rewards", "--json") == 0
     (row,) = json.loads(capsys.readouterr().out)["submissions"]
     assert (row["status"], row["amount"], row["claim"]) == ("finalised", 40 * UNIT, "claimed")

@@ -503,12 +503,13 @@ def serve_forever(home: str | os.PathLike[str] | None, port: int, plugins: bool 
     """Run the devnet in the foreground until interrupted (Ctrl-C or SIGTERM)."""
     import signal
 
+    # the handler comes first: a SIGTERM sent as soon as server.json appears stops it cleanly
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     devnet = Devnet(devnet_dir(home), port)
     devnet.start(plugins=plugins)
     announce(f"Embedded network (chain {devnet.chain.chain_id}) serving at {devnet.url}")
     announce(f"QuarryToken {devnet.token}, BountyBoard {devnet.board}")
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:
         while not stopped.wait(0.5):
             pass

@@ -19,6 +19,7 @@ cursor are not undone (fine for the devnet and for confirmed blocks).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -317,7 +318,44 @@ def _format_units(units: int, decimals: int = 18) -> str:
     return format_amount(units, decimals, 6)
 
 
-def _describe(event: dict[str, Any], symbol: str) -> tuple[str, str, int]:
+def round_text(index: int, rounds: int | None) -> str:
+    """A round as the CLI writes it: "round 0 (1 of 6)". The on-chain index is 0-based and is
+    what CLI arguments and JSON use; the count in brackets is for people."""
+    return f"round {index} ({index + 1} of {rounds})" if rounds else f"round {index}"
+
+
+def round_title(index: int, rounds: int) -> str:
+    """A round as the GUI writes it: "Round 1 of 6"."""
+    return f"Round {index + 1} of {rounds}"
+
+
+def _rounds_lookup(store: Store, w3: Web3 | None, network: str,
+                   board: str | None) -> Callable[[int], int | None]:
+    """bounty id -> its number of rounds: from the bounty cache, else asked from the board."""
+    found: dict[int, int | None] = {}
+
+    def rounds_of(bounty_id: int) -> int | None:
+        if bounty_id in found:
+            return found[bounty_id]
+        rounds = None
+        if board:
+            for row in store.db.query(
+                    "SELECT data FROM bounty_cache WHERE network = ? AND board = ? AND bounty_id = ?",
+                    [network, board, bounty_id]):
+                with contextlib.suppress(ValueError, TypeError, KeyError):
+                    rounds = int(json.loads(row["data"])["rounds"])
+            if rounds is None and w3 is not None:
+                with contextlib.suppress(Exception):  # offline or odd node: the text goes without it
+                    contract = w3.eth.contract(address=to_checksum_address(board), abi=abi("BountyBoard"))
+                    rounds = int(contract.functions.getBounty(bounty_id).call()[3])
+        found[bounty_id] = rounds
+        return rounds
+
+    return rounds_of
+
+
+def _describe(event: dict[str, Any], symbol: str,
+              rounds_of: Callable[[int], int | None] = lambda _bounty_id: None) -> tuple[str, str, int]:
     """(description, amount text, signed amount in base units for sorting)."""
     name = event["event"]
     amount = int(event["amount"]) if event["amount"] not in (None, "") else 0
@@ -329,10 +367,11 @@ def _describe(event: dict[str, Any], symbol: str) -> tuple[str, str, int]:
                        else f"Sent {unit} to {event['counterparty'] or 'a new contract'}")
         return description, f"{'+' if incoming else '-'}{text} {unit}", amount if incoming else -amount
     bounty = f"bounty {event['bounty_id']}"
-    if name == "UpdateSubmitted":
-        return f"Submitted an update to {bounty}, round {event['round']}", "", 0
-    if name == "RewardAssigned":
-        return f"Reward assigned: {bounty}, round {event['round']}", f"+{text} {symbol}", amount
+    if name in ("UpdateSubmitted", "RewardAssigned"):
+        which = round_text(int(event["round"]), rounds_of(int(event["bounty_id"])))
+        if name == "UpdateSubmitted":
+            return f"Submitted an update to {bounty}, {which}", "", 0
+        return f"Reward assigned: {bounty}, {which}", f"+{text} {symbol}", amount
     if name == "RewardClaimed":
         return "Claimed rewards", f"{text} {symbol}", 0
     if name == "BountyCreated":
@@ -374,8 +413,9 @@ def load_account_history(store: Store, w3: Web3 | None, network: str, account: s
             [network, account, ETH_KIND])))
     rows: list[dict[str, Any]] = []
     logged_hashes = set()
+    rounds_of = _rounds_lookup(store, w3 if refresh else None, network, board)
     for event in events(store, network, account):
-        description, amount_text, amount_sort = _describe(event, symbol)
+        description, amount_text, amount_sort = _describe(event, symbol, rounds_of)
         logged_hashes.add(event["tx_hash"])
         rows.append({
             "timestamp": event["timestamp"], "description": description, "amount_text": amount_text,

@@ -9,6 +9,7 @@ embedded network an account is funded from the faucet the first time a command u
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import sys
 from typing import Any
@@ -222,18 +223,28 @@ def cmd_devnet(args: argparse.Namespace) -> int:
 
 
 def cmd_network_list(args: argparse.Namespace) -> int:
-    from wallet.network import current_network, list_networks
+    from wallet.devnet import DEFAULT_PORT, running_url
+    from wallet.network import current_network, list_networks, resolve_embedded
     from wallet.store import Store
 
+    # the embedded network's URL is wherever its devnet runs now (another port if 18545 was taken)
+    devnet_url = running_url(home_from(args))
     with Store(home_from(args)) as store:
+        if devnet_url is not None:
+            with contextlib.suppress(NetworkError):  # stopped meanwhile: listed as on demand
+                resolve_embedded(store, home_from(args), start=False)  # records its URL and contracts
         current = current_network(store).name
         networks = list_networks(store)
+    embedded_url = devnet_url or f"http://127.0.0.1:{DEFAULT_PORT}"
     if args.json:
-        print_json([dict(n.as_dict(), current=n.name == current) for n in networks])
+        print_json([dict(n.as_dict(), current=n.name == current,
+                         **({"rpc_url": embedded_url, "running": devnet_url is not None} if n.is_embedded else {}))
+                    for n in networks])
         return 0
     rows = [("", "NAME", "CHAIN", "RPC URL", "BOARD")] + [
         ("*" if n.name == current else "", n.name, n.chain_id,
-         n.rpc_url + (" (started on demand)" if n.is_embedded else ""), n.board or "-")
+         (embedded_url + ("" if devnet_url else " (started on demand)")) if n.is_embedded else n.rpc_url,
+         n.board or "-")
         for n in networks
     ]
     print(_table(rows))
@@ -241,7 +252,8 @@ def cmd_network_list(args: argparse.Namespace) -> int:
 
 
 def cmd_network_use(args: argparse.Namespace) -> int:
-    from wallet.network import use_network
+    from wallet.devnet import running_url
+    from wallet.network import resolve_embedded, use_network
     from wallet.store import Store
 
     with Store(home_from(args)) as store:
@@ -249,6 +261,8 @@ def cmd_network_use(args: argparse.Namespace) -> int:
             network = use_network(store, args.name_or_url, args.chain_id, typed_address(args.token, "token address"),
                                   typed_address(args.board, "bounty board address"), args.name,
                                   verify=not args.offline)
+            if network.is_embedded and running_url(home_from(args)) is not None:
+                network = resolve_embedded(store, home_from(args), start=False)  # its live URL
         except NetworkError as exc:
             said = str(exc) if str(exc).endswith(".") else f"{exc}."
             raise NetworkError(f"{said} Nothing was changed (--offline saves it without checking).") from exc
@@ -367,7 +381,7 @@ def cmd_bounties_list(args: argparse.Namespace) -> int:
         print(f"No bounties on {session.network.name} yet.")
         return 0
     print(_table([("ID", "STATUS", "ROUND", "DEADLINE", "REWARD/ROUND", "ESCROW", "SUBMISSIONS")] + [
-        (b.id, b.phase if b.status == "open" else b.status, f"{b.current_round + 1}/{b.rounds}",
+        (b.id, b.phase if b.status == "open" else b.status, f"{b.current_round} ({b.current_round + 1} of {b.rounds})",
          _when(b.round_deadline), _amount(b.reward_per_round), _amount(b.escrow), b.round_submissions)
         for b in found
     ]))
@@ -375,6 +389,8 @@ def cmd_bounties_list(args: argparse.Namespace) -> int:
 
 
 def cmd_bounties_show(args: argparse.Namespace) -> int:
+    from wallet.history import round_text
+
     with Session(args, needs_account=False) as session:
         account = typed_address(args.account, "account") if args.account else None
         details = session.bounty_client().show(args.bounty_id, account)
@@ -385,7 +401,7 @@ def cmd_bounties_show(args: argparse.Namespace) -> int:
     title = (details.spec or {}).get("title", "(spec not verified)")
     lines = [
         f"Bounty {b.id}: {title}",
-        f"  status: {b.status}, {b.phase}; round {b.current_round + 1} of {b.rounds}, deadline {_when(b.round_deadline)}",
+        f"  status: {b.status}, {b.phase}; {round_text(b.current_round, b.rounds)}, deadline {_when(b.round_deadline)}",
         f"  reward: {_amount(b.reward_per_round)} per round, escrow {_amount(b.escrow)}, token {b.token}",
         f"  owner: {b.owner}; at most {b.max_contributors} contributors per round",
         f"  spec: {b.spec_uri} ({b.spec_hash})",
@@ -399,33 +415,52 @@ def cmd_bounties_show(args: argparse.Namespace) -> int:
     else:
         lines.append(f"  WARNING: {details.spec_problem}")
     for r in details.rounds:
-        lines.append(f"  round {r['round'] + 1}: {r['state']}, {r['submissions']} submissions, deadline {_when(r['deadline'])}")
+        lines.append(f"  {round_text(r['round'], b.rounds)}: {r['state']}, {r['submissions']} submissions, "
+                     f"deadline {_when(r['deadline'])}")
     print(printable("\n".join(lines), keep_newlines=True))  # the spec is a stranger's text
     return 0
 
 
 def cmd_rewards(args: argparse.Namespace) -> int:
     with Session(args) as session:
-        summary = session.bounty_client().rewards(session.address)
-    if args.json:
-        print_json(dict(summary.as_dict(), account=session.address))
-        return 0
-    if not summary.rows:
-        print(f"{session.address} has not submitted to any bounty on {session.network.name}.")
-        return 0
-    print(_table([("BOUNTY", "ROUND", "STATUS", "AMOUNT", "CLAIM")] + [
-        (r.bounty_id, r.round + 1, r.status, _amount(r.amount) if r.amount else "-", r.claim or "-")
-        for r in summary.rows
-    ]))
-    for token, units in summary.claimable.items():
-        if units:
-            print(f"Claimable now: {_amount(units)} of token {token} ('quarry claim').")
+        client = session.bounty_client()
+        summary = client.rewards(session.address)
+        if args.json:
+            print_json(dict(summary.as_dict(), account=session.address))
+            return 0
+        if not summary.rows:
+            print(f"{session.address} has not submitted to any bounty on {session.network.name}.")
+            return 0
+        rounds = {b.id: b.rounds for b in client.list_bounties(refresh=False)}
+        for r in summary.rows:
+            if r.bounty_id not in rounds:
+                rounds[r.bounty_id] = client.bounty(r.bounty_id).rounds
+        print(_table([("BOUNTY", "ROUND", "STATUS", "AMOUNT", "CLAIM")] + [
+            (r.bounty_id, f"{r.round} ({r.round + 1} of {rounds[r.bounty_id]})", r.status,
+             _amount(r.amount) if r.amount else "-", r.claim or "-")
+            for r in summary.rows
+        ]))
+        for token, units in summary.claimable.items():
+            if units:
+                print(f"Claimable now: {_token_amount(session, token, units)} ('quarry claim').")
     return 0
+
+
+def _token_amount(session: Session, token: str, units: int) -> str:
+    """"10 QDT": the amount in the token's decimals and its symbol (the address if it has none)."""
+    from wallet.errors import QuarryError
+    from wallet.token import format_amount, token_info
+
+    try:
+        info = token_info(session.w3, token)
+    except QuarryError:  # not answering like an ERC-20: fall back on the address
+        return f"{_amount(units)} of token {token}"
+    return f"{format_amount(units, info.decimals, 6)} {info.symbol or token}"
 
 
 def cmd_claim(args: argparse.Namespace) -> int:
     with Session(args, signs=True) as session:
         claimed = session.bounty_client().claim(session.signer(), typed_address(args.token, "token address"))
-    emit(args, [{"token": t, "amount": str(a), "hash": h} for t, a, h in claimed],
-         "\n".join(f"Claimed {_amount(a)} of token {t} ({h})." for t, a, h in claimed))
+        text = "\n".join(f"Claimed {_token_amount(session, t, a)} ({h})." for t, a, h in claimed)
+    emit(args, [{"token": t, "amount": str(a), "hash": h} for t, a, h in claimed], printable(text, keep_newlines=True))
     return 0
