@@ -162,6 +162,7 @@ BAD_INPUTS = [
     (["change-password", "--password-file", "{wrong}", "--new-password-file", "{pw2}"], "Wrong password"),
     (["change-password", "--password-file", "{pw}", "--new-password-file", "{empty}"], "is empty"),
     (["set-label", "--address", ANVIL_0, "--label", "tab\there"], "control characters"),
+    (["set-label", "--address", ANVIL_0.lower(), "--label", "cold"], "no EIP-55 checksum"),
     (["create", "--password-file", "{pw}"], "already exists"),
 ]
 

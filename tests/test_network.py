@@ -111,6 +111,21 @@ def test_addresses_must_be_valid_eip55():
         check_address("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD")
     with pytest.raises(InvalidInput):
         check_address("0x1234")
+    # typed addresses: the same EIP-55 rules (and parser) as keys.parse_address
+    assert check_address(good, "recipient", require_checksum=True) == good
+    with pytest.raises(InvalidInput) as unchecked:
+        check_address(good.lower(), "recipient", require_checksum=True)
+    assert str(unchecked.value).startswith(f"The recipient {good.lower()} has no EIP-55 checksum")
+    digits_only = "0x" + "12" * 20  # no letters: nothing to checksum, its own EIP-55 form
+    assert check_address(digits_only, require_checksum=True) == digits_only
+
+
+def test_round_text_and_title():
+    from wallet.history import round_text, round_title
+
+    assert round_text(0, 6) == "round 0 (1 of 6)"
+    assert round_text(2, None) == "round 2"
+    assert round_title(0, 6) == "Round 1 of 6"
 
 
 def test_a_hostile_node_cannot_crash_the_wallet_with_nested_json():

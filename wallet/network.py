@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import requests
-from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
+from eth_utils import is_hex_address, to_checksum_address
 from web3 import Web3
 
 from trainer import jsonsafe
@@ -143,22 +143,22 @@ def save_network(store: Store, network: Network) -> None:
 def check_address(value: str, what: str = "address", *, require_checksum: bool = False) -> str:
     """An address in EIP-55 form. Mixed case must checksum; all-lower/upper-case hex (no
     checksum to check) is accepted only without `require_checksum`: addresses a person
-    typed or pasted are checked with it, so that a typo cannot send money astray."""
+    typed or pasted are checked with it, so that a typo cannot send money astray.
+    The checksum itself is checked by keys.parse_address, the one EIP-55 parser."""
+    from wallet.keys import parse_address
+
     if not isinstance(value, str) or not is_hex_address(value.strip()):
         raise InvalidInput(f"Not an Ethereum address ({what}): {value!r}")
     value = value.strip()
     if not value.startswith("0x"):
         value = "0x" + value
     body = value[2:]
-    single_case = body == body.lower() or body == body.upper()
-    if not single_case and not is_checksum_address(value):
-        raise InvalidInput(f"The {what} {value} has a wrong EIP-55 checksum (a typo?).")
-    if single_case and require_checksum and body.lower() != body.upper():
-        raise InvalidInput(
-            f"The {what} {value} has no EIP-55 checksum (it is all lower- or upper-case); "
-            "copy it in its mixed-case checksummed form so that a typo cannot go unnoticed."
-        )
-    return to_checksum_address(value)
+    if (body == body.lower() or body == body.upper()) and not require_checksum:
+        return to_checksum_address(value)  # no checksum to check (an address from a program)
+    try:
+        return parse_address(value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"The {what} {exc}") from None
 
 
 def check_rpc_url(url: str) -> str:

@@ -235,9 +235,10 @@ def cmd_reveal_mnemonic(args: argparse.Namespace) -> int:
 
 
 def cmd_set_label(args: argparse.Namespace) -> int:
+    address = keys.parse_address(args.address)  # checked before the wallet is opened
     with open_vault(args) as vault:
-        vault.set_label(args.address, args.label)
-        info = vault.account(args.address)
+        vault.set_label(address, args.label)
+        info = vault.account(address)
     print(f"Renamed {_describe(info)}")
     return 0
 
