@@ -47,8 +47,8 @@ from practitioner.session import Session
 from practitioner.state import PractitionerHome, read_json
 from trainer.errors import TrainerError
 from wallet.cli.common import home_from, one_line, read_secret, reset_stdin
-from wallet.contribute import round_text
 from wallet.errors import InvalidInput, NotFound, QuarryError
+from wallet.history import round_text
 
 log = logging.getLogger("practitioner")
 

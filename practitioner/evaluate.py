@@ -30,8 +30,8 @@ from practitioner.valuation import value_round
 from trainer.models import model_from_bytes, model_from_spec, model_to_bytes
 from trainer.spec import BountySpec
 from wallet.bounties import Bounty
-from wallet.contribute import round_text
 from wallet.errors import InvalidInput, NotFound, QuarryError
+from wallet.history import round_text
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from practitioner.chain import ROUND_OPEN
 from practitioner.evaluate import check_round_index, read_round_record, round_record_path
 from practitioner.session import Session
 from practitioner.state import write_json
-from wallet.contribute import round_text
 from wallet.errors import InvalidInput
+from wallet.history import round_text
 
 
 def check_finalizable(session: Session, bounty_id: int, round_index: int) -> dict[str, Any]:

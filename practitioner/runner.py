@@ -19,8 +19,8 @@ from practitioner.finalize import finalize_round
 from practitioner.session import Session
 from practitioner.state import read_json
 from trainer.errors import TrainerError
-from wallet.contribute import round_text
 from wallet.errors import QuarryError
+from wallet.history import round_text
 
 log = logging.getLogger(__name__)
 

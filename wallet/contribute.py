@@ -16,7 +16,7 @@ Steps (each reports progress and checks should_stop between pieces of work):
 7. submit its hash on chain, directly or gasless through the inbox's relay.
 
 Round numbers: `round` (results, JSON) is the on-chain index, 0-based; text says
-`round 0 (1 of 6)` (`round_text`).
+`round 0 (1 of 6)` (wallet.history.round_text).
 
 Only the encrypted blob and its hash ever leave the computer. A cancelled or failed step
 sends nothing further: training and encryption write nothing to disk.
@@ -41,20 +41,13 @@ from trainer.update import encrypt_to_blob, make_update
 from wallet.blobs import LocalBlobStore, fetch_blob, upload_blob
 from wallet.bounties import BountyClient
 from wallet.errors import InvalidInput, QuarryError
+from wallet.history import round_text
 
 STEPS = ("bounty", "spec", "model", "data", "train", "encrypt", "upload", "submit")
 Progress = Callable[[str, float, str], None]  # (step, fraction 0..1 of that step, message)
 StopCheck = Callable[[], bool]
 SPEC_MAX_BYTES = 4 * 1024 * 1024
 MODEL_MAX_BYTES = 256 * 1024 * 1024
-
-
-def round_text(round_index: int, rounds: int | None = None) -> str:
-    """CLI wording of an on-chain round index: `round 0 (1 of 6)`; `round 0` when the
-    number of rounds is unknown. The GUI writes "Round 1 of 6" instead."""
-    if rounds:
-        return f"round {round_index} ({round_index + 1} of {rounds})"
-    return f"round {round_index}"
 
 
 def check_data_files(data_files: Sequence[str | Path], what: str = "Data file") -> None:
