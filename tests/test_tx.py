@@ -113,6 +113,12 @@ def test_sending_eth_to_a_contract_that_refuses_it_says_so(devnet):
     assert str(refused.value) == (
         f"The recipient {devnet.token} refused the transfer (the contract reverted); nothing was sent.")
     assert w3.eth.get_balance(signer.address) == before
+    # with a fixed gas limit the node mines it: the replay says the same
+    with pytest.raises(TransactionFailed) as mined:
+        send_and_wait(w3, signer, devnet.token, value=10**15, gas=50_000, expected_chain_id=CHAIN_ID)
+    assert str(mined.value).endswith(
+        f"reverted: the recipient {devnet.token} refused the transfer (the contract reverted); "
+        "the ETH was not sent, only the fee was spent")
 
 
 def test_insufficient_funds_and_nonce_too_low(devnet):

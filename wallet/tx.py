@@ -308,12 +308,16 @@ def wait_for_receipt(
 
 def revert_reason(w3: Web3, tx_hash: str, receipt: dict[str, Any]) -> str:
     """Why a mined transaction reverted: replay it as a call at its block."""
+    tx: Any = {}  # stays empty if the node cannot give the transaction back
     try:
         tx = w3.eth.get_transaction(tx_hash)
         call = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"],
                 "gas": tx["gas"]}
         w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1)
     except Exception as exc:
+        if tx.get("to") and tx.get("value") and not bytes(tx.get("input") or b"") and _is_revert(exc):
+            return (f"the recipient {tx['to']} refused the transfer (the contract reverted); "
+                    "the ETH was not sent, only the fee was spent")
         return decode_revert(exc)
     return "it ran out of gas or failed without a reason"
 
