@@ -26,6 +26,7 @@ from typing import Any
 
 from eth_hash.auto import keccak
 
+from trainer import jsonsafe
 from wallet.atomic import atomic_write_bytes
 from wallet.errors import QuarryError
 
@@ -220,7 +221,7 @@ class _InboxHandler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.NOT_FOUND, "this inbox does not relay submissions")
             return
         try:
-            payload = json.loads(body)
+            payload = jsonsafe.loads(body)
         except ValueError:
             self._error(HTTPStatus.BAD_REQUEST, "body is not JSON")
             return

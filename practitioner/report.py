@@ -21,11 +21,11 @@ player (leave-one-out).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
+from trainer import jsonsafe
 from trainer.blob import blob_hash
 from trainer.spec import canonical_json_bytes
 from wallet.errors import InvalidInput
@@ -130,7 +130,7 @@ def parse_report(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_REPORT_BYTES:
         raise InvalidInput("The round report is too large.")
     try:
-        report = json.loads(data.decode("utf-8"))
+        report = jsonsafe.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidInput(f"The round report is not valid JSON: {exc}") from exc
     if not isinstance(report, dict) or report.get("kind") != REPORT_KIND:
