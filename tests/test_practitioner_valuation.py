@@ -103,3 +103,15 @@ def test_many_players_use_gtg_within_budget_and_pay_the_better_ones_more():
     weak = [amounts.get(_addr(i + 8), 0) for i in range(7)]
     assert sum(good) > sum(weak)
     assert sum(good) + sum(weak) <= 10**18
+
+
+def test_a_deeply_nested_report_is_refused_not_a_crash():
+    # Reports come from the chain's reportURI: a stranger's bytes. With web3 loaded the
+    # recursion limit is raised, so unguarded json.loads of this would kill the process.
+    import web3  # noqa: F401
+
+    from practitioner.report import parse_report
+    from wallet.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="nested deeper"):
+        parse_report(b"[" * 1_000_000 + b"]" * 1_000_000)
