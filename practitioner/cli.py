@@ -138,6 +138,7 @@ def _signer(args: argparse.Namespace, home, *, signs: bool):
 
 
 def build_session(args: argparse.Namespace, *, signs: bool = False) -> Session:
+    from wallet.cli.chain_cmd import announce_devnet_start
     from wallet.network import connect as connect_network
     from wallet.network import (
         current_network,
@@ -161,7 +162,7 @@ def build_session(args: argparse.Namespace, *, signs: bool = False) -> Session:
         with Store(home) as store:
             network = get_network(store, args.network) if args.network else current_network(store)
             if network.is_embedded:
-                network = resolve_embedded(store, home)
+                network = resolve_embedded(store, home, on_start=announce_devnet_start)
         w3 = connect_network(network)
         chain_id, board = network.chain_id, network.board
         token = token or network.token
