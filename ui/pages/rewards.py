@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from trainer import jsonsafe
 from ui import network_link, theme
 from ui.charts import EarningsChart
 from ui.models import Column, FilterProxy, RowTableModel
@@ -31,6 +31,7 @@ from ui.pages.base import Page
 from ui.widgets import button, card, muted_label
 from wallet import token as tokens
 from wallet.atomic import atomic_write_text
+from wallet.errors import InvalidInput
 
 if TYPE_CHECKING:
     from ui.context import AppContext
@@ -63,7 +64,10 @@ def _report_for(client: Any, bounty: Any, round_index: int) -> dict[str, Any] | 
         return None
     data = fetch_blob(info["report_uri"], info["report_hash"], max_bytes=REPORT_MAX_BYTES,
                       file_roots=client.file_roots)
-    report = json.loads(data.decode("utf-8"))
+    try:  # a stranger's bytes: nesting-guarded
+        report = jsonsafe.loads(data.decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
+        raise InvalidInput(f"The round report is not valid JSON: {exc}") from exc
     return report if isinstance(report, dict) else None
 
 
