@@ -7,7 +7,10 @@ without plugins) and ``anvil`` (one per module) by importing them into the test 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -78,6 +81,9 @@ def start_anvil(timeout: float = 30) -> Iterator[str]:
     process = subprocess.Popen(
         [str(ANVIL), "--port", str(port), "--silent", "--chain-id", str(ANVIL_CHAIN_ID)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        # node_modules/.bin/anvil is a node wrapper that spawns the real binary: a session of
+        # its own lets us kill both, or the binary outlives the test holding its port.
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -90,7 +96,8 @@ def start_anvil(timeout: float = 30) -> Iterator[str]:
             time.sleep(0.1)
         yield url
     finally:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
         if process.stderr:
             process.stderr.close()
