@@ -79,6 +79,11 @@ def test_event_loop_stall_during_training_and_encryption(qtbot):
     runner.run(train, on_success=encrypt, on_failure=failures.append, on_partial=epochs.append)
     qtbot.waitUntil(lambda: len(done) + len(failures) > 0, timeout=170_000)
     timer.stop()
+    # Let both worker threads finish and their last queued signals arrive before the runner
+    # (and the handles those signals target) is garbage-collected at the end of the test.
+    runner.pool.waitForDone()
+    runner.background_pool.waitForDone()
+    qtbot.waitUntil(lambda: not runner._running, timeout=10_000)
     assert failures == []
     assert done[0] > 0 and len(epochs) == 2 and bar.value() == bar.maximum()
     worst = max(gaps)
