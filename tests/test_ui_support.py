@@ -7,6 +7,7 @@ import os
 import pytest
 from PySide6.QtWidgets import QApplication
 
+from tests.wallet_testing import file_keyring_fixture as file_keyring  # noqa: F401 (fixture)
 from ui import theme
 from ui.context import AppContext
 from ui.flow import AppFlow
@@ -46,15 +47,3 @@ def ui_home(quarry_home):
     return quarry_home
 
 
-@pytest.fixture
-def file_keyring(tmp_path):
-    """A real keyring backend (keyrings.alt's file backend) in the test's directory."""
-    import keyring
-    from keyrings.alt.file import PlaintextKeyring
-
-    previous = keyring.get_keyring()
-    backend = PlaintextKeyring()
-    backend.file_path = str(tmp_path / "keyring" / "keyring_pass.cfg")
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)

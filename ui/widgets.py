@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import qrcode
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QAbstractItemModel, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPixmap
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QFrame,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
     QSizePolicy,
+    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -240,3 +242,17 @@ def password_strength(password: str) -> tuple[int, str]:
         4: "Strong.",
     }
     return score, hints[min(score, 4)]
+
+
+def sortable_table(model: QAbstractItemModel, accessible_name: str) -> QTableView:
+    """The pages' tables: sortable (first column, newest first), one whole row selected."""
+    table = QTableView()
+    table.setAccessibleName(accessible_name)
+    table.setModel(model)
+    table.setSortingEnabled(True)
+    table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.verticalHeader().hide()
+    table.setAlternatingRowColors(True)
+    return table

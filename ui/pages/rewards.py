@@ -11,13 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QSplitter,
-    QTableView,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -28,7 +26,7 @@ from ui import network_link, theme
 from ui.charts import EarningsChart
 from ui.models import Column, FilterProxy, RowTableModel
 from ui.pages.base import Page
-from ui.widgets import button, card, muted_label
+from ui.widgets import button, card, muted_label, sortable_table
 from wallet import token as tokens
 from wallet.atomic import atomic_write_text
 from wallet.errors import InvalidInput
@@ -212,14 +210,7 @@ class RewardsPage(Page):
         self.model = RowTableModel(reward_columns(), self)
         self.proxy = FilterProxy(self)
         self.proxy.setSourceModel(self.model)
-        self.table = QTableView()
-        self.table.setAccessibleName("Rewards per bounty and round")
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().hide()
+        self.table = sortable_table(self.proxy, "Rewards per bounty and round")
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFormLayout,
     QGridLayout,
@@ -17,7 +16,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QStackedWidget,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -27,7 +25,15 @@ from ui import theme
 from ui.dialogs import PasswordDialog, close_dialog
 from ui.models import Column, FilterProxy, RowTableModel
 from ui.pages.base import Page
-from ui.widgets import BusyPanel, button, card, copy_to_clipboard, muted_label, qr_pixmap
+from ui.widgets import (
+    BusyPanel,
+    button,
+    card,
+    copy_to_clipboard,
+    muted_label,
+    qr_pixmap,
+    sortable_table,
+)
 from wallet import token as tokens
 from wallet import tx as txs
 from wallet.errors import QuarryError, WalletLocked
@@ -205,15 +211,8 @@ class WalletPage(Page):
         self.history_model = RowTableModel(history_columns(), self)
         self.history_proxy = FilterProxy(self)
         self.history_proxy.setSourceModel(self.history_model)
-        self.history_view = QTableView()
-        self.history_view.setAccessibleName("Transaction history")
-        self.history_view.setModel(self.history_proxy)
-        self.history_view.setSortingEnabled(True)
-        self.history_view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
-        self.history_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.history_view.verticalHeader().hide()
+        self.history_view = sortable_table(self.history_proxy, "Transaction history")
         self.history_view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        self.history_view.setAlternatingRowColors(True)
         self.history_search.textChanged.connect(self._search_history)
         self.history_view.selectionModel().selectionChanged.connect(self._history_selected)
         self.speed_up_button = button("Speed up", "send", on_click=lambda: self.replace_tx(False),
