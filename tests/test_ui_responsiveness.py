@@ -16,6 +16,9 @@ from ui.tasks import TaskRunner
 
 MAX_STALL_S = 0.100
 N_FEATURES, HIDDEN, CLASSES = 200, 480, 8  # 200*480+480 + 480*8+8 = 100,328 parameters
+# The runner and timer outlive the test, as they do in the app: destroying them (and the
+# task handles they own) while pytest-qt flushes the test's last events crashed Qt in CI.
+_KEEP_ALIVE: list[object] = []
 
 
 def test_event_loop_stall_during_training_and_encryption(qtbot):
@@ -72,6 +75,7 @@ def test_event_loop_stall_during_training_and_encryption(qtbot):
     timer.setInterval(5)
     timer.timeout.connect(tick)
     runner = TaskRunner()
+    _KEEP_ALIVE.extend([runner, timer])
     done: list[int] = []
     failures: list[str] = []
     timer.start()
