@@ -12,7 +12,9 @@ Steps (each reports progress and checks should_stop between pieces of work):
 3. load and validate the owner's files against the spec's schema (trainer.data),
 4. train locally from the round's model, clip, add Gaussian noise if asked (ε reported),
 5. encode and encrypt under the bounty's Paillier key into the update blob,
-6. upload the blob to the spec's inbox (or keep it in <home>/blobs for file:// bounties),
+6. keep the plaintext update the practitioner will decrypt in <home>/kept-updates (never
+   sent; wallet.kept_updates), upload the blob to the spec's inbox (or keep it in
+   <home>/blobs for file:// bounties),
 7. submit its hash on chain, directly or gasless through the inbox's relay.
 
 Round numbers: `round` (results, JSON) is the on-chain index, 0-based; text says
@@ -42,6 +44,7 @@ from wallet.blobs import LocalBlobStore, fetch_blob, upload_blob
 from wallet.bounties import BountyClient
 from wallet.errors import InvalidInput, QuarryError
 from wallet.history import round_text
+from wallet.kept_updates import keep_update
 
 STEPS = ("bounty", "spec", "model", "data", "train", "encrypt", "upload", "submit")
 Progress = Callable[[str, float, str], None]  # (step, fraction 0..1 of that step, message)
@@ -230,6 +233,9 @@ def contribute(
         report("submit", 1.0, "Dry run: nothing sent")
         return result
     _check_stop(should_stop)
+    # kept at home before anything is sent: the wallet checks the round's report with it
+    keep_update(client, signer.address, bounty_id, round_index, digest, update.delta,  # type: ignore[union-attr]
+                spec.encoding_params())
 
     report("upload", 0.0, "Uploading the encrypted update")
     if spec.inbox_url:

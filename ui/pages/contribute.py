@@ -502,8 +502,10 @@ class ContributeFlow(QWidget):
             return
         from trainer.blob import blob_hash
         from wallet.blobs import LocalBlobStore, upload_blob
+        from wallet.kept_updates import keep_update
 
         account, gasless = self.account, self.gasless.isChecked()
+        round_index, delta = prepared.bounty.current_round, self.update.delta
         blob_dir = self.ctx.home / "blobs"
         spec, bounty_id = prepared.spec, prepared.bounty.id
         self.banner.clear()
@@ -513,6 +515,8 @@ class ContributeFlow(QWidget):
         def work(c: Any) -> dict[str, Any]:
             signer = vault.signer(account)
             digest = blob_hash(blob)
+            # kept at home before anything is sent: the wallet checks the round's report with it
+            keep_update(client, account, bounty_id, round_index, digest, delta, spec.encoding_params())
             uri = upload_blob(spec.inbox_url, blob) if spec.inbox_url else \
                 LocalBlobStore(blob_dir).put(blob)
             c.check_stop()

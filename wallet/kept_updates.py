@@ -1,0 +1,95 @@
+"""The owner's own plaintext updates, kept in its home (never sent) so the wallet can check
+a round's report once the validation set is revealed.
+
+What is kept is exactly what the practitioner decrypts: the clipped (and possibly noised)
+update after the fixed-point round trip of the spec's encoding (clamp to [-clip, clip],
+`q = round((x + clip) * 2^precision_bits)`, back to `q / 2^precision_bits - clip`).
+Anything else (the raw float update) would differ in the last bits and make an honest
+report's "without you" score look wrong.
+
+    <home>/kept-updates/<chainId>-<board>/<bountyId>/<round>/<account>-<blobHash>.npy
+
+One float64 .npy per submission, written atomically and read with allow_pickle=False. The
+key is (chain, board, bounty, round, account, blob hash): a resubmission elsewhere or
+another account never reads the wrong vector.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trainer.encoding import EncodingParams, decode_sum, encode
+from wallet.atomic import atomic_write_bytes
+
+KEPT_DIR = "kept-updates"
+MAX_KEPT_BYTES = 256 * 1024 * 1024  # a model of 32M parameters; anything larger is not ours
+_HASH = re.compile(r"^0x[0-9a-f]{64}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+def round_trip(vector: np.ndarray, encoding: EncodingParams) -> np.ndarray:
+    """The vector the practitioner decrypts from an encrypted `vector` (float64)."""
+    return decode_sum(encode(np.asarray(vector, dtype=np.float64), encoding), 1, encoding)
+
+
+def kept_path(home: str | os.PathLike[str], chain_id: int, board: str, bounty_id: int,
+              round_index: int, account: str, blob_hash: str) -> Path:
+    blob_hash = blob_hash.lower()
+    if not _HASH.match(blob_hash) or not _ADDRESS.match(account) or not _ADDRESS.match(board):
+        raise ValueError("a kept update is keyed by a 0x address and a 0x 32-byte hash")
+    network = f"{int(chain_id)}-{board.lower()}"
+    return (Path(home) / KEPT_DIR / network / str(int(bounty_id)) / str(int(round_index))
+            / f"{account.lower()}-{blob_hash}.npy")
+
+
+def save_kept_update(path: Path, vector: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(vector, dtype=np.float64), allow_pickle=False)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_kept_update(path: Path) -> np.ndarray | None:
+    """The kept vector, or None when this computer does not hold it (or it is unreadable)."""
+    try:
+        if path.stat().st_size > MAX_KEPT_BYTES:
+            return None
+        with path.open("rb") as handle:
+            vector = np.load(handle, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if vector.dtype != np.float64 or vector.ndim != 1:
+        return None
+    return vector
+
+
+def keep_update(client: Any, account: str, bounty_id: int, round_index: int, blob_hash: str,
+                delta: np.ndarray, encoding: EncodingParams) -> Path | None:
+    """Keep what the practitioner will decrypt from this submission (call it before the
+    submission goes on chain, so a crash after submitting never loses it). `client` is a
+    wallet.bounties.BountyClient; without a store (no home) nothing is kept."""
+    store = getattr(client, "store", None)
+    if store is None:
+        return None
+    path = kept_path(store.home, client.chain_id, client.board_address, bounty_id, round_index,
+                     account, blob_hash)
+    save_kept_update(path, round_trip(delta, encoding))
+    return path
+
+
+def kept_update_for(client: Any, account: str, bounty_id: int, round_index: int,
+                    blob_hash: str) -> np.ndarray | None:
+    store = getattr(client, "store", None)
+    if store is None:
+        return None
+    try:
+        path = kept_path(store.home, client.chain_id, client.board_address, bounty_id,
+                         round_index, account, blob_hash)
+    except ValueError:
+        return None
+    return load_kept_update(path)
