@@ -223,6 +223,8 @@ def cmd_post(args: argparse.Namespace) -> int:
         raise InvalidInput("--rpc needs --board ADDRESS (the BountyBoard contract).")
     check_post_options(parse_amount(args.reward), args.rounds, args.round_seconds)
     raw_spec = read_spec_file(args.spec)
+    if args.not_verifiable:  # the validation set stays private; owners see that on the bounty
+        raw_spec["verifiable"] = False
     check_data_files(args.validation, "Validation file")
     key_path = _home(args).key_path
     public_key = load_public_key(key_path)  # no key: say so before asking for its password
@@ -446,6 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reward", required=True, metavar="X", help="reward per round in tokens")
     p.add_argument("--rounds", required=True, type=int, metavar="R")
     p.add_argument("--round-seconds", required=True, type=int, metavar="S")
+    p.add_argument("--not-verifiable", action="store_true",
+                   help="the validation set must stay private: it is never revealed, so data owners "
+                        "cannot check the scores (the spec and the bounty page say so)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_post)
 

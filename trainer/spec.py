@@ -43,6 +43,8 @@ Field reference (all required unless marked optional):
     initial_model.uri       non-empty string
     inbox_url               http(s):// URL of the practitioner's inbox ("" = file:// network)
     max_blob_bytes          optional int >= 1, largest update blob the inbox accepts
+    verifiable              optional bool, default true; false = the validation set stays
+                            private (never revealed), so owners cannot check the scores
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ class BountySpec:
     initial_model: ModelRef
     inbox_url: str
     max_blob_bytes: int | None = None
+    verifiable: bool = True  # False: the validation set is never revealed (shown to owners)
     version: int = SPEC_VERSION
     _public_key: Any = field(default=None, init=False, repr=False, compare=False, hash=False)
 
@@ -148,6 +151,8 @@ class BountySpec:
         }
         if self.max_blob_bytes is not None:
             out["max_blob_bytes"] = self.max_blob_bytes
+        if not self.verifiable:  # omitted when true: specs posted before the field keep their hash
+            out["verifiable"] = False
         return out
 
     def to_json_bytes(self) -> bytes:
@@ -282,6 +287,9 @@ def _parse_spec(obj: Any) -> BountySpec:
     max_blob_bytes = None
     if root.get("max_blob_bytes") is not None:
         max_blob_bytes = read_int(root["max_blob_bytes"], "max_blob_bytes", lo=1)
+    verifiable = root.get("verifiable", True)
+    if not isinstance(verifiable, bool):
+        raise SpecError("Spec field 'verifiable' must be true or false.")
     return BountySpec(
         version=version,
         title=title,
@@ -299,4 +307,5 @@ def _parse_spec(obj: Any) -> BountySpec:
         initial_model=initial_model,
         inbox_url=inbox_url,
         max_blob_bytes=max_blob_bytes,
+        verifiable=verifiable,
     )
