@@ -56,10 +56,26 @@ def _m002_chain_tables(db: Database) -> None:
     migrate_chain_tables_v1(db)
 
 
+def _m003_verify_results(db: Database) -> None:
+    # the last check of each round an account submitted to (wallet/verify.py): the track
+    # record counts the mismatches this wallet saw
+    db["verify_results"].create(
+        {
+            "network": str, "board": str, "bounty_id": int, "round": int, "account": str,
+            "blob_hash": str, "status": str, "detail": str,
+            "differences": str,  # JSON list of what differed
+            "checked_at": float,
+        },
+        pk=("network", "board", "bounty_id", "round", "account"),
+        not_null={"status", "checked_at"},
+    )
+
+
 # Append-only. Index i is migration number i + 1 (the user_version after it ran).
 MIGRATIONS: list[Migration] = [
     _m001_accounts_and_settings,
     _m002_chain_tables,
+    _m003_verify_results,
 ]
 
 # Values a setting has until someone sets it.

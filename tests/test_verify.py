@@ -1,0 +1,191 @@
+"""Every owner can check its own pay (wallet/verify.py) on a real EVM with real Paillier:
+owners contribute with the wallet (which keeps its plaintext update), the practitioner
+finalises with an honest or a doctored report, and the wallet says Verified, Not yet
+revealed, Not verifiable or Mismatch (and what differs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from practitioner.post import post_bounty, read_spec_file
+from practitioner.state import load_validation
+from tests.chain_fixtures import TOKEN_UNIT, funded_signer
+from tests.practitioner_fixtures import practitioner_on_market
+from trainer.aggregate import decrypt_update
+from trainer.blob import parse_blob
+from trainer.models import model_from_bytes, model_from_spec, model_to_bytes
+from trainer.scoring import log_loss
+from trainer.spec import BountySpec, canonical_json_bytes
+from wallet.bounties import BountyClient
+from wallet.contribute import contribute
+from wallet.kept_updates import kept_update_for
+from wallet.store import Store
+from wallet.verify import MISMATCH, NOT_FINALISED, NOT_REVEALED, NOT_VERIFIABLE, verify_rewards
+
+DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
+REWARD = 10 * TOKEN_UNIT
+FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
+
+
+SCENARIOS = ("honest", "payouts", "model", "private", "commitment")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """One bounty of 2 rounds per scenario (the "private" one posted as not verifiable); two
+    owners submitted to round 0 of each through the wallet; round 0 has closed. Each test
+    finalises its own bounty, so no test undoes another's chain."""
+    market, session, private_key = practitioner_on_market(tmp_path_factory.mktemp("practitioner"))
+    market.mint(session.signer.address, 100 * TOKEN_UNIT)
+    spec_path = DEMO / "breast_cancer_spec.json"
+    validation = [str(DEMO / "breast_cancer_validation.csv")]
+    bounties = {}
+    for name in SCENARIOS:
+        raw = read_spec_file(spec_path)
+        if name == "private":
+            raw["verifiable"] = False
+        bounties[name] = post_bounty(session, spec_path, raw_spec=raw, validation_files=validation,
+                                     reward_per_round=REWARD, rounds=2, round_seconds=600).bounty_id
+    home = tmp_path_factory.mktemp("owner")
+    store = Store(home)
+    client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "test")
+    owners = [funded_signer(market.chain) for _ in FILES]
+    for bounty_id in bounties.values():
+        for owner, name in zip(owners, FILES, strict=True):
+            contribute(client, owner, bounty_id, [DEMO / name], blob_dir=home / "blobs")
+    market.chain.advance(601)
+    yield {"market": market, "session": session, "key": private_key, "owners": owners,
+           "client": client, **bounties}
+    store.close()
+
+
+def load_spec(session, bounty_id):
+    bounty = session.client.bounty(bounty_id)
+    return BountySpec.from_json_bytes(session.blob(bounty.spec_hash, bounty.spec_uri))
+
+
+def model_params(session, spec, model_hash, uri):
+    return model_from_bytes(session.blob(model_hash, uri), spec).get_params()
+
+
+@dataclass
+class Decrypted:
+    address: str
+    blob_hash: str
+    update: np.ndarray
+
+
+def _decrypted(world, bounty_id):
+    """Each owner's submission as the practitioner decrypts it."""
+    session, client = world["session"], world["client"]
+    spec = load_spec(session, bounty_id)
+    found = []
+    for owner in world["owners"]:
+        mine = client.submission(bounty_id, 0, owner.address)
+        blob = parse_blob(session.blob(mine["blob_hash"], mine["uri"]), expected_public_key=spec.public_key())
+        found.append(Decrypted(owner.address, mine["blob_hash"], decrypt_update(world["key"], blob)))
+    return spec, found
+
+
+def honest_round(world, bounty_id, *, pay=(6, 3), doctor=None, next_params=None):
+    """Value round 0 as the practitioner does (next model = round model + sum / n, log-loss on
+    its validation set), publish a version 2 report and finalise. `doctor(report)` edits the
+    report before it is published; `next_params` finalises with another next model."""
+    session = world["session"]
+    spec, decoded = _decrypted(world, bounty_id)
+    info = session.client.round(bounty_id, 0)
+    start = model_params(session, spec, info.model_hash, info.model_uri)
+    x, y = load_validation(session.bounty_dir(bounty_id))
+    model = model_from_spec(spec)
+
+    def score(params):
+        model.set_params(params)
+        return log_loss(model, x, y)
+
+    n = len(decoded)
+    total = sum(d.update for d in decoded)
+    after = start + total / n
+    model.set_params(after)
+    next_hash, next_uri = session.publish(model_to_bytes(model))
+    amounts = [p * TOKEN_UNIT // 10 for p in pay]
+    lines = [{
+        "address": d.address, "blobHash": d.blob_hash, "value": 0.1, "stdErr": 0.01,
+        "share": amount / REWARD, "amount": str(amount), "inModel": True,
+        "metricWithout": score(after - d.update / n), "copyOf": None,
+    } for d, amount in zip(decoded, amounts, strict=True)]
+    report = {
+        "kind": "quarry-round-report", "version": 2, "bountyId": bounty_id, "round": 0,
+        "specHash": session.client.bounty(bounty_id).spec_hash, "modelHash": info.model_hash,
+        "nextModelHash": next_hash, "metric": "log_loss", "metricBefore": score(start),
+        "metricAfter": score(after), "accuracyBefore": 0.5, "accuracyAfter": 0.9,
+        "denominator": n, "players": n, "method": "exact", "seed": None, "evaluations": 4,
+        "reward": str(REWARD), "paid": str(sum(amounts)), "contributors": lines, "rejected": [],
+    }
+    if doctor is not None:
+        doctor(report)
+    report_hash, report_uri = session.publish(canonical_json_bytes(report))
+    if next_params is not None:
+        model.set_params(next_params)
+        next_hash, next_uri = session.publish(model_to_bytes(model))
+    session.client.finalize(bounty_id, 0, [d.address for d in decoded], amounts, next_hash, next_uri,
+                            report_hash, report_uri)
+    return report
+
+
+def check(world, scenario, owner=0):
+    """The verification result of `owner` for round 0 of the scenario's bounty."""
+    results = verify_rewards(world["client"], world["owners"][owner].address)
+    (result,) = [r for r in results if r.bounty_id == world[scenario]]
+    return result
+
+
+def test_the_kept_update_is_what_the_practitioner_decrypts(world):
+    _spec, decoded = _decrypted(world, world["honest"])
+    for owner, submission in zip(world["owners"], decoded, strict=True):
+        kept = kept_update_for(world["client"], owner.address, world["honest"], 0, submission.blob_hash)
+        assert kept is not None and np.array_equal(kept, submission.update)
+
+
+def test_honest_round_not_finalised_then_not_yet_revealed(world):
+    result = check(world, "honest")
+    assert result.status == NOT_FINALISED and "not been finalised" in result.detail
+    honest_round(world, world["honest"])
+    result = check(world, "honest")
+    assert result.status == NOT_REVEALED, result.detail
+    assert any("payouts" in c for c in result.checked) and any("next model" in c for c in result.checked)
+
+
+def test_payouts_that_differ_from_the_chain_are_a_mismatch(world):
+    from wallet.verify import recorded_results
+
+    def inflate(report):  # the report claims owner 1 got more than the chain paid
+        report["contributors"][1]["amount"] = str(int(report["contributors"][1]["amount"]) + 1)
+        report["paid"] = str(int(report["paid"]) + 1)
+
+    honest_round(world, world["payouts"], doctor=inflate)
+    for owner in (0, 1):  # every owner sees it, not only the one misreported
+        result = check(world, "payouts", owner)
+        assert result.status == MISMATCH
+        assert any(d.startswith("payouts") for d in result.differences), result.differences
+    client = world["client"]
+    rows = recorded_results(client.store, "test", client.board_address, [world["payouts"]])
+    assert [row["status"] for row in rows] == [MISMATCH, MISMATCH]  # for the track record
+
+
+def test_a_next_model_that_differs_from_the_chain_is_a_mismatch(world):
+    other = model_from_spec(load_spec(world["session"], world["model"]), seed=7).get_params()
+    honest_round(world, world["model"], next_params=other)
+    result = check(world, "model", owner=1)
+    assert result.status == MISMATCH
+    assert [d for d in result.differences if d.startswith("model")], result.differences
+
+
+def test_a_not_verifiable_bounty_says_so(world):
+    honest_round(world, world["private"])
+    result = check(world, "private")
+    assert result.status == NOT_VERIFIABLE and "not verifiable" in result.detail
+    assert any("payouts" in c for c in result.checked)

@@ -1,0 +1,111 @@
+"""Reading a round report (a stranger's blob whose keccak256 the practitioner put on chain in
+`finalize`): the wallet's side of practitioner/report.py, which writes it. The practitioner
+imports `parse_report` from here, so both sides read one format with one parser.
+
+Version 1 (accuracy, leave-one-out) is still read; version 2 (docs/PROTOCOL.md, round
+report) is what the wallet verifies: `metric` "log_loss", `metricBefore`/`metricAfter` of
+the round's model and of the published next model on the validation set, `denominator`,
+and per contributor `address, blobHash, value, stdErr, share, amount, inModel,
+metricWithout, copyOf`. Token amounts are decimal strings, returned as ints.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from trainer import jsonsafe
+from wallet.errors import InvalidInput
+
+REPORT_KIND = "quarry-round-report"
+REPORT_VERSIONS = (1, 2)
+MAX_REPORT_BYTES = 4 * 1024 * 1024
+_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+def _amount(value: Any, what: str) -> int:
+    # decimal strings (JSON numbers lose precision past 2^53); ints are accepted too
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidInput(f"The round report's {what} is not an amount.")
+    text = str(value)
+    if not text.isdigit() or len(text) > 78:  # uint256 has at most 78 digits
+        raise InvalidInput(f"The round report's {what} is not an amount.")
+    return int(text)
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidInput(f"The round report's {what} is not a finite number.")
+    return float(value)
+
+
+def _check_v2(report: dict[str, Any]) -> None:
+    """The fields a wallet recomputes must be there with the right types."""
+    for key in ("bountyId", "round", "denominator"):
+        value = report.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidInput(f"The round report's {key} is not a whole number.")
+    for key in ("specHash", "modelHash", "nextModelHash"):
+        if not isinstance(report.get(key), str) or not _HASH.match(report[key]):
+            raise InvalidInput(f"The round report's {key} is not a 32-byte hash.")
+    for key in ("metricBefore", "metricAfter"):
+        report[key] = _number(report.get(key), key)
+    for index, line in enumerate(report["contributors"]):
+        where = f"contributor {index + 1}"
+        if not isinstance(line.get("address"), str) or not _ADDRESS.match(line["address"]):
+            raise InvalidInput(f"The round report's {where} has no valid address.")
+        if not isinstance(line.get("blobHash"), str) or not _HASH.match(line["blobHash"]):
+            raise InvalidInput(f"The round report's {where} has no valid blobHash.")
+        if not isinstance(line.get("inModel"), bool):
+            raise InvalidInput(f"The round report's {where} does not say whether it is in the model.")
+        line["metricWithout"] = _number(line.get("metricWithout"), f"{where}'s metricWithout")
+        copy_of = line.get("copyOf")
+        if copy_of is not None and (not isinstance(copy_of, str) or not _ADDRESS.match(copy_of)):
+            raise InvalidInput(f"The round report's {where} has a bad copyOf.")
+
+
+def parse_report(data: bytes) -> dict[str, Any]:
+    """Parse and sanity-check a report blob (amounts back to int); InvalidInput says what
+    is wrong. Unknown extra fields are kept (a newer practitioner may add some)."""
+    if len(data) > MAX_REPORT_BYTES:
+        raise InvalidInput("The round report is too large.")
+    try:  # a stranger's bytes: nesting-guarded
+        report = jsonsafe.loads(data.decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
+        raise InvalidInput(f"The round report is not valid JSON: {exc}") from exc
+    if not isinstance(report, dict) or report.get("kind") != REPORT_KIND:
+        raise InvalidInput("This blob is not a Quarry round report.")
+    if report.get("version") not in REPORT_VERSIONS or isinstance(report.get("version"), bool):
+        raise InvalidInput(f"Unsupported round report version {report.get('version')!r}.")
+    contributors = report.get("contributors")
+    rejected = report.get("rejected", [])
+    if not isinstance(contributors, list) or not all(isinstance(c, dict) for c in contributors) \
+            or not isinstance(rejected, list) or not all(isinstance(r, dict) for r in rejected):
+        raise InvalidInput("The round report has malformed contributors.")
+    report["reward"] = _amount(report.get("reward"), "reward")
+    report["paid"] = _amount(report.get("paid"), "paid")
+    for index, line in enumerate(contributors):
+        line["amount"] = _amount(line.get("amount"), f"amount of contributor {index + 1}")
+    amounts = [line["amount"] for line in contributors]
+    if sum(amounts) != report["paid"]:
+        raise InvalidInput("The round report's amounts do not add up.")
+    if report["version"] >= 2:
+        _check_v2(report)
+    elif sum(amounts) > report["reward"]:  # v2's pot may hold the carry on top of the reward
+        raise InvalidInput("The round report's amounts do not add up.")
+    return report
+
+
+def report_line(report: dict[str, Any], account: str) -> dict[str, Any] | None:
+    """The contributor line of `account` (case-insensitive), or None."""
+    wanted = account.lower()
+    return next((line for line in report.get("contributors", [])
+                 if str(line.get("address", "")).lower() == wanted), None)
+
+
+def rejected_line(report: dict[str, Any], account: str) -> dict[str, Any] | None:
+    wanted = account.lower()
+    return next((line for line in report.get("rejected", [])
+                 if str(line.get("address", "")).lower() == wanted), None)

@@ -1,0 +1,383 @@
+"""Check the practitioner's round reports against the chain and, once it revealed the
+validation set, against the wallet's own recomputation: `quarry rewards --verify` and the
+Rewards page's Check column.
+
+For every round the account submitted to, one `RoundCheck`:
+
+- Verified: (a) the report (fetched from the round's reportURI, hash checked against the
+  chain) names this bounty, round, spec and round model, its amounts equal the chain's
+  RewardAssigned amounts for every address and in total, and it lists this submission;
+  (b) its nextModelHash is the next round's model on chain (when a next round opened);
+  (c) the revealed validation set matches the spec's `validation_commitment`, the round
+  model's and the next model's log-loss on it equal metricBefore / metricAfter, and this
+  owner's "without you" (next model minus its kept update / denominator when inModel)
+  equals its line's metricWithout (relative tolerance 1e-9).
+- Mismatch: one of those differs; `differences` says which, in words.
+- Not yet revealed: (a) and (b) hold; the validation set has not been revealed.
+- Not verifiable: (a) and (b) hold but the scores cannot be checked: the bounty was posted
+  as not verifiable, the report predates version 2, this computer does not keep the
+  update it sent, or a blob cannot be fetched now.
+- Not finalised: the round is open, awaiting finalisation, expired (the contract split it
+  equally: nothing to check) or cancelled.
+
+Each result is recorded in the store (`verify_results`), so the track record can count the
+mismatches this wallet saw. No Qt here: the GUI runs `verify_rewards` in a worker.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from eth_hash.auto import keccak
+
+from wallet.blobs import fetch_blob
+from wallet.board_log import round_payouts, sync_board_log
+from wallet.errors import InvalidInput, QuarryError
+from wallet.history import round_text
+from wallet.kept_updates import kept_update_for
+from wallet.round_report import parse_report, rejected_line, report_line
+
+if TYPE_CHECKING:
+    from wallet.bounties import Bounty, BountyClient
+    from wallet.store import Store
+
+VERIFIED = "verified"
+MISMATCH = "mismatch"
+NOT_REVEALED = "not revealed"
+NOT_VERIFIABLE = "not verifiable"
+NOT_FINALISED = "not finalised"
+STATUS_TEXT = {VERIFIED: "Verified", MISMATCH: "Mismatch", NOT_REVEALED: "Not yet revealed",
+               NOT_VERIFIABLE: "Not verifiable", NOT_FINALISED: "Not finalised"}
+RELATIVE_TOLERANCE = 1e-9
+REPORT_MAX_BYTES = 4 * 1024 * 1024
+SPEC_MAX_BYTES = 4 * 1024 * 1024
+MODEL_MAX_BYTES = 256 * 1024 * 1024
+REVEAL_MAX_BYTES = 256 * 1024 * 1024
+_ZERO_HASH = "0x" + "00" * 32
+
+
+@dataclass
+class RoundCheck:
+    bounty_id: int
+    round: int
+    blob_hash: str
+    status: str  # one of STATUS_TEXT's keys
+    detail: str  # one sentence for people
+    differences: list[str] = field(default_factory=list)  # what differs (Mismatch)
+    checked: list[str] = field(default_factory=list)  # what was checked and held
+    numbers: dict[str, float] = field(default_factory=dict)  # the recomputed scores
+    rounds: int | None = None
+
+    @property
+    def status_text(self) -> str:
+        return STATUS_TEXT.get(self.status, self.status)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(asdict(self), status_text=self.status_text)
+
+
+def same_number(mine: float, theirs: float, tolerance: float = RELATIVE_TOLERANCE) -> bool:
+    return math.isfinite(theirs) and abs(mine - theirs) <= tolerance * max(abs(mine), abs(theirs), 1e-300)
+
+
+def validation_commitment(x: np.ndarray, y: np.ndarray, salt: bytes) -> str:
+    """keccak256(salt || x as float64 || y as int64), the rule practitioner/state.py commits
+    with at posting."""
+    body = np.ascontiguousarray(x, dtype=np.float64).tobytes() + np.ascontiguousarray(y, dtype=np.int64).tobytes()
+    return "0x" + keccak(salt + body).hex()
+
+
+class _Checker:
+    """One account's checks, with what several rounds of a bounty share fetched once."""
+
+    def __init__(self, client: BountyClient, account: str) -> None:
+        self.client = client
+        self.account = account
+        self.roots = client.file_roots
+        self._bounties: dict[int, Bounty] = {}
+        self._rounds: dict[int, list[dict[str, Any]]] = {}
+        self._specs: dict[int, Any] = {}
+        self._reveals: dict[int, Any] = {}
+
+    # -- chain and blobs ----------------------------------------------------------------
+
+    def bounty(self, bounty_id: int) -> Bounty:
+        if bounty_id not in self._bounties:
+            self._bounties[bounty_id] = self.client.bounty(bounty_id)
+        return self._bounties[bounty_id]
+
+    def rounds(self, bounty_id: int) -> list[dict[str, Any]]:
+        if bounty_id not in self._rounds:
+            self._rounds[bounty_id] = self.client.rounds(self.bounty(bounty_id))
+        return self._rounds[bounty_id]
+
+    def spec(self, bounty_id: int) -> Any:
+        from trainer.spec import BountySpec
+
+        if bounty_id not in self._specs:
+            bounty = self.bounty(bounty_id)
+            data = fetch_blob(bounty.spec_uri, bounty.spec_hash, SPEC_MAX_BYTES, file_roots=self.roots)
+            self._specs[bounty_id] = BountySpec.from_json_bytes(data)
+        return self._specs[bounty_id]
+
+    def reveal(self, bounty_id: int) -> tuple[str, str] | None:
+        """(dataHash, uri) once the practitioner revealed the validation set, else None."""
+        if bounty_id not in self._reveals:
+            found = None
+            function = getattr(self.client.board.functions, "getReveal", None)
+            if function is not None:
+                data_hash, uri = self.client._call(function(bounty_id))
+                data_hash = "0x" + bytes(data_hash).hex()
+                if data_hash != _ZERO_HASH:
+                    found = (data_hash, str(uri))
+            self._reveals[bounty_id] = found
+        return self._reveals[bounty_id]
+
+    def model(self, spec: Any, model_hash: str, uri: str) -> Any:
+        from trainer.models import model_from_bytes
+
+        return model_from_bytes(fetch_blob(uri, model_hash, MODEL_MAX_BYTES, file_roots=self.roots), spec)
+
+    def next_model_uri(self, bounty_id: int, round_index: int, next_hash: str, report_uri: str) -> str:
+        """Where the report's next model is: the next round's modelURI on chain, else (last
+        round: the chain keeps no next model) beside the report in the same blob store."""
+        rounds = self.rounds(bounty_id)
+        if round_index + 1 < len(rounds) and rounds[round_index + 1]["model_hash"] == next_hash:
+            return rounds[round_index + 1]["model_uri"]
+        head, _sep, _tail = report_uri.rpartition("/")
+        return f"{head}/{next_hash}"
+
+    # -- one round ------------------------------------------------------------------------
+
+    def check(self, bounty_id: int, round_index: int, blob_hash: str, store: Store,
+              network: str) -> RoundCheck:
+        bounty = self.bounty(bounty_id)
+        result = RoundCheck(bounty_id, round_index, blob_hash, NOT_FINALISED, "", rounds=bounty.rounds)
+        info = self.rounds(bounty_id)[round_index]
+        if info["state"] != "finalized":
+            result.detail = {
+                "expired": "The round expired: the contract split its reward equally among its "
+                           "submitters; there is no report to check.",
+                "cancelled": "The round was cancelled before it closed.",
+            }.get(info["state"], "The round has not been finalised yet.")
+            return result
+        # (a) the report against the chain
+        try:
+            data = fetch_blob(info["report_uri"], info["report_hash"], REPORT_MAX_BYTES, file_roots=self.roots)
+        except InvalidInput as exc:
+            if "does not match" in str(exc):
+                return self._mismatch(result, ["the report at its URI does not match the hash on chain"])
+            return self._unverifiable(result, f"The round report cannot be fetched: {exc}")
+        except QuarryError as exc:
+            return self._unverifiable(result, f"The round report cannot be fetched: {exc}")
+        try:
+            report = parse_report(data)
+        except InvalidInput as exc:
+            return self._mismatch(result, [f"the report on chain is not a valid report ({exc})"])
+        differences = self._check_payouts(report, bounty, info, store, network, result)
+        # (b) the next model against the chain
+        rounds = self.rounds(bounty_id)
+        if round_index + 1 < len(rounds) and rounds[round_index + 1]["state"] != "not open" \
+                and rounds[round_index + 1]["state"] != "cancelled":
+            if str(report.get("nextModelHash", "")).lower() != rounds[round_index + 1]["model_hash"]:
+                differences.append(
+                    f"model: the report's next model {report.get('nextModelHash')} is not the model "
+                    f"{round_text(round_index + 1, bounty.rounds)} trains from on chain "
+                    f"({rounds[round_index + 1]['model_hash']})")
+            else:
+                result.checked.append("next model = the next round's model on chain")
+        if differences:
+            return self._mismatch(result, differences)
+        # (c) the scores, once the validation set is revealed
+        try:
+            spec = self.spec(bounty_id)
+        except QuarryError as exc:
+            return self._unverifiable(result, f"The bounty's spec cannot be read: {exc}")
+        if not spec.verifiable:
+            return self._unverifiable(
+                result, "The bounty was posted as not verifiable: its validation set stays private. "
+                        "Payouts and the next model match the chain.")
+        if report.get("version", 1) < 2:
+            return self._unverifiable(result, "The report predates version 2 and has no scores to "
+                                              "recompute. Payouts match the chain.")
+        reveal = self.reveal(bounty_id)
+        if reveal is None:
+            result.status = NOT_REVEALED
+            result.detail = ("Payouts and the next model match the chain; the scores can be checked "
+                             "once the practitioner reveals the validation set (at the bounty's end).")
+            return result
+        return self._check_scores(result, report, spec, info, reveal)
+
+    def _check_payouts(self, report: dict[str, Any], bounty: Bounty, info: dict[str, Any],
+                       store: Store, network: str, result: RoundCheck) -> list[str]:
+        differences = []
+        if report.get("bountyId") != bounty.id or report.get("round") != result.round:
+            differences.append(f"round: the report is for bounty {report.get('bountyId')} round "
+                               f"{report.get('round')}")
+        if str(report.get("specHash", "")).lower() != bounty.spec_hash.lower():
+            differences.append("spec: the report names another spec than the bounty's")
+        if str(report.get("modelHash", "")).lower() != info["model_hash"].lower():
+            differences.append("model: the report's round model is not the one the round trained from on chain")
+        chain = round_payouts(store, network, self.client.board_address, bounty.id, result.round)
+        listed: dict[str, int] = {}
+        for line in report["contributors"]:
+            who = str(line["address"]).lower()
+            listed[who] = listed.get(who, 0) + int(line["amount"])
+        wrong = sorted(who for who in set(chain) | set(listed) if chain.get(who, 0) != listed.get(who, 0))
+        for who in wrong[:5]:
+            differences.append(f"payouts: {who} was paid {chain.get(who, 0)} on chain, "
+                               f"the report says {listed.get(who, 0)}")
+        if len(wrong) > 5:
+            differences.append(f"payouts: {len(wrong) - 5} more addresses differ")
+        if sum(chain.values()) != int(report["paid"]):
+            differences.append(f"payouts: {sum(chain.values())} paid in all on chain, the report "
+                               f"says {report['paid']}")
+        if not wrong and sum(chain.values()) == int(report["paid"]):
+            result.checked.append("payouts = the chain's, for every address and in total")
+        mine = report_line(report, self.account)
+        if mine is None and rejected_line(report, self.account) is None:
+            differences.append("your submission: the report does not list it")
+        elif mine is not None and str(mine.get("blobHash", "")).lower() != result.blob_hash.lower():
+            differences.append("your submission: the report credits another blob to you")
+        return differences
+
+    def _check_scores(self, result: RoundCheck, report: dict[str, Any], spec: Any,
+                      info: dict[str, Any], reveal: tuple[str, str]) -> RoundCheck:
+        from trainer.scoring import log_loss
+
+        try:
+            salt, x, y = read_reveal(fetch_blob(reveal[1], reveal[0], REVEAL_MAX_BYTES, file_roots=self.roots))
+        except InvalidInput as exc:
+            if "does not match" in str(exc):
+                return self._mismatch(result, ["validation set: the revealed blob does not match its hash on chain"])
+            return self._unverifiable(result, f"The revealed validation set cannot be read: {exc}")
+        except QuarryError as exc:
+            return self._unverifiable(result, f"The revealed validation set cannot be fetched: {exc}")
+        if validation_commitment(x, y, salt) != spec.validation_commitment.lower():
+            return self._mismatch(result, ["validation set: the revealed set is not the one the spec "
+                                           "committed to at posting"])
+        result.checked.append("revealed validation set = the spec's commitment")
+        try:
+            before_model = self.model(spec, info["model_hash"], info["model_uri"])
+            next_hash = str(report["nextModelHash"]).lower()
+            after_model = self.model(spec, next_hash, self.next_model_uri(
+                result.bounty_id, result.round, next_hash, info["report_uri"]))
+        except InvalidInput as exc:
+            if "does not match" in str(exc):
+                return self._mismatch(result, [f"model: {exc}"])
+            return self._unverifiable(result, f"A model of the round cannot be read: {exc}")
+        except QuarryError as exc:
+            return self._unverifiable(result, f"A model of the round cannot be fetched: {exc}")
+        before, after = log_loss(before_model, x, y), log_loss(after_model, x, y)
+        result.numbers.update(metricBefore=before, metricAfter=after, withEveryone=after)
+        differences = []
+        for name, mine in (("metricBefore", before), ("metricAfter", after)):
+            if not same_number(mine, float(report[name])):
+                differences.append(f"scores: the report's {name} is {report[name]!r}, recomputed {mine!r}")
+        line = report_line(report, self.account)
+        if line is not None:
+            kept = kept_update_for(self.client, self.account, result.bounty_id, result.round, result.blob_hash)
+            if kept is None or kept.size != after_model.n_params:
+                if differences:
+                    return self._mismatch(result, differences)
+                return self._unverifiable(
+                    result, "Payouts, the next model and the round's scores match, but this computer "
+                            "does not keep the update you sent, so your own score cannot be checked.")
+            params = after_model.get_params()
+            if line["inModel"]:
+                denominator = int(report["denominator"])
+                if denominator < 1:
+                    differences.append("scores: the report counts your update in a model of 0 updates")
+                    return self._mismatch(result, differences)
+                params = params - kept / denominator
+            without_model = after_model.copy()
+            without_model.set_params(params)
+            without = log_loss(without_model, x, y)
+            result.numbers["withoutYou"] = without
+            if not same_number(without, float(line["metricWithout"])):
+                differences.append(f"your score: the report says the model without you scores "
+                                   f"{line['metricWithout']!r}, recomputed {without!r}")
+        if differences:
+            return self._mismatch(result, differences)
+        result.checked.append("round model, next model and your own scores recomputed")
+        result.status = VERIFIED
+        result.detail = "Payouts, the next model and the scores all match what the wallet recomputed."
+        return result
+
+    @staticmethod
+    def _mismatch(result: RoundCheck, differences: list[str]) -> RoundCheck:
+        result.status = MISMATCH
+        result.differences = differences
+        result.detail = "Mismatch: " + "; ".join(differences) + "."
+        return result
+
+    @staticmethod
+    def _unverifiable(result: RoundCheck, detail: str) -> RoundCheck:
+        result.status = NOT_VERIFIABLE
+        result.detail = detail
+        return result
+
+
+def read_reveal(data: bytes) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """(salt, x, y) of a revealed validation set blob."""
+    from trainer.reveal import parse_reveal
+
+    try:
+        revealed = parse_reveal(data)
+    except (ValueError, QuarryError) as exc:
+        raise InvalidInput(f"The revealed validation set is malformed: {exc}") from exc
+    return revealed.salt, revealed.x, revealed.y
+
+
+def verify_rewards(client: BountyClient, account: str,
+                   progress: Callable[[int, int], None] | None = None) -> list[RoundCheck]:
+    """Check every round `account` submitted to (newest last); results are recorded in the
+    store. Needs a client with a store (the board's events are cached there)."""
+    store = client.store
+    if store is None:
+        raise InvalidInput("Verification needs the local store (the board's events are cached there).")
+    summary = client.rewards(account)
+    sync_board_log(client.w3, store, client.network, client.board_address)
+    checker = _Checker(client, account)
+    results = []
+    for index, row in enumerate(summary.rows):
+        try:
+            result = checker.check(row.bounty_id, row.round, row.blob_hash, store, client.network)
+        except QuarryError as exc:  # the node or a blob failed mid-way: said, not fatal
+            result = RoundCheck(row.bounty_id, row.round, row.blob_hash, NOT_VERIFIABLE,
+                                f"Could not be checked now: {exc}")
+        results.append(result)
+        record_result(store, client.network, client.board_address, account, result)
+        if progress is not None:
+            progress(index + 1, len(summary.rows))
+    return results
+
+
+# -- what this wallet saw ----------------------------------------------------------------------
+
+
+def record_result(store: Store, network: str, board: str, account: str, result: RoundCheck) -> None:
+    store.db["verify_results"].upsert({
+        "network": network, "board": board, "bounty_id": result.bounty_id, "round": result.round,
+        "account": account, "blob_hash": result.blob_hash, "status": result.status,
+        "detail": result.detail, "differences": json.dumps(result.differences),
+        "checked_at": time.time(),
+    }, pk=("network", "board", "bounty_id", "round", "account"))
+
+
+def recorded_results(store: Store, network: str, board: str,
+                     bounty_ids: list[int] | None = None) -> list[dict[str, Any]]:
+    """The last result of every check this wallet made on the board (every account)."""
+    rows = list(store.db.query(
+        "SELECT * FROM verify_results WHERE network = ? AND board = ? ORDER BY bounty_id, round",
+        [network, board]))
+    if bounty_ids is not None:
+        wanted = set(bounty_ids)
+        rows = [row for row in rows if row["bounty_id"] in wanted]
+    return rows
