@@ -24,6 +24,7 @@ from wallet.bounties import BountyClient
 from wallet.contribute import contribute
 from wallet.kept_updates import kept_update_for
 from wallet.store import Store
+from wallet.track_record import track_record
 from wallet.verify import MISMATCH, NOT_FINALISED, NOT_REVEALED, NOT_VERIFIABLE, verify_rewards
 
 DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
@@ -189,3 +190,6 @@ def test_a_not_verifiable_bounty_says_so(world):
     result = check(world, "private")
     assert result.status == NOT_VERIFIABLE and "not verifiable" in result.detail
     assert any("payouts" in c for c in result.checked)
+    # and it counts in the practitioner's track record
+    record = track_record(world["client"], world["session"].signer.address)
+    assert record.not_verifiable == 1 and record.bounties_posted == len(SCENARIOS)
