@@ -168,10 +168,12 @@ def test_bounties_rewards_and_claim(devnet, home, wallet_files, tmp_path, capsys
     assert "accepting  0 (1 of 2)" in capsys.readouterr().out
     assert run(home, "bounties", "show", str(bounty_id), "--json") == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["spec_ok"] is True and shown["spec"] == SPEC
+    assert shown["spec_ok"] is True and shown["spec"] == SPEC and shown["verifiable"] is True
+    assert shown["track_record"]["bounties_posted"] >= 1 and bounty_id in shown["track_record"]["bounty_ids"]
     assert run(home, "bounties", "show", str(bounty_id)) == 0
     out = capsys.readouterr().out
     assert "spec verified against its on-chain hash" in out
+    assert "practitioner's track record" in out and "rounds finalised: 0, expired" in out
     assert "; round 0 (1 of 2), deadline" in out and "  round 1 (2 of 2): " in out
     assert "Heart disease\ufffd[2J\ufffd" in out and "\x1b" not in out and "\u202e" not in out
     assert run(home, "bounties", "show", "42") == 1
@@ -193,6 +195,13 @@ def test_bounties_rewards_and_claim(devnet, home, wallet_files, tmp_path, capsys
     out = capsys.readouterr().out
     assert "finalised" in out and "claimable" in out and "Claimable now: 40 QDT ('quarry claim')." in out
     assert f"{bounty_id}       0 (1 of 2)  finalised" in out
+    # the report it committed to is nowhere to be found: said, and nothing counted as verified
+    assert run(home, "rewards", "--verify") == 0
+    out = capsys.readouterr().out
+    assert f"Bounty {bounty_id}, round 0 (1 of 2): Not verifiable" in out and "cannot be fetched" in out
+    assert run(home, "rewards", "--verify", "--json") == 0
+    (checked,) = json.loads(capsys.readouterr().out)["rounds"]
+    assert (checked["bounty_id"], checked["status"]) == (bounty_id, "not verifiable")
     assert run(home, "claim", "--password-file", wallet_files["pw"]) == 0
     assert capsys.readouterr().out.startswith("Claimed 40 QDT (0x")
     assert run(home, "wallet", "history") == 0

@@ -73,7 +73,12 @@ def register(subparsers: argparse._SubParsersAction, groups: dict[str, argparse.
                     cmd_bounties_show, account="reads")
     show.add_argument("bounty_id", type=int, metavar="ID")
 
-    _command(subparsers, "rewards", "your submissions and rewards with their status", cmd_rewards, account="reads")
+    rewards = _command(subparsers, "rewards", "your submissions and rewards with their status", cmd_rewards,
+                       account="reads")
+    rewards.add_argument("--verify", action="store_true",
+                         help="check each round's report against the chain and, once revealed, the "
+                              "validation set, with the update this computer kept (exit status 3 "
+                              "when a report does not match)")
     claim = _command(subparsers, "claim", "claim every reward that is claimable", cmd_claim, account="signs")
     claim.add_argument("--token", metavar="ADDRESS", help="only this token")
 
@@ -390,12 +395,18 @@ def cmd_bounties_list(args: argparse.Namespace) -> int:
 
 def cmd_bounties_show(args: argparse.Namespace) -> int:
     from wallet.history import round_text
+    from wallet.track_record import track_record
 
     with Session(args, needs_account=False) as session:
         account = typed_address(args.account, "account") if args.account else None
-        details = session.bounty_client().show(args.bounty_id, account)
+        client = session.bounty_client()
+        details = client.show(args.bounty_id, account)
+        record = track_record(client, details.bounty.owner,
+                              spec_cache={details.bounty.spec_hash: (details.spec, details.spec_problem)})
+    verifiable = None if details.spec is None else details.spec.get("verifiable") is not False
     if args.json:
-        print_json(dict(details.as_dict(), bounty=_bounty_json(details.bounty)))
+        print_json(dict(details.as_dict(), bounty=_bounty_json(details.bounty), verifiable=verifiable,
+                        track_record=record.as_dict()))
         return 0
     b = details.bounty
     title = (details.spec or {}).get("title", "(spec not verified)")
@@ -414,14 +425,24 @@ def cmd_bounties_show(args: argparse.Namespace) -> int:
                 lines.append(f"  {key}: {spec[key]}")
     else:
         lines.append(f"  WARNING: {details.spec_problem}")
+    if verifiable is False:
+        lines.append("  NOT VERIFIABLE: the practitioner keeps its validation set private; you can check "
+                     "your payout against the chain but not the scores it was computed from")
+    elif verifiable:
+        lines.append("  verifiable: the validation set is revealed at the end, so your wallet can "
+                     "recompute the scores ('quarry rewards --verify')")
     for r in details.rounds:
         lines.append(f"  {round_text(r['round'], b.rounds)}: {r['state']}, {r['submissions']} submissions, "
                      f"deadline {_when(r['deadline'])}")
+    lines.append(f"  practitioner's track record ({b.owner}):")
+    lines += [f"    {line}" for line in record.lines()]
     print(printable("\n".join(lines), keep_newlines=True))  # the spec is a stranger's text
     return 0
 
 
 def cmd_rewards(args: argparse.Namespace) -> int:
+    if args.verify:
+        return _verify_rewards(args)
     with Session(args) as session:
         client = session.bounty_client()
         summary = client.rewards(session.address)
@@ -444,6 +465,30 @@ def cmd_rewards(args: argparse.Namespace) -> int:
             if units:
                 print(f"Claimable now: {_token_amount(session, token, units)} ('quarry claim').")
     return 0
+
+
+def _verify_rewards(args: argparse.Namespace) -> int:
+    """`quarry rewards --verify`: one line per round with Verified / Mismatch / Not yet revealed /
+    Not verifiable / Not finalised and why; exit status 3 when a report does not match."""
+    from wallet.history import round_text
+    from wallet.verify import MISMATCH, verify_rewards
+
+    with Session(args) as session:
+        results = verify_rewards(session.bounty_client(), session.address)
+    if args.json:
+        print_json({"account": session.address, "rounds": [r.as_dict() for r in results]})
+    elif not results:
+        print(f"{session.address} has not submitted to any bounty on {session.network.name}.")
+    else:
+        lines = []
+        for r in results:
+            lines.append(f"Bounty {r.bounty_id}, {round_text(r.round, r.rounds)}: {r.status_text}")
+            lines.append(f"  {r.detail}")
+            if r.numbers:
+                lines.append("  recomputed: " + ", ".join(f"{k} {v:.6f}" for k, v in r.numbers.items()))
+        print(printable("\n".join(lines), keep_newlines=True))  # details quote a stranger's report
+    # a mismatch is worth a non-zero exit for scripts; the text already says what differs
+    return 3 if any(r.status == MISMATCH for r in results) else 0
 
 
 def _token_amount(session: Session, token: str, units: int) -> str:
