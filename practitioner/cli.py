@@ -261,19 +261,24 @@ def cmd_post(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from practitioner.admission import InboxPolicy
     from practitioner.inbox import InboxServer
 
-    relay = None
+    relay = admit = None
     # relaying signs transactions: only with an account given explicitly
-    if args.account or args.private_key_file:
-        relay = _relay_for(build_session(args, signs=True))
+    signs = bool(args.account or args.private_key_file)
+    if signs or args.rpc or args.network:
+        policy = InboxPolicy(build_session(args, signs=signs), max_gas=args.relay_max_gas,
+                             per_address=args.relay_per_address)
+        admit = policy.admit_upload
+        relay = policy.relay if signs else None
     home = _home(args)
     if not 0 <= args.port <= 65535:
         raise InvalidInput(f"--port {args.port} is not a TCP port (0-65535; 0 = any free port).")
     try:
         server = InboxServer(
             home.blob_dir, host=args.host, port=args.port, max_blob_bytes=args.max_blob_bytes,
-            relay=relay, record_path=args.record_bodies,
+            relay=relay, record_path=args.record_bodies, upload_dir=home.upload_dir, admit=admit,
         )
     except OSError as exc:
         raise InvalidInput(
@@ -281,7 +286,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "(is another inbox running there? choose another --port)."
         ) from exc
     print(f"inbox serving {home.blob_dir} at {server.url}"
-          + (" (relaying gasless submissions)" if relay else " (no relay: give --account to relay)"),
+          + (" (relaying gasless submissions)" if relay else " (no relay: give --account to relay)")
+          + ("" if admit else "; no chain (give --rpc/--board or --network), so uploads are not "
+             "checked against their on-chain commits"),
           flush=True)
     stop = threading.Event()
 
@@ -297,18 +304,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
     return 0
-
-
-def _relay_for(session: Session):
-    from wallet.bounties import relay_submission  # issue 3's client
-
-    def relay(payload: dict[str, Any]) -> str:
-        return relay_submission(
-            session.w3, session.signer, payload, board=session.board_address,
-            expected_chain_id=session.chain_id,
-        )
-
-    return relay
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -460,6 +455,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8700)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--max-blob-bytes", type=int, default=64 * 1024 * 1024)
+    p.add_argument("--relay-max-gas", type=int, default=500_000, metavar="GAS",
+                   help="refuse to relay a submission estimated to need more gas (default 500000)")
+    p.add_argument("--relay-per-address", type=int, default=5, metavar="N",
+                   help="relay at most N submissions per contributor address per hour (default 5)")
     p.add_argument("--record-bodies", metavar="FILE", help=argparse.SUPPRESS)  # tests: keep every body
     p.set_defaults(func=cmd_serve)
 

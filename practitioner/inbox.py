@@ -1,10 +1,18 @@
 """The practitioner's inbox: a small HTTP server on 127.0.0.1 (docs/PROTOCOL.md, "Inbox HTTP API").
 
-- `PUT /blobs/0x<hash>`: stored when keccak256(body) == hash and the body is within the size
-  limit; 201 `{"uri"}`; 400 on mismatch, 411 without Content-Length, 413 too large.
-- `GET /blobs/0x<hash>`: the bytes (200) or 404.
+- `PUT /blobs/0x<hash>`: an owner's encrypted update, uploaded after its hash was committed
+  on chain. Stored in `upload_dir` (never served back) when keccak256(body) == hash, the body
+  is within the size limit and the `admit` callable accepts it (practitioner.admission: the
+  hash is the on-chain submission of the contributor named in `X-Quarry-Contributor` to one
+  of this practitioner's bounties); 201 `{"uri"}`; 400 on mismatch, 403 not committed,
+  411 without Content-Length, 413 too large.
+- `GET /blobs/0x<hash>`: only what the practitioner published itself (`blob_dir`: specs,
+  models, reports, validation reveals); 200 with the bytes or 404. Uploaded updates are
+  never served: a stranger cannot fetch an owner's update and submit it as its own.
 - `POST /relay` JSON `{"bountyId","round","blobHash","uri","contributor","deadline","signature"}`:
-  relays a gasless submission through the `relay` callable; 200 `{"txHash"}` or 400 `{"error"}`.
+  relays a gasless submission through the `relay` callable; 200 `{"txHash"}`, or a 4xx
+  `{"error"}` (`Refused` carries its status: 403 not our bounty, 409 not the current round,
+  429 the contributor's limit; 400 otherwise).
 - Every client address has a token bucket; an empty bucket answers 429.
 
 With `record_path`, every request body received is appended to that file (tests use it to
@@ -40,6 +48,17 @@ _BLOB_PATH = re.compile(r"^/blobs/(0x[0-9a-f]{64})$")
 RELAY_FIELDS = ("bountyId", "round", "blobHash", "uri", "contributor", "deadline", "signature")
 
 Relay = Callable[[dict[str, Any]], str]
+# (blob hash, body, contributor named by the uploader or None) -> None, or raises Refused
+Admit = Callable[[str, bytes, "str | None"], None]
+CONTRIBUTOR_HEADER = "X-Quarry-Contributor"
+
+
+class Refused(QuarryError):
+    """A request the inbox turns down, with the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = int(status)
 
 
 def blob_path(directory: Path, blob_hash: str) -> Path:
@@ -80,9 +99,18 @@ class InboxServer(ThreadingHTTPServer):
         burst: int = DEFAULT_BURST,
         relay: Relay | None = None,
         record_path: str | Path | None = None,
+        upload_dir: str | Path | None = None,
+        admit: Admit | None = None,
     ) -> None:
+        """`blob_dir`: what GET serves (the practitioner's own blobs); `upload_dir` (default
+        `uploads` next to it): where owners' updates go, never served. Without `admit` every
+        hash-checked upload is stored (tests); `quarry-practitioner serve` always checks the
+        chain (practitioner.admission.InboxPolicy)."""
         self.blob_dir = Path(blob_dir)
         self.blob_dir.mkdir(parents=True, exist_ok=True)
+        self.upload_dir = Path(upload_dir) if upload_dir is not None else self.blob_dir.parent / "uploads"
+        self.upload_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.admit = admit
         self.max_blob_bytes = max_blob_bytes
         self.buckets = _TokenBuckets(rate, burst)
         self.relay = relay
@@ -202,7 +230,20 @@ class _InboxHandler(BaseHTTPRequestHandler):
         if actual != expected:
             self._error(HTTPStatus.BAD_REQUEST, f"hash mismatch: body hashes to {actual}")
             return
-        target = blob_path(self.server.blob_dir, expected)
+        if self.server.admit is not None:
+            try:
+                self.server.admit(expected, body, self.headers.get(CONTRIBUTOR_HEADER))
+            except Refused as exc:
+                self._error(exc.status, str(exc))
+                return
+            except QuarryError as exc:
+                self._error(HTTPStatus.BAD_REQUEST, str(exc))
+                return
+            except Exception as exc:  # the node is unreachable: the uploader retries later
+                log.warning("upload check failed: %s", exc)
+                self._error(HTTPStatus.SERVICE_UNAVAILABLE, "cannot check the chain now; try again later")
+                return
+        target = blob_path(self.server.upload_dir, expected)
         if not target.exists():
             atomic_write_bytes(target, body, mode=0o644)
         self._json(HTTPStatus.CREATED, {"uri": self.server.blob_uri(expected)})
@@ -230,6 +271,9 @@ class _InboxHandler(BaseHTTPRequestHandler):
             return
         try:
             tx_hash = self.server.relay(payload)
+        except Refused as exc:
+            self._error(exc.status, str(exc))
+            return
         except QuarryError as exc:
             self._error(HTTPStatus.BAD_REQUEST, str(exc))
             return

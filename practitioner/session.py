@@ -58,10 +58,12 @@ class Session:
         return digest, (self.home.blob_dir / digest).resolve().as_uri()
 
     def blob(self, blob_hash: str, uri: str = "", max_bytes: int = MAX_FETCH_BYTES) -> bytes:
-        """The blob with `blob_hash`: from the local store, else fetched from `uri` and checked."""
-        local = read_local_blob(self.home.blob_dir, blob_hash)
-        if local is not None:
-            return local
+        """The blob with `blob_hash`: from the local store (published blobs, then updates the
+        inbox received), else fetched from `uri` and checked."""
+        for directory in (self.home.blob_dir, self.home.upload_dir):
+            local = read_local_blob(directory, blob_hash)
+            if local is not None:
+                return local
         if not uri:
             raise NotFound(f"Blob {blob_hash} is not stored here and has no URI.")
         return fetch_blob(uri, blob_hash, max_bytes)

@@ -2,7 +2,8 @@
 
     <home>/practitioner/
         paillier-key.json                     the key pair (private part encrypted)
-        blobs/0x<hash>                        content-addressed blobs (the inbox serves them)
+        blobs/0x<hash>                        content-addressed blobs it published (the inbox serves them)
+        uploads/0x<hash>                      owners' encrypted updates received by the inbox (never served)
         bounties/<chainId>-<board>-<id>/
             bounty.json                       spec hash, validation commitment salt, options
             validation.npz                    the held-out validation set (never published)
@@ -49,6 +50,12 @@ class PractitionerHome:
     def blob_dir(self) -> Path:
         path = self.root / "blobs"
         path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def upload_dir(self) -> Path:
+        path = self.root / "uploads"
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return path
 
     def bounty_dir(self, chain_id: int, board: str, bounty_id: int) -> Path:

@@ -76,7 +76,13 @@ def test_upload_to_inbox_and_fetch_over_http(inbox):
     data = b"encrypted update bytes"
     uri = upload_blob(inbox.url, data)
     assert uri == f"{inbox.url}/blobs/{blob_hash(data)}"
-    assert fetch_blob(uri, blob_hash(data)) == data
+    assert (inbox.upload_dir / blob_hash(data)).read_bytes() == data
+    with pytest.raises(NotFound):  # an owner's upload is for the practitioner only
+        fetch_blob(uri, blob_hash(data))
+    published = b"a model the practitioner published"
+    LocalBlobStore(inbox.blob_dir).put(published)
+    uri = f"{inbox.url}/blobs/{blob_hash(published)}"
+    assert fetch_blob(uri, blob_hash(published)) == published
     with pytest.raises(InvalidInput, match="does not match"):
         fetch_blob(uri, blob_hash(b"something else"))
     with pytest.raises(NotFound):

@@ -83,7 +83,7 @@ def test_gasless_submit_through_the_inbox_relay(market_setup, tmp_path):
     assert result.uri == f"{inbox.url}/blobs/{result.blob_hash}"
     submission = client.submission(inbox_bounty, 0, owner.address)
     assert submission["blob_hash"] == result.blob_hash
-    assert (inbox.blob_dir / result.blob_hash).is_file()
+    assert (inbox.upload_dir / result.blob_hash).is_file()
     # the owner's raw values never reached the inbox: only the blob and the relay payload
     recorded = inbox.record_path.read_bytes()
     first_row = OWNER_FILE.read_text().splitlines()[1].split(",")

@@ -51,14 +51,20 @@ def test_put_get_round_trip_and_hash_check(inbox, tmp_path):
     status, body = _request(inbox, "PUT", f"/blobs/{_hash(data)}", data)
     assert status == 201
     assert json.loads(body)["uri"] == f"{inbox.url}/blobs/{_hash(data)}"
-    assert _request(inbox, "GET", f"/blobs/{_hash(data)}") == (200, data)
+    # an uploaded update is kept for the practitioner only: never served back to anyone
+    assert _request(inbox, "GET", f"/blobs/{_hash(data)}")[0] == 404
+    assert (inbox.upload_dir / _hash(data)).read_bytes() == data
+    # what the practitioner published itself is served
+    published = b"a model the practitioner published"
+    (inbox.blob_dir / _hash(published)).write_bytes(published)
+    assert _request(inbox, "GET", f"/blobs/{_hash(published)}") == (200, published)
     # the same blob again is fine (content-addressed, idempotent)
     assert _request(inbox, "PUT", f"/blobs/{_hash(data)}", data)[0] == 201
 
     status, body = _request(inbox, "PUT", f"/blobs/{_hash(b'other')}", data)
     assert status == 400 and "mismatch" in json.loads(body)["error"]
     assert _request(inbox, "GET", f"/blobs/{_hash(b'other')}")[0] == 404
-    assert sorted(p.name for p in (tmp_path / "blobs").iterdir()) == [_hash(data)]
+    assert sorted(p.name for p in inbox.upload_dir.iterdir()) == [_hash(data)]
 
     big = b"x" * 1001
     assert _request(inbox, "PUT", f"/blobs/{_hash(big)}", big)[0] == 413

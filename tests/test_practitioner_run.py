@@ -161,12 +161,14 @@ def test_serve_without_a_chain_stores_and_serves_blobs_and_exits_cleanly(tmp_pat
     try:
         banner = server.stdout.readline()
         assert f"http://127.0.0.1:{port}" in banner and "relaying" not in banner
+        assert "uploads are not checked against their on-chain commits" in banner
         data = b"\x01an encrypted update\x00"
         digest = "0x" + keccak(data).hex()
         status, body = _request(port, "PUT", f"/blobs/{digest}", data)
         assert status == 201 and json.loads(body)["uri"] == f"http://127.0.0.1:{port}/blobs/{digest}"
-        assert _request(port, "GET", f"/blobs/{digest}") == (200, data)
-        assert (home / "practitioner" / "blobs" / digest).read_bytes() == data
+        # kept for the practitioner only: never served back
+        assert _request(port, "GET", f"/blobs/{digest}")[0] == 404
+        assert (home / "practitioner" / "uploads" / digest).read_bytes() == data
         assert _request(port, "PUT", f"/blobs/{'0x' + '00' * 32}", data)[0] == 400
         status, body = _request(port, "POST", "/relay", b"{}")
         assert status == 404 and "does not relay" in json.loads(body)["error"]

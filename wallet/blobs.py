@@ -211,23 +211,32 @@ def fetch_blob(uri: str, expected_hash: str, max_bytes: int = DEFAULT_MAX_BYTES,
     return data
 
 
-def upload_blob(inbox_url: str, data: bytes, timeout: float = FETCH_TIMEOUT_SECONDS) -> str:
-    """PUT the blob to an inbox (`PUT /blobs/0x<hash>`); returns the URI it answers."""
+CONTRIBUTOR_HEADER = "X-Quarry-Contributor"
+
+
+def upload_blob(inbox_url: str, data: bytes, timeout: float = FETCH_TIMEOUT_SECONDS, *,
+                contributor: str | None = None) -> str:
+    """PUT the blob to an inbox (`PUT /blobs/0x<hash>`); returns the URI it answers.
+
+    An update blob is uploaded after its hash is committed on chain, naming its contributor
+    (the inbox accepts it only if that contributor's submission has this hash)."""
     parsed = urlparse(inbox_url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise InvalidInput(f"Not an inbox URL: {inbox_url!r}")
     digest = blob_hash(data)
     url = inbox_url.rstrip("/") + "/blobs/" + digest
-    request = urllib.request.Request(
-        url, data=bytes(data), method="PUT", headers={"Content-Type": "application/octet-stream"}
-    )
+    headers = {"Content-Type": "application/octet-stream"}
+    if contributor:
+        headers[CONTRIBUTOR_HEADER] = contributor
+    request = urllib.request.Request(url, data=bytes(data), method="PUT", headers=headers)
     try:
         with http_opener.open(request, timeout=timeout) as response:
             answer = jsonsafe.loads(response.read(MAX_ANSWER_BYTES) or b"{}")
     except urllib.error.HTTPError as exc:
         detail = _error_detail(exc)
         messages = {
-            400: "the inbox refused the blob (hash mismatch)",
+            400: "the inbox refused the blob",
+            403: "the inbox accepts only blobs whose hash is committed on chain for its bounties",
             413: "the blob is larger than the inbox accepts",
             429: "the inbox is rate limiting; try again later",
         }

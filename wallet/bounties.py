@@ -111,6 +111,17 @@ class RewardsSummary:
         }
 
 
+class StaleRound(QuarryError):
+    """An update built for a round that is no longer the bounty's current round."""
+
+    def __init__(self, bounty_id: int, built_for: int, current: int, rounds: int) -> None:
+        self.bounty_id, self.built_for, self.current, self.rounds = bounty_id, built_for, current, rounds
+        super().__init__(
+            f"This update was built for round {built_for} ({built_for + 1} of {rounds}) of bounty "
+            f"{bounty_id}, which is no longer current (round {current} ({current + 1} of {rounds}) "
+            "is); nothing was sent. Train again for the current round.")
+
+
 def _hex(value: bytes) -> str:
     return "0x" + bytes(value).hex()
 
@@ -264,8 +275,15 @@ class BountyClient:
 
     # -- transactions -----------------------------------------------------------------------
 
-    def _check_can_submit(self, bounty_id: int, account: str) -> Bounty:
+    def check_can_submit(self, bounty_id: int, account: str, round_: int | None = None) -> Bounty:
+        """The bounty, when `account` may submit to `round_` (default: the current round) now.
+
+        An update is built for one round (its blob header says which): submitted into a later
+        round it would be scored against another model, so it is refused here, before any
+        signature or gas (StaleRound)."""
         bounty = self.bounty(bounty_id)
+        if round_ is not None and round_ != bounty.current_round:
+            raise StaleRound(bounty_id, round_, bounty.current_round, bounty.rounds)
         if bounty.phase != "accepting":
             raise TransactionFailed(
                 f"Bounty {bounty_id} does not accept submissions now (round {bounty.current_round} is "
@@ -274,9 +292,11 @@ class BountyClient:
             raise TransactionFailed(f"{account} has already submitted to round {bounty.current_round}.")
         return bounty
 
-    def submit(self, signer: LocalAccount, bounty_id: int, blob_hash: str, uri: str) -> dict[str, Any]:
-        """Submit directly (the account pays the gas); returns the receipt."""
-        bounty = self._check_can_submit(bounty_id, signer.address)
+    def submit(self, signer: LocalAccount, bounty_id: int, blob_hash: str, uri: str,
+               round_: int | None = None) -> dict[str, Any]:
+        """Submit directly (the account pays the gas); returns the receipt. `round_` is the
+        round the update was built for (StaleRound when it is no longer current)."""
+        bounty = self.check_can_submit(bounty_id, signer.address, round_)
         call = self.board.functions.submit(bounty_id, bounty.current_round,
                                            bytes.fromhex(check_hash(blob_hash)[2:]), uri)
         return transact(self.w3, signer, call, expected_chain_id=self.chain_id, store=self.store,
@@ -284,9 +304,9 @@ class BountyClient:
                         description=f"Submit to bounty {bounty_id}, round {bounty.current_round}")
 
     def sign_gasless(self, signer: LocalAccount, bounty_id: int, blob_hash: str, uri: str,
-                     valid_for: int = GASLESS_VALIDITY_SECONDS) -> dict[str, Any]:
+                     valid_for: int = GASLESS_VALIDITY_SECONDS, round_: int | None = None) -> dict[str, Any]:
         """The signed relay payload for the current round (no transaction, no gas)."""
-        bounty = self._check_can_submit(bounty_id, signer.address)
+        bounty = self.check_can_submit(bounty_id, signer.address, round_)
         # the domain's chain id must be the node's: a signature for the chain the user meant
         checked_chain_id(self.w3, self.chain_id)
         submission = eip712.make_submission(
@@ -295,13 +315,35 @@ class BountyClient:
         return eip712.relay_payload(submission, signature)
 
     def submit_gasless(self, signer: LocalAccount, bounty_id: int, blob_hash: str, uri: str,
-                       inbox_url: str, wait: bool = True) -> str:
+                       inbox_url: str, wait: bool = True, round_: int | None = None) -> str:
         """Sign the submission and have the bounty's inbox relay it; returns the relay's tx hash."""
-        payload = self.sign_gasless(signer, bounty_id, blob_hash, uri)
+        payload = self.sign_gasless(signer, bounty_id, blob_hash, uri, round_=round_)
         tx_hash = post_relay(inbox_url, payload)
         if wait:
             wait_for_receipt(self.w3, tx_hash)
         return tx_hash
+
+    def expire_round(self, signer: LocalAccount, bounty_id: int, round_: int) -> str:
+        """`expireRound`: anyone's fallback once a round's grace period has passed and it was
+        not finalised; its reward is shared equally by its submitters. Returns the tx hash.
+
+        Checked first (no gas spent on a call that would revert): the round must be the
+        bounty's current, open round and its grace period over."""
+        bounty = self.bounty(bounty_id)
+        if round_ != bounty.current_round or bounty.round_state != "open":
+            raise TransactionFailed(
+                f"Round {round_} of bounty {bounty_id} cannot be expired: it is not the bounty's open "
+                f"round ({bounty.round_state} {bounty.current_round}).")
+        # not `phase`: a cancelled bounty's last round is expirable too
+        left = bounty.round_deadline + self.grace_period() - self.now()
+        if left > 0:
+            raise TransactionFailed(
+                f"Round {round_} of bounty {bounty_id} cannot be expired yet: the practitioner may "
+                f"still finalise it for {left} s.")
+        receipt = transact(self.w3, signer, self.board.functions.expireRound(bounty_id, round_),
+                           expected_chain_id=self.chain_id, store=self.store, network=self.network,
+                           kind="expire", description=f"Expire bounty {bounty_id}, round {round_}")
+        return _hex(receipt["transactionHash"])
 
     def claim(self, signer: LocalAccount, token: str | None = None) -> list[tuple[str, int, str]]:
         """Claim everything claimable (in `token`, or every token of the account's rewards).
@@ -410,13 +452,13 @@ def post_relay(inbox_url: str, payload: dict[str, Any], timeout: float = 60) -> 
 
 def relay_submission(w3: Web3, relayer_signer: LocalAccount, payload: Any, *, board: str,
                      expected_chain_id: int | None = None, store: Store | None = None,
-                     network: str = "") -> str:
+                     network: str = "", max_gas: int | None = None) -> str:
     """Relay a signed Submission with submitWithSignature, paying the gas; returns the tx hash.
 
     Checked first, so a bad request costs the relayer nothing: the fields, the signature
     (for a contributor without code; contract wallets are left to the board's ERC-1271
     check), the deadline, and a dry run of the call (which reverts for a closed round or a
-    repeat submission).
+    repeat submission); with `max_gas`, a call estimated to need more gas is refused unsent.
     """
     submission, signature = eip712.submission_from_payload(payload)
     chain_id = int(expected_chain_id if expected_chain_id is not None else w3.eth.chain_id)
@@ -434,5 +476,8 @@ def relay_submission(w3: Web3, relayer_signer: LocalAccount, payload: Any, *, bo
     )
     data = call._encode_transaction_data()
     tx, _ = build_transaction(w3, relayer_signer.address, board_address, 0, data, None, chain_id)
+    if max_gas is not None and int(tx["gas"]) > max_gas:
+        raise TransactionFailed(f"The submission needs {int(tx['gas'])} gas; this relay pays at most "
+                                f"{max_gas} per submission.")
     return sign_and_send(w3, relayer_signer, tx, chain_id, store=store, network=network, kind="relay",
                          description=f"Relay a submission to bounty {submission.bounty_id}")

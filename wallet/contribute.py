@@ -12,10 +12,14 @@ Steps (each reports progress and checks should_stop between pieces of work):
 3. load and validate the owner's files against the spec's schema (trainer.data),
 4. train locally from the round's model, clip, add Gaussian noise if asked (ε reported),
 5. encode and encrypt under the bounty's Paillier key into the update blob,
-6. keep the plaintext update the practitioner will decrypt in <home>/kept-updates (never
-   sent; wallet.kept_updates), upload the blob to the spec's inbox (or keep it in
-   <home>/blobs for file:// bounties),
-7. submit its hash on chain, directly or gasless through the inbox's relay.
+6. check the round the update was built for is still the bounty's current round (else
+   StaleRound: nothing is sent; train again), keep the plaintext update the practitioner
+   will decrypt in <home>/kept-updates (never sent; wallet.kept_updates),
+7. commit its hash on chain, directly or gasless through the inbox's relay, and only then
+   publish the blob: upload it to the spec's inbox (or write it to <home>/blobs for
+   file:// bounties). Nobody sees an update before its commit. The blob waits in
+   <home>/outbox (wallet.outbox) until published; an upload that fails after the commit
+   stays there for `quarry upload` (the result says so, `upload_error`).
 
 Round numbers: `round` (results, JSON) is the on-chain index, 0-based; text says
 `round 0 (1 of 6)` (wallet.history.round_text).
@@ -40,13 +44,14 @@ from trainer.errors import TrainingCancelled
 from trainer.models import model_from_bytes
 from trainer.spec import BountySpec
 from trainer.update import encrypt_to_blob, make_update
-from wallet.blobs import LocalBlobStore, fetch_blob, upload_blob
+from wallet.blobs import fetch_blob
 from wallet.bounties import BountyClient
 from wallet.errors import InvalidInput, QuarryError
 from wallet.history import round_text
 from wallet.kept_updates import keep_update
+from wallet.outbox import Outbox, PendingUpload, blob_uri, publish
 
-STEPS = ("bounty", "spec", "model", "data", "train", "encrypt", "upload", "submit")
+STEPS = ("bounty", "spec", "model", "data", "train", "encrypt", "submit", "upload")
 Progress = Callable[[str, float, str], None]  # (step, fraction 0..1 of that step, message)
 StopCheck = Callable[[], bool]
 SPEC_MAX_BYTES = 4 * 1024 * 1024
@@ -116,6 +121,8 @@ class ContributionResult:
     dry_run: bool = False
     sent: list[str] = field(default_factory=list)  # what left the computer
     rounds: int | None = None  # the bounty's number of rounds (for `round_text`)
+    upload_error: str | None = None  # committed on chain, but the blob could not be published
+    kept_at: str | None = None  # where the unpublished blob waits (wallet.outbox)
 
     def summary(self) -> str:
         eps = "no noise (ε = ∞)" if math.isinf(self.epsilon) else f"ε = {self.epsilon:.2f}, δ = {self.dp_delta:g}"
@@ -130,9 +137,21 @@ class ContributionResult:
             lines.append("Dry run: nothing was uploaded or submitted. Would send only the "
                          "encrypted update and its hash.")
         else:
-            lines.append(f"Uploaded to {self.uri}")
             lines.append(f"Submitted in transaction {self.tx_hash}")
+            if self.upload_error:
+                lines.append(f"Not uploaded yet: {self.upload_error}")
+            else:
+                lines.append(f"Uploaded to {self.uri}")
         return "\n".join(lines)
+
+    def upload_warning(self) -> str | None:
+        """One line for a submission committed on chain whose blob is not published yet."""
+        if not self.upload_error:
+            return None
+        if self.kept_at is None:
+            return f"submitted on chain, but the upload failed ({self.upload_error}); the update was not kept."
+        return (f"submitted on chain, but the upload failed ({self.upload_error}); the encrypted "
+                f"update is kept in {self.kept_at}: retry with 'quarry upload'.")
 
 
 def _noop_progress(step: str, fraction: float, message: str) -> None:
@@ -159,6 +178,7 @@ def contribute(
     options: ContributeOptions = ContributeOptions(),  # noqa: B008 - frozen dataclass
     *,
     blob_dir: str | Path | None = None,
+    outbox_dir: str | Path | None = None,
     progress: Progress | None = None,
     should_stop: StopCheck | None = None,
 ) -> ContributionResult:
@@ -233,27 +253,94 @@ def contribute(
         report("submit", 1.0, "Dry run: nothing sent")
         return result
     _check_stop(should_stop)
+    # training took a while: the round may have moved on (StaleRound before anything is kept)
+    client.check_can_submit(bounty_id, signer.address, round_index)  # type: ignore[union-attr]
     # kept at home before anything is sent: the wallet checks the round's report with it
     keep_update(client, signer.address, bounty_id, round_index, digest, update.delta,  # type: ignore[union-attr]
                 spec.encoding_params())
 
-    report("upload", 0.0, "Uploading the encrypted update")
-    if spec.inbox_url:
-        result.uri = upload_blob(spec.inbox_url, blob)
-    else:
-        if blob_dir is None:
-            raise InvalidInput("This bounty stores blobs as local files; a blob directory is needed.")
-        result.uri = LocalBlobStore(blob_dir).put(blob)
-    result.sent.append(f"encrypted update blob ({len(blob)} bytes) to {result.uri}")
-    _check_stop(should_stop)
-
-    report("submit", 0.0, "Submitting the update's hash on chain")
-    if options.gasless:
-        result.tx_hash = client.submit_gasless(signer, bounty_id, digest, result.uri, spec.inbox_url)  # type: ignore[arg-type]
-        result.sent.append(f"signed submission to the relay at {spec.inbox_url}/relay")
-    else:
-        receipt = client.submit(signer, bounty_id, digest, result.uri)  # type: ignore[arg-type]
-        result.tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
-    result.sent.append(f"transaction {result.tx_hash} with the blob hash")
-    report("submit", 1.0, "Submitted")
+    submitted = submit_update(
+        client, signer, bounty_id, round_index, blob, spec.inbox_url,  # type: ignore[arg-type]
+        gasless=options.gasless, blob_dir=blob_dir, outbox_dir=outbox_dir, progress=report)
+    result.uri, result.tx_hash = submitted.uri, submitted.tx_hash
+    result.upload_error, result.kept_at = submitted.upload_error, submitted.kept_at
+    result.sent.extend(submitted.sent)
     return result
+
+
+def _not_committed(client: BountyClient, bounty_id: int, round_index: int, account: str, digest: str) -> bool:
+    try:
+        mine = client.submission(bounty_id, round_index, account)
+    except Exception:  # the node is unreachable: keep the blob
+        return False
+    return mine is None or mine["blob_hash"] != digest
+
+
+@dataclass
+class SubmitOutcome:
+    uri: str
+    tx_hash: str
+    sent: list[str]
+    upload_error: str | None = None  # the commit is on chain but the blob is not published
+    kept_at: str | None = None  # where the unpublished blob waits for `quarry upload`
+
+
+def submit_update(
+    client: BountyClient,
+    signer: LocalAccount,
+    bounty_id: int,
+    round_index: int,
+    blob: bytes,
+    inbox_url: str,
+    *,
+    gasless: bool = False,
+    blob_dir: str | Path | None = None,
+    outbox_dir: str | Path | None = None,
+    progress: Progress | None = None,
+) -> SubmitOutcome:
+    """Commit the blob's hash on chain for `round_index` (the round it was built for), then
+    publish the blob (upload to `inbox_url`, or write it into `blob_dir` for a file://
+    bounty). The CLI's `contribute` and the GUI's review step both end here.
+
+    StaleRound, before anything is signed, when `round_index` is no longer current. A failed
+    commit publishes nothing. A failed upload after the commit is not an exception: the
+    outcome carries `upload_error` and the blob stays in `outbox_dir` for a retry."""
+    report = progress or _noop_progress
+    if gasless and not inbox_url:
+        raise InvalidInput("This bounty has no inbox to relay a gasless submission; submit directly.")
+    digest = blob_hash(blob)
+    uri = blob_uri(digest, inbox_url, blob_dir)
+    pending = PendingUpload(digest, bounty_id, round_index, signer.address, inbox_url,
+                            "" if inbox_url else str(blob_dir), uri)
+    outbox = Outbox(outbox_dir) if outbox_dir is not None else None
+    client.check_can_submit(bounty_id, signer.address, round_index)
+    kept_at = str(outbox.keep(blob, pending)) if outbox is not None else None
+    sent: list[str] = []
+
+    report("submit", 0.0, "Committing the update's hash on chain")
+    try:
+        if gasless:
+            tx_hash = client.submit_gasless(signer, bounty_id, digest, uri, inbox_url, round_=round_index)
+            sent.append(f"signed submission to the relay at {inbox_url}/relay")
+        else:
+            receipt = client.submit(signer, bounty_id, digest, uri, round_=round_index)
+            tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+    except BaseException:
+        # a commit that failed is dropped; one whose fate is unknown (a receipt that never
+        # came) is kept for `quarry upload`, which drops it if the chain never saw it
+        if outbox is not None and _not_committed(client, bounty_id, round_index, signer.address, digest):
+            outbox.remove(digest)
+        raise
+    sent.append(f"transaction {tx_hash} with the blob hash")
+    report("submit", 1.0, "Committed")
+
+    report("upload", 0.0, "Uploading the encrypted update" if inbox_url else "Writing the encrypted update")
+    try:
+        uri = publish(pending, blob)
+    except (QuarryError, OSError) as exc:
+        return SubmitOutcome(uri, tx_hash, sent, upload_error=str(exc), kept_at=kept_at)
+    if outbox is not None:
+        outbox.remove(digest)
+    sent.append(f"encrypted update blob ({len(blob)} bytes) to {uri}")
+    report("upload", 1.0, "Uploaded")
+    return SubmitOutcome(uri, tx_hash, sent)

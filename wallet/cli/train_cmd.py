@@ -1,4 +1,5 @@
-"""`quarry train BOUNTY --data FILE... [--epochs N] [--dp-noise S] [--dry-run] [--gasless]`.
+"""`quarry train BOUNTY --data FILE... [--epochs N] [--dp-noise S] [--dry-run] [--gasless]`
+and `quarry upload` (retry the uploads that failed after their on-chain commit).
 
 Trains the bounty's model on the owner's files, encrypts the update, uploads it and submits
 its hash (or, with --dry-run, stops before anything leaves the computer and prints what
@@ -37,6 +38,14 @@ def register(
     add_json_option(train)
     train.set_defaults(func=cmd_train)
 
+    upload = subparsers.add_parser(
+        "upload", help="retry uploading updates submitted on chain whose upload failed",
+        description="An update's hash is committed on chain before its blob is uploaded. When "
+        "the upload failed, the encrypted update waits in the wallet's outbox; this uploads "
+        "every such update again (and drops any whose commit never reached the chain).")
+    add_json_option(upload)
+    upload.set_defaults(func=cmd_upload)
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     # the chain commands' session: wallet, current network, account, and on the embedded
@@ -62,7 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         result = contribute(
             client, signer, args.bounty, args.data, options, blob_dir=session.home / "blobs",
-            progress=progress,
+            outbox_dir=session.home / "outbox", progress=progress,
         )
     finally:
         session.close()
@@ -71,6 +80,28 @@ def cmd_train(args: argparse.Namespace) -> int:
         "blobBytes": result.blob_bytes, "rows": result.n_rows,
         "epsilon": None if math.isinf(result.epsilon) else result.epsilon,
         "uri": result.uri, "txHash": result.tx_hash, "dryRun": result.dry_run,
+        "uploadError": result.upload_error, "keptAt": result.kept_at,
     }
     emit(args, data, result.summary())
+    warning = result.upload_warning()
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+        return 1
     return 0
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    from wallet.cli.chain_cmd import Session
+    from wallet.outbox import Outbox, retry_uploads
+
+    with Session(args, needs_account=False) as session:
+        results = retry_uploads(session.bounty_client(), Outbox(session.home / "outbox"))
+    data = [{"bounty": r.pending.bounty_id, "round": r.pending.round, "blobHash": r.pending.blob_hash,
+             "outcome": r.outcome, "message": r.message} for r in results]
+    lines = [f"Bounty {r.pending.bounty_id}, round {r.pending.round}, {r.pending.blob_hash[:12]}…: "
+             + {"uploaded": f"uploaded to {r.message}", "not committed": r.message,
+                "failed": f"still not uploaded ({r.message})"}[r.outcome] for r in results]
+    from wallet.untrusted import printable  # an inbox's answer is a stranger's text
+
+    emit(args, data, printable("\n".join(lines), keep_newlines=True) if lines else "Nothing waits to be uploaded.")
+    return 1 if any(r.outcome == "failed" for r in results) else 0

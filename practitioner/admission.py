@@ -1,0 +1,118 @@
+"""What the practitioner's inbox accepts, checked against the chain (practitioner.inbox).
+
+Uploads: an owner commits an update's hash on chain first and uploads the blob after. The
+inbox stores a PUT only when the blob is an update blob for one of this practitioner's
+bounties (its header names bounty and round) and the contributor named in the
+`X-Quarry-Contributor` header submitted exactly this hash to that round. Nothing else is
+stored, so the inbox cannot be used to stage copies or as free storage.
+
+Relay: gasless submissions are paid by the practitioner, so they are relayed only
+- for this practitioner's own bounties (those posted from this home),
+- into the bounty's current round while it accepts submissions,
+- within a gas cap per submission (`max_gas`, from the node's estimate),
+- and at most `per_address` relays per contributor address per `window` seconds,
+on top of the inbox's per-client rate limit. Beyond that: a 4xx JSON error (`Refused`).
+
+"This practitioner's bounties" are the ones under its home (`bounty.json` written by post):
+the inbox and the commands that posted share the home.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from practitioner.inbox import Refused
+from trainer.blob import parse_blob
+from trainer.errors import BlobError
+from wallet import eip712
+from wallet.bounties import Bounty, relay_submission
+from wallet.errors import InvalidInput
+from wallet.history import round_text
+from wallet.network import check_address
+
+if TYPE_CHECKING:
+    from practitioner.session import Session
+
+# submitWithSignature with an inbox URI of ~100 characters is estimated at ~347k gas on the
+# py-evm devnet (a new submitter's storage, the URI's slots, the signature check, the
+# estimate's margin); 500k leaves room for longer URIs and refuses calls that would cost
+# the practitioner unusually much
+DEFAULT_MAX_GAS = 500_000
+DEFAULT_PER_ADDRESS = 5
+DEFAULT_WINDOW_SECONDS = 3600
+
+
+class InboxPolicy:
+    def __init__(self, session: Session, *, max_gas: int = DEFAULT_MAX_GAS,
+                 per_address: int = DEFAULT_PER_ADDRESS, window: float = DEFAULT_WINDOW_SECONDS) -> None:
+        self.session = session
+        self.max_gas = max_gas
+        self.per_address = per_address
+        self.window = window
+        self._relayed: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    # -- shared checks ---------------------------------------------------------------------
+
+    def own_bounty(self, bounty_id: int) -> Bounty:
+        session = self.session
+        if bounty_id not in session.home.known_bounties(session.chain_id, session.board_address):
+            raise Refused(HTTPStatus.FORBIDDEN, f"bounty {bounty_id} is not one of this inbox's bounties")
+        return session.client.bounty(bounty_id)
+
+    # -- PUT /blobs/<hash> -----------------------------------------------------------------
+
+    def admit_upload(self, blob_hash: str, body: bytes, contributor: str | None) -> None:
+        if not contributor:
+            raise Refused(HTTPStatus.BAD_REQUEST, "an update upload must name its contributor "
+                                                  "(X-Quarry-Contributor header)")
+        try:
+            contributor = check_address(contributor, "contributor")
+        except InvalidInput as exc:
+            raise Refused(HTTPStatus.BAD_REQUEST, str(exc)) from exc
+        try:
+            header = parse_blob(body, max_bytes=None)
+        except BlobError as exc:
+            raise Refused(HTTPStatus.BAD_REQUEST, f"not an update blob: {exc}") from exc
+        bounty = self.own_bounty(header.bounty_id)
+        if header.round >= bounty.rounds:
+            raise Refused(HTTPStatus.FORBIDDEN, f"bounty {bounty.id} has no round {header.round}")
+        committed, _uri = self.session.client.submission(header.bounty_id, header.round, contributor)
+        if committed.lower() != blob_hash.lower():
+            raise Refused(HTTPStatus.FORBIDDEN,
+                          f"{contributor} has not committed this blob's hash on chain for bounty "
+                          f"{bounty.id}, {round_text(header.round, bounty.rounds)}; commit first, "
+                          "then upload")
+
+    # -- POST /relay -----------------------------------------------------------------------
+
+    def _count(self, contributor: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            recent = self._relayed.setdefault(contributor, deque())
+            while recent and recent[0] <= now - self.window:
+                recent.popleft()
+            if len(recent) >= self.per_address:
+                raise Refused(HTTPStatus.TOO_MANY_REQUESTS,
+                              f"{contributor} reached this relay's limit of {self.per_address} "
+                              f"submissions per {int(self.window)} s; submit directly or later")
+            recent.append(now)
+
+    def relay(self, payload: Any) -> str:
+        submission, _signature = eip712.submission_from_payload(payload)
+        bounty = self.own_bounty(submission.bounty_id)
+        if submission.round != bounty.current_round or bounty.phase != "accepting":
+            raise Refused(HTTPStatus.CONFLICT,
+                          f"this relay submits only into a bounty's current open round; bounty "
+                          f"{bounty.id} is at {round_text(bounty.current_round, bounty.rounds)} "
+                          f"({bounty.phase}), the submission is for round {submission.round}")
+        self._count(submission.contributor)
+        session = self.session
+        if session.signer is None:
+            raise Refused(HTTPStatus.NOT_FOUND, "this inbox does not relay submissions")
+        return relay_submission(session.w3, session.signer, payload, board=session.board_address,
+                                expected_chain_id=session.chain_id, max_gas=self.max_gas)
