@@ -66,8 +66,11 @@ bounty = client.bounty(bounty_id)
 spec = BountySpec.from_json_bytes(fetch_blob(bounty.spec_uri, bounty.spec_hash))
 n_params = spec.n_features + 1
 blob = encrypt_to_blob(spec, bounty_id, bounty.current_round, LocalUpdate(np.zeros(n_params), 100))
-uri = upload_blob(spec.inbox_url, blob)
-client.submit(Account.from_key(key), bounty_id, blob_hash(blob), uri)
+owner = Account.from_key(key)
+# commit first, upload after: the inbox stores only blobs committed on chain
+uri = spec.inbox_url.rstrip("/") + "/blobs/" + blob_hash(blob)
+client.submit(owner, bounty_id, blob_hash(blob), uri, round_=bounty.current_round)
+assert upload_blob(spec.inbox_url, blob, contributor=owner.address) == uri
 print(blob_hash(blob))
 """
 
