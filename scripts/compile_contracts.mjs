@@ -28,6 +28,7 @@ const CONTRACTS = {
   FeeOnTransferToken: ["testing/TestContracts.sol", "testing/FeeOnTransferToken.json"],
   ReentrantToken: ["testing/TestContracts.sol", "testing/ReentrantToken.json"],
   ERC1271Wallet: ["testing/TestContracts.sol", "testing/ERC1271Wallet.json"],
+  TestToken: ["testing/TestToken.sol", "testing/TestToken.json"],
 };
 
 function fail(message) {
