@@ -5,21 +5,14 @@ revealed, Not verifiable or Mismatch (and what differs)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from practitioner.post import post_bounty, read_spec_file
-from practitioner.state import load_validation
 from tests.chain_fixtures import TOKEN_UNIT, funded_signer
 from tests.practitioner_fixtures import practitioner_on_market
-from trainer.aggregate import decrypt_update
-from trainer.blob import parse_blob
-from trainer.models import model_from_bytes, model_from_spec, model_to_bytes
-from trainer.scoring import log_loss
-from trainer.spec import BountySpec, canonical_json_bytes
+from tests.verify_fixtures import DEMO, REWARD, decrypted, honest_round, load_spec
+from trainer.models import model_from_spec
 from wallet.bounties import BountyClient
 from wallet.contribute import contribute
 from wallet.kept_updates import kept_update_for
@@ -27,8 +20,6 @@ from wallet.store import Store
 from wallet.track_record import track_record
 from wallet.verify import MISMATCH, NOT_FINALISED, NOT_REVEALED, NOT_VERIFIABLE, verify_rewards
 
-DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
-REWARD = 10 * TOKEN_UNIT
 FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
 
 
@@ -64,79 +55,6 @@ def world(tmp_path_factory):
     store.close()
 
 
-def load_spec(session, bounty_id):
-    bounty = session.client.bounty(bounty_id)
-    return BountySpec.from_json_bytes(session.blob(bounty.spec_hash, bounty.spec_uri))
-
-
-def model_params(session, spec, model_hash, uri):
-    return model_from_bytes(session.blob(model_hash, uri), spec).get_params()
-
-
-@dataclass
-class Decrypted:
-    address: str
-    blob_hash: str
-    update: np.ndarray
-
-
-def _decrypted(world, bounty_id):
-    """Each owner's submission as the practitioner decrypts it."""
-    session, client = world["session"], world["client"]
-    spec = load_spec(session, bounty_id)
-    found = []
-    for owner in world["owners"]:
-        mine = client.submission(bounty_id, 0, owner.address)
-        blob = parse_blob(session.blob(mine["blob_hash"], mine["uri"]), expected_public_key=spec.public_key())
-        found.append(Decrypted(owner.address, mine["blob_hash"], decrypt_update(world["key"], blob)))
-    return spec, found
-
-
-def honest_round(world, bounty_id, *, pay=(6, 3), doctor=None, next_params=None):
-    """Value round 0 as the practitioner does (next model = round model + sum / n, log-loss on
-    its validation set), publish a version 2 report and finalise. `doctor(report)` edits the
-    report before it is published; `next_params` finalises with another next model."""
-    session = world["session"]
-    spec, decoded = _decrypted(world, bounty_id)
-    info = session.client.round(bounty_id, 0)
-    start = model_params(session, spec, info.model_hash, info.model_uri)
-    x, y = load_validation(session.bounty_dir(bounty_id))
-    model = model_from_spec(spec)
-
-    def score(params):
-        model.set_params(params)
-        return log_loss(model, x, y)
-
-    n = len(decoded)
-    total = sum(d.update for d in decoded)
-    after = start + total / n
-    model.set_params(after)
-    next_hash, next_uri = session.publish(model_to_bytes(model))
-    amounts = [p * TOKEN_UNIT // 10 for p in pay]
-    lines = [{
-        "address": d.address, "blobHash": d.blob_hash, "value": 0.1, "stdErr": 0.01,
-        "share": amount / REWARD, "amount": str(amount), "inModel": True,
-        "metricWithout": score(after - d.update / n), "copyOf": None,
-    } for d, amount in zip(decoded, amounts, strict=True)]
-    report = {
-        "kind": "quarry-round-report", "version": 2, "bountyId": bounty_id, "round": 0,
-        "specHash": session.client.bounty(bounty_id).spec_hash, "modelHash": info.model_hash,
-        "nextModelHash": next_hash, "metric": "log_loss", "metricBefore": score(start),
-        "metricAfter": score(after), "accuracyBefore": 0.5, "accuracyAfter": 0.9,
-        "denominator": n, "players": n, "method": "exact", "seed": None, "evaluations": 4,
-        "reward": str(REWARD), "paid": str(sum(amounts)), "contributors": lines, "rejected": [],
-    }
-    if doctor is not None:
-        doctor(report)
-    report_hash, report_uri = session.publish(canonical_json_bytes(report))
-    if next_params is not None:
-        model.set_params(next_params)
-        next_hash, next_uri = session.publish(model_to_bytes(model))
-    session.client.finalize(bounty_id, 0, [d.address for d in decoded], amounts, next_hash, next_uri,
-                            report_hash, report_uri)
-    return report
-
-
 def check(world, scenario, owner=0):
     """The verification result of `owner` for round 0 of the scenario's bounty."""
     results = verify_rewards(world["client"], world["owners"][owner].address)
@@ -145,7 +63,7 @@ def check(world, scenario, owner=0):
 
 
 def test_the_kept_update_is_what_the_practitioner_decrypts(world):
-    _spec, decoded = _decrypted(world, world["honest"])
+    _spec, decoded = decrypted(world, world["honest"])
     for owner, submission in zip(world["owners"], decoded, strict=True):
         kept = kept_update_for(world["client"], owner.address, world["honest"], 0, submission.blob_hash)
         assert kept is not None and np.array_equal(kept, submission.update)

@@ -63,21 +63,30 @@ class TrackRecord:
         data["share_to_contributors"] = self.share_to_contributors
         return data
 
-    def lines(self) -> list[str]:
-        """The record in words, one fact per line (CLI text; the GUI's table rows)."""
+    def facts(self) -> list[tuple[str, str, str]]:
+        """(what, value, level) per fact; level "bad" (missed reveals, mismatches), "warn"
+        (not verifiable) or "" — how the GUI colours it."""
         share = self.share_to_contributors
-        lines = [
-            f"bounties posted: {self.bounties_posted}",
-            f"rounds finalised: {self.rounds_finalised}, expired (not finalised in time): {self.rounds_expired}",
-            "escrow of closed rounds with submissions that reached contributors: "
-            + ("no such round yet" if share is None else f"{share:.1%}"),
-            f"validation reveals: {self.reveals_made} made, {self.reveals_missed} missed"
-            + (f", {self.reveals_due} due" if self.reveals_due else ""),
-            f"posted as not verifiable: {self.not_verifiable}",
-            f"mismatches this wallet saw: {self.mismatches_seen}"
-            + (f" (bounties {', '.join(map(str, self.mismatch_bounties))})" if self.mismatch_bounties else ""),
+        reveals = f"{self.reveals_made} made, {self.reveals_missed} missed" + (
+            f", {self.reveals_due} due" if self.reveals_due else "")
+        mismatches = str(self.mismatches_seen) + (
+            f" (bounties {', '.join(map(str, self.mismatch_bounties))})" if self.mismatch_bounties else "")
+        return [
+            ("bounties posted", str(self.bounties_posted), ""),
+            ("rounds finalised", str(self.rounds_finalised), ""),
+            ("rounds expired (not finalised in time)", str(self.rounds_expired),
+             "warn" if self.rounds_expired else ""),
+            ("escrow of closed rounds with submissions that reached contributors",
+             "no such round yet" if share is None else f"{share:.1%}",
+             "bad" if share is not None and share < 0.999 else ""),
+            ("validation reveals", reveals, "bad" if self.reveals_missed else ""),
+            ("posted as not verifiable", str(self.not_verifiable), "warn" if self.not_verifiable else ""),
+            ("mismatches this wallet saw", mismatches, "bad" if self.mismatches_seen else ""),
         ]
-        return lines
+
+    def lines(self) -> list[str]:
+        """The record in words, one fact per line (the CLI's text)."""
+        return [f"{what}: {value}" for what, value, _level in self.facts()]
 
 
 def _pot(client: BountyClient, bounty_id: int) -> tuple[int, int, bool] | None:

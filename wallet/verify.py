@@ -153,6 +153,17 @@ class _Checker:
         head, _sep, _tail = report_uri.rpartition("/")
         return f"{head}/{next_hash}"
 
+    def amount_text(self, token: str) -> Callable[[int], str]:
+        """Base units -> "0.6 QDT" in the token's decimals (exact: a 1-unit difference shows),
+        or "N base units" when the token does not answer like an ERC-20."""
+        from wallet.token import format_amount, token_info
+
+        try:
+            info = token_info(self.client.w3, token)
+        except QuarryError:
+            return lambda units: f"{units} base units"
+        return lambda units: f"{format_amount(units, info.decimals)} {info.symbol or token}"
+
     # -- one round ------------------------------------------------------------------------
 
     def check(self, bounty_id: int, round_index: int, blob_hash: str, store: Store,
@@ -224,6 +235,7 @@ class _Checker:
             differences.append("spec: the report names another spec than the bounty's")
         if str(report.get("modelHash", "")).lower() != info["model_hash"].lower():
             differences.append("model: the report's round model is not the one the round trained from on chain")
+        amount = self.amount_text(bounty.token)
         chain = round_payouts(store, network, self.client.board_address, bounty.id, result.round)
         listed: dict[str, int] = {}
         for line in report["contributors"]:
@@ -231,13 +243,13 @@ class _Checker:
             listed[who] = listed.get(who, 0) + int(line["amount"])
         wrong = sorted(who for who in set(chain) | set(listed) if chain.get(who, 0) != listed.get(who, 0))
         for who in wrong[:5]:
-            differences.append(f"payouts: {who} was paid {chain.get(who, 0)} on chain, "
-                               f"the report says {listed.get(who, 0)}")
+            differences.append(f"payouts: {who} was paid {amount(chain.get(who, 0))} on chain, "
+                               f"the report says {amount(listed.get(who, 0))}")
         if len(wrong) > 5:
             differences.append(f"payouts: {len(wrong) - 5} more addresses differ")
         if sum(chain.values()) != int(report["paid"]):
-            differences.append(f"payouts: {sum(chain.values())} paid in all on chain, the report "
-                               f"says {report['paid']}")
+            differences.append(f"payouts: {amount(sum(chain.values()))} paid in all on chain, the "
+                               f"report says {amount(int(report['paid']))}")
         if not wrong and sum(chain.values()) == int(report["paid"]):
             result.checked.append("payouts = the chain's, for every address and in total")
         mine = report_line(report, self.account)
@@ -314,7 +326,8 @@ class _Checker:
     def _mismatch(result: RoundCheck, differences: list[str]) -> RoundCheck:
         result.status = MISMATCH
         result.differences = differences
-        result.detail = "Mismatch: " + "; ".join(differences) + "."
+        text = "; ".join(differences)
+        result.detail = text[:1].upper() + text[1:] + "."
         return result
 
     @staticmethod

@@ -64,8 +64,25 @@ def bounty_columns() -> list[Column]:
         Column("Deadline", lambda r: time_left(r["round_deadline"]) if r["phase"] == "accepting"
                else "–", sort=lambda r: r["round_deadline"]),
         Column("Status", lambda r: PHASE_NAMES.get(r["phase"], r["phase"])),
+        Column("Verifiable", lambda r: VERIFIABLE_TEXT[r.get("verifiable")],
+               tooltip=lambda r: VERIFIABLE_TIPS[r.get("verifiable")]),
         Column("Mine", lambda r: r["my_status"]),
     ]
+
+
+# whether owners can recompute the scores (the spec's `verifiable`; None: spec not verified)
+VERIFIABLE_TEXT = {True: "Yes", False: "No", None: "?"}
+VERIFIABLE_TIPS = {
+    True: "The practitioner reveals its validation set at the end: your wallet recomputes your "
+          "score and pay.",
+    False: "The practitioner keeps its validation set private: you can check that the payouts "
+           "match the chain, not the scores they were computed from.",
+    None: "The spec could not be verified against its on-chain hash.",
+}
+
+
+def spec_verifiable(spec: dict[str, Any] | None) -> bool | None:
+    return None if spec is None else spec.get("verifiable") is not False
 
 
 def load_bounty_rows(client: Any, account: str | None, spec_cache: dict[str, Any]) -> list[dict]:
@@ -83,7 +100,7 @@ def load_bounty_rows(client: Any, account: str | None, spec_cache: dict[str, Any
         row.update(
             title=str(spec.get("title", f"Bounty {bounty.id}")) if spec else f"Bounty {bounty.id}",
             task=str(spec.get("task", "")) if spec else "",
-            spec_ok=spec is not None, spec_problem=problem,
+            spec_ok=spec is not None, spec_problem=problem, verifiable=spec_verifiable(spec),
             reward=bounty.reward_per_round / 10**18,
             reward_text=tokens.format_amount(bounty.reward_per_round, 18, 2),
             my_status=mine,
@@ -92,7 +109,39 @@ def load_bounty_rows(client: Any, account: str | None, spec_cache: dict[str, Any
     return rows
 
 
-def details_html(details: Any, account: str | None) -> str:
+def load_details(client: Any, bounty_id: int, account: str | None,
+                 spec_cache: dict[str, Any]) -> tuple[Any, Any, str | None]:
+    """(details, the practitioner's track record or None, why not) for the detail pane
+    (worker thread). A track record that cannot be read does not hide the bounty."""
+    from wallet.errors import QuarryError
+    from wallet.track_record import track_record
+
+    details = client.show(bounty_id, account)
+    spec_cache.setdefault(details.bounty.spec_hash, (details.spec, details.spec_problem))
+    try:
+        return details, track_record(client, details.bounty.owner, spec_cache=spec_cache), None
+    except (QuarryError, ValueError) as exc:
+        return details, None, str(exc)
+
+
+def track_record_html(record: Any, problem: str | None = None) -> str:
+    esc = html.escape
+    c = theme.colors()
+    parts = ["<h3>Practitioner's track record</h3>"]
+    if record is None:
+        parts.append(f"<p style='color:{c.muted}'>Not available: {esc(problem or '')}</p>")
+        return "".join(parts)
+    parts.append("<table cellspacing='4'>")
+    colours = {"bad": c.bad, "warn": c.warn, "": c.text}
+    for what, value, level in record.facts():
+        parts.append(f"<tr><td style='color:{c.muted}'>{esc(what.capitalize())}</td>"
+                     f"<td style='color:{colours[level]}'>{esc(value)}</td></tr>")
+    parts.append("</table>")
+    return "".join(parts)
+
+
+def details_html(details: Any, account: str | None, record: Any = None,
+                 record_problem: str | None = None) -> str:
     b = details.bounty
     esc = html.escape
     c = theme.colors()
@@ -135,6 +184,10 @@ def details_html(details: Any, account: str | None) -> str:
     mine = "not submitted to this round"
     if details.my_submission:
         mine = f"submitted (blob {esc(details.my_submission['blob_hash'][:14])}…)"
+    verifiable = spec_verifiable(details.spec)
+    if verifiable is not None:
+        rows.append(("Verifiable", esc(VERIFIABLE_TIPS[verifiable]) if verifiable else
+                     f"<b style='color:{c.warn}'>No.</b> {esc(VERIFIABLE_TIPS[False])}"))
     rows.append(("My status", mine if account else "–"))
     for name, value in rows:
         parts.append(f"<tr><td style='color:{c.muted}'>{name}</td><td>{value}</td></tr>")
@@ -143,6 +196,8 @@ def details_html(details: Any, account: str | None) -> str:
         parts.append(f"<tr><td>Round {r['round'] + 1}</td><td>{esc(r['state'])}</td>"
                      f"<td>{r['submissions']} submissions</td></tr>")
     parts.append("</table>")
+    if record is not None or record_problem:
+        parts.append(track_record_html(record, record_problem))
     return "".join(parts)
 
 
@@ -299,16 +354,21 @@ class BountiesPage(Page):
         client = network_link.bounty_client(self.ctx)
         if client is None:
             return
-        account = self.account()
+        account, cache, sync_lock = self.account(), self.spec_cache, self.ctx.sync_lock
         self.detail.setHtml(f"<p>Loading bounty {bounty_id}…</p>")
-        self.ctx.runner.run(lambda _c: client.show(bounty_id, account),
-                            on_success=self.latest_only("details", self._show_details),
+
+        def work(_c: Any) -> tuple[Any, Any, str | None]:
+            with sync_lock:  # the track record syncs the board's cached events
+                return load_details(client, bounty_id, account, cache)
+
+        self.ctx.runner.run(work, on_success=self.latest_only("details", self._show_details),
                             on_failure=self.detail_banner.error)
 
-    def _show_details(self, details: Any) -> None:
+    def _show_details(self, loaded: tuple[Any, Any, str | None]) -> None:
+        details, record, record_problem = loaded
         self.details = details
         account = self.account()
-        self.detail.setHtml(details_html(details, account))
+        self.detail.setHtml(details_html(details, account, record, record_problem))
         if not details.spec_ok:
             self.detail_banner.warning("This bounty's spec does not match its on-chain hash; "
                                        "it cannot be accepted.")

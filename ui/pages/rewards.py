@@ -35,9 +35,16 @@ if TYPE_CHECKING:
     from ui.context import AppContext
 
 REPORT_MAX_BYTES = 4 * 1024 * 1024
-CSV_FIELDS = ("bounty_id", "title", "round", "status", "share", "amount", "claim", "blob_hash")
+CSV_FIELDS = ("bounty_id", "title", "round", "status", "share", "amount", "claim", "check", "blob_hash")
 STATUS_NAMES = {"pending": "Waiting for scoring", "finalised": "Scored", "expired": "Expired",
                 "cancelled": "Cancelled"}
+CHECKING = "Checking…"  # the Check column until the verification task answers
+
+
+def check_text(row: dict[str, Any]) -> str:
+    """The Check column: Verified, Mismatch, Not yet revealed, Not verifiable, Not finalised."""
+    check = row.get("check")
+    return check.status_text if check is not None else row.get("check_note", CHECKING)
 
 
 def reward_columns() -> list[Column]:
@@ -51,6 +58,8 @@ def reward_columns() -> list[Column]:
                align_right=True),
         Column("Claim", lambda r: {"claimable": "Claimable", "claimed": "Claimed"}.get(
             r["claim"], "–")),
+        Column("Check", check_text,
+               tooltip=lambda r: r["check"].detail if r.get("check") is not None else check_text(r)),
     ]
 
 
@@ -127,28 +136,46 @@ def report_html(row: dict[str, Any]) -> str:
         if row["status"] != "pending":
             parts.append(f"<p style='color:{c.muted}'>No report for this round.</p>")
         return "".join(parts)
-    metric = esc(str(report.get("metric", "metric")))
-    before, after = float(report.get("metricBefore", 0)), float(report.get("metricAfter", 0))
+    metric_name = str(report.get("metric", "metric"))
+    log_loss = metric_name == "log_loss"  # version 2: lower is better, shown as a number
+
+    def score(value: Any) -> str:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return "?"
+        return f"{number:.4f}" if log_loss else f"{number:.1%}"
+
+    metric = "log-loss" if log_loss else esc(metric_name)
+    before, after = report.get("metricBefore", 0), report.get("metricAfter", 0)
     players = int(report.get("players", 0) or 0)
     if players == 0:
         parts.append(f"<p>No update was counted in this round; the model's {metric} stayed at "
-                     f"<b>{before:.1%}</b>.</p>")
+                     f"<b>{score(before)}</b>.</p>")
     else:
         seed = report.get("seed")
         parts.append(
-            f"<p>The round's model went from {metric} <b>{before:.1%}</b> to "
-            f"<b>{after:.1%}</b> with {players} counted contribution(s), valued with the "
+            f"<p>The round's model went from {metric} <b>{score(before)}</b> to "
+            f"<b>{score(after)}</b>" + (" (lower is better)" if log_loss else "")
+            + f" with {players} counted contribution(s), valued with the "
             f"{esc(str(report.get('method', '?')))} Shapley method"
             + (f" (seed {esc(str(seed))})" if seed is not None else "") + ".</p>")
+    check = row.get("check")
+    if check is not None:
+        colour = {"verified": c.good, "mismatch": c.bad}.get(check.status, c.muted)
+        parts.append(f"<p style='color:{colour}'><b>{esc(check.status_text)}.</b> "
+                     f"{esc(check.detail)}</p>")
+        parts += [f"<p style='color:{c.good}'>✓ {esc(item)}</p>" for item in check.checked]
     mine = row.get("mine")
     if mine:
+        with_everyone = mine.get("metricWith", report.get("metricAfter", 0))
         parts.append(
             "<table cellspacing='4'>"
             f"<tr><td>Your Shapley value</td><td>{float(mine.get('value', 0)):+.4f}</td></tr>"
             f"<tr><td>Your share</td><td>{float(mine.get('share', 0)):.1%} of the round's reward"
             "</td></tr>"
-            f"<tr><td>Model with everyone</td><td>{float(mine.get('metricWith', 0)):.1%}</td></tr>"
-            f"<tr><td>Without you</td><td>{float(mine.get('metricWithout', 0)):.1%}</td></tr>"
+            f"<tr><td>Model with everyone</td><td>{score(with_everyone)}</td></tr>"
+            f"<tr><td>Without you</td><td>{score(mine.get('metricWithout', 0))}</td></tr>"
             "</table>")
     rejected = row.get("rejected")
     if rejected:
@@ -166,7 +193,7 @@ def rewards_csv(rows: list[dict[str, Any]]) -> str:
             "bounty_id": row["bounty_id"], "title": row["title"], "round": row["round"] + 1,
             "status": row["status"], "share": "" if row["share"] is None else f"{row['share']:.6f}",
             "amount": tokens.format_amount(row["amount"], 18), "claim": row["claim"],
-            "blob_hash": row["blob_hash"],
+            "check": check_text(row), "blob_hash": row["blob_hash"],
         })
     return out.getvalue()
 
@@ -260,6 +287,46 @@ class RewardsPage(Page):
         self.claim_button.setEnabled(data["claimable"] > 0)
         times = [t for t, _a in data["earnings"]]
         self.chart.set_earnings(times, [a for _t, a in data["earnings"]])
+        if data["rows"]:
+            self.verify()
+
+    def verify(self) -> None:
+        """Check every round's report off the GUI thread (blobs and models are fetched);
+        the Check column fills in when it answers."""
+        from wallet.verify import verify_rewards
+
+        client, account = network_link.bounty_client(self.ctx), self.account()
+        if client is None or account is None:
+            return
+        sync_lock = self.ctx.sync_lock
+
+        def work(_c: Any) -> dict[tuple[int, int], Any]:
+            with sync_lock:  # the board's event cache is shared with the other pages' syncs
+                return {(r.bounty_id, r.round): r for r in verify_rewards(client, account)}
+
+        self.ctx.runner.run(work, on_success=self.latest_only("verify", self._show_checks),
+                            on_failure=self._checks_failed)
+
+    def _show_checks(self, checks: dict[tuple[int, int], Any]) -> None:
+        for row in self.data["rows"]:
+            row["check"] = checks.get((row["bounty_id"], row["round"]))
+            if row["check"] is None:
+                row["check_note"] = "–"
+        self._reshow_rows()
+
+    def _checks_failed(self, message: str) -> None:
+        for row in self.data["rows"]:
+            row["check_note"] = "Not checked"
+        self._reshow_rows()
+        self.banner.warning(f"The rounds could not be checked: {message}")
+
+    def _reshow_rows(self) -> None:
+        selected = self.table.selectionModel().selectedRows()
+        index = selected[0].row() if selected else None
+        self.model.set_rows(self.data["rows"])
+        if index is not None and index < self.proxy.rowCount():
+            self.table.selectRow(index)
+            self._selection_changed()
 
     def _selection_changed(self, *_args: Any) -> None:
         rows = self.table.selectionModel().selectedRows()

@@ -1,0 +1,139 @@
+"""The Rewards page's Check column and the bounty detail's track record, offscreen, on a real
+EVM (py-evm) with real Paillier: the wallet's own account contributes to three bounties; the
+practitioner finalises one honestly, one with a report whose payouts differ from the chain,
+and one posted as not verifiable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from PySide6.QtWidgets import QApplication
+
+from practitioner.post import post_bounty, read_spec_file
+from tests.chain_fixtures import TOKEN_UNIT
+from tests.practitioner_fixtures import practitioner_on_market
+from tests.test_ui_support import (
+    PASSWORD,
+    TEST_PHRASE,
+    TEST_PHRASE_ADDRESS,
+    make_context,
+    wait_idle,
+)
+from tests.verify_fixtures import DEMO, REWARD, honest_round
+from ui import theme
+from ui.network_link import Chain
+from ui.pages.bounties import BountiesPage, details_html, load_details
+from ui.pages.rewards import RewardsPage
+from wallet.bounties import BountyClient
+from wallet.contribute import contribute
+from wallet.network import Network
+from wallet.vault import Vault
+
+SCREENSHOT = Path("/tmp/quarry-rewards-verify.png")
+
+
+@pytest.fixture(scope="module")
+def app_on_market(tmp_path_factory):
+    """Built once: both tests look at the same finalised rounds (and a wallet's nonce memory
+    belongs to one chain)."""
+    quarry_home = tmp_path_factory.mktemp("quarry-home")
+    tmp_path = tmp_path_factory.mktemp("other-owner")
+    market, session, private_key = practitioner_on_market(quarry_home / "practitioner")  # file:// blobs inside the home
+    market.mint(session.signer.address, 100 * TOKEN_UNIT)
+    spec_path = DEMO / "breast_cancer_spec.json"
+    validation = [str(DEMO / "breast_cancer_validation.csv")]
+    bounties = {}
+    for name in ("honest", "payouts", "private"):
+        raw = read_spec_file(spec_path)
+        if name == "private":
+            raw["verifiable"] = False
+        bounties[name] = post_bounty(session, spec_path, raw_spec=raw, validation_files=validation,
+                                     reward_per_round=REWARD, rounds=2, round_seconds=600).bounty_id
+    vault, _info = Vault.import_mnemonic(quarry_home, TEST_PHRASE, PASSWORD)
+    vault.unlock(PASSWORD)
+    send_eth = market.w3.eth.send_transaction({"from": market.chain.accounts[0], "to": TEST_PHRASE_ADDRESS,
+                                               "value": 10 * 10**18})
+    market.w3.eth.wait_for_transaction_receipt(send_eth)
+    ctx = make_context(quarry_home)
+    ctx.vault = vault
+    network = Network("test", "http://127.0.0.1:1", market.w3.eth.chain_id, market.token.address,
+                      market.board.address)
+    ctx.chain = Chain(network, market.w3)
+    ctx.network.set("ok", "test chain")
+    client = BountyClient(market.w3, market.board.address, network.chain_id, ctx.store, "test")
+    owner = vault.signer(TEST_PHRASE_ADDRESS)
+    other = Account.create()
+    market.w3.eth.wait_for_transaction_receipt(market.w3.eth.send_transaction(
+        {"from": market.chain.accounts[0], "to": other.address, "value": 10 * 10**18}))
+    for bounty_id in bounties.values():
+        contribute(client, owner, bounty_id, [DEMO / "breast_cancer_owner_a.csv"], blob_dir=quarry_home / "blobs")
+        contribute(client, other, bounty_id, [DEMO / "breast_cancer_owner_b.csv"], blob_dir=tmp_path / "blobs")
+    market.chain.advance(601)
+    world = {"session": session, "key": private_key, "client": client, "owners": [owner, other]}
+
+    def inflate(report):  # the report says the wallet's owner got more than the chain paid
+        report["contributors"][0]["amount"] = str(int(report["contributors"][0]["amount"]) + 1)
+        report["paid"] = str(int(report["paid"]) + 1)
+
+    honest_round(world, bounties["honest"])
+    honest_round(world, bounties["payouts"], doctor=inflate)
+    honest_round(world, bounties["private"])
+    yield ctx, bounties, session
+    vault.close()
+
+
+def test_rewards_page_shows_each_rounds_check(qtbot, app_on_market):
+    ctx, bounties, _session = app_on_market
+    theme.apply_theme(QApplication.instance(), "light")
+    page = RewardsPage(ctx)
+    qtbot.addWidget(page)
+    page.resize(1280, 640)
+    page.show()
+    page.refresh()
+    try:
+        qtbot.waitUntil(lambda: page.model.rowCount() == 3
+                        and all(page.model.row_at(i).get("check") is not None for i in range(3)), timeout=20_000)
+    except Exception:
+        print("DEBUG", page.banner.text, page.model.rowCount(), [page.model.row_at(i).get("check_note") for i in range(page.model.rowCount())])
+        raise
+    wait_idle(qtbot, ctx)
+    checks = {page.model.row_at(i)["bounty_id"]: page.model.row_at(i)["check"] for i in range(3)}
+    assert checks[bounties["honest"]].status_text == "Not yet revealed", checks[bounties["honest"]].detail
+    assert checks[bounties["payouts"]].status_text == "Mismatch"
+    assert checks[bounties["private"]].status_text == "Not verifiable"
+    column = [c.title for c in page.model.columns].index("Check")
+    shown = {page.model.row_at(i)["bounty_id"]: page.model.index(i, column).data() for i in range(3)}
+    assert shown[bounties["payouts"]] == "Mismatch" and shown[bounties["honest"]] == "Not yet revealed"
+    # the selected round's report says what differs
+    row = next(i for i in range(page.proxy.rowCount()) if page.proxy.row(i)["bounty_id"] == bounties["payouts"])
+    page.table.selectRow(row)
+    text = page.report.toPlainText()
+    assert "Mismatch" in text and "Payouts:" in text and TEST_PHRASE_ADDRESS.lower() in text
+    page.grab().save(str(SCREENSHOT))
+
+
+def test_bounty_detail_shows_verifiability_and_track_record(qtbot, app_on_market):
+    ctx, bounties, session = app_on_market
+    client = BountyClient(ctx.chain.w3, ctx.chain.network.board, ctx.chain.chain_id, ctx.store, "test")
+    details, record, problem = load_details(client, bounties["private"], TEST_PHRASE_ADDRESS, {})
+    assert problem is None and record.bounties_posted == 3 and record.not_verifiable == 1
+    assert record.rounds_finalised == 3
+    text = details_html(details, TEST_PHRASE_ADDRESS, record)
+    assert "keeps its validation set private" in text and "Practitioner's track record" in text
+    page = BountiesPage(ctx)
+    qtbot.addWidget(page)
+    page.resize(1280, 700)
+    page.show()
+    page.refresh()
+    qtbot.waitUntil(lambda: page.model.rowCount() == 3, timeout=30_000)
+    column = [c.title for c in page.model.columns].index("Verifiable")
+    by_id = {page.model.row_at(i)["id"]: page.model.index(i, column).data() for i in range(3)}
+    assert by_id[bounties["private"]] == "No" and by_id[bounties["honest"]] == "Yes"
+    assert page.select_bounty(bounties["private"])
+    qtbot.waitUntil(lambda: "track record" in page.detail.toPlainText(), timeout=30_000)
+    wait_idle(qtbot, ctx)
+    assert "Posted as not verifiable" in page.detail.toPlainText()
+    page.detail.verticalScrollBar().setValue(page.detail.verticalScrollBar().maximum())
+    page.grab().save("/tmp/quarry-bounty-track-record.png")
