@@ -11,19 +11,26 @@ import pytest
 from practitioner.post import post_bounty, read_spec_file
 from tests.chain_fixtures import TOKEN_UNIT, funded_signer
 from tests.practitioner_fixtures import practitioner_on_market
-from tests.verify_fixtures import DEMO, REWARD, decrypted, honest_round, load_spec
+from tests.verify_fixtures import DEMO, REWARD, decrypted, end_and_reveal, honest_round, load_spec
 from trainer.models import model_from_spec
 from wallet.bounties import BountyClient
 from wallet.contribute import contribute
 from wallet.kept_updates import kept_update_for
 from wallet.store import Store
 from wallet.track_record import track_record
-from wallet.verify import MISMATCH, NOT_FINALISED, NOT_REVEALED, NOT_VERIFIABLE, verify_rewards
+from wallet.verify import (
+    MISMATCH,
+    NOT_FINALISED,
+    NOT_REVEALED,
+    NOT_VERIFIABLE,
+    VERIFIED,
+    verify_rewards,
+)
 
 FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
 
 
-SCENARIOS = ("honest", "payouts", "model", "private", "commitment")
+SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores")
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +83,33 @@ def test_honest_round_not_finalised_then_not_yet_revealed(world):
     result = check(world, "honest")
     assert result.status == NOT_REVEALED, result.detail
     assert any("payouts" in c for c in result.checked) and any("next model" in c for c in result.checked)
+    # the bounty ends; the practitioner reveals the set it committed to: every score recomputes
+    end_and_reveal(world, world["honest"])
+    for owner in (0, 1):
+        result = check(world, "honest", owner)
+        assert result.status == VERIFIED, result.detail
+        assert result.numbers["withEveryone"] == result.numbers["metricAfter"]
+        assert result.numbers["withoutYou"] > result.numbers["metricAfter"]  # each owner helped
+
+
+def test_a_revealed_set_that_is_not_the_committed_one_is_a_mismatch(world):
+    honest_round(world, world["commitment"])
+    end_and_reveal(world, world["commitment"], tamper=True)
+    result = check(world, "commitment")
+    assert result.status == MISMATCH
+    assert result.differences == ["validation set: The revealed validation set does not match the "
+                                  "commitment in the spec."]
+
+
+def test_a_score_that_differs_from_the_recomputed_one_is_a_mismatch(world):
+    def flatter(report):  # owner 0 is told the model without it is worse than it is
+        report["contributors"][0]["metricWithout"] += 1e-6
+
+    honest_round(world, world["scores"], doctor=flatter)
+    end_and_reveal(world, world["scores"])
+    mine, theirs = check(world, "scores", 0), check(world, "scores", 1)
+    assert mine.status == MISMATCH and [d for d in mine.differences if d.startswith("your score")]
+    assert theirs.status == VERIFIED, theirs.detail  # the other owner's line is right
 
 
 def test_payouts_that_differ_from_the_chain_are_a_mismatch(world):

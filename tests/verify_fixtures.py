@@ -93,3 +93,28 @@ def honest_round(world, bounty_id, *, pay=(6, 3), doctor=None, next_params=None)
     session.client.finalize(bounty_id, 0, [d.address for d in decoded], amounts, next_hash, next_uri,
                             report_hash, report_uri)
     return report
+
+
+def end_and_reveal(world, bounty_id, *, tamper=False):
+    """Close the bounty's last round (round 1, nobody submitted) and reveal its validation set
+    (with one value changed when `tamper`) as the practitioner does at the end."""
+    from eth_utils import keccak
+
+    from practitioner.state import read_json
+    from trainer.reveal import validation_reveal_bytes
+    from wallet.tx import transact
+
+    session, market = world["session"], world["market"]
+    market.chain.advance(601)
+    info = session.client.round(bounty_id, 1)
+    session.client.finalize(bounty_id, 1, [], [], info.model_hash, info.model_uri,
+                            "0x" + keccak(b"no report").hex(), "file:///none")
+    directory = session.bounty_dir(bounty_id)
+    x, y = load_validation(directory)
+    if tamper:
+        x = x.copy()
+        x[0, 0] += 1.0
+    salt = bytes.fromhex(read_json(directory / "bounty.json")["validationSalt"])
+    data_hash, uri = session.publish(validation_reveal_bytes(x, y, salt))
+    call = market.board.functions.revealValidation(bounty_id, bytes.fromhex(data_hash[2:]), uri)
+    transact(market.w3, session.signer, call, expected_chain_id=market.w3.eth.chain_id)

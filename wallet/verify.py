@@ -33,9 +33,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from eth_hash.auto import keccak
-
 from wallet.blobs import fetch_blob
 from wallet.board_log import round_payouts, sync_board_log
 from wallet.errors import InvalidInput, QuarryError
@@ -58,7 +55,7 @@ RELATIVE_TOLERANCE = 1e-9
 REPORT_MAX_BYTES = 4 * 1024 * 1024
 SPEC_MAX_BYTES = 4 * 1024 * 1024
 MODEL_MAX_BYTES = 256 * 1024 * 1024
-REVEAL_MAX_BYTES = 256 * 1024 * 1024
+REVEAL_MAX_BYTES = 64 * 1024 * 1024  # trainer.reveal.MAX_REVEAL_BYTES
 _ZERO_HASH = "0x" + "00" * 32
 
 
@@ -84,13 +81,6 @@ class RoundCheck:
 
 def same_number(mine: float, theirs: float, tolerance: float = RELATIVE_TOLERANCE) -> bool:
     return math.isfinite(theirs) and abs(mine - theirs) <= tolerance * max(abs(mine), abs(theirs), 1e-300)
-
-
-def validation_commitment(x: np.ndarray, y: np.ndarray, salt: bytes) -> str:
-    """keccak256(salt || x as float64 || y as int64), the rule practitioner/state.py commits
-    with at posting."""
-    body = np.ascontiguousarray(x, dtype=np.float64).tobytes() + np.ascontiguousarray(y, dtype=np.int64).tobytes()
-    return "0x" + keccak(salt + body).hex()
 
 
 class _Checker:
@@ -261,19 +251,23 @@ class _Checker:
 
     def _check_scores(self, result: RoundCheck, report: dict[str, Any], spec: Any,
                       info: dict[str, Any], reveal: tuple[str, str]) -> RoundCheck:
+        from trainer.reveal import RevealError, parse_validation_reveal
         from trainer.scoring import log_loss
 
         try:
-            salt, x, y = read_reveal(fetch_blob(reveal[1], reveal[0], REVEAL_MAX_BYTES, file_roots=self.roots))
+            data = fetch_blob(reveal[1], reveal[0], REVEAL_MAX_BYTES, file_roots=self.roots)
         except InvalidInput as exc:
             if "does not match" in str(exc):
                 return self._mismatch(result, ["validation set: the revealed blob does not match its hash on chain"])
-            return self._unverifiable(result, f"The revealed validation set cannot be read: {exc}")
+            return self._unverifiable(result, f"The revealed validation set cannot be fetched: {exc}")
         except QuarryError as exc:
             return self._unverifiable(result, f"The revealed validation set cannot be fetched: {exc}")
-        if validation_commitment(x, y, salt) != spec.validation_commitment.lower():
-            return self._mismatch(result, ["validation set: the revealed set is not the one the spec "
-                                           "committed to at posting"])
+        try:  # well-formed, the spec's shape, and the set the spec committed to at posting
+            x, y, _salt = parse_validation_reveal(
+                data, spec.validation_commitment, n_features=spec.n_features, n_classes=spec.n_classes,
+                max_bytes=REVEAL_MAX_BYTES)
+        except RevealError as exc:
+            return self._mismatch(result, [f"validation set: {exc}"])
         result.checked.append("revealed validation set = the spec's commitment")
         try:
             before_model = self.model(spec, info["model_hash"], info["model_uri"])
@@ -335,17 +329,6 @@ class _Checker:
         result.status = NOT_VERIFIABLE
         result.detail = detail
         return result
-
-
-def read_reveal(data: bytes) -> tuple[bytes, np.ndarray, np.ndarray]:
-    """(salt, x, y) of a revealed validation set blob."""
-    from trainer.reveal import parse_reveal
-
-    try:
-        revealed = parse_reveal(data)
-    except (ValueError, QuarryError) as exc:
-        raise InvalidInput(f"The revealed validation set is malformed: {exc}") from exc
-    return revealed.salt, revealed.x, revealed.y
 
 
 def verify_rewards(client: BountyClient, account: str,
