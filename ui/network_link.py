@@ -94,4 +94,4 @@ def bounty_client(ctx: AppContext) -> Any:
     # file:// URIs in bounties come from strangers: read them only inside the data home
     # (where the embedded network and its demo practitioner keep their blobs).
     return BountyClient(chain.w3, chain.network.board, chain.chain_id, ctx.store, chain.name,
-                        file_roots=[ctx.home])
+                        file_roots=[ctx.home], known_tokens=[chain.network.token or ""])

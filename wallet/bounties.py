@@ -27,6 +27,7 @@ from wallet.contracts import abi
 from wallet.errors import InvalidInput, NetworkError, NotFound, QuarryError, TransactionFailed
 from wallet.history import HistoryScanner, events
 from wallet.network import check_address
+from wallet.token import TokenLabel, token_label
 from wallet.tx import (
     build_transaction,
     checked_chain_id,
@@ -130,8 +131,11 @@ class BountyClient:
     """BountyBoard for one account on one network; reads are cached in the store when given."""
 
     def __init__(self, w3: Web3, board: str, chain_id: int, store: Store | None = None,
-                 network: str = "", file_roots: Sequence[str | os.PathLike[str]] | None = None) -> None:
+                 network: str = "", file_roots: Sequence[str | os.PathLike[str]] | None = None,
+                 known_tokens: Sequence[str] = ()) -> None:
         self.w3 = w3
+        # the tokens the network lists (its reward token): any other is shown as unverified
+        self.known_tokens = tuple(t for t in known_tokens if t)
         # where file:// specs may be read from (None: anywhere); a bounty is a stranger's input
         self.file_roots = file_roots
         self.chain_id = chain_id
@@ -152,6 +156,10 @@ class BountyClient:
     def now(self) -> int:
         # the chain's clock: the next block's time is at least the latest block's
         return max(int(time.time()), int(self.w3.eth.get_block("latest")["timestamp"]))
+
+    def token(self, address: str) -> TokenLabel:
+        """A bounty's token: symbol and decimals from its contract (cached), known or not."""
+        return token_label(self.w3, address, self.known_tokens)
 
     def grace_period(self) -> int:
         if self._grace is None:

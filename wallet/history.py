@@ -354,15 +354,73 @@ def _rounds_lookup(store: Store, w3: Web3 | None, network: str,
     return rounds_of
 
 
+Unit = tuple[str, int]  # (the token as people read it, its decimals)
+UnitOf = Callable[[dict[str, Any]], "Unit | None"]
+
+
+def _token_units(store: Store, w3: Web3 | None, network: str, board: str | None,
+                 token: str | None) -> UnitOf:
+    """event -> (symbol text, decimals) of the token its amount is in, read from the token's
+    contract (wallet.token.token_label: an unlisted token is marked with its address): the
+    network's token for transfers, the bounty's token for bounty events, the claimed token
+    for claims. None when it cannot be known (offline): the caller's default is used."""
+    from wallet.token import token_label
+
+    bounty_tokens: dict[int, str | None] = {}
+    units: dict[str, Unit | None] = {}
+
+    def bounty_token(bounty_id: int) -> str | None:
+        if bounty_id not in bounty_tokens:
+            found = None
+            if board:
+                for row in store.db.query(
+                        "SELECT data FROM bounty_cache WHERE network = ? AND board = ? AND bounty_id = ?",
+                        [network, board, bounty_id]):
+                    with contextlib.suppress(ValueError, TypeError, KeyError):
+                        found = str(json.loads(row["data"])["token"])
+                if found is None and w3 is not None:
+                    with contextlib.suppress(Exception):  # offline or odd node: the default unit
+                        contract = w3.eth.contract(address=to_checksum_address(board), abi=abi("BountyBoard"))
+                        found = str(contract.functions.getBounty(bounty_id).call()[1])
+            bounty_tokens[bounty_id] = found
+        return bounty_tokens[bounty_id]
+
+    def unit_of(event: dict[str, Any]) -> Unit | None:
+        name = event["event"]
+        address = None
+        if name == "Transfer":
+            address = token
+        elif name in ("RewardAssigned", "BountyCreated") and event["bounty_id"] is not None:
+            address = bounty_token(int(event["bounty_id"]))
+        elif name == "RewardClaimed":
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                address = str(json.loads(event["details"])["token"])
+        if not address or w3 is None:
+            return None
+        if address not in units:
+            try:
+                label = token_label(w3, address, [token or ""])
+                units[address] = (label.text, label.decimals)
+            except Exception:  # offline: the default unit
+                units[address] = None
+        return units[address]
+
+    return unit_of
+
+
 def _describe(event: dict[str, Any], symbol: str,
-              rounds_of: Callable[[int], int | None] = lambda _bounty_id: None) -> tuple[str, str, int]:
+              rounds_of: Callable[[int], int | None] = lambda _bounty_id: None,
+              unit_of: UnitOf = lambda _event: None) -> tuple[str, str, int]:
     """(description, amount text, signed amount in base units for sorting)."""
     name = event["event"]
     amount = int(event["amount"]) if event["amount"] not in (None, "") else 0
-    text = _format_units(amount)
+    token_symbol, decimals = unit_of(event) or (symbol, 18)
+    text = _format_units(amount, decimals)
     incoming = event["direction"] == "in"
     if name in ("Transfer", ETH_TRANSFER):
-        unit = symbol if name == "Transfer" else "ETH"
+        if name == ETH_TRANSFER:
+            token_symbol, text = "ETH", _format_units(amount)
+        unit = token_symbol
         description = (f"Received {unit} from {event['counterparty']}" if incoming
                        else f"Sent {unit} to {event['counterparty'] or 'a new contract'}")
         return description, f"{'+' if incoming else '-'}{text} {unit}", amount if incoming else -amount
@@ -371,11 +429,11 @@ def _describe(event: dict[str, Any], symbol: str,
         which = round_text(int(event["round"]), rounds_of(int(event["bounty_id"])))
         if name == "UpdateSubmitted":
             return f"Submitted an update to {bounty}, {which}", "", 0
-        return f"Reward assigned: {bounty}, {which}", f"+{text} {symbol}", amount
+        return f"Reward assigned: {bounty}, {which}", f"+{text} {token_symbol}", amount
     if name == "RewardClaimed":
-        return "Claimed rewards", f"{text} {symbol}", 0
+        return "Claimed rewards", f"{text} {token_symbol}", 0
     if name == "BountyCreated":
-        return f"Created {bounty}", f"-{text} {symbol}", -amount
+        return f"Created {bounty}", f"-{text} {token_symbol}", -amount
     return name, text if event["amount"] not in (None, "") else "", 0
 
 
@@ -414,8 +472,9 @@ def load_account_history(store: Store, w3: Web3 | None, network: str, account: s
     rows: list[dict[str, Any]] = []
     logged_hashes = set()
     rounds_of = _rounds_lookup(store, w3 if refresh else None, network, board)
+    unit_of = _token_units(store, w3, network, board, token)
     for event in events(store, network, account):
-        description, amount_text, amount_sort = _describe(event, symbol, rounds_of)
+        description, amount_text, amount_sort = _describe(event, symbol, rounds_of, unit_of)
         logged_hashes.add(event["tx_hash"])
         rows.append({
             "timestamp": event["timestamp"], "description": description, "amount_text": amount_text,

@@ -97,6 +97,52 @@ def token_info(w3: Web3, address: str) -> TokenInfo:
     return _token_info_cache[key][1]
 
 
+def short_address(address: str) -> str:
+    """0x1234…abcd: enough to tell two addresses apart at a glance, with the full one nearby."""
+    return f"{address[:6]}…{address[-4:]}"
+
+
+@dataclass(frozen=True)
+class TokenLabel:
+    """A bounty's token as people should read it: its own symbol and decimals, and whether
+    the network lists it (`known`). A token's symbol is its contract's own claim: a worthless
+    look-alike may call itself "QDT" too, so an unlisted token is marked with its address."""
+
+    address: str
+    symbol: str
+    decimals: int
+    known: bool
+    erc20: bool = True  # False: the contract does not answer like an ERC-20
+
+    @property
+    def text(self) -> str:
+        if not self.erc20:
+            return f"units of {self.address} (not an ERC-20 token)"
+        if self.known:
+            return self.symbol
+        return f"{self.symbol} (unverified token {short_address(self.address)})"
+
+    def amount(self, units: int, max_decimals: int | None = None) -> str:
+        """"12.5 QDT", "3 USDC (unverified token 0x1234…abcd)"."""
+        return f"{format_amount(units, self.decimals, max_decimals)} {self.text}"
+
+    def value(self, units: int) -> float:
+        """For sorting, filters and charts only (never for money)."""
+        return int(units) / 10**self.decimals
+
+
+def token_label(w3: Web3, address: str, known: Any = ()) -> TokenLabel:
+    """The token's symbol and decimals read from its contract (cached per chain and address);
+    `known` are the token addresses the network lists (its configured reward token)."""
+    address = check_address(address, "token address")
+    listed = {str(k).lower() for k in known if k}
+    try:
+        info = token_info(w3, address)
+    except InvalidInput:
+        return TokenLabel(address, "?", 0, address.lower() in listed, erc20=False)
+    return TokenLabel(address, info.symbol or "?", info.decimals, address.lower() in listed)
+
+
 def eth_balance(w3: Web3, account: str) -> int:
     try:
         return int(w3.eth.get_balance(check_address(account)))

@@ -1,5 +1,5 @@
 """Chain commands: `quarry devnet`, `quarry network ...`, `quarry wallet balance|send|history`,
-`quarry bounties list|show`, `quarry rewards`, `quarry claim`.
+`quarry bounties list|show|expire`, `quarry rewards`, `quarry claim`.
 
 Account selection: `--account ADDRESS`, else the wallet's first account. Commands that sign
 unlock the wallet (`--password-file F`, a remembered password, or a prompt). On the
@@ -72,6 +72,12 @@ def register(subparsers: argparse._SubParsersAction, groups: dict[str, argparse.
     show = _command(bounty_commands, "show", "one bounty, its rounds and its (hash-checked) spec",
                     cmd_bounties_show, account="reads")
     show.add_argument("bounty_id", type=int, metavar="ID")
+    expire = _command(bounty_commands, "expire",
+                      "expire a round its practitioner did not finalise within the grace period "
+                      "(its reward is shared equally by its submitters)", cmd_bounties_expire,
+                      account="signs")
+    expire.add_argument("bounty_id", type=int, metavar="ID")
+    expire.add_argument("round", type=int, metavar="ROUND", help="the round's on-chain index (0-based)")
 
     rewards = _command(subparsers, "rewards", "your submissions and rewards with their status", cmd_rewards,
                        account="reads")
@@ -181,7 +187,8 @@ class Session:
                            "use 'quarry network use NAME --board ADDRESS' or 'quarry network deploy'.")
         # file:// specs only from this wallet's data directory (the embedded network's blobs)
         return BountyClient(self.w3, self.network.board, self.network.chain_id, self.store,
-                            self.network.name, file_roots=[self.home])
+                            self.network.name, file_roots=[self.home],
+                            known_tokens=[self.network.token or ""])
 
     def close(self) -> None:
         if self.vault is not None:
@@ -365,31 +372,44 @@ def cmd_history(args: argparse.Namespace) -> int:
 # -- bounties and rewards ----------------------------------------------------------------------
 
 
-def _amount(units: int) -> str:
-    from wallet.token import format_amount
-
-    return format_amount(units, 18, 6)
-
-
-def _bounty_json(bounty: Any) -> dict[str, Any]:
+def _bounty_json(bounty: Any, token: Any = None) -> dict[str, Any]:
     # token amounts as decimal strings: JSON numbers lose precision past 2^53
-    return dict(bounty.as_dict(), reward_per_round=str(bounty.reward_per_round), escrow=str(bounty.escrow))
+    found = dict(bounty.as_dict(), reward_per_round=str(bounty.reward_per_round), escrow=str(bounty.escrow))
+    if token is not None:  # the token's own symbol and decimals, and whether the network lists it
+        found.update(token_symbol=token.symbol, token_decimals=token.decimals, token_known=token.known)
+    return found
 
 
 def cmd_bounties_list(args: argparse.Namespace) -> int:
     with Session(args, needs_account=False) as session:
-        found = session.bounty_client().list_bounties()
+        client = session.bounty_client()
+        found = client.list_bounties()
+        tokens = {b.token: client.token(b.token) for b in found}
     if args.json:
-        print_json([_bounty_json(b) for b in found])
+        print_json([_bounty_json(b, tokens[b.token]) for b in found])
         return 0
     if not found:
         print(f"No bounties on {session.network.name} yet.")
         return 0
     print(_table([("ID", "STATUS", "ROUND", "DEADLINE", "REWARD/ROUND", "ESCROW", "SUBMISSIONS")] + [
         (b.id, b.phase if b.status == "open" else b.status, f"{b.current_round} ({b.current_round + 1} of {b.rounds})",
-         _when(b.round_deadline), _amount(b.reward_per_round), _amount(b.escrow), b.round_submissions)
+         _when(b.round_deadline), tokens[b.token].amount(b.reward_per_round, 6),
+         tokens[b.token].amount(b.escrow, 6), b.round_submissions)
         for b in found
     ]))
+    return 0
+
+
+def cmd_bounties_expire(args: argparse.Namespace) -> int:
+    from wallet.history import round_text
+
+    with Session(args, signs=True) as session:
+        client = session.bounty_client()
+        tx_hash = client.expire_round(session.signer(), args.bounty_id, args.round)
+        rounds = client.bounty(args.bounty_id).rounds
+    emit(args, {"bounty": args.bounty_id, "round": args.round, "hash": tx_hash},
+         f"Expired bounty {args.bounty_id}, {round_text(args.round, rounds)} ({tx_hash}): its reward is "
+         "shared equally by the round's submitters ('quarry claim').")
     return 0
 
 
@@ -401,11 +421,12 @@ def cmd_bounties_show(args: argparse.Namespace) -> int:
         account = typed_address(args.account, "account") if args.account else None
         client = session.bounty_client()
         details = client.show(args.bounty_id, account)
+        token = client.token(details.bounty.token)
         record = track_record(client, details.bounty.owner,
                               spec_cache={details.bounty.spec_hash: (details.spec, details.spec_problem)})
     verifiable = None if details.spec is None else details.spec.get("verifiable") is not False
     if args.json:
-        print_json(dict(details.as_dict(), bounty=_bounty_json(details.bounty), verifiable=verifiable,
+        print_json(dict(details.as_dict(), bounty=_bounty_json(details.bounty, token), verifiable=verifiable,
                         track_record=record.as_dict()))
         return 0
     b = details.bounty
@@ -413,10 +434,14 @@ def cmd_bounties_show(args: argparse.Namespace) -> int:
     lines = [
         f"Bounty {b.id}: {title}",
         f"  status: {b.status}, {b.phase}; {round_text(b.current_round, b.rounds)}, deadline {_when(b.round_deadline)}",
-        f"  reward: {_amount(b.reward_per_round)} per round, escrow {_amount(b.escrow)}, token {b.token}",
+        f"  reward: {token.amount(b.reward_per_round, 6)} per round, escrow {token.amount(b.escrow, 6)}, "
+        f"token {b.token}",
         f"  owner: {b.owner}; at most {b.max_contributors} contributors per round",
         f"  spec: {b.spec_uri} ({b.spec_hash})",
     ]
+    if not token.known:
+        lines.append(f"  WARNING: this bounty pays in a token this network does not list ({b.token}); "
+                     f"that it calls itself {token.symbol!r} proves nothing about its worth")
     if details.spec_ok:
         spec = details.spec or {}
         lines.append("  spec verified against its on-chain hash")
@@ -458,12 +483,18 @@ def cmd_rewards(args: argparse.Namespace) -> int:
                 rounds[r.bounty_id] = client.bounty(r.bounty_id).rounds
         print(_table([("BOUNTY", "ROUND", "STATUS", "AMOUNT", "CLAIM")] + [
             (r.bounty_id, f"{r.round} ({r.round + 1} of {rounds[r.bounty_id]})", r.status,
-             _amount(r.amount) if r.amount else "-", r.claim or "-")
+             client.token(r.token).amount(r.amount, 6) if r.amount else "-", r.claim or "-")
             for r in summary.rows
         ]))
         for token, units in summary.claimable.items():
             if units:
                 print(f"Claimable now: {_token_amount(session, token, units)} ('quarry claim').")
+        # `quarry upload` retries these; said here too, so a failed upload is not forgotten
+        from wallet.outbox import Outbox
+
+        waiting = Outbox(session.home / "outbox").pending()
+        if waiting:
+            print(f"{len(waiting)} submitted update(s) not uploaded yet: run 'quarry upload'.")
     return 0
 
 
@@ -492,15 +523,11 @@ def _verify_rewards(args: argparse.Namespace) -> int:
 
 
 def _token_amount(session: Session, token: str, units: int) -> str:
-    """"10 QDT": the amount in the token's decimals and its symbol (the address if it has none)."""
-    from wallet.errors import QuarryError
-    from wallet.token import format_amount, token_info
+    """"10 QDT": the amount in the token's decimals and its symbol, marked with its address
+    when the network does not list the token."""
+    from wallet.token import token_label
 
-    try:
-        info = token_info(session.w3, token)
-    except QuarryError:  # not answering like an ERC-20: fall back on the address
-        return f"{_amount(units)} of token {token}"
-    return f"{format_amount(units, info.decimals, 6)} {info.symbol or token}"
+    return token_label(session.w3, token, [session.network.token]).amount(units, 6)
 
 
 def cmd_claim(args: argparse.Namespace) -> int:
