@@ -30,7 +30,7 @@ from wallet.verify import (
 FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
 
 
-SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores")
+SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores", "evaluated")
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +145,19 @@ def test_a_not_verifiable_bounty_says_so(world):
     # and it counts in the practitioner's track record
     record = track_record(world["client"], world["session"].signer.address)
     assert record.not_verifiable == 1 and record.bounties_posted == len(SCENARIOS)
+
+
+def test_the_practitioners_own_evaluation_verifies(world):
+    """The practitioner's real evaluate + finalize (valuation, report version 2), then the
+    reveal: the wallet recomputes the same numbers."""
+    from practitioner.evaluate import evaluate_round
+    from practitioner.finalize import finalize_round
+
+    evaluation = evaluate_round(world["session"], world["evaluated"], 0, world["key"])
+    finalize_round(world["session"], world["evaluated"], 0)
+    assert evaluation.report["version"] == 2
+    assert check(world, "evaluated").status == NOT_REVEALED
+    end_and_reveal(world, world["evaluated"])
+    for owner in (0, 1):
+        result = check(world, "evaluated", owner)
+        assert result.status == VERIFIED, result.detail
