@@ -1,4 +1,4 @@
-"""From submitted blob bytes to decrypted updates, and the validation metric of a parameter vector.
+"""From submitted blob bytes to decrypted updates, and the validation scores of a parameter vector.
 
 Each blob is checked independently: a blob that fails (hash mismatch, wrong bounty or
 round, wrong key, malformed, undecryptable) becomes a rejected submission with its reason
@@ -20,6 +20,7 @@ from trainer.blob import blob_hash, parse_blob
 from trainer.encoding import EncodingParams
 from trainer.errors import TrainerError
 from trainer.models import model_from_spec
+from trainer.scoring import accuracy_from_proba, per_example_log_loss_from_proba
 from trainer.spec import BountySpec
 from trainer.update import make_update
 
@@ -32,6 +33,7 @@ class FetchedSubmission:
     blob_hash: str  # as committed on chain
     data: bytes | None  # None when the blob could not be fetched
     error: str | None = None
+    order: int | None = None  # index in getSubmitters; None: the position in the fetched list
 
 
 def decode_submissions(
@@ -50,7 +52,8 @@ def decode_submissions(
         raise TrainerError("The Paillier key given is not this bounty's key.")
     limit = spec.max_blob_bytes
     decoded: list[DecodedSubmission] = []
-    for item in fetched:
+    for position, item in enumerate(fetched):
+        order = item.order if item.order is not None else position
         reason = _check(item)
         if reason is None:
             try:
@@ -64,14 +67,14 @@ def decode_submissions(
                     reason = f"blob has {blob.n_params} parameters; the model has {n_params}"
                 else:
                     update = decrypt_update(private_key, blob, should_stop=should_stop)
-                    decoded.append(DecodedSubmission(item.address, item.blob_hash, update))
+                    decoded.append(DecodedSubmission(item.address, item.blob_hash, update, order=order))
                     continue
             except TrainerError as exc:
                 reason = str(exc)
             except (ValueError, ArithmeticError) as exc:  # corrupt ciphertexts
                 reason = f"undecryptable blob ({exc})"
         log.info("submission of %s rejected: %s", item.address, reason)
-        decoded.append(DecodedSubmission(item.address, item.blob_hash, None, reason))
+        decoded.append(DecodedSubmission(item.address, item.blob_hash, None, reason, order))
     return decoded
 
 
@@ -83,15 +86,29 @@ def _check(item: FetchedSubmission) -> str | None:
     return None
 
 
-def accuracy_metric(spec: BountySpec, x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], float]:
-    """params -> accuracy of the spec's model on the validation set (x already standardised)."""
-    model = model_from_spec(spec)
+class ValidationScorer:
+    """Scores parameter vectors of the spec's model on the validation set (x already
+    standardised): per-example log-loss and accuracy (`trainer.scoring`, the functions the
+    wallet uses to check a report)."""
 
-    def metric(params: np.ndarray) -> float:
-        model.set_params(params)
-        return float(model.accuracy(x, y))
+    def __init__(self, spec: BountySpec, x: np.ndarray, y: np.ndarray) -> None:
+        self.model = model_from_spec(spec)
+        self.x = np.asarray(x, dtype=np.float64)
+        self.y = np.asarray(y, dtype=np.int64)
+        self.n_classes = spec.model.n_classes
 
-    return metric
+    def probabilities(self, params: np.ndarray) -> np.ndarray:
+        self.model.set_params(params)
+        return self.model.predict_proba(self.x)
+
+    def losses(self, params: np.ndarray) -> np.ndarray:
+        return per_example_log_loss_from_proba(self.probabilities(params), self.y)
+
+    def log_loss(self, params: np.ndarray) -> float:
+        return float(self.losses(params).mean())
+
+    def accuracy(self, params: np.ndarray) -> float:
+        return accuracy_from_proba(self.probabilities(params), self.y)
 
 
 def reference_update(

@@ -19,7 +19,7 @@ from phe import paillier
 from practitioner.chain import ROUND_OPEN, RoundInfo
 from practitioner.decode import (
     FetchedSubmission,
-    accuracy_metric,
+    ValidationScorer,
     decode_submissions,
     reference_update,
 )
@@ -34,6 +34,11 @@ from wallet.errors import InvalidInput, NotFound, QuarryError
 from wallet.history import round_text
 
 log = logging.getLogger(__name__)
+
+# Every round is valued on the validation log-loss (a smooth proper score), whatever the
+# spec's `metric` says: specs posted before version 2 of the report name "accuracy", which
+# the report still shows as accuracyBefore/accuracyAfter.
+VALUATION_METRIC = "log_loss"
 
 
 @dataclass(frozen=True)
@@ -120,17 +125,20 @@ def evaluate_round(
             previous_delta = global_params - model_params(session, spec, before.model_hash, before.model_uri)
     fetched = []
     limit = spec.max_blob_bytes or 64 * 1024 * 1024
-    for address in client.submitters(bounty_id, round_index):
+    # the index in getSubmitters is the on-chain order: a group of copies is credited to
+    # its earliest submission
+    for order, address in enumerate(client.submitters(bounty_id, round_index)):
         blob_hash, uri = client.submission(bounty_id, round_index, address)
         try:
-            fetched.append(FetchedSubmission(address, blob_hash, session.blob(blob_hash, uri, limit)))
+            data = session.blob(blob_hash, uri, limit)
+            fetched.append(FetchedSubmission(address, blob_hash, data, order=order))
         except QuarryError as exc:
-            fetched.append(FetchedSubmission(address, blob_hash, None, f"blob unavailable: {exc}"))
+            fetched.append(FetchedSubmission(address, blob_hash, None, f"blob unavailable: {exc}", order))
     decoded = decode_submissions(spec, private_key, bounty_id, round_index, fetched, should_stop=should_stop)
     x_val, y_val = load_validation(directory)
     seed = round_seed(bounty_id, round_index)
     valuation = value_round(
-        global_params, decoded, accuracy_metric(spec, x_val, y_val), bounty.reward_per_round,
+        global_params, decoded, ValidationScorer(spec, x_val, y_val), bounty.reward_per_round,
         clip_norm=spec.privacy.clip_norm, previous_delta=previous_delta, seed=seed,
         reference=reference_update(spec, global_params, x_val, y_val),
     )
@@ -139,8 +147,9 @@ def evaluate_round(
     next_hash, next_uri = session.publish(model_to_bytes(model), spec.inbox_url)
     report = build_report(
         bounty_id=bounty_id, round_index=round_index, spec_hash=bounty.spec_hash,
-        model_hash=info.model_hash, next_model_hash=next_hash, metric=spec.metric,
+        model_hash=info.model_hash, next_model_hash=next_hash, metric=VALUATION_METRIC,
         metric_before=valuation.metric_before, metric_after=valuation.metric_after,
+        accuracy_before=valuation.accuracy_before, accuracy_after=valuation.accuracy_after,
         method=valuation.method, seed=valuation.seed, evaluations=valuation.evaluations,
         players=valuation.players, reward=bounty.reward_per_round,
         contributors=valuation.contributors, rejected=valuation.rejected,
@@ -158,14 +167,17 @@ def evaluate_round(
         "reportURI": report_uri,
         "metricBefore": valuation.metric_before,
         "metricAfter": valuation.metric_after,
+        "accuracyBefore": valuation.accuracy_before,
+        "accuracyAfter": valuation.accuracy_after,
         "method": valuation.method,
         "finalizeTx": None,
     }
     write_json(round_record_path(session, bounty_id, round_index), record)
     log.info(
-        "bounty %d %s evaluated: %d submissions, %d paid, accuracy %.4f -> %.4f",
-        bounty_id, round_text(round_index, bounty.rounds), len(fetched), len(payees), valuation.metric_before,
-        valuation.metric_after,
+        "bounty %d %s evaluated: %d submissions, %d paid, log-loss %.4f -> %.4f, accuracy "
+        "%.4f -> %.4f", bounty_id, round_text(round_index, bounty.rounds), len(fetched),
+        len(payees), valuation.metric_before, valuation.metric_after,
+        valuation.accuracy_before, valuation.accuracy_after,
     )
     return RoundEvaluation(bounty_id, round_index, record, report)
 

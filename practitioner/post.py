@@ -84,6 +84,7 @@ def _prefilled(
     if fill_standardize:
         spec["standardize"] = {"mean": [0.0] * n_columns, "std": [1.0] * n_columns}
     spec.setdefault("validation_commitment", _PLACEHOLDER_HASH)
+    spec.setdefault("metric", "log_loss")  # what every round is valued on
     privacy = spec.get("privacy")
     fill_clip_norm = isinstance(privacy, dict) and "clip_norm" not in privacy
     if fill_clip_norm:

@@ -3,20 +3,29 @@
 Canonical bytes (sorted keys, no spaces, UTF-8), so anyone holding the blob can check it
 against the chain. Token amounts are decimal strings (they exceed JSON's safe integers).
 
-    {"kind": "quarry-round-report", "version": 1,
+Version 2 (written now):
+
+    {"kind": "quarry-round-report", "version": 2,
      "bountyId": 3, "round": 0, "specHash": "0x..", "modelHash": "0x.." (the model the round
-     trained from), "nextModelHash": "0x..", "metric": "accuracy",
-     "metricBefore": 0.61, "metricAfter": 0.93, "players": 3, "denominator": 3,
-     "method": "exact" | "gtg" | "none", "seed": 0 | null, "evaluations": 8,
-     "reward": "1000000000000000000", "paid": "999999999999999999",
-     "contributors": [{"address", "blobHash", "value", "share", "amount",
-                       "metricWith", "metricWithout", "mergedWith": [addresses]}],
+     trained from), "nextModelHash": "0x..", "metric": "log_loss" (lower is better),
+     "metricBefore": 0.69, "metricAfter": 0.21 (validation log-loss of the round's model and
+     of the next model), "accuracyBefore": 0.61, "accuracyAfter": 0.93,
+     "players": 3, "denominator": 3 (next model = round model + sum(updates of the players
+     in the next model) / denominator), "method": "exact" | "gtg" | "none",
+     "seed": 0 | null, "evaluations": 8, "reward": "1000000000000000000",
+     "paid": "999999999999999999",
+     "contributors": [{"address", "blobHash", "value", "stdErr", "share", "amount",
+                       "inModel", "metricWithout", "copyOf": address | null}],
      "rejected": [{"address", "blobHash", "reason"}]}
 
-`value` is the contributor's Shapley value (its group's value split equally among merged
-near-identical updates); `share` = amount / reward; `metricWith` = the metric of the model
-built from every accepted update, `metricWithout` = the same without this contributor's
-player (leave-one-out).
+`value` is the contributor's Shapley value (mean over validation examples of its log-loss
+reduction), `stdErr` its standard error across validation examples; `share` = amount /
+reward; `inModel` whether its update is in the next model; `metricWithout` = the log-loss of
+the next model minus this contributor's update / denominator (when inModel), else of the
+next model; `copyOf` = the earliest submission this one copies (it gets 0).
+
+Version 1 (still read): "metric": "accuracy", contributors {"address", "blobHash", "value",
+"share", "amount", "metricWith", "metricWithout", "mergedWith": [addresses]}.
 """
 
 from __future__ import annotations
@@ -31,7 +40,8 @@ from trainer.spec import canonical_json_bytes
 from wallet.errors import InvalidInput
 
 REPORT_KIND = "quarry-round-report"
-REPORT_VERSION = 1
+REPORT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MAX_REPORT_BYTES = 4 * 1024 * 1024
 
 
@@ -41,20 +51,22 @@ class ContributorLine:
     blob_hash: str
     value: float
     amount: int
-    metric_with: float
     metric_without: float
-    merged_with: tuple[str, ...] = ()
+    std_err: float = 0.0
+    in_model: bool = False
+    copy_of: str | None = None
 
     def to_json(self, reward: int) -> dict[str, Any]:
         return {
             "address": self.address,
             "blobHash": self.blob_hash,
             "value": _finite(self.value),
+            "stdErr": _finite(self.std_err),
             "share": (self.amount / reward) if reward else 0.0,
             "amount": str(self.amount),
-            "metricWith": _finite(self.metric_with),
+            "inModel": bool(self.in_model),
             "metricWithout": _finite(self.metric_without),
-            "mergedWith": list(self.merged_with),
+            "copyOf": self.copy_of,
         }
 
 
@@ -82,6 +94,8 @@ def build_report(
     metric: str,
     metric_before: float,
     metric_after: float,
+    accuracy_before: float,
+    accuracy_after: float,
     method: str,
     seed: int | None,
     evaluations: int,
@@ -104,6 +118,8 @@ def build_report(
         "metric": metric,
         "metricBefore": _finite(metric_before),
         "metricAfter": _finite(metric_after),
+        "accuracyBefore": _finite(accuracy_before),
+        "accuracyAfter": _finite(accuracy_after),
         "players": players,
         "denominator": players,
         "method": method,
@@ -135,7 +151,7 @@ def parse_report(data: bytes) -> dict[str, Any]:
         raise InvalidInput(f"The round report is not valid JSON: {exc}") from exc
     if not isinstance(report, dict) or report.get("kind") != REPORT_KIND:
         raise InvalidInput("This blob is not a Quarry round report.")
-    if report.get("version") != REPORT_VERSION:
+    if report.get("version") not in READABLE_VERSIONS:
         raise InvalidInput(f"Unsupported round report version {report.get('version')!r}.")
     try:
         reward = int(report["reward"])

@@ -77,7 +77,8 @@ def test_demo_posts_evaluates_and_pays(tmp_path: Path):
         (line,) = report["contributors"]
         assert line["address"] == owner.address and line["amount"] > 0
         assert client.claimable(ctx.token, owner.address) == line["amount"]
-        assert report["metricAfter"] > report["metricBefore"]
+        assert report["metricAfter"] < report["metricBefore"]  # validation log-loss
+        assert report["accuracyAfter"] > report["accuracyBefore"]
 
         ctx.stop.set()
         thread.join(timeout=15)

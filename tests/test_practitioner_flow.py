@@ -91,7 +91,8 @@ def test_two_rounds_pay_honest_owners_and_not_the_free_rider(setup):
     report_blob = session.blob(info.report_hash, info.report_uri)
     assert "0x" + keccak(report_blob).hex() == info.report_hash
     report = parse_report(report_blob)
-    assert report["method"] == "exact" and report["metricAfter"] > report["metricBefore"] + 0.3
+    assert report["method"] == "exact" and report["accuracyAfter"] > report["accuracyBefore"] + 0.3
+    assert report["version"] == 2 and report["metricAfter"] < report["metricBefore"]  # log-loss
     claim = market.board.functions.claimable
     token = market.token.address
     paid = [claim(token, owner).call() for owner in owners]

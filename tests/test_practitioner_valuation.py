@@ -1,4 +1,5 @@
-"""value_round on a small numpy logistic game: rejections, merges, order, budget of the report."""
+"""value_round on a small numpy logistic game: rejections, copies, order, uncertainty, the
+report (version 2) and reading version 1."""
 
 from __future__ import annotations
 
@@ -7,38 +8,52 @@ import pytest
 
 from practitioner.report import build_report, parse_report, report_bytes, report_hash
 from practitioner.valuation import DecodedSubmission, value_round
+from trainer.scoring import accuracy_from_proba, per_example_log_loss_from_proba
 
 
-def _game(seed: int = 0):
+class _Scorer:
+    """Logistic regression without bias, scored with trainer.scoring on a validation set."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.x, self.y = x, y
+
+    def probabilities(self, params):
+        p1 = 1 / (1 + np.exp(-(self.x @ params)))
+        return np.column_stack([1 - p1, p1])
+
+    def losses(self, params):
+        return per_example_log_loss_from_proba(self.probabilities(params), self.y)
+
+    def accuracy(self, params):
+        return accuracy_from_proba(self.probabilities(params), self.y)
+
+
+def _game(seed: int = 0, m: int = 300):
     rng = np.random.default_rng(seed)
     true_w = rng.normal(size=5)
-    x = rng.normal(size=(300, 5))
-    y = (x @ true_w > 0).astype(int)
-
-    def accuracy(params):
-        return float(np.mean(((x @ params) > 0).astype(int) == y))
-
-    return true_w, accuracy
+    x = rng.normal(size=(m, 5))
+    y = (x @ true_w + 0.5 * rng.normal(size=m) > 0).astype(int)
+    return true_w, _Scorer(x, y)
 
 
 def _addr(i: int) -> str:
     return "0x" + f"{i:040x}"
 
 
-def test_value_round_rejects_free_rider_splits_copies_and_never_overspends():
-    true_w, accuracy = _game()
+def test_value_round_rejects_free_rider_credits_copies_once_and_never_overspends():
+    true_w, scorer = _game()
     rng = np.random.default_rng(1)
-    honest = [true_w + 0.3 * rng.normal(size=5) for _ in range(3)]
+    honest = [0.5 * true_w + 0.3 * rng.normal(size=5) for _ in range(3)]
     subs = [
-        DecodedSubmission(_addr(5), "0x05", honest[0]),
-        DecodedSubmission(_addr(1), "0x01", np.zeros(5)),  # free rider
-        DecodedSubmission(_addr(3), "0x03", honest[1]),
-        DecodedSubmission(_addr(4), "0x04", honest[1] * 1.0001),  # copy of 3's update
-        DecodedSubmission(_addr(2), "0x02", None, "blob hash mismatch"),
-        DecodedSubmission(_addr(6), "0x06", honest[2]),
+        DecodedSubmission(_addr(5), "0x05", honest[0], order=0),
+        DecodedSubmission(_addr(1), "0x01", np.zeros(5), order=1),  # free rider
+        DecodedSubmission(_addr(4), "0x04", honest[1] * 1.5, order=3),  # scaled copy of 3's update
+        DecodedSubmission(_addr(3), "0x03", honest[1], order=2),
+        DecodedSubmission(_addr(2), "0x02", None, "blob hash mismatch", order=4),
+        DecodedSubmission(_addr(6), "0x06", honest[2], order=5),
     ]
     reward = 10**18
-    valuation = value_round(np.zeros(5), subs, accuracy, reward, clip_norm=100.0)
+    valuation = value_round(np.zeros(5), subs, scorer, reward, clip_norm=100.0)
     by_address = {line.address: line for line in valuation.contributors}
     assert set(by_address) == {_addr(3), _addr(4), _addr(5), _addr(6)}
     assert {r.address: r.reason for r in valuation.rejected} == {
@@ -46,19 +61,37 @@ def test_value_round_rejects_free_rider_splits_copies_and_never_overspends():
         _addr(1): "zero update (free rider)",
     }
     assert valuation.players == 3 and valuation.method == "exact"
-    assert by_address[_addr(3)].amount == by_address[_addr(4)].amount > 0
-    assert by_address[_addr(3)].merged_with == (_addr(4),)
+    # the copy came later on chain: 0, with the original named; the original is paid as if
+    # the copy had never been sent
+    assert by_address[_addr(4)].amount == 0 and by_address[_addr(4)].copy_of == _addr(3)
+    assert not by_address[_addr(4)].in_model
+    alone = value_round(np.zeros(5), [s for s in subs if s.address != _addr(4)], scorer, reward,
+                        clip_norm=100.0)
+    assert valuation.payouts == alone.payouts
+    assert by_address[_addr(3)].amount > 0 and by_address[_addr(3)].copy_of is None
     assert sum(line.amount for line in valuation.contributors) <= reward
-    assert valuation.metric_after > valuation.metric_before
+    assert valuation.metric_after < valuation.metric_before  # log-loss: lower is better
+    assert valuation.accuracy_after > valuation.accuracy_before
+    for line in valuation.contributors:
+        if line.copy_of is None:
+            assert line.std_err > 0 and line.in_model == (line.value > 0)
+            assert line.metric_without > valuation.metric_after  # leaving it out costs
 
-    # order of submission changes nothing
-    again = value_round(np.zeros(5), list(reversed(subs)), accuracy, reward, clip_norm=100.0)
+    # order of submission changes nothing but which copy is credited
+    again = value_round(np.zeros(5), list(reversed(subs)), scorer, reward, clip_norm=100.0)
     assert valuation.payouts == again.payouts
+    swapped = [DecodedSubmission(s.address, s.blob_hash, s.update, s.error,
+                                 {2: 3, 3: 2}.get(s.order, s.order)) for s in subs]
+    swapped_lines = {line.address: line for line in
+                     value_round(np.zeros(5), swapped, scorer, reward, clip_norm=100.0).contributors}
+    assert swapped_lines[_addr(3)].copy_of == _addr(4) and swapped_lines[_addr(3)].amount == 0
+    assert swapped_lines[_addr(4)].amount > 0
 
     report = build_report(
         bounty_id=1, round_index=0, spec_hash="0x" + "0" * 64, model_hash="0x" + "1" * 64,
-        next_model_hash="0x" + "2" * 64, metric="accuracy",
+        next_model_hash="0x" + "2" * 64, metric="log_loss",
         metric_before=valuation.metric_before, metric_after=valuation.metric_after,
+        accuracy_before=valuation.accuracy_before, accuracy_after=valuation.accuracy_after,
         method=valuation.method, seed=valuation.seed, evaluations=valuation.evaluations,
         players=valuation.players, reward=reward, contributors=valuation.contributors,
         rejected=valuation.rejected,
@@ -66,14 +99,52 @@ def test_value_round_rejects_free_rider_splits_copies_and_never_overspends():
     data = report_bytes(report)
     assert report_hash(data).startswith("0x") and len(report_hash(data)) == 66
     parsed = parse_report(data)
+    assert parsed["version"] == 2 and parsed["metric"] == "log_loss"
+    assert parsed["denominator"] == valuation.players
     assert parsed["paid"] == sum(line.amount for line in valuation.contributors)
     assert len(parsed["rejected"]) == 2
+    line = next(c for c in parsed["contributors"] if c["address"] == _addr(4))
+    assert line["copyOf"] == _addr(3) and line["inModel"] is False and line["amount"] == 0
+    assert {"address", "blobHash", "value", "stdErr", "share", "amount", "inModel",
+            "metricWithout", "copyOf"} == set(line)
+    assert {"accuracyBefore", "accuracyAfter", "metricBefore", "metricAfter"} <= set(parsed)
+
+
+def test_parse_report_still_reads_version_1():
+    report = {
+        "kind": "quarry-round-report", "version": 1, "bountyId": 1, "round": 0,
+        "specHash": "0x" + "0" * 64, "modelHash": "0x" + "1" * 64, "nextModelHash": "0x" + "2" * 64,
+        "metric": "accuracy", "metricBefore": 0.5, "metricAfter": 0.9, "players": 1,
+        "denominator": 1, "method": "exact", "seed": None, "evaluations": 2, "reward": "100",
+        "paid": "100", "rejected": [],
+        "contributors": [{"address": _addr(1), "blobHash": "0x01", "value": 0.4, "share": 1.0,
+                          "amount": "100", "metricWith": 0.9, "metricWithout": 0.5,
+                          "mergedWith": []}],
+    }
+    parsed = parse_report(report_bytes(report))
+    assert parsed["version"] == 1 and parsed["contributors"][0]["amount"] == 100
+
+
+def test_next_model_and_metric_without_follow_the_fixed_denominator():
+    true_w, scorer = _game(seed=2)
+    rng = np.random.default_rng(3)
+    good = [0.5 * true_w + 0.2 * rng.normal(size=5) for _ in range(2)]
+    harmful = -0.5 * true_w
+    subs = [DecodedSubmission(_addr(i + 1), "0x", u) for i, u in enumerate([*good, harmful])]
+    valuation = value_round(np.zeros(5), subs, scorer, 1000, clip_norm=100.0)
+    lines = {line.address: line for line in valuation.contributors}
+    assert lines[_addr(3)].value < 0 and not lines[_addr(3)].in_model and lines[_addr(3)].amount == 0
+    assert np.allclose(valuation.next_params, (good[0] + good[1]) / 3)  # denominator 3
+    # metricWithout of an owner in the model: the next model minus its update / 3
+    without_first = scorer.losses(good[1] / 3).mean()
+    assert lines[_addr(1)].metric_without == pytest.approx(without_first)
+    assert lines[_addr(3)].metric_without == pytest.approx(valuation.metric_after)
 
 
 def test_value_round_with_nobody_keeps_the_model():
-    _, accuracy = _game()
+    _, scorer = _game()
     valuation = value_round(
-        np.ones(5), [DecodedSubmission(_addr(1), "0x01", np.zeros(5))], accuracy, 100,
+        np.ones(5), [DecodedSubmission(_addr(1), "0x01", np.zeros(5))], scorer, 100,
         clip_norm=1.0,
     )
     assert valuation.method == "none" and valuation.payouts == []
@@ -81,20 +152,20 @@ def test_value_round_with_nobody_keeps_the_model():
 
 
 def test_oversized_update_is_projected_onto_the_clip_ball():
-    true_w, accuracy = _game()
+    true_w, scorer = _game()
     subs = [DecodedSubmission(_addr(1), "0x01", true_w * 1000)]
-    valuation = value_round(np.zeros(5), subs, accuracy, 100, clip_norm=2.0)
+    valuation = value_round(np.zeros(5), subs, scorer, 100, clip_norm=2.0)
     assert np.linalg.norm(valuation.next_params) == pytest.approx(2.0)
 
 
 def test_many_players_use_gtg_within_budget_and_pay_the_better_ones_more():
-    true_w, accuracy = _game(seed=4)
+    true_w, scorer = _game(seed=4)
     rng = np.random.default_rng(5)
     # 14 owners: half with good updates, half with weak ones (mostly noise)
     updates = [true_w + 0.8 * rng.normal(size=5) for _ in range(7)]
     updates += [0.2 * true_w + rng.normal(size=5) for _ in range(7)]
     subs = [DecodedSubmission(_addr(i + 1), f"0x{i:02x}", u) for i, u in enumerate(updates)]
-    valuation = value_round(np.zeros(5), subs, accuracy, 10**18, clip_norm=100.0, seed=9)
+    valuation = value_round(np.zeros(5), subs, scorer, 10**18, clip_norm=100.0, seed=9)
     assert valuation.method == "gtg" and valuation.seed == 9
     # max(30, n) * n for the Shapley estimate, plus n leave-one-out models for the report
     assert valuation.evaluations <= 30 * 14 + 14 + 1

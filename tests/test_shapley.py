@@ -1,4 +1,5 @@
-"""Shapley values against hand-computed games, exact vs GTG, screening and payouts."""
+"""Shapley values against hand-computed games, exact vs GTG, per-example values and their
+uncertainty, screening, copies and payouts."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ import pytest
 
 from practitioner.shapley import (
     allocate_reward,
+    copy_groups,
     exact_shapley,
     gtg_budget,
     gtg_shapley,
+    one_example_bound,
+    payout_weights,
     screen_updates,
     shapley_values,
-    split_group_values,
+    value_estimates,
 )
 
 
@@ -120,7 +124,7 @@ def test_exact_matches_permutation_definition_on_random_game():
     assert values == pytest.approx(by_perm / math.factorial(5))
 
 
-def test_screening_rejects_zero_and_replay_and_merges_copies():
+def test_screening_rejects_zero_replay_and_non_finite_and_keeps_the_rest():
     rng = np.random.default_rng(1)
     honest = rng.normal(size=10)
     other = rng.normal(size=10)
@@ -128,23 +132,135 @@ def test_screening_rejects_zero_and_replay_and_merges_copies():
     updates = [
         honest,
         np.zeros(10),
-        honest * 1.0001,  # the same data from a second address
+        honest * 1.0001,  # a copy: screening keeps it, copy_groups groups it
         previous_delta + 1e-4,  # replay of last round's global change
         other,
         None,  # undecryptable; rejected elsewhere
         np.array([np.nan] * 10),
     ]
     screening = screen_updates(updates, previous_delta)
-    assert screening.groups == ((0, 2), (4,))
+    assert screening.kept == (0, 2, 4)
     assert set(screening.rejected) == {1, 3, 6}
     assert "zero" in screening.rejected[1]
     assert "replay" in screening.rejected[3]
-    players = screening.player_updates(updates)
-    assert np.allclose(players[0], honest * 1.00005)
-    values = split_group_values([4.0, 1.0], screening.groups, len(updates))
-    assert values == [2.0, 0.0, 2.0, 0.0, 1.0, 0.0, 0.0]
 
 
+def test_per_example_values_add_up_to_the_scalar_game_exact_and_gtg():
+    """Shapley is linear in the utility: per-example values averaged are the values of the
+    mean utility, and every example's values add up to its v(N) - v(empty) (efficiency)."""
+    rng = np.random.default_rng(2)
+    table = {}
+
+    def utility(coalition):
+        if coalition not in table:
+            table[coalition] = rng.normal(size=9)
+        return table[coalition]
+
+    for result in (exact_shapley(5, utility), gtg_shapley(5, utility, seed=3)):
+        assert result.per_example.shape == (5, 9)
+        grand, empty = table[frozenset(range(5))], table[frozenset()]
+        assert np.allclose(result.per_example.sum(axis=0), grand - empty)
+        assert result.values == pytest.approx(list(result.per_example.mean(axis=1)))
+        matrix = np.stack([table[c] for c in result.coalitions])
+        assert np.allclose(result.coefficients @ matrix, result.per_example)
+    scalar = exact_shapley(5, lambda s: float(np.mean(table[s])))
+    assert scalar.values == pytest.approx(exact_shapley(5, utility).values)
+
+
+def test_standard_error_across_examples_matches_the_textbook_formula():
+    per_example = np.array([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0], [5.0, -5.0, 5.0, -5.0]])
+    estimate = value_estimates(per_example, z=2.0)
+    assert estimate.mean.tolist() == [2.5, 0.0, 0.0]
+    assert estimate.stderr[0] == pytest.approx(np.std([1, 2, 3, 4], ddof=1) / 2)
+    assert estimate.stderr[1] == 0.0
+    assert estimate.lcb[0] == pytest.approx(2.5 - 2 * estimate.stderr[0])
+    assert estimate.lcb[2] < 0  # a value that is only noise is not distinguishable from 0
+
+
+def test_payout_weights_pay_only_what_is_distinguishable_from_zero():
+    rng = np.random.default_rng(4)
+    m = 200
+    clear = 0.05 + 0.02 * rng.normal(size=m)  # mean 0.05, stderr ~0.0014
+    noise = 0.1 * rng.normal(size=m)  # mean ~0, stderr ~0.007
+    lucky = np.zeros(m)
+    lucky[7] = 2.0  # one example carries its whole value (mean 0.01, stderr 0.01)
+    estimate = value_estimates(np.stack([clear, noise, lucky]), z=2.0)
+    weights, denominator = payout_weights(estimate, floor=1.0)
+    assert weights[0] > 0 and weights[1] == 0 and weights[2] == 0
+    assert denominator >= estimate.mean[0]
+    amounts = allocate_reward(list(weights), 10**18, denominator)
+    assert amounts[1] == amounts[2] == 0 and 0 < amounts[0] <= 10**18
+
+
+def test_a_zero_update_is_a_null_player():
+    """Fixed-denominator coalition model: a zero update adds nothing to any coalition, so
+    its value is exactly 0 on every example, its standard error 0, and it is paid nothing."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(50, 3))
+    y = (x[:, 0] > 0).astype(float)
+    updates = [np.array([1.0, 0.2, 0.0]), np.array([0.8, -0.1, 0.1]), np.zeros(3)]
+
+    def utility(coalition):
+        w = sum((updates[i] for i in sorted(coalition)), np.zeros(3)) / len(updates)
+        p = np.clip(1 / (1 + np.exp(-(x @ w))), 1e-6, 1 - 1e-6)
+        return np.log(2) + (y * np.log(p) + (1 - y) * np.log(1 - p))
+
+    result = exact_shapley(3, utility)
+    assert np.all(result.per_example[2] == 0.0)
+    estimate = value_estimates(result.per_example)
+    weights, denominator = payout_weights(estimate)
+    assert weights[2] == 0 and allocate_reward(list(weights), 1000, denominator)[2] == 0
+    assert weights[0] > 0 and weights[1] > 0
+
+
+def test_one_relabelled_example_moves_no_more_than_the_bound():
+    """Change one validation example of a clipped game; the payouts move by at most
+    `one_example_bound` (and, on 400 examples, by a small part of the reward)."""
+    rng = np.random.default_rng(6)
+    m, clip = 400, 0.5
+    good = 0.06 + 0.1 * rng.normal(size=(3, m))
+    per_example = np.clip(good * np.array([[1.0], [0.7], [0.3]]), -2 * clip, 2 * clip)
+    estimate = value_estimates(per_example)
+    weights, denominator = payout_weights(estimate)
+    shares = weights / denominator
+    bound = one_example_bound(3, m, clip, denominator)
+    for j in range(0, m, 37):
+        for new_value in (-2 * clip, 2 * clip):
+            changed = per_example.copy()
+            changed[:, j] = new_value  # every player's value on that example at its extreme
+            new_weights, new_denominator = payout_weights(value_estimates(changed))
+            moved = np.abs(new_weights / new_denominator - shares).sum() / 2
+            assert moved <= bound
+            assert moved <= 0.1
+
+
+def test_copies_up_to_scale_and_small_noise_are_grouped_earliest_first():
+    rng = np.random.default_rng(7)
+    direction = rng.normal(size=40)
+    honest = [direction + 0.6 * rng.normal(size=40) for _ in range(4)]
+    reference = direction + 0.3 * rng.normal(size=40)
+    copy_scaled = 3.0 * honest[1]
+    copy_noisy = honest[1] + 0.03 * np.linalg.norm(honest[1]) / np.sqrt(40) * rng.normal(size=40)
+    updates = [*honest, copy_scaled, copy_noisy, honest[1].copy()]
+    # on-chain order: the exact copy (index 6) was submitted before the original (index 1)
+    order = [(2, "a"), (3, "b"), (0, "c"), (1, "d"), (4, "e"), (5, "f"), (2, "a0")]
+    groups = copy_groups(updates, order, reference)
+    assert sorted(map(sorted, groups)) == [[0], [1, 4, 5, 6], [2], [3]]
+    copied = next(g for g in groups if len(g) > 1)
+    assert copied[0] == 6  # the exact copy came first on chain: it alone is credited
+    assert groups[0] == [2]  # groups sorted by their earliest member
+
+
+def test_honest_updates_of_one_distribution_are_not_grouped():
+    """Disjoint samples of one task give similar updates (cosine ~0.9 here) but independent
+    residuals: no group, in any of 50 draws."""
+    rng = np.random.default_rng(8)
+    direction = rng.normal(size=15)  # a tiny model: the hardest case
+    for _ in range(50):
+        honest = [direction + 0.35 * rng.normal(size=15) for _ in range(6)]
+        reference = direction + 0.35 * rng.normal(size=15)
+        groups = copy_groups(honest, [(i, str(i)) for i in range(6)], reference)
+        assert groups == [[i] for i in range(6)]
 def test_allocate_reward_is_proportional_floors_and_never_overspends():
     reward = 10**18 + 7
     amounts = allocate_reward([1.0, 2.0, 0.0, -3.0, float("nan")], reward)

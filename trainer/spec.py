@@ -37,7 +37,8 @@ Field reference (all required unless marked optional):
     encoding.max_contributors  int 1..1,000,000, how many updates may ever be summed
     paillier.n              decimal string, the Paillier modulus (public key g = n + 1)
     paillier.bits           int >= 512, == n.bit_length()
-    metric                  "accuracy"
+    metric                  "log_loss" (the valuation's score) | "accuracy" (older specs;
+                            valued on log-loss too, accuracy shown)
     validation_commitment   0x + 64 hex, the practitioner's commitment to its validation set
     initial_model.hash      0x + 64 hex, keccak256 of the round-0 model blob
     initial_model.uri       non-empty string
@@ -104,7 +105,7 @@ __all__ = [
 
 SPEC_VERSION = 1
 TASKS = ("binary_classification", "multiclass_classification")
-METRICS = ("accuracy",)
+METRICS = ("log_loss", "accuracy")
 MAX_SPEC_BYTES = 1_000_000
 
 

@@ -70,7 +70,7 @@ def make_spec_dict(
         "privacy": {"clip_norm": 5.0, "delta": 1e-5, "max_noise_multiplier": 2.0},
         "encoding": {"precision_bits": 16, "clip": 1.0, "max_contributors": 100},
         "paillier": {"n": str(public_key.n), "bits": public_key.n.bit_length()},
-        "metric": "accuracy",
+        "metric": "log_loss",
         "validation_commitment": "0x" + "11" * 32,
         "initial_model": {"hash": "0x" + "22" * 32, "uri": "file:///tmp/model.bin"},
         "inbox_url": "http://127.0.0.1:8545",
