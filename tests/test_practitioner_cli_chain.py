@@ -103,6 +103,14 @@ def test_post_signs_with_the_wallets_first_account_and_shows_amounts_in_tokens(m
     assert "The escrow needs 400000 QDT (2 rounds of 200000 QDT)" in err and "base units" not in err
     assert client.count() == bounty_id and _snapshot(market["home"]) == files
 
+    # a bounty whose validation set stays private says so in its (hash-committed) spec
+    code = main(_post(market, "--reward", "1", "--not-verifiable", "--password-file", str(base / "key-pw"),
+                      "--wallet-password-file", str(base / "wallet-pw")))
+    assert code == 0, capsys.readouterr().err
+    private, _problem = client.fetch_spec(client.bounty(client.count()))
+    assert private["verifiable"] is False
+    assert "verifiable" not in client.fetch_spec(bounty)[0]  # the default is left out
+
 
 def test_read_only_commands_ask_for_no_password(market, capsys, monkeypatch):
     # no terminal and no password file: any password prompt would be an error
