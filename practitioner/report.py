@@ -34,15 +34,18 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from trainer import jsonsafe
 from trainer.blob import blob_hash
 from trainer.spec import canonical_json_bytes
-from wallet.errors import InvalidInput
 
-REPORT_KIND = "quarry-round-report"
+# the one reader of round reports, shared with the wallet's checks (wallet/verify.py)
+from wallet.round_report import (  # noqa: F401 - re-exported
+    MAX_REPORT_BYTES,
+    REPORT_KIND,
+    parse_report,
+)
+from wallet.round_report import REPORT_VERSIONS as READABLE_VERSIONS  # noqa: F401
+
 REPORT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-MAX_REPORT_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -139,29 +142,3 @@ def report_bytes(report: dict[str, Any]) -> bytes:
 
 # a report is a blob: its reportHash is its content address
 report_hash = blob_hash
-
-
-def parse_report(data: bytes) -> dict[str, Any]:
-    """Parse and sanity-check a report blob (amounts back to int)."""
-    if len(data) > MAX_REPORT_BYTES:
-        raise InvalidInput("The round report is too large.")
-    try:
-        report = jsonsafe.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput(f"The round report is not valid JSON: {exc}") from exc
-    if not isinstance(report, dict) or report.get("kind") != REPORT_KIND:
-        raise InvalidInput("This blob is not a Quarry round report.")
-    if report.get("version") not in READABLE_VERSIONS:
-        raise InvalidInput(f"Unsupported round report version {report.get('version')!r}.")
-    try:
-        reward = int(report["reward"])
-        amounts = [int(line["amount"]) for line in report["contributors"]]
-        for line in report["contributors"]:
-            line["amount"] = int(line["amount"])
-        report["reward"] = reward
-        report["paid"] = int(report["paid"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidInput("The round report has malformed contributors or amounts.") from exc
-    if sum(amounts) > reward or sum(amounts) != report["paid"] or min(amounts, default=0) < 0:
-        raise InvalidInput("The round report's amounts do not add up.")
-    return report
