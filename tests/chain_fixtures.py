@@ -114,7 +114,9 @@ class Market:
         (event,) = self.board.events.BountyCreated().process_receipt(receipt, errors=DISCARD)
         return event["args"]["bountyId"], receipt
 
-    def submit(self, bounty_id: int, round_: int, contributor: str, blob: bytes = b"update") -> dict:
+    def submit(self, bounty_id: int, round_: int, contributor: str, blob: bytes | None = None) -> dict:
+        if blob is None:  # one blob per contributor: the board refuses a hash seen in the round
+            blob = f"update/{bounty_id}/{round_}/{contributor}".encode()
         return send(
             self.board.functions.submit(bounty_id, round_, keccak(blob), f"file:///{blob.hex()}"),
             contributor,

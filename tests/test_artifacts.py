@@ -94,6 +94,15 @@ def test_bounty_board_abi_is_the_protocol():
         "getSubmission(uint256,uint32,address)": ["bytes32", "string", "uint64"],
         "getSubmitters(uint256,uint32)": ["address[]"],
         "claimable(address,address)": ["uint256"],
+        "assignRewards(uint256,uint32,address[],uint256[])": [],
+        "collectExpired(uint256,uint32,address)": [],
+        "claimLeftover(uint256,address)": [],
+        "revealValidation(uint256,bytes32,string)": [],
+        "getPot(uint256)": ["uint256", "uint256", "uint256", "uint256", "uint256", "bool"],
+        "expiredShare(uint256,uint32,address)": ["uint256"],
+        "leftoverShare(uint256,address)": ["uint256"],
+        "getShare(uint256,address)": ["uint256", "uint32", "uint256"],
+        "getReveal(uint256)": ["bytes32", "string"],
     }
     for signature, outputs in expected_functions.items():
         assert signature in functions, f"BountyBoard lacks {signature}"
@@ -111,6 +120,9 @@ def test_bounty_board_abi_is_the_protocol():
         "RewardAssigned(uint256,uint32,address,uint256)": [True, True, True],
         "BountyCancelled(uint256,uint256)": [True],
         "RewardClaimed(address,address,uint256)": [True, True],
+        "BountyEnded(uint256,uint256)": [True],
+        "LeftoverClaimed(uint256,address,uint256)": [True, True],
+        "ValidationRevealed(uint256,bytes32,string)": [True],
     }
     for signature, indexed_prefix in expected_events.items():
         assert signature in events, f"BountyBoard lacks event {signature}"

@@ -49,6 +49,11 @@ ERROR_MESSAGES: dict[str, str] = {
     "RoundFull": "The round already has its maximum number of contributors.",
     "LengthMismatch": "The contributor and amount lists differ in length.",
     "UnsupportedToken": "The token is not a plain ERC-20 the board can hold in escrow.",
+    "DuplicateBlob": "This exact update was already submitted to this round; copies are refused.",
+    "NotExpired": "This round has not expired; there is no share to collect.",
+    "AlreadyCollected": "This share has already been credited.",
+    "BountyNotEnded": "The bounty has not ended yet (its last round is still open).",
+    "AlreadyRevealed": "The validation set of this bounty has already been revealed.",
     # OpenZeppelin
     "OwnableUnauthorizedAccount": "{0} is not the owner of this contract.",
     "OwnableInvalidOwner": "{0} cannot be the owner.",
