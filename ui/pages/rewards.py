@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from trainer import jsonsafe
 from ui import network_link, theme
 from ui.charts import EarningsChart
 from ui.models import Column, FilterProxy, RowTableModel
@@ -29,7 +28,6 @@ from ui.pages.base import Page
 from ui.widgets import button, card, muted_label, sortable_table
 from wallet import token as tokens
 from wallet.atomic import atomic_write_text
-from wallet.errors import InvalidInput
 
 if TYPE_CHECKING:
     from ui.context import AppContext
@@ -65,17 +63,14 @@ def reward_columns() -> list[Column]:
 
 def _report_for(client: Any, bounty: Any, round_index: int) -> dict[str, Any] | None:
     from wallet.blobs import fetch_blob
+    from wallet.round_report import parse_report
 
     info = client.rounds(bounty)[round_index]
     if int(info["report_hash"], 16) == 0 or not info["report_uri"]:
         return None
     data = fetch_blob(info["report_uri"], info["report_hash"], max_bytes=REPORT_MAX_BYTES,
                       file_roots=client.file_roots)
-    try:  # a stranger's bytes: nesting-guarded
-        report = jsonsafe.loads(data.decode("utf-8"))
-    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
-        raise InvalidInput(f"The round report is not valid JSON: {exc}") from exc
-    return report if isinstance(report, dict) else None
+    return parse_report(data)  # a stranger's bytes: the one guarded reader of reports
 
 
 def load_rewards(client: Any, store: Any, network: str, account: str,
