@@ -1,0 +1,592 @@
+"""Fairness of the round valuation on real data: many simulated markets, many splits.
+
+    python -m benchmarks.fairness [--quick] [--splits 20] [--datasets a,b] [--json]
+
+Each market is one bounty on a real table that ships with scikit-learn (breast cancer, wine,
+digits, iris), split at random into a validation set (the practitioner's), a test set (never
+seen by anyone; it measures "true" value) and owners' rows. The owners train with the real
+trainer (`trainer.update.make_update`, the spec's model and training settings, the clip norm
+that `post` calibrates) and are valued by the real valuation (`practitioner.valuation.value_round`
+with `practitioner.decode.ValidationScorer` and the practitioner's reference update).
+Paillier is skipped for speed: valuation sees the decrypted plaintext updates, which are the
+updates after the fixed-point round trip (simulated here by rounding to the encoding's step);
+a re-randomised ciphertext decrypts to exactly the same plaintext as the original, so in
+plaintext it is the exact copy (tests/test_gaming.py covers it through real encryption).
+
+Owners per market (disjoint rows): honest owners of 5 rows, a middle size and two large
+sizes (up to 200 rows), owners of the middle size with 30 % and 60 % of their labels
+shuffled, free riders (a zero update, a random update of honest norm, one row). Then:
+copies (exact, re-randomised, scaled x3, plus 5 % noise) submitted after their originals,
+k = 5 copies of one owner, the same data retrained from a second address (another training
+seed and row order), the submission order reversed, and a second round (from the first
+round's model, owners in reverse order).
+
+Measured (JSON keys; each also per data set under `per_dataset`):
+- false_merge_rate: share of pairs of owners with disjoint rows put in one copy group.
+- free_rider_max_share (and free_zero/free_random/free_one_row _max_share, _mean_share):
+  largest share of a round paid to a zero, random (honest norm) or one-row owner.
+- copy_pair_max_ratio: largest (pay of an original and its copies together) / (pay of the
+  original in the same market without them), for exact, re-randomised, scaled, noisy copies
+  and k = 5 copies; same_data_pair_max_ratio: the same for the same rows trained again as
+  the wallet does; clone_pair_max_ratio: the larger of the two.
+  reshuffled_same_data_pair_max_ratio: the same rows retrained with another seed and row
+  order (an evading sybil; not caught, PROTOCOL.md says why).
+- noisy_to_honest_max_ratio: largest pay of a 60 %-noise owner / its pay with its rows'
+  true labels, everything else equal (rounds where both are 0 are skipped); also the mean,
+  the rate of rounds with ratio >= 1, 30 % noise, and against the honest owner of the same
+  size (noisy60_to_h_mid_max_ratio).
+- order_effect_max: largest change of any owner's pay (a group of exact copies: of the
+  group's total) when the on-chain order is reversed, as a share of the round.
+  copy_first_order_effect_max: the same when a scaled or noisy copy is submitted before
+  its original (then the copy's own update is the one in the game: copy credit).
+- rank_correlation_min: per data set, the Spearman correlation between each owner's share
+  of a round and its true share, pooled over splits and rounds; the minimum over data sets.
+  True value = the owner's Shapley value in the same round's game (every submitted update,
+  no screening, the same fixed denominator) on the clean held-out test set's mean log-loss
+  reduction, no clipping, no confidence bound: what the update really does to the model on
+  fresh data; its true share = max(0, true value) / sum of the positive true values.
+- example_influence_max: largest share of a round that relabelling one validation example
+  (any example, any other class) moves between owners or to the unassigned remainder.
+- final_accuracy_value / _lcb / _central (full mode): test accuracy after 3 rounds when the
+  next model holds the players with a positive value / a positive lower bound, and of a
+  central logistic regression (scikit-learn) on the honest owners' rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from benchmarks._common import emit, machine
+from practitioner.decode import ValidationScorer, reference_update
+from practitioner.post import calibrated_clip_norm
+from practitioner.shapley import (
+    CONFIDENCE_Z,
+    COPY_COSINE,
+    COPY_RESIDUAL_COSINE,
+    PAYOUT_FLOOR,
+    cosine,
+    exact_shapley,
+    payout_weights,
+    residual_cosine,
+    value_estimates,
+)
+from practitioner.valuation import UTILITY_CLIP_SHARE, DecodedSubmission, Valuation, value_round
+from trainer.models import model_from_spec
+from trainer.scoring import per_example_log_loss_from_proba
+from trainer.spec import BountySpec
+from trainer.testing import make_spec, test_keypair
+from trainer.update import make_update
+
+REWARD = 10**18
+DATASETS = ("breast_cancer", "wine", "digits", "iris")
+QUICK_SPLITS = 5
+FULL_SPLITS = 20
+COPY_NOISE = 0.05  # a copy plus Gaussian noise of this share of the update's norm
+ENCODING_STEP = 2.0**-16  # precision_bits 16: the fixed-point round trip of the blobs
+FREE_RIDERS = ("zero", "random", "one_row")
+HONEST = ("h_small", "h_mid", "h_big", "h_big2")
+NOISY = ("noisy30", "noisy60")
+TRAINING = {  # as the demo specs (resources/demo), iris like wine
+    "breast_cancer": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 5, "batch_size": 32,
+                      "seed": 1, "l2": 0.0},
+    "wine": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 10, "batch_size": 32, "seed": 1,
+             "l2": 0.0},
+    "digits": {"optimizer": "sgd", "learning_rate": 0.05, "epochs": 5, "batch_size": 32, "seed": 1,
+               "l2": 0.0},
+    "iris": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 10, "batch_size": 32, "seed": 1,
+             "l2": 0.0},
+}
+
+
+def load(name: str) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn import datasets
+
+    loader = {
+        "breast_cancer": datasets.load_breast_cancer,
+        "wine": datasets.load_wine,
+        "digits": datasets.load_digits,
+        "iris": datasets.load_iris,
+    }[name]
+    x, y = loader(return_X_y=True)
+    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64)
+
+
+def address(name: str, split: int) -> str:
+    """A deterministic address per owner and split (sorting by address mixes the roles)."""
+    from eth_hash.auto import keccak
+
+    return "0x" + keccak(f"fairness:{split}:{name}".encode()).hex()[:40]
+
+
+@dataclass
+class Market:
+    name: str
+    split: int
+    spec: BountySpec
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    parts: dict[str, tuple[np.ndarray, np.ndarray]]  # owner -> rows it trains on
+    clean_labels: dict[str, np.ndarray]  # the noisy owners' true labels
+    rng: np.random.Generator
+
+    @property
+    def n_classes(self) -> int:
+        return self.spec.model.n_classes
+
+
+def build_market(name: str, split: int) -> Market:
+    x, y = load(name)
+    rng = np.random.default_rng(10_000 * (DATASETS.index(name) + 1) + split)
+    order = rng.permutation(len(y))
+    x, y = x[order], y[order]
+    n_val, n_test = int(0.2 * len(y)), int(0.25 * len(y))
+    x_val, y_val = x[:n_val], y[:n_val]
+    x_test, y_test = x[n_val : n_val + n_test], y[n_val : n_val + n_test]
+    pool_x, pool_y = x[n_val + n_test :], y[n_val + n_test :]
+    mean, std = x_val.mean(axis=0), x_val.std(axis=0)
+    std[std <= 1e-12] = 1.0  # constant columns (blank pixels), as post does
+    scale = lambda a: (a - mean) / std  # noqa: E731
+    classes = sorted(set(int(v) for v in y))
+    public_key, _ = test_keypair(512)
+    binary = len(classes) == 2
+    spec = make_spec(
+        x.shape[1], classes=classes, public_key=public_key,
+        **{"standardize.mean": mean.tolist(), "standardize.std": std.tolist(),
+           "model.type": "logistic" if binary else "softmax", "training": TRAINING[name],
+           "encoding.clip": 2.0, "schema.min_rows": 1},
+    )
+    xv = scale(x_val)
+    clip = calibrated_clip_norm(spec, xv, y_val)  # what `post` fills in
+    raw = spec.to_json()
+    raw["privacy"]["clip_norm"] = clip
+    spec = BountySpec.from_json(raw)
+    pool = len(pool_y)
+    big = min(200, int(0.3 * (pool - 6)))
+    mid = max(6, min(60, (pool - 6 - 2 * big) // 3))
+    sizes = {"h_small": 5, "h_mid": mid, "h_big": big, "h_big2": big, "noisy30": mid,
+             "noisy60": mid, "one_row": 1}
+    parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    start = 0
+    px = scale(pool_x)
+    for owner, size in sizes.items():
+        parts[owner] = (px[start : start + size], pool_y[start : start + size].copy())
+        start += size
+    clean_labels = {owner: parts[owner][1].copy() for owner in NOISY}
+    for owner, share in (("noisy30", 0.3), ("noisy60", 0.6)):
+        labels = parts[owner][1]
+        chosen = rng.choice(len(labels), size=int(round(share * len(labels))), replace=False)
+        labels[chosen] = labels[rng.permutation(chosen)]  # shuffled among the chosen rows
+    return Market(name, split, spec, xv, y_val, scale(x_test), y_test, parts, clean_labels, rng)
+
+
+def quantise(update: np.ndarray) -> np.ndarray:
+    return np.round(update / ENCODING_STEP) * ENCODING_STEP
+
+
+def train(market: Market, params: np.ndarray, owner: str, labels: np.ndarray | None = None) -> np.ndarray:
+    x, y = market.parts[owner]
+    return quantise(make_update(market.spec, params, x, y if labels is None else labels).delta)
+
+
+def base_updates(market: Market, params: np.ndarray) -> dict[str, np.ndarray]:
+    updates = {owner: train(market, params, owner) for owner in (*HONEST, *NOISY, "one_row")}
+    updates["zero"] = np.zeros_like(params)
+    typical = float(np.linalg.norm(updates["h_mid"]))
+    noise = market.rng.normal(size=params.size)
+    updates["random"] = quantise(noise * typical / np.linalg.norm(noise))
+    return updates
+
+
+def same_data_retrained(market: Market, params: np.ndarray, owner: str, seed: int) -> np.ndarray:
+    """The owner's rows in another order, trained with another seed, from a second address."""
+    x, y = market.parts[owner]
+    order = np.random.default_rng(seed).permutation(len(y))
+    raw = market.spec.to_json()
+    raw["training"]["seed"] = int(seed)
+    return quantise(make_update(BountySpec.from_json(raw), params, x[order], y[order]).delta)
+
+
+def value(
+    market: Market,
+    params: np.ndarray,
+    updates: dict[str, np.ndarray],
+    chain_order: list[str],
+    *,
+    model_rule: str = "value",
+) -> tuple[Valuation, dict[str, float], dict[str, str]]:
+    """(valuation, share of the round per owner, owner -> address)."""
+    addresses = {owner: address(owner, market.split) for owner in updates}
+    subs = [
+        DecodedSubmission(addresses[owner], "0x" + "00" * 32, updates[owner], order=position)
+        for position, owner in enumerate(chain_order)
+    ]
+    scorer = ValidationScorer(market.spec, market.x_val, market.y_val)
+    reference = reference_update(market.spec, params, market.x_val, market.y_val)
+    valuation = value_round(
+        params, subs, scorer, REWARD, clip_norm=market.spec.privacy.clip_norm,
+        reference=reference, model_rule=model_rule,
+    )
+    paid = {line.address: line.amount / REWARD for line in valuation.contributors}
+    return valuation, {owner: paid.get(addresses[owner], 0.0) for owner in updates}, addresses
+
+
+def true_values(market: Market, params: np.ndarray, updates: dict[str, np.ndarray], owners: list[str]) -> dict[str, float]:
+    """Each owner's Shapley value in the round's game (fixed denominator, every owner in it)
+    on the held-out test set's mean log-loss reduction: no clipping, no confidence bound."""
+    clip = market.spec.privacy.clip_norm
+    vectors = [updates[o] * min(1.0, clip / max(float(np.linalg.norm(updates[o])), 1e-300)) for o in owners]
+    model = model_from_spec(market.spec)
+    n = len(owners)
+
+    def loss(coalition: frozenset[int]) -> float:
+        model.set_params(params + sum((vectors[i] for i in coalition), np.zeros_like(params)) / n)
+        return float(per_example_log_loss_from_proba(model.predict_proba(market.x_test), market.y_test).mean())
+
+    base = loss(frozenset())
+    result = exact_shapley(n, lambda s: base - loss(s))
+    return dict(zip(owners, result.values, strict=True))
+
+
+def example_influence(market: Market, valuation: Valuation, params: np.ndarray, players: list[np.ndarray]) -> float:
+    """Largest share of the round that changing one validation example's label moves."""
+    result = valuation.shapley
+    if result is None or not result.coalitions:
+        return 0.0
+    n = len(players)
+    model = model_from_spec(market.spec)
+    probs = []
+    for coalition in result.coalitions:
+        total = sum((players[i] for i in coalition), np.zeros_like(params))
+        model.set_params(params + (total / n if coalition else 0.0))
+        probs.append(model.predict_proba(market.x_val))
+    proba = np.stack(probs)  # coalitions x examples x classes
+    empty = result.coalitions.index(frozenset())
+    clip = valuation.utility_clip
+    per_example = result.per_example
+    m = per_example.shape[1]
+    estimate = value_estimates(per_example, CONFIDENCE_Z)
+    weights, denominator = payout_weights(estimate, PAYOUT_FLOOR)
+    shares = weights / denominator if denominator > 0 else np.zeros(n)
+    sums, sumsq = per_example.sum(axis=1), (per_example**2).sum(axis=1)
+    losses = -np.log(np.clip(proba, 1e-6, 1 - 1e-6))  # coalitions x examples x classes
+    worst = 0.0
+    for j in range(m):
+        utility = np.clip(losses[empty, j, :][None, :] - losses[:, j, :], -clip, clip)
+        column = result.coefficients @ utility  # players x classes: example j with label k
+        for k in range(market.n_classes):
+            if k == market.y_val[j]:
+                continue
+            new_sums = sums - per_example[:, j] + column[:, k]
+            new_sumsq = sumsq - per_example[:, j] ** 2 + column[:, k] ** 2
+            mean = new_sums / m
+            var = np.maximum(new_sumsq - m * mean**2, 0.0) / (m - 1)
+            lcb = mean - CONFIDENCE_Z * np.sqrt(var / m)
+            w = np.maximum(lcb, 0.0)
+            d = max(float(w.sum()), PAYOUT_FLOOR * float(np.maximum(mean, 0.0).sum()))
+            new_shares = w / d if d > 0 else np.zeros(n)
+            delta = new_shares - shares
+            moved = max(float(delta[delta > 0].sum()), float(-delta[delta < 0].sum()))
+            worst = max(worst, moved)
+    return worst
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    from scipy.stats import spearmanr
+
+    if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def pair_stats(updates: dict[str, np.ndarray], owners: list[str], reference: np.ndarray,
+               pairs: list[tuple[str, str]]) -> list[tuple[float, float]]:
+    """(cosine, residual cosine) of each pair, with the others' mean over `owners` taken as
+    `practitioner.shapley.copy_groups` takes it (candidate copies of either left out)."""
+    out = []
+    for a, b in pairs:
+        others = [updates[o] for o in owners if o not in (a, b)
+                  and cosine(updates[a], updates[o]) <= COPY_COSINE
+                  and cosine(updates[b], updates[o]) <= COPY_COSINE]
+        others_mean = np.mean(others, axis=0) if others else None
+        out.append((cosine(updates[a], updates[b]),
+                    residual_cosine(updates[a], updates[b], reference, others_mean)))
+    return out
+
+
+def true_shares(values: list[float]) -> list[float]:
+    """True values as shares of the round's positive true value (rounds pooled on one scale)."""
+    positive = np.maximum(np.asarray(values), 0.0)
+    total = float(positive.sum())
+    return list(positive / total) if total > 0 else [0.0] * len(values)
+
+
+def group_total(shares: dict[str, float], members: list[str]) -> float:
+    return sum(shares.get(m, 0.0) for m in members)
+
+
+def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[str, Any]:
+    market = build_market(name, split)
+    params = model_from_spec(market.spec).get_params()
+    out: dict[str, Any] = {"validation_rows": len(market.y_val), "free": [], "noisy60": [], "noisy30": [], "clone": [], "order": [],
+                           "merged": 0, "pairs": 0, "pay": [], "true": [], "influence": [],
+                           "honest_pairs": [], "sybil_pairs": [], "copy_credit_errors": 0,
+                           "copy_order": []}
+    disjoint = [*HONEST, *NOISY, "one_row"]
+    for round_index in range(rounds):
+        updates = base_updates(market, params)
+        owners = [*disjoint, "zero", "random"]
+        chain = list(market.rng.permutation(owners))
+        if round_index % 2 == 1:
+            chain.reverse()  # the second round in reverse order
+        base, shares, addresses = value(market, params, updates, chain)
+        # false merges: any disjoint owner marked as a copy
+        copied = {line.address for line in base.contributors if line.copy_of}
+        kept = [o for o in disjoint if addresses[o] in {line.address for line in base.contributors}]
+        out["pairs"] += len(kept) * (len(kept) - 1) // 2
+        out["merged"] += sum(1 for o in kept if addresses[o] in copied)
+        reference = reference_update(market.spec, params, market.x_val, market.y_val)
+        honest_pairs = [(a, b) for i, a in enumerate(kept) for b in kept[i + 1 :]]
+        out["honest_pairs"] += pair_stats(updates, kept, reference, honest_pairs)
+        out["free"] += [shares[o] for o in FREE_RIDERS]
+        if shares["h_small"] > 0 or shares["one_row"] > 0:
+            out.setdefault("one_row_vs_5_rows", []).append(
+                shares["one_row"] / shares["h_small"] if shares["h_small"] > 0 else math.inf)
+        for o in FREE_RIDERS:
+            out.setdefault(f"free_{o}", []).append(shares[o])
+        # label noise: the same owner with its rows' true labels, everything else equal
+        clean = {**updates, **{o: train(market, params, o, labels=market.clean_labels[o]) for o in NOISY}}
+        _, shares_clean, _ = value(market, params, clean, chain)
+        for o in NOISY:
+            if shares_clean[o] > 0 or shares[o] > 0:
+                out[o].append(shares[o] / shares_clean[o] if shares_clean[o] > 0 else math.inf)
+            if shares["h_mid"] > 0 or shares[o] > 0:
+                out.setdefault(f"{o}_vs_h_mid", []).append(
+                    shares[o] / shares["h_mid"] if shares["h_mid"] > 0 else math.inf)
+        truth = true_values(market, params, updates, owners)
+        out["pay"].append([shares[o] for o in owners])
+        out["true"].append([truth[o] for o in owners])
+        owner_at = {addresses[o]: o for o in owners}
+        clip = market.spec.privacy.clip_norm
+        players = [updates[owner_at[a]] for a in base.player_addresses]
+        players = [p * min(1.0, clip / float(np.linalg.norm(p))) for p in players]
+        out["influence"].append(example_influence(market, base, params, players))
+
+        # copies of k = 1 (exact, re-randomised, scaled, noisy), later on chain; then reversed
+        copies = {
+            "copy_exact": updates["h_big"].copy(),
+            "copy_rerandomised": updates["h_big2"].copy(),
+            "copy_scaled": quantise(3.0 * updates["h_mid"]),
+            "copy_noisy": quantise(updates["h_big"] + market.rng.normal(size=params.size)
+                                   * COPY_NOISE * float(np.linalg.norm(updates["h_big"]))
+                                   / math.sqrt(params.size)),
+        }
+        originals = {"copy_exact": "h_big", "copy_rerandomised": "h_big2", "copy_scaled": "h_mid",
+                     "copy_noisy": "h_big"}
+        with_copies = {**updates, **copies}
+        _, shares_1, _ = value(market, params, with_copies, chain + list(copies))
+        groups: dict[str, list[str]] = {}
+        for copy, original in originals.items():
+            groups.setdefault(original, [original]).append(copy)
+            stats = pair_stats(with_copies, owners + [copy], reference, [(original, copy)])
+            out["sybil_pairs"] += stats
+            out.setdefault(f"pairs_{copy}", []).extend(stats)
+        for original, members in groups.items():
+            if shares[original] > 0 or group_total(shares_1, members) > 0:
+                out["clone"].append(group_total(shares_1, members) / shares[original]
+                                    if shares[original] > 0 else math.inf)
+            out["copy_credit_errors"] += sum(1 for m in members[1:] if shares_1[m] > 0)
+        # order: the base market reversed, and exact copies submitted before their originals
+        # (a scaled or noisy copy that is earliest is credited with its own update, so the
+        # game itself changes: that is copy credit, reported apart)
+        _, shares_r, _ = value(market, params, updates, list(reversed(chain)))
+        out["order"] += [abs(shares[o] - shares_r[o]) for o in owners]
+        exact = {c: copies[c] for c in ("copy_exact", "copy_rerandomised")}
+        forward = chain + list(exact)
+        _, shares_e, _ = value(market, params, {**updates, **exact}, forward)
+        _, shares_er, _ = value(market, params, {**updates, **exact}, list(reversed(forward)))
+        exact_groups = [["h_big", "copy_exact"], ["h_big2", "copy_rerandomised"]]
+        grouped = {m for g in exact_groups for m in g}
+        out["order"] += [abs(group_total(shares_e, g) - group_total(shares_er, g)) for g in exact_groups]
+        out["order"] += [abs(shares_e[o] - shares_er[o]) for o in owners if o not in grouped]
+        out["copy_credit_errors"] += sum(1 for g in exact_groups if shares_er[g[0]] > 0)
+        _, shares_1r, _ = value(market, params, with_copies, list(reversed(chain + list(copies))))
+        out["copy_order"] += [abs(group_total(shares_1, g) - group_total(shares_1r, g)) for g in groups.values()]
+        # k = 5 copies of one owner
+        five = {f"copy5_{i}": (updates["h_big"] * (1.0 + i)) if i % 2 else
+                quantise(updates["h_big"] + market.rng.normal(size=params.size) * COPY_NOISE
+                         * float(np.linalg.norm(updates["h_big"])) / math.sqrt(params.size))
+                for i in range(5)}
+        _, shares_5, _ = value(market, params, {**updates, **five}, chain + list(five))
+        members = ["h_big", *five]
+        if shares["h_big"] > 0 or group_total(shares_5, members) > 0:
+            out["clone"].append(group_total(shares_5, members) / shares["h_big"]
+                                if shares["h_big"] > 0 else math.inf)
+        out["copy_credit_errors"] += sum(1 for m in five if shares_5[m] > 0)
+        for copy in five:
+            out["sybil_pairs"] += pair_stats({**updates, **five}, owners + [copy], reference, [("h_big", copy)])
+        # the same data from a second address: trained again as the wallet does (the spec's
+        # seed: the same update), and reshuffled with another seed (an evading sybil)
+        naive = {"same_h_big2": train(market, params, "h_big2"), "same_h_mid": train(market, params, "h_mid")}
+        evading = {f"same_{o}": same_data_retrained(market, params, o, 1000 + split) for o in ("h_big2", "h_mid")}
+        for kind, sybils in (("same_data", naive), ("reshuffled", evading)):
+            _, shares_s, _ = value(market, params, {**updates, **sybils}, chain + list(sybils))
+            for sybil in sybils:
+                original = sybil[len("same_"):]
+                total = shares_s[original] + shares_s[sybil]
+                if shares[original] > 0 or total > 0:
+                    out.setdefault(f"clone_{kind}", []).append(
+                        total / shares[original] if shares[original] > 0 else math.inf)
+                stats = pair_stats({**updates, **sybils}, owners + [sybil], reference, [(original, sybil)])
+                out.setdefault(f"pairs_{kind}", []).extend(stats)
+        params = base.next_params
+    if measure_rules:
+        out["rules"] = model_rules(name, split)
+    return out
+
+
+def model_rules(name: str, split: int, rounds: int = 3) -> dict[str, float]:
+    """Final test accuracy after `rounds` rounds with each next-model rule, and a central
+    logistic regression on the honest owners' rows."""
+    from sklearn.linear_model import LogisticRegression
+
+    market = build_market(name, split)
+    result: dict[str, float] = {}
+    for rule in ("value", "lcb"):
+        params = model_from_spec(market.spec).get_params()
+        for _ in range(rounds):
+            updates = base_updates(market, params)
+            owners = [*HONEST, *NOISY, "one_row", "zero", "random"]
+            valuation, _, _ = value(market, params, updates, owners, model_rule=rule)
+            params = valuation.next_params
+        model = model_from_spec(market.spec)
+        model.set_params(params)
+        result[rule] = model.accuracy(market.x_test, market.y_test)
+    x = np.concatenate([market.parts[o][0] for o in HONEST])
+    y = np.concatenate([market.parts[o][1] for o in HONEST])
+    result["central"] = float(LogisticRegression(max_iter=5000).fit(x, y).score(market.x_test, market.y_test))
+    return result
+
+
+def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    def finite_max(values: list[float]) -> float:
+        return max(values) if values else 0.0
+
+    table: dict[str, Any] = {}
+    all_rank = []
+    for name, splits in per_dataset.items():
+        pay = [p for s in splits for row in s["pay"] for p in row]
+        true = [t for s in splits for row in s["true"] for t in true_shares(row)]
+        per_round = [spearman(p, t) for s in splits for p, t in zip(s["pay"], s["true"], strict=True)]
+        per_round = [r for r in per_round if not math.isnan(r)]
+        honest = [h for s in splits for h in s["honest_pairs"]]
+        sybil = [h for s in splits for h in s["sybil_pairs"] + s.get("pairs_same_data", [])]
+        row = {
+            "splits": len(splits),
+            "false_merge_rate": sum(s["merged"] for s in splits) / max(1, sum(s["pairs"] for s in splits)),
+            "free_rider_max_share": finite_max([f for s in splits for f in s["free"]]),
+            "clone_pair_max_ratio": finite_max([c for s in splits for c in s["clone"] + s.get("clone_same_data", [])]),
+            "copy_pair_max_ratio": finite_max([c for s in splits for c in s["clone"]]),
+            "same_data_pair_max_ratio": finite_max([c for s in splits for c in s.get("clone_same_data", [])]),
+            "reshuffled_same_data_pair_max_ratio": finite_max([c for s in splits for c in s.get("clone_reshuffled", [])]),
+            "noisy_to_honest_max_ratio": finite_max([c for s in splits for c in s["noisy60"]]),
+            "noisy30_to_honest_max_ratio": finite_max([c for s in splits for c in s["noisy30"]]),
+            "noisy60_to_honest_mean_ratio": float(np.mean([c for s in splits for c in s["noisy60"] if math.isfinite(c)] or [0.0])),
+            "noisy60_at_least_honest_rate": float(np.mean([c >= 1 for s in splits for c in s["noisy60"]] or [0.0])),
+            "noisy60_to_h_mid_max_ratio": finite_max([c for s in splits for c in s.get("noisy60_vs_h_mid", [])]),
+            "noisy30_to_h_mid_max_ratio": finite_max([c for s in splits for c in s.get("noisy30_vs_h_mid", [])]),
+            "example_influence_round_1_max": finite_max([i for s in splits for i in s["influence"][0::2]]),
+            "example_influence_round_2_max": finite_max([i for s in splits for i in s["influence"][1::2]]),
+            "validation_rows": int(splits[0]["validation_rows"]),
+            "order_effect_max": finite_max([o for s in splits for o in s["order"]]),
+            "one_row_to_5_rows_median_ratio": float(np.median([c for s in splits for c in s.get("one_row_vs_5_rows", [])] or [0.0])),
+            "copy_first_order_effect_max": finite_max([o for s in splits for o in s["copy_order"]]),
+            "rank_correlation": spearman(pay, true),
+            "rank_correlation_per_round_median": float(np.median(per_round)) if per_round else float("nan"),
+            "example_influence_max": finite_max([i for s in splits for i in s["influence"]]),
+            "copy_credit_errors": sum(s["copy_credit_errors"] for s in splits),
+            "honest_pair_max_cosine": max(c for c, _ in honest),
+            "honest_pair_max_residual_cosine": max(r for _, r in honest),
+            "honest_pair_max_min_cosines": max(min(c, r) for c, r in honest),
+            "sybil_pair_min_cosine": min(c for c, _ in sybil),
+            "sybil_pair_min_residual_cosine": min(r for _, r in sybil),
+        }
+        for key in ("free_zero", "free_random", "free_one_row"):
+            row[f"{key}_max_share"] = finite_max([v for s in splits for v in s.get(key, [])])
+            row[f"{key}_mean_share"] = float(np.mean([v for s in splits for v in s.get(key, [])]))
+        for key in ("pairs_copy_noisy", "pairs_copy_scaled", "pairs_same_data", "pairs_reshuffled"):
+            pairs = [p for s in splits for p in s.get(key, [])]
+            row[f"{key}_min_cosine"] = min(c for c, _ in pairs)
+            row[f"{key}_min_residual_cosine"] = min(r for _, r in pairs)
+        rules = [s["rules"] for s in splits if "rules" in s]
+        if rules:
+            for key in ("value", "lcb", "central"):
+                row[f"final_accuracy_{key}"] = float(np.mean([r[key] for r in rules]))
+        table[name] = row
+        all_rank.append(row["rank_correlation"])
+    keys = ("false_merge_rate", "free_rider_max_share", "clone_pair_max_ratio",
+            "copy_pair_max_ratio", "same_data_pair_max_ratio", "reshuffled_same_data_pair_max_ratio",
+            "free_zero_max_share", "free_random_max_share", "free_one_row_max_share",
+            "free_random_mean_share", "free_one_row_mean_share",
+            "noisy_to_honest_max_ratio", "noisy30_to_honest_max_ratio", "order_effect_max",
+            "example_influence_max", "honest_pair_max_min_cosines")
+    summary: dict[str, Any] = {key: max(row[key] for row in table.values()) for key in keys}
+    summary["rank_correlation_min"] = min(all_rank)
+    summary["honest_pair_max_cosine"] = max(r["honest_pair_max_cosine"] for r in table.values())
+    summary["honest_pair_max_residual_cosine"] = max(r["honest_pair_max_residual_cosine"] for r in table.values())
+    summary["sybil_pair_min_residual_cosine"] = min(r["sybil_pair_min_residual_cosine"] for r in table.values())
+    summary["sybil_pair_min_cosine"] = min(r["sybil_pair_min_cosine"] for r in table.values())
+    summary["copy_credit_errors"] = sum(r["copy_credit_errors"] for r in table.values())
+    summary["datasets"] = list(table)
+    summary["per_dataset"] = table
+    return summary
+
+
+def run(datasets: list[str], splits: int, rounds: int = 2, measure_rules: bool = False) -> dict[str, Any]:
+    start = time.perf_counter()
+    per_dataset = {
+        name: [run_split(name, split, rounds, measure_rules) for split in range(splits)]
+        for name in datasets
+    }
+    result = summarise(per_dataset)
+    result.update({
+        "splits": splits, "rounds": rounds, "copy_noise": COPY_NOISE,
+        "confidence_z": CONFIDENCE_Z, "payout_floor": PAYOUT_FLOOR,
+        "copy_cosine": COPY_COSINE, "copy_residual_cosine": COPY_RESIDUAL_COSINE,
+        "utility_clip_share": UTILITY_CLIP_SHARE,
+        "seconds": time.perf_counter() - start,
+        **{f"machine_{k}": v for k, v in machine().items()},
+    })
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_SPLITS} splits, no model-rule runs")
+    parser.add_argument("--splits", type=int, default=None)
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    splits = args.splits or (QUICK_SPLITS if args.quick else FULL_SPLITS)
+    result = run(args.datasets.split(","), splits, measure_rules=not args.quick)
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+        return 0
+    flat = {k: v for k, v in result.items() if k != "per_dataset"}
+    emit("Fairness of the valuation", flat, False)
+    for name, row in result["per_dataset"].items():
+        emit(name, row, False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""The fairness benchmark's quick mode (`python -m benchmarks.fairness --quick`): 5 fixed splits
+of 4 real data sets, 2 rounds each, the real trainer and the real valuation.
+
+The issue's targets that hold are asserted as targets; the ones the valuation does not meet
+(docs/PROTOCOL.md, "Fairness on real data", says why) are asserted at their measured level so
+a regression shows: free riders with a one-row or a lucky random update, the same rows
+retrained with another seed from a second address, and 60 %-noise owners on iris's 30
+validation rows.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import fairness
+
+
+@pytest.fixture(scope="module")
+def quick():
+    return fairness.run(list(fairness.DATASETS), fairness.QUICK_SPLITS)
+
+
+def test_the_benchmark_covers_four_real_data_sets_and_its_json_keys(quick):
+    assert quick["datasets"] == ["breast_cancer", "wine", "digits", "iris"]
+    for key in ("false_merge_rate", "free_rider_max_share", "clone_pair_max_ratio",
+                "noisy_to_honest_max_ratio", "order_effect_max", "rank_correlation_min",
+                "example_influence_max"):
+        assert isinstance(quick[key], float), key
+    json.dumps(quick)  # serialisable as printed by --json
+
+
+def test_targets_that_hold(quick):
+    assert quick["false_merge_rate"] == 0.0  # honest owners with disjoint rows never merged
+    assert quick["copy_pair_max_ratio"] <= 1.1  # exact, re-randomised, scaled, noisy, k = 5
+    assert quick["same_data_pair_max_ratio"] <= 1.1  # the same rows trained again by the wallet
+    assert quick["copy_credit_errors"] == 0  # no copy is ever paid
+    assert quick["order_effect_max"] <= 1e-12
+    assert quick["free_zero_max_share"] == 0.0
+    assert quick["rank_correlation_min"] >= 0.8
+    for name, row in quick["per_dataset"].items():
+        assert row["noisy60_to_honest_mean_ratio"] < 0.5, name
+        if name != "iris":
+            assert row["noisy_to_honest_max_ratio"] < 1.0, name
+
+
+def test_measured_levels_of_the_targets_that_do_not_hold(quick):
+    assert quick["free_rider_max_share"] <= 0.25  # target 0.01: one row, lucky random update
+    assert quick["reshuffled_same_data_pair_max_ratio"] <= 2.0  # target 1.1
+    assert quick["noisy_to_honest_max_ratio"] <= 1.5  # iris, 10-row owners, 30 validation rows
+    assert quick["example_influence_max"] <= 0.2  # one relabelled validation example
+
+
+def test_command_line_json(capsys):
+    assert fairness.main(["--splits", "1", "--datasets", "iris", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["datasets"] == ["iris"] and out["splits"] == 1
