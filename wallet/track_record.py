@@ -20,6 +20,7 @@ wallet took part in.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
@@ -89,13 +90,14 @@ class TrackRecord:
         return [f"{what}: {value}" for what, value, _level in self.facts()]
 
 
-def _pot(client: BountyClient, bounty_id: int) -> tuple[int, int, bool] | None:
-    """(carry, leftover, ended) from the board's getPot (None on a board without it)."""
+def _carry(client: BountyClient, bounty_id: int) -> int:
+    """What closed rounds of a bounty still running left for its contributors (getPot's
+    carry; 0 on a board without it)."""
     function = getattr(client.board.functions, "getPot", None)
     if function is None:
-        return None
-    _pot_now, _assigned, carry, leftover, _total_paid, ended = client._call(function(bounty_id))
-    return int(carry), int(leftover), bool(ended)
+        return 0
+    _pot_now, _assigned, carry, _leftover, _total_paid, ended = client._call(function(bounty_id))
+    return 0 if ended else int(carry)  # once ended, BountyEnded's leftover says it
 
 
 def track_record(client: BountyClient, practitioner: str, *, refresh: bool = True,
@@ -149,21 +151,24 @@ def track_record(client: BountyClient, practitioner: str, *, refresh: bool = Tru
             record.returned_unused += int(row["args"].get("refunded", 0))
         elif name == "BountyEnded":
             ended_at[bounty_id] = int(row["timestamp"] or 0)
+            record.reached_contributors += int(row["args"].get("leftover", 0))
         elif name == "ValidationRevealed":
             revealed.add(bounty_id)
-    # what closed rounds left unassigned stays for the contributors (carry, then leftover)
+    # what closed rounds left unassigned stays for the contributors: the carry of a bounty
+    # still running (its leftover once it ended, counted above); one call per running bounty
     for bounty_id in ids:
-        pot = _pot(client, bounty_id)
-        if pot is not None:
-            carry, leftover, ended = pot
-            record.reached_contributors += leftover if ended else carry
+        if bounty_id not in ended_at:
+            record.reached_contributors += _carry(client, bounty_id)
     now = client.now() if now is None else now
     grace = client.grace_period()
     cache = spec_cache if spec_cache is not None else {}
+    specs = {int(row["bounty_id"]): SimpleNamespace(spec_hash=str(row["args"].get("specHash", "")),
+                                                    spec_uri=str(row["args"].get("specURI", "")))
+             for row in created}  # immutable, so from the event: no call per bounty
     for bounty_id in ids:
-        bounty = client.bounty(bounty_id)
+        bounty = specs[bounty_id]
         if bounty.spec_hash not in cache:
-            cache[bounty.spec_hash] = client.fetch_spec(bounty)
+            cache[bounty.spec_hash] = client.fetch_spec(bounty)  # type: ignore[arg-type]
         spec, _problem = cache[bounty.spec_hash]
         if spec is not None and spec.get("verifiable") is False:
             record.not_verifiable += 1
