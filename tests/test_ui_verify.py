@@ -21,7 +21,7 @@ from tests.test_ui_support import (
     make_context,
     wait_idle,
 )
-from tests.verify_fixtures import DEMO, REWARD, honest_round
+from tests.verify_fixtures import DEMO, REWARD, end_and_reveal, honest_round
 from ui import theme
 from ui.network_link import Chain
 from ui.pages.bounties import BountiesPage, details_html, load_details
@@ -45,7 +45,7 @@ def app_on_market(tmp_path_factory):
     spec_path = DEMO / "breast_cancer_spec.json"
     validation = [str(DEMO / "breast_cancer_validation.csv")]
     bounties = {}
-    for name in ("honest", "payouts", "private"):
+    for name in ("honest", "payouts", "private", "revealed"):
         raw = read_spec_file(spec_path)
         if name == "private":
             raw["verifiable"] = False
@@ -71,7 +71,8 @@ def app_on_market(tmp_path_factory):
         contribute(client, owner, bounty_id, [DEMO / "breast_cancer_owner_a.csv"], blob_dir=quarry_home / "blobs")
         contribute(client, other, bounty_id, [DEMO / "breast_cancer_owner_b.csv"], blob_dir=tmp_path / "blobs")
     market.chain.advance(601)
-    world = {"session": session, "key": private_key, "client": client, "owners": [owner, other]}
+    world = {"session": session, "key": private_key, "client": client, "owners": [owner, other],
+             "market": market}
 
     def inflate(report):  # the report says the wallet's owner got more than the chain paid
         report["contributors"][0]["amount"] = str(int(report["contributors"][0]["amount"]) + 1)
@@ -80,6 +81,8 @@ def app_on_market(tmp_path_factory):
     honest_round(world, bounties["honest"])
     honest_round(world, bounties["payouts"], doctor=inflate)
     honest_round(world, bounties["private"])
+    honest_round(world, bounties["revealed"])
+    end_and_reveal(world, bounties["revealed"])
     yield ctx, bounties, session
     vault.close()
 
@@ -93,18 +96,19 @@ def test_rewards_page_shows_each_rounds_check(qtbot, app_on_market):
     page.show()
     page.refresh()
     try:
-        qtbot.waitUntil(lambda: page.model.rowCount() == 3
-                        and all(page.model.row_at(i).get("check") is not None for i in range(3)), timeout=20_000)
+        qtbot.waitUntil(lambda: page.model.rowCount() == 4
+                        and all(page.model.row_at(i).get("check") is not None for i in range(4)), timeout=20_000)
     except Exception:
         print("DEBUG", page.banner.text, page.model.rowCount(), [page.model.row_at(i).get("check_note") for i in range(page.model.rowCount())])
         raise
     wait_idle(qtbot, ctx)
-    checks = {page.model.row_at(i)["bounty_id"]: page.model.row_at(i)["check"] for i in range(3)}
+    checks = {page.model.row_at(i)["bounty_id"]: page.model.row_at(i)["check"] for i in range(4)}
     assert checks[bounties["honest"]].status_text == "Not yet revealed", checks[bounties["honest"]].detail
     assert checks[bounties["payouts"]].status_text == "Mismatch"
     assert checks[bounties["private"]].status_text == "Not verifiable"
+    assert checks[bounties["revealed"]].status_text == "Verified", checks[bounties["revealed"]].detail
     column = [c.title for c in page.model.columns].index("Check")
-    shown = {page.model.row_at(i)["bounty_id"]: page.model.index(i, column).data() for i in range(3)}
+    shown = {page.model.row_at(i)["bounty_id"]: page.model.index(i, column).data() for i in range(4)}
     assert shown[bounties["payouts"]] == "Mismatch" and shown[bounties["honest"]] == "Not yet revealed"
     # the selected round's report says what differs
     row = next(i for i in range(page.proxy.rowCount()) if page.proxy.row(i)["bounty_id"] == bounties["payouts"])
@@ -118,8 +122,8 @@ def test_bounty_detail_shows_verifiability_and_track_record(qtbot, app_on_market
     ctx, bounties, session = app_on_market
     client = BountyClient(ctx.chain.w3, ctx.chain.network.board, ctx.chain.chain_id, ctx.store, "test")
     details, record, problem = load_details(client, bounties["private"], TEST_PHRASE_ADDRESS, {})
-    assert problem is None and record.bounties_posted == 3 and record.not_verifiable == 1
-    assert record.rounds_finalised == 3
+    assert problem is None and record.bounties_posted == 4 and record.not_verifiable == 1
+    assert record.rounds_finalised == 5 and record.reveals_made == 1
     text = details_html(details, TEST_PHRASE_ADDRESS, record)
     assert "keeps its validation set private" in text and "Practitioner's track record" in text
     page = BountiesPage(ctx)
@@ -127,9 +131,9 @@ def test_bounty_detail_shows_verifiability_and_track_record(qtbot, app_on_market
     page.resize(1280, 700)
     page.show()
     page.refresh()
-    qtbot.waitUntil(lambda: page.model.rowCount() == 3, timeout=30_000)
+    qtbot.waitUntil(lambda: page.model.rowCount() == 4, timeout=30_000)
     column = [c.title for c in page.model.columns].index("Verifiable")
-    by_id = {page.model.row_at(i)["id"]: page.model.index(i, column).data() for i in range(3)}
+    by_id = {page.model.row_at(i)["id"]: page.model.index(i, column).data() for i in range(4)}
     assert by_id[bounties["private"]] == "No" and by_id[bounties["honest"]] == "Yes"
     assert page.select_bounty(bounties["private"])
     qtbot.waitUntil(lambda: "track record" in page.detail.toPlainText(), timeout=30_000)
