@@ -210,8 +210,12 @@ class _Checker:
         reveal = self.reveal(bounty_id)
         if reveal is None:
             result.status = NOT_REVEALED
-            result.detail = ("Payouts and the next model match the chain; the scores can be checked "
-                             "once the practitioner reveals the validation set (at the bounty's end).")
+            ended = bounty.status != "open" and bounty.phase == "closed"
+            result.detail = ("Payouts and the next model match the chain; " + (
+                "the bounty has ended but the practitioner has not revealed its validation set, so "
+                "the scores cannot be checked yet." if ended else
+                "the scores can be checked once the practitioner reveals the validation set (at "
+                "the bounty's end)."))
             return result
         return self._check_scores(result, report, spec, info, reveal)
 
