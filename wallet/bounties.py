@@ -331,6 +331,11 @@ class BountyClient:
             wait_for_receipt(self.w3, tx_hash)
         return tx_hash
 
+    def expirable(self, bounty: Bounty) -> bool:
+        """Whether anyone may expire the bounty's current round now: open, unscored, and its
+        grace period over (a cancelled bounty's last round included)."""
+        return bounty.round_state == "open" and self.now() >= bounty.round_deadline + self.grace_period()
+
     def expire_round(self, signer: LocalAccount, bounty_id: int, round_: int) -> str:
         """`expireRound`: anyone's fallback once a round's grace period has passed and it was
         not finalised; its reward is shared equally by its submitters. Returns the tx hash.

@@ -122,6 +122,13 @@ class TokenLabel:
             return self.symbol
         return f"{self.symbol} (unverified token {short_address(self.address)})"
 
+    @property
+    def short(self) -> str:
+        """For narrow table cells: "QDT", or "QDT ⚠ 0x1234…abcd" for an unlisted token."""
+        if self.known and self.erc20:
+            return self.symbol
+        return f"{self.symbol if self.erc20 else '?'} ⚠ {short_address(self.address)}"
+
     def amount(self, units: int, max_decimals: int | None = None) -> str:
         """"12.5 QDT", "3 USDC (unverified token 0x1234…abcd)"."""
         return f"{format_amount(units, self.decimals, max_decimals)} {self.text}"

@@ -26,7 +26,7 @@ from ui import network_link, theme
 from ui.models import Column, FilterProxy, RowTableModel
 from ui.pages.base import Page
 from ui.pages.contribute import ContributeFlow
-from ui.widgets import Banner, button, sortable_table
+from ui.widgets import Banner, BusyPanel, button, sortable_table
 from wallet import token as tokens
 
 if TYPE_CHECKING:
@@ -57,8 +57,9 @@ def bounty_columns() -> list[Column]:
         Column("Title", lambda r: r["title"],
                tooltip=lambda r: r.get("spec_problem") or r["title"]),
         Column("Task", lambda r: TASK_NAMES.get(r["task"], r["task"] or "?")),
-        Column("Reward / round", lambda r: f"{r['reward_text']} QDT", sort=lambda r: r["reward"],
-               align_right=True),
+        # each bounty's own token; one the network does not list is marked with its address
+        Column("Reward / round", lambda r: f"{r['reward_text']} {r['token_short']}", sort=lambda r: r["reward"],
+               align_right=True, tooltip=lambda r: TOKEN_TIPS[r["token_known"]].format(r["token"])),
         Column("Round", lambda r: f"{r['current_round'] + 1} of {r['rounds']}",
                sort=lambda r: r["current_round"]),
         Column("Deadline", lambda r: time_left(r["round_deadline"]) if r["phase"] == "accepting"
@@ -68,6 +69,13 @@ def bounty_columns() -> list[Column]:
                tooltip=lambda r: VERIFIABLE_TIPS[r.get("verifiable")]),
         Column("Mine", lambda r: r["my_status"]),
     ]
+
+
+TOKEN_TIPS = {
+    True: "Paid in {0}, the token this network lists.",
+    False: "⚠ Unverified token: paid in {0}, which this network does not list; its name and "
+           "symbol are its own claims and prove nothing about its worth.",
+}
 
 
 # whether owners can recompute the scores (the spec's `verifiable`; None: spec not verified)
@@ -97,12 +105,14 @@ def load_bounty_rows(client: Any, account: str | None, spec_cache: dict[str, Any
                 bounty.id, bounty.current_round, account):
             mine = "Submitted"
         row = bounty.as_dict()
+        token = client.token(bounty.token)  # symbol and decimals from its contract (cached)
         row.update(
             title=str(spec.get("title", f"Bounty {bounty.id}")) if spec else f"Bounty {bounty.id}",
             task=str(spec.get("task", "")) if spec else "",
             spec_ok=spec is not None, spec_problem=problem, verifiable=spec_verifiable(spec),
-            reward=bounty.reward_per_round / 10**18,
-            reward_text=tokens.format_amount(bounty.reward_per_round, 18, 2),
+            reward=token.value(bounty.reward_per_round),
+            reward_text=tokens.format_amount(bounty.reward_per_round, token.decimals, 2),
+            token_text=token.text, token_short=token.short, token_known=token.known,
             my_status=mine,
         )
         rows.append(row)
@@ -141,7 +151,7 @@ def track_record_html(record: Any, problem: str | None = None) -> str:
 
 
 def details_html(details: Any, account: str | None, record: Any = None,
-                 record_problem: str | None = None) -> str:
+                 record_problem: str | None = None, token: Any = None) -> str:
     b = details.bounty
     esc = html.escape
     c = theme.colors()
@@ -156,12 +166,19 @@ def details_html(details: Any, account: str | None, record: Any = None,
                      f"<code>{esc(b.spec_hash[:18])}…</code></p>")
         if spec.get("description"):
             parts.append(f"<p>{esc(str(spec['description']))}</p>")
-    reward = tokens.format_amount(b.reward_per_round, 18, 4)
-    escrow = tokens.format_amount(b.escrow, 18, 4)
+    if token is None:  # not read yet: base units, never a guessed symbol
+        token = tokens.TokenLabel(b.token, "base units", 0, True)
+    if not token.known:
+        parts.append(f"<p style='color:{c.bad}'><b>⚠ Paid in a token this network does not list</b> "
+                     f"(<code>{esc(b.token)}</code>). It calls itself {esc(token.symbol)}; that proves "
+                     "nothing about its worth.</p>")
+    reward = esc(token.amount(b.reward_per_round, 4))
+    escrow = esc(token.amount(b.escrow, 4))
     parts.append("<table cellspacing='4'>")
     rows = [("Practitioner", f"<code>{esc(b.owner)}</code>"),
-            ("Reward", f"{reward} QDT per round × {b.rounds} rounds"),
-            ("In escrow", f"{escrow} QDT"),
+            ("Reward", f"{reward} per round × {b.rounds} rounds"),
+            ("In escrow", escrow),
+            ("Token", f"<code>{esc(b.token)}</code>"),
             ("Round", f"{b.current_round + 1} of {b.rounds} · {esc(b.round_state)} · "
                       f"{b.round_submissions} submissions"),
             ("Deadline", dt.datetime.fromtimestamp(b.round_deadline).strftime("%Y-%m-%d %H:%M")
@@ -243,7 +260,7 @@ class BountiesPage(Page):
         self.reward_filter.setRange(0, 10**9)
         self.reward_filter.setDecimals(0)
         self.reward_filter.setPrefix("≥ ")
-        self.reward_filter.setSuffix(" QDT")
+        self.reward_filter.setToolTip("In each bounty's own token")
         self.deadline_filter = QComboBox()
         self.deadline_filter.setAccessibleName("Filter by deadline")
         for name, seconds in DEADLINE_FILTERS:
@@ -270,6 +287,11 @@ class BountiesPage(Page):
         self.accept_button = button("Accept and contribute", "train", primary=True,
                                     on_click=self.accept_selected)
         self.accept_button.setEnabled(False)
+        # expireRound: anyone's remedy once a round's grace period passed without scoring
+        self.expire_button = button("Expire this round", "refresh", on_click=self.expire_selected)
+        self.expire_button.hide()
+        self.expire_busy = BusyPanel("Expiring…", cancellable=False)  # a sent transaction stays sent
+        self.expire_busy.hide()
         self.empty_label = QLabel("Select a bounty to see its details.")
         self.empty_label.setProperty("muted", True)
         detail_box = QWidget()
@@ -277,6 +299,8 @@ class BountiesPage(Page):
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.detail_banner)
         column.addWidget(self.detail, 1)
+        column.addWidget(self.expire_busy)
+        column.addWidget(self.expire_button)
         column.addWidget(self.accept_button)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.table)
@@ -347,6 +371,7 @@ class BountiesPage(Page):
     def _selection_changed(self, *_args: Any) -> None:
         bounty_id = self.selected_id()
         self.accept_button.setEnabled(False)
+        self.expire_button.hide()
         self.detail_banner.clear()
         if bounty_id is None:
             self.detail.setHtml("")
@@ -357,24 +382,70 @@ class BountiesPage(Page):
         account, cache, sync_lock = self.account(), self.spec_cache, self.ctx.sync_lock
         self.detail.setHtml(f"<p>Loading bounty {bounty_id}…</p>")
 
-        def work(_c: Any) -> tuple[Any, Any, str | None]:
+        def work(_c: Any) -> tuple[tuple[Any, Any, str | None], Any, bool]:
             with sync_lock:  # the track record syncs the board's cached events
-                return load_details(client, bounty_id, account, cache)
+                loaded = load_details(client, bounty_id, account, cache)
+            bounty = loaded[0].bounty
+            return loaded, client.token(bounty.token), client.expirable(bounty)
 
         self.ctx.runner.run(work, on_success=self.latest_only("details", self._show_details),
                             on_failure=self.detail_banner.error)
 
-    def _show_details(self, loaded: tuple[Any, Any, str | None]) -> None:
-        details, record, record_problem = loaded
+    def _show_details(self, found: tuple[tuple[Any, Any, str | None], Any, bool]) -> None:
+        (details, record, record_problem), token, expirable = found
         self.details = details
         account = self.account()
-        self.detail.setHtml(details_html(details, account, record, record_problem))
+        self.detail.setHtml(details_html(details, account, record, record_problem, token))
+        b = details.bounty
+        self.expire_button.setText(f"Expire round {b.current_round + 1} of {b.rounds}")
+        self.expire_button.setVisible(expirable)
+        self.expire_button.setEnabled(bool(expirable and account))
+        if expirable:
+            self.detail_banner.warning(
+                f"The practitioner did not score round {b.current_round + 1} within the grace period. "
+                "Anyone may expire it: its reward is then shared equally by its submitters.")
         if not details.spec_ok:
             self.detail_banner.warning("This bounty's spec does not match its on-chain hash; "
                                        "it cannot be accepted.")
         can_accept = (details.spec_ok and details.bounty.phase == "accepting"
                       and not details.my_submission)
         self.accept_button.setEnabled(bool(can_accept and account))
+
+    # -- expiring a round the practitioner left unscored --------------------------------
+
+    def expire_selected(self) -> None:
+        details, vault, account = self.details, self.ctx.vault, self.account()
+        client = network_link.bounty_client(self.ctx)
+        if details is None or client is None or account is None or vault is None:
+            return
+        if not vault.is_unlocked:
+            self.detail_banner.error("Unlock the wallet to expire the round.")
+            return
+        b = details.bounty
+        bounty_id, round_index, rounds = b.id, b.current_round, b.rounds
+        self.expire_button.setEnabled(False)
+        self.detail_banner.clear()
+        self.expire_busy.start(f"Expiring round {round_index + 1} of {rounds}: waiting for the "
+                               "transaction…", 0)
+        self.ctx.runner.run(
+            lambda _c: client.expire_round(vault.signer(account), bounty_id, round_index),
+            on_success=lambda tx: self._expired(bounty_id, round_index, rounds, tx),
+            on_failure=self._expire_failed)
+
+    def _expired(self, bounty_id: int, round_index: int, rounds: int, tx_hash: str) -> None:
+        self.expire_busy.finish("Expired.")
+        self.expire_button.hide()
+        self.detail_banner.success(
+            f"Round {round_index + 1} of {rounds} of bounty {bounty_id} expired (transaction "
+            f"{tx_hash}). Its reward is shared equally by its submitters; yours appears on the "
+            "Rewards page.")
+        self.ctx.events.notify("expired")
+        self.refresh()
+
+    def _expire_failed(self, message: str) -> None:
+        self.expire_busy.hide()
+        self.expire_button.setEnabled(True)
+        self.detail_banner.error(message)
 
     # -- contributing -----------------------------------------------------------------
 

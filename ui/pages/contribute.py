@@ -245,9 +245,16 @@ class ContributeFlow(QWidget):
         self.submit_button = button("Submit", "send", primary=True, on_click=self.submit)
         self.done_button = button("Back to bounties", on_click=self.leave)
         self.done_button.hide()
+        self.retrain_button = button("Train again for the current round", "train", primary=True,
+                                     on_click=self.retrain)
+        self.retrain_button.hide()
+        self.retry_upload_button = button("Retry upload", "refresh", on_click=self.retry_upload)
+        self.retry_upload_button.hide()
         row = QHBoxLayout()
         row.addStretch(1)
+        row.addWidget(self.retry_upload_button)
         row.addWidget(self.done_button)
+        row.addWidget(self.retrain_button)
         row.addWidget(self.submit_button)
         box.addWidget(self.review)
         box.addWidget(self.gasless)
@@ -288,6 +295,8 @@ class ContributeFlow(QWidget):
         self.submit_button.show()
         self.submit_button.setEnabled(True)
         self.done_button.hide()
+        self.retrain_button.hide()
+        self.retry_upload_button.hide()
         self.banner.clear()
         self.go(0)
 
@@ -501,46 +510,131 @@ class ContributeFlow(QWidget):
             self.banner.error("Unlock the wallet to submit.")
             return
         from trainer.blob import blob_hash
-        from wallet.blobs import LocalBlobStore, upload_blob
+        from wallet.bounties import StaleRound
+        from wallet.contribute import submit_update
+        from wallet.history import round_title
         from wallet.kept_updates import keep_update
 
         account, gasless = self.account, self.gasless.isChecked()
+        # the round the blob was built for (its header says so), not whatever is current now
         round_index, delta = prepared.bounty.current_round, self.update.delta
-        blob_dir = self.ctx.home / "blobs"
+        blob_dir, outbox_dir = self.ctx.home / "blobs", self.ctx.home / "outbox"
         spec, bounty_id = prepared.spec, prepared.bounty.id
         self.banner.clear()
         self.submit_button.setEnabled(False)
-        self.submit_busy.start("Uploading and submitting…", 0)
+        self.submit_busy.start("Committing on chain, then uploading…", 0)
 
         def work(c: Any) -> dict[str, Any]:
             signer = vault.signer(account)
             digest = blob_hash(blob)
-            # kept at home before anything is sent: the wallet checks the round's report with it
-            keep_update(client, account, bounty_id, round_index, digest, delta, spec.encoding_params())
-            uri = upload_blob(spec.inbox_url, blob) if spec.inbox_url else \
-                LocalBlobStore(blob_dir).put(blob)
-            c.check_stop()
-            if gasless:
-                tx_hash = client.submit_gasless(signer, bounty_id, digest, uri, spec.inbox_url)
-            else:
-                receipt = client.submit(signer, bounty_id, digest, uri)
-                tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
-            return {"bounty_id": bounty_id, "blob_hash": digest, "uri": uri, "tx_hash": tx_hash}
+            try:
+                client.check_can_submit(bounty_id, account, round_index)
+                # kept at home before anything is sent: the wallet checks the round's report with it
+                keep_update(client, account, bounty_id, round_index, digest, delta, spec.encoding_params())
+                c.check_stop()
+                # the hash goes on chain first; the blob is published only after its commit
+                outcome = submit_update(client, signer, bounty_id, round_index, blob, spec.inbox_url,
+                                        gasless=gasless, blob_dir=blob_dir, outbox_dir=outbox_dir)
+            except StaleRound as exc:  # the page offers to train again for the current round
+                return {"bounty_id": bounty_id, "current_round": exc.current, "stale": (
+                    f"This update was built for {round_title(exc.built_for, exc.rounds).lower()}, which "
+                    f"has closed; {round_title(exc.current, exc.rounds).lower()} is open now. Nothing "
+                    "was sent. Train again on the current round's model.")}
+            return {"bounty_id": bounty_id, "blob_hash": digest, "uri": outcome.uri,
+                    "tx_hash": outcome.tx_hash, "upload_error": outcome.upload_error}
 
         self.task = self.ctx.runner.run(
             work, on_success=self._submitted, on_failure=self._submit_failed,
             on_cancelled=lambda: self._submit_failed("Cancelled before submitting."))
 
     def _submitted(self, result: dict[str, Any]) -> None:
+        if result.get("stale"):
+            self.submit_busy.hide()
+            self.submit_button.hide()
+            self.blob = None  # built for a closed round: never to be sent
+            bounty = self.prepared.bounty if self.prepared is not None else None
+            rounds = bounty.rounds if bounty is not None else 0
+            self.retrain_button.setText(f"Train again for round {result['current_round'] + 1}"
+                                        + (f" of {rounds}" if rounds else ""))
+            self.retrain_button.show()
+            self.banner.error(result["stale"])
+            return
         self.result = result
-        self.submit_busy.finish("Submitted.")
         self.submit_button.hide()
         self.done_button.show()
-        self.banner.success(f"Submitted to bounty {result['bounty_id']} in transaction "
-                            f"{result['tx_hash']}. Rewards appear once the round is scored.")
         self.blob = None
+        if result.get("upload_error"):
+            self.submit_busy.finish("Committed on chain; not uploaded yet.")
+            self.retry_upload_button.show()
+            self.banner.warning(
+                f"Submitted to bounty {result['bounty_id']} in transaction {result['tx_hash']}, but "
+                f"the upload failed: {result['upload_error']} The encrypted update is kept on this "
+                "computer; retry the upload.")
+        else:
+            self.submit_busy.finish("Submitted.")
+            self.banner.success(f"Submitted to bounty {result['bounty_id']} in transaction "
+                                f"{result['tx_hash']}. Rewards appear once the round is scored.")
         self.submitted.emit(result)
         self.ctx.events.notify("submitted")
+
+    def retry_upload(self) -> None:
+        client = network_link.bounty_client(self.ctx)
+        if client is None:
+            self.banner.error("Not connected to a network yet.")
+            return
+        from wallet.outbox import Outbox, retry_uploads
+
+        outbox_dir = self.ctx.home / "outbox"
+        self.retry_upload_button.setEnabled(False)
+        self.submit_busy.start("Uploading…", 0)
+        self.task = self.ctx.runner.run(
+            lambda _c: retry_uploads(client, Outbox(outbox_dir)), on_success=self._retried,
+            on_failure=self._retry_failed)
+
+    def _retried(self, results: list[Any]) -> None:
+        failed = [r for r in results if r.outcome == "failed"]
+        self.retry_upload_button.setEnabled(True)
+        if failed:
+            self.submit_busy.hide()
+            self.banner.warning(f"Still not uploaded: {failed[0].message} Try again later.")
+            return
+        self.submit_busy.finish("Uploaded.")
+        self.retry_upload_button.hide()
+        self.banner.success("Uploaded: the practitioner has your encrypted update.")
+
+    def _retry_failed(self, message: str) -> None:
+        self.submit_busy.hide()
+        self.retry_upload_button.setEnabled(True)
+        self.banner.error(message)
+
+    def retrain(self) -> None:
+        """The round moved on while this update was built: fetch the current round's model and
+        go back to training with the same files (their schema check is redone too)."""
+        client = network_link.bounty_client(self.ctx)
+        if client is None or self.details is None:
+            return
+        bounty_id, files = self.details.bounty.id, list(self.files)
+        self.retrain_button.setEnabled(False)
+        self.submit_busy.start("Fetching the current round's model…", 0)
+        self.task = self.ctx.runner.run(
+            lambda c: prepare(client, bounty_id, files, c.should_stop),
+            on_success=self._ready_to_retrain, on_failure=self._retry_failed,
+            on_finished=lambda: self.retrain_button.setEnabled(True))
+
+    def _ready_to_retrain(self, prepared: Prepared) -> None:
+        self.prepared = prepared
+        self.trained = self.update = self.blob = None
+        self.submit_busy.hide()
+        self.retrain_button.hide()
+        self.submit_button.show()
+        self.submit_button.setEnabled(True)
+        self.chart.clear_points()
+        self.train_result.clear()
+        self.to_privacy.setEnabled(False)
+        self.train_button.setEnabled(True)
+        self.go(1)
+        self.banner.info(f"Round {prepared.bounty.current_round + 1} of {prepared.bounty.rounds} "
+                         "is open: train again on its model.")
 
     def _submit_failed(self, message: str) -> None:
         self.submit_busy.hide()

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from ui.context import AppContext
 
 REPORT_MAX_BYTES = 4 * 1024 * 1024
-CSV_FIELDS = ("bounty_id", "title", "round", "status", "share", "amount", "claim", "check", "blob_hash")
+CSV_FIELDS = ("bounty_id", "title", "round", "status", "share", "amount", "token", "claim", "check",
+              "blob_hash")
 STATUS_NAMES = {"pending": "Waiting for scoring", "finalised": "Scored", "expired": "Expired",
                 "cancelled": "Cancelled"}
 CHECKING = "Checking…"  # the Check column until the verification task answers
@@ -52,8 +53,9 @@ def reward_columns() -> list[Column]:
         Column("Status", lambda r: STATUS_NAMES.get(r["status"], r["status"])),
         Column("My share", lambda r: "–" if r["share"] is None else f"{r['share']:.1%}",
                sort=lambda r: r["share"] or 0.0, align_right=True),
-        Column("Earned", lambda r: f"{r['amount_text']} QDT", sort=lambda r: r["amount"],
-               align_right=True),
+        # in the bounty's own token (an unlisted one marked with its address)
+        Column("Earned", lambda r: f"{r['amount_text']} {r['token_short']}", sort=lambda r: r["amount_value"],
+               align_right=True, tooltip=lambda r: f"{r['amount_text']} {r['token_text']}"),
         Column("Claim", lambda r: {"claimable": "Claimable", "claimed": "Claimed"}.get(
             r["claim"], "–")),
         Column("Check", check_text,
@@ -99,6 +101,7 @@ def load_rewards(client: Any, store: Any, network: str, account: str,
         if report:
             mine = next((c for c in report.get("contributors", [])
                          if str(c.get("address", "")).lower() == account.lower()), None)
+        token = client.token(reward.token)  # symbol and decimals from its contract (cached)
         share = None
         if reward.status in ("finalised", "expired") and bounty.reward_per_round:
             share = reward.amount / bounty.reward_per_round
@@ -106,17 +109,34 @@ def load_rewards(client: Any, store: Any, network: str, account: str,
             "bounty_id": reward.bounty_id, "round": reward.round,
             "title": str(spec.get("title", "")) if spec else "",
             "status": reward.status, "amount": reward.amount,
-            "amount_text": tokens.format_amount(reward.amount, 18, 4),
+            "amount_text": tokens.format_amount(reward.amount, token.decimals, 4),
+            "amount_value": token.value(reward.amount), "decimals": token.decimals,
+            "token_text": token.text, "token_short": token.short,
             "share": share, "claim": reward.claim, "blob_hash": reward.blob_hash,
             "token": reward.token, "report": report, "mine": mine,
             "rejected": next((r for r in (report or {}).get("rejected", [])
                               if str(r.get("address", "")).lower() == account.lower()), None),
         })
-    earnings = [(float(e["timestamp"] or 0), int(e["amount"] or 0) / 10**18)
+    token_of = {b.id: b.token for b in bounties.values()}
+    earnings = [(float(e["timestamp"] or 0),
+                 client.token(token_of.get(int(e["bounty_id"])) or client.bounty(int(e["bounty_id"])).token)
+                 .value(int(e["amount"] or 0)))
                 for e in history.events(store, network, account, f"board:{client.board_address}")
                 if e["event"] == "RewardAssigned"]
     return {"rows": rows, "claimable": sum(summary.claimable.values()),
-            "claimed": sum(summary.claimed.values()), "earnings": earnings}
+            "claimed": sum(summary.claimed.values()), "earnings": earnings,
+            "claimable_text": amounts_text(client, summary.claimable),
+            "claimed_text": amounts_text(client, summary.claimed)}
+
+
+def amounts_text(client: Any, by_token: dict[str, int]) -> str:
+    """"12.5 QDT + 3 TUSD (unverified token 0x1234…abcd)": one amount per token, each in its
+    own decimals (worker thread: the tokens' contracts may be read)."""
+    parts = [client.token(token).amount(units, 4) for token, units in sorted(by_token.items()) if units]
+    if parts:
+        return " + ".join(parts)
+    known = [t for t in client.known_tokens if t]
+    return client.token(known[0]).amount(0) if known else "0"
 
 
 def report_html(row: dict[str, Any]) -> str:
@@ -187,7 +207,8 @@ def rewards_csv(rows: list[dict[str, Any]]) -> str:
         writer.writerow({
             "bounty_id": row["bounty_id"], "title": row["title"], "round": row["round"] + 1,
             "status": row["status"], "share": "" if row["share"] is None else f"{row['share']:.6f}",
-            "amount": tokens.format_amount(row["amount"], 18), "claim": row["claim"],
+            "amount": tokens.format_amount(row["amount"], row.get("decimals", 18)),
+            "token": row.get("token_text", ""), "claim": row["claim"],
             "check": check_text(row), "blob_hash": row["blob_hash"],
         })
     return out.getvalue()
@@ -276,9 +297,8 @@ class RewardsPage(Page):
     def _show(self, data: dict[str, Any]) -> None:
         self.data = data
         self.model.set_rows(data["rows"])
-        self.claimable_label.setText(f"{tokens.format_amount(data['claimable'], 18, 4)} QDT")
-        self.claimed_label.setText(f"{tokens.format_amount(data['claimed'], 18, 4)} QDT claimed "
-                                   "so far")
+        self.claimable_label.setText(data["claimable_text"])
+        self.claimed_label.setText(f"{data['claimed_text']} claimed so far")
         self.claim_button.setEnabled(data["claimable"] > 0)
         times = [t for t, _a in data["earnings"]]
         self.chart.set_earnings(times, [a for _t, a in data["earnings"]])
@@ -340,17 +360,17 @@ class RewardsPage(Page):
         self.banner.clear()
         sync_lock = self.ctx.sync_lock
 
-        def work(_c: Any) -> list[tuple[str, int, str]]:
+        def work(_c: Any) -> tuple[list[tuple[str, int, str]], str]:
             with sync_lock:  # claim() reads the rewards, which syncs the board's logs
-                return client.claim(vault.signer(account))
+                claimed = client.claim(vault.signer(account))
+            return claimed, amounts_text(client, {token: amount for token, amount, _tx in claimed})
 
         self.ctx.runner.run(work,
                             on_success=self._claimed, on_failure=self._claim_failed)
 
-    def _claimed(self, claimed: list[tuple[str, int, str]]) -> None:
-        total = sum(amount for _token, amount, _tx in claimed)
-        self.banner.success(f"Claimed {tokens.format_amount(total, 18, 4)} QDT "
-                            f"(transaction {claimed[-1][2]}).")
+    def _claimed(self, result: tuple[list[tuple[str, int, str]], str]) -> None:
+        claimed, text = result
+        self.banner.success(f"Claimed {text} (transaction {claimed[-1][2]}).")
         self.ctx.events.notify("claimed")
         self.refresh()
 
