@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from trainer.errors import TrainerError
 from wallet.blobs import fetch_blob
 from wallet.board_log import round_payouts, sync_board_log
 from wallet.errors import InvalidInput, QuarryError
@@ -198,7 +199,7 @@ class _Checker:
         # (c) the scores, once the validation set is revealed
         try:
             spec = self.spec(bounty_id)
-        except QuarryError as exc:
+        except (QuarryError, TrainerError) as exc:  # the owner could not have trained on it either
             return self._unverifiable(result, f"The bounty's spec cannot be read: {exc}")
         if not spec.verifiable:
             return self._unverifiable(
@@ -284,6 +285,8 @@ class _Checker:
             return self._unverifiable(result, f"A model of the round cannot be read: {exc}")
         except QuarryError as exc:
             return self._unverifiable(result, f"A model of the round cannot be fetched: {exc}")
+        except TrainerError as exc:  # it matches its hash, so the practitioner published it so
+            return self._mismatch(result, [f"model: a model of the round is not a valid model ({exc})"])
         before, after = log_loss(before_model, x, y), log_loss(after_model, x, y)
         result.numbers.update(metricBefore=before, metricAfter=after, withEveryone=after)
         differences = []
@@ -349,7 +352,7 @@ def verify_rewards(client: BountyClient, account: str,
     for index, row in enumerate(summary.rows):
         try:
             result = checker.check(row.bounty_id, row.round, row.blob_hash, store, client.network)
-        except QuarryError as exc:  # the node or a blob failed mid-way: said, not fatal
+        except (QuarryError, TrainerError) as exc:  # the node or a blob failed mid-way: said, not fatal
             result = RoundCheck(row.bounty_id, row.round, row.blob_hash, NOT_VERIFIABLE,
                                 f"Could not be checked now: {exc}")
         results.append(result)
