@@ -1,0 +1,73 @@
+"""wallet.round_report: the one reader of round reports (a stranger's bytes) refuses what it
+cannot vouch for, with a clear message, and reads versions 1 and 2."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from trainer.spec import canonical_json_bytes
+from wallet.errors import InvalidInput
+from wallet.round_report import parse_report, rejected_line, report_line
+
+ALICE, BOB = "0x" + "aa" * 20, "0x" + "Bb" * 20
+HASH = "0x" + "11" * 32
+V2 = {
+    "kind": "quarry-round-report", "version": 2, "bountyId": 1, "round": 0, "specHash": HASH,
+    "modelHash": HASH, "nextModelHash": HASH, "metric": "log_loss", "metricBefore": 0.69,
+    "metricAfter": 0.2, "denominator": 1, "players": 1, "reward": "100", "paid": "120",
+    "contributors": [{"address": ALICE, "blobHash": HASH, "value": 0.1, "stdErr": 0.01, "share": 1.2,
+                      "amount": "120", "inModel": True, "metricWithout": 0.69, "copyOf": None}],
+    "rejected": [{"address": BOB, "blobHash": HASH, "reason": "zero update"}],
+}
+
+
+def _bytes(report):
+    return canonical_json_bytes(report)
+
+
+def test_version_2_is_read_with_amounts_as_ints_and_a_pot_above_the_reward():
+    report = parse_report(_bytes(V2))  # 120 paid of a 100 reward: the carry made the pot larger
+    assert report["paid"] == 120 and report["contributors"][0]["amount"] == 120
+    assert report_line(report, ALICE.upper().replace("0X", "0x"))["inModel"] is True
+    assert rejected_line(report, BOB.lower())["reason"] == "zero update"
+    assert report_line(report, BOB) is None
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda r: r.update(version=3), "Unsupported round report version 3"),
+    (lambda r: r.update(version=True), "Unsupported round report version"),
+    (lambda r: r.update(kind="other"), "not a Quarry round report"),
+    (lambda r: r.update(paid="121"), "do not add up"),
+    (lambda r: r["contributors"][0].update(amount="-1"), "not an amount"),
+    (lambda r: r["contributors"][0].update(amount="1e3"), "not an amount"),
+    (lambda r: r["contributors"][0].update(amount=1.5), "not an amount"),
+    (lambda r: r["contributors"][0].pop("inModel"), "whether it is in the model"),
+    (lambda r: r["contributors"][0].update(metricWithout="0.5"), "not a finite number"),
+    (lambda r: r["contributors"][0].update(address="alice"), "no valid address"),
+    (lambda r: r["contributors"][0].update(copyOf=12), "bad copyOf"),
+    (lambda r: r.update(nextModelHash="0x12"), "nextModelHash is not a 32-byte hash"),
+    (lambda r: r.update(contributors={"a": 1}), "malformed contributors"),
+])
+def test_malformed_reports_are_refused(change, message):
+    report = copy.deepcopy(V2)
+    change(report)
+    with pytest.raises(InvalidInput, match=message):
+        parse_report(_bytes(report))
+
+
+@pytest.mark.parametrize("data", [b"\xff\xfe", b"[1, 2]", b"{", b"[" * 100_000 + b"]" * 100_000])
+def test_garbage_is_refused(data):
+    with pytest.raises(InvalidInput):
+        parse_report(data)
+
+
+def test_version_1_is_still_read_and_keeps_its_reward_bound():
+    v1 = {"kind": "quarry-round-report", "version": 1, "reward": "100", "paid": "60",
+          "contributors": [{"address": ALICE, "amount": "60", "metricWith": 0.9}], "rejected": []}
+    assert parse_report(_bytes(v1))["contributors"][0]["amount"] == 60
+    v1.update(paid="160")
+    v1["contributors"][0]["amount"] = "160"
+    with pytest.raises(InvalidInput, match="do not add up"):
+        parse_report(_bytes(v1))
