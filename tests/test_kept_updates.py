@@ -1,0 +1,45 @@
+"""wallet.kept_updates: the owner's kept plaintext update is keyed by chain, board, bounty,
+round, account and blob hash, written atomically, and read without pickle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trainer.encoding import EncodingParams
+from wallet.kept_updates import kept_path, load_kept_update, round_trip, save_kept_update
+
+BOARD, ACCOUNT = "0x" + "Ab" * 20, "0x" + "cD" * 20
+HASH = "0x" + "12" * 32
+ENCODING = EncodingParams(precision_bits=16, clip=1.0, max_contributors=10, key_bits=512)
+
+
+def test_round_trip_is_what_decoding_gives_clamped_and_on_the_grid():
+    vector = np.array([0.123456789, -3.0, 2.5, 0.0])
+    kept = round_trip(vector, ENCODING)
+    assert kept[1] == -1.0 and kept[2] == 1.0 and kept[3] == 0.0  # clamped to [-clip, clip]
+    assert abs(kept[0] - vector[0]) <= 0.5 / 2**16
+    assert np.array_equal(round_trip(kept, ENCODING), kept)  # already on the fixed-point grid
+
+
+def test_saved_and_loaded_under_its_own_key_only(tmp_path):
+    path = kept_path(tmp_path, 1337, BOARD, 3, 0, ACCOUNT, HASH)
+    assert path.parent == tmp_path / "kept-updates" / f"1337-{BOARD.lower()}" / "3" / "0"
+    save_kept_update(path, np.arange(5.0))
+    assert np.array_equal(load_kept_update(path), np.arange(5.0))
+    assert path.stat().st_mode & 0o077 == 0  # private to the owner
+    other = kept_path(tmp_path, 1337, BOARD, 3, 1, ACCOUNT, HASH)  # another round
+    assert load_kept_update(other) is None
+    with pytest.raises(ValueError):
+        kept_path(tmp_path, 1337, BOARD, 3, 0, ACCOUNT, "../../etc/passwd")
+
+
+def test_a_pickled_or_odd_file_is_not_loaded(tmp_path):
+    path = kept_path(tmp_path, 1, BOARD, 1, 0, ACCOUNT, HASH)
+    path.parent.mkdir(parents=True)
+    np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    assert load_kept_update(path) is None
+    np.save(path, np.ones((2, 2)))
+    assert load_kept_update(path) is None
+    path.write_bytes(b"not an npy file")
+    assert load_kept_update(path) is None
