@@ -126,6 +126,7 @@ def test_bounty_detail_shows_verifiability_and_track_record(qtbot, app_on_market
     assert record.rounds_finalised == 5 and record.reveals_made == 1
     text = details_html(details, TEST_PHRASE_ADDRESS, record)
     assert "keeps its validation set private" in text and "Practitioner's track record" in text
+    assert "What the chain guarantees" in text and "paying addresses it controls" in text
     page = BountiesPage(ctx)
     qtbot.addWidget(page)
     page.resize(1280, 700)

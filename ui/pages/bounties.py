@@ -215,7 +215,24 @@ def details_html(details: Any, account: str | None, record: Any = None,
     parts.append("</table>")
     if record is not None or record_problem:
         parts.append(track_record_html(record, record_problem))
+    parts.append(GUARANTEES_HTML)
     return "".join(parts)
+
+
+# What the contract guarantees and what no contract can, in plain words (issue 15; the rules
+# are in docs/PROTOCOL.md and asserted by tests/test_contracts.py and tests/test_verify.py).
+GUARANTEES_HTML = (
+    "<h3>What the chain guarantees</h3>"
+    "<p>The whole reward is locked in the contract when the bounty is posted. Once a round has "
+    "a submission, its reward can only go to contributors: what the practitioner does not pay "
+    "out is carried into the next round and shared at the end among the bounty's contributors. If "
+    "the practitioner does not score a round in time, anyone can expire it and its reward is "
+    "split equally among its submitters. Your wallet checks each report against the chain and, "
+    "once the validation set is revealed, recomputes your own score.</p>"
+    "<p><b>What it cannot stop:</b> a practitioner paying addresses it controls itself, or "
+    "scoring on validation data it never reveals. The track record above and your wallet's "
+    "checks make that visible; they cannot undo it.</p>"
+)
 
 
 class BountiesPage(Page):
