@@ -206,3 +206,60 @@ def test_an_update_for_a_round_that_moved_on_offers_to_train_again(qtbot, quarry
 def _light_theme():
     yield
     theme.apply_theme(QApplication.instance(), "light")
+
+
+def test_an_upload_that_fails_after_the_commit_can_be_retried(qtbot, quarry_home):
+    from practitioner.admission import InboxPolicy
+    from practitioner.inbox import InboxServer
+
+    market, session, ctx, vault, client, _bounties, _dollars, _lookalike = _world(quarry_home)
+    theme.apply_theme(QApplication.instance(), "light")
+    policy = InboxPolicy(session)
+    # the inbox serves the spec (twice: detail and check) and the model, then rate-limits the upload
+    busy = InboxServer(session.home.blob_dir, upload_dir=session.home.upload_dir,
+                       admit=policy.admit_upload, burst=3, rate=0.001).start()
+    session.inbox_url = busy.url
+    bounty_id = post_bounty(session, SPEC, validation_files=VALIDATION, reward_per_round=TOKEN_UNIT,
+                            rounds=1, round_seconds=600).bounty_id
+    account = vault.import_private_key(Account.create().key, PASSWORD).address
+    market.w3.eth.wait_for_transaction_receipt(market.w3.eth.send_transaction(
+        {"from": market.chain.accounts[0], "to": account, "value": 10 * 10**18}))
+    flow = ContributeFlow(ctx)
+    qtbot.addWidget(flow)
+    flow.resize(1100, 720)
+    flow.show()
+    try:
+        flow.start(client.show(bounty_id, account), account)
+        flow.set_files([str(OWNER_FILE)])
+        flow.check_files()
+        qtbot.waitUntil(lambda: flow.to_training.isEnabled(), timeout=30_000)
+        flow.go(1)
+        flow.epochs.setValue(1)
+        flow.start_training()
+        qtbot.waitUntil(lambda: flow.to_privacy.isEnabled(), timeout=60_000)
+        flow.go(2)
+        flow.noise_slider.setValue(0)
+        flow.start_encryption()
+        qtbot.waitUntil(lambda: flow.steps.currentIndex() == 4, timeout=60_000)
+        flow.submit_button.click()
+        qtbot.waitUntil(lambda: flow.result is not None or "rror" in flow.banner.text, timeout=60_000)
+        assert flow.result is not None, flow.banner.text
+        digest = flow.result["blob_hash"]
+        assert client.submission(bounty_id, 0, account)["blob_hash"] == digest  # committed
+        assert flow.retry_upload_button.isVisible() and "the upload failed" in flow.banner.text
+        assert not (session.home.upload_dir / digest).exists()
+        flow.grab().save("/tmp/quarry-contribute-upload-failed.png")
+        port = busy.server_address[1]
+    finally:
+        busy.stop()
+    back = InboxServer(session.home.blob_dir, upload_dir=session.home.upload_dir, port=port,
+                       admit=policy.admit_upload).start()
+    try:
+        flow.retry_upload_button.click()
+        qtbot.waitUntil(lambda: "Uploaded" in flow.banner.text, timeout=30_000)
+    finally:
+        back.stop()
+    assert (session.home.upload_dir / digest).is_file() and not flow.retry_upload_button.isVisible()
+    assert list((quarry_home / "outbox").iterdir()) == []
+    wait_idle(qtbot, ctx)
+    vault.close()

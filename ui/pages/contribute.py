@@ -561,6 +561,7 @@ class ContributeFlow(QWidget):
             return
         self.result = result
         self.submit_button.hide()
+        self.gasless.setEnabled(False)  # sent: the choice is made
         self.done_button.show()
         self.blob = None
         if result.get("upload_error"):
@@ -568,8 +569,8 @@ class ContributeFlow(QWidget):
             self.retry_upload_button.show()
             self.banner.warning(
                 f"Submitted to bounty {result['bounty_id']} in transaction {result['tx_hash']}, but "
-                f"the upload failed: {result['upload_error']} The encrypted update is kept on this "
-                "computer; retry the upload.")
+                f"the upload failed ({result['upload_error'].rstrip('.')}). The encrypted update is "
+                "kept on this computer: Retry upload sends it again.")
         else:
             self.submit_busy.finish("Submitted.")
             self.banner.success(f"Submitted to bounty {result['bounty_id']} in transaction "
