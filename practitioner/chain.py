@@ -1,4 +1,5 @@
-"""The practitioner's view of BountyBoard: reads, and the transactions it signs (create, finalize).
+"""The practitioner's view of BountyBoard: reads, and the transactions it signs (create,
+finalize in batches, expire, reveal the validation set).
 
 A thin layer over the contract ABI (wallet.contracts) and wallet.tx (EIP-1559 signing with
 a chain-id check before every signature).
@@ -14,12 +15,28 @@ from web3 import Web3
 from web3.logs import DISCARD
 
 from wallet.bounties import Bounty, BountyClient
-from wallet.contracts import abi
+from wallet.contracts import abi, revert_error_name
 from wallet.errors import QuarryError, TransactionFailed
 from wallet.tx import transact
 
 ROUND_NOT_OPEN, ROUND_OPEN, ROUND_FINALIZED, ROUND_EXPIRED, ROUND_CANCELLED = range(5)
 ROUND_STATES = ("not open", "open", "finalized", "expired", "cancelled")
+# contributors per payout transaction: ~53k gas each on the board, so a batch stays near 5.4M
+# gas, far inside any block, whatever the round's size
+PAYOUT_BATCH = 100
+
+
+@dataclass(frozen=True)
+class Pot:
+    """The bounty's payout state (getPot): what the current round may still assign is
+    `pot - assigned`; `carry` is part of the pot, `leftover` is shared once it `ended`."""
+
+    pot: int
+    assigned: int
+    carry: int
+    leftover: int
+    total_paid: int
+    ended: bool
 
 
 @dataclass(frozen=True)
@@ -78,6 +95,15 @@ class BoardClient:
     def submitters(self, bounty_id: int, round_index: int) -> list[str]:
         return list(self.board.functions.getSubmitters(bounty_id, round_index).call())
 
+    def pot(self, bounty_id: int) -> Pot:
+        fields = self.board.functions.getPot(bounty_id).call()
+        return Pot(*(int(v) for v in fields[:5]), bool(fields[5]))
+
+    def reveal(self, bounty_id: int) -> tuple[str, str] | None:
+        """(dataHash, uri) of the revealed validation set, or None before the reveal."""
+        data_hash, uri = self.board.functions.getReveal(bounty_id).call()
+        return None if bytes(data_hash) == b"\0" * 32 else (_hex(data_hash), uri)
+
     def submission(self, bounty_id: int, round_index: int, contributor: str) -> tuple[str, str]:
         blob_hash, uri, _at = self.board.functions.getSubmission(
             bounty_id, round_index, contributor
@@ -122,7 +148,8 @@ class BoardClient:
         return int(events[0]["args"]["bountyId"])
 
     def expire_round(self, bounty_id: int, round_index: int) -> str:
-        """Anyone's fallback after the grace period: the round's reward split equally."""
+        """Anyone's fallback after the grace period: what the round's pot did not assign is
+        split equally among its submitters (each share collected with collectExpired)."""
         receipt = self._send(
             self.board.functions.expireRound(bounty_id, round_index),
             f"expire bounty {bounty_id} round {round_index}",
@@ -132,13 +159,51 @@ class BoardClient:
     def finalize(
         self, bounty_id: int, round_index: int, contributors: list[str], amounts: list[int],
         next_model_hash: str, next_model_uri: str, report_hash: str, report_uri: str,
+        batch: int = PAYOUT_BATCH,
     ) -> str:
+        """Pay the round and close it; returns the closing transaction's hash. More than `batch`
+        payees go out in `assignRewards` batches first, the last batch with `finalize`.
+
+        Safe to repeat after a crash between batches: a transaction is all or nothing, so a
+        batch the board already holds is recognised (its dry run reverts with
+        DuplicateContributor) and skipped."""
+        if len(contributors) != len(amounts):
+            raise QuarryError("finalize needs one amount per contributor.")
+        if batch < 1:
+            raise QuarryError("A payout batch holds at least one contributor.")
+        payees = [Web3.to_checksum_address(c) for c in contributors]
+        cut = max(0, len(payees) - 1) // batch * batch  # the last (possibly full) batch finalizes
+        for start in range(0, cut, batch):
+            call = self.board.functions.assignRewards(
+                bounty_id, round_index, payees[start:start + batch], amounts[start:start + batch])
+            if self._already_assigned(call):
+                continue
+            self._send(call, f"pay bounty {bounty_id} round {round_index}, contributors "
+                             f"{start + 1}-{min(start + batch, cut)} of {len(payees)}")
         receipt = self._send(
             self.board.functions.finalize(
-                bounty_id, round_index, [Web3.to_checksum_address(c) for c in contributors],
-                amounts, bytes.fromhex(next_model_hash[2:]), next_model_uri,
+                bounty_id, round_index, payees[cut:], amounts[cut:],
+                bytes.fromhex(next_model_hash[2:]), next_model_uri,
                 bytes.fromhex(report_hash[2:]), report_uri,
             ),
             f"finalize bounty {bounty_id} round {round_index}",
+        )
+        return _hex(receipt["transactionHash"])
+
+    def _already_assigned(self, call: Any) -> bool:
+        """Whether the board already holds this payout batch (a resumed finalize)."""
+        if self.signer is None:
+            return False
+        try:
+            call.call({"from": self.signer.address})
+        except Exception as exc:  # a revert: the batch itself will say why when sent
+            return revert_error_name(exc) == "DuplicateContributor"
+        return False
+
+    def reveal_validation(self, bounty_id: int, data_hash: str, uri: str) -> str:
+        """Publish the validation set's reveal blob on chain (owner, once, after the end)."""
+        receipt = self._send(
+            self.board.functions.revealValidation(bounty_id, bytes.fromhex(data_hash[2:]), uri),
+            f"reveal the validation set of bounty {bounty_id}",
         )
         return _hex(receipt["transactionHash"])

@@ -6,6 +6,7 @@
     quarry-practitioner serve [--port P] [--account ADDR: relay gasless submissions]
     quarry-practitioner evaluate BOUNTY ROUND
     quarry-practitioner finalize BOUNTY ROUND
+    quarry-practitioner reveal BOUNTY      (at the bounty's end: publish the validation set)
     quarry-practitioner status [BOUNTY] [--json]
     quarry-practitioner run [--poll S] [--once]
 
@@ -320,11 +321,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     method = {"exact": "exact Shapley", "gtg": f"GTG-Shapley, seed {report['seed']}"}.get(report["method"])
     valued = f"{method}, {report['players']} player(s)" if method else "no update accepted"
     paid, reward = int(report["paid"]), int(report["reward"])
+    # the board returns a round's reward only when nobody submitted; otherwise the rest is the
+    # contributors' (carried into the next round's pot, shared at the end)
+    submitted = report["contributors"] or report["rejected"]
+    rest = ("stay with the bounty's contributors: carried into the next round's pot, or shared by "
+            "those paid once the bounty ends" if submitted else "go back to your claimable balance")
     print(f"bounty {args.bounty} {_round(session, args.bounty, args.round)}: {report['metric']} "
           f"{report['metricBefore']:.4f} -> {report['metricAfter']:.4f} ({valued}); "
           f"pays {session.amount_text(paid, token)} of {session.amount_text(reward, token)}"
-          + (f" ({session.amount_text(reward - paid, token)} go back to your claimable balance)"
-             if paid < reward else ""))
+          + (f" ({session.amount_text(reward - paid, token)} {rest})" if paid < reward else ""))
     for line in report["contributors"]:
         print(f"  {line['address']}  value {line['value']:+.5f}  "
               f"gets {session.amount_text(int(line['amount']), token)}")
@@ -346,6 +351,25 @@ def cmd_finalize(args: argparse.Namespace) -> int:
         print(json.dumps({"bountyId": args.bounty, "round": args.round, "txHash": tx_hash}))
     else:
         print(f"bounty {args.bounty} {_round(session, args.bounty, args.round)} finalized: {tx_hash}")
+    return 0
+
+
+def cmd_reveal(args: argparse.Namespace) -> int:
+    from practitioner.reveal import check_revealable, reveal_validation
+
+    session = build_session(args)
+    check_revealable(session, args.bounty)  # before unlocking the wallet
+    session.signer = _signer(args, session.home.root.parent, signs=True)
+    revealed = reveal_validation(session, args.bounty)
+    if args.json:
+        print(json.dumps({"bountyId": args.bounty, "dataHash": revealed.data_hash, "uri": revealed.uri,
+                          "txHash": revealed.tx_hash}))
+    elif revealed.tx_hash is None:
+        print(f"bounty {args.bounty}: the validation set was already revealed ({revealed.data_hash} at "
+              f"{revealed.uri})")
+    else:
+        print(f"bounty {args.bounty}: validation set revealed ({revealed.data_hash} at {revealed.uri}): "
+              f"{revealed.tx_hash}")
     return 0
 
 
@@ -473,6 +497,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("round", type=int, metavar="ROUND")
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("reveal", help="publish an ended bounty's validation set, so owners can check their pay")
+    _common(p)
+    _chain_options(p)
+    p.add_argument("bounty", type=int, metavar="BOUNTY")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_reveal)
 
     p = sub.add_parser("status", help="your bounties and their rounds")
     _common(p)

@@ -1,4 +1,5 @@
-"""`run`: evaluate and finalise every round of this practitioner's bounties as it closes.
+"""`run`: evaluate and finalise every round of this practitioner's bounties as it closes, and
+reveal each bounty's validation set once it ended.
 
 State lives on chain and in the home directory, so the loop can stop and restart at any
 time: a round evaluated but not finalised is finalised on the next pass.
@@ -16,6 +17,7 @@ from phe import paillier
 from practitioner.chain import ROUND_OPEN
 from practitioner.evaluate import evaluate_round, round_record_path
 from practitioner.finalize import finalize_round
+from practitioner.reveal import reveal_due
 from practitioner.session import Session
 from practitioner.state import read_json
 from trainer.errors import TrainerError
@@ -31,7 +33,7 @@ class RoundDone:
     round_index: int  # the on-chain index, 0-based
     tx_hash: str
     rounds: int | None = None  # the bounty's number of rounds (for round_text)
-    outcome: str = "finalized"  # or "expired"
+    outcome: str = "finalized"  # or "expired", or "revealed" (the bounty's validation set)
 
 
 def process_due_rounds(session: Session, private_key: paillier.PaillierPrivateKey) -> list[RoundDone]:
@@ -41,7 +43,8 @@ def process_due_rounds(session: Session, private_key: paillier.PaillierPrivateKe
     for bounty_id in session.home.known_bounties(session.chain_id, session.board_address):
         try:
             bounty = client.bounty(bounty_id)
-            if bounty.status != "open":
+            # a cancelled bounty's current round still closes (and pays its submitters)
+            if bounty.status == "completed" or bounty.round_state != "open":
                 continue
             r = bounty.current_round
             info = client.round(bounty_id, r)
@@ -65,6 +68,14 @@ def process_due_rounds(session: Session, private_key: paillier.PaillierPrivateKe
         except (QuarryError, TrainerError) as exc:
             # one bounty's trouble (e.g. grace period over) must not stop the others
             log.warning("bounty %d: %s", bounty_id, exc)
+    try:
+        for revealed in reveal_due(session):
+            if revealed.tx_hash is not None:
+                bounty = client.bounty(revealed.bounty_id)
+                done.append(RoundDone(revealed.bounty_id, bounty.current_round, revealed.tx_hash,
+                                      bounty.rounds, "revealed"))
+    except (QuarryError, TrainerError) as exc:
+        log.warning("revealing validation sets: %s", exc)
     return done
 
 
@@ -78,7 +89,7 @@ def seconds_to_next_deadline(session: Session, cap: float = 300.0) -> float:
     wait = cap
     for bounty_id in session.home.known_bounties(session.chain_id, session.board_address):
         bounty = client.bounty(bounty_id)
-        if bounty.status != "open":
+        if bounty.status == "completed" or bounty.round_state != "open":
             continue
         info = client.round(bounty_id, bounty.current_round)
         if info.state == ROUND_OPEN:

@@ -95,13 +95,15 @@ def test_market_lifecycle_on_anvil(anvil, store, tmp_path):
     assert client.bounty(1).phase == "expirable"
     transact(w3, deployer, board.functions.expireRound(1, 1), expected_chain_id=chain)
 
+    # round 1's pot: its 100 and the 10 round 0 left unassigned; its only submitter's share
+    # waits on the board until the wallet's claim collects it (collectExpired)
     summary = client.rewards(owner.address)
     assert [(r.round, r.status, r.amount, r.claim) for r in summary.rows] == [
-        (0, "finalised", 70 * UNIT, "claimable"), (1, "expired", 100 * UNIT, "claimable")]
-    assert summary.claimable == {token.address: 170 * UNIT}
+        (0, "finalised", 70 * UNIT, "claimable"), (1, "expired", 110 * UNIT, "claimable")]
+    assert summary.claimable == {token.address: 180 * UNIT}
     ((claimed_token, amount, _),) = client.claim(owner)
-    assert (claimed_token, amount) == (token.address, 170 * UNIT)
-    assert token.functions.balanceOf(owner.address).call() == 175 * UNIT
+    assert (claimed_token, amount) == (token.address, 180 * UNIT)
+    assert token.functions.balanceOf(owner.address).call() == 185 * UNIT
     assert {r.claim for r in client.rewards(owner.address).rows} == {"claimed"}
     with pytest.raises(NotFound):
         client.claim(owner)
@@ -110,4 +112,4 @@ def test_market_lifecycle_on_anvil(anvil, store, tmp_path):
     history = load_history(store, w3, "anvil", owner.address, network.token, network.board)
     kinds = [row["kind"] for row in history]
     assert kinds.count("UpdateSubmitted") == 2 and kinds.count("RewardAssigned") == 2
-    assert "RewardClaimed" in kinds and kinds.count("Transfer") == 2  # the 5 QDT in, the 170 claimed
+    assert "RewardClaimed" in kinds and kinds.count("Transfer") == 2  # the 5 QDT in, the 180 claimed

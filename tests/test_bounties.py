@@ -135,9 +135,59 @@ def test_expired_round_is_split_among_submitters(market, client):
     assert client.bounty(bounty_id).phase == "expirable"
     send(market.board.functions.expireRound(bounty_id, 0), market.chain.accounts[5])
     for signer in (first, second):
-        (row,) = client.rewards(signer.address).rows
+        summary = client.rewards(signer.address)
+        (row,) = summary.rows
         assert (row.status, row.amount, row.claim) == ("expired", 50 * TOKEN_UNIT, "claimable")
+        assert summary.claimable == {market.token.address: 50 * TOKEN_UNIT}  # to collect, then claim
     assert client.bounty(bounty_id).current_round == 1
+    # claim collects the share on the board first (collectExpired), then pays it out
+    (claimed,) = client.claim(first)
+    assert claimed[:2] == (market.token.address, 50 * TOKEN_UNIT)
+    assert market.token.functions.balanceOf(first.address).call() == 50 * TOKEN_UNIT
+    summary = client.rewards(first.address)
+    assert (summary.rows[0].amount, summary.rows[0].claim) == (50 * TOKEN_UNIT, "claimed")
+    assert summary.claimable == {market.token.address: 0}
+    with pytest.raises(NotFound, match="nothing to claim"):
+        client.claim(first)
+
+
+def test_claim_collects_the_leftover_of_an_ended_bounty(market, client):
+    """A practitioner pays 60 of a round's 100 and ends the bounty: the 40 it kept back are the
+    contributors', pro rata to their pay; the wallet counts them and claim collects them."""
+    practitioner = market.chain.accounts[1]
+    bounty_id, _ = market.create_bounty(practitioner, reward=100 * TOKEN_UNIT, rounds=1)
+    first, second = funded_signer(market.chain), funded_signer(market.chain)
+    client.submit(first, bounty_id, blob_hash(b"a"), "file:///a")
+    client.submit(second, bounty_id, blob_hash(b"b"), "file:///b")
+    market.chain.travel_to(market.deadline(bounty_id, 0) + 1)
+    send(market.board.functions.finalize(bounty_id, 0, [first.address, second.address],
+                                         [45 * TOKEN_UNIT, 15 * TOKEN_UNIT], keccak(b"m"), "file:///m",
+                                         keccak(b"r"), "file:///r"), practitioner)
+    summary = client.rewards(first.address)
+    assert [(r.bounty_id, r.amount, r.claim) for r in summary.leftovers] == [(bounty_id, 30 * TOKEN_UNIT, "claimable")]
+    assert summary.claimable == {market.token.address: 75 * TOKEN_UNIT}
+    assert summary.as_dict()["leftovers"][0]["amount"] == str(30 * TOKEN_UNIT)
+    (claimed,) = client.claim(first)
+    assert claimed[1] == 75 * TOKEN_UNIT
+    summary = client.rewards(first.address)
+    assert [(r.amount, r.claim) for r in summary.leftovers] == [(30 * TOKEN_UNIT, "claimed")]
+    assert [(r.amount, r.claim) for r in summary.rows] == [(45 * TOKEN_UNIT, "claimed")]
+    assert client.claim(second)[0][1] == 25 * TOKEN_UNIT
+    assert market.token.functions.balanceOf(practitioner).call() == 0  # nothing came back
+
+
+def test_a_cancelled_bounty_still_accepts_its_current_round(market, client):
+    practitioner = market.chain.accounts[1]
+    bounty_id, _ = market.create_bounty(practitioner, rounds=3)
+    send(market.board.functions.cancel(bounty_id), practitioner)
+    bounty = client.bounty(bounty_id)
+    assert (bounty.status, bounty.phase) == ("cancelled", "accepting")
+    signer = funded_signer(market.chain)
+    client.submit(signer, bounty_id, blob_hash(b"late"), "file:///late")
+    market.chain.travel_to(market.deadline(bounty_id, 0) + 1)
+    assert client.bounty(bounty_id).phase == "awaiting finalisation"
+    with pytest.raises(TransactionFailed, match="does not accept submissions"):
+        client.submit(funded_signer(market.chain), bounty_id, blob_hash(b"x"), "file:///x")
 
 
 def test_gasless_submission_relayed_directly_and_through_an_inbox(market, client, tmp_path):

@@ -178,3 +178,35 @@ def test_evaluate_and_finalize_a_round_nobody_submitted_to(market, capsys):
                  *market["chain"]]) == 0
     assert capsys.readouterr().out.startswith(f"bounty {bounty_id} round 0 (1 of 1) finalized: 0x")
     assert client.bounty(bounty_id).status == "completed"
+
+
+def test_reveal_only_once_the_bounty_ended(market, capsys):
+    """`reveal` publishes the validation set the spec committed to (salt and rows), as a blob
+    owners parse with trainer.reveal, and records its hash on chain; before the end it refuses
+    without asking for a password, and a repeat sends nothing."""
+    from trainer.reveal import parse_validation_reveal
+    from trainer.spec import BountySpec
+    from wallet.blobs import fetch_blob
+
+    client, wallet_pw = market["client"], ["--wallet-password-file", str(market["base"] / "wallet-pw")]
+    assert main(["reveal", str(market["bounty"]), *market["chain"]]) == 1  # still open: no password asked
+    err = capsys.readouterr().err
+    assert f"Bounty {market['bounty']} has not ended yet (round 0 (1 of 2) is open)" in err
+    short = market["short"]
+    deadline = time.monotonic() + 30
+    while client.bounty(short).status == "open" and time.monotonic() < deadline:
+        if client.now() >= client.bounty(short).round_deadline:  # finalise it if no other test did
+            main(["finalize", str(short), "0", *wallet_pw, *market["chain"]])
+        time.sleep(0.5)
+    capsys.readouterr()
+    assert main(["reveal", str(short), "--json", *wallet_pw, *market["chain"]]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    data_hash, uri = client.board.functions.getReveal(short).call()
+    assert ("0x" + data_hash.hex(), uri) == (answer["dataHash"], answer["uri"])
+    bounty = client.bounty(short)
+    spec = BountySpec.from_json_bytes(fetch_blob(bounty.spec_uri, bounty.spec_hash))
+    x, y, _salt = parse_validation_reveal(fetch_blob(uri, answer["dataHash"]), spec.validation_commitment,
+                                          n_features=spec.model.n_features, n_classes=spec.model.n_classes)
+    assert len(x) == len(y) > 0
+    assert main(["reveal", str(short), *wallet_pw, *market["chain"]]) == 0
+    assert "was already revealed" in capsys.readouterr().out

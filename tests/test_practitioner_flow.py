@@ -110,7 +110,10 @@ def test_two_rounds_pay_honest_owners_and_not_the_free_rider(setup):
         _submit(market, session, bounty_id, 1, owner, blob)
     market.chain.advance(601)
     done = process_due_rounds(session, private_key)
-    assert [(d.bounty_id, d.round_index) for d in done] == [(bounty_id, 1)]
+    # the last round closed: the same pass reveals the validation set
+    assert [(d.bounty_id, d.round_index, d.outcome) for d in done] == [
+        (bounty_id, 1, "finalized"), (bounty_id, 1, "revealed")]
+    assert session.client.reveal(bounty_id) is not None
     report = parse_report(session.blob(session.client.round(bounty_id, 1).report_hash))
     assert any("replay" in r["reason"] for r in report["rejected"])
     assert session.client.bounty(bounty_id).status == "completed"
@@ -149,4 +152,7 @@ def test_a_round_past_its_grace_period_is_expired_by_the_run_loop(setup):
     # (with pytest-xdist the module's other bounty may still be open here and expire too)
     assert (posted.bounty_id, 0) in [(d.bounty_id, d.round_index) for d in done]
     assert session.client.round(posted.bounty_id, 0).state_text == "expired"
+    # the owner's share waits on the board until collected (the wallet's claim does it)
+    assert market.board.functions.expiredShare(posted.bounty_id, 0, owner).call() == REWARD
+    send(market.board.functions.collectExpired(posted.bounty_id, 0, owner), owner)
     assert market.board.functions.claimable(market.token.address, owner).call() == REWARD

@@ -28,6 +28,7 @@ from practitioner.report import parse_report
 from practitioner.session import Session
 from practitioner.state import PractitionerHome
 from tests.anvil import devnet_w3, faucet_signer, free_port, start_devnet
+from trainer.reveal import parse_validation_reveal
 from wallet.blobs import fetch_blob
 from wallet.bounties import BountyClient
 from wallet.contribute import contribute
@@ -126,6 +127,12 @@ def test_run_loop_finalises_and_pays_rounds_as_they_close(tmp_path: Path, capsys
         assert main(["run", "--once", *common]) == 0
         out = capsys.readouterr().out
         assert f"bounty {posted.bounty_id} round 1 (2 of 2) finalized: 0x" in out
+        # the bounty ended: the same pass reveals its validation set, as the spec committed it
+        assert f"bounty {posted.bounty_id} round 1 (2 of 2) revealed: 0x" in out
+        data_hash, reveal_uri = client.board.functions.getReveal(posted.bounty_id).call()
+        x, y, _salt = parse_validation_reveal(fetch_blob(reveal_uri, "0x" + data_hash.hex()),
+                                              posted.spec.validation_commitment)
+        assert len(x) == len(y) > 0
         bounty = client.bounty(posted.bounty_id)
         assert bounty.status == "completed" and bounty.escrow <= REWARD
         round_1 = client.rounds(bounty)[1]

@@ -99,14 +99,28 @@ class RewardRow:
 
 
 @dataclass
+class LeftoverRow:
+    """An ended bounty's leftover (what its rounds did not assign), the account's share."""
+
+    bounty_id: int
+    amount: int
+    token: str
+    claim: str  # "claimable" (to collect, or credited) or "claimed"
+
+
+@dataclass
 class RewardsSummary:
     rows: list[RewardRow] = field(default_factory=list)
-    claimable: dict[str, int] = field(default_factory=dict)  # token -> units claimable now
+    # token -> units claimable now, including expiry and leftover shares that `claim` first
+    # collects on the board (collectExpired / claimLeftover)
+    claimable: dict[str, int] = field(default_factory=dict)
     claimed: dict[str, int] = field(default_factory=dict)  # token -> units claimed so far
+    leftovers: list[LeftoverRow] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "submissions": [asdict(row) for row in self.rows],
+            "leftovers": [dict(asdict(row), amount=str(row.amount)) for row in self.leftovers],
             "claimable": {k: str(v) for k, v in self.claimable.items()},
             "claimed": {k: str(v) for k, v in self.claimed.items()},
         }
@@ -179,7 +193,9 @@ class BountyClient:
         state = ROUND_STATE[int(round_fields[2])] if int(round_fields[2]) < 5 else str(round_fields[2])
         deadline = int(round_fields[0])
         now = self.now() if now is None else now
-        if status != "open" or state != "open":
+        # a cancelled bounty's current round stays open until its deadline (the board lets no
+        # cancel race a submission), so only the round's state closes it
+        if status == "completed" or state != "open":
             phase = "closed"
         elif now < deadline:
             phase = "accepting"
@@ -358,10 +374,64 @@ class BountyClient:
                            kind="expire", description=f"Expire bounty {bounty_id}, round {round_}")
         return _hex(receipt["transactionHash"])
 
+    def collect(self, signer: LocalAccount) -> list[tuple[int, int | None, int, str]]:
+        """Credit to the account what waits for it on the board: its equal share of every
+        expired round it submitted to (`collectExpired`) and its share of every ended bounty's
+        leftover (`claimLeftover`). Returns [(bounty, round or None for a leftover, amount,
+        tx hash)]. Needs the store (the account's submissions come from its cached events)."""
+        if self.store is None:
+            return []
+        account = signer.address
+        submitted = self._submitted_rounds(account)
+        done: list[tuple[int, int | None, int, str]] = []
+        for (bounty_id, round_), amount in self._pending_expired(account, submitted).items():
+            receipt = transact(self.w3, signer, self.board.functions.collectExpired(bounty_id, round_, account),
+                               expected_chain_id=self.chain_id, store=self.store, network=self.network,
+                               kind="collect", description=f"Collect the expiry share of bounty {bounty_id}, "
+                                                          f"round {round_}")
+            done.append((bounty_id, round_, amount, _hex(receipt["transactionHash"])))
+        for bounty_id, amount in self._pending_leftovers(account, submitted).items():
+            receipt = transact(self.w3, signer, self.board.functions.claimLeftover(bounty_id, account),
+                               expected_chain_id=self.chain_id, store=self.store, network=self.network,
+                               kind="collect", description=f"Collect the leftover share of bounty {bounty_id}")
+            done.append((bounty_id, None, amount, _hex(receipt["transactionHash"])))
+        return done
+
+    def _submitted_rounds(self, account: str) -> list[tuple[int, int]]:
+        """(bounty, round) of the account's submissions, from the cached events (synced first)."""
+        assert self.store is not None
+        scanner = HistoryScanner(self.w3, self.store, self.network)
+        scanner.sync(account, f"board:{self.board_address}", "BountyBoard",
+                     scanner.board_queries(self.board_address, account))
+        found = events(self.store, self.network, account, f"board:{self.board_address}")
+        return sorted({(int(e["bounty_id"]), int(e["round"])) for e in found if e["event"] == "UpdateSubmitted"})
+
+    def _pending_expired(self, account: str,
+                         rounds: list[tuple[int, int]] | None = None) -> dict[tuple[int, int], int]:
+        """(bounty, round) -> the expiry share `collectExpired` would credit now (> 0 only)."""
+        pending = {}
+        for bounty_id, round_ in self._submitted_rounds(account) if rounds is None else rounds:
+            share = int(self._call(self.board.functions.expiredShare(bounty_id, round_, account)))
+            if share > 0:
+                pending[(bounty_id, round_)] = share
+        return pending
+
+    def _pending_leftovers(self, account: str,
+                           rounds: list[tuple[int, int]] | None = None) -> dict[int, int]:
+        """bounty -> the leftover share `claimLeftover` would credit now (> 0 only)."""
+        pending = {}
+        for bounty_id in sorted({b for b, _ in (self._submitted_rounds(account) if rounds is None else rounds)}):
+            share = int(self._call(self.board.functions.leftoverShare(bounty_id, account)))
+            if share > 0:
+                pending[bounty_id] = share
+        return pending
+
     def claim(self, signer: LocalAccount, token: str | None = None) -> list[tuple[str, int, str]]:
-        """Claim everything claimable (in `token`, or every token of the account's rewards).
+        """Claim everything claimable (in `token`, or every token of the account's rewards),
+        after collecting the account's expiry and leftover shares on the board (`collect`).
 
         Returns [(token, amount, tx hash)]; NotFound when nothing is claimable."""
+        self.collect(signer)
         tokens = [check_address(token)] if token else self._reward_tokens(signer.address)
         claimed = []
         for each in tokens:
@@ -411,6 +481,9 @@ class BountyClient:
         summary = RewardsSummary(claimed=dict(claimed))
         remaining_claimed = dict(claimed)
         round_states: dict[tuple[int, int], str] = {}
+        submitted = sorted({(int(e["bounty_id"]), int(e["round"])) for e in found if e["event"] == "UpdateSubmitted"})
+        pending = self._pending_expired(account, submitted)  # expiry shares not yet collected
+        to_collect: dict[str, int] = {}
         for event in found:
             if event["event"] != "UpdateSubmitted":
                 continue
@@ -424,7 +497,11 @@ class BountyClient:
             status = {"open": "pending", "finalized": "finalised", "expired": "expired",
                       "cancelled": "cancelled"}.get(state, state)
             claim_state = ""
-            if amount > 0:
+            if key in pending:  # credited by `claim` (collectExpired) before it pays out
+                amount = pending[key]
+                to_collect[token] = to_collect.get(token, 0) + amount
+                claim_state = "claimable"
+            elif amount > 0:
                 if remaining_claimed.get(token, 0) >= amount:
                     remaining_claimed[token] -= amount
                     claim_state = "claimed"
@@ -433,8 +510,21 @@ class BountyClient:
             details = json.loads(event["details"])
             summary.rows.append(RewardRow(key[0], key[1], details.get("blobHash", ""), status, amount,
                                           token, claim_state))
+        for bounty_id in sorted({b for b, _ in submitted}):
+            token = self._bounty_token(bounty_id)
+            share = int(self._call(self.board.functions.leftoverShare(bounty_id, account)))
+            credited = int(self._call(self.board.functions.getShare(bounty_id, account))[2])
+            if share:
+                to_collect[token] = to_collect.get(token, 0) + share
+                summary.leftovers.append(LeftoverRow(bounty_id, share, token, "claimable"))
+            elif credited:
+                state = "claimable"
+                if remaining_claimed.get(token, 0) >= credited:
+                    remaining_claimed[token] -= credited
+                    state = "claimed"
+                summary.leftovers.append(LeftoverRow(bounty_id, credited, token, state))
         for token in {row.token for row in summary.rows} | set(claimed):
-            summary.claimable[token] = self.claimable(token, account)
+            summary.claimable[token] = self.claimable(token, account) + to_collect.get(token, 0)
         return summary
 
 

@@ -1,0 +1,107 @@
+"""Revealing a bounty's validation set at its end, so every owner can check its pay.
+
+The spec committed at posting to ``validation_commitment(x, y, salt)``; the salt is in the
+bounty directory's bounty.json (``validationSalt``) and the set in validation.npz. The reveal
+blob (trainer.reveal) holds exactly that salt and set; it is published where the
+practitioner's blobs are served and its keccak256 and URI go on chain with
+``revealValidation`` (owner only, once, after the bounty ended).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from practitioner.evaluate import load_spec
+from practitioner.session import Session
+from practitioner.state import load_validation, read_json, write_json
+from trainer.errors import TrainerError
+from trainer.reveal import validation_commitment, validation_reveal_bytes
+from wallet.errors import InvalidInput, NotFound, QuarryError
+from wallet.history import round_text
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Revealed:
+    bounty_id: int
+    data_hash: str
+    uri: str
+    tx_hash: str | None  # None: it was revealed before (nothing sent)
+
+
+def check_revealable(session: Session, bounty_id: int) -> tuple[bytes, str | None]:
+    """The reveal blob when ``bounty_id`` can be revealed now, and the already revealed hash
+    (or None). Read-only: the CLI asks it before unlocking the wallet."""
+    client = session.client
+    bounty = client.bounty(bounty_id)
+    directory = session.bounty_dir(bounty_id)
+    if not (directory / "bounty.json").is_file():
+        raise NotFound(f"Bounty {bounty_id} was not posted from this home (no {directory / 'bounty.json'}).")
+    spec = load_spec(session, bounty_id)
+    if not spec.verifiable:
+        raise InvalidInput(f"Bounty {bounty_id} was posted as not verifiable: its validation set stays private.")
+    if not client.pot(bounty_id).ended:
+        raise InvalidInput(
+            f"Bounty {bounty_id} has not ended yet ({round_text(bounty.current_round, bounty.rounds)} is "
+            "open); reveal the validation set after its last round closes.")
+    record = read_json(directory / "bounty.json")
+    try:
+        salt = bytes.fromhex(str(record["validationSalt"]))
+    except (KeyError, ValueError) as exc:
+        raise InvalidInput(f"{directory / 'bounty.json'} has no readable validationSalt.") from exc
+    x, y = load_validation(directory)
+    if validation_commitment(x, y, salt) != spec.validation_commitment.lower():
+        raise InvalidInput(
+            f"The validation set in {directory} is not the one bounty {bounty_id}'s spec committed to; "
+            "nothing was revealed.")
+    revealed = client.reveal(bounty_id)
+    return validation_reveal_bytes(x, y, salt), (revealed[0] if revealed else None)
+
+
+def reveal_validation(session: Session, bounty_id: int) -> Revealed:
+    """Publish the reveal blob and call revealValidation (once; a repeat reports the reveal
+    already on chain and sends nothing). Recorded in bounty.json as ``reveal``."""
+    data, already = check_revealable(session, bounty_id)
+    directory = session.bounty_dir(bounty_id)
+    if already is not None:
+        data_hash, uri = session.client.reveal(bounty_id) or (already, "")
+        return Revealed(bounty_id, data_hash, uri, None)
+    data_hash, uri = session.publish(data)
+    tx_hash = session.client.reveal_validation(bounty_id, data_hash, uri)
+    record = read_json(directory / "bounty.json")
+    record["reveal"] = {"dataHash": data_hash, "uri": uri, "txHash": tx_hash}
+    write_json(directory / "bounty.json", record)
+    return Revealed(bounty_id, data_hash, uri, tx_hash)
+
+
+def reveal_due(session: Session) -> list[Revealed]:
+    """Reveal the validation set of every bounty posted from this home that ended and is not
+    revealed yet (the run loop and the demo call it each pass). A bounty that is revealed, or
+    was posted as not verifiable, is marked in its bounty.json and not looked at again."""
+    done = []
+    client = session.client
+    for bounty_id in session.home.known_bounties(session.chain_id, session.board_address):
+        path = session.bounty_dir(bounty_id) / "bounty.json"
+        record = read_json(path)
+        if record.get("reveal") or record.get("notVerifiable"):
+            continue
+        try:
+            if not client.pot(bounty_id).ended:
+                continue
+            if not load_spec(session, bounty_id).verifiable:
+                record["notVerifiable"] = True
+                write_json(path, record)
+                continue
+            revealed = reveal_validation(session, bounty_id)
+        except (QuarryError, TrainerError) as exc:  # one bounty's trouble must not stop the others
+            log.warning("bounty %d: the validation set cannot be revealed: %s", bounty_id, exc)
+            continue
+        if revealed.tx_hash is None:  # revealed by another process: remember it
+            record["reveal"] = {"dataHash": revealed.data_hash, "uri": revealed.uri, "txHash": None}
+            write_json(path, record)
+        else:
+            log.info("bounty %d: validation set revealed in %s", bounty_id, revealed.tx_hash)
+        done.append(revealed)
+    return done
