@@ -186,3 +186,34 @@ def test_train_refuses_an_update_whose_round_moved_on(devnet, home, wallet_files
     assert "Traceback" not in err and out == ""
     assert client.submission(bounty_id, 0, me.address) is None
     assert client.submission(bounty_id, 1, me.address) is None
+
+
+def test_quarry_upload_publishes_committed_updates_and_drops_the_rest(devnet, home, wallet_files, capsys):
+    from wallet.outbox import Outbox, PendingUpload, blob_uri
+
+    w3 = devnet_w3(devnet)
+    me = wallet_files["account"]
+    devnet.faucet(me.address)
+    assert run(home, "upload") == 0
+    assert capsys.readouterr().out.strip() == "Nothing waits to be uploaded."
+    practitioner = faucet_signer(devnet)
+    data = json.dumps(SPEC, sort_keys=True, separators=(",", ":")).encode()
+    qdt = w3.eth.contract(address=devnet.token, abi=abi("QuarryToken"))
+    bounty_id = _create(w3, practitioner, devnet.board, qdt, UNIT, 1, 600,
+                        LocalBlobStore(home / "blobs").put(data), keccak(data))
+    outbox = Outbox(home / "outbox")
+    committed, never = b"an update committed on chain", b"an update whose commit never happened"
+    for blob in (committed, never):
+        digest = blob_hash(blob)
+        outbox.keep(blob, PendingUpload(digest, bounty_id, 0, me.address, "", str(home / "blobs"),
+                                        blob_uri(digest, "", home / "blobs")))
+    BountyClient(w3, devnet.board, CHAIN_ID).submit(me, bounty_id, blob_hash(committed),
+                                                    blob_uri(blob_hash(committed), "", home / "blobs"))
+    assert run(home, "rewards") == 0
+    assert "2 submitted update(s) not uploaded yet: run 'quarry upload'." in capsys.readouterr().out
+    assert run(home, "upload") == 0
+    out = capsys.readouterr().out
+    assert f"{blob_hash(committed)[:12]}…: uploaded to file://" in out
+    assert f"{blob_hash(never)[:12]}…: its hash was never committed on chain; dropped" in out
+    assert (home / "blobs" / blob_hash(committed)).read_bytes() == committed
+    assert not (home / "blobs" / blob_hash(never)).exists() and outbox.pending() == []
