@@ -43,6 +43,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 EXACT_MAX_PLAYERS = 12
+DENSE_COEFFICIENTS_MAX = 4_000_000  # players x coalitions kept as a dense matrix (GTG)
 # An update within this relative distance of the previous global change is a replay.
 REPLAY_TOLERANCE = 0.1
 # Copies up to a positive scale and small noise (docs/PROTOCOL.md, measured with
@@ -82,7 +83,8 @@ class ShapleyResult:
     per_example: np.ndarray = field(default_factory=lambda: np.zeros((0, 1)), repr=False, compare=False)
     # per_example == coefficients @ stack(utility(c) for c in coalitions): the estimate is
     # linear in the coalitions' utilities, so a changed validation example can be re-valued
-    # without re-running the sampler (benchmarks.fairness measures one example's influence)
+    # without re-running the sampler (benchmarks.fairness measures one example's influence;
+    # empty for a GTG run too large to hold densely)
     coalitions: tuple[Coalition, ...] = field(default=(), repr=False, compare=False)
     coefficients: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False, compare=False)
 
@@ -203,15 +205,15 @@ def gtg_shapley(
     v_empty = memo.mean(empty)
     v_grand = memo.mean(grand)
     span = abs(v_grand - v_empty)
-    # coefficients grow with the coalitions seen; at most budget + 2 columns
-    capacity = max(budget, 0) + 2
-    total = np.zeros((n, capacity))
     if span <= 1e-12:
         log.info("gtg-shapley: v(N) == v(empty); all values 0 (seed %d)", seed)
-        return memo.result(total, "gtg", seed)
+        return memo.result(np.zeros((n, memo.evaluations)), "gtg", seed)
     tolerance = truncation * span
     width = memo(empty).size
     summed = np.zeros((n, width))
+    # (player, coalition index) -> +-count: sparse, since n x (budget + 2) dense would not fit
+    # in memory for hundreds of players
+    counts: dict[tuple[int, int], float] = {}
     permutations = 0
     previous_estimate: np.ndarray | None = None
     min_perms = 2 * n if min_permutations is None else min_permutations
@@ -221,8 +223,7 @@ def gtg_shapley(
         rest = [p for p in range(n) if p != head]
         rng.shuffle(rest)
         order = [head, *rest]
-        marginals = np.zeros((n, capacity))
-        differences = np.zeros((n, width))
+        steps: list[tuple[int, Coalition, Coalition]] = []
         prefix: Coalition = empty
         standing = empty  # the evaluated coalition whose utility stands for v(prefix)
         v_prev = v_empty
@@ -234,17 +235,18 @@ def gtg_shapley(
                 stop = True
                 break
             v_cur = memo.mean(prefix)
-            marginals[player, memo.index[prefix]] += 1.0
-            marginals[player, memo.index[standing]] -= 1.0
-            differences[player] += memo(prefix) - memo(standing)
+            steps.append((player, prefix, standing))
             standing, v_prev = prefix, v_cur
         if stop:
-            break
-        total += marginals
-        summed += differences
+            break  # a permutation cut by the budget is discarded
+        for player, now, before in steps:
+            summed[player] += memo(now) - memo(before)
+            for coalition, sign in ((now, 1.0), (before, -1.0)):
+                key = (player, memo.index[coalition])
+                counts[key] = counts.get(key, 0.0) + sign
         permutations += 1
         if permutations % n == 0:
-            estimate = total[:, : memo.evaluations] @ _mean_column(memo) / permutations
+            estimate = summed.mean(axis=1) / permutations
             if previous_estimate is not None and permutations >= min_perms:
                 scale = np.maximum(np.abs(estimate), 1e-12)
                 change = float(np.mean(np.abs(estimate - previous_estimate) / scale))
@@ -253,17 +255,19 @@ def gtg_shapley(
             previous_estimate = estimate
         if memo.evaluations >= budget:
             break
-    coefficients = total / permutations if permutations else np.zeros_like(total)
     log.info(
         "gtg-shapley: n=%d seed=%d permutations=%d evaluations=%d (budget %d)",
         n, seed, permutations, memo.evaluations, budget,
     )
     per_example = summed / permutations if permutations else np.zeros_like(summed)
+    # the dense coefficients only while they stay small (they serve measurement only)
+    if n * memo.evaluations <= DENSE_COEFFICIENTS_MAX:
+        coefficients = np.zeros((n, memo.evaluations))
+        for (player, column), count in counts.items():
+            coefficients[player, column] = count / max(permutations, 1)
+    else:
+        coefficients = np.zeros((n, 0))
     return memo.result(coefficients, "gtg", seed, permutations, per_example=per_example)
-
-
-def _mean_column(memo: _MemoUtility) -> np.ndarray:
-    return np.array([float(np.mean(v)) for v in memo.cache.values()])
 
 
 def shapley_values(
