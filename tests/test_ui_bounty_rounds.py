@@ -28,6 +28,7 @@ from ui.network_link import Chain
 from ui.pages.bounties import BountiesPage
 from ui.pages.contribute import ContributeFlow
 from ui.pages.rewards import RewardsPage
+from ui.pages.wallet import WalletPage
 from wallet.bounties import BountyClient
 from wallet.contribute import contribute
 from wallet.network import Network
@@ -136,6 +137,20 @@ def test_each_bounty_shows_its_own_token_and_an_expire_button_after_the_grace_pe
     assert "TUSD (unverified token" in rewards.claimable_label.text()
     wait_idle(qtbot, ctx)
     rewards.grab().save("/tmp/quarry-rewards-tokens.png")
+
+    # the wallet's history says the reward in TUSD too
+    wallet = WalletPage(ctx)
+    qtbot.addWidget(wallet)
+    wallet.resize(1280, 640)
+    wallet.show()
+    wallet.refresh()
+    wallet.tabs.setCurrentIndex(2)
+    qtbot.waitUntil(lambda: any("Reward assigned" in wallet.history_proxy.row(i)["description"]
+                                for i in range(wallet.history_proxy.rowCount())), timeout=30_000)
+    amounts = [wallet.history_proxy.row(i)["amount_text"] for i in range(wallet.history_proxy.rowCount())]
+    assert f"+1.25 TUSD (unverified token {short_address(dollars.address)})" in amounts
+    wait_idle(qtbot, ctx)
+    wallet.grab().save("/tmp/quarry-wallet-history-tokens.png")
     vault.close()
 
 

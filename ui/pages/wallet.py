@@ -64,7 +64,8 @@ def history_columns() -> list[Column]:
                sort=lambda r: float(r.get("timestamp") or r.get("created_at") or 0)),
         Column("What", lambda r: str(r.get("description") or r.get("kind") or "")),
         Column("Amount", lambda r: str(r.get("amount_text") or ""), align_right=True,
-               sort=lambda r: int(r.get("amount_sort") or 0)),  # signed base units
+               sort=lambda r: int(r.get("amount_sort") or 0),  # signed base units
+               tooltip=lambda r: str(r.get("amount_text") or "")),
         Column("Status", lambda r: str(r.get("status") or "")),
         Column("Transaction", lambda r: short_address(r.get("hash")),
                tooltip=lambda r: str(r.get("hash") or "")),
@@ -213,6 +214,8 @@ class WalletPage(Page):
         self.history_proxy.setSourceModel(self.history_model)
         self.history_view = sortable_table(self.history_proxy, "Transaction history")
         self.history_view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        # amounts name their token, an unlisted one with its address: shown whole
+        self.history_view.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.history_search.textChanged.connect(self._search_history)
         self.history_view.selectionModel().selectionChanged.connect(self._history_selected)
         self.speed_up_button = button("Speed up", "send", on_click=lambda: self.replace_tx(False),
