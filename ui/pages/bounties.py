@@ -294,7 +294,11 @@ class BountiesPage(Page):
         self.table = sortable_table(self.proxy, "Bounties")
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        # the title gets room of its own (the table scrolls sideways rather than squeeze it to
+        # "Br…"); the person can widen or narrow it
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(1, 220)
+        header.setStretchLastSection(True)
         header.setMinimumSectionSize(36)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.detail = QTextBrowser()
