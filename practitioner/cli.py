@@ -327,11 +327,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     rest = ("stay with the bounty's contributors: carried into the next round's pot, or shared by "
             "those paid once the bounty ends" if submitted else "go back to your claimable balance")
     print(f"bounty {args.bounty} {_round(session, args.bounty, args.round)}: {report['metric']} "
-          f"{report['metricBefore']:.4f} -> {report['metricAfter']:.4f} ({valued}); "
+          f"{report['metricBefore']:.4f} -> {report['metricAfter']:.4f}, accuracy "
+          f"{report['accuracyBefore']:.1%} -> {report['accuracyAfter']:.1%} ({valued}); "
           f"pays {session.amount_text(paid, token)} of {session.amount_text(reward, token)}"
           + (f" ({session.amount_text(reward - paid, token)} {rest})" if paid < reward else ""))
     for line in report["contributors"]:
-        print(f"  {line['address']}  value {line['value']:+.5f}  "
+        if line.get("copyOf"):
+            print(f"  {line['address']}  copy of {line['copyOf']}: gets nothing")
+            continue
+        print(f"  {line['address']}  value {line['value']:+.5f} ± {line['stdErr']:.5f}  "
               f"gets {session.amount_text(int(line['amount']), token)}")
     for line in report["rejected"]:
         print(f"  {line['address']}  rejected: {line['reason']}")

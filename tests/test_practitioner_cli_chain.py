@@ -171,7 +171,7 @@ def test_evaluate_and_finalize_a_round_nobody_submitted_to(market, capsys):
     pw = ["--password-file", str(market["base"] / "key-pw")]
     assert main(["evaluate", str(bounty_id), "0", *pw, *market["chain"]]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"bounty {bounty_id} round 0 (1 of 1): accuracy ")
+    assert out.startswith(f"bounty {bounty_id} round 0 (1 of 1): log_loss ")
     assert "(no update accepted); pays 0 QDT of 1 QDT (1 QDT go back to your claimable balance)" in out
     assert f"send it with `quarry-practitioner finalize {bounty_id} 0`" in out
     assert main(["finalize", str(bounty_id), "0", "--wallet-password-file", str(market["base"] / "wallet-pw"),
