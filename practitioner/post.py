@@ -36,6 +36,7 @@ from trainer.update import make_update
 from wallet.errors import InvalidInput
 
 MAX_ROUNDS = 10_000
+BOARD_MAX_CONTRIBUTORS = 10_000  # BountyBoard.MAX_CONTRIBUTORS
 MIN_ROUND_SECONDS = 60  # owners need time to train; tests of the demo go lower
 _PLACEHOLDER_HASH = "0x" + "00" * 32
 
@@ -204,7 +205,8 @@ def post_bounty(
     bounty_id = client.create_bounty(
         token=token, reward_per_round=reward_per_round, rounds=rounds,
         round_duration=round_seconds,
-        max_contributors=min(spec.encoding.max_contributors, 2**32 - 1),
+        # the board's cap (MAX_CONTRIBUTORS); the encoding may allow more
+        max_contributors=min(spec.encoding.max_contributors, BOARD_MAX_CONTRIBUTORS),
         spec_hash=spec_hash, spec_uri=spec_uri, model_hash=model_hash, model_uri=model_uri,
     )
     directory = session.bounty_dir(bounty_id)

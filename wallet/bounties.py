@@ -364,11 +364,13 @@ class BountyClient:
                 f"Round {round_} of bounty {bounty_id} cannot be expired: it is not the bounty's open "
                 f"round ({bounty.round_state} {bounty.current_round}).")
         # not `phase`: a cancelled bounty's last round is expirable too
-        left = bounty.round_deadline + self.grace_period() - self.now()
+        expirable_at = bounty.round_deadline + self.grace_period()
+        left = expirable_at - self.now()
         if left > 0:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(expirable_at))
             raise TransactionFailed(
                 f"Round {round_} of bounty {bounty_id} cannot be expired yet: the practitioner may "
-                f"still finalise it for {left} s.")
+                f"still finalise it until {when} ({left} s from now); expire it after that.")
         receipt = transact(self.w3, signer, self.board.functions.expireRound(bounty_id, round_),
                            expected_chain_id=self.chain_id, store=self.store, network=self.network,
                            kind="expire", description=f"Expire bounty {bounty_id}, round {round_}")
