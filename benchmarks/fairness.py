@@ -79,7 +79,13 @@ from practitioner.shapley import (
     residual_cosine,
     value_estimates,
 )
-from practitioner.valuation import UTILITY_CLIP_SHARE, DecodedSubmission, Valuation, value_round
+from practitioner.valuation import (
+    UTILITY_CLIP_SHARE,
+    DecodedSubmission,
+    Valuation,
+    encoding_slack,
+    value_round,
+)
 from trainer.models import model_from_spec
 from trainer.scoring import per_example_log_loss_from_proba
 from trainer.spec import BountySpec
@@ -243,6 +249,7 @@ def value(
     reference = reference_update(market.spec, params, market.x_val, market.y_val)
     valuation = value_round(
         params, subs, scorer, REWARD, clip_norm=market.spec.privacy.clip_norm,
+        clip_slack=encoding_slack(params.size, market.spec.encoding.precision_bits),
         reference=reference, model_rule=model_rule,
     )
     paid = {line.address: line.amount / REWARD for line in valuation.contributors}

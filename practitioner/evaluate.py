@@ -26,7 +26,7 @@ from practitioner.decode import (
 from practitioner.report import build_report, report_bytes
 from practitioner.session import Session
 from practitioner.state import load_validation, read_json, write_json
-from practitioner.valuation import value_round
+from practitioner.valuation import encoding_slack, value_round
 from trainer.models import model_from_bytes, model_from_spec, model_to_bytes
 from trainer.spec import BountySpec
 from wallet.bounties import Bounty
@@ -140,6 +140,7 @@ def evaluate_round(
     valuation = value_round(
         global_params, decoded, ValidationScorer(spec, x_val, y_val), bounty.reward_per_round,
         clip_norm=spec.privacy.clip_norm, previous_delta=previous_delta, seed=seed,
+        clip_slack=encoding_slack(global_params.size, spec.encoding.precision_bits),
         reference=reference_update(spec, global_params, x_val, y_val),
     )
     model = model_from_spec(spec)

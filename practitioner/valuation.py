@@ -7,8 +7,9 @@ parameter vectors on the held-out validation set (`practitioner.decode.Validatio
 Fairness rules (docs/PROTOCOL.md, "Valuation"):
 - Submissions are sorted by address, so the order of submission changes nothing, except
   which member of a group of copies is credited (the earliest on chain).
-- An update larger than the spec's clip norm is projected back onto the ball (an honest
-  wallet already clipped it; a modified one gains nothing by skipping that).
+- An update larger than the spec's clip norm (plus the fixed-point round trip's slack) is
+  projected back onto the ball (an honest wallet already clipped it; a modified one gains
+  nothing by skipping that); every other update is used exactly as decrypted.
 - Zero updates, replays of the previous global change and updates not aligned with the
   practitioner's reference update (its own training on the validation data, when given) are
   rejected.
@@ -106,11 +107,20 @@ class Valuation:
         return [(line.address, line.amount) for line in self.contributors if line.amount > 0]
 
 
-def project_to_ball(update: np.ndarray, radius: float) -> np.ndarray:
+def project_to_ball(update: np.ndarray, radius: float, slack: float = 0.0) -> np.ndarray:
+    """The update scaled back onto the ball of `radius` when its norm exceeds radius + slack.
+    The slack is the fixed-point round trip's reach (`encoding_slack`): an honest update
+    clipped to the radius comes back up to that much longer and must be used exactly as
+    decrypted, which is what its owner's wallet keeps and checks the report against."""
     norm = float(np.linalg.norm(update))
-    if norm > radius > 0:
+    if norm > radius + slack and radius > 0:
         return update * (radius / norm)
     return update
+
+
+def encoding_slack(n_params: int, precision_bits: int) -> float:
+    """How far the fixed-point round trip can lengthen an update: half a step per parameter."""
+    return math.sqrt(n_params) * 0.5 / 2.0**precision_bits
 
 
 def utility_clip(round_loss: float) -> float:
@@ -126,6 +136,7 @@ def value_round(
     reward: int,
     *,
     clip_norm: float,
+    clip_slack: float = 0.0,
     previous_delta: np.ndarray | None = None,
     seed: int = 0,
     exact_max: int = EXACT_MAX_PLAYERS,
@@ -150,7 +161,7 @@ def value_round(
             rejected.append(RejectedLine(sub.address, sub.blob_hash, "wrong number of parameters"))
             updates.append(None)
         else:
-            updates.append(project_to_ball(np.asarray(sub.update, dtype=np.float64), clip_norm))
+            updates.append(project_to_ball(np.asarray(sub.update, dtype=np.float64), clip_norm, clip_slack))
     screening = screen_updates(updates, previous_delta, reference=reference)
     for index, reason in sorted(screening.rejected.items()):
         rejected.append(RejectedLine(ordered[index].address, ordered[index].blob_hash, reason))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from practitioner.report import build_report, parse_report, report_bytes, report_hash
-from practitioner.valuation import DecodedSubmission, value_round
+from practitioner.valuation import DecodedSubmission, encoding_slack, value_round
 from trainer.scoring import accuracy_from_proba, per_example_log_loss_from_proba
 
 
@@ -186,3 +186,35 @@ def test_a_deeply_nested_report_is_refused_not_a_crash():
 
     with pytest.raises(InvalidInput, match="nested deeper"):
         parse_report(b"[" * 1_000_000 + b"]" * 1_000_000)
+
+
+def test_a_clipped_update_is_used_exactly_as_decrypted():
+    """An honest update clipped to the norm comes back from the fixed-point round trip up to
+    half a step per parameter longer; within that slack it is not rescaled, so the report's
+    metricWithout is what its owner's wallet recomputes from the plaintext it kept."""
+    from trainer.encoding import EncodingParams, decode_sum, encode
+    from trainer.testing import make_spec
+
+    true_w, scorer = _game(seed=6)
+    spec = make_spec(4, **{"privacy.clip_norm": 1.0, "encoding.clip": 2.0})
+    encoding = EncodingParams.from_spec(spec)
+    rng = np.random.default_rng(7)
+    kept = []
+    for _ in range(3):
+        raw = 0.8 * true_w + 1.0 * rng.normal(size=5)
+        clipped = raw / np.linalg.norm(raw)  # norm exactly the clip norm 1.0
+        kept.append(decode_sum(encode(clipped, encoding), 1, encoding))
+    assert max(np.linalg.norm(k) for k in kept) > 1.0  # the round trip lengthened one
+    slack = encoding_slack(5, encoding.precision_bits)
+    subs = [DecodedSubmission(_addr(i + 1), "0x", k) for i, k in enumerate(kept)]
+    valuation = value_round(np.zeros(5), subs, scorer, 1000, clip_norm=1.0, clip_slack=slack)
+    n = valuation.players
+    for i, line in enumerate(valuation.contributors):
+        assert line.in_model
+        mine = float(scorer.losses(valuation.next_params - kept[i] / n).mean())
+        assert abs(mine - line.metric_without) <= 1e-12 * mine
+    assert np.allclose(valuation.next_params, sum(kept) / n, rtol=0, atol=1e-15)
+    # beyond the slack an update is projected onto the ball
+    long = DecodedSubmission(_addr(9), "0x", 3.0 * kept[0] / np.linalg.norm(kept[0]))
+    again = value_round(np.zeros(5), [long], scorer, 1000, clip_norm=1.0, clip_slack=slack)
+    assert np.linalg.norm(again.next_params) == pytest.approx(1.0)
