@@ -102,14 +102,25 @@ class InboxPolicy:
                               f"submissions per {int(self.window)} s; submit directly or later")
             recent.append(now)
 
+    def _check_signature(self, submission: Any, signature: str) -> None:
+        """A bad signature is refused before it counts against the address it names (else
+        anyone could use up another owner's relays); contract wallets are left to the board."""
+        session = self.session
+        if len(session.w3.eth.get_code(submission.contributor)) == 0:
+            signer = eip712.recover_signer(session.chain_id, session.board_address, submission, signature)
+            if signer != submission.contributor:
+                raise Refused(HTTPStatus.BAD_REQUEST,
+                              "the signature does not match the submission and contributor")
+
     def relay(self, payload: Any) -> str:
-        submission, _signature = eip712.submission_from_payload(payload)
+        submission, signature = eip712.submission_from_payload(payload)
         bounty = self.own_bounty(submission.bounty_id)
         if submission.round != bounty.current_round or bounty.phase != "accepting":
             raise Refused(HTTPStatus.CONFLICT,
                           f"this relay submits only into a bounty's current open round; bounty "
                           f"{bounty.id} is at {round_text(bounty.current_round, bounty.rounds)} "
                           f"({bounty.phase}), the submission is for round {submission.round}")
+        self._check_signature(submission, signature)
         self._count(submission.contributor)
         session = self.session
         if session.signer is None:

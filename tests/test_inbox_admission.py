@@ -143,15 +143,35 @@ def test_relay_only_own_bounties_current_round_gas_cap_and_per_address_limit(set
     payload = client.sign_gasless(newcomer, bounty_id, blob_hash(b"w"), inbox.url + "/blobs/w")
     tx_hash = post_relay(inbox.url, payload)
     assert tx_hash.startswith("0x")
-    again = client.sign_gasless(funded_signer(market.chain, eth=0), bounty_id, blob_hash(b"v"),
-                                inbox.url + "/blobs/v")
-    flood = dict(again, contributor=newcomer.address)  # the same address again
+    again = eip712.make_submission(bounty_id, 0, blob_hash(b"v"), inbox.url + "/blobs/v",
+                                   newcomer.address, client.now() + 600)
+    flood = eip712.relay_payload(again, eip712.sign_submission(newcomer, client.chain_id,
+                                                               client.board_address, again))
+    status, body = _post_json(inbox, flood)
+    assert status == 429 and "limit of 2" in body["error"]
+    # requests naming someone else's address with a signature not theirs are refused and do
+    # not use up that address's relays
+    victim, forger = funded_signer(market.chain, eth=0), funded_signer(market.chain, eth=0)
+    for index in range(3):
+        own = eip712.make_submission(bounty_id, 0, blob_hash(bytes([index])), inbox.url + "/blobs/f",
+                                     forger.address, client.now() + 600)
+        forged = eip712.relay_payload(own, eip712.sign_submission(forger, client.chain_id,
+                                                                  client.board_address, own))
+        status, body = _post_json(inbox, dict(forged, contributor=victim.address))
+        assert status == 400 and "signature does not match" in body["error"]
+    payload = client.sign_gasless(victim, bounty_id, blob_hash(b"mine"), inbox.url + "/blobs/mine")
+    assert post_relay(inbox.url, payload).startswith("0x")
+
+
+def _post_json(inbox: InboxServer, payload: dict) -> tuple[int, dict]:
     connection = http.client.HTTPConnection(*inbox.server_address[:2], timeout=10)
-    connection.request("POST", "/relay", body=json.dumps(flood).encode(),
-                       headers={"Content-Type": "application/json"})
-    response = connection.getresponse()
-    assert response.status == 429 and "limit of 2" in json.loads(response.read())["error"]
-    connection.close()
+    try:
+        connection.request("POST", "/relay", body=json.dumps(payload).encode(),
+                           headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
 
 
 def test_an_update_for_a_round_that_moved_on_is_not_sent(tmp_path):
