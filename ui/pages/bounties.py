@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 TASK_NAMES = {"binary_classification": "Binary classification",
               "multiclass_classification": "Multi-class classification"}
+TASK_SHORT = {"binary_classification": "Binary", "multiclass_classification": "Multi-class"}
 PHASE_NAMES = {"accepting": "Open", "awaiting finalisation": "Being scored",
                "expirable": "Expirable", "closed": "Closed"}
 DEADLINE_FILTERS = (("Any deadline", None), ("Within 1 hour", 3600), ("Within 1 day", 86_400),
@@ -56,7 +57,9 @@ def bounty_columns() -> list[Column]:
         Column("#", lambda r: str(r["id"]), sort=lambda r: r["id"]),
         Column("Title", lambda r: r["title"],
                tooltip=lambda r: r.get("spec_problem") or r["title"]),
-        Column("Task", lambda r: TASK_NAMES.get(r["task"], r["task"] or "?")),
+        # short in the table (the filter and the detail say it in full)
+        Column("Task", lambda r: TASK_SHORT.get(r["task"], r["task"] or "?"),
+               tooltip=lambda r: TASK_NAMES.get(r["task"], r["task"] or "?")),
         # each bounty's own token; one the network does not list is marked with its address
         Column("Reward / round", lambda r: f"{r['reward_text']} {r['token_short']}", sort=lambda r: r["reward"],
                align_right=True, tooltip=lambda r: TOKEN_TIPS[r["token_known"]].format(r["token"])),
@@ -297,7 +300,7 @@ class BountiesPage(Page):
         # the title gets room of its own (the table scrolls sideways rather than squeeze it to
         # "Br…"); the person can widen or narrow it
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(1, 220)
+        header.resizeSection(1, 180)
         header.setStretchLastSection(True)
         header.setMinimumSectionSize(36)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
