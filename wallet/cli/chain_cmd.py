@@ -486,6 +486,9 @@ def cmd_rewards(args: argparse.Namespace) -> int:
              client.token(r.token).amount(r.amount, 6) if r.amount else "-", r.claim or "-")
             for r in summary.rows
         ]))
+        for row in summary.leftovers:  # what an ended bounty's rounds left unassigned, shared
+            print(f"Bounty {row.bounty_id} ended with a leftover; your share: "
+                  f"{_token_amount(session, row.token, row.amount)} ({row.claim}).")
         for token, units in summary.claimable.items():
             if units:
                 print(f"Claimable now: {_token_amount(session, token, units)} ('quarry claim').")
