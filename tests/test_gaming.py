@@ -2,8 +2,9 @@
 local training, clipping, fixed-point packing, Paillier encryption, blob bytes, verification,
 decryption, screening, copy grouping and exact Shapley valuation on the validation log-loss.
 Copies are built from the original's ciphertexts as a copier would (no plaintext access):
-re-randomised (c * r^n), positively scaled (c^k * Enc(-(k-1) * offset)) and plus small noise
-(c * Enc(noise)).
+re-randomised (c * r^n), positively scaled (c^k * Enc(-(k-1) * offset)) and plus noise at the
+encoding's precision (c * Enc(noise)); copies plus a few percent of noise are told apart from
+honest owners only on models of 100 parameters or more (digits, below).
 """
 
 from __future__ import annotations
@@ -166,10 +167,8 @@ def _copied_blob(world: World, name: str, kind: str, k: int, seed: int) -> bytes
         offsets = pack(np.full(blob.n_params, encoding.max_q // 2), encoding)
         shifts = [-(k - 1) * o for o in offsets]
         powers = [k] * len(blob.ciphertexts)
-    else:  # c * Enc(noise): the update plus noise of ~2 % of its norm
-        update = world.decoded(name)
-        noise = rng.normal(size=blob.n_params) * 0.02 * np.linalg.norm(update) / np.sqrt(blob.n_params)
-        steps = np.rint(noise * encoding.scale).astype(np.int64)
+    else:  # c * Enc(noise): plus noise of up to 3 fixed-point steps per parameter
+        steps = rng.integers(-3, 4, size=blob.n_params)
         shifts = [int(sum(int(v) << (j * encoding.slot_bits) for j, v in enumerate(block)))
                   for block in np.array_split(steps, range(encoding.slots_per_plaintext, blob.n_params,
                                                            encoding.slots_per_plaintext))]
@@ -333,6 +332,26 @@ def test_honest_noisy_updates_are_paid_and_noise_alone_rarely(demo_round, sigma,
     assert honest_paid >= floor * NOISE_SEEDS, f"sigma {sigma}: paid {honest_paid}/{NOISE_SEEDS}"
     assert rider_paid <= 0.12 * NOISE_SEEDS, f"sigma {sigma}: noise alone paid {rider_paid}/{NOISE_SEEDS}"
     assert honest_total > 1.5 * rider_total
+
+
+@pytest.mark.parametrize("noise", [0.02, 0.05])
+def test_copies_plus_noise_earn_nothing_on_a_model_of_650_parameters(noise):
+    spec, global_params, parts, scorer, reference = _demo_bounty("digits")
+    honest = [make_update(spec, global_params, x, y).delta for x, y in _halves(parts)[:4]]
+    rng = np.random.default_rng(3)
+
+    def amounts(updates):
+        subs = [DecodedSubmission(_addr(f"o{i}"), "0x", u, order=i) for i, u in enumerate(updates)]
+        valuation = value_round(global_params, subs, scorer, REWARD,
+                                clip_norm=spec.privacy.clip_norm, reference=reference)
+        return {line.address: line.amount for line in valuation.contributors}
+
+    alone = amounts(honest)
+    copies = [honest[0] + noise * np.linalg.norm(honest[0]) / np.sqrt(honest[0].size)
+              * rng.normal(size=honest[0].size) for _ in range(5)]
+    paid = amounts([*honest, *copies])
+    assert all(paid[_addr(f"o{i}")] == 0 for i in range(4, 9))
+    assert paid == {**alone, **{_addr(f"o{i}"): 0 for i in range(4, 9)}}
 
 
 # --- Sybils who send the same data again; owners with disjoint data -------------------------

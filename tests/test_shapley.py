@@ -234,21 +234,36 @@ def test_one_relabelled_example_moves_no_more_than_the_bound():
             assert moved <= 0.1
 
 
-def test_copies_up_to_scale_and_small_noise_are_grouped_earliest_first():
+def test_copies_up_to_scale_and_precision_noise_are_grouped_earliest_first():
     rng = np.random.default_rng(7)
     direction = rng.normal(size=40)
     honest = [direction + 0.6 * rng.normal(size=40) for _ in range(4)]
     reference = direction + 0.3 * rng.normal(size=40)
+    step = 2.0**-16  # the encoding's precision: a copier's noise of a few steps
     copy_scaled = 3.0 * honest[1]
+    copy_precision = honest[1] + 2 * step * rng.choice([-1.0, 1.0], size=40)
     copy_noisy = honest[1] + 0.03 * np.linalg.norm(honest[1]) / np.sqrt(40) * rng.normal(size=40)
-    updates = [*honest, copy_scaled, copy_noisy, honest[1].copy()]
+    updates = [*honest, copy_scaled, copy_precision, honest[1].copy(), copy_noisy]
     # on-chain order: the exact copy (index 6) was submitted before the original (index 1)
-    order = [(2, "a"), (3, "b"), (0, "c"), (1, "d"), (4, "e"), (5, "f"), (2, "a0")]
+    order = [(2, "a"), (3, "b"), (0, "c"), (1, "d"), (4, "e"), (5, "f"), (2, "a0"), (6, "g")]
     groups = copy_groups(updates, order, reference)
-    assert sorted(map(sorted, groups)) == [[0], [1, 4, 5, 6], [2], [3]]
+    # 40 parameters: 3 % noise is not told apart from an honest owner (below 100 parameters)
+    assert sorted(map(sorted, groups)) == [[0], [1, 4, 5, 6], [2], [3], [7]]
     copied = next(g for g in groups if len(g) > 1)
     assert copied[0] == 6  # the exact copy came first on chain: it alone is credited
     assert groups[0] == [2]  # groups sorted by their earliest member
+
+
+def test_copies_plus_a_few_percent_noise_are_grouped_on_larger_models():
+    rng = np.random.default_rng(8)
+    d = 300
+    direction = rng.normal(size=d)
+    honest = [direction + 0.6 * rng.normal(size=d) for _ in range(4)]
+    reference = direction + 0.3 * rng.normal(size=d)
+    noisy = [honest[0] + rho * np.linalg.norm(honest[0]) / np.sqrt(d) * rng.normal(size=d)
+             for rho in (0.02, 0.05)]
+    groups = copy_groups([*honest, *noisy], [(i, "") for i in range(6)], reference)
+    assert sorted(map(sorted, groups)) == [[0, 4, 5], [1], [2], [3]]
 
 
 def test_honest_updates_of_one_distribution_are_not_grouped():
