@@ -222,7 +222,11 @@ def test_market_end_to_end_over_anvil(tmp_path):
         train_local(central, x_all, y_all, spec.training, epochs=2 * spec.training.epochs)
         federated_accuracy = final_model.accuracy(x_val, y_val)
         central_accuracy = central.accuracy(x_val, y_val)
-        assert federated_accuracy >= central_accuracy - 0.02, (federated_accuracy, central_accuracy)
+        # 2 rounds of averaged local steps against 10 central epochs. Accuracy on these 142 rows
+        # moves in steps of 0.7 points: valuation v2 keeps every update that lowers the
+        # validation log-loss (all three here), 3 rows below central; v1 had dropped one whose
+        # update cost one row and ended 2 rows below.
+        assert federated_accuracy >= central_accuracy - 0.03, (federated_accuracy, central_accuracy)
         print(f"\ne2e: federated accuracy {federated_accuracy:.4f}, central {central_accuracy:.4f}, "
               f"earned {[round(e / 10**18, 2) for e in earned]} QDT")
 
