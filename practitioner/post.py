@@ -28,9 +28,10 @@ import numpy as np
 
 from practitioner.keys import load_public_key
 from practitioner.session import Session
-from practitioner.state import save_validation, validation_commitment, write_json
+from practitioner.state import save_validation, write_json
 from trainer.data import load_dataset
 from trainer.models import model_from_spec, model_to_bytes
+from trainer.reveal import validation_commitment
 from trainer.spec import BountySpec
 from trainer.update import make_update
 from wallet.errors import InvalidInput

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from eth_hash.auto import keccak
 
 from practitioner.keys import KEY_FILENAME
 from trainer.blob import blob_hash as blob_hash_of
@@ -106,12 +105,6 @@ def validation_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, x=np.ascontiguousarray(x, dtype=np.float64), y=np.ascontiguousarray(y, dtype=np.int64))
     return buffer.getvalue()
-
-
-def validation_commitment(x: np.ndarray, y: np.ndarray, salt: bytes) -> str:
-    """keccak256(salt || x as float64 || y as int64): binds the set without revealing it."""
-    body = np.ascontiguousarray(x, dtype=np.float64).tobytes() + np.ascontiguousarray(y, dtype=np.int64).tobytes()
-    return "0x" + keccak(salt + body).hex()
 
 
 def save_validation(directory: Path, x: np.ndarray, y: np.ndarray) -> None:

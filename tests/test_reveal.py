@@ -7,8 +7,8 @@ import zipfile
 
 import numpy as np
 import pytest
+from eth_hash.auto import keccak
 
-from practitioner.state import validation_commitment as practitioner_commitment
 from trainer.errors import BlobError
 from trainer.reveal import (
     RevealError,
@@ -29,8 +29,9 @@ def dataset():
 
 def test_round_trip_matches_the_commitment_made_at_posting(dataset):
     x, y = dataset
-    commitment = practitioner_commitment(x, y, SALT)
-    assert validation_commitment(x, y, SALT) == commitment  # one rule on both sides
+    # the rule written out: keccak256(salt || x as float64 || y as int64)
+    commitment = "0x" + keccak(SALT + x.astype(np.float64).tobytes() + y.astype(np.int64).tobytes()).hex()
+    assert validation_commitment(x, y, SALT) == commitment
     data = validation_reveal_bytes(x, y, SALT)
     assert data == validation_reveal_bytes(x.copy(), y.copy(), SALT)  # deterministic bytes
     got_x, got_y, salt = parse_validation_reveal(data, commitment, n_features=5, n_classes=3)

@@ -40,7 +40,7 @@ class RevealedValidation:
 def validation_commitment(x: np.ndarray, y: np.ndarray, salt: bytes) -> str:
     """keccak256(salt || x as float64 || y as int64): binds the set without revealing it.
 
-    The same function as practitioner.state.validation_commitment (a test keeps them equal)."""
+    The one rule: the practitioner commits with it at posting, every wallet checks with it."""
     body = np.ascontiguousarray(x, dtype=np.float64).tobytes() + np.ascontiguousarray(y, dtype=np.int64).tobytes()
     return "0x" + keccak(bytes(salt) + body).hex()
 
