@@ -206,8 +206,10 @@ def post_bounty(
     bounty_id = client.create_bounty(
         token=token, reward_per_round=reward_per_round, rounds=rounds,
         round_duration=round_seconds,
-        # the board's cap (MAX_CONTRIBUTORS); the encoding may allow more
-        max_contributors=min(spec.encoding.max_contributors, BOARD_MAX_CONTRIBUTORS),
+        # The board's cap, not the encoding's: every update is decrypted on its own, and the
+        # encoding's max_contributors only bounds a homomorphic sum (trainer.aggregate refuses
+        # more). A lower cap would let that many junk submissions lock honest owners out.
+        max_contributors=BOARD_MAX_CONTRIBUTORS,
         spec_hash=spec_hash, spec_uri=spec_uri, model_hash=model_hash, model_uri=model_uri,
     )
     directory = session.bounty_dir(bounty_id)

@@ -60,6 +60,9 @@ def test_post_fills_the_spec_and_escrows(setup):
     assert bounty.escrow == 2 * REWARD and bounty.spec_hash == posted.spec_hash
     assert bounty.owner == session.signer.address
     spec = load_spec(session, posted.bounty_id)
+    # rounds open to the board's cap, not the encoding's (junk must not fill a round)
+    assert spec.encoding.max_contributors < bounty.max_contributors
+    assert bounty.max_contributors == session.client.board.functions.MAX_CONTRIBUTORS().call()
     assert spec.paillier.bits == 512 and spec.inbox_url == ""
     assert spec.initial_model.hash == posted.model_hash
     assert abs(np.mean(spec.standardize.mean[:1]) - 14) < 2  # mean radius of the validation part
