@@ -17,9 +17,9 @@ import numpy as np
 
 from benchmarks._common import emit, keypair, machine, timed
 from trainer.aggregate import aggregate, sum_encrypted
-from trainer.blob import parse_blob
 from trainer.encoding import EncodingParams
 from trainer.update import encrypt_vector_to_blob
+from trainer.update_blob import parse_blob
 
 
 def run(

@@ -23,10 +23,10 @@ from phe import paillier
 from benchmarks._common import emit, keypair, machine, timed
 from trainer import paillier as fast
 from trainer.aggregate import decrypt_update
-from trainer.blob import parse_blob
 from trainer.encoding import EncodingParams, encode, pack
 from trainer.paillier import encrypt_update
 from trainer.update import encrypt_vector_to_blob
+from trainer.update_blob import parse_blob
 
 
 def _phe_json(

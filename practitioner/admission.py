@@ -26,8 +26,8 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from practitioner.inbox import Refused
-from trainer.blob import parse_blob
 from trainer.errors import BlobError
+from trainer.update_blob import parse_blob
 from wallet import eip712
 from wallet.bounties import Bounty, relay_submission
 from wallet.errors import InvalidInput

@@ -16,13 +16,13 @@ from phe import paillier
 
 from practitioner.valuation import DecodedSubmission
 from trainer.aggregate import decrypt_update
-from trainer.blob import blob_hash, parse_blob
 from trainer.encoding import EncodingParams
 from trainer.errors import TrainerError
 from trainer.models import model_from_spec
 from trainer.scoring import accuracy_from_proba, per_example_log_loss_from_proba
 from trainer.spec import BountySpec
 from trainer.update import make_update
+from trainer.update_blob import blob_hash, parse_blob
 
 log = logging.getLogger(__name__)
 

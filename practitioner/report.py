@@ -34,8 +34,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from trainer.blob import blob_hash
 from trainer.spec import canonical_json_bytes
+from trainer.update_blob import blob_hash
 
 # the one reader of round reports, shared with the wallet's checks (wallet/verify.py)
 from wallet.round_report import (  # noqa: F401 - re-exported

@@ -14,7 +14,7 @@ from web3 import Web3
 
 from practitioner.chain import BoardClient
 from practitioner.state import PractitionerHome, read_local_blob, store_blob
-from wallet.blobs import fetch_blob
+from wallet.blob_store import fetch_blob
 from wallet.errors import NotFound
 
 MAX_FETCH_BYTES = 64 * 1024 * 1024

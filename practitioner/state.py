@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from practitioner.keys import KEY_FILENAME
-from trainer.blob import blob_hash as blob_hash_of
+from trainer.update_blob import blob_hash as blob_hash_of
 from wallet.atomic import atomic_write_bytes, atomic_write_text
 from wallet.errors import InvalidInput, NotFound
 from wallet.paths import data_home

@@ -179,7 +179,9 @@ def value_round(
         originals.append(first)
         for member in group[1:]:
             copy_of[kept[member]] = first
-    originals.sort()  # valuation order: by address
+    # the game's player order: by the update's bytes (then address), so which member of a
+    # group of identical copies is credited changes no sum's order, not even its rounding
+    originals.sort(key=lambda i: (updates[i].tobytes(), ordered[i].address.lower()))  # type: ignore[union-attr]
     players = [updates[i] for i in originals]
     n_players = len(players)
 

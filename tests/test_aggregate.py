@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from trainer.aggregate import aggregate, aggregate_subset, decrypt_update, sum_encrypted
-from trainer.blob import encode_blob, parse_blob
 from trainer.encoding import EncodingParams
 from trainer.errors import BlobError
 from trainer.testing import test_keypair
 from trainer.update import encrypt_vector_to_blob
+from trainer.update_blob import encode_blob, parse_blob
 
 N_PARAMS = 200
 
@@ -92,10 +92,10 @@ def test_owner_flow_end_to_end_three_owners():
     """make_update -> encrypt_to_blob -> parse_blob -> aggregate == plaintext mean of deltas."""
     from sklearn.datasets import load_breast_cancer
 
-    from trainer.blob import blob_hash
     from trainer.models import model_from_spec
     from trainer.testing import make_spec
     from trainer.update import encrypt_to_blob, make_update
+    from trainer.update_blob import blob_hash
 
     pub, priv = test_keypair(512)
     X, y = load_breast_cancer(return_X_y=True)

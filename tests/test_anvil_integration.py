@@ -17,7 +17,7 @@ from eth_account import Account
 from eth_utils import keccak
 
 from tests.anvil import ANVIL_CHAIN_ID, ANVIL_KEY_0, anvil, start_anvil, store  # noqa: F401 (fixtures)
-from wallet.blobs import LocalBlobStore, blob_hash
+from wallet.blob_store import LocalBlobStore, blob_hash
 from wallet.bounties import BountyClient, relay_submission
 from wallet.contracts import abi
 from wallet.errors import NetworkError, NotFound

@@ -16,7 +16,7 @@ from eth_utils import keccak
 from practitioner.inbox import InboxServer
 from tests.anvil import store  # noqa: F401 (fixtures)
 from tests.chain_fixtures import GRACE_PERIOD, TOKEN_UNIT, funded_signer, new_market, send
-from wallet.blobs import LocalBlobStore, blob_hash
+from wallet.blob_store import LocalBlobStore, blob_hash
 from wallet.bounties import BountyClient, relay_submission
 from wallet.contracts import deploy
 from wallet.errors import InvalidInput, NetworkError, NotFound, TransactionFailed

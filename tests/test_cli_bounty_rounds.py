@@ -22,7 +22,7 @@ from practitioner.state import PractitionerHome
 from tests.anvil import devnet_w3, faucet_signer, start_devnet
 from tests.token_fixtures import deploy_test_token
 from wallet import keystore
-from wallet.blobs import LocalBlobStore, blob_hash
+from wallet.blob_store import LocalBlobStore, blob_hash
 from wallet.bounties import BountyClient
 from wallet.cli import main
 from wallet.contracts import abi, deploy

@@ -16,7 +16,7 @@ from eth_utils import keccak
 
 from tests.anvil import devnet_w3, free_port, start_devnet
 from wallet import keystore
-from wallet.blobs import LocalBlobStore, blob_hash
+from wallet.blob_store import LocalBlobStore, blob_hash
 from wallet.bounties import BountyClient
 from wallet.cli import main
 from wallet.contracts import abi

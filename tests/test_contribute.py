@@ -12,7 +12,7 @@ from practitioner.post import post_bounty, read_spec_file
 from tests.chain_fixtures import TOKEN_UNIT, funded_signer
 from tests.practitioner_fixtures import practitioner_on_market
 from trainer.errors import DataError, TrainingCancelled
-from wallet.blobs import blob_hash
+from wallet.blob_store import blob_hash
 from wallet.bounties import BountyClient, relay_submission
 from wallet.contribute import ContributeOptions, contribute
 from wallet.errors import InvalidInput, QuarryError

@@ -18,7 +18,7 @@ import pytest
 from practitioner.demo import DEMO_DIR, DemoSettings, attach, demo_session, ensure_bounties
 from practitioner.report import parse_report
 from tests.anvil import devnet_w3, faucet_signer, free_port, start_devnet
-from wallet.blobs import fetch_blob
+from wallet.blob_store import fetch_blob
 from wallet.bounties import BountyClient
 from wallet.cli import main as cli_main
 from wallet.contribute import contribute

@@ -28,11 +28,11 @@ from eth_account import Account
 from web3 import Web3
 
 from tests.anvil import ANVIL_KEY_0, free_port, start_anvil
-from trainer.blob import parse_blob
 from trainer.data import load_data
 from trainer.models import model_from_bytes, model_from_spec
 from trainer.spec import BountySpec
 from trainer.train import train_local
+from trainer.update_blob import parse_blob
 from wallet.contracts import abi, deploy
 from wallet.network import use_network
 from wallet.store import Store
@@ -57,7 +57,7 @@ from eth_account import Account
 from web3 import Web3
 from trainer.spec import BountySpec
 from trainer.update import LocalUpdate, encrypt_to_blob
-from wallet.blobs import blob_hash, fetch_blob, upload_blob
+from wallet.blob_store import blob_hash, fetch_blob, upload_blob
 from wallet.bounties import BountyClient
 rpc, board, key, bounty_id = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 w3 = Web3(Web3.HTTPProvider(rpc))

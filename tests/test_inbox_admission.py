@@ -17,7 +17,7 @@ from practitioner.post import post_bounty
 from tests.chain_fixtures import TOKEN_UNIT, funded_signer
 from tests.practitioner_fixtures import practitioner_on_market
 from wallet import eip712
-from wallet.blobs import CONTRIBUTOR_HEADER, blob_hash, fetch_blob
+from wallet.blob_store import CONTRIBUTOR_HEADER, blob_hash, fetch_blob
 from wallet.bounties import BountyClient, StaleRound, post_relay
 from wallet.contribute import ContributeOptions, contribute
 from wallet.errors import NotFound, TransactionFailed

@@ -186,7 +186,7 @@ def test_reveal_only_once_the_bounty_ended(market, capsys):
     without asking for a password, and a repeat sends nothing."""
     from trainer.reveal import parse_validation_reveal
     from trainer.spec import BountySpec
-    from wallet.blobs import fetch_blob
+    from wallet.blob_store import fetch_blob
 
     client, wallet_pw = market["client"], ["--wallet-password-file", str(market["base"] / "wallet-pw")]
     assert main(["reveal", str(market["bounty"]), *market["chain"]]) == 1  # still open: no password asked

@@ -29,7 +29,7 @@ from practitioner.session import Session
 from practitioner.state import PractitionerHome
 from tests.anvil import devnet_w3, faucet_signer, free_port, start_devnet
 from trainer.reveal import parse_validation_reveal
-from wallet.blobs import fetch_blob
+from wallet.blob_store import fetch_blob
 from wallet.bounties import BountyClient
 from wallet.contribute import contribute
 

@@ -208,7 +208,7 @@ def test_trainer_is_headless():
 
     code = (
         "import sys, trainer.spec, trainer.data, trainer.models, trainer.train, trainer.privacy,"
-        " trainer.encoding, trainer.paillier, trainer.blob, trainer.aggregate, trainer.update;"
+        " trainer.encoding, trainer.paillier, trainer.update_blob, trainer.aggregate, trainer.update;"
         "bad = [m for m in sys.modules if m.split('.')[0] in"
         " ('PySide6', 'web3', 'eth_account', 'eth_tester', 'wallet', 'practitioner', 'ui')];"
         "print(','.join(bad))"

@@ -13,10 +13,10 @@ import numpy as np
 from practitioner.state import load_validation
 from tests.chain_fixtures import TOKEN_UNIT
 from trainer.aggregate import decrypt_update
-from trainer.blob import parse_blob
 from trainer.models import model_from_bytes, model_from_spec, model_to_bytes
 from trainer.scoring import log_loss
 from trainer.spec import BountySpec, canonical_json_bytes
+from trainer.update_blob import parse_blob
 
 DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
 REWARD = 10 * TOKEN_UNIT

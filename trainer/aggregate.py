@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 from phe import paillier
 
-from trainer.blob import UpdateBlob
 from trainer.encoding import EncodingParams, decode_average, decode_sum, unpack_sums
 from trainer.errors import BlobError, EncodingError
 from trainer.paillier import ProgressCallback, StopCheck, add_ciphertexts, decrypt_blocks
 from trainer.spec import key_fingerprint
+from trainer.update_blob import UpdateBlob
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from phe import paillier
 
-from trainer.blob import encode_blob
 from trainer.encoding import EncodingParams, encode, pack
 from trainer.errors import BlobError, TrainerError, TrainingCancelled
 from trainer.models import model_from_spec
@@ -26,6 +25,7 @@ from trainer.paillier import encrypt_update
 from trainer.privacy import add_gaussian_noise, clip_update, epsilon_spent
 from trainer.spec import BountySpec
 from trainer.train import CANCELLED, EpochRecord, train_local
+from trainer.update_blob import encode_blob
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from web3 import Web3
 
 from trainer import jsonsafe
 from wallet import eip712
-from wallet.blobs import check_hash, fetch_blob, http_opener
+from wallet.blob_store import check_hash, fetch_blob, http_opener
 from wallet.contracts import abi
 from wallet.errors import InvalidInput, NetworkError, NotFound, QuarryError, TransactionFailed
 from wallet.history import HistoryScanner, events

@@ -7,7 +7,7 @@ Steps (each reports progress and checks should_stop between pieces of work):
    readable (before any network work; `check_data_files` lets a caller do it even earlier),
 1. read the bounty; its current round must accept submissions (not needed for a dry run),
 2. fetch the spec and the round's model from their URIs; both must match their on-chain
-   hashes (wallet.blobs.fetch_blob refuses a mismatch); the noise asked for is checked
+   hashes (wallet.blob_store.fetch_blob refuses a mismatch); the noise asked for is checked
    against the spec's cap before the model is fetched,
 3. load and validate the owner's files against the spec's schema (trainer.data),
 4. train locally from the round's model, clip, add Gaussian noise if asked (ε reported),
@@ -38,13 +38,13 @@ from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 
-from trainer.blob import blob_hash
 from trainer.data import load_dataset
 from trainer.errors import TrainingCancelled
 from trainer.models import model_from_bytes
 from trainer.spec import BountySpec
 from trainer.update import encrypt_to_blob, make_update
-from wallet.blobs import fetch_blob
+from trainer.update_blob import blob_hash
+from wallet.blob_store import fetch_blob
 from wallet.bounties import BountyClient
 from wallet.errors import InvalidInput, QuarryError
 from wallet.history import round_text

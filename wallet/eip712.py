@@ -15,7 +15,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 
-from wallet.blobs import check_hash
+from wallet.blob_store import check_hash
 from wallet.errors import InvalidInput
 from wallet.network import check_address
 

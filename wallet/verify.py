@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from trainer.errors import TrainerError
-from wallet.blobs import fetch_blob
+from wallet.blob_store import fetch_blob
 from wallet.board_log import round_payouts, sync_board_log
 from wallet.errors import InvalidInput, QuarryError
 from wallet.history import round_text

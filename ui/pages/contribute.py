@@ -57,7 +57,7 @@ def prepare(client: Any, bounty_id: int, files: list[str], should_stop: Any) -> 
     from trainer.errors import TrainingCancelled
     from trainer.models import model_from_bytes
     from trainer.spec import BountySpec
-    from wallet.blobs import fetch_blob
+    from wallet.blob_store import fetch_blob
     from wallet.contribute import MODEL_MAX_BYTES
     from wallet.errors import InvalidInput
 
@@ -471,7 +471,7 @@ class ContributeFlow(QWidget):
             on_cancelled=lambda: self._encrypt_failed("Encryption cancelled; nothing was sent."))
 
     def _encrypted(self, blob: bytes) -> None:
-        from trainer.blob import blob_hash
+        from trainer.update_blob import blob_hash
 
         self.blob = blob
         self.encrypt_busy.finish("Encrypted.")
@@ -509,7 +509,7 @@ class ContributeFlow(QWidget):
         if vault is None or not vault.is_unlocked:
             self.banner.error("Unlock the wallet to submit.")
             return
-        from trainer.blob import blob_hash
+        from trainer.update_blob import blob_hash
         from wallet.bounties import StaleRound
         from wallet.contribute import submit_update
         from wallet.history import round_title

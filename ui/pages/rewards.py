@@ -64,7 +64,7 @@ def reward_columns() -> list[Column]:
 
 
 def _report_for(client: Any, bounty: Any, round_index: int) -> dict[str, Any] | None:
-    from wallet.blobs import fetch_blob
+    from wallet.blob_store import fetch_blob
     from wallet.round_report import parse_report
 
     info = client.rounds(bounty)[round_index]

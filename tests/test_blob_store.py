@@ -12,7 +12,7 @@ import pytest
 
 from practitioner.inbox import InboxServer
 from tests.anvil import free_port
-from wallet.blobs import LocalBlobStore, blob_hash, check_hash, fetch_blob, upload_blob
+from wallet.blob_store import LocalBlobStore, blob_hash, check_hash, fetch_blob, upload_blob
 from wallet.bounties import post_relay
 from wallet.errors import InvalidInput, NetworkError, NotFound
 

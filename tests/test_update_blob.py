@@ -11,12 +11,12 @@ from eth_hash.auto import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trainer.blob import HEADER_SIZE, MAGIC, blob_hash, encode_blob, parse_blob
 from trainer.encoding import EncodingParams, encode, pack
 from trainer.errors import BlobError
 from trainer.paillier import encrypt_update
 from trainer.spec import key_fingerprint
 from trainer.testing import test_keypair
+from trainer.update_blob import HEADER_SIZE, MAGIC, blob_hash, encode_blob, parse_blob
 
 N_PARAMS = 50
 
