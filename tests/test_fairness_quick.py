@@ -24,7 +24,7 @@ def quick():
     return fairness.run(list(fairness.DATASETS), fairness.QUICK_SPLITS)
 
 
-def test_the_benchmark_covers_four_real_data_sets_and_its_json_keys(quick):
+def test_the_benchmark_covers_five_real_data_sets_and_its_json_keys(quick):
     assert quick["datasets"] == ["breast_cancer", "wine", "digits", "iris", "diabetes", "breast_cancer_4"]
     assert quick["held_out"] == ["diabetes"]
     for key in ("false_merge_rate", "free_rider_max_share", "clone_pair_max_ratio",
