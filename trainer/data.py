@@ -1,30 +1,81 @@
-"""Loading the data owner's own files and checking them against a bounty's schema.
+"""Checking the data owner's own files against a bounty's schema and loading them to train.
 
-CSV files need a header row naming the spec's feature columns and label column (any order).
-NumPy .npz files (read with allow_pickle=False) hold either one 1-D array per column, named
-like the columns, or a 2-D array "X" (features in the spec's column order) and a 1-D "y".
-Every problem in every file is collected and reported in ONE DataError (the first 20 listed,
-then "... and N more"), so the user can fix everything in one go. Nothing is written anywhere.
+    dataset = load_dataset(paths, spec, LoadOptions(chosen={"label": "target"}),
+                           progress=..., should_stop=...)
+    dataset.X, dataset.y        # float64 standardised features, int64 class indices
+    dataset.summary(spec)       # what will be used: rows read, dropped and why, per class
+
+Each file is opened by trainer.tables (CSV/TSV, .xlsx, .ods, Parquet, JSON Lines, JSON, .npz),
+its columns are matched to the spec's by trainer.mapping (the owner's choices first, then
+names, normalised names, the spec's aliases, usual label names), and only the matched
+columns are read, a block of rows at a time: a million-row file never sits in memory as
+text. Extra columns are listed, never an error.
+
+Missing and bad cells ("NA", empty, "abc" in a number column, 2.5 in an int column, inf):
+each spec column may declare a policy (`missing`: drop the row, fill a constant, or fill
+the owner's own column mean/median, computed here and never sent); without one the row is
+dropped and the summary says how many and why. `strict=True` refuses instead: every
+problem in every file is listed in ONE DataError (the first 20, then "... and N more").
+A label that is not one of the classes (after the owner's `label_values` table) is listed
+per row unless `drop_unknown_labels`; a missing label drops its row. Nothing is written.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import contextlib
 import math
-import zipfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from trainer.errors import DataError
-from trainer.spec import BountySpec, Schema
+from trainer.errors import DataError, TrainingCancelled
+from trainer.mapping import (
+    MISSING,
+    MISSING_TOKENS,
+    UNKNOWN,
+    LabelResolver,
+    Proposal,
+    cell_text,
+    propose_mapping,
+)
+from trainer.spec import BountySpec
+from trainer.tables import SUPPORTED_TEXT, Table, open_table
 
 MAX_LISTED_PROBLEMS = 20
 MAX_LISTED_NAMES = 8
-MAX_FILE_BYTES = 2 * 1024**3
+SAMPLE_ROWS = 200  # rows read to recognise a label column by its values
+Progress = Callable[[float, str], None]  # (fraction of all files, message)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    chosen: Mapping[str, str] = field(default_factory=dict)  # spec column -> file column, all files
+    per_file: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # by path as given
+    label_values: Mapping[str, Any] = field(default_factory=dict)  # file value -> class
+    strict: bool = False
+    drop_unknown_labels: bool = False
+    sheet: str | None = None
+
+    def chosen_for(self, path: str) -> dict[str, str]:
+        return {**self.chosen, **self.per_file.get(path, {})}
+
+
+@dataclass
+class FileReport:
+    """What was read from one file and what will be used."""
+
+    path: str
+    name: str
+    fmt: str
+    mapping: Proposal
+    rows_read: int = 0
+    rows_used: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    filled: dict[str, int] = field(default_factory=dict)  # "column (how)" -> cells
+    unknown_labels: dict[str, int] = field(default_factory=dict)  # value -> rows
 
 
 @dataclass(frozen=True)
@@ -32,6 +83,7 @@ class Dataset:
     X: np.ndarray  # float64 (n_rows, n_features), standardised with the spec's mean/std
     y: np.ndarray  # int64 class indices into spec.schema.classes
     files: tuple[str, ...]
+    reports: tuple[FileReport, ...] = ()
 
     @property
     def n_rows(self) -> int:
@@ -39,6 +91,31 @@ class Dataset:
 
     def class_counts(self, n_classes: int) -> list[int]:
         return np.bincount(self.y, minlength=n_classes).tolist()
+
+    @property
+    def rows_read(self) -> int:
+        return sum(r.rows_read for r in self.reports)
+
+    def summary(self, spec: BountySpec) -> str:
+        """What will be used, for people: per file the rows read, dropped and why, filled
+        cells, unused columns; then the rows per class."""
+        lines = []
+        for r in self.reports:
+            lines.append(f"{r.name} ({r.fmt}): {r.rows_read:,} rows read, {r.rows_used:,} used.")
+            renamed = [f"{m.spec_column} <- {m.file_column!r}" for m in r.mapping.matches
+                       if m.file_column is not None and m.file_column != m.spec_column]
+            if renamed:
+                lines.append(f"  columns matched: {_names(renamed)}")
+            for reason, count in r.dropped.items():
+                lines.append(f"  dropped {count:,} row(s): {reason}")
+            for what, count in r.filled.items():
+                lines.append(f"  filled {count:,} cell(s) of {what}")
+            if r.mapping.extras:
+                lines.append(f"  not used: {_names(list(r.mapping.extras))}")
+        counts = self.class_counts(spec.n_classes)
+        per_class = ", ".join(f"{c}: {n:,}" for c, n in zip(spec.schema.classes, counts, strict=True))
+        lines.append(f"Will train on {self.n_rows:,} rows; per class {per_class}.")
+        return "\n".join(lines)
 
 
 class _Problems:
@@ -53,6 +130,10 @@ class _Problems:
         if len(self.items) < MAX_LISTED_PROBLEMS:
             self.items.append(message)
 
+    def more(self, count: int) -> None:
+        """Count problems that are not listed (the list is full anyway)."""
+        self.count += max(count, 0)
+
     def raise_if_any(self) -> None:
         if not self.count:
             return
@@ -63,95 +144,6 @@ class _Problems:
         raise DataError("\n".join(lines))
 
 
-def load_data(paths: Sequence[str | Path], spec: BountySpec) -> tuple[np.ndarray, np.ndarray]:
-    """(X standardised float64, y class indices int64) from the user's files."""
-    dataset = load_dataset(paths, spec)
-    return dataset.X, dataset.y
-
-
-def load_dataset(paths: Sequence[str | Path], spec: BountySpec) -> Dataset:
-    """Load, validate and concatenate CSV/.npz files; one DataError lists every problem."""
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    if not paths:
-        raise DataError("Choose at least one data file (.csv or .npz).")
-    problems = _Problems()
-    xs: list[np.ndarray] = []
-    ys: list[np.ndarray] = []
-    names = []
-    for raw in paths:
-        path = Path(raw)
-        names.append(str(path))
-        label = path.name
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            problems.add(f"{raw}: no such file.")
-            continue
-        except OSError as exc:
-            problems.add(f"{label}: cannot be read ({exc.strerror or exc}).")
-            continue
-        if not path.is_file():
-            problems.add(f"{label}: is not a file.")
-            continue
-        if size > MAX_FILE_BYTES:
-            problems.add(f"{label}: larger than {MAX_FILE_BYTES // 1024**3} GiB.")
-            continue
-        suffix = path.suffix.lower()
-        if suffix in (".csv", ".txt", ".tsv"):
-            loaded = _load_csv(path, spec, problems)
-        elif suffix == ".npz":
-            loaded = _load_npz(path, spec, problems)
-        else:
-            problems.add(f"{label}: unsupported file type '{suffix}' (use .csv or .npz).")
-            continue
-        if loaded is not None:
-            xs.append(loaded[0])
-            ys.append(loaded[1])
-    n_rows = sum(len(y) for y in ys)
-    if not problems.count and n_rows < spec.schema.min_rows:
-        problems.add(
-            f"Only {n_rows} row(s) in total; this bounty needs at least {spec.schema.min_rows}."
-        )
-    problems.raise_if_any()
-    X = np.concatenate(xs, axis=0)
-    y = np.concatenate(ys).astype(np.int64)
-    mean = np.asarray(spec.standardize.mean, dtype=np.float64)
-    std = np.asarray(spec.standardize.std, dtype=np.float64)
-    X = (X - mean) / std
-    return Dataset(X=X, y=y, files=tuple(names))
-
-
-def _parse_feature(cell: str, col_type: str) -> float | None:
-    """float value, or None when the cell is not acceptable for the column type."""
-    text = cell.strip()
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    if not math.isfinite(value):
-        return None
-    if col_type == "int" and not value.is_integer():
-        return None
-    return value
-
-
-def _class_lookup(spec: BountySpec) -> dict:
-    return {c: i for i, c in enumerate(spec.schema.classes)}
-
-
-def _parse_label(cell, classes: dict, int_classes: bool) -> int | None:
-    if int_classes:
-        try:
-            value = float(str(cell).strip())
-        except ValueError:
-            return None
-        if not math.isfinite(value) or not value.is_integer():
-            return None
-        return classes.get(int(value))
-    return classes.get(str(cell).strip())
-
-
 def _names(items: list[str]) -> str:
     """A list of names for a message; a long one is cut (a wrong file can have hundreds)."""
     shown = ", ".join(items[:MAX_LISTED_NAMES])
@@ -159,182 +151,378 @@ def _names(items: list[str]) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
-def _has_every_column(
-    name: str, present: list[str], schema: Schema, problems: _Problems, noun: str
-) -> bool:
-    """Report the schema's columns missing from `present` and the unexpected ones."""
-    wanted = [*schema.feature_names, schema.label]
-    missing = [c for c in wanted if c not in set(present)]
-    extra = [h for h in present if h not in set(wanted)]
-    if missing:
-        problems.add(f"{name}: missing {noun}(s): {_names(missing)}.")
-    if extra:
-        problems.add(f"{name}: unexpected {noun}(s): {_names(extra)}.")
-    return not missing
+def load_data(paths: Sequence[str | Path], spec: BountySpec,
+              options: LoadOptions | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(X standardised float64, y class indices int64) from the user's files."""
+    dataset = load_dataset(paths, spec, options)
+    return dataset.X, dataset.y
 
 
-def _load_csv(path: Path, spec: BountySpec, problems: _Problems):
-    name = path.name
+# ---------------------------------------------------------------------------------------------
+# Mapping a file
+
+
+def sample_columns(table: Table, rows: int = SAMPLE_ROWS) -> dict[str, list[Any]]:
+    """The first rows of every column, to recognise a label column by its values."""
+    head = table.head(rows)
+    return {c: [row[i] for row in head] for i, c in enumerate(table.columns)}
+
+
+def inspect_file(path: str | Path, spec: BountySpec, options: LoadOptions | None = None,
+                 ) -> tuple[Table, Proposal]:
+    """Open a file and propose its mapping (DataError when it cannot be read, or when the
+    owner's choices name columns that do not exist)."""
+    options = options or LoadOptions()
+    table = open_table(path, sheet=options.sheet)
+    proposal = propose_mapping(table.columns, spec, chosen=options.chosen_for(str(path)),
+                               sample=sample_columns(table), label_values=options.label_values)
+    return table, proposal
+
+
+def preview_rows(table: Table, proposal: Proposal, spec: BountySpec, n: int = 5,
+                 label_values: Mapping[str, Any] | None = None) -> list[list[str]]:
+    """The first n rows as they will be used (before standardising): the spec's columns in
+    order, numbers as parsed, "(missing)"/"(not a number)" marked, the label as its class."""
+    matches = [m for m in proposal.matches if m.file_column is not None]
+    if not matches:
+        return []
+    cols = list(dict.fromkeys(m.file_column for m in matches))
+    batch = next(table.batches(cols, batch_rows=n), None)
+    if batch is None:
+        return []
+    resolver = LabelResolver(spec, label_values)
+    out: list[list[str]] = [[] for _ in range(min(n, batch.n_rows))]
+    types = {c.name: c.type for c in spec.schema.columns}
+    for m in proposal.matches:
+        if m.file_column is None:
+            for row in out:
+                row.append("")
+            continue
+        values = batch.columns[m.file_column]
+        if m is proposal.label:
+            for i, cell in enumerate(_as_list(values)[: len(out)]):
+                code = resolver.resolve(cell_text(cell))
+                out[i].append("(missing)" if code == MISSING else "(not a class) " + cell_text(cell)
+                              if code == UNKNOWN else str(spec.schema.classes[code]))
+            continue
+        vals, missing, bad = numbers(values, table.decimal_comma, types[m.spec_column])
+        for i in range(len(out)):
+            out[i].append("(missing)" if missing[i] else "(not a number)" if bad[i]
+                          else f"{vals[i]:g}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Cells to numbers
+
+
+def _as_list(values: Any) -> list[Any]:
+    if isinstance(values, list):
+        return values
+    if isinstance(values, np.ndarray):
+        return values.tolist()
+    return values.to_pylist()
+
+
+def numbers(values: Any, decimal_comma: bool = False,
+            col_type: str = "float") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(float64 values, missing mask, bad mask) of one column's cells, whatever their kind:
+    a numpy or Arrow array (vectorised) or a list of cells. Missing: empty, null, NaN and the
+    usual markers (NA, n/a, null, ?, ...); bad: anything else that is not a finite number,
+    and a non-integer in an int column."""
+    vals = None
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iufb":
+        vals = values.astype(np.float64)
+    elif not isinstance(values, (list, np.ndarray)):
+        vals = _arrow_numbers(values, decimal_comma)
+    if vals is None:
+        vals, missing, bad = _list_numbers(_as_list(values), decimal_comma)
+    else:
+        missing = np.isnan(vals)
+        bad = np.isinf(vals)
+    if col_type == "int":
+        finite = ~(missing | bad)
+        bad = bad | (finite & (vals != np.round(vals)))
+    vals = np.where(missing | bad, np.nan, vals)
+    return vals, missing, bad
+
+
+def _arrow_numbers(values: Any, decimal_comma: bool) -> np.ndarray | None:
+    """Floats (NaN for missing, inf for infinities) from an Arrow array; None when some cell
+    is text that is not a number (the caller then goes cell by cell to say which)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = values.type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind) \
+            or pa.types.is_decimal(kind) or pa.types.is_null(kind):
+        return pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return None
+    text = pc.utf8_trim_whitespace(values)
+    absent = pc.or_kleene(pc.is_null(text),
+                          pc.is_in(pc.utf8_lower(text), value_set=pa.array(sorted(MISSING_TOKENS))))
+    if decimal_comma:
+        text = pc.replace_substring(text, ",", ".")
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        problems.add(f"{name}: is not UTF-8 text.")
+        return pc.cast(pc.if_else(absent, pa.scalar(None, pa.string()), text),
+                       pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
         return None
-    except OSError as exc:
-        problems.add(f"{name}: cannot be read ({exc.strerror or exc}).")
-        return None
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
-    try:
-        header = next(reader)
-    except StopIteration:
-        problems.add(f"{name}: the file is empty (a header row is needed).")
-        return None
-    except csv.Error as exc:
-        problems.add(f"{name}: not a readable CSV file ({exc}).")
-        return None
-    header = [h.strip() for h in header]
-    index = {}
-    for i, h in enumerate(header):
-        if h in index:
-            problems.add(f"{name}: column '{h}' appears twice in the header.")
-        index[h] = i
-    schema = spec.schema
-    if not _has_every_column(name, header, schema, problems, "column"):
-        return None
-    classes = _class_lookup(spec)
-    int_classes = isinstance(schema.classes[0], int)
-    feature_idx = [index[c] for c in schema.feature_names]
-    types = [c.type for c in schema.columns]
-    label_idx = index[schema.label]
-    rows_x: list[list[float]] = []
-    rows_y: list[int] = []
-    ok = True
-    try:
-        for line_no, row in enumerate(reader, start=2):
-            if not row or all(not cell.strip() for cell in row):
-                continue  # blank line
-            if len(row) != len(header):
-                problems.add(
-                    f"{name} line {line_no}: {len(row)} cells, the header has {len(header)}."
-                )
-                ok = False
+
+
+def _list_numbers(cells: list[Any], decimal_comma: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = len(cells)
+    vals = np.full(n, np.nan)
+    missing = np.zeros(n, dtype=bool)
+    bad = np.zeros(n, dtype=bool)
+    for i, cell in enumerate(cells):
+        if cell is None:
+            missing[i] = True
+            continue
+        if isinstance(cell, (int, float)):  # bool too: a spreadsheet's TRUE/FALSE is 1/0
+            value = float(cell)
+        else:
+            text = cell_text(cell)
+            if text.casefold() in MISSING_TOKENS:
+                missing[i] = True
                 continue
-            values = []
-            for col, idx, col_type in zip(schema.feature_names, feature_idx, types, strict=True):
-                cell = row[idx]
-                value = _parse_feature(cell, col_type)
-                if value is None:
-                    ok = False
-                    what = "an integer" if col_type == "int" else "a finite number"
-                    shown = cell.strip() or "(empty)"
-                    problems.add(f"{name} line {line_no}, column '{col}': {shown!r} is not {what}.")
-                values.append(value)
-            label = _parse_label(row[label_idx], classes, int_classes)
-            if label is None:
-                ok = False
-                problems.add(
-                    f"{name} line {line_no}, label '{schema.label}': {row[label_idx].strip()!r} "
-                    f"is not one of the classes {list(schema.classes)}."
-                )
-            if ok:
-                rows_x.append(values)
-                rows_y.append(label)
-    except csv.Error as exc:
-        problems.add(f"{name}: not a readable CSV file ({exc}).")
+            if decimal_comma:
+                text = text.replace(",", ".")
+            try:
+                value = float(text)
+            except ValueError:
+                bad[i] = True
+                continue
+        if math.isnan(value):
+            missing[i] = True
+        elif math.isinf(value):
+            bad[i] = True
+        else:
+            vals[i] = value
+    return vals, missing, bad
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_dataset(
+    paths: Sequence[str | Path] | str | Path,
+    spec: BountySpec,
+    options: LoadOptions | None = None,
+    *,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Dataset:
+    """Map, check and load the files; one DataError lists every problem (module doc)."""
+    options = options or LoadOptions()
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    if not paths:
+        raise DataError(f"Choose at least one data file ({SUPPORTED_TEXT}).")
+    problems = _Problems()
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    reports: list[FileReport] = []
+    for index, raw in enumerate(paths):
+        try:
+            table, proposal = inspect_file(raw, spec, options)
+        except DataError as exc:
+            problems.add(str(exc))
+            continue
+        for line in proposal.problems(table.name):
+            problems.add(line)
+        if proposal.unresolved:
+            continue
+        report = FileReport(str(raw), table.name, table.describe(), proposal)
+
+        def file_progress(fraction: float, index: int = index, name: str = table.name) -> None:
+            if progress is not None:
+                progress((index + fraction) / len(paths), f"Reading {name}")
+
+        loaded = _load_table(table, proposal, spec, options, report, problems,
+                             file_progress, should_stop)
+        if loaded is not None:
+            xs.append(loaded[0])
+            ys.append(loaded[1])
+            reports.append(report)
+    n_rows = sum(len(y) for y in ys)
+    if not problems.count and n_rows < spec.schema.min_rows:
+        dropped = sum(sum(r.dropped.values()) for r in reports)
+        problems.add(
+            f"Only {n_rows} usable row(s) in total"
+            + (f" ({dropped:,} dropped)" if dropped else "")
+            + f"; this bounty needs at least {spec.schema.min_rows}."
+        )
+    problems.raise_if_any()
+    X = np.concatenate(xs, axis=0) if len(xs) > 1 else xs[0]
+    y = np.concatenate(ys).astype(np.int64) if len(ys) > 1 else ys[0]
+    X -= np.asarray(spec.standardize.mean, dtype=np.float64)
+    X /= np.asarray(spec.standardize.std, dtype=np.float64)
+    return Dataset(X=X, y=y, files=tuple(str(p) for p in paths), reports=tuple(reports))
+
+
+def _load_table(
+    table: Table, proposal: Proposal, spec: BountySpec, options: LoadOptions,
+    report: FileReport, problems: _Problems, progress: Callable[[float], None],
+    should_stop: Callable[[], bool] | None,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    name, word = table.name, table.row_word
+    schema = spec.schema
+    columns = list(schema.columns)
+    feature_files = [m.file_column for m in proposal.features]
+    label_file = proposal.label.file_column
+    assert label_file is not None and all(feature_files)
+    resolver = LabelResolver(spec, options.label_values)
+    policies = [c.missing or "drop" for c in columns]
+    n_problems_before = problems.count
+    blocks_x: list[np.ndarray] = []
+    blocks_y: list[np.ndarray] = []
+    dropped_missing = np.zeros(len(columns), dtype=np.int64)
+    dropped_bad = np.zeros(len(columns), dtype=np.int64)
+    filled = np.zeros(len(columns), dtype=np.int64)
+    no_label = unknown = 0
+    memo: dict[Any, int] = {}
+
+    def code_of(cell: Any) -> int:
+        try:
+            return memo[cell]
+        except (KeyError, TypeError):
+            code = resolver.resolve(cell_text(cell))
+            if len(memo) < 100_000:
+                with contextlib.suppress(TypeError):  # an unhashable cell is not cached
+                    memo[cell] = code
+            return code
+
+    wanted = list(dict.fromkeys([*feature_files, label_file]))
+    for batch in table.batches(wanted):  # type: ignore[arg-type]
+        if should_stop is not None and should_stop():
+            raise TrainingCancelled("Cancelled; nothing was sent.")
+        n = batch.n_rows
+        report.rows_read += n
+        X = np.empty((n, len(columns)), dtype=np.float64)
+        drop = np.zeros(n, dtype=bool)
+        for j, (col, file_col) in enumerate(zip(columns, feature_files, strict=True)):
+            vals, missing, bad = numbers(batch.columns[file_col], table.decimal_comma, col.type)
+            X[:, j] = vals
+            if options.strict and policies[j] == "drop":
+                for i in np.flatnonzero(missing | bad)[: MAX_LISTED_PROBLEMS + 1]:
+                    problems.add(_cell_problem(name, word, batch.first_row + i, col,
+                                               batch.columns[file_col], int(i), bool(bad[i])))
+                problems.more(int((missing | bad).sum()) - MAX_LISTED_PROBLEMS - 1)
+            if policies[j] == "drop":
+                # a row is counted under the first column that drops it
+                first_missing = missing & ~drop
+                first_bad = bad & ~drop & ~missing
+                dropped_missing[j] += int(first_missing.sum())
+                dropped_bad[j] += int(first_bad.sum())
+                drop |= missing | bad
+            else:
+                filled[j] += int((missing | bad).sum())
+        cells = _as_list(batch.columns[label_file])
+        codes = np.fromiter((code_of(c) for c in cells), dtype=np.int64, count=n)
+        missing_label = (codes == MISSING) & ~drop
+        no_label += int(missing_label.sum())
+        if options.strict:
+            absent = np.flatnonzero(codes == MISSING)
+            for i in absent[:MAX_LISTED_PROBLEMS]:
+                problems.add(f"{name} {word} {batch.first_row + i}, label '{schema.label}': "
+                             "missing.")
+            problems.more(absent.size - MAX_LISTED_PROBLEMS)
+        drop |= codes == MISSING
+        is_unknown = codes == UNKNOWN
+        if is_unknown.any():
+            for i in np.flatnonzero(is_unknown):
+                value = cell_text(cells[i])
+                if value not in report.unknown_labels and len(report.unknown_labels) >= 50:
+                    value = "(other values)"
+                report.unknown_labels[value] = report.unknown_labels.get(value, 0) + 1
+                if not options.drop_unknown_labels:
+                    problems.add(
+                        f"{name} {word} {batch.first_row + i}, label '{schema.label}': "
+                        f"{value!r} is not one of the classes {list(schema.classes)}.")
+            unknown += int((is_unknown & ~drop).sum())
+            drop |= is_unknown
+        keep = ~drop
+        blocks_x.append(X[keep] if drop.any() else X)
+        blocks_y.append(codes[keep])
+        fraction = table.progress()
+        progress(fraction if fraction is not None else 0.0)
+    skipped = getattr(table, "problems", [])
+    report.rows_read += len(skipped)
+    for line, text in skipped[:MAX_LISTED_PROBLEMS]:
+        where = f"{name} line {line}" if line is not None else name
+        if options.strict:
+            problems.add(f"{where}: {text}.")
+    if skipped:
+        report.dropped[f"wrong number of cells (e.g. line {skipped[0][0]}: {skipped[0][1]})"] = \
+            len(skipped)
+        if options.strict:
+            problems.more(len(skipped) - MAX_LISTED_PROBLEMS)
+    if report.unknown_labels and not options.drop_unknown_labels:
+        values = ", ".join(f"{v!r} ({c} rows)" for v, c in list(report.unknown_labels.items())[:8])
+        problems.add(f"{name}: label values that are not classes: {values}. Map each to one of "
+                     f"{list(schema.classes)}, or drop those rows.")
+    if problems.count > n_problems_before:
         return None
-    if not ok:
-        return None
-    if not rows_y:
+    if report.rows_read == 0:
         problems.add(f"{name}: has a header but no data rows.")
         return None
-    X = np.asarray(rows_x, dtype=np.float64).reshape(len(rows_y), len(feature_idx))
-    return X, np.asarray(rows_y, dtype=np.int64)
-
-
-def _load_npz(path: Path, spec: BountySpec, problems: _Problems):
-    name = path.name
-    schema = spec.schema
-    try:
-        with zipfile.ZipFile(path) as zf:
-            total = sum(info.file_size for info in zf.infolist())
-        if total > MAX_FILE_BYTES:
-            problems.add(f"{name}: uncompresses to more than {MAX_FILE_BYTES // 1024**3} GiB.")
-            return None
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except Exception as exc:  # an untrusted file: zipfile and numpy raise many kinds of errors
-        problems.add(f"{name}: not a readable .npz file ({exc}).")
-        return None
-    if "X" in arrays and "y" in arrays and schema.label not in arrays:
-        X, y_raw = arrays["X"], arrays["y"]
-        if X.ndim != 2 or X.shape[1] != len(schema.columns):
-            problems.add(
-                f"{name}: array 'X' has shape {X.shape}; expected (rows, {len(schema.columns)})."
-            )
-            return None
-        columns = {c: X[:, i] for i, c in enumerate(schema.feature_names)}
-    else:
-        if not _has_every_column(name, list(arrays), schema, problems, "array"):
-            return None
-        columns = {c: arrays[c] for c in schema.feature_names}
-        y_raw = arrays[schema.label]
-    lengths = {k: (v.shape[0] if v.ndim == 1 else None) for k, v in columns.items()}
-    lengths["(label)"] = y_raw.shape[0] if y_raw.ndim == 1 else None
-    if None in lengths.values() or len(set(lengths.values())) != 1:
-        problems.add(f"{name}: arrays must be 1-D and of equal length; got {lengths}.")
-        return None
-    ok = True
-    feature_cols = []
-    for col in schema.columns:
-        arr = columns[col.name]
-        if arr.dtype.kind not in "iufb":
-            problems.add(f"{name}, column '{col.name}': not numeric (dtype {arr.dtype}).")
-            ok = False
-            continue
-        values = arr.astype(np.float64)
-        bad = np.flatnonzero(~np.isfinite(values))
-        if col.type == "int":
-            bad = np.union1d(
-                bad, np.flatnonzero(np.isfinite(values) & (values != np.round(values)))
-            )
-        for row in bad[:MAX_LISTED_PROBLEMS]:
+    if not blocks_x:  # every row had the wrong number of cells
+        blocks_x, blocks_y = [np.empty((0, len(columns)))], [np.empty(0, dtype=np.int64)]
+    X = np.concatenate(blocks_x) if len(blocks_x) != 1 else blocks_x[0]
+    y = np.concatenate(blocks_y) if len(blocks_y) != 1 else blocks_y[0]
+    for j, col in enumerate(columns):
+        if dropped_missing[j]:
+            report.dropped[f"missing value in '{col.name}'"] = int(dropped_missing[j])
+        if dropped_bad[j]:
             what = "an integer" if col.type == "int" else "a finite number"
-            problems.add(f"{name} row {row}, column '{col.name}': {values[row]!r} is not {what}.")
-        if bad.size > MAX_LISTED_PROBLEMS:
-            problems.add(
-                f"{name}, column '{col.name}': {bad.size - MAX_LISTED_PROBLEMS} more bad value(s)."
-            )
-        ok = ok and bad.size == 0
-        feature_cols.append(values)
-    classes = _class_lookup(spec)
-    int_classes = isinstance(schema.classes[0], int)
-    if y_raw.dtype.kind not in "iufbUS":
-        problems.add(f"{name}, label '{schema.label}': unsupported dtype {y_raw.dtype}.")
+            report.dropped[f"not {what} in '{col.name}'"] = int(dropped_bad[j])
+        if filled[j]:
+            X[:, j] = _filled(X[:, j], col, report)
+    if no_label:
+        report.dropped["no label"] = no_label
+    if unknown:
+        report.dropped["label not one of the classes"] = unknown
+    report.rows_used = int(y.shape[0])
+    if report.rows_used == 0:
+        problems.add(f"{name}: no usable rows ({report.rows_read:,} read, all dropped: "
+                     f"{'; '.join(report.dropped)}).")
         return None
-    y = np.empty(y_raw.shape[0], dtype=np.int64)
-    bad_labels = 0
-    for row, cell in enumerate(y_raw.tolist()):
-        if isinstance(cell, bytes):
-            cell = cell.decode("utf-8", "replace")
-        label = _parse_label(cell, classes, int_classes)
-        if label is None:
-            bad_labels += 1
-            if bad_labels <= MAX_LISTED_PROBLEMS:
-                problems.add(
-                    f"{name} row {row}, label '{schema.label}': {cell!r} is not one of the "
-                    f"classes {list(schema.classes)}."
-                )
-        else:
-            y[row] = label
-    if bad_labels > MAX_LISTED_PROBLEMS:
-        problems.add(f"{name}: {bad_labels - MAX_LISTED_PROBLEMS} more bad label(s).")
-    if not ok or bad_labels:
-        return None
-    if y.size == 0:
-        problems.add(f"{name}: has no rows.")
-        return None
-    return np.column_stack(feature_cols), y
+    return X, y
+
+
+def _filled(values: np.ndarray, col: Any, report: FileReport) -> np.ndarray:
+    """The column with its missing cells filled by the spec's policy. Mean and median are of
+    the owner's own rows (computed here; the value never leaves the computer)."""
+    holes = np.isnan(values)
+    present = values[~holes]
+    if col.missing == "fill":
+        value, how = float(col.fill), f"the bounty's value {col.fill:g}"
+    elif present.size == 0:
+        value, how = 0.0, "0 (the column has no values)"
+    elif col.missing == "mean":
+        value, how = float(present.mean()), "your column's mean"
+    else:
+        value, how = float(np.median(present)), "your column's median"
+    if col.type == "int":
+        value = float(round(value))
+    report.filled[f"'{col.name}' with {how}"] = int(holes.sum())
+    values[holes] = value
+    return values
+
+
+def _cell_problem(name: str, word: str, row: int, col: Any, values: Any, i: int, bad: bool) -> str:
+    cells = values if isinstance(values, list) else None
+    if cells is not None:
+        cell = cells[i]
+    elif isinstance(values, np.ndarray):
+        cell = values[i].item()
+    else:
+        cell = values[i].as_py()
+    shown = cell_text(cell) or "(empty)"
+    if not bad:
+        return f"{name} {word} {row}, column '{col.name}': {shown!r} is a missing value."
+    what = "an integer" if col.type == "int" else "a finite number"
+    return f"{name} {word} {row}, column '{col.name}': {shown!r} is not {what}."

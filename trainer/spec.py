@@ -17,6 +17,12 @@ Field reference (all required unless marked optional):
     schema.label            name of the label column (not one of schema.columns)
     schema.classes          distinct ints or distinct strings; index i = class i
     schema.min_rows         int >= 1, fewest rows a data owner must train on
+    schema.columns[i].aliases  optional, up to 20 other names owners' files may use
+    schema.columns[i].missing  optional, "drop" (default) | "fill" | "mean" | "median": what
+                            the wallet does with a missing or bad cell (mean/median of the
+                            owner's own column, computed locally)
+    schema.columns[i].fill  number, given exactly when missing is "fill"
+    schema.label_aliases    optional, up to 20 other names for the label column
     standardize.mean/std    one float per feature; x' = (x - mean) / std, std > 0
     model.type              "logistic" (binary only) | "softmax" | "mlp"
     model.hidden            [] for logistic/softmax; 1 or 2 layer widths for mlp

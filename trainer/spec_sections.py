@@ -33,13 +33,29 @@ DEFAULT_DELTA = 1e-5
 _NAME_RE = re.compile(r"^[^\x00-\x1f]{1,100}$")
 
 
+MISSING_POLICIES = ("drop", "fill", "mean", "median")
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
     type: str
+    aliases: tuple[str, ...] = ()  # other names the owners' files may use for this column
+    # what the wallet does with a missing or bad cell: None = the wallet's default (drop the
+    # row), "drop", "fill" (with `fill`), "mean"/"median" (of the owner's own column, locally)
+    missing: str | None = None
+    fill: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # optional fields only when set, so specs written before them keep their hash
+        out: dict[str, Any] = {"name": self.name, "type": self.type}
+        if self.aliases:
+            out["aliases"] = list(self.aliases)
+        if self.missing is not None:
+            out["missing"] = self.missing
+        if self.fill is not None:
+            out["fill"] = self.fill
+        return out
 
 
 @dataclass(frozen=True)
@@ -48,18 +64,22 @@ class Schema:
     label: str
     classes: tuple[int | str, ...]
     min_rows: int
+    label_aliases: tuple[str, ...] = ()
 
     @property
     def feature_names(self) -> list[str]:
         return [column.name for column in self.columns]
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "columns": [column.to_json() for column in self.columns],
             "label": self.label,
             "classes": list(self.classes),
             "min_rows": self.min_rows,
         }
+        if self.label_aliases:
+            out["label_aliases"] = list(self.label_aliases)
+        return out
 
 
 @dataclass(frozen=True)
@@ -147,7 +167,7 @@ class ModelRef:
 
 def parse_schema(value: Any) -> Schema:
     obj = as_dict(value, "schema")
-    no_unknown(obj, {"columns", "label", "classes", "min_rows"}, "schema")
+    no_unknown(obj, {"columns", "label", "classes", "min_rows", "label_aliases"}, "schema")
     raw_columns = read_list(require(obj, "columns", "schema."), "schema.columns")
     if not raw_columns:
         raise SpecError("Spec field 'schema.columns' must list at least one column.")
@@ -158,16 +178,25 @@ def parse_schema(value: Any) -> Schema:
     for i, raw in enumerate(raw_columns):
         path = f"schema.columns[{i}]"
         col = as_dict(raw, path)
-        no_unknown(col, {"name", "type"}, path)
+        no_unknown(col, {"name", "type", "aliases", "missing", "fill"}, path)
         name = read_str(require(col, "name", path + "."), path + ".name", max_len=100)
         if not _NAME_RE.match(name) or name != name.strip():
             raise SpecError(f"Spec field '{path}.name' has control characters or padding.")
         if name in seen:
             raise SpecError(f"Spec field '{path}.name': column '{name}' is listed twice.")
         seen.add(name)
-        columns.append(
-            Column(name, read_choice(require(col, "type", path + "."), COLUMN_TYPES, path + ".type"))
-        )
+        col_type = read_choice(require(col, "type", path + "."), COLUMN_TYPES, path + ".type")
+        missing = None
+        if col.get("missing") is not None:
+            missing = read_choice(col["missing"], MISSING_POLICIES, path + ".missing")
+        fill = None
+        if col.get("fill") is not None:
+            fill = read_float(col["fill"], path + ".fill")
+        if (missing == "fill") != (fill is not None):
+            raise SpecError(f"Spec field '{path}.fill' is given exactly when "
+                            f"'{path}.missing' is \"fill\".")
+        columns.append(Column(name, col_type, _read_aliases(col.get("aliases"), path + ".aliases"),
+                              missing, fill))
     label = read_str(require(obj, "label", "schema."), "schema.label", max_len=100)
     if label in seen:
         raise SpecError(f"Spec field 'schema.label': '{label}' is also a feature column.")
@@ -188,7 +217,21 @@ def parse_schema(value: Any) -> Schema:
     if len(set(raw_classes)) != len(raw_classes):
         raise SpecError("Spec field 'schema.classes' lists a class twice.")
     min_rows = read_int(require(obj, "min_rows", "schema."), "schema.min_rows", lo=1)
-    return Schema(tuple(columns), label, tuple(raw_classes), min_rows)
+    label_aliases = _read_aliases(obj.get("label_aliases"), "schema.label_aliases")
+    return Schema(tuple(columns), label, tuple(raw_classes), min_rows, label_aliases)
+
+
+def _read_aliases(value: Any, path: str) -> tuple[str, ...]:
+    """Optional list of other column names (at most 20, each like a column name)."""
+    if value is None:
+        return ()
+    items = read_list(value, path)
+    if len(items) > 20:
+        raise SpecError(f"Spec field '{path}' lists more than 20 names.")
+    names = tuple(read_str(a, f"{path}[{i}]", max_len=100) for i, a in enumerate(items))
+    if any(not _NAME_RE.match(a) or a != a.strip() for a in names):
+        raise SpecError(f"Spec field '{path}' has a name with control characters or padding.")
+    return names
 
 
 def parse_standardize(value: Any, n_features: int) -> Standardize:
