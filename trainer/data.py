@@ -130,6 +130,12 @@ class _Problems:
         if len(self.items) < MAX_LISTED_PROBLEMS:
             self.items.append(message)
 
+    def insert(self, at: int, message: str) -> None:
+        """A problem listed at position `at` (a file's summary before its per-row lines)."""
+        self.count += 1
+        self.items.insert(min(at, len(self.items)), message)
+        del self.items[MAX_LISTED_PROBLEMS:]
+
     def more(self, count: int) -> None:
         """Count problems that are not listed (the list is full anyway)."""
         self.count += max(count, 0)
@@ -376,7 +382,7 @@ def _load_table(
     assert label_file is not None and all(feature_files)
     resolver = LabelResolver(spec, options.label_values)
     policies = [c.missing or "drop" for c in columns]
-    n_problems_before = problems.count
+    n_problems_before, listed_before = problems.count, len(problems.items)
     blocks_x: list[np.ndarray] = []
     blocks_y: list[np.ndarray] = []
     dropped_missing = np.zeros(len(columns), dtype=np.int64)
@@ -462,8 +468,8 @@ def _load_table(
             problems.more(len(skipped) - MAX_LISTED_PROBLEMS)
     if report.unknown_labels and not options.drop_unknown_labels:
         values = ", ".join(f"{v!r} ({c} rows)" for v, c in list(report.unknown_labels.items())[:8])
-        problems.add(f"{name}: label values that are not classes: {values}. Map each to one of "
-                     f"{list(schema.classes)}, or drop those rows.")
+        problems.insert(listed_before, f"{name}: label values that are not classes: {values}. "
+                        f"Map each to one of {list(schema.classes)}, or drop those rows.")
     if problems.count > n_problems_before:
         return None
     if report.rows_read == 0:

@@ -77,7 +77,7 @@ class Table:
         self.name = path.name
         self.columns = columns
 
-    def batches(self, columns: Sequence[str], batch_rows: int = BATCH_ROWS) -> Iterator[Batch]:
+    def batches(self, columns: Sequence[str], batch_rows: int | None = None) -> Iterator[Batch]:
         raise NotImplementedError
 
     def head(self, n: int = 10, columns: Sequence[str] | None = None) -> list[list[Cell]]:
@@ -257,7 +257,8 @@ class _CsvTable(Table):
     def progress(self) -> float | None:
         return self._fraction
 
-    def batches(self, columns: Sequence[str], batch_rows: int = BATCH_ROWS) -> Iterator[Batch]:
+    def batches(self, columns: Sequence[str], batch_rows: int | None = None) -> Iterator[Batch]:
+        batch_rows = batch_rows or BATCH_ROWS
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
@@ -273,7 +274,7 @@ class _CsvTable(Table):
 
         read = pacsv.ReadOptions(
             column_names=self.columns, skip_rows=1, encoding=self.encoding, use_threads=False,
-            block_size=max(1 << 16, min(1 << 22, batch_rows * 64 * max(n_cols, 1))))
+            block_size=max(1 << 14, min(1 << 23, batch_rows * 8 * max(n_cols, 1))))
         parse = pacsv.ParseOptions(delimiter=self.delimiter, quote_char=self.quote,
                                    newlines_in_values=True, invalid_row_handler=skip_row)
         convert = pacsv.ConvertOptions(
@@ -338,7 +339,8 @@ class _RowsTable(Table):
     def progress(self) -> float | None:
         return None if not self.total_rows else min(self._done / self.total_rows, 1.0)
 
-    def batches(self, columns: Sequence[str], batch_rows: int = BATCH_ROWS) -> Iterator[Batch]:
+    def batches(self, columns: Sequence[str], batch_rows: int | None = None) -> Iterator[Batch]:
+        batch_rows = batch_rows or BATCH_ROWS
         index = [self.columns.index(c) for c in columns]
         first, block = 1, []
         self._done = 0
@@ -438,7 +440,8 @@ class _ParquetTable(Table):
     def progress(self) -> float | None:
         return min(self._done / self.total_rows, 1.0) if self.total_rows else None
 
-    def batches(self, columns: Sequence[str], batch_rows: int = BATCH_ROWS) -> Iterator[Batch]:
+    def batches(self, columns: Sequence[str], batch_rows: int | None = None) -> Iterator[Batch]:
+        batch_rows = batch_rows or BATCH_ROWS
         import pyarrow as pa
 
         wanted = list(dict.fromkeys(columns))
@@ -517,7 +520,8 @@ class _JsonLinesTable(_RowsTable):
     def progress(self) -> float | None:
         return self._fraction
 
-    def batches(self, columns: Sequence[str], batch_rows: int = BATCH_ROWS) -> Iterator[Batch]:
+    def batches(self, columns: Sequence[str], batch_rows: int | None = None) -> Iterator[Batch]:
+        batch_rows = batch_rows or BATCH_ROWS
         keys = [self._source[c] for c in columns]
         where = [0.0]
         block: list[dict[str, Any]] = []
@@ -593,6 +597,8 @@ class _NpzTable(Table):
                                 "arrays must be 1-D, one per column.")
             if arr.dtype.kind not in "iufbUS":
                 raise DataError(f"{path.name}: array '{key}' has unsupported dtype {arr.dtype}.")
+        if not arrays:
+            raise DataError(f"{path.name}: the .npz file holds no arrays.")
         lengths = {arr.shape[0] for arr in arrays.values()}
         if len(lengths) > 1:
             raise DataError(f"{path.name}: arrays must be of equal length; got "
@@ -600,7 +606,8 @@ class _NpzTable(Table):
         super().__init__(path, _header(list(arrays), path.name))
         self._arrays = dict(zip(self.columns, arrays.values(), strict=True))
 
-    def batches(self, columns: Sequence[str], batch_rows: int = BATCH_ROWS) -> Iterator[Batch]:
+    def batches(self, columns: Sequence[str], batch_rows: int | None = None) -> Iterator[Batch]:
+        batch_rows = batch_rows or BATCH_ROWS
         n = len(next(iter(self._arrays.values()))) if self._arrays else 0
         for start in range(0, n, batch_rows):
             stop = min(start + batch_rows, n)
