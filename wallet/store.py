@@ -71,11 +71,22 @@ def _m003_verify_results(db: Database) -> None:
     )
 
 
+def _m004_column_maps(db: Database) -> None:
+    # how the owner's file maps to a bounty's schema (wallet/column_maps.py), remembered per
+    # bounty (its spec hash) and file, so the next round and standing contributions reuse it
+    db["column_maps"].create(
+        {"spec_hash": str, "file": str, "bounty_id": int, "mapping": str, "saved_at": float},
+        pk=("spec_hash", "file"),
+        not_null={"mapping", "saved_at"},
+    )
+
+
 # Append-only. Index i is migration number i + 1 (the user_version after it ran).
 MIGRATIONS: list[Migration] = [
     _m001_accounts_and_settings,
     _m002_chain_tables,
     _m003_verify_results,
+    _m004_column_maps,
 ]
 
 # Values a setting has until someone sets it.
