@@ -192,6 +192,38 @@ class Model:
             parts += [gw.ravel(), gb.ravel()]
         return loss, np.concatenate(parts)
 
+    def per_example_grads(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """(n, n_params): row i is the gradient of example i's own cross-entropy (no L2, not
+        divided by n), in get_params order. DP-SGD clips each row before summing, so each
+        example's influence on a step is bounded (trainer.dp_sgd)."""
+        y = np.asarray(y, dtype=np.int64)
+        n = len(y)
+        z, inputs = self._forward(X)
+        if self.arch.type == "logistic":
+            p1 = 1.0 / (1.0 + np.exp(-np.clip(z[:, 0], -500, 500)))
+            delta = (p1 - y)[:, None]
+        else:
+            delta = np.exp(_log_softmax(z))
+            delta[np.arange(n), y] -= 1.0
+        parts: list[np.ndarray] = []
+        for i in range(len(self.weights) - 1, -1, -1):
+            # the outer product per example: d loss_j / d W = input_j^T delta_j
+            gw = np.einsum("na,nb->nab", inputs[i], delta).reshape(n, -1)
+            parts = [gw, delta.copy(), *parts]
+            if i > 0:
+                back = delta @ self.weights[i].T
+                h = inputs[i]
+                delta = back * (h > 0) if self.arch.activation == "relu" else back * (1.0 - h * h)
+        return np.concatenate(parts, axis=1)
+
+    def l2_grad(self, l2: float) -> np.ndarray:
+        """The gradient of (l2 / 2) * ||weights||^2 (biases not penalised), in get_params order:
+        it does not depend on the data, so DP-SGD adds it after the noise."""
+        parts = []
+        for w, b in zip(self.weights, self.biases, strict=True):
+            parts += [(l2 * w).ravel(), np.zeros(b.size)]
+        return np.concatenate(parts)
+
 
 # Named constructors, for readability at call sites.
 def LogisticRegression(n_features: int, seed: int = 0) -> Model:  # noqa: N802

@@ -9,6 +9,7 @@ epsilon is computed with Google's dp-accounting RDP accountant, not by hand.
 
 from __future__ import annotations
 
+import logging
 import math
 
 import dp_accounting
@@ -75,6 +76,71 @@ def epsilon_spent(
     accountant = RdpAccountant()
     accountant.compose(dp_accounting.SelfComposedDpEvent(event, int(steps_or_rounds)))
     return float(accountant.get_epsilon(delta))
+
+
+# The two mechanisms the wallet runs, as names people read and the ledger stores.
+ROW_LEVEL = "dp_sgd"  # "Protect each row": DP-SGD during local training (trainer.dp_sgd)
+USER_LEVEL = "user_level"  # "Protect my whole dataset": noise once on the whole update
+NO_NOISE = "none"
+MECHANISMS = (ROW_LEVEL, USER_LEVEL, NO_NOISE)
+
+
+def dp_sgd_event(noise_multiplier: float, sampling_rate: float, steps: int) -> dp_accounting.DpEvent:
+    """The DpEvent of one DP-SGD run: `steps` Poisson-sampled Gaussian steps."""
+    if steps <= 0:
+        return dp_accounting.NoOpDpEvent()
+    if noise_multiplier <= 0:
+        return dp_accounting.NonPrivateDpEvent()
+    step: dp_accounting.DpEvent = dp_accounting.GaussianDpEvent(float(noise_multiplier))
+    if sampling_rate < 1:
+        step = dp_accounting.PoissonSampledDpEvent(float(sampling_rate), step)
+    return dp_accounting.SelfComposedDpEvent(step, int(steps))
+
+
+def user_level_event(noise_multiplier: float, rounds: int = 1) -> dp_accounting.DpEvent:
+    """The DpEvent of user-level noise: one Gaussian mechanism per round sent."""
+    if rounds <= 0:
+        return dp_accounting.NoOpDpEvent()
+    if noise_multiplier <= 0:
+        return dp_accounting.NonPrivateDpEvent()
+    return dp_accounting.SelfComposedDpEvent(
+        dp_accounting.GaussianDpEvent(float(noise_multiplier)), int(rounds))
+
+
+def mechanism_event(mechanism: str, params: dict) -> dp_accounting.DpEvent:
+    """The DpEvent of a stored contribution (wallet.privacy_budget keeps mechanism + params)."""
+    if mechanism == ROW_LEVEL:
+        return dp_sgd_event(float(params["noise_multiplier"]), float(params["sampling_rate"]),
+                            int(params["steps"]))
+    if mechanism == USER_LEVEL:
+        return user_level_event(float(params["noise_multiplier"]))
+    if mechanism == NO_NOISE:
+        return dp_accounting.NonPrivateDpEvent()
+    raise TrainerError(f"Unknown privacy mechanism {mechanism!r}.")
+
+
+def epsilon_of(events: dp_accounting.DpEvent | list[dp_accounting.DpEvent], delta: float) -> float:
+    """epsilon at `delta` of the events composed, by dp-accounting's RDP accountant
+    (math.inf if any of them is not private)."""
+    if not 0 < delta < 1:
+        raise TrainerError("delta must be between 0 and 1.")
+    items = events if isinstance(events, list) else [events]
+    if not items:
+        return 0.0
+    accountant = RdpAccountant()
+    event = items[0] if len(items) == 1 else dp_accounting.ComposedDpEvent(list(items))
+    if accountant.supports(event) is False:  # NonPrivateDpEvent is not "supported": it is inf
+        return math.inf
+    absl = logging.getLogger("absl")
+    level = absl.level
+    # small fractional orders of a sampled Gaussian may not converge: dp-accounting drops them
+    # from the minimum over orders (correctly) and logs a warning per order; not for users
+    absl.setLevel(logging.ERROR)
+    try:
+        accountant.compose(event)
+        return float(accountant.get_epsilon(delta))
+    finally:
+        absl.setLevel(level)
 
 
 def describe_epsilon(eps: float, delta: float) -> str:

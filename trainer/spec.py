@@ -38,6 +38,8 @@ Field reference (all required unless marked optional):
     privacy.clip_norm       > 0, L2 bound of one owner's update (new - global weights)
     privacy.delta           optional, in (0, 1), default 1e-5; the delta of (epsilon, delta)
     privacy.max_noise_multiplier  optional, >= 0; the wallet offers noise up to this
+    privacy.max_epsilon     optional, > 0; the most epsilon (at privacy.delta) one
+                            contribution may spend; the wallet refuses a setting above it
     encoding.precision_bits int 1..40, fixed-point scale = 2**precision_bits
     encoding.clip           > 0, each parameter of an update is clamped to [-clip, clip]
     encoding.max_contributors  int 1..1,000,000, how many updates may ever be summed

@@ -129,11 +129,16 @@ class PrivacySpec:
     clip_norm: float
     delta: float = DEFAULT_DELTA
     max_noise_multiplier: float | None = None
+    # the largest epsilon (at `delta`) one contribution may spend; None = no limit. Omitted
+    # from the JSON when None, so specs posted before the field keep their hash.
+    max_epsilon: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"clip_norm": self.clip_norm, "delta": self.delta}
         if self.max_noise_multiplier is not None:
             out["max_noise_multiplier"] = self.max_noise_multiplier
+        if self.max_epsilon is not None:
+            out["max_epsilon"] = self.max_epsilon
         return out
 
 
@@ -313,7 +318,7 @@ def parse_training(value: Any) -> TrainingConfig:
 
 def parse_privacy(value: Any) -> PrivacySpec:
     obj = as_dict(value, "privacy")
-    no_unknown(obj, {"clip_norm", "delta", "max_noise_multiplier"}, "privacy")
+    no_unknown(obj, {"clip_norm", "delta", "max_noise_multiplier", "max_epsilon"}, "privacy")
     clip_norm = read_float(require(obj, "clip_norm", "privacy."), "privacy.clip_norm", positive=True)
     delta = read_float(obj.get("delta", DEFAULT_DELTA), "privacy.delta", positive=True, below=1.0)
     max_noise = None
@@ -321,7 +326,10 @@ def parse_privacy(value: Any) -> PrivacySpec:
         max_noise = read_float(
             obj["max_noise_multiplier"], "privacy.max_noise_multiplier", non_negative=True
         )
-    return PrivacySpec(clip_norm, delta, max_noise)
+    max_epsilon = None
+    if obj.get("max_epsilon") is not None:
+        max_epsilon = read_float(obj["max_epsilon"], "privacy.max_epsilon", positive=True)
+    return PrivacySpec(clip_norm, delta, max_noise, max_epsilon)
 
 
 def parse_encoding(value: Any) -> EncodingSpec:

@@ -18,11 +18,21 @@ from dataclasses import dataclass, field
 import numpy as np
 from phe import paillier
 
+from trainer.dp_sgd import DpSgdConfig, train_dp_sgd
 from trainer.encoding import EncodingParams, encode, pack
 from trainer.errors import BlobError, TrainerError, TrainingCancelled
 from trainer.models import model_from_spec
 from trainer.paillier import encrypt_update
-from trainer.privacy import add_gaussian_noise, clip_update, epsilon_spent
+from trainer.privacy import (
+    NO_NOISE,
+    ROW_LEVEL,
+    USER_LEVEL,
+    add_gaussian_noise,
+    clip_update,
+    dp_sgd_event,
+    epsilon_of,
+    user_level_event,
+)
 from trainer.spec import BountySpec
 from trainer.train import CANCELLED, EpochRecord, train_local
 from trainer.update_blob import encode_blob
@@ -39,6 +49,58 @@ class LocalUpdate:
     raw_norm: float = 0.0  # L2 norm of the update before clipping
     clipped: bool = False
     stopped_reason: str = "completed"
+    # trainer.privacy.ROW_LEVEL (DP-SGD), USER_LEVEL or NO_NOISE, and what the privacy
+    # ledger (wallet.privacy_budget) needs to rebuild its DpEvent
+    mechanism: str = NO_NOISE
+    mechanism_params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PrivacyPlan:
+    """The mechanism a contribution will run and its epsilon, known before any training."""
+
+    mechanism: str
+    params: dict
+    epsilon: float
+    delta: float
+
+
+def plan_privacy(spec: BountySpec, noise_multiplier: float = 0.0,
+                 dp_sgd: DpSgdConfig | None = None) -> PrivacyPlan:
+    """The privacy plan of a contribution; TrainerError when the spec's caps refuse it
+    (privacy.max_noise_multiplier for user-level noise, privacy.max_epsilon for any mode)."""
+    if not math.isfinite(noise_multiplier) or noise_multiplier < 0:
+        raise TrainerError("The noise multiplier must be a non-negative number.")
+    if dp_sgd is not None and noise_multiplier > 0:
+        raise TrainerError("Choose one privacy mode: DP-SGD (each row) or user-level noise.")
+    delta = spec.privacy.delta
+    if dp_sgd is not None:
+        params = dp_sgd.to_json()
+        plan = PrivacyPlan(ROW_LEVEL, params, epsilon_of(
+            dp_sgd_event(dp_sgd.noise_multiplier, dp_sgd.sampling_rate, dp_sgd.steps), delta), delta)
+    elif noise_multiplier > 0:
+        cap = spec.privacy.max_noise_multiplier
+        if cap is not None and noise_multiplier > cap:
+            raise TrainerError(
+                f"This bounty accepts a noise multiplier of at most {cap}; {noise_multiplier} asked."
+            )
+        plan = PrivacyPlan(USER_LEVEL, {"noise_multiplier": float(noise_multiplier)},
+                           epsilon_of(user_level_event(noise_multiplier), delta), delta)
+    else:
+        plan = PrivacyPlan(NO_NOISE, {}, math.inf, delta)
+    check_max_epsilon(spec, plan.epsilon)
+    return plan
+
+
+def check_max_epsilon(spec: BountySpec, epsilon: float) -> None:
+    """TrainerError when `epsilon` is above the spec's privacy.max_epsilon."""
+    cap = spec.privacy.max_epsilon
+    if cap is not None and not epsilon <= cap:
+        shown = "∞ (no noise)" if math.isinf(epsilon) else f"{epsilon:.2f}"
+        raise TrainerError(
+            f"This bounty accepts at most ε = {cap:g} per contribution; the chosen privacy "
+            f"setting spends ε = {shown}. Choose more noise (or fewer epochs)."
+        )
 
 
 def make_update(
@@ -49,6 +111,7 @@ def make_update(
     *,
     epochs: int | None = None,
     noise_multiplier: float = 0.0,
+    dp_sgd: DpSgdConfig | None = None,
     progress: Callable[[int, float, float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     time_budget_s: float | None = None,
@@ -56,7 +119,11 @@ def make_update(
 ) -> LocalUpdate:
     """Train the spec's model from `global_params` on (X, y); return the private update.
 
-    rng seeds the privacy noise; leave it None outside tests.
+    Privacy: `dp_sgd` trains with DP-SGD ("Protect each row"; its own epochs, `epochs` is
+    ignored); `noise_multiplier` > 0 adds user-level noise to the clipped update ("Protect my
+    whole dataset"); neither: no noise. Either way the update is clipped to the spec's
+    clip_norm (for DP-SGD post-processing, free). rng seeds the sampling and the noise;
+    leave it None outside tests.
     """
     model = model_from_spec(spec)
     start = np.asarray(global_params, dtype=np.float64)
@@ -67,24 +134,22 @@ def make_update(
         )
     if not np.all(np.isfinite(start)):
         raise TrainerError("The global model holds NaN or infinite parameters.")
-    if not math.isfinite(noise_multiplier) or noise_multiplier < 0:
-        raise TrainerError("The noise multiplier must be a non-negative number.")
-    cap = spec.privacy.max_noise_multiplier
-    if cap is not None and noise_multiplier > cap:
-        raise TrainerError(
-            f"This bounty accepts a noise multiplier of at most {cap}; {noise_multiplier} asked."
-        )
+    plan = plan_privacy(spec, noise_multiplier, dp_sgd)
     model.set_params(start)
-    result = train_local(
-        model,
-        X,
-        y,
-        spec.training,
-        progress=progress,
-        should_stop=should_stop,
-        time_budget_s=time_budget_s,
-        epochs=epochs,
-    )
+    if dp_sgd is not None:
+        result = train_dp_sgd(model, X, y, spec.training, dp_sgd, progress=progress,
+                              should_stop=should_stop, time_budget_s=time_budget_s, rng=rng)
+    else:
+        result = train_local(
+            model,
+            X,
+            y,
+            spec.training,
+            progress=progress,
+            should_stop=should_stop,
+            time_budget_s=time_budget_s,
+            epochs=epochs,
+        )
     if result.stopped_reason == CANCELLED:
         raise TrainingCancelled("Training cancelled by the user; nothing was sent.")
     raw = result.params - start
@@ -95,12 +160,14 @@ def make_update(
         delta=delta,
         n_samples=int(len(y)),
         train_history=list(result.history),
-        epsilon=epsilon_spent(noise_multiplier, 1.0, 1, spec.privacy.delta),
+        epsilon=plan.epsilon,
         dp_delta=spec.privacy.delta,
-        noise_multiplier=float(noise_multiplier),
+        noise_multiplier=float(dp_sgd.noise_multiplier if dp_sgd is not None else noise_multiplier),
         raw_norm=raw_norm,
         clipped=raw_norm > spec.privacy.clip_norm,
         stopped_reason=result.stopped_reason,
+        mechanism=plan.mechanism,
+        mechanism_params=plan.params,
     )
 
 
