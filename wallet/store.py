@@ -81,12 +81,43 @@ def _m004_column_maps(db: Database) -> None:
     )
 
 
+def _m005_standing_contributions(db: Database) -> None:
+    # standing contributions ("Keep contributing", wallet/autopilot.py owns the rows) and the
+    # log of what each did
+    db["standing_contributions"].create(
+        {
+            "id": int, "network": str, "board": str, "bounty_id": int, "account": str,
+            "title": str,
+            "sources": str,  # JSON list of files and folders
+            "noise_multiplier": float, "epochs": int, "gasless": int, "max_rounds": int,
+            "mains_only": int,
+            "status": str, "reason": str,
+            "rounds_done": int, "last_run": float, "last_round": int, "next_note": str,
+            "known_files": str,  # JSON: files that matched the schema and were used
+            "ignored_files": str,  # JSON: files of a folder that never matched (said once)
+            "earned": str,  # base units of `token`, as text (no float in a money path)
+            "token": str,
+            "paid_rounds": str,  # JSON: rounds whose reward was already announced
+            "failures": int,  # network failures in a row
+            "created_at": float,
+        },
+        pk="id", not_null={"network", "board", "bounty_id", "account", "status", "created_at"},
+    )
+    db["standing_events"].create(
+        {"id": int, "standing_id": int, "at": float, "kind": str, "round": int, "message": str,
+         "tx_hash": str},
+        pk="id", not_null={"standing_id", "at", "kind"},
+    )
+    db["standing_events"].create_index(["standing_id", "at"])
+
+
 # Append-only. Index i is migration number i + 1 (the user_version after it ran).
 MIGRATIONS: list[Migration] = [
     _m001_accounts_and_settings,
     _m002_chain_tables,
     _m003_verify_results,
     _m004_column_maps,
+    _m005_standing_contributions,
 ]
 
 # Values a setting has until someone sets it.
