@@ -53,14 +53,19 @@ Progress = Callable[[float, str], None]  # (fraction of all files, message)
 @dataclass(frozen=True)
 class LoadOptions:
     chosen: Mapping[str, str] = field(default_factory=dict)  # spec column -> file column, all files
-    per_file: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # by path as given
+    # remembered per file (by path as given); an entry the file no longer fits is ignored
+    per_file: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     label_values: Mapping[str, Any] = field(default_factory=dict)  # file value -> class
     strict: bool = False
     drop_unknown_labels: bool = False
     sheet: str | None = None
 
-    def chosen_for(self, path: str) -> dict[str, str]:
-        return {**self.chosen, **self.per_file.get(path, {})}
+    def chosen_for(self, path: str, columns: Sequence[str], spec: BountySpec) -> dict[str, str]:
+        names = {*spec.schema.feature_names, spec.schema.label}
+        saved = {s: f for s, f in self.per_file.get(path, {}).items()
+                 if s in names and f in columns and s not in self.chosen
+                 and f not in self.chosen.values()}
+        return {**saved, **self.chosen}
 
 
 @dataclass
@@ -180,7 +185,8 @@ def inspect_file(path: str | Path, spec: BountySpec, options: LoadOptions | None
     owner's choices name columns that do not exist)."""
     options = options or LoadOptions()
     table = open_table(path, sheet=options.sheet)
-    proposal = propose_mapping(table.columns, spec, chosen=options.chosen_for(str(path)),
+    proposal = propose_mapping(table.columns, spec,
+                               chosen=options.chosen_for(str(path), table.columns, spec),
                                sample=sample_columns(table), label_values=options.label_values)
     return table, proposal
 

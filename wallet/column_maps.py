@@ -1,0 +1,122 @@
+"""The owner's column mappings, remembered per bounty and file (issue 11).
+
+When the owner confirms how a file's columns map to a bounty's schema (the GUI's mapping
+table, or `quarry train --map`), the wallet keeps it in its own database (store table
+`column_maps`, keyed by the bounty's spec hash and the file's absolute path): the next round,
+and standing contributions, reuse it without asking. It stays on this computer like the file
+itself; nothing of it is ever sent.
+
+    remember(store, spec_hash, bounty_id, path, ColumnMap(columns={...}, label_values={...}))
+    saved = recall(store, spec_hash, path)            # ColumnMap or None
+    options = load_options([...paths], store, spec_hash, chosen=..., strict=...)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trainer.data import LoadOptions
+from wallet.store import Store
+
+MAX_MAPPING_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    columns: dict[str, str] = field(default_factory=dict)  # spec column -> file column
+    label_values: dict[str, Any] = field(default_factory=dict)  # file value -> class
+    sheet: str | None = None
+    drop_unknown_labels: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"columns": self.columns, "labelValues": self.label_values, "sheet": self.sheet,
+                "dropUnknownLabels": self.drop_unknown_labels}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> ColumnMap | None:
+        """The saved mapping, or None when the row is not one this wallet wrote."""
+        if not isinstance(obj, dict):
+            return None
+        columns, values = obj.get("columns") or {}, obj.get("labelValues") or {}
+        sheet = obj.get("sheet")
+        if not (isinstance(columns, dict) and isinstance(values, dict)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in columns.items())
+                and (sheet is None or isinstance(sheet, str))):
+            return None
+        return cls(dict(columns), {str(k): v for k, v in values.items()}, sheet,
+                   bool(obj.get("dropUnknownLabels", False)))
+
+
+def file_key(path: str | Path) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def remember(store: Store, spec_hash: str, bounty_id: int, path: str | Path,
+             mapping: ColumnMap) -> None:
+    text = json.dumps(mapping.to_json(), sort_keys=True)
+    if len(text) > MAX_MAPPING_BYTES:
+        return  # a mapping this large is no owner's choice: not worth keeping
+    store.db["column_maps"].upsert(
+        {"spec_hash": spec_hash.lower(), "file": file_key(path), "bounty_id": int(bounty_id),
+         "mapping": text, "saved_at": time.time()},
+        pk=("spec_hash", "file"))
+
+
+def recall(store: Store, spec_hash: str, path: str | Path) -> ColumnMap | None:
+    rows = list(store.db["column_maps"].rows_where(
+        "spec_hash = ? and file = ?", [spec_hash.lower(), file_key(path)]))
+    if not rows:
+        return None
+    try:
+        return ColumnMap.from_json(json.loads(rows[0]["mapping"]))
+    except ValueError:
+        return None
+
+
+def forget(store: Store, spec_hash: str, path: str | Path) -> None:
+    store.db["column_maps"].delete_where("spec_hash = ? and file = ?",
+                                         [spec_hash.lower(), file_key(path)])
+
+
+def load_options(
+    paths: Sequence[str | Path],
+    store: Store | None,
+    spec_hash: str,
+    *,
+    chosen: Mapping[str, str] | None = None,
+    label_values: Mapping[str, Any] | None = None,
+    strict: bool = False,
+    drop_unknown_labels: bool = False,
+    sheet: str | None = None,
+) -> LoadOptions:
+    """LoadOptions for these files: each file's remembered mapping, under what the owner
+    chose now (`chosen`, `label_values`, `sheet` win over what was remembered)."""
+    per_file: dict[str, dict[str, str]] = {}
+    values: dict[str, Any] = {}
+    drop = drop_unknown_labels
+    saved_sheet = None
+    for path in paths:
+        saved = recall(store, spec_hash, path) if store is not None else None
+        if saved is None:
+            continue
+        per_file[str(path)] = {k: v for k, v in saved.columns.items() if k not in (chosen or {})}
+        values.update(saved.label_values)
+        drop = drop or saved.drop_unknown_labels
+        saved_sheet = saved_sheet or saved.sheet
+    values.update(label_values or {})
+    return LoadOptions(chosen=dict(chosen or {}), per_file=per_file, label_values=values,
+                       strict=strict, drop_unknown_labels=drop, sheet=sheet or saved_sheet)
+
+
+def remember_used(store: Store, spec_hash: str, bounty_id: int, dataset: Any,
+                  options: LoadOptions) -> None:
+    """Keep the mapping each file of a successful check was read with."""
+    for report in getattr(dataset, "reports", ()):
+        remember(store, spec_hash, bounty_id, report.path, ColumnMap(
+            columns=report.mapping.as_dict(), label_values=dict(options.label_values),
+            sheet=options.sheet, drop_unknown_labels=options.drop_unknown_labels))
