@@ -111,6 +111,23 @@ def _m005_standing_contributions(db: Database) -> None:
     db["standing_events"].create_index(["standing_id", "at"])
 
 
+def _m006_privacy_ledger(db: Database) -> None:
+    # every contribution's privacy mechanism and parameters, per dataset file (content hash)
+    # and account (wallet/privacy_budget.py composes them into the budget spent)
+    db["privacy_ledger"].create(
+        {
+            "id": int, "dataset_hash": str, "file_name": str, "account": str, "network": str,
+            "board": str, "bounty_id": int, "round": int, "blob_hash": str,
+            "mechanism": str,  # trainer.privacy.ROW_LEVEL / USER_LEVEL / NO_NOISE
+            "params": str,  # JSON: what trainer.privacy.mechanism_event needs
+            "epsilon": float,  # this contribution alone, at `delta` (NULL = infinite)
+            "delta": float, "created_at": float,
+        },
+        pk="id", not_null={"dataset_hash", "account", "mechanism", "params", "created_at"},
+    )
+    db["privacy_ledger"].create_index(["dataset_hash"])
+
+
 # Append-only. Index i is migration number i + 1 (the user_version after it ran).
 MIGRATIONS: list[Migration] = [
     _m001_accounts_and_settings,
@@ -118,6 +135,7 @@ MIGRATIONS: list[Migration] = [
     _m003_verify_results,
     _m004_column_maps,
     _m005_standing_contributions,
+    _m006_privacy_ledger,
 ]
 
 # Values a setting has until someone sets it.
