@@ -14,8 +14,9 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.logs import DISCARD
 
+from common.artifacts import abi
 from wallet.bounties import Bounty, BountyClient
-from wallet.contracts import abi, revert_error_name
+from wallet.contracts import revert_error_name
 from wallet.errors import QuarryError, TransactionFailed
 from wallet.tx import transact
 

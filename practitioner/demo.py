@@ -28,13 +28,13 @@ from eth_account import Account
 from phe import paillier
 from web3 import Web3
 
+from common.atomic import atomic_write_text
 from practitioner.keys import generate_keypair, load_private_key, save_private_key
 from practitioner.post import post_bounty, read_spec_file
 from practitioner.runner import process_due_rounds, seconds_to_next_deadline
 from practitioner.session import Session
 from practitioner.state import PractitionerHome, read_json
 from trainer.errors import TrainerError
-from wallet.atomic import atomic_write_text
 from wallet.errors import QuarryError
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def ensure_bounties(session: Session, settings: DemoSettings) -> list[int]:
     return posted
 
 
-def attach(ctx, settings: DemoSettings | None = None) -> None:  # ctx: wallet.devnet.DevnetContext
+def attach(ctx, settings: DemoSettings | None = None) -> None:  # ctx: devnet.node.DevnetContext
     """The devnet plugin: runs until ctx.stop is set."""
     settings = settings or settings_from_env()
     session = demo_session(ctx, settings)

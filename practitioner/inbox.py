@@ -34,8 +34,8 @@ from typing import Any
 
 from eth_hash.auto import keccak
 
+from common.atomic import atomic_write_bytes
 from trainer import jsonsafe
-from wallet.atomic import atomic_write_bytes
 from wallet.errors import QuarryError
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from phe import paillier
 
-from wallet.atomic import atomic_write_text
+from common.atomic import atomic_write_text
 from wallet.errors import InvalidInput, NotFound, WrongPassword
 
 KEY_KIND = "quarry-paillier-key"

@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from common.atomic import atomic_write_bytes, atomic_write_text
+from common.paths import data_home
 from practitioner.keys import KEY_FILENAME
 from trainer.update_blob import blob_hash as blob_hash_of
-from wallet.atomic import atomic_write_bytes, atomic_write_text
 from wallet.errors import InvalidInput, NotFound
-from wallet.paths import data_home
 
 
 @dataclass(frozen=True)

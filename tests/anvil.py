@@ -24,7 +24,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from wallet.devnet import Devnet
+from devnet.node import Devnet
 from wallet.store import Store
 
 REPO = Path(__file__).resolve().parents[1]

@@ -24,8 +24,9 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
+from common.artifacts import abi
 from wallet import eip712
-from wallet.contracts import abi, deploy, revert_error_name
+from wallet.contracts import deploy, revert_error_name
 
 GRACE_PERIOD = 3 * 24 * 3600  # seconds; BountyBoard's constructor argument in tests
 TOKEN_UNIT = 10**18

@@ -16,10 +16,10 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
+from common.artifacts import abi
 from tests.anvil import ANVIL_CHAIN_ID, ANVIL_KEY_0, anvil, start_anvil, store  # noqa: F401 (fixtures)
 from wallet.blob_store import LocalBlobStore, blob_hash
 from wallet.bounties import BountyClient, relay_submission
-from wallet.contracts import abi
 from wallet.errors import NetworkError, NotFound
 from wallet.history import load_history
 from wallet.network import connect, deploy_contracts, use_network

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from wallet import contracts
+from common import artifacts
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "resources" / "contracts" / "build"
@@ -57,15 +57,15 @@ def test_npm_pins_are_exact_and_locked():
     for name, version in pins.items():
         assert version[0].isdigit(), f"{name} must be pinned exactly, not {version!r}"
         assert lock["packages"][f"node_modules/{name}"]["version"] == version
-    artifact = contracts.load_artifact("BountyBoard")
+    artifact = artifacts.load_artifact("BountyBoard")
     assert artifact["solcVersion"].startswith(pins["solc"] + "+")
 
 
 def test_app_artifacts_are_the_shipped_contracts():
-    assert contracts.contracts_dir() == BUILD
-    for name in contracts.CONTRACT_NAMES:
+    assert artifacts.contracts_dir() == BUILD
+    for name in artifacts.CONTRACT_NAMES:
         assert (BUILD / f"{name}.json").is_file()
-        assert contracts.bytecode(name).startswith("0x")
+        assert artifacts.bytecode(name).startswith("0x")
 
 
 def _signature(entry: dict) -> str:
@@ -74,7 +74,7 @@ def _signature(entry: dict) -> str:
 
 def test_bounty_board_abi_is_the_protocol():
     """docs/PROTOCOL.md is what wallet/ and practitioner/ code against: the ABI must match it."""
-    entries = contracts.abi("BountyBoard")
+    entries = artifacts.abi("BountyBoard")
     functions = {_signature(e): e for e in entries if e["type"] == "function"}
     events = {_signature(e): e for e in entries if e["type"] == "event"}
     expected_functions = {
@@ -131,23 +131,23 @@ def test_bounty_board_abi_is_the_protocol():
 
 
 def test_quarry_token_abi_is_the_protocol():
-    functions = {_signature(e) for e in contracts.abi("QuarryToken") if e["type"] == "function"}
+    functions = {_signature(e) for e in artifacts.abi("QuarryToken") if e["type"] == "function"}
     assert {"mint(address,uint256)", "owner()", "transfer(address,uint256)",
             "approve(address,uint256)", "balanceOf(address)", "decimals()"} <= functions
-    (constructor,) = [e for e in contracts.abi("QuarryToken") if e["type"] == "constructor"]
+    (constructor,) = [e for e in artifacts.abi("QuarryToken") if e["type"] == "constructor"]
     assert [i["type"] for i in constructor["inputs"]] == ["address"]
 
 
-def test_a_wheel_ships_the_compiled_artifacts_where_wallet_contracts_looks(monkeypatch):
+def test_a_wheel_ships_the_compiled_artifacts_where_common_artifacts_looks(monkeypatch):
     """pyproject's package list must include resources.contracts.build (a namespace package
     whose *.json are package data): an installed wheel then holds site-packages/resources/
-    contracts/build/*.json, next to site-packages/wallet, which is where contracts_dir() looks.
+    contracts/build/*.json, next to site-packages/common, which is where contracts_dir() looks.
     (Checked by hand with `pip wheel .` and a scratch venv; this pins the configuration.)"""
     import tomllib
 
     from setuptools import find_namespace_packages
 
-    from wallet.contracts import CONTRACT_NAMES, contracts_dir
+    from common.artifacts import CONTRACT_NAMES, contracts_dir
 
     config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     packages = find_namespace_packages(str(REPO), include=config["packages"]["find"]["include"])
@@ -156,8 +156,8 @@ def test_a_wheel_ships_the_compiled_artifacts_where_wallet_contracts_looks(monke
     assert "*.json" in config["package-data"]["*"]
     for name in CONTRACT_NAMES:
         assert (REPO / "resources/contracts/build" / f"{name}.json").is_file()
-    # the same relative step from the wallet package in site-packages
-    import wallet
+    # the same relative step from the common package in site-packages
+    import common
 
     monkeypatch.delenv("QUARRY_CONTRACTS_DIR", raising=False)
-    assert contracts_dir() == Path(wallet.__file__).resolve().parents[1] / "resources/contracts/build"
+    assert contracts_dir() == Path(common.__file__).resolve().parents[1] / "resources/contracts/build"

@@ -15,6 +15,8 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
+from common.artifacts import abi
+from devnet.config import CHAIN_ID
 from practitioner.keys import generate_keypair, save_private_key
 from practitioner.post import post_bounty
 from practitioner.session import Session
@@ -25,8 +27,7 @@ from wallet import keystore
 from wallet.blob_store import LocalBlobStore, blob_hash
 from wallet.bounties import BountyClient
 from wallet.cli import main
-from wallet.contracts import abi, deploy
-from wallet.devnet import CHAIN_ID
+from wallet.contracts import deploy
 from wallet.token import short_address
 from wallet.tx import transact
 

@@ -14,13 +14,14 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
+from common.artifacts import abi
+from devnet.config import CHAIN_ID
+from devnet.server_info import read_server_info
 from tests.anvil import devnet_w3, free_port, start_devnet
 from wallet import keystore
 from wallet.blob_store import LocalBlobStore, blob_hash
 from wallet.bounties import BountyClient
 from wallet.cli import main
-from wallet.contracts import abi
-from wallet.devnet import CHAIN_ID, read_server_info
 from wallet.store import Store
 from wallet.tx import transact
 

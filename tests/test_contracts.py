@@ -13,6 +13,8 @@ from eth_utils import keccak
 from web3.exceptions import ContractCustomError
 from web3.logs import DISCARD
 
+from common import artifacts
+from common.errors import ArtifactError
 from tests.chain_fixtures import (
     GRACE_PERIOD,
     TOKEN_UNIT,
@@ -25,7 +27,7 @@ from tests.chain_fixtures import (
     sign_submission,
 )
 from wallet import contracts, eip712
-from wallet.errors import InvalidInput, NotFound, TransactionFailed
+from wallet.errors import InvalidInput, TransactionFailed
 
 REWARD = 100 * TOKEN_UNIT
 ZERO = "0x" + "00" * 20
@@ -111,10 +113,10 @@ def test_board_rejects_zero_grace_period(market):
 def test_deploy_with_local_signer_sends_eip1559(market):
     signer = funded_signer(market.chain, eth=1)
     address = contracts.deploy(market.w3, signer, "QuarryToken", signer.address)
-    token = market.w3.eth.contract(address=address, abi=contracts.abi("QuarryToken"))
+    token = market.w3.eth.contract(address=address, abi=artifacts.abi("QuarryToken"))
     assert token.functions.owner().call() == signer.address
     deployed = market.w3.eth.get_code(address)
-    assert deployed.hex() == contracts.load_artifact("QuarryToken")["deployedBytecode"][2:]
+    assert deployed.hex() == artifacts.load_artifact("QuarryToken")["deployedBytecode"][2:]
     block = market.w3.eth.get_block("latest", full_transactions=True)
     (tx,) = block["transactions"]
     assert tx["type"] == 2 and tx["from"] == signer.address
@@ -330,7 +332,7 @@ def test_gasless_submission_reverts(market):
     # a signature for another board (another verifyingContract) does not transfer
     other_board = market.w3.eth.contract(
         address=contracts.deploy(market.w3, market.owner, "BountyBoard", GRACE_PERIOD),
-        abi=contracts.abi("BountyBoard"),
+        abi=artifacts.abi("BountyBoard"),
     )
     foreign = sign_submission(signer, other_board, bounty_id, 0, H(b"u"), "u", deadline)
     expect_revert("BadSignature", relay(signature=foreign), relayer)
@@ -924,13 +926,13 @@ def test_gas_costs_stay_within_budget(market, record_property):
 
 
 def test_load_artifact_is_a_cached_copy():
-    first = contracts.load_artifact("BountyBoard")
+    first = artifacts.load_artifact("BountyBoard")
     assert first["contractName"] == "BountyBoard"
     assert first["bytecode"].startswith("0x") and len(first["bytecode"]) > 1000
     assert first["solcVersion"].startswith("0.8.28+")
     first["abi"].clear()
-    assert contracts.abi("BountyBoard"), "mutating a returned artifact must not touch the cache"
-    names = {e["name"] for e in contracts.abi("BountyBoard") if e["type"] == "error"}
+    assert artifacts.abi("BountyBoard"), "mutating a returned artifact must not touch the cache"
+    names = {e["name"] for e in artifacts.abi("BountyBoard") if e["type"] == "error"}
     assert {"NotOwner", "RoundNotOpen", "AlreadySubmitted", "DeadlineNotReached", "GracePeriodOver",
             "GracePeriodNotOver", "NotASubmitter", "DuplicateContributor", "OverBudget",
             "BadSignature", "SignatureExpired", "NothingToClaim", "InvalidParameters",
@@ -940,17 +942,17 @@ def test_load_artifact_is_a_cached_copy():
 
 
 def test_load_artifact_errors(tmp_path, monkeypatch):
-    with pytest.raises(InvalidInput):
-        contracts.load_artifact("../etc/passwd")
+    with pytest.raises(ArtifactError):
+        artifacts.load_artifact("../etc/passwd")
     monkeypatch.setenv("QUARRY_CONTRACTS_DIR", str(tmp_path))
-    with pytest.raises(NotFound, match="compile_contracts"):
-        contracts.load_artifact("QuarryToken")
+    with pytest.raises(ArtifactError, match="compile_contracts"):
+        artifacts.load_artifact("QuarryToken")
     (tmp_path / "Broken.json").write_text("{not json")
-    with pytest.raises(InvalidInput, match="unreadable"):
-        contracts.load_artifact("Broken")
+    with pytest.raises(ArtifactError, match="unreadable"):
+        artifacts.load_artifact("Broken")
     (tmp_path / "Partial.json").write_text('{"abi": []}')
-    with pytest.raises(InvalidInput, match="lacks"):
-        contracts.load_artifact("Partial")
+    with pytest.raises(ArtifactError, match="lacks"):
+        artifacts.load_artifact("Partial")
 
 
 def test_decode_revert_forms():
@@ -977,7 +979,7 @@ def test_decode_revert_forms():
 def test_every_error_selector_is_unique():
     selectors = {}
     for name in contracts.CONTRACT_NAMES:
-        for entry in contracts.abi(name):
+        for entry in artifacts.abi(name):
             if entry["type"] == "error":
                 types = ",".join(i["type"] for i in entry["inputs"])
                 selector = keccak(f"{entry['name']}({types})".encode())[:4]
@@ -1064,12 +1066,12 @@ def test_artifacts_deploy_and_revert_readably_on_anvil():
         board_address = contracts.deploy(w3, signer, "BountyBoard", GRACE_PERIOD)
         # QuarryToken has no immutables, so its runtime code is exactly the artifact's
         assert w3.eth.get_code(token_address).hex() == (
-            contracts.load_artifact("QuarryToken")["deployedBytecode"][2:]
+            artifacts.load_artifact("QuarryToken")["deployedBytecode"][2:]
         )
-        board_code = contracts.load_artifact("BountyBoard")["deployedBytecode"][2:]
+        board_code = artifacts.load_artifact("BountyBoard")["deployedBytecode"][2:]
         assert len(w3.eth.get_code(board_address).hex()) == len(board_code)
-        token = w3.eth.contract(address=token_address, abi=contracts.abi("QuarryToken"))
-        board = w3.eth.contract(address=board_address, abi=contracts.abi("BountyBoard"))
+        token = w3.eth.contract(address=token_address, abi=artifacts.abi("QuarryToken"))
+        board = w3.eth.contract(address=board_address, abi=artifacts.abi("BountyBoard"))
         assert token.functions.symbol().call() == "QDT"
         with pytest.raises(ContractCustomError) as info:
             board.functions.getBounty(1).call()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from devnet.launcher import running_url
 from practitioner.demo import DEMO_DIR, DemoSettings, attach, demo_session, ensure_bounties
 from practitioner.report import parse_report
 from tests.anvil import devnet_w3, faucet_signer, free_port, start_devnet
@@ -22,7 +23,6 @@ from wallet.blob_store import fetch_blob
 from wallet.bounties import BountyClient
 from wallet.cli import main as cli_main
 from wallet.contribute import contribute
-from wallet.devnet import running_url
 
 REPO = Path(__file__).resolve().parents[1]
 CLI_ROUND_SECONDS = 30  # the new user trains inside one round even on a loaded CI machine

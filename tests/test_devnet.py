@@ -22,6 +22,13 @@ from eth_account import Account
 from web3 import Web3
 from web3.exceptions import ContractCustomError
 
+from common.artifacts import abi
+from devnet.config import CHAIN_ID, FAUCET_ETH, FAUCET_TOKENS
+from devnet.errors import DevnetError
+from devnet.launcher import ensure_running, running_url, stop_running
+from devnet.node import Devnet, DevnetContext
+from devnet.rpc import MAX_BATCH_REQUESTS, MAX_CONNECTIONS, MAX_REQUEST_BYTES
+from devnet.server_info import read_server_info, write_server_info
 from tests.anvil import (
     devnet,  # noqa: F401 (fixtures)
     devnet_w3,
@@ -29,21 +36,6 @@ from tests.anvil import (
     free_port,
     start_devnet,
 )
-from wallet.contracts import abi
-from wallet.devnet import (
-    CHAIN_ID,
-    FAUCET_ETH,
-    FAUCET_TOKENS,
-    Devnet,
-    DevnetContext,
-    DevnetError,
-    ensure_running,
-    read_server_info,
-    running_url,
-    stop_running,
-    write_server_info,
-)
-from wallet.devnet_rpc import MAX_BATCH_REQUESTS, MAX_CONNECTIONS, MAX_REQUEST_BYTES
 
 
 def _post(url: str, payload) -> object:
@@ -284,7 +276,7 @@ def test_blocks_fee_history_and_log_filters(devnet, monkeypatch):
     missing = _post(devnet.url, {"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs",
                                  "params": [{"fromBlock": "0x0", "toBlock": hex(20_000)}]})
     assert "block 20000 not found" in missing["error"]["message"]
-    monkeypatch.setattr("wallet.devnet_rpc.MAX_LOG_RANGE", 2)
+    monkeypatch.setattr("devnet.rpc.MAX_LOG_RANGE", 2)
     too_wide = _post(devnet.url, {"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs",
                                   "params": [{"fromBlock": "0x0", "toBlock": "latest"}]})
     assert "block range is too large" in too_wide["error"]["message"]
@@ -303,7 +295,7 @@ def test_start_plugins_runs_each_entry_point_in_its_own_thread(devnet, monkeypat
                 done.set()
             return plugin
 
-    monkeypatch.setattr("wallet.devnet.entry_points", lambda group: [FakeEntryPoint()] if group == "quarry.devnet" else [])
+    monkeypatch.setattr("devnet.node.entry_points", lambda group: [FakeEntryPoint()] if group == "quarry.devnet" else [])
     devnet.start_plugins()
     assert done.wait(10)
     thread_name, context = seen[0]
@@ -418,7 +410,7 @@ def test_request_size_batch_and_nesting_limits(devnet):
 
 
 def test_faucet_cannot_be_drained_with_fresh_addresses(devnet):
-    devnet.faucet_payments_per_interval = 2
+    devnet.faucet_service.payments_per_interval = 2
     first, second, third = (Account.create().address for _ in range(3))
     devnet.faucet(first)
     devnet.faucet(second)
@@ -460,7 +452,7 @@ def test_connections_beyond_the_cap_are_closed_and_the_server_recovers(devnet):
 
 
 def test_get_logs_answers_are_capped(devnet, monkeypatch):
-    import wallet.devnet_rpc as devnet_rpc
+    import devnet.rpc as devnet_rpc
 
     w3 = devnet_w3(devnet)
     assert len(w3.eth.get_logs({"fromBlock": 0, "toBlock": "latest"})) >= 2  # the deployment's

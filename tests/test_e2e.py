@@ -27,13 +27,14 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
+from common.artifacts import abi
 from tests.anvil import ANVIL_KEY_0, free_port, start_anvil
 from trainer.data import load_data
 from trainer.models import model_from_bytes, model_from_spec
 from trainer.spec import BountySpec
 from trainer.train import train_local
 from trainer.update_blob import parse_blob
-from wallet.contracts import abi, deploy
+from wallet.contracts import deploy
 from wallet.network import use_network
 from wallet.store import Store
 from wallet.vault import Vault

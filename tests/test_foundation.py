@@ -3,8 +3,8 @@ import stat
 
 import pytest
 
-from wallet.atomic import atomic_write_bytes
-from wallet.paths import data_home
+from common.atomic import atomic_write_bytes
+from common.paths import data_home
 
 
 def test_atomic_write_replaces_and_sets_mode(tmp_path):

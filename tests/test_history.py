@@ -11,6 +11,8 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
+from common.artifacts import abi
+from devnet.config import CHAIN_ID
 from tests.anvil import (  # noqa: F401 (fixtures)
     ANVIL_CHAIN_ID,
     ANVIL_KEY_0,
@@ -21,8 +23,7 @@ from tests.anvil import (  # noqa: F401 (fixtures)
     start_devnet,
     store,
 )
-from wallet.contracts import abi, deploy
-from wallet.devnet import CHAIN_ID
+from wallet.contracts import deploy
 from wallet.errors import TransactionFailed
 from wallet.history import (
     CHUNK_BLOCKS,

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from devnet.config import CHAIN_ID
 from tests.anvil import devnet, devnet_w3, faucet_signer, free_port, start_devnet, store  # noqa: F401 (fixtures)
-from wallet.devnet import CHAIN_ID
 from wallet.errors import InvalidInput, NetworkError, NotFound
 from wallet.network import (
     EMBEDDED,

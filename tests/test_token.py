@@ -10,12 +10,12 @@ from eth_account import Account
 from hypothesis import given
 from hypothesis import strategies as st
 
+from devnet.config import CHAIN_ID, FAUCET_ETH, FAUCET_TOKENS
 from tests.anvil import (
     devnet,  # noqa: F401 (fixtures)
     devnet_w3,
     faucet_signer,
 )
-from wallet.devnet import CHAIN_ID, FAUCET_ETH, FAUCET_TOKENS
 from wallet.errors import InvalidInput, TransactionFailed
 from wallet.token import balances, format_amount, parse_amount, preview_send, send, token_balance
 from wallet.tx import wait_for_receipt

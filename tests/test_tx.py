@@ -12,6 +12,8 @@ import requests
 from eth_account import Account
 from web3 import Web3
 
+from common.artifacts import abi
+from devnet.config import CHAIN_ID
 from tests.anvil import (  # noqa: F401 (fixtures)
     ANVIL_CHAIN_ID,
     ANVIL_KEY_0,
@@ -23,8 +25,6 @@ from tests.anvil import (  # noqa: F401 (fixtures)
     start_devnet,
     store,
 )
-from wallet.contracts import abi
-from wallet.devnet import CHAIN_ID
 from wallet.errors import NetworkError, TransactionFailed
 from wallet.tx import (
     build_transaction,

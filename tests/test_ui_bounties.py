@@ -13,6 +13,7 @@ import pytest
 from eth_account import Account
 from PySide6.QtWidgets import QFileDialog
 
+from devnet.server_info import devnet_dir
 from practitioner.demo import DemoSettings, attach
 from practitioner.keys import generate_keypair, save_private_key
 from practitioner.post import post_bounty
@@ -21,7 +22,6 @@ from practitioner.state import PractitionerHome
 from tests.anvil import devnet_w3, start_devnet
 from tests.test_ui_support import PASSWORD, TEST_PHRASE, TEST_PHRASE_ADDRESS, make_flow, wait_idle
 from wallet.bounties import BountyClient
-from wallet.devnet import devnet_dir
 from wallet.vault import Vault
 
 DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"

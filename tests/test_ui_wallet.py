@@ -6,6 +6,7 @@ import pytest
 from eth_account import Account
 from PySide6.QtGui import QGuiApplication
 
+from devnet.server_info import devnet_dir
 from tests.anvil import start_devnet
 from tests.test_ui_support import (
     PASSWORD,
@@ -15,7 +16,6 @@ from tests.test_ui_support import (
     wait_idle,
 )
 from wallet import token as tokens
-from wallet.devnet import devnet_dir
 from wallet.vault import Vault
 
 

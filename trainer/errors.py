@@ -2,14 +2,16 @@
 
 Every error meant for a person derives from TrainerError; its str() is a clear message fit to
 show as-is (one line, or several lines when one message lists every problem found in a file).
-trainer/ does not import wallet/, so these do not derive from wallet.errors.QuarryError; the
-wallet and the practitioner catch TrainerError alongside QuarryError.
+trainer/ does not import wallet/, so these do not derive from wallet.errors.QuarryError; both
+derive from `common.errors.UserError`, which the faces catch.
 """
 
 from __future__ import annotations
 
+from common.errors import UserError
 
-class TrainerError(Exception):
+
+class TrainerError(UserError):
     """An error whose message is fit to show to the user as-is."""
 
 

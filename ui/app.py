@@ -10,12 +10,12 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from common.paths import data_home
 from ui import theme
 from ui.context import UI_THEME, AppContext
 from ui.main_window import MainWindow
 from ui.tasks import TaskRunner
 from wallet.errors import QuarryError
-from wallet.paths import data_home
 from wallet.store import Store
 
 log = logging.getLogger(__name__)

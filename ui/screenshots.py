@@ -87,22 +87,23 @@ class Shooter:
 
     def run(self) -> int:
         self.onboarding()
-        from wallet.devnet import Devnet, devnet_dir, rpc_request
+        from wallet import devnet_client
 
         home = self.tmp / "demo"
+        # read by the demo practitioner in the devnet process, which inherits the environment
         os.environ.setdefault("QUARRY_DEMO_ROUND_SECONDS", DEMO_ROUND_SECONDS)
-        node = Devnet(devnet_dir(home), port=0)
-        node.start(plugins=True)
+        url = devnet_client.ensure_running(home)  # detached, with the demo practitioner
         try:
             from wallet.vault import Vault
 
             vault, info = Vault.import_mnemonic(home, DEMO_PHRASE, DEMO_PASSWORD)
             vault.close()
-            rpc_request(node.url, "quarry_faucet", [info.address], timeout=30)
-            self.wait(lambda: _bounty_count(node.url, node.board) >= 3, "the demo bounties")
+            devnet_client.request_faucet(url, info.address)
+            board = devnet_client.contracts(url)["board"]
+            self.wait(lambda: _bounty_count(url, board) >= 3, "the demo bounties")
             self.tour(home)
         finally:
-            node.stop()
+            devnet_client.stop(home)
         return 0
 
     def onboarding(self) -> None:
@@ -221,7 +222,7 @@ class Shooter:
 def _bounty_count(url: str, board: str) -> int:
     from web3 import Web3
 
-    from wallet.contracts import abi
+    from common.artifacts import abi
 
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 10}))
     try:

@@ -21,8 +21,8 @@ from urllib.parse import unquote, urljoin, urlparse
 from Crypto.Hash import keccak as keccak_hash
 from eth_utils import keccak
 
+from common.atomic import atomic_write_bytes
 from trainer import jsonsafe
-from wallet.atomic import atomic_write_bytes
 from wallet.errors import InvalidInput, NetworkError, NotFound
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from eth_utils import event_abi_to_log_topic, to_checksum_address
 from web3 import Web3
 
-from wallet.contracts import abi
+from common.artifacts import abi
 from wallet.history import HistoryScanner, LogQuery, events
 
 if TYPE_CHECKING:

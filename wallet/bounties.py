@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
+from common.artifacts import abi
 from trainer import jsonsafe
 from wallet import eip712
 from wallet.blob_store import check_hash, fetch_blob, http_opener
-from wallet.contracts import abi
 from wallet.errors import InvalidInput, NetworkError, NotFound, QuarryError, TransactionFailed
 from wallet.history import HistoryScanner, events
 from wallet.network import check_address

@@ -1,18 +1,13 @@
-"""Compiled contract artifacts (ABI, bytecode), deployment, and revert messages people can read.
+"""Deployment of the compiled contracts, and revert messages people can read.
 
-The artifacts are committed under ``resources/contracts/build`` by
-``node scripts/compile_contracts.mjs``, so the app never needs a compiler. They are found
-relative to the repository root (the app is installed editable); ``QUARRY_CONTRACTS_DIR``
-overrides the location for packaged builds.
+The artifacts themselves (ABI, bytecode) are read by `common.artifacts`, below the wallet and
+the embedded network, which both deploy them.
 """
 
 from __future__ import annotations
 
 import ast
-import copy
 import functools
-import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -20,10 +15,9 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
-from wallet.errors import InvalidInput, NotFound, QuarryError, TransactionFailed
-
-CONTRACT_NAMES = ("QuarryToken", "BountyBoard")
-_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+from common.artifacts import CONTRACT_NAMES, contracts_dir, load_artifact, read_artifact
+from common.errors import UserError
+from wallet.errors import InvalidInput, QuarryError, TransactionFailed
 
 # One line per custom error of BountyBoard, QuarryToken and the OpenZeppelin parts they use.
 ERROR_MESSAGES: dict[str, str] = {
@@ -90,49 +84,6 @@ _HEX_DATA = re.compile(r"0x[0-9a-fA-F]{8,}")
 _BYTES_LITERAL = re.compile(r"b('[^'\\]*(?:\\.[^'\\]*)*'|\"[^\"\\]*(?:\\.[^\"\\]*)*\")")
 
 
-def contracts_dir() -> Path:
-    """Where the compiled artifacts live (``QUARRY_CONTRACTS_DIR`` overrides)."""
-    override = os.environ.get("QUARRY_CONTRACTS_DIR")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[1] / "resources" / "contracts" / "build"
-
-
-@functools.lru_cache(maxsize=16)
-def _read_artifact(path: Path) -> dict[str, Any]:
-    try:
-        artifact = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise NotFound(
-            f"Contract artifact {path.name} is missing; run node scripts/compile_contracts.mjs."
-        ) from exc
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"Contract artifact {path} is unreadable: {exc}") from exc
-    if not isinstance(artifact, dict) or not {"abi", "bytecode", "contractName"} <= artifact.keys():
-        raise InvalidInput(f"Contract artifact {path} lacks abi, bytecode or contractName.")
-    return artifact
-
-
-def load_artifact(name: str) -> dict[str, Any]:
-    """The compiled artifact ``{"contractName", "abi", "bytecode", ...}`` of contract ``name``.
-
-    Read once and cached; each call returns a copy, so callers may modify it freely.
-    """
-    if not isinstance(name, str) or not _NAME_PATTERN.match(name):
-        raise InvalidInput(f"Not a contract name: {name!r}.")
-    return copy.deepcopy(_read_artifact(contracts_dir() / f"{name}.json"))
-
-
-def abi(name: str) -> list[dict[str, Any]]:
-    """The ABI of contract ``name``."""
-    return load_artifact(name)["abi"]
-
-
-def bytecode(name: str) -> str:
-    """The creation bytecode of contract ``name`` as ``0x…`` hex."""
-    return load_artifact(name)["bytecode"]
-
-
 def deploy(w3: Any, signer_or_address: Any, name: str, *args: Any, timeout: float = 120,
            expected_chain_id: int | None = None) -> str:
     """Deploys contract ``name`` with constructor ``args``; returns its checksum address.
@@ -189,8 +140,8 @@ def _error_table_in(directory: Path) -> dict[bytes, tuple[str, list[str]]]:
     table: dict[bytes, tuple[str, list[str]]] = {}
     for contract in CONTRACT_NAMES:
         try:
-            entries = _read_artifact(directory / f"{contract}.json")["abi"]
-        except QuarryError:  # a missing artifact only means fewer errors to name
+            entries = read_artifact(directory / f"{contract}.json")["abi"]
+        except UserError:  # a missing artifact only means fewer errors to name
             continue
         for entry in entries:
             if entry.get("type") != "error":

@@ -1,11 +1,14 @@
 """User-facing errors.
 
 Every error meant for a person derives from QuarryError; its str() is one clear line that
-the CLI prints (without a traceback) and the GUI shows in a message box.
+the CLI prints (without a traceback) and the GUI shows in a message box. QuarryError is the
+wallet's branch of `common.errors.UserError`, the base shared with trainer/ and devnet/.
 """
 
+from common.errors import UserError
 
-class QuarryError(Exception):
+
+class QuarryError(UserError):
     """An error whose message is fit to show to the user as-is."""
 
 

@@ -30,7 +30,7 @@ from web3 import Web3
 from web3._utils.events import get_event_data
 from web3.exceptions import TransactionNotFound
 
-from wallet.contracts import abi
+from common.artifacts import abi
 from wallet.tx import explain, sent_transactions, update_status
 
 if TYPE_CHECKING:

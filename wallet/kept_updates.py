@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from common.atomic import atomic_write_bytes
 from trainer.encoding import EncodingParams, decode_sum, encode
-from wallet.atomic import atomic_write_bytes
 
 KEPT_DIR = "kept-updates"
 MAX_KEPT_BYTES = 256 * 1024 * 1024  # a model of 32M parameters; anything larger is not ours

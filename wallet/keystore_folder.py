@@ -12,8 +12,8 @@ from pathlib import Path
 
 from eth_account import Account
 
+from common.atomic import atomic_write_text
 from wallet import keys, keystore
-from wallet.atomic import atomic_write_text
 from wallet.errors import InvalidInput, NotFound, WrongPassword
 
 KEYSTORE_DIR = "keystores"

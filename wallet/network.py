@@ -108,7 +108,7 @@ def _row_to_network(row: dict[str, Any]) -> Network:
 
 def embedded_placeholder() -> Network:
     """The embedded network before its devnet answered (URL and contracts unknown yet)."""
-    from wallet.devnet import CHAIN_ID, DEFAULT_PORT
+    from wallet.devnet_client import CHAIN_ID, DEFAULT_PORT
 
     return Network(EMBEDDED, f"http://127.0.0.1:{DEFAULT_PORT}", CHAIN_ID, None, None, KIND_EMBEDDED)
 
@@ -303,12 +303,12 @@ def resolve_embedded(
 ) -> Network:
     """The embedded network with its live URL and contracts (starting the devnet if asked;
     `on_start(url)` is called when this call started it)."""
-    from wallet.devnet import ensure_running, rpc_request, running_url
+    from wallet import devnet_client
 
-    url = ensure_running(home, on_start=on_start) if start else running_url(home)
+    url = devnet_client.ensure_running(home, on_start=on_start) if start else devnet_client.running_url(home)
     if url is None:
         raise NetworkError("The embedded network is not running; start it with `quarry devnet`.")
-    contracts = rpc_request(url, "quarry_contracts")
+    contracts = devnet_client.contracts(url)
     network = Network(
         EMBEDDED, url, int(contracts["chainId"]), contracts["token"], contracts["board"], KIND_EMBEDDED,
         deploy_block=int(contracts.get("deployBlock") or 0),

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from wallet.atomic import atomic_write_bytes, atomic_write_text
+from common.atomic import atomic_write_bytes, atomic_write_text
 from wallet.blob_store import LocalBlobStore, blob_hash, check_hash, upload_blob
 from wallet.errors import InvalidInput, QuarryError
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from wallet.contracts import abi
+from common.artifacts import abi
 from wallet.errors import InvalidInput, TransactionFailed
 from wallet.network import check_address
 from wallet.tx import FeeQuote, build_transaction, explain, sign_and_send

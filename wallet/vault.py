@@ -31,9 +31,9 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from common.atomic import atomic_write_bytes, atomic_write_text
 from wallet import keys, keystore, vault_journal
 from wallet.account_info import KIND_HD, KIND_IMPORTED, MAX_LABEL_LENGTH, AccountInfo, clean_label
-from wallet.atomic import atomic_write_bytes, atomic_write_text
 from wallet.errors import InvalidInput, NotFound, QuarryError, WalletLocked, WrongPassword
 from wallet.keystore_folder import KEYSTORE_DIR, KeystoreFolder
 from wallet.mnemonic_file import MNEMONIC_FILE, MNEMONIC_FORMAT, decrypt_mnemonic, encrypt_mnemonic

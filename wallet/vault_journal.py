@@ -20,7 +20,7 @@ import logging
 import os
 from pathlib import Path
 
-from wallet.atomic import _fsync_dir, atomic_write_bytes, atomic_write_text
+from common.atomic import _fsync_dir, atomic_write_bytes, atomic_write_text
 from wallet.errors import QuarryError
 
 log = logging.getLogger(__name__)

@@ -21,13 +21,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from common.atomic import atomic_write_text
 from ui import network_link, theme
 from ui.charts import EarningsChart
 from ui.models import Column, FilterProxy, RowTableModel
 from ui.pages.base import Page
 from ui.widgets import button, card, muted_label, sortable_table
 from wallet import token as tokens
-from wallet.atomic import atomic_write_text
 
 if TYPE_CHECKING:
     from ui.context import AppContext

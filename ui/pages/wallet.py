@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from ui.context import AppContext
 
 ACCOUNT_SETTING = "ui.account"
-FUNDED_SETTING = "faucet_funded"  # shared with the CLI (wallet/cli/chain_cmd.py)
 
 
 def short_address(address: str | None) -> str:
@@ -420,48 +419,34 @@ class WalletPage(Page):
             self.banner.success("Address copied.")
 
     def _fund_once(self, chain: Any, address: str) -> None:
-        """A new account on the embedded network gets test ETH and QDT once (as the CLI does,
-        under the same setting, so the two never ask twice)."""
-        if not chain.network.is_embedded:
-            return
-        key = f"{chain.network.rpc_url}|{chain.network.board}|{address}"
-        funded = self.ctx.setting(FUNDED_SETTING) or []
-        if key in funded or key in self._funding:
+        """A new account on the embedded network gets test ETH and QDT once (the CLI's
+        wallet.devnet_client.fund_once, under the same setting, so the two never ask twice)."""
+        from wallet.devnet_client import fund_once, needs_funding
+
+        network, store = chain.network, self.ctx.store
+        key = f"{network.name}|{network.rpc_url}|{address}"
+        if key in self._funding or not needs_funding(store, network, address):
             return
         self._funding.add(key)
-        from wallet.devnet import rpc_request
-        from wallet.errors import NetworkError
-
-        url = chain.network.rpc_url
-
-        def work(_c: Any) -> bool:
-            try:
-                rpc_request(url, "quarry_faucet", [address], timeout=30)
-            except NetworkError as exc:
-                if "already funded" not in str(exc):
-                    raise
-                return False
-            return True
 
         def done(paid: bool) -> None:
-            self.ctx.set_setting(FUNDED_SETTING, [*(self.ctx.setting(FUNDED_SETTING) or []), key])
             if paid:
                 self.banner.info(f"New account: the embedded network's faucet sent "
                                  f"{short_address(address)} 10 test ETH and 1,000 QDT.")
                 self._refresh_chain()
 
-        self.ctx.runner.run(work, on_success=done, on_failure=self.fail,
-                            on_finished=lambda: self._funding.discard(key))
+        self.ctx.runner.run(lambda _c: fund_once(store, network, address), on_success=done,
+                            on_failure=self.fail, on_finished=lambda: self._funding.discard(key))
 
     def ask_faucet(self) -> None:
         chain, address = self.ctx.chain, self.current_address()
         if chain is None or not address:
             return
-        from wallet.devnet import rpc_request
+        from wallet.devnet_client import request_faucet
 
         url = chain.network.rpc_url
         self.faucet_button.setEnabled(False)
-        self.ctx.runner.run(lambda _c: rpc_request(url, "quarry_faucet", [address], timeout=30),
+        self.ctx.runner.run(lambda _c: request_faucet(url, address),
                             on_success=lambda _r: self._funded(),
                             on_failure=self.fail,
                             on_finished=lambda: self.faucet_button.setEnabled(True))

@@ -26,13 +26,12 @@ from wallet.cli.common import (
 from wallet.errors import InvalidInput, NetworkError, NotFound
 from wallet.untrusted import printable
 
-FUNDED_SETTING = "faucet_funded"
-
 
 def register(subparsers: argparse._SubParsersAction, groups: dict[str, argparse._SubParsersAction]) -> None:
     devnet = _command(subparsers, "devnet", "run the embedded network (JSON-RPC on 127.0.0.1)", cmd_devnet,
                       json=False)
-    devnet.add_argument("--port", type=int, default=None, help="port (default 18545)")
+    devnet.add_argument("--port", type=int, default=None,
+                        help="port (default 18545, or a free one when another program holds it)")
     devnet.add_argument("--no-plugins", action="store_true", help="do not start devnet plugins (demo practitioner)")
     devnet.add_argument("--stop", action="store_true", help="stop the embedded network running in the background")
 
@@ -161,23 +160,12 @@ class Session:
         print(text, file=sys.stderr if getattr(self.args, "json", False) else sys.stdout)
 
     def _fund_once(self) -> None:
-        if not self.network.is_embedded:
-            return
-        funded = self.store.get_setting(FUNDED_SETTING) or []
-        key = f"{self.network.rpc_url}|{self.network.board}|{self.address}"
-        if key in funded:
-            return
-        from wallet.devnet import FAUCET_ETH, FAUCET_TOKENS, rpc_request
+        from wallet.devnet_client import FAUCET_ETH, FAUCET_TOKENS, fund_once
         from wallet.token import format_amount
 
-        try:
-            rpc_request(self.network.rpc_url, "quarry_faucet", [self.address], timeout=30)
+        if fund_once(self.store, self.network, self.address):
             self.note(f"New account on the embedded network: funded {self.address} from the faucet with "
                       f"{format_amount(FAUCET_ETH)} ETH and {format_amount(FAUCET_TOKENS)} QDT.")
-        except NetworkError as exc:
-            if "already funded" not in str(exc):
-                raise
-        self.store.set_setting(FUNDED_SETTING, [*funded, key])
 
     def bounty_client(self):
         from wallet.bounties import BountyClient
@@ -223,19 +211,20 @@ def _table(rows: list[tuple[Any, ...]]) -> str:
 def cmd_devnet(args: argparse.Namespace) -> int:
     import logging
 
-    from wallet.devnet import DEFAULT_PORT, serve_forever, stop_running
+    from wallet import devnet_client
 
     if args.stop:
-        stopped = stop_running(home_from(args))
+        stopped = devnet_client.stop(home_from(args))
         print(f"Stopped the embedded network at {stopped}." if stopped else "The embedded network is not running.")
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    serve_forever(home_from(args), args.port or DEFAULT_PORT, plugins=not args.no_plugins)
+    # no --port: the default one, or a free one (said) when another home's devnet holds it
+    devnet_client.serve(home_from(args), args.port or None, plugins=not args.no_plugins)
     return 0
 
 
 def cmd_network_list(args: argparse.Namespace) -> int:
-    from wallet.devnet import DEFAULT_PORT, running_url
+    from wallet.devnet_client import DEFAULT_PORT, running_url
     from wallet.network import current_network, list_networks, resolve_embedded
     from wallet.store import Store
 
@@ -264,7 +253,7 @@ def cmd_network_list(args: argparse.Namespace) -> int:
 
 
 def cmd_network_use(args: argparse.Namespace) -> int:
-    from wallet.devnet import running_url
+    from wallet.devnet_client import running_url
     from wallet.network import resolve_embedded, use_network
     from wallet.store import Store
 

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from common.paths import data_home
 from wallet.errors import InvalidInput, NotFound
-from wallet.paths import data_home
 
 # -- options -----------------------------------------------------------------------------
 

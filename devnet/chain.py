@@ -35,7 +35,7 @@ from eth_tester.backends.pyevm.serializers import (
 )
 from eth_utils import ValidationError, to_canonical_address
 
-from wallet.devnet_db import SQLiteKeyValue
+from devnet.storage import SQLiteKeyValue
 
 
 class ChainError(Exception):

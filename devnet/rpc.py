@@ -16,8 +16,8 @@ from typing import Any
 
 from eth_utils import is_hex_address, to_canonical_address, to_checksum_address
 
+from devnet.chain import CallRequest, ChainError, DevnetChain
 from trainer import jsonsafe
-from wallet.devnet_chain import CallRequest, ChainError, DevnetChain
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,7 @@
-"""The embedded network: a persistent py-evm chain served as JSON-RPC on 127.0.0.1.
+"""The embedded network's node: the chain, its devnet-held keys and contracts, the server.
 
-`quarry devnet` (or `python -m wallet.devnet`) runs it in the foreground; `ensure_running(home)`
-starts it detached when nothing answers. State lives in `<home>/devnet/chain.sqlite`, so a
-restart continues the same chain. The first start deploys QuarryToken and BountyBoard from a
+`devnet.launcher` runs it (`quarry devnet`, `python -m devnet`, or detached by
+`ensure_running(home)`). The first start deploys QuarryToken and BountyBoard from a
 devnet-held key. Plugins (entry point group "quarry.devnet") get a DevnetContext once the
 server is up.
 
@@ -12,21 +11,14 @@ they are stored in plain text (mode 0600), like anvil's well-known accounts.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import json
 import logging
 import os
 import secrets
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -34,37 +26,27 @@ from typing import Any
 
 from eth_account import Account
 from eth_tester.utils.address import generate_contract_address
-from eth_utils import is_hex_address, to_canonical_address, to_checksum_address
+from eth_utils import to_canonical_address, to_checksum_address
 from web3 import Web3
 
-from trainer import jsonsafe
-from wallet.atomic import atomic_write_text
-from wallet.devnet_chain import ChainError, DevnetChain
-from wallet.devnet_rpc import DevnetHTTPServer, DevnetRPC
-from wallet.errors import NetworkError, QuarryError
-from wallet.paths import data_home
+from common.atomic import atomic_write_text
+from devnet.chain import DevnetChain
+from devnet.config import (
+    ACTIVE_CLIENT_SECONDS,
+    CHAIN_ID,
+    DEFAULT_PORT,
+    ETHER,
+    GRACE_PERIOD_SECONDS,
+    IDLE_BLOCK_SECONDS,
+    PLUGIN_GROUP,
+    PRACTITIONER_TOKENS,
+)
+from devnet.errors import DevnetError
+from devnet.faucet import Faucet
+from devnet.rpc import DevnetHTTPServer, DevnetRPC
+from devnet.server_info import read_server_info, write_server_info
 
 log = logging.getLogger(__name__)
-
-DEFAULT_PORT = 18545
-CHAIN_ID = 1337
-PLUGIN_GROUP = "quarry.devnet"
-GRACE_PERIOD_SECONDS = 3600
-ETHER = 10**18
-TOKEN_UNIT = 10**18
-FAUCET_ETH = 10 * ETHER
-FAUCET_TOKENS = 1_000 * TOKEN_UNIT
-FAUCET_INTERVAL_SECONDS = 3600  # one faucet payment per address per hour
-# Fresh addresses cost nothing, so the per-address limit alone does not stop a loop from
-# draining the deployer (and filling the disk with blocks): at most this many payments per
-# interval in all. A person funds a handful of accounts; the demo needs none.
-FAUCET_PAYMENTS_PER_INTERVAL = 100
-FAUCET_RESERVE_ETH = 1_000 * ETHER  # the deployer keeps this for minting and deploying
-PRACTITIONER_TOKENS = 1_000_000 * TOKEN_UNIT
-IDLE_BLOCK_SECONDS = 5  # an empty block this often while clients are active keeps "latest" fresh
-ACTIVE_CLIENT_SECONDS = 60
-START_TIMEOUT_SECONDS = 60
-MAX_ANSWER_BYTES = 16 * 1024 * 1024  # of a JSON-RPC answer read by rpc_request
 
 
 @dataclass
@@ -81,16 +63,6 @@ class DevnetContext:
     stop: threading.Event = field(default_factory=threading.Event)  # set when shutting down
 
 
-class DevnetError(QuarryError):
-    """The devnet cannot start (port taken, already running, damaged files)."""
-
-
-def devnet_dir(home: str | os.PathLike[str] | None = None) -> Path:
-    directory = data_home(home) / "devnet"
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return directory
-
-
 class Devnet:
     """The chain, its devnet-held keys and contracts, the faucet and the HTTP server."""
 
@@ -98,7 +70,6 @@ class Devnet:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.port = port
-        self.faucet_payments_per_interval = FAUCET_PAYMENTS_PER_INTERVAL
         self.lock = threading.RLock()
         self.stop_event = threading.Event()
         self._lock_file = self._take_directory_lock()
@@ -119,6 +90,7 @@ class Devnet:
         except BaseException:
             self._lock_file.close()  # another attempt may start once this one failed
             raise
+        self.faucet_service = Faucet(self)
         self.rpc = DevnetRPC(self.chain, self.lock, client="Quarry devnet (py-evm)")
         self.rpc.extra_methods["quarry_faucet"] = lambda params: self.faucet(params[0] if params else None)
         self.rpc.extra_methods["quarry_contracts"] = lambda params: self.contracts()
@@ -155,17 +127,17 @@ class Devnet:
         return keys
 
     def _deploy_contracts(self) -> None:
-        from wallet.contracts import abi, bytecode
+        from common.artifacts import abi, bytecode
 
         w3 = Web3()
         token_factory = w3.eth.contract(abi=abi("QuarryToken"), bytecode=bytecode("QuarryToken"))
         board_factory = w3.eth.contract(abi=abi("BountyBoard"), bytecode=bytecode("BountyBoard"))
         deployer = to_canonical_address(self.deployer.address)
         first_nonce = self.chain.nonce(deployer, "pending")
-        token_tx = self._send_internal(
+        token_tx = self.send_internal(
             self.deployer, None, token_factory.constructor(self.deployer.address).data_in_transaction
         )
-        board_tx = self._send_internal(
+        board_tx = self.send_internal(
             self.deployer, None, board_factory.constructor(GRACE_PERIOD_SECONDS).data_in_transaction
         )
         # Both contracts and the practitioner's tokens in one block: the addresses are known
@@ -173,7 +145,7 @@ class Devnet:
         token = to_checksum_address(generate_contract_address(deployer, first_nonce))
         board = to_checksum_address(generate_contract_address(deployer, first_nonce + 1))
         self.chain.set_meta("token", token)
-        self._mint(self.practitioner.address, PRACTITIONER_TOKENS)
+        self.mint(self.practitioner.address, PRACTITIONER_TOKENS)
         self.chain.mine()
         receipts = [self.chain.receipt(tx_hash) for tx_hash in (token_tx, board_tx)]
         if any(receipt is None or receipt["status"] != 1 for receipt in receipts):
@@ -185,7 +157,7 @@ class Devnet:
         self.chain.commit()
         log.info("devnet: deployed QuarryToken at %s and BountyBoard at %s", self.token, self.board)
 
-    def _send_internal(self, signer, to: str | None, data: str | bytes = b"", value: int = 0) -> bytes:
+    def send_internal(self, signer, to: str | None, data: str | bytes = b"", value: int = 0) -> bytes:
         """Sign with a devnet-held key and execute into the pending block (caller holds the lock)."""
         transaction = {
             "type": 2,
@@ -201,12 +173,12 @@ class Devnet:
             transaction["to"] = to
         return self.chain.send_raw_transaction(signer.sign_transaction(transaction).raw_transaction)
 
-    def _mint(self, to: str, amount: int) -> bytes:
-        from wallet.contracts import abi
+    def mint(self, to: str, amount: int) -> bytes:
+        from common.artifacts import abi
 
         token = Web3().eth.contract(abi=abi("QuarryToken"))
         data = token.encode_abi("mint", [to_checksum_address(to), amount])
-        return self._send_internal(self.deployer, self.token, data)
+        return self.send_internal(self.deployer, self.token, data)
 
     # -- custom RPC methods ----------------------------------------------------------------
 
@@ -240,39 +212,10 @@ class Devnet:
             return int(recorded)
 
     def faucet(self, address: Any) -> dict[str, Any]:
-        """Send test ETH and mint QDT to `address`, at most once per address per interval."""
-        if not isinstance(address, str) or not is_hex_address(address):
-            raise ChainError(f"invalid address: {address!r}", code=-32602)
-        address = to_checksum_address(address)
-        with self.lock:
-            last = self.chain.get_meta(f"faucet:{address}")
-            now = time.time()
-            if last is not None and now - float(last) < FAUCET_INTERVAL_SECONDS:
-                minutes = int((FAUCET_INTERVAL_SECONDS - (now - float(last))) // 60) + 1
-                raise ChainError(
-                    f"The faucet already funded {address}; try again in {minutes} minutes.", code=-32005
-                )
-            recent = self.chain.count_meta_since("faucet:", now - FAUCET_INTERVAL_SECONDS)
-            if recent >= self.faucet_payments_per_interval:
-                raise ChainError(
-                    f"The faucet has paid {recent} accounts in the last hour, its limit; try again later.",
-                    code=-32005,
-                )
-            deployer = to_canonical_address(self.deployer.address)
-            if self.chain.balance(deployer, "pending") < FAUCET_ETH + FAUCET_RESERVE_ETH:
-                raise ChainError("The faucet is empty.", code=-32005)
-            eth_tx = self._send_internal(self.deployer, address, b"", FAUCET_ETH)
-            token_tx = self._mint(address, FAUCET_TOKENS)
-            self.chain.set_meta(f"faucet:{address}", repr(now))
-        self._wait_mined(token_tx)
-        return {
-            "eth": hex(FAUCET_ETH),
-            "tokens": hex(FAUCET_TOKENS),
-            "ethTx": "0x" + eth_tx.hex(),
-            "tokenTx": "0x" + token_tx.hex(),
-        }
+        """Send test ETH and mint QDT to `address` (devnet.faucet: rate-limited)."""
+        return self.faucet_service.pay(address)
 
-    def _wait_mined(self, tx_hash: bytes, timeout: float = 5) -> None:
+    def wait_mined(self, tx_hash: bytes, timeout: float = 5) -> None:
         # Answer once the payment is mined, without mining early (that would push the
         # chain's time ahead of the clock).
         deadline = time.monotonic() + timeout
@@ -370,170 +313,3 @@ class Devnet:
             self._lock_file = None
 
 
-# -- finding or starting a devnet ------------------------------------------------------------
-
-
-def write_server_info(directory: Path, info: dict[str, Any]) -> None:
-    atomic_write_text(directory / "server.json", json.dumps(info), mode=0o600)
-
-
-def read_server_info(directory: Path) -> dict[str, Any] | None:
-    try:
-        info = json.loads((Path(directory) / "server.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return info if isinstance(info, dict) and isinstance(info.get("url"), str) else None
-
-
-def rpc_request(url: str, method: str, params: list[Any] | None = None, timeout: float = 5) -> Any:
-    """One JSON-RPC call with urllib; NetworkError when the node is unreachable or refuses."""
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            answer = jsonsafe.loads(response.read(MAX_ANSWER_BYTES))
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise NetworkError(f"Cannot reach the Ethereum node at {url}: {reason}") from exc
-    if not isinstance(answer, dict):
-        raise NetworkError(f"The node at {url} answered something that is not JSON-RPC.")
-    if "error" in answer:
-        message = answer["error"].get("message", "error") if isinstance(answer["error"], dict) else answer["error"]
-        raise NetworkError(f"The node at {url} refused {method}: {message}")
-    return answer.get("result")
-
-
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, but another user's: not our devnet
-        return False
-    return True
-
-
-def running_url(home: str | os.PathLike[str] | None = None) -> str | None:
-    """The URL of the devnet serving this home, if one answers as that devnet.
-
-    server.json may outlive its devnet (killed, crashed) and another program may have taken
-    its port since: the recorded process must be alive and the node at the URL must report
-    the recorded chain id and BountyBoard address."""
-    info = read_server_info(devnet_dir(home))
-    if info is None or not _pid_alive(info.get("pid")):
-        return None
-    try:
-        contracts = rpc_request(info["url"], "quarry_contracts", timeout=2)
-    except NetworkError:
-        return None
-    if not isinstance(contracts, dict) or contracts.get("chainId") != info.get("chainId"):
-        return None
-    if "board" in info and contracts.get("board") != info["board"]:
-        return None
-    return info["url"]
-
-
-def stop_running(home: str | os.PathLike[str] | None = None, timeout: float = 30) -> str | None:
-    """Stop this home's running devnet (SIGTERM, then wait); its URL, or None if none ran."""
-    import signal
-
-    directory = devnet_dir(home)
-    url = running_url(home)
-    if url is None:
-        return None
-    pid = read_server_info(directory)["pid"]
-    if pid == os.getpid():
-        raise DevnetError("The embedded network runs inside this process; it stops when the process ends.")
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _pid_alive(pid) or read_server_info(directory) is None:
-            return url
-        time.sleep(0.1)
-    raise DevnetError(f"The embedded network (pid {pid}) did not stop within {timeout:.0f} s.")
-
-
-def ensure_running(home: str | os.PathLike[str] | None = None, port: int = DEFAULT_PORT,
-                   timeout: float = START_TIMEOUT_SECONDS, plugins: bool = True,
-                   on_start: Callable[[str], None] | None = None) -> str:
-    """The URL of this home's devnet; starts `python -m wallet.devnet` detached if none answers
-    (with its plugins, e.g. the demo practitioner, unless `plugins` is False). `on_start` is
-    called with the URL when this call started it, so the caller can say so."""
-    url = running_url(home)
-    if url is not None:
-        return url
-    directory = devnet_dir(home)
-    if not _port_is_free(port):
-        port = 0  # another program (or another home's devnet) has it: take any free port
-    log_file = open(directory / "devnet.log", "ab")  # noqa: SIM115 (handed to the child)
-    with log_file:
-        command = [sys.executable, "-m", "wallet.devnet", "--home", str(data_home(home)), "--port", str(port)]
-        process = subprocess.Popen(
-            command + ([] if plugins else ["--no-plugins"]),
-            stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
-            start_new_session=True,  # outlives the app that started it
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        url = running_url(home)
-        if url is not None:
-            if on_start is not None:
-                on_start(url)
-            return url
-        if process.poll() is not None:
-            tail = (directory / "devnet.log").read_text(errors="replace").strip().splitlines()[-1:]
-            raise DevnetError(f"The embedded network did not start: {tail[0] if tail else 'no output'}")
-        time.sleep(0.2)
-    raise DevnetError(f"The embedded network did not answer within {timeout:.0f} s (see {directory / 'devnet.log'}).")
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def serve_forever(home: str | os.PathLike[str] | None, port: int, plugins: bool = True,
-                  announce=print) -> None:
-    """Run the devnet in the foreground until interrupted (Ctrl-C or SIGTERM)."""
-    import signal
-
-    # the handler comes first: a SIGTERM sent as soon as server.json appears stops it cleanly
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    devnet = Devnet(devnet_dir(home), port)
-    devnet.start(plugins=plugins)
-    announce(f"Embedded network (chain {devnet.chain.chain_id}) serving at {devnet.url}")
-    announce(f"QuarryToken {devnet.token}, BountyBoard {devnet.board}")
-    try:
-        while not stopped.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        devnet.stop()
-        announce("Embedded network stopped.")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m wallet.devnet", description="Run the embedded network.")
-    parser.add_argument("--home", help="data directory")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--no-plugins", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        serve_forever(args.home, args.port, plugins=not args.no_plugins)
-    except QuarryError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
