@@ -1,6 +1,8 @@
 """`quarry-practitioner`: the other side of the market, on the command line.
 
     quarry-practitioner keygen [--bits 2048] [--password-file F]
+    quarry-practitioner spec-from FILE --label COL [--sheet S] [--out SPEC.json]
+                             (a draft spec from a data file, to edit before posting)
     quarry-practitioner post SPEC.json --validation FILE... --reward X --rounds R --round-seconds S
                              [--token T] [--inbox-url URL] [--json]    (prints the bounty id)
     quarry-practitioner serve [--port P] [--account ADDR: relay gasless submissions]
@@ -230,10 +232,13 @@ def cmd_post(args: argparse.Namespace) -> int:
     key_path = _home(args).key_path
     public_key = load_public_key(key_path)  # no key: say so before asking for its password
     # the validation files against the spec's schema (bad rows said now, not after passwords)
+    spec_to_check = check_spec(raw_spec, paillier_n=public_key.n, inbox_url=args.inbox_url)
     try:
-        load_dataset(args.validation, check_spec(raw_spec, paillier_n=public_key.n, inbox_url=args.inbox_url))
+        validation = load_dataset(args.validation, spec_to_check)
     except DataError as exc:
         raise InvalidInput(f"--validation: {exc}") from exc
+    if not args.json:  # what the validation set will be: rows used, dropped and why
+        print(validation.summary(spec_to_check), file=sys.stderr)
     load_private_key(key_path, _password(args))
     session = build_session(args, signs=True)
     token = args.token or session.token_address
@@ -258,6 +263,26 @@ def cmd_post(args: argparse.Namespace) -> int:
                   "`quarry-practitioner serve` and post with --inbox-url http://HOST:PORT",
                   file=sys.stderr)
         print(posted.bounty_id)
+    return 0
+
+
+def cmd_spec_from(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from practitioner.spec_draft import draft_spec
+
+    spec, notes = draft_spec(args.file, args.label, sheet=args.sheet, title=args.title)
+    text = json.dumps(spec, indent=2, ensure_ascii=False) + "\n"
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and not args.force:
+            raise InvalidInput(f"{out} exists (use --force to replace it).")
+        out.write_text(text, "utf-8")
+        notes.append(f"written to {out}")
+    else:
+        sys.stdout.write(text)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 
@@ -462,12 +487,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing key")
     p.set_defaults(func=cmd_keygen)
 
+    p = sub.add_parser("spec-from", help="draft a spec from a data file (edit it, then post)",
+                       description="Read a data file (CSV/TSV, .xlsx, .ods, Parquet, JSON Lines, "
+                       "JSON, .npz) and print a draft spec: its number columns as features, "
+                       "the label column's values as classes, a model and training defaults.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--label", required=True, metavar="COL", help="the label column")
+    p.add_argument("--sheet", metavar="NAME", help="the spreadsheet's sheet (default: the first)")
+    p.add_argument("--title", help="the bounty's title (default: from the file name)")
+    p.add_argument("--out", metavar="SPEC.json", help="write the draft here instead of stdout")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=cmd_spec_from)
+
     p = sub.add_parser("post", help="post a bounty from a spec file, with its escrow")
     _common(p)
     _chain_options(p)
     p.add_argument("spec", metavar="SPEC.json")
     p.add_argument("--validation", nargs="+", required=True, metavar="FILE",
-                   help="held-out validation data (CSV/npz in the spec's schema); never published")
+                   help="held-out validation data (CSV/TSV, .xlsx, .ods, Parquet, JSON Lines, JSON "
+                        "or .npz; columns matched to the spec's by name); never published")
     p.add_argument("--reward", required=True, metavar="X", help="reward per round in tokens")
     p.add_argument("--rounds", required=True, type=int, metavar="R")
     p.add_argument("--round-seconds", required=True, type=int, metavar="S")

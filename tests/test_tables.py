@@ -216,7 +216,9 @@ def test_preview_shows_rows_as_they_will_be_used(tmp_path, spec):
     preview = preview_rows(table, proposal, spec, n=3)
     assert len(preview) == 3 and len(preview[0]) == 14
     assert preview[0][0] == "14.23" and preview[0][10] == "(missing)" and preview[0][-1] == "0"
-    assert open_table(path).columns == ["this sheet has notes, not data"]  # first sheet
+    assert open_table(path).columns == header  # by default the first sheet with rows of data
+    assert open_table(path, sheet="Notes").columns == ["this sheet has notes, not data"]
+    assert open_table(path, sheet="2").describe() == ".xlsx, sheet 'Data'"
     with pytest.raises(DataError, match="no sheet named 'Sheet9' \\(sheets: Notes, Data\\)"):
         open_table(path, sheet="Sheet9")
 

@@ -32,7 +32,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -313,10 +313,17 @@ def _looks_decimal_comma(rows: list[list[str]]) -> bool:
 # Spreadsheets
 
 
-def _sheet_choice(name: str, sheets: list[str], sheet: str | None) -> int:
+def _sheet_choice(name: str, sheets: list[str], sheet: str | None,
+                  rows: Callable[[int], int] | None = None) -> int:
+    """The sheet asked for (by name or 1-based number); by default the first sheet with a
+    header and at least one row under it (a workbook often opens on a notes sheet)."""
     if not sheets:
         raise DataError(f"{name}: the workbook has no sheets.")
     if sheet is None:
+        if rows is not None:
+            for i in range(min(len(sheets), 100)):
+                if rows(i) >= 2:
+                    return i
         return 0
     if sheet in sheets:
         return sheets.index(sheet)
@@ -370,7 +377,8 @@ class _XlsxTable(_RowsTable):
         _check_zip(path, ".xlsx")
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
         self._book = book
-        self.sheet = book.sheetnames[_sheet_choice(path.name, book.sheetnames, sheet)]
+        self.sheet = book.sheetnames[_sheet_choice(
+            path.name, book.sheetnames, sheet, lambda i: book.worksheets[i].max_row or 0)]
         ws = book[self.sheet]
         header = next(ws.iter_rows(max_row=1, values_only=True), ())
         header = _trim(list(header))
@@ -397,7 +405,8 @@ class _OdsTable(_RowsTable):
         _check_zip(path, ".ods")
         book = CalamineWorkbook.from_path(str(path))
         names = list(book.sheet_names)
-        self.sheet = names[_sheet_choice(path.name, names, sheet)]
+        self.sheet = names[_sheet_choice(
+            path.name, names, sheet, lambda i: book.get_sheet_by_index(i).height)]
         data = book.get_sheet_by_name(self.sheet).to_python(skip_empty_area=False)
         if not data or not _trim(list(data[0])):
             raise DataError(f"{path.name}: sheet '{self.sheet}' is empty (a header row is needed).")
