@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from wallet.errors import QuarryError
 
-COMMAND_MODULES = ["wallet.cli.wallet_cmd", "wallet.cli.chain_cmd", "wallet.cli.train_cmd"]
+COMMAND_MODULES = ["wallet.cli.wallet_cmd", "wallet.cli.chain_cmd", "wallet.cli.train_cmd", "wallet.cli.privacy_cmd"]
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
 HOME_HELP = "Quarry data directory (default: $QUARRY_HOME, else the per-user data directory)"
