@@ -67,3 +67,28 @@ def test_ledger_composes_across_bounties_and_refuses_past_the_ceiling(tmp_path: 
     budget.forget(f"0x{2:064x}")
     assert len(budget.rows(data.hash)) == 2
     assert budget.contribution_epsilon(ACCOUNT, 1, 0) == ("each row (DP-SGD)", 3.0)
+
+
+def test_cli_sets_the_ceiling_shows_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from wallet.cli import main
+
+    home = tmp_path / "home"
+    assert main(["--home", str(home), "privacy", "ceiling", "6"]) == 0
+    budget = PrivacyBudget(Store(home))
+    assert budget.ceiling() == 6.0
+    data = _file(tmp_path, "mine.csv", b"x\n1\n")
+    dp = DpSgdConfig(2.0, 4.0, 0.25, 5).to_json()
+    for bounty in (4, 5):
+        budget.record([data], ACCOUNT, mechanism=ROW_LEVEL, params=dp, epsilon=3.12, delta=1e-5,
+                      bounty_id=bounty, round=0)
+    capsys.readouterr()
+    assert main(["--home", str(home), "privacy", "show"]) == 0
+    shown = capsys.readouterr().out
+    assert "ε = 6" in shown and "mine.csv" in shown and "2 contribution(s)" in shown
+    out = tmp_path / "privacy.csv"
+    assert main(["--home", str(home), "privacy", "export", "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == 3 and "each row (DP-SGD)" in lines[1]
+    assert float(lines[2].split(",")[-2]) == pytest.approx(budget.spent(data.hash), abs=1e-4)
+    assert main(["--home", str(home), "privacy", "ceiling", "--none"]) == 0
+    assert PrivacyBudget(Store(home)).ceiling() is None
