@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainer.data import LoadOptions
+from trainer.data import LoadOptions, inspect_file, preview_rows
+from trainer.errors import TrainerError
+from trainer.mapping import Proposal
+from trainer.spec import BountySpec
 from wallet.store import Store
 
 MAX_MAPPING_BYTES = 1_000_000
@@ -111,6 +114,37 @@ def load_options(
     values.update(label_values or {})
     return LoadOptions(chosen=dict(chosen or {}), per_file=per_file, label_values=values,
                        strict=strict, drop_unknown_labels=drop, sheet=sheet or saved_sheet)
+
+
+@dataclass
+class FileInspection:
+    """One file as the mapping step shows it: its columns, the proposed mapping, the first
+    rows as they will be used; or why it cannot be read."""
+
+    path: str
+    name: str
+    fmt: str = ""
+    columns: list[str] = field(default_factory=list)
+    proposal: Proposal | None = None
+    preview: list[list[str]] = field(default_factory=list)
+    error: str | None = None
+
+
+def inspect_files(paths: Sequence[str | Path], spec: BountySpec, options: LoadOptions,
+                  preview: int = 5) -> list[FileInspection]:
+    """Open each file and propose its mapping (under the owner's choices in `options`);
+    a file that cannot be read, or a choice that does not fit, is that file's `error`."""
+    out = []
+    for raw in paths:
+        item = FileInspection(str(raw), Path(raw).name)
+        try:
+            table, proposal = inspect_file(raw, spec, options)
+            item.fmt, item.columns, item.proposal = table.describe(), list(table.columns), proposal
+            item.preview = preview_rows(table, proposal, spec, preview, options.label_values)
+        except TrainerError as exc:
+            item.error = str(exc)
+        out.append(item)
+    return out
 
 
 def remember_used(store: Store, spec_hash: str, bounty_id: int, dataset: Any,
