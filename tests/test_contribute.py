@@ -3,8 +3,11 @@ dry run, direct submit, gasless through the relay, cancel, bad data, tampered sp
 
 from __future__ import annotations
 
+import ast
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from practitioner.inbox import InboxServer
@@ -14,17 +17,20 @@ from tests.practitioner_fixtures import practitioner_on_market
 from trainer.errors import DataError, TrainingCancelled
 from wallet.blob_store import blob_hash
 from wallet.bounties import BountyClient, relay_submission
-from wallet.contribute import ContributeOptions, contribute
+from wallet.contribute import ContributeOptions, Contribution, contribute
 from wallet.errors import InvalidInput, QuarryError
 
 DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
 OWNER_FILE = DEMO / "wine_owner_a.csv"
+# where file:// URIs may be read from: the practitioner's home (its published spec and model)
+ROOTS: list[Path] = []
 
 
 @pytest.fixture(scope="module")
 def market_setup(tmp_path_factory):
     market, session, _ = practitioner_on_market(tmp_path_factory.mktemp("practitioner"))
     practitioner, home = session.signer, session.home
+    ROOTS[:] = [home.root]
 
     def relay(payload):
         return relay_submission(market.w3, practitioner, payload, board=market.board.address)
@@ -53,7 +59,7 @@ def test_dry_run_sends_nothing(market_setup, tmp_path):
     market, client, inbox_bounty, _, inbox, _ = market_setup
     steps = []
     result = contribute(client, None, inbox_bounty, [OWNER_FILE], ContributeOptions(dry_run=True),
-                        blob_dir=tmp_path, progress=lambda s, f, m: steps.append(s))
+                        blob_dir=tmp_path, progress=lambda s, f, m: steps.append(s), file_roots=ROOTS)
     assert result.dry_run and result.tx_hash is None and result.uri is None
     assert result.n_rows == 45 and result.blob_hash.startswith("0x")
     assert "Dry run" in result.summary()
@@ -65,21 +71,21 @@ def test_dry_run_sends_nothing(market_setup, tmp_path):
 def test_direct_submit_to_a_file_bounty(market_setup, tmp_path):
     market, client, _, local_bounty, _, _ = market_setup
     owner = funded_signer(market.chain)
-    result = contribute(client, owner, local_bounty, [OWNER_FILE], blob_dir=tmp_path / "blobs")
+    result = contribute(client, owner, local_bounty, [OWNER_FILE], blob_dir=tmp_path / "blobs", file_roots=ROOTS)
     assert result.uri.startswith("file://")
     stored = (tmp_path / "blobs" / result.blob_hash).read_bytes()
     assert blob_hash(stored) == result.blob_hash
     submission = client.submission(local_bounty, 0, owner.address)
     assert submission["blob_hash"] == result.blob_hash and submission["uri"] == result.uri
     with pytest.raises(QuarryError, match="already submitted"):
-        contribute(client, owner, local_bounty, [OWNER_FILE], blob_dir=tmp_path / "blobs")
+        contribute(client, owner, local_bounty, [OWNER_FILE], blob_dir=tmp_path / "blobs", file_roots=ROOTS)
 
 
 def test_gasless_submit_through_the_inbox_relay(market_setup, tmp_path):
     market, client, inbox_bounty, _, inbox, _ = market_setup
     owner = funded_signer(market.chain, eth=0)
     assert market.w3.eth.get_balance(owner.address) == 0
-    result = contribute(client, owner, inbox_bounty, [OWNER_FILE], ContributeOptions(gasless=True))
+    result = contribute(client, owner, inbox_bounty, [OWNER_FILE], ContributeOptions(gasless=True), file_roots=ROOTS)
     assert result.uri == f"{inbox.url}/blobs/{result.blob_hash}"
     submission = client.submission(inbox_bounty, 0, owner.address)
     assert submission["blob_hash"] == result.blob_hash
@@ -95,13 +101,13 @@ def test_cancel_and_bad_data_send_nothing(market_setup, tmp_path):
     owner = funded_signer(market.chain)
     with pytest.raises(TrainingCancelled):
         contribute(client, owner, local_bounty, [OWNER_FILE], blob_dir=tmp_path,
-                   should_stop=lambda: True)
+                   should_stop=lambda: True, file_roots=ROOTS)
     bad = tmp_path / "bad.csv"
     bad.write_text("alcohol,label\n1.0,0\n")
     with pytest.raises(DataError, match="schema"):
-        contribute(client, owner, local_bounty, [bad], blob_dir=tmp_path)
+        contribute(client, owner, local_bounty, [bad], blob_dir=tmp_path, file_roots=ROOTS)
     with pytest.raises(InvalidInput):
-        contribute(client, owner, local_bounty, [], blob_dir=tmp_path)
+        contribute(client, owner, local_bounty, [], blob_dir=tmp_path, file_roots=ROOTS)
     assert client.submission(local_bounty, 0, owner.address) is None
     assert [p.name for p in tmp_path.iterdir()] == ["bad.csv"]
 
@@ -114,7 +120,7 @@ def test_a_spec_that_does_not_match_its_hash_is_refused(market_setup, tmp_path):
     try:
         path.write_bytes(original.replace(b"Wine", b"Vine"))
         with pytest.raises(InvalidInput, match="does not match"):
-            contribute(client, None, local_bounty, [OWNER_FILE], ContributeOptions(dry_run=True))
+            contribute(client, None, local_bounty, [OWNER_FILE], ContributeOptions(dry_run=True), file_roots=ROOTS)
     finally:
         path.write_bytes(original)
 
@@ -126,12 +132,64 @@ def test_cheap_local_checks_come_before_any_network_work(market_setup, tmp_path)
     steps = []
     with pytest.raises(InvalidInput, match="no such file"):
         contribute(client, None, local_bounty, [OWNER_FILE, tmp_path / "none.csv"],
-                   ContributeOptions(dry_run=True), progress=lambda s, f, m: steps.append(s))
+                   ContributeOptions(dry_run=True), progress=lambda s, f, m: steps.append(s), file_roots=ROOTS)
     assert steps == []
     with pytest.raises(InvalidInput, match="not a file"):
-        contribute(client, None, local_bounty, [tmp_path], ContributeOptions(dry_run=True))
+        contribute(client, None, local_bounty, [tmp_path], ContributeOptions(dry_run=True), file_roots=ROOTS)
     with pytest.raises(InvalidInput, match=r"at most 1; 2\.5 asked"):
         contribute(client, None, capped_bounty, [OWNER_FILE],
                    ContributeOptions(dry_run=True, noise_multiplier=2.5),
-                   progress=lambda s, f, m: steps.append(s))
+                   progress=lambda s, f, m: steps.append(s), file_roots=ROOTS)
     assert steps == ["bounty", "spec"]
+
+
+def test_the_staged_steps_one_by_one(market_setup, tmp_path):
+    """The steps the CLI, the GUI wizard and the autopilot all call: prepare (bounty, spec
+    and model inside the allowed roots, schema), train, privatise within the spec's noise cap,
+    encrypt, submit; a URI outside the roots is refused, and the roots are required."""
+    market, client, _, _, _, capped_bounty = market_setup
+    owner = funded_signer(market.chain)
+    with pytest.raises(TypeError):
+        Contribution(client, capped_bounty, file_roots=None, account=owner.address)  # type: ignore[arg-type]
+    # the spec lies in the practitioner's home: a wallet allowed only its own home does not open it
+    with pytest.raises(InvalidInput, match="outside"):
+        Contribution(client, capped_bounty, file_roots=[tmp_path], account=owner.address).open_round()
+
+    steps: list[str] = []
+    contribution = Contribution(client, capped_bounty, file_roots=ROOTS, account=owner.address,
+                                progress=lambda s, f, m: steps.append(s))
+    contribution.prepare([OWNER_FILE])
+    assert contribution.round_index == 0 and contribution.dataset.n_rows == 45
+    bad = tmp_path / "other.csv"
+    bad.write_text("alcohol,label\n1.0,0\n")
+    assert "schema" in contribution.check_file(bad) and contribution.check_file(OWNER_FILE) is None
+    epochs: list[int] = []
+    trained = contribution.train(2, on_epoch=lambda e, loss, acc: epochs.append(e))
+    assert epochs == [1, 2] and trained.noise_multiplier == 0 and math.isinf(trained.epsilon)
+    with pytest.raises(InvalidInput, match="at most 1"):
+        contribution.privatise(1.5)  # the spec's cap holds whoever calls
+    noisy = contribution.privatise(0.5, rng=np.random.default_rng(1))
+    assert noisy.epsilon < math.inf and not np.allclose(noisy.delta, trained.delta)
+    blob = contribution.encrypt()
+    assert contribution.blob_hash == blob_hash(blob)
+    result = contribution.submit(owner, blob_dir=tmp_path / "blobs")
+    assert result.epsilon == noisy.epsilon and contribution.blob is None
+    assert client.submission(capped_bounty, 0, owner.address)["blob_hash"] == result.blob_hash
+    assert steps[:4] == ["bounty", "spec", "model", "data"] and "privacy" in steps and steps[-1] == "upload"
+    # prepared again for the same round: the account has submitted, so it stops at once
+    with pytest.raises(QuarryError, match="already submitted"):
+        contribution.prepare([OWNER_FILE])
+
+
+def test_the_wizard_page_imports_nothing_from_the_trainer():
+    """ui/pages/contribute.py keeps widgets and navigation; the work is wallet.contribute's.
+    Every import counts, function-level ones included."""
+    source = Path(__file__).resolve().parent.parent / "ui" / "pages" / "contribute.py"
+    imported: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+    assert "wallet.contribute" in imported
+    assert not [name for name in imported if name == "trainer" or name.startswith("trainer.")]

@@ -68,7 +68,7 @@ def test_demo_posts_evaluates_and_pays(tmp_path: Path):
 
         owner = faucet_signer(node)
         result = contribute(client, owner, 1, [DEMO_DIR / "wine_owner_a.csv"],
-                            blob_dir=tmp_path / "owner-blobs")
+                            file_roots=[tmp_path], blob_dir=tmp_path / "owner-blobs")
         assert result.round == 0 and result.uri.startswith("file://")
 
         round_0 = _wait(lambda: (r := client.rounds(client.bounty(1))[0])["state"] == "finalized" and r,

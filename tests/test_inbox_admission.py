@@ -60,6 +60,7 @@ def test_commit_first_then_upload_and_the_upload_stays_private(setup, tmp_path):
     market, session, _, inbox, client, bounty_id = setup
     owner = funded_signer(market.chain, eth=0)
     result = contribute(client, owner, bounty_id, [OWNER_FILE], ContributeOptions(gasless=True),
+                        file_roots=[session.home.root],
                         outbox_dir=tmp_path / "outbox")
     # the inbox stored it only because its hash was already committed on chain for the owner
     assert client.submission(bounty_id, 0, owner.address)["blob_hash"] == result.blob_hash
@@ -94,7 +95,8 @@ def test_an_upload_that_fails_after_the_commit_is_kept_and_retried(setup, tmp_pa
     try:
         bounty_id = _post(session)
         owner = funded_signer(market.chain)
-        result = contribute(client, owner, bounty_id, [OWNER_FILE], outbox_dir=tmp_path / "outbox")
+        result = contribute(client, owner, bounty_id, [OWNER_FILE], file_roots=[session.home.root],
+                            outbox_dir=tmp_path / "outbox")
     finally:
         session.inbox_url = setup[3].url
         busy.stop()
@@ -188,7 +190,7 @@ def test_an_update_for_a_round_that_moved_on_is_not_sent(tmp_path):
                                     "0x" + "22" * 32, "file:///report")
 
     with pytest.raises(StaleRound, match=r"built for round 0 \(1 of 2\).*round 1 \(2 of 2\) is"):
-        contribute(client, owner, bounty_id, [OWNER_FILE], blob_dir=tmp_path / "blobs",
+        contribute(client, owner, bounty_id, [OWNER_FILE], file_roots=[session.home.root], blob_dir=tmp_path / "blobs",
                    outbox_dir=tmp_path / "outbox", progress=round_moves_on)
     assert client.bounty(bounty_id).current_round == 1
     assert client.submission(bounty_id, 1, owner.address) is None

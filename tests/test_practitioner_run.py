@@ -67,7 +67,8 @@ def _stop(process: subprocess.Popen, signum: int) -> tuple[int, str, str]:
 
 def _contribute_both(client: BountyClient, owners, bounty_id: int, tmp_path: Path) -> None:
     for owner, name in zip(owners, ("wine_owner_a.csv", "wine_owner_b.csv"), strict=True):
-        contribute(client, owner, bounty_id, [DEMO / name], blob_dir=tmp_path / "owner-blobs")
+        contribute(client, owner, bounty_id, [DEMO / name], file_roots=[tmp_path],
+                   blob_dir=tmp_path / "owner-blobs")
 
 
 def test_run_loop_finalises_and_pays_rounds_as_they_close(tmp_path: Path, capsys):

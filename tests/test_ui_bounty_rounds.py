@@ -82,7 +82,8 @@ def test_each_bounty_shows_its_own_token_and_an_expire_button_after_the_grace_pe
     market, session, ctx, vault, client, bounties, dollars, lookalike = _world(quarry_home)
     theme.apply_theme(QApplication.instance(), "light")
     owner = vault.signer(TEST_PHRASE_ADDRESS)
-    contribute(client, owner, bounties["tusd"], [OWNER_FILE], blob_dir=quarry_home / "blobs")
+    contribute(client, owner, bounties["tusd"], [OWNER_FILE], file_roots=[quarry_home],
+               blob_dir=quarry_home / "blobs")
     page = BountiesPage(ctx)
     qtbot.addWidget(page)
     page.resize(1280, 720)
@@ -121,7 +122,8 @@ def test_each_bounty_shows_its_own_token_and_an_expire_button_after_the_grace_pe
     wait_idle(qtbot, ctx)
 
     # round 2 is scored: the owner's reward shows in TUSD with 6 decimals, marked unlisted
-    contribute(client, owner, bounties["tusd"], [OWNER_FILE], blob_dir=quarry_home / "blobs")
+    contribute(client, owner, bounties["tusd"], [OWNER_FILE], file_roots=[quarry_home],
+               blob_dir=quarry_home / "blobs")
     market.chain.travel_to(client.bounty(bounties["tusd"]).round_deadline)
     session.client.finalize(bounties["tusd"], 1, [owner.address], [1_250_000], "0x" + "11" * 32,
                             "file:///next", "0x" + "22" * 32, "file:///report")

@@ -68,8 +68,10 @@ def app_on_market(tmp_path_factory):
     market.w3.eth.wait_for_transaction_receipt(market.w3.eth.send_transaction(
         {"from": market.chain.accounts[0], "to": other.address, "value": 10 * 10**18}))
     for bounty_id in bounties.values():
-        contribute(client, owner, bounty_id, [DEMO / "breast_cancer_owner_a.csv"], blob_dir=quarry_home / "blobs")
-        contribute(client, other, bounty_id, [DEMO / "breast_cancer_owner_b.csv"], blob_dir=tmp_path / "blobs")
+        contribute(client, owner, bounty_id, [DEMO / "breast_cancer_owner_a.csv"], file_roots=[quarry_home],
+                   blob_dir=quarry_home / "blobs")
+        contribute(client, other, bounty_id, [DEMO / "breast_cancer_owner_b.csv"], file_roots=[quarry_home],
+                   blob_dir=tmp_path / "blobs")
     market.chain.advance(601)
     world = {"session": session, "key": private_key, "client": client, "owners": [owner, other],
              "market": market}

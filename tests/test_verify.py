@@ -55,7 +55,8 @@ def world(tmp_path_factory):
     owners = [funded_signer(market.chain) for _ in FILES]
     for bounty_id in bounties.values():
         for owner, name in zip(owners, FILES, strict=True):
-            contribute(client, owner, bounty_id, [DEMO / name], blob_dir=home / "blobs")
+            contribute(client, owner, bounty_id, [DEMO / name], file_roots=[session.home.root],
+                       blob_dir=home / "blobs")
     market.chain.advance(601)
     yield {"market": market, "session": session, "key": private_key, "owners": owners,
            "client": client, **bounties}

@@ -1,25 +1,36 @@
-"""The data owner's contribution to a bounty, as one service for the CLI and the GUI.
+"""The data owner's contribution to a bounty: one staged service for the CLI, the GUI wizard
+and the autopilot (standing contributions). Each face only calls these steps.
 
-    result = contribute(client, signer, bounty_id, files, options, progress=..., should_stop=...)
+    c = Contribution(client, bounty_id, account=addr, file_roots=[home])
+    c.prepare(files)            # bounty state, already-submitted check, spec + model, schema
+    c.train(epochs)             # local training from the round's model, clipped; progress, cancel
+    c.privatise(noise)          # Gaussian noise within the spec's cap; ε
+    c.encrypt()                 # Paillier, under the bounty's key, into the update blob
+    result = c.submit(signer)   # stale-round check, keep the plaintext, commit, then upload
 
-Steps (each reports progress and checks should_stop between pieces of work):
-0. check what costs nothing first: the options, and that every data file exists and is
-   readable (before any network work; `check_data_files` lets a caller do it even earlier),
-1. read the bounty; its current round must accept submissions (not needed for a dry run),
-2. fetch the spec and the round's model from their URIs; both must match their on-chain
-   hashes (wallet.blob_store.fetch_blob refuses a mismatch); the noise asked for is checked
-   against the spec's cap before the model is fetched,
-3. load and validate the owner's files against the spec's schema (trainer.data),
-4. train locally from the round's model, clip, add Gaussian noise if asked (ε reported),
-5. encode and encrypt under the bounty's Paillier key into the update blob,
-6. check the round the update was built for is still the bounty's current round (else
-   StaleRound: nothing is sent; train again), keep the plaintext update the practitioner
-   will decrypt in <home>/kept-updates (never sent; wallet.kept_updates),
-7. commit its hash on chain, directly or gasless through the inbox's relay, and only then
-   publish the blob: upload it to the spec's inbox (or write it to <home>/blobs for
-   file:// bounties). Nobody sees an update before its commit. The blob waits in
-   <home>/outbox (wallet.outbox) until published; an upload that fails after the commit
-   stays there for `quarry upload` (the result says so, `upload_error`).
+`contribute(...)` runs all of them in one go (the CLI, tests). Steps, in detail:
+1. prepare: what costs nothing first (the options; every data file exists and is readable),
+   then the bounty: its current round must accept submissions and the account must not have
+   submitted to it yet (not needed for a dry run); the spec and the round's model are
+   fetched from their URIs, only inside `file_roots` for file:// URIs (a URI is a stranger's
+   input; the argument is required), and both must match their on-chain hashes; a noise
+   multiplier given up front is checked against the spec's cap before the model is fetched;
+   the files are loaded and checked against the spec's schema (trainer.data).
+2. train: from the round's model; the update is clipped to the spec's bound.
+3. privatise: Gaussian noise (noise multiplier within the spec's cap), ε reported.
+4. encrypt: encode and encrypt under the bounty's Paillier key into the update blob.
+5. submit: the round the update was built for must still be current (else StaleRound:
+   nothing is sent; prepare and train again); the plaintext update the practitioner will
+   decrypt is kept in <home>/kept-updates (never sent; wallet.kept_updates); then
+   `submit_update` commits its hash on chain (directly or gasless through the inbox's relay)
+   and only then publishes the blob (upload to the spec's inbox, or <home>/blobs for file://
+   bounties). Nobody sees an update before its commit. The blob waits in <home>/outbox
+   (wallet.outbox) until published; an upload that fails after the commit stays there for
+   `quarry upload` (the result says so, `upload_error`).
+
+Every step reports `progress(step, fraction, message)` and checks `should_stop()` between
+pieces of work (TrainingCancelled). Errors meant for people are QuarryError / TrainerError;
+anything else is a bug and propagates as itself.
 
 Round numbers: `round` (results, JSON) is the on-chain index, 0-based; text says
 `round 0 (1 of 6)` (wallet.history.round_text).
@@ -30,30 +41,35 @@ sends nothing further: training and encryption write nothing to disk.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from eth_account.signers.local import LocalAccount
 
-from trainer.data import load_dataset
-from trainer.errors import TrainingCancelled
+from trainer.data import Dataset, load_dataset
+from trainer.errors import TrainerError, TrainingCancelled
 from trainer.models import model_from_bytes
+from trainer.privacy import add_gaussian_noise, describe_epsilon, epsilon_spent
 from trainer.spec import BountySpec
-from trainer.update import encrypt_to_blob, make_update
+from trainer.update import LocalUpdate, encrypt_to_blob, make_update
 from trainer.update_blob import blob_hash
 from wallet.blob_store import fetch_blob
-from wallet.bounties import BountyClient
+from wallet.bounties import Bounty, BountyClient
 from wallet.errors import InvalidInput, QuarryError
 from wallet.history import round_text
 from wallet.kept_updates import keep_update
 from wallet.outbox import Outbox, PendingUpload, blob_uri, publish
 
-STEPS = ("bounty", "spec", "model", "data", "train", "encrypt", "submit", "upload")
+STEPS = ("bounty", "spec", "model", "data", "train", "privacy", "encrypt", "submit", "upload")
 Progress = Callable[[str, float, str], None]  # (step, fraction 0..1 of that step, message)
 StopCheck = Callable[[], bool]
+EpochCallback = Callable[[int, float, float], None]  # (epoch, loss, accuracy)
+FileRoots = Sequence[str | os.PathLike[str]]
 SPEC_MAX_BYTES = 4 * 1024 * 1024
 MODEL_MAX_BYTES = 256 * 1024 * 1024
 
@@ -79,18 +95,30 @@ def check_data_files(data_files: Sequence[str | Path], what: str = "Data file") 
 def check_options(options: ContributeOptions) -> None:
     if options.epochs is not None and not 1 <= options.epochs <= 10_000:
         raise InvalidInput("Epochs must be between 1 and 10000.")
-    if not math.isfinite(options.noise_multiplier) or options.noise_multiplier < 0:
+    check_noise_value(options.noise_multiplier)
+
+
+def check_noise_value(noise_multiplier: float) -> None:
+    if not math.isfinite(noise_multiplier) or noise_multiplier < 0:
         raise InvalidInput("The noise multiplier (--dp-noise) must be a number >= 0.")
 
 
 def check_noise(spec: BountySpec, noise_multiplier: float) -> None:
-    """The noise multiplier within the bounty's cap (checked before the model is fetched)."""
+    """The noise multiplier within the bounty's cap."""
+    check_noise_value(noise_multiplier)
     cap = spec.privacy.max_noise_multiplier
     if cap is not None and noise_multiplier > cap:
         raise InvalidInput(
             f"This bounty accepts a noise multiplier (--dp-noise) of at most {cap:g}; "
             f"{noise_multiplier:g} asked."
         )
+
+
+def privacy_preview(noise_multiplier: float, delta: float) -> tuple[float, str]:
+    """(ε, the same in words) of one round with this noise multiplier: what a face shows
+    while the person chooses (the GUI's slider), before anything is trained or sent."""
+    eps = epsilon_spent(noise_multiplier, 1.0, 1, delta)
+    return eps, describe_epsilon(eps, delta)
 
 
 @dataclass(frozen=True)
@@ -163,11 +191,245 @@ def _check_stop(should_stop: StopCheck | None) -> None:
         raise TrainingCancelled("Cancelled; nothing was sent.")
 
 
-def load_bounty_spec(client: BountyClient, bounty_id: int) -> tuple[object, BountySpec]:
-    """(bounty, spec) with the spec's bytes checked against the on-chain hash."""
+def load_bounty_spec(client: BountyClient, bounty_id: int, *, file_roots: FileRoots) -> tuple[Bounty, BountySpec]:
+    """(bounty, spec) with the spec's bytes checked against the on-chain hash, a file:// spec
+    read only inside `file_roots`."""
     bounty = client.bounty(bounty_id)
-    data = fetch_blob(bounty.spec_uri, bounty.spec_hash, max_bytes=SPEC_MAX_BYTES)
+    data = fetch_blob(bounty.spec_uri, bounty.spec_hash, SPEC_MAX_BYTES, file_roots=file_roots)
     return bounty, BountySpec.from_json_bytes(data)
+
+
+class Contribution:
+    """One contribution to one round of one bounty, step by step (see the module docstring).
+
+    A step may be repeated (train again with other epochs, privatise with another noise);
+    `prepare` starts over for the bounty's current round (after a StaleRound). The object is
+    used by one thread at a time: a GUI runs each step in a worker and waits for it."""
+
+    def __init__(self, client: BountyClient, bounty_id: int, *, file_roots: FileRoots,
+                 account: str | None = None, progress: Progress | None = None,
+                 should_stop: StopCheck | None = None) -> None:
+        if file_roots is None:  # a URI from the chain must never open any local file
+            raise TypeError("file_roots is required: the directories file:// URIs may be read from")
+        self.client = client
+        self.bounty_id = bounty_id
+        self.account = account  # None: a dry run, nothing is checked against an account
+        self.file_roots = [str(r) for r in file_roots]
+        self.progress = progress or _noop_progress
+        self.should_stop = should_stop
+        self.bounty: Bounty | None = None
+        self.spec: BountySpec | None = None
+        self.global_params: np.ndarray | None = None
+        self.files: list[str] = []
+        self.dataset: Dataset | None = None
+        self.trained: LocalUpdate | None = None  # clipped, no noise yet
+        self.update: LocalUpdate | None = None  # with the chosen noise: what is encrypted
+        self.blob: bytes | None = None
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _stop(self, should_stop: StopCheck | None) -> StopCheck | None:
+        return should_stop if should_stop is not None else self.should_stop
+
+    def _report(self, progress: Progress | None) -> Progress:
+        return progress if progress is not None else self.progress
+
+    @property
+    def round_index(self) -> int:
+        """The round this contribution is built for (the bounty's current round at prepare)."""
+        if self.bounty is None:
+            raise QuarryError("Prepare the contribution first.")
+        return self.bounty.current_round
+
+    @property
+    def blob_hash(self) -> str | None:
+        return blob_hash(self.blob) if self.blob is not None else None
+
+    # -- 1. prepare ----------------------------------------------------------------------
+
+    def open_round(self, *, noise_multiplier: float | None = None, gasless: bool = False,
+                   require_open: bool = True, progress: Progress | None = None,
+                   should_stop: StopCheck | None = None) -> BountySpec:
+        """The bounty (its round must accept submissions and the account must not have
+        submitted to it yet, unless `require_open` is False: a dry run), its spec and the
+        round's model, both hash-checked and read only inside the allowed roots."""
+        report, stop = self._report(progress), self._stop(should_stop)
+        self.trained = self.update = self.blob = None
+        report("bounty", 0.0, f"Reading bounty {self.bounty_id}")
+        bounty = self.client.bounty(self.bounty_id)
+        if require_open and bounty.phase != "accepting":
+            raise QuarryError(
+                f"Bounty {self.bounty_id} does not accept submissions now "
+                f"({round_text(bounty.current_round, bounty.rounds)} is {bounty.phase}).")
+        if require_open and self.account is not None and self.client.submission(
+                self.bounty_id, bounty.current_round, self.account):
+            raise QuarryError(f"You already submitted to {round_text(bounty.current_round, bounty.rounds)} "
+                              f"of bounty {self.bounty_id}.")
+        _check_stop(stop)
+
+        report("spec", 0.0, "Fetching the bounty's spec")
+        spec = BountySpec.from_json_bytes(
+            fetch_blob(bounty.spec_uri, bounty.spec_hash, SPEC_MAX_BYTES, file_roots=self.file_roots))
+        if noise_multiplier is not None:
+            check_noise(spec, noise_multiplier)
+        if gasless and not spec.inbox_url:
+            raise InvalidInput("This bounty has no inbox to relay a gasless submission; submit directly.")
+        _check_stop(stop)
+
+        report("model", 0.0, "Fetching the round's model")
+        round_info = self.client.rounds(bounty)[bounty.current_round]
+        model_data = fetch_blob(round_info["model_uri"], round_info["model_hash"], MODEL_MAX_BYTES,
+                                file_roots=self.file_roots)
+        self.global_params = model_from_bytes(model_data, spec).get_params()
+        self.bounty, self.spec = bounty, spec
+        _check_stop(stop)
+        return spec
+
+    def check_file(self, path: str | Path) -> str | None:
+        """None when this one file matches the spec's schema, else the problem (one line):
+        the autopilot picks up only the files of a folder that match."""
+        if self.spec is None:
+            raise QuarryError("Prepare the contribution first.")
+        try:
+            load_dataset([str(path)], self.spec)
+        except (QuarryError, TrainerError) as exc:
+            return str(exc)
+        return None
+
+    def load_data(self, data_files: Sequence[str | Path], *, progress: Progress | None = None,
+                  should_stop: StopCheck | None = None) -> Dataset:
+        """The files, checked against the spec's schema (every problem in one message)."""
+        if self.spec is None:
+            raise QuarryError("Prepare the contribution first.")
+        check_data_files(data_files)
+        self._report(progress)("data", 0.0, "Checking your data against the bounty's schema")
+        dataset = load_dataset([str(f) for f in data_files], self.spec)
+        self.files, self.dataset = [str(f) for f in data_files], dataset
+        self.trained = self.update = self.blob = None
+        _check_stop(self._stop(should_stop))
+        return dataset
+
+    def prepare(self, data_files: Sequence[str | Path], *, noise_multiplier: float | None = None,
+                gasless: bool = False, require_open: bool = True, progress: Progress | None = None,
+                should_stop: StopCheck | None = None) -> Contribution:
+        """open_round, then load_data: all that comes before training."""
+        check_data_files(data_files)  # costs nothing: before any network work
+        if noise_multiplier is not None:
+            check_noise_value(noise_multiplier)
+        self.open_round(noise_multiplier=noise_multiplier, gasless=gasless, require_open=require_open,
+                        progress=progress, should_stop=should_stop)
+        self.load_data(data_files, progress=progress, should_stop=should_stop)
+        return self
+
+    # -- 2. train ------------------------------------------------------------------------
+
+    def train(self, epochs: int | None = None, *, on_epoch: EpochCallback | None = None,
+              progress: Progress | None = None, should_stop: StopCheck | None = None) -> LocalUpdate:
+        """Train from the round's model on the prepared data; the update is clipped to the
+        spec's bound and has no noise yet (privatise adds it)."""
+        if self.spec is None or self.dataset is None or self.global_params is None:
+            raise QuarryError("Prepare the contribution (bounty and data) before training.")
+        if epochs is not None and not 1 <= epochs <= 10_000:
+            raise InvalidInput("Epochs must be between 1 and 10000.")
+        report, stop = self._report(progress), self._stop(should_stop)
+        total = epochs or self.spec.training.epochs
+
+        def each_epoch(epoch: int, loss: float, accuracy: float) -> None:
+            report("train", epoch / total, f"Epoch {epoch}/{total}: loss {loss:.4f}, accuracy {accuracy:.3f}")
+            if on_epoch is not None:
+                on_epoch(epoch, loss, accuracy)
+
+        report("train", 0.0, f"Training on {self.dataset.n_rows} rows")
+        self.trained = make_update(self.spec, self.global_params, self.dataset.X, self.dataset.y,
+                                   epochs=epochs, noise_multiplier=0.0, progress=each_epoch,
+                                   should_stop=stop)
+        self.update = self.blob = None
+        _check_stop(stop)
+        return self.trained
+
+    # -- 3. privatise --------------------------------------------------------------------
+
+    def privatise(self, noise_multiplier: float = 0.0, *, rng: np.random.Generator | None = None,
+                  progress: Progress | None = None) -> LocalUpdate:
+        """The trained update with Gaussian noise of `noise_multiplier` × the clip bound,
+        within the spec's cap (InvalidInput above it); ε of this round. rng: tests only."""
+        if self.spec is None or self.trained is None:
+            raise QuarryError("Train before adding privacy noise.")
+        check_noise(self.spec, noise_multiplier)
+        self._report(progress)("privacy", 0.0, f"Adding noise (multiplier {noise_multiplier:g})")
+        delta = add_gaussian_noise(self.trained.delta, noise_multiplier, self.spec.privacy.clip_norm, rng)
+        self.update = dataclasses.replace(
+            self.trained, delta=delta, noise_multiplier=float(noise_multiplier),
+            epsilon=epsilon_spent(noise_multiplier, 1.0, 1, self.spec.privacy.delta),
+            dp_delta=self.spec.privacy.delta)
+        self.blob = None
+        return self.update
+
+    # -- 4. encrypt ----------------------------------------------------------------------
+
+    def encrypt(self, *, progress: Progress | None = None, should_stop: StopCheck | None = None) -> bytes:
+        """The update encrypted under the bounty's key into the update blob (for the round
+        it was built for: its header says which)."""
+        if self.spec is None or self.bounty is None:
+            raise QuarryError("Prepare the contribution first.")
+        if self.update is None:
+            if self.trained is None:
+                raise QuarryError("Train before encrypting.")
+            self.privatise(0.0)
+        report, stop = self._report(progress), self._stop(should_stop)
+        report("encrypt", 0.0, "Encrypting your update")
+        assert self.update is not None
+        self.blob = encrypt_to_blob(
+            self.spec, self.bounty_id, self.bounty.current_round, self.update,
+            progress=lambda done, total: report("encrypt", done / max(total, 1), f"{done}/{total} ciphertexts"),
+            should_stop=stop)
+        _check_stop(stop)
+        return self.blob
+
+    def result(self, *, dry_run: bool = False) -> ContributionResult:
+        """What was built (and, after submit, sent)."""
+        if self.blob is None or self.update is None or self.spec is None or self.bounty is None \
+                or self.dataset is None:
+            raise QuarryError("Encrypt the update first.")
+        history = self.update.train_history
+        last = history[-1] if history else None
+        return ContributionResult(
+            bounty_id=self.bounty_id, round=self.bounty.current_round, title=self.spec.title,
+            n_rows=self.dataset.n_rows, n_params=int(self.update.delta.size),
+            blob_hash=blob_hash(self.blob), blob_bytes=len(self.blob), epsilon=self.update.epsilon,
+            dp_delta=self.update.dp_delta, clipped=self.update.clipped,
+            final_loss=last.loss if last is not None else None,
+            final_accuracy=last.accuracy if last is not None else None,
+            key_fingerprint=self.spec.key_fingerprint_short, dry_run=dry_run, rounds=self.bounty.rounds)
+
+    # -- 5. submit -----------------------------------------------------------------------
+
+    def submit(self, signer: LocalAccount, *, gasless: bool = False, blob_dir: str | Path | None = None,
+               outbox_dir: str | Path | None = None, progress: Progress | None = None,
+               should_stop: StopCheck | None = None) -> ContributionResult:
+        """Send the encrypted update for the round it was built for: StaleRound when that
+        round closed meanwhile (nothing sent); the plaintext kept at home; then commit on
+        chain and upload (`submit_update`). The blob is spent afterwards."""
+        if self.blob is None or self.spec is None or self.bounty is None or self.update is None:
+            raise QuarryError("Encrypt the update before submitting it.")
+        if self.account is not None and signer.address != self.account:
+            raise InvalidInput(f"This update was prepared for {self.account}, not {signer.address}.")
+        _check_stop(self._stop(should_stop))
+        result = self.result()
+        round_index, digest = self.bounty.current_round, result.blob_hash
+        # training took a while: the round may have moved on (StaleRound before anything is kept)
+        self.client.check_can_submit(self.bounty_id, signer.address, round_index)
+        # kept at home before anything is sent: the wallet checks the round's report with it
+        keep_update(self.client, signer.address, self.bounty_id, round_index, digest, self.update.delta,
+                    self.spec.encoding_params())
+        submitted = submit_update(
+            self.client, signer, self.bounty_id, round_index, self.blob, self.spec.inbox_url,
+            gasless=gasless, blob_dir=blob_dir, outbox_dir=outbox_dir, progress=self._report(progress))
+        self.blob = None  # committed: never to be sent again
+        result.uri, result.tx_hash = submitted.uri, submitted.tx_hash
+        result.upload_error, result.kept_at = submitted.upload_error, submitted.kept_at
+        result.sent.extend(submitted.sent)
+        return result
 
 
 def contribute(
@@ -177,95 +439,30 @@ def contribute(
     data_files: Sequence[str | Path],
     options: ContributeOptions = ContributeOptions(),  # noqa: B008 - frozen dataclass
     *,
+    file_roots: FileRoots,
     blob_dir: str | Path | None = None,
     outbox_dir: str | Path | None = None,
     progress: Progress | None = None,
     should_stop: StopCheck | None = None,
 ) -> ContributionResult:
-    report = progress or _noop_progress
+    """Every step of a Contribution in one go (the CLI's `quarry train`)."""
     check_data_files(data_files)
     check_options(options)
     if not options.dry_run and signer is None:
         raise InvalidInput("Submitting needs an unlocked account.")
-
-    report("bounty", 0.0, f"Reading bounty {bounty_id}")
-    bounty = client.bounty(bounty_id)
-    if not options.dry_run and bounty.phase != "accepting":
-        raise QuarryError(
-            f"Bounty {bounty_id} does not accept submissions now "
-            f"({round_text(bounty.current_round, bounty.rounds)} is {bounty.phase})."
-        )
-    round_index = bounty.current_round
-    if not options.dry_run and client.submission(bounty_id, round_index, signer.address):  # type: ignore[union-attr]
-        raise QuarryError(
-            f"You already submitted to {round_text(round_index, bounty.rounds)} of bounty {bounty_id}."
-        )
-    _check_stop(should_stop)
-
-    report("spec", 0.0, "Fetching the bounty's spec")
-    spec = BountySpec.from_json_bytes(fetch_blob(bounty.spec_uri, bounty.spec_hash, SPEC_MAX_BYTES))
-    check_noise(spec, options.noise_multiplier)
-    if options.gasless and not spec.inbox_url:
-        raise InvalidInput("This bounty has no inbox to relay a gasless submission; submit directly.")
-    _check_stop(should_stop)
-
-    report("model", 0.0, "Fetching the round's model")
-    round_info = client.rounds(bounty)[round_index]
-    model_data = fetch_blob(round_info["model_uri"], round_info["model_hash"], MODEL_MAX_BYTES)
-    global_params = model_from_bytes(model_data, spec).get_params()
-    _check_stop(should_stop)
-
-    report("data", 0.0, "Checking your data against the bounty's schema")
-    dataset = load_dataset([str(f) for f in data_files], spec)
-    _check_stop(should_stop)
-
-    epochs = options.epochs or spec.training.epochs
-    history: list[tuple[float, float]] = []
-
-    def on_epoch(epoch: int, loss: float, accuracy: float) -> None:
-        history.append((loss, accuracy))
-        report("train", epoch / epochs, f"Epoch {epoch}/{epochs}: loss {loss:.4f}, accuracy {accuracy:.3f}")
-
-    report("train", 0.0, f"Training on {dataset.n_rows} rows")
-    update = make_update(
-        spec, global_params, dataset.X, dataset.y, epochs=options.epochs,
-        noise_multiplier=options.noise_multiplier, progress=on_epoch, should_stop=should_stop,
-    )
-    _check_stop(should_stop)
-
-    report("encrypt", 0.0, "Encrypting your update")
-    blob = encrypt_to_blob(
-        spec, bounty_id, round_index, update,
-        progress=lambda done, total: report("encrypt", done / max(total, 1), f"{done}/{total} ciphertexts"),
-        should_stop=should_stop,
-    )
-    digest = blob_hash(blob)
-    result = ContributionResult(
-        bounty_id=bounty_id, round=round_index, title=spec.title, n_rows=dataset.n_rows,
-        n_params=int(update.delta.size), blob_hash=digest, blob_bytes=len(blob),
-        epsilon=update.epsilon, dp_delta=update.dp_delta, clipped=update.clipped,
-        final_loss=history[-1][0] if history else None,
-        final_accuracy=history[-1][1] if history else None,
-        key_fingerprint=spec.key_fingerprint_short, dry_run=options.dry_run,
-        rounds=bounty.rounds,
-    )
+    contribution = Contribution(client, bounty_id, file_roots=file_roots,
+                                account=None if signer is None else signer.address,
+                                progress=progress, should_stop=should_stop)
+    contribution.prepare(data_files, noise_multiplier=options.noise_multiplier, gasless=options.gasless,
+                         require_open=not options.dry_run)
+    contribution.train(options.epochs)
+    contribution.privatise(options.noise_multiplier)
+    contribution.encrypt()
     if options.dry_run:
-        report("submit", 1.0, "Dry run: nothing sent")
-        return result
-    _check_stop(should_stop)
-    # training took a while: the round may have moved on (StaleRound before anything is kept)
-    client.check_can_submit(bounty_id, signer.address, round_index)  # type: ignore[union-attr]
-    # kept at home before anything is sent: the wallet checks the round's report with it
-    keep_update(client, signer.address, bounty_id, round_index, digest, update.delta,  # type: ignore[union-attr]
-                spec.encoding_params())
-
-    submitted = submit_update(
-        client, signer, bounty_id, round_index, blob, spec.inbox_url,  # type: ignore[arg-type]
-        gasless=options.gasless, blob_dir=blob_dir, outbox_dir=outbox_dir, progress=report)
-    result.uri, result.tx_hash = submitted.uri, submitted.tx_hash
-    result.upload_error, result.kept_at = submitted.upload_error, submitted.kept_at
-    result.sent.extend(submitted.sent)
-    return result
+        (progress or _noop_progress)("submit", 1.0, "Dry run: nothing sent")
+        return contribution.result(dry_run=True)
+    assert signer is not None
+    return contribution.submit(signer, gasless=options.gasless, blob_dir=blob_dir, outbox_dir=outbox_dir)
 
 
 def _not_committed(client: BountyClient, bounty_id: int, round_index: int, account: str, digest: str) -> bool:

@@ -1,20 +1,19 @@
 """Accepting a bounty: files → schema check → training (live chart) → privacy → encryption →
 review and submit. Every slow step runs in a worker with progress and Cancel.
 
-The steps are the public pieces of wallet.contribute, trainer and wallet.bounties, called one
-at a time so the person sees and decides between them (the CLI runs them in one go through
-wallet.contribute.contribute).
+The work is wallet.contribute's staged `Contribution` (the same steps `quarry train` and the
+autopilot run); this page only holds the widgets, runs each step in a worker when the person
+moves on, and shows what it returned. It imports nothing from trainer/ (tests/test_contribute.py
+checks that).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -31,53 +30,16 @@ from PySide6.QtWidgets import (
 
 from ui import network_link
 from ui.charts import TrainingChart
+from ui.tasks import user_errors
 from ui.widgets import Banner, BusyPanel, button, muted_label
 
 if TYPE_CHECKING:
     from ui.context import AppContext
+    from wallet.contribute import Contribution  # imported when used: it loads the trainer (~0.7 s)
 
 STEP_TITLES = ("Your files", "Training", "Privacy", "Encryption", "Review and submit")
 NOISE_STEPS = 100  # slider resolution between 0 and the bounty's maximum noise multiplier
 DEFAULT_MAX_NOISE = 2.0
-
-
-@dataclasses.dataclass
-class Prepared:
-    """What the schema check produced (worker thread → GUI)."""
-
-    bounty: Any
-    spec: Any
-    global_params: np.ndarray
-    dataset: Any
-
-
-def prepare(client: Any, bounty_id: int, files: list[str], should_stop: Any) -> Prepared:
-    """Spec and round model (both hash-checked), then the files against the schema."""
-    from trainer.data import load_dataset
-    from trainer.errors import TrainingCancelled
-    from trainer.models import model_from_bytes
-    from trainer.spec import BountySpec
-    from wallet.blob_store import fetch_blob
-    from wallet.contribute import MODEL_MAX_BYTES
-    from wallet.errors import InvalidInput
-
-    def check_stop() -> None:
-        if should_stop():
-            raise TrainingCancelled("Cancelled; nothing was sent.")
-
-    bounty = client.bounty(bounty_id)
-    spec_json, problem = client.fetch_spec(bounty)  # hash-checked, inside the allowed roots
-    if spec_json is None:
-        raise InvalidInput(problem or "The bounty's spec could not be read.")
-    spec = BountySpec.from_json(spec_json)
-    check_stop()
-    round_info = client.rounds(bounty)[bounty.current_round]
-    model_data = fetch_blob(round_info["model_uri"], round_info["model_hash"], MODEL_MAX_BYTES,
-                            file_roots=client.file_roots)
-    global_params = model_from_bytes(model_data, spec).get_params()
-    check_stop()
-    dataset = load_dataset(files, spec)
-    return Prepared(bounty, spec, global_params, dataset)
 
 
 class ContributeFlow(QWidget):
@@ -90,8 +52,8 @@ class ContributeFlow(QWidget):
         self.details: Any = None
         self.account: str | None = None
         self.files: list[str] = []
-        self.prepared: Prepared | None = None
-        self.trained: Any = None  # trainer.update.LocalUpdate without noise
+        self.prepared: Contribution | None = None  # the staged contribution, once prepared
+        self.trained: Any = None  # the trained update (clipped, no noise)
         self.update: Any = None  # with the chosen noise
         self.blob: bytes | None = None
         self.task: Any = None
@@ -343,17 +305,25 @@ class ContributeFlow(QWidget):
         if client is None:
             self.banner.error("Not connected to a network yet.")
             return
-        bounty_id, files = self.details.bounty.id, list(self.files)
+        contribution = self._new_contribution(client)
+        files = list(self.files)
         self.banner.clear()
         self.check_button.setEnabled(False)
         self.check_busy.start("Fetching the model and checking your files…", 0)
         self.task = self.ctx.runner.run(
-            lambda c: prepare(client, bounty_id, files, c.should_stop),
+            lambda c: contribution.prepare(files, should_stop=c.should_stop),
             on_success=self._checked, on_failure=self._check_failed,
             on_cancelled=lambda: self._check_failed("Cancelled."),
             on_finished=lambda: (self.check_button.setEnabled(True), self.check_busy.hide()))
 
-    def _checked(self, prepared: Prepared) -> None:
+    def _new_contribution(self, client: Any) -> Contribution:
+        from wallet.contribute import Contribution
+
+        # file:// URIs from the chain are read only inside the wallet's data directory
+        return Contribution(client, self.details.bounty.id, account=self.account,
+                            file_roots=[self.ctx.home])
+
+    def _checked(self, prepared: Contribution) -> None:
         self.prepared = prepared
         spec, dataset = prepared.spec, prepared.dataset
         counts = dataset.class_counts(spec.n_classes)
@@ -374,8 +344,6 @@ class ContributeFlow(QWidget):
         prepared = self.prepared
         if prepared is None:
             return
-        from trainer.update import make_update
-
         epochs = self.epochs.value()
         self.chart.clear_points()
         self.banner.clear()
@@ -389,9 +357,7 @@ class ContributeFlow(QWidget):
                 c.progress(epoch, epochs, f"Epoch {epoch} of {epochs}: loss {loss:.4f}, "
                                           f"accuracy {accuracy:.1%}")
             # No noise yet: the privacy step adds it to this clipped update.
-            return make_update(prepared.spec, prepared.global_params, prepared.dataset.X,
-                               prepared.dataset.y, epochs=epochs, noise_multiplier=0.0,
-                               progress=on_epoch, should_stop=c.should_stop)
+            return prepared.train(epochs, on_epoch=on_epoch, should_stop=c.should_stop)
 
         self.task = self.ctx.runner.run(
             work, on_partial=lambda p: self.chart.add_point(*p),
@@ -423,56 +389,40 @@ class ContributeFlow(QWidget):
         return round(self.max_noise * self.noise_slider.value() / NOISE_STEPS, 4)
 
     def _noise_changed(self, *_args: Any) -> None:
-        from trainer.privacy import describe_epsilon, epsilon_spent
-
         sigma = self.noise_multiplier()
         delta = float((self.details.spec or {}).get("privacy", {}).get("delta", 1e-5)) \
             if self.details is not None else 1e-5
-        eps = epsilon_spent(sigma, 1.0, 1, delta)
+        from wallet.contribute import privacy_preview
+
+        eps, words = privacy_preview(sigma, delta)
         self.noise_value.setText(f"noise multiplier {sigma:.2f}")
         self.epsilon_label.setText("ε = ∞ (no noise)" if math.isinf(eps) else f"ε = {eps:.2f}")
-        self.epsilon_words.setText(describe_epsilon(eps, delta))
-
-    def privatized_update(self) -> Any:
-        """The trained update with the chosen noise added (fast: one vector operation)."""
-        from trainer.privacy import add_gaussian_noise, epsilon_spent
-
-        assert self.trained is not None and self.prepared is not None
-        spec, sigma = self.prepared.spec, self.noise_multiplier()
-        delta = add_gaussian_noise(self.trained.delta, sigma, spec.privacy.clip_norm)
-        return dataclasses.replace(
-            self.trained, delta=delta, noise_multiplier=sigma,
-            epsilon=epsilon_spent(sigma, 1.0, 1, spec.privacy.delta))
+        self.epsilon_words.setText(words)
 
     # -- step 4: encryption --------------------------------------------------------
 
     def start_encryption(self) -> None:
         if self.trained is None or self.prepared is None:
             return
-        from trainer.update import encrypt_to_blob
-
-        try:
-            self.update = self.privatized_update()
-        except Exception as exc:  # TrainerError: a clear message
+        prepared = self.prepared
+        try:  # the spec's noise cap is checked here (fast: one vector operation)
+            self.update = prepared.privatise(self.noise_multiplier())
+        except user_errors() as exc:
             self.banner.error(str(exc))
             return
-        prepared, update = self.prepared, self.update
         self.go(3)
         self.banner.clear()
         self.retry_encrypt.hide()
         self.encrypt_busy.start("Encrypting your update…", 0)
         self.task = self.ctx.runner.run(
-            lambda c: encrypt_to_blob(prepared.spec, prepared.bounty.id,
-                                      prepared.bounty.current_round, update,
-                                      progress=lambda d, t: c.progress(d, t, f"{d} of {t} blocks"),
-                                      should_stop=c.should_stop),
+            lambda c: prepared.encrypt(
+                progress=lambda _step, f, text: c.progress(round(f * 1000), 1000, text),
+                should_stop=c.should_stop),
             on_progress=self.encrypt_busy.update_progress, on_success=self._encrypted,
             on_failure=self._encrypt_failed, background=True,
             on_cancelled=lambda: self._encrypt_failed("Encryption cancelled; nothing was sent."))
 
     def _encrypted(self, blob: bytes) -> None:
-        from trainer.update_blob import blob_hash
-
         self.blob = blob
         self.encrypt_busy.finish("Encrypted.")
         prepared, update = self.prepared, self.update
@@ -489,7 +439,7 @@ class ContributeFlow(QWidget):
             f"<tr><td>Trained on</td><td>{update.n_samples} rows</td></tr>"
             f"<tr><td>Privacy</td><td>ε = {eps}, noise multiplier {update.noise_multiplier:.2f}</td></tr>"
             f"<tr><td>Encrypted update</td><td>{len(blob):,} bytes, hash "
-            f"<code>{blob_hash(blob)[:18]}…</code>, key {spec.key_fingerprint_short}</td></tr>"
+            f"<code>{(prepared.blob_hash or '')[:18]}…</code>, key {spec.key_fingerprint_short}</td></tr>"
             f"<tr><td>Goes to</td><td>{where}</td></tr></table>"
             "<p>Only the encrypted update and its hash leave this computer; your files do not.</p>")
         self.go(4)
@@ -509,39 +459,29 @@ class ContributeFlow(QWidget):
         if vault is None or not vault.is_unlocked:
             self.banner.error("Unlock the wallet to submit.")
             return
-        from trainer.update_blob import blob_hash
         from wallet.bounties import StaleRound
-        from wallet.contribute import submit_update
         from wallet.history import round_title
-        from wallet.kept_updates import keep_update
 
         account, gasless = self.account, self.gasless.isChecked()
-        # the round the blob was built for (its header says so), not whatever is current now
-        round_index, delta = prepared.bounty.current_round, self.update.delta
         blob_dir, outbox_dir = self.ctx.home / "blobs", self.ctx.home / "outbox"
-        spec, bounty_id = prepared.spec, prepared.bounty.id
+        bounty_id = prepared.bounty_id
         self.banner.clear()
         self.submit_button.setEnabled(False)
         self.submit_busy.start("Committing on chain, then uploading…", 0)
 
         def work(c: Any) -> dict[str, Any]:
             signer = vault.signer(account)
-            digest = blob_hash(blob)
             try:
-                client.check_can_submit(bounty_id, account, round_index)
-                # kept at home before anything is sent: the wallet checks the round's report with it
-                keep_update(client, account, bounty_id, round_index, digest, delta, spec.encoding_params())
-                c.check_stop()
-                # the hash goes on chain first; the blob is published only after its commit
-                outcome = submit_update(client, signer, bounty_id, round_index, blob, spec.inbox_url,
-                                        gasless=gasless, blob_dir=blob_dir, outbox_dir=outbox_dir)
+                # for the round it was built for; kept at home, committed on chain, then uploaded
+                result = prepared.submit(signer, gasless=gasless, blob_dir=blob_dir,
+                                         outbox_dir=outbox_dir, should_stop=c.should_stop)
             except StaleRound as exc:  # the page offers to train again for the current round
                 return {"bounty_id": bounty_id, "current_round": exc.current, "stale": (
                     f"This update was built for {round_title(exc.built_for, exc.rounds).lower()}, which "
                     f"has closed; {round_title(exc.current, exc.rounds).lower()} is open now. Nothing "
                     "was sent. Train again on the current round's model.")}
-            return {"bounty_id": bounty_id, "blob_hash": digest, "uri": outcome.uri,
-                    "tx_hash": outcome.tx_hash, "upload_error": outcome.upload_error}
+            return {"bounty_id": bounty_id, "blob_hash": result.blob_hash, "uri": result.uri,
+                    "tx_hash": result.tx_hash, "upload_error": result.upload_error}
 
         self.task = self.ctx.runner.run(
             work, on_success=self._submitted, on_failure=self._submit_failed,
@@ -614,15 +554,16 @@ class ContributeFlow(QWidget):
         client = network_link.bounty_client(self.ctx)
         if client is None or self.details is None:
             return
-        bounty_id, files = self.details.bounty.id, list(self.files)
+        contribution = self._new_contribution(client)
+        files = list(self.files)
         self.retrain_button.setEnabled(False)
         self.submit_busy.start("Fetching the current round's model…", 0)
         self.task = self.ctx.runner.run(
-            lambda c: prepare(client, bounty_id, files, c.should_stop),
+            lambda c: contribution.prepare(files, should_stop=c.should_stop),
             on_success=self._ready_to_retrain, on_failure=self._retry_failed,
             on_finished=lambda: self.retrain_button.setEnabled(True))
 
-    def _ready_to_retrain(self, prepared: Prepared) -> None:
+    def _ready_to_retrain(self, prepared: Contribution) -> None:
         self.prepared = prepared
         self.trained = self.update = self.blob = None
         self.submit_busy.hide()

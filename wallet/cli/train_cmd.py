@@ -69,9 +69,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             if not args.json and (fraction == 0.0 or step == "train"):
                 print(f"[{step}] {message}", file=sys.stderr)
 
+        # file:// URIs from the chain are read only inside this wallet's data directory
         result = contribute(
-            client, signer, args.bounty, args.data, options, blob_dir=session.home / "blobs",
-            outbox_dir=session.home / "outbox", progress=progress,
+            client, signer, args.bounty, args.data, options, file_roots=[session.home],
+            blob_dir=session.home / "blobs", outbox_dir=session.home / "outbox", progress=progress,
         )
     finally:
         session.close()
