@@ -20,7 +20,9 @@ GUI's Settings page): a contribution whose composed total would cross it is refu
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import math
 import time
@@ -36,6 +38,8 @@ from wallet.store import Store
 LEDGER_DELTA = 1e-5
 CEILING_SETTING = "privacy_budget_ceiling"  # a float epsilon, or null for no ceiling
 TABLE = "privacy_ledger"
+CSV_FIELDS = ("file_name", "dataset_hash", "account", "network", "bounty_id", "round", "mechanism",
+              "parameters", "epsilon", "delta", "blob_hash", "spent_after", "created_at")
 MECHANISM_WORDS = {ROW_LEVEL: "each row (DP-SGD)", USER_LEVEL: "whole dataset", NO_NOISE: "no noise"}
 
 
@@ -166,6 +170,12 @@ class PrivacyBudget:
         """Drop the rows of a contribution that never reached the chain (its commit failed)."""
         self.store.db.execute(f"DELETE FROM {TABLE} WHERE blob_hash = ?", [blob_hash])
 
+    def by_blob(self) -> dict[str, tuple[str, float | None]]:
+        """Blob hash (lower case) -> (mechanism in words, that contribution's ε; None = ∞)."""
+        return {str(r["blob_hash"]).lower(): (MECHANISM_WORDS.get(r["mechanism"], r["mechanism"]), r["epsilon"])
+                for r in self.store.db.query(f"SELECT blob_hash, mechanism, epsilon FROM {TABLE} "
+                                             "WHERE blob_hash != ''")}
+
     def contribution_epsilon(self, account: str, bounty_id: int, round: int) -> tuple[str, float | None] | None:
         """(mechanism words, epsilon) of one contribution, for exports."""
         rows = list(self.store.db.query(
@@ -174,3 +184,26 @@ class PrivacyBudget:
         if not rows:
             return None
         return MECHANISM_WORDS.get(rows[0]["mechanism"], rows[0]["mechanism"]), rows[0]["epsilon"]
+
+
+def privacy_csv(budget: PrivacyBudget) -> str:
+    """One line per contribution and file, with the file's composed total after it."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    seen: dict[str, list[tuple[str, dict]]] = {}
+    for row in budget.rows():
+        history = seen.setdefault(row["dataset_hash"], [])
+        history.append((row["mechanism"], row["params"]))
+        after = epsilon_of([mechanism_event(m, p) for m, p in history], LEDGER_DELTA)
+        writer.writerow({
+            "file_name": row["file_name"], "dataset_hash": row["dataset_hash"], "account": row["account"],
+            "network": row["network"], "bounty_id": row["bounty_id"], "round": row["round"],
+            "mechanism": MECHANISM_WORDS.get(row["mechanism"], row["mechanism"]),
+            "parameters": json.dumps(row["params"], sort_keys=True),
+            "epsilon": "inf" if row["epsilon"] is None else f"{row['epsilon']:.4f}",
+            "delta": f"{row['delta']:g}", "blob_hash": row["blob_hash"],
+            "spent_after": "inf" if math.isinf(after) else f"{after:.4f}",
+            "created_at": f"{row['created_at']:.0f}",
+        })
+    return out.getvalue()

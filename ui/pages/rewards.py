@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 REPORT_MAX_BYTES = 4 * 1024 * 1024
 CSV_FIELDS = ("bounty_id", "title", "round", "status", "share", "amount", "token", "claim", "check",
-              "blob_hash")
+              "blob_hash", "privacy", "epsilon")
 STATUS_NAMES = {"pending": "Waiting for scoring", "finalised": "Scored", "expired": "Expired",
                 "cancelled": "Cancelled"}
 CHECKING = "Checking…"  # the Check column until the verification task answers
@@ -199,7 +199,17 @@ def report_html(row: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def rewards_csv(rows: list[dict[str, Any]]) -> str:
+def _privacy_columns(entry: tuple[str, float | None] | None) -> dict[str, str]:
+    if entry is None:
+        return {"privacy": "", "epsilon": ""}
+    words, eps = entry
+    return {"privacy": words, "epsilon": "inf" if eps is None else f"{eps:.4f}"}
+
+
+def rewards_csv(rows: list[dict[str, Any]], privacy: dict[str, tuple[str, float | None]] | None = None) -> str:
+    """`privacy`: blob hash -> (mechanism in words, that contribution's ε; None = ∞), from
+    wallet.privacy_budget.PrivacyBudget.by_blob."""
+    privacy = privacy or {}
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
     writer.writeheader()
@@ -210,6 +220,7 @@ def rewards_csv(rows: list[dict[str, Any]]) -> str:
             "amount": tokens.format_amount(row["amount"], row.get("decimals", 18)),
             "token": row.get("token_text", ""), "claim": row["claim"],
             "check": check_text(row), "blob_hash": row["blob_hash"],
+            **_privacy_columns(privacy.get(str(row["blob_hash"]).lower())),
         })
     return out.getvalue()
 
@@ -389,7 +400,9 @@ class RewardsPage(Page):
         if not path:
             return
         try:
-            atomic_write_text(path, rewards_csv(rows), mode=0o644)
+            from wallet.privacy_budget import PrivacyBudget
+
+            atomic_write_text(path, rewards_csv(rows, PrivacyBudget(self.ctx.store).by_blob()), mode=0o644)
         except OSError as exc:
             self.fail(f"Cannot write {path}: {exc.strerror or exc}.")
             return

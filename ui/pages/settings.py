@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -51,6 +52,7 @@ class SettingsPage(Page):
         column.addWidget(self._network_group())
         column.addWidget(self._security_group())
         column.addWidget(self._backup_group())
+        column.addWidget(self._privacy_group())
         column.addWidget(self._appearance_group())
         column.addStretch(1)
         scroll = QScrollArea()
@@ -125,6 +127,67 @@ class SettingsPage(Page):
         form.addRow("Recovery phrase", left(self.reveal_button))
         return group
 
+    def _privacy_group(self) -> QGroupBox:
+        group = QGroupBox("Privacy budget")
+        form = QFormLayout(group)
+        self.ceiling_box = QCheckBox("Refuse a contribution that would take a data file past")
+        self.ceiling_box.setAccessibleName("Limit the privacy loss of each data file")
+        self.ceiling_value = QDoubleSpinBox()
+        self.ceiling_value.setRange(0.1, 1000.0)
+        self.ceiling_value.setDecimals(1)
+        self.ceiling_value.setSingleStep(0.5)
+        self.ceiling_value.setValue(10.0)
+        self.ceiling_value.setPrefix("ε = ")
+        self.ceiling_value.setAccessibleName("Privacy ceiling epsilon")
+        self.ceiling_box.toggled.connect(self._ceiling_changed)
+        self.ceiling_value.valueChanged.connect(self._ceiling_changed)
+        row = QHBoxLayout()
+        row.addWidget(self.ceiling_box)
+        row.addWidget(self.ceiling_value)
+        row.addStretch(1)
+        self.privacy_spent = muted_label()
+        self.privacy_spent.setAccessibleName("Privacy spent per data file")
+        self.privacy_export = button("Export privacy ledger CSV…", "export",
+                                     on_click=self.export_privacy_csv)
+        form.addRow("Ceiling", row)
+        form.addRow("Spent", self.privacy_spent)
+        form.addRow("", left(self.privacy_export))
+        form.addRow("", muted_label("Every contribution's privacy loss, composed per data file by "
+                                    "the accountant (δ = 1e-5), for any one row of that file."))
+        return group
+
+    def _ceiling_changed(self, *_args: Any) -> None:
+        from wallet.privacy_budget import PrivacyBudget
+
+        self.ceiling_value.setEnabled(self.ceiling_box.isChecked())
+        if getattr(self, "_loading", False):
+            return
+        PrivacyBudget(self.ctx.store).set_ceiling(
+            float(self.ceiling_value.value()) if self.ceiling_box.isChecked() else None)
+
+    def _show_privacy(self) -> None:
+        from wallet.privacy_budget import PrivacyBudget, format_epsilon
+
+        budget = PrivacyBudget(self.ctx.store)
+        ceiling = budget.ceiling()
+        self.ceiling_box.setChecked(ceiling is not None)
+        if ceiling is not None:
+            self.ceiling_value.setValue(ceiling)
+        self.ceiling_value.setEnabled(ceiling is not None)
+        files = budget.files()
+        self.privacy_spent.setText("\n".join(
+            f"{f['file_name']}: ε = {format_epsilon(f['spent'])} in {f['contributions']} contribution(s)"
+            for f in files[:8]) or "Nothing sent yet.")
+
+    def export_privacy_csv(self) -> None:
+        from common.atomic import atomic_write_text
+        from wallet.privacy_budget import PrivacyBudget, privacy_csv
+
+        path, _ = QFileDialog.getSaveFileName(self, "Export the privacy ledger",
+                                              str(Path.home() / "quarry-privacy.csv"), "CSV (*.csv)")
+        if path:
+            atomic_write_text(path, privacy_csv(PrivacyBudget(self.ctx.store)), mode=0o644)
+
     def _appearance_group(self) -> QGroupBox:
         group = QGroupBox("Appearance")
         form = QFormLayout(group)
@@ -144,6 +207,7 @@ class SettingsPage(Page):
         try:
             minutes = self.ctx.setting(AUTO_LOCK_KEY, 15)
             self.auto_lock.setValue(int(minutes or 0))
+            self._show_privacy()
             home = self.ctx.home
             self.ctx.runner.run(lambda _c: (remember.keyring_status(), remember.is_remembered(home)),
                                 on_success=self.latest_only("keyring", self._show_keyring))

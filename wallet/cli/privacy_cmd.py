@@ -8,19 +8,12 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
-import math
 
 from common.atomic import atomic_write_text
 from wallet.cli.common import add_json_option, emit, home_from
 from wallet.errors import InvalidInput
-from wallet.privacy_budget import LEDGER_DELTA, MECHANISM_WORDS, PrivacyBudget, format_epsilon
+from wallet.privacy_budget import LEDGER_DELTA, PrivacyBudget, format_epsilon, privacy_csv
 from wallet.store import Store
-
-CSV_FIELDS = ("file_name", "dataset_hash", "account", "network", "bounty_id", "round", "mechanism",
-              "parameters", "epsilon", "delta", "blob_hash", "spent_after", "created_at")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,35 +58,6 @@ def cmd_ceiling(args: argparse.Namespace) -> int:
           f"Privacy ceiling set: a contribution that would take a data file past ε = {args.epsilon:g} "
           "is refused.")
     return 0
-
-
-def privacy_csv(budget: PrivacyBudget) -> str:
-    """One line per contribution and file, with the file's composed total after it."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
-    writer.writeheader()
-    seen: dict[str, list[tuple[str, dict]]] = {}
-    for row in budget.rows():
-        history = seen.setdefault(row["dataset_hash"], [])
-        history.append((row["mechanism"], row["params"]))
-        after = _composed(history)
-        writer.writerow({
-            "file_name": row["file_name"], "dataset_hash": row["dataset_hash"], "account": row["account"],
-            "network": row["network"], "bounty_id": row["bounty_id"], "round": row["round"],
-            "mechanism": MECHANISM_WORDS.get(row["mechanism"], row["mechanism"]),
-            "parameters": json.dumps(row["params"], sort_keys=True),
-            "epsilon": "inf" if row["epsilon"] is None else f"{row['epsilon']:.4f}",
-            "delta": f"{row['delta']:g}", "blob_hash": row["blob_hash"],
-            "spent_after": "inf" if math.isinf(after) else f"{after:.4f}",
-            "created_at": f"{row['created_at']:.0f}",
-        })
-    return out.getvalue()
-
-
-def _composed(history: list[tuple[str, dict]]) -> float:
-    from trainer.privacy import epsilon_of, mechanism_event
-
-    return epsilon_of([mechanism_event(m, p) for m, p in history], LEDGER_DELTA)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
