@@ -199,3 +199,27 @@ def test_spec_max_epsilon_is_parsed_and_enforced() -> None:
     strong = DpSgdConfig(3.0, 1.0, 0.1, 2)
     assert plan_privacy(spec, dp_sgd=strong).epsilon < 3.0
     assert make_update(spec, start, x, y, dp_sgd=strong).epsilon < 3.0
+
+
+def test_privacy_words_follow_the_mode() -> None:
+    from trainer.privacy import describe_epsilon
+
+    row = describe_epsilon(2.0, 1e-5, ROW_LEVEL)
+    whole = describe_epsilon(2.0, 1e-5, USER_LEVEL)
+    assert "any single row" in row and "whole dataset" not in row
+    assert "whole dataset" in whole and "had not taken part at all" in whole
+    assert "Good privacy" in row and "7.4 times" in row
+
+
+def test_preview_measures_the_setting_on_held_out_rows() -> None:
+    from trainer.privacy_preview import preview_privacy
+
+    spec = make_spec(4, **{"privacy.max_epsilon": 5.0})  # the plain comparison still runs
+    x, y = _data(200)
+    start = np.zeros(5)
+    gentle = preview_privacy(spec, start, x, y, dp_sgd=dp_sgd_for(spec.training, 160))
+    heavy = preview_privacy(spec, start, x, y, noise_multiplier=50.0)
+    assert gentle.rows_held_out == 40
+    assert gentle.accuracy_plain > 0.85 and gentle.accuracy_plain == heavy.accuracy_plain
+    assert gentle.drop_points < 10 < heavy.drop_points
+    assert "40 of your rows held out" in gentle.words()

@@ -143,8 +143,10 @@ def epsilon_of(events: dp_accounting.DpEvent | list[dp_accounting.DpEvent], delt
         absl.setLevel(level)
 
 
-def describe_epsilon(eps: float, delta: float) -> str:
-    """A plain-words explanation of (epsilon, delta) for the wallet to show."""
+def describe_epsilon(eps: float, delta: float, mechanism: str = USER_LEVEL) -> str:
+    """A plain-words explanation of (epsilon, delta) for the wallet to show, accurate to the
+    mechanism: DP-SGD (ROW_LEVEL) bounds what can be learnt about any one row of the data;
+    user-level noise about the whole dataset, i.e. whether the owner took part at all."""
     if math.isinf(eps):
         return (
             "No privacy noise: your update is encrypted so only the practitioner can read it, "
@@ -159,9 +161,15 @@ def describe_epsilon(eps: float, delta: float) -> str:
         level = "Moderate privacy"
     else:
         level = "Weak privacy"
+    if mechanism == ROW_LEVEL:
+        what = ("for any single row of your data (one person's record), whatever anyone "
+                "concludes about it from this update is at most")
+        than = "if that row had not been in your file"
+    else:
+        what = "whatever anyone concludes about you or your whole dataset from this update is at most"
+        than = "if you had not taken part at all"
     return (
-        f"{level} (epsilon = {eps:.2f}, delta = {delta:.0e}): whatever anyone concludes about "
-        f"you or your data from your updates is at most {odds:,.1f} times more likely than if "
-        f"you had not taken part at all (except with probability {delta:.0e}). More noise means "
+        f"{level} (epsilon = {eps:.2f}, delta = {delta:.0e}): {what} {odds:,.1f} times more "
+        f"likely than {than} (except with probability {delta:.0e}). More noise means "
         "stronger privacy but a less useful update and a smaller reward."
     )
