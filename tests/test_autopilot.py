@@ -172,3 +172,56 @@ def test_power_source_reads_the_linux_power_supply_class(tmp_path):
     assert power_source(tmp_path) == "battery"
     (tmp_path / "AC" / "online").write_text("1\n")
     assert power_source(tmp_path) == "mains"
+
+
+def test_the_cli_adds_runs_once_and_lists(tmp_path, capsys, monkeypatch):
+    """`quarry autopilot add`, `quarry autopilot --once` (headless), `list`, `pause`, `resume`
+    against the embedded network (a real devnet) and a practitioner's bounty on it."""
+    import json
+
+    from eth_account import Account
+
+    from devnet.config import CHAIN_ID
+    from practitioner.keys import generate_keypair, save_private_key
+    from practitioner.session import Session
+    from practitioner.state import PractitionerHome
+    from tests.anvil import devnet_w3, faucet_signer, start_devnet
+    from wallet import keystore
+    from wallet.cli import main
+
+    monkeypatch.setenv(keystore.SCRYPT_N_ENV, "4096")
+    home = tmp_path / "home"
+    account = Account.create()
+    (tmp_path / "pw").write_text("pw-1\n")
+    (tmp_path / "key").write_text(account.key.hex() + "\n")
+    pw = ["--password-file", str(tmp_path / "pw")]
+    assert main(["--home", str(home), "wallet", "import", "--private-key-file", str(tmp_path / "key"), *pw]) == 0
+    with start_devnet(home / "devnet") as node:
+        w3 = devnet_w3(node)
+        node.faucet(account.address)
+        practitioner_home = PractitionerHome.at(home / "other")  # file:// blobs inside the wallet's home
+        _, private_key = generate_keypair(512)
+        save_private_key(practitioner_home.key_path, private_key, "pw")
+        session = Session(home=practitioner_home, w3=w3, chain_id=CHAIN_ID, board_address=node.board,
+                          token_address=node.token, signer=faucet_signer(node))
+        bounty_id = post_bounty(session, DEMO / "wine_spec.json", validation_files=[str(DEMO / "wine_validation.csv")],
+                                reward_per_round=TOKEN_UNIT, rounds=2, round_seconds=600).bounty_id
+        folder = tmp_path / "data"
+        folder.mkdir()
+        shutil.copy(DEMO / "wine_owner_a.csv", folder)
+        run = lambda *argv: main(["--home", str(home), *argv])  # noqa: E731
+        assert run("autopilot", "add", str(bounty_id), "--folder", str(folder), "--rounds", "2",
+                   "--epochs", "1", "--any-power") == 0
+        assert "keeps contributing" in capsys.readouterr().out
+        assert run("autopilot", "--once", *pw) == 0
+        out = capsys.readouterr().out
+        assert "Submitted to round 1 of" in out, out
+        client = BountyClient(w3, node.board, CHAIN_ID)
+        assert client.submission(bounty_id, 0, account.address) is not None
+        assert run("autopilot", "pause", "1") == 0
+        assert run("autopilot", "list", "--json") == 0
+        (listed,) = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+        assert listed["status"] == "paused" and listed["roundsDone"] == 1 and listed["reason"] == "paused by hand"
+        assert run("autopilot", "resume", "1") == 0
+        assert run("autopilot", "list") == 0
+        assert "active; 1 of at most 2 rounds" in capsys.readouterr().out

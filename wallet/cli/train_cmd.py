@@ -1,5 +1,7 @@
-"""`quarry train BOUNTY --data FILE... [--epochs N] [--dp-noise S] [--dry-run] [--gasless]`
-and `quarry upload` (retry the uploads that failed after their on-chain commit).
+"""`quarry train BOUNTY --data FILE... [--epochs N] [--privacy row|dataset|none] [--dp-noise S]
+[--dp-clip C] [--dry-run] [--gasless]`
+and `quarry upload` (retry the uploads that failed after their on-chain commit); registers
+`quarry autopilot` (wallet/cli/autopilot_cmd.py, standing contributions) too.
 
 Trains the bounty's model on the owner's files, encrypts the update, uploads it and submits
 its hash (or, with --dry-run, stops before anything leaves the computer and prints what
@@ -27,8 +29,15 @@ def register(
     train.add_argument("--data", nargs="+", required=True, metavar="FILE",
                        help="your data: CSV or .npz files in the bounty's schema")
     train.add_argument("--epochs", type=int, metavar="N", help="local epochs (default: the spec's)")
+    train.add_argument("--privacy", choices=("row", "dataset", "none"), default=None,
+                       help="row: protect each row with DP-SGD during training (the default); "
+                       "dataset: noise once on the whole update (protects your whole dataset, "
+                       "costs far more accuracy and pay); none: no noise")
     train.add_argument("--dp-noise", type=float, default=0.0, metavar="S",
-                       help="Gaussian noise multiplier for differential privacy (default 0)")
+                       help="noise multiplier of the chosen mode (row: default 2; dataset: "
+                       "required; alone it means --privacy dataset)")
+    train.add_argument("--dp-clip", type=float, metavar="C",
+                       help="DP-SGD's per-row gradient clip (default 4)")
     train.add_argument("--dry-run", action="store_true",
                        help="train and encrypt, then stop: print what would be sent")
     train.add_argument("--gasless", action="store_true",
@@ -46,16 +55,24 @@ def register(
     add_json_option(upload)
     upload.set_defaults(func=cmd_upload)
 
+    # standing contributions: the same staged contribution, round after round
+    from wallet.cli import autopilot_cmd
+
+    autopilot_cmd.register(subparsers, groups)
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     # the chain commands' session: wallet, current network, account, and on the embedded
     # network the faucet's first funding (a new user's first command may be this one)
     from wallet.cli.chain_cmd import Session
     from wallet.contribute import ContributeOptions, check_data_files, check_options, contribute
+    from wallet.privacy_budget import PrivacyBudget
 
+    # no --privacy: "row" (DP-SGD), unless --dp-noise alone asks for the older whole-update noise
+    privacy = args.privacy or ("dataset" if args.dp_noise > 0 else "row")
     options = ContributeOptions(
         epochs=args.epochs, noise_multiplier=args.dp_noise, gasless=args.gasless,
-        dry_run=args.dry_run,
+        dry_run=args.dry_run, privacy=privacy, dp_clip=args.dp_clip,
     )
     # a missing file or a bad option is said before the wallet is unlocked or a node asked
     check_data_files(args.data)
@@ -73,6 +90,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = contribute(
             client, signer, args.bounty, args.data, options, file_roots=[session.home],
             blob_dir=session.home / "blobs", outbox_dir=session.home / "outbox", progress=progress,
+            budget=PrivacyBudget(session.store),
         )
     finally:
         session.close()
