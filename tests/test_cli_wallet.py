@@ -200,7 +200,7 @@ def test_usage_errors_exit_2(capsys, tmp_path):
         assert "usage:" in capsys.readouterr().err
 
 
-def test_command_modules_are_optional_and_can_extend_the_wallet_group(tmp_path, monkeypatch, capsys):
+def test_command_modules_can_extend_the_wallet_group(tmp_path, monkeypatch, capsys):
     plugin = tmp_path / "quarry_test_plugin.py"
     plugin.write_text(textwrap.dedent("""
         def register(subparsers, groups):
@@ -211,13 +211,34 @@ def test_command_modules_are_optional_and_can_extend_the_wallet_group(tmp_path, 
     broken.write_text("import quarry_dependency_that_is_missing\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(cli, "COMMAND_MODULES",
-                        ["wallet.cli.wallet_cmd", "wallet.cli.not_written_yet", "quarry_test_plugin"])
+                        ["wallet.cli.wallet_cmd", "quarry_test_plugin"])
     code, out, _ = run(capsys, "wallet", "balance", "--home", tmp_path)
     assert code == 0 and out.strip() == f"balance of {tmp_path}"
-    # A module that exists but fails to import is a real bug: it is not silently skipped.
+    # A module that fails to import is a real bug: it is not silently skipped.
     monkeypatch.setattr(cli, "COMMAND_MODULES", ["wallet.cli.wallet_cmd", "quarry_broken_plugin"])
     with pytest.raises(ModuleNotFoundError):
         cli.build_parser()
+
+
+def test_a_message_listing_problems_is_one_error_line(tmp_path, monkeypatch, capsys):
+    """A data error lists its problems on lines of their own; the CLI prints one line."""
+    plugin = tmp_path / "quarry_data_plugin.py"
+    plugin.write_text(textwrap.dedent("""
+        from trainer.errors import DataError
+
+        def fail(args):
+            raise DataError("Your data does not match the bounty's schema (2 problem(s)):\\n"
+                            "- row 2: x is empty\\n- row 3: y is not a number")
+
+        def register(subparsers, groups):
+            groups["wallet"].add_parser("check").set_defaults(func=fail)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ["wallet.cli.wallet_cmd", "quarry_data_plugin"])
+    code, out, err = run(capsys, "wallet", "check", "--home", tmp_path)
+    assert code == 1 and out == ""
+    assert err == ("error: Your data does not match the bounty's schema (2 problem(s)): "
+                   "row 2: x is empty; row 3: y is not a number\n")
 
 
 # -- as a real process: the console-script path, stdin passwords, QUARRY_HOME ---------------

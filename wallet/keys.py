@@ -17,14 +17,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
-from eth_account import Account
-from eth_account.hdaccount import key_from_seed
-from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
 from mnemonic import Mnemonic
 
 from wallet.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+# eth-account and eth-utils are imported where used: loading them costs about half a second
+# (eth-account pulls in BLS pairing code), and commands such as `quarry wallet list` need
+# neither (tests/test_startup.py checks).
 
 CREATE_WORD_COUNTS = (12, 24)
 IMPORT_WORD_COUNTS = (12, 15, 18, 21, 24)
@@ -89,12 +93,16 @@ def hd_path(index: int) -> str:
 def derive_private_keys(mnemonic: str, indices: list[int], passphrase: str = "") -> list[bytes]:
     """Private keys at m/44'/60'/0'/0/i for each i, computing the seed once."""
     paths = [hd_path(i) for i in indices]
+    from eth_account.hdaccount import key_from_seed
+
     seed = mnemonic_to_seed(mnemonic, passphrase)
     return [key_from_seed(seed, path) for path in paths]
 
 
 def derive_account(mnemonic: str, index: int = 0, passphrase: str = "") -> LocalAccount:
     """The eth-account signer at m/44'/60'/0'/0/index."""
+    from eth_account import Account
+
     return Account.from_key(derive_private_keys(mnemonic, [index], passphrase)[0])
 
 
@@ -120,7 +128,16 @@ def parse_private_key(text: str | bytes) -> bytes:
 
 
 def account_from_private_key(key: str | bytes) -> LocalAccount:
+    from eth_account import Account
+
     return Account.from_key(parse_private_key(key))
+
+
+def address_of(key: bytes) -> str:
+    """The EIP-55 address of a private key."""
+    from eth_account import Account
+
+    return Account.from_key(key).address
 
 
 # -- addresses -------------------------------------------------------------------------
@@ -130,6 +147,8 @@ def checksum(address: str) -> str:
     """The EIP-55 form of a 20-byte hex address given in any letter case."""
     if not isinstance(address, str) or not _HEX40.match(address.strip()):
         raise InvalidInput("An address is 0x followed by 40 hexadecimal digits.")
+    from eth_utils import to_checksum_address
+
     return to_checksum_address(address.strip())
 
 
@@ -145,6 +164,8 @@ def parse_address(text: str) -> str:
     candidate = text.strip()
     if not _HEX40.match(candidate):
         raise InvalidInput("An address is 0x followed by 40 hexadecimal digits.")
+    from eth_utils import to_checksum_address
+
     expected = to_checksum_address(candidate)
     if candidate == expected:
         return expected

@@ -20,14 +20,11 @@ import os
 import secrets
 from typing import Any
 
-from Crypto.Cipher import AES
-from Crypto.Util import Counter
-from eth_account import Account
-from eth_keyfile import decode_keyfile_json
-from eth_utils import keccak, to_checksum_address
-
 from wallet.errors import InvalidInput, WrongPassword
-from wallet.keys import parse_private_key
+from wallet.keys import address_of, parse_private_key
+
+# pycryptodome, eth-account, eth-keyfile and eth-utils are imported where used: together they
+# take about half a second to load, and listing accounts needs none of them.
 
 SCRYPT_N_ENV = "QUARRY_SCRYPT_N"
 DEFAULT_SCRYPT_N = 2**18
@@ -142,6 +139,8 @@ def _is_hex(value: Any, nbytes: int | None = None) -> bool:
 
 def keystore_address(keystore: dict[str, Any]) -> str | None:
     """The checksummed address a keystore declares, if it has one."""
+    from eth_utils import to_checksum_address
+
     address = {str(k).lower(): v for k, v in keystore.items()}.get("address")
     return to_checksum_address("0x" + address.removeprefix("0x")) if address else None
 
@@ -152,6 +151,8 @@ def decrypt_keystore(data: str | bytes | dict[str, Any], password: str, what: st
     WrongPassword if the MAC does not match; InvalidInput if the file is not a keystore,
     or its declared address does not belong to the key inside.
     """
+    from eth_account import Account
+
     keystore = load_keystore(data, what)
     try:
         key = bytes(Account.decrypt(keystore, _password_bytes(password).decode("utf-8")))
@@ -163,7 +164,7 @@ def decrypt_keystore(data: str | bytes | dict[str, Any], password: str, what: st
         raise InvalidInput(f"{what} {_NOT_A_KEYSTORE}: it does not hold a 32-byte key.")
     key = parse_private_key(key)
     declared = keystore_address(keystore)
-    if declared is not None and Account.from_key(key).address != declared:
+    if declared is not None and address_of(key) != declared:
         raise InvalidInput(f"{what} is inconsistent: its address field does not match the key inside.")
     return key
 
@@ -173,6 +174,8 @@ def decrypt_keystore(data: str | bytes | dict[str, Any], password: str, what: st
 
 def encrypt_key(private_key: bytes, password: str, kdf: str = "scrypt", iterations: int | None = None) -> dict[str, Any]:
     """A standard v3 keystore dict (geth, MetaMask and eth-account import it)."""
+    from eth_account import Account
+
     key = parse_private_key(private_key)
     if kdf == "scrypt" and iterations is None:
         iterations = scrypt_n()
@@ -185,6 +188,10 @@ def keystore_json(keystore: dict[str, Any]) -> str:
 
 def encrypt_secret(secret: bytes, password: str) -> dict[str, Any]:
     """A keystore-style scrypt/AES-128-CTR "crypto" section holding arbitrary bytes."""
+    from Crypto.Cipher import AES
+    from Crypto.Util import Counter
+    from eth_utils import keccak
+
     n = scrypt_n()
     salt = secrets.token_bytes(32)
     derived = hashlib.scrypt(
@@ -206,6 +213,8 @@ def encrypt_secret(secret: bytes, password: str) -> dict[str, Any]:
 
 def decrypt_secret(crypto: dict[str, Any], password: str, what: str = "This file") -> bytes:
     """The bytes inside a crypto section made by `encrypt_secret` (or any keystore)."""
+    from eth_keyfile import decode_keyfile_json
+
     check_crypto_section(crypto, what)
     try:
         return decode_keyfile_json({"version": 3, "crypto": crypto}, _password_bytes(password))

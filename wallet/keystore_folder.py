@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from eth_account import Account
-
 from common.atomic import atomic_write_text
 from wallet import keys, keystore
 from wallet.errors import InvalidInput, NotFound, WrongPassword
@@ -32,15 +30,16 @@ class KeystoreFolder:
             _KEYSTORE_NAME.match(p.name) for p in self.directory.iterdir()
         )
 
-    def addresses(self) -> list[str]:
-        """The checksummed addresses that have a keystore file, sorted."""
+    def names(self) -> list[str]:
+        """The addresses in the keystore files' names, sorted, checksum not checked (that
+        needs keccak: callers check the names they do not already know)."""
         if not self.directory.is_dir():
             return []
-        return sorted(
-            p.name[:-5]
-            for p in self.directory.iterdir()
-            if _KEYSTORE_NAME.match(p.name) and keys.is_checksum_address(p.name[:-5])
-        )
+        return sorted(p.name[:-5] for p in self.directory.iterdir() if _KEYSTORE_NAME.match(p.name))
+
+    def addresses(self) -> list[str]:
+        """The checksummed addresses that have a keystore file, sorted."""
+        return [name for name in self.names() if keys.is_checksum_address(name)]
 
     def path(self, address: str) -> Path:
         return self.directory / f"{address}.json"
@@ -66,6 +65,6 @@ class KeystoreFolder:
             key = keystore.decrypt_keystore(text, password, f"The keystore {path.name}")
         except WrongPassword:
             raise WrongPassword("Wrong password for this wallet.") from None
-        if Account.from_key(key).address != address:
+        if keys.address_of(key) != address:
             raise InvalidInput(f"{path} holds the key of another address.")
         return key

@@ -27,9 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
+from typing import TYPE_CHECKING
 
 from common.atomic import atomic_write_bytes, atomic_write_text
 from wallet import keys, keystore, vault_journal
@@ -39,6 +37,9 @@ from wallet.keystore_folder import KEYSTORE_DIR, KeystoreFolder
 from wallet.mnemonic_file import MNEMONIC_FILE, MNEMONIC_FORMAT, decrypt_mnemonic, encrypt_mnemonic
 from wallet.store import Store
 from wallet.vault_journal import COMMIT_MARKER, STAGED_SUFFIX
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 # Names that lived here before the vault was split into modules stay importable from here.
 __all__ = [
@@ -149,7 +150,7 @@ class Vault:
                     info = vault._add_key(key, password, KIND_IMPORTED, None, label)
             else:
                 key = keys.derive_private_keys(phrase, [account_index])[0]
-                vault._keystores.ensure_absent(Account.from_key(key).address)
+                vault._keystores.ensure_absent(keys.address_of(key))
                 mnemonic_bytes = encrypt_mnemonic(phrase, password)
                 keystore_text = keystore.keystore_json(keystore.encrypt_key(key, password))
                 vault.home.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -192,7 +193,7 @@ class Vault:
     def accounts(self) -> list[AccountInfo]:
         """Every account with a keystore file: HD ones by index, then imported ones."""
         with self._lock:
-            on_disk = set(self._keystores.addresses())
+            on_disk = set(self._keystores.names())  # the store's addresses are checksummed
             if not on_disk:
                 return []
             listed: list[AccountInfo] = []
@@ -203,7 +204,8 @@ class Vault:
                         AccountInfo(row["address"], row["label"], row["kind"], row["hd_index"])
                     )
             # A keystore without metadata (e.g. copied in by hand) is an imported account.
-            listed.extend(AccountInfo(a, "", KIND_IMPORTED, None) for a in sorted(on_disk))
+            listed.extend(AccountInfo(a, "", KIND_IMPORTED, None) for a in sorted(on_disk)
+                          if keys.is_checksum_address(a))
             return listed
 
     def account(self, address: str) -> AccountInfo:
@@ -241,7 +243,7 @@ class Vault:
             # Deriving from the phrase costs milliseconds; each keystore costs a scrypt run.
             derived = keys.derive_private_keys(phrase, [a.hd_index for a in hd])
             for info, key in zip(hd, derived, strict=True):
-                if Account.from_key(key).address == info.address:
+                if keys.address_of(key) == info.address:
                     decrypted[info.address] = key
         for info in accounts:
             if info.address not in decrypted:
@@ -304,14 +306,14 @@ class Vault:
             if key is None:
                 raise NotFound(f"No account {wanted} in this wallet.")
             self._last_activity = time.monotonic()
-            return Account.from_key(key)
+            return keys.account_from_private_key(key)
 
     # -- adding accounts ---------------------------------------------------------------
 
     def _write_account(
         self, key: bytes, keystore_text: str, kind: str, hd_index: int | None, label: str | None
     ) -> AccountInfo:
-        address = Account.from_key(key).address
+        address = keys.address_of(key)
         default = f"Account {hd_index + 1}" if kind == KIND_HD else "Imported account"
         info = AccountInfo(address, clean_label(label, default), kind, hd_index)
         # Key first: a crash before the metadata row leaves a listed, usable account.
@@ -323,7 +325,7 @@ class Vault:
         self, key: bytes, password: str, kind: str, hd_index: int | None, label: str | None
     ) -> AccountInfo:
         """Encrypt and add one key (password already checked by the caller)."""
-        address = Account.from_key(key).address
+        address = keys.address_of(key)
         self._keystores.ensure_absent(address)
         clean_label(label, "")  # refuse a bad label before the expensive encryption
         text = keystore.keystore_json(keystore.encrypt_key(key, password))
@@ -340,7 +342,7 @@ class Vault:
                 self._check_password(password)
             else:
                 _check_new_password(password)
-            self._keystores.ensure_absent(Account.from_key(key).address)
+            self._keystores.ensure_absent(keys.address_of(key))
             info = self._add_key(key, password, kind, hd_index, label)
         self._emit(EVENT_ACCOUNTS)
         return info

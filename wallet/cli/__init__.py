@@ -4,11 +4,14 @@ Command groups live in the modules of COMMAND_MODULES. Each exposes
 `register(subparsers, groups)`: it adds its subcommands to `subparsers` (the top level)
 with `set_defaults(func=handler)`, and may add commands to a group another module made
 through `groups["wallet"]` (the `_SubParsersAction` of `quarry wallet`). Modules are
-imported in order; one that does not exist yet is skipped.
+imported in order. They import at the top only what building the parser needs: web3,
+eth-account, py-evm, numpy and the trainer are imported by the handlers that use them, so
+`quarry --help` and `quarry wallet list` start fast (tests/test_startup.py,
+benchmarks/startup.py).
 
 A handler gets the parsed arguments and returns an exit code (None = 0). Errors meant
-for people (QuarryError, TrainerError) print `error: <message>` on stderr, exit code 1,
-without a traceback; usage errors exit 2 (argparse); Ctrl-C exits 130.
+for people (`common.errors.UserError`: QuarryError, TrainerError, ...) print one line
+`error: <message>` on stderr, exit code 1, without a traceback; usage errors exit 2 (argparse); Ctrl-C exits 130.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import inspect
 import sys
 from collections.abc import Sequence
 
-from wallet.errors import QuarryError
+from common.errors import UserError
 
 COMMAND_MODULES = ["wallet.cli.wallet_cmd", "wallet.cli.chain_cmd", "wallet.cli.train_cmd", "wallet.cli.privacy_cmd"]
 
@@ -27,32 +30,25 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped
 HOME_HELP = "Quarry data directory (default: $QUARRY_HOME, else the per-user data directory)"
 
 
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    types: list[type[BaseException]] = [QuarryError]
-    try:
-        from trainer.errors import TrainerError
-    except ModuleNotFoundError:
-        pass
-    else:
-        types.append(TrainerError)
-    return tuple(types)
-
-
 def _load_command_modules(
     subparsers: argparse._SubParsersAction, groups: dict[str, argparse._SubParsersAction]
 ) -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # that command group is not written yet
-            raise
-        register = module.register
+        register = importlib.import_module(name).register
         if len(inspect.signature(register).parameters) >= 2:
             register(subparsers, groups)
         else:
             register(subparsers)
+
+
+def one_line(error: BaseException) -> str:
+    """The message on one line, as the README promises: a message that lists problems on
+    lines of their own (a data file's, for instance) gets them joined with "; "."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else type(error).__name__
+    head, rest = lines[0], [line.removeprefix("- ") for line in lines[1:]]
+    return head + (" " if head.endswith(":") else "; ") + "; ".join(rest)
 
 
 def _accept_home_everywhere(parser: argparse.ArgumentParser) -> None:
@@ -94,11 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print(f"error: '{args.command}' needs a command; see quarry {args.command} --help", file=sys.stderr)
         return 2
-    user_errors = _user_error_types()
     try:
         return int(func(args) or 0)
-    except user_errors as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except UserError as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         # Ctrl-C often lands at a prompt: start a new line so the message stands alone.

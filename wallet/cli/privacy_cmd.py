@@ -8,12 +8,17 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from common.atomic import atomic_write_text
 from wallet.cli.common import add_json_option, emit, home_from
 from wallet.errors import InvalidInput
-from wallet.privacy_budget import LEDGER_DELTA, PrivacyBudget, format_epsilon, privacy_csv
-from wallet.store import Store
+
+if TYPE_CHECKING:
+    from wallet.privacy_budget import PrivacyBudget
+
+# wallet.privacy_budget (dp-accounting, scipy: about a second) and the store are imported by
+# the commands, so that building the parser (`quarry --help`) stays fast.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,10 +37,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _budget(args: argparse.Namespace) -> PrivacyBudget:
+    from wallet.privacy_budget import PrivacyBudget
+    from wallet.store import Store
+
     return PrivacyBudget(Store(home_from(args)))
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from wallet.privacy_budget import LEDGER_DELTA, format_epsilon
+
     budget = _budget(args)
     files, ceiling = budget.files(), budget.ceiling()
     lines = [f"Privacy ceiling: {'none' if ceiling is None else f'ε = {ceiling:g}'} "
@@ -61,6 +71,8 @@ def cmd_ceiling(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from wallet.privacy_budget import privacy_csv
+
     text = privacy_csv(_budget(args))
     if args.out == "-":
         print(text, end="")

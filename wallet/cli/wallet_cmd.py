@@ -11,7 +11,8 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from wallet import keys, keystore, remember
+from wallet import keys, keystore
+from wallet.account_info import AccountInfo
 from wallet.cli.common import (
     add_json_option,
     add_password_file_option,
@@ -22,7 +23,6 @@ from wallet.cli.common import (
     read_text_file,
 )
 from wallet.errors import InvalidInput, QuarryError
-from wallet.vault import AccountInfo, Vault
 
 MNEMONIC_WARNING = (
     "Write these words down on paper, in order, and keep them somewhere safe. They are the "
@@ -115,6 +115,8 @@ def _describe(info: AccountInfo) -> str:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
+    from wallet.vault import Vault
+
     home = home_from(args)
     if Vault.exists(home):
         raise InvalidInput(
@@ -137,6 +139,8 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from wallet.vault import Vault
+
     home = home_from(args)
     if args.account_index is not None and not args.mnemonic_file:
         raise InvalidInput("--account-index only applies with --mnemonic-file.")
@@ -178,6 +182,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from wallet.vault import Vault
+
     home = home_from(args)
     if not Vault.exists(home):
         emit(args, [], f"No wallet in {home} yet. Create one with 'quarry wallet create'.")
@@ -244,6 +250,8 @@ def cmd_set_label(args: argparse.Namespace) -> int:
 
 
 def cmd_keyring(args: argparse.Namespace) -> int:
+    from wallet import remember
+
     status = remember.keyring_status()
     home = home_from(args)
     if args.forget:
