@@ -52,11 +52,25 @@ import numpy as np
 from eth_account.signers.local import LocalAccount
 
 from trainer.data import Dataset, load_dataset
+from trainer.dp_sgd import DpSgdConfig, dp_sgd_for
 from trainer.errors import TrainerError, TrainingCancelled
 from trainer.models import model_from_bytes
-from trainer.privacy import add_gaussian_noise, describe_epsilon, epsilon_spent
+from trainer.privacy import (
+    NO_NOISE,
+    ROW_LEVEL,
+    USER_LEVEL,
+    add_gaussian_noise,
+    describe_epsilon,
+    epsilon_spent,
+)
 from trainer.spec import BountySpec
-from trainer.update import LocalUpdate, encrypt_to_blob, make_update
+from trainer.update import (
+    LocalUpdate,
+    check_max_epsilon,
+    encrypt_to_blob,
+    make_update,
+    plan_privacy,
+)
 from trainer.update_blob import blob_hash
 from wallet.blob_store import fetch_blob
 from wallet.bounties import Bounty, BountyClient
@@ -64,6 +78,12 @@ from wallet.errors import InvalidInput, QuarryError
 from wallet.history import round_text
 from wallet.kept_updates import keep_update
 from wallet.outbox import Outbox, PendingUpload, blob_uri, publish
+from wallet.privacy_budget import DatasetFile, PrivacyBudget
+
+# The privacy modes people choose (issue 10): "row" = "Protect each row" (DP-SGD during
+# training, the default of the CLI and the GUI), "dataset" = "Protect my whole dataset"
+# (user-level noise on the update), "none".
+PRIVACY_MODES = ("row", "dataset", "none")
 
 STEPS = ("bounty", "spec", "model", "data", "train", "privacy", "encrypt", "submit", "upload")
 Progress = Callable[[str, float, str], None]  # (step, fraction 0..1 of that step, message)
@@ -96,6 +116,12 @@ def check_options(options: ContributeOptions) -> None:
     if options.epochs is not None and not 1 <= options.epochs <= 10_000:
         raise InvalidInput("Epochs must be between 1 and 10000.")
     check_noise_value(options.noise_multiplier)
+    if options.mode not in PRIVACY_MODES:
+        raise InvalidInput(f"The privacy mode (--privacy) is one of {', '.join(PRIVACY_MODES)}.")
+    if options.mode == "none" and options.noise_multiplier > 0:
+        raise InvalidInput("--dp-noise needs --privacy row or dataset.")
+    if options.dp_clip is not None and not (math.isfinite(options.dp_clip) and options.dp_clip > 0):
+        raise InvalidInput("The per-row clip (--dp-clip) must be a number > 0.")
 
 
 def check_noise_value(noise_multiplier: float) -> None:
@@ -127,6 +153,16 @@ class ContributeOptions:
     noise_multiplier: float = 0.0
     gasless: bool = False
     dry_run: bool = False
+    # None: "dataset" when noise_multiplier > 0, else "none" (what callers of the service
+    # got before the modes existed); the CLI and the GUI default to "row"
+    privacy: str | None = None
+    dp_clip: float | None = None  # DP-SGD's per-example clip (None: trainer.dp_sgd.DEFAULT_CLIP)
+
+    @property
+    def mode(self) -> str:
+        if self.privacy is not None:
+            return self.privacy
+        return "dataset" if self.noise_multiplier > 0 else "none"
 
 
 @dataclass
@@ -208,7 +244,7 @@ class Contribution:
 
     def __init__(self, client: BountyClient, bounty_id: int, *, file_roots: FileRoots,
                  account: str | None = None, progress: Progress | None = None,
-                 should_stop: StopCheck | None = None) -> None:
+                 should_stop: StopCheck | None = None, budget: PrivacyBudget | None = None) -> None:
         if file_roots is None:  # a URI from the chain must never open any local file
             raise TypeError("file_roots is required: the directories file:// URIs may be read from")
         self.client = client
@@ -225,6 +261,9 @@ class Contribution:
         self.trained: LocalUpdate | None = None  # clipped, no noise yet
         self.update: LocalUpdate | None = None  # with the chosen noise: what is encrypted
         self.blob: bytes | None = None
+        # the owner's privacy ledger (wallet.privacy_budget): checked before training and
+        # before encrypting, recorded when the update is committed; None = not kept (tests)
+        self.budget = budget
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -323,16 +362,50 @@ class Contribution:
 
     # -- 2. train ------------------------------------------------------------------------
 
+    def row_privacy(self, noise_multiplier: float | None = None, clip: float | None = None,
+                    epochs: int | None = None) -> DpSgdConfig:
+        """The DP-SGD setting for the prepared data (the wallet's defaults unless given)."""
+        if self.spec is None or self.dataset is None:
+            raise QuarryError("Prepare the contribution (bounty and data) first.")
+        kwargs: dict = {"epochs": epochs}
+        if noise_multiplier is not None:
+            kwargs["noise_multiplier"] = noise_multiplier
+        if clip is not None:
+            kwargs["clip"] = clip
+        return dp_sgd_for(self.spec.training, self.dataset.n_rows, **kwargs)
+
+    def check_privacy(self, mechanism: str, params: dict, epsilon: float) -> None:
+        """The bounty's maximum ε and the owner's budget ceiling, before any work is done:
+        InvalidInput / PrivacyBudgetExceeded with what to change."""
+        if self.spec is None:
+            raise QuarryError("Prepare the contribution first.")
+        try:
+            check_max_epsilon(self.spec, epsilon)
+        except TrainerError as exc:
+            raise InvalidInput(str(exc)) from exc
+        if self.budget is not None and self.files:
+            self.budget.check([DatasetFile.of(f) for f in self.files], mechanism, params)
+
     def train(self, epochs: int | None = None, *, on_epoch: EpochCallback | None = None,
-              progress: Progress | None = None, should_stop: StopCheck | None = None) -> LocalUpdate:
+              progress: Progress | None = None, should_stop: StopCheck | None = None,
+              dp_sgd: DpSgdConfig | None = None) -> LocalUpdate:
         """Train from the round's model on the prepared data; the update is clipped to the
-        spec's bound and has no noise yet (privatise adds it)."""
+        spec's bound. Without `dp_sgd` it has no noise yet (privatise adds user-level noise);
+        with it, training is DP-SGD ("Protect each row", its own epochs) and the update is
+        already private (checked against the spec's maximum ε and the budget first)."""
         if self.spec is None or self.dataset is None or self.global_params is None:
             raise QuarryError("Prepare the contribution (bounty and data) before training.")
         if epochs is not None and not 1 <= epochs <= 10_000:
             raise InvalidInput("Epochs must be between 1 and 10000.")
         report, stop = self._report(progress), self._stop(should_stop)
         total = epochs or self.spec.training.epochs
+        if dp_sgd is not None:
+            total = dp_sgd.epochs
+            try:
+                plan = plan_privacy(self.spec, dp_sgd=dp_sgd)
+            except TrainerError as exc:  # the bounty's maximum ε
+                raise InvalidInput(str(exc)) from exc
+            self.check_privacy(plan.mechanism, plan.params, plan.epsilon)
 
         def each_epoch(epoch: int, loss: float, accuracy: float) -> None:
             report("train", epoch / total, f"Epoch {epoch}/{total}: loss {loss:.4f}, accuracy {accuracy:.3f}")
@@ -342,7 +415,7 @@ class Contribution:
         report("train", 0.0, f"Training on {self.dataset.n_rows} rows")
         self.trained = make_update(self.spec, self.global_params, self.dataset.X, self.dataset.y,
                                    epochs=epochs, noise_multiplier=0.0, progress=each_epoch,
-                                   should_stop=stop)
+                                   should_stop=stop, dp_sgd=dp_sgd)
         self.update = self.blob = None
         _check_stop(stop)
         return self.trained
@@ -355,13 +428,23 @@ class Contribution:
         within the spec's cap (InvalidInput above it); ε of this round. rng: tests only."""
         if self.spec is None or self.trained is None:
             raise QuarryError("Train before adding privacy noise.")
+        if self.trained.mechanism == ROW_LEVEL:  # DP-SGD: private already, one mode at a time
+            if noise_multiplier > 0:
+                raise InvalidInput("This update was trained with DP-SGD (each row protected); "
+                                   "train again without it to add whole-dataset noise instead.")
+            self.check_privacy(ROW_LEVEL, self.trained.mechanism_params, self.trained.epsilon)
+            self.update, self.blob = self.trained, None
+            return self.update
         check_noise(self.spec, noise_multiplier)
+        mechanism = USER_LEVEL if noise_multiplier > 0 else NO_NOISE
+        params = {"noise_multiplier": float(noise_multiplier)} if noise_multiplier > 0 else {}
+        self.check_privacy(mechanism, params, epsilon_spent(noise_multiplier, 1.0, 1, self.spec.privacy.delta))
         self._report(progress)("privacy", 0.0, f"Adding noise (multiplier {noise_multiplier:g})")
         delta = add_gaussian_noise(self.trained.delta, noise_multiplier, self.spec.privacy.clip_norm, rng)
         self.update = dataclasses.replace(
             self.trained, delta=delta, noise_multiplier=float(noise_multiplier),
             epsilon=epsilon_spent(noise_multiplier, 1.0, 1, self.spec.privacy.delta),
-            dp_delta=self.spec.privacy.delta)
+            dp_delta=self.spec.privacy.delta, mechanism=mechanism, mechanism_params=params)
         self.blob = None
         return self.update
 
@@ -422,9 +505,23 @@ class Contribution:
         # kept at home before anything is sent: the wallet checks the round's report with it
         keep_update(self.client, signer.address, self.bounty_id, round_index, digest, self.update.delta,
                     self.spec.encoding_params())
-        submitted = submit_update(
-            self.client, signer, self.bounty_id, round_index, self.blob, self.spec.inbox_url,
-            gasless=gasless, blob_dir=blob_dir, outbox_dir=outbox_dir, progress=self._report(progress))
+        # the privacy spent is recorded before the commit (a crash after it must not leave the
+        # budget understated) and dropped again if the commit did not happen
+        if self.budget is not None:
+            self.budget.record(
+                [DatasetFile.of(f) for f in self.files], signer.address,
+                mechanism=self.update.mechanism, params=self.update.mechanism_params,
+                epsilon=self.update.epsilon, delta=self.update.dp_delta, bounty_id=self.bounty_id,
+                round=round_index, blob_hash=digest, board=str(getattr(self.client, "board_address", "")))
+        try:
+            submitted = submit_update(
+                self.client, signer, self.bounty_id, round_index, self.blob, self.spec.inbox_url,
+                gasless=gasless, blob_dir=blob_dir, outbox_dir=outbox_dir, progress=self._report(progress))
+        except BaseException:
+            if self.budget is not None and _not_committed(self.client, self.bounty_id, round_index,
+                                                          signer.address, digest):
+                self.budget.forget(digest)
+            raise
         self.blob = None  # committed: never to be sent again
         result.uri, result.tx_hash = submitted.uri, submitted.tx_hash
         result.upload_error, result.kept_at = submitted.upload_error, submitted.kept_at
@@ -444,19 +541,27 @@ def contribute(
     outbox_dir: str | Path | None = None,
     progress: Progress | None = None,
     should_stop: StopCheck | None = None,
+    budget: PrivacyBudget | None = None,
 ) -> ContributionResult:
-    """Every step of a Contribution in one go (the CLI's `quarry train`)."""
+    """Every step of a Contribution in one go (the CLI's `quarry train`). `options.mode`
+    picks the privacy mode; `budget` (the owner's privacy ledger) is checked and recorded."""
     check_data_files(data_files)
     check_options(options)
     if not options.dry_run and signer is None:
         raise InvalidInput("Submitting needs an unlocked account.")
     contribution = Contribution(client, bounty_id, file_roots=file_roots,
                                 account=None if signer is None else signer.address,
-                                progress=progress, should_stop=should_stop)
-    contribution.prepare(data_files, noise_multiplier=options.noise_multiplier, gasless=options.gasless,
-                         require_open=not options.dry_run)
-    contribution.train(options.epochs)
-    contribution.privatise(options.noise_multiplier)
+                                progress=progress, should_stop=should_stop, budget=budget)
+    mode = options.mode
+    contribution.prepare(data_files, noise_multiplier=options.noise_multiplier if mode == "dataset" else None,
+                         gasless=options.gasless, require_open=not options.dry_run)
+    if mode == "row":
+        dp_sgd = contribution.row_privacy(options.noise_multiplier or None, options.dp_clip, options.epochs)
+        contribution.train(options.epochs, dp_sgd=dp_sgd)
+        contribution.privatise(0.0)
+    else:
+        contribution.train(options.epochs)
+        contribution.privatise(options.noise_multiplier)
     contribution.encrypt()
     if options.dry_run:
         (progress or _noop_progress)("submit", 1.0, "Dry run: nothing sent")
