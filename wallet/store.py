@@ -128,6 +128,15 @@ def _m006_privacy_ledger(db: Database) -> None:
     db["privacy_ledger"].create_index(["dataset_hash"])
 
 
+
+def _m007_standing_privacy_mode(db: Database) -> None:
+    # a standing contribution's privacy mode (wallet/contribute.py PRIVACY_MODES: "row" =
+    # DP-SGD, "dataset" = noise on the update, "none"); rows saved before it used noise on
+    # the update when they had a noise multiplier
+    db.execute("ALTER TABLE standing_contributions ADD COLUMN privacy TEXT")
+    db.execute("UPDATE standing_contributions SET privacy = CASE WHEN noise_multiplier > 0 "
+               "THEN 'dataset' ELSE 'none' END")
+
 # Append-only. Index i is migration number i + 1 (the user_version after it ran).
 MIGRATIONS: list[Migration] = [
     _m001_accounts_and_settings,
@@ -136,6 +145,7 @@ MIGRATIONS: list[Migration] = [
     _m004_column_maps,
     _m005_standing_contributions,
     _m006_privacy_ledger,
+    _m007_standing_privacy_mode,
 ]
 
 # Values a setting has until someone sets it.
