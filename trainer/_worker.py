@@ -51,17 +51,17 @@ def read_ints(stream: BinaryIO, count: int, width: int) -> list[int]:
 def main() -> int:
     from phe import paillier
 
-    from trainer.paillier import _WINDOWS, _FixedBaseObfuscator
+    from trainer.obfuscator import EXPONENT_BYTES, FixedBaseObfuscator
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     config = json.loads(stdin.readline())
     n = int(config["n"])
     width = width_for(n)
     if config["op"] == "encrypt":
-        obf = _FixedBaseObfuscator(n, int(config["hs"]))
+        obf = FixedBaseObfuscator(n, int(config["hs"]))
 
         def work(values: list[int]) -> list[int]:
-            return [int(obf.encrypt(m, os.urandom(_WINDOWS))) for m in values]
+            return [int(obf.encrypt(m, os.urandom(EXPONENT_BYTES))) for m in values]
 
     elif config["op"] == "decrypt":
         key = paillier.PaillierPrivateKey(

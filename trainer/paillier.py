@@ -41,12 +41,10 @@ from phe import paillier
 
 from trainer import _worker
 from trainer.errors import EncodingError, TrainingCancelled
+from trainer.obfuscator import EXPONENT_BYTES, FixedBaseObfuscator
 
 log = logging.getLogger(__name__)
 
-SHORT_EXPONENT_BITS = 256
-WINDOW_BITS = 8
-_WINDOWS = SHORT_EXPONENT_BITS // WINDOW_BITS
 CHUNK = 64  # ciphertexts between progress/cancel checks
 PARALLEL_MIN_CIPHERTEXTS = 2000  # below this, starting worker processes costs more than it saves
 
@@ -54,41 +52,8 @@ ProgressCallback = Callable[[int, int], None]
 StopCheck = Callable[[], bool]
 
 
-class _FixedBaseObfuscator:
-    """Draws hs^a mod n^2 for random 256-bit a with a fixed-base comb table."""
-
-    def __init__(self, n: int, hs: int) -> None:
-        self.n = gmpy2.mpz(n)
-        self.nsquare = self.n * self.n
-        self.hs = gmpy2.mpz(hs)
-        nsq = self.nsquare
-        table: list[list[gmpy2.mpz]] = []
-        base = self.hs
-        for _ in range(_WINDOWS):
-            row = [gmpy2.mpz(1), base]
-            for _d in range(2, 1 << WINDOW_BITS):
-                row.append(row[-1] * base % nsq)
-            table.append(row)
-            base = row[-1] * base % nsq  # base^(2^WINDOW_BITS)
-        self.table = table
-
-    def draw(self, exponent_bytes: bytes) -> gmpy2.mpz:
-        """hs^a for a = int.from_bytes(exponent_bytes, 'little') (32 bytes)."""
-        nsq = self.nsquare
-        table = self.table
-        acc = table[0][exponent_bytes[0]]
-        for i in range(1, _WINDOWS):
-            acc = acc * table[i][exponent_bytes[i]] % nsq
-        return acc
-
-    def encrypt(self, plaintext: int, exponent_bytes: bytes) -> gmpy2.mpz:
-        # (1 + n)^m = 1 + m*n mod n^2, the g = n + 1 shortcut phe uses too.
-        nude = (1 + self.n * plaintext) % self.nsquare
-        return nude * self.draw(exponent_bytes) % self.nsquare
-
-
 _CACHE_LOCK = threading.Lock()
-_CACHE: dict[int, _FixedBaseObfuscator] = {}
+_CACHE: dict[int, FixedBaseObfuscator] = {}
 
 
 def _random_hs(n: int, rng: random.Random | None) -> int:
@@ -105,16 +70,16 @@ def _random_hs(n: int, rng: random.Random | None) -> int:
     return int(gmpy2.powmod(h, n_mpz, n_mpz * n_mpz))
 
 
-def _obfuscator_for(n: int, rng: random.Random | None = None) -> _FixedBaseObfuscator:
+def _obfuscator_for(n: int, rng: random.Random | None = None) -> FixedBaseObfuscator:
     """The table for key n; cached per process unless a seeded rng asks for a fresh one."""
     if rng is not None:
-        return _FixedBaseObfuscator(n, _random_hs(n, rng))
+        return FixedBaseObfuscator(n, _random_hs(n, rng))
     with _CACHE_LOCK:
         obf = _CACHE.get(n)
         if obf is None:
             if len(_CACHE) >= 4:
                 _CACHE.pop(next(iter(_CACHE)))
-            obf = _FixedBaseObfuscator(n, _random_hs(n, None))
+            obf = FixedBaseObfuscator(n, _random_hs(n, None))
             _CACHE[n] = obf
         return obf
 
@@ -262,7 +227,7 @@ def encrypt_update(
         if should_stop is not None and should_stop():
             raise TrainingCancelled("Encryption cancelled by the user.")
         for m in plaintexts[start : start + CHUNK]:
-            out.append(int(obf.encrypt(m, randbytes(_WINDOWS))))
+            out.append(int(obf.encrypt(m, randbytes(EXPONENT_BYTES))))
         if progress is not None:
             progress(len(out), total)
     return out

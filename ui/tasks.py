@@ -24,7 +24,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtWidgets import QWidget
 
-from wallet.errors import QuarryError
+from common.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +37,9 @@ TASK_THREADS = 8
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types whose message is fit for the user (trainer/ may not exist yet)."""
-    kinds: list[type[BaseException]] = [QuarryError]
-    try:
-        from trainer.errors import TrainerError
-    except ImportError:
-        pass
-    else:
-        kinds.append(TrainerError)
-    return tuple(kinds)
+    """Exception types whose message is fit for the user: common.errors.UserError, the base of
+    the wallet's, the trainer's and the devnet's (the GUI imports nothing of trainer/)."""
+    return (UserError,)
 
 
 class Cancelled(Exception):  # noqa: N818 - reads better at the raise site
