@@ -103,8 +103,6 @@ class HistoryScanner:
 
     def start_block(self) -> int:
         """The network's deploy block (0 when unknown): nothing to scan before it."""
-        if "deploy_block" not in self.store.db["networks"].columns_dict:
-            return 0
         rows = list(self.store.db.query(
             "SELECT deploy_block FROM networks WHERE name = ?", [self.network]))
         return int(rows[0]["deploy_block"] or 0) if rows else 0

@@ -4,8 +4,8 @@ A network is a name, an RPC URL, the chain id the user expects, and the addresse
 QuarryToken and BountyBoard on it. `connect()` returns a Web3 only after the node answered
 and its chain id matched, with one clear message otherwise.
 
-This module also owns the store tables of the chain-facing services (networks, sent
-transactions, history, bounty cache): `migrate_chain_tables_v1` is a store migration.
+The `networks` table is this module's; its schema, like every table's, is in wallet/store.py's
+migrations.
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from trainer import jsonsafe
 from wallet.errors import InvalidInput, NetworkError, NotFound
 
 if TYPE_CHECKING:
-    from sqlite_utils import Database
-
     from wallet.store import Store
 
 EMBEDDED = "embedded"
@@ -57,42 +55,6 @@ class Network:
             "token": self.token, "board": self.board, "kind": self.kind,
             "deploy_block": self.deploy_block,
         }
-
-
-def migrate_chain_tables_v1(db: Database) -> None:
-    """Store migration: tables of networks, sent transactions, history and bounty cache."""
-    db["networks"].create(
-        {"name": str, "rpc_url": str, "chain_id": int, "token": str, "board": str, "kind": str},
-        pk="name", not_null={"rpc_url", "chain_id", "kind"},
-    )
-    db["sent_transactions"].create(
-        {
-            "hash": str, "network": str, "chain_id": int, "sender": str, "nonce": int,
-            "to_address": str, "value": str, "data": str, "kind": str, "description": str,
-            "max_fee_per_gas": str, "max_priority_fee_per_gas": str, "gas": int,
-            "status": str, "block_number": int, "replaced_by": str, "created_at": float,
-        },
-        pk="hash", not_null={"network", "sender", "nonce", "status", "created_at"},
-    )
-    db["sent_transactions"].create_index(["network", "sender", "nonce"])
-    db["history_events"].create(
-        {
-            "network": str, "account": str, "kind": str, "block_number": int, "log_index": int,
-            "tx_hash": str, "event": str, "contract": str, "direction": str,
-            "counterparty": str, "amount": str, "bounty_id": int, "round": int,
-            "details": str, "timestamp": int,
-        },
-        pk=("network", "account", "kind", "block_number", "log_index"),
-        not_null={"tx_hash", "event"},
-    )
-    db["history_cursors"].create(
-        {"network": str, "account": str, "kind": str, "next_block": int},
-        pk=("network", "account", "kind"), not_null={"next_block"},
-    )
-    db["bounty_cache"].create(
-        {"network": str, "board": str, "bounty_id": int, "data": str, "updated_at": float},
-        pk=("network", "board", "bounty_id"), not_null={"data", "updated_at"},
-    )
 
 
 # -- the list of networks ----------------------------------------------------------------------
@@ -136,8 +98,7 @@ def current_network(store: Store) -> Network:
 
 
 def save_network(store: Store, network: Network) -> None:
-    # alter: stores made before deploy_block existed gain the column on first save
-    store.db["networks"].upsert(network.as_dict(), pk="name", alter=True)
+    store.db["networks"].upsert(network.as_dict(), pk="name")
 
 
 def check_address(value: str, what: str = "address", *, require_checksum: bool = False) -> str:

@@ -8,7 +8,12 @@ APPEND a function to `MIGRATIONS`; never edit or reorder one that has shipped.
 Thread-safety: each thread gets its own sqlite3 connection (`Store.db` is per thread), so
 the GUI thread and worker threads can use the same Store without sharing a connection.
 WAL journaling lets readers and one writer work at once; a busy timeout makes a writer
-wait for another instead of failing. `Store.transaction()` groups writes atomically.
+wait for another instead of failing. `Store.transaction()` groups writes atomically and
+starts with BEGIN IMMEDIATE, so read-then-write code in it waits for other writers (another
+process's sync) instead of failing with "database is locked".
+
+Every table's schema is here, in the migrations; each table has one owning module, named
+in its migration's comment.
 """
 
 from __future__ import annotations
@@ -49,11 +54,41 @@ def _m001_accounts_and_settings(db: Database) -> None:
 
 
 def _m002_chain_tables(db: Database) -> None:
-    # networks, sent transactions, history, bounty cache: defined in wallet/network.py and
-    # imported only when run, so loading this module does not load the network code
-    from wallet.network import migrate_chain_tables_v1
-
-    migrate_chain_tables_v1(db)
+    # the chain-facing services' tables; owners: networks (wallet/network.py),
+    # sent_transactions (wallet/tx.py), history_events and history_cursors (wallet/history.py),
+    # bounty_cache (wallet/bounties.py)
+    db["networks"].create(
+        {"name": str, "rpc_url": str, "chain_id": int, "token": str, "board": str, "kind": str},
+        pk="name", not_null={"rpc_url", "chain_id", "kind"},
+    )
+    db["sent_transactions"].create(
+        {
+            "hash": str, "network": str, "chain_id": int, "sender": str, "nonce": int,
+            "to_address": str, "value": str, "data": str, "kind": str, "description": str,
+            "max_fee_per_gas": str, "max_priority_fee_per_gas": str, "gas": int,
+            "status": str, "block_number": int, "replaced_by": str, "created_at": float,
+        },
+        pk="hash", not_null={"network", "sender", "nonce", "status", "created_at"},
+    )
+    db["sent_transactions"].create_index(["network", "sender", "nonce"])
+    db["history_events"].create(
+        {
+            "network": str, "account": str, "kind": str, "block_number": int, "log_index": int,
+            "tx_hash": str, "event": str, "contract": str, "direction": str,
+            "counterparty": str, "amount": str, "bounty_id": int, "round": int,
+            "details": str, "timestamp": int,
+        },
+        pk=("network", "account", "kind", "block_number", "log_index"),
+        not_null={"tx_hash", "event"},
+    )
+    db["history_cursors"].create(
+        {"network": str, "account": str, "kind": str, "next_block": int},
+        pk=("network", "account", "kind"), not_null={"next_block"},
+    )
+    db["bounty_cache"].create(
+        {"network": str, "board": str, "bounty_id": int, "data": str, "updated_at": float},
+        pk=("network", "board", "bounty_id"), not_null={"data", "updated_at"},
+    )
 
 
 def _m003_verify_results(db: Database) -> None:
@@ -137,6 +172,13 @@ def _m007_standing_privacy_mode(db: Database) -> None:
     db.execute("UPDATE standing_contributions SET privacy = CASE WHEN noise_multiplier > 0 "
                "THEN 'dataset' ELSE 'none' END")
 
+def _m008_networks_deploy_block(db: Database) -> None:
+    # the block that deployed a network's contracts (history scans start there); stores that
+    # gained the column before it was a migration (an upsert with alter=True) already have it
+    if "deploy_block" not in db["networks"].columns_dict:
+        db["networks"].add_column("deploy_block", int)
+
+
 # Append-only. Index i is migration number i + 1 (the user_version after it ran).
 MIGRATIONS: list[Migration] = [
     _m001_accounts_and_settings,
@@ -146,6 +188,7 @@ MIGRATIONS: list[Migration] = [
     _m005_standing_contributions,
     _m006_privacy_ledger,
     _m007_standing_privacy_mode,
+    _m008_networks_deploy_block,
 ]
 
 # Values a setting has until someone sets it.
@@ -219,9 +262,27 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Database]:
-        """`with store.transaction() as db:` commits all writes in the block, or none."""
-        with self.db.atomic() as database:
+        """`with store.transaction() as db:` commits all writes in the block, or none.
+
+        It starts with BEGIN IMMEDIATE, taking the write lock before the first read: a
+        deferred transaction that read and then wrote could not wait for another process's
+        write (SQLite refuses at once, "database is locked", since its snapshot is stale), so
+        two syncs at once would fail; this one waits up to the busy timeout instead. Nested,
+        it is a savepoint of the outer transaction."""
+        database = self.db
+        conn = database.conn
+        if conn.in_transaction:
+            with database.atomic() as nested:
+                yield nested
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
             yield database
+        except BaseException:
+            if conn.in_transaction:  # an error may already have rolled it back
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     # -- migrations ----------------------------------------------------------------
 
