@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +123,41 @@ def test_threads_each_get_a_connection_and_see_writes(tmp_path):
         assert errors == []
         assert store.db["settings"].count == 80
         assert store.get_setting("t3-19") == 19
+
+
+_READ_THEN_WRITE = """
+import sys, time
+from wallet.store import Store
+store = Store(sys.argv[1])
+start, rounds = float(sys.argv[2]), int(sys.argv[3])
+while time.time() < start:  # both processes begin together
+    time.sleep(0.002)
+for _ in range(rounds):
+    with store.transaction() as db:  # a sync's shape: read the cursor, then write after it
+        rows = list(db.query("SELECT value FROM settings WHERE key = 'counter'"))
+        value = int(rows[0]["value"]) if rows else 0
+        db["settings"].upsert({"key": "counter", "value": str(value + 1)}, pk="key")
+store.close()
+"""
+
+
+def test_two_processes_writing_at_once_wait_for_each_other(tmp_path):
+    """Read-then-write transactions in two processes at once: none fails with "database is
+    locked" (a deferred BEGIN would, at once, on its first write after the other's commit)
+    and no update is lost."""
+    import subprocess
+    import sys
+    import time
+
+    Store(tmp_path).close()  # migrated before the race
+    start, rounds = time.time() + 1.5, 150
+    processes = [
+        subprocess.Popen([sys.executable, "-c", _READ_THEN_WRITE, str(tmp_path), repr(start), str(rounds)],
+                         cwd=Path(__file__).resolve().parents[1], stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    for process in processes:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    with Store(tmp_path) as store:
+        assert store.get_setting("counter") == 2 * rounds
