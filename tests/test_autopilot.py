@@ -70,7 +70,7 @@ def test_three_rounds_without_a_click_then_the_limit(world, tmp_path):
     shutil.copy(DEMO / "wine_owner_a.csv", folder / "january.csv")
     store = Store(home)
     standing = add_standing(store, NETWORK, market.board.address, bounty, owner.address, [folder],
-                            title="Wine cultivar", max_rounds=3, epochs=2, mains_only=True)
+                            title="Wine cultivar", privacy="none", max_rounds=3, epochs=2, mains_only=True)
     with pytest.raises(InvalidInput, match="already keeps contributing"):
         add_standing(store, NETWORK, market.board.address, bounty, owner.address, [folder])
     client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id)
@@ -138,6 +138,7 @@ def test_a_changed_schema_pauses_with_the_reason_until_resumed(world, tmp_path):
     with Store(home) as store:
         standing = add_standing(store, NETWORK, market.board.address, other, owner.address, [data],
                                 title="Wine cultivar", max_rounds=5, epochs=1, mains_only=False)
+        assert standing.privacy == "row"  # DP-SGD unless the owner chooses otherwise
         assert [o.action for o in _pilot(world, store).run_pass().outcomes] == ["submitted"]
     _next_round(world)
     # the owner's export now has other columns
@@ -156,6 +157,29 @@ def test_a_changed_schema_pauses_with_the_reason_until_resumed(world, tmp_path):
         assert "submitted" in [o.action for o in _pilot(world, store).run_pass().outcomes]
         kinds = [e["kind"] for e in reversed(standing_events(store, standing.id)) if e["kind"] != "earned"]
         assert kinds == ["created", "submitted", "paused", "resumed", "submitted"]
+
+
+def test_the_privacy_budget_pauses_before_anything_is_trained(world, tmp_path):
+    market, session, _key, home, owner, _bounty, validation = world
+    from wallet.privacy_budget import PrivacyBudget
+
+    bounty = post_bounty(session, DEMO / "wine_spec.json", validation_files=validation,
+                         reward_per_round=TOKEN_UNIT, rounds=1, round_seconds=ROUND_SECONDS).bounty_id
+    data = tmp_path / "rows.csv"
+    shutil.copy(DEMO / "wine_owner_b.csv", data)
+    with Store(home) as store:
+        PrivacyBudget(store).set_ceiling(0.01)  # far below one DP-SGD round
+        try:
+            standing = add_standing(store, NETWORK, market.board.address, bounty, owner.address, [data],
+                                    title="Wine cultivar", privacy="row", max_rounds=1, mains_only=False)
+            outcomes = [o for o in _pilot(world, store).run_pass().outcomes if o.standing_id == standing.id]
+            assert [o.action for o in outcomes] == ["paused"]
+            row = get_standing(store, standing.id)
+            assert row.status == PAUSED and "budget" in row.reason.lower(), row.reason
+            assert BountyClient(market.w3, market.board.address, market.w3.eth.chain_id).submission(
+                bounty, 0, owner.address) is None
+        finally:
+            PrivacyBudget(store).set_ceiling(None)
 
 
 def test_power_source_reads_the_linux_power_supply_class(tmp_path):

@@ -35,7 +35,7 @@ def test_shortcuts_and_remembered_page_and_size(qtbot, quarry_home):
     qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
     qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     assert window.shell.stack.currentWidget() is window.page("bounties")
-    qtbot.keyClick(window, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window, Qt.Key.Key_5, Qt.KeyboardModifier.ControlModifier)
     assert window.shell.stack.currentWidget() is window.page("settings")
     assert flow.ctx.store.get_setting(UI_PAGE) == "settings"
     window.resize(1100, 730)
@@ -50,7 +50,7 @@ def test_shortcuts_and_remembered_page_and_size(qtbot, quarry_home):
     assert again.window.shell.stack.currentWidget() is again.window.page("settings")
     # Every navigation button and the lock button have accessible names.
     names = [b.accessibleName() for b in again.window.shell.nav_buttons.values()]
-    assert names == ["Go to Wallet", "Go to Bounties", "Go to Rewards", "Go to Settings"]
+    assert names == ["Go to Wallet", "Go to Bounties", "Go to Rewards", "Go to Standing", "Go to Settings"]
 
 
 def test_dark_theme_is_applied_and_remembered(qtbot, quarry_home):

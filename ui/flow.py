@@ -20,10 +20,11 @@ def page_factories() -> dict[str, Any]:
     from ui.pages.bounties import BountiesPage
     from ui.pages.rewards import RewardsPage
     from ui.pages.settings import SettingsPage
+    from ui.pages.standing import StandingPage
     from ui.pages.wallet import WalletPage
 
     return {"wallet": WalletPage, "bounties": BountiesPage, "rewards": RewardsPage,
-            "settings": SettingsPage}
+            "standing": StandingPage, "settings": SettingsPage}
 
 
 class AppFlow(QObject):
@@ -36,6 +37,10 @@ class AppFlow(QObject):
         ctx.extras["flow"] = self
         self.window = MainWindow(ctx, page_factories(), self._make_onboarding, self._make_lock)
         self.setParent(self.window)
+        # standing contributions run in the background while the app is open (tray + notes)
+        from ui.autopilot_runner import AutopilotRunner
+
+        self.autopilot = AutopilotRunner(ctx, self)
         if start_network:
             self.connect_network()
         if Vault.exists(ctx.home):

@@ -29,7 +29,7 @@ from ui.pages.base import Page
 
 log = logging.getLogger(__name__)
 
-PAGE_NAMES = ("wallet", "bounties", "rewards", "settings")
+PAGE_NAMES = ("wallet", "bounties", "rewards", "standing", "settings")
 IDLE_CHECK_MS = 5_000
 TOUCH_THROTTLE_S = 1.0
 SECRET_PROPERTY = "holdsSecret"  # dialogs with this property close when the wallet locks
@@ -321,6 +321,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.save_geometry()
+        autopilot = self.ctx.extras.get("autopilot")
+        if autopilot is not None:
+            autopilot.stop()
         self.ctx.runner.cancel_all()
         app = QApplication.instance()
         if app is not None:

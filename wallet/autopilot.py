@@ -8,13 +8,15 @@ in a worker (ui/autopilot_runner.py), `quarry autopilot` runs them headless.
 
 One pass, for every active standing contribution of this network and board: when the bounty's
 current round accepts submissions and the account has not submitted to it, run the staged
-steps of wallet.contribute (prepare, train, privatise, encrypt, submit) and submit. Conditions
-checked first, each a reason to wait (not a failure): the wallet is unlocked (`signer_for`
-returns None while locked), the machine is on mains power when it reports a battery
-(`power_source`), and the privacy budget (not available in this version: said so, not
-checked). A failure that waiting will not fix pauses that standing contribution with the
-reason stored (schema changed, bounty cancelled or completed, a file gone, a node unreachable
-three passes in a row, an unexpected error): it never retries forever. It stops ("done") at
+steps of wallet.contribute (prepare, train, privatise, encrypt, submit) in the privacy mode
+saved with it (row: DP-SGD; dataset: noise on the update; none) and submit. Conditions checked
+first, each a reason to wait (not a failure): the wallet is unlocked (`signer_for` returns
+None while locked) and the machine is on mains power when it reports a battery
+(`power_source`). The owner's privacy budget (wallet.privacy_budget, the ceiling set in
+Settings) is checked by the staged steps before training: reaching it pauses. A failure that
+waiting will not fix pauses that standing contribution with the reason stored (schema
+changed, privacy budget reached, bounty cancelled or completed, a file gone, a node
+unreachable three passes in a row, an unexpected error): it never retries forever. It stops ("done") at
 its round limit. Everything it does is recorded in `standing_events` (and the submission
 itself in the wallet's transactions and history, like any other).
 
@@ -25,11 +27,12 @@ before and no longer does means the data changed: the standing contribution paus
 
 from __future__ import annotations
 
-import importlib.util
+import contextlib
 import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,10 +49,10 @@ STANDING_TABLE = "standing_contributions"
 EVENTS_TABLE = "standing_events"
 ACTIVE, PAUSED, STOPPED, DONE = "active", "paused", "stopped", "done"
 STATUSES = (ACTIVE, PAUSED, STOPPED, DONE)
+PRIVACY_MODES = ("row", "dataset", "none")  # as wallet.contribute.PRIVACY_MODES
 DATA_SUFFIXES = (".csv", ".npz")
 MAX_NETWORK_FAILURES = 3  # passes in a row that could not reach the node or inbox, then pause
 POWER_SUPPLY_DIR = Path("/sys/class/power_supply")
-BUDGET_MODULE = "wallet.privacy_budget"
 
 
 @dataclass
@@ -62,6 +65,7 @@ class Standing:
     title: str
     sources: list[str]
     noise_multiplier: float
+    privacy: str  # "row" (DP-SGD), "dataset" (noise on the update) or "none"
     epochs: int | None
     gasless: bool
     max_rounds: int
@@ -86,6 +90,7 @@ class Standing:
             id=int(row["id"]), network=row["network"], board=row["board"], bounty_id=int(row["bounty_id"]),
             account=row["account"], title=row["title"] or f"bounty {row['bounty_id']}",
             sources=json.loads(row["sources"] or "[]"), noise_multiplier=float(row["noise_multiplier"] or 0),
+            privacy=row.get("privacy") or ("dataset" if row["noise_multiplier"] else "none"),
             epochs=row["epochs"], gasless=bool(row["gasless"]), max_rounds=int(row["max_rounds"] or 1),
             mains_only=bool(row["mains_only"]), status=row["status"], reason=row["reason"] or "",
             rounds_done=int(row["rounds_done"] or 0), last_run=row["last_run"], last_round=row["last_round"],
@@ -100,8 +105,8 @@ class Standing:
 
 
 def add_standing(store: Store, network: str, board: str, bounty_id: int, account: str,
-                 sources: Sequence[str | Path], *, title: str = "", noise_multiplier: float = 0.0,
-                 epochs: int | None = None, gasless: bool = False, max_rounds: int = 1,
+                 sources: Sequence[str | Path], *, title: str = "", privacy: str = "row",
+                 noise_multiplier: float = 0.0, epochs: int | None = None, gasless: bool = False, max_rounds: int = 1,
                  mains_only: bool = True) -> Standing:
     """Save a standing contribution ("Keep contributing"). Sources: files or folders."""
     if not sources:
@@ -116,6 +121,10 @@ def add_standing(store: Store, network: str, board: str, bounty_id: int, account
         raise InvalidInput("Epochs must be between 1 and 10000.")
     if not noise_multiplier >= 0:
         raise InvalidInput("The noise multiplier must be a number >= 0.")
+    if privacy not in PRIVACY_MODES:
+        raise InvalidInput(f"The privacy mode is one of {', '.join(PRIVACY_MODES)}.")
+    if privacy == "none" and noise_multiplier > 0:
+        raise InvalidInput("A noise multiplier needs the privacy mode row or dataset.")
     existing = [s for s in list_standing(store, network, board)
                 if s.bounty_id == bounty_id and s.account == account and s.status in (ACTIVE, PAUSED)]
     if existing:
@@ -126,6 +135,7 @@ def add_standing(store: Store, network: str, board: str, bounty_id: int, account
         table.insert({
             "network": network, "board": board, "bounty_id": int(bounty_id), "account": account,
             "title": title, "sources": json.dumps(paths), "noise_multiplier": float(noise_multiplier),
+            "privacy": privacy,
             "epochs": epochs, "gasless": int(gasless), "max_rounds": int(max_rounds),
             "mains_only": int(mains_only), "status": ACTIVE, "reason": "", "rounds_done": 0,
             "last_run": None, "last_round": None, "next_note": "", "known_files": "[]",
@@ -222,12 +232,15 @@ def power_source(supply_dir: Path = POWER_SUPPLY_DIR) -> str:
     return "unknown"
 
 
-def budget_available() -> bool:
-    """Whether this version keeps a privacy budget (wallet.privacy_budget)."""
-    return importlib.util.find_spec(BUDGET_MODULE) is not None
+def privacy_text(standing: Standing) -> str:
+    noise = f", noise multiplier {standing.noise_multiplier:g}" if standing.noise_multiplier else ""
+    return {"row": "each row protected (DP-SGD" + (noise + ")" if noise else ", the wallet's default noise)"),
+            "dataset": "noise on the whole update" + noise,
+            "none": "no noise"}.get(standing.privacy, standing.privacy)
 
 
-def conditions(standing: Standing, *, power: str, unlocked: bool) -> list[tuple[str, str]]:
+def conditions(standing: Standing, *, power: str, unlocked: bool,
+               budget_ceiling: float | None = None) -> list[tuple[str, str]]:
     """(condition, state) lines for the faces: what a pass would wait for."""
     lines = [("wallet", "unlocked" if unlocked else "locked: waits for unlock")]
     if standing.mains_only:
@@ -235,8 +248,9 @@ def conditions(standing: Standing, *, power: str, unlocked: bool) -> list[tuple[
                                 "unknown": "unknown (the machine does not say): not checked"}[power]))
     else:
         lines.append(("power", "any"))
-    lines.append(("privacy budget", "checked" if budget_available()
-                  else "not available in this version: not checked"))
+    lines.append(("privacy budget", f"within the ceiling ε = {budget_ceiling:g} per data file "
+                  "(pauses when reached)" if budget_ceiling is not None
+                  else "no ceiling set (Settings › Privacy): not limited"))
     return lines
 
 
@@ -290,7 +304,8 @@ class Autopilot:
     def __init__(self, store: Store, client: BountyClient, *, home: str | Path,
                  signer_for: Callable[[str], LocalAccount | None],
                  power: Callable[[], str] = power_source,
-                 notify: Callable[[str], None] | None = None) -> None:
+                 notify: Callable[[str], None] | None = None,
+                 sync_lock: AbstractContextManager[Any] | None = None) -> None:
         self.store = store
         self.client = client
         self.home = Path(home)
@@ -299,6 +314,9 @@ class Autopilot:
         self.signer_for = signer_for
         self.power = power
         self.notify = notify
+        # held around the chain-log sync of the earnings check (the GUI's pages sync the same
+        # cache: two writers at once may make SQLite refuse one)
+        self.sync_lock = sync_lock if sync_lock is not None else contextlib.nullcontext()
 
     def standing(self) -> list[Standing]:
         return list_standing(self.store, self.network, self.board)
@@ -358,11 +376,15 @@ class Autopilot:
         if standing.mains_only and self.power() == "battery":
             return self._wait(standing, f"{label[0].upper()}{label[1:]} is open: waits for mains power", round_)
 
+        from wallet.privacy_budget import PrivacyBudget
+
         contribution = Contribution(self.client, standing.bounty_id, account=standing.account,
-                                    file_roots=[self.home], should_stop=should_stop)
+                                    file_roots=[self.home], should_stop=should_stop,
+                                    budget=PrivacyBudget(self.store))
         try:
             files = data_files(standing)
-            contribution.open_round(noise_multiplier=standing.noise_multiplier, gasless=standing.gasless)
+            contribution.open_round(noise_multiplier=standing.noise_multiplier if standing.privacy == "dataset"
+                                    else None, gasless=standing.gasless)
             use, ignored = [], list(standing.ignored_files)
             for path in files:
                 problem = contribution.check_file(path)
@@ -379,8 +401,13 @@ class Autopilot:
             if not use:
                 return self._pause(standing, "no chosen file matches the bounty's schema", round_)
             contribution.load_data(use)
-            contribution.train(standing.epochs)
-            contribution.privatise(standing.noise_multiplier)
+            if standing.privacy == "row":  # DP-SGD: the budget is checked before training
+                dp_sgd = contribution.row_privacy(standing.noise_multiplier or None, None, standing.epochs)
+                contribution.train(standing.epochs, dp_sgd=dp_sgd)
+                contribution.privatise(0.0)
+            else:
+                contribution.train(standing.epochs)
+                contribution.privatise(standing.noise_multiplier if standing.privacy == "dataset" else 0.0)
             contribution.encrypt()
             result = contribution.submit(signer, gasless=standing.gasless, blob_dir=self.home / "blobs",
                                          outbox_dir=self.home / "outbox")
@@ -437,7 +464,9 @@ class Autopilot:
         if self.client.store is None:
             return None
         try:
-            rows = [r for r in self.client.rewards(standing.account).rows if r.bounty_id == standing.bounty_id]
+            with self.sync_lock:
+                summary = self.client.rewards(standing.account)
+            rows = [r for r in summary.rows if r.bounty_id == standing.bounty_id]
         except QuarryError:
             return None  # earnings wait for the next pass; nothing to pause for
         paid = [r for r in rows if r.amount > 0 and r.status in ("finalised", "expired", "claimed", "claimable")]

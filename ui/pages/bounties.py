@@ -311,6 +311,10 @@ class BountiesPage(Page):
         self.accept_button = button("Accept and contribute", "train", primary=True,
                                     on_click=self.accept_selected)
         self.accept_button.setEnabled(False)
+        # a standing contribution: the wallet keeps contributing round after round (autopilot)
+        self.keep_button = button("Keep contributing…", "refresh", on_click=self.keep_contributing,
+                                  accessible="Keep contributing to this bounty every round")
+        self.keep_button.setEnabled(False)
         # expireRound: anyone's remedy once a round's grace period passed without scoring
         self.expire_button = button("Expire this round", "refresh", on_click=self.expire_selected)
         self.expire_button.hide()
@@ -326,6 +330,7 @@ class BountiesPage(Page):
         column.addWidget(self.expire_busy)
         column.addWidget(self.expire_button)
         column.addWidget(self.accept_button)
+        column.addWidget(self.keep_button)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.table)
         splitter.addWidget(detail_box)
@@ -395,6 +400,7 @@ class BountiesPage(Page):
     def _selection_changed(self, *_args: Any) -> None:
         bounty_id = self.selected_id()
         self.accept_button.setEnabled(False)
+        self.keep_button.setEnabled(False)
         self.expire_button.hide()
         self.detail_banner.clear()
         if bounty_id is None:
@@ -434,6 +440,8 @@ class BountiesPage(Page):
         can_accept = (details.spec_ok and details.bounty.phase == "accepting"
                       and not details.my_submission)
         self.accept_button.setEnabled(bool(can_accept and account))
+        self.keep_button.setEnabled(bool(details.spec_ok and account and details.bounty.status == "open"
+                                         and details.bounty.phase != "closed"))
 
     # -- expiring a round the practitioner left unscored --------------------------------
 
@@ -478,6 +486,19 @@ class BountiesPage(Page):
             return
         self.contribute.start(self.details, self.account())
         self.stack.setCurrentWidget(self.contribute)
+
+    def keep_contributing(self) -> Any:
+        """The "Keep contributing" dialog (ui/pages/standing.py); returns it (tests drive it)."""
+        account = self.account()
+        if self.details is None or account is None:
+            return None
+        from ui.pages.standing import KeepContributingDialog
+
+        dialog = KeepContributingDialog(self.ctx, self.details, account, self)
+        dialog.accepted.connect(lambda: self.detail_banner.success(
+            "Saved: this wallet keeps contributing to this bounty (see the Standing page)."))
+        dialog.open()
+        return dialog
 
     def back_to_list(self) -> None:
         self.stack.setCurrentIndex(0)

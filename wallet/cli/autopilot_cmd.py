@@ -44,8 +44,11 @@ def register(subparsers: argparse._SubParsersAction, groups: dict[str, argparse.
                         help="a folder: its .csv/.npz files that match the schema, new ones included")
     source.add_argument("--data", nargs="+", metavar="FILE", help="these files")
     add.add_argument("--rounds", type=int, required=True, metavar="N", help="contribute to at most N rounds")
+    add.add_argument("--privacy", choices=("row", "dataset", "none"), default=None,
+                     help="row: protect each row with DP-SGD (the default); dataset: noise once on "
+                     "the whole update; none: no noise")
     add.add_argument("--dp-noise", type=float, default=0.0, metavar="S",
-                     help="Gaussian noise multiplier for differential privacy (default 0)")
+                     help="noise multiplier of the chosen mode (alone it means --privacy dataset)")
     add.add_argument("--epochs", type=int, metavar="N", help="local epochs (default: the spec's)")
     add.add_argument("--gasless", action="store_true", help="let the bounty's inbox relay each submission")
     add.add_argument("--any-power", action="store_true",
@@ -74,7 +77,8 @@ def _as_dict(standing) -> dict:
         "roundsDone": standing.rounds_done, "maxRounds": standing.max_rounds,
         "lastRound": standing.last_round, "lastRun": standing.last_run, "next": standing.next_note,
         "earned": str(standing.earned), "token": standing.token or None,
-        "noiseMultiplier": standing.noise_multiplier, "mainsOnly": standing.mains_only,
+        "privacy": standing.privacy, "noiseMultiplier": standing.noise_multiplier,
+        "mainsOnly": standing.mains_only,
     }
 
 
@@ -94,6 +98,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         standing = add_standing(
             session.store, session.network.name, client.board_address, args.bounty, session.address,
             [args.folder] if args.folder else args.data, title=title, noise_multiplier=args.dp_noise,
+            privacy=args.privacy or ("dataset" if args.dp_noise > 0 else "row"),
             epochs=args.epochs, gasless=args.gasless, max_rounds=args.rounds, mains_only=not args.any_power)
     emit(args, _as_dict(standing), printable(
         f"Standing contribution {standing.id}: {session.address} keeps contributing to bounty "
