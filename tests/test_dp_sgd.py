@@ -193,12 +193,14 @@ def test_spec_max_epsilon_is_parsed_and_enforced() -> None:
     x, y = _data()
     start = np.zeros(5)
     with pytest.raises(TrainerError, match="at most ε = 3"):
-        make_update(spec, start, x, y)  # no noise: ε = ∞
+        plan_privacy(spec)  # no noise: ε = ∞
     with pytest.raises(TrainerError, match="at most ε = 3"):
-        make_update(spec, start, x, y, noise_multiplier=1.0)  # ε 4.73
+        plan_privacy(spec, noise_multiplier=1.0)  # ε 4.73
     strong = DpSgdConfig(3.0, 1.0, 0.1, 2)
     assert plan_privacy(spec, dp_sgd=strong).epsilon < 3.0
     assert make_update(spec, start, x, y, dp_sgd=strong).epsilon < 3.0
+    # the practitioner's own reference training runs make_update too: the wallet enforces
+    assert math.isinf(make_update(spec, start, x, y).epsilon)
 
 
 def test_privacy_words_follow_the_mode() -> None:

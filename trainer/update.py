@@ -66,9 +66,11 @@ class PrivacyPlan:
 
 
 def plan_privacy(spec: BountySpec, noise_multiplier: float = 0.0,
-                 dp_sgd: DpSgdConfig | None = None) -> PrivacyPlan:
+                 dp_sgd: DpSgdConfig | None = None, *, enforce_max_epsilon: bool = True) -> PrivacyPlan:
     """The privacy plan of a contribution; TrainerError when the spec's caps refuse it
-    (privacy.max_noise_multiplier for user-level noise, privacy.max_epsilon for any mode)."""
+    (privacy.max_noise_multiplier for user-level noise, privacy.max_epsilon for any mode
+    unless `enforce_max_epsilon` is False: make_update, which the practitioner also runs on
+    its own validation set, leaves that check to the wallet)."""
     if not math.isfinite(noise_multiplier) or noise_multiplier < 0:
         raise TrainerError("The noise multiplier must be a non-negative number.")
     if dp_sgd is not None and noise_multiplier > 0:
@@ -88,7 +90,8 @@ def plan_privacy(spec: BountySpec, noise_multiplier: float = 0.0,
                            epsilon_of(user_level_event(noise_multiplier), delta), delta)
     else:
         plan = PrivacyPlan(NO_NOISE, {}, math.inf, delta)
-    check_max_epsilon(spec, plan.epsilon)
+    if enforce_max_epsilon:
+        check_max_epsilon(spec, plan.epsilon)
     return plan
 
 
@@ -134,7 +137,7 @@ def make_update(
         )
     if not np.all(np.isfinite(start)):
         raise TrainerError("The global model holds NaN or infinite parameters.")
-    plan = plan_privacy(spec, noise_multiplier, dp_sgd)
+    plan = plan_privacy(spec, noise_multiplier, dp_sgd, enforce_max_epsilon=False)
     model.set_params(start)
     if dp_sgd is not None:
         result = train_dp_sgd(model, X, y, spec.training, dp_sgd, progress=progress,

@@ -560,6 +560,10 @@ def contribute(
         contribution.train(options.epochs, dp_sgd=dp_sgd)
         contribution.privatise(0.0)
     else:
+        assert contribution.spec is not None
+        # the bounty's maximum ε and the budget, before training for nothing
+        plan = plan_privacy(contribution.spec, options.noise_multiplier, enforce_max_epsilon=False)
+        contribution.check_privacy(plan.mechanism, plan.params, plan.epsilon)
         contribution.train(options.epochs)
         contribution.privatise(options.noise_multiplier)
     contribution.encrypt()
