@@ -161,3 +161,22 @@ def test_two_processes_writing_at_once_wait_for_each_other(tmp_path):
         assert process.returncode == 0, err
     with Store(tmp_path) as store:
         assert store.get_setting("counter") == 2 * rounds
+
+
+@pytest.mark.parametrize("had_column", [False, True])
+def test_networks_gain_deploy_block_by_migration(tmp_path, monkeypatch, had_column):
+    """Stores from before the deploy_block migration: without the column (it is added) or
+    with it (an older Quarry added it on save with alter=True; the migration leaves it)."""
+    number = MIGRATIONS.index(store_module._m008_networks_deploy_block)
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:number])
+    with Store(tmp_path) as old:
+        row = {"name": "local", "rpc_url": "http://127.0.0.1:8545", "chain_id": 31337,
+               "token": None, "board": None, "kind": "rpc"}
+        if had_column:
+            row["deploy_block"] = 42
+        old.db["networks"].insert(row, alter=True)
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS)
+    with Store(tmp_path) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        (row,) = store.db.query("SELECT name, deploy_block FROM networks")
+        assert row == {"name": "local", "deploy_block": 42 if had_column else None}
