@@ -389,8 +389,9 @@ def _load_table(
     resolver = LabelResolver(spec, options.label_values)
     policies = [c.missing or "drop" for c in columns]
     n_problems_before, listed_before = problems.count, len(problems.items)
-    blocks_x: list[np.ndarray] = []
-    blocks_y: list[np.ndarray] = []
+    capacity = min(table.estimated_rows or 0, 50_000_000)
+    kept_x = _Rows((capacity, len(columns)), np.float64)
+    kept_y = _Rows((capacity,), np.int64)
     dropped_missing = np.zeros(len(columns), dtype=np.int64)
     dropped_bad = np.zeros(len(columns), dtype=np.int64)
     filled = np.zeros(len(columns), dtype=np.int64)
@@ -457,10 +458,11 @@ def _load_table(
             unknown += int((is_unknown & ~drop).sum())
             drop |= is_unknown
         keep = ~drop
-        blocks_x.append(X[keep] if drop.any() else X)
-        blocks_y.append(codes[keep])
         fraction = table.progress()
+        kept_x.extend(X[keep] if drop.any() else X)
+        kept_y.extend(codes[keep])
         progress(fraction if fraction is not None else 0.0)
+    progress(1.0)
     skipped = getattr(table, "problems", [])
     report.rows_read += len(skipped)
     for line, text in skipped[:MAX_LISTED_PROBLEMS]:
@@ -481,10 +483,7 @@ def _load_table(
     if report.rows_read == 0:
         problems.add(f"{name}: has a header but no data rows.")
         return None
-    if not blocks_x:  # every row had the wrong number of cells
-        blocks_x, blocks_y = [np.empty((0, len(columns)))], [np.empty(0, dtype=np.int64)]
-    X = np.concatenate(blocks_x) if len(blocks_x) != 1 else blocks_x[0]
-    y = np.concatenate(blocks_y) if len(blocks_y) != 1 else blocks_y[0]
+    X, y = kept_x.array(), kept_y.array()
     for j, col in enumerate(columns):
         if dropped_missing[j]:
             report.dropped[f"missing value in '{col.name}'"] = int(dropped_missing[j])
@@ -503,6 +502,34 @@ def _load_table(
                      f"{'; '.join(report.dropped)}).")
         return None
     return X, y
+
+
+class _Rows:
+    """Rows appended a block at a time into one array, allocated for the rows the reader
+    expects (a CSV's estimate from its first 64 KiB; the count other formats know) and
+    grown by a quarter when that was short: a big file is never held twice (as a list of
+    blocks and their concatenation)."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
+        self._data = np.empty(shape, dtype=dtype)
+        self._n = 0
+
+    def extend(self, block: np.ndarray) -> None:
+        need = self._n + block.shape[0]
+        if need > self._data.shape[0]:
+            capacity = max(need, int(self._data.shape[0] * 1.25) + 1024)
+            grown = np.empty((capacity, *self._data.shape[1:]), dtype=self._data.dtype)
+            grown[: self._n] = self._data[: self._n]
+            self._data = grown
+        self._data[self._n: need] = block
+        self._n = need
+
+    def array(self) -> np.ndarray:
+        if self._n == self._data.shape[0]:
+            return self._data
+        if self._n < 0.9 * self._data.shape[0]:  # a poor guess: give the rest back
+            return self._data[: self._n].copy()
+        return self._data[: self._n]
 
 
 def _filled(values: np.ndarray, col: Any, report: FileReport) -> np.ndarray:
