@@ -250,6 +250,7 @@ def test_network_deploy_to_an_rpc_network(devnet, home, wallet_files, capsys):
     assert run(home, "network", "deploy", "--grace-period", "60", "--password-file", wallet_files["pw"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Deployed on local: QuarryToken 0x")
+    assert f"Minted 1000000 QDT to the deployer {me}" in out
     assert run(home, "network", "list", "--json") == 0
     local = next(n for n in json.loads(capsys.readouterr().out) if n["name"] == "local")
     assert local["current"] and local["board"] and local["board"] != devnet.board

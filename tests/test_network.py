@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import pytest
 
+from common.artifacts import abi
 from devnet.config import CHAIN_ID
 from tests.anvil import devnet, devnet_w3, faucet_signer, free_port, start_devnet, store  # noqa: F401 (fixtures)
 from wallet.errors import InvalidInput, NetworkError, NotFound
 from wallet.network import (
     EMBEDDED,
+    INITIAL_SUPPLY,
     Network,
     check_address,
     connect,
@@ -102,6 +104,9 @@ def test_deploy_records_new_contracts(store, devnet):
     assert deployed.token and deployed.board and deployed.board != devnet.board
     assert get_network(store, "local-rpc").board == deployed.board
     assert len(devnet_w3(devnet).eth.get_code(deployed.board)) > 100
+    # the deployer holds the new token's initial supply (nobody else can mint on anvil/hardhat)
+    qdt = devnet_w3(devnet).eth.contract(address=deployed.token, abi=abi("QuarryToken"))
+    assert qdt.functions.balanceOf(signer.address).call() == INITIAL_SUPPLY
 
 
 def test_addresses_must_be_valid_eip55():

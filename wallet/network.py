@@ -289,10 +289,17 @@ def open_current(
     return network, connect(network)
 
 
+INITIAL_SUPPLY = 1_000_000 * 10**18  # QDT minted to the deployer of a new QuarryToken
+
+
 def deploy_contracts(store: Store, network: Network, w3: Web3, signer: Any,
-                     grace_period: int = 3 * 24 * 3600) -> Network:
-    """Deploy QuarryToken (owned by the signer) and BountyBoard, and record their addresses."""
+                     grace_period: int = 3 * 24 * 3600, initial_supply: int = INITIAL_SUPPLY) -> Network:
+    """Deploy QuarryToken (owned by the signer) and BountyBoard, record their addresses, and
+    mint `initial_supply` QDT to the signer: on anvil or hardhat nobody else could mint any,
+    and a practitioner needs QDT to post a bounty."""
+    from common.artifacts import abi
     from wallet.contracts import deploy
+    from wallet.tx import transact
 
     if network.is_embedded:
         raise InvalidInput("The embedded network deploys its own contracts.")
@@ -301,4 +308,10 @@ def deploy_contracts(store: Store, network: Network, w3: Web3, signer: Any,
     before = int(w3.eth.block_number)
     token = deploy(w3, signer, "QuarryToken", signer.address, expected_chain_id=network.chain_id)
     board = deploy(w3, signer, "BountyBoard", grace_period, expected_chain_id=network.chain_id)
-    return record_contracts(store, network, token, board, deploy_block=before)
+    network = record_contracts(store, network, token, board, deploy_block=before)
+    if initial_supply > 0:
+        qdt = w3.eth.contract(address=token, abi=abi("QuarryToken"))
+        transact(w3, signer, qdt.functions.mint(signer.address, initial_supply),
+                 expected_chain_id=network.chain_id, store=store, network=network.name,
+                 description="mint the initial QDT supply to the deployer")
+    return network

@@ -282,7 +282,12 @@ def cmd_network_deploy(args: argparse.Namespace) -> int:
             raise InvalidInput("The embedded network deploys its own contracts; switch to an RPC network first.")
         network = deploy_contracts(session.store, session.network, session.w3, session.signer(),
                                    grace_period=args.grace_period)
+    from wallet.network import INITIAL_SUPPLY
+    from wallet.token import format_amount
+
     print(f"Deployed on {network.name}: QuarryToken {network.token}, BountyBoard {network.board}.")
+    print(f"Minted {format_amount(INITIAL_SUPPLY)} QDT to the deployer {session.address} (the token's owner; "
+          "it can post bounties, or send QDT to others).")
     return 0
 
 
