@@ -144,6 +144,18 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
+def choose_port(port: int | None, announce: Callable[[str], Any] = print) -> int:
+    """`port` if given; else the default port, or 0 (any free one) with a note when another
+    program or another home's devnet holds it."""
+    if port is not None:
+        return port
+    if _port_is_free(DEFAULT_PORT):
+        return DEFAULT_PORT
+    announce(f"Port {DEFAULT_PORT} is in use (another program, or another home's embedded "
+             "network); serving on a free port instead.")
+    return 0
+
+
 def serve_forever(home: str | os.PathLike[str] | None, port: int | None = None, plugins: bool = True,
                   announce: Callable[[str], Any] = print) -> None:
     """Run the devnet in the foreground until interrupted (Ctrl-C or SIGTERM).
@@ -154,12 +166,7 @@ def serve_forever(home: str | os.PathLike[str] | None, port: int | None = None, 
 
     from devnet.node import Devnet
 
-    if port is None:
-        port = DEFAULT_PORT
-        if not _port_is_free(port):
-            announce(f"Port {port} is in use (another program, or another home's embedded "
-                     "network); serving on a free port instead.")
-            port = 0
+    port = choose_port(port, announce)
     # the handler comes first: a SIGTERM sent as soon as server.json appears stops it cleanly
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

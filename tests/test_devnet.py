@@ -467,3 +467,20 @@ def test_evm_mine_cannot_push_the_chain_clock_ahead(devnet):
     refused = [a for a in answers if "error" in a]
     assert refused and "real time" in refused[0]["error"]["message"]
     assert w3.eth.get_block("latest")["timestamp"] <= time.time()
+
+
+def test_without_a_port_a_second_home_takes_a_free_one_and_says_so(monkeypatch):
+    import socket
+
+    import devnet.launcher as launcher
+
+    with socket.socket() as held:  # "the default port", held by another home's devnet
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        monkeypatch.setattr(launcher, "DEFAULT_PORT", held.getsockname()[1])
+        said: list[str] = []
+        assert launcher.choose_port(None, said.append) == 0  # 0: the OS picks a free port
+        assert said and f"Port {held.getsockname()[1]} is in use" in said[0]
+    said.clear()
+    assert launcher.choose_port(None, said.append) == launcher.DEFAULT_PORT and said == []
+    assert launcher.choose_port(4242, said.append) == 4242  # asked for: used or refused, never moved
