@@ -182,6 +182,22 @@ def test_the_privacy_budget_pauses_before_anything_is_trained(world, tmp_path):
             PrivacyBudget(store).set_ceiling(None)
 
 
+def test_a_cancelled_bounty_pauses_it(world, tmp_path):
+    market, session, _key, home, owner, _bounty, validation = world
+    bounty = post_bounty(session, DEMO / "wine_spec.json", validation_files=validation,
+                         reward_per_round=TOKEN_UNIT, rounds=3, round_seconds=ROUND_SECONDS).bounty_id
+    data = tmp_path / "rows.csv"
+    shutil.copy(DEMO / "wine_owner_a.csv", data)
+    session.client._send(market.board.functions.cancel(bounty), f"Cancel bounty {bounty}")
+    with Store(home) as store:
+        standing = add_standing(store, NETWORK, market.board.address, bounty, owner.address, [data],
+                                privacy="none", max_rounds=3, mains_only=False)
+        outcomes = [o for o in _pilot(world, store).run_pass().outcomes if o.standing_id == standing.id]
+        assert [o.action for o in outcomes] == ["paused"]
+        assert get_standing(store, standing.id).reason == "the bounty was cancelled"
+        assert [e["kind"] for e in standing_events(store, standing.id)] == ["paused", "created"]
+
+
 def test_power_source_reads_the_linux_power_supply_class(tmp_path):
     def supply(name: str, **values: str) -> None:
         (tmp_path / name).mkdir()
