@@ -380,7 +380,8 @@ class Autopilot:
 
         contribution = Contribution(self.client, standing.bounty_id, account=standing.account,
                                     file_roots=[self.home], should_stop=should_stop,
-                                    budget=PrivacyBudget(self.store))
+                                    # the owner's confirmed column mapping per file is reused
+                                    budget=PrivacyBudget(self.store), store=self.store)
         try:
             files = data_files(standing)
             contribution.open_round(noise_multiplier=standing.noise_multiplier if standing.privacy == "dataset"

@@ -86,6 +86,26 @@ def forget(store: Store, spec_hash: str, path: str | Path) -> None:
                                          [spec_hash.lower(), file_key(path)])
 
 
+@dataclass(frozen=True)
+class DataChoices:
+    """What the owner chose for reading their files now (CLI flags, the GUI's mapping table);
+    the remembered mapping fills in the rest."""
+
+    columns: Mapping[str, str] = field(default_factory=dict)  # spec column -> file column
+    label_values: Mapping[str, Any] = field(default_factory=dict)  # file value -> class
+    strict: bool = False  # refuse instead of dropping incomplete rows
+    drop_unknown_labels: bool = False
+    sheet: str | None = None
+
+
+def options_for(paths: Sequence[str | Path], store: Store | None, spec_hash: str,
+                choices: DataChoices | None = None) -> LoadOptions:
+    choices = choices or DataChoices()
+    return load_options(paths, store, spec_hash, chosen=choices.columns,
+                        label_values=choices.label_values, strict=choices.strict,
+                        drop_unknown_labels=choices.drop_unknown_labels, sheet=choices.sheet)
+
+
 def load_options(
     paths: Sequence[str | Path],
     store: Store | None,

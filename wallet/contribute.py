@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 from eth_account.signers.local import LocalAccount
 
-from trainer.data import Dataset, load_dataset
+from trainer.data import Dataset, LoadOptions, load_dataset
 from trainer.dp_sgd import DpSgdConfig, dp_sgd_for
 from trainer.errors import TrainerError, TrainingCancelled
 from trainer.models import model_from_bytes
@@ -74,11 +74,13 @@ from trainer.update import (
 from trainer.update_blob import blob_hash
 from wallet.blob_store import fetch_blob
 from wallet.bounties import Bounty, BountyClient
+from wallet.column_maps import DataChoices, options_for, remember_used
 from wallet.errors import InvalidInput, QuarryError
 from wallet.history import round_text
 from wallet.kept_updates import keep_update
 from wallet.outbox import Outbox, PendingUpload, blob_uri, publish
 from wallet.privacy_budget import DatasetFile, PrivacyBudget
+from wallet.store import Store
 
 # The privacy modes people choose (issue 10): "row" = "Protect each row" (DP-SGD during
 # training, the default of the CLI and the GUI), "dataset" = "Protect my whole dataset"
@@ -157,6 +159,8 @@ class ContributeOptions:
     # got before the modes existed); the CLI and the GUI default to "row"
     privacy: str | None = None
     dp_clip: float | None = None  # DP-SGD's per-example clip (None: trainer.dp_sgd.DEFAULT_CLIP)
+    # how the files are read: column and label-value choices, --strict (wallet.column_maps)
+    data: DataChoices = field(default_factory=DataChoices)
 
     @property
     def mode(self) -> str:
@@ -187,11 +191,13 @@ class ContributionResult:
     rounds: int | None = None  # the bounty's number of rounds (for `round_text`)
     upload_error: str | None = None  # committed on chain, but the blob could not be published
     kept_at: str | None = None  # where the unpublished blob waits (wallet.outbox)
+    data_summary: str = ""  # what of the files was used: rows read, dropped and why, per class
 
     def summary(self) -> str:
         eps = "no noise (ε = ∞)" if math.isinf(self.epsilon) else f"ε = {self.epsilon:.2f}, δ = {self.dp_delta:g}"
         lines = [
             f"Bounty {self.bounty_id} ({self.title}), {round_text(self.round, self.rounds)}",
+            *([self.data_summary] if self.data_summary else []),
             f"Trained on {self.n_rows} rows of your data; {self.n_params} model parameters.",
             f"Privacy: {eps}" + ("; the update was clipped to the bounty's bound." if self.clipped else "."),
             f"Encrypted update: {self.blob_bytes} bytes, hash {self.blob_hash}, "
@@ -244,7 +250,8 @@ class Contribution:
 
     def __init__(self, client: BountyClient, bounty_id: int, *, file_roots: FileRoots,
                  account: str | None = None, progress: Progress | None = None,
-                 should_stop: StopCheck | None = None, budget: PrivacyBudget | None = None) -> None:
+                 should_stop: StopCheck | None = None, budget: PrivacyBudget | None = None,
+                 store: Store | None = None) -> None:
         if file_roots is None:  # a URI from the chain must never open any local file
             raise TypeError("file_roots is required: the directories file:// URIs may be read from")
         self.client = client
@@ -264,6 +271,10 @@ class Contribution:
         # the owner's privacy ledger (wallet.privacy_budget): checked before training and
         # before encrypting, recorded when the update is committed; None = not kept (tests)
         self.budget = budget
+        # the wallet's store: each file's column mapping is reused and remembered per bounty
+        # (wallet.column_maps); None = nothing remembered
+        self.store = store
+        self.choices = DataChoices()
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -330,19 +341,36 @@ class Contribution:
         if self.spec is None:
             raise QuarryError("Prepare the contribution first.")
         try:
-            load_dataset([str(path)], self.spec)
+            load_dataset([str(path)], self.spec, self.load_options([path], self.choices))
         except (QuarryError, TrainerError) as exc:
             return str(exc)
         return None
 
-    def load_data(self, data_files: Sequence[str | Path], *, progress: Progress | None = None,
-                  should_stop: StopCheck | None = None) -> Dataset:
-        """The files, checked against the spec's schema (every problem in one message)."""
+    def load_options(self, data_files: Sequence[str | Path],
+                     choices: DataChoices | None = None) -> LoadOptions:
+        """How the files are read: the owner's choices over each file's remembered mapping."""
+        if self.spec is None:
+            raise QuarryError("Prepare the contribution first.")
+        return options_for(data_files, self.store, self.spec.spec_hash, choices or self.choices)
+
+    def load_data(self, data_files: Sequence[str | Path], *, choices: DataChoices | None = None,
+                  progress: Progress | None = None, should_stop: StopCheck | None = None) -> Dataset:
+        """The files, mapped to and checked against the spec's schema (every problem in one
+        message; incomplete rows dropped and counted unless `choices.strict`); the mapping
+        used is remembered for this bounty and file."""
         if self.spec is None:
             raise QuarryError("Prepare the contribution first.")
         check_data_files(data_files)
-        self._report(progress)("data", 0.0, "Checking your data against the bounty's schema")
-        dataset = load_dataset([str(f) for f in data_files], self.spec)
+        report = self._report(progress)
+        report("data", 0.0, "Checking your data against the bounty's schema")
+        if choices is not None:
+            self.choices = choices
+        options = self.load_options(data_files)
+        dataset = load_dataset([str(f) for f in data_files], self.spec, options,
+                               progress=lambda f, m: report("data", f, m),
+                               should_stop=self._stop(should_stop))
+        if self.store is not None:
+            remember_used(self.store, self.spec.spec_hash, self.bounty_id, dataset, options)
         self.files, self.dataset = [str(f) for f in data_files], dataset
         self.trained = self.update = self.blob = None
         _check_stop(self._stop(should_stop))
@@ -350,14 +378,15 @@ class Contribution:
 
     def prepare(self, data_files: Sequence[str | Path], *, noise_multiplier: float | None = None,
                 gasless: bool = False, require_open: bool = True, progress: Progress | None = None,
-                should_stop: StopCheck | None = None) -> Contribution:
+                should_stop: StopCheck | None = None,
+                choices: DataChoices | None = None) -> Contribution:
         """open_round, then load_data: all that comes before training."""
         check_data_files(data_files)  # costs nothing: before any network work
         if noise_multiplier is not None:
             check_noise_value(noise_multiplier)
         self.open_round(noise_multiplier=noise_multiplier, gasless=gasless, require_open=require_open,
                         progress=progress, should_stop=should_stop)
-        self.load_data(data_files, progress=progress, should_stop=should_stop)
+        self.load_data(data_files, choices=choices, progress=progress, should_stop=should_stop)
         return self
 
     # -- 2. train ------------------------------------------------------------------------
@@ -483,7 +512,8 @@ class Contribution:
             dp_delta=self.update.dp_delta, clipped=self.update.clipped,
             final_loss=last.loss if last is not None else None,
             final_accuracy=last.accuracy if last is not None else None,
-            key_fingerprint=self.spec.key_fingerprint_short, dry_run=dry_run, rounds=self.bounty.rounds)
+            key_fingerprint=self.spec.key_fingerprint_short, dry_run=dry_run, rounds=self.bounty.rounds,
+            data_summary=self.dataset.summary(self.spec))
 
     # -- 5. submit -----------------------------------------------------------------------
 
@@ -542,19 +572,23 @@ def contribute(
     progress: Progress | None = None,
     should_stop: StopCheck | None = None,
     budget: PrivacyBudget | None = None,
+    store: Store | None = None,
 ) -> ContributionResult:
     """Every step of a Contribution in one go (the CLI's `quarry train`). `options.mode`
-    picks the privacy mode; `budget` (the owner's privacy ledger) is checked and recorded."""
+    picks the privacy mode; `budget` (the owner's privacy ledger) is checked and recorded;
+    `store` keeps each file's column mapping for the next round."""
     check_data_files(data_files)
     check_options(options)
     if not options.dry_run and signer is None:
         raise InvalidInput("Submitting needs an unlocked account.")
     contribution = Contribution(client, bounty_id, file_roots=file_roots,
                                 account=None if signer is None else signer.address,
-                                progress=progress, should_stop=should_stop, budget=budget)
+                                progress=progress, should_stop=should_stop, budget=budget,
+                                store=store)
     mode = options.mode
     contribution.prepare(data_files, noise_multiplier=options.noise_multiplier if mode == "dataset" else None,
-                         gasless=options.gasless, require_open=not options.dry_run)
+                         gasless=options.gasless, require_open=not options.dry_run,
+                         choices=options.data)
     if mode == "row":
         dp_sgd = contribution.row_privacy(options.noise_multiplier or None, options.dp_clip, options.epochs)
         contribution.train(options.epochs, dp_sgd=dp_sgd)
