@@ -145,9 +145,13 @@ def test_each_bounty_shows_its_own_token_and_a_round_expires_from_the_cli(devnet
     # the expired round's pot: its 2.5 and the 1.25 round 0 left unassigned, all the only
     # submitter's; `quarry claim` collects that share on the board, then pays everything
     assert "3.75 TUSD" in out and "Claimable now: 5 TUSD" in out
-    assert run(home, "claim", "--token", dollars.address, "--password-file", wallet_files["pw"]) == 0
+    # without --token: every token something may be claimable in is checked
+    assert run(home, "claim", "--password-file", wallet_files["pw"]) == 0
     assert "Claimed 5 TUSD" in capsys.readouterr().out
     assert dollars.functions.balanceOf(me.address).call() == 5_000_000
+    assert run(home, "claim", "--token", dollars.address, "--password-file", wallet_files["pw"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {me.address} has nothing to claim in TUSD (unverified token") and err.count("\n") == 1
     assert run(home, "wallet", "history") == 0
     assert "+1.25 TUSD (unverified token" in capsys.readouterr().out
 

@@ -434,7 +434,7 @@ class BountyClient:
 
         Returns [(token, amount, tx hash)]; NotFound when nothing is claimable."""
         self.collect(signer)
-        tokens = [check_address(token)] if token else self._reward_tokens(signer.address)
+        tokens = [check_address(token)] if token else self._claim_tokens(signer.address)
         claimed = []
         for each in tokens:
             amount = self.claimable(each, signer.address)
@@ -445,12 +445,28 @@ class BountyClient:
                                kind="claim", description=f"Claim rewards in {each}")
             claimed.append((each, amount, _hex(receipt["transactionHash"])))
         if not claimed:
-            raise NotFound(f"{signer.address} has nothing to claim on this board.")
+            where = f" in {self.token(tokens[0]).text}" if token else ""
+            raise NotFound(f"{signer.address} has nothing to claim{where} on this board.")
         return claimed
 
     def _reward_tokens(self, account: str) -> list[str]:
         tokens = {self._bounty_token(row.bounty_id) for row in self.rewards(account).rows}
         return sorted(t for t in tokens if t)
+
+    def _claim_tokens(self, account: str) -> list[str]:
+        """Every token something may be claimable in: the account's rewards', those of the
+        bounties it submitted to (expiry and leftover shares) or created (refunds), and the
+        network's own token. Checking one more token costs a call; missing one would leave a
+        remainder unclaimed while saying there is nothing."""
+        if self.store is None:  # no cached events to find bounties by
+            return sorted(check_address(t) for t in self.known_tokens)
+        bounties = {b for b, _ in self._submitted_rounds(account)}  # synced the board's events
+        bounties |= {int(e["bounty_id"]) for e in events(self.store, self.network, account,
+                                                         f"board:{self.board_address}")
+                     if e["event"] == "BountyCreated" and e["bounty_id"] is not None}
+        tokens = set(self._reward_tokens(account)) | set(self.known_tokens)
+        tokens |= {self._bounty_token(b) for b in bounties}
+        return sorted(check_address(t) for t in tokens if t)
 
     # -- the account's submissions and rewards ----------------------------------------------
 

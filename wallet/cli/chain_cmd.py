@@ -519,17 +519,18 @@ def _verify_rewards(args: argparse.Namespace) -> int:
     return 3 if any(r.status == MISMATCH for r in results) else 0
 
 
-def _token_amount(session: Session, token: str, units: int) -> str:
-    """"10 QDT": the amount in the token's decimals and its symbol, marked with its address
-    when the network does not list the token."""
+def _token_amount(session: Session, token: str, units: int, exact: bool = False) -> str:
+    """"10 QDT": the amount in the token's decimals (at most 6 unless `exact`) and its symbol,
+    marked with its address when the network does not list the token."""
     from wallet.token import token_label
 
-    return token_label(session.w3, token, [session.network.token]).amount(units, 6)
+    return token_label(session.w3, token, [session.network.token]).amount(units, None if exact else 6)
 
 
 def cmd_claim(args: argparse.Namespace) -> int:
     with Session(args, signs=True) as session:
         claimed = session.bounty_client().claim(session.signer(), typed_address(args.token, "token address"))
-        text = "\n".join(f"Claimed {_token_amount(session, t, a)} ({h})." for t, a, h in claimed)
+        # exact: a small remainder must not read "Claimed 0 QDT"
+        text = "\n".join(f"Claimed {_token_amount(session, t, a, exact=True)} ({h})." for t, a, h in claimed)
     emit(args, [{"token": t, "amount": str(a), "hash": h} for t, a, h in claimed], printable(text, keep_newlines=True))
     return 0
