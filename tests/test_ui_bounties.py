@@ -135,18 +135,21 @@ def test_accept_train_submit_then_reward_claim_and_export(qtbot, market, monkeyp
     assert "accuracy" in wizard.train_result.text()
     wizard.to_privacy.click()
 
-    # Privacy: more noise, smaller epsilon, explained in words.
+    # Privacy: each row protected (DP-SGD) by default; more noise, smaller epsilon, in words.
+    assert wizard.mode() == "row" and "for each row" in wizard.epsilon_label.text()
     wizard.noise_slider.setValue(wizard.noise_slider.maximum())
-    strong = float(wizard.epsilon_label.text().split("=")[1])
+    strong = float(wizard.epsilon_label.text().split("=")[1].split()[0])
     wizard.noise_slider.setValue(wizard.noise_slider.maximum() // 4)
-    weak = float(wizard.epsilon_label.text().split("=")[1])
+    weak = float(wizard.epsilon_label.text().split("=")[1].split()[0])
     assert strong < weak and "privacy" in wizard.epsilon_words.text().lower()
-    wizard.noise_slider.setValue(0)
+    wizard.mode_buttons["none"].setChecked(True)
     assert "∞" in wizard.epsilon_label.text()
-    # No noise for this one: a lone update drowned in noise may rightly earn nothing.
+    # The default DP-SGD setting for this one: it trains again with noise on each row.
+    wizard.mode_buttons["row"].setChecked(True)
     wizard.to_encrypt.click()
     qtbot.waitUntil(lambda: wizard.steps.currentIndex() == 4, timeout=60_000)
     assert "bytes" in wizard.review.text() and "do not" in wizard.review.text()
+    assert "each row protected (DP-SGD, noise multiplier 2.00)" in wizard.review.text()
     wizard.submit_button.click()
     qtbot.waitUntil(lambda: wizard.result is not None or "rror" in wizard.banner.text,
                     timeout=60_000)

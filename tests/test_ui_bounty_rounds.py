@@ -179,7 +179,7 @@ def test_an_update_for_a_round_that_moved_on_offers_to_train_again(qtbot, quarry
         flow.start_training()
         qtbot.waitUntil(lambda: flow.to_privacy.isEnabled(), timeout=60_000)
         flow.go(2)
-        flow.noise_slider.setValue(0)
+        flow.set_mode("none")  # no noise: these tests are about rounds, not privacy
         flow.start_encryption()
         qtbot.waitUntil(lambda: flow.steps.currentIndex() == 4, timeout=60_000)
 
@@ -207,7 +207,7 @@ def test_an_update_for_a_round_that_moved_on_offers_to_train_again(qtbot, quarry
     flow.start_training()
     qtbot.waitUntil(lambda: flow.to_privacy.isEnabled(), timeout=60_000)
     flow.go(2)
-    flow.noise_slider.setValue(0)
+    flow.set_mode("none")  # no noise: these tests are about rounds, not privacy
     flow.start_encryption()
     qtbot.waitUntil(lambda: flow.steps.currentIndex() == 4, timeout=60_000)
     flow.submit_button.click()
@@ -255,7 +255,7 @@ def test_an_upload_that_fails_after_the_commit_can_be_retried(qtbot, quarry_home
         flow.start_training()
         qtbot.waitUntil(lambda: flow.to_privacy.isEnabled(), timeout=60_000)
         flow.go(2)
-        flow.noise_slider.setValue(0)
+        flow.set_mode("none")  # no noise: these tests are about rounds, not privacy
         flow.start_encryption()
         qtbot.waitUntil(lambda: flow.steps.currentIndex() == 4, timeout=60_000)
         flow.submit_button.click()

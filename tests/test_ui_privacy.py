@@ -51,3 +51,98 @@ def test_settings_page_sets_the_ceiling_and_shows_the_spent_budget(qtbot, quarry
     text = rewards_csv([row], budget.by_blob())
     header, line = text.splitlines()
     assert header.endswith("privacy,epsilon") and line.endswith("each row (DP-SGD),3.1200")
+
+
+def _wizard_at_privacy(qtbot, home, max_epsilon=None):
+    """The contribution wizard on its privacy step for a real spec and real rows (the demo's
+    wine owner), prepared without a chain: only the privacy step is under test here."""
+    import numpy as np
+
+    from tests.test_ui_support import make_context
+    from trainer.data import load_dataset
+    from ui.pages.contribute import ContributeFlow
+    from wallet.bounties import Bounty, BountyDetails
+    from wallet.contribute import Contribution
+    from wallet.privacy_budget import PrivacyBudget
+    from wallet.store import Store
+
+    demo = Path(__file__).resolve().parent.parent / "resources" / "demo"
+    from practitioner.post import read_spec_file
+    from trainer.spec import BountySpec
+    from trainer.testing import make_spec_dict
+
+    demo_raw = read_spec_file(demo / "wine_spec.json")
+    columns = demo_raw["schema"]["columns"]
+    raw = make_spec_dict(len(columns), classes=demo_raw["schema"]["classes"])
+    raw["schema"] = {**demo_raw["schema"], "min_rows": 1}
+    raw["training"] = demo_raw["training"]
+    raw["model"]["n_features"] = len(columns)
+    table = np.genfromtxt(demo / "wine_validation.csv", delimiter=",", names=True)
+    features = np.column_stack([table[c["name"]] for c in columns])
+    raw["standardize"] = {"mean": features.mean(axis=0).tolist(), "std": features.std(axis=0).tolist()}
+    raw["privacy"] = {"clip_norm": 1.0, "delta": 1e-5, "max_noise_multiplier": 2.0}
+    if max_epsilon is not None:
+        raw["privacy"]["max_epsilon"] = max_epsilon
+    spec = BountySpec.from_json(raw)
+    ctx = make_context(home)
+    flow = ContributeFlow(ctx)
+    qtbot.addWidget(flow)
+    flow.resize(900, 640)
+    flow.show()
+    bounty = Bounty(id=7, owner="0x" + "11" * 20, token="0x" + "22" * 20, reward_per_round=10**18,
+                    rounds=3, round_duration=600, max_contributors=10, spec_hash=spec.spec_hash,
+                    spec_uri="file:///spec", current_round=0, status="open", escrow=3 * 10**18,
+                    round_deadline=2_000_000_000, round_submissions=0, round_state="open",
+                    phase="accepting")
+    flow.start(BountyDetails(bounty, [], spec.to_json(), True, None), ACCOUNT)
+    prepared = Contribution(None, 7, file_roots=[home], account=ACCOUNT, budget=PrivacyBudget(Store(home)))
+    prepared.spec, prepared.bounty = spec, bounty
+    prepared.global_params = np.zeros((len(columns) + 1) * 3)
+    prepared.dataset = load_dataset([str(demo / "wine_owner_a.csv")], spec)
+    prepared.files = [str(demo / "wine_owner_a.csv")]
+    flow._checked(prepared)
+    flow.go(2)
+    return flow, ctx
+
+
+def test_privacy_step_words_follow_the_mode_and_the_cost_is_measured(qtbot, quarry_home, tmp_path):
+    from tests.test_ui_support import wait_idle
+
+    flow, ctx = _wizard_at_privacy(qtbot, quarry_home)
+    assert flow.mode() == "row" and flow.noise_multiplier() == 2.0
+    row_text = flow.epsilon_label.text()
+    assert row_text == "ε = 7.50 for each row"  # 45 rows, the spec's batch of 32, 10 epochs, sigma 2
+    assert "any single row" in flow.epsilon_words.text() and "DP-SGD" in flow.epsilon_words.text()
+    assert "honest owners were paid in 81 %" in flow.measured_label.text()
+    assert "no single row" in flow.mode_note.text()
+    flow.measure_button.click()
+    qtbot.waitUntil(lambda: "held out" in flow.effect_label.text() or "Could not" in flow.effect_label.text(),
+                    timeout=60_000)
+    assert "9 of your rows held out" in flow.effect_label.text(), flow.effect_label.text()
+    flow.grab().save(str(tmp_path / "privacy-row.png"))
+
+    flow.mode_buttons["dataset"].setChecked(True)
+    assert flow.mode() == "dataset" and flow.noise_multiplier() == 1.0  # half the spec's cap of 2
+    assert flow.epsilon_label.text() == "ε = 4.73 for your whole dataset"
+    words = flow.epsilon_words.text()
+    assert "whole dataset" in words and "had not taken part at all" in words and "single row" not in words
+    assert "paid in only 21 %" in flow.measured_label.text() and flow.effect_label.text() == ""
+    flow.grab().save(str(tmp_path / "privacy-dataset.png"))
+
+    flow.mode_buttons["none"].setChecked(True)
+    assert flow.epsilon_label.text() == "ε = ∞ (no noise)" and not flow.noise_slider.isEnabled()
+    assert "could learn something" in flow.epsilon_words.text()
+    flow.mode_buttons["row"].setChecked(True)
+    flow.noise_slider.setValue(flow.noise_slider.maximum())
+    strong = float(flow.epsilon_label.text().split("=")[1].split()[0])
+    assert flow.noise_multiplier() == 8.0 and strong < 7.5
+    wait_idle(qtbot, ctx)
+
+
+def test_privacy_step_refuses_more_than_the_bounty_allows(qtbot, quarry_home):
+    flow, _ctx = _wizard_at_privacy(qtbot, quarry_home, max_epsilon=3.0)
+    assert "at most ε = 3" in flow.epsilon_words.text() and not flow.to_encrypt.isEnabled()
+    flow.noise_slider.setValue(flow.noise_slider.maximum())  # sigma 8: ε 1.47
+    assert flow.to_encrypt.isEnabled() and "accepts at most" not in flow.epsilon_words.text()
+    flow.mode_buttons["none"].setChecked(True)
+    assert not flow.to_encrypt.isEnabled()

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QButtonGroup,
     QCheckBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QRadioButton,
     QSlider,
     QSpinBox,
     QStackedWidget,
@@ -166,12 +168,44 @@ class ContributeFlow(QWidget):
         row.addWidget(self.noise_value)
         self.to_encrypt = button("Encrypt my update", "lock", primary=True,
                                  on_click=self.start_encryption)
+        # the privacy modes (wallet.privacy_choice): DP-SGD by default
+        from wallet.privacy_choice import MODES
+
+        self.mode_group = QButtonGroup(page)
+        modes = QHBoxLayout()
+        self.mode_buttons: dict[str, QRadioButton] = {}
+        for mode, title in MODES.items():
+            radio = QRadioButton(title)
+            radio.setAccessibleName(f"Privacy mode: {title}")
+            self.mode_group.addButton(radio)
+            self.mode_buttons[mode] = radio
+            modes.addWidget(radio)
+            radio.toggled.connect(self._mode_changed)
+        modes.addStretch(1)
+        self.mode_note = muted_label()
+        self.mode_note.setWordWrap(True)
+        # room for the longest note (two lines): the step's layout is not redone per mode
+        self.mode_note.setMinimumHeight(3 * self.mode_note.fontMetrics().lineSpacing())
+        self.measured_label = muted_label()
+        self.measured_label.setWordWrap(True)
+        self.measured_label.setAccessibleName("Measured cost of this setting")
+        self.effect_label = QLabel()
+        self.effect_label.setWordWrap(True)
+        self.effect_label.setAccessibleName("Effect on your own rows")
+        self.measure_button = button("Measure on my rows", "chart", on_click=self.measure_effect)
         box.addWidget(muted_label(
-            "Before it is encrypted, random noise can be added to your update. Noise protects "
-            "what your update reveals about any single row of your data."))
+            "Before your update leaves, noise can protect what it reveals about your data. "
+            "Choose what to protect and how much."))
+        box.addLayout(modes)
+        box.addWidget(self.mode_note)
         box.addLayout(row)
         box.addWidget(self.epsilon_label)
         box.addWidget(self.epsilon_words)
+        box.addWidget(self.measured_label)
+        effect = QHBoxLayout()
+        effect.addWidget(self.effect_label, 1)
+        effect.addWidget(self.measure_button, 0, Qt.AlignmentFlag.AlignTop)
+        box.addLayout(effect)
         box.addStretch(1)
         box.addWidget(self.to_encrypt, 0, Qt.AlignmentFlag.AlignRight)
         return page
@@ -249,9 +283,8 @@ class ContributeFlow(QWidget):
         self.train_button.setEnabled(True)
         privacy = spec.get("privacy", {})
         self.max_noise = float(privacy.get("max_noise_multiplier", DEFAULT_MAX_NOISE) or 0.0)
-        self.noise_slider.setEnabled(self.max_noise > 0)
-        self.noise_slider.setValue(NOISE_STEPS // 2 if self.max_noise > 0 else 0)
-        self._noise_changed()
+        self.effect_label.clear()
+        self.set_mode("row")
         self.gasless.setChecked(False)
         self.gasless.setEnabled(bool(spec.get("inbox_url")))
         self.submit_button.show()
@@ -318,10 +351,11 @@ class ContributeFlow(QWidget):
 
     def _new_contribution(self, client: Any) -> Contribution:
         from wallet.contribute import Contribution
+        from wallet.privacy_budget import PrivacyBudget
 
         # file:// URIs from the chain are read only inside the wallet's data directory
         return Contribution(client, self.details.bounty.id, account=self.account,
-                            file_roots=[self.ctx.home])
+                            file_roots=[self.ctx.home], budget=PrivacyBudget(self.ctx.store))
 
     def _checked(self, prepared: Contribution) -> None:
         self.prepared = prepared
@@ -333,6 +367,7 @@ class ContributeFlow(QWidget):
             f"✓ Your files match the bounty's schema: {dataset.n_rows} rows, "
             f"{spec.n_features} features. Rows per class: {classes}.")
         self.to_training.setEnabled(True)
+        self._noise_changed()  # ε of the chosen setting depends on how many rows there are
 
     def _check_failed(self, message: str) -> None:
         self.check_result.setText("")
@@ -385,19 +420,107 @@ class ContributeFlow(QWidget):
 
     # -- step 3: privacy -----------------------------------------------------------
 
+    def mode(self) -> str:
+        return next((m for m, b in self.mode_buttons.items() if b.isChecked()), "row")
+
+    def set_mode(self, mode: str) -> None:
+        """Choose a privacy mode; the slider moves to that mode's default."""
+        self._setting_mode = True
+        try:
+            self.mode_buttons[mode].setChecked(True)
+            if mode == "row":
+                from wallet.privacy_choice import ROW_NOISE_RANGE, PrivacyChoice
+
+                low, high = ROW_NOISE_RANGE
+                default = PrivacyChoice().noise_multiplier
+                self.noise_slider.setEnabled(True)
+                self.noise_slider.setValue(round(NOISE_STEPS * (default - low) / (high - low)))
+            elif mode == "dataset":
+                self.noise_slider.setEnabled(self.max_noise > 0)
+                self.noise_slider.setValue(NOISE_STEPS // 2 if self.max_noise > 0 else 0)
+            else:
+                self.noise_slider.setEnabled(False)
+                self.noise_slider.setValue(0)
+        finally:
+            self._setting_mode = False
+        self._noise_changed()
+
+    def _mode_changed(self, checked: bool) -> None:
+        if checked and not getattr(self, "_setting_mode", False):
+            self.set_mode(self.mode())
+
     def noise_multiplier(self) -> float:
-        return round(self.max_noise * self.noise_slider.value() / NOISE_STEPS, 4)
+        mode = self.mode()
+        if mode == "row":
+            from wallet.privacy_choice import ROW_NOISE_RANGE
+
+            low, high = ROW_NOISE_RANGE
+            return round(low + (high - low) * self.noise_slider.value() / NOISE_STEPS, 2)
+        if mode == "dataset":
+            return round(self.max_noise * self.noise_slider.value() / NOISE_STEPS, 4)
+        return 0.0
+
+    def privacy_choice(self) -> Any:
+        from wallet.privacy_choice import PrivacyChoice
+
+        return PrivacyChoice(self.mode(), self.noise_multiplier())
 
     def _noise_changed(self, *_args: Any) -> None:
-        sigma = self.noise_multiplier()
-        delta = float((self.details.spec or {}).get("privacy", {}).get("delta", 1e-5)) \
-            if self.details is not None else 1e-5
-        from wallet.contribute import privacy_preview
+        if getattr(self, "_setting_mode", False):
+            return
+        mode, sigma = self.mode(), self.noise_multiplier()
+        self.effect_label.clear()
+        self.noise_value.setText("no noise" if mode == "none" else f"noise multiplier {sigma:.2f}")
+        self.mode_note.setText({
+            "row": "Noise is added to each training step, so no single row of your data can be "
+                   "told from the update. The model still learns from all of them.",
+            "dataset": "Noise is added once to the whole update, so nobody can tell whether you "
+                       "took part at all. On a bounty's small model this is far more noise: the "
+                       "update is much less useful and rarely paid.",
+            "none": "Your update is encrypted, but the practitioner who decrypts it could learn "
+                    "something about your rows."}[mode])
+        prepared = self.prepared
+        if prepared is None or prepared.spec is None or prepared.dataset is None:
+            delta = float((self.details.spec or {}).get("privacy", {}).get("delta", 1e-5)) \
+                if self.details is not None else 1e-5
+            if mode == "row":  # ε needs the owner's row count: known once the files are checked
+                self.epsilon_label.setText("ε: after your files are checked")
+                self.epsilon_words.clear()
+                self.measured_label.clear()
+                return
+            from wallet.contribute import privacy_preview
 
-        eps, words = privacy_preview(sigma, delta)
-        self.noise_value.setText(f"noise multiplier {sigma:.2f}")
-        self.epsilon_label.setText("ε = ∞ (no noise)" if math.isinf(eps) else f"ε = {eps:.2f}")
-        self.epsilon_words.setText(words)
+            eps, words = privacy_preview(sigma, delta)
+            self.epsilon_label.setText("ε = ∞ (no noise)" if math.isinf(eps) else f"ε = {eps:.2f}")
+            self.epsilon_words.setText(words)
+            return
+        from wallet.privacy_choice import describe_choice
+
+        text = describe_choice(self.privacy_choice(), prepared.spec, prepared.dataset.n_rows)
+        self.epsilon_label.setText(text.headline)
+        self.epsilon_words.setText(text.words + (f" {text.over_cap}" if text.over_cap else ""))
+        self.measured_label.setText(text.measured)
+        self.to_encrypt.setEnabled(not text.over_cap)
+
+    def measure_effect(self) -> None:
+        """Accuracy on a held-out slice of the owner's rows with and without this setting."""
+        prepared = self.prepared
+        if prepared is None or prepared.spec is None or prepared.dataset is None:
+            return
+        choice, epochs = self.privacy_choice(), self.epochs.value()
+        spec, params, dataset = prepared.spec, prepared.global_params, prepared.dataset
+
+        def work(_c: Any) -> str:
+            from wallet.privacy_choice import measure_choice
+
+            return measure_choice(choice, spec, params, dataset.X, dataset.y, epochs)
+
+        self.effect_label.setText("Measuring on your rows…")
+        self.measure_button.setEnabled(False)
+        self.task = self.ctx.runner.run(
+            work, on_success=self.effect_label.setText,
+            on_failure=lambda message: self.effect_label.setText(f"Could not measure: {message}"),
+            on_finished=lambda: self.measure_button.setEnabled(True))
 
     # -- step 4: encryption --------------------------------------------------------
 
@@ -405,19 +528,33 @@ class ContributeFlow(QWidget):
         if self.trained is None or self.prepared is None:
             return
         prepared = self.prepared
-        try:  # the spec's noise cap is checked here (fast: one vector operation)
-            self.update = prepared.privatise(self.noise_multiplier())
-        except user_errors() as exc:
-            self.banner.error(str(exc))
-            return
+        choice, epochs = self.privacy_choice(), self.epochs.value()
+        row_level = choice.mode == "row"
+        if not row_level:
+            try:  # the spec's caps and the privacy budget (fast: one vector operation)
+                self.update = prepared.privatise(choice.user_noise())
+            except user_errors() as exc:
+                self.banner.error(str(exc))
+                return
         self.go(3)
         self.banner.clear()
         self.retry_encrypt.hide()
-        self.encrypt_busy.start("Encrypting your update…", 0)
-        self.task = self.ctx.runner.run(
-            lambda c: prepared.encrypt(
+        self.encrypt_busy.start("Training with noise on each row, then encrypting…" if row_level
+                                else "Encrypting your update…", 0)
+
+        def work(c: Any) -> bytes:
+            if row_level:  # DP-SGD: the noise is part of training, so it trains again here
+                assert prepared.spec is not None and prepared.dataset is not None
+                config = choice.dp_sgd(prepared.spec, prepared.dataset.n_rows, epochs)
+                prepared.train(epochs, dp_sgd=config, should_stop=c.should_stop,
+                               progress=lambda _s, f, text: c.progress(round(f * 1000), 1000, text))
+                self.update = prepared.privatise(0.0)
+            return prepared.encrypt(
                 progress=lambda _step, f, text: c.progress(round(f * 1000), 1000, text),
-                should_stop=c.should_stop),
+                should_stop=c.should_stop)
+
+        self.task = self.ctx.runner.run(
+            work,
             on_progress=self.encrypt_busy.update_progress, on_success=self._encrypted,
             on_failure=self._encrypt_failed, background=True,
             on_cancelled=lambda: self._encrypt_failed("Encryption cancelled; nothing was sent."))
@@ -437,12 +574,23 @@ class ContributeFlow(QWidget):
             f"<tr><td>Round</td><td>{prepared.bounty.current_round + 1}</td></tr>"
             f"<tr><td>From</td><td>{self.account}</td></tr>"
             f"<tr><td>Trained on</td><td>{update.n_samples} rows</td></tr>"
-            f"<tr><td>Privacy</td><td>ε = {eps}, noise multiplier {update.noise_multiplier:.2f}</td></tr>"
+            f"<tr><td>Privacy</td><td>{self._privacy_review(update, eps)}</td></tr>"
             f"<tr><td>Encrypted update</td><td>{len(blob):,} bytes, hash "
             f"<code>{(prepared.blob_hash or '')[:18]}…</code>, key {spec.key_fingerprint_short}</td></tr>"
             f"<tr><td>Goes to</td><td>{where}</td></tr></table>"
             "<p>Only the encrypted update and its hash leave this computer; your files do not.</p>")
         self.go(4)
+
+    @staticmethod
+    def _privacy_review(update: Any, eps: str) -> str:
+        from wallet.privacy_choice import MECHANISM
+
+        if update.mechanism == MECHANISM["row"]:
+            return f"each row protected (DP-SGD, noise multiplier {update.noise_multiplier:.2f}): ε = {eps}"
+        if update.mechanism == MECHANISM["dataset"]:
+            return (f"whole dataset protected (noise multiplier {update.noise_multiplier:.2f}): "
+                    f"ε = {eps}")
+        return "no noise (ε = ∞)"
 
     def _encrypt_failed(self, message: str) -> None:
         self.encrypt_busy.hide()
