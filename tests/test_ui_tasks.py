@@ -126,3 +126,44 @@ def test_hidden_page_skips_refresh_until_shown(qtbot):
     page.show()
     qtbot.waitUntil(lambda: refreshes == [1], timeout=2000)
     assert not coalescer.dirty
+
+
+def test_wait_all_cancels_and_waits_for_the_workers(qtbot, runner):
+    """What the main window does on close: no worker outlives it."""
+    started, finished = threading.Event(), threading.Event()
+
+    def work(ctx):
+        started.set()
+        while not ctx.should_stop():
+            time.sleep(0.01)
+        time.sleep(0.1)  # winding down after the cancel
+        finished.set()
+
+    runner.run(work)
+    assert started.wait(5)
+    assert runner.wait_all(5000) is True
+    assert finished.is_set()
+
+
+def test_an_uncaught_exception_is_logged_and_shown_generically(qtbot, tmp_path, monkeypatch, caplog):
+    import sys
+
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from ui import app as app_module
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    app_module.install_exception_hook(tmp_path)
+    for _ in range(2):  # a second error while the message is open adds no second box
+        try:
+            raise RuntimeError("a bug with secret details")
+        except RuntimeError:
+            sys.excepthook(*sys.exc_info())
+    boxes = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
+    assert len(boxes) == 1
+    text = boxes[0].text()
+    assert "Something went wrong" in text and "secret" not in text
+    assert str(tmp_path / "quarry-app.log") in text
+    assert len([r for r in caplog.records if r.exc_info and "secret details" in str(r.exc_info[1])]) == 2
+    boxes[0].close()

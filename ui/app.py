@@ -6,7 +6,9 @@ import argparse
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -40,12 +42,46 @@ def _setup_logging(home: Path) -> None:
     root.setLevel(logging.INFO)
 
 
+GENERIC_ERROR = ("Something went wrong inside Quarry. Your wallet and files are unchanged; the "
+                 "details are in {log}. If it happens again, please report them.")
+
+
+def install_exception_hook(home: Path) -> None:
+    """An exception nothing caught (a bug) is logged with its traceback, and the window shows
+    a generic message instead of the process dying with a traceback on a terminal nobody
+    sees. Errors meant for people never get here: the task runner shows their message."""
+    log_path = home / "quarry-app.log"
+
+    def hook(kind: type[BaseException], error: BaseException, tb: Any) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, error, tb)
+            return
+        log.error("unexpected error", exc_info=(kind, error, tb))
+        if QApplication.instance() is None:
+            return
+        box = getattr(hook, "box", None)
+        if box is not None and box.isVisible():
+            return  # one message at a time, however many errors follow
+        # not modal (no nested event loop inside the hook): shown, and the app goes on
+        box = QMessageBox(QMessageBox.Icon.Critical, "Quarry", GENERIC_ERROR.format(log=log_path))
+        box.show()
+        hook.box = box  # type: ignore[attr-defined]
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:  # a thread's bug: logged only
+        log.error("unexpected error in thread %s", getattr(args.thread, "name", "?"),
+                  exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+
+    sys.excepthook = hook
+    threading.excepthook = thread_hook
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="quarry-app", description="Quarry desktop wallet")
     parser.add_argument("--home", help="data directory (default: $QUARRY_HOME or the user data dir)")
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
     home = data_home(args.home or os.environ.get("QUARRY_HOME"))
     _setup_logging(home)
+    install_exception_hook(home)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Quarry")
     app.setOrganizationName("Quarry")

@@ -324,7 +324,7 @@ class MainWindow(QMainWindow):
         autopilot = self.ctx.extras.get("autopilot")
         if autopilot is not None:
             autopilot.stop()
-        self.ctx.runner.cancel_all()
+        self.ctx.runner.wait_all()  # cancelled, and finished before the window goes
         app = QApplication.instance()
         if app is not None:
             app.removeEventFilter(self.activity)

@@ -260,6 +260,16 @@ class TaskRunner(QObject):
         for handle in list(self._running):
             handle.cancel()
 
+    def wait_all(self, timeout_ms: int = 5000) -> bool:
+        """Cancel every task and wait (at most `timeout_ms` per pool) for the workers to end,
+        so none outlives the window that started it (nor touches a store being closed).
+        False when one was still busy (a blocking call that cannot be interrupted)."""
+        self.cancel_all()
+        done = all([self.pool.waitForDone(timeout_ms), self.background_pool.waitForDone(timeout_ms)])
+        if not done:
+            log.warning("closing with tasks still running after %d ms", timeout_ms)
+        return done
+
 
 class CoreEvents(QObject):
     """Bridge from core callbacks (any thread) to a Qt signal handled on the GUI thread."""
