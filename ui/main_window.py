@@ -150,13 +150,6 @@ class Shell(QWidget):
         row.addWidget(sidebar)
         row.addWidget(self.stack, 1)
 
-    def current_name(self) -> str:
-        page = self.stack.currentWidget()
-        for name, candidate in self.pages.items():
-            if candidate is page:
-                return name
-        return PAGE_NAMES[0]
-
     def show_page(self, name: str) -> None:
         if name not in self.pages:
             name = next(iter(self.pages))

@@ -319,11 +319,8 @@ class WalletPage(Page):
         store, sync_lock = self.ctx.store, self.ctx.sync_lock
 
         def work(task: Any) -> tuple[list[dict[str, Any]], str]:
-            try:
-                from wallet import history
-            except ImportError:  # before wallet.history exists: our own sent transactions
-                return [dict(r, timestamp=r.get("created_at")) for r in
-                        txs.sent_transactions(store, chain.name, address)], ""
+            from wallet import history
+
             with sync_lock:
                 found = history.load_account_history(
                     store, chain.w3, chain.name, address, chain.network.token,
