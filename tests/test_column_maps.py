@@ -26,7 +26,7 @@ def test_a_confirmed_mapping_is_reused_for_the_same_bounty_and_file(tmp_path):
     assert saved is not None and saved.columns["label"] == "cultivar"
     assert saved.columns["od280_od315_of_diluted_wines"] == "od280/od315_of_diluted_wines"
     again = load_dataset([path], spec, load_options([path], store, spec.spec_hash))
-    assert again.n_rows == 178 and again.reports[0].mapping.label.how == "chosen"
+    assert again.n_rows == 178 and again.reports[0].mapping.label.how == "remembered"
     assert recall(store, wine_spec(classes=[0, 1, 2], title="Other").spec_hash, path) is None
     forget(store, spec.spec_hash, path)
     assert recall(store, spec.spec_hash, path) is None

@@ -60,12 +60,11 @@ class LoadOptions:
     drop_unknown_labels: bool = False
     sheet: str | None = None
 
-    def chosen_for(self, path: str, columns: Sequence[str], spec: BountySpec) -> dict[str, str]:
-        names = {*spec.schema.feature_names, spec.schema.label}
-        saved = {s: f for s, f in self.per_file.get(path, {}).items()
-                 if s in names and f in columns and s not in self.chosen
-                 and f not in self.chosen.values()}
-        return {**saved, **self.chosen}
+    # chosen for one file only (the GUI's table shows one file at a time), by path as given
+    chosen_per_file: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def chosen_for(self, path: str) -> dict[str, str]:
+        return {**self.chosen, **self.chosen_per_file.get(path, {})}
 
 
 @dataclass
@@ -145,14 +144,18 @@ class _Problems:
         """Count problems that are not listed (the list is full anyway)."""
         self.count += max(count, 0)
 
-    def raise_if_any(self) -> None:
+    def raise_if_any(self, unknown_labels: Sequence[str] = ()) -> None:
+        """DataError listing the problems; `error.unknown_labels` holds the label values that
+        are not classes (a face offers a class for each)."""
         if not self.count:
             return
         lines = [f"Your data does not match the bounty's schema ({self.count} problem(s)):"]
         lines += [f"- {p}" for p in self.items]
         if self.count > len(self.items):
             lines.append(f"... and {self.count - len(self.items)} more.")
-        raise DataError("\n".join(lines))
+        error = DataError("\n".join(lines))
+        error.unknown_labels = list(unknown_labels)  # type: ignore[attr-defined]
+        raise error
 
 
 def _names(items: list[str]) -> str:
@@ -185,8 +188,8 @@ def inspect_file(path: str | Path, spec: BountySpec, options: LoadOptions | None
     owner's choices name columns that do not exist)."""
     options = options or LoadOptions()
     table = open_table(path, sheet=options.sheet)
-    proposal = propose_mapping(table.columns, spec,
-                               chosen=options.chosen_for(str(path), table.columns, spec),
+    proposal = propose_mapping(table.columns, spec, chosen=options.chosen_for(str(path)),
+                               remembered=options.per_file.get(str(path)),
                                sample=sample_columns(table), label_values=options.label_values)
     return table, proposal
 
@@ -337,6 +340,7 @@ def load_dataset(
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     reports: list[FileReport] = []
+    unknown: dict[str, None] = {}  # label values that are not classes, in every file
     for index, raw in enumerate(paths):
         try:
             table, proposal = inspect_file(raw, spec, options)
@@ -355,6 +359,7 @@ def load_dataset(
 
         loaded = _load_table(table, proposal, spec, options, report, problems,
                              file_progress, should_stop)
+        unknown.update(dict.fromkeys(v for v in report.unknown_labels if v != "(other values)"))
         if loaded is not None:
             xs.append(loaded[0])
             ys.append(loaded[1])
@@ -367,7 +372,7 @@ def load_dataset(
             + (f" ({dropped:,} dropped)" if dropped else "")
             + f"; this bounty needs at least {spec.schema.min_rows}."
         )
-    problems.raise_if_any()
+    problems.raise_if_any(list(unknown))
     X = np.concatenate(xs, axis=0) if len(xs) > 1 else xs[0]
     y = np.concatenate(ys).astype(np.int64) if len(ys) > 1 else ys[0]
     X -= np.asarray(spec.standardize.mean, dtype=np.float64)
@@ -451,7 +456,11 @@ def _load_table(
                 if value not in report.unknown_labels and len(report.unknown_labels) >= 50:
                     value = "(other values)"
                 report.unknown_labels[value] = report.unknown_labels.get(value, 0) + 1
-                if not options.drop_unknown_labels:
+                if options.drop_unknown_labels:
+                    continue
+                if report.unknown_labels[value] > 3:  # a few rows per value say it; all count
+                    problems.more(1)
+                else:
                     problems.add(
                         f"{name} {word} {batch.first_row + i}, label '{schema.label}': "
                         f"{value!r} is not one of the classes {list(schema.classes)}.")

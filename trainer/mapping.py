@@ -5,7 +5,8 @@
     proposal.as_dict()      # {spec column: file column} for the features and the label
 
 Each spec column (the features, then the label) is matched, in this order, by:
-1. the owner's choice (`chosen`, from --map SPEC=FILE or the GUI's dropdowns),
+1. the owner's choice (`chosen`, from --map SPEC=FILE or the GUI's dropdowns), then what
+   the owner confirmed for this file before (`remembered`, wallet.column_maps),
 2. the same name,
 3. the same name after normalising both (`normalise`: case, spaces, punctuation, units in
    brackets: `OD280/OD315 of diluted wines (ratio)` == `od280_od315_of_diluted_wines`),
@@ -51,7 +52,8 @@ def normalise(name: str) -> str:
 class ColumnMatch:
     spec_column: str
     file_column: str | None
-    how: str  # "chosen" | "exact" | "normalised" | "alias" | "label name" | "position" | ""
+    how: str  # "chosen" | "remembered" | "exact" | "normalised" | "alias" | "label name" |
+    # "position" | "" (not matched)
     candidates: tuple[str, ...] = ()  # the equally good columns when ambiguous
 
     @property
@@ -113,6 +115,7 @@ def propose_mapping(
     spec: BountySpec,
     *,
     chosen: Mapping[str, str] | None = None,
+    remembered: Mapping[str, str] | None = None,
     sample: Mapping[str, Sequence[Any]] | None = None,
     label_values: Mapping[str, Any] | None = None,
 ) -> Proposal:
@@ -140,6 +143,14 @@ def propose_mapping(
                             "bounty's columns.")
         found[spec_col] = ColumnMatch(spec_col, file_col, "chosen")
         used.add(file_col)
+
+    for spec_col, file_col in (remembered or {}).items():
+        # the mapping the owner confirmed for this file before; an entry the file (or the
+        # owner's choice now) no longer fits is dropped without a word
+        if spec_col in spec_names and spec_col not in found and file_col in columns \
+                and file_col not in used:
+            found[spec_col] = ColumnMatch(spec_col, file_col, "remembered")
+            used.add(file_col)
 
     def free() -> list[str]:
         return [c for c in columns if c not in used]

@@ -38,7 +38,7 @@ NOT_MAPPED = "— not a class —"
 HOW_TEXT = {
     "exact": "same name", "normalised": "same name, other spelling", "alias": "bounty's alias",
     "label name": "usual label name, values fit", "position": "by position (.npz X/y)",
-    "chosen": "your choice",
+    "chosen": "your choice", "remembered": "your choice last time",
 }
 
 
@@ -56,6 +56,7 @@ class MappingTable(QWidget):
         self.columns.setHorizontalHeaderLabels(["Bounty's column", "Column in your file", "Matched by"])
         self.columns.setAccessibleName("Column mapping")
         self.columns.verticalHeader().hide()
+        self.columns.setMinimumHeight(200)
         self.columns.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.columns.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         header = self.columns.horizontalHeader()

@@ -13,6 +13,7 @@ itself; nothing of it is ever sent.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.data import LoadOptions, inspect_file, preview_rows
-from trainer.errors import TrainerError
+from trainer.errors import TrainerError, TrainingCancelled
 from trainer.mapping import Proposal
 from trainer.spec import BountySpec
 from wallet.store import Store
@@ -92,6 +93,7 @@ class DataChoices:
     the remembered mapping fills in the rest."""
 
     columns: Mapping[str, str] = field(default_factory=dict)  # spec column -> file column
+    files: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # the same, per file
     label_values: Mapping[str, Any] = field(default_factory=dict)  # file value -> class
     strict: bool = False  # refuse instead of dropping incomplete rows
     drop_unknown_labels: bool = False
@@ -101,9 +103,13 @@ class DataChoices:
 def options_for(paths: Sequence[str | Path], store: Store | None, spec_hash: str,
                 choices: DataChoices | None = None) -> LoadOptions:
     choices = choices or DataChoices()
-    return load_options(paths, store, spec_hash, chosen=choices.columns,
-                        label_values=choices.label_values, strict=choices.strict,
-                        drop_unknown_labels=choices.drop_unknown_labels, sheet=choices.sheet)
+    options = load_options(paths, store, spec_hash, chosen=choices.columns,
+                           label_values=choices.label_values, strict=choices.strict,
+                           drop_unknown_labels=choices.drop_unknown_labels, sheet=choices.sheet)
+    if not choices.files:
+        return options
+    return dataclasses.replace(options, chosen_per_file={str(p): dict(c)
+                                                         for p, c in choices.files.items()})
 
 
 def load_options(
@@ -127,7 +133,7 @@ def load_options(
         saved = recall(store, spec_hash, path) if store is not None else None
         if saved is None:
             continue
-        per_file[str(path)] = {k: v for k, v in saved.columns.items() if k not in (chosen or {})}
+        per_file[str(path)] = dict(saved.columns)
         values.update(saved.label_values)
         drop = drop or saved.drop_unknown_labels
         saved_sheet = saved_sheet or saved.sheet
@@ -165,6 +171,33 @@ def inspect_files(paths: Sequence[str | Path], spec: BountySpec, options: LoadOp
             item.error = str(exc)
         out.append(item)
     return out
+
+
+@dataclass
+class MappingCheck:
+    """The mapping step's answer: each file's mapping and preview, and either the loaded
+    data (the check passed) or the problems and the label values that are not classes."""
+
+    inspections: list[FileInspection]
+    dataset: Any | None = None  # trainer.data.Dataset
+    problem: str | None = None
+    unknown_labels: list[str] = field(default_factory=list)
+
+
+def check_mapping(contribution: Any, files: Sequence[str | Path], choices: DataChoices,
+                  *, should_stop: Any = None) -> MappingCheck:
+    """Propose/preview each file's mapping and run the schema check with the owner's
+    choices (a prepared wallet.contribute.Contribution: its spec is known). A check that
+    fails is an answer, not an error: the page shows the table to fix it."""
+    options = contribution.load_options(files, choices)
+    inspections = inspect_files(files, contribution.spec, options)
+    try:
+        dataset = contribution.load_data(files, choices=choices, should_stop=should_stop)
+    except TrainingCancelled:
+        raise
+    except TrainerError as exc:
+        return MappingCheck(inspections, None, str(exc), list(getattr(exc, "unknown_labels", [])))
+    return MappingCheck(inspections, dataset)
 
 
 def remember_used(store: Store, spec_hash: str, bounty_id: int, dataset: Any,

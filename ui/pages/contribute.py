@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from ui import network_link
 from ui.charts import TrainingChart
+from ui.mapping_table import MappingTable
 from ui.tasks import user_errors
 from ui.widgets import Banner, BusyPanel, button, muted_label
 
@@ -80,6 +82,7 @@ class ContributeFlow(QWidget):
         box.addWidget(self.step_label)
         box.addWidget(self.banner)
         box.addWidget(self.steps, 1)
+        self._reset_mapping()
 
     # -- steps ------------------------------------------------------------------------
 
@@ -103,6 +106,21 @@ class ContributeFlow(QWidget):
         self.to_training = button("Continue to training", "train", primary=True,
                                   on_click=lambda: self.go(1))
         self.to_training.setEnabled(False)
+        # how each file's columns feed the bounty's (issue 11): shown after a check
+        self.map_file = QComboBox()
+        self.map_file.setAccessibleName("File whose columns are shown")
+        self.map_file.currentIndexChanged.connect(self._show_mapping)
+        self.mapping = MappingTable()
+        self.mapping.changed.connect(self._mapping_edited)
+        self.recheck_button = button("Check again with this mapping", "check",
+                                     on_click=self.check_files)
+        self.map_box = QWidget()
+        map_layout = QVBoxLayout(self.map_box)
+        map_layout.setContentsMargins(0, 0, 0, 0)
+        map_layout.addWidget(self.map_file)
+        map_layout.addWidget(self.mapping, 1)
+        map_layout.addWidget(self.recheck_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.map_box.hide()
         row = QHBoxLayout()
         row.addWidget(self.choose_button)
         row.addWidget(self.check_button)
@@ -112,7 +130,7 @@ class ContributeFlow(QWidget):
         box.addLayout(row)
         box.addWidget(self.check_busy)
         box.addWidget(self.check_result)
-        box.addStretch(1)
+        box.addWidget(self.map_box, 1)
         box.addWidget(self.to_training, 0, Qt.AlignmentFlag.AlignRight)
         return page
 
@@ -270,11 +288,13 @@ class ContributeFlow(QWidget):
         names = [str(c.get("name")) for c in schema.get("columns", [])]
         self.heading.setText(f"Contribute to: {spec.get('title', f'bounty {details.bounty.id}')}")
         self.schema_note.setText(
-            f"Choose CSV (or .npz) files with the columns {', '.join(names[:8])}"
-            f"{', …' if len(names) > 8 else ''} and the label column "
-            f"'{schema.get('label')}'; at least {schema.get('min_rows', 1)} rows.")
+            f"Choose your files (CSV, spreadsheet, Parquet, JSON or .npz) with the columns "
+            f"{', '.join(names[:8])}{', …' if len(names) > 8 else ''} and the label column "
+            f"'{schema.get('label')}', under these or other names: you will see how they match. "
+            f"At least {schema.get('min_rows', 1)} rows.")
         self.file_list.clear()
         self.check_result.clear()
+        self._reset_mapping()
         self.to_training.setEnabled(False)
         self.epochs.setValue(int(spec.get("training", {}).get("epochs", 5)))
         self.chart.clear_points()
@@ -318,8 +338,10 @@ class ContributeFlow(QWidget):
     # -- step 1: files and the schema check ----------------------------------------
 
     def choose_files(self) -> None:
-        paths, _f = QFileDialog.getOpenFileNames(self, "Choose your data files", str(Path.home()),
-                                                 "Data (*.csv *.npz);;All files (*)")
+        paths, _f = QFileDialog.getOpenFileNames(
+            self, "Choose your data files", str(Path.home()),
+            "Data (*.csv *.tsv *.txt *.xlsx *.ods *.parquet *.jsonl *.ndjson *.json *.npz);;"
+            "All files (*)")
         if paths:
             self.set_files(paths)
 
@@ -329,6 +351,7 @@ class ContributeFlow(QWidget):
         self.file_list.addItems(self.files)
         self.to_training.setEnabled(False)
         self.check_result.clear()
+        self._reset_mapping()
 
     def check_files(self) -> None:
         if not self.files:
@@ -338,40 +361,112 @@ class ContributeFlow(QWidget):
         if client is None:
             self.banner.error("Not connected to a network yet.")
             return
-        contribution = self._new_contribution(client)
-        files = list(self.files)
+        from wallet.column_maps import check_mapping
+
+        # the bounty's round, spec and model once; a re-check with another mapping reuses them
+        contribution = self._opened or self._new_contribution(client)
+        opened = contribution is self._opened
+        files, choices = list(self.files), self._choices()
         self.banner.clear()
         self.check_button.setEnabled(False)
-        self.check_busy.start("Fetching the model and checking your files…", 0)
+        self.recheck_button.setEnabled(False)
+        self.to_training.setEnabled(False)
+        self.check_busy.start("Checking your files…" if opened else
+                              "Fetching the model and checking your files…", 0)
+
+        def work(c: Any) -> Any:
+            if not opened:
+                contribution.open_round(should_stop=c.should_stop)
+            return contribution, check_mapping(contribution, files, choices,
+                                               should_stop=c.should_stop)
+
         self.task = self.ctx.runner.run(
-            lambda c: contribution.prepare(files, should_stop=c.should_stop),
-            on_success=self._checked, on_failure=self._check_failed,
+            work, on_success=self._checked, on_failure=self._check_failed,
             on_cancelled=lambda: self._check_failed("Cancelled."),
-            on_finished=lambda: (self.check_button.setEnabled(True), self.check_busy.hide()))
+            on_finished=lambda: (self.check_button.setEnabled(True),
+                                 self.recheck_button.setEnabled(True), self.check_busy.hide()))
 
     def _new_contribution(self, client: Any) -> Contribution:
         from wallet.contribute import Contribution
-        from wallet.privacy_budget import PrivacyBudget
 
         # file:// URIs from the chain are read only inside the wallet's data directory
-        return Contribution(client, self.details.bounty.id, account=self.account,
-                            file_roots=[self.ctx.home], budget=PrivacyBudget(self.ctx.store))
+        from wallet.privacy_budget import PrivacyBudget
 
-    def _checked(self, prepared: Contribution) -> None:
-        self.prepared = prepared
-        spec, dataset = prepared.spec, prepared.dataset
-        counts = dataset.class_counts(spec.n_classes)
-        classes = ", ".join(f"{name}: {count}" for name, count in
-                            zip(spec.schema.classes, counts, strict=False))
+        return Contribution(client, self.details.bounty.id, account=self.account,
+                            file_roots=[self.ctx.home], budget=PrivacyBudget(self.ctx.store),
+                            store=self.ctx.store)  # column mappings remembered per bounty and file
+
+    def _checked(self, answer: Any) -> None:
+        """(contribution, wallet.column_maps.MappingCheck) from the check's worker, or a
+        contribution already prepared by the caller (tests of later steps)."""
+        if isinstance(answer, tuple):
+            contribution, check = answer
+        else:
+            from wallet.column_maps import MappingCheck
+
+            contribution, check = answer, MappingCheck([], answer.dataset)
+        self._opened, self._inspections = contribution, check.inspections
+        self.map_file.blockSignals(True)
+        current = self.map_file.currentIndex()
+        self.map_file.clear()
+        self.map_file.addItems([item.name for item in check.inspections])
+        self.map_file.setCurrentIndex(max(current, 0))
+        self.map_file.setVisible(len(check.inspections) > 1)
+        self.map_file.blockSignals(False)
+        self._show_mapping()
+        self.mapping.set_unknown_labels(check.unknown_labels, list(contribution.spec.schema.classes))
+        self.map_box.setVisible(bool(check.inspections))
+        if check.dataset is None:  # the table shows what to fix; nothing goes on yet
+            self.prepared = None
+            self.check_result.setText("")
+            lines = (check.problem or "Your files do not match the bounty's schema.").splitlines()
+            # the table below is where it is fixed: a few lines here, not a wall of rows
+            more = f"\n… and {len(lines) - 7} more line(s)." if len(lines) > 8 else ""
+            self.banner.error("\n".join(lines[:7] if more else lines) + more)
+            return
+        self.prepared = contribution
+        spec, dataset = contribution.spec, check.dataset
         self.check_result.setText(
-            f"✓ Your files match the bounty's schema: {dataset.n_rows} rows, "
-            f"{spec.n_features} features. Rows per class: {classes}.")
+            f"✓ Your files match the bounty's schema ({spec.n_features} features). "
+            f"What will be used:\n{dataset.summary(spec)}")
         self.to_training.setEnabled(True)
         self._noise_changed()  # ε of the chosen setting depends on how many rows there are
 
     def _check_failed(self, message: str) -> None:
         self.check_result.setText("")
         self.banner.error(message)
+
+    # the mapping table (ui.mapping_table): one file at a time, choices kept per file
+
+    def _reset_mapping(self) -> None:
+        self._opened: Contribution | None = None
+        self._inspections: list[Any] = []
+        self._file_choices: dict[str, dict[str, str]] = {}
+        self.map_box.hide()
+
+    def _show_mapping(self, *_args: Any) -> None:
+        index = self.map_file.currentIndex()
+        if self._opened is None or not 0 <= index < len(self._inspections):
+            return
+        self.mapping.show_file(self._inspections[index], self._opened.spec)
+
+    def _mapping_edited(self) -> None:
+        index = self.map_file.currentIndex()
+        if 0 <= index < len(self._inspections):
+            item = self._inspections[index]
+            # only what the owner changed is a choice; the rest stays matched as it was
+            auto = {m.spec_column: m.file_column for m in item.proposal.matches
+                    if m.how not in ("chosen", "")} if item.proposal is not None else {}
+            self._file_choices[item.path] = {k: v for k, v in self.mapping.chosen().items()
+                                             if auto.get(k) != v}
+        self.to_training.setEnabled(False)  # the data to use changed: check again first
+        self.prepared = None
+
+    def _choices(self) -> Any:
+        from wallet.column_maps import DataChoices
+
+        return DataChoices(files=dict(self._file_choices), label_values=self.mapping.label_values(),
+                           drop_unknown_labels=self.mapping.drop_unknown.isChecked())
 
     # -- step 2: training ----------------------------------------------------------
 
@@ -707,7 +802,8 @@ class ContributeFlow(QWidget):
         self.retrain_button.setEnabled(False)
         self.submit_busy.start("Fetching the current round's model…", 0)
         self.task = self.ctx.runner.run(
-            lambda c: contribution.prepare(files, should_stop=c.should_stop),
+            lambda c: contribution.prepare(files, should_stop=c.should_stop,
+                                           choices=self._choices()),  # the mapping checked before
             on_success=self._ready_to_retrain, on_failure=self._retry_failed,
             on_finished=lambda: self.retrain_button.setEnabled(True))
 

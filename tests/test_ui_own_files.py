@@ -1,0 +1,93 @@
+"""The contribution's file step with the owner's own file (issue 11), offscreen on a real EVM:
+scikit-learn's wine export in a spreadsheet (other names, extra columns, NA cells, labels as
+text) is matched in the mapping table, a label value that is not a class is given one from
+its dropdown, and the check says what will be used before training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtWidgets import QApplication
+
+from practitioner.post import post_bounty
+from tests.practitioner_fixtures import practitioner_on_market
+from tests.table_fixtures import sklearn_table, write_xlsx
+from tests.test_ui_support import PASSWORD, TEST_PHRASE, TEST_PHRASE_ADDRESS, make_context
+from ui import theme
+from ui.network_link import Chain
+from ui.pages.contribute import ContributeFlow
+from wallet.bounties import BountyClient
+from wallet.column_maps import recall
+from wallet.network import Network
+from wallet.vault import Vault
+
+DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
+
+
+def test_the_mapping_table_in_the_contribution_flow(qtbot, quarry_home, tmp_path):
+    market, session, _key = practitioner_on_market(quarry_home / "practitioner")
+    bounty_id = post_bounty(session, DEMO / "wine_spec.json",
+                            validation_files=[str(DEMO / "wine_validation.csv")],
+                            reward_per_round=10**18, rounds=2, round_seconds=600).bounty_id
+    vault, _info = Vault.import_mnemonic(quarry_home, TEST_PHRASE, PASSWORD)
+    vault.unlock(PASSWORD)
+    ctx = make_context(quarry_home)
+    ctx.vault = vault
+    network = Network("test", "http://127.0.0.1:1", market.w3.eth.chain_id, market.token.address,
+                      market.board.address)
+    ctx.chain = Chain(network, market.w3)
+    ctx.network.set("ok", "test chain")
+    client = BountyClient(market.w3, market.board.address, network.chain_id, ctx.store, "test")
+
+    header, rows = sklearn_table()
+    col = {h: i for i, h in enumerate(header)}
+    names = np.array(["zero", "one", "two"])
+    for r in rows:
+        r[col["target"]] = str(names[int(r[col["target"]])])
+    for r in rows[:11]:
+        r[col["magnesium"]] = "NA"
+    header[col["target"]] = "cultivar"  # no usual label name: the owner picks it
+    path = write_xlsx(tmp_path / "wine export.xlsx", header, rows)
+
+    theme.apply_theme(QApplication.instance(), "light")
+    flow = ContributeFlow(ctx)
+    qtbot.addWidget(flow)
+    flow.resize(1100, 900)
+    flow.show()
+    flow.start(client.show(bounty_id, TEST_PHRASE_ADDRESS), TEST_PHRASE_ADDRESS)
+    flow.set_files([str(path)])
+    flow.check_files()
+    qtbot.waitUntil(lambda: flow.map_box.isVisible() and not flow.check_busy.isVisible(),
+                    timeout=30_000)
+    assert "no label column for 'label'" in flow.banner.text
+    assert not flow.to_training.isEnabled()
+    table = flow.mapping
+    assert table.chosen()["od280_od315_of_diluted_wines"] == "od280/od315_of_diluted_wines"
+    assert "label" not in table.chosen()
+
+    table._combos[-1].setCurrentText("cultivar")
+    flow.recheck_button.click()
+    qtbot.waitUntil(lambda: table.values.isVisible() and not flow.check_busy.isVisible(),
+                    timeout=30_000)
+    assert "label values that are not classes" in flow.banner.text
+    assert [table.values.item(i, 0).text() for i in range(table.values.rowCount())] == [
+        "zero", "one", "two"]
+    for value, cls in (("zero", "0"), ("one", "1"), ("two", "2")):
+        table._value_combos[value].setCurrentText(cls)
+    flow.grab().save(str(tmp_path / "mapping-labels.png"))
+    flow.recheck_button.click()
+    qtbot.waitUntil(lambda: flow.to_training.isEnabled(), timeout=30_000)
+    text = flow.check_result.text()
+    assert "178 rows read, 167 used" in text
+    assert "dropped 11 row(s): missing value in 'magnesium'" in text
+    assert "not used: région, notes, id" in text
+    assert "per class 0: 5" in text or "per class 0:" in text
+    assert flow.prepared is not None and flow.prepared.dataset.n_rows == 167
+    assert table.preview.rowCount() == 5 and table.preview.item(0, 4).text() == "(missing)"
+    assert table.preview.item(0, 13).text() == "0"
+    saved = recall(ctx.store, flow.prepared.spec.spec_hash, path)  # reused next round
+    assert saved is not None and saved.columns["label"] == "cultivar"
+    assert saved.label_values == {"zero": "0", "one": "1", "two": "2"}
+    flow.grab().save(str(tmp_path / "mapping-checked.png"))
+    vault.close()
