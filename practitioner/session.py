@@ -66,4 +66,6 @@ class Session:
                 return local
         if not uri:
             raise NotFound(f"Blob {blob_hash} is not stored here and has no URI.")
-        return fetch_blob(uri, blob_hash, max_bytes)
+        # file:// URIs of the practitioner's own (local) market: owners' blobs may lie anywhere
+        # on this machine (each owner's home); the keccak check still holds
+        return fetch_blob(uri, blob_hash, max_bytes, file_roots=None)

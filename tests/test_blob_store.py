@@ -42,7 +42,7 @@ def test_local_store_round_trip_and_file_fetch(tmp_path):
     assert store.put(data) == uri  # idempotent
     assert blob_hash(data) in store
     assert store.get(blob_hash(data)) == data
-    assert fetch_blob(uri, blob_hash(data)) == data
+    assert fetch_blob(uri, blob_hash(data), file_roots=None) == data
     with pytest.raises(NotFound):
         store.get(EMPTY_KECCAK)
 
@@ -51,12 +51,12 @@ def test_hash_mismatch_is_rejected(tmp_path):
     store = LocalBlobStore(tmp_path / "blobs")
     uri = store.put(b"the real spec")
     with pytest.raises(InvalidInput, match="does not match its committed hash"):
-        fetch_blob(uri, blob_hash(b"another spec"))
+        fetch_blob(uri, blob_hash(b"another spec"), file_roots=None)
     # a blob changed on disk after it was stored is caught too
     path = store.path_for(blob_hash(b"the real spec"))
     path.write_bytes(b"tampered")
     with pytest.raises(InvalidInput):
-        fetch_blob(uri, blob_hash(b"the real spec"))
+        fetch_blob(uri, blob_hash(b"the real spec"), file_roots=None)
     with pytest.raises(InvalidInput, match="damaged"):
         store.get(blob_hash(b"the real spec"))
 
@@ -65,11 +65,11 @@ def test_size_limit_and_bad_uris(tmp_path):
     store = LocalBlobStore(tmp_path / "blobs")
     data = b"x" * 2000
     with pytest.raises(InvalidInput, match="larger than 1000 bytes"):
-        fetch_blob(store.put(data), blob_hash(data), max_bytes=1000)
+        fetch_blob(store.put(data), blob_hash(data), max_bytes=1000, file_roots=None)
     with pytest.raises(InvalidInput, match="Unsupported"):
-        fetch_blob("ftp://example.org/x", EMPTY_KECCAK)
+        fetch_blob("ftp://example.org/x", EMPTY_KECCAK, file_roots=None)
     with pytest.raises(NotFound):
-        fetch_blob((tmp_path / "missing").as_uri(), EMPTY_KECCAK)
+        fetch_blob((tmp_path / "missing").as_uri(), EMPTY_KECCAK, file_roots=None)
 
 
 def test_upload_to_inbox_and_fetch_over_http(inbox):
@@ -78,15 +78,15 @@ def test_upload_to_inbox_and_fetch_over_http(inbox):
     assert uri == f"{inbox.url}/blobs/{blob_hash(data)}"
     assert (inbox.upload_dir / blob_hash(data)).read_bytes() == data
     with pytest.raises(NotFound):  # an owner's upload is for the practitioner only
-        fetch_blob(uri, blob_hash(data))
+        fetch_blob(uri, blob_hash(data), file_roots=None)
     published = b"a model the practitioner published"
     LocalBlobStore(inbox.blob_dir).put(published)
     uri = f"{inbox.url}/blobs/{blob_hash(published)}"
-    assert fetch_blob(uri, blob_hash(published)) == published
+    assert fetch_blob(uri, blob_hash(published), file_roots=None) == published
     with pytest.raises(InvalidInput, match="does not match"):
-        fetch_blob(uri, blob_hash(b"something else"))
+        fetch_blob(uri, blob_hash(b"something else"), file_roots=None)
     with pytest.raises(NotFound):
-        fetch_blob(f"{inbox.url}/blobs/{EMPTY_KECCAK}", EMPTY_KECCAK)
+        fetch_blob(f"{inbox.url}/blobs/{EMPTY_KECCAK}", EMPTY_KECCAK, file_roots=None)
     with pytest.raises(NetworkError, match="larger than the inbox accepts"):
         upload_blob(inbox.url, b"y" * 5000)
 
@@ -95,7 +95,7 @@ def test_unreachable_inbox_is_a_network_error():
     with pytest.raises(NetworkError, match="Cannot reach the inbox"):
         upload_blob(f"http://127.0.0.1:{free_port()}", b"data", timeout=5)
     with pytest.raises(NetworkError, match="Cannot fetch"):
-        fetch_blob(f"http://127.0.0.1:{free_port()}/blobs/{EMPTY_KECCAK}", EMPTY_KECCAK, timeout=5)
+        fetch_blob(f"http://127.0.0.1:{free_port()}/blobs/{EMPTY_KECCAK}", EMPTY_KECCAK, timeout=5, file_roots=None)
 
 
 # -- hostile sources: size, time, redirects, local files -------------------------------------
@@ -169,29 +169,29 @@ def hostile():
 def test_size_limit_is_enforced_while_streaming(hostile):
     started = time.monotonic()
     with pytest.raises(InvalidInput, match="larger than 1000 bytes"):
-        fetch_blob(f"{hostile}/endless", EMPTY_KECCAK, max_bytes=1000, timeout=10)
+        fetch_blob(f"{hostile}/endless", EMPTY_KECCAK, max_bytes=1000, timeout=10, file_roots=None)
     assert time.monotonic() - started < 5
     time.sleep(0.3)
     # the server was cut off after what the socket buffers hold, not a gigabyte
     assert _HostileHandler.sent["/endless"] < 16 * 1024 * 1024
     with pytest.raises(InvalidInput, match="larger than"):  # refused from the header alone
-        fetch_blob(f"{hostile}/liar", EMPTY_KECCAK, max_bytes=10_000)
+        fetch_blob(f"{hostile}/liar", EMPTY_KECCAK, max_bytes=10_000, file_roots=None)
 
 
 def test_a_dripping_server_is_abandoned_after_the_timeout(hostile):
     started = time.monotonic()
     with pytest.raises(NetworkError, match="took too long"):
-        fetch_blob(f"{hostile}/drip", EMPTY_KECCAK, max_bytes=10_000, timeout=1)
+        fetch_blob(f"{hostile}/drip", EMPTY_KECCAK, max_bytes=10_000, timeout=1, file_roots=None)
     assert time.monotonic() - started < 4
 
 
 def test_redirects_only_to_http(hostile):
     good = _HostileHandler.good
-    assert fetch_blob(f"{hostile}/to-good", blob_hash(good)) == good
+    assert fetch_blob(f"{hostile}/to-good", blob_hash(good), file_roots=None) == good
     with pytest.raises(InvalidInput, match="redirects to a file://"):
-        fetch_blob(f"{hostile}/to-file", EMPTY_KECCAK)
+        fetch_blob(f"{hostile}/to-file", EMPTY_KECCAK, file_roots=None)
     with pytest.raises(InvalidInput, match="redirects to a ftp://"):
-        fetch_blob(f"{hostile}/to-ftp", EMPTY_KECCAK)
+        fetch_blob(f"{hostile}/to-ftp", EMPTY_KECCAK, file_roots=None)
 
 
 def test_file_uris_are_read_only_inside_the_allowed_directories(tmp_path):
@@ -210,9 +210,12 @@ def test_file_uris_are_read_only_inside_the_allowed_directories(tmp_path):
         with pytest.raises(InvalidInput, match="outside the directories") as info:
             fetch_blob(candidate, blob_hash(b"private"), file_roots=roots)
         assert "private" not in str(info.value)
-    # without roots the file is read, but returned only when the committed hash matches
+    # the roots are a required argument: a caller says which directories, or None for any
+    with pytest.raises(TypeError):
+        fetch_blob(secret.as_uri(), blob_hash(b"private"))  # type: ignore[call-arg]
+    # with None the file is read, but returned only when the committed hash matches
     with pytest.raises(InvalidInput, match="does not match") as info:
-        fetch_blob(secret.as_uri(), EMPTY_KECCAK)
+        fetch_blob(secret.as_uri(), EMPTY_KECCAK, file_roots=None)
     assert "private" not in str(info.value)
 
 
@@ -220,9 +223,9 @@ def test_only_regular_files_are_read(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)  # opening it for reading would block without O_NONBLOCK
     with pytest.raises(InvalidInput, match="not a regular file"):
-        fetch_blob(fifo.as_uri(), EMPTY_KECCAK)
+        fetch_blob(fifo.as_uri(), EMPTY_KECCAK, file_roots=None)
     with pytest.raises(InvalidInput, match="not a regular file"):
-        fetch_blob(tmp_path.as_uri(), EMPTY_KECCAK)
+        fetch_blob(tmp_path.as_uri(), EMPTY_KECCAK, file_roots=None)
 
 
 def test_relay_requests_follow_no_redirect_to_other_schemes(hostile):

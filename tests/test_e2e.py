@@ -64,7 +64,7 @@ rpc, board, key, bounty_id = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv
 w3 = Web3(Web3.HTTPProvider(rpc))
 client = BountyClient(w3, board, w3.eth.chain_id)
 bounty = client.bounty(bounty_id)
-spec = BountySpec.from_json_bytes(fetch_blob(bounty.spec_uri, bounty.spec_hash))
+spec = BountySpec.from_json_bytes(fetch_blob(bounty.spec_uri, bounty.spec_hash, file_roots=None))
 n_params = spec.n_features + 1
 blob = encrypt_to_blob(spec, bounty_id, bounty.current_round, LocalUpdate(np.zeros(n_params), 100))
 owner = Account.from_key(key)

@@ -70,7 +70,7 @@ def test_commit_first_then_upload_and_the_upload_stays_private(setup, tmp_path):
     # the practitioner reads it from its own disk; a stranger cannot GET it
     assert session.blob(result.blob_hash, result.uri) == blob
     with pytest.raises(NotFound):
-        fetch_blob(result.uri, result.blob_hash)
+        fetch_blob(result.uri, result.blob_hash, file_roots=None)
     # a copier cannot park the same bytes under its own name, nor upload without a name
     copier = funded_signer(market.chain, eth=0)
     status, body = _put(inbox, result.blob_hash, blob, copier.address)

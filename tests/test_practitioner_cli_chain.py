@@ -204,8 +204,8 @@ def test_reveal_only_once_the_bounty_ended(market, capsys):
     data_hash, uri = client.board.functions.getReveal(short).call()
     assert ("0x" + data_hash.hex(), uri) == (answer["dataHash"], answer["uri"])
     bounty = client.bounty(short)
-    spec = BountySpec.from_json_bytes(fetch_blob(bounty.spec_uri, bounty.spec_hash))
-    x, y, _salt = parse_validation_reveal(fetch_blob(uri, answer["dataHash"]), spec.validation_commitment,
+    spec = BountySpec.from_json_bytes(fetch_blob(bounty.spec_uri, bounty.spec_hash, file_roots=None))
+    x, y, _salt = parse_validation_reveal(fetch_blob(uri, answer["dataHash"], file_roots=None), spec.validation_commitment,
                                           n_features=spec.model.n_features, n_classes=spec.model.n_classes)
     assert len(x) == len(y) > 0
     assert main(["reveal", str(short), *wallet_pw, *market["chain"]]) == 0

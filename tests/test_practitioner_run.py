@@ -111,7 +111,7 @@ def test_run_loop_finalises_and_pays_rounds_as_they_close(tmp_path: Path, capsys
         assert f"bounty {posted.bounty_id} round 0 (1 of 2) finalized: 0x" in out
 
         round_0 = client.rounds(client.bounty(posted.bounty_id))[0]
-        report = parse_report(fetch_blob(round_0["report_uri"], round_0["report_hash"]))
+        report = parse_report(fetch_blob(round_0["report_uri"], round_0["report_hash"], file_roots=None))
         paid = {line["address"]: int(line["amount"]) for line in report["contributors"]}
         assert set(paid) == {o.address for o in owners} and all(a > 0 for a in paid.values())
         assert sum(paid.values()) <= REWARD
@@ -122,23 +122,26 @@ def test_run_loop_finalises_and_pays_rounds_as_they_close(tmp_path: Path, capsys
         _contribute_both(client, owners, posted.bounty_id, tmp_path)
         capsys.readouterr()
         assert main(["run", "--once", *common]) == 0
-        assert capsys.readouterr().out == ""  # still open: nothing to do yet
+        early = capsys.readouterr().out
+        # still open: nothing to do yet (on a loaded machine the 12 s round may have closed
+        # while the owners trained; then this pass already closed it)
+        assert early == "" or f"bounty {posted.bounty_id} round 1 (2 of 2) finalized: 0x" in early
         _wait(lambda: client.now() >= client.bounty(posted.bounty_id).round_deadline, 30,
               "the round 1 deadline")
         assert main(["run", "--once", *common]) == 0
-        out = capsys.readouterr().out
+        out = early + capsys.readouterr().out
         assert f"bounty {posted.bounty_id} round 1 (2 of 2) finalized: 0x" in out
         # the bounty ended: the same pass reveals its validation set, as the spec committed it
         assert f"bounty {posted.bounty_id} round 1 (2 of 2) revealed: 0x" in out
         data_hash, reveal_uri = client.board.functions.getReveal(posted.bounty_id).call()
-        x, y, _salt = parse_validation_reveal(fetch_blob(reveal_uri, "0x" + data_hash.hex()),
+        x, y, _salt = parse_validation_reveal(fetch_blob(reveal_uri, "0x" + data_hash.hex(), file_roots=None),
                                               posted.spec.validation_commitment)
         assert len(x) == len(y) > 0
         bounty = client.bounty(posted.bounty_id)
         assert bounty.status == "completed" and bounty.escrow <= REWARD
         round_1 = client.rounds(bounty)[1]
         assert round_1["state"] == "finalized"
-        report_1 = parse_report(fetch_blob(round_1["report_uri"], round_1["report_hash"]))
+        report_1 = parse_report(fetch_blob(round_1["report_uri"], round_1["report_hash"], file_roots=None))
         paid_1 = {line["address"]: int(line["amount"]) for line in report_1["contributors"]}
         assert report_1["round"] == 1 and set(paid_1) == {o.address for o in owners}
         for owner in owners:  # a good model may leave one owner's update worth 0 this round

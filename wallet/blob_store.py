@@ -184,13 +184,14 @@ def _read_http(uri: str, max_bytes: int, timeout: float) -> tuple[bytes, str]:
 
 def fetch_blob(uri: str, expected_hash: str, max_bytes: int = DEFAULT_MAX_BYTES,
                timeout: float = FETCH_TIMEOUT_SECONDS, *,
-               file_roots: Sequence[str | os.PathLike[str]] | None = None) -> bytes:
+               file_roots: Sequence[str | os.PathLike[str]] | None) -> bytes:
     """The blob's bytes from a file:// or http(s):// URI, only if keccak256 matches.
 
     At most `max_bytes` are read (a larger blob is refused while reading); an HTTP fetch is
-    abandoned after `timeout` seconds in all and follows only http(s) redirects. With
-    `file_roots`, a file:// URI must lie inside one of those directories: a URI from a
-    stranger cannot make the wallet open other local files. Bytes that do not hash to
+    abandoned after `timeout` seconds in all and follows only http(s) redirects.
+    `file_roots` is required: a file:// URI must lie inside one of those directories, so a
+    URI from a stranger cannot make the wallet open other local files; None (said
+    explicitly) allows any local file, for a party reading its own market's blobs. Bytes that do not hash to
     `expected_hash` are never returned.
     """
     expected = check_hash(expected_hash)
