@@ -68,8 +68,12 @@ class AutopilotRunner(QObject):
         if client is None:
             return False
         from wallet.autopilot import ACTIVE, list_standing
+        from wallet.errors import QuarryError
 
-        standing = list_standing(self.ctx.store, client.network, client.board_address)
+        try:  # one small local query: what there is to do
+            standing = list_standing(self.ctx.store, client.network, client.board_address)
+        except QuarryError:  # the store closed with the window
+            return False
         if not any(s.status == ACTIVE or s.rounds_done for s in standing):
             return False  # nothing to do: no work started, nothing imported
         ctx = self.ctx

@@ -41,6 +41,8 @@ class AppFlow(QObject):
         from ui.autopilot_runner import AutopilotRunner
 
         self.autopilot = AutopilotRunner(ctx, self)
+        # without a system tray the status bar says it
+        self.autopilot.notified.connect(lambda text: self.window.statusBar().showMessage(text, 15_000))
         if start_network:
             self.connect_network()
         if Vault.exists(ctx.home):
