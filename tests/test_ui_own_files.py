@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 
 from practitioner.post import post_bounty
 from tests.practitioner_fixtures import practitioner_on_market
-from tests.table_fixtures import sklearn_table, write_xlsx
+from tests.table_fixtures import sklearn_table, write_csv, write_xlsx
 from tests.test_ui_support import PASSWORD, TEST_PHRASE, TEST_PHRASE_ADDRESS, make_context
 from ui import theme
 from ui.network_link import Chain
@@ -90,4 +90,16 @@ def test_the_mapping_table_in_the_contribution_flow(qtbot, quarry_home, tmp_path
     assert saved is not None and saved.columns["label"] == "cultivar"
     assert saved.label_values == {"zero": "0", "one": "1", "two": "2"}
     flow.grab().save(str(tmp_path / "mapping-checked.png"))
+
+    # a big file: the check shows its progress and can be cancelled between blocks
+    header, rows = sklearn_table()
+    big = write_csv(tmp_path / "big.csv", header, rows * 2000)  # 356,000 rows, ~45 MB
+    flow.set_files([str(big)])
+    flow.check_files()
+    qtbot.waitUntil(lambda: flow.check_busy.bar.value() > 0, timeout=30_000)
+    assert "Reading big.csv" in flow.check_busy.caption.text()
+    flow.check_busy.cancel_requested.emit()
+    qtbot.waitUntil(lambda: not flow.check_busy.isVisible(), timeout=30_000)
+    assert flow.banner.text == "Cancelled." and flow.prepared is None
+    assert not flow.to_training.isEnabled()
     vault.close()

@@ -185,14 +185,15 @@ class MappingCheck:
 
 
 def check_mapping(contribution: Any, files: Sequence[str | Path], choices: DataChoices,
-                  *, should_stop: Any = None) -> MappingCheck:
+                  *, progress: Any = None, should_stop: Any = None) -> MappingCheck:
     """Propose/preview each file's mapping and run the schema check with the owner's
     choices (a prepared wallet.contribute.Contribution: its spec is known). A check that
     fails is an answer, not an error: the page shows the table to fix it."""
     options = contribution.load_options(files, choices)
     inspections = inspect_files(files, contribution.spec, options)
     try:
-        dataset = contribution.load_data(files, choices=choices, should_stop=should_stop)
+        dataset = contribution.load_data(files, choices=choices, progress=progress,
+                                         should_stop=should_stop)
     except TrainingCancelled:
         raise
     except TrainerError as exc:

@@ -351,6 +351,7 @@ class ContributeFlow(QWidget):
         self.file_list.addItems(self.files)
         self.to_training.setEnabled(False)
         self.check_result.clear()
+        self.prepared = None  # other files: checked again before training
         self._reset_mapping()
 
     def check_files(self) -> None:
@@ -377,11 +378,15 @@ class ContributeFlow(QWidget):
         def work(c: Any) -> Any:
             if not opened:
                 contribution.open_round(should_stop=c.should_stop)
-            return contribution, check_mapping(contribution, files, choices,
+            def reading(_step: str, fraction: float, message: str) -> None:
+                c.progress(round(fraction * 100), 100, message)  # a big file takes a while
+
+            return contribution, check_mapping(contribution, files, choices, progress=reading,
                                                should_stop=c.should_stop)
 
         self.task = self.ctx.runner.run(
             work, on_success=self._checked, on_failure=self._check_failed,
+            on_progress=self.check_busy.update_progress,
             on_cancelled=lambda: self._check_failed("Cancelled."),
             on_finished=lambda: (self.check_button.setEnabled(True),
                                  self.recheck_button.setEnabled(True), self.check_busy.hide()))
