@@ -59,3 +59,27 @@ def test_help_and_wallet_list_load_no_chain_code(home_with_wallet: Path):
     assert _loaded_by("wallet", "--help", home=home_with_wallet) == []
     assert _loaded_by("wallet", "list", home=home_with_wallet) == []
     assert _loaded_by("wallet", "list", "--json", home=home_with_wallet) == []
+
+
+FIRST_WINDOW = """
+import sys
+from pathlib import Path
+from PySide6.QtWidgets import QApplication
+from ui.app import build_window
+app = QApplication(sys.argv[:1])
+window = build_window(Path(sys.argv[1]), app, start_network=False)
+window.show()
+app.processEvents()
+print(",".join(sorted({m.split('.')[0] for m in sys.modules})))
+"""
+
+
+def test_the_apps_first_window_loads_no_chain_code(home_with_wallet: Path):
+    """The window (lock screen, pages built) comes up before web3 or eth-account is loaded:
+    the network is reached in the background, which loads them off the GUI thread."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run([sys.executable, "-c", FIRST_WINDOW, str(home_with_wallet)], cwd=REPO, env=env,
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    loaded = set(out.strip().splitlines()[-1].split(","))
+    assert loaded & {"web3", "eth_account", "eth_keyfile", "py_ecc", "eth", "eth_tester", "devnet",
+                     "practitioner"} == set()

@@ -10,6 +10,7 @@ migrations.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -17,15 +18,16 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import requests
-from eth_utils import is_hex_address, to_checksum_address
-from web3 import Web3
-
 from trainer import jsonsafe
 from wallet.errors import InvalidInput, NetworkError, NotFound
 
 if TYPE_CHECKING:
+    from web3 import Web3
+
     from wallet.store import Store
+
+# web3, requests and eth-utils are imported where used (web3 alone takes most of a second):
+# the GUI's first window and the CLI's offline commands read networks without reaching one.
 
 EMBEDDED = "embedded"
 KIND_EMBEDDED = "embedded"
@@ -106,6 +108,8 @@ def check_address(value: str, what: str = "address", *, require_checksum: bool =
     checksum to check) is accepted only without `require_checksum`: addresses a person
     typed or pasted are checked with it, so that a typo cannot send money astray.
     The checksum itself is checked by keys.parse_address, the one EIP-55 parser."""
+    from eth_utils import is_hex_address, to_checksum_address
+
     from wallet.keys import parse_address
 
     if not isinstance(value, str) or not is_hex_address(value.strip()):
@@ -201,6 +205,8 @@ def record_contracts(store: Store, network: Network, token: str, board: str,
 
 
 def _describe(exc: BaseException) -> str:
+    import requests
+
     if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.ReadTimeout):
         return "timed out"
     if isinstance(exc, requests.exceptions.ConnectionError):
@@ -213,23 +219,33 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-class GuardedHTTPProvider(Web3.HTTPProvider):
+@functools.cache
+def _guarded_provider() -> type:
     """web3's HTTPProvider, but an answer nested deeper than jsonsafe.MAX_DEPTH is refused
-    before decoding: a hostile node could otherwise crash the wallet (see wallet.jsonsafe)."""
+    before decoding: a hostile node could otherwise crash the wallet (see trainer.jsonsafe).
+    Made on first use, so that importing this module does not import web3."""
+    from web3 import Web3
 
-    @staticmethod
-    def decode_rpc_response(raw_response: bytes) -> Any:
-        if jsonsafe.nesting_depth(raw_response) > jsonsafe.MAX_DEPTH:
-            raise ValueError(f"the answer is JSON nested deeper than {jsonsafe.MAX_DEPTH} levels")
-        return Web3.HTTPProvider.decode_rpc_response(raw_response)
+    class GuardedHTTPProvider(Web3.HTTPProvider):
+        @staticmethod
+        def decode_rpc_response(raw_response: bytes) -> Any:
+            if jsonsafe.nesting_depth(raw_response) > jsonsafe.MAX_DEPTH:
+                raise ValueError(f"the answer is JSON nested deeper than {jsonsafe.MAX_DEPTH} levels")
+            return Web3.HTTPProvider.decode_rpc_response(raw_response)
+
+    return GuardedHTTPProvider
 
 
 def web3_for(url: str, timeout: float = RPC_TIMEOUT_SECONDS) -> Web3:
-    return Web3(GuardedHTTPProvider(url, request_kwargs={"timeout": timeout}))
+    from web3 import Web3
+
+    return Web3(_guarded_provider()(url, request_kwargs={"timeout": timeout}))
 
 
 def node_chain_id(w3: Web3, url: str) -> int:
     """The node's eth_chainId, or NetworkError saying why it could not be read."""
+    import requests
+
     try:
         return int(w3.eth.chain_id)
     except (requests.exceptions.RequestException, OSError) as exc:

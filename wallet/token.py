@@ -10,9 +10,6 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from eth_account.signers.local import LocalAccount
-from web3 import Web3
-
 from common.artifacts import abi
 from wallet.errors import InvalidInput, TransactionFailed
 from wallet.network import check_address
@@ -20,7 +17,13 @@ from wallet.tx import FeeQuote, build_transaction, explain, sign_and_send
 from wallet.untrusted import printable
 
 if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+    from web3 import Web3
+
     from wallet.store import Store
+
+# web3 and eth-account only in type hints: the GUI's pages format amounts with this module
+# before any network is reached, and importing web3 costs most of a second.
 
 ETH_DECIMALS = 18
 _AMOUNT = re.compile(r"^(\d+)(?:\.(\d*))?$|^\.(\d+)$")

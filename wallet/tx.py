@@ -14,15 +14,15 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import requests
-from eth_account.signers.local import LocalAccount
-from web3 import Web3
-from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3RPCError
-
-from wallet.contracts import decode_revert
 from wallet.errors import InvalidInput, NetworkError, QuarryError, TransactionFailed
 
+# requests, web3 and eth-account are imported by the functions that use them (web3 takes
+# most of a second to load): pages that only format amounts must not pay for it.
+
 if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+    from web3 import Web3
+
     from wallet.store import Store
 
 GWEI = 10**9
@@ -62,6 +62,11 @@ def node_url(w3: Web3) -> str:
 
 def explain(exc: BaseException, w3: Web3 | None = None) -> QuarryError:
     """One user-facing error for what web3 or the node raised."""
+    import requests
+    from web3.exceptions import ContractCustomError, ContractLogicError
+
+    from wallet.contracts import decode_revert
+
     if isinstance(exc, QuarryError):
         return exc
     url = node_url(w3) if w3 is not None else "the node"
@@ -98,6 +103,8 @@ _NODE_REFUSALS = (
 
 
 def _rpc_message(exc: BaseException) -> str:
+    from web3.exceptions import Web3RPCError
+
     if isinstance(exc, Web3RPCError) and isinstance(exc.rpc_response, dict):
         error = exc.rpc_response.get("error")
         if isinstance(error, dict) and error.get("message"):
@@ -108,6 +115,8 @@ def _rpc_message(exc: BaseException) -> str:
 
 
 def _is_revert(exc: BaseException) -> bool:
+    from web3.exceptions import ContractCustomError, ContractLogicError
+
     if isinstance(exc, ContractCustomError | ContractLogicError):
         return True
     return "revert" in _rpc_message(exc).lower()
@@ -213,6 +222,8 @@ def sign_and_send(
     The node's chain id is checked against `expected_chain_id` right before signing.
     Returns the transaction hash (0x hex) and records it in the store when given one.
     """
+    import requests
+
     if tx.get("type", 2) != 2 or "gasPrice" in tx:
         raise InvalidInput("Only EIP-1559 transactions are signed.")
     if tx.get("from") and tx["from"].lower() != signer.address.lower():
@@ -291,6 +302,8 @@ def wait_for_receipt(
     poll: float = 0.2,
 ) -> dict[str, Any]:
     """The mined receipt; TransactionFailed with the revert reason when it reverted."""
+    from web3.exceptions import TimeExhausted
+
     try:
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=poll)
     except TimeExhausted as exc:
@@ -308,6 +321,8 @@ def wait_for_receipt(
 
 def revert_reason(w3: Web3, tx_hash: str, receipt: dict[str, Any]) -> str:
     """Why a mined transaction reverted: replay it as a call at its block."""
+    from wallet.contracts import decode_revert
+
     tx: Any = {}  # stays empty if the node cannot give the transaction back
     try:
         tx = w3.eth.get_transaction(tx_hash)
