@@ -63,6 +63,7 @@ def test_keep_contributing_runs_in_the_background_and_the_standing_page_shows_it
     qtbot.waitUntil(lambda: page.model.rowCount() == 1, timeout=20_000)
     assert page.select_bounty(bounty_id)
     qtbot.waitUntil(lambda: page.keep_button.isEnabled(), timeout=20_000)
+    page.grab().save("/tmp/quarry-bounties-keep-contributing.png")
     dialog = page.keep_contributing()
     dialog.set_sources([str(folder)])
     assert dialog.rounds.value() == 3 and dialog.privacy.currentData() == "row"
