@@ -1,10 +1,13 @@
 """Quarry trainer: data, models, local training, privacy, encoding and Paillier encryption.
 
-Pure numpy + phe (+ gmpy2, dp-accounting): imports neither Qt nor web3, so it can be reused
-headless. Every error meant for a person is a trainer.errors.TrainerError.
+Pure numpy + phe (+ gmpy2, dp-accounting; pyarrow, openpyxl and python-calamine to read the
+owner's tables): imports neither Qt nor web3, so it can be reused headless. Every error meant
+for a person is a trainer.errors.TrainerError.
 
     spec       BountySpec.from_json_bytes / to_json_bytes / spec_hash / public_key()
-    data       load_dataset(paths, spec) -> Dataset(X, y)   (CSV or .npz, all problems at once)
+    tables     open_table(path) -> Table (CSV/TSV, .xlsx, .ods, Parquet, JSON Lines, JSON, .npz)
+    mapping    propose_mapping(file columns, spec, chosen=...) -> Proposal; LabelResolver
+    data       load_dataset(paths, spec, LoadOptions(...)) -> Dataset(X, y, reports); .summary()
     models     model_from_spec, model_to_bytes, model_from_bytes (npz, allow_pickle=False)
     train      train_local(model, X, y, spec.training, progress, should_stop, time_budget_s)
     privacy    clip_update, add_gaussian_noise, epsilon_spent, describe_epsilon
