@@ -261,7 +261,7 @@ def test_the_cli_adds_runs_once_and_lists(tmp_path, capsys, monkeypatch):
         assert run("autopilot", "pause", "1") == 0
         assert run("autopilot", "list", "--json") == 0
         (listed,) = json.loads(capsys.readouterr().out.split("\n", 1)[1])
-        assert listed["status"] == "paused" and listed["roundsDone"] == 1 and listed["reason"] == "paused by hand"
+        assert listed["status"] == "paused" and listed["roundsDone"] == 1 and listed["reason"] == "by hand"
         assert run("autopilot", "resume", "1") == 0
         assert run("autopilot", "list") == 0
         assert "active; 1 of at most 2 rounds" in capsys.readouterr().out

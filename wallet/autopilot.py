@@ -183,7 +183,8 @@ def _update(store: Store, standing_id: int, **values: Any) -> None:
 
 
 def set_status(store: Store, standing_id: int, status: str, reason: str = "") -> Standing:
-    """Pause, resume (active) or stop by hand. A stopped or finished one stays stopped."""
+    """Pause, resume (active) or stop by hand (reason e.g. "by hand"). A stopped or finished
+    one stays stopped."""
     if status not in STATUSES:
         raise InvalidInput(f"Unknown status {status!r}.")
     current = get_standing(store, standing_id)
@@ -194,7 +195,7 @@ def set_status(store: Store, standing_id: int, status: str, reason: str = "") ->
         values["failures"] = 0
     _update(store, standing_id, **values)
     verb = {ACTIVE: "resumed", PAUSED: "paused", STOPPED: "stopped", DONE: "done"}[status]
-    record(store, standing_id, verb, reason or verb.capitalize() + " by hand")
+    record(store, standing_id, verb, f"{verb.capitalize()} {reason}" if reason else verb.capitalize())
     return get_standing(store, standing_id)
 
 

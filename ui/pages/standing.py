@@ -174,7 +174,7 @@ class StandingPage(Page):
         from wallet.autopilot import set_status
         from wallet.errors import QuarryError
 
-        reason = {"paused": "paused by hand", "stopped": "stopped by hand"}.get(status, "")
+        reason = "" if status == "active" else "by hand"
         try:
             set_status(self.ctx.store, s.id, status, reason)
         except QuarryError as exc:

@@ -136,8 +136,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     status = {"pause": PAUSED, "resume": ACTIVE, "stop": STOPPED}[args.status_verb]
     with Store(home_from(args)) as store:
-        standing = set_status(store, args.id, status, {ACTIVE: "", PAUSED: "paused by hand",
-                                                       STOPPED: "stopped by hand"}[status])
+        standing = set_status(store, args.id, status, "" if status == ACTIVE else "by hand")
     emit(args, _as_dict(standing), f"Standing contribution {standing.id} is {standing.status}.")
     return 0
 
