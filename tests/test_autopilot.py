@@ -265,3 +265,24 @@ def test_the_cli_adds_runs_once_and_lists(tmp_path, capsys, monkeypatch):
         assert run("autopilot", "resume", "1") == 0
         assert run("autopilot", "list") == 0
         assert "active; 1 of at most 2 rounds" in capsys.readouterr().out
+
+        # headless, as a service runs it: passes until SIGTERM, which stops it cleanly
+        import os
+        import signal
+        import subprocess
+        import sys
+
+        repo = Path(__file__).resolve().parents[1]
+        service = subprocess.Popen(
+            [sys.executable, "-m", "wallet.cli", "--home", str(home), "autopilot", "--interval", "1", *pw],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=dict(os.environ, PYTHONPATH=str(repo)))
+        try:
+            line = service.stdout.readline()
+            assert "[1] Already submitted to round 1 of 2" in line, line + service.stderr.read()
+            service.send_signal(signal.SIGTERM)
+            out, err = service.communicate(timeout=30)
+        finally:
+            if service.poll() is None:
+                service.kill()
+        assert service.returncode == 0 and out.rstrip().endswith("Stopped."), (out, err)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import signal
 import sys
-import time
+import threading
 
 from wallet.cli.common import add_json_option, add_password_file_option, emit
 
@@ -169,19 +170,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         pilot = Autopilot(session.store, client, home=session.home, signer_for=signer_for)
         if not pilot.standing():
             say("No standing contributions on this network; add one with 'quarry autopilot add'.")
-        while True:
-            try:
-                report = pilot.run_pass()
-            except QuarryError as exc:  # the node went away: said, and tried again next pass
-                say(f"error: {exc}")
-                report = None
-            if report is not None:
-                for outcome in report.outcomes:
-                    say(f"[{outcome.standing_id}] {outcome.message}")
-                if args.json:
-                    emit(args, [o.__dict__ for o in report.outcomes], "")
-            if args.once:
-                return 0
-            time.sleep(max(args.interval, 1.0))
+        # SIGTERM (a service manager stopping it) ends the loop between steps: a training run
+        # is cancelled (nothing sent), a commit already under way completes
+        stopping = threading.Event()
+        previous = signal.signal(signal.SIGTERM, lambda *_a: stopping.set())
+        try:
+            while not stopping.is_set():
+                try:
+                    report = pilot.run_pass(stopping.is_set)
+                except QuarryError as exc:  # the node went away: said, and tried again next pass
+                    say(f"error: {exc}")
+                    report = None
+                if report is not None:
+                    for outcome in report.outcomes:
+                        say(f"[{outcome.standing_id}] {outcome.message}")
+                    if args.json:
+                        emit(args, [o.__dict__ for o in report.outcomes], "")
+                if args.once:
+                    return 0
+                stopping.wait(max(args.interval, 1.0))
+            say("Stopped.")
+            return 0
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     finally:
         session.close()
