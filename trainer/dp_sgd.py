@@ -147,7 +147,7 @@ def train_dp_sgd(
 # epochs follow the bounty's training settings (expected batch = the spec's batch_size, the
 # spec's epochs), so a private run takes as many steps as the plain one would.
 DEFAULT_NOISE_MULTIPLIER = 2.0
-DEFAULT_CLIP = 4.0
+DEFAULT_CLIP = 3.0
 
 
 def dp_sgd_for(

@@ -49,8 +49,8 @@ MEASURED = {
                "{drop} accuracy points and honest owners were paid in only {paid} of rounds.",
 }
 MEASURED_VALUES = {
-    "row": {"drop": "0.6", "paid": "81 %", "paid_plain": "93 %"},
-    "dataset": {"drop": "21", "paid": "21 %"},
+    "row": {"drop": "0.7", "paid": "84 %", "paid_plain": "93 %"},
+    "dataset": {"drop": "21", "paid": "20 %"},
 }
 
 

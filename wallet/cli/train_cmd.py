@@ -46,7 +46,7 @@ def register(
                        help="noise multiplier of the chosen mode (row: default 2; dataset: "
                        "required; alone it means --privacy dataset)")
     train.add_argument("--dp-clip", type=float, metavar="C",
-                       help="DP-SGD's per-row gradient clip (default 4)")
+                       help="DP-SGD's per-row gradient clip (default 3)")
     train.add_argument("--dry-run", action="store_true",
                        help="train and encrypt, then stop: print what would be sent")
     train.add_argument("--gasless", action="store_true",
