@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("web3", "eth_account", "eth_keyfile", "py_ecc", "eth", "eth_tester", "eth_abi", "devnet",
-         "trainer", "scipy", "dp_accounting", "PySide6", "keyring", "requests")
+         "trainer", "scipy", "dp_accounting", "PySide6", "keyring", "requests", "numpy", "sqlite_utils")
 
 PROBE = """
 import json, sys

@@ -5,8 +5,9 @@ Schema changes are an ordered list of migration functions, `MIGRATIONS`. The dat
 the missing ones, in order, inside one transaction (all or nothing). To change the schema,
 APPEND a function to `MIGRATIONS`; never edit or reorder one that has shipped.
 
-Thread-safety: each thread gets its own sqlite3 connection (`Store.db` is per thread), so
-the GUI thread and worker threads can use the same Store without sharing a connection.
+Thread-safety: each thread gets its own sqlite3 connection (`Store.conn`, and `Store.db` the
+sqlite-utils view of it, are per thread), so the GUI thread and worker threads can use the
+same Store without sharing a connection.
 WAL journaling lets readers and one writer work at once; a busy timeout makes a writer
 wait for another instead of failing. `Store.transaction()` groups writes atomically and
 starts with BEGIN IMMEDIATE, so read-then-write code in it waits for other writers (another
@@ -26,16 +27,20 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any
 
 from wallet.errors import QuarryError
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 DB_FILENAME = "quarry.db"
 BUSY_TIMEOUT_MS = 10_000
 
-Migration = Callable[[Database], None]
+# sqlite-utils (with numpy, which it loads) is imported when a thread first uses `db`: reading
+# settings and account rows goes through the plain connection, so `quarry wallet list` and
+# the app's first window do not wait for it.
+Migration = Callable[["Database"], None]
 
 
 def _m001_accounts_and_settings(db: Database) -> None:
@@ -217,15 +222,33 @@ class Store:
     # -- connections ---------------------------------------------------------------
 
     @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's sqlite3 connection (created on first use)."""
+        if self._closed:
+            raise StoreError("The local database is closed.")
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    @property
     def db(self) -> Database:
-        """This thread's sqlite-utils Database (created on first use)."""
+        """This thread's sqlite-utils Database over `conn` (created on first use)."""
         if self._closed:
             raise StoreError("The local database is closed.")
         database = getattr(self._local, "db", None)
         if database is None:
-            database = Database(self._connect())
+            from sqlite_utils import Database
+
+            database = Database(self.conn)
             self._local.db = database
         return database
+
+    def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -288,28 +311,30 @@ class Store:
 
     @property
     def schema_version(self) -> int:
-        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
     def _migrate(self) -> None:
-        db = self.db
         try:
+            conn = self.conn
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) == len(MIGRATIONS):
+                return  # up to date: no write lock, no sqlite-utils
             # IMMEDIATE takes the write lock first, so two processes opening the same
             # home at once cannot both run a migration.
-            db.conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                version = int(db.conn.execute("PRAGMA user_version").fetchone()[0])
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
                 if version > len(MIGRATIONS):
                     raise StoreError(
                         f"The local database {self.path} was written by a newer version of "
                         f"Quarry (schema {version}, this version knows {len(MIGRATIONS)})."
                     )
                 for number in range(version + 1, len(MIGRATIONS) + 1):
-                    MIGRATIONS[number - 1](db)
-                    db.conn.execute(f"PRAGMA user_version = {number}")
+                    MIGRATIONS[number - 1](self.db)
+                    conn.execute(f"PRAGMA user_version = {number}")
             except BaseException:
-                db.conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK")
                 raise
-            db.conn.execute("COMMIT")
+            conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             self.close()
             raise StoreError(f"Cannot open the local database {self.path}: {exc}") from exc
@@ -321,7 +346,7 @@ class Store:
 
     def get_setting(self, key: str, default: Any = None) -> Any:
         """The JSON value stored under `key`, else `default`, else SETTING_DEFAULTS[key]."""
-        rows = list(self.db.query("SELECT value FROM settings WHERE key = ?", [key]))
+        rows = self._rows("SELECT value FROM settings WHERE key = ?", [key])
         if rows:
             return json.loads(rows[0]["value"])
         if default is not None:
@@ -335,12 +360,9 @@ class Store:
     # -- accounts metadata (the keys themselves live in keystore files) -----------
 
     def account_rows(self) -> list[dict[str, Any]]:
-        return list(
-            self.db.query(
-                "SELECT address, label, kind, hd_index, created_at FROM accounts "
-                "ORDER BY kind = 'imported', hd_index, created_at, address"
-            )
-        )
+        return self._rows(
+            "SELECT address, label, kind, hd_index, created_at FROM accounts "
+            "ORDER BY kind = 'imported', hd_index, created_at, address", [])
 
     def upsert_account(
         self, address: str, label: str, kind: str, hd_index: int | None
