@@ -146,3 +146,23 @@ def test_privacy_step_refuses_more_than_the_bounty_allows(qtbot, quarry_home):
     assert flow.to_encrypt.isEnabled() and "accepts at most" not in flow.epsilon_words.text()
     flow.mode_buttons["none"].setChecked(True)
     assert not flow.to_encrypt.isEnabled()
+
+
+def test_privacy_step_refuses_a_contribution_past_the_budget(qtbot, quarry_home):
+    from tests.test_ui_support import wait_idle
+    from wallet.privacy_budget import PrivacyBudget
+    from wallet.store import Store
+
+    flow, ctx = _wizard_at_privacy(qtbot, quarry_home)
+    PrivacyBudget(Store(quarry_home)).set_ceiling(5.0)  # the default spends 7.50 on these rows
+    flow.trained = object()  # the plain training of step 2 (not used by the DP-SGD path)
+    flow.to_encrypt.click()
+    qtbot.waitUntil(lambda: "Privacy budget" in flow.banner.text, timeout=30_000)
+    assert "wine_owner_a.csv has spent ε = 0.00 of your ceiling of 5" in flow.banner.text
+    assert "Nothing was sent" in flow.banner.text and flow.blob is None
+    flow.mode_buttons["dataset"].setChecked(True)  # ε 4.73 fits under 5
+    flow.trained = flow.prepared.train(2)
+    flow.to_encrypt.click()
+    qtbot.waitUntil(lambda: flow.blob is not None or "rror" in flow.banner.text, timeout=60_000)
+    assert flow.blob is not None and flow.update.mechanism == "user_level"
+    wait_idle(qtbot, ctx)
