@@ -237,8 +237,8 @@ def cmd_post(args: argparse.Namespace) -> int:
         validation = load_dataset(args.validation, spec_to_check)
     except DataError as exc:
         raise InvalidInput(f"--validation: {exc}") from exc
-    if not args.json:  # what the validation set will be: rows used, dropped and why
-        print(validation.summary(spec_to_check), file=sys.stderr)
+    if not args.json and not validation.as_is:  # rows dropped, columns renamed or left out
+        print(validation.summary(spec_to_check, total="The validation set has"), file=sys.stderr)
     load_private_key(key_path, _password(args))
     session = build_session(args, signs=True)
     token = args.token or session.token_address

@@ -117,7 +117,7 @@ def test_post_without_a_password_file_or_terminal_names_the_option(tmp_path, cap
     assert main(["post", str(demo / "wine_spec.json"), "--validation", str(demo / "digits_owner_a.csv"),
                  "--reward", "1", "--rounds", "1", "--round-seconds", "600", *home]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: --validation: ") and "missing column(s): alcohol" in err
+    assert err.startswith("error: --validation: ") and "no column for 'alcohol', " in err
 
 
 def test_console_scripts_exit_cleanly_on_errors(tmp_path):

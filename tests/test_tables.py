@@ -178,7 +178,8 @@ def test_label_name_is_used_only_when_its_values_fit(spec):
     assert proposal.label.file_column == "target" and "class" in proposal.extras
     both = propose_mapping(columns, spec, sample={**sample, "class": [2, 2, 0, None]})
     assert both.label.file_column is None and both.label.candidates == ("target", "class")
-    assert "could be any of 'target', 'class'; choose one" in both.problems("f.csv")[-1]
+    assert "label column 'label' could be any of 'target', 'class'; choose one." in \
+        both.problems("f.csv")[0]
 
 
 def test_aliases_ambiguity_and_owner_choices(tmp_path):

@@ -100,7 +100,13 @@ class Dataset:
     def rows_read(self) -> int:
         return sum(r.rows_read for r in self.reports)
 
-    def summary(self, spec: BountySpec) -> str:
+    @property
+    def as_is(self) -> bool:
+        """Every file was used whole, under the spec's own column names."""
+        return all(not r.dropped and not r.filled and not r.mapping.extras
+                   and all(m.how == "exact" for m in r.mapping.matches) for r in self.reports)
+
+    def summary(self, spec: BountySpec, total: str = "Will train on") -> str:
         """What will be used, for people: per file the rows read, dropped and why, filled
         cells, unused columns; then the rows per class."""
         lines = []
@@ -118,7 +124,7 @@ class Dataset:
                 lines.append(f"  not used: {_names(list(r.mapping.extras))}")
         counts = self.class_counts(spec.n_classes)
         per_class = ", ".join(f"{c}: {n:,}" for c, n in zip(spec.schema.classes, counts, strict=True))
-        lines.append(f"Will train on {self.n_rows:,} rows; per class {per_class}.")
+        lines.append(f"{total} {self.n_rows:,} rows; per class {per_class}.")
         return "\n".join(lines)
 
 

@@ -80,16 +80,26 @@ class Proposal:
         return {m.spec_column: m.file_column for m in self.matches if m.file_column is not None}
 
     def problems(self, name: str) -> list[str]:
-        """One line per spec column left without a file column."""
+        """A line per spec column with several candidates, and one for those with none."""
         out = []
+        missing = []
         for m in self.unresolved:
             what = "label column" if m is self.label else "column"
             if m.candidates:
                 out.append(f"{name}: {what} '{m.spec_column}' could be any of "
                            f"{', '.join(repr(c) for c in m.candidates)}; choose one.")
             else:
-                out.append(f"{name}: no {what} for '{m.spec_column}'; choose one of the file's "
-                           f"columns ({_short(self.file_columns)}).")
+                missing.append(m)
+        if len(missing) == 1:
+            m = missing[0]
+            what = "label column" if m is self.label else "column"
+            out.append(f"{name}: no {what} for '{m.spec_column}'; choose one of the file's "
+                       f"columns ({_short(self.file_columns)}).")
+        elif missing:
+            names = [f"'{m.spec_column}'" for m in missing]
+            out.append(f"{name}: no column for {_short(names, 8)} ({len(missing)} of the bounty's "
+                       f"{len(self.matches)} columns); the file has {_short(self.file_columns)}. "
+                       "Is it the right file? Choose its columns if their names differ.")
         return out
 
     def lines(self) -> list[str]:
