@@ -25,7 +25,7 @@ from typing import Any
 from trainer.data import numbers
 from trainer.errors import DataError
 from trainer.mapping import MISSING_TOKENS, cell_text, normalise
-from trainer.tables import open_table
+from trainer.tables import Table, open_table
 
 SAMPLE_ROWS = 10_000
 MAX_CLASSES = 1_000
@@ -36,7 +36,12 @@ def draft_spec(path: str | Path, label: str, *, sheet: str | None = None,
                title: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """(spec dict to edit, notes for the practitioner); DataError when the file or the
     label column does not do."""
-    table = open_table(path, sheet=sheet)
+    with open_table(path, sheet=sheet) as table:
+        return _draft(table, path, label, title)
+
+
+def _draft(table: Table, path: str | Path, label: str,
+           title: str | None) -> tuple[dict[str, Any], list[str]]:
     if label not in table.columns:
         raise DataError(f"{table.name}: no column '{label}' for the label (columns: "
                         f"{', '.join(table.columns[:12])}{' ...' if len(table.columns) > 12 else ''}).")

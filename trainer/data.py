@@ -194,10 +194,18 @@ def inspect_file(path: str | Path, spec: BountySpec, options: LoadOptions | None
     owner's choices name columns that do not exist)."""
     options = options or LoadOptions()
     table = open_table(path, sheet=options.sheet)
-    proposal = propose_mapping(table.columns, spec, chosen=options.chosen_for(str(path)),
-                               remembered=options.per_file.get(str(path)),
-                               sample=sample_columns(table), label_values=options.label_values)
+    try:
+        proposal = _propose(table, path, spec, options)
+    except BaseException:
+        table.close()
+        raise
     return table, proposal
+
+
+def _propose(table: Table, path: str | Path, spec: BountySpec, options: LoadOptions) -> Proposal:
+    return propose_mapping(table.columns, spec, chosen=options.chosen_for(str(path)),
+                           remembered=options.per_file.get(str(path)),
+                           sample=sample_columns(table), label_values=options.label_values)
 
 
 def preview_rows(table: Table, proposal: Proposal, spec: BountySpec, n: int = 5,
@@ -356,6 +364,7 @@ def load_dataset(
         for line in proposal.problems(table.name):
             problems.add(line)
         if proposal.unresolved:
+            table.close()
             continue
         report = FileReport(str(raw), table.name, table.describe(), proposal)
 
@@ -363,8 +372,11 @@ def load_dataset(
             if progress is not None:
                 progress((index + fraction) / len(paths), f"Reading {name}")
 
-        loaded = _load_table(table, proposal, spec, options, report, problems,
-                             file_progress, should_stop)
+        try:
+            loaded = _load_table(table, proposal, spec, options, report, problems,
+                                 file_progress, should_stop)
+        finally:
+            table.close()
         unknown.update(dict.fromkeys(v for v in report.unknown_labels if v != "(other values)"))
         if loaded is not None:
             xs.append(loaded[0])

@@ -100,6 +100,15 @@ class Table:
     def describe(self) -> str:
         return self.fmt
 
+    def close(self) -> None:
+        """Let go of the file (a spreadsheet keeps its zip open while rows are read)."""
+
+    def __enter__(self) -> Table:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def open_table(path: str | Path, *, sheet: str | None = None) -> Table:
     """Open a data file for reading; DataError (one line) when it cannot be read as a table."""
@@ -400,6 +409,9 @@ class _XlsxTable(_RowsTable):
     def describe(self) -> str:
         return f".xlsx, sheet '{self.sheet}'"
 
+    def close(self) -> None:
+        self._book.close()
+
     def rows(self) -> Iterator[Sequence[Any]]:
         ws = self._book[self.sheet]
         width = len(self.columns)
@@ -418,6 +430,7 @@ class _OdsTable(_RowsTable):
         self.sheet = names[_sheet_choice(
             path.name, names, sheet, lambda i: book.get_sheet_by_index(i).height)]
         data = book.get_sheet_by_name(self.sheet).to_python(skip_empty_area=False)
+        book.close()  # the sheet is in memory now
         if not data or not _trim(list(data[0])):
             raise DataError(f"{path.name}: sheet '{self.sheet}' is empty (a header row is needed).")
         super().__init__(path, _trim(list(data[0])))

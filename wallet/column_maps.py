@@ -165,8 +165,9 @@ def inspect_files(paths: Sequence[str | Path], spec: BountySpec, options: LoadOp
         item = FileInspection(str(raw), Path(raw).name)
         try:
             table, proposal = inspect_file(raw, spec, options)
-            item.fmt, item.columns, item.proposal = table.describe(), list(table.columns), proposal
-            item.preview = preview_rows(table, proposal, spec, preview, options.label_values)
+            with table:
+                item.fmt, item.columns, item.proposal = table.describe(), list(table.columns), proposal
+                item.preview = preview_rows(table, proposal, spec, preview, options.label_values)
         except TrainerError as exc:
             item.error = str(exc)
         out.append(item)
