@@ -45,3 +45,32 @@ def test_a_stale_remembered_column_is_ignored_and_choices_win(tmp_path):
     store.db["column_maps"].update((spec.spec_hash.lower(), str(path.resolve())),
                                    {"mapping": "[not a mapping"})
     assert recall(store, spec.spec_hash, path) is None
+
+
+def test_the_staged_service_reuses_the_mapping_as_standing_contributions_do(tmp_path):
+    """A contribution whose owner chose the label column remembers it; the next one (the
+    autopilot's, which has no one to ask) reads the same file without being told."""
+    from wallet.column_maps import DataChoices
+    from wallet.contribute import Contribution
+
+    spec = wine_spec()
+    header, rows = sklearn_table()
+    header[header.index("target")] = "cultivar"
+    path = write_csv(tmp_path / "wine.csv", header, rows)
+    store = Store(tmp_path / "home")
+
+    def prepared() -> Contribution:  # what open_round leaves (no chain needed here)
+        contribution = Contribution(None, 3, file_roots=[tmp_path], store=store)
+        contribution.spec = spec
+        return contribution
+
+    first = prepared()
+    with pytest.raises(DataError, match="no label column for 'label'"):
+        first.load_data([path])
+    assert first.load_data([path], choices=DataChoices(columns={"label": "cultivar"})).n_rows == 178
+    standing = prepared()
+    assert standing.check_file(path) is None
+    assert standing.load_data([path]).reports[0].mapping.label.how == "remembered"
+    unremembered = Contribution(None, 3, file_roots=[tmp_path])
+    unremembered.spec = spec
+    assert "no label column for 'label'" in unremembered.check_file(path)
