@@ -10,7 +10,9 @@ for a person is a trainer.errors.TrainerError.
     data       load_dataset(paths, spec, LoadOptions(...)) -> Dataset(X, y, reports); .summary()
     models     model_from_spec, model_to_bytes, model_from_bytes (npz, allow_pickle=False)
     train      train_local(model, X, y, spec.training, progress, should_stop, time_budget_s)
-    privacy    clip_update, add_gaussian_noise, epsilon_spent, describe_epsilon
+    privacy    clip_update, add_gaussian_noise, dp_sgd_event, user_level_event, epsilon_of,
+               describe_epsilon(eps, delta, mechanism)
+    dp_sgd     DpSgdConfig, dp_sgd_for(spec.training, n_rows), train_dp_sgd ("Protect each row")
     update     make_update(spec, global_params, X, y, ...) -> LocalUpdate
                encrypt_to_blob(spec, bounty_id, round, update, ...) -> bytes
     encoding   EncodingParams, encode, pack, unpack_sums, decode_average
