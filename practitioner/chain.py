@@ -69,7 +69,7 @@ class BoardClient:
         self.chain_id = chain_id
         self.board = w3.eth.contract(address=Web3.to_checksum_address(board), abi=abi("BountyBoard"))
         self.signer = signer
-        self._reader = BountyClient(w3, board, chain_id)
+        self._reader = BountyClient(w3, board, chain_id, file_roots=None)
 
     # -- reads ---------------------------------------------------------------------------
 

@@ -72,7 +72,7 @@ def test_market_lifecycle_on_anvil(anvil, store, tmp_path):
     transact(w3, practitioner, board.functions.createBounty(
         token.address, 100 * UNIT, 2, DURATION, 5, keccak(spec_bytes), spec_uri, keccak(b"m0"), "file:///m0"),
         expected_chain_id=chain)
-    client = BountyClient(w3, network.board, chain, store, "anvil")
+    client = BountyClient(w3, network.board, chain, store, "anvil", file_roots=None)
     (bounty,) = client.list_bounties()
     assert (bounty.id, bounty.phase, bounty.escrow) == (1, "accepting", 200 * UNIT)
     details = client.show(1)

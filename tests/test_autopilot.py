@@ -73,7 +73,7 @@ def test_three_rounds_without_a_click_then_the_limit(world, tmp_path):
                             title="Wine cultivar", privacy="none", max_rounds=3, epochs=2, mains_only=True)
     with pytest.raises(InvalidInput, match="already keeps contributing"):
         add_standing(store, NETWORK, market.board.address, bounty, owner.address, [folder])
-    client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id)
+    client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, file_roots=None)
 
     # conditions: locked, then on battery: it waits (nothing sent, not paused)
     (waiting,) = _pilot(world, store, unlocked=False).run_pass().outcomes
@@ -176,7 +176,7 @@ def test_the_privacy_budget_pauses_before_anything_is_trained(world, tmp_path):
             assert [o.action for o in outcomes] == ["paused"]
             row = get_standing(store, standing.id)
             assert row.status == PAUSED and "budget" in row.reason.lower(), row.reason
-            assert BountyClient(market.w3, market.board.address, market.w3.eth.chain_id).submission(
+            assert BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, file_roots=None).submission(
                 bounty, 0, owner.address) is None
         finally:
             PrivacyBudget(store).set_ceiling(None)
@@ -256,7 +256,7 @@ def test_the_cli_adds_runs_once_and_lists(tmp_path, capsys, monkeypatch):
         assert run("autopilot", "--once", *pw) == 0
         out = capsys.readouterr().out
         assert "Submitted to round 1 of" in out, out
-        client = BountyClient(w3, node.board, CHAIN_ID)
+        client = BountyClient(w3, node.board, CHAIN_ID, file_roots=None)
         assert client.submission(bounty_id, 0, account.address) is not None
         assert run("autopilot", "pause", "1") == 0
         assert run("autopilot", "list", "--json") == 0

@@ -42,7 +42,7 @@ def market(_market):
 
 @pytest.fixture
 def client(market, store):
-    return BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "tester")
+    return BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "tester", file_roots=None)
 
 
 def _spec_bounty(market, tmp_path, *, tamper: bool = False) -> int:
@@ -225,7 +225,7 @@ def test_every_signature_checks_the_node_chain_id_first(market, store):
     """A client configured for another chain signs nothing: no gasless signature, no deploy."""
     bounty_id, _ = market.create_bounty(market.chain.accounts[1])
     node_chain = market.w3.eth.chain_id
-    wrong = BountyClient(market.w3, market.board.address, node_chain + 1, store, "tester")
+    wrong = BountyClient(market.w3, market.board.address, node_chain + 1, store, "tester", file_roots=None)
     signer = Account.create()
     with pytest.raises(NetworkError, match=f"is on chain {node_chain}"):
         wrong.sign_gasless(signer, bounty_id, blob_hash(b"u"), "file:///u")
@@ -233,7 +233,7 @@ def test_every_signature_checks_the_node_chain_id_first(market, store):
     with pytest.raises(TransactionFailed, match="nothing was signed"):
         deploy(market.w3, deployer, "QuarryToken", deployer.address, expected_chain_id=node_chain + 1)
     assert market.w3.eth.get_transaction_count(deployer.address) == 0
-    right = BountyClient(market.w3, market.board.address, node_chain, store, "tester")
+    right = BountyClient(market.w3, market.board.address, node_chain, store, "tester", file_roots=None)
     payload = right.sign_gasless(signer, bounty_id, blob_hash(b"u"), "file:///u")
     assert payload["contributor"] == signer.address
 

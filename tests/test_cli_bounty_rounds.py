@@ -105,7 +105,7 @@ def test_each_bounty_shows_its_own_token_and_a_round_expires_from_the_cli(devnet
 
     # round 0 of a bounty in a 6-decimals token: scored and paid 1.25 TUSD
     tusd = _create(w3, deployer, board, dollars, 2_500_000, 2, 4, spec_uri, keccak(data))
-    client = BountyClient(w3, board, CHAIN_ID)
+    client = BountyClient(w3, board, CHAIN_ID, file_roots=None)
     client.submit(me, tusd, blob_hash(b"u0"), "file:///u0")
     _wait_until(client, client.bounty(tusd).round_deadline)
     contract = w3.eth.contract(address=board, abi=abi("BountyBoard"))
@@ -180,7 +180,7 @@ def test_train_refuses_an_update_whose_round_moved_on(devnet, home, wallet_files
         # one line per epoch: once training has started, stop reading; the pipe fills and holds it
         while not (line := trainer.stderr.readline()).startswith("[train] Epoch"):
             assert line, trainer.communicate(timeout=60)
-        client = BountyClient(w3, devnet.board, CHAIN_ID)
+        client = BountyClient(w3, devnet.board, CHAIN_ID, file_roots=None)
         _wait_until(client, client.bounty(bounty_id).round_deadline)
         session.client.finalize(bounty_id, 0, [], [], "0x" + "11" * 32, "file:///next", "0x" + "22" * 32,
                                 "file:///report")
@@ -218,7 +218,7 @@ def test_quarry_upload_publishes_committed_updates_and_drops_the_rest(devnet, ho
         digest = blob_hash(blob)
         outbox.keep(blob, PendingUpload(digest, bounty_id, 0, me.address, "", str(home / "blobs"),
                                         blob_uri(digest, "", home / "blobs")))
-    BountyClient(w3, devnet.board, CHAIN_ID).submit(me, bounty_id, blob_hash(committed),
+    BountyClient(w3, devnet.board, CHAIN_ID, file_roots=None).submit(me, bounty_id, blob_hash(committed),
                                                     blob_uri(blob_hash(committed), "", home / "blobs"))
     assert run(home, "rewards") == 0
     assert "2 submitted update(s) not uploaded yet: run 'quarry upload'." in capsys.readouterr().out

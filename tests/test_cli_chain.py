@@ -158,7 +158,7 @@ def test_bounties_rewards_and_claim(devnet, home, wallet_files, tmp_path, capsys
     assert run(home, "wallet", "balance") == 0  # funds the account
     bounty_id = _post_bounty(devnet, w3, tmp_path, duration=8)
     with Store(home) as store:
-        client = BountyClient(w3, devnet.board, CHAIN_ID, store, "embedded")
+        client = BountyClient(w3, devnet.board, CHAIN_ID, store, "embedded", file_roots=None)
         client.submit(me, bounty_id, blob_hash(b"update"), "file:///update")
     capsys.readouterr()
     assert run(home, "bounties", "list", "--json") == 0

@@ -50,7 +50,7 @@ def market_setup(tmp_path_factory):
     capped = post_bounty(session, DEMO / "wine_spec.json", raw_spec=capped_spec,
                          validation_files=[str(DEMO / "wine_validation.csv")],
                          reward_per_round=TOKEN_UNIT, rounds=1, round_seconds=3600)
-    client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id)
+    client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, file_roots=None)
     yield market, client, posted.bounty_id, local.bounty_id, inbox, capped.bounty_id
     inbox.stop()
 

@@ -100,7 +100,7 @@ def test_train_modes_max_epsilon_and_budget_from_the_cli(tmp_path, capsys):
         err = capsys.readouterr().err
         assert "Privacy budget: wine_owner_a.csv has spent ε = " in err and "ceiling of 9" in err
         assert "Nothing was sent" in err
-        client = BountyClient(w3, devnet.board, CHAIN_ID)
+        client = BountyClient(w3, devnet.board, CHAIN_ID, file_roots=None)
         assert client.submission(third, 0, account.address) is None
         assert len(budget.rows(data.hash)) == 2
         assert run(home, "privacy", "export", "--out", str(tmp_path / "p.csv")) == 0

@@ -61,7 +61,7 @@ def test_demo_posts_evaluates_and_pays(tmp_path: Path):
         thread = threading.Thread(target=attach, args=(ctx, SETTINGS), daemon=True)
         thread.start()
         w3 = devnet_w3(node)
-        client = BountyClient(w3, ctx.board, ctx.chain_id)
+        client = BountyClient(w3, ctx.board, ctx.chain_id, file_roots=None)
         _wait(lambda: client.count() >= 1, 60, "the demo bounty")
         bounty = client.bounty(1)
         assert bounty.owner == demo_session(ctx).signer.address

@@ -62,7 +62,7 @@ from wallet.blob_store import blob_hash, fetch_blob, upload_blob
 from wallet.bounties import BountyClient
 rpc, board, key, bounty_id = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 w3 = Web3(Web3.HTTPProvider(rpc))
-client = BountyClient(w3, board, w3.eth.chain_id)
+client = BountyClient(w3, board, w3.eth.chain_id, file_roots=None)
 bounty = client.bounty(bounty_id)
 spec = BountySpec.from_json_bytes(fetch_blob(bounty.spec_uri, bounty.spec_hash, file_roots=None))
 n_params = spec.n_features + 1

@@ -51,7 +51,7 @@ def setup(tmp_path_factory):
                         admit=policy.admit_upload, relay=policy.relay, burst=200).start()
     session.inbox_url = inbox.url
     bounty_id = _post(session)
-    client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id)
+    client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, file_roots=None)
     yield market, session, policy, inbox, client, bounty_id
     inbox.stop()
 
@@ -179,7 +179,7 @@ def _post_json(inbox: InboxServer, payload: dict) -> tuple[int, dict]:
 def test_an_update_for_a_round_that_moved_on_is_not_sent(tmp_path):
     market, session, _ = practitioner_on_market(tmp_path / "practitioner")
     bounty_id = _post(session, rounds=2)
-    client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id)
+    client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, file_roots=None)
     owner = funded_signer(market.chain)
 
     def round_moves_on(step: str, fraction: float, _message: str) -> None:

@@ -61,7 +61,7 @@ def market(tmp_path_factory):
                                min_round_seconds=3).bounty_id
         yield {"node": node, "ctx": ctx, "home": home, "base": base, "first": first.address,
                "chain": chain, "bounty": bounty_id, "short": short_id,
-               "client": BountyClient(devnet_w3(node), ctx.board, ctx.chain_id)}
+               "client": BountyClient(devnet_w3(node), ctx.board, ctx.chain_id, file_roots=None)}
 
 
 def _post(market, *extra: str) -> list[str]:

@@ -90,7 +90,7 @@ def test_run_loop_finalises_and_pays_rounds_as_they_close(tmp_path: Path, capsys
             session, DEMO / "wine_spec.json", validation_files=[str(DEMO / "wine_validation.csv")],
             reward_per_round=REWARD, rounds=2, round_seconds=ROUND_SECONDS, min_round_seconds=5,
         )
-        client = BountyClient(w3, ctx.board, ctx.chain_id)
+        client = BountyClient(w3, ctx.board, ctx.chain_id, file_roots=None)
         owners = [faucet_signer(node), faucet_signer(node)]
         _contribute_both(client, owners, posted.bounty_id, tmp_path)
         common = ["--home", str(home), "--rpc", node.url, "--board", ctx.board,

@@ -49,7 +49,7 @@ def test_track_record_of_a_constructed_history(tmp_path):
     market.create_bounty(other, reward=REWARD, rounds=1)
 
     with Store(tmp_path) as store:
-        client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "test")
+        client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "test", file_roots=None)
         record_result(store, "test", client.board_address, alice,
                       RoundCheck(one, 0, "0x" + "11" * 32, MISMATCH, "Mismatch: payouts."))
         record = track_record(client, practitioner)

@@ -54,7 +54,7 @@ def market(quarry_home, tmp_path):
         ctx = node.context()
         demo = threading.Thread(target=attach, args=(ctx, DEMO_SETTINGS), daemon=True)
         demo.start()
-        client = BountyClient(w3, node.board, w3.eth.chain_id)
+        client = BountyClient(w3, node.board, w3.eth.chain_id, file_roots=None)
         deadline = time.monotonic() + 90
         while client.count() < 2:
             assert time.monotonic() < deadline, "the demo practitioner did not post its bounty"
@@ -154,7 +154,7 @@ def test_accept_train_submit_then_reward_claim_and_export(qtbot, market, monkeyp
     qtbot.waitUntil(lambda: wizard.result is not None or "rror" in wizard.banner.text,
                     timeout=60_000)
     assert wizard.result is not None, wizard.banner.text
-    client = BountyClient(ctx.chain.w3, node.board, ctx.chain.chain_id)
+    client = BountyClient(ctx.chain.w3, node.board, ctx.chain.chain_id, file_roots=None)
     mine = client.submission(cancer.id, 0, TEST_PHRASE_ADDRESS)
     assert mine is not None and mine["blob_hash"] == wizard.result["blob_hash"]
     wizard.done_button.click()

@@ -68,7 +68,7 @@ def _world(home: Path):
                       market.board.address)
     ctx.chain = Chain(network, market.w3)
     ctx.network.set("ok", "test chain")
-    client = BountyClient(market.w3, market.board.address, network.chain_id, ctx.store, "test")
+    client = BountyClient(market.w3, market.board.address, network.chain_id, ctx.store, "test", file_roots=None)
     return market, session, ctx, vault, client, bounties, dollars, lookalike
 
 

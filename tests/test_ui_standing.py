@@ -79,7 +79,7 @@ def test_keep_contributing_runs_in_the_background_and_the_standing_page_shows_it
     # the background runner: a pass per timer tick on the task runner, no click
     runner = AutopilotRunner(ctx, interval_ms=200)
     qtbot.waitUntil(lambda: any(n.startswith("Submitted to round 1 of") for n in runner.notes), timeout=60_000)
-    client = BountyClient(market.w3, market.board.address, network.chain_id)
+    client = BountyClient(market.w3, market.board.address, network.chain_id, file_roots=None)
     assert client.submission(bounty_id, 0, TEST_PHRASE_ADDRESS) is not None
     market.chain.advance(61)
     process_due_rounds(session, private_key)  # the practitioner scores round 1 and opens round 2

@@ -62,7 +62,7 @@ def app_on_market(tmp_path_factory):
                       market.board.address)
     ctx.chain = Chain(network, market.w3)
     ctx.network.set("ok", "test chain")
-    client = BountyClient(market.w3, market.board.address, network.chain_id, ctx.store, "test")
+    client = BountyClient(market.w3, market.board.address, network.chain_id, ctx.store, "test", file_roots=None)
     owner = vault.signer(TEST_PHRASE_ADDRESS)
     other = Account.create()
     market.w3.eth.wait_for_transaction_receipt(market.w3.eth.send_transaction(
@@ -122,7 +122,7 @@ def test_rewards_page_shows_each_rounds_check(qtbot, app_on_market):
 
 def test_bounty_detail_shows_verifiability_and_track_record(qtbot, app_on_market):
     ctx, bounties, session = app_on_market
-    client = BountyClient(ctx.chain.w3, ctx.chain.network.board, ctx.chain.chain_id, ctx.store, "test")
+    client = BountyClient(ctx.chain.w3, ctx.chain.network.board, ctx.chain.chain_id, ctx.store, "test", file_roots=None)
     details, record, problem = load_details(client, bounties["private"], TEST_PHRASE_ADDRESS, {})
     assert problem is None and record.bounties_posted == 4 and record.not_verifiable == 1
     assert record.rounds_finalised == 5 and record.reveals_made == 1

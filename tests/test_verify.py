@@ -51,7 +51,7 @@ def world(tmp_path_factory):
                                      reward_per_round=REWARD, rounds=2, round_seconds=600).bounty_id
     home = tmp_path_factory.mktemp("owner")
     store = Store(home)
-    client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "test")
+    client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "test", file_roots=None)
     owners = [funded_signer(market.chain) for _ in FILES]
     for bounty_id in bounties.values():
         for owner, name in zip(owners, FILES, strict=True):

@@ -145,12 +145,13 @@ class BountyClient:
     """BountyBoard for one account on one network; reads are cached in the store when given."""
 
     def __init__(self, w3: Web3, board: str, chain_id: int, store: Store | None = None,
-                 network: str = "", file_roots: Sequence[str | os.PathLike[str]] | None = None,
+                 network: str = "", *, file_roots: Sequence[str | os.PathLike[str]] | None,
                  known_tokens: Sequence[str] = ()) -> None:
         self.w3 = w3
         # the tokens the network lists (its reward token): any other is shown as unverified
         self.known_tokens = tuple(t for t in known_tokens if t)
-        # where file:// specs may be read from (None: anywhere); a bounty is a stranger's input
+        # where file:// URIs of bounties (specs, models, reports) may be read from: required,
+        # since a bounty is a stranger's input (None, said explicitly: anywhere)
         self.file_roots = file_roots
         self.chain_id = chain_id
         self.board_address = check_address(board, "bounty board address")
