@@ -38,7 +38,7 @@ def test_the_mapping_table_in_the_contribution_flow(qtbot, quarry_home, tmp_path
                       market.board.address)
     ctx.chain = Chain(network, market.w3)
     ctx.network.set("ok", "test chain")
-    client = BountyClient(market.w3, market.board.address, network.chain_id, ctx.store, "test")
+    client = BountyClient(market.w3, market.board.address, network.chain_id, ctx.store, "test", file_roots=None)
 
     header, rows = sklearn_table()
     col = {h: i for i, h in enumerate(header)}
