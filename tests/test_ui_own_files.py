@@ -49,6 +49,14 @@ def test_the_mapping_table_in_the_contribution_flow(qtbot, quarry_home, tmp_path
         r[col["magnesium"]] = "NA"
     header[col["target"]] = "cultivar"  # no usual label name: the owner picks it
     path = write_xlsx(tmp_path / "wine export.xlsx", header, rows)
+    # a second sheet of data that is not the wine data: the owner can pick either
+    import openpyxl
+
+    book = openpyxl.load_workbook(path)
+    other = book.create_sheet("Other")
+    other.append(["x", "y"])
+    other.append([1, 2])
+    book.save(path)
 
     theme.apply_theme(QApplication.instance(), "light")
     flow = ContributeFlow(ctx)
@@ -65,6 +73,20 @@ def test_the_mapping_table_in_the_contribution_flow(qtbot, quarry_home, tmp_path
     table = flow.mapping
     assert table.chosen()["od280_od315_of_diluted_wines"] == "od280/od315_of_diluted_wines"
     assert "label" not in table.chosen()
+
+    assert flow.map_sheet.isVisible()
+    assert [flow.map_sheet.itemText(i) for i in range(flow.map_sheet.count())] == [
+        "Sheet: Notes", "Sheet: Data", "Sheet: Other"]
+    assert flow.map_sheet.currentText() == "Sheet: Data"  # the first sheet with rows of data
+    flow.map_sheet.setCurrentIndex(2)
+    flow.map_sheet.activated.emit(2)
+    qtbot.waitUntil(lambda: not flow.check_busy.isVisible() and "no column for 'alcohol'"
+                    in flow.banner.text, timeout=30_000)
+    assert flow.mapping.title.text() == "wine export.xlsx (.xlsx, sheet 'Other')"
+    flow.map_sheet.setCurrentIndex(1)
+    flow.map_sheet.activated.emit(1)
+    qtbot.waitUntil(lambda: not flow.check_busy.isVisible() and "sheet 'Data'"
+                    in flow.mapping.title.text(), timeout=30_000)
 
     table._combos[-1].setCurrentText("cultivar")
     flow.recheck_button.click()
@@ -88,7 +110,7 @@ def test_the_mapping_table_in_the_contribution_flow(qtbot, quarry_home, tmp_path
     assert table.preview.item(0, 13).text() == "0"
     saved = recall(ctx.store, flow.prepared.spec.spec_hash, path)  # reused next round
     assert saved is not None and saved.columns["label"] == "cultivar"
-    assert saved.label_values == {"zero": "0", "one": "1", "two": "2"}
+    assert saved.label_values == {"zero": "0", "one": "1", "two": "2"} and saved.sheet == "Data"
     flow.grab().save(str(tmp_path / "mapping-checked.png"))
 
     # a big file: the check shows its progress and can be cancelled between blocks

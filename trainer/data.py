@@ -58,7 +58,11 @@ class LoadOptions:
     label_values: Mapping[str, Any] = field(default_factory=dict)  # file value -> class
     strict: bool = False
     drop_unknown_labels: bool = False
-    sheet: str | None = None
+    sheet: str | None = None  # a spreadsheet's sheet (name or 1-based number), every file
+    sheets: Mapping[str, str] = field(default_factory=dict)  # the same per file, by path as given
+
+    def sheet_for(self, path: str) -> str | None:
+        return self.sheets.get(path) or self.sheet
 
     # chosen for one file only (the GUI's table shows one file at a time), by path as given
     chosen_per_file: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -75,6 +79,7 @@ class FileReport:
     name: str
     fmt: str
     mapping: Proposal
+    sheet: str | None = None  # the sheet read, for a spreadsheet
     rows_read: int = 0
     rows_used: int = 0
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows
@@ -193,7 +198,7 @@ def inspect_file(path: str | Path, spec: BountySpec, options: LoadOptions | None
     """Open a file and propose its mapping (DataError when it cannot be read, or when the
     owner's choices name columns that do not exist)."""
     options = options or LoadOptions()
-    table = open_table(path, sheet=options.sheet)
+    table = open_table(path, sheet=options.sheet_for(str(path)))
     try:
         proposal = _propose(table, path, spec, options)
     except BaseException:
@@ -366,7 +371,7 @@ def load_dataset(
         if proposal.unresolved:
             table.close()
             continue
-        report = FileReport(str(raw), table.name, table.describe(), proposal)
+        report = FileReport(str(raw), table.name, table.describe(), proposal, table.sheet)
 
         def file_progress(fraction: float, index: int = index, name: str = table.name) -> None:
             if progress is not None:

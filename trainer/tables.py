@@ -72,6 +72,8 @@ class Table:
     row_word = "row"  # how messages count rows: "line" (CSV, JSON Lines) or "row"
     decimal_comma = False
     estimated_rows: int | None = None  # data rows, known or estimated from the first bytes
+    sheet: str | None = None  # a spreadsheet's sheet read
+    sheets: tuple[str, ...] = ()  # a spreadsheet's sheets, to choose from
 
     def __init__(self, path: Path, columns: list[str]) -> None:
         self.path = path
@@ -396,6 +398,7 @@ class _XlsxTable(_RowsTable):
         _check_zip(path, ".xlsx")
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
         self._book = book
+        self.sheets = tuple(book.sheetnames)
         self.sheet = book.sheetnames[_sheet_choice(
             path.name, book.sheetnames, sheet, lambda i: book.worksheets[i].max_row or 0)]
         ws = book[self.sheet]
@@ -427,6 +430,7 @@ class _OdsTable(_RowsTable):
         _check_zip(path, ".ods")
         book = CalamineWorkbook.from_path(str(path))
         names = list(book.sheet_names)
+        self.sheets = tuple(names)
         self.sheet = names[_sheet_choice(
             path.name, names, sheet, lambda i: book.get_sheet_by_index(i).height)]
         data = book.get_sheet_by_name(self.sheet).to_python(skip_empty_area=False)

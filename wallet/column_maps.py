@@ -97,7 +97,8 @@ class DataChoices:
     label_values: Mapping[str, Any] = field(default_factory=dict)  # file value -> class
     strict: bool = False  # refuse instead of dropping incomplete rows
     drop_unknown_labels: bool = False
-    sheet: str | None = None
+    sheet: str | None = None  # every spreadsheet (--sheet)
+    sheets: Mapping[str, str] = field(default_factory=dict)  # per file (the GUI's sheet list)
 
 
 def options_for(paths: Sequence[str | Path], store: Store | None, spec_hash: str,
@@ -106,10 +107,9 @@ def options_for(paths: Sequence[str | Path], store: Store | None, spec_hash: str
     options = load_options(paths, store, spec_hash, chosen=choices.columns,
                            label_values=choices.label_values, strict=choices.strict,
                            drop_unknown_labels=choices.drop_unknown_labels, sheet=choices.sheet)
-    if not choices.files:
-        return options
-    return dataclasses.replace(options, chosen_per_file={str(p): dict(c)
-                                                         for p, c in choices.files.items()})
+    return dataclasses.replace(
+        options, chosen_per_file={str(p): dict(c) for p, c in choices.files.items()},
+        sheets={**options.sheets, **{str(p): s for p, s in choices.sheets.items()}})
 
 
 def load_options(
@@ -127,8 +127,8 @@ def load_options(
     chose now (`chosen`, `label_values`, `sheet` win over what was remembered)."""
     per_file: dict[str, dict[str, str]] = {}
     values: dict[str, Any] = {}
+    sheets: dict[str, str] = {}
     drop = drop_unknown_labels
-    saved_sheet = None
     for path in paths:
         saved = recall(store, spec_hash, path) if store is not None else None
         if saved is None:
@@ -136,10 +136,11 @@ def load_options(
         per_file[str(path)] = dict(saved.columns)
         values.update(saved.label_values)
         drop = drop or saved.drop_unknown_labels
-        saved_sheet = saved_sheet or saved.sheet
+        if saved.sheet and not sheet:
+            sheets[str(path)] = saved.sheet
     values.update(label_values or {})
     return LoadOptions(chosen=dict(chosen or {}), per_file=per_file, label_values=values,
-                       strict=strict, drop_unknown_labels=drop, sheet=sheet or saved_sheet)
+                       strict=strict, drop_unknown_labels=drop, sheet=sheet, sheets=sheets)
 
 
 @dataclass
@@ -151,6 +152,8 @@ class FileInspection:
     name: str
     fmt: str = ""
     columns: list[str] = field(default_factory=list)
+    sheet: str | None = None  # the sheet shown, for a spreadsheet
+    sheets: tuple[str, ...] = ()  # its sheets
     proposal: Proposal | None = None
     preview: list[list[str]] = field(default_factory=list)
     error: str | None = None
@@ -167,6 +170,7 @@ def inspect_files(paths: Sequence[str | Path], spec: BountySpec, options: LoadOp
             table, proposal = inspect_file(raw, spec, options)
             with table:
                 item.fmt, item.columns, item.proposal = table.describe(), list(table.columns), proposal
+                item.sheet, item.sheets = table.sheet, table.sheets
                 item.preview = preview_rows(table, proposal, spec, preview, options.label_values)
         except TrainerError as exc:
             item.error = str(exc)
@@ -208,4 +212,4 @@ def remember_used(store: Store, spec_hash: str, bounty_id: int, dataset: Any,
     for report in getattr(dataset, "reports", ()):
         remember(store, spec_hash, bounty_id, report.path, ColumnMap(
             columns=report.mapping.as_dict(), label_values=dict(options.label_values),
-            sheet=options.sheet, drop_unknown_labels=options.drop_unknown_labels))
+            sheet=report.sheet, drop_unknown_labels=options.drop_unknown_labels))

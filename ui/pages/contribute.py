@@ -110,6 +110,9 @@ class ContributeFlow(QWidget):
         self.map_file = QComboBox()
         self.map_file.setAccessibleName("File whose columns are shown")
         self.map_file.currentIndexChanged.connect(self._show_mapping)
+        self.map_sheet = QComboBox()  # a workbook's sheets: the data may not be on the first
+        self.map_sheet.setAccessibleName("Sheet of the workbook to read")
+        self.map_sheet.activated.connect(self._sheet_chosen)
         self.mapping = MappingTable()
         self.mapping.changed.connect(self._mapping_edited)
         self.recheck_button = button("Check again with this mapping", "check",
@@ -117,7 +120,11 @@ class ContributeFlow(QWidget):
         self.map_box = QWidget()
         map_layout = QVBoxLayout(self.map_box)
         map_layout.setContentsMargins(0, 0, 0, 0)
-        map_layout.addWidget(self.map_file)
+        pick = QHBoxLayout()
+        pick.addWidget(self.map_file)
+        pick.addWidget(self.map_sheet)
+        pick.addStretch(1)
+        map_layout.addLayout(pick)
         map_layout.addWidget(self.mapping, 1)
         map_layout.addWidget(self.recheck_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.map_box.hide()
@@ -447,13 +454,31 @@ class ContributeFlow(QWidget):
         self._opened: Contribution | None = None
         self._inspections: list[Any] = []
         self._file_choices: dict[str, dict[str, str]] = {}
+        self._file_sheets: dict[str, str] = {}
         self.map_box.hide()
 
     def _show_mapping(self, *_args: Any) -> None:
         index = self.map_file.currentIndex()
         if self._opened is None or not 0 <= index < len(self._inspections):
             return
-        self.mapping.show_file(self._inspections[index], self._opened.spec)
+        item = self._inspections[index]
+        self.mapping.show_file(item, self._opened.spec)
+        self.map_sheet.clear()
+        self.map_sheet.addItems([f"Sheet: {name}" for name in item.sheets])
+        if item.sheet in item.sheets:
+            self.map_sheet.setCurrentIndex(item.sheets.index(item.sheet))
+        self.map_sheet.setVisible(len(item.sheets) > 1)
+
+    def _sheet_chosen(self, position: int) -> None:
+        """Another sheet of the workbook: its columns differ, so check it at once."""
+        index = self.map_file.currentIndex()
+        if not 0 <= index < len(self._inspections):
+            return
+        item = self._inspections[index]
+        if 0 <= position < len(item.sheets) and item.sheets[position] != item.sheet:
+            self._file_sheets[item.path] = item.sheets[position]
+            self._file_choices.pop(item.path, None)  # columns of another sheet
+            self.check_files()
 
     def _mapping_edited(self) -> None:
         index = self.map_file.currentIndex()
@@ -470,7 +495,8 @@ class ContributeFlow(QWidget):
     def _choices(self) -> Any:
         from wallet.column_maps import DataChoices
 
-        return DataChoices(files=dict(self._file_choices), label_values=self.mapping.label_values(),
+        return DataChoices(files=dict(self._file_choices), sheets=dict(self._file_sheets),
+                           label_values=self.mapping.label_values(),
                            drop_unknown_labels=self.mapping.drop_unknown.isChecked())
 
     # -- step 2: training ----------------------------------------------------------
