@@ -8,6 +8,7 @@ and `target`, with extra columns and another column order.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -286,3 +287,23 @@ def test_progress_and_cancel_between_blocks(tmp_path, spec, monkeypatch):
     with pytest.raises(TrainingCancelled):
         load_dataset([path], spec, progress=lambda f, _m: seen.append(f),
                      should_stop=lambda: len(seen) > 8)
+
+
+@pytest.mark.parametrize("fmt", sorted(WRITERS))
+def test_damaged_files_of_each_format_only_raise_data_errors(tmp_path, spec, fmt):
+    """A real file of each format with bytes flipped, cut or appended: every outcome is a
+    loaded dataset or one DataError (never another exception)."""
+    header, rows = sklearn_table()
+    good = WRITERS[fmt](tmp_path / f"good.{fmt}", header, rows[:30]).read_bytes()
+    rng = np.random.default_rng(11)
+    for trial in range(int(os.environ.get("QUARRY_FUZZ_TRIALS", "25"))):
+        data = bytearray(good)
+        if trial % 3 == 0:
+            data = data[: rng.integers(0, len(data))]
+        else:
+            for at in rng.integers(0, len(data), size=int(rng.integers(1, 8))):
+                data[at] = int(rng.integers(0, 256))
+        path = tmp_path / f"bad{trial}.{fmt}"
+        path.write_bytes(bytes(data))
+        with contextlib.suppress(DataError):  # any other exception fails the test
+            load_dataset([path], spec, LoadOptions(drop_unknown_labels=True))

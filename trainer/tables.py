@@ -81,6 +81,20 @@ class Table:
         self.columns = columns
 
     def batches(self, columns: Sequence[str], batch_rows: int | None = None) -> Iterator[Batch]:
+        """Blocks of rows of `columns`; a file damaged past its header is one DataError
+        (each library raises its own kinds of errors while it reads)."""
+        row = 1
+        try:
+            for batch in self._batches(columns, batch_rows):
+                row = batch.first_row + batch.n_rows
+                yield batch
+        except DataError:
+            raise
+        except Exception as exc:  # an untrusted file, read by third-party code
+            raise DataError(f"{self.name}: not a readable {self.fmt} file near {self.row_word} "
+                            f"{row} ({_one_line(exc)}).") from None
+
+    def _batches(self, columns: Sequence[str], batch_rows: int | None = None) -> Iterator[Batch]:
         raise NotImplementedError
 
     def head(self, n: int = 10, columns: Sequence[str] | None = None) -> list[list[Cell]]:
@@ -272,7 +286,7 @@ class _CsvTable(Table):
     def progress(self) -> float | None:
         return self._fraction
 
-    def batches(self, columns: Sequence[str], batch_rows: int | None = None) -> Iterator[Batch]:
+    def _batches(self, columns: Sequence[str], batch_rows: int | None = None) -> Iterator[Batch]:
         batch_rows = batch_rows or BATCH_ROWS
         import pyarrow as pa
         import pyarrow.csv as pacsv
@@ -367,7 +381,7 @@ class _RowsTable(Table):
     def estimated_rows(self) -> int | None:  # type: ignore[override]
         return self.total_rows
 
-    def batches(self, columns: Sequence[str], batch_rows: int | None = None) -> Iterator[Batch]:
+    def _batches(self, columns: Sequence[str], batch_rows: int | None = None) -> Iterator[Batch]:
         batch_rows = batch_rows or BATCH_ROWS
         index = [self.columns.index(c) for c in columns]
         first, block = 1, []
@@ -477,7 +491,7 @@ class _ParquetTable(Table):
     def progress(self) -> float | None:
         return min(self._done / self.total_rows, 1.0) if self.total_rows else None
 
-    def batches(self, columns: Sequence[str], batch_rows: int | None = None) -> Iterator[Batch]:
+    def _batches(self, columns: Sequence[str], batch_rows: int | None = None) -> Iterator[Batch]:
         batch_rows = batch_rows or BATCH_ROWS
         import pyarrow as pa
 
@@ -557,7 +571,7 @@ class _JsonLinesTable(_RowsTable):
     def progress(self) -> float | None:
         return self._fraction
 
-    def batches(self, columns: Sequence[str], batch_rows: int | None = None) -> Iterator[Batch]:
+    def _batches(self, columns: Sequence[str], batch_rows: int | None = None) -> Iterator[Batch]:
         batch_rows = batch_rows or BATCH_ROWS
         keys = [self._source[c] for c in columns]
         where = [0.0]
@@ -643,7 +657,7 @@ class _NpzTable(Table):
         super().__init__(path, _header(list(arrays), path.name))
         self._arrays = dict(zip(self.columns, arrays.values(), strict=True))
 
-    def batches(self, columns: Sequence[str], batch_rows: int | None = None) -> Iterator[Batch]:
+    def _batches(self, columns: Sequence[str], batch_rows: int | None = None) -> Iterator[Batch]:
         batch_rows = batch_rows or BATCH_ROWS
         n = len(next(iter(self._arrays.values()))) if self._arrays else 0
         for start in range(0, n, batch_rows):
