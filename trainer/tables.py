@@ -44,6 +44,7 @@ from trainer.errors import DataError
 
 MAX_FILE_BYTES = 2 * 1024**3
 MAX_UNZIPPED_BYTES = 2 * 1024**3
+MAX_ODS_UNZIPPED_BYTES = 256 * 1024**2  # calamine builds the whole sheet in memory
 MAX_JSON_ARRAY_BYTES = 100 * 1024**2  # parsed whole (~10x in Python objects); bigger: JSON Lines
 MAX_LINE_BYTES = 16 * 1024**2
 MAX_COLUMNS = 100_000
@@ -191,15 +192,16 @@ def _header(raw: Sequence[Any], name: str) -> list[str]:
     return names
 
 
-def _check_zip(path: Path, what: str) -> None:
+def _check_zip(path: Path, what: str, limit: int | None = None) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             total = sum(info.file_size for info in zf.infolist())
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise DataError(f"{path.name}: not a readable {what} file ({_one_line(exc)}).") from None
-    if total > MAX_UNZIPPED_BYTES:
-        raise DataError(f"{path.name}: uncompresses to more than "
-                        f"{MAX_UNZIPPED_BYTES // 1024**3} GiB.")
+    limit = limit or MAX_UNZIPPED_BYTES
+    if total > limit:
+        raise DataError(f"{path.name}: uncompresses to more than {limit // 1024**2:,} MiB"
+                        + ("; save it as CSV or .xlsx." if what == ".ods" else "."))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -441,7 +443,7 @@ class _OdsTable(_RowsTable):
     def __init__(self, path: Path, sheet: str | None) -> None:
         from python_calamine import CalamineWorkbook
 
-        _check_zip(path, ".ods")
+        _check_zip(path, ".ods", MAX_ODS_UNZIPPED_BYTES)
         book = CalamineWorkbook.from_path(str(path))
         names = list(book.sheet_names)
         self.sheets = tuple(names)
