@@ -1,6 +1,6 @@
 """Fairness of the round valuation on real data: many simulated markets, many splits.
 
-    python -m benchmarks.fairness [--quick] [--splits 20] [--datasets a,b] [--json]
+    python -m benchmarks.fairness [--quick] [--splits 20] [--datasets a,b] [--json] [--null-test]
 
 Each market is one bounty on a real table that ships with scikit-learn (breast cancer, wine,
 digits, iris; diabetes, its regression target cut at the median, held out: not looked at
@@ -51,7 +51,12 @@ Measured (JSON keys; each also per data set under `per_dataset`):
   reduction, no clipping, no confidence bound: what the update really does to the model on
   fresh data; its true share = max(0, true value) / sum of the positive true values.
 - example_influence_max: largest share of a round that relabelling one validation example
-  (any example, any other class) moves between owners or to the unassigned remainder.
+  (any example, any other class) moves between owners or to the unassigned remainder,
+  through the players' per-example values (with --null-test also through the reference
+  update the pay factors compare with, retrained per relabelling on every table but
+  digits). Not through the screen: a relabelling that moves the reference can also flip a
+  player across the alignment screen, which this measure does not see (docs/PROTOCOL.md
+  gives a brute-force measurement that does).
 - final_accuracy_value / _lcb / _central (full mode): test accuracy after 3 rounds when the
   next model holds the players with a positive value / a positive lower bound, and of a
   central logistic regression (scikit-learn) on the honest owners' rows.
@@ -76,9 +81,12 @@ from practitioner.shapley import (
     CONFIDENCE_Z,
     COPY_COSINE,
     COPY_RESIDUAL_COSINE,
+    NULL_Z_FULL,
+    NULL_Z_START,
     PAYOUT_FLOOR,
     cosine,
     exact_shapley,
+    null_pay_factors,
     payout_weights,
     residual_cosine,
     value_estimates,
@@ -102,6 +110,8 @@ DATASETS = ("breast_cancer", "wine", "digits", "iris", "diabetes", "breast_cance
 # that they hold on data they were not fitted to.
 HELD_OUT = ("diabetes",)
 QUICK_SPLITS = 5
+# value_round's optional null test of the pay (--null-test); off as in the protocol
+NULL_TEST = False
 FULL_SPLITS = 20
 COPY_NOISE = 0.05  # a copy plus Gaussian noise of this share of the update's norm
 ENCODING_STEP = 2.0**-16  # precision_bits 16: the fixed-point round trip of the blobs
@@ -252,6 +262,7 @@ def value(
     chain_order: list[str],
     *,
     model_rule: str = "value",
+    null_test: bool | None = None,
 ) -> tuple[Valuation, dict[str, float], dict[str, str]]:
     """(valuation, share of the round per owner, owner -> address)."""
     addresses = {owner: address(owner, market.split) for owner in updates}
@@ -265,6 +276,7 @@ def value(
         params, subs, scorer, REWARD, clip_norm=market.spec.privacy.clip_norm,
         clip_slack=encoding_slack(params.size, market.spec.encoding.precision_bits),
         reference=reference, model_rule=model_rule,
+        null_test=NULL_TEST if null_test is None else null_test,
     )
     paid = {line.address: line.amount / REWARD for line in valuation.contributors}
     return valuation, {owner: paid.get(addresses[owner], 0.0) for owner in updates}, addresses
@@ -287,8 +299,16 @@ def true_values(market: Market, params: np.ndarray, updates: dict[str, np.ndarra
     return dict(zip(owners, result.values, strict=True))
 
 
+# Relabelling an example also changes the practitioner's reference update, hence the null
+# test's pay factors; retraining it per relabelled example is done up to this many
+# relabellings per round (every table but digits, whose 359 x 9 would dominate the run time;
+# its factors sit at 0 or 1 far from the ramp).
+INFLUENCE_REFERENCE_MAX = 1000
+
+
 def example_influence(market: Market, valuation: Valuation, params: np.ndarray, players: list[np.ndarray]) -> float:
-    """Largest share of the round that changing one validation example's label moves."""
+    """Largest share of the round that changing one validation example's label moves (the
+    per-example values, and the null test's factors through the reference update)."""
     result = valuation.shapley
     if result is None or not result.coalitions:
         return 0.0
@@ -305,7 +325,9 @@ def example_influence(market: Market, valuation: Valuation, params: np.ndarray, 
     per_example = result.per_example
     m = per_example.shape[1]
     estimate = value_estimates(per_example, CONFIDENCE_Z)
-    weights, denominator = payout_weights(estimate, PAYOUT_FLOOR)
+    factors = np.asarray(valuation.pay_factors) if valuation.pay_factors else np.ones(n)
+    retrain = bool(valuation.pay_factors) and m * (market.n_classes - 1) <= INFLUENCE_REFERENCE_MAX
+    weights, denominator = payout_weights(estimate, PAYOUT_FLOOR, factors)
     shares = weights / denominator if denominator > 0 else np.zeros(n)
     sums, sumsq = per_example.sum(axis=1), (per_example**2).sum(axis=1)
     losses = -np.log(np.clip(proba, 1e-6, 1 - 1e-6))  # coalitions x examples x classes
@@ -316,12 +338,18 @@ def example_influence(market: Market, valuation: Valuation, params: np.ndarray, 
         for k in range(market.n_classes):
             if k == market.y_val[j]:
                 continue
+            factors_k = factors
+            if retrain:
+                labels = market.y_val.copy()
+                labels[j] = k
+                reference = reference_update(market.spec, params, market.x_val, labels)
+                factors_k = null_pay_factors([cosine(p, reference) for p in players], params.size)
             new_sums = sums - per_example[:, j] + column[:, k]
             new_sumsq = sumsq - per_example[:, j] ** 2 + column[:, k] ** 2
             mean = new_sums / m
             var = np.maximum(new_sumsq - m * mean**2, 0.0) / (m - 1)
             lcb = mean - CONFIDENCE_Z * np.sqrt(var / m)
-            w = np.maximum(lcb, 0.0)
+            w = np.maximum(lcb, 0.0) * factors_k
             d = max(float(w.sum()), PAYOUT_FLOOR * float(np.maximum(mean, 0.0).sum()))
             new_shares = w / d if d > 0 else np.zeros(n)
             delta = new_shares - shares
@@ -608,7 +636,10 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def run(datasets: list[str], splits: int, rounds: int = 2, measure_rules: bool = False) -> dict[str, Any]:
+def run(datasets: list[str], splits: int, rounds: int = 2, measure_rules: bool = False,
+        null_test: bool = False) -> dict[str, Any]:
+    global NULL_TEST
+    NULL_TEST = null_test
     start = time.perf_counter()
     per_dataset = {
         name: [run_split(name, split, rounds, measure_rules) for split in range(splits)]
@@ -620,6 +651,7 @@ def run(datasets: list[str], splits: int, rounds: int = 2, measure_rules: bool =
         "confidence_z": CONFIDENCE_Z, "payout_floor": PAYOUT_FLOOR,
         "copy_cosine": COPY_COSINE, "copy_residual_cosine": COPY_RESIDUAL_COSINE,
         "utility_clip_share": UTILITY_CLIP_SHARE,
+        "null_test": null_test, "null_z_start": NULL_Z_START, "null_z_full": NULL_Z_FULL,
         "seconds": time.perf_counter() - start,
         **{f"machine_{k}": v for k, v in machine().items()},
     })
@@ -632,9 +664,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splits", type=int, default=None)
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--null-test", action="store_true",
+                        help="value_round(null_test=True): the optional null test of the pay")
     args = parser.parse_args(argv)
     splits = args.splits or (QUICK_SPLITS if args.quick else FULL_SPLITS)
-    result = run(args.datasets.split(","), splits, measure_rules=not args.quick)
+    result = run(args.datasets.split(","), splits, measure_rules=not args.quick,
+                 null_test=args.null_test)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True, allow_nan=False))
         return 0

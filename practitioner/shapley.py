@@ -18,7 +18,9 @@ Shapley value for the mean utility; the spread across examples gives its standar
 - `copy_groups`: updates that are copies of each other up to a positive scale and small
   noise; the group is credited to its earliest on-chain submission only.
 - `value_estimates` / `payout_weights` / `allocate_reward`: mean, standard error and lower
-  confidence bound per player; amounts proportional to the positive lower bounds.
+  confidence bound per player; amounts proportional to the positive lower bounds
+  (optionally each times its `null_pay_factors` factor: how clearly its direction beats a
+  random one; measured, not used by the protocol).
 
 Why Shapley and not a semivalue such as Data Banzhaf (Wang & Jia, AISTATS 2023): Banzhaf is
 the semivalue most robust to noise *in the utility of each coalition* (retraining with a new
@@ -37,6 +39,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from statistics import NormalDist
 
 import numpy as np
 
@@ -72,6 +75,17 @@ CONFIDENCE_Z = 2.0
 # borderline player taking the whole round when nobody else is distinguishable from zero,
 # so shares move continuously with the data (measured: benchmarks.fairness).
 PAYOUT_FLOOR = 1.0
+# The null test of the pay (`null_pay_factors`; optional, off in the protocol): an update's
+# cosine with the practitioner's reference update is compared with that of a uniformly
+# random direction in the model's d dimensions (exact tail probability p), Bonferroni-
+# adjusted over the round's n players (p_adj = min(1, n p)), as a normal score
+# z = Phi^-1(1 - p_adj). The pay factor rises linearly from 0 at z = NULL_Z_START to 1 at
+# NULL_Z_FULL. A start above 1.0 fails the DP owners' floors of tests/test_gaming.py (with
+# 3 players, z > 1.25 already needs a raw one-sided p < 3.5 %, and Gaussian DP caps what an
+# owner at sigma 2 can then show); 2.5 was the best end on the five selection tables
+# (benchmarks.fairness; docs/PROTOCOL.md has the measured trade-off and why it is off).
+NULL_Z_START = 1.0
+NULL_Z_FULL = 2.5
 
 Coalition = frozenset[int]
 Utility = Callable[[Coalition], "float | np.ndarray"]
@@ -311,11 +325,83 @@ def value_estimates(per_example: np.ndarray, z: float = CONFIDENCE_Z) -> ValueEs
     return ValueEstimate(mean, stderr, mean - z * stderr)
 
 
-def payout_weights(estimate: ValueEstimate, floor: float = PAYOUT_FLOOR) -> tuple[np.ndarray, float]:
+def random_direction_tail(cosine_value: float, dimension: int) -> float:
+    """P(cosine(rho, r) >= cosine_value) for rho uniformly random on the unit sphere of R^d
+    and any fixed r: (1 + cosine) / 2 ~ Beta((d-1)/2, (d-1)/2), so the tail is the regularised
+    incomplete beta I_{(1-t)/2}((d-1)/2, (d-1)/2). Exact (no sampling), so anyone recomputes it."""
+    t = min(max(float(cosine_value), -1.0), 1.0)
+    if dimension < 2:
+        return 1.0 if t <= -1.0 else 0.5  # one dimension: cosine is -1 or +1
+    a = (dimension - 1) / 2.0
+    return regularized_incomplete_beta(a, a, (1.0 - t) / 2.0)
+
+
+def regularized_incomplete_beta(a: float, b: float, x: float) -> float:
+    """I_x(a, b) by its continued fraction (modified Lentz), pure Python."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+                 + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _beta_fraction(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _beta_fraction(b, a, 1.0 - x) / b
+
+
+def _beta_fraction(a: float, b: float, x: float) -> float:
+    tiny, eps = 1e-300, 1e-15
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 10_000):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < eps:
+            break
+    return h
+
+
+def null_pay_factors(
+    cosines: Sequence[float],
+    dimension: int,
+    *,
+    z_start: float = NULL_Z_START,
+    z_full: float = NULL_Z_FULL,
+) -> np.ndarray:
+    """Per player, the share of its lower bound that is paid: how far its direction beats a
+    random one. p = `random_direction_tail(cosine with the reference, d)`, adjusted for the
+    n = len(cosines) players tested at once (Bonferroni: min(1, n p)); z = Phi^-1(1 - p_adj);
+    factor = clip((z - z_start) / (z_full - z_start), 0, 1). Continuous in each cosine."""
+    n = len(cosines)
+    factors = np.zeros(n)
+    normal = NormalDist()
+    for i, value in enumerate(cosines):
+        adjusted = min(1.0, n * random_direction_tail(value, dimension))
+        if adjusted >= 1.0:
+            continue
+        z = -normal.inv_cdf(max(adjusted, 1e-300))
+        factors[i] = min(1.0, max(0.0, (z - z_start) / (z_full - z_start)))
+    return factors
+
+
+def payout_weights(
+    estimate: ValueEstimate, floor: float = PAYOUT_FLOOR, factors: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
     """(weights, denominator): player i is paid reward * weights[i] / denominator, with
-    weights = max(0, lcb) and denominator = max(sum of weights, floor * sum of max(0, mean)).
-    Sum of payouts <= reward."""
+    weights = max(0, lcb) * factors (the null test's, `null_pay_factors`; 1 when not given)
+    and denominator = max(sum of weights, floor * sum of max(0, mean)): what a factor
+    withholds stays unassigned. Sum of payouts <= reward."""
     weights = np.maximum(estimate.lcb, 0.0)
+    if factors is not None:
+        weights = weights * np.clip(np.asarray(factors, dtype=np.float64), 0.0, 1.0)
     weights[~np.isfinite(weights)] = 0.0
     positive_means = np.maximum(estimate.mean, 0.0)
     positive_means[~np.isfinite(positive_means)] = 0.0

@@ -20,6 +20,9 @@ Fairness rules (docs/PROTOCOL.md, "Valuation"):
   utility per validation example = its log-loss reduction, clipped to [-c, c].
 - Each player's Shapley value is a mean over validation examples with a standard error;
   payouts are proportional to max(0, mean - z * stderr) (`practitioner.shapley.payout_weights`).
+  `null_test=True` (off in the protocol; measured in benchmarks.fairness, docs/PROTOCOL.md)
+  multiplies each by how clearly the update's direction beats a random one, family-wise
+  over the round's players (`practitioner.shapley.null_pay_factors`).
 - The next global model is the coalition of players with a positive (mean) value (harmful
   updates are left out), with the same fixed denominator.
 """
@@ -42,6 +45,8 @@ from practitioner.shapley import (
     ShapleyResult,
     allocate_reward,
     copy_groups,
+    cosine,
+    null_pay_factors,
     one_example_bound,
     payout_weights,
     screen_updates,
@@ -101,6 +106,8 @@ class Valuation:
     player_addresses: tuple[str, ...] = field(default=(), repr=False)
     shapley: ShapleyResult | None = field(default=None, repr=False)
     utility_clip: float = 1.0
+    # with null_test: the pay factor per player (valuation order), shapley.null_pay_factors
+    pay_factors: tuple[float, ...] = field(default=(), repr=False)
 
     @property
     def payouts(self) -> list[tuple[str, int]]:
@@ -144,9 +151,13 @@ def value_round(
     z: float = CONFIDENCE_Z,
     payout_floor: float = PAYOUT_FLOOR,
     model_rule: str = "value",
+    null_test: bool = False,
 ) -> Valuation:
     """Value one round. `model_rule` picks the players of the next model: "value" (mean
-    value > 0, the protocol's rule) or "lcb" (lower bound > 0; measured in benchmarks.fairness)."""
+    value > 0, the protocol's rule) or "lcb" (lower bound > 0; measured in benchmarks.fairness).
+    `null_test` scales each payout weight by `null_pay_factors` (needs `reference`); off in the
+    protocol: measured, it trades random free riders' pay for honest owners' on small models
+    and for stability (docs/PROTOCOL.md)."""
     if model_rule not in ("value", "lcb"):
         raise ValueError(f"unknown model rule {model_rule!r}")
     global_params = np.asarray(global_params, dtype=np.float64)
@@ -213,7 +224,11 @@ def value_round(
         )
     result = shapley_values(n_players, utility, seed=seed, exact_max=exact_max)
     estimate = value_estimates(result.per_example, z)
-    weights, denominator = payout_weights(estimate, payout_floor)
+    # the null test (optional): each direction against a random one, family-wise over the n players
+    factors: np.ndarray | None = None
+    if null_test and reference is not None and float(np.linalg.norm(reference)) > 0.0:
+        factors = null_pay_factors([cosine(p, reference) for p in players], global_params.size)
+    weights, denominator = payout_weights(estimate, payout_floor, factors)
     amounts = allocate_reward(list(weights), reward, denominator)
     bound = one_example_bound(n_players, base.size, clip, denominator, z)
     log.info(
@@ -259,4 +274,5 @@ def value_round(
         player_addresses=tuple(ordered[i].address for i in originals),
         shapley=result,
         utility_clip=clip,
+        pay_factors=() if factors is None else tuple(float(f) for f in factors),
     )

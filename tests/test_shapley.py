@@ -15,8 +15,11 @@ from practitioner.shapley import (
     exact_shapley,
     gtg_budget,
     gtg_shapley,
+    null_pay_factors,
     one_example_bound,
     payout_weights,
+    random_direction_tail,
+    regularized_incomplete_beta,
     screen_updates,
     shapley_values,
     value_estimates,
@@ -211,6 +214,99 @@ def test_a_zero_update_is_a_null_player():
     weights, denominator = payout_weights(estimate)
     assert weights[2] == 0 and allocate_reward(list(weights), 1000, denominator)[2] == 0
     assert weights[0] > 0 and weights[1] > 0
+
+
+def test_random_direction_tail_is_the_exact_null_of_the_cosine():
+    """P(cos(rho, r) >= t) for rho uniform on the sphere: closed forms in 3 dimensions
+    (cosine uniform on [-1, 1]) and 5 (density 3/4 (1 - t^2)), symmetry, and a Monte Carlo
+    check in 15; the incomplete beta at a hand-checked point."""
+    for t in (-0.9, -0.3, 0.0, 0.4, 0.95):
+        assert random_direction_tail(t, 3) == pytest.approx((1 - t) / 2, rel=1e-10)
+        x = (1 - t) / 2
+        assert random_direction_tail(t, 5) == pytest.approx(3 * x**2 - 2 * x**3, rel=1e-10)
+        assert random_direction_tail(t, 42) + random_direction_tail(-t, 42) == pytest.approx(1.0)
+    assert random_direction_tail(1.0, 650) == 0.0 and random_direction_tail(-1.0, 650) == 1.0
+    assert regularized_incomplete_beta(2.0, 3.0, 0.4) == pytest.approx(0.5248, abs=1e-12)
+    rng = np.random.default_rng(11)
+    rho = rng.normal(size=(100_000, 15))
+    cosines = rho[:, 0] / np.linalg.norm(rho, axis=1)
+    assert np.mean(cosines >= 0.5) == pytest.approx(random_direction_tail(0.5, 15), abs=0.002)
+    # high dimension: ~ the normal tail of cos * sqrt(d)
+    assert random_direction_tail(3 / math.sqrt(650), 650) == pytest.approx(0.00135, rel=0.05)
+
+
+def test_null_pay_factors_pay_a_lucky_random_direction_little_and_aligned_updates_fully():
+    """Family-wise over the round's players: a direction a random one reaches 2 % of the time
+    gets nothing among 10 players, something when alone; aligned updates get 1; the factor is
+    monotone and continuous in the cosine (no jump anywhere on a fine grid)."""
+    d = 31
+    lucky = 0.37  # random_direction_tail(0.37, 31) ~ 0.019
+    assert 0.015 < random_direction_tail(lucky, d) < 0.025
+    assert null_pay_factors([lucky] + [0.9] * 9, d)[0] == 0.0
+    assert 0.0 < null_pay_factors([lucky], d)[0] < 1.0
+    assert null_pay_factors([0.9] * 10, d).tolist() == [1.0] * 10
+    assert null_pay_factors([-0.5, 0.0], d).tolist() == [0.0, 0.0]
+    grid = np.linspace(0.2, 0.9, 1401)
+    factors = np.array([null_pay_factors([c, 0.9, 0.9], d)[0] for c in grid])
+    assert np.all(np.diff(factors) >= 0)
+    assert np.max(np.diff(factors)) < 0.02  # no step: a small change of the cosine moves little
+    assert factors[0] == 0.0 and factors[-1] == 1.0
+
+
+def test_payout_weights_scale_each_lower_bound_by_its_factor_and_keep_the_denominator():
+    estimate = value_estimates(np.array([[0.05] * 50 + [0.07] * 50, [0.02] * 50 + [0.04] * 50]))
+    plain, denominator = payout_weights(estimate)
+    scaled, scaled_denominator = payout_weights(estimate, factors=np.array([1.0, 0.25]))
+    assert scaled[0] == plain[0] and scaled[1] == pytest.approx(0.25 * plain[1])
+    # what a factor withholds stays unassigned: the others' pay does not grow
+    assert scaled_denominator == denominator == pytest.approx(0.06 + 0.03)
+    amounts = allocate_reward(list(scaled), 10**6, scaled_denominator)
+    assert sum(amounts) < sum(allocate_reward(list(plain), 10**6, denominator))
+
+
+def test_value_round_null_test_pays_a_lucky_random_direction_nothing():
+    """Eight updates along the task's direction of a 5-parameter logistic model and one
+    random direction that happens to lie in the honest cone (cosine 0.84 with the reference: a
+    random direction does that 1.8 % of the time in 5 dimensions). Without the null test it
+    is paid like a weak honest owner; with it (9 players tested at once) nothing. Nobody is
+    paid more, owners with a factor of 1 are paid exactly as before (what the others no
+    longer get stays unassigned), and on 5 parameters some honest owners lose pay too: the
+    direction tells them apart from luck only weakly (the measured cost, docs/PROTOCOL.md)."""
+    from practitioner.valuation import DecodedSubmission, value_round
+
+    rng = np.random.default_rng(12)
+    d, m = 5, 400
+    truth = rng.normal(size=d)
+    x = np.hstack([rng.normal(size=(m, d - 1)), np.ones((m, 1))])
+    y = (rng.random(m) < 1 / (1 + np.exp(-(x @ truth)))).astype(np.int64)
+
+    class Scorer:
+        def losses(self, params: np.ndarray) -> np.ndarray:
+            p = np.clip(1 / (1 + np.exp(-(x @ params))), 1e-6, 1 - 1e-6)
+            return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+        def accuracy(self, params: np.ndarray) -> float:
+            return float(np.mean((x @ params > 0) == (y == 1)))
+
+    direction = truth / np.linalg.norm(truth)
+    honest = [direction + 0.3 * rng.normal(size=d) / math.sqrt(d) for _ in range(8)]
+    other = rng.normal(size=d)
+    other -= direction * (direction @ other)
+    lucky = 0.84 * direction + math.sqrt(1 - 0.84**2) * other / np.linalg.norm(other)
+    assert random_direction_tail(0.84, d) == pytest.approx(0.018, abs=0.001)
+    subs = [DecodedSubmission(f"0x{i:040x}", "0x", u) for i, u in enumerate([*honest, lucky], 1)]
+    plain = value_round(np.zeros(d), subs, Scorer(), 10**18, clip_norm=10.0, reference=truth)
+    tested = value_round(np.zeros(d), subs, Scorer(), 10**18, clip_norm=10.0, reference=truth,
+                         null_test=True)
+    before = {line.address: line.amount for line in plain.contributors}
+    after = {line.address: line.amount for line in tested.contributors}
+    factor = dict(zip(tested.player_addresses, tested.pay_factors, strict=True))
+    assert plain.pay_factors == () and len(before) == len(after) == 9
+    assert before[subs[-1].address] > 0.04 * 10**18 and after[subs[-1].address] == 0
+    assert factor[subs[-1].address] == 0.0
+    assert all(after[a] <= before[a] for a in before)
+    full = [a for a in before if factor[a] == 1.0]
+    assert len(full) >= 4 and all(after[a] == before[a] > 0 for a in full)
 
 
 def test_one_relabelled_example_moves_no_more_than_the_bound():
