@@ -166,3 +166,10 @@ def test_privacy_step_refuses_a_contribution_past_the_budget(qtbot, quarry_home)
     qtbot.waitUntil(lambda: flow.blob is not None or "rror" in flow.banner.text, timeout=60_000)
     assert flow.blob is not None and flow.update.mechanism == "user_level"
     wait_idle(qtbot, ctx)
+
+
+def test_privacy_step_epsilon_follows_the_epochs_that_will_run(qtbot, quarry_home):
+    flow, _ctx = _wizard_at_privacy(qtbot, quarry_home)
+    assert flow.epsilon_label.text() == "ε = 7.50 for each row"  # the spec's 10 epochs
+    flow.epochs.setValue(20)  # twice the steps: more privacy spent
+    assert flow.epsilon_label.text() == "ε = 10.92 for each row"

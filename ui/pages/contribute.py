@@ -147,6 +147,7 @@ class ContributeFlow(QWidget):
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 10_000)
         self.epochs.setAccessibleName("Epochs")
+        self.epochs.valueChanged.connect(self._noise_changed)  # DP-SGD's ε depends on them
         self.train_button = button("Start training", "train", primary=True,
                                    on_click=self.start_training)
         row = QHBoxLayout()
@@ -622,7 +623,9 @@ class ContributeFlow(QWidget):
             return
         from wallet.privacy_choice import describe_choice
 
-        text = describe_choice(self.privacy_choice(), prepared.spec, prepared.dataset.n_rows)
+        # the epochs of step 2 are the ones DP-SGD will run: ε is for exactly that
+        text = describe_choice(self.privacy_choice(), prepared.spec, prepared.dataset.n_rows,
+                               self.epochs.value())
         self.epsilon_label.setText(text.headline)
         self.epsilon_words.setText(text.words + (f" {text.over_cap}" if text.over_cap else ""))
         self.measured_label.setText(text.measured)
