@@ -94,6 +94,7 @@ def test_own_files_from_the_command_line(tmp_path, capsys):
         assert "first rows as they will be used:" in out and "(missing)" in out
         assert f"{n:,} rows read, {n - 2:,} used" in out
         assert "dropped 1 row(s): missing value in 'hue'" in out
+        assert "This mapping is remembered for this bounty and file" in out
 
         # an ambiguous column is named with its candidates; --map settles it
         assert run(home, "train", str(bounty), "--data", str(twice), "--show-mapping") == 1

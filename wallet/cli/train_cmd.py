@@ -13,7 +13,8 @@ columns by name (trainer.mapping); an unambiguous match needs no confirmation, a
 or missing one is named with the file's columns to choose from with --map. Rows with missing
 or bad cells are dropped and counted (--strict refuses instead). The mapping used is
 remembered for this bounty and file (wallet.column_maps). --show-mapping prints the mapping,
-the first rows as they will be used and what the check would use, then stops.
+the first rows as they will be used and what the check would use, remembers a mapping that
+passes, then stops.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def register(
                        help="drop rows whose label is not one of the bounty's classes")
     files.add_argument("--show-mapping", action="store_true",
                        help="print how your files map to the bounty's columns and what would be "
-                       "used, then stop (nothing is trained or sent)")
+                       "used, then stop (nothing is trained or sent; a mapping that passes is "
+                       "remembered for standing contributions)")
     add_password_file_option(train)
     add_json_option(train)
     train.set_defaults(func=cmd_train)
@@ -154,11 +156,13 @@ def _pairs(items: list[str], flag: str, form: str) -> dict[str, str]:
 
 def _show_mapping(args: argparse.Namespace, choices: object) -> int:
     """The mapping of each file, its first rows as they will be used, and what the check
-    would use; nothing is trained, remembered or sent, and no password is asked."""
+    would use; nothing is trained or sent, and no password is asked. A mapping that passes
+    the check is remembered for the bounty and file (as `quarry train` would): standing
+    contributions (`quarry autopilot add`) then read the file the same way."""
     from trainer.data import load_dataset
     from trainer.errors import TrainerError
     from wallet.cli.chain_cmd import Session
-    from wallet.column_maps import inspect_files
+    from wallet.column_maps import inspect_files, remember_used
     from wallet.contribute import Contribution
 
     with Session(args, signs=False, needs_account=False) as session:
@@ -170,6 +174,7 @@ def _show_mapping(args: argparse.Namespace, choices: object) -> int:
         try:
             dataset = load_dataset(args.data, spec, options)
             check, ok = dataset.summary(spec), True
+            remember_used(session.store, spec.spec_hash, args.bounty, dataset, options)
         except TrainerError as exc:
             dataset, check, ok = None, str(exc), False
     files = []
@@ -191,7 +196,9 @@ def _show_mapping(args: argparse.Namespace, choices: object) -> int:
             lines.append(f"  {item.error}")
         files.append(entry)
     lines.append("")
-    lines.append(check if ok else f"The check would refuse:\n{check}")
+    lines.append(check + "\nThis mapping is remembered for this bounty and file (the next "
+                 "`quarry train` and standing contributions use it)." if ok
+                 else f"The check would refuse:\n{check}")
     if not ok:
         lines.append("Choose columns with --map SPEC_COL=FILE_COL, label values with "
                      "--map-label VALUE=CLASS, or drop such rows with --drop-unknown-labels.")
