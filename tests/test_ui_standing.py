@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from eth_account import Account
 from PySide6.QtWidgets import QApplication
 
 from practitioner.post import post_bounty
@@ -18,7 +19,6 @@ from tests.practitioner_fixtures import practitioner_on_market
 from tests.test_ui_support import (
     PASSWORD,
     TEST_PHRASE,
-    TEST_PHRASE_ADDRESS,
     make_context,
     wait_idle,
 )
@@ -27,6 +27,7 @@ from ui.autopilot_runner import AutopilotRunner
 from ui.network_link import Chain
 from ui.pages.bounties import BountiesPage
 from ui.pages.standing import StandingPage
+from ui.pages.wallet import ACCOUNT_SETTING
 from wallet.autopilot import list_standing
 from wallet.bounties import BountyClient
 from wallet.network import Network
@@ -42,10 +43,14 @@ def test_keep_contributing_runs_in_the_background_and_the_standing_page_shows_it
                             reward_per_round=10 * TOKEN_UNIT, rounds=3, round_seconds=60).bounty_id
     vault, _info = Vault.import_mnemonic(quarry_home, TEST_PHRASE, PASSWORD)
     vault.unlock(PASSWORD)
+    # an account of its own: the wallet remembers nonces per node and address for the whole
+    # process, and every py-evm chain looks like the same node
+    account = vault.import_private_key(Account.create().key, PASSWORD).address
     market.w3.eth.wait_for_transaction_receipt(market.w3.eth.send_transaction(
-        {"from": market.chain.accounts[0], "to": TEST_PHRASE_ADDRESS, "value": 10 * 10**18}))
+        {"from": market.chain.accounts[0], "to": account, "value": 10 * 10**18}))
     ctx = make_context(quarry_home)
     ctx.vault = vault
+    ctx.set_setting(ACCOUNT_SETTING, account)
     network = Network("test", "http://127.0.0.1:1", market.w3.eth.chain_id, market.token.address,
                       market.board.address)
     ctx.chain = Chain(network, market.w3)
@@ -74,13 +79,14 @@ def test_keep_contributing_runs_in_the_background_and_the_standing_page_shows_it
     dialog.save_button.click()
     assert dialog.standing is not None and not dialog.isVisible(), dialog.banner.text
     (standing,) = list_standing(ctx.store)
-    assert standing.bounty_id == bounty_id and standing.max_rounds == 3 and standing.status == "active"
+    assert standing.bounty_id == bounty_id and standing.account == account and standing.max_rounds == 3
+    assert standing.status == "active"
 
     # the background runner: a pass per timer tick on the task runner, no click
     runner = AutopilotRunner(ctx, interval_ms=200)
     qtbot.waitUntil(lambda: any(n.startswith("Submitted to round 1 of") for n in runner.notes), timeout=60_000)
     client = BountyClient(market.w3, market.board.address, network.chain_id, file_roots=None)
-    assert client.submission(bounty_id, 0, TEST_PHRASE_ADDRESS) is not None
+    assert client.submission(bounty_id, 0, account) is not None
     market.chain.advance(61)
     process_due_rounds(session, private_key)  # the practitioner scores round 1 and opens round 2
     qtbot.waitUntil(lambda: any(n.startswith("Submitted to round 2 of") for n in runner.notes), timeout=60_000)
