@@ -69,14 +69,25 @@ def clip_rows(grads: np.ndarray, clip: float) -> np.ndarray:
     return grads * factors[:, None]
 
 
+def poisson_sample(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
+    """The indices of a Poisson sample (each of n rows in with probability `rate`), drawn in
+    time proportional to the sample, not to n: its size is Binomial(n, rate) and, given
+    the size, every subset is equally likely, which is the same distribution. (A mask of
+    n uniforms per step made an epoch on a million rows take 31,000 passes over them.)"""
+    size = int(rng.binomial(n, rate))
+    return np.sort(rng.choice(n, size=size, replace=False)) if size else np.empty(0, np.int64)
+
+
 def noisy_gradient(
     model: Model, X: np.ndarray, y: np.ndarray, mask: np.ndarray, dp: DpSgdConfig, l2: float,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """One DP-SGD gradient: the sampled rows (`mask`) clipped, summed, noised, / (q * n)."""
+    """One DP-SGD gradient: the sampled rows (`mask`: a boolean mask or row indices)
+    clipped, summed, noised, / (q * n)."""
+    rows = np.flatnonzero(mask) if mask.dtype == bool else mask
     total = np.zeros(model.n_params)
-    if mask.any():
-        total = clip_rows(model.per_example_grads(X[mask], y[mask]), dp.clip).sum(axis=0)
+    if rows.size:
+        total = clip_rows(model.per_example_grads(X[rows], y[rows]), dp.clip).sum(axis=0)
     if dp.noise_multiplier > 0:
         total = total + rng.normal(0.0, dp.noise_multiplier * dp.clip, size=total.shape)
     return total / (dp.sampling_rate * len(y)) + model.l2_grad(l2)
@@ -120,8 +131,8 @@ def train_dp_sgd(
         if should_stop is not None and should_stop():
             result.stopped_reason = CANCELLED
             break
-        mask = rng.random(len(y)) < dp.sampling_rate
-        params = optimizer.step(params, noisy_gradient(model, X, y, mask, dp, cfg.l2, rng))
+        rows = poisson_sample(rng, len(y), dp.sampling_rate)
+        params = optimizer.step(params, noisy_gradient(model, X, y, rows, dp, cfg.l2, rng))
         model.set_params(params)
         epoch = (step * dp.epochs) // steps  # epochs completed (in expectation)
         if epoch > result.epochs_run:
