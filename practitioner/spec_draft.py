@@ -22,10 +22,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from trainer.data import numbers
+from trainer.cells import numbers
 from trainer.errors import DataError
 from trainer.mapping import MISSING_TOKENS, cell_text, normalise
-from trainer.tables import Table, open_table
+from trainer.table_readers import open_table
+from trainer.tables import Table
 
 SAMPLE_ROWS = 10_000
 MAX_CLASSES = 1_000

@@ -28,7 +28,7 @@ from tests.table_fixtures import (
 from trainer.data import LoadOptions, inspect_file, load_dataset, preview_rows
 from trainer.errors import DataError, TrainingCancelled
 from trainer.mapping import LabelResolver, normalise, propose_mapping
-from trainer.tables import open_table
+from trainer.table_readers import open_table
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@ owner's tables): imports neither Qt nor web3, so it can be reused headless. Ever
 for a person is a trainer.errors.TrainerError.
 
     spec       BountySpec.from_json_bytes / to_json_bytes / spec_hash / public_key()
-    tables     open_table(path) -> Table (CSV/TSV, .xlsx, .ods, Parquet, JSON Lines, JSON, .npz)
+    tables     Table, Batch (the interface); table_readers.open_table(path) -> Table
+               (CSV/TSV, .xlsx, .ods, Parquet, JSON Lines, JSON, .npz: text_tables, binary_tables)
     mapping    propose_mapping(file columns, spec, chosen=...) -> Proposal; LabelResolver
     data       load_dataset(paths, spec, LoadOptions(...)) -> Dataset(X, y, reports); .summary()
     models     model_from_spec, model_to_bytes, model_from_bytes (npz, allow_pickle=False)
