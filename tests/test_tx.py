@@ -205,3 +205,21 @@ def test_the_store_knows_every_send_the_node_may_have_and_no_refused_one(devnet,
     refresh_pending(w3, store, "embedded", signer.address)
     assert sent_transactions(store, "embedded", signer.address)[0]["status"] == "success"
     assert w3.eth.get_balance(poor.address) == 5
+
+
+def test_two_in_process_chains_keep_separate_nonces():
+    # Two eth-tester chains in one process (as the test suite and a screenshot tour make)
+    # have no URL: one chain's nonces must not be used on the other.
+    from eth_tester import EthereumTester
+    from web3 import EthereumTesterProvider
+
+    chains = [Web3(EthereumTesterProvider(EthereumTester())) for _ in range(2)]
+    key = chains[0].eth.account.create()
+    for w3 in chains:  # fund the same address on both
+        w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": key.address, "value": 10**18})
+    chain_id = chains[0].eth.chain_id
+    for _ in range(2):  # nonces 0 and 1 on the first chain
+        send_and_wait(chains[0], key, key.address, value=1, expected_chain_id=chain_id)
+    receipt = send_and_wait(chains[1], key, key.address, value=1, expected_chain_id=chain_id)
+    assert receipt["status"] == 1
+    assert chains[1].eth.get_transaction(receipt["transactionHash"])["nonce"] == 0

@@ -197,7 +197,11 @@ def build_transaction(
 
 
 def _nonce_key(w3: Web3, address: str) -> tuple[str, str]:
-    return (node_url(w3), address.lower())
+    # A node is its URL; an in-process chain (eth-tester) has none, and two of them in one
+    # process must not share a nonce memory, so it is keyed by its provider object.
+    endpoint = getattr(w3.provider, "endpoint_uri", None)
+    node = str(endpoint) if endpoint else f"in-process provider {id(w3.provider):#x}"
+    return (node, address.lower())
 
 
 def _nonce_lock(key: tuple[str, str]) -> threading.Lock:
