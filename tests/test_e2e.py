@@ -5,7 +5,8 @@ and four data owners (`quarry train`, each with its own home and key; one withou
 submits gasless through the inbox's relay; one a free rider who submits an encrypted zero
 update from a small script) go through two rounds. Checked: the
 free rider earns 0 and the honest owners more than 0; the final model's accuracy is within
-two points of training the same model on all their data centrally; and every byte the
+five points of training the same model on all their data centrally (the owners use the
+wallet's default, row-level DP-SGD); and every byte the
 inbox received from the owners is an encrypted update blob or a hash: no raw feature value
 of the owners' CSVs appears in them, as text or as float64.
 """
@@ -224,10 +225,12 @@ def test_market_end_to_end_over_anvil(tmp_path):
         federated_accuracy = final_model.accuracy(x_val, y_val)
         central_accuracy = central.accuracy(x_val, y_val)
         # 2 rounds of averaged local steps against 10 central epochs. Accuracy on these 142 rows
-        # moves in steps of 0.7 points: valuation v2 keeps every update that lowers the
-        # validation log-loss (all three here), 3 rows below central; v1 had dropped one whose
-        # update cost one row and ended 2 rows below.
-        assert federated_accuracy >= central_accuracy - 0.03, (federated_accuracy, central_accuracy)
+        # moves in steps of 0.7 points. Without noise the federated model ends 3 rows below
+        # central (valuation v2 keeps all three updates). The owners train with the wallet's
+        # default, row-level DP-SGD (sigma 2, clip 3), which costs 0.7 points on average on
+        # breast cancer in benchmarks.privacy and varies with the noise draw of a 2-round run
+        # (seen: 5 rows below): 5 points is both costs together.
+        assert federated_accuracy >= central_accuracy - 0.05, (federated_accuracy, central_accuracy)
         print(f"\ne2e: federated accuracy {federated_accuracy:.4f}, central {central_accuracy:.4f}, "
               f"earned {[round(e / 10**18, 2) for e in earned]} QDT")
 
