@@ -7,6 +7,13 @@ floats with `public_key.encrypt(x)` (its standard API, fresh r^n per value) and 
 extrapolated; phe's size is its documented JSON serialisation (ciphertext as a decimal string
 plus exponent per value). Ours covers the whole path: fixed-point encode, pack, encrypt,
 serialise the blob (including building the per-key table, on a cold cache).
+
+Send time (issue 12): the wallet draws the update's obfuscators in the background while the
+owner trains (trainer.obfuscator_pool); once training has finished, encrypting is encode,
+pack, one multiplication per ciphertext and serialise: `send_values_per_s`, against phe in the
+same run (`send_speedup_vs_phe`). `precompute_s` is the background work that moved out of
+the send. Decryption is also measured on one process (`decrypt_values_per_s_per_core`, CRT,
+85 values per ciphertext) next to phe's per-float decryption.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from benchmarks._common import emit, keypair, machine, timed
 from trainer import paillier as fast
 from trainer.aggregate import decrypt_update
 from trainer.encoding import EncodingParams, encode, pack
+from trainer.obfuscator_pool import ObfuscatorPool
 from trainer.paillier import encrypt_update
 from trainer.update import encrypt_vector_to_blob
 from trainer.update_blob import parse_blob
@@ -84,11 +92,32 @@ def run(
         )
     finally:
         fast.PARALLEL_MIN_CIPHERTEXTS = saved
+    # Send time: the obfuscators were drawn while training (here: just before), so what is
+    # left once the update exists is encode, pack, multiply, serialise.
+    n_blocks = encoding.n_plaintexts(n_params)
+    fast._CACHE.clear()  # the key's table is part of the background work too
+    pool = ObfuscatorPool(public_key, n_blocks)
+    _, precompute_s = timed(lambda: pool.start().wait())
+    send_blob, send_s = timed(
+        lambda: encrypt_vector_to_blob(
+            public_key, update, encoding, bounty_id=1, round=0, n_samples=1000, obfuscators=pool
+        )
+    )
+    if pool.available != 0 or pool.handed_out != n_blocks:
+        raise AssertionError("the send did not take each precomputed obfuscator exactly once")
+    send_rate = n_params / send_s
     parsed, parse_s = timed(lambda: parse_blob(blob, expected_public_key=public_key))
     decrypted, dec_s = timed(lambda: decrypt_update(private_key, parsed, workers=workers))
     max_error = float(np.max(np.abs(decrypted - update)))
     if max_error > 1.0 / encoding.scale:
         raise AssertionError(f"decryption error {max_error} exceeds the encoding step")
+    # One process, CRT (phe's raw_decrypt: two half-size exponentiations), 85 values each.
+    send_parsed = parse_blob(send_blob, expected_public_key=public_key)
+    send_decrypted, dec_one_s = timed(
+        lambda: decrypt_update(private_key, send_parsed, workers=1)
+    )
+    if not np.array_equal(send_decrypted, decrypted):
+        raise AssertionError("the send-time blob decrypts differently from the cold one")
 
     return {
         "key_bits": key_bits,
@@ -105,12 +134,19 @@ def run(
         "phe_baseline_sample": len(sample),
         "phe_estimated_encrypt_s": n_params / phe_rate,
         "speedup_vs_phe": ours_rate / phe_rate,
+        "precompute_s": precompute_s,
+        "send_encrypt_s": send_s,
+        "send_values_per_s": send_rate,
+        "send_speedup_vs_phe": send_rate / phe_rate,
         "bytes_per_param": len(blob) / n_params,
         "phe_bytes_per_param": phe_bytes / len(sample),
         "blob_bytes": len(blob),
         "parse_s": parse_s,
         "ours_decrypt_s": dec_s,
         "phe_estimated_decrypt_s": phe_dec_s / len(sample) * n_params,
+        "decrypt_values_per_s_per_core": n_params / dec_one_s,
+        "phe_decrypt_values_per_s": len(sample) / phe_dec_s,
+        "decrypt_speedup_vs_phe_per_core": (n_params / dec_one_s) / (len(sample) / phe_dec_s),
         "max_abs_error": max_error,
         **{f"machine_{k}": v for k, v in machine().items()},
     }

@@ -172,6 +172,9 @@ def test_the_staged_steps_one_by_one(market_setup, tmp_path):
     assert noisy.epsilon < math.inf and not np.allclose(noisy.delta, trained.delta)
     blob = contribution.encrypt()
     assert contribution.blob_hash == blob_hash(blob)
+    # the obfuscators were drawn while training, and each went into one ciphertext
+    pool = contribution.obfuscators
+    assert pool is not None and pool.wait(30) and pool.available == 0 and pool.handed_out > 0
     result = contribution.submit(owner, blob_dir=tmp_path / "blobs")
     assert result.epsilon == noisy.epsilon and contribution.blob is None
     assert client.submission(capped_bounty, 0, owner.address)["blob_hash"] == result.blob_hash

@@ -42,6 +42,7 @@ from phe import paillier
 from trainer import _worker
 from trainer.errors import EncodingError, TrainingCancelled
 from trainer.obfuscator import EXPONENT_BYTES, FixedBaseObfuscator
+from trainer.obfuscator_pool import ObfuscatorPool, encrypt_with
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +199,7 @@ def encrypt_update(
     progress: ProgressCallback | None = None,
     should_stop: StopCheck | None = None,
     rng: random.Random | None = None,
+    obfuscators: ObfuscatorPool | None = None,
 ) -> list[int]:
     """Encrypt packed plaintexts (each in [0, n)) into raw Paillier ciphertexts (ints < n^2).
 
@@ -206,10 +208,24 @@ def encrypt_update(
     rng: a seeded random.Random makes the output deterministic (tests only; never in the app).
     progress(done, total) is called every few dozen ciphertexts; should_stop() cancels with
     TrainingCancelled.
+    obfuscators: a pool precomputed for this key (trainer.obfuscator_pool): each ciphertext
+    takes its own obfuscator out of it, so encrypting is one multiplication per ciphertext.
     """
     plaintexts = list(encoded_vector)
     _check_plaintexts(public_key, plaintexts)
     total = len(plaintexts)
+    if obfuscators is not None and rng is None:
+        if not obfuscators.matches(public_key):
+            raise EncodingError("The precomputed obfuscators are for another key.")
+        sent: list[int] = []
+        # Multiplications only: no worker processes, they would cost more than the work.
+        for start in range(0, total, CHUNK * 8):
+            if should_stop is not None and should_stop():
+                raise TrainingCancelled("Encryption cancelled by the user.")
+            sent.extend(encrypt_with(obfuscators, plaintexts[start : start + CHUNK * 8]))
+            if progress is not None:
+                progress(len(sent), total)
+        return sent
     workers = default_workers() if workers is None else max(1, int(workers))
     if workers > 1 and rng is None and total >= PARALLEL_MIN_CIPHERTEXTS:
         obf = _obfuscator_for(public_key.n)

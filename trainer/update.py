@@ -22,6 +22,7 @@ from trainer.dp_sgd import DpSgdConfig, train_dp_sgd
 from trainer.encoding import EncodingParams, encode, pack
 from trainer.errors import BlobError, TrainerError, TrainingCancelled
 from trainer.models import model_from_spec
+from trainer.obfuscator_pool import ObfuscatorPool
 from trainer.paillier import encrypt_update
 from trainer.privacy import (
     NO_NOISE,
@@ -182,10 +183,13 @@ def encrypt_to_blob(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     workers: int | None = None,
+    obfuscators: ObfuscatorPool | None = None,
 ) -> bytes:
     """Encode, pack and encrypt the update under the bounty's key; the update blob's bytes.
 
     Each parameter is clamped to [-encoding.clip, encoding.clip] by the encoding.
+    obfuscators: drawn while training (`precompute_obfuscators`); send time is then
+    multiplications only.
     """
     encoding = EncodingParams.from_spec(spec)
     n_params = int(local_update.delta.size)
@@ -204,6 +208,7 @@ def encrypt_to_blob(
         workers=workers,
         progress=progress,
         should_stop=should_stop,
+        obfuscators=obfuscators,
     )
     if spec.max_blob_bytes is not None and len(data) > spec.max_blob_bytes:
         raise BlobError(
@@ -225,15 +230,17 @@ def encrypt_vector_to_blob(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     rng: random.Random | None = None,
+    obfuscators: ObfuscatorPool | None = None,
 ) -> bytes:
     """Encode, pack and encrypt a float vector; the update blob's bytes (format v1).
 
     rng: a seeded random.Random makes the ciphertexts deterministic (tests only).
+    obfuscators: a pool precomputed for this key; each ciphertext takes its own out of it.
     """
     plaintexts = pack(encode(np.asarray(vector, dtype=np.float64), encoding), encoding)
     ciphertexts = encrypt_update(
         public_key, plaintexts, workers=workers, progress=progress, should_stop=should_stop,
-        rng=rng,
+        rng=rng, obfuscators=obfuscators,
     )
     return encode_blob(
         bounty_id=bounty_id,
@@ -244,3 +251,11 @@ def encrypt_vector_to_blob(
         n_samples=n_samples,
         ciphertexts=ciphertexts,
     )
+
+
+def precompute_obfuscators(spec: BountySpec, n_params: int) -> ObfuscatorPool:
+    """Start drawing, in the background, the obfuscators one update of `n_params` parameters
+    needs under the bounty's key (one per packed ciphertext); pass the pool to
+    `encrypt_to_blob`. Call it as soon as the spec and the model are known (before training)."""
+    count = EncodingParams.from_spec(spec).n_plaintexts(max(1, int(n_params)))
+    return ObfuscatorPool(spec.public_key(), count).start()

@@ -55,6 +55,7 @@ from trainer.data import Dataset, LoadOptions, load_dataset
 from trainer.dp_sgd import DpSgdConfig, dp_sgd_for
 from trainer.errors import TrainerError, TrainingCancelled
 from trainer.models import model_from_bytes
+from trainer.obfuscator_pool import ObfuscatorPool
 from trainer.privacy import (
     NO_NOISE,
     ROW_LEVEL,
@@ -70,6 +71,7 @@ from trainer.update import (
     encrypt_to_blob,
     make_update,
     plan_privacy,
+    precompute_obfuscators,
 )
 from trainer.update_blob import blob_hash
 from wallet.blob_store import fetch_blob
@@ -268,6 +270,9 @@ class Contribution:
         self.trained: LocalUpdate | None = None  # clipped, no noise yet
         self.update: LocalUpdate | None = None  # with the chosen noise: what is encrypted
         self.blob: bytes | None = None
+        # obfuscators for the bounty's key, drawn in the background from open_round on
+        # (while the owner trains), so encrypt() is multiplications only; each used once
+        self.obfuscators: ObfuscatorPool | None = None
         # the owner's privacy ledger (wallet.privacy_budget): checked before training and
         # before encrypting, recorded when the update is committed; None = not kept (tests)
         self.budget = budget
@@ -332,6 +337,9 @@ class Contribution:
                                 file_roots=self.file_roots)
         self.global_params = model_from_bytes(model_data, spec).get_params()
         self.bounty, self.spec = bounty, spec
+        if self.obfuscators is not None:
+            self.obfuscators.close()  # another round or bounty: those are not needed
+        self.obfuscators = precompute_obfuscators(spec, int(np.asarray(self.global_params).size))
         _check_stop(stop)
         return spec
 
@@ -494,7 +502,7 @@ class Contribution:
         self.blob = encrypt_to_blob(
             self.spec, self.bounty_id, self.bounty.current_round, self.update,
             progress=lambda done, total: report("encrypt", done / max(total, 1), f"{done}/{total} ciphertexts"),
-            should_stop=stop)
+            should_stop=stop, obfuscators=self.obfuscators)
         _check_stop(stop)
         return self.blob
 
