@@ -158,9 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key-bits", type=int, default=2048)
     parser.add_argument("--baseline", type=int, default=100, help="values phe encrypts")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: cores)")
+    parser.add_argument("--precision-bits", type=int, default=16, help="the spec's encoding")
+    parser.add_argument("--clip", type=float, default=1.0, help="the spec's encoding clip")
+    parser.add_argument("--max-contributors", type=int, default=100)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    results = run(args.params, args.key_bits, args.baseline, args.workers)
+    results = run(
+        args.params, args.key_bits, args.baseline, args.workers,
+        precision_bits=args.precision_bits, clip=args.clip, max_contributors=args.max_contributors,
+    )
     emit("Encryption of one update", results, args.json)
     return 0
 
