@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything (scripts/setup.sh), then starts the desktop app on the embedded network.
+# Installs what the app needs (scripts/setup.sh --app: Qt's libraries on Debian-like systems and
+# .venv; no node tools), then starts the desktop app on the embedded network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --app
 exec .venv/bin/quarry-app "$@"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything (scripts/setup.sh), then runs ruff and the whole test suite offscreen.
+# Installs everything for the tests (scripts/setup.sh: also Xvfb and the node tools), then runs
+# ruff and the whole test suite offscreen.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
