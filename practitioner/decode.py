@@ -8,7 +8,10 @@ and never stops the round.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,12 +22,19 @@ from trainer.aggregate import decrypt_update
 from trainer.encoding import EncodingParams
 from trainer.errors import TrainerError
 from trainer.models import model_from_spec
+from trainer.paillier import default_workers
 from trainer.scoring import accuracy_from_proba, per_example_log_loss_from_proba
 from trainer.spec import BountySpec
 from trainer.update import make_update
-from trainer.update_blob import blob_hash, parse_blob
+from trainer.update_blob import UpdateBlob, blob_hash, parse_blob
 
 log = logging.getLogger(__name__)
+
+# From this many verified blobs on, they are decrypted in local worker processes, one blob
+# per task (a blob of ~10,000 parameters is ~120 ciphertexts, too few for decrypt_blocks' own
+# split). The private key reaches the workers through the pool's start-up pipe, as it
+# reaches trainer._worker's; it never leaves the machine.
+PARALLEL_MIN_BLOBS = 16
 
 
 @dataclass(frozen=True)
@@ -44,14 +54,21 @@ def decode_submissions(
     fetched: Sequence[FetchedSubmission],
     *,
     should_stop: Callable[[], bool] | None = None,
+    workers: int | None = None,
+    timings: dict[str, float] | None = None,
 ) -> list[DecodedSubmission]:
+    """Verify, parse and decrypt each fetched blob (in submission order). `workers`: local
+    processes for the decryption of many blobs (None = one per idle core); `timings`, when
+    given, receives the seconds spent parsing ("parse") and decrypting ("decrypt")."""
+    started = time.perf_counter()
     encoding = EncodingParams.from_spec(spec)
     n_params = model_from_spec(spec).n_params
     public_key = spec.public_key()
     if private_key.public_key.n != public_key.n:
         raise TrainerError("The Paillier key given is not this bounty's key.")
     limit = spec.max_blob_bytes
-    decoded: list[DecodedSubmission] = []
+    decoded: list[DecodedSubmission | None] = []
+    parsed: list[tuple[int, FetchedSubmission, int, UpdateBlob]] = []
     for position, item in enumerate(fetched):
         order = item.order if item.order is not None else position
         reason = _check(item)
@@ -66,8 +83,8 @@ def decode_submissions(
                 elif blob.n_params != n_params:
                     reason = f"blob has {blob.n_params} parameters; the model has {n_params}"
                 else:
-                    update = decrypt_update(private_key, blob, should_stop=should_stop)
-                    decoded.append(DecodedSubmission(item.address, item.blob_hash, update, order=order))
+                    parsed.append((len(decoded), item, order, blob))
+                    decoded.append(None)  # filled in once decrypted
                     continue
             except TrainerError as exc:
                 reason = str(exc)
@@ -75,7 +92,60 @@ def decode_submissions(
                 reason = f"undecryptable blob ({exc})"
         log.info("submission of %s rejected: %s", item.address, reason)
         decoded.append(DecodedSubmission(item.address, item.blob_hash, None, reason, order))
-    return decoded
+    if timings is not None:
+        timings["parse"] = time.perf_counter() - started
+        started = time.perf_counter()
+    workers = default_workers() if workers is None else max(1, int(workers))
+    blobs = [blob for _, _, _, blob in parsed]
+    if workers > 1 and len(parsed) >= PARALLEL_MIN_BLOBS and should_stop is None:
+        outcomes = _decrypt_in_pool(private_key, blobs, workers)
+    else:
+        outcomes = [_decrypt_one(private_key, blob, should_stop) for blob in blobs]
+    for (slot, item, order, _), (update, reason) in zip(parsed, outcomes, strict=True):
+        if update is None:
+            log.info("submission of %s rejected: %s", item.address, reason)
+        decoded[slot] = DecodedSubmission(item.address, item.blob_hash, update, reason, order)
+    if timings is not None:
+        timings["decrypt"] = time.perf_counter() - started
+    return [d for d in decoded if d is not None]
+
+
+def _decrypt_one(
+    private_key: paillier.PaillierPrivateKey,
+    blob: UpdateBlob,
+    should_stop: Callable[[], bool] | None = None,
+    workers: int | None = None,
+) -> tuple[np.ndarray | None, str | None]:
+    try:
+        return decrypt_update(private_key, blob, should_stop=should_stop, workers=workers), None
+    except TrainerError as exc:
+        return None, str(exc)
+    except (ValueError, ArithmeticError) as exc:  # corrupt ciphertexts
+        return None, f"undecryptable blob ({exc})"
+
+
+_POOL_KEY: paillier.PaillierPrivateKey | None = None
+
+
+def _pool_start(n: int, p: int, q: int) -> None:
+    global _POOL_KEY
+    _POOL_KEY = paillier.PaillierPrivateKey(paillier.PaillierPublicKey(n), p, q)
+
+
+def _pool_decrypt(blob: UpdateBlob) -> tuple[np.ndarray | None, str | None]:
+    assert _POOL_KEY is not None
+    return _decrypt_one(_POOL_KEY, blob, workers=1)
+
+
+def _decrypt_in_pool(
+    private_key: paillier.PaillierPrivateKey, blobs: Sequence[UpdateBlob], workers: int
+) -> list[tuple[np.ndarray | None, str | None]]:
+    # spawn, not fork: the caller may be a threaded program (the app, an HTTP server)
+    context = multiprocessing.get_context("spawn")
+    key = (private_key.public_key.n, private_key.p, private_key.q)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_pool_start,
+                             initargs=key) as pool:
+        return list(pool.map(_pool_decrypt, blobs, chunksize=4))
 
 
 def _check(item: FetchedSubmission) -> str | None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -38,6 +39,7 @@ from typing import Protocol
 import numpy as np
 
 from practitioner.report import ContributorLine, RejectedLine
+from practitioner.scale import STREAM_MIN_PLAYERS, CoalitionSums, copy_groups_fast, streaming_gtg
 from practitioner.shapley import (
     CONFIDENCE_Z,
     EXACT_MAX_PLAYERS,
@@ -152,12 +154,17 @@ def value_round(
     payout_floor: float = PAYOUT_FLOOR,
     model_rule: str = "value",
     null_test: bool = False,
+    timings: dict[str, float] | None = None,
 ) -> Valuation:
     """Value one round. `model_rule` picks the players of the next model: "value" (mean
     value > 0, the protocol's rule) or "lcb" (lower bound > 0; measured in benchmarks.fairness).
     `null_test` scales each payout weight by `null_pay_factors` (needs `reference`); off in the
     protocol: measured, it trades random free riders' pay for honest owners' on small models
-    and for stability (docs/PROTOCOL.md)."""
+    and for stability (docs/PROTOCOL.md). `timings`, when given, receives the seconds spent
+    screening and grouping copies ("dedupe") and in the coalition game ("value").
+    Beyond `scale.STREAM_MIN_PLAYERS` players the game runs in bounded time and memory
+    (`practitioner.scale`: fixed evaluation budget, incremental coalition sums)."""
+    started = time.perf_counter()
     if model_rule not in ("value", "lcb"):
         raise ValueError(f"unknown model rule {model_rule!r}")
     global_params = np.asarray(global_params, dtype=np.float64)
@@ -182,7 +189,8 @@ def value_round(
         (ordered[i].order if ordered[i].order is not None else math.inf, ordered[i].address.lower())
         for i in kept
     ]
-    groups = copy_groups([updates[i] for i in kept], on_chain, reference)  # type: ignore[misc]
+    grouping = copy_groups_fast if len(kept) > STREAM_MIN_PLAYERS else copy_groups
+    groups = grouping([updates[i] for i in kept], on_chain, reference)  # type: ignore[misc]
     copy_of: dict[int, int] = {}  # index in ordered -> index of the credited original
     originals: list[int] = []
     for group in groups:
@@ -195,19 +203,32 @@ def value_round(
     originals.sort(key=lambda i: (updates[i].tobytes(), ordered[i].address.lower()))  # type: ignore[union-attr]
     players = [updates[i] for i in originals]
     n_players = len(players)
+    large = n_players > STREAM_MIN_PLAYERS
+    sums = CoalitionSums(players) if large else None  # type: ignore[arg-type]
+    if timings is not None:
+        timings["dedupe"] = time.perf_counter() - started
+        started = time.perf_counter()
 
     def params_of(coalition: frozenset[int]) -> np.ndarray:
         if not coalition:
             return global_params
+        if sums is not None:
+            return global_params + sums(coalition) / n_players
         total = np.sum([players[i] for i in sorted(coalition)], axis=0)
         return global_params + total / n_players
 
+    # a large round keeps only small coalitions (its random prefixes do not repeat)
     losses_cache: dict[frozenset[int], np.ndarray] = {}
+    evaluated = [0]
 
     def losses(coalition: frozenset[int]) -> np.ndarray:
-        if coalition not in losses_cache:
-            losses_cache[coalition] = np.asarray(scorer.losses(params_of(coalition)), dtype=np.float64)
-        return losses_cache[coalition]
+        cached = losses_cache.get(coalition)
+        if cached is None:
+            cached = np.asarray(scorer.losses(params_of(coalition)), dtype=np.float64)
+            evaluated[0] += 1
+            if not large or len(coalition) <= 1:
+                losses_cache[coalition] = cached
+        return cached
 
     base = losses(frozenset())
     clip = utility_clip(float(base.mean()))
@@ -222,7 +243,10 @@ def value_round(
             global_params, np.zeros_like(global_params), [], rejected, "none", None, 1, 0,
             metric_before, metric_before, accuracy_before, accuracy_before,
         )
-    result = shapley_values(n_players, utility, seed=seed, exact_max=exact_max)
+    if large:
+        result = streaming_gtg(n_players, utility, seed=seed)
+    else:
+        result = shapley_values(n_players, utility, seed=seed, exact_max=exact_max)
     estimate = value_estimates(result.per_example, z)
     # the null test (optional): each direction against a random one, family-wise over the n players
     factors: np.ndarray | None = None
@@ -238,6 +262,9 @@ def value_round(
     )
     chosen = estimate.mean if model_rule == "value" else estimate.lcb
     in_model = frozenset(i for i, v in enumerate(chosen) if v > 0)
+    if sums is not None:
+        sums.pin(in_model)  # each player's `without` below is one subtraction from it
+        losses_cache[in_model] = losses(in_model)
     next_params = params_of(in_model)
     metric_after = float(losses(in_model).mean())
     player_of = {index: k for k, index in enumerate(originals)}
@@ -257,6 +284,8 @@ def value_round(
                 in_model=False, metric_without=metric_after,
                 copy_of=ordered[copy_of[index]].address,
             ))
+    if timings is not None:
+        timings["value"] = time.perf_counter() - started
     return Valuation(
         next_params=next_params,
         global_delta=next_params - global_params,
@@ -264,7 +293,7 @@ def value_round(
         rejected=rejected,
         method=result.method,
         seed=result.seed,
-        evaluations=len(losses_cache),
+        evaluations=evaluated[0],
         players=n_players,
         metric_before=metric_before,
         metric_after=metric_after,

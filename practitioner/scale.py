@@ -1,0 +1,188 @@
+"""Valuing rounds of hundreds or thousands of players in bounded time and memory.
+
+`practitioner.valuation.value_round` switches to these beyond `STREAM_MIN_PLAYERS` players
+(below it nothing changes: exact Shapley up to 12 players, `shapley.gtg_shapley` beyond):
+
+- `streaming_gtg`: the same guided, truncated permutation sampling as `shapley.gtg_shapley`
+  (permutation k starts with player k mod n; a prefix within `truncation` of v(N) ends the
+  permutation with zero marginals), under a FIXED evaluation budget (`GTG_MAX_EVALUATIONS`,
+  not max(30, n) * n: a million model evaluations at n = 1,000) and without keeping every
+  coalition: gtg_shapley memoises each sampled coalition's per-example utility and its
+  frozenset (~20 kB for 500 members), ~1 GB at n = 1,000. Random prefixes past two members
+  essentially never repeat there, so nothing is lost by not memoising them. A permutation
+  starts only when the whole of it fits in the remaining budget (none is cut and discarded).
+- `CoalitionSums`: the sum of a coalition's updates from one already computed that differs
+  by one member (a permutation's next prefix, the next model without one player), O(d)
+  instead of O(|S| d).
+- `copy_groups_fast`: `shapley.copy_groups` with the cosines from one Gram matrix and only
+  the candidate pairs visited (the n^2 / 2 Python-level cosines took ~30 s at n = 1,000).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from practitioner.shapley import (
+    COPY_COSINE,
+    COPY_EXACT_COSINE,
+    COPY_NOISE_MIN_PARAMS,
+    COPY_RESIDUAL_COSINE,
+    Coalition,
+    ShapleyResult,
+    Utility,
+    residual_cosine,
+)
+
+log = logging.getLogger(__name__)
+
+# Beyond this many players the round is valued with the functions of this module.
+STREAM_MIN_PLAYERS = 128
+# Model evaluations of one large round's sampling, whatever its size: the valuation's cost
+# stays flat in n while decryption grows linearly. At n = 1,000 it is 30 permutations (each
+# player's marginal sampled 30 times at a random position); measured with benchmarks.round.
+GTG_MAX_EVALUATIONS = 30_000
+
+
+def streaming_gtg(
+    n_players: int,
+    utility: Utility,
+    *,
+    seed: int,
+    max_evaluations: int = GTG_MAX_EVALUATIONS,
+    truncation: float = 0.01,
+) -> ShapleyResult:
+    """Per-example GTG-Shapley estimates for many players under a fixed budget (module doc).
+    `evaluations` counts every utility call (none is memoised but the empty and grand
+    coalitions)."""
+    n = n_players
+    if n == 0:
+        return ShapleyResult((), "gtg", seed, 0)
+    rng = np.random.default_rng(seed)
+    empty: Coalition = frozenset()
+    u_empty = np.atleast_1d(np.asarray(utility(empty), dtype=np.float64))
+    u_grand = np.atleast_1d(np.asarray(utility(frozenset(range(n))), dtype=np.float64))
+    evaluations = 2
+    v_empty, v_grand = float(u_empty.mean()), float(u_grand.mean())
+    span = abs(v_grand - v_empty)
+    summed = np.zeros((n, u_empty.size))
+    if span <= 1e-12:
+        log.info("streaming gtg: v(N) == v(empty); all values 0 (seed %d)", seed)
+        return ShapleyResult(tuple(0.0 for _ in range(n)), "gtg", seed, evaluations, 0,
+                             per_example=summed)
+    tolerance = truncation * span
+    permutations = 0
+    # the grand coalition is already known: a permutation needs at most n - 1 evaluations
+    while evaluations + (n - 1) <= max_evaluations:
+        head = permutations % n
+        rest = [p for p in range(n) if p != head]
+        rng.shuffle(rest)
+        prefix: Coalition = empty
+        u_prev, v_prev = u_empty, v_empty
+        for position, player in enumerate([head, *rest]):
+            if abs(v_grand - v_prev) < tolerance:
+                break  # truncated: the remaining players' marginals are 0
+            prefix = prefix | {player}
+            if position == n - 1:
+                u_cur = u_grand
+            else:
+                u_cur = np.atleast_1d(np.asarray(utility(prefix), dtype=np.float64))
+                evaluations += 1
+            summed[player] += u_cur - u_prev
+            u_prev, v_prev = u_cur, float(u_cur.mean())
+        permutations += 1
+    log.info("streaming gtg: n=%d seed=%d permutations=%d evaluations=%d (budget %d)",
+             n, seed, permutations, evaluations, max_evaluations)
+    per_example = summed / permutations if permutations else summed
+    values = tuple(float(v) for v in per_example.mean(axis=1))
+    return ShapleyResult(values, "gtg", seed, evaluations, permutations, per_example=per_example)
+
+
+class CoalitionSums:
+    """Sums of coalitions of `players`' updates, each derived from a remembered one that
+    differs by one member when there is one (module doc)."""
+
+    RECENT = 2
+
+    def __init__(self, players: Sequence[np.ndarray]) -> None:
+        self.players = players
+        self.pinned: dict[Coalition, np.ndarray] = {}
+        self.recent: list[tuple[Coalition, np.ndarray]] = []
+
+    def pin(self, coalition: Coalition) -> None:
+        """Remember this coalition's sum for good (the next model: every `without` derives from it)."""
+        self.pinned[coalition] = self(coalition)
+
+    def __call__(self, coalition: Coalition) -> np.ndarray:
+        size = len(coalition)
+        total: np.ndarray | None = None
+        for known, known_total in [*self.pinned.items(), *reversed(self.recent)]:
+            if size == len(known) and coalition == known:
+                return known_total
+            if size == len(known) + 1 and known < coalition:
+                (extra,) = coalition - known
+                total = known_total + self.players[extra]
+                break
+            if size == len(known) - 1 and coalition < known:
+                (gone,) = known - coalition
+                total = known_total - self.players[gone]
+                break
+        if total is None:
+            total = (np.sum([self.players[i] for i in sorted(coalition)], axis=0) if coalition
+                     else np.zeros_like(self.players[0]))
+        self.recent.append((coalition, total))
+        del self.recent[:-self.RECENT]
+        return total
+
+
+def copy_groups_fast(
+    updates: Sequence[np.ndarray],
+    order: Sequence[tuple[int | float, str]],
+    reference: np.ndarray | None = None,
+) -> list[list[int]]:
+    """`shapley.copy_groups` (same rules and thresholds) for many updates: cosines from one
+    Gram matrix, and only pairs above the lower threshold visited."""
+    count = len(updates)
+    if count == 0:
+        return []
+    matrix = np.stack([np.asarray(u, dtype=np.float64) for u in updates])
+    norms = np.linalg.norm(matrix, axis=1)
+    safe = np.where(norms > 0, norms, 1.0)
+    unit = matrix / safe[:, None]
+    cosines = unit @ unit.T
+    cosines[norms == 0, :] = 0.0
+    cosines[:, norms == 0] = 0.0
+    parent = list(range(count))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def join(a: int, b: int) -> None:
+        root_a, root_b = find(a), find(b)
+        if root_a != root_b:
+            parent[max(root_a, root_b)] = min(root_a, root_b)
+
+    noisy_copies = matrix.shape[1] >= COPY_NOISE_MIN_PARAMS
+    similar = cosines > COPY_COSINE
+    lower = COPY_COSINE if noisy_copies else COPY_EXACT_COSINE
+    rows, cols = np.nonzero(np.triu(cosines > min(lower, COPY_EXACT_COSINE), k=1))
+    for a, b in zip(rows.tolist(), cols.tolist(), strict=True):
+        if cosines[a, b] > COPY_EXACT_COSINE:
+            join(a, b)
+            continue
+        if not (noisy_copies and similar[a, b]):
+            continue
+        keep = ~(similar[a] | similar[b])
+        others_mean = matrix[keep].mean(axis=0) if keep.any() else None
+        if residual_cosine(matrix[a], matrix[b], reference, others_mean) > COPY_RESIDUAL_COSINE:
+            join(a, b)
+    groups: dict[int, list[int]] = {}
+    for i in range(count):
+        groups.setdefault(find(i), []).append(i)
+    ordered = [sorted(members, key=lambda i: order[i]) for members in groups.values()]
+    return sorted(ordered, key=lambda members: order[members[0]])
