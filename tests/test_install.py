@@ -38,7 +38,7 @@ DEFERRED = ("devnet", "trainer", "practitioner", "web3", "eth_account", "eth_tes
 
 def _clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "QUARRY_HOME")}
-    env.update(QT_QPA_PLATFORM="offscreen", QUARRY_SCRYPT_N="1024", **extra)
+    env.update({"QT_QPA_PLATFORM": "offscreen", "QUARRY_SCRYPT_N": "1024", **extra})
     return env
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QEvent, QObject, QTimer
 
 from ui.context import AppContext
 from ui.main_window import MainWindow
@@ -14,6 +14,8 @@ from ui.pages.onboarding import OnboardingPage
 from wallet.vault import Vault
 
 log = logging.getLogger(__name__)
+
+NETWORK_DELAY_MS = 1000  # the latest the network is reached when no first paint comes
 
 
 def page_factories() -> dict[str, Any]:
@@ -43,8 +45,9 @@ class AppFlow(QObject):
         self.autopilot = AutopilotRunner(ctx, self)
         # without a system tray the status bar says it
         self.autopilot.notified.connect(lambda text: self.window.statusBar().showMessage(text, 15_000))
+        self._network_pending = False
         if start_network:
-            self.connect_network()
+            self._connect_after_first_paint()
         if Vault.exists(ctx.home):
             self.attach_vault(Vault.open(ctx.home, ctx.store))
             self.window.show_lock_screen()
@@ -80,6 +83,25 @@ class AppFlow(QObject):
         self.ctx.events.notify("unlocked")
 
     # -- network ---------------------------------------------------------------------
+
+    def _connect_after_first_paint(self) -> None:
+        """Connect once the window has been painted (or after NETWORK_DELAY_MS if it never is):
+        the connection's worker imports web3 and py-evm, which would otherwise compete with
+        building and painting the first window for the interpreter (issue 13)."""
+        self._network_pending = True
+        self.window.installEventFilter(self)
+        QTimer.singleShot(NETWORK_DELAY_MS, self._connect_pending)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        if self._network_pending and watched is self.window and event.type() == QEvent.Type.Paint:
+            QTimer.singleShot(0, self._connect_pending)  # once this paint is done
+        return False
+
+    def _connect_pending(self) -> None:
+        if self._network_pending:
+            self._network_pending = False
+            self.window.removeEventFilter(self)
+            self.connect_network()
 
     def connect_network(self) -> None:
         """Connect to the selected network off the GUI thread (starting the embedded one)."""
