@@ -289,6 +289,7 @@ def cmd_spec_from(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from practitioner.admission import InboxPolicy
     from practitioner.inbox import InboxServer
+    from practitioner.inbox_aio import AioInboxServer
 
     relay = admit = None
     # relaying signs transactions: only with an account given explicitly
@@ -302,7 +303,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise InvalidInput(f"--port {args.port} is not a TCP port (0-65535; 0 = any free port).")
     try:
-        server = InboxServer(
+        # aiohttp by default (docs/ARCHITECTURE.md: measured with benchmarks.inbox); the
+        # standard library's server stays selectable
+        server_class = AioInboxServer if args.server == "aiohttp" else InboxServer
+        server = server_class(
             home.blob_dir, host=args.host, port=args.port, max_blob_bytes=args.max_blob_bytes,
             relay=relay, record_path=args.record_bodies, upload_dir=home.upload_dir, admit=admit,
         )
@@ -525,6 +529,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse to relay a submission estimated to need more gas (default 500000)")
     p.add_argument("--relay-per-address", type=int, default=5, metavar="N",
                    help="relay at most N submissions per contributor address per hour (default 5)")
+    p.add_argument("--server", choices=("aiohttp", "stdlib"), default="aiohttp",
+                   help="HTTP stack: aiohttp (default) or the standard library's http.server")
     p.add_argument("--record-bodies", metavar="FILE", help=argparse.SUPPRESS)  # tests: keep every body
     p.set_defaults(func=cmd_serve)
 

@@ -1,4 +1,5 @@
-"""The inbox HTTP server over a real socket on 127.0.0.1."""
+"""The inbox HTTP server over a real socket on 127.0.0.1: the standard library's server and
+the aiohttp one (practitioner.inbox_aio) answer alike."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from eth_hash.auto import keccak
 
 from practitioner.inbox import InboxServer
+from practitioner.inbox_aio import AioInboxServer
 from wallet.errors import TransactionFailed
 
 
@@ -27,8 +29,8 @@ def _hash(data: bytes) -> str:
     return "0x" + keccak(data).hex()
 
 
-@pytest.fixture
-def inbox(tmp_path):
+@pytest.fixture(params=[InboxServer, AioInboxServer], ids=["stdlib", "aiohttp"])
+def inbox(tmp_path, request):
     relayed = []
 
     def relay(payload):
@@ -37,7 +39,7 @@ def inbox(tmp_path):
         relayed.append(payload)
         return "0x" + "ab" * 32
 
-    server = InboxServer(
+    server = request.param(
         tmp_path / "blobs", max_blob_bytes=1000, burst=20, rate=0.01, relay=relay,
         record_path=tmp_path / "bodies.bin",
     ).start()
