@@ -1,6 +1,7 @@
 """One validation example's influence on a round's pay, by brute force.
 
-    python -m benchmarks.example_influence [--splits 10] [--datasets iris,wine] [--null-test] [--json]
+    python -m benchmarks.example_influence [--splits 10] [--datasets iris,wine] [--null-test]
+        [--fixed-reference] [--z Z] [--json]
 
 `benchmarks.fairness` measures `example_influence_max` from the Shapley coefficients: it
 re-derives the players' per-example values for a relabelled example, with the same players.
@@ -14,6 +15,10 @@ first round's next model). Reported per table: the largest and the median over r
 the round's largest moved share (total variation of the shares: between owners or to the
 unassigned remainder). Digits (359 rows x 9 other classes of 650-parameter valuations) is
 left out for time.
+
+What drives it (docs/PROTOCOL.md): `--fixed-reference` keeps the reference update trained on
+the original labels (the screen then sees no relabelling: what is left is the players'
+per-example values and the lower bound), and `--z 0` removes the lower confidence bound.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 
 from benchmarks import fairness
 from practitioner.decode import ValidationScorer, reference_update
+from practitioner.shapley import CONFIDENCE_Z
 from practitioner.valuation import DecodedSubmission, Valuation, encoding_slack, value_round
 from trainer.models import model_from_spec
 
@@ -36,24 +42,29 @@ OWNERS = (*fairness.HONEST, *fairness.NOISY, "one_row", "zero", "random")
 
 
 def shares(market: fairness.Market, params: np.ndarray, updates: dict[str, np.ndarray],
-           labels: np.ndarray, null_test: bool) -> tuple[np.ndarray, Valuation]:
-    """Each owner's share of the round valued on the validation set with these labels."""
+           labels: np.ndarray, null_test: bool, reference_labels: np.ndarray | None = None,
+           z: float = CONFIDENCE_Z) -> tuple[np.ndarray, Valuation]:
+    """Each owner's share of the round valued on the validation set with these labels (the
+    reference update trained with `reference_labels`, by default the same)."""
+    reference_labels = labels if reference_labels is None else reference_labels
     addresses = {owner: fairness.address(owner, market.split) for owner in OWNERS}
     subs = [DecodedSubmission(addresses[o], "0x", updates[o], order=i) for i, o in enumerate(OWNERS)]
     valuation = value_round(
         params, subs, ValidationScorer(market.spec, market.x_val, labels), fairness.REWARD,
         clip_norm=market.spec.privacy.clip_norm,
         clip_slack=encoding_slack(params.size, market.spec.encoding.precision_bits),
-        reference=reference_update(market.spec, params, market.x_val, labels),
-        null_test=null_test,
+        reference=reference_update(market.spec, params, market.x_val, reference_labels),
+        null_test=null_test, z=z,
     )
     paid = {line.address: line.amount / fairness.REWARD for line in valuation.contributors}
     return np.array([paid.get(addresses[o], 0.0) for o in OWNERS]), valuation
 
 
 def round_influence(market: fairness.Market, params: np.ndarray, updates: dict[str, np.ndarray],
-                    null_test: bool) -> tuple[float, Valuation]:
-    base, valuation = shares(market, params, updates, market.y_val, null_test)
+                    null_test: bool, fixed_reference: bool = False,
+                    z: float = CONFIDENCE_Z) -> tuple[float, Valuation]:
+    base, valuation = shares(market, params, updates, market.y_val, null_test, z=z)
+    reference_labels = market.y_val if fixed_reference else None
     worst = 0.0
     for j in range(len(market.y_val)):
         for k in range(market.n_classes):
@@ -61,12 +72,13 @@ def round_influence(market: fairness.Market, params: np.ndarray, updates: dict[s
                 continue
             labels = market.y_val.copy()
             labels[j] = k
-            moved = shares(market, params, updates, labels, null_test)[0] - base
+            moved = shares(market, params, updates, labels, null_test, reference_labels, z)[0] - base
             worst = max(worst, float(moved[moved > 0].sum()), float(-moved[moved < 0].sum()))
     return worst, valuation
 
 
-def run(datasets: list[str], splits: int, null_test: bool = False, rounds: int = 2) -> dict[str, Any]:
+def run(datasets: list[str], splits: int, null_test: bool = False, rounds: int = 2,
+        fixed_reference: bool = False, z: float = CONFIDENCE_Z) -> dict[str, Any]:
     start = time.perf_counter()
     table: dict[str, Any] = {}
     for name in datasets:
@@ -75,13 +87,15 @@ def run(datasets: list[str], splits: int, null_test: bool = False, rounds: int =
             market = fairness.build_market(name, split)
             params = model_from_spec(market.spec).get_params()
             for _ in range(rounds):
-                moved, valuation = round_influence(market, params, fairness.base_updates(market, params), null_test)
+                moved, valuation = round_influence(market, params, fairness.base_updates(market, params),
+                                                   null_test, fixed_reference, z)
                 worst.append(moved)
                 params = valuation.next_params
         table[name] = {"validation_rows": len(market.y_val), "max": max(worst),
                        "median": float(np.median(worst))}
     return {"datasets": list(table), "splits": splits, "rounds": rounds, "null_test": null_test,
-            "per_dataset": table, "seconds": time.perf_counter() - start}
+            "fixed_reference": fixed_reference, "z": z, "per_dataset": table,
+            "seconds": time.perf_counter() - start}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,9 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splits", type=int, default=10)
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--null-test", action="store_true")
+    parser.add_argument("--fixed-reference", action="store_true",
+                        help="the reference update keeps the original labels (isolates the screen)")
+    parser.add_argument("--z", type=float, default=CONFIDENCE_Z, help="the lower bound's z (0: none)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run(args.datasets.split(","), args.splits, args.null_test)
+    result = run(args.datasets.split(","), args.splits, args.null_test,
+                 fixed_reference=args.fixed_reference, z=args.z)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
         return 0
