@@ -8,20 +8,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 venv=build/bundle-venv
-[ -x "$venv/bin/python" ] || "$PY" -m venv "$venv"
-"$venv/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-"$venv/bin/python" -m pip install -q "pyinstaller>=6.5" build 2>&1 | grep -v "^WARNING: Location" || true
+[ -d "$venv" ] || "$PY" -m venv "$venv"
+bin="$venv/bin"; [ -d "$venv/Scripts" ] && bin="$venv/Scripts"  # Windows (Git Bash)
+# pip's own failures stop the script (pipefail); only its notes about missing local indexes go
+pip_install() { "$bin/python" -m pip install -q "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; }
+"$bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+pip_install "pyinstaller>=6.5" build
 
 # setuptools copies into build/lib first: clear it so files deleted since cannot ship
 rm -rf build/wheel build/lib build/bdist.*
-"$venv/bin/python" -m build --wheel --outdir build/wheel . >build/wheel.log 2>&1 || {
+"$bin/python" -m build --wheel --outdir build/wheel . >build/wheel.log 2>&1 || {
   tail -20 build/wheel.log >&2; echo "bundle: building the wheel failed" >&2; exit 1; }
 wheel=$(ls build/wheel/quarry_wallet-*.whl)
-"$venv/bin/python" -m pip install -q "$wheel" 2>&1 | grep -v "^WARNING: Location" || true
-"$venv/bin/python" -m pip install -q --force-reinstall --no-deps "$wheel" 2>&1 | grep -v "^WARNING: Location" || true
+pip_install "$wheel"
+pip_install --force-reinstall --no-deps "$wheel"
 
 # the packages' data, taken from the installed wheel (not from this checkout)
-site=$("$venv/bin/python" -c "import common, pathlib; print(pathlib.Path(common.__file__).parents[1])")
+site=$("$bin/python" -c "import common, pathlib; print(pathlib.Path(common.__file__).parents[1])")
 sep=":"; case "$(uname -s)" in MINGW*|MSYS*|CYGWIN*) sep=";" ;; esac
 icon=()
 [ "$(uname -s)" = Darwin ] && icon=(--icon "$site/resources/icons/quarry.svg")
@@ -29,12 +32,12 @@ icon=()
 # code), but py-evm and eth-tester import some by name (gas estimators, backends): collected.
 # Entry points and package versions read at run time (eth-bloom, web3, the devnet's plugin
 # group) need the distributions' metadata: all of the build environment's, a few kB each.
-meta=$("$venv/bin/python" -c "
+meta=$("$bin/python" -c "
 import importlib.metadata as m
 skip = {'pip', 'build', 'pyproject-hooks', 'pyinstaller', 'pyinstaller-hooks-contrib', 'altgraph'}
 names = {d.metadata['Name'] for d in m.distributions()}
 print(' '.join('--copy-metadata=' + n for n in sorted(names) if n.lower().replace('_', '-') not in skip))")
-(cd build && "../$venv/bin/pyinstaller" --noconfirm --log-level WARN --onedir --windowed \
+(cd build && "../$bin/pyinstaller" --noconfirm --log-level WARN --onedir --windowed \
   --name Quarry --distpath ../dist --workpath pyinstaller --specpath . "${icon[@]}" \
   --add-data "$site/resources${sep}resources" \
   $meta \
@@ -52,7 +55,8 @@ if [ "$(uname -s)" = Linux ]; then
 Type=Application
 Name=Quarry
 Comment=Sell what your data teaches, never the data
-Exec=$here/quarry-app
+Exec="$here/quarry-app"
+StartupWMClass=quarry-app
 Icon=$here/quarry.svg
 Terminal=false
 Categories=Office;Finance;

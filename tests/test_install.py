@@ -158,7 +158,7 @@ def test_the_desktop_bundle_creates_a_wallet_under_xvfb(tmp_path: Path):
     assert built.returncode == 0, built.stderr[-3000:]
     exe = REPO / "dist" / "Quarry" / "quarry-app"
     desktop = (REPO / "dist" / "Quarry" / "quarry-app.desktop").read_text()
-    assert f"Exec={exe}" in desktop and "Icon=" in desktop
+    assert f'Exec="{exe}"' in desktop and "Icon=" in desktop
     home = tmp_path / "fresh-user"  # a fresh $HOME: nothing from this machine's user is used
     home.mkdir()
     env = _clean_env(HOME=str(home), XDG_DATA_HOME=str(home / ".local" / "share"),
