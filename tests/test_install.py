@@ -145,6 +145,7 @@ def test_the_wheel_carries_its_data_and_runs_outside_the_checkout(tmp_path: Path
     result = json.loads(app.stdout.strip().splitlines()[-1])
     assert result["platform"] == "offscreen" and result["address"].startswith("0x")
     assert result["chain_id"] == 1337 and result["bounties"] >= 3
+    assert result["encrypted_by_workers"] > 0  # `python -m trainer._worker` children
 
 
 @pytest.mark.slow
@@ -170,3 +171,4 @@ def test_the_desktop_bundle_creates_a_wallet_under_xvfb(tmp_path: Path):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["platform"] == "xcb" and report["address"].startswith("0x")
     assert report["bounties"] >= 3  # the embedded network ran as the bundle's own child process
+    assert report["encrypted_by_workers"] > 0  # so did the encryption workers

@@ -4,7 +4,8 @@ checks that this install of the app works on this machine's display, end to end.
 In a data directory without a wallet it opens the app's window (the same `build_window` as
 `quarry-app`), waits for onboarding, creates a wallet through it as a person would (new phrase,
 the quiz, a password), waits for the wallet's pages, then (unless --no-network) for the embedded
-network and its demo bounties, and stops that network again. It prints one JSON line (times in
+network and its demo bounties, and stops that network again. It also encrypts on the worker
+processes the app starts for large updates. It prints one JSON line (times in
 seconds since this module started) and exits 0, or prints `error: ...` and exits 1. The packaging
 tests run it from an installed wheel and from the bundle under Xvfb; a person can run it to
 check a bundle on a new machine. It never touches an existing wallet: the directory must have none.
@@ -68,6 +69,26 @@ def _create_wallet(app: Any, window: Any, timeout: float) -> str:
     return str(vault.accounts()[0].address)
 
 
+def _encryption_workers() -> int:
+    """Encrypts on two worker processes, children of this executable (`-m trainer._worker`; in
+    the bundle its own dispatch), with a small key, and checks the ciphertexts decrypt. Called
+    directly, the parallel path raises instead of falling back to encrypting in this process."""
+    from phe import paillier as phe
+
+    from trainer import paillier
+
+    public, private = phe.generate_paillier_keypair(n_length=512)
+    config = {"op": "encrypt", "n": str(public.n), "hs": str(int(paillier._obfuscator_for(public.n).hs))}
+    plaintexts = list(range(1, 300))
+    try:
+        ciphertexts = paillier._run_parallel(config, public.n, plaintexts, 2, None, None, "Encryption")
+    except paillier.WorkerFailure as exc:
+        raise SelfTestError(f"the encryption workers failed: {exc}") from None
+    if [private.raw_decrypt(c) for c in ciphertexts] != plaintexts:
+        raise SelfTestError("the encryption workers' ciphertexts do not decrypt to the plaintexts")
+    return len(ciphertexts)
+
+
 def _demo_bounties(chain: Any) -> int:
     from wallet.bounties import BountyClient
 
@@ -92,6 +113,7 @@ def run(home: Path, network: bool, timeout: float) -> dict[str, Any]:
                               "platform": app.platformName()}
     result["address"] = _create_wallet(app, window, timeout)
     result["wallet_s"] = round(time.perf_counter() - STARTED, 3)
+    result["encrypted_by_workers"] = _encryption_workers()
     if network:
         ctx = window.ctx
 
