@@ -121,8 +121,19 @@ def _viewable(env: dict[str, str]) -> bool:
     return False
 
 
+def _stop_devnet(home: Path, timeout: float = 60) -> None:
+    """Stop the embedded network the app left running (it outlives the app by design). When the
+    app was ended while starting it, the network is waited for first, or it would keep running."""
+    from devnet.launcher import running_url, stop_running
+
+    deadline = time.monotonic() + timeout
+    while (home / "devnet" / "devnet.log").exists() and running_url(home) is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stop_running(home)
+
+
 def _first_window_once(exe: str, env: dict[str, str], root: Path, timeout: float = 60) -> float:
-    from devnet.launcher import stop_running  # the app leaves its embedded network running
 
     home = Path(tempfile.mkdtemp(prefix="home-", dir=root))
     errors = (home / "stderr.txt").open("wb")
@@ -140,7 +151,7 @@ def _first_window_once(exe: str, env: dict[str, str], root: Path, timeout: float
         app.terminate()
         app.wait(30)
         errors.close()
-        stop_running(home)
+        _stop_devnet(home)
 
 
 def run_windows(executables: list[str], runs: int = 9) -> dict[str, Any]:
