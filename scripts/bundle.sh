@@ -43,6 +43,7 @@ print(' '.join('--copy-metadata=' + n for n in sorted(names) if n.lower().replac
   $meta \
   --collect-submodules devnet --collect-submodules trainer --collect-submodules practitioner \
   --collect-submodules wallet --collect-submodules ui --collect-submodules common \
+  --collect-submodules selftest \
   --collect-submodules eth --collect-submodules eth_tester \
   ../scripts/bundle_entry.py)
 [ -e dist/Quarry/Quarry ] && mv dist/Quarry/Quarry dist/Quarry/quarry-app

@@ -8,7 +8,7 @@ from __future__ import annotations
 import runpy
 import sys
 
-CHILD_MODULES = {"devnet", "trainer._worker", "ui.selftest"}
+CHILD_MODULES = {"devnet", "trainer._worker", "selftest"}
 
 
 def _main() -> int:

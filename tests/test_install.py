@@ -5,7 +5,7 @@
 - A wheel built from the repository's files carries the contract artifacts, icons and demo data,
   and works installed outside the checkout: `quarry --help`, `quarry wallet create`, and the app
   (offscreen) creating a wallet through onboarding and reaching the embedded network with the
-  demo bounties (ui.selftest). The wheel is installed with --no-deps into a fresh virtual
+  demo bounties (selftest). The wheel is installed with --no-deps into a fresh virtual
   environment that sees this project's dependencies through a .pth line naming .venv's
   site-packages (a plain path: .venv's own .pth files, among them the editable install pointing
   at this checkout, are not processed), so the code and data can only come from the wheel, and
@@ -139,7 +139,7 @@ def test_the_wheel_carries_its_data_and_runs_outside_the_checkout(tmp_path: Path
     assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 1
 
     # the app: onboarding, a wallet made through it, the embedded network with the demo bounties
-    app = run(str(bin_dir / "python"), "-m", "ui.selftest", "--home", str(outside / "app-home"),
+    app = run(str(bin_dir / "python"), "-m", "selftest", "--home", str(outside / "app-home"),
               "--timeout", "150", timeout=400)
     assert app.returncode == 0, app.stderr[-3000:]
     result = json.loads(app.stdout.strip().splitlines()[-1])
@@ -164,7 +164,7 @@ def test_the_desktop_bundle_creates_a_wallet_under_xvfb(tmp_path: Path):
     home.mkdir()
     env = _clean_env(HOME=str(home), XDG_DATA_HOME=str(home / ".local" / "share"),
                      QT_QPA_PLATFORM="xcb")
-    result = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", str(exe), "-m", "ui.selftest",
+    result = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", str(exe), "-m", "selftest",
                              "--home", str(home / "quarry"), "--timeout", "150"],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

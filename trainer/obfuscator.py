@@ -6,6 +6,10 @@ build one per key, so it lives below both.
 
 from __future__ import annotations
 
+import os
+import random
+import threading
+
 import gmpy2
 
 SHORT_EXPONENT_BITS = 256  # 2 * lambda for 128-bit security
@@ -45,3 +49,37 @@ class FixedBaseObfuscator:
         # (1 + n)^m = 1 + m*n mod n^2, the g = n + 1 shortcut phe uses too.
         nude = (1 + self.n * plaintext) % self.nsquare
         return nude * self.draw(exponent_bytes) % self.nsquare
+
+
+# One table per key and process (building one costs ~0.1-0.4 s at 2048 bits), shared by
+# trainer.paillier and trainer.obfuscator_pool.
+_CACHE_LOCK = threading.Lock()
+_CACHE: dict[int, FixedBaseObfuscator] = {}
+
+
+def _random_hs(n: int, rng: random.Random | None) -> int:
+    n_mpz = gmpy2.mpz(n)
+    while True:
+        x = (
+            rng.getrandbits(n.bit_length())
+            if rng is not None
+            else int.from_bytes(os.urandom((n.bit_length() + 7) // 8), "big")
+        ) % n
+        if x > 1 and gmpy2.gcd(x, n_mpz) == 1:
+            break
+    h = (-(gmpy2.mpz(x) ** 2)) % n_mpz
+    return int(gmpy2.powmod(h, n_mpz, n_mpz * n_mpz))
+
+
+def obfuscator_for(n: int, rng: random.Random | None = None) -> FixedBaseObfuscator:
+    """The table for key n; cached per process unless a seeded rng asks for a fresh one."""
+    if rng is not None:
+        return FixedBaseObfuscator(n, _random_hs(n, rng))
+    with _CACHE_LOCK:
+        obf = _CACHE.get(n)
+        if obf is None:
+            if len(_CACHE) >= 4:
+                _CACHE.pop(next(iter(_CACHE)))
+            obf = FixedBaseObfuscator(n, _random_hs(n, None))
+            _CACHE[n] = obf
+        return obf

@@ -23,7 +23,7 @@ import threading
 import gmpy2
 from phe import paillier
 
-from trainer.obfuscator import EXPONENT_BYTES, FixedBaseObfuscator
+from trainer.obfuscator import EXPONENT_BYTES, FixedBaseObfuscator, obfuscator_for
 
 BATCH = 32  # obfuscators drawn between checks of the stop flag (a few ms)
 
@@ -63,9 +63,7 @@ class ObfuscatorPool:
         return self
 
     def _table(self) -> FixedBaseObfuscator:
-        from trainer.paillier import _obfuscator_for  # the per-process table cache
-
-        return _obfuscator_for(self.n)
+        return obfuscator_for(self.n)
 
     def _fill(self) -> None:
         try:

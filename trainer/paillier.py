@@ -32,7 +32,6 @@ import os
 import random
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -41,7 +40,7 @@ from phe import paillier
 
 from trainer import _worker
 from trainer.errors import EncodingError, TrainingCancelled
-from trainer.obfuscator import EXPONENT_BYTES, FixedBaseObfuscator
+from trainer.obfuscator import EXPONENT_BYTES, obfuscator_for
 from trainer.obfuscator_pool import ObfuscatorPool, encrypt_with
 
 log = logging.getLogger(__name__)
@@ -53,42 +52,10 @@ ProgressCallback = Callable[[int, int], None]
 StopCheck = Callable[[], bool]
 
 
-_CACHE_LOCK = threading.Lock()
-_CACHE: dict[int, FixedBaseObfuscator] = {}
-
-
-def _random_hs(n: int, rng: random.Random | None) -> int:
-    n_mpz = gmpy2.mpz(n)
-    while True:
-        x = (
-            rng.getrandbits(n.bit_length())
-            if rng is not None
-            else int.from_bytes(os.urandom((n.bit_length() + 7) // 8), "big")
-        ) % n
-        if x > 1 and gmpy2.gcd(x, n_mpz) == 1:
-            break
-    h = (-(gmpy2.mpz(x) ** 2)) % n_mpz
-    return int(gmpy2.powmod(h, n_mpz, n_mpz * n_mpz))
-
-
-def _obfuscator_for(n: int, rng: random.Random | None = None) -> FixedBaseObfuscator:
-    """The table for key n; cached per process unless a seeded rng asks for a fresh one."""
-    if rng is not None:
-        return FixedBaseObfuscator(n, _random_hs(n, rng))
-    with _CACHE_LOCK:
-        obf = _CACHE.get(n)
-        if obf is None:
-            if len(_CACHE) >= 4:
-                _CACHE.pop(next(iter(_CACHE)))
-            obf = FixedBaseObfuscator(n, _random_hs(n, None))
-            _CACHE[n] = obf
-        return obf
-
-
 def prepare_key(public_key: paillier.PaillierPublicKey) -> None:
     """Build this key's obfuscator table now (~0.1-0.4 s for 2048 bits), e.g. while training,
     so the first encryption does not pay for it. Safe to call from any thread."""
-    _obfuscator_for(public_key.n)
+    obfuscator_for(public_key.n)
 
 
 def _check_plaintexts(public_key: paillier.PaillierPublicKey, plaintexts: Sequence[int]) -> None:
@@ -228,7 +195,7 @@ def encrypt_update(
         return sent
     workers = default_workers() if workers is None else max(1, int(workers))
     if workers > 1 and rng is None and total >= PARALLEL_MIN_CIPHERTEXTS:
-        obf = _obfuscator_for(public_key.n)
+        obf = obfuscator_for(public_key.n)
         config = {"op": "encrypt", "n": str(public_key.n), "hs": str(int(obf.hs))}
         try:
             return _run_parallel(
@@ -236,7 +203,7 @@ def encrypt_update(
             )
         except WorkerFailure as exc:
             log.warning("encryption workers failed (%s); encrypting in this process", exc)
-    obf = _obfuscator_for(public_key.n, rng)
+    obf = obfuscator_for(public_key.n, rng)
     out: list[int] = []
     randbytes = rng.randbytes if rng is not None else os.urandom
     for start in range(0, total, CHUNK):

@@ -1,4 +1,4 @@
-"""`python -m ui.selftest --home DIR` (in the desktop bundle: `quarry-app -m ui.selftest ...`):
+"""`python -m selftest --home DIR` (in the desktop bundle: `quarry-app -m selftest ...`):
 checks that this install of the app works on this machine's display, end to end.
 
 In a data directory without a wallet it opens the app's window (the same `build_window` as
@@ -9,6 +9,9 @@ processes the app starts for large updates. It prints one JSON line (times in
 seconds since this module started) and exits 0, or prints `error: ...` and exits 1. The packaging
 tests run it from an installed wheel and from the bundle under Xvfb; a person can run it to
 check a bundle on a new machine. It never touches an existing wallet: the directory must have none.
+
+It sits above every layer (like the tests): it drives the GUI, the encryption workers and the
+embedded network of one install together, so it may import all of them.
 """
 
 from __future__ import annotations
@@ -76,9 +79,10 @@ def _encryption_workers() -> int:
     from phe import paillier as phe
 
     from trainer import paillier
+    from trainer.obfuscator import obfuscator_for
 
     public, private = phe.generate_paillier_keypair(n_length=512)
-    config = {"op": "encrypt", "n": str(public.n), "hs": str(int(paillier._obfuscator_for(public.n).hs))}
+    config = {"op": "encrypt", "n": str(public.n), "hs": str(int(obfuscator_for(public.n).hs))}
     plaintexts = list(range(1, 300))
     try:
         ciphertexts = paillier._run_parallel(config, public.n, plaintexts, 2, None, None, "Encryption")
@@ -140,7 +144,7 @@ def run(home: Path, network: bool, timeout: float) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ui.selftest", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m selftest", description=__doc__.splitlines()[0])
     parser.add_argument("--home", required=True, help="an empty data directory (created if missing)")
     parser.add_argument("--no-network", action="store_true", help="skip the embedded network")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per step")
@@ -155,6 +159,3 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(result))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

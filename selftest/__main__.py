@@ -1,0 +1,7 @@
+"""`python -m selftest`: see the package docstring."""
+
+import sys
+
+from selftest import main
+
+sys.exit(main())
