@@ -24,14 +24,14 @@ from trainer.errors import DataError, TrainerError
 from trainer.models import Model
 from trainer.spec import TrainingConfig
 from trainer.train import (
-    _SGD,
     CANCELLED,
     TIME_BUDGET,
-    EpochRecord,
     ProgressFn,
     StopFn,
     TrainResult,
-    _Adam,
+    checked_data,
+    make_optimizer,
+    record_epoch,
 )
 
 
@@ -110,20 +110,11 @@ def train_dp_sgd(
     (both must be secret for the guarantee to hold). A time-budget stop runs fewer steps than
     accounted, which only spends less privacy than reported.
     """
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.int64)
-    if X.ndim != 2 or X.shape[1] != model.arch.n_features:
-        raise DataError(
-            f"The data has shape {X.shape}; the model expects {model.arch.n_features} features."
-        )
-    if len(y) != len(X) or len(y) == 0:
-        raise DataError("The data needs at least one row and one label per row.")
-    if y.min() < 0 or y.max() >= model.arch.n_classes:
-        raise DataError("A label is outside the model's classes.")
+    X, y = checked_data(model, X, y)
     cfg = training_config
     rng = rng if rng is not None else np.random.default_rng()
     params = model.get_params()
-    optimizer = _Adam(params.size, cfg.learning_rate) if cfg.optimizer == "adam" else _SGD(cfg.learning_rate)
+    optimizer = make_optimizer(cfg, params.size)
     steps = dp.steps
     start = time.monotonic()
     result = TrainResult(params=params)
@@ -136,16 +127,7 @@ def train_dp_sgd(
         model.set_params(params)
         epoch = (step * dp.epochs) // steps  # epochs completed (in expectation)
         if epoch > result.epochs_run:
-            loss = model.loss(X, y, cfg.l2)
-            if not np.isfinite(loss):
-                raise TrainerError(
-                    "Training diverged (the loss became infinite); the learning rate may be too high."
-                )
-            record = EpochRecord(epoch, loss, model.accuracy(X, y))
-            result.history.append(record)
-            result.epochs_run = epoch
-            if progress is not None:
-                progress(epoch, record.loss, record.accuracy)
+            record_epoch(model, X, y, cfg.l2, result, epoch, progress)
         if time_budget_s is not None and time.monotonic() - start > time_budget_s:
             result.stopped_reason = TIME_BUDGET
             break

@@ -59,6 +59,44 @@ class _SGD:
         return params - self.lr * grad
 
 
+def make_optimizer(cfg: TrainingConfig, size: int) -> _Adam | _SGD:
+    """The spec's optimizer (Adam or plain SGD) at the spec's learning rate."""
+    return _Adam(size, cfg.learning_rate) if cfg.optimizer == "adam" else _SGD(cfg.learning_rate)
+
+
+def checked_data(model: Model, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(X, y) as float64 / int64, or DataError when they do not fit the model."""
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.int64)
+    if X.ndim != 2 or X.shape[1] != model.arch.n_features:
+        raise DataError(
+            f"The data has shape {X.shape}; the model expects {model.arch.n_features} features."
+        )
+    if len(y) != len(X) or len(y) == 0:
+        raise DataError("The data needs at least one row and one label per row.")
+    if y.min() < 0 or y.max() >= model.arch.n_classes:
+        raise DataError("A label is outside the model's classes.")
+    return X, y
+
+
+def record_epoch(
+    model: Model, X: np.ndarray, y: np.ndarray, l2: float, result: TrainResult, epoch: int,
+    progress: ProgressFn | None,
+) -> None:
+    """Append epoch `epoch`'s loss and accuracy on (X, y) to `result` and report them;
+    TrainerError when the loss is no longer finite (the run diverged)."""
+    loss = model.loss(X, y, l2)
+    if not np.isfinite(loss):
+        raise TrainerError(
+            "Training diverged (the loss became infinite); the learning rate may be too high."
+        )
+    record = EpochRecord(epoch, loss, model.accuracy(X, y))
+    result.history.append(record)
+    result.epochs_run = epoch
+    if progress is not None:
+        progress(epoch, record.loss, record.accuracy)
+
+
 def train_local(
     model: Model,
     X: np.ndarray,
@@ -76,25 +114,12 @@ def train_local(
     parameters reached so far (callers that must not use them raise TrainingCancelled).
     `time_budget_s` stops after the mini-batch that exceeds it ("time_budget").
     """
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.int64)
-    if X.ndim != 2 or X.shape[1] != model.arch.n_features:
-        raise DataError(
-            f"The data has shape {X.shape}; the model expects {model.arch.n_features} features."
-        )
-    if len(y) != len(X) or len(y) == 0:
-        raise DataError("The data needs at least one row and one label per row.")
-    if y.min() < 0 or y.max() >= model.arch.n_classes:
-        raise DataError("A label is outside the model's classes.")
+    X, y = checked_data(model, X, y)
     cfg = training_config
     n_epochs = cfg.epochs if epochs is None else int(epochs)
     rng = np.random.default_rng(cfg.seed)
     params = model.get_params()
-    optimizer = (
-        _Adam(params.size, cfg.learning_rate)
-        if cfg.optimizer == "adam"
-        else _SGD(cfg.learning_rate)
-    )
+    optimizer = make_optimizer(cfg, params.size)
     batch = max(1, min(cfg.batch_size, len(y)))
     start = time.monotonic()
     result = TrainResult(params=params)
@@ -113,16 +138,7 @@ def train_local(
                 break
         if result.stopped_reason == CANCELLED:
             break
-        loss = model.loss(X, y, cfg.l2)
-        if not np.isfinite(loss):
-            raise TrainerError(
-                "Training diverged (the loss became infinite); the learning rate may be too high."
-            )
-        record = EpochRecord(epoch, loss, model.accuracy(X, y))
-        result.history.append(record)
-        result.epochs_run = epoch
-        if progress is not None:
-            progress(epoch, record.loss, record.accuracy)
+        record_epoch(model, X, y, cfg.l2, result, epoch, progress)
         if result.stopped_reason == TIME_BUDGET:
             break
     result.params = model.get_params()
