@@ -31,9 +31,11 @@ from practitioner.shapley import (
     COPY_NOISE_MIN_PARAMS,
     COPY_RESIDUAL_COSINE,
     Coalition,
+    Linkage,
     ShapleyResult,
     Utility,
     residual_cosine,
+    unit_rows,
 )
 
 log = logging.getLogger(__name__)
@@ -147,42 +149,23 @@ def copy_groups_fast(
     count = len(updates)
     if count == 0:
         return []
-    matrix = np.stack([np.asarray(u, dtype=np.float64) for u in updates])
-    norms = np.linalg.norm(matrix, axis=1)
-    safe = np.where(norms > 0, norms, 1.0)
-    unit = matrix / safe[:, None]
+    matrix, norms, unit = unit_rows(updates)
     cosines = unit @ unit.T
     cosines[norms == 0, :] = 0.0
     cosines[:, norms == 0] = 0.0
-    parent = list(range(count))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def join(a: int, b: int) -> None:
-        root_a, root_b = find(a), find(b)
-        if root_a != root_b:
-            parent[max(root_a, root_b)] = min(root_a, root_b)
-
+    linkage = Linkage(count)
     noisy_copies = matrix.shape[1] >= COPY_NOISE_MIN_PARAMS
     similar = cosines > COPY_COSINE
     lower = COPY_COSINE if noisy_copies else COPY_EXACT_COSINE
     rows, cols = np.nonzero(np.triu(cosines > min(lower, COPY_EXACT_COSINE), k=1))
     for a, b in zip(rows.tolist(), cols.tolist(), strict=True):
         if cosines[a, b] > COPY_EXACT_COSINE:
-            join(a, b)
+            linkage.join(a, b)
             continue
         if not (noisy_copies and similar[a, b]):
             continue
         keep = ~(similar[a] | similar[b])
         others_mean = matrix[keep].mean(axis=0) if keep.any() else None
         if residual_cosine(matrix[a], matrix[b], reference, others_mean) > COPY_RESIDUAL_COSINE:
-            join(a, b)
-    groups: dict[int, list[int]] = {}
-    for i in range(count):
-        groups.setdefault(find(i), []).append(i)
-    ordered = [sorted(members, key=lambda i: order[i]) for members in groups.values()]
-    return sorted(ordered, key=lambda members: order[members[0]])
+            linkage.join(a, b)
+    return linkage.ordered_groups(order)

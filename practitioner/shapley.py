@@ -524,32 +524,57 @@ def aligned_step_down(
     return accepted
 
 
-def exact_copy_classes(updates: Sequence[np.ndarray], exact_cosine: float = COPY_EXACT_COSINE) -> list[list[int]]:
-    """Classes (single linkage) of updates whose cosine exceeds `exact_cosine`: the same
-    update up to a positive scale and precision-level noise (`copy_groups`' exact rule), from
-    one Gram matrix, so thousands of updates take milliseconds."""
-    count = len(updates)
-    if count == 0:
-        return []
-    matrix = np.stack([np.asarray(u, dtype=np.float64) for u in updates])
-    norms = np.linalg.norm(matrix, axis=1)
-    unit = matrix / np.where(norms > 0, norms, 1.0)[:, None]
-    parent = list(range(count))
+class Linkage:
+    """Single-linkage classes of 0..count-1 (union-find with path halving); each class is
+    rooted at its lowest index, so classes come out in the order of their first member."""
 
-    def find(i: int) -> int:
+    def __init__(self, count: int) -> None:
+        self.parent = list(range(count))
+
+    def find(self, i: int) -> int:
+        parent = self.parent
         while parent[i] != i:
             parent[i] = parent[parent[i]]
             i = parent[i]
         return i
 
-    for a, b in np.argwhere(np.triu(unit @ unit.T > exact_cosine, k=1)):
-        root_a, root_b = find(int(a)), find(int(b))
+    def join(self, a: int, b: int) -> None:
+        root_a, root_b = self.find(a), self.find(b)
         if root_a != root_b:
-            parent[max(root_a, root_b)] = min(root_a, root_b)
-    classes: dict[int, list[int]] = {}
-    for i in range(count):
-        classes.setdefault(find(i), []).append(i)
-    return list(classes.values())
+            self.parent[max(root_a, root_b)] = min(root_a, root_b)
+
+    def classes(self) -> list[list[int]]:
+        """Every class (singletons included), members ascending."""
+        classes: dict[int, list[int]] = {}
+        for i in range(len(self.parent)):
+            classes.setdefault(self.find(i), []).append(i)
+        return list(classes.values())
+
+    def ordered_groups(self, order: Sequence[tuple[int | float, str]]) -> list[list[int]]:
+        """`classes`, each sorted by `order` and the groups by their earliest member."""
+        ordered = [sorted(members, key=lambda i: order[i]) for members in self.classes()]
+        return sorted(ordered, key=lambda members: order[members[0]])
+
+
+def unit_rows(updates: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(matrix, norms, unit): the updates stacked as float64 rows, their L2 norms, and the
+    rows scaled to norm 1 (zero rows stay zero), for cosines from one Gram matrix."""
+    matrix = np.stack([np.asarray(u, dtype=np.float64) for u in updates])
+    norms = np.linalg.norm(matrix, axis=1)
+    return matrix, norms, matrix / np.where(norms > 0, norms, 1.0)[:, None]
+
+
+def exact_copy_classes(updates: Sequence[np.ndarray], exact_cosine: float = COPY_EXACT_COSINE) -> list[list[int]]:
+    """Classes (single linkage) of updates whose cosine exceeds `exact_cosine`: the same
+    update up to a positive scale and precision-level noise (`copy_groups`' exact rule), from
+    one Gram matrix, so thousands of updates take milliseconds."""
+    if len(updates) == 0:
+        return []
+    _, _, unit = unit_rows(updates)
+    linkage = Linkage(len(updates))
+    for a, b in np.argwhere(np.triu(unit @ unit.T > exact_cosine, k=1)):
+        linkage.join(int(a), int(b))
+    return linkage.classes()
 
 
 def screen_updates(
@@ -670,25 +695,13 @@ def copy_groups(
     for models of at least `noise_min_params` parameters, above `min_cosine` with residual
     cosine above `min_residual_cosine`."""
     count = len(updates)
-    parent = list(range(count))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def join(a: int, b: int) -> None:
-        root_a, root_b = find(a), find(b)
-        if root_a != root_b:
-            parent[max(root_a, root_b)] = min(root_a, root_b)
-
+    linkage = Linkage(count)
     cosines = np.array([[cosine(a, b) for b in updates] for a in updates]).reshape(count, count)
     noisy_copies = count > 0 and updates[0].size >= noise_min_params
     similar = cosines > min_cosine
     for a, b in itertools.combinations(range(count), 2):
         if cosines[a, b] > exact_cosine:
-            join(a, b)
+            linkage.join(a, b)
             continue
         if not (noisy_copies and similar[a, b]):
             continue
@@ -698,9 +711,5 @@ def copy_groups(
         others = [updates[k] for k in range(count) if not (similar[a, k] or similar[b, k])]
         others_mean = np.mean(others, axis=0) if others else None
         if residual_cosine(updates[a], updates[b], reference, others_mean) > min_residual_cosine:
-            join(a, b)
-    groups: dict[int, list[int]] = {}
-    for i in range(count):
-        groups.setdefault(find(i), []).append(i)
-    ordered = [sorted(members, key=lambda i: order[i]) for members in groups.values()]
-    return sorted(ordered, key=lambda members: order[members[0]])
+            linkage.join(a, b)
+    return linkage.ordered_groups(order)
