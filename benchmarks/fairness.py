@@ -75,8 +75,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks._common import emit, machine
+from benchmarks._markets import ENCODING_STEP, quantise, split_market
 from practitioner.decode import ValidationScorer, reference_update
-from practitioner.post import calibrated_clip_norm
 from practitioner.shapley import (
     CONFIDENCE_Z,
     COPY_COSINE,
@@ -101,7 +101,6 @@ from practitioner.valuation import (
 from trainer.models import model_from_spec
 from trainer.scoring import per_example_log_loss_from_proba
 from trainer.spec import BountySpec
-from trainer.testing import make_spec, test_keypair
 from trainer.update import make_update
 
 REWARD = 10**18
@@ -114,43 +113,9 @@ QUICK_SPLITS = 5
 NULL_TEST = False
 FULL_SPLITS = 20
 COPY_NOISE = 0.05  # a copy plus Gaussian noise of this share of the update's norm
-ENCODING_STEP = 2.0**-16  # precision_bits 16: the fixed-point round trip of the blobs
 FREE_RIDERS = ("zero", "random", "one_row")
 HONEST = ("h_small", "h_mid", "h_big", "h_big2")
 NOISY = ("noisy30", "noisy60")
-TRAINING = {  # as the demo specs (resources/demo), iris like wine
-    "breast_cancer": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 5, "batch_size": 32,
-                      "seed": 1, "l2": 0.0},
-    "wine": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 10, "batch_size": 32, "seed": 1,
-             "l2": 0.0},
-    "digits": {"optimizer": "sgd", "learning_rate": 0.05, "epochs": 5, "batch_size": 32, "seed": 1,
-               "l2": 0.0},
-    "iris": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 10, "batch_size": 32, "seed": 1,
-             "l2": 0.0},
-    "diabetes": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 5, "batch_size": 32,
-                 "seed": 1, "l2": 0.0},
-    "breast_cancer_4": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 5, "batch_size": 32,
-                        "seed": 1, "l2": 0.0},
-}
-
-
-def load(name: str) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn import datasets
-
-    loader = {
-        "breast_cancer": datasets.load_breast_cancer,
-        "wine": datasets.load_wine,
-        "digits": datasets.load_digits,
-        "iris": datasets.load_iris,
-        "diabetes": datasets.load_diabetes,
-        "breast_cancer_4": datasets.load_breast_cancer,
-    }[name]
-    x, y = loader(return_X_y=True)
-    if name == "breast_cancer_4":  # its first 4 columns: a 5-parameter model, the smallest case
-        x = x[:, :4]
-    if name == "diabetes":  # a regression table: disease progression above its median
-        y = (y > np.median(y)).astype(np.int64)
-    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64)
 
 
 def address(name: str, split: int) -> str:
@@ -179,31 +144,9 @@ class Market:
 
 
 def build_market(name: str, split: int) -> Market:
-    x, y = load(name)
     rng = np.random.default_rng(10_000 * (DATASETS.index(name) + 1) + split)
-    order = rng.permutation(len(y))
-    x, y = x[order], y[order]
-    n_val, n_test = int(0.2 * len(y)), int(0.25 * len(y))
-    x_val, y_val = x[:n_val], y[:n_val]
-    x_test, y_test = x[n_val : n_val + n_test], y[n_val : n_val + n_test]
-    pool_x, pool_y = x[n_val + n_test :], y[n_val + n_test :]
-    mean, std = x_val.mean(axis=0), x_val.std(axis=0)
-    std[std <= 1e-12] = 1.0  # constant columns (blank pixels), as post does
-    scale = lambda a: (a - mean) / std  # noqa: E731
-    classes = sorted(set(int(v) for v in y))
-    public_key, _ = test_keypair(512)
-    binary = len(classes) == 2
-    spec = make_spec(
-        x.shape[1], classes=classes, public_key=public_key,
-        **{"standardize.mean": mean.tolist(), "standardize.std": std.tolist(),
-           "model.type": "logistic" if binary else "softmax", "training": TRAINING[name],
-           "encoding.clip": 2.0, "schema.min_rows": 1},
-    )
-    xv = scale(x_val)
-    clip = calibrated_clip_norm(spec, xv, y_val)  # what `post` fills in
-    raw = spec.to_json()
-    raw["privacy"]["clip_norm"] = clip
-    spec = BountySpec.from_json(raw)
+    cut = split_market(name, rng)
+    spec, pool_y = cut.spec, cut.pool_y
     pool = len(pool_y)
     big = min(200, int(0.3 * (pool - 6)))
     mid = max(6, min(60, (pool - 6 - 2 * big) // 3))
@@ -211,20 +154,16 @@ def build_market(name: str, split: int) -> Market:
              "noisy60": mid, "one_row": 1}
     parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     start = 0
-    px = scale(pool_x)
     for owner, size in sizes.items():
-        parts[owner] = (px[start : start + size], pool_y[start : start + size].copy())
+        parts[owner] = (cut.pool_x[start : start + size], pool_y[start : start + size].copy())
         start += size
     clean_labels = {owner: parts[owner][1].copy() for owner in NOISY}
     for owner, share in (("noisy30", 0.3), ("noisy60", 0.6)):
         labels = parts[owner][1]
         chosen = rng.choice(len(labels), size=int(round(share * len(labels))), replace=False)
         labels[chosen] = labels[rng.permutation(chosen)]  # shuffled among the chosen rows
-    return Market(name, split, spec, xv, y_val, scale(x_test), y_test, parts, clean_labels, rng)
-
-
-def quantise(update: np.ndarray) -> np.ndarray:
-    return np.round(update / ENCODING_STEP) * ENCODING_STEP
+    return Market(name, split, spec, cut.x_val, cut.y_val, cut.x_test, cut.y_test, parts,
+                  clean_labels, rng)
 
 
 def train(market: Market, params: np.ndarray, owner: str, labels: np.ndarray | None = None) -> np.ndarray:

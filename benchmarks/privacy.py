@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks._common import emit, machine
+from benchmarks._markets import quantise, split_market
 from practitioner.decode import ValidationScorer, reference_update
-from practitioner.post import calibrated_clip_norm
 from practitioner.valuation import DecodedSubmission, encoding_slack, value_round
 from trainer.dp_sgd import DEFAULT_CLIP, DEFAULT_NOISE_MULTIPLIER, DpSgdConfig, dp_sgd_for
 from trainer.models import model_from_spec
@@ -49,27 +49,13 @@ from trainer.privacy import (
     user_level_event,
 )
 from trainer.spec import BountySpec
-from trainer.testing import make_spec, test_keypair
 from trainer.update import make_update
 
 REWARD = 10**18
 DELTA = 1e-5
-ENCODING_STEP = 2.0**-16
 DEMO = ("breast_cancer", "wine", "digits")
 MORE = ("iris", "diabetes")
 HONEST = ("h1", "h2", "h3", "h4")
-TRAINING = {  # the demo specs' (resources/demo); iris like wine, diabetes like breast cancer
-    "breast_cancer": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 5, "batch_size": 32,
-                      "seed": 1, "l2": 0.0},
-    "wine": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 10, "batch_size": 32, "seed": 1,
-             "l2": 0.0},
-    "digits": {"optimizer": "sgd", "learning_rate": 0.05, "epochs": 5, "batch_size": 32, "seed": 1,
-               "l2": 0.0},
-    "iris": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 10, "batch_size": 32, "seed": 1,
-             "l2": 0.0},
-    "diabetes": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 5, "batch_size": 32,
-                 "seed": 1, "l2": 0.0},
-}
 
 
 @dataclass(frozen=True)
@@ -130,18 +116,6 @@ def settings(quick: bool) -> list[Setting]:
     return out
 
 
-def load(name: str) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn import datasets
-
-    loader = {"breast_cancer": datasets.load_breast_cancer, "wine": datasets.load_wine,
-              "digits": datasets.load_digits, "iris": datasets.load_iris,
-              "diabetes": datasets.load_diabetes}[name]
-    x, y = loader(return_X_y=True)
-    if name == "diabetes":  # a regression table: disease progression above its median
-        y = (y > np.median(y)).astype(np.int64)
-    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64)
-
-
 @dataclass
 class Market:
     spec: BountySpec
@@ -153,37 +127,11 @@ class Market:
 
 
 def build_market(name: str, split: int) -> Market:
-    x, y = load(name)
-    rng = np.random.default_rng(7_000 * (len(name) + 1) + split)
-    order = rng.permutation(len(y))
-    x, y = x[order], y[order]
-    n_val, n_test = int(0.2 * len(y)), int(0.25 * len(y))
-    x_val, y_val = x[:n_val], y[:n_val]
-    x_test, y_test = x[n_val : n_val + n_test], y[n_val : n_val + n_test]
-    pool_x, pool_y = x[n_val + n_test :], y[n_val + n_test :]
-    mean, std = x_val.mean(axis=0), x_val.std(axis=0)
-    std[std <= 1e-12] = 1.0
-    scale = lambda a: (a - mean) / std  # noqa: E731
-    classes = sorted(set(int(v) for v in y))
-    public_key, _ = test_keypair(512)
-    spec = make_spec(
-        x.shape[1], classes=classes, public_key=public_key,
-        **{"standardize.mean": mean.tolist(), "standardize.std": std.tolist(),
-           "model.type": "logistic" if len(classes) == 2 else "softmax",
-           "training": TRAINING[name], "encoding.clip": 2.0, "schema.min_rows": 1},
-    )
-    xv = scale(x_val)
-    raw = spec.to_json()
-    raw["privacy"]["clip_norm"] = calibrated_clip_norm(spec, xv, y_val)  # what `post` fills in
-    spec = BountySpec.from_json(raw)
-    chunks = np.array_split(np.arange(len(pool_y)), len(HONEST))
-    px = scale(pool_x)
-    parts = {owner: (px[idx], pool_y[idx]) for owner, idx in zip(HONEST, chunks, strict=True)}
-    return Market(spec, xv, y_val, scale(x_test), y_test, parts)
-
-
-def quantise(update: np.ndarray) -> np.ndarray:
-    return np.round(update / ENCODING_STEP) * ENCODING_STEP
+    cut = split_market(name, np.random.default_rng(7_000 * (len(name) + 1) + split))
+    chunks = np.array_split(np.arange(len(cut.pool_y)), len(HONEST))
+    parts = {owner: (cut.pool_x[idx], cut.pool_y[idx])
+             for owner, idx in zip(HONEST, chunks, strict=True)}
+    return Market(cut.spec, cut.x_val, cut.y_val, cut.x_test, cut.y_test, parts)
 
 
 def owner_update(market: Market, params: np.ndarray, owner: str, setting: Setting,

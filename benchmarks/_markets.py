@@ -1,0 +1,95 @@
+"""The demo markets the fairness and privacy benchmarks share: the tables, the bounties'
+training settings, and one split of a table into validation, test and the owners' pool
+with the bounty spec `post` would publish for it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from practitioner.post import calibrated_clip_norm
+from trainer.spec import BountySpec
+from trainer.testing import make_spec, test_keypair
+
+ENCODING_STEP = 2.0**-16  # precision_bits 16: the fixed-point round trip of the blobs
+TRAINING = {  # as the demo specs (resources/demo); iris like wine, diabetes like breast cancer
+    "breast_cancer": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 5, "batch_size": 32,
+                      "seed": 1, "l2": 0.0},
+    "wine": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 10, "batch_size": 32, "seed": 1,
+             "l2": 0.0},
+    "digits": {"optimizer": "sgd", "learning_rate": 0.05, "epochs": 5, "batch_size": 32, "seed": 1,
+               "l2": 0.0},
+    "iris": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 10, "batch_size": 32, "seed": 1,
+             "l2": 0.0},
+    "diabetes": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 5, "batch_size": 32,
+                 "seed": 1, "l2": 0.0},
+    "breast_cancer_4": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 5, "batch_size": 32,
+                        "seed": 1, "l2": 0.0},
+}
+
+
+def load(name: str) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn import datasets
+
+    loader = {
+        "breast_cancer": datasets.load_breast_cancer,
+        "wine": datasets.load_wine,
+        "digits": datasets.load_digits,
+        "iris": datasets.load_iris,
+        "diabetes": datasets.load_diabetes,
+        "breast_cancer_4": datasets.load_breast_cancer,
+    }[name]
+    x, y = loader(return_X_y=True)
+    if name == "breast_cancer_4":  # its first 4 columns: a 5-parameter model, the smallest case
+        x = x[:, :4]
+    if name == "diabetes":  # a regression table: disease progression above its median
+        y = (y > np.median(y)).astype(np.int64)
+    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64)
+
+
+def quantise(update: np.ndarray) -> np.ndarray:
+    """What the practitioner decrypts: the update rounded to the encoding's fixed-point step."""
+    return np.round(update / ENCODING_STEP) * ENCODING_STEP
+
+
+@dataclass(frozen=True)
+class MarketSplit:
+    """A table shuffled and cut: 20 % validation, 25 % test, the rest the owners' pool; all
+    rows standardised by the validation set's mean and std, as the spec says."""
+
+    spec: BountySpec
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    pool_x: np.ndarray
+    pool_y: np.ndarray
+
+
+def split_market(name: str, rng: np.random.Generator) -> MarketSplit:
+    """Table `name` shuffled by `rng` and split, with the spec `post` would publish (the
+    clip norm calibrated on the validation set)."""
+    x, y = load(name)
+    order = rng.permutation(len(y))
+    x, y = x[order], y[order]
+    n_val, n_test = int(0.2 * len(y)), int(0.25 * len(y))
+    x_val, y_val = x[:n_val], y[:n_val]
+    x_test, y_test = x[n_val : n_val + n_test], y[n_val : n_val + n_test]
+    pool_x, pool_y = x[n_val + n_test :], y[n_val + n_test :]
+    mean, std = x_val.mean(axis=0), x_val.std(axis=0)
+    std[std <= 1e-12] = 1.0  # constant columns (blank pixels), as post does
+    scale = lambda a: (a - mean) / std  # noqa: E731
+    classes = sorted(set(int(v) for v in y))
+    public_key, _ = test_keypair(512)
+    spec = make_spec(
+        x.shape[1], classes=classes, public_key=public_key,
+        **{"standardize.mean": mean.tolist(), "standardize.std": std.tolist(),
+           "model.type": "logistic" if len(classes) == 2 else "softmax",
+           "training": TRAINING[name], "encoding.clip": 2.0, "schema.min_rows": 1},
+    )
+    xv = scale(x_val)
+    raw = spec.to_json()
+    raw["privacy"]["clip_norm"] = calibrated_clip_norm(spec, xv, y_val)  # what `post` fills in
+    spec = BountySpec.from_json(raw)
+    return MarketSplit(spec, xv, y_val, scale(x_test), y_test, scale(pool_x), pool_y)
