@@ -2,6 +2,9 @@
 tokens marked), `quarry bounties expire`, and `quarry train` refusing an update whose round
 moved on while it was being built."""
 
+# fixtures imported from tests.cli_fixtures are "redefined" by test parameters
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import json
@@ -12,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-from eth_account import Account
 from eth_utils import keccak
 
 from common.artifacts import abi
@@ -21,12 +23,11 @@ from practitioner.keys import generate_keypair, save_private_key
 from practitioner.post import post_bounty
 from practitioner.session import Session
 from practitioner.state import PractitionerHome
-from tests.anvil import devnet_w3, faucet_signer, start_devnet
+from tests.anvil import devnet_w3, faucet_signer
+from tests.cli_fixtures import devnet, fast_scrypt, home, run, wallet_files  # noqa: F401 (fixtures)
 from tests.token_fixtures import deploy_test_token
-from wallet import keystore
 from wallet.blob_store import LocalBlobStore, blob_hash
 from wallet.bounties import BountyClient
-from wallet.cli import main
 from wallet.contracts import deploy
 from wallet.token import short_address
 from wallet.tx import transact
@@ -36,36 +37,6 @@ DEMO = REPO / "resources" / "demo"
 UNIT = 10**18
 GRACE = 5  # seconds: the board deployed for these tests lets anyone expire a round soon
 SPEC = {"version": 1, "title": "Tokens", "task": "classification", "metric": "accuracy"}
-
-
-@pytest.fixture(autouse=True)
-def _fast_scrypt(monkeypatch):
-    monkeypatch.setenv(keystore.SCRYPT_N_ENV, "4096")
-
-
-@pytest.fixture
-def home(tmp_path):
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def devnet(home):
-    with start_devnet(home / "devnet") as node:
-        yield node
-
-
-@pytest.fixture
-def wallet_files(tmp_path, home):
-    account = Account.create()
-    (tmp_path / "pw").write_text("pw-1\n")
-    (tmp_path / "key").write_text(account.key.hex() + "\n")
-    assert run(home, "wallet", "import", "--private-key-file", str(tmp_path / "key"),
-               "--password-file", str(tmp_path / "pw")) == 0
-    return {"account": account, "pw": str(tmp_path / "pw")}
-
-
-def run(home, *argv):
-    return main(["--home", str(home), *argv])
 
 
 def _create(w3, signer, board: str, token, reward: int, rounds: int, duration: int, spec_uri: str,

@@ -1,5 +1,8 @@
 """`quarry devnet|network|wallet balance|wallet send|bounties|rewards|claim` against a real devnet."""
 
+# fixtures imported from tests.cli_fixtures are "redefined" by test parameters
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import json
@@ -17,11 +20,10 @@ from eth_utils import keccak
 from common.artifacts import abi
 from devnet.config import CHAIN_ID
 from devnet.server_info import read_server_info
-from tests.anvil import devnet_w3, free_port, start_devnet
-from wallet import keystore
+from tests.anvil import devnet_w3, free_port
+from tests.cli_fixtures import devnet, fast_scrypt, home, run, wallet_files  # noqa: F401 (fixtures)
 from wallet.blob_store import LocalBlobStore, blob_hash
 from wallet.bounties import BountyClient
-from wallet.cli import main
 from wallet.store import Store
 from wallet.tx import transact
 
@@ -29,36 +31,6 @@ REPO = Path(__file__).resolve().parents[1]
 UNIT = 10**18
 # the title carries a terminal escape (clear screen) and a right-to-left override: shown defused
 SPEC = {"version": 1, "title": "Heart disease\x1b[2J\u202e", "task": "classification", "metric": "accuracy"}
-
-
-@pytest.fixture(autouse=True)
-def _fast_scrypt(monkeypatch):
-    monkeypatch.setenv(keystore.SCRYPT_N_ENV, "4096")
-
-
-@pytest.fixture
-def home(tmp_path):
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def devnet(home):
-    with start_devnet(home / "devnet") as node:
-        yield node
-
-
-@pytest.fixture
-def wallet_files(tmp_path, home):
-    account = Account.create()
-    (tmp_path / "pw").write_text("pw-1\n")
-    (tmp_path / "key").write_text(account.key.hex() + "\n")
-    assert main(["--home", str(home), "wallet", "import", "--private-key-file", str(tmp_path / "key"),
-                 "--password-file", str(tmp_path / "pw")]) == 0
-    return {"account": account, "pw": str(tmp_path / "pw")}
-
-
-def run(home, *argv):
-    return main(["--home", str(home), *argv])
 
 
 def test_balance_funds_a_new_account_once_and_send_tokens(devnet, home, wallet_files, capsys):
