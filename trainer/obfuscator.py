@@ -83,3 +83,9 @@ def obfuscator_for(n: int, rng: random.Random | None = None) -> FixedBaseObfusca
             obf = FixedBaseObfuscator(n, _random_hs(n, None))
             _CACHE[n] = obf
         return obf
+
+
+def forget_tables() -> None:
+    """Drop every cached table (benchmarks time building one as part of the work)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
