@@ -267,7 +267,11 @@ class RewardsPage(Page):
         self.table = sortable_table(self.proxy, "Rewards per bounty and round")
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # as on the Bounties page: the bounty keeps room of its own (a stretched column was
+        # squeezed to two letters once Check joined), the table scrolls sideways instead
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(0, 170)
+        header.setStretchLastSection(True)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.report = QTextBrowser()
         self.report.setAccessibleName("Round report")
