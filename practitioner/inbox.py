@@ -85,7 +85,32 @@ class _TokenBuckets:
             return True
 
 
-class InboxServer(ThreadingHTTPServer):
+class InboxAddress:
+    """What both inbox servers share: their URL, blob URIs and the optional request record.
+    The server sets `server_address`, `record_path` and `_record_lock`."""
+
+    server_address: tuple
+    record_path: Path | None
+    _record_lock: threading.Lock
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def blob_uri(self, blob_hash: str) -> str:
+        return f"{self.url}/blobs/{blob_hash.lower()}"
+
+    def record(self, method: str, path: str, body: bytes) -> None:
+        if self.record_path is None:
+            return
+        with self._record_lock, open(self.record_path, "ab") as handle:
+            handle.write(f"--- {method} {path} {len(body)}\n".encode())
+            handle.write(body)
+            handle.write(b"\n")
+
+
+class InboxServer(InboxAddress, ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
@@ -118,22 +143,6 @@ class InboxServer(ThreadingHTTPServer):
         self._record_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         super().__init__((host, port), _InboxHandler)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def blob_uri(self, blob_hash: str) -> str:
-        return f"{self.url}/blobs/{blob_hash.lower()}"
-
-    def record(self, method: str, path: str, body: bytes) -> None:
-        if self.record_path is None:
-            return
-        with self._record_lock, open(self.record_path, "ab") as handle:
-            handle.write(f"--- {method} {path} {len(body)}\n".encode())
-            handle.write(body)
-            handle.write(b"\n")
 
     def start(self) -> InboxServer:
         """Serve in a daemon thread (tests, the demo); `shutdown()` stops it."""

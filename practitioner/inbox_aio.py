@@ -38,6 +38,7 @@ from practitioner.inbox import (
     MAX_RELAY_BODY,
     RELAY_FIELDS,
     Admit,
+    InboxAddress,
     Refused,
     Relay,
     _TokenBuckets,
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 WORKER_THREADS = 8
 
 
-class AioInboxServer:
+class AioInboxServer(InboxAddress):
     """Same constructor, attributes and life cycle as `practitioner.inbox.InboxServer`
     (`url`, `blob_uri`, `start`/`stop`, `serve_forever`/`shutdown`/`server_close`); binds its
     socket at construction, so a busy port raises OSError there too."""
@@ -88,22 +89,6 @@ class AioInboxServer:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._pool = concurrent.futures.ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="inbox")
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def blob_uri(self, blob_hash: str) -> str:
-        return f"{self.url}/blobs/{blob_hash.lower()}"
-
-    def record(self, method: str, path: str, body: bytes) -> None:
-        if self.record_path is None:
-            return
-        with self._record_lock, open(self.record_path, "ab") as handle:
-            handle.write(f"--- {method} {path} {len(body)}\n".encode())
-            handle.write(body)
-            handle.write(b"\n")
 
     # -- life cycle ------------------------------------------------------------------------
 
