@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trainer.errors import BlobError
+from trainer.npz_blob import read_npz_members
 from trainer.spec import BountySpec, ModelSpec
 
 MODEL_FORMAT = "quarry-model"
@@ -285,23 +286,9 @@ def model_from_bytes(
     data: bytes, expected: BountySpec | ModelSpec | None = None, max_bytes: int = MAX_MODEL_BYTES
 ) -> Model:
     """Parse a model blob; BlobError on anything malformed or not matching `expected`."""
-    if not isinstance(data, (bytes, bytearray)):
-        raise BlobError("A model blob must be bytes.")
-    if len(data) > max_bytes:
-        raise BlobError(f"The model blob is {len(data)} bytes; the limit is {max_bytes}.")
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            if sum(i.file_size for i in zf.infolist()) > max_bytes:
-                raise BlobError("The model blob uncompresses to more than the size limit.")
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            if set(npz.files) != {"header", "params"}:
-                raise BlobError("The model blob must hold exactly 'header' and 'params'.")
-            header_arr = npz["header"]
-            params = npz["params"]
-    except BlobError:
-        raise
-    except Exception as exc:  # zipfile/numpy raise many types on garbage
-        raise BlobError(f"The model blob is not a readable model file ({exc}).") from exc
+    arrays = read_npz_members(data, ("header", "params"), name="model blob", kind="model file",
+                              max_bytes=max_bytes)
+    header_arr, params = arrays["header"], arrays["params"]
     if header_arr.dtype != np.uint8 or header_arr.ndim != 1:
         raise BlobError("The model blob's header is malformed.")
     try:

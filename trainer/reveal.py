@@ -13,13 +13,13 @@ Lives in trainer/ (the lowest layer) because both the practitioner and the walle
 from __future__ import annotations
 
 import io
-import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 from eth_hash.auto import keccak
 
 from trainer.errors import BlobError
+from trainer.npz_blob import read_npz_members
 
 MAX_REVEAL_BYTES = 64 * 1024 * 1024
 MAX_SALT_BYTES = 64
@@ -80,22 +80,9 @@ def parse_validation_reveal(
 def parse_reveal(data: bytes, max_bytes: int = MAX_REVEAL_BYTES) -> RevealedValidation:
     """The well-formed contents of a reveal blob, not yet checked against any commitment
     (``parse_validation_reveal`` does both); RevealError otherwise."""
-    if not isinstance(data, bytes | bytearray):
-        raise RevealError("A validation reveal must be bytes.")
-    if len(data) > max_bytes:
-        raise RevealError(f"The validation reveal is {len(data)} bytes; the limit is {max_bytes}.")
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            if sum(i.file_size for i in zf.infolist()) > max_bytes:
-                raise RevealError("The validation reveal uncompresses to more than the size limit.")
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            if set(npz.files) != _MEMBERS:
-                raise RevealError("The validation reveal must hold exactly 'salt', 'x' and 'y'.")
-            salt_arr, x, y = npz["salt"], npz["x"], npz["y"]
-    except RevealError:
-        raise
-    except Exception as exc:  # zipfile/numpy raise many types on garbage
-        raise RevealError(f"The validation reveal is not a readable .npz file ({exc}).") from exc
+    arrays = read_npz_members(data, ("salt", "x", "y"), name="validation reveal", kind=".npz file",
+                              max_bytes=max_bytes, error=RevealError)
+    salt_arr, x, y = arrays["salt"], arrays["x"], arrays["y"]
     if salt_arr.dtype != np.uint8 or salt_arr.ndim != 1 or not 1 <= salt_arr.size <= MAX_SALT_BYTES:
         raise RevealError("The validation reveal's salt is malformed.")
     if x.dtype != np.float64 or x.ndim != 2 or y.dtype != np.int64 or y.ndim != 1 or x.shape[0] != y.shape[0]:
