@@ -327,29 +327,36 @@ def round_title(index: int, rounds: int) -> str:
     return f"Round {index + 1} of {rounds}"
 
 
-def _rounds_lookup(store: Store, w3: Web3 | None, network: str,
-                   board: str | None) -> Callable[[int], int | None]:
-    """bounty id -> its number of rounds: from the bounty cache, else asked from the board."""
-    found: dict[int, int | None] = {}
+def _bounty_field_lookup(store: Store, w3: Web3 | None, network: str, board: str | None,
+                         field: str, index: int, convert: Callable[[Any], Any]) -> Callable[[int], Any]:
+    """bounty id -> one field of it (`field` in the bounty cache, `index` in getBounty's
+    tuple), converted; from the cache, else asked from the board; None when neither answers."""
+    found: dict[int, Any] = {}
 
-    def rounds_of(bounty_id: int) -> int | None:
+    def lookup(bounty_id: int) -> Any:
         if bounty_id in found:
             return found[bounty_id]
-        rounds = None
+        value = None
         if board:
             for row in store.db.query(
                     "SELECT data FROM bounty_cache WHERE network = ? AND board = ? AND bounty_id = ?",
                     [network, board, bounty_id]):
                 with contextlib.suppress(ValueError, TypeError, KeyError):
-                    rounds = int(json.loads(row["data"])["rounds"])
-            if rounds is None and w3 is not None:
+                    value = convert(json.loads(row["data"])[field])
+            if value is None and w3 is not None:
                 with contextlib.suppress(Exception):  # offline or odd node: the text goes without it
                     contract = w3.eth.contract(address=to_checksum_address(board), abi=abi("BountyBoard"))
-                    rounds = int(contract.functions.getBounty(bounty_id).call()[3])
-        found[bounty_id] = rounds
-        return rounds
+                    value = convert(contract.functions.getBounty(bounty_id).call()[index])
+        found[bounty_id] = value
+        return value
 
-    return rounds_of
+    return lookup
+
+
+def _rounds_lookup(store: Store, w3: Web3 | None, network: str,
+                   board: str | None) -> Callable[[int], int | None]:
+    """bounty id -> its number of rounds."""
+    return _bounty_field_lookup(store, w3, network, board, "rounds", 3, int)
 
 
 Unit = tuple[str, int]  # (the token as people read it, its decimals)
@@ -364,24 +371,8 @@ def _token_units(store: Store, w3: Web3 | None, network: str, board: str | None,
     for claims. None when it cannot be known (offline): the caller's default is used."""
     from wallet.token import token_label
 
-    bounty_tokens: dict[int, str | None] = {}
+    bounty_token = _bounty_field_lookup(store, w3, network, board, "token", 1, str)
     units: dict[str, Unit | None] = {}
-
-    def bounty_token(bounty_id: int) -> str | None:
-        if bounty_id not in bounty_tokens:
-            found = None
-            if board:
-                for row in store.db.query(
-                        "SELECT data FROM bounty_cache WHERE network = ? AND board = ? AND bounty_id = ?",
-                        [network, board, bounty_id]):
-                    with contextlib.suppress(ValueError, TypeError, KeyError):
-                        found = str(json.loads(row["data"])["token"])
-                if found is None and w3 is not None:
-                    with contextlib.suppress(Exception):  # offline or odd node: the default unit
-                        contract = w3.eth.contract(address=to_checksum_address(board), abi=abi("BountyBoard"))
-                        found = str(contract.functions.getBounty(bounty_id).call()[1])
-            bounty_tokens[bounty_id] = found
-        return bounty_tokens[bounty_id]
 
     def unit_of(event: dict[str, Any]) -> Unit | None:
         name = event["event"]
