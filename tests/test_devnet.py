@@ -466,7 +466,9 @@ def test_evm_mine_cannot_push_the_chain_clock_ahead(devnet):
     answers = [w3.provider.make_request("evm_mine", []) for _ in range(20)]
     refused = [a for a in answers if "error" in a]
     assert refused and "real time" in refused[0]["error"]["message"]
-    assert w3.eth.get_block("latest")["timestamp"] <= time.time()
+    # Block times are whole seconds and the machine's clock may be stepped back by a few
+    # milliseconds (NTP on shared machines): allow that second, not the 19 of unguarded mining.
+    assert w3.eth.get_block("latest")["timestamp"] <= time.time() + 1
 
 
 def test_without_a_port_a_second_home_takes_a_free_one_and_says_so(monkeypatch):
