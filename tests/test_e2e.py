@@ -174,6 +174,7 @@ def test_market_end_to_end_over_anvil(tmp_path):
                 owners.append((account, home))
             honest, free_rider = owners[:3], owners[3]
 
+            rejected_honest = 0
             for round_index in range(2):
                 trainers = [
                     subprocess.Popen(
@@ -194,7 +195,15 @@ def test_market_end_to_end_over_anvil(tmp_path):
                 _pass_deadline(url)
                 evaluated = json.loads(_run([*cli, "evaluate", str(bounty_id), str(round_index),
                                              "--password-file", str(tmp_path / "pw"), "--json", *chain]))
-                assert [r["reason"] for r in evaluated["rejected"]] == ["zero update (free rider)"]
+                reasons = {r["address"].lower(): r["reason"] for r in evaluated["rejected"]}
+                assert reasons.pop(free_rider[0].address.lower()) == "zero update (free rider)"
+                # The honest owners train with the wallet's default row-level DP-SGD (sigma 2):
+                # late in training a round's update can be mostly noise, and the alignment
+                # screen may then leave it out (PROTOCOL.md, Privacy, "Measured": on breast
+                # cancer honest owners are paid in 85-95 % of rounds). Nothing else may be.
+                assert set(reasons) <= {a.address.lower() for a, _ in honest}, reasons
+                assert all(r.startswith("update not aligned") for r in reasons.values()), reasons
+                rejected_honest += len(reasons)
                 _run([*cli, "finalize", str(bounty_id), str(round_index), *chain])
 
             status = json.loads(_run([*cli, "status", str(bounty_id), "--json", *chain]))
@@ -207,7 +216,10 @@ def test_market_end_to_end_over_anvil(tmp_path):
         board_contract = w3.eth.contract(address=board, abi=abi("BountyBoard"))
         earned = [board_contract.functions.claimable(token, a.address).call() for a, _ in owners]
         assert earned[3] == 0
-        assert all(amount > 0 for amount in earned[:3]), earned
+        if rejected_honest == 0:
+            assert all(amount > 0 for amount in earned[:3]), earned
+        else:  # a DP-noise rejection costs that owner one round's pay, not the others'
+            assert sum(amount > 0 for amount in earned[:3]) >= 2, earned
         assert sum(earned) <= 2 * 100 * 10**18
 
         # -- the final model against central training on all the owners' data -----------
