@@ -12,7 +12,9 @@ from trainer.encoding import (
     decode_average,
     decode_sum,
     encode,
+    encode_nearest,
     pack,
+    rounding_seed,
     unpack_sums,
 )
 from trainer.errors import EncodingError, TrainerError
@@ -46,13 +48,63 @@ def test_layout_invariants(precision, clip, contributors, key_bits):
     assert p.slots_per_plaintext * p.slot_bits <= key_bits - 2
 
 
-def test_encode_decode_round_trip_within_half_a_step():
+def test_encode_decode_round_trip_within_one_step():
     p = EncodingParams(16, 0.5, 10, 1024)
     x = np.random.default_rng(1).uniform(-0.5, 0.5, 1000)
     q = encode(x, p)
     assert q.dtype == np.int64 and q.min() >= 0 and q.max() <= p.max_q
     back = decode_average(q, 1, p)
-    assert np.max(np.abs(back - x)) <= 0.5 / p.scale + 1e-12
+    assert np.max(np.abs(back - x)) < 1.0 / p.scale  # stochastic: the grid point below or above
+    assert np.array_equal(np.floor((x + 0.5) * p.scale) <= q, np.ones(1000, dtype=bool))
+    nearest = decode_average(encode_nearest(x, p), 1, p)
+    assert np.max(np.abs(nearest - x)) <= 0.5 / p.scale + 1e-12
+
+
+def test_the_new_default_layout_is_17_bit_slots_120_per_2048_bit_ciphertext():
+    # The spec default (practitioner.spec_draft, the demo specs): 4.27 bytes per parameter.
+    p = EncodingParams(precision_bits=8, clip=2.0, max_contributors=100, key_bits=2048)
+    assert p.max_q == 1024 and p.slot_bits == 17 and p.slots_per_plaintext == 120
+    assert 100 * p.max_q < 2**17
+    assert 512 * p.n_plaintexts(100_000) / 100_000 <= 4.5
+
+
+def test_stochastic_rounding_is_unbiased():
+    # Every value sits 0.3 of a step above a grid point: nearest rounding is off by -0.3 steps
+    # on every one of them, stochastic rounding on average by ~0.
+    p = EncodingParams(8, 2.0, 100, 2048)
+    x = np.full(200_000, 0.25 + 0.3 / p.scale)
+    bias = decode_average(encode(x, p), 1, p).mean() - x[0]
+    assert abs(bias) < 0.01 / p.scale  # the mean of 200,000 draws: std 0.001 steps
+    assert decode_average(encode_nearest(x, p), 1, p).mean() - x[0] == pytest.approx(-0.3 / p.scale)
+    q = encode(x, p)
+    assert 0.28 < float(np.mean(q - q.min())) < 0.32  # rounded up about 30 % of the time
+
+
+def test_stochastic_rounding_is_deterministic_given_its_seed():
+    p = EncodingParams(8, 2.0, 100, 2048)
+    x = np.random.default_rng(3).normal(0, 0.1, 5000)
+    assert np.array_equal(encode(x, p), encode(x.copy(), p))  # default seed: from the content
+    assert np.array_equal(encode(x, p), encode(x, p, seed=rounding_seed(x, p)))
+    other = encode(x, p, seed=b"another seed")
+    assert np.array_equal(other, encode(x, p, seed=b"another seed"))
+    assert not np.array_equal(other, encode(x, p))
+    # a value on the grid stays where it is: re-encoding what was decoded gives the same integers
+    back = decode_average(encode(x, p), 1, p)
+    assert np.array_equal(encode(back, p), encode(x, p))
+    # another encoding of the same vector draws other bits
+    assert rounding_seed(x, p) != rounding_seed(x, EncodingParams(8, 2.0, 99, 2048))
+
+
+def test_stochastic_rounding_never_lengthens_an_update_beyond_half_a_step_per_parameter():
+    # The practitioner projects updates longer than clip_norm + sqrt(d) / 2^(precision + 1)
+    # (practitioner.valuation.encoding_slack): an honest clipped update must never be.
+    p = EncodingParams(8, 2.0, 100, 2048)
+    rng = np.random.default_rng(4)
+    for d in (1, 2, 3, 5, 31, 650, 10_000):
+        for _ in range(20):
+            x = rng.normal(0, rng.choice([1e-4, 1e-2, 0.3]), d)
+            back = decode_average(encode(x, p), 1, p)
+            assert np.linalg.norm(back) <= np.linalg.norm(x) + 0.5 * np.sqrt(d) / p.scale + 1e-12
 
 
 def test_encode_clamps_to_clip():

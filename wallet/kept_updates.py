@@ -3,7 +3,9 @@ a round's report once the validation set is revealed.
 
 What is kept is exactly what the practitioner decrypts: the clipped (and possibly noised)
 update after the fixed-point round trip of the spec's encoding (clamp to [-clip, clip],
-`q = round((x + clip) * 2^precision_bits)`, back to `q / 2^precision_bits - clip`).
+`q` = `(x + clip) * 2^precision_bits` rounded stochastically, back to
+`q / 2^precision_bits - clip`). The rounding's random bits come from a hash of the update
+itself (`trainer.encoding.rounding_seed`), so `round_trip` draws exactly what the blob holds.
 Anything else (the raw float update) would differ in the last bits and make an honest
 report's "without you" score look wrong.
 
