@@ -74,6 +74,9 @@ class TrainingChart(pg.GraphicsLayoutWidget):
         self.acc_curve.setData(self.epochs, self.accuracies)
 
 
+MIN_EARNINGS_SPAN = 86_400.0  # seconds: the earnings chart shows at least a day
+
+
 class EarningsChart(pg.PlotWidget):
     """Cumulative tokens earned over time (x: unix seconds shown as dates)."""
 
@@ -121,8 +124,16 @@ class EarningsChart(pg.PlotWidget):
             ys.append(total)
         self.points = (xs, ys)
         self.curve.setData(xs, ys)
-        if xs:
-            self.empty_note.hide()
-            self.enableAutoRange()
-        else:
+        if not xs:
             self._show_empty()
+            return
+        self.empty_note.hide()
+        span = xs[-1] - xs[0]
+        if span >= MIN_EARNINGS_SPAN:
+            self.enableAutoRange()
+            return
+        # One reward (or a few within hours): auto-range would zoom to a second around it and
+        # the date axis would label fractions of a second; show a day around them instead.
+        middle = (xs[0] + xs[-1]) / 2.0
+        self.setXRange(middle - MIN_EARNINGS_SPAN / 2.0, middle + MIN_EARNINGS_SPAN / 2.0, padding=0)
+        self.setYRange(0.0, max(ys[-1], 1e-9) * 1.15, padding=0)

@@ -1,0 +1,57 @@
+"""The earnings chart: readable axes whatever the number of rewards."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ui.charts import MIN_EARNINGS_SPAN, EarningsChart
+
+
+@pytest.fixture
+def chart(qtbot) -> EarningsChart:
+    widget = EarningsChart()
+    qtbot.addWidget(widget)
+    return widget
+
+
+def _bottom_labels(chart: EarningsChart) -> list[str]:
+    axis = chart.getPlotItem().getAxis("bottom")
+    low, high = chart.viewRange()[0]
+    labels: list[str] = []
+    for spacing, values in axis.tickValues(low, high, 600):
+        labels += axis.tickStrings(values, 1.0, spacing)
+    return labels
+
+
+def test_one_reward_is_shown_within_a_day_not_a_second(chart, qtbot):
+    chart.resize(600, 240)
+    now = time.time()
+    chart.set_earnings([now - 3600], [2.5])
+    low, high = chart.viewRange()[0]
+    assert high - low >= MIN_EARNINGS_SPAN * 0.99
+    assert low < now - 3600 < high
+    assert chart.viewRange()[1][0] <= 0.0 and chart.viewRange()[1][1] >= 2.5
+    # the date axis labels hours, not fractions of a second
+    chart.grab()  # a paint: the axis measures its labels with the painted font
+    labels = _bottom_labels(chart)
+    assert labels and not [label for label in labels if "." in label], labels
+
+
+def test_rewards_over_weeks_use_their_own_range(chart, qtbot):
+    now = time.time()
+    times = [now - 21 * 86_400, now - 7 * 86_400, now]
+    chart.set_earnings(times, [1.0, 2.0, 3.0])
+    qtbot.wait(50)  # auto-range applies on the next paint
+    chart.getPlotItem().getViewBox().updateAutoRange()
+    low, high = chart.viewRange()[0]
+    assert low <= times[0] and high >= times[-1]
+    assert chart.points == (times, [1.0, 3.0, 6.0])
+
+
+def test_no_rewards_shows_the_note(chart, qtbot):
+    chart.set_earnings([1.0], [1.0])
+    chart.set_earnings([], [])
+    assert chart.empty_note.isVisible() or not chart.isVisible()
+    assert chart.points == ([], [])
