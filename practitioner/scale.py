@@ -21,7 +21,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -62,7 +62,6 @@ def streaming_gtg(
     n = n_players
     if n == 0:
         return ShapleyResult((), "gtg", seed, 0)
-    rng = np.random.default_rng(seed)
     empty: Coalition = frozenset()
     u_empty = np.atleast_1d(np.asarray(utility(empty), dtype=np.float64))
     u_grand = np.atleast_1d(np.asarray(utility(frozenset(range(n))), dtype=np.float64))
@@ -76,30 +75,63 @@ def streaming_gtg(
                              per_example=summed)
     tolerance = truncation * span
     permutations = 0
+    orders = permutation_orders(n, seed)
     # the grand coalition is already known: a permutation needs at most n - 1 evaluations
     while evaluations + (n - 1) <= max_evaluations:
-        head = permutations % n
-        rest = [p for p in range(n) if p != head]
-        rng.shuffle(rest)
-        prefix: Coalition = empty
-        u_prev, v_prev = u_empty, v_empty
-        for position, player in enumerate([head, *rest]):
-            if abs(v_grand - v_prev) < tolerance:
-                break  # truncated: the remaining players' marginals are 0
-            prefix = prefix | {player}
-            if position == n - 1:
-                u_cur = u_grand
-            else:
-                u_cur = np.atleast_1d(np.asarray(utility(prefix), dtype=np.float64))
-                evaluations += 1
-            summed[player] += u_cur - u_prev
-            u_prev, v_prev = u_cur, float(u_cur.mean())
+        marginals, used = walk_permutation(next(orders), utility, u_empty, u_grand, tolerance)
+        for player, marginal in marginals:
+            summed[player] += marginal
+        evaluations += used
         permutations += 1
     log.info("streaming gtg: n=%d seed=%d permutations=%d evaluations=%d (budget %d)",
              n, seed, permutations, evaluations, max_evaluations)
     per_example = summed / permutations if permutations else summed
     values = tuple(float(v) for v in per_example.mean(axis=1))
     return ShapleyResult(values, "gtg", seed, evaluations, permutations, per_example=per_example)
+
+
+def permutation_orders(n_players: int, seed: int) -> Iterator[list[int]]:
+    """The permutations `streaming_gtg` walks, in order: permutation k starts with player
+    k mod n, the rest shuffled by one generator seeded with `seed` (so a cluster's workers
+    walk the same ones, `practitioner.cluster`)."""
+    rng = np.random.default_rng(seed)
+    k = 0
+    while True:
+        head = k % n_players
+        rest = [p for p in range(n_players) if p != head]
+        rng.shuffle(rest)
+        yield [head, *rest]
+        k += 1
+
+
+def walk_permutation(
+    order: Sequence[int],
+    utility: Utility,
+    u_empty: np.ndarray,
+    u_grand: np.ndarray,
+    tolerance: float,
+) -> tuple[list[tuple[int, np.ndarray]], int]:
+    """One permutation of `streaming_gtg`: each reached player's marginal (per example), in
+    order, and the utility calls made. A prefix within `tolerance` of v(N) ends the walk (the
+    remaining players' marginals are 0); the full coalition's utility is `u_grand`."""
+    v_grand = float(u_grand.mean())
+    n = len(order)
+    prefix: Coalition = frozenset()
+    u_prev, v_prev = u_empty, float(u_empty.mean())
+    marginals: list[tuple[int, np.ndarray]] = []
+    evaluations = 0
+    for position, player in enumerate(order):
+        if abs(v_grand - v_prev) < tolerance:
+            break
+        prefix = prefix | {player}
+        if position == n - 1:
+            u_cur = u_grand
+        else:
+            u_cur = np.atleast_1d(np.asarray(utility(prefix), dtype=np.float64))
+            evaluations += 1
+        marginals.append((player, u_cur - u_prev))
+        u_prev, v_prev = u_cur, float(u_cur.mean())
+    return marginals, evaluations
 
 
 class CoalitionSums:
