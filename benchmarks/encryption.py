@@ -12,8 +12,14 @@ Send time (issue 12): the wallet draws the update's obfuscators in the backgroun
 owner trains (trainer.obfuscator_pool); once training has finished, encrypting is encode,
 pack, one multiplication per ciphertext and serialise: `send_values_per_s`, against phe in the
 same run (`send_speedup_vs_phe`). `precompute_s` is the background work that moved out of
-the send. Decryption is also measured on one process (`decrypt_values_per_s_per_core`, CRT,
-85 values per ciphertext) next to phe's per-float decryption.
+the send. Decryption is also measured on one process (`decrypt_values_per_s_per_core`, CRT)
+next to phe's per-float decryption.
+
+The encoding defaults to the specs' (practitioner.spec_draft, resources/demo): precision_bits
+8, clip 2, 100 contributors, i.e. 17-bit slots, 120 values per 2048-bit ciphertext, stochastic
+rounding. The layout used before (precision_bits 16, clip 1: 24-bit slots, 85 per ciphertext)
+is measured in the same run for its size and its decryption rate on one process
+(`*_old_layout`, `decrypt_speedup_vs_old_layout`).
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from trainer.paillier import encrypt_update
 from trainer.update import encrypt_vector_to_blob
 from trainer.update_blob import parse_blob
 
+OLD_PRECISION_BITS, OLD_CLIP = 16, 1.0  # the layout before 17-bit slots: 24-bit, 85 per 2048 bits
+
 
 def _phe_json(
     public_key: paillier.PaillierPublicKey, numbers: list[paillier.EncryptedNumber]
@@ -55,8 +63,8 @@ def run(
     key_bits: int = 2048,
     baseline_values: int = 100,
     workers: int | None = None,
-    precision_bits: int = 16,
-    clip: float = 1.0,
+    precision_bits: int = 8,
+    clip: float = 2.0,
     max_contributors: int = 100,
 ) -> dict[str, Any]:
     public_key, private_key = keypair(key_bits)
@@ -112,19 +120,28 @@ def run(
     max_error = float(np.max(np.abs(decrypted - update)))
     if max_error > 1.0 / encoding.scale:
         raise AssertionError(f"decryption error {max_error} exceeds the encoding step")
-    # One process, CRT (phe's raw_decrypt: two half-size exponentiations), 85 values each.
+    # One process, CRT (two half-size exponentiations per ciphertext), all its slots' values.
     send_parsed = parse_blob(send_blob, expected_public_key=public_key)
     send_decrypted, dec_one_s = timed(
         lambda: decrypt_update(private_key, send_parsed, workers=1)
     )
     if not np.array_equal(send_decrypted, decrypted):
         raise AssertionError("the send-time blob decrypts differently from the cold one")
+    # The layout before 17-bit slots, same key, same update, same run.
+    old = EncodingParams(OLD_PRECISION_BITS, OLD_CLIP, max_contributors, key_bits)
+    old_blob = encrypt_vector_to_blob(
+        public_key, update, old, bounty_id=1, round=0, n_samples=1000, workers=workers
+    )
+    old_parsed = parse_blob(old_blob, expected_public_key=public_key)
+    _, dec_old_s = timed(lambda: decrypt_update(private_key, old_parsed, workers=1))
 
     return {
         "key_bits": key_bits,
         "params": n_params,
         "slots_per_ciphertext": encoding.slots_per_plaintext,
         "slot_bits": encoding.slot_bits,
+        "precision_bits": encoding.precision_bits,
+        "clip": encoding.clip,
         "ciphertexts": len(parsed.ciphertexts),
         "ours_encrypt_s": ours_s,
         "ours_encrypt_warm_s": warm_s,
@@ -148,6 +165,10 @@ def run(
         "decrypt_values_per_s_per_core": n_params / dec_one_s,
         "phe_decrypt_values_per_s": len(sample) / phe_dec_s,
         "decrypt_speedup_vs_phe_per_core": (n_params / dec_one_s) / (len(sample) / phe_dec_s),
+        "slots_per_ciphertext_old_layout": old.slots_per_plaintext,
+        "bytes_per_param_old_layout": len(old_blob) / n_params,
+        "decrypt_values_per_s_per_core_old_layout": n_params / dec_old_s,
+        "decrypt_speedup_vs_old_layout": dec_old_s / dec_one_s,
         "max_abs_error": max_error,
         **{f"machine_{k}": v for k, v in machine().items()},
     }
@@ -159,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key-bits", type=int, default=2048)
     parser.add_argument("--baseline", type=int, default=100, help="values phe encrypts")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: cores)")
-    parser.add_argument("--precision-bits", type=int, default=16, help="the spec's encoding")
-    parser.add_argument("--clip", type=float, default=1.0, help="the spec's encoding clip")
+    parser.add_argument("--precision-bits", type=int, default=8, help="the spec's encoding")
+    parser.add_argument("--clip", type=float, default=2.0, help="the spec's encoding clip")
     parser.add_argument("--max-contributors", type=int, default=100)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks import aggregation, encryption, training
+from benchmarks import aggregation, encoding_accuracy, encryption, training
 
 
 def _json_out(capsys, main, argv):
@@ -34,7 +34,24 @@ def test_encryption_benchmark(capsys):
         assert out[key] > 0, key
     assert out["params"] == 300 and out["key_bits"] == 512
     assert out["bytes_per_param"] < out["phe_bytes_per_param"]
-    assert out["max_abs_error"] <= 1 / 2**16
+    # the specs' encoding: precision_bits 8, 17-bit slots, stochastic rounding (< one step)
+    assert out["precision_bits"] == 8 and out["slot_bits"] == 17
+    assert out["max_abs_error"] < 1 / 2**8
+    assert out["bytes_per_param"] < out["bytes_per_param_old_layout"]
+    assert out["slots_per_ciphertext"] > out["slots_per_ciphertext_old_layout"]
+    assert out["decrypt_values_per_s_per_core_old_layout"] > 0
+
+
+def test_encoding_accuracy_benchmark(capsys):
+    out = _json_out(
+        capsys, encoding_accuracy.main,
+        ["--rounds", "2", "--draws", "2", "--datasets", "wine", "--json"],
+    )
+    assert out["new_precision_bits"] == 8 and out["new_slot_bits"] == 17
+    assert out["wine_new_slots"] == 120 and out["wine_old_slots"] == 81
+    assert len(out["wine_accuracy_old"]) == len(out["wine_accuracy_new"]) == 2
+    assert all(0 < a <= 1 for a in out["wine_accuracy_new"])
+    assert out["max_mean_diff_points"] >= 0
 
 
 def test_aggregation_benchmark(capsys):

@@ -163,3 +163,71 @@ def test_fuzz_mutated_valid_blob_never_raises_anything_else(valid, edits, cut):
     # If it parsed, it is self-consistent.
     assert len(blob.ciphertexts) == blob.encoding.n_plaintexts(blob.n_params)
     assert all(0 < c < pub.nsquare for c in blob.ciphertexts)
+
+
+# -- the 17-bit layout (precision_bits 8, clip 2, 100 contributors) and blobs of the old one ----
+
+NARROW = dict(precision_bits=8, clip=2.0, max_contributors=100)
+WIDE = dict(precision_bits=16, clip=1.0, max_contributors=100)  # the layout before: 24-bit slots
+
+
+def _vector_blob(layout, vector, pub, round_=0):
+    from trainer.update import encrypt_vector_to_blob
+
+    enc = EncodingParams(key_bits=pub.n.bit_length(), **layout)
+    return encrypt_vector_to_blob(pub, vector, enc, bounty_id=7, round=round_, n_samples=10,
+                                  workers=1), enc
+
+
+def test_narrow_layout_round_trips_and_sums_at_max_contributors_without_overflow():
+    from trainer.aggregate import aggregate, decrypt_update
+    from trainer.encoding import decode_sum
+
+    pub, priv = test_keypair(512)
+    rng = np.random.default_rng(8)
+    one = rng.normal(0, 0.2, 75)
+    data, enc = _vector_blob(NARROW, one, pub)
+    assert (enc.slot_bits, enc.slots_per_plaintext) == (17, 30)  # 510 // 17 at 512 bits
+    header = struct.unpack_from(">BdIBH", data, 22)
+    assert header == (8, 2.0, 100, 17, 30)
+    blob = parse_blob(data, expected_public_key=pub, expected_encoding=enc)
+    assert np.array_equal(decrypt_update(priv, blob, workers=1), decode_sum(encode(one, enc), 1, enc))
+    # 100 contributors, every parameter at +clip (every slot at max_q) or -clip: the sum of
+    # the largest slots still fits 17 bits and decodes exactly
+    top, _ = _vector_blob(NARROW, np.full(75, 5.0), pub)
+    low, _ = _vector_blob(NARROW, np.full(75, -5.0), pub)
+    blobs = [parse_blob(top, expected_public_key=pub)] * 99 + [parse_blob(low, expected_public_key=pub)]
+    total = aggregate(priv, blobs, average=False, workers=1)
+    assert np.array_equal(total.vector, np.full(75, 99 * 2.0 - 2.0))
+    assert 100 * enc.max_q < 2**enc.slot_bits
+
+
+def test_a_blob_of_the_old_layout_is_still_read_and_refused_by_a_narrow_bounty_clearly():
+    from trainer.aggregate import decrypt_update
+    from trainer.encoding import encode_nearest
+
+    pub, priv = test_keypair(512)
+    vector = np.random.default_rng(9).normal(0, 0.2, 40)
+    # exactly what a wallet before stochastic rounding sent: nearest rounding, 24-bit slots
+    old_enc = EncodingParams(key_bits=512, **WIDE)
+    old = encode_blob(bounty_id=7, round=0, n_params=40, encoding=old_enc, public_key=pub,
+                      n_samples=10, ciphertexts=encrypt_update(pub, pack(encode_nearest(vector, old_enc), old_enc), workers=1))
+    blob = parse_blob(old, expected_public_key=pub, expected_encoding=old_enc)
+    assert blob.version == 1 and blob.encoding.slot_bits == 24  # 100 * 2^17 < 2^24
+    assert np.allclose(decrypt_update(priv, blob, workers=1), vector, atol=0.5 / 2**16)
+    narrow = EncodingParams(key_bits=512, **NARROW)
+    with pytest.raises(BlobError, match="parameters other than the bounty's"):
+        parse_blob(old, expected_public_key=pub, expected_encoding=narrow)
+
+
+def test_narrow_blob_with_a_forged_slot_layout_or_a_later_version_is_refused():
+    pub, _ = test_keypair(512)
+    data, enc = _vector_blob(NARROW, np.zeros(40), pub)
+    wide_slots = bytearray(data)
+    wide_slots[35] = 16  # says 16-bit slots: the sum of 100 would carry
+    with pytest.raises(BlobError, match="slot layout"):
+        parse_blob(bytes(wide_slots), expected_public_key=pub)
+    later = bytearray(data)
+    later[4:6] = (2).to_bytes(2, "big")
+    with pytest.raises(BlobError, match="format version 2; this version reads 1 only"):
+        parse_blob(bytes(later), expected_public_key=pub)
