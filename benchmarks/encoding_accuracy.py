@@ -9,7 +9,7 @@ is fixed-point encoded, and the practitioner values the round and builds the nex
 the decoded updates (practitioner.valuation.value_round, as `evaluate` does). Only the
 encoding differs:
 
-- old: precision_bits 16, clip 2, round to nearest (24-bit slots at 100 contributors: 81 per
+- old: precision_bits 16, clip 2, round to nearest (25-bit slots at 100 contributors: 81 per
   2048-bit ciphertext, what the demo specs said before);
 - new: the specs' precision_bits (8), clip 2, stochastic rounding (17-bit slots, 120 per
   ciphertext).

@@ -1,7 +1,7 @@
 """Homomorphic aggregation of encrypted updates and their decryption (the practitioner's side).
 
 Adding N updates multiplies their ciphertexts block by block mod n^2, so the practitioner
-decrypts one packed block per ~85 parameters for the whole round instead of per contributor.
+decrypts one packed block per ~120 parameters for the whole round instead of per contributor.
 For Shapley valuation it may also decrypt each contributor's update on its own
 (`decrypt_update`) and combine plaintext vectors for any coalition (`aggregate_subset`
 does the same homomorphically when only the sum of a subset is wanted).

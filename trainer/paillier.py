@@ -6,7 +6,7 @@ The ciphertexts are ordinary Paillier ciphertexts for phe's key objects (g = n +
 phe computes c = (1 + m*n) * r^n mod n^2 with a fresh random r < n: a 2048-bit exponent modulo a
 4096-bit number, ~10-15 ms on these machines, for ONE float. Where the speed comes from here:
 
-1. packing: ~85 parameters per plaintext (trainer.encoding);
+1. packing: 120 parameters per 2048-bit plaintext at the default encoding (trainer.encoding);
 2. a cheaper obfuscator, as in Damgard-Jurik-Nielsen ("A generalization of Paillier's public-key
    system with applications to electronic voting", IJIS 2010): once per key pick a random
    x, h = -x^2 mod n and hs = h^n mod n^2; then each obfuscator is hs^a mod n^2 for a uniformly
