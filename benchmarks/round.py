@@ -38,6 +38,7 @@ import numpy as np
 
 from benchmarks._common import emit, machine
 from practitioner.chain import PAYOUT_BATCH, BoardClient
+from practitioner.cluster import Cluster
 from practitioner.decode import (
     FetchedSubmission,
     ValidationScorer,
@@ -155,18 +156,20 @@ def build_round(n: int, params: int, key_bits: int, seed: int = 0) -> Round:
                  bounty_id, practitioner)
 
 
-def run_round(r: Round, workers: int | None, seed: int = 7, finalize: bool = True) -> dict[str, Any]:
+def run_round(r: Round, workers: int | None, seed: int = 7, finalize: bool = True,
+              cluster: Cluster | None = None) -> dict[str, Any]:
     """The practitioner's round on `r`: per-stage seconds, the report and the chain's gas
-    (`finalize=False` stops before the chain, so the same round can be evaluated again)."""
+    (`finalize=False` stops before the chain, so the same round can be evaluated again).
+    With a `cluster`, as `practitioner.evaluate` runs it there."""
     stages: dict[str, float] = {}
     decoded = decode_submissions(r.spec, r.private_key, r.bounty_id, 0, r.fetched,
-                                 workers=workers, timings=stages)
+                                 workers=workers, timings=stages, cluster=cluster)
     scorer = ValidationScorer(r.spec, r.x_val, r.y_val)
     valuation = value_round(
         r.global_params, decoded, scorer, REWARD, clip_norm=r.spec.privacy.clip_norm,
         clip_slack=encoding_slack(r.global_params.size, r.spec.encoding.precision_bits),
         reference=reference_update(r.spec, r.global_params, r.x_val, r.y_val), seed=seed,
-        timings=stages,
+        timings=stages, game_scorer=None if cluster is None else cluster.game_scorer(scorer, seed=seed),
     )
     started = time.perf_counter()
     report = build_report(

@@ -6,11 +6,14 @@
     quarry-practitioner post SPEC.json --validation FILE... --reward X --rounds R --round-seconds S
                              [--token T] [--inbox-url URL] [--json]    (prints the bounty id)
     quarry-practitioner serve [--port P] [--account ADDR: relay gasless submissions]
-    quarry-practitioner evaluate BOUNTY ROUND
+    quarry-practitioner evaluate BOUNTY ROUND [--cluster ADDRESS [--share-key-with-workers]]
     quarry-practitioner finalize BOUNTY ROUND
     quarry-practitioner reveal BOUNTY      (at the bounty's end: publish the validation set)
     quarry-practitioner status [BOUNTY] [--json]
-    quarry-practitioner run [--poll S] [--once]
+    quarry-practitioner run [--poll S] [--once] [--cluster ADDRESS [--share-key-with-workers]]
+                             (--cluster: a Dask scheduler runs the valuation's model
+                             evaluations; decryption stays here unless the key is shared,
+                             practitioner/cluster.py; needs quarry-wallet[cluster])
 
 Common options: --home DIR; the chain as --rpc URL --board ADDR [--token ADDR] or the
 wallet's --network NAME (default: the wallet's current network); the signing account as
@@ -185,6 +188,32 @@ def _private_key(args: argparse.Namespace, session: Session):
     return load_private_key(session.home.key_path, _password(args))
 
 
+def _cluster(args: argparse.Namespace):
+    """A context manager giving the connected cluster of --cluster, or None without it."""
+    if not args.cluster:
+        if args.share_key_with_workers:
+            raise InvalidInput("--share-key-with-workers needs --cluster ADDRESS.")
+        return contextlib.nullcontext(None)
+    from practitioner.cluster import Cluster
+
+    if args.cluster_timeout <= 0:
+        raise InvalidInput("--cluster-timeout must be a positive number of seconds.")
+    return Cluster.connect(args.cluster, share_key_with_workers=args.share_key_with_workers,
+                           timeout=args.cluster_timeout)
+
+
+def _cluster_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cluster", metavar="ADDRESS",
+                        help="a Dask scheduler (tcp://HOST:8786, tls://...): its workers run the "
+                             "valuation's model evaluations; they see the round's decrypted updates "
+                             "and the validation set, never the key (needs quarry-wallet[cluster])")
+    parser.add_argument("--share-key-with-workers", action="store_true",
+                        help="with --cluster: send the Paillier secret key to the workers so they "
+                             "decrypt too (trust them and the network with every update of your bounties)")
+    parser.add_argument("--cluster-timeout", type=float, default=10.0, metavar="S",
+                        help="seconds to wait for the scheduler and a worker (default 10)")
+
+
 def _round(session: Session, bounty_id: int, round_index: int) -> str:
     """`round 0 (1 of 6)`: the on-chain index and its place among the bounty's rounds."""
     try:
@@ -341,7 +370,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     session = build_session(args)  # evaluating signs nothing
     check_evaluable(session, args.bounty, args.round)  # before asking for the key's password
-    result = evaluate_round(session, args.bounty, args.round, _private_key(args, session))
+    with _cluster(args) as cluster:  # an unreachable cluster is said before the password too
+        result = evaluate_round(session, args.bounty, args.round, _private_key(args, session),
+                                cluster=cluster)
     report = result.report
     if args.json:
         print(json.dumps(report, indent=1))
@@ -455,23 +486,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     from practitioner.runner import process_due_rounds, run
 
     session = build_session(args, signs=True)
-    private_key = _private_key(args, session)
-    def say(done) -> None:
-        print(f"bounty {done.bounty_id} {round_text(done.round_index, done.rounds)} "
-              f"{done.outcome}: {done.tx_hash}", flush=True)
+    with _cluster(args) as cluster:
+        private_key = _private_key(args, session)
 
-    if args.once:
-        for done in process_due_rounds(session, private_key):
-            say(done)
-        return 0
-    mine = session.home.known_bounties(session.chain_id, session.board_address)
-    print(f"watching {len(mine)} bounty(ies) posted from this home on chain {session.chain_id}; "
-          "each round is evaluated and finalized as it closes (Ctrl-C to stop)",
-          file=sys.stderr, flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with contextlib.suppress(KeyboardInterrupt):
-        run(session, private_key, stop, args.poll, on_done=say)
+        def say(done) -> None:
+            print(f"bounty {done.bounty_id} {round_text(done.round_index, done.rounds)} "
+                  f"{done.outcome}: {done.tx_hash}", flush=True)
+
+        if args.once:
+            for done in process_due_rounds(session, private_key, cluster):
+                say(done)
+            return 0
+        mine = session.home.known_bounties(session.chain_id, session.board_address)
+        print(f"watching {len(mine)} bounty(ies) posted from this home on chain {session.chain_id}; "
+              "each round is evaluated and finalized as it closes"
+              + (f" (on the cluster at {cluster.address})" if cluster else "") + " (Ctrl-C to stop)",
+              file=sys.stderr, flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        with contextlib.suppress(KeyboardInterrupt):
+            run(session, private_key, stop, args.poll, on_done=say, cluster=cluster)
     return 0
 
 
@@ -544,6 +578,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("bounty", type=int, metavar="BOUNTY")
         p.add_argument("round", type=int, metavar="ROUND")
         p.add_argument("--json", action="store_true")
+        if name == "evaluate":
+            _cluster_options(p)
         p.set_defaults(func=func)
 
     p = sub.add_parser("reveal", help="publish an ended bounty's validation set, so owners can check their pay")
@@ -565,6 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     _chain_options(p)
     p.add_argument("--poll", type=float, default=5.0, metavar="S")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
+    _cluster_options(p)
     p.set_defaults(func=cmd_run)
     return parser
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from phe import paillier
@@ -27,6 +28,9 @@ from trainer.scoring import accuracy_from_proba, per_example_log_loss_from_proba
 from trainer.spec import BountySpec
 from trainer.update import make_update
 from trainer.update_blob import UpdateBlob, blob_hash, parse_blob
+
+if TYPE_CHECKING:
+    from practitioner.cluster import Cluster
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +60,13 @@ def decode_submissions(
     should_stop: Callable[[], bool] | None = None,
     workers: int | None = None,
     timings: dict[str, float] | None = None,
+    cluster: Cluster | None = None,
 ) -> list[DecodedSubmission]:
     """Verify, parse and decrypt each fetched blob (in submission order). `workers`: local
     processes for the decryption of many blobs (None = one per idle core); `timings`, when
-    given, receives the seconds spent parsing ("parse") and decrypting ("decrypt")."""
+    given, receives the seconds spent parsing ("parse") and decrypting ("decrypt"). With a
+    `cluster` whose operator shared the key with its workers, they decrypt; otherwise
+    decryption stays here (`practitioner.cluster`)."""
     started = time.perf_counter()
     encoding = EncodingParams.from_spec(spec)
     n_params = model_from_spec(spec).n_params
@@ -97,10 +104,12 @@ def decode_submissions(
         started = time.perf_counter()
     workers = default_workers() if workers is None else max(1, int(workers))
     blobs = [blob for _, _, _, blob in parsed]
-    if workers > 1 and len(parsed) >= PARALLEL_MIN_BLOBS and should_stop is None:
+    if cluster is not None and cluster.shares_key:
+        outcomes = cluster.decrypt(private_key, blobs)
+    elif workers > 1 and len(parsed) >= PARALLEL_MIN_BLOBS and should_stop is None:
         outcomes = _decrypt_in_pool(private_key, blobs, workers)
     else:
-        outcomes = [_decrypt_one(private_key, blob, should_stop) for blob in blobs]
+        outcomes = [decrypt_one(private_key, blob, should_stop) for blob in blobs]
     for (slot, item, order, _), (update, reason) in zip(parsed, outcomes, strict=True):
         if update is None:
             log.info("submission of %s rejected: %s", item.address, reason)
@@ -110,12 +119,13 @@ def decode_submissions(
     return [d for d in decoded if d is not None]
 
 
-def _decrypt_one(
+def decrypt_one(
     private_key: paillier.PaillierPrivateKey,
     blob: UpdateBlob,
     should_stop: Callable[[], bool] | None = None,
     workers: int | None = None,
 ) -> tuple[np.ndarray | None, str | None]:
+    """One verified blob's update, or None and why it cannot be decrypted."""
     try:
         return decrypt_update(private_key, blob, should_stop=should_stop, workers=workers), None
     except TrainerError as exc:
@@ -134,7 +144,7 @@ def _pool_start(n: int, p: int, q: int) -> None:
 
 def _pool_decrypt(blob: UpdateBlob) -> tuple[np.ndarray | None, str | None]:
     assert _POOL_KEY is not None
-    return _decrypt_one(_POOL_KEY, blob, workers=1)
+    return decrypt_one(_POOL_KEY, blob, workers=1)
 
 
 def _decrypt_in_pool(

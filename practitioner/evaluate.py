@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from eth_hash.auto import keccak
@@ -32,6 +32,9 @@ from trainer.spec import BountySpec
 from wallet.bounties import Bounty
 from wallet.errors import InvalidInput, NotFound, QuarryError
 from wallet.history import round_text
+
+if TYPE_CHECKING:
+    from practitioner.cluster import Cluster
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +115,11 @@ def evaluate_round(
     private_key: paillier.PaillierPrivateKey,
     *,
     should_stop: Callable[[], bool] | None = None,
+    cluster: Cluster | None = None,
 ) -> RoundEvaluation:
+    """Fetch, verify, decrypt and value the round; publish the next model and the report;
+    write the round record. With a `cluster`, the valuation's model evaluations (and, when
+    its operator shared the key, decryption) run on its workers (`practitioner.cluster`)."""
     client = session.client
     bounty, info = check_evaluable(session, bounty_id, round_index)
     directory = session.bounty_dir(bounty_id)
@@ -134,14 +141,17 @@ def evaluate_round(
             fetched.append(FetchedSubmission(address, blob_hash, data, order=order))
         except QuarryError as exc:
             fetched.append(FetchedSubmission(address, blob_hash, None, f"blob unavailable: {exc}", order))
-    decoded = decode_submissions(spec, private_key, bounty_id, round_index, fetched, should_stop=should_stop)
+    decoded = decode_submissions(spec, private_key, bounty_id, round_index, fetched,
+                                 should_stop=should_stop, cluster=cluster)
     x_val, y_val = load_validation(directory)
     seed = round_seed(bounty_id, round_index)
+    scorer = ValidationScorer(spec, x_val, y_val)
     valuation = value_round(
-        global_params, decoded, ValidationScorer(spec, x_val, y_val), bounty.reward_per_round,
+        global_params, decoded, scorer, bounty.reward_per_round,
         clip_norm=spec.privacy.clip_norm, previous_delta=previous_delta, seed=seed,
         clip_slack=encoding_slack(global_params.size, spec.encoding.precision_bits),
         reference=reference_update(spec, global_params, x_val, y_val),
+        game_scorer=None if cluster is None else cluster.game_scorer(scorer, seed=seed),
     )
     model = model_from_spec(spec)
     model.set_params(valuation.next_params)

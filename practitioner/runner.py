@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from phe import paillier
 
@@ -24,6 +25,9 @@ from trainer.errors import TrainerError
 from wallet.errors import QuarryError
 from wallet.history import round_text
 
+if TYPE_CHECKING:
+    from practitioner.cluster import Cluster
+
 log = logging.getLogger(__name__)
 
 
@@ -36,8 +40,11 @@ class RoundDone:
     outcome: str = "finalized"  # or "expired", or "revealed" (the bounty's validation set)
 
 
-def process_due_rounds(session: Session, private_key: paillier.PaillierPrivateKey) -> list[RoundDone]:
-    """One pass: every closed, unfinalised round of our bounties gets evaluated and finalised."""
+def process_due_rounds(
+    session: Session, private_key: paillier.PaillierPrivateKey, cluster: Cluster | None = None
+) -> list[RoundDone]:
+    """One pass: every closed, unfinalised round of our bounties gets evaluated (on
+    `cluster` when given, `practitioner.cluster`) and finalised."""
     done: list[RoundDone] = []
     client = session.client
     for bounty_id in session.home.known_bounties(session.chain_id, session.board_address):
@@ -61,7 +68,7 @@ def process_due_rounds(session: Session, private_key: paillier.PaillierPrivateKe
                 continue
             record_path = round_record_path(session, bounty_id, r)
             if not record_path.is_file() or read_json(record_path).get("finalizeTx"):
-                evaluate_round(session, bounty_id, r, private_key)
+                evaluate_round(session, bounty_id, r, private_key, cluster=cluster)
             tx_hash = finalize_round(session, bounty_id, r)
             log.info("bounty %d %s finalised in %s", bounty_id, round_text(r, bounty.rounds), tx_hash)
             done.append(RoundDone(bounty_id, r, tx_hash, bounty.rounds))
@@ -104,13 +111,14 @@ def run(
     poll_seconds: float = 5.0,
     max_sleep: float = 300.0,
     on_done: Callable[[RoundDone], None] | None = None,
+    cluster: Cluster | None = None,
 ) -> None:
     """Until `stop`: process due rounds (each closed one reported to `on_done`), then sleep
     until the next deadline (+1 s)."""
     while not stop.is_set():
         wait = poll_seconds
         try:
-            for done in process_due_rounds(session, private_key):
+            for done in process_due_rounds(session, private_key, cluster):
                 if on_done is not None:
                     on_done(done)
             wait = max(poll_seconds, seconds_to_next_deadline(session, max_sleep) + 1.0)

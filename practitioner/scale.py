@@ -46,6 +46,8 @@ STREAM_MIN_PLAYERS = 128
 # stays flat in n while decryption grows linearly. At n = 1,000 it is 30 permutations (each
 # player's marginal sampled 30 times at a random position); measured with benchmarks.round.
 GTG_MAX_EVALUATIONS = 30_000
+# A permutation ends once its prefix is within this share of |v(N) - v(empty)| of v(N).
+GTG_TRUNCATION = 0.01
 
 
 def streaming_gtg(
@@ -54,7 +56,7 @@ def streaming_gtg(
     *,
     seed: int,
     max_evaluations: int = GTG_MAX_EVALUATIONS,
-    truncation: float = 0.01,
+    truncation: float = GTG_TRUNCATION,
 ) -> ShapleyResult:
     """Per-example GTG-Shapley estimates for many players under a fixed budget (module doc).
     `evaluations` counts every utility call (none is memoised but the empty and grand

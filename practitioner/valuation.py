@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -155,6 +155,7 @@ def value_round(
     model_rule: str = "value",
     null_test: bool = False,
     timings: dict[str, float] | None = None,
+    game_scorer: Callable[[np.ndarray, Sequence[np.ndarray]], Scorer] | None = None,
 ) -> Valuation:
     """Value one round. `model_rule` picks the players of the next model: "value" (mean
     value > 0, the protocol's rule) or "lcb" (lower bound > 0; measured in benchmarks.fairness).
@@ -163,7 +164,9 @@ def value_round(
     and for stability (docs/PROTOCOL.md). `timings`, when given, receives the seconds spent
     screening and grouping copies ("dedupe") and in the coalition game ("value").
     Beyond `scale.STREAM_MIN_PLAYERS` players the game runs in bounded time and memory
-    (`practitioner.scale`: fixed evaluation budget, incremental coalition sums)."""
+    (`practitioner.scale`: fixed evaluation budget, incremental coalition sums).
+    `game_scorer(global_params, players)`, when given, returns the scorer the game uses once
+    its players are known (`practitioner.cluster`: coalition losses computed on a cluster)."""
     started = time.perf_counter()
     if model_rule not in ("value", "lcb"):
         raise ValueError(f"unknown model rule {model_rule!r}")
@@ -208,6 +211,8 @@ def value_round(
     if timings is not None:
         timings["dedupe"] = time.perf_counter() - started
         started = time.perf_counter()
+    if game_scorer is not None:
+        scorer = game_scorer(global_params, players)
 
     def params_of(coalition: frozenset[int]) -> np.ndarray:
         if not coalition:
