@@ -37,7 +37,7 @@ import numpy as np
 from phe import paillier
 
 from benchmarks._common import emit, keypair, machine
-from practitioner.decode import ValidationScorer
+from practitioner.decode import ValidationScorer, reference_update
 from practitioner.post import calibrated_clip_norm
 from practitioner.valuation import DecodedSubmission, encoding_slack, value_round
 from trainer.aggregate import decrypt_update
@@ -126,6 +126,7 @@ def run_rounds(spec: BountySpec, owners: list[tuple[np.ndarray, np.ndarray]], x_
             params, submissions, scorer, 10**18, clip_norm=spec.privacy.clip_norm,
             clip_slack=encoding_slack(params.size, precision_bits),
             previous_delta=previous, seed=round_index,
+            reference=reference_update(spec, params, x_val, y_val),
         )
         previous = valuation.global_delta
         params = valuation.next_params
