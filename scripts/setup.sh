@@ -2,7 +2,7 @@
 # Installs what Quarry needs on a fresh machine, idempotently.
 #   bash scripts/setup.sh --app   the app only: Qt's shared libraries (Debian-like systems) and a
 #                                 virtual environment in .venv with the project (scripts/app.sh)
-#   bash scripts/setup.sh         everything for the tests: also Xvfb, the test extras, and the
+#   bash scripts/setup.sh         everything for the tests: also Xvfb, the test and cluster extras, and the
 #                                 pinned node packages (solc, OpenZeppelin, anvil; scripts/test.sh)
 # The app itself needs no node, compiler or system package at run time: the compiled contracts
 # are committed and ship in the wheel.
@@ -36,7 +36,7 @@ fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-extras='[test]'
+extras='[test,cluster]'  # cluster: tests/test_cluster.py runs a real Dask LocalCluster
 [ "$mode" = app ] && extras=''
 .venv/bin/python -m pip install -q -e ".$extras" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import wallet, trainer, web3, phe, PySide6" || { echo "setup: python install failed" >&2; exit 1; }
