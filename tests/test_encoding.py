@@ -182,3 +182,12 @@ def test_decode_sum_subtracts_offsets():
     p = EncodingParams(4, 1.0, 10, 512)
     q = encode(np.array([0.5, -0.25]), p)
     assert decode_sum(q * 3, 3, p).tolist() == [1.5, -0.75]
+
+
+def test_without_an_acceptable_draw_the_encoding_rounds_to_nearest(monkeypatch):
+    import trainer.encoding as encoding_module
+
+    p = EncodingParams(8, 2.0, 100, 2048)
+    x = np.random.default_rng(6).normal(0, 0.1, 64)
+    monkeypatch.setattr(encoding_module, "ROUNDING_DRAWS", 0)
+    assert np.array_equal(encode(x, p), encode_nearest(x, p))
