@@ -86,7 +86,6 @@ from practitioner.shapley import (
     PAYOUT_FLOOR,
     cosine,
     exact_shapley,
-    null_pay_factors,
     payout_weights,
     residual_cosine,
     value_estimates,
@@ -96,6 +95,7 @@ from practitioner.valuation import (
     DecodedSubmission,
     Valuation,
     encoding_slack,
+    pay_factors,
     value_round,
 )
 from trainer.models import model_from_spec
@@ -282,7 +282,8 @@ def example_influence(market: Market, valuation: Valuation, params: np.ndarray, 
                 labels = market.y_val.copy()
                 labels[j] = k
                 reference = reference_update(market.spec, params, market.x_val, labels)
-                factors_k = null_pay_factors([cosine(p, reference) for p in players], params.size)
+                retrained = pay_factors(players, reference, null_test=NULL_TEST)
+                factors_k = np.ones(n) if retrained is None else retrained
             new_sums = sums - per_example[:, j] + column[:, k]
             new_sumsq = sumsq - per_example[:, j] ** 2 + column[:, k] ** 2
             mean = new_sums / m

@@ -15,14 +15,16 @@ Version 2 (written now):
      "seed": 0 | null, "evaluations": 8, "reward": "1000000000000000000",
      "paid": "999999999999999999",
      "contributors": [{"address", "blobHash", "value", "stdErr", "share", "amount",
-                       "inModel", "metricWithout", "copyOf": address | null}],
+                       "inModel", "metricWithout", "copyOf": address | null,
+                       "payFactor" (optional; 1 when absent)}],
      "rejected": [{"address", "blobHash", "reason"}]}
 
 `value` is the contributor's Shapley value (mean over validation examples of its log-loss
 reduction), `stdErr` its standard error across validation examples; `share` = amount /
 reward; `inModel` whether its update is in the next model; `metricWithout` = the log-loss of
 the next model minus this contributor's update / denominator (when inModel), else of the
-next model; `copyOf` = the earliest submission this one copies (it gets 0).
+next model; `copyOf` = the earliest submission this one copies (it gets 0); `payFactor` =
+the alignment pay factor its lower bound was paid at (docs/PROTOCOL.md, Valuation step 4).
 
 Version 1 (still read): "metric": "accuracy", contributors {"address", "blobHash", "value",
 "share", "amount", "metricWith", "metricWithout", "mergedWith": [addresses]}.
@@ -58,6 +60,7 @@ class ContributorLine:
     std_err: float = 0.0
     in_model: bool = False
     copy_of: str | None = None
+    pay_factor: float = 1.0  # the alignment pay factor its lower bound was paid at
 
     def to_json(self, reward: int) -> dict[str, Any]:
         return {
@@ -70,6 +73,7 @@ class ContributorLine:
             "inModel": bool(self.in_model),
             "metricWithout": _finite(self.metric_without),
             "copyOf": self.copy_of,
+            "payFactor": _finite(self.pay_factor),
         }
 
 

@@ -20,8 +20,8 @@ Shapley value for the mean utility; the spread across examples gives its standar
   noise; the group is credited to its earliest on-chain submission only.
 - `value_estimates` / `payout_weights` / `allocate_reward`: mean, standard error and lower
   confidence bound per player; amounts proportional to the positive lower bounds
-  (optionally each times its `null_pay_factors` factor: how clearly its direction beats a
-  random one; measured, not used by the protocol).
+  each times its `alignment_pay_factors` factor: how clearly its direction beats a random
+  one (`null_pay_factors` with a family-wise test: measured, not used by the protocol).
 
 Why Shapley and not a semivalue such as Data Banzhaf (Wang & Jia, AISTATS 2023): Banzhaf is
 the semivalue most robust to noise *in the utility of each coalition* (retraining with a new
@@ -87,24 +87,31 @@ PAYOUT_FLOOR = 1.0
 # (benchmarks.fairness; docs/PROTOCOL.md has the measured trade-off and why it is off).
 NULL_Z_START = 1.0
 NULL_Z_FULL = 2.5
-# The alignment screen (`screen_updates`): each update's cosine with the reference against a
-# uniformly random direction (exact tail p). A single update passes at z = cosine * sqrt(d)
-# >= 1.5 (p ~ ALIGNMENT_LEVEL = 6.7 %). The round's m groups of copies are tested together
-# by Holm's step-down with ALIGNMENT_FREE_TESTS tests let off: sorted by p, the k-th passes
-# while p_(k) <= ALIGNMENT_LEVEL / max(1, m - k + 1 - ALIGNMENT_FREE_TESTS) (and z >= 1.5).
-# So a round of up to 15 updates is screened exactly as by the single test (ordinary
-# rounds unchanged), and with m0 random directions among the updates the chance that any
-# of them passes is at most m0 * 6.7 % / max(1, m0 - 14): the single test's rate up to
-# 15 of them, and about 6.7 % for the whole round as a flood grows (7.4 % at 160), under
-# any dependence (near-copies of one lucky junk direction gain nothing). Measured
-# (tests/test_junk_valuation.py, docs/PROTOCOL.md): 200 junk updates before 3 honest owners
-# let in none on breast cancer, wine and digits (5-21 with the single test, each random
-# one that passes takes 12-20 % of the round). Plain Holm at 6.7 % (no free tests) also
-# stops the flood but rejects weak honest owners in ordinary rounds (rank correlation 0.79
-# on diabetes); Benjamini-Hochberg let fabricated-row junk in on wine (their p-values are
-# not uniform: a rank-one gradient is not a random direction).
-ALIGNMENT_Z = 1.5
-ALIGNMENT_LEVEL = 1.0 - NormalDist().cdf(ALIGNMENT_Z)
+# The alignment screen (`screen_updates`) and the alignment pay factor (`alignment_pay_factors`):
+# each update's cosine with the reference against a uniformly random direction (exact tail p,
+# normal score z = Phi^-1(1 - p), about cosine * sqrt(d)).
+# - Kept: z >= ALIGNMENT_KEEP_Z = 0, i.e. the update points at least a little downhill of the
+#   reference (a random direction passes half the time). The round's m groups of copies are
+#   tested together by Holm's step-down with ALIGNMENT_FREE_TESTS tests let off: sorted by p,
+#   the k-th passes while p_(k) <= ALIGNMENT_FLOOD_LEVEL / max(1, m - k + 1 - 14) (and z >= 0).
+#   So a round of up to 15 updates is screened by the single test alone, and with m0 random
+#   directions among the updates the chance that any of them passes the flood test is at most
+#   m0 * 6.7 % / max(1, m0 - 14): about 6.7 % for the whole round as a flood grows (7.4 % at
+#   160), under any dependence (near-copies of one lucky junk direction gain nothing).
+#   Measured (tests/test_junk_valuation.py, docs/PROTOCOL.md): 200 junk updates before 3
+#   honest owners let in none on breast cancer, wine and digits. Plain Holm at 6.7 % (no free
+#   tests) rejects weak honest owners in ordinary rounds (rank correlation 0.79 on diabetes);
+#   Benjamini-Hochberg let fabricated-row junk in on wine.
+# - Paid: max(0, lcb) times the factor clip((z - 0) / (ALIGNMENT_FULL_Z - 0), 0, 1): an update
+#   whose direction is no better evidenced than a lucky random one's is paid in proportion to
+#   that evidence, continuously. The hard cut at z >= 1.5 it replaces (v2) let one relabelled
+#   validation example move up to 47 % of a round on 30 validation rows (a borderline player
+#   flipping in or out with the reference) and paid a lucky random direction in full (up to
+#   11.5 % of a round); measured over six tables x 20 splits (benchmarks.fairness,
+#   benchmarks.example_influence, benchmarks.privacy; docs/PROTOCOL.md, "Alignment").
+ALIGNMENT_KEEP_Z = 1.0
+ALIGNMENT_FULL_Z = 4.0
+ALIGNMENT_FLOOD_LEVEL = 1.0 - NormalDist().cdf(1.5)
 ALIGNMENT_FREE_TESTS = 14
 
 Coalition = frozenset[int]
@@ -395,21 +402,31 @@ def null_pay_factors(
     *,
     z_start: float = NULL_Z_START,
     z_full: float = NULL_Z_FULL,
+    family_wise: bool = True,
 ) -> np.ndarray:
     """Per player, the share of its lower bound that is paid: how far its direction beats a
-    random one. p = `random_direction_tail(cosine with the reference, d)`, adjusted for the
-    n = len(cosines) players tested at once (Bonferroni: min(1, n p)); z = Phi^-1(1 - p_adj);
-    factor = clip((z - z_start) / (z_full - z_start), 0, 1). Continuous in each cosine."""
+    random one. p = `random_direction_tail(cosine with the reference, d)`, with `family_wise`
+    adjusted for the n = len(cosines) players tested at once (Bonferroni: min(1, n p));
+    z = Phi^-1(1 - p); factor = clip((z - z_start) / (z_full - z_start), 0, 1). Continuous
+    in each cosine."""
     n = len(cosines)
     factors = np.zeros(n)
     normal = NormalDist()
     for i, value in enumerate(cosines):
-        adjusted = min(1.0, n * random_direction_tail(value, dimension))
+        p = random_direction_tail(value, dimension)
+        adjusted = min(1.0, n * p) if family_wise else p
         if adjusted >= 1.0:
             continue
         z = -normal.inv_cdf(max(adjusted, 1e-300))
         factors[i] = min(1.0, max(0.0, (z - z_start) / (z_full - z_start)))
     return factors
+
+
+def alignment_pay_factors(cosines: Sequence[float], dimension: int) -> np.ndarray:
+    """The protocol's pay factor per player: clip(z / ALIGNMENT_FULL_Z, 0, 1) with z the
+    normal score of its direction against a random one, each tested on its own."""
+    return null_pay_factors(cosines, dimension, z_start=ALIGNMENT_KEEP_Z, z_full=ALIGNMENT_FULL_Z,
+                            family_wise=False)
 
 
 def payout_weights(
@@ -485,8 +502,9 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def alignment_threshold(dimension: int) -> float:
-    """1.5 standard deviations of the cosine between a random direction and a fixed vector."""
-    return ALIGNMENT_Z / math.sqrt(max(dimension, 1))
+    """The single test's cosine: ALIGNMENT_KEEP_Z standard deviations of the cosine between a
+    random direction and a fixed vector (0: the update must not point away from it)."""
+    return ALIGNMENT_KEEP_Z / math.sqrt(max(dimension, 1))
 
 
 def random_direction_quantile(level: float, dimension: int) -> float:
@@ -503,7 +521,7 @@ def random_direction_quantile(level: float, dimension: int) -> float:
 
 
 def aligned_step_down(
-    cosines: Sequence[float], dimension: int, *, level: float = ALIGNMENT_LEVEL,
+    cosines: Sequence[float], dimension: int, *, level: float = ALIGNMENT_FLOOD_LEVEL,
     free_tests: int = ALIGNMENT_FREE_TESTS,
 ) -> list[bool]:
     """Holm's step-down on the cosines with the reference, `free_tests` tests let off: sorted
@@ -595,8 +613,9 @@ def screen_updates(
     exact share of random directions at least as aligned (`random_direction_tail`; ~ the
     one-sided z-test z = cosine * sqrt(d), cosine ~ N(0, 1/d)), whatever the update's norm.
     The round's m updates (one test per group of copies) are tested together
-    (`aligned_step_down`): up to 15 of them exactly as by the single test z >= 1.5 (a random
-    direction passes ~6.7 % of the time), and beyond, by Holm's step-down with 14 tests let
+    (`aligned_step_down`): up to 15 of them by the single test z >= 0 (the update does not
+    point away from the reference; how much it is paid then rises with z,
+    `alignment_pay_factors`), and beyond, by Holm's step-down at 6.7 % with 14 tests let
     off, so a flood of junk updates lets a random direction in with probability about
     6.7 % for the whole round, while an honest update's p is far smaller (z ~ 5 on 31-42
     parameters). On models of ~15 parameters or fewer an honest direction can be no rarer

@@ -10,19 +10,19 @@ Fairness rules (docs/PROTOCOL.md, "Valuation"):
 - An update larger than the spec's clip norm (plus the fixed-point round trip's slack) is
   projected back onto the ball (an honest wallet already clipped it; a modified one gains
   nothing by skipping that); every other update is used exactly as decrypted.
-- Zero updates, replays of the previous global change and updates not aligned with the
-  practitioner's reference update (its own training on the validation data, when given) are
-  rejected.
+- Zero updates, replays of the previous global change and updates pointing away from the
+  practitioner's reference update (its own training on the validation data, when given;
+  in a flood of submissions, those not clearly aligned with it) are rejected.
 - Copies (up to a positive scale and small noise) are grouped; only the earliest on-chain
   submission of a group takes part in the game, the others get 0 ("copy of <address>"), so
   the original's value is what it would be without them.
 - Coalition model = global + sum(player updates in S) / n_players (fixed denominator);
   utility per validation example = its log-loss reduction, clipped to [-c, c].
 - Each player's Shapley value is a mean over validation examples with a standard error;
-  payouts are proportional to max(0, mean - z * stderr) (`practitioner.shapley.payout_weights`).
-  `null_test=True` (off in the protocol; measured in benchmarks.fairness, docs/PROTOCOL.md)
-  multiplies each by how clearly the update's direction beats a random one, family-wise
-  over the round's players (`practitioner.shapley.null_pay_factors`).
+  payouts are proportional to max(0, mean - z * stderr) times the update's alignment pay
+  factor: how clearly its direction beats a random one (`practitioner.shapley.payout_weights`,
+  `alignment_pay_factors`). `null_test=True` (measured in benchmarks.fairness, not the
+  protocol) makes that test family-wise over the round's players (`null_pay_factors`).
 - The next global model is the coalition of players with a positive (mean) value (harmful
   updates are left out), with the same fixed denominator.
 """
@@ -45,6 +45,7 @@ from practitioner.shapley import (
     EXACT_MAX_PLAYERS,
     PAYOUT_FLOOR,
     ShapleyResult,
+    alignment_pay_factors,
     allocate_reward,
     copy_groups,
     cosine,
@@ -108,7 +109,7 @@ class Valuation:
     player_addresses: tuple[str, ...] = field(default=(), repr=False)
     shapley: ShapleyResult | None = field(default=None, repr=False)
     utility_clip: float = 1.0
-    # with null_test: the pay factor per player (valuation order), shapley.null_pay_factors
+    # the pay factor per player (valuation order; empty without a reference): `pay_factors`
     pay_factors: tuple[float, ...] = field(default=(), repr=False)
 
     @property
@@ -138,6 +139,20 @@ def utility_clip(round_loss: float) -> float:
     return max(UTILITY_CLIP_SHARE * float(round_loss), 1e-6)
 
 
+def pay_factors(
+    players: Sequence[np.ndarray], reference: np.ndarray | None, *, null_test: bool = False
+) -> np.ndarray | None:
+    """Each player's pay factor from its direction against the reference update: the
+    protocol's `alignment_pay_factors`, or with `null_test` the family-wise variant measured
+    in docs/PROTOCOL.md ("Tried"); None without a reference (every factor 1)."""
+    if reference is None or float(np.linalg.norm(reference)) == 0.0:
+        return None
+    cosines = [cosine(p, reference) for p in players]
+    if null_test:
+        return null_pay_factors(cosines, reference.size)
+    return alignment_pay_factors(cosines, reference.size)
+
+
 def value_round(
     global_params: np.ndarray,
     submissions: Sequence[DecodedSubmission],
@@ -159,9 +174,10 @@ def value_round(
 ) -> Valuation:
     """Value one round. `model_rule` picks the players of the next model: "value" (mean
     value > 0, the protocol's rule) or "lcb" (lower bound > 0; measured in benchmarks.fairness).
-    `null_test` scales each payout weight by `null_pay_factors` (needs `reference`); off in the
-    protocol: measured, it trades random free riders' pay for honest owners' on small models
-    and for stability (docs/PROTOCOL.md). `timings`, when given, receives the seconds spent
+    With `reference`, each payout weight is scaled by the player's alignment pay factor
+    (`pay_factors`); `null_test` makes that test family-wise (not the protocol: measured, it
+    trades random free riders' pay for honest owners' on small models and for stability;
+    docs/PROTOCOL.md). `timings`, when given, receives the seconds spent
     screening and grouping copies ("dedupe") and in the coalition game ("value").
     Beyond `scale.STREAM_MIN_PLAYERS` players the game runs in bounded time and memory
     (`practitioner.scale`: fixed evaluation budget, incremental coalition sums).
@@ -253,10 +269,7 @@ def value_round(
     else:
         result = shapley_values(n_players, utility, seed=seed, exact_max=exact_max)
     estimate = value_estimates(result.per_example, z)
-    # the null test (optional): each direction against a random one, family-wise over the n players
-    factors: np.ndarray | None = None
-    if null_test and reference is not None and float(np.linalg.norm(reference)) > 0.0:
-        factors = null_pay_factors([cosine(p, reference) for p in players], global_params.size)
+    factors = pay_factors(players, reference, null_test=null_test)  # type: ignore[arg-type]
     weights, denominator = payout_weights(estimate, payout_floor, factors)
     amounts = allocate_reward(list(weights), reward, denominator)
     bound = one_example_bound(n_players, base.size, clip, denominator, z)
@@ -282,6 +295,7 @@ def value_round(
                 address=sub.address, blob_hash=sub.blob_hash, value=float(estimate.mean[k]),
                 std_err=float(estimate.stderr[k]), amount=amounts[k], in_model=k in in_model,
                 metric_without=float(losses(without).mean()),
+                pay_factor=1.0 if factors is None else float(factors[k]),
             ))
         elif index in copy_of:
             lines.append(ContributorLine(

@@ -52,9 +52,15 @@ def test_targets_that_hold(quick):
 
 def test_measured_levels_of_the_targets_that_do_not_hold(quick):
     assert quick["free_rider_max_share"] <= 0.25  # target 0.01: one row, lucky random update
-    assert quick["reshuffled_same_data_pair_max_ratio"] <= 2.0  # target 1.1
-    assert quick["noisy_to_honest_max_ratio"] <= 1.5  # iris, 10-row owners, 30 validation rows
-    assert quick["example_influence_max"] <= 0.2  # one relabelled validation example
+    # a lucky random direction is paid by its evidence (alignment pay factor): full mode 4.4 %
+    # at most, 0.2 % on average (the hard cut before it: 11.5 %, 0.5 %)
+    assert quick["free_random_max_share"] <= 0.06
+    # measured on the quick seeds with the alignment pay factor: 2.18, 1.56 and 0.26
+    # (full mode 2.18, 2.02, 0.30; docs/PROTOCOL.md)
+    assert quick["reshuffled_same_data_pair_max_ratio"] <= 2.5  # target 1.1
+    assert quick["noisy_to_honest_max_ratio"] <= 2.5  # iris, 10-row owners, 30 validation rows
+    # one relabelled validation example, players fixed (the pay factors from the retrained r)
+    assert quick["example_influence_max"] <= 0.35
     # a copy plus 5 % noise on a model under 100 parameters is a separate (worse) player
     assert quick["noisy5_copy_pair_max_ratio"] <= 2.0
 

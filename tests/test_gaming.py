@@ -238,7 +238,8 @@ def test_tampered_blob_is_rejected_by_its_hash(world):
 
 
 def test_random_noise_is_paid_rarely_at_any_stage_of_training(world):
-    """Beyond one seed: 40 noise directions, from the initial model and after two rounds."""
+    """Beyond one seed: 40 noise directions, from the initial model and after two rounds:
+    paid seldom, and little when it is."""
     scorer = ValidationScorer(world.spec, world.x_val, world.y_val)
     names = ["alice", "bob", "carol"]
     fetched = [FetchedSubmission(_addr(n), blob_hash(world.blobs[n]), world.blobs[n]) for n in names]
@@ -248,6 +249,7 @@ def test_random_noise_is_paid_rarely_at_any_stage_of_training(world):
         reference = reference_update(world.spec, global_params, world.x_val, world.y_val)
         typical = float(np.mean([np.linalg.norm(u) for u in honest]))
         paid_noise = 0
+        shares = []
         for seed in range(40):
             noise = np.random.default_rng(1000 + seed).normal(size=global_params.size)
             updates = [*honest, noise * typical / np.linalg.norm(noise)]
@@ -257,8 +259,14 @@ def test_random_noise_is_paid_rarely_at_any_stage_of_training(world):
             )
             amounts = {line.address: line.amount for line in valuation.contributors}
             paid_noise += amounts.get(_addr("p3"), 0) > 0
+            shares.append(amounts.get(_addr("p3"), 0) / REWARD)
             assert all(amounts.get(_addr(f"p{i}"), 0) > 0 for i in range(3)) or stage > 0
-        assert paid_noise <= 4, f"stage {stage}: noise paid {paid_noise}/40 times"
+        # The alignment pay factor (z from 1 to 4) pays a lucky direction by its evidence:
+        # measured 4-5 of 40 paid, at most 5.2 % of a round, 0.2 % on average (the hard
+        # z >= 1.5 cut it replaced paid 2 of 40, but 7-13 % of the round each time).
+        assert paid_noise <= 6, f"stage {stage}: noise paid {paid_noise}/40 times"
+        assert max(shares) <= 0.06, f"stage {stage}: noise took {max(shares):.1%} of a round"
+        assert np.mean(shares) <= 0.005, f"stage {stage}: noise took {np.mean(shares):.2%} on average"
         # next stage: honest owners train from the new global model (plaintext, for speed)
         global_params = valuation.next_params
         parts = _honest_parts(world)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import itertools
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pytest
 
 from practitioner.shapley import (
+    ALIGNMENT_FULL_Z,
+    ALIGNMENT_KEEP_Z,
     allocate_reward,
     copy_groups,
     exact_shapley,
@@ -264,14 +267,15 @@ def test_payout_weights_scale_each_lower_bound_by_its_factor_and_keep_the_denomi
     assert sum(amounts) < sum(allocate_reward(list(plain), 10**6, denominator))
 
 
-def test_value_round_null_test_pays_a_lucky_random_direction_nothing():
+def test_value_round_pays_a_lucky_random_direction_by_its_evidence_and_the_null_test_nothing():
     """Eight updates along the task's direction of a 5-parameter logistic model and one
     random direction that happens to lie in the honest cone (cosine 0.84 with the reference: a
-    random direction does that 1.8 % of the time in 5 dimensions). Without the null test it
-    is paid like a weak honest owner; with it (9 players tested at once) nothing. Nobody is
-    paid more, owners with a factor of 1 are paid exactly as before (what the others no
-    longer get stays unassigned), and on 5 parameters some honest owners lose pay too: the
-    direction tells them apart from luck only weakly (the measured cost, docs/PROTOCOL.md)."""
+    random direction does that 1.8 % of the time in 5 dimensions, z = 2.1). Without a
+    reference it is paid like a weak honest owner; the protocol's alignment factor pays it
+    (z - 1) / 3 of that; the family-wise null test (9 players tested at once) nothing. Nobody is
+    paid more than without the factors (what a factor withholds stays unassigned), and on
+    5 parameters honest owners lose pay too: the direction tells them apart from luck only
+    weakly (the measured cost, docs/PROTOCOL.md)."""
     from practitioner.valuation import DecodedSubmission, value_round
 
     rng = np.random.default_rng(12)
@@ -295,18 +299,28 @@ def test_value_round_null_test_pays_a_lucky_random_direction_nothing():
     lucky = 0.84 * direction + math.sqrt(1 - 0.84**2) * other / np.linalg.norm(other)
     assert random_direction_tail(0.84, d) == pytest.approx(0.018, abs=0.001)
     subs = [DecodedSubmission(f"0x{i:040x}", "0x", u) for i, u in enumerate([*honest, lucky], 1)]
-    plain = value_round(np.zeros(d), subs, Scorer(), 10**18, clip_norm=10.0, reference=truth)
+    bare = value_round(np.zeros(d), subs, Scorer(), 10**18, clip_norm=10.0)
+    protocol = value_round(np.zeros(d), subs, Scorer(), 10**18, clip_norm=10.0, reference=truth)
     tested = value_round(np.zeros(d), subs, Scorer(), 10**18, clip_norm=10.0, reference=truth,
                          null_test=True)
-    before = {line.address: line.amount for line in plain.contributors}
+    before = {line.address: line.amount for line in bare.contributors}
+    paid = {line.address: line.amount for line in protocol.contributors}
     after = {line.address: line.amount for line in tested.contributors}
-    factor = dict(zip(tested.player_addresses, tested.pay_factors, strict=True))
-    assert plain.pay_factors == () and len(before) == len(after) == 9
-    assert before[subs[-1].address] > 0.04 * 10**18 and after[subs[-1].address] == 0
-    assert factor[subs[-1].address] == 0.0
-    assert all(after[a] <= before[a] for a in before)
-    full = [a for a in before if factor[a] == 1.0]
-    assert len(full) >= 4 and all(after[a] == before[a] > 0 for a in full)
+    lucky_address = subs[-1].address
+    assert bare.pay_factors == () and len(before) == len(paid) == len(after) == 9
+    factor = dict(zip(protocol.player_addresses, protocol.pay_factors, strict=True))
+    z = NormalDist().inv_cdf(1 - random_direction_tail(0.84, d))
+    assert factor[lucky_address] == pytest.approx(
+        (z - ALIGNMENT_KEEP_Z) / (ALIGNMENT_FULL_Z - ALIGNMENT_KEEP_Z), rel=1e-9)
+    assert before[lucky_address] > 0.04 * 10**18
+    assert paid[lucky_address] == pytest.approx(factor[lucky_address] * before[lucky_address], rel=1e-6)
+    reported = {line.address: line.pay_factor for line in protocol.contributors}
+    assert reported == factor
+    assert all(paid[a] <= before[a] for a in before)
+    null_factor = dict(zip(tested.player_addresses, tested.pay_factors, strict=True))
+    assert after[lucky_address] == 0 and null_factor[lucky_address] == 0.0
+    full = [a for a in before if null_factor[a] == 1.0]
+    assert len(full) >= 4 and all(after[a] == paid[a] > 0 for a in full if factor[a] == 1.0)
 
 
 def test_one_relabelled_example_moves_no_more_than_the_bound():

@@ -25,7 +25,7 @@ DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
 def test_the_warning_names_the_size_and_the_measured_influence():
     assert validation_size_warning(RECOMMENDED_VALIDATION_ROWS) is None
     text = validation_size_warning(30)
-    assert text is not None and "30 rows" in text and "47 %" in text
+    assert text is not None and "30 rows" in text and "27 %" in text
 
 
 @pytest.mark.parametrize(("name", "warned"), [("wine", True), ("breast_cancer", False)])

@@ -64,6 +64,10 @@ def _check_v2(report: dict[str, Any]) -> None:
         copy_of = line.get("copyOf")
         if copy_of is not None and (not isinstance(copy_of, str) or not _ADDRESS.match(copy_of)):
             raise InvalidInput(f"The round report's {where} has a bad copyOf.")
+        factor = _number(line.get("payFactor", 1.0), f"{where}'s payFactor")
+        if not 0.0 <= factor <= 1.0:
+            raise InvalidInput(f"The round report's {where} has a payFactor outside 0-1.")
+        line["payFactor"] = factor
 
 
 def parse_report(data: bytes) -> dict[str, Any]:

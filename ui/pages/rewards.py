@@ -192,6 +192,12 @@ def report_html(row: dict[str, Any]) -> str:
             f"<tr><td>Model with everyone</td><td>{score(with_everyone)}</td></tr>"
             f"<tr><td>Without you</td><td>{score(mine.get('metricWithout', 0))}</td></tr>"
             "</table>")
+        factor = mine.get("payFactor")
+        if isinstance(factor, (int, float)) and factor < 1.0:
+            parts.append(
+                f"<p style='color:{c.muted}'>Paid at {float(factor):.0%} of its value: your update's "
+                "direction was only partly distinguishable from a random one on the practitioner's "
+                "validation data (privacy noise or little data does this).</p>")
     rejected = row.get("rejected")
     if rejected:
         parts.append(f"<p style='color:{c.warn}'>Your update was not counted: "
