@@ -200,7 +200,7 @@ def test_market_end_to_end_over_anvil(tmp_path):
                 # The honest owners train with the wallet's default row-level DP-SGD (sigma 2):
                 # late in training a round's update can be mostly noise, and the alignment
                 # screen may then leave it out (PROTOCOL.md, Privacy, "Measured": on breast
-                # cancer honest owners are paid in 85-95 % of rounds). Nothing else may be.
+                # cancer honest owners are paid in 98 % of rounds). Nothing else may be.
                 assert set(reasons) <= {a.address.lower() for a, _ in honest}, reasons
                 assert all(r.startswith("update not aligned") for r in reasons.values()), reasons
                 rejected_honest += len(reasons)
