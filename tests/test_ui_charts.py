@@ -1,4 +1,4 @@
-"""The earnings chart: readable axes whatever the number of rewards."""
+"""The Rewards page's pieces: the earnings chart's axes whatever the number of rewards, and the report text."""
 
 from __future__ import annotations
 
@@ -55,3 +55,19 @@ def test_no_rewards_shows_the_note(chart, qtbot):
     chart.set_earnings([], [])
     assert chart.empty_note.isVisible() or not chart.isVisible()
     assert chart.points == ([], [])
+
+
+def test_the_report_says_when_a_reward_was_paid_at_part_of_its_value():
+    from ui.pages.rewards import report_html
+
+    def row(factor: float | None) -> dict:
+        mine = {"value": 0.01, "share": 0.1, "metricWithout": 0.5}
+        if factor is not None:
+            mine["payFactor"] = factor
+        report = {"metric": "log_loss", "metricBefore": 0.6, "metricAfter": 0.5, "players": 3,
+                  "method": "exact", "seed": 1}
+        return {"bounty_id": 1, "round": 0, "status": "finalised", "report": report, "mine": mine}
+
+    assert "Paid at 37% of its value" in report_html(row(0.37))
+    assert "Paid at" not in report_html(row(1.0))
+    assert "Paid at" not in report_html(row(None))  # a report from before the pay factor
