@@ -1,5 +1,6 @@
 """A practitioner's whole round at scale: python -m benchmarks.round --contributors 10,100,1000
---params 10000 [--json] [--key-bits 2048] [--workers 2] [--accuracy].
+--params 10000 [--json] [--key-bits 2048] [--workers 2] [--accuracy]
+[--cluster ADDRESS|local [--share-key-with-workers]].
 
 Synthetic but realistic updates on sklearn's digits (an MLP with one hidden layer sized so
 the model has about --params parameters): 70 % honest owners, each training with
@@ -22,13 +23,19 @@ Setting up (training, encrypting, the owners' submitWithSignature transactions) 
 growth_exponent: log(t2 / t1) / log(n2 / n1) of the total seconds between consecutive sizes.
 --accuracy adds the valuation's rank correlations (Spearman) against exact Shapley (12
 players) and against a long Monte Carlo run (100 players, 400 permutations, no truncation).
+--cluster runs each round again on a Dask scheduler (`local`: a LocalCluster of --workers
+processes, default one per core, on 127.0.0.1, started here), as `quarry-practitioner evaluate --cluster` does, and
+adds per size `cluster`: its stages, whether its report is the local one's byte for byte,
+and `speedup`, the local run's seconds before finalising over the cluster run's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -277,8 +284,27 @@ def accuracy(params: int, key_bits: int) -> dict[str, float]:
     return out
 
 
+def cluster_run(r: Round, workers: int | None, local: dict[str, Any],
+                cluster: Cluster) -> dict[str, Any]:
+    """The same round on `cluster`, against the local run `local` (both before finalising)."""
+    outcome = run_round(r, workers, finalize=False, cluster=cluster)
+    local_seconds = sum(v for k, v in local["stages"].items() if k != "finalize")
+    seconds = sum(outcome["stages"].values())
+    prefetched = cluster.last_scorer
+    return {
+        "seconds": round(seconds, 3),
+        "stages": {k: round(v, 3) for k, v in outcome["stages"].items()},
+        "same_report": outcome["report_bytes"] == local["report_bytes"],
+        "speedup": round(local_seconds / seconds, 3),
+        "key_shared": cluster.shares_key,
+        "threads": cluster.threads(),
+        "evaluations_on_workers": prefetched.hits if prefetched else 0,
+        "evaluations_here": prefetched.misses if prefetched else outcome["valuation"].evaluations,
+    }
+
+
 def run(sizes: list[int], params: int, key_bits: int, workers: int | None,
-        with_accuracy: bool = False) -> dict[str, Any]:
+        with_accuracy: bool = False, cluster: Cluster | None = None) -> dict[str, Any]:
     runs = []
     for n in sizes:
         started = time.perf_counter()
@@ -286,6 +312,7 @@ def run(sizes: list[int], params: int, key_bits: int, workers: int | None,
         setup = time.perf_counter() - started
         outcome = run_round(r, workers)
         stages = {k: round(v, 3) for k, v in outcome["stages"].items()}
+        extra = {} if cluster is None else {"cluster": cluster_run(r, workers, outcome, cluster)}
         runs.append({
             "contributors": n,
             "params": int(r.global_params.size),
@@ -298,6 +325,7 @@ def run(sizes: list[int], params: int, key_bits: int, workers: int | None,
             "gas_batches": len(outcome["gas"]),
             "block_gas_limit": outcome["block_gas_limit"],
             "invariants": check_invariants(r, outcome),
+            **extra,
         })
     growth = [
         math.log(b["seconds"] / a["seconds"]) / math.log(b["contributors"] / a["contributors"])
@@ -323,10 +351,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None,
                         help="decryption processes (default: one per idle core)")
     parser.add_argument("--accuracy", action="store_true")
+    parser.add_argument("--cluster", metavar="ADDRESS",
+                        help="also run each round on this Dask scheduler ('local': start one here)")
+    parser.add_argument("--share-key-with-workers", action="store_true",
+                        help="with --cluster: the workers decrypt too")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.contributors.split(",") if s.strip()]
-    result = run(sizes, args.params, args.key_bits, args.workers, args.accuracy)
+    with contextlib.ExitStack() as stack:
+        cluster = None
+        if args.cluster:
+            address = args.cluster
+            if address == "local":
+                from distributed import LocalCluster
+
+                local = stack.enter_context(LocalCluster(
+                    n_workers=args.workers or os.cpu_count() or 1, threads_per_worker=1,
+                    processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"))
+                address = local.scheduler_address
+            cluster = stack.enter_context(Cluster.connect(
+                address, share_key_with_workers=args.share_key_with_workers))
+        result = run(sizes, args.params, args.key_bits, args.workers, args.accuracy, cluster)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
         return 0
@@ -336,6 +381,12 @@ def main(argv: list[str] | None = None) -> int:
                 "block gas limit": entry["block_gas_limit"], **entry["invariants"]}
         emit(f"Round of {entry['contributors']} contributors ({entry['params']} parameters, "
              f"{args.key_bits}-bit key)", flat, False)
+        if "cluster" in entry:
+            on = entry["cluster"]
+            emit(f"  on the cluster ({on['threads']} worker threads, key "
+                 f"{'shared' if on['key_shared'] else 'kept here'})",
+                 {"seconds": on["seconds"], **{f"  {k}": v for k, v in on["stages"].items()},
+                  "speedup vs local": on["speedup"], "same report": on["same_report"]}, False)
     print("growth exponent between sizes:", result["growth_exponent"])
     if "rank_correlation" in result:
         emit("Rank correlation of the valuation", result["rank_correlation"], False)

@@ -156,8 +156,9 @@ class Cluster:
 
         def prepare(global_params: np.ndarray, players: Sequence[np.ndarray]) -> Scorer:
             table = self.coalition_losses(scorer, global_params, players, seed)
-            self.last_scorer = PrefetchedScorer(scorer, table)
-            return self.last_scorer
+            # nothing computed ahead (a sequential game): no digest per evaluation either
+            self.last_scorer = PrefetchedScorer(scorer, table) if table else None
+            return self.last_scorer or scorer
 
         return prepare
 

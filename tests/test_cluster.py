@@ -82,9 +82,10 @@ def _watched(cluster: Cluster) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def scheduler():
-    """Two single-threaded worker processes and their scheduler, on 127.0.0.1."""
+    """Two single-threaded worker processes and their scheduler (its HTTP server on a free
+    port), all on 127.0.0.1."""
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as local:
+                      dashboard_address="127.0.0.1:0") as local:
         yield local.scheduler_address
 
 
@@ -243,3 +244,14 @@ def test_cli_an_unreachable_cluster_is_one_line_and_changes_nothing(closed_round
     on_cluster = json.loads(capsys.readouterr().out)
     assert main(["evaluate", bounty, "0", "--json", *pw, *chain]) == 0
     assert json.loads(capsys.readouterr().out) == on_cluster
+
+
+def test_round_benchmark_runs_on_the_cluster(scheduler, capsys):
+    assert round_benchmark.main(["--contributors", "4", "--params", "300", "--key-bits", "512",
+                                 "--workers", "1", "--cluster", scheduler,
+                                 "--share-key-with-workers", "--json"]) == 0
+    (run,) = json.loads(capsys.readouterr().out)["runs"]
+    on = run["cluster"]
+    assert on["same_report"] is True and on["key_shared"] is True and on["threads"] == 2
+    assert on["speedup"] > 0 and set(on["stages"]) == {"parse", "decrypt", "dedupe", "value", "report"}
+    assert on["evaluations_here"] == 0 and on["evaluations_on_workers"] == run["evaluations"]
