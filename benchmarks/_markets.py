@@ -26,10 +26,33 @@ TRAINING = {  # as the demo specs (resources/demo); iris like wine, diabetes lik
                  "seed": 1, "l2": 0.0},
     "breast_cancer_4": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 5, "batch_size": 32,
                         "seed": 1, "l2": 0.0},
+    # tables statsmodels ships (`pip install statsmodels`; not a dependency): never looked at
+    # while any rule or threshold was chosen, trained like diabetes
+    "anes96": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 5, "batch_size": 32,
+               "seed": 1, "l2": 0.0},
+    "fair": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 5, "batch_size": 32,
+             "seed": 1, "l2": 0.0},
 }
+STATSMODELS_TABLES = ("anes96", "fair")
+
+
+def _load_statsmodels(name: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        from statsmodels import datasets
+    except ImportError as exc:
+        raise SystemExit(f"the {name} table ships with statsmodels: pip install statsmodels") from exc
+    if name == "anes96":  # 1996 US election survey: voted Dole (1) or Clinton (0)
+        data = datasets.anes96.load_pandas().data
+        return (data.drop(columns=["vote", "logpopul"]).to_numpy(dtype=np.float64),
+                data["vote"].to_numpy().astype(np.int64))
+    data = datasets.fair.load_pandas().data  # 1974 survey: any extramarital affair (1) or none
+    return (data.drop(columns=["affairs"]).to_numpy(dtype=np.float64),
+            (data["affairs"].to_numpy() > 0).astype(np.int64))
 
 
 def load(name: str) -> tuple[np.ndarray, np.ndarray]:
+    if name in STATSMODELS_TABLES:
+        return _load_statsmodels(name)
     from sklearn import datasets
 
     loader = {
