@@ -71,3 +71,55 @@ def test_the_report_says_when_a_reward_was_paid_at_part_of_its_value():
     assert "Paid at 37% of its value" in report_html(row(0.37))
     assert "Paid at" not in report_html(row(1.0))
     assert "Paid at" not in report_html(row(None))  # a report from before the pay factor
+
+
+def test_a_lazy_widget_builds_once_on_first_use(qtbot):
+    from PySide6.QtWidgets import QLabel
+
+    from ui.widgets import LazyWidget
+
+    built: list[QLabel] = []
+
+    def make() -> QLabel:
+        built.append(QLabel("chart"))
+        return built[-1]
+
+    lazy = LazyWidget(make)
+    qtbot.addWidget(lazy)
+    assert not lazy.built and built == []
+    assert lazy.text() == "chart"  # an attribute of the real widget builds it
+    lazy.show()
+    assert len(built) == 1 and lazy.widget() is built[0] and built[0].parent() is lazy
+    shown = LazyWidget(make)
+    qtbot.addWidget(shown)
+    shown.show()  # being shown builds it too
+    assert shown.built and len(built) == 2
+
+
+FIRST_WINDOW = """
+import os, sys
+from pathlib import Path
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from ui.app import build_window
+window = build_window(Path(sys.argv[1]), app, start_network=False)
+window.show()
+app.processEvents()
+first = "pyqtgraph" in sys.modules
+import ui.pages.contribute, ui.pages.rewards  # the chart pages' modules: no pyqtgraph either
+pages = "pyqtgraph" in sys.modules
+ui.pages.rewards._earnings_chart()  # what their LazyWidget builds on first use
+print(first, pages, "pyqtgraph" in sys.modules, flush=True)
+os._exit(0)  # the window's background tasks need not finish
+"""
+
+
+def test_the_first_window_does_not_wait_for_pyqtgraph(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", FIRST_WINDOW, str(tmp_path / "home")],
+                          capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False", "False", "True"]

@@ -32,10 +32,9 @@ from PySide6.QtWidgets import (
 )
 
 from ui import network_link
-from ui.charts import TrainingChart
 from ui.mapping_table import MappingTable
 from ui.tasks import user_errors
-from ui.widgets import Banner, BusyPanel, button, muted_label
+from ui.widgets import Banner, BusyPanel, LazyWidget, button, muted_label
 
 if TYPE_CHECKING:
     from ui.context import AppContext
@@ -45,6 +44,11 @@ STEP_TITLES = ("Your files", "Training", "Privacy", "Encryption", "Review and su
 NOISE_STEPS = 100  # slider resolution between 0 and the bounty's maximum noise multiplier
 DEFAULT_MAX_NOISE = 2.0
 
+
+def _training_chart() -> QWidget:
+    from ui.charts import TrainingChart
+
+    return TrainingChart()
 
 class ContributeFlow(QWidget):
     closed = Signal()
@@ -158,7 +162,7 @@ class ContributeFlow(QWidget):
         self.train_busy = BusyPanel("Training on your computer…")
         self.train_busy.cancel_requested.connect(self.cancel_task)
         self.train_busy.hide()
-        self.chart = TrainingChart()
+        self.chart = LazyWidget(_training_chart)  # pyqtgraph loads when training is first shown
         self.train_result = muted_label()
         self.to_privacy = button("Continue to privacy", "shield", primary=True,
                                  on_click=lambda: self.go(2))

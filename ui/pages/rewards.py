@@ -23,10 +23,9 @@ from PySide6.QtWidgets import (
 
 from common.atomic import atomic_write_text
 from ui import network_link, theme
-from ui.charts import EarningsChart
 from ui.models import Column, FilterProxy, RowTableModel
 from ui.pages.base import Page
-from ui.widgets import button, card, muted_label, sortable_table
+from ui.widgets import LazyWidget, button, card, muted_label, sortable_table
 from wallet import token as tokens
 
 if TYPE_CHECKING:
@@ -231,6 +230,12 @@ def rewards_csv(rows: list[dict[str, Any]], privacy: dict[str, tuple[str, float 
     return out.getvalue()
 
 
+
+def _earnings_chart() -> QWidget:
+    from ui.charts import EarningsChart
+
+    return EarningsChart()
+
 class RewardsPage(Page):
     title = "Rewards"
     icon_name = "rewards"
@@ -259,7 +264,7 @@ class RewardsPage(Page):
         texts.addWidget(self.claimed_label)
         claim_row.addLayout(texts, 1)
         claim_row.addWidget(self.claim_button, 0, Qt.AlignmentFlag.AlignVCenter)
-        self.chart = EarningsChart()
+        self.chart = LazyWidget(_earnings_chart)  # pyqtgraph loads when the page is first used
         top = QHBoxLayout()
         claim_card = card(claim_box)
         claim_card.setMaximumHeight(200)
