@@ -86,7 +86,7 @@ class _TokenBuckets:
 
 
 class InboxAddress:
-    """What both inbox servers share: their URL, blob URIs and the optional request record.
+    """What both inbox servers share: their state (`_set_up_inbox`), URL, blob URIs and the optional request record.
     The server sets `server_address`, `record_path` and `_record_lock`."""
 
     server_address: tuple
@@ -100,6 +100,24 @@ class InboxAddress:
 
     def blob_uri(self, blob_hash: str) -> str:
         return f"{self.url}/blobs/{blob_hash.lower()}"
+
+    def _set_up_inbox(
+        self, blob_dir: str | Path, *, max_blob_bytes: int, rate: float, burst: int,
+        relay: Relay | None, record_path: str | Path | None, upload_dir: str | Path | None,
+        admit: Admit | None,
+    ) -> None:
+        """The state both servers hold: the directories (created), limits, rate buckets,
+        relay, admission check and request record."""
+        self.blob_dir = Path(blob_dir)
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        self.upload_dir = Path(upload_dir) if upload_dir is not None else self.blob_dir.parent / "uploads"
+        self.upload_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.admit = admit
+        self.max_blob_bytes = max_blob_bytes
+        self.buckets = _TokenBuckets(rate, burst)
+        self.relay = relay
+        self.record_path = Path(record_path) if record_path else None
+        self._record_lock = threading.Lock()
 
     def record(self, method: str, path: str, body: bytes) -> None:
         if self.record_path is None:
@@ -131,16 +149,8 @@ class InboxServer(InboxAddress, ThreadingHTTPServer):
         `uploads` next to it): where owners' updates go, never served. Without `admit` every
         hash-checked upload is stored (tests); `quarry-practitioner serve` always checks the
         chain (practitioner.admission.InboxPolicy)."""
-        self.blob_dir = Path(blob_dir)
-        self.blob_dir.mkdir(parents=True, exist_ok=True)
-        self.upload_dir = Path(upload_dir) if upload_dir is not None else self.blob_dir.parent / "uploads"
-        self.upload_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.admit = admit
-        self.max_blob_bytes = max_blob_bytes
-        self.buckets = _TokenBuckets(rate, burst)
-        self.relay = relay
-        self.record_path = Path(record_path) if record_path else None
-        self._record_lock = threading.Lock()
+        self._set_up_inbox(blob_dir, max_blob_bytes=max_blob_bytes, rate=rate, burst=burst,
+                           relay=relay, record_path=record_path, upload_dir=upload_dir, admit=admit)
         self._thread: threading.Thread | None = None
         super().__init__((host, port), _InboxHandler)
 

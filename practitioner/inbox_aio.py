@@ -41,7 +41,6 @@ from practitioner.inbox import (
     InboxAddress,
     Refused,
     Relay,
-    _TokenBuckets,
     blob_path,
 )
 from trainer import jsonsafe
@@ -72,16 +71,8 @@ class AioInboxServer(InboxAddress):
         upload_dir: str | Path | None = None,
         admit: Admit | None = None,
     ) -> None:
-        self.blob_dir = Path(blob_dir)
-        self.blob_dir.mkdir(parents=True, exist_ok=True)
-        self.upload_dir = Path(upload_dir) if upload_dir is not None else self.blob_dir.parent / "uploads"
-        self.upload_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.admit = admit
-        self.max_blob_bytes = max_blob_bytes
-        self.buckets = _TokenBuckets(rate, burst)
-        self.relay = relay
-        self.record_path = Path(record_path) if record_path else None
-        self._record_lock = threading.Lock()
+        self._set_up_inbox(blob_dir, max_blob_bytes=max_blob_bytes, rate=rate, burst=burst,
+                           relay=relay, record_path=record_path, upload_dir=upload_dir, admit=admit)
         self._socket = socket.create_server((host, port), reuse_port=False, backlog=1024)
         self.server_address = self._socket.getsockname()[:2]
         self._loop: asyncio.AbstractEventLoop | None = None
