@@ -19,19 +19,17 @@ from tests.test_ui_support import (
     PASSWORD,
     TEST_PHRASE,
     TEST_PHRASE_ADDRESS,
-    make_context,
+    chain_context,
+    market_client,
     wait_idle,
 )
 from tests.token_fixtures import deploy_test_token
 from ui import theme
-from ui.network_link import Chain
 from ui.pages.bounties import BountiesPage
 from ui.pages.contribute import ContributeFlow
 from ui.pages.rewards import RewardsPage
 from ui.pages.wallet import WalletPage
-from wallet.bounties import BountyClient
 from wallet.contribute import contribute
-from wallet.network import Network
 from wallet.token import short_address
 from wallet.vault import Vault
 
@@ -62,13 +60,8 @@ def _world(home: Path):
     vault.unlock(PASSWORD)
     market.w3.eth.wait_for_transaction_receipt(market.w3.eth.send_transaction(
         {"from": deployer, "to": TEST_PHRASE_ADDRESS, "value": 10 * 10**18}))
-    ctx = make_context(home)
-    ctx.vault = vault
-    network = Network("test", "http://127.0.0.1:1", market.w3.eth.chain_id, market.token.address,
-                      market.board.address)
-    ctx.chain = Chain(network, market.w3)
-    ctx.network.set("ok", "test chain")
-    client = BountyClient(market.w3, market.board.address, network.chain_id, ctx.store, "test", file_roots=None)
+    ctx = chain_context(home, vault, market)
+    client = market_client(ctx, market)
     return market, session, ctx, vault, client, bounties, dollars, lookalike
 
 

@@ -13,13 +13,16 @@ from PySide6.QtWidgets import QApplication
 from practitioner.post import post_bounty
 from tests.practitioner_fixtures import practitioner_on_market
 from tests.table_fixtures import sklearn_table, write_csv, write_xlsx
-from tests.test_ui_support import PASSWORD, TEST_PHRASE, TEST_PHRASE_ADDRESS, make_context
+from tests.test_ui_support import (
+    PASSWORD,
+    TEST_PHRASE,
+    TEST_PHRASE_ADDRESS,
+    chain_context,
+    market_client,
+)
 from ui import theme
-from ui.network_link import Chain
 from ui.pages.contribute import ContributeFlow
-from wallet.bounties import BountyClient
 from wallet.column_maps import recall
-from wallet.network import Network
 from wallet.vault import Vault
 
 DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
@@ -32,13 +35,8 @@ def test_the_mapping_table_in_the_contribution_flow(qtbot, quarry_home, tmp_path
                             reward_per_round=10**18, rounds=2, round_seconds=600).bounty_id
     vault, _info = Vault.import_mnemonic(quarry_home, TEST_PHRASE, PASSWORD)
     vault.unlock(PASSWORD)
-    ctx = make_context(quarry_home)
-    ctx.vault = vault
-    network = Network("test", "http://127.0.0.1:1", market.w3.eth.chain_id, market.token.address,
-                      market.board.address)
-    ctx.chain = Chain(network, market.w3)
-    ctx.network.set("ok", "test chain")
-    client = BountyClient(market.w3, market.board.address, network.chain_id, ctx.store, "test", file_roots=None)
+    ctx = chain_context(quarry_home, vault, market)
+    client = market_client(ctx, market)
 
     header, rows = sklearn_table()
     col = {h: i for i, h in enumerate(header)}

@@ -19,18 +19,16 @@ from tests.practitioner_fixtures import practitioner_on_market
 from tests.test_ui_support import (
     PASSWORD,
     TEST_PHRASE,
-    make_context,
+    chain_context,
     wait_idle,
 )
 from ui import theme
 from ui.autopilot_runner import AutopilotRunner
-from ui.network_link import Chain
 from ui.pages.bounties import BountiesPage
 from ui.pages.standing import StandingPage
 from ui.pages.wallet import ACCOUNT_SETTING
 from wallet.autopilot import list_standing
 from wallet.bounties import BountyClient
-from wallet.network import Network
 from wallet.vault import Vault
 
 DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
@@ -48,13 +46,8 @@ def test_keep_contributing_runs_in_the_background_and_the_standing_page_shows_it
     account = vault.import_private_key(Account.create().key, PASSWORD).address
     market.w3.eth.wait_for_transaction_receipt(market.w3.eth.send_transaction(
         {"from": market.chain.accounts[0], "to": account, "value": 10 * 10**18}))
-    ctx = make_context(quarry_home)
-    ctx.vault = vault
+    ctx = chain_context(quarry_home, vault, market)
     ctx.set_setting(ACCOUNT_SETTING, account)
-    network = Network("test", "http://127.0.0.1:1", market.w3.eth.chain_id, market.token.address,
-                      market.board.address)
-    ctx.chain = Chain(network, market.w3)
-    ctx.network.set("ok", "test chain")
     folder = tmp_path / "exports"
     folder.mkdir()
     shutil.copy(DEMO / "wine_owner_a.csv", folder)
@@ -85,7 +78,7 @@ def test_keep_contributing_runs_in_the_background_and_the_standing_page_shows_it
     # the background runner: a pass per timer tick on the task runner, no click
     runner = AutopilotRunner(ctx, interval_ms=200)
     qtbot.waitUntil(lambda: any(n.startswith("Submitted to round 1 of") for n in runner.notes), timeout=60_000)
-    client = BountyClient(market.w3, market.board.address, network.chain_id, file_roots=None)
+    client = BountyClient(market.w3, market.board.address, ctx.chain.chain_id, file_roots=None)
     assert client.submission(bounty_id, 0, account) is not None
     market.chain.advance(61)
     process_due_rounds(session, private_key)  # the practitioner scores round 1 and opens round 2

@@ -27,6 +27,29 @@ def make_context(home) -> AppContext:
     return AppContext(home=home, store=Store(home), runner=TaskRunner())
 
 
+def chain_context(home, vault, market) -> AppContext:
+    """A context over `home` with `vault` unlocked in it, connected to the test market's chain
+    (its token and board) as a network that answered."""
+    from ui.network_link import Chain
+    from wallet.network import Network
+
+    ctx = make_context(home)
+    ctx.vault = vault
+    network = Network("test", "http://127.0.0.1:1", market.w3.eth.chain_id, market.token.address,
+                      market.board.address)
+    ctx.chain = Chain(network, market.w3)
+    ctx.network.set("ok", "test chain")
+    return ctx
+
+
+def market_client(ctx: AppContext, market):
+    """The wallet's bounty client for the market `ctx` is connected to (`chain_context`)."""
+    from wallet.bounties import BountyClient
+
+    return BountyClient(market.w3, market.board.address, ctx.chain.chain_id, ctx.store, "test",
+                        file_roots=None)
+
+
 def make_flow(qtbot, home, *, start_network: bool = False) -> AppFlow:
     app = QApplication.instance()
     theme.apply_theme(app, "light")

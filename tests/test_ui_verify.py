@@ -18,17 +18,16 @@ from tests.test_ui_support import (
     PASSWORD,
     TEST_PHRASE,
     TEST_PHRASE_ADDRESS,
-    make_context,
+    chain_context,
+    market_client,
     wait_idle,
 )
 from tests.verify_fixtures import DEMO, REWARD, end_and_reveal, honest_round
 from ui import theme
-from ui.network_link import Chain
 from ui.pages.bounties import BountiesPage, details_html, load_details
 from ui.pages.rewards import RewardsPage
 from wallet.bounties import BountyClient
 from wallet.contribute import contribute
-from wallet.network import Network
 from wallet.vault import Vault
 
 SCREENSHOT = Path("/tmp/quarry-rewards-verify.png")
@@ -56,13 +55,8 @@ def app_on_market(tmp_path_factory):
     send_eth = market.w3.eth.send_transaction({"from": market.chain.accounts[0], "to": TEST_PHRASE_ADDRESS,
                                                "value": 10 * 10**18})
     market.w3.eth.wait_for_transaction_receipt(send_eth)
-    ctx = make_context(quarry_home)
-    ctx.vault = vault
-    network = Network("test", "http://127.0.0.1:1", market.w3.eth.chain_id, market.token.address,
-                      market.board.address)
-    ctx.chain = Chain(network, market.w3)
-    ctx.network.set("ok", "test chain")
-    client = BountyClient(market.w3, market.board.address, network.chain_id, ctx.store, "test", file_roots=None)
+    ctx = chain_context(quarry_home, vault, market)
+    client = market_client(ctx, market)
     owner = vault.signer(TEST_PHRASE_ADDRESS)
     other = Account.create()
     market.w3.eth.wait_for_transaction_receipt(market.w3.eth.send_transaction(
