@@ -52,7 +52,7 @@ from practitioner.decode import (
     decode_submissions,
     reference_update,
 )
-from practitioner.report import build_report, parse_report, report_bytes
+from practitioner.report import parse_report, report_bytes, report_of_valuation
 from practitioner.valuation import encoding_slack, utility_clip, value_round
 from trainer.models import model_from_spec
 from trainer.spec import BountySpec
@@ -179,14 +179,9 @@ def run_round(r: Round, workers: int | None, seed: int = 7, finalize: bool = Tru
         timings=stages, game_scorer=None if cluster is None else cluster.game_scorer(scorer, seed=seed),
     )
     started = time.perf_counter()
-    report = build_report(
-        bounty_id=r.bounty_id, round_index=0, spec_hash="0x" + "11" * 32,
-        model_hash="0x" + "22" * 32, next_model_hash="0x" + "33" * 32, metric="log_loss",
-        metric_before=valuation.metric_before, metric_after=valuation.metric_after,
-        accuracy_before=valuation.accuracy_before, accuracy_after=valuation.accuracy_after,
-        method=valuation.method, seed=valuation.seed, evaluations=valuation.evaluations,
-        players=valuation.players, reward=REWARD, contributors=valuation.contributors,
-        rejected=valuation.rejected,
+    report = report_of_valuation(
+        valuation, bounty_id=r.bounty_id, round_index=0, spec_hash="0x" + "11" * 32,
+        model_hash="0x" + "22" * 32, next_model_hash="0x" + "33" * 32, reward=REWARD,
     )
     data = report_bytes(report)
     parse_report(data)

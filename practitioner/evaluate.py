@@ -23,7 +23,7 @@ from practitioner.decode import (
     decode_submissions,
     reference_update,
 )
-from practitioner.report import build_report, report_bytes
+from practitioner.report import report_bytes, report_of_valuation
 from practitioner.session import Session
 from practitioner.state import load_validation, read_json, write_json
 from practitioner.valuation import encoding_slack, value_round
@@ -156,14 +156,10 @@ def evaluate_round(
     model = model_from_spec(spec)
     model.set_params(valuation.next_params)
     next_hash, next_uri = session.publish(model_to_bytes(model), spec.inbox_url)
-    report = build_report(
-        bounty_id=bounty_id, round_index=round_index, spec_hash=bounty.spec_hash,
-        model_hash=info.model_hash, next_model_hash=next_hash, metric=VALUATION_METRIC,
-        metric_before=valuation.metric_before, metric_after=valuation.metric_after,
-        accuracy_before=valuation.accuracy_before, accuracy_after=valuation.accuracy_after,
-        method=valuation.method, seed=valuation.seed, evaluations=valuation.evaluations,
-        players=valuation.players, reward=bounty.reward_per_round,
-        contributors=valuation.contributors, rejected=valuation.rejected,
+    report = report_of_valuation(
+        valuation, bounty_id=bounty_id, round_index=round_index, spec_hash=bounty.spec_hash,
+        model_hash=info.model_hash, next_model_hash=next_hash, reward=bounty.reward_per_round,
+        metric=VALUATION_METRIC,
     )
     report_hash, report_uri = session.publish(report_bytes(report), spec.inbox_url)
     payees = valuation.payouts

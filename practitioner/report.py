@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainer.spec import canonical_json_bytes
 from trainer.update_blob import blob_hash
@@ -46,6 +46,9 @@ from wallet.round_report import (  # noqa: F401 - re-exported
     parse_report,
 )
 from wallet.round_report import REPORT_VERSIONS as READABLE_VERSIONS  # noqa: F401
+
+if TYPE_CHECKING:
+    from practitioner.valuation import Valuation
 
 REPORT_VERSION = 2
 
@@ -137,6 +140,22 @@ def build_report(
         "contributors": [line.to_json(reward) for line in contributors],
         "rejected": [line.to_json() for line in rejected],
     }
+
+
+def report_of_valuation(
+    valuation: Valuation, *, bounty_id: int, round_index: int, spec_hash: str, model_hash: str,
+    next_model_hash: str, reward: int, metric: str = "log_loss",
+) -> dict[str, Any]:
+    """`build_report` with everything the valuation measured taken from it."""
+    return build_report(
+        bounty_id=bounty_id, round_index=round_index, spec_hash=spec_hash, model_hash=model_hash,
+        next_model_hash=next_model_hash, metric=metric,
+        metric_before=valuation.metric_before, metric_after=valuation.metric_after,
+        accuracy_before=valuation.accuracy_before, accuracy_after=valuation.accuracy_after,
+        method=valuation.method, seed=valuation.seed, evaluations=valuation.evaluations,
+        players=valuation.players, reward=reward, contributors=valuation.contributors,
+        rejected=valuation.rejected,
+    )
 
 
 def report_bytes(report: dict[str, Any]) -> bytes:

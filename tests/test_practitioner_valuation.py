@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from practitioner.report import build_report, parse_report, report_bytes, report_hash
+from practitioner.report import parse_report, report_bytes, report_hash, report_of_valuation
 from practitioner.valuation import DecodedSubmission, encoding_slack, value_round
 from trainer.scoring import accuracy_from_proba, per_example_log_loss_from_proba
 
@@ -87,14 +87,9 @@ def test_value_round_rejects_free_rider_credits_copies_once_and_never_overspends
     assert swapped_lines[_addr(3)].copy_of == _addr(4) and swapped_lines[_addr(3)].amount == 0
     assert swapped_lines[_addr(4)].amount > 0
 
-    report = build_report(
-        bounty_id=1, round_index=0, spec_hash="0x" + "0" * 64, model_hash="0x" + "1" * 64,
-        next_model_hash="0x" + "2" * 64, metric="log_loss",
-        metric_before=valuation.metric_before, metric_after=valuation.metric_after,
-        accuracy_before=valuation.accuracy_before, accuracy_after=valuation.accuracy_after,
-        method=valuation.method, seed=valuation.seed, evaluations=valuation.evaluations,
-        players=valuation.players, reward=reward, contributors=valuation.contributors,
-        rejected=valuation.rejected,
+    report = report_of_valuation(
+        valuation, bounty_id=1, round_index=0, spec_hash="0x" + "0" * 64, model_hash="0x" + "1" * 64,
+        next_model_hash="0x" + "2" * 64, reward=reward,
     )
     data = report_bytes(report)
     assert report_hash(data).startswith("0x") and len(report_hash(data)) == 66
