@@ -33,6 +33,11 @@ def test_version_2_is_read_with_amounts_as_ints_and_a_pot_above_the_reward():
     assert report_line(report, ALICE.upper().replace("0X", "0x"))["inModel"] is True
     assert rejected_line(report, BOB.lower())["reason"] == "zero update"
     assert report_line(report, BOB) is None
+    # a line without payFactor (reports before it) reads as paid in full; with it, as said
+    assert report["contributors"][0]["payFactor"] == 1.0
+    with_factor = copy.deepcopy(V2)
+    with_factor["contributors"][0]["payFactor"] = 0.25
+    assert parse_report(_bytes(with_factor))["contributors"][0]["payFactor"] == 0.25
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -47,6 +52,8 @@ def test_version_2_is_read_with_amounts_as_ints_and_a_pot_above_the_reward():
     (lambda r: r["contributors"][0].update(metricWithout="0.5"), "not a finite number"),
     (lambda r: r["contributors"][0].update(address="alice"), "no valid address"),
     (lambda r: r["contributors"][0].update(copyOf=12), "bad copyOf"),
+    (lambda r: r["contributors"][0].update(payFactor=1.5), "payFactor outside 0-1"),
+    (lambda r: r["contributors"][0].update(payFactor="1"), "payFactor is not a finite number"),
     (lambda r: r.update(nextModelHash="0x12"), "nextModelHash is not a 32-byte hash"),
     (lambda r: r.update(contributors={"a": 1}), "malformed contributors"),
 ])

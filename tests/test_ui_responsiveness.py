@@ -8,6 +8,7 @@ keccak module's C bindings, a full garbage collection) rather than from the wind
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import time
@@ -117,7 +118,7 @@ def test_event_loop_stall_during_training_and_encryption(qtbot):
     runner.run(train, on_success=encrypt, on_failure=failures.append, on_partial=epochs.append)
     qtbot.waitUntil(lambda: len(done) + len(failures) > 0, timeout=170_000)
     timer.stop()
-    late = eval(bystander.communicate(timeout=30)[0])  # our own child's repr of floats
+    late = ast.literal_eval(bystander.communicate(timeout=30)[0])
     # Let both worker threads finish and their last queued signals arrive before the runner
     # (and the handles those signals target) is garbage-collected at the end of the test.
     runner.pool.waitForDone()
@@ -153,5 +154,5 @@ def test_the_bystander_sees_a_stopped_process_and_the_overlap_rule():
     time.sleep(0.3)
     os.kill(bystander.pid, signal.SIGCONT)
     time.sleep(0.1)
-    late = eval(bystander.communicate(timeout=30)[0])
+    late = ast.literal_eval(bystander.communicate(timeout=30)[0])
     assert late and max(gap for gap, _ in late) >= 0.29
