@@ -97,7 +97,7 @@ def test_200_junk_submissions_first_cut_honest_pay_by_at_most_10_percent(dataset
 
 def test_the_step_down_is_the_single_test_for_small_rounds_and_holm_beyond():
     d = 31
-    single = alignment_threshold(d)  # z = 1.5
+    single = alignment_threshold(d)  # z = ALIGNMENT_KEEP_Z
     weak = [single + 0.01]  # passes the single test, p ~ 6 %
     strong = [0.9, 0.85, 0.8]  # z ~ 5: honest updates
     noise = list(np.linspace(-0.2, single - 0.01, 11))  # fail the single test
