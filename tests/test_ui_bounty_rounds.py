@@ -21,12 +21,12 @@ from tests.test_ui_support import (
     TEST_PHRASE_ADDRESS,
     chain_context,
     market_client,
+    shown_contribute_flow,
     wait_idle,
 )
 from tests.token_fixtures import deploy_test_token
 from ui import theme
 from ui.pages.bounties import BountiesPage
-from ui.pages.contribute import ContributeFlow
 from ui.pages.rewards import RewardsPage
 from ui.pages.wallet import WalletPage
 from wallet.contribute import contribute
@@ -157,10 +157,7 @@ def test_an_update_for_a_round_that_moved_on_offers_to_train_again(qtbot, quarry
     account = vault.import_private_key(Account.create().key, PASSWORD).address
     market.w3.eth.wait_for_transaction_receipt(market.w3.eth.send_transaction(
         {"from": market.chain.accounts[0], "to": account, "value": 10 * 10**18}))
-    flow = ContributeFlow(ctx)
-    qtbot.addWidget(flow)
-    flow.resize(1100, 720)
-    flow.show()
+    flow = shown_contribute_flow(qtbot, ctx, (1100, 720))
     flow.start(client.show(bounty_id, account), account)
     flow.set_files([str(OWNER_FILE)])
 
@@ -234,10 +231,7 @@ def test_an_upload_that_fails_after_the_commit_can_be_retried(qtbot, quarry_home
     account = vault.import_private_key(Account.create().key, PASSWORD).address
     market.w3.eth.wait_for_transaction_receipt(market.w3.eth.send_transaction(
         {"from": market.chain.accounts[0], "to": account, "value": 10 * 10**18}))
-    flow = ContributeFlow(ctx)
-    qtbot.addWidget(flow)
-    flow.resize(1100, 720)
-    flow.show()
+    flow = shown_contribute_flow(qtbot, ctx, (1100, 720))
     try:
         flow.start(client.show(bounty_id, account), account)
         flow.set_files([str(OWNER_FILE)])

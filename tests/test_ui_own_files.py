@@ -19,9 +19,9 @@ from tests.test_ui_support import (
     TEST_PHRASE_ADDRESS,
     chain_context,
     market_client,
+    shown_contribute_flow,
 )
 from ui import theme
-from ui.pages.contribute import ContributeFlow
 from wallet.column_maps import recall
 from wallet.vault import Vault
 
@@ -57,10 +57,7 @@ def test_the_mapping_table_in_the_contribution_flow(qtbot, quarry_home, tmp_path
     book.save(path)
 
     theme.apply_theme(QApplication.instance(), "light")
-    flow = ContributeFlow(ctx)
-    qtbot.addWidget(flow)
-    flow.resize(1100, 900)
-    flow.show()
+    flow = shown_contribute_flow(qtbot, ctx, (1100, 900))
     flow.start(client.show(bounty_id, TEST_PHRASE_ADDRESS), TEST_PHRASE_ADDRESS)
     flow.set_files([str(path)])
     flow.check_files()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.test_ui_support import PASSWORD, TEST_PHRASE, make_flow
+from tests.test_ui_support import PASSWORD, TEST_PHRASE, make_flow, shown_contribute_flow
 from trainer.dp_sgd import DpSgdConfig
 from trainer.privacy import ROW_LEVEL
 from ui.pages.rewards import rewards_csv
@@ -60,7 +60,6 @@ def _wizard_at_privacy(qtbot, home, max_epsilon=None):
 
     from tests.test_ui_support import make_context
     from trainer.data import load_dataset
-    from ui.pages.contribute import ContributeFlow
     from wallet.bounties import Bounty, BountyDetails
     from wallet.contribute import Contribution
     from wallet.privacy_budget import PrivacyBudget
@@ -85,10 +84,7 @@ def _wizard_at_privacy(qtbot, home, max_epsilon=None):
         raw["privacy"]["max_epsilon"] = max_epsilon
     spec = BountySpec.from_json(raw)
     ctx = make_context(home)
-    flow = ContributeFlow(ctx)
-    qtbot.addWidget(flow)
-    flow.resize(900, 640)
-    flow.show()
+    flow = shown_contribute_flow(qtbot, ctx, (900, 640))
     bounty = Bounty(id=7, owner="0x" + "11" * 20, token="0x" + "22" * 20, reward_per_round=10**18,
                     rounds=3, round_duration=600, max_contributors=10, spec_hash=spec.spec_hash,
                     spec_uri="file:///spec", current_round=0, status="open", escrow=3 * 10**18,

@@ -50,6 +50,17 @@ def market_client(ctx: AppContext, market):
                         file_roots=None)
 
 
+def shown_contribute_flow(qtbot, ctx: AppContext, size: tuple[int, int] = (1100, 900)):
+    """The contribution wizard over `ctx`, shown at `size` and closed with the test."""
+    from ui.pages.contribute import ContributeFlow
+
+    flow = ContributeFlow(ctx)
+    qtbot.addWidget(flow)
+    flow.resize(*size)
+    flow.show()
+    return flow
+
+
 def make_flow(qtbot, home, *, start_network: bool = False) -> AppFlow:
     app = QApplication.instance()
     theme.apply_theme(app, "light")
