@@ -27,6 +27,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -66,15 +67,20 @@ def round_influence(market: fairness.Market, params: np.ndarray, updates: dict[s
     base, valuation = shares(market, params, updates, market.y_val, null_test, z=z)
     reference_labels = market.y_val if fixed_reference else None
     worst = 0.0
-    for j in range(len(market.y_val)):
-        for k in range(market.n_classes):
-            if k == market.y_val[j]:
-                continue
-            labels = market.y_val.copy()
-            labels[j] = k
-            moved = shares(market, params, updates, labels, null_test, reference_labels, z)[0] - base
-            worst = max(worst, float(moved[moved > 0].sum()), float(-moved[moved < 0].sum()))
+    for labels in relabellings(market.y_val, market.n_classes):
+        moved = shares(market, params, updates, labels, null_test, reference_labels, z)[0] - base
+        worst = max(worst, float(moved[moved > 0].sum()), float(-moved[moved < 0].sum()))
     return worst, valuation
+
+
+def relabellings(labels: np.ndarray, n_classes: int) -> Iterator[np.ndarray]:
+    """Every copy of `labels` with exactly one example given another class."""
+    for j in range(len(labels)):
+        for k in range(n_classes):
+            if k != labels[j]:
+                changed = labels.copy()
+                changed[j] = k
+                yield changed
 
 
 def run(datasets: list[str], splits: int, null_test: bool = False, rounds: int = 2,

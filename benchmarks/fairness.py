@@ -1,6 +1,7 @@
 """Fairness of the round valuation on real data: many simulated markets, many splits.
 
     python -m benchmarks.fairness [--quick] [--splits 20] [--datasets a,b] [--json] [--null-test]
+        [--game fixed|mean|norm] [--semivalue shapley|banzhaf]
 
 Each market is one bounty on a real table that ships with scikit-learn (breast cancer, wine,
 digits, iris; diabetes, its regression target cut at the median, held out: not looked at
@@ -57,6 +58,13 @@ Measured (JSON keys; each also per data set under `per_dataset`):
   digits). Not through the screen: a relabelling that moves the reference can also flip a
   player across the alignment screen, which this measure does not see (docs/PROTOCOL.md
   gives a brute-force measurement that does).
+- oracle_* (free riders' shares, the noise ratio, the reshuffled sybil, splitting): the same
+  measure when each owner is paid exactly its share of the round's positive true value
+  (below): what paying by value itself gives, so a target it misses is out of reach of any
+  rule that pays by what an update does.
+- split{k}_group_max_ratio / _median_ratio (k = 2, 4): the big owner's rows cut into k parts,
+  each trained as the wallet does and sent from its own address: the parts' pay together /
+  the whole's pay in the same market (the whole not sent).
 - final_accuracy_value / _lcb / _central (full mode): test accuracy after 3 rounds when the
   next model holds the players with a positive value / a positive lower bound, and of a
   central logistic regression (scikit-learn) on the honest owners' rows.
@@ -84,6 +92,7 @@ from practitioner.shapley import (
     NULL_Z_FULL,
     NULL_Z_START,
     PAYOUT_FLOOR,
+    SEMIVALUES,
     cosine,
     exact_shapley,
     payout_weights,
@@ -91,9 +100,11 @@ from practitioner.shapley import (
     value_estimates,
 )
 from practitioner.valuation import (
+    COALITION_GAMES,
     UTILITY_CLIP_SHARE,
     DecodedSubmission,
     Valuation,
+    coalition_params,
     encoding_slack,
     pay_factors,
     value_round,
@@ -114,11 +125,16 @@ EXTRA_DATASETS = STATSMODELS_TABLES
 QUICK_SPLITS = 5
 # value_round's optional null test of the pay (--null-test); off as in the protocol
 NULL_TEST = False
+# value_round's coalition game and semivalue (--game, --semivalue): the protocol's unless
+# measuring the alternatives of docs/PROTOCOL.md ("Tried: the coalition game and the semivalue")
+GAME = "fixed"
+SEMIVALUE = "shapley"
 FULL_SPLITS = 20
 COPY_NOISE = 0.05  # a copy plus Gaussian noise of this share of the update's norm
 FREE_RIDERS = ("zero", "random", "one_row")
 HONEST = ("h_small", "h_mid", "h_big", "h_big2")
 NOISY = ("noisy30", "noisy60")
+SPLITS = (2, 4)  # a sybil sending the big owner's rows as k parts from k addresses
 
 
 def address(name: str, split: int) -> str:
@@ -174,6 +190,14 @@ def train(market: Market, params: np.ndarray, owner: str, labels: np.ndarray | N
     return quantise(make_update(market.spec, params, x, y if labels is None else labels).delta)
 
 
+def split_parts(market: Market, params: np.ndarray, owner: str, k: int) -> dict[str, np.ndarray]:
+    """The owner's rows cut into k disjoint parts, each trained as the wallet does and sent
+    from its own address (a sybil splitting its data)."""
+    x, y = market.parts[owner]
+    return {f"{owner}_part{i}_of_{k}": quantise(make_update(market.spec, params, xs, ys).delta)
+            for i, (xs, ys) in enumerate(zip(np.array_split(x, k), np.array_split(y, k), strict=True))}
+
+
 def base_updates(market: Market, params: np.ndarray) -> dict[str, np.ndarray]:
     updates = {owner: train(market, params, owner) for owner in (*HONEST, *NOISY, "one_row")}
     updates["zero"] = np.zeros_like(params)
@@ -218,22 +242,24 @@ def value(
         params, subs, scorer, REWARD, clip_norm=market.spec.privacy.clip_norm,
         clip_slack=encoding_slack(params.size, market.spec.encoding.precision_bits),
         reference=reference, model_rule=model_rule,
-        null_test=NULL_TEST if null_test is None else null_test,
+        null_test=NULL_TEST if null_test is None else null_test, game=GAME, semivalue=SEMIVALUE,
     )
     paid = {line.address: line.amount / REWARD for line in valuation.contributors}
     return valuation, {owner: paid.get(addresses[owner], 0.0) for owner in updates}, addresses
 
 
 def true_values(market: Market, params: np.ndarray, updates: dict[str, np.ndarray], owners: list[str]) -> dict[str, float]:
-    """Each owner's Shapley value in the round's game (fixed denominator, every owner in it)
-    on the held-out test set's mean log-loss reduction: no clipping, no confidence bound."""
+    """Each owner's Shapley value in the round's game (`GAME`, every owner in it) on the
+    held-out test set's mean log-loss reduction: no clipping, no confidence bound."""
     clip = market.spec.privacy.clip_norm
     vectors = [updates[o] * min(1.0, clip / max(float(np.linalg.norm(updates[o])), 1e-300)) for o in owners]
     model = model_from_spec(market.spec)
     n = len(owners)
+    norms = [float(np.linalg.norm(v)) for v in vectors]
 
     def loss(coalition: frozenset[int]) -> float:
-        model.set_params(params + sum((vectors[i] for i in coalition), np.zeros_like(params)) / n)
+        total = sum((vectors[i] for i in coalition), np.zeros_like(params))
+        model.set_params(coalition_params(GAME, params, total, coalition, norms, n) if coalition else params)
         return float(per_example_log_loss_from_proba(model.predict_proba(market.x_test), market.y_test).mean())
 
     base = loss(frozenset())
@@ -257,9 +283,10 @@ def example_influence(market: Market, valuation: Valuation, params: np.ndarray, 
     n = len(players)
     model = model_from_spec(market.spec)
     probs = []
+    norms = [float(np.linalg.norm(p)) for p in players]
     for coalition in result.coalitions:
         total = sum((players[i] for i in coalition), np.zeros_like(params))
-        model.set_params(params + (total / n if coalition else 0.0))
+        model.set_params(coalition_params(GAME, params, total, coalition, norms, n) if coalition else params)
         probs.append(model.predict_proba(market.x_val))
     proba = np.stack(probs)  # coalitions x examples x classes
     empty = result.coalitions.index(frozenset())
@@ -271,7 +298,6 @@ def example_influence(market: Market, valuation: Valuation, params: np.ndarray, 
     retrain = bool(valuation.pay_factors) and m * (market.n_classes - 1) <= INFLUENCE_REFERENCE_MAX
     weights, denominator = payout_weights(estimate, PAYOUT_FLOOR, factors)
     shares = weights / denominator if denominator > 0 else np.zeros(n)
-    sums, sumsq = per_example.sum(axis=1), (per_example**2).sum(axis=1)
     losses = -np.log(np.clip(proba, 1e-6, 1 - 1e-6))  # coalitions x examples x classes
     worst = 0.0
     for j in range(m):
@@ -287,13 +313,9 @@ def example_influence(market: Market, valuation: Valuation, params: np.ndarray, 
                 reference = reference_update(market.spec, params, market.x_val, labels)
                 retrained = pay_factors(players, reference, null_test=NULL_TEST)
                 factors_k = np.ones(n) if retrained is None else retrained
-            new_sums = sums - per_example[:, j] + column[:, k]
-            new_sumsq = sumsq - per_example[:, j] ** 2 + column[:, k] ** 2
-            mean = new_sums / m
-            var = np.maximum(new_sumsq - m * mean**2, 0.0) / (m - 1)
-            lcb = mean - CONFIDENCE_Z * np.sqrt(var / m)
-            w = np.maximum(lcb, 0.0) * factors_k
-            d = max(float(w.sum()), PAYOUT_FLOOR * float(np.maximum(mean, 0.0).sum()))
+            changed = per_example.copy()
+            changed[:, j] = column[:, k]
+            w, d = payout_weights(value_estimates(changed, CONFIDENCE_Z), PAYOUT_FLOOR, factors_k)
             new_shares = w / d if d > 0 else np.zeros(n)
             delta = new_shares - shares
             moved = max(float(delta[delta > 0].sum()), float(-delta[delta < 0].sum()))
@@ -374,6 +396,26 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
                 out.setdefault(f"{o}_vs_h_mid", []).append(
                     shares[o] / shares["h_mid"] if shares["h_mid"] > 0 else math.inf)
         truth = true_values(market, params, updates, owners)
+        oracle = dict(zip(owners, true_shares([truth[o] for o in owners]), strict=True))
+        for o in FREE_RIDERS:
+            out.setdefault(f"oracle_free_{o}", []).append(oracle[o])
+        truth_clean = true_values(market, params, clean, owners)
+        oracle_clean = dict(zip(owners, true_shares([truth_clean[o] for o in owners]), strict=True))
+        if oracle_clean["noisy60"] > 0 or oracle["noisy60"] > 0:
+            out.setdefault("oracle_noisy60", []).append(
+                oracle["noisy60"] / oracle_clean["noisy60"] if oracle_clean["noisy60"] > 0 else math.inf)
+        # splitting: the big owner's rows sent as k parts from k addresses
+        for k in SPLITS:
+            parts = split_parts(market, params, "h_big", k)
+            market_k = {o: u for o, u in updates.items() if o != "h_big"} | parts
+            _, shares_k, _ = value(market, params, market_k, [o for o in chain if o != "h_big"] + list(parts))
+            ratio = group_total(shares_k, list(parts)) / shares["h_big"] if shares["h_big"] > 0 else math.inf
+            out.setdefault(f"split{k}", []).append(ratio)
+            owners_k = list(market_k)
+            truth_k = true_values(market, params, market_k, owners_k)
+            oracle_k = dict(zip(owners_k, true_shares([truth_k[o] for o in owners_k]), strict=True))
+            if oracle["h_big"] > 0:
+                out.setdefault(f"oracle_split{k}", []).append(group_total(oracle_k, list(parts)) / oracle["h_big"])
         out["pay"].append([shares[o] for o in owners])
         out["true"].append([truth[o] for o in owners])
         owner_at = {addresses[o]: o for o in owners}
@@ -458,6 +500,15 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
                         total / shares[original] if shares[original] > 0 else math.inf)
                 stats = pair_stats({**updates, **sybils}, owners + [sybil], reference, [(original, sybil)])
                 out.setdefault(f"pairs_{kind}", []).extend(stats)
+            if kind == "reshuffled":  # what pay by true value would give this sybil
+                with_sybils = {**updates, **sybils}
+                truth_s = true_values(market, params, with_sybils, list(with_sybils))
+                oracle_s = dict(zip(with_sybils, true_shares(list(truth_s.values())), strict=True))
+                for sybil in sybils:
+                    original = sybil[len("same_"):]
+                    if oracle[original] > 0:
+                        out.setdefault("oracle_reshuffled", []).append(
+                            (oracle_s[original] + oracle_s[sybil]) / oracle[original])
         params = base.next_params
     if measure_rules:
         out["rules"] = model_rules(name, split)
@@ -533,6 +584,21 @@ def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "sybil_pair_min_cosine": min(c for c, _ in sybil),
             "sybil_pair_min_residual_cosine": min(r for _, r in sybil),
         }
+        # the oracle: pay proportional to the positive true value (the test set's Shapley
+        # value in the same game), i.e. what paying exactly by value would give each target
+        for key in ("oracle_free_random", "oracle_free_one_row"):
+            row[f"{key}_max_share"] = finite_max([v for s in splits for v in s.get(key, [])])
+            row[f"{key}_mean_share"] = float(np.mean([v for s in splits for v in s.get(key, [])]))
+        row["oracle_noisy_to_honest_max_ratio"] = finite_max([c for s in splits for c in s.get("oracle_noisy60", [])])
+        row["oracle_noisy60_at_least_honest_rate"] = float(np.mean([c >= 1 for s in splits for c in s.get("oracle_noisy60", [])] or [0.0]))
+        row["oracle_reshuffled_same_data_pair_max_ratio"] = finite_max([c for s in splits for c in s.get("oracle_reshuffled", [])])
+        for k in SPLITS:
+            ratios = [c for s in splits for c in s.get(f"split{k}", [])]
+            row[f"split{k}_group_max_ratio"] = finite_max(ratios)
+            row[f"split{k}_group_median_ratio"] = float(np.median([c for c in ratios if math.isfinite(c)] or [0.0]))
+            oracle_ratios = [c for s in splits for c in s.get(f"oracle_split{k}", [])]
+            row[f"oracle_split{k}_group_max_ratio"] = finite_max(oracle_ratios)
+            row[f"oracle_split{k}_group_median_ratio"] = float(np.median(oracle_ratios or [0.0]))
         for key in ("free_zero", "free_random", "free_one_row"):
             row[f"{key}_max_share"] = finite_max([v for s in splits for v in s.get(key, [])])
             row[f"{key}_mean_share"] = float(np.mean([v for s in splits for v in s.get(key, [])]))
@@ -553,7 +619,10 @@ def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "free_zero_max_share", "free_random_max_share", "free_one_row_max_share",
             "free_random_mean_share", "free_one_row_mean_share",
             "noisy_to_honest_max_ratio", "noisy30_to_honest_max_ratio", "order_effect_max",
-            "example_influence_max", "honest_pair_max_min_cosines")
+            "example_influence_max", "honest_pair_max_min_cosines",
+            "oracle_free_random_max_share", "oracle_free_one_row_max_share",
+            "oracle_noisy_to_honest_max_ratio", "oracle_reshuffled_same_data_pair_max_ratio",
+            *(f"{o}split{k}_group_max_ratio" for k in SPLITS for o in ("", "oracle_")))
     summary: dict[str, Any] = {key: max(row[key] for row in table.values()) for key in keys}
     summary["rank_correlation_min"] = min(all_rank)
     summary["honest_pair_max_cosine"] = max(r["honest_pair_max_cosine"] for r in table.values())
@@ -580,9 +649,9 @@ def _json_safe(value: Any) -> Any:
 
 
 def run(datasets: list[str], splits: int, rounds: int = 2, measure_rules: bool = False,
-        null_test: bool = False) -> dict[str, Any]:
-    global NULL_TEST
-    NULL_TEST = null_test
+        null_test: bool = False, game: str = "fixed", semivalue: str = "shapley") -> dict[str, Any]:
+    global NULL_TEST, GAME, SEMIVALUE
+    NULL_TEST, GAME, SEMIVALUE = null_test, game, semivalue
     start = time.perf_counter()
     per_dataset = {
         name: [run_split(name, split, rounds, measure_rules) for split in range(splits)]
@@ -594,7 +663,7 @@ def run(datasets: list[str], splits: int, rounds: int = 2, measure_rules: bool =
         "confidence_z": CONFIDENCE_Z, "payout_floor": PAYOUT_FLOOR,
         "copy_cosine": COPY_COSINE, "copy_residual_cosine": COPY_RESIDUAL_COSINE,
         "utility_clip_share": UTILITY_CLIP_SHARE,
-        "null_test": null_test, "null_z_start": NULL_Z_START, "null_z_full": NULL_Z_FULL,
+        "null_test": null_test, "game": game, "semivalue": semivalue, "null_z_start": NULL_Z_START, "null_z_full": NULL_Z_FULL,
         "seconds": time.perf_counter() - start,
         **{f"machine_{k}": v for k, v in machine().items()},
     })
@@ -609,10 +678,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--null-test", action="store_true",
                         help="value_round(null_test=True): the optional null test of the pay")
+    parser.add_argument("--game", choices=COALITION_GAMES, default="fixed",
+                        help="the coalition model (measured alternatives; the protocol's is fixed)")
+    parser.add_argument("--semivalue", choices=SEMIVALUES, default="shapley",
+                        help="the value of a player in the game (the protocol's is shapley)")
     args = parser.parse_args(argv)
     splits = args.splits or (QUICK_SPLITS if args.quick else FULL_SPLITS)
     result = run(args.datasets.split(","), splits, measure_rules=not args.quick,
-                 null_test=args.null_test)
+                 null_test=args.null_test, game=args.game, semivalue=args.semivalue)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True, allow_nan=False))
         return 0

@@ -366,10 +366,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from practitioner.evaluate import check_evaluable, evaluate_round
+    from practitioner.evaluate import awaited_uploads, check_evaluable, evaluate_round, load_spec
+    from practitioner.runner import upload_window
 
     session = build_session(args)  # evaluating signs nothing
-    check_evaluable(session, args.bounty, args.round)  # before asking for the key's password
+    _bounty, info = check_evaluable(session, args.bounty, args.round)  # before the key's password
+    until = info.deadline + upload_window(session.client.grace_period())
+    awaited = 0
+    if not args.now and session.client.now() < until:
+        awaited = awaited_uploads(session, load_spec(session, args.bounty), args.bounty, args.round)
+    if awaited:
+        raise InvalidInput(
+            f"{awaited} committed update(s) of this round are not uploaded yet; their owners may "
+            f"still be sending them (`run` waits for them until {time.strftime('%H:%M:%S', time.localtime(until))}). Evaluate after "
+            "that, or pass --now to reject them as unavailable.")
     with _cluster(args) as cluster:  # an unreachable cluster is said before the password too
         result = evaluate_round(session, args.bounty, args.round, _private_key(args, session),
                                 cluster=cluster)
@@ -580,6 +590,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true")
         if name == "evaluate":
             _cluster_options(p)
+            p.add_argument("--now", action="store_true",
+                           help="evaluate although committed updates are not uploaded yet (they are "
+                                "rejected as unavailable; `run` waits for them within its upload window)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("reveal", help="publish an ended bounty's validation set, so owners can check their pay")

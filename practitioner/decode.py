@@ -20,13 +20,13 @@ from phe import paillier
 
 from practitioner.valuation import DecodedSubmission
 from trainer.aggregate import decrypt_update
+from trainer.alignment import reference_update  # noqa: F401 - here since before trainer.alignment
 from trainer.encoding import EncodingParams
 from trainer.errors import TrainerError
 from trainer.models import model_from_spec
 from trainer.paillier import default_workers
 from trainer.scoring import accuracy_from_proba, per_example_log_loss_from_proba
 from trainer.spec import BountySpec
-from trainer.update import make_update
 from trainer.update_blob import UpdateBlob, blob_hash, parse_blob
 
 if TYPE_CHECKING:
@@ -189,11 +189,3 @@ class ValidationScorer:
 
     def accuracy(self, params: np.ndarray) -> float:
         return accuracy_from_proba(self.probabilities(params), self.y)
-
-
-def reference_update(
-    spec: BountySpec, global_params: np.ndarray, x: np.ndarray, y: np.ndarray
-) -> np.ndarray:
-    """The practitioner's own update on its validation data: the direction honest updates
-    share (used only to screen out unaligned updates, never aggregated)."""
-    return make_update(spec, global_params, x, y).delta

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from practitioner.decode import (
 )
 from practitioner.report import report_bytes, report_of_valuation
 from practitioner.session import Session
-from practitioner.state import load_validation, read_json, write_json
+from practitioner.state import load_validation, local_blob_path, read_json, write_json
 from practitioner.valuation import encoding_slack, value_round
 from trainer.models import model_from_bytes, model_from_spec, model_to_bytes
 from trainer.spec import BountySpec
@@ -106,6 +107,28 @@ def check_evaluable(session: Session, bounty_id: int, round_index: int) -> tuple
     if now < info.deadline:
         raise InvalidInput(f"{named} is still open for {info.deadline - now} s; evaluate it after it closes.")
     return bounty, info
+
+
+def awaited_uploads(session: Session, spec: BountySpec, bounty_id: int, round_index: int) -> int:
+    """How many of the round's committed blobs are not here yet although their owners send them
+    here: not in this home's stores, with a URI under the bounty's inbox or a file:// path that
+    does not exist yet. Nothing is read or fetched (a stranger's URI elsewhere is fetched once,
+    when the round is evaluated, and never waited for)."""
+    from urllib.parse import unquote, urlparse
+
+    client = session.client
+    inbox = spec.inbox_url.rstrip("/") + "/" if spec.inbox_url else None
+    awaited = 0
+    for address in client.submitters(bounty_id, round_index):
+        blob_hash, uri = client.submission(bounty_id, round_index, address)
+        if any(local_blob_path(d, blob_hash).is_file() for d in (session.home.blob_dir, session.home.upload_dir)):
+            continue
+        parsed = urlparse(uri)
+        if parsed.scheme == "file":
+            awaited += not Path(unquote(parsed.path)).is_file()
+        elif inbox is not None and uri.startswith(inbox):
+            awaited += 1
+    return awaited
 
 
 def evaluate_round(

@@ -45,8 +45,8 @@ MAX_ROUNDS = 10_000
 # Below this many validation rows `post` warns (it still posts: the demo's wine set has 44).
 # Measured by brute force (benchmarks.example_influence, 10 splits x 2 rounds, every
 # relabelling of one example re-running the whole valuation; docs/PROTOCOL.md): one
-# example moved up to 27 % of a round on 30 rows, 22 % on 35, 12 % on 88, 9-12 % on 113
-# (valuation v3; 47, 32, 23 and 11-12 % under v2's hard alignment cut).
+# example moved up to 13 % of a round on 30 rows, 9 % on 35, 12 % on 88, 3-6 % on 113
+# (valuation v4; v3 27, 22, 12 and 9-12 %; 47, 32, 23 and 11-12 % under v2's hard cut).
 RECOMMENDED_VALIDATION_ROWS = 100
 BOARD_MAX_CONTRIBUTORS = 10_000  # BountyBoard.MAX_CONTRIBUTORS
 MIN_ROUND_SECONDS = 60  # owners need time to train; tests of the demo go lower
@@ -171,7 +171,7 @@ def validation_size_warning(rows: int) -> str | None:
     return (
         f"The validation set has {rows} rows: on sets this small one validation example "
         "can decide a large part of a round's pay (measured: one relabelled example moved "
-        "up to 27 % of a round on 30 rows, 22 % on 35, 12 % on 88 and on 113). "
+        "up to 13 % of a round on 30 rows, 9 % on 35, 12 % on 88, 6 % on 113). "
         f"Use {RECOMMENDED_VALIDATION_ROWS} rows or more if you can."
     )
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from phe import paillier
 
 from practitioner.chain import ROUND_OPEN
-from practitioner.evaluate import evaluate_round, round_record_path
+from practitioner.evaluate import awaited_uploads, evaluate_round, load_spec, round_record_path
 from practitioner.finalize import finalize_round
 from practitioner.reveal import reveal_due
 from practitioner.session import Session
@@ -29,6 +29,19 @@ if TYPE_CHECKING:
     from practitioner.cluster import Cluster
 
 log = logging.getLogger(__name__)
+
+# Commit first, upload after (docs/PROTOCOL.md): a commit that lands in a round's last second
+# is uploaded just after the deadline, and an upload that failed is retried from the owner's
+# outbox. A closed round is evaluated once every committed blob sent here (to this inbox or a
+# file:// path) has arrived, or this long after its deadline (at most a quarter of the
+# contract's grace period, which must still leave time to evaluate and finalise), whichever
+# comes first.
+UPLOAD_WINDOW_S = 300
+
+
+def upload_window(grace_period: int) -> int:
+    """Seconds after a round's deadline that its evaluation waits for missing uploads."""
+    return min(UPLOAD_WINDOW_S, grace_period // 4)
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,12 @@ def process_due_rounds(
                 continue
             record_path = round_record_path(session, bounty_id, r)
             if not record_path.is_file() or read_json(record_path).get("finalizeTx"):
+                if now < info.deadline + upload_window(client.grace_period()):
+                    awaited = awaited_uploads(session, load_spec(session, bounty_id), bounty_id, r)
+                    if awaited:
+                        log.info("bounty %d %s: waiting for %d committed update(s) to be uploaded",
+                                 bounty_id, round_text(r, bounty.rounds), awaited)
+                        continue
                 evaluate_round(session, bounty_id, r, private_key, cluster=cluster)
             tx_hash = finalize_round(session, bounty_id, r)
             log.info("bounty %d %s finalised in %s", bounty_id, round_text(r, bounty.rounds), tx_hash)

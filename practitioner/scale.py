@@ -14,8 +14,10 @@
 - `CoalitionSums`: the sum of a coalition's updates from one already computed that differs
   by one member (a permutation's next prefix, the next model without one player), O(d)
   instead of O(|S| d).
-- `copy_groups_fast`: `shapley.copy_groups` with the cosines from one Gram matrix and only
-  the candidate pairs visited (the n^2 / 2 Python-level cosines took ~30 s at n = 1,000).
+
+(`shapley.copy_groups` takes its cosines from one Gram matrix and visits only the candidate
+pairs at any size: the n^2 / 2 Python-level cosines it used to compute took ~30 s at
+n = 1,000.)
 """
 
 from __future__ import annotations
@@ -25,18 +27,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from practitioner.shapley import (
-    COPY_COSINE,
-    COPY_EXACT_COSINE,
-    COPY_NOISE_MIN_PARAMS,
-    COPY_RESIDUAL_COSINE,
-    Coalition,
-    Linkage,
-    ShapleyResult,
-    Utility,
-    residual_cosine,
-    unit_rows,
-)
+from practitioner.shapley import Coalition, ShapleyResult, Utility
 
 log = logging.getLogger(__name__)
 
@@ -171,35 +162,3 @@ class CoalitionSums:
         self.recent.append((coalition, total))
         del self.recent[:-self.RECENT]
         return total
-
-
-def copy_groups_fast(
-    updates: Sequence[np.ndarray],
-    order: Sequence[tuple[int | float, str]],
-    reference: np.ndarray | None = None,
-) -> list[list[int]]:
-    """`shapley.copy_groups` (same rules and thresholds) for many updates: cosines from one
-    Gram matrix, and only pairs above the lower threshold visited."""
-    count = len(updates)
-    if count == 0:
-        return []
-    matrix, norms, unit = unit_rows(updates)
-    cosines = unit @ unit.T
-    cosines[norms == 0, :] = 0.0
-    cosines[:, norms == 0] = 0.0
-    linkage = Linkage(count)
-    noisy_copies = matrix.shape[1] >= COPY_NOISE_MIN_PARAMS
-    similar = cosines > COPY_COSINE
-    lower = COPY_COSINE if noisy_copies else COPY_EXACT_COSINE
-    rows, cols = np.nonzero(np.triu(cosines > min(lower, COPY_EXACT_COSINE), k=1))
-    for a, b in zip(rows.tolist(), cols.tolist(), strict=True):
-        if cosines[a, b] > COPY_EXACT_COSINE:
-            linkage.join(a, b)
-            continue
-        if not (noisy_copies and similar[a, b]):
-            continue
-        keep = ~(similar[a] | similar[b])
-        others_mean = matrix[keep].mean(axis=0) if keep.any() else None
-        if residual_cosine(matrix[a], matrix[b], reference, others_mean) > COPY_RESIDUAL_COSINE:
-            linkage.join(a, b)
-    return linkage.ordered_groups(order)

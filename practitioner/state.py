@@ -86,9 +86,14 @@ def store_blob(blob_dir: Path, data: bytes) -> str:
     return digest
 
 
+def local_blob_path(blob_dir: Path, blob_hash: str) -> Path:
+    """Where a blob store keeps the blob (keyed by its lower-case hash)."""
+    return blob_dir / blob_hash.lower()
+
+
 def read_local_blob(blob_dir: Path, blob_hash: str) -> bytes | None:
     """The blob if stored locally and intact, else None."""
-    path = blob_dir / blob_hash.lower()
+    path = local_blob_path(blob_dir, blob_hash)
     try:
         data = path.read_bytes()
     except (FileNotFoundError, IsADirectoryError):

@@ -18,8 +18,9 @@ Fairness rules (docs/PROTOCOL.md, "Valuation"):
   the original's value is what it would be without them.
 - Coalition model = global + sum(player updates in S) / n_players (fixed denominator);
   utility per validation example = its log-loss reduction, clipped to [-c, c].
-- Each player's Shapley value is a mean over validation examples with a standard error;
-  payouts are proportional to max(0, mean - z * stderr) times the update's alignment pay
+- Each player's Shapley value on each validation example; its value is their trimmed mean
+  (5 % each side) with a standard error (`practitioner.shapley.value_estimates`); payouts
+  are proportional to max(0, value - z * stderr) times the update's alignment pay
   factor: how clearly its direction beats a random one (`practitioner.shapley.payout_weights`,
   `alignment_pay_factors`). `null_test=True` (measured in benchmarks.fairness, not the
   protocol) makes that test family-wise over the round's players (`null_pay_factors`).
@@ -39,11 +40,12 @@ from typing import Protocol
 import numpy as np
 
 from practitioner.report import ContributorLine, RejectedLine
-from practitioner.scale import STREAM_MIN_PLAYERS, CoalitionSums, copy_groups_fast, streaming_gtg
+from practitioner.scale import STREAM_MIN_PLAYERS, CoalitionSums, streaming_gtg
 from practitioner.shapley import (
     CONFIDENCE_Z,
     EXACT_MAX_PLAYERS,
     PAYOUT_FLOOR,
+    SEMIVALUES,
     ShapleyResult,
     alignment_pay_factors,
     allocate_reward,
@@ -153,6 +155,30 @@ def pay_factors(
     return alignment_pay_factors(cosines, reference.size)
 
 
+# The coalition model's game: "fixed" (the protocol: global + sum(S) / n, a zero update is a
+# null player); "mean" (global + sum(S) / |S|, the coalition's own average, as FedAvg would
+# train it) and "norm" (global + mean norm * sum(S) / sum of S's norms: an update weighs by
+# its length) were measured and not adopted (docs/PROTOCOL.md, "Tried: the coalition game
+# and the semivalue").
+COALITION_GAMES = ("fixed", "mean", "norm")
+
+
+def coalition_params(
+    game: str, base: np.ndarray, total: np.ndarray, coalition: frozenset[int], norms: Sequence[float],
+    n_players: int,
+) -> np.ndarray:
+    """The model of a non-empty `coalition` whose updates sum to `total`, from `base` (the
+    round's model); `norms` = every player's update norm (used by "norm" only)."""
+    if game == "fixed":  # divided, not multiplied by 1/n: the wallet recomputes it so
+        return base + total / n_players
+    if game == "mean":
+        return base + total / len(coalition)
+    if game == "norm":
+        length = sum(norms[i] for i in coalition)
+        return base + total * (sum(norms) / n_players / length) if length > 0 else base
+    raise ValueError(f"unknown coalition game {game!r}")
+
+
 def value_round(
     global_params: np.ndarray,
     submissions: Sequence[DecodedSubmission],
@@ -171,6 +197,8 @@ def value_round(
     null_test: bool = False,
     timings: dict[str, float] | None = None,
     game_scorer: Callable[[np.ndarray, Sequence[np.ndarray]], Scorer] | None = None,
+    game: str = "fixed",
+    semivalue: str = "shapley",
 ) -> Valuation:
     """Value one round. `model_rule` picks the players of the next model: "value" (mean
     value > 0, the protocol's rule) or "lcb" (lower bound > 0; measured in benchmarks.fairness).
@@ -182,10 +210,16 @@ def value_round(
     Beyond `scale.STREAM_MIN_PLAYERS` players the game runs in bounded time and memory
     (`practitioner.scale`: fixed evaluation budget, incremental coalition sums).
     `game_scorer(global_params, players)`, when given, returns the scorer the game uses once
-    its players are known (`practitioner.cluster`: coalition losses computed on a cluster)."""
+    its players are known (`practitioner.cluster`: coalition losses computed on a cluster).
+    `game` (`COALITION_GAMES`) and `semivalue` (`shapley.SEMIVALUES`) other than the
+    protocol's "fixed" and "shapley" are for measurement (benchmarks.fairness); the next
+    model is then the game's model of the kept players, which a report's `denominator` does
+    not describe."""
     started = time.perf_counter()
     if model_rule not in ("value", "lcb"):
         raise ValueError(f"unknown model rule {model_rule!r}")
+    if game not in COALITION_GAMES or semivalue not in SEMIVALUES:
+        raise ValueError(f"unknown coalition game {game!r} or semivalue {semivalue!r}")
     global_params = np.asarray(global_params, dtype=np.float64)
     ordered = sorted(submissions, key=lambda s: s.address.lower())
     rejected: list[RejectedLine] = []
@@ -208,8 +242,7 @@ def value_round(
         (ordered[i].order if ordered[i].order is not None else math.inf, ordered[i].address.lower())
         for i in kept
     ]
-    grouping = copy_groups_fast if len(kept) > STREAM_MIN_PLAYERS else copy_groups
-    groups = grouping([updates[i] for i in kept], on_chain, reference)  # type: ignore[misc]
+    groups = copy_groups([updates[i] for i in kept], on_chain, reference)  # type: ignore[misc]
     copy_of: dict[int, int] = {}  # index in ordered -> index of the credited original
     originals: list[int] = []
     for group in groups:
@@ -230,13 +263,16 @@ def value_round(
     if game_scorer is not None:
         scorer = game_scorer(global_params, players)
 
+    norms = [float(np.linalg.norm(p)) for p in players] if game == "norm" else []
+
     def params_of(coalition: frozenset[int]) -> np.ndarray:
         if not coalition:
             return global_params
         if sums is not None:
-            return global_params + sums(coalition) / n_players
-        total = np.sum([players[i] for i in sorted(coalition)], axis=0)
-        return global_params + total / n_players
+            total = sums(coalition)
+        else:
+            total = np.sum([players[i] for i in sorted(coalition)], axis=0)
+        return coalition_params(game, global_params, total, coalition, norms, n_players)
 
     # a large round keeps only small coalitions (its random prefixes do not repeat)
     losses_cache: dict[frozenset[int], np.ndarray] = {}
@@ -264,10 +300,12 @@ def value_round(
             global_params, np.zeros_like(global_params), [], rejected, "none", None, 1, 0,
             metric_before, metric_before, accuracy_before, accuracy_before,
         )
+    if large and semivalue != "shapley":
+        raise ValueError(f"the {semivalue} semivalue is measured up to {STREAM_MIN_PLAYERS} players only")
     if large:
         result = streaming_gtg(n_players, utility, seed=seed)
     else:
-        result = shapley_values(n_players, utility, seed=seed, exact_max=exact_max)
+        result = shapley_values(n_players, utility, seed=seed, exact_max=exact_max, semivalue=semivalue)
     estimate = value_estimates(result.per_example, z)
     factors = pay_factors(players, reference, null_test=null_test)  # type: ignore[arg-type]
     weights, denominator = payout_weights(estimate, payout_floor, factors)

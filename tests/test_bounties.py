@@ -126,6 +126,38 @@ def test_submit_finalise_rewards_and_claim(market, client, store):
     assert any(r["amount_text"] == "+60 QDT" for r in history if r["kind"] == "Transfer")
 
 
+def test_rewards_read_the_board_at_the_block_their_events_were_read_to(market, client, monkeypatch):
+    """A round finalised between the event scan and the round's state read: the row says
+    pending (what the scanned block shows), not "finalised" with no reward; the next refresh
+    shows the reward."""
+    from wallet.history import HistoryScanner
+
+    practitioner = market.chain.accounts[1]
+    bounty_id, _ = market.create_bounty(practitioner)
+    signer = funded_signer(market.chain)
+    client.submit(signer, bounty_id, blob_hash(b"update"), "file:///update.bin")
+    market.chain.travel_to(market.deadline(bounty_id, 0) + 1)
+    real_sync = HistoryScanner.sync
+
+    def sync_then_finalise(self, *args, **kwargs):
+        added = real_sync(self, *args, **kwargs)
+        monkeypatch.setattr(HistoryScanner, "sync", real_sync)  # once
+        send(market.board.functions.finalize(bounty_id, 0, [signer.address], [60 * TOKEN_UNIT],
+                                             keccak(b"model-1"), "file:///m1", keccak(b"report"),
+                                             "file:///r"), practitioner)
+        return added
+
+    monkeypatch.setattr(HistoryScanner, "sync", sync_then_finalise)
+    (row,) = client.rewards(signer.address).rows
+    assert (row.status, row.amount) == ("pending", 0)
+    assert client.rounds(client.bounty(bounty_id))[0]["state"] == "finalized"  # it did meanwhile
+    (row,) = client.rewards(signer.address).rows
+    assert (row.status, row.amount, row.claim) == ("finalised", 60 * TOKEN_UNIT, "claimable")
+    # a node that does not have the scanned block (behind a load balancer): the latest state
+    future = market.w3.eth.block_number + 1000
+    assert client.rounds(client.bounty(bounty_id), future)[0]["state"] == "finalized"
+
+
 def test_expired_round_is_split_among_submitters(market, client):
     bounty_id, _ = market.create_bounty(market.chain.accounts[1], reward=100 * TOKEN_UNIT)
     first, second = funded_signer(market.chain), funded_signer(market.chain)

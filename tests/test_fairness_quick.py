@@ -52,17 +52,38 @@ def test_targets_that_hold(quick):
 
 def test_measured_levels_of_the_targets_that_do_not_hold(quick):
     assert quick["free_rider_max_share"] <= 0.25  # target 0.01: one row, lucky random update
-    # a lucky random direction is paid by its evidence (alignment pay factor): full mode 4.4 %
+    # a lucky random direction is paid by its evidence (alignment pay factor): full mode 4.2 %
     # at most, 0.2 % on average (the hard cut before it: 11.5 %, 0.5 %)
     assert quick["free_random_max_share"] <= 0.06
-    # measured on the quick seeds with the alignment pay factor: 2.18, 1.56 and 0.26
-    # (full mode 2.18, 2.02, 0.30; docs/PROTOCOL.md)
+    # full mode, valuation v4: 2.20, 1.97 and 0.12 (docs/PROTOCOL.md)
     assert quick["reshuffled_same_data_pair_max_ratio"] <= 2.5  # target 1.1
     assert quick["noisy_to_honest_max_ratio"] <= 2.5  # iris, 10-row owners, 30 validation rows
     # one relabelled validation example, players fixed (the pay factors from the retrained r)
     assert quick["example_influence_max"] <= 0.35
     # a copy plus 5 % noise on a model under 100 parameters is a separate (worse) player
     assert quick["noisy5_copy_pair_max_ratio"] <= 2.0
+
+
+def test_pay_stays_under_what_paying_exactly_by_value_would_give_free_riders(quick):
+    """The oracle pays each owner its share of the round's positive true value (the test
+    set's Shapley value in the same game): the free-rider targets are out of its reach too,
+    and the valuation pays free riders less than it, on average on every table."""
+    assert quick["oracle_free_random_max_share"] > 0.01  # a lucky random direction really helps
+    assert quick["oracle_free_one_row_max_share"] > 0.01  # so does one row of a good table
+    for name, row in quick["per_dataset"].items():
+        assert row["free_random_mean_share"] <= row["oracle_free_random_mean_share"], name
+        assert row["free_one_row_mean_share"] <= row["oracle_free_one_row_mean_share"], name
+
+
+def test_measured_levels_of_a_sybil_splitting_its_rows(quick):
+    """The big owner's rows sent as 2 or 4 parts from as many addresses: the game is nearly
+    additive, so the parts earn more than the whole (docs/PROTOCOL.md, "What remains possible
+    for a sybil"), about as much as paying exactly by value would give them."""
+    for k in fairness.SPLITS:
+        assert quick[f"split{k}_group_max_ratio"] <= 3.0, k  # measured 2.50 and 2.32
+        for name, row in quick["per_dataset"].items():
+            # the median group is paid no more than 1.2x what the oracle would pay it
+            assert row[f"split{k}_group_median_ratio"] <= 1.2 * row[f"oracle_split{k}_group_median_ratio"], (k, name)
 
 
 def test_command_line_json(capsys):

@@ -7,21 +7,25 @@ from __future__ import annotations
 
 import http.client
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from practitioner.admission import InboxPolicy
+from practitioner.evaluate import awaited_uploads, load_spec
 from practitioner.inbox import InboxServer
 from practitioner.post import post_bounty
 from tests.chain_fixtures import TOKEN_UNIT, funded_signer
 from tests.practitioner_fixtures import practitioner_on_market
 from wallet import eip712
+from wallet.autopilot import Autopilot
 from wallet.blob_store import CONTRIBUTOR_HEADER, blob_hash, fetch_blob
 from wallet.bounties import BountyClient, StaleRound, post_relay
 from wallet.contribute import ContributeOptions, contribute
 from wallet.errors import NotFound, TransactionFailed
-from wallet.outbox import Outbox, retry_uploads
+from wallet.outbox import Outbox, PendingUpload, retry_uploads
+from wallet.store import Store
 
 DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
 OWNER_FILE = DEMO / "wine_owner_a.csv"
@@ -103,18 +107,37 @@ def test_an_upload_that_fails_after_the_commit_is_kept_and_retried(setup, tmp_pa
     assert client.submission(bounty_id, 0, owner.address)["blob_hash"] == result.blob_hash
     assert "rate limiting" in result.upload_error
     assert "retry with 'quarry upload'" in result.upload_warning()
+    assert "waits for it up to 5 minutes after the round closes" in result.upload_warning()
     assert not (session.home.upload_dir / result.blob_hash).exists()
+    # the practitioner's run loop waits for it (its URI is under this inbox)
+    spec = load_spec(session, bounty_id)
+    assert awaited_uploads(session, spec, bounty_id, 0) == 1
     outbox = Outbox(tmp_path / "outbox")
     assert [p.blob_hash for p in outbox.pending()] == [result.blob_hash]
-    # the inbox is back at its address: the retry uploads it and empties the outbox
+    # a kept blob whose commit has not happened (yet): the app's background pass leaves it
+    # (it may be a submission between its keep and its commit); `quarry upload` drops it
+    uncommitted = PendingUpload("0x" + "11" * 32, bounty_id, 0, owner.address, session.inbox_url, "",
+                                session.inbox_url + "/blobs/0x" + "11" * 32)
+    outbox.keep(b"never committed", replace(uncommitted, blob_hash=blob_hash(b"never committed")))
+    # the inbox is back at its address: the app's next background pass (the autopilot's, which
+    # runs while the app is open) uploads it, without the owner retrying by hand
     late = InboxServer(session.home.blob_dir, upload_dir=session.home.upload_dir, port=port,
                        admit=policy.admit_upload).start()
+    notes = []
+    store = Store(tmp_path)
     try:
-        (retried,) = retry_uploads(client, outbox)
+        pilot = Autopilot(store, client, home=tmp_path, signer_for=lambda _a: None, notify=notes.append)
+        report = pilot.run_pass()
     finally:
         late.stop()
-    assert retried.outcome == "uploaded" and outbox.pending() == []
+        store.close()
+    assert [(o.action, o.round) for o in report.outcomes] == [("uploaded", 0)]
+    assert notes == [f"Uploaded your update to bounty {bounty_id}, round 0."]
+    assert [p.blob_hash for p in outbox.pending()] == [blob_hash(b"never committed")]
     assert (session.home.upload_dir / result.blob_hash).is_file()
+    assert awaited_uploads(session, spec, bounty_id, 0) == 0
+    (dropped,) = retry_uploads(client, outbox)
+    assert dropped.outcome == "not committed" and outbox.pending() == []
 
 
 def test_relay_only_own_bounties_current_round_gas_cap_and_per_address_limit(setup):

@@ -163,11 +163,16 @@ def test_a_home_that_is_a_file_is_one_line(tmp_path, capsys, command):
     assert in_the_way.read_text() == "not a directory"
 
 
-def test_evaluate_and_finalize_a_round_nobody_submitted_to(market, capsys):
-    client, bounty_id = market["client"], market["short"]
-    deadline = time.monotonic() + 30
+def _wait_for_deadline(client, bounty_id, seconds=30):
+    """Until the bounty's current round has closed on chain (real time on the devnet)."""
+    deadline = time.monotonic() + seconds
     while client.now() < client.bounty(bounty_id).round_deadline and time.monotonic() < deadline:
         time.sleep(0.5)
+
+
+def test_evaluate_and_finalize_a_round_nobody_submitted_to(market, capsys):
+    client, bounty_id = market["client"], market["short"]
+    _wait_for_deadline(client, bounty_id)
     pw = ["--password-file", str(market["base"] / "key-pw")]
     assert main(["evaluate", str(bounty_id), "0", *pw, *market["chain"]]) == 0
     out = capsys.readouterr().out
@@ -178,6 +183,35 @@ def test_evaluate_and_finalize_a_round_nobody_submitted_to(market, capsys):
                  *market["chain"]]) == 0
     assert capsys.readouterr().out.startswith(f"bounty {bounty_id} round 0 (1 of 1) finalized: 0x")
     assert client.bounty(bounty_id).status == "completed"
+
+
+def test_evaluate_waits_for_a_committed_update_not_uploaded_yet(market, capsys, tmp_path):
+    """An owner committed just before the deadline and is still uploading: `evaluate` says so
+    and evaluates nothing (as `run` waits for it), unless told --now, which rejects it."""
+    from eth_account import Account
+
+    from wallet.blob_store import blob_hash
+
+    node, client = market["node"], market["client"]
+    session = Session(home=PractitionerHome.at(market["home"]), w3=devnet_w3(node),
+                      chain_id=market["ctx"].chain_id, board_address=market["ctx"].board,
+                      token_address=market["ctx"].token, signer=faucet_signer(node))
+    bounty_id = post_bounty(session, DEMO / "wine_spec.json",
+                            validation_files=[str(DEMO / "wine_validation.csv")],
+                            reward_per_round=10**18, rounds=1, round_seconds=3, min_round_seconds=3).bounty_id
+    owner = Account.create()
+    node.faucet(owner.address)
+    on_its_way = tmp_path / "update.bin"  # where the owner is writing it
+    client.submit(owner, bounty_id, blob_hash(b"on its way"), on_its_way.as_uri())
+    _wait_for_deadline(client, bounty_id)
+    pw = ["--password-file", str(market["base"] / "key-pw")]
+    assert main(["evaluate", str(bounty_id), "0", *pw, *market["chain"]]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: 1 committed update(s) of this round are not uploaded yet") and "--now" in err
+    assert client.rounds(client.bounty(bounty_id))[0]["state"] == "open"
+    assert main(["evaluate", str(bounty_id), "0", "--now", "--json", *pw, *market["chain"]]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["reason"].split(":")[0] for r in report["rejected"]] == ["blob unavailable"]
 
 
 def test_reveal_only_once_the_bounty_ended(market, capsys):
@@ -196,6 +230,9 @@ def test_reveal_only_once_the_bounty_ended(market, capsys):
     deadline = time.monotonic() + 30
     while client.bounty(short).status == "open" and time.monotonic() < deadline:
         if client.now() >= client.bounty(short).round_deadline:  # finalise it if no other test did
+            # (this test may run alone: with pytest-xdist the module's tests are spread)
+            main(["evaluate", str(short), "0", "--password-file", str(market["base"] / "key-pw"),
+                  *market["chain"]])
             main(["finalize", str(short), "0", *wallet_pw, *market["chain"]])
         time.sleep(0.5)
     capsys.readouterr()

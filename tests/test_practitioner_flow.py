@@ -14,7 +14,7 @@ from practitioner.evaluate import evaluate_round, load_spec, model_params
 from practitioner.finalize import finalize_round
 from practitioner.post import post_bounty
 from practitioner.report import parse_report
-from practitioner.runner import process_due_rounds, seconds_to_next_deadline
+from practitioner.runner import process_due_rounds, seconds_to_next_deadline, upload_window
 from tests.chain_fixtures import GRACE_PERIOD, TOKEN_UNIT, send
 from tests.practitioner_fixtures import practitioner_on_market
 from trainer.data import load_data
@@ -159,3 +159,59 @@ def test_a_round_past_its_grace_period_is_expired_by_the_run_loop(setup):
     assert market.board.functions.expiredShare(posted.bounty_id, 0, owner).call() == REWARD
     send(market.board.functions.collectExpired(posted.bounty_id, 0, owner), owner)
     assert market.board.functions.claimable(market.token.address, owner).call() == REWARD
+
+
+def test_the_run_loop_waits_for_an_upload_committed_before_the_deadline(setup, tmp_path):
+    """Commit first, upload after: a blob committed in the round's last moment, or whose
+    upload failed and is retried, is counted if it arrives within the upload window; one
+    that never arrives is rejected once the window is over, and the round goes on."""
+    market, session, private_key, _ = setup
+    posted = post_bounty(session, DEMO / "breast_cancer_spec.json",
+                         validation_files=[str(DEMO / "breast_cancer_validation.csv")],
+                         reward_per_round=REWARD, rounds=2, round_seconds=600)
+    bounty_id = posted.bounty_id
+    on_time, late = market.chain.accounts[7], market.chain.accounts[8]
+    window = upload_window(session.client.grace_period())
+    assert 0 < window <= GRACE_PERIOD // 4
+    from practitioner.runner import UPLOAD_WINDOW_S
+    from wallet.outbox import PRACTITIONER_UPLOAD_WINDOW_S
+
+    assert PRACTITIONER_UPLOAD_WINDOW_S == UPLOAD_WINDOW_S  # what the wallet tells its owner
+
+    def ours(done):
+        return [(d.round_index, d.outcome) for d in done if d.bounty_id == bounty_id]
+
+    def commit_without_upload(round_index, owner, blob):
+        path = tmp_path / f"pending-{round_index}"  # where the owner will upload it
+        digest = "0x" + keccak(blob).hex()
+        send(market.board.functions.submit(bounty_id, round_index, bytes.fromhex(digest[2:]),
+                                           path.as_uri()), owner)
+        return path
+
+    files = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
+    blobs, _, _ = _owner_blobs(session, bounty_id, 0, files)
+    _submit(market, session, bounty_id, 0, on_time, blobs[0])
+    pending = commit_without_upload(0, late, blobs[1])
+    market.chain.advance(601)
+    assert ours(process_due_rounds(session, private_key)) == []  # waits for the upload
+    assert session.client.round(bounty_id, 0).state_text == "open"
+    pending.write_bytes(blobs[1])  # the upload arrives (within the window)
+    assert ours(process_due_rounds(session, private_key)) == [(0, "finalized")]
+    claim = market.board.functions.claimable
+    assert claim(market.token.address, late).call() > 0
+    assert parse_report(session.blob(session.client.round(bounty_id, 0).report_hash))["rejected"] == []
+
+    # round 2: the second owner's upload never comes; the round waits the window, no longer
+    blobs, _, _ = _owner_blobs(session, bounty_id, 1, files)
+    _submit(market, session, bounty_id, 1, on_time, blobs[0])
+    commit_without_upload(1, late, blobs[1])
+    market.chain.advance(601)
+    assert ours(process_due_rounds(session, private_key)) == []
+    market.chain.advance(window)
+    assert ours(process_due_rounds(session, private_key))[0] == (1, "finalized")
+    report = parse_report(session.blob(session.client.round(bounty_id, 1).report_hash))
+    assert [(r["address"], r["reason"].split(":")[0]) for r in report["rejected"]] == [
+        (late, "blob unavailable")]
+    from wallet.verify import says_blob_unavailable  # the owner's wallet reads these words
+
+    assert says_blob_unavailable(report["rejected"][0]["reason"])

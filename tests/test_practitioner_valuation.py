@@ -8,24 +8,7 @@ import pytest
 
 from practitioner.report import parse_report, report_bytes, report_hash, report_of_valuation
 from practitioner.valuation import DecodedSubmission, encoding_slack, value_round
-from trainer.scoring import accuracy_from_proba, per_example_log_loss_from_proba
-
-
-class _Scorer:
-    """Logistic regression without bias, scored with trainer.scoring on a validation set."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
-        self.x, self.y = x, y
-
-    def probabilities(self, params):
-        p1 = 1 / (1 + np.exp(-(self.x @ params)))
-        return np.column_stack([1 - p1, p1])
-
-    def losses(self, params):
-        return per_example_log_loss_from_proba(self.probabilities(params), self.y)
-
-    def accuracy(self, params):
-        return accuracy_from_proba(self.probabilities(params), self.y)
+from tests.valuation_fixtures import LogisticScorer
 
 
 def _game(seed: int = 0, m: int = 300):
@@ -33,7 +16,7 @@ def _game(seed: int = 0, m: int = 300):
     true_w = rng.normal(size=5)
     x = rng.normal(size=(m, 5))
     y = (x @ true_w + 0.5 * rng.normal(size=m) > 0).astype(int)
-    return true_w, _Scorer(x, y)
+    return true_w, LogisticScorer(x, y)
 
 
 def _addr(i: int) -> str:

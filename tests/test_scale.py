@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from practitioner.scale import CoalitionSums, copy_groups_fast, streaming_gtg
+from practitioner.scale import CoalitionSums, streaming_gtg
 from practitioner.shapley import copy_groups, exact_shapley
 from practitioner.valuation import DecodedSubmission, value_round
 
@@ -61,15 +61,21 @@ def test_coalition_sums_match_direct_sums():
         assert np.allclose(sums(without), np.sum([players[i] for i in without], axis=0))
 
 
-def test_copy_groups_fast_matches_copy_groups():
+def test_copy_groups_from_one_gram_matrix_finds_scaled_noisy_and_exact_copies():
+    """Many updates (the Gram-matrix path every round takes): a scaled copy, a copy plus
+    precision-level noise and an exact copy join their originals; 20 independent directions
+    and a zero update stay alone; each group is led by its earliest submission."""
     rng = np.random.default_rng(5)
     base = [rng.normal(size=200) for _ in range(20)]
     updates = [*base, base[3] * 2.0, base[3] + rng.normal(scale=1e-9, size=200), base[7].copy(),
                np.zeros(200)]
     order = [(i, f"0x{i:040x}") for i in range(len(updates))]
-    assert copy_groups_fast(updates, order) == copy_groups(updates, order)
-    reference = np.mean(base, axis=0)
-    assert copy_groups_fast(updates, order, reference) == copy_groups(updates, order, reference)
+    expected = sorted([[3, 20, 21], [7, 22]] + [[i] for i in range(24) if i not in (3, 7, 20, 21, 22)])
+    for reference in (None, np.mean(base, axis=0)):
+        assert copy_groups(updates, order, reference) == expected
+    # the submission order decides who leads a group: the copy submitted first leads
+    later = [(100 if i == 3 else i, f"0x{i:040x}") for i in range(len(updates))]
+    assert [20, 21, 3] in copy_groups(updates, later)
 
 
 class _LinearScorer:

@@ -13,6 +13,7 @@ import pytest
 from practitioner.shapley import (
     ALIGNMENT_FULL_Z,
     ALIGNMENT_KEEP_Z,
+    aligned_step_down,
     allocate_reward,
     copy_groups,
     exact_shapley,
@@ -25,6 +26,7 @@ from practitioner.shapley import (
     regularized_incomplete_beta,
     screen_updates,
     shapley_values,
+    trimmed_count,
     value_estimates,
 )
 
@@ -149,6 +151,14 @@ def test_screening_rejects_zero_replay_and_non_finite_and_keeps_the_rest():
     assert set(screening.rejected) == {1, 3, 6}
     assert "zero" in screening.rejected[1]
     assert "replay" in screening.rejected[3]
+    # an update pointing away from the reference: the words an owner's wallet reads back
+    # (wallet.verify.refute_screening: the reason's start and the number of updates tested)
+    from wallet.verify import NOT_ALIGNED, refute_screening
+
+    away = screen_updates([honest, -honest], None, reference=honest)
+    reason = away.rejected[1]
+    assert reason.startswith(NOT_ALIGNED) and "; 2 updates tested" in reason
+    assert refute_screening(reason, None, honest, None, None, None) == ""  # nothing kept to check
 
 
 def test_per_example_values_add_up_to_the_scalar_game_exact_and_gtg():
@@ -174,13 +184,41 @@ def test_per_example_values_add_up_to_the_scalar_game_exact_and_gtg():
 
 
 def test_standard_error_across_examples_matches_the_textbook_formula():
+    """Without trimming, the plain mean and standard error; with the protocol's trimming,
+    the trimmed mean and Tukey & McLaughlin's standard error, computed by hand."""
     per_example = np.array([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0], [5.0, -5.0, 5.0, -5.0]])
-    estimate = value_estimates(per_example, z=2.0)
+    estimate = value_estimates(per_example, z=2.0, trim=0.0)
     assert estimate.mean.tolist() == [2.5, 0.0, 0.0]
     assert estimate.stderr[0] == pytest.approx(np.std([1, 2, 3, 4], ddof=1) / 2)
     assert estimate.stderr[1] == 0.0
     assert estimate.lcb[0] == pytest.approx(2.5 - 2 * estimate.stderr[0])
     assert estimate.lcb[2] < 0  # a value that is only noise is not distinguishable from 0
+    # [-7, 1, 2, 3, 4, 5, 100] with 2 trimmed each side: trimmed mean (2 + 3 + 4) / 3 = 3;
+    # winsorised [2, 2, 2, 3, 4, 4, 4] has standard deviation sqrt(6 / 6) = 1;
+    # SE = 1 / ((1 - 4/7) sqrt(7))
+    assert trimmed_count(7) == 2 and trimmed_count(1273) == 2
+    assert trimmed_count(5) == 0  # fewer than 2 values would remain
+    trimmed = value_estimates(np.array([[100.0, 1.0, 4.0, -7.0, 2.0, 5.0, 3.0], [0.0] * 7]), z=2.0)
+    assert trimmed.mean.tolist() == [3.0, 0.0]
+    assert trimmed.stderr[0] == pytest.approx(1.0 / ((1 - 4 / 7) * math.sqrt(7)))
+    assert trimmed.stderr[1] == 0.0 and trimmed.lcb[1] == 0.0  # a zero row stays a null player
+
+
+def test_one_example_cannot_carry_a_value():
+    """An example on which a player gained the most the clip allows (or lost it) is trimmed:
+    the value moves only as far as the values in the middle are spread."""
+    rng = np.random.default_rng(3)
+    m, clip = 30, 0.3
+    values = 0.01 + 0.005 * rng.normal(size=m)
+    before = value_estimates(values[None, :]).mean[0]
+    for extreme in (2 * clip, -2 * clip):
+        changed = values.copy()
+        changed[int(np.argmin(np.abs(values - np.median(values))))] = extreme
+        moved = abs(value_estimates(changed[None, :]).mean[0] - before)
+        plain = abs(value_estimates(changed[None, :], trim=0.0).mean[0] - values.mean())
+        spread = float(np.ptp(np.sort(values)[1:-1]))  # the middle 26 and the next one out
+        assert moved <= spread / (m - 4) + 1e-12
+        assert plain > 10 * moved  # the plain mean moves by about 2c / m
 
 
 def test_payout_weights_pay_only_what_is_distinguishable_from_zero():
@@ -395,3 +433,22 @@ def test_allocate_reward_is_proportional_floors_and_never_overspends():
     assert reward - sum(amounts) < 3
     assert allocate_reward([0.0, -1.0], 100) == [0, 0]
     assert allocate_reward([1e-300, 1e-300, 1e-300], 10) == [3, 3, 3]
+
+
+def test_surely_kept_is_the_screens_bound_whatever_the_other_updates():
+    """An update the screen keeps at the first rank of Holm's step-down is kept at any rank:
+    the wallet uses this to refute a false rejection of its own update."""
+    from trainer.alignment import surely_kept
+
+    d = 31
+    rng = np.random.default_rng(7)
+    for tests in (1, 2, 15, 16, 40, 200):
+        for cos in (-0.2, 0.1, 0.2, 0.3, 0.45, 0.6, 0.9):
+            if not surely_kept(cos, d, tests):
+                continue
+            # any other cosines: this one is always accepted
+            for _ in range(20):
+                others = list(rng.uniform(-1, 1, size=tests - 1))
+                assert aligned_step_down([cos, *others], d)[0]
+    assert not surely_kept(0.1, d, 2)  # below the single test (1 / sqrt(31) = 0.18)
+    assert surely_kept(0.3, d, 2) and not surely_kept(0.3, d, 1000)  # a flood raises the bar

@@ -67,7 +67,7 @@ def market(quarry_home, tmp_path):
             demo.join(timeout=30)
 
 
-def test_accept_train_submit_then_reward_claim_and_export(qtbot, market, monkeypatch, tmp_path):
+def test_accept_train_submit_then_reward_claim_and_export(qtbot, market, monkeypatch, tmp_path, seeded_dp_sgd):
     home, node, wine, cancer = market
     flow = make_flow(qtbot, home, start_network=True)
     window, ctx = flow.window, flow.ctx
@@ -154,6 +154,7 @@ def test_accept_train_submit_then_reward_claim_and_export(qtbot, market, monkeyp
     qtbot.waitUntil(lambda: wizard.result is not None or "rror" in wizard.banner.text,
                     timeout=60_000)
     assert wizard.result is not None, wizard.banner.text
+    assert wizard.result["upload_error"] is None
     client = BountyClient(ctx.chain.w3, node.board, ctx.chain.chain_id, file_roots=None)
     mine = client.submission(cancer.id, 0, TEST_PHRASE_ADDRESS)
     assert mine is not None and mine["blob_hash"] == wizard.result["blob_hash"]
@@ -177,7 +178,8 @@ def test_accept_train_submit_then_reward_claim_and_export(qtbot, market, monkeyp
     qtbot.waitUntil(lambda: rewards.model.rowCount() == 1
                     and rewards.model.row_at(0)["status"] == "finalised", timeout=20_000)
     row = rewards.model.row_at(0)
-    assert row["amount"] > 0 and row["claim"] == "claimable" and row["share"] > 0
+    assert row["amount"] > 0 and row["claim"] == "claimable" and row["share"] > 0, (
+        row["report"], row["rejected"])
     assert rewards.claim_button.isEnabled()
     rewards.table.selectRow(0)
     assert "Shapley" in rewards.report.toPlainText()

@@ -251,6 +251,7 @@ def test_an_upload_that_fails_after_the_commit_can_be_retried(qtbot, quarry_home
         digest = flow.result["blob_hash"]
         assert client.submission(bounty_id, 0, account)["blob_hash"] == digest  # committed
         assert flow.retry_upload_button.isVisible() and "the upload failed" in flow.banner.text
+        assert "retries it every minute" in flow.banner.text and "5 minutes after the round closes" in flow.banner.text
         assert not (session.home.upload_dir / digest).exists()
         flow.grab().save("/tmp/quarry-contribute-upload-failed.png")
         port = busy.server_address[1]

@@ -74,6 +74,46 @@ def test_the_report_says_when_a_reward_was_paid_at_part_of_its_value():
     assert "Paid at" not in report_html(row(None))  # a report from before the pay factor
 
 
+def test_the_report_says_why_a_counted_update_was_paid_nothing():
+    from ui.pages.rewards import report_html
+
+    def html(**mine) -> str:
+        report = {"metric": "log_loss", "metricBefore": 0.6, "metricAfter": 0.5, "players": 3,
+                  "method": "exact", "seed": 1}
+        line = {"value": 0.01, "stdErr": 0.002, "share": 0.0, "amount": "0", "metricWithout": 0.5,
+                "payFactor": 1.0, **mine}
+        return report_html({"bounty_id": 1, "round": 0, "status": "finalised", "report": report,
+                            "mine": line})
+
+    assert "could not be told apart from chance" in html(stdErr=0.006)  # 0.01 - 2 x 0.006 < 0
+    assert "did not lower the model" in html(value=-0.003)
+    assert "not distinguishable from a random one" in html(payFactor=0.0)
+    assert "Paid at" not in html(payFactor=0.0)  # one reason, not two
+    for paid in (html(amount="5", share=0.05), html(copyOf="0x" + "ab" * 20)):
+        assert "Paid nothing" not in paid
+    assert "Paid nothing" not in html(amount="not a number")  # a malformed line says nothing
+
+
+def test_the_wallet_reads_pay_with_the_practitioners_confidence():
+    from practitioner.shapley import CONFIDENCE_Z
+    from wallet.round_report import PAY_CONFIDENCE_Z, why_unpaid
+
+    assert PAY_CONFIDENCE_Z == CONFIDENCE_Z
+    # a version 1 line (accuracy, no standard error) gets no reason in version 2's words
+    assert why_unpaid({"value": -0.01, "share": 0.0, "amount": "0", "metricWith": 0.9}) == ""
+
+
+def test_the_unpaid_reason_names_a_rejection_or_the_counted_updates_reason():
+    from wallet.round_report import unpaid_reason
+
+    me, other = "0x" + "ab" * 20, "0x" + "cd" * 20
+    report = {"contributors": [{"address": other, "amount": "0", "value": -0.02, "stdErr": 0.01}],
+              "rejected": [{"address": me.upper().replace("0X", "0x"), "reason": "zero update (free rider)"}]}
+    assert unpaid_reason(report, me) == "Not counted: zero update (free rider)."
+    assert "did not lower the model's loss" in unpaid_reason(report, other)
+    assert unpaid_reason(report, "0x" + "ef" * 20) == ""  # not in the round
+
+
 def test_a_lazy_widget_builds_once_on_first_use(qtbot):
     from PySide6.QtWidgets import QLabel
 

@@ -110,3 +110,31 @@ def test_keep_contributing_runs_in_the_background_and_the_standing_page_shows_it
     qtbot.waitUntil(lambda: standing_page.table.item(0, 1).text() == "active", timeout=20_000)
     wait_idle(qtbot, ctx)
     vault.close()
+
+
+def test_the_background_runner_also_runs_for_an_upload_waiting_in_the_outbox(qtbot, quarry_home, monkeypatch):
+    """No standing contribution: the runner starts no pass, unless a submitted update waits in
+    the outbox for its upload (the pass retries it; `wallet.autopilot.Autopilot.retry_uploads`)."""
+    import ui.autopilot_runner
+    from wallet.blob_store import blob_hash
+    from wallet.outbox import Outbox, PendingUpload
+
+    monkeypatch.setattr(ui.autopilot_runner, "FIRST_PASS_MS", 10**9)
+    market, _session, _key = practitioner_on_market(quarry_home / "practitioner")
+    vault, _info = Vault.import_mnemonic(quarry_home, TEST_PHRASE, PASSWORD)
+    vault.unlock(PASSWORD)
+    ctx = chain_context(quarry_home, vault, market)
+    runner = AutopilotRunner(ctx, interval_ms=10**9)
+    try:
+        assert not runner.run_pass()
+        kept = b"an update whose commit has not happened"
+        digest = blob_hash(kept)
+        Outbox(ctx.home / "outbox").keep(kept, PendingUpload(
+            digest, 1, 0, Account.create().address, "", str(ctx.home / "blobs"), ""))
+        assert runner.run_pass()
+        qtbot.waitUntil(lambda: not runner.task.running, timeout=30_000)
+        assert runner.last_error is None and runner.passes == 1
+        # not committed: the background pass leaves it (it may be a submission mid-commit)
+        assert [p.blob_hash for p in Outbox(ctx.home / "outbox").pending()] == [digest]
+    finally:
+        runner.stop()

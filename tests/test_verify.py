@@ -16,6 +16,7 @@ from trainer.models import model_from_spec
 from wallet.bounties import BountyClient
 from wallet.contribute import contribute
 from wallet.kept_updates import kept_update_for
+from wallet.round_report import unpaid_reasons
 from wallet.store import Store
 from wallet.track_record import track_record
 from wallet.verify import (
@@ -24,13 +25,15 @@ from wallet.verify import (
     NOT_REVEALED,
     NOT_VERIFIABLE,
     VERIFIED,
+    refute_rejection,
     verify_rewards,
 )
 
 FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
 
 
-SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores", "evaluated")
+SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores", "evaluated", "unpaid",
+             "race", "withheld", "screened")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,7 @@ def world(tmp_path_factory):
     owners submitted to round 0 of each through the wallet; round 0 has closed. Each test
     finalises its own bounty, so no test undoes another's chain."""
     market, session, private_key = practitioner_on_market(tmp_path_factory.mktemp("practitioner"))
-    market.mint(session.signer.address, 100 * TOKEN_UNIT)
+    market.mint(session.signer.address, 200 * TOKEN_UNIT)  # 20 QDT of escrow per scenario
     spec_path = DEMO / "breast_cancer_spec.json"
     validation = [str(DEMO / "breast_cancer_validation.csv")]
     bounties = {}
@@ -91,6 +94,110 @@ def test_honest_round_not_finalised_then_not_yet_revealed(world):
         assert result.status == VERIFIED, result.detail
         assert result.numbers["withEveryone"] == result.numbers["metricAfter"]
         assert result.numbers["withoutYou"] > result.numbers["metricAfter"]  # each owner helped
+
+
+def test_a_counted_update_paid_nothing_is_told_why(world):
+    """The report pays owner 1 nothing: its value is within twice its standard error of 0. The
+    check says so (the Rewards page and `quarry rewards --verify` print it); the paid owner
+    gets no such line. The payouts still match the chain."""
+    def uncertain(report):
+        report["contributors"][1].update(value=0.004, stdErr=0.003)
+
+    honest_round(world, world["unpaid"], pay=(6, 0), doctor=uncertain)
+    unpaid, paid = check(world, "unpaid", 1), check(world, "unpaid", 0)
+    assert unpaid.status == NOT_REVEALED, unpaid.detail
+    assert "Paid nothing" in unpaid.unpaid and "could not be told apart from chance" in unpaid.unpaid
+    assert "+0.0040" in unpaid.unpaid and unpaid.as_dict()["unpaid"] == unpaid.unpaid
+    assert paid.unpaid == ""
+    # `quarry rewards` (without --verify) prints the same reason under its table
+    client, key = world["client"], (world["unpaid"], 0)
+    owners = [o.address for o in world["owners"]]
+    assert unpaid_reasons(client, client.rewards(owners[1]), owners[1])[key] == unpaid.unpaid
+    assert key not in unpaid_reasons(client, client.rewards(owners[0]), owners[0])
+
+
+def test_a_round_finalised_while_the_check_runs_is_not_a_mismatch(world, monkeypatch):
+    """The practitioner finalises just after the wallet read the board's log: the round is
+    checked as the log saw it (not finalised yet), not as finalised with nothing paid on chain,
+    which would accuse an honest practitioner; the next check verifies it."""
+    import wallet.verify
+
+    real_sync = wallet.verify.sync_board_log
+
+    def sync_then_finalise(*args, **kwargs):
+        synced_to = real_sync(*args, **kwargs)
+        monkeypatch.setattr(wallet.verify, "sync_board_log", real_sync)  # once
+        honest_round(world, world["race"])
+        return synced_to
+
+    monkeypatch.setattr(wallet.verify, "sync_board_log", sync_then_finalise)
+    assert check(world, "race").status == NOT_FINALISED
+    result = check(world, "race")
+    assert result.status == NOT_REVEALED and "payouts" in " ".join(result.checked), result.detail
+
+
+def test_a_report_calling_a_published_blob_unavailable_is_a_mismatch(world):
+    """A practitioner who would rather not pay rejects an honest owner's update as "blob
+    unavailable". The owner's wallet published it before the round closed (and noted when):
+    the check says the report contradicts that. Not provable on chain (the inbox signs no
+    receipt), but the owner is told, and the round counts as a Mismatch in the track record."""
+    def withhold(report):
+        line = report["contributors"].pop(1)
+        report["rejected"] = [{"address": line["address"], "blobHash": line["blobHash"],
+                               "reason": "blob unavailable: no such file"}]
+
+    honest_round(world, world["withheld"], pay=(6, 0), doctor=withhold)
+    result = check(world, "withheld", 1)
+    assert result.status == MISMATCH
+    assert "the report says its blob was unavailable, but this wallet published it" in result.detail
+    assert check(world, "withheld", 0).status == NOT_REVEALED  # the paid owner's line is fine
+
+
+def test_a_false_alignment_rejection_is_a_mismatch_once_the_set_is_revealed(world):
+    """The practitioner rejects an honest update as "not aligned with the validation data" to
+    keep its pay. Before the reveal the owner cannot tell; once the set is revealed its wallet
+    recomputes the reference update and its own cosine, which the screen keeps whatever the
+    round's other updates: a Mismatch."""
+    def screen_out(report):
+        line = report["contributors"].pop(1)
+        report["rejected"] = [{"address": line["address"], "blobHash": line["blobHash"], "reason": (
+            "update not aligned with the validation data (cosine -0.10, 0.7 of random directions "
+            "reach it; 2 updates tested); random noise or unrelated data")}]
+
+    honest_round(world, world["screened"], pay=(6, 0), doctor=screen_out)
+    assert check(world, "screened", 1).status == NOT_REVEALED  # nothing to recompute it with yet
+    end_and_reveal(world, world["screened"])
+    result = check(world, "screened", 1)
+    assert result.status == MISMATCH
+    assert "the report says your update was not aligned" in result.detail
+    assert "which the screen keeps in a round of 2 updates" in result.detail
+    assert check(world, "screened", 0).status == VERIFIED
+
+
+def test_the_wallets_records_refute_only_what_they_contradict(world):
+    """Each rejection reason the reference practitioner gives, against what the owner's wallet
+    kept: the blob's publication (before the deadline) and the update itself (not zero,
+    finite). Reasons it cannot check (the alignment screen before the reveal, undecryptable)
+    are left to the report."""
+    client, owner = world["client"], world["owners"][1].address
+    bounty_id = world["withheld"]
+    (row,) = [r for r in client.rewards(owner).rows if r.bounty_id == bounty_id]
+    deadline = client.rounds(client.bounty(bounty_id))[0]["deadline"]
+
+    def refuted(reason, *, deadline=deadline, blob=row.blob_hash):
+        return refute_rejection(client, owner, reason, bounty_id, 0, blob, deadline)
+
+    assert "published it to" in refuted("blob unavailable: no such file")
+    assert "published it to" in refuted("blob could not be fetched")
+    assert refuted("blob unavailable: timed out", deadline=0) == ""  # published after the deadline
+    assert "exactly the bytes" in refuted("blob does not match the hash committed on chain")
+    assert "not zero" in refuted("zero update (free rider)")
+    assert "finite" in refuted("update has non-finite values")
+    for unchecked in ("update points away from the practitioner's update on its validation data",
+                      "undecryptable blob (bad ciphertext)", "replay of the previous round's global change"):
+        assert refuted(unchecked) == ""
+    other = "0x" + "00" * 32  # a blob this wallet did not send: nothing to say
+    assert refuted("zero update (free rider)", blob=other) == refuted("blob unavailable", blob=other) == ""
 
 
 def test_a_revealed_set_that_is_not_the_committed_one_is_a_mismatch(world):

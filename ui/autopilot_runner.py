@@ -74,8 +74,11 @@ class AutopilotRunner(QObject):
             standing = list_standing(self.ctx.store, client.network, client.board_address)
         except QuarryError:  # the store closed with the window
             return False
-        if not any(s.status == ACTIVE or s.rounds_done for s in standing):
-            return False  # nothing to do: no work started, nothing imported
+        from wallet.outbox import Outbox
+
+        if not any(s.status == ACTIVE or s.rounds_done for s in standing) \
+                and not Outbox(self.ctx.home / "outbox").pending():
+            return False  # nothing to do: no work started, nothing imported, no upload waiting
         ctx = self.ctx
 
         def signer_for(account: str) -> Any:

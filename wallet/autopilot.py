@@ -261,10 +261,13 @@ def conditions(standing: Standing, *, power: str, unlocked: bool,
 @dataclass
 class Outcome:
     standing_id: int
-    action: str  # submitted, waiting, skipped, paused, done, earned, failed
+    action: str  # submitted, waiting, skipped, paused, done, earned, failed, uploaded
     message: str
     round: int | None = None
     tx_hash: str | None = None
+
+
+NOTIFIED = ("submitted", "earned", "paused", "done", "uploaded")  # what a notification says
 
 
 @dataclass
@@ -277,7 +280,7 @@ class PassReport:
 
     def notifications(self) -> list[str]:
         """What a desktop notification says: submissions, earnings, pauses."""
-        return [o.message for o in self.outcomes if o.action in ("submitted", "earned", "paused", "done")]
+        return [o.message for o in self.outcomes if o.action in NOTIFIED]
 
 
 def data_files(standing: Standing) -> list[Path]:
@@ -324,6 +327,7 @@ class Autopilot:
 
     def run_pass(self, should_stop: Callable[[], bool] | None = None) -> PassReport:
         report = PassReport()
+        report.outcomes.extend(self.retry_uploads())
         for standing in self.standing():
             if should_stop is not None and should_stop():
                 break
@@ -334,9 +338,32 @@ class Autopilot:
                 if earned is not None:
                     report.outcomes.append(earned)
         for outcome in report.outcomes:
-            if self.notify is not None and outcome.action in ("submitted", "earned", "paused", "done"):
+            if self.notify is not None and outcome.action in NOTIFIED:
                 self.notify(outcome.message)
         return report
+
+    def retry_uploads(self) -> list[Outcome]:
+        """Upload the committed updates whose upload failed (kept in the outbox), so they reach
+        the practitioner while it still waits for them (`practitioner.runner.UPLOAD_WINDOW_S`
+        after the deadline) without the owner retrying by hand. One still failing stays kept."""
+        from wallet.history import round_text
+        from wallet.outbox import Outbox, retry_uploads
+
+        outbox = Outbox(self.home / "outbox")
+        if not outbox.pending():
+            return []
+        outcomes = []
+        results = retry_uploads(self.client, outbox, drop_uncommitted=False)
+        kept = {p.blob_hash for p in outbox.pending()}  # (the wizard may have sent one meanwhile)
+        for result in results:
+            pending = result.pending
+            where = f"bounty {pending.bounty_id}, {round_text(pending.round, None)}"
+            if result.outcome == "uploaded":
+                outcomes.append(Outcome(0, "uploaded", f"Uploaded your update to {where}.", pending.round))
+            elif result.outcome == "failed" and pending.blob_hash in kept:
+                outcomes.append(Outcome(0, "failed", f"Still not uploaded ({where}): {result.message}",
+                                        pending.round))
+        return outcomes
 
     # -- one standing contribution -------------------------------------------------------
 

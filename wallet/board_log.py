@@ -38,10 +38,12 @@ def _topics() -> list[str]:
 
 def sync_board_log(w3: Web3, store: Store, network: str, board: str,
                    progress: Callable[[int, int], None] | None = None) -> int:
-    """Read the board's new blocks; returns how many events were added."""
+    """Read the board's new blocks; returns the last block read (the log holds every
+    event up to it)."""
     board = to_checksum_address(board)
     scanner = HistoryScanner(w3, store, network)
-    return scanner.sync(board, kind_of(board), "BountyBoard", [LogQuery(board, [_topics()])], progress)
+    scanner.sync(board, kind_of(board), "BountyBoard", [LogQuery(board, [_topics()])], progress)
+    return max(0, scanner.cursor(board, kind_of(board)) - 1)
 
 
 def board_events(store: Store, network: str, board: str, names: Iterable[str] | None = None,

@@ -8,6 +8,7 @@ parsed generically here; trainer/spec.py validates it fully.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -162,10 +163,15 @@ class BountyClient:
 
     # -- reads ------------------------------------------------------------------------------
 
-    def _call(self, function_call: Any) -> Any:
+    def _call(self, function_call: Any, block: int | str = "latest") -> Any:
         try:
-            return function_call.call()
+            return function_call.call(block_identifier=block)
         except Exception as exc:
+            if block != "latest":
+                # a node behind a load balancer may not have the block yet (or no longer keep
+                # its state): the latest state is the next best answer
+                with contextlib.suppress(Exception):
+                    return function_call.call(block_identifier="latest")
             raise explain(exc, self.w3) from exc
 
     def now(self) -> int:
@@ -231,10 +237,11 @@ class BountyClient:
                 found.append(self.bounty(bounty_id, now))
         return found
 
-    def rounds(self, bounty: Bounty) -> list[dict[str, Any]]:
+    def rounds(self, bounty: Bounty, block: int | str = "latest") -> list[dict[str, Any]]:
+        """Every round of `bounty` as the board holds it at `block`."""
         found = []
         for index in range(bounty.rounds):
-            fields = self._call(self.board.functions.getRound(bounty.id, index))
+            fields = self._call(self.board.functions.getRound(bounty.id, index), block)
             found.append({
                 "round": index, "deadline": int(fields[0]), "submissions": int(fields[1]),
                 "state": ROUND_STATE[int(fields[2])] if int(fields[2]) < 5 else str(fields[2]),
@@ -278,8 +285,9 @@ class BountyClient:
             return None
         return {"round": round_, "blob_hash": _hex(blob), "uri": uri, "submitted_at": int(at)}
 
-    def claimable(self, token: str, account: str) -> int:
-        return int(self._call(self.board.functions.claimable(check_address(token), check_address(account))))
+    def claimable(self, token: str, account: str, block: int | str = "latest") -> int:
+        return int(self._call(self.board.functions.claimable(check_address(token), check_address(account)),
+                              block))
 
     # -- the cache --------------------------------------------------------------------------
 
@@ -409,12 +417,12 @@ class BountyClient:
         found = events(self.store, self.network, account, f"board:{self.board_address}")
         return sorted({(int(e["bounty_id"]), int(e["round"])) for e in found if e["event"] == "UpdateSubmitted"})
 
-    def _pending_expired(self, account: str,
-                         rounds: list[tuple[int, int]] | None = None) -> dict[tuple[int, int], int]:
+    def _pending_expired(self, account: str, rounds: list[tuple[int, int]] | None = None,
+                         block: int | str = "latest") -> dict[tuple[int, int], int]:
         """(bounty, round) -> the expiry share `collectExpired` would credit now (> 0 only)."""
         pending = {}
         for bounty_id, round_ in self._submitted_rounds(account) if rounds is None else rounds:
-            share = int(self._call(self.board.functions.expiredShare(bounty_id, round_, account)))
+            share = int(self._call(self.board.functions.expiredShare(bounty_id, round_, account), block))
             if share > 0:
                 pending[(bounty_id, round_)] = share
         return pending
@@ -483,10 +491,14 @@ class BountyClient:
         account = check_address(account)
         if self.store is None:
             raise InvalidInput("Rewards need the local store (they come from cached chain events).")
+        block: int | str = "latest"
         if refresh:
             scanner = HistoryScanner(self.w3, self.store, self.network)
-            scanner.sync(account, f"board:{self.board_address}", "BountyBoard",
-                         scanner.board_queries(self.board_address, account))
+            kind = f"board:{self.board_address}"
+            scanner.sync(account, kind, "BountyBoard", scanner.board_queries(self.board_address, account))
+            # The board's views are read at the block the events were read to: a round
+            # finalised just after the scan must not show as finalised with no reward yet.
+            block = max(0, scanner.cursor(account, kind) - 1)
         found = events(self.store, self.network, account, f"board:{self.board_address}")
         assigned: dict[tuple[int, int], int] = {}
         claimed: dict[str, int] = {}
@@ -501,7 +513,7 @@ class BountyClient:
         remaining_claimed = dict(claimed)
         round_states: dict[tuple[int, int], str] = {}
         submitted = sorted({(int(e["bounty_id"]), int(e["round"])) for e in found if e["event"] == "UpdateSubmitted"})
-        pending = self._pending_expired(account, submitted)  # expiry shares not yet collected
+        pending = self._pending_expired(account, submitted, block)  # expiry shares not yet collected
         to_collect: dict[str, int] = {}
         for event in found:
             if event["event"] != "UpdateSubmitted":
@@ -509,7 +521,7 @@ class BountyClient:
             key = (int(event["bounty_id"]), int(event["round"]))
             token = self._bounty_token(key[0])
             if key not in round_states:
-                fields = self._call(self.board.functions.getRound(*key))
+                fields = self._call(self.board.functions.getRound(*key), block)
                 round_states[key] = ROUND_STATE[int(fields[2])] if int(fields[2]) < 5 else "unknown"
             state = round_states[key]
             amount = assigned.get(key, 0)
@@ -531,8 +543,8 @@ class BountyClient:
                                           token, claim_state))
         for bounty_id in sorted({b for b, _ in submitted}):
             token = self._bounty_token(bounty_id)
-            share = int(self._call(self.board.functions.leftoverShare(bounty_id, account)))
-            credited = int(self._call(self.board.functions.getShare(bounty_id, account))[2])
+            share = int(self._call(self.board.functions.leftoverShare(bounty_id, account), block))
+            credited = int(self._call(self.board.functions.getShare(bounty_id, account), block)[2])
             if share:
                 to_collect[token] = to_collect.get(token, 0) + share
                 summary.leftovers.append(LeftoverRow(bounty_id, share, token, "claimable"))
@@ -543,7 +555,7 @@ class BountyClient:
                     state = "claimed"
                 summary.leftovers.append(LeftoverRow(bounty_id, credited, token, state))
         for token in {row.token for row in summary.rows} | set(claimed):
-            summary.claimable[token] = self.claimable(token, account) + to_collect.get(token, 0)
+            summary.claimable[token] = self.claimable(token, account, block) + to_collect.get(token, 0)
         return summary
 
 

@@ -79,7 +79,7 @@ from wallet.bounties import Bounty, BountyClient
 from wallet.column_maps import DataChoices, options_for, remember_used
 from wallet.errors import InvalidInput, QuarryError
 from wallet.history import round_text
-from wallet.kept_updates import keep_update
+from wallet.kept_updates import keep_update, record_upload
 from wallet.outbox import Outbox, PendingUpload, blob_uri, publish
 from wallet.privacy_budget import DatasetFile, PrivacyBudget
 from wallet.store import Store
@@ -222,8 +222,10 @@ class ContributionResult:
             return None
         if self.kept_at is None:
             return f"submitted on chain, but the upload failed ({self.upload_error}); the update was not kept."
+        from wallet.outbox import upload_window_text
+
         return (f"submitted on chain, but the upload failed ({self.upload_error}); the encrypted "
-                f"update is kept in {self.kept_at}: retry with 'quarry upload'.")
+                f"update is kept in {self.kept_at}: retry with 'quarry upload' ({upload_window_text()}).")
 
 
 def _noop_progress(step: str, fraction: float, message: str) -> None:
@@ -687,6 +689,7 @@ def submit_update(
         uri = publish(pending, blob)
     except (QuarryError, OSError) as exc:
         return SubmitOutcome(uri, tx_hash, sent, upload_error=str(exc), kept_at=kept_at)
+    record_upload(client, signer.address, bounty_id, round_index, digest, uri)
     if outbox is not None:
         outbox.remove(digest)
     sent.append(f"encrypted update blob ({len(blob)} bytes) to {uri}")

@@ -11,6 +11,10 @@ report's "without you" score look wrong.
 
     <home>/kept-updates/<chainId>-<board>/<bountyId>/<round>/<account>-<blobHash>.npy
 
+Beside it, `<account>-<blobHash>.uploaded.json` records when the blob was published and where
+(`record_upload`): a report that calls the blob unavailable although it was published before
+the round closed contradicts what the practitioner's own inbox (or file) received.
+
 One float64 .npy per submission, written atomically and read with allow_pickle=False. The
 key is (chain, board, bounty, round, account, blob hash): a resubmission elsewhere or
 another account never reads the wrong vector.
@@ -19,14 +23,16 @@ another account never reads the wrong vector.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from common.atomic import atomic_write_bytes
+from common.atomic import atomic_write_bytes, atomic_write_text
 from trainer.encoding import EncodingParams, decode_sum, encode
 
 KEPT_DIR = "kept-updates"
@@ -86,12 +92,45 @@ def keep_update(client: Any, account: str, bounty_id: int, round_index: int, blo
 
 def kept_update_for(client: Any, account: str, bounty_id: int, round_index: int,
                     blob_hash: str) -> np.ndarray | None:
+    path = _kept_path_for(client, account, bounty_id, round_index, blob_hash)
+    return load_kept_update(path) if path is not None else None
+
+
+def _kept_path_for(client: Any, account: str, bounty_id: int, round_index: int,
+                   blob_hash: str) -> Path | None:
     store = getattr(client, "store", None)
     if store is None:
         return None
     try:
-        path = kept_path(store.home, client.chain_id, client.board_address, bounty_id,
-                         round_index, account, blob_hash)
+        return kept_path(store.home, client.chain_id, client.board_address, bounty_id, round_index,
+                         account, blob_hash)
     except ValueError:
         return None
-    return load_kept_update(path)
+
+
+def _receipt_path(kept: Path) -> Path:
+    return kept.with_name(kept.name.removesuffix(".npy") + ".uploaded.json")
+
+
+def record_upload(client: Any, account: str, bounty_id: int, round_index: int, blob_hash: str,
+                  uri: str, at: float | None = None) -> None:
+    """Note that the blob was published to `uri` now (after the inbox accepted it, or the file
+    was written). Without a store nothing is noted."""
+    path = _kept_path_for(client, account, bounty_id, round_index, blob_hash)
+    if path is None:
+        return
+    receipt = {"uri": uri, "at": time.time() if at is None else float(at)}
+    atomic_write_text(_receipt_path(path), json.dumps(receipt))
+
+
+def upload_receipt(client: Any, account: str, bounty_id: int, round_index: int,
+                   blob_hash: str) -> dict[str, Any] | None:
+    """{"uri", "at"} when this computer published the blob, else None."""
+    path = _kept_path_for(client, account, bounty_id, round_index, blob_hash)
+    if path is None:
+        return None
+    try:
+        receipt = json.loads(_receipt_path(path).read_text("utf-8"))
+        return {"uri": str(receipt["uri"]), "at": float(receipt["at"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -57,6 +57,18 @@ def publish(pending: PendingUpload, blob: bytes) -> str:
     return LocalBlobStore(pending.blob_dir).put(blob)
 
 
+# How long after a round's deadline Quarry's practitioner still waits for a committed upload:
+# practitioner.runner.UPLOAD_WINDOW_S (the wallet does not import the practitioner; a test
+# keeps the two equal). Not enforced on chain: another practitioner may not wait.
+PRACTITIONER_UPLOAD_WINDOW_S = 300
+
+
+def upload_window_text() -> str:
+    """The upload window in words, for the messages about a failed upload."""
+    return (f"a Quarry practitioner waits for it up to {PRACTITIONER_UPLOAD_WINDOW_S // 60} minutes "
+            "after the round closes")
+
+
 class Outbox:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory).expanduser()
@@ -103,13 +115,19 @@ class RetryResult:
     message: str
 
 
-def retry_uploads(client: BountyClient, outbox: Outbox) -> list[RetryResult]:
-    """Publish every kept blob whose hash is committed on chain; drop the ones never committed."""
+def retry_uploads(client: BountyClient, outbox: Outbox, *, drop_uncommitted: bool = True) -> list[RetryResult]:
+    """Publish every kept blob whose hash is committed on chain; drop the ones never committed
+    (unless `drop_uncommitted` is False: the app's background retry leaves them, as one may
+    be a submission between its keep and its commit)."""
+    from wallet.kept_updates import record_upload  # numpy: only when there is work
+
     results = []
     for pending in outbox.pending():
         try:
             mine = client.submission(pending.bounty_id, pending.round, pending.contributor)
             if mine is None or mine["blob_hash"] != check_hash(pending.blob_hash):
+                if not drop_uncommitted:
+                    continue
                 outbox.remove(pending.blob_hash)
                 results.append(RetryResult(pending, "not committed",
                                            "its hash was never committed on chain; dropped"))
@@ -118,6 +136,7 @@ def retry_uploads(client: BountyClient, outbox: Outbox) -> list[RetryResult]:
         except (QuarryError, OSError) as exc:
             results.append(RetryResult(pending, "failed", str(exc)))
             continue
+        record_upload(client, pending.contributor, pending.bounty_id, pending.round, pending.blob_hash, uri)
         outbox.remove(pending.blob_hash)
         results.append(RetryResult(pending, "uploaded", uri))
     return results

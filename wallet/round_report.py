@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainer import jsonsafe
 from wallet.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from wallet.bounties import Bounty, BountyClient, RewardsSummary
 
 REPORT_KIND = "quarry-round-report"
 REPORT_VERSIONS = (1, 2)
@@ -113,3 +116,83 @@ def rejected_line(report: dict[str, Any], account: str) -> dict[str, Any] | None
     wanted = account.lower()
     return next((line for line in report.get("rejected", [])
                  if str(line.get("address", "")).lower() == wanted), None)
+
+
+# Pay is max(0, value - PAY_CONFIDENCE_Z x stdErr) x payFactor: practitioner.shapley's
+# CONFIDENCE_Z (the wallet does not import the practitioner; a test keeps the two equal).
+PAY_CONFIDENCE_Z = 2.0
+
+
+def why_unpaid(line: dict[str, Any]) -> str:
+    """Why a counted update was paid nothing, in words, from its contributor line ("" when it
+    was paid, is a copy, which is said elsewhere, or is a version 1 line, which has no
+    standard error and scored accuracy). The Rewards page and `quarry rewards --verify` show it."""
+    try:
+        amount = int(line.get("amount", 0))
+        value = float(line.get("value", 0.0))
+        std_err = float(line.get("stdErr", 0.0))
+    except (TypeError, ValueError):
+        return ""
+    if amount > 0 or line.get("copyOf") or "stdErr" not in line:
+        return ""
+    if value <= 0:
+        return ("Paid nothing: on the practitioner's validation data your update did not lower "
+                "the model's loss on average.")
+    if value - PAY_CONFIDENCE_Z * std_err <= 0:
+        return (f"Paid nothing: your update helped on average ({value:+.4f}) but by less than "
+                f"twice its uncertainty across the validation examples (±{std_err:.4f}), so its "
+                "help could not be told apart from chance. Privacy noise and little data make "
+                "that more likely; the unpaid reward stays with the bounty's contributors.")
+    factor = line.get("payFactor")
+    if isinstance(factor, (int, float)) and factor <= 0:
+        return ("Paid nothing: your update's direction was not distinguishable from a random "
+                "one on the practitioner's validation data (privacy noise or little data does this).")
+    return ""
+
+
+def fetch_round_report(client: BountyClient, bounty: Bounty, round_index: int) -> dict[str, Any] | None:
+    """The finalised round's report, fetched from its URI and checked against the hash on
+    chain (None when the round has none yet). Raises QuarryError when it cannot be fetched,
+    InvalidInput when it does not match its hash or is not a report."""
+    from wallet.blob_store import fetch_blob
+
+    info = client.rounds(bounty)[round_index]
+    if int(info["report_hash"], 16) == 0 or not info["report_uri"]:
+        return None
+    data = fetch_blob(info["report_uri"], info["report_hash"], max_bytes=MAX_REPORT_BYTES,
+                      file_roots=client.file_roots)
+    return parse_report(data)  # a stranger's bytes: the one guarded reader of reports
+
+
+def unpaid_reason(report: dict[str, Any], account: str) -> str:
+    """Why `account` was paid nothing in the round of `report`, in words ("" when it was
+    paid or is not in the report): its rejection, or `why_unpaid` of its counted update."""
+    rejected = rejected_line(report, account)
+    if rejected is not None:
+        return f"Not counted: {rejected.get('reason', 'rejected')}."
+    line = report_line(report, account)
+    return why_unpaid(line) if line is not None else ""
+
+
+def unpaid_reasons(client: BountyClient, summary: RewardsSummary, account: str) -> dict[tuple[int, int], str]:
+    """(bounty, round) -> why a scored submission of `account` was paid nothing, from the
+    round's report (fetched only for those rows; one that cannot be read says so instead).
+    `quarry rewards` prints them under its table."""
+    from wallet.errors import QuarryError
+
+    reasons: dict[tuple[int, int], str] = {}
+    bounties: dict[int, Bounty] = {}
+    for row in summary.rows:
+        if row.status != "finalised" or row.amount > 0:
+            continue
+        try:
+            if row.bounty_id not in bounties:
+                bounties[row.bounty_id] = client.bounty(row.bounty_id)
+            report = fetch_round_report(client, bounties[row.bounty_id], row.round)
+        except QuarryError as exc:
+            reasons[(row.bounty_id, row.round)] = f"Paid nothing; the round report cannot be read: {exc}"
+            continue
+        why = unpaid_reason(report, account) if report is not None else ""
+        if why:
+            reasons[(row.bounty_id, row.round)] = why
+    return reasons

@@ -28,18 +28,27 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from trainer.errors import TrainerError
 from wallet.blob_store import fetch_blob
 from wallet.board_log import round_payouts, sync_board_log
 from wallet.errors import InvalidInput, QuarryError
 from wallet.history import round_text
-from wallet.kept_updates import kept_update_for
-from wallet.round_report import parse_report, rejected_line, report_line
+from wallet.kept_updates import kept_update_for, upload_receipt
+from wallet.round_report import (
+    MAX_REPORT_BYTES,
+    parse_report,
+    rejected_line,
+    report_line,
+    why_unpaid,
+)
 
 if TYPE_CHECKING:
     from wallet.bounties import Bounty, BountyClient
@@ -53,7 +62,6 @@ NOT_FINALISED = "not finalised"
 STATUS_TEXT = {VERIFIED: "Verified", MISMATCH: "Mismatch", NOT_REVEALED: "Not yet revealed",
                NOT_VERIFIABLE: "Not verifiable", NOT_FINALISED: "Not finalised"}
 RELATIVE_TOLERANCE = 1e-9
-REPORT_MAX_BYTES = 4 * 1024 * 1024
 SPEC_MAX_BYTES = 4 * 1024 * 1024
 MODEL_MAX_BYTES = 256 * 1024 * 1024
 REVEAL_MAX_BYTES = 64 * 1024 * 1024  # trainer.reveal.MAX_REVEAL_BYTES
@@ -71,6 +79,7 @@ class RoundCheck:
     checked: list[str] = field(default_factory=list)  # what was checked and held
     numbers: dict[str, float] = field(default_factory=dict)  # the recomputed scores
     rounds: int | None = None
+    unpaid: str = ""  # why the report paid this account's counted update nothing (round_report.why_unpaid)
 
     @property
     def status_text(self) -> str:
@@ -80,6 +89,66 @@ class RoundCheck:
         return dict(asdict(self), status_text=self.status_text)
 
 
+def says_blob_unavailable(reason: str) -> bool:
+    """Whether a rejection reason is the reference practitioner's for a blob it could not
+    read (practitioner.evaluate, practitioner.decode)."""
+    return reason.startswith("blob unavailable") or reason.startswith("blob could not be fetched")
+
+
+def refute_rejection(client: BountyClient, account: str, reason: str, bounty_id: int, round_index: int,
+                     blob_hash: str, deadline: int) -> str:
+    """What this wallet's own records say against a report's reason for rejecting the owner's
+    update ("" when they do not contradict it): when and where it published the blob
+    (`kept_updates.upload_receipt`) and the update itself (the kept vector, exactly what the
+    practitioner decrypts). The reasons are the reference practitioner's words
+    (practitioner.decode, practitioner.shapley)."""
+    receipt = upload_receipt(client, account, bounty_id, round_index, blob_hash)
+    if says_blob_unavailable(reason) and receipt is not None and receipt["at"] <= deadline:
+        return (f"the report says its blob was unavailable, but this wallet published it to "
+                f"{receipt['uri']} at {_utc(receipt['at'])}, before the round closed at {_utc(deadline)}")
+    if reason.startswith("blob does not match the hash") and receipt is not None:
+        return ("the report says its blob does not match the hash on chain, but this wallet "
+                "published exactly the bytes whose hash it committed")
+    kept = kept_update_for(client, account, bounty_id, round_index, blob_hash)
+    if kept is None:
+        return ""
+    # (the screen calls an update of norm <= 1e-12 zero: practitioner.shapley.screen_updates)
+    if reason.startswith("zero update") and float(np.linalg.norm(kept)) > 1e-12:
+        return "the report calls it a zero update, but the update this wallet sent is not zero"
+    if reason.startswith("update has non-finite values") and np.all(np.isfinite(kept)):
+        return "the report says it has non-finite values, but every value this wallet sent is finite"
+    return ""
+
+
+NOT_ALIGNED = "update not aligned with the validation data"  # practitioner.shapley's reason
+
+
+def refute_screening(reason: str, spec: Any, round_params: np.ndarray, x: np.ndarray, y: np.ndarray,
+                     kept: np.ndarray | None) -> str:
+    """Once the validation set is revealed: "" unless the report rejected the owner's update
+    as not aligned although the screen keeps it surely. The wallet recomputes the
+    practitioner's reference update (deterministic) from the round's model and the revealed
+    set, and its kept update's cosine with it; kept whatever the round's other updates were
+    (`trainer.alignment.surely_kept`, with the number of updates tested that the reason
+    states) means the rejection is false."""
+    from trainer.alignment import cosine, reference_update, surely_kept
+
+    match = re.search(r"; (\d+) updates tested", reason)
+    if not reason.startswith(NOT_ALIGNED) or match is None or kept is None or kept.size != round_params.size:
+        return ""
+    alignment = cosine(kept, reference_update(spec, round_params, x, y))
+    tests = int(match.group(1))
+    if not surely_kept(alignment, kept.size, tests):
+        return ""
+    return (f"the report says your update was not aligned with the validation data, but on the "
+            f"revealed set its cosine with the practitioner's reference update is {alignment:.2f}, "
+            f"which the screen keeps in a round of {tests} updates")
+
+
+def _utc(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+
+
 def same_number(mine: float, theirs: float, tolerance: float = RELATIVE_TOLERANCE) -> bool:
     return math.isfinite(theirs) and abs(mine - theirs) <= tolerance * max(abs(mine), abs(theirs), 1e-300)
 
@@ -87,9 +156,10 @@ def same_number(mine: float, theirs: float, tolerance: float = RELATIVE_TOLERANC
 class _Checker:
     """One account's checks, with what several rounds of a bounty share fetched once."""
 
-    def __init__(self, client: BountyClient, account: str) -> None:
+    def __init__(self, client: BountyClient, account: str, block: int | str = "latest") -> None:
         self.client = client
         self.account = account
+        self.block = block  # the rounds are read where the board's events were read to
         self.roots = client.file_roots
         self._bounties: dict[int, Bounty] = {}
         self._rounds: dict[int, list[dict[str, Any]]] = {}
@@ -105,7 +175,7 @@ class _Checker:
 
     def rounds(self, bounty_id: int) -> list[dict[str, Any]]:
         if bounty_id not in self._rounds:
-            self._rounds[bounty_id] = self.client.rounds(self.bounty(bounty_id))
+            self._rounds[bounty_id] = self.client.rounds(self.bounty(bounty_id), self.block)
         return self._rounds[bounty_id]
 
     def spec(self, bounty_id: int) -> Any:
@@ -171,7 +241,7 @@ class _Checker:
             return result
         # (a) the report against the chain
         try:
-            data = fetch_blob(info["report_uri"], info["report_hash"], REPORT_MAX_BYTES, file_roots=self.roots)
+            data = fetch_blob(info["report_uri"], info["report_hash"], MAX_REPORT_BYTES, file_roots=self.roots)
         except InvalidInput as exc:
             if "does not match" in str(exc):
                 return self._mismatch(result, ["the report at its URI does not match the hash on chain"])
@@ -182,6 +252,8 @@ class _Checker:
             report = parse_report(data)
         except InvalidInput as exc:
             return self._mismatch(result, [f"the report on chain is not a valid report ({exc})"])
+        own_line = report_line(report, self.account)
+        result.unpaid = why_unpaid(own_line) if own_line is not None else ""
         differences = self._check_payouts(report, bounty, info, store, network, result)
         # (b) the next model against the chain
         rounds = self.rounds(bounty_id)
@@ -248,8 +320,14 @@ class _Checker:
         if not wrong and sum(chain.values()) == int(report["paid"]):
             result.checked.append("payouts = the chain's, for every address and in total")
         mine = report_line(report, self.account)
-        if mine is None and rejected_line(report, self.account) is None:
+        rejected = rejected_line(report, self.account)
+        if mine is None and rejected is None:
             differences.append("your submission: the report does not list it")
+        elif rejected is not None:
+            refuted = refute_rejection(self.client, self.account, str(rejected.get("reason", "")),
+                                       bounty.id, result.round, result.blob_hash, info["deadline"])
+            if refuted:
+                differences.append(f"your submission: {refuted}")
         elif mine is not None and str(mine.get("blobHash", "")).lower() != result.blob_hash.lower():
             differences.append("your submission: the report credits another blob to you")
         return differences
@@ -294,6 +372,13 @@ class _Checker:
             if not same_number(mine, float(report[name])):
                 differences.append(f"scores: the report's {name} is {report[name]!r}, recomputed {mine!r}")
         line = report_line(report, self.account)
+        rejected = rejected_line(report, self.account)
+        if line is None and rejected is not None:
+            refuted = refute_screening(str(rejected.get("reason", "")), spec, before_model.get_params(), x, y,
+                                       kept_update_for(self.client, self.account, result.bounty_id,
+                                                       result.round, result.blob_hash))
+            if refuted:
+                differences.append(f"your submission: {refuted}")
         if line is not None:
             kept = kept_update_for(self.client, self.account, result.bounty_id, result.round, result.blob_hash)
             if kept is None or kept.size != after_model.n_params:
@@ -346,8 +431,10 @@ def verify_rewards(client: BountyClient, account: str,
     if store is None:
         raise InvalidInput("Verification needs the local store (the board's events are cached there).")
     summary = client.rewards(account)
-    sync_board_log(client.w3, store, client.network, client.board_address)
-    checker = _Checker(client, account)
+    synced_to = sync_board_log(client.w3, store, client.network, client.board_address)
+    # A round finalised after the log was read must not look finalised with nothing paid on
+    # chain (a false "Mismatch"): the checker reads the rounds at the block the log reached.
+    checker = _Checker(client, account, synced_to)
     results = []
     for index, row in enumerate(summary.rows):
         try:

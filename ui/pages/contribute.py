@@ -786,12 +786,15 @@ class ContributeFlow(QWidget):
         self.done_button.show()
         self.blob = None
         if result.get("upload_error"):
+            from wallet.outbox import upload_window_text
+
             self.submit_busy.finish("Committed on chain; not uploaded yet.")
             self.retry_upload_button.show()
             self.banner.warning(
                 f"Submitted to bounty {result['bounty_id']} in transaction {result['tx_hash']}, but "
                 f"the upload failed ({result['upload_error'].rstrip('.')}). The encrypted update is "
-                "kept on this computer: Retry upload sends it again.")
+                "kept on this computer: the app retries it every minute while it runs, and Retry "
+                f"upload sends it now ({upload_window_text()}).")
         else:
             self.submit_busy.finish("Submitted.")
             self.banner.success(f"Submitted to bounty {result['bounty_id']} in transaction "

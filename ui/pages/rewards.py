@@ -27,11 +27,11 @@ from ui.models import Column, FilterProxy, RowTableModel
 from ui.pages.base import Page
 from ui.widgets import LazyWidget, button, card, muted_label, sortable_table
 from wallet import token as tokens
+from wallet.round_report import fetch_round_report, why_unpaid
 
 if TYPE_CHECKING:
     from ui.context import AppContext
 
-REPORT_MAX_BYTES = 4 * 1024 * 1024
 CSV_FIELDS = ("bounty_id", "title", "round", "status", "share", "amount", "token", "claim", "check",
               "blob_hash", "privacy", "epsilon")
 STATUS_NAMES = {"pending": "Waiting for scoring", "finalised": "Scored", "expired": "Expired",
@@ -62,18 +62,6 @@ def reward_columns() -> list[Column]:
     ]
 
 
-def _report_for(client: Any, bounty: Any, round_index: int) -> dict[str, Any] | None:
-    from wallet.blob_store import fetch_blob
-    from wallet.round_report import parse_report
-
-    info = client.rounds(bounty)[round_index]
-    if int(info["report_hash"], 16) == 0 or not info["report_uri"]:
-        return None
-    data = fetch_blob(info["report_uri"], info["report_hash"], max_bytes=REPORT_MAX_BYTES,
-                      file_roots=client.file_roots)
-    return parse_report(data)  # a stranger's bytes: the one guarded reader of reports
-
-
 def load_rewards(client: Any, store: Any, network: str, account: str,
                  spec_cache: dict[str, Any]) -> dict[str, Any]:
     """Everything the page shows (worker thread): rows, totals and earnings events."""
@@ -92,7 +80,7 @@ def load_rewards(client: Any, store: Any, network: str, account: str,
         key = (reward.bounty_id, reward.round)
         if reward.status == "finalised" and key not in reports:
             try:
-                reports[key] = _report_for(client, bounty, reward.round)
+                reports[key] = fetch_round_report(client, bounty, reward.round)
             except Exception:  # a missing or bad report must not hide the reward itself
                 reports[key] = None
         report = reports.get(key)
@@ -192,7 +180,10 @@ def report_html(row: dict[str, Any]) -> str:
             f"<tr><td>Without you</td><td>{score(mine.get('metricWithout', 0))}</td></tr>"
             "</table>")
         factor = mine.get("payFactor")
-        if isinstance(factor, (int, float)) and factor < 1.0:
+        unpaid = why_unpaid(mine)
+        if unpaid:
+            parts.append(f"<p style='color:{c.muted}'>{esc(unpaid)}</p>")
+        elif isinstance(factor, (int, float)) and factor < 1.0:
             parts.append(
                 f"<p style='color:{c.muted}'>Paid at {float(factor):.0%} of its value: your update's "
                 "direction was only partly distinguishable from a random one on the practitioner's "

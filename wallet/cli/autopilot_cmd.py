@@ -183,7 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     report = None
                 if report is not None:
                     for outcome in report.outcomes:
-                        say(f"[{outcome.standing_id}] {outcome.message}")
+                        say(f"[{outcome.standing_id}] {outcome.message}" if outcome.standing_id else outcome.message)
                     if args.json:
                         emit(args, [o.__dict__ for o in report.outcomes], "")
                 if args.once:

@@ -462,11 +462,16 @@ def cmd_bounties_show(args: argparse.Namespace) -> int:
 def cmd_rewards(args: argparse.Namespace) -> int:
     if args.verify:
         return _verify_rewards(args)
+    from wallet.history import round_text
+    from wallet.round_report import unpaid_reasons
+
     with Session(args) as session:
         client = session.bounty_client()
         summary = client.rewards(session.address)
+        unpaid = unpaid_reasons(client, summary, session.address)
         if args.json:
-            print_json(dict(summary.as_dict(), account=session.address))
+            print_json(dict(summary.as_dict(), account=session.address,
+                            unpaid=[{"bounty_id": b, "round": r, "reason": why} for (b, r), why in unpaid.items()]))
             return 0
         if not summary.rows:
             print(f"{session.address} has not submitted to any bounty on {session.network.name}.")
@@ -480,6 +485,8 @@ def cmd_rewards(args: argparse.Namespace) -> int:
              client.token(r.token).amount(r.amount, 6) if r.amount else "-", r.claim or "-")
             for r in summary.rows
         ]))
+        for (bounty_id, round_index), why in unpaid.items():  # a scored 0 says why
+            print(printable(f"Bounty {bounty_id}, {round_text(round_index, rounds[bounty_id])}: {why}"))
         for row in summary.leftovers:  # what an ended bounty's rounds left unassigned, shared
             print(f"Bounty {row.bounty_id} ended with a leftover; your share: "
                   f"{_token_amount(session, row.token, row.amount)} ({row.claim}).")
@@ -512,6 +519,8 @@ def _verify_rewards(args: argparse.Namespace) -> int:
         for r in results:
             lines.append(f"Bounty {r.bounty_id}, {round_text(r.round, r.rounds)}: {r.status_text}")
             lines.append(f"  {r.detail}")
+            if r.unpaid:
+                lines.append(f"  {r.unpaid}")
             if r.numbers:
                 lines.append("  recomputed: " + ", ".join(f"{k} {v:.6f}" for k, v in r.numbers.items()))
         print(printable("\n".join(lines), keep_newlines=True))  # details quote a stranger's report

@@ -1,0 +1,132 @@
+"""How an update's direction compares with the practitioner's own update on its validation
+data: the reference update, the tail of a random direction's cosine with it, and the screen's
+thresholds. The practitioner screens and pays with these (`practitioner.shapley`); an owner's
+wallet recomputes them once the validation set is revealed, to check a rejection of its own
+update (`wallet.verify.refute_rejection`)."""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+
+from trainer.dp_sgd import DpSgdConfig
+from trainer.models import model_from_spec
+from trainer.spec import BountySpec
+from trainer.update import make_update
+
+# The screen (docs/PROTOCOL.md, Valuation step 1): a single test keeps an update whose cosine
+# with the reference reaches ALIGNMENT_KEEP_Z standard deviations of a random direction's; a
+# round of more than ALIGNMENT_FREE_TESTS + 1 tests adds Holm's step-down at this level.
+ALIGNMENT_KEEP_Z = 1.0
+ALIGNMENT_FLOOD_LEVEL = 1.0 - NormalDist().cdf(1.5)
+ALIGNMENT_FREE_TESTS = 14
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """The cosine of two vectors (0 when either is zero)."""
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if na == 0.0 or nb == 0.0:
+        return 0.0
+    return float(np.dot(a, b) / (na * nb))
+
+
+def alignment_threshold(dimension: int) -> float:
+    """The single test's cosine: ALIGNMENT_KEEP_Z standard deviations of the cosine between a
+    random direction and a fixed vector (0: the update must not point away from it)."""
+    return ALIGNMENT_KEEP_Z / math.sqrt(max(dimension, 1))
+
+
+def random_direction_quantile(level: float, dimension: int) -> float:
+    """The cosine t with `random_direction_tail(t, dimension) = level` (bisection; the tail
+    decreases in t)."""
+    low, high = -1.0, 1.0
+    for _ in range(60):
+        middle = (low + high) / 2.0
+        if random_direction_tail(middle, dimension) > level:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def random_direction_tail(cosine_value: float, dimension: int) -> float:
+    """P(cosine(rho, r) >= cosine_value) for rho uniformly random on the unit sphere of R^d
+    and any fixed r: (1 + cosine) / 2 ~ Beta((d-1)/2, (d-1)/2), so the tail is the regularised
+    incomplete beta I_{(1-t)/2}((d-1)/2, (d-1)/2). Exact (no sampling), so anyone recomputes it."""
+    t = min(max(float(cosine_value), -1.0), 1.0)
+    if dimension < 2:
+        return 1.0 if t <= -1.0 else 0.5  # one dimension: cosine is -1 or +1
+    a = (dimension - 1) / 2.0
+    return regularized_incomplete_beta(a, a, (1.0 - t) / 2.0)
+
+
+def regularized_incomplete_beta(a: float, b: float, x: float) -> float:
+    """I_x(a, b) by its continued fraction (modified Lentz), pure Python."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+                 + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _beta_fraction(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _beta_fraction(b, a, 1.0 - x) / b
+
+
+def _beta_fraction(a: float, b: float, x: float) -> float:
+    tiny, eps = 1e-300, 1e-15
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 10_000):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < eps:
+            break
+    return h
+
+
+def surely_kept(cosine_value: float, dimension: int, tests: int) -> bool:
+    """Whether the screen keeps an update of this cosine with the reference whatever the
+    other updates of a round of at most `tests` tests are: it reaches the single test, and
+    the strictest threshold Holm's step-down can set (that of the first rank), which every
+    better aligned update then reaches too."""
+    if cosine_value < alignment_threshold(dimension):
+        return False
+    remaining = tests - ALIGNMENT_FREE_TESTS
+    return remaining <= 1 or random_direction_tail(cosine_value, dimension) <= ALIGNMENT_FLOOD_LEVEL / remaining
+
+
+def reference_update(
+    spec: BountySpec, global_params: np.ndarray, x: np.ndarray, y: np.ndarray
+) -> np.ndarray:
+    """The practitioner's own update on its validation data: the direction honest updates
+    share (used to screen out unaligned updates and for the pay factors, never aggregated).
+
+    Full-batch gradient descent from the round's model with each example's gradient clipped
+    to the median per-example gradient norm there (DP-SGD's clipping with no noise and every
+    row in every step), for as many steps as the spec's mini-batch training takes: one
+    validation example, mislabelled or relabelled, moves it no more than a typical example
+    does, so it cannot turn the direction every pay factor is measured against. Measured
+    against training it like an owner (docs/PROTOCOL.md, "Influence of one validation
+    example"): the share of a round one relabelled example moves fell from 20-25 % to 9-13 %
+    on 30-35 validation rows. Deterministic: anyone holding the validation set recomputes it."""
+    model = model_from_spec(spec)
+    start = np.asarray(global_params, dtype=np.float64)
+    model.set_params(start)
+    norms = np.linalg.norm(model.per_example_grads(x, y), axis=1)
+    clip = float(np.median(norms)) if norms.size else 0.0
+    if not (math.isfinite(clip) and clip > 0):  # nothing to learn at this model
+        return np.zeros_like(start)
+    steps = spec.training.epochs * math.ceil(len(y) / spec.training.batch_size)
+    descent = DpSgdConfig(noise_multiplier=0.0, clip=clip, sampling_rate=1.0, epochs=steps)
+    return make_update(spec, start, x, y, dp_sgd=descent, rng=np.random.default_rng(0)).delta
