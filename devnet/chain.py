@@ -265,6 +265,10 @@ class DevnetChain:
     def _pending_is_empty(self) -> bool:
         return not self.chain.get_block().transactions
 
+    def has_pending(self) -> bool:
+        """Whether transactions wait in the pending block."""
+        return not self._pending_is_empty()
+
     def _refresh_pending_timestamp(self) -> None:
         # The pending header was made when the previous block was mined; the next block
         # must carry the time it is mined at, so deadlines pass in real time. Once it holds

@@ -272,6 +272,22 @@ class Devnet:
                         self.chain.mine()
             except Exception:  # a failure here must not stop the chain from serving
                 log.exception("devnet: mining failed")
+        self._mine_what_is_pending()
+
+    def _mine_what_is_pending(self, timeout: float = 3.0) -> None:
+        # Stopping: a transaction already accepted (its effects visible to calls, its sender
+        # waiting for the receipt) is mined once its second has come, not dropped with the
+        # pending block.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with self.lock:
+                    if not self.chain.has_pending() or self.chain.mine_if_due():
+                        return
+            except Exception:
+                log.exception("devnet: mining the pending block at stop failed")
+                return
+            time.sleep(0.05)
 
     def context(self) -> DevnetContext:
         return DevnetContext(

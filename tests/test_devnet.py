@@ -106,6 +106,29 @@ def test_eip1559_transaction_is_mined_with_wall_clock_time(devnet):
     assert [entry["args"]["value"] for entry in logs] == [5 * 10**18]
 
 
+def test_a_transaction_accepted_just_before_the_stop_is_still_mined(devnet):
+    # A transaction's effects are visible to calls as soon as it is accepted; it is mined
+    # when its block's second comes. Stopping in between must not drop it (its sender is
+    # waiting for the receipt: the demo practitioner's thread hung there in CI).
+    w3 = devnet_w3(devnet)
+    signer = faucet_signer(devnet)
+    token = w3.eth.contract(address=devnet.token, abi=abi("QuarryToken"))
+    receiver = Account.create().address
+    for _ in range(20):  # send right after a block, inside its second
+        w3.eth.wait_for_transaction_receipt(_transfer(w3, token, signer, receiver, 1), timeout=10,
+                                            poll_latency=0.05)
+        tx_hash = _transfer(w3, token, signer, receiver, 1)
+        with devnet.lock:
+            waiting = devnet.chain.has_pending()
+            if waiting:
+                devnet.stop_event.set()  # the miner stops with the transaction still pending
+        if waiting:
+            break
+    assert waiting, "every transaction was mined at once: the race was not set up"
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10, poll_latency=0.05)
+    assert receipt["status"] == 1 and not devnet.chain.has_pending()
+
+
 def test_refuses_another_chain_id_and_bad_nonces(devnet):
     w3 = devnet_w3(devnet)
     signer = faucet_signer(devnet)
