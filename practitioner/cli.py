@@ -276,6 +276,7 @@ def cmd_post(args: argparse.Namespace) -> int:
     posted = post_bounty(
         session, args.spec, validation_files=args.validation, reward_per_round=reward,
         rounds=args.rounds, round_seconds=args.round_seconds, token=token, raw_spec=raw_spec,
+        by_invitation=args.by_invitation,
     )
     if args.json:
         print(json.dumps({"bountyId": posted.bounty_id, "specHash": posted.spec_hash,
@@ -292,6 +293,22 @@ def cmd_post(args: argparse.Namespace) -> int:
                   "`quarry-practitioner serve` and post with --inbox-url http://HOST:PORT",
                   file=sys.stderr)
         print(posted.bounty_id)
+    return 0
+
+
+def cmd_invite(args: argparse.Namespace) -> int:
+    from practitioner.evaluate import load_spec
+    from practitioner.invitations import invite
+
+    session = build_session(args, signs=True)
+    written = invite(session, load_spec(session, args.bounty), args.bounty, args.addresses, args.out)
+    if args.json:
+        print(json.dumps({"bountyId": args.bounty, "files": [str(p) for p in written]}))
+    else:
+        for path in written:
+            print(path)
+        print(f"Invited {len(written)} address(es) to bounty {args.bounty}; send each owner its file "
+              "(it holds no secret: only that address can use it).", file=sys.stderr)
     return 0
 
 
@@ -560,8 +577,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--not-verifiable", action="store_true",
                    help="the validation set must stay private: it is never revealed, so data owners "
                         "cannot check the scores (the spec and the bounty page say so)")
+    p.add_argument("--by-invitation", action="store_true",
+                   help="value only the updates of data owners you invite (`invite`): strangers and "
+                        "second addresses of one person are paid nothing")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_post)
+
+    p = sub.add_parser("invite", help="invite data owners to a bounty posted --by-invitation: one "
+                                      "signed invitation file per address, to send to its owner")
+    _common(p)
+    _chain_options(p)
+    p.add_argument("bounty", type=int, metavar="BOUNTY")
+    p.add_argument("addresses", nargs="+", metavar="ADDRESS", help="the owners' addresses (EIP-55)")
+    p.add_argument("--out", default=".", metavar="DIR", help="where to write the files (default: here)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_invite)
 
     p = sub.add_parser("serve", help="run the inbox on 127.0.0.1")
     _common(p)

@@ -24,6 +24,7 @@ from practitioner.decode import (
     decode_submissions,
     reference_update,
 )
+from practitioner.invitations import invited_addresses, not_invited_reason
 from practitioner.report import report_bytes, report_of_valuation
 from practitioner.session import Session
 from practitioner.state import load_validation, local_blob_path, read_json, write_json
@@ -119,7 +120,10 @@ def awaited_uploads(session: Session, spec: BountySpec, bounty_id: int, round_in
     client = session.client
     inbox = spec.inbox_url.rstrip("/") + "/" if spec.inbox_url else None
     awaited = 0
+    invited = invited_addresses(session, spec, bounty_id)
     for address in client.submitters(bounty_id, round_index):
+        if invited is not None and address.lower() not in invited:
+            continue  # rejected unread: nothing to wait for
         blob_hash, uri = client.submission(bounty_id, round_index, address)
         if any(local_blob_path(d, blob_hash).is_file() for d in (session.home.blob_dir, session.home.upload_dir)):
             continue
@@ -157,8 +161,12 @@ def evaluate_round(
     limit = spec.max_blob_bytes or 64 * 1024 * 1024
     # the index in getSubmitters is the on-chain order: a group of copies is credited to
     # its earliest submission
+    invited = invited_addresses(session, spec, bounty_id)
     for order, address in enumerate(client.submitters(bounty_id, round_index)):
         blob_hash, uri = client.submission(bounty_id, round_index, address)
+        if invited is not None and address.lower() not in invited:  # not even fetched
+            fetched.append(FetchedSubmission(address, blob_hash, None, not_invited_reason(bounty_id), order))
+            continue
         try:
             data = session.blob(blob_hash, uri, limit)
             fetched.append(FetchedSubmission(address, blob_hash, data, order=order))

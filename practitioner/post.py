@@ -200,7 +200,9 @@ def post_bounty(
     token: str | None = None,
     raw_spec: dict[str, Any] | None = None,
     min_round_seconds: int = MIN_ROUND_SECONDS,
+    by_invitation: bool = False,
 ) -> PostedBounty:
+    """`by_invitation`: the spec names this key as its invitation signer (practitioner.invitations)."""
     check_post_options(reward_per_round, rounds, round_seconds, min_round_seconds)
     if session.signer is None:
         raise InvalidInput("Posting needs an account: give --account or --private-key-file.")
@@ -208,7 +210,9 @@ def post_bounty(
     if not token:
         raise InvalidInput("No reward token: give --token ADDRESS (this network has no default).")
     public_key = load_public_key(session.home.key_path)
-    raw = raw_spec if raw_spec is not None else read_spec_file(spec_path)
+    raw = dict(raw_spec if raw_spec is not None else read_spec_file(spec_path))
+    if by_invitation:
+        raw["invitation_signer"] = session.signer.address
     spec, x, y, salt = complete_spec(
         raw, paillier_n=public_key.n, validation_files=validation_files,
         inbox_url=session.inbox_url,

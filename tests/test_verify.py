@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from practitioner.invitations import invite
 from practitioner.post import post_bounty, read_spec_file
 from tests.chain_fixtures import TOKEN_UNIT, funded_signer
 from tests.practitioner_fixtures import practitioner_on_market
@@ -15,6 +16,7 @@ from tests.verify_fixtures import DEMO, REWARD, decrypted, end_and_reveal, hones
 from trainer.models import model_from_spec
 from wallet.bounties import BountyClient
 from wallet.contribute import contribute
+from wallet.invitations import add_invitation
 from wallet.kept_updates import kept_update_for
 from wallet.round_report import unpaid_reasons
 from wallet.store import Store
@@ -33,7 +35,7 @@ FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
 
 
 SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores", "evaluated", "unpaid",
-             "race", "withheld", "screened")
+             "race", "withheld", "screened", "invited")
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +53,16 @@ def world(tmp_path_factory):
         if name == "private":
             raw["verifiable"] = False
         bounties[name] = post_bounty(session, spec_path, raw_spec=raw, validation_files=validation,
-                                     reward_per_round=REWARD, rounds=2, round_seconds=600).bounty_id
+                                     reward_per_round=REWARD, rounds=2, round_seconds=600,
+                                     by_invitation=name == "invited").bounty_id
     home = tmp_path_factory.mktemp("owner")
     store = Store(home)
     client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "test", file_roots=None)
     owners = [funded_signer(market.chain) for _ in FILES]
+    invitations = invite(session, load_spec(session, bounties["invited"]), bounties["invited"],
+                         [o.address for o in owners], tmp_path_factory.mktemp("invitations"))
+    for owner, path in zip(owners, invitations, strict=True):
+        add_invitation(client, path.read_bytes(), account=owner.address)
     for bounty_id in bounties.values():
         for owner, name in zip(owners, FILES, strict=True):
             contribute(client, owner, bounty_id, [DEMO / name], file_roots=[session.home.root],
@@ -151,6 +158,23 @@ def test_a_report_calling_a_published_blob_unavailable_is_a_mismatch(world):
     assert result.status == MISMATCH
     assert "the report says its blob was unavailable, but this wallet published it" in result.detail
     assert check(world, "withheld", 0).status == NOT_REVEALED  # the paid owner's line is fine
+
+
+def test_a_report_rejecting_an_invited_owner_as_not_invited_is_a_mismatch(world):
+    """On a bounty by invitation the practitioner rejects an owner it invited as "not invited"
+    (to keep its pay, or having lost its records). The owner's wallet keeps the invitation the
+    spec's signer signed: a Mismatch, before any reveal."""
+    def uninvite(report):
+        line = report["contributors"].pop(1)
+        report["rejected"] = [{"address": line["address"], "blobHash": line["blobHash"],
+                               "reason": "not invited: bounty 12 is by invitation and its practitioner "
+                                         "did not invite this address"}]
+
+    honest_round(world, world["invited"], pay=(6, 0), doctor=uninvite)
+    result = check(world, "invited", 1)
+    assert result.status == MISMATCH
+    assert "the report says you were not invited, but this wallet keeps your invitation" in result.detail
+    assert check(world, "invited", 0).status == NOT_REVEALED
 
 
 def test_a_false_alignment_rejection_is_a_mismatch_once_the_set_is_revealed(world):

@@ -54,6 +54,9 @@ Field reference (all required unless marked optional):
     max_blob_bytes          optional int >= 1, largest update blob the inbox accepts
     verifiable              optional bool, default true; false = the validation set stays
                             private (never revealed), so owners cannot check the scores
+    invitation_signer       optional, 0x address (EIP-55): the bounty is by invitation; only
+                            submissions from addresses holding an Invitation this key signed
+                            are valued (wallet.invitations)
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from eth_hash.auto import keccak
+from eth_utils import is_checksum_address
 from phe import paillier
 
 from trainer import jsonsafe
@@ -135,6 +139,7 @@ class BountySpec:
     inbox_url: str
     max_blob_bytes: int | None = None
     verifiable: bool = True  # False: the validation set is never revealed (shown to owners)
+    invitation_signer: str | None = None  # set: by invitation (wallet.invitations)
     version: int = SPEC_VERSION
     _public_key: Any = field(default=None, init=False, repr=False, compare=False, hash=False)
 
@@ -162,6 +167,8 @@ class BountySpec:
             out["max_blob_bytes"] = self.max_blob_bytes
         if not self.verifiable:  # omitted when true: specs posted before the field keep their hash
             out["verifiable"] = False
+        if self.invitation_signer is not None:
+            out["invitation_signer"] = self.invitation_signer
         return out
 
     def to_json_bytes(self) -> bytes:
@@ -299,6 +306,10 @@ def _parse_spec(obj: Any) -> BountySpec:
     verifiable = root.get("verifiable", True)
     if not isinstance(verifiable, bool):
         raise SpecError("Spec field 'verifiable' must be true or false.")
+    invitation_signer = root.get("invitation_signer")
+    if invitation_signer is not None and not (
+            isinstance(invitation_signer, str) and is_checksum_address(invitation_signer)):
+        raise SpecError("Spec field 'invitation_signer' must be a 0x address with its EIP-55 checksum.")
     return BountySpec(
         version=version,
         title=title,
@@ -317,4 +328,5 @@ def _parse_spec(obj: Any) -> BountySpec:
         inbox_url=inbox_url,
         max_blob_bytes=max_blob_bytes,
         verifiable=verifiable,
+        invitation_signer=invitation_signer,
     )

@@ -79,6 +79,7 @@ from wallet.bounties import Bounty, BountyClient
 from wallet.column_maps import DataChoices, options_for, remember_used
 from wallet.errors import InvalidInput, QuarryError
 from wallet.history import round_text
+from wallet.invitations import require_invitation
 from wallet.kept_updates import keep_update, record_upload
 from wallet.outbox import Outbox, PendingUpload, blob_uri, publish
 from wallet.privacy_budget import DatasetFile, PrivacyBudget
@@ -327,6 +328,8 @@ class Contribution:
         report("spec", 0.0, "Fetching the bounty's spec")
         spec = BountySpec.from_json_bytes(
             fetch_blob(bounty.spec_uri, bounty.spec_hash, SPEC_MAX_BYTES, file_roots=self.file_roots))
+        if require_open and self.account is not None:  # before training for nothing
+            require_invitation(self.client, spec, self.bounty_id, self.account, self.store)
         if noise_multiplier is not None:
             check_noise(spec, noise_multiplier)
         if gasless and not spec.inbox_url:

@@ -324,13 +324,34 @@ class _Checker:
         if mine is None and rejected is None:
             differences.append("your submission: the report does not list it")
         elif rejected is not None:
-            refuted = refute_rejection(self.client, self.account, str(rejected.get("reason", "")),
-                                       bounty.id, result.round, result.blob_hash, info["deadline"])
+            reason = str(rejected.get("reason", ""))
+            refuted = refute_rejection(self.client, self.account, reason, bounty.id, result.round,
+                                       result.blob_hash, info["deadline"]) or self._refute_not_invited(reason, bounty.id)
             if refuted:
                 differences.append(f"your submission: {refuted}")
         elif mine is not None and str(mine.get("blobHash", "")).lower() != result.blob_hash.lower():
             differences.append("your submission: the report credits another blob to you")
         return differences
+
+    def _refute_not_invited(self, reason: str, bounty_id: int) -> str:
+        """A rejection as "not invited" of an owner whose wallet keeps its invitation, signed by
+        the key the bounty's spec names (wallet.invitations), or on an open bounty."""
+        from wallet.invitations import NOT_INVITED, home_of, kept_invitation
+
+        if not reason.startswith(NOT_INVITED):
+            return ""
+        try:
+            spec = self.spec(bounty_id)
+        except (QuarryError, TrainerError):
+            return ""
+        if spec.invitation_signer is None:
+            return "the report says you were not invited, but the bounty is open to everyone"
+        home = home_of(self.client)
+        if home is not None and kept_invitation(home, self.client.chain_id, self.client.board_address,
+                                                bounty_id, self.account, spec.invitation_signer):
+            return ("the report says you were not invited, but this wallet keeps your invitation to "
+                    f"bounty {bounty_id}, signed by its invitation signer {spec.invitation_signer}")
+        return ""
 
     def _check_scores(self, result: RoundCheck, report: dict[str, Any], spec: Any,
                       info: dict[str, Any], reveal: tuple[str, str]) -> RoundCheck:

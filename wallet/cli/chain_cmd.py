@@ -78,6 +78,12 @@ def register(subparsers: argparse._SubParsersAction, groups: dict[str, argparse.
     expire.add_argument("bounty_id", type=int, metavar="ID")
     expire.add_argument("round", type=int, metavar="ROUND", help="the round's on-chain index (0-based)")
 
+    invitation = subparsers.add_parser("invitation", help="invitations to bounties posted by invitation")
+    invitation_commands = invitation.add_subparsers(dest="invitation_command", metavar="COMMAND", required=True)
+    add = _command(invitation_commands, "add", "check an invitation file a practitioner sent you and "
+                   "keep it, so you can contribute to its bounty", cmd_invitation_add, account="reads")
+    add.add_argument("file", metavar="FILE")
+
     rewards = _command(subparsers, "rewards", "your submissions and rewards with their status", cmd_rewards,
                        account="reads")
     rewards.add_argument("--verify", action="store_true",
@@ -444,6 +450,10 @@ def cmd_bounties_show(args: argparse.Namespace) -> int:
                 lines.append(f"  {key}: {spec[key]}")
     else:
         lines.append(f"  WARNING: {details.spec_problem}")
+    signer = (details.spec or {}).get("invitation_signer") if details.spec_ok else None
+    if signer:
+        lines.append(f"  BY INVITATION: the practitioner values only the owners it invites (invitations "
+                     f"signed by {signer}); add yours with 'quarry invitation add FILE'")
     if verifiable is False:
         lines.append("  NOT VERIFIABLE: the practitioner keeps its validation set private; you can check "
                      "your payout against the chain but not the scores it was computed from")
@@ -456,6 +466,27 @@ def cmd_bounties_show(args: argparse.Namespace) -> int:
     lines.append(f"  practitioner's track record ({b.owner}):")
     lines += [f"    {line}" for line in record.lines()]
     print(printable("\n".join(lines), keep_newlines=True))  # the spec is a stranger's text
+    return 0
+
+
+def cmd_invitation_add(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wallet.invitations import MAX_INVITATION_BYTES, add_invitation
+
+    path = Path(args.file)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_INVITATION_BYTES + 1)
+    except OSError as exc:
+        raise InvalidInput(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    with Session(args) as session:
+        invitation = add_invitation(session.bounty_client(), data, account=session.address)
+    if args.json:
+        print_json(invitation.to_json())
+    else:
+        print(f"Kept your invitation to bounty {invitation.bounty_id} for {invitation.contributor}; "
+              f"you can contribute to it ('quarry train {invitation.bounty_id} --data FILE').")
     return 0
 
 
