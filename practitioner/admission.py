@@ -12,6 +12,8 @@ Relay: gasless submissions are paid by the practitioner, so they are relayed onl
 - within a gas cap per submission (`max_gas`, from the node's estimate),
 - and at most `per_address` relays per contributor address per `window` seconds,
 on top of the inbox's per-client rate limit. Beyond that: a 4xx JSON error (`Refused`).
+On a bounty posted by invitation (practitioner.invitations) both are refused to addresses
+it did not invite: their updates would be rejected unread, so they are not stored or paid for.
 
 "This practitioner's bounties" are the ones under its home (`bounty.json` written by post):
 the inbox and the commands that posted share the home.
@@ -55,6 +57,7 @@ class InboxPolicy:
         self.window = window
         self._relayed: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+        self._specs: dict[int, Any] = {}  # a bounty's spec never changes (its hash is on chain)
 
     # -- shared checks ---------------------------------------------------------------------
 
@@ -63,6 +66,18 @@ class InboxPolicy:
         if bounty_id not in session.home.known_bounties(session.chain_id, session.board_address):
             raise Refused(HTTPStatus.FORBIDDEN, f"bounty {bounty_id} is not one of this inbox's bounties")
         return session.client.bounty(bounty_id)
+
+    def check_invited(self, bounty_id: int, contributor: str) -> None:
+        from practitioner.evaluate import load_spec
+        from practitioner.invitations import invited_addresses
+
+        spec = self._specs.get(bounty_id)
+        if spec is None:
+            spec = self._specs.setdefault(bounty_id, load_spec(self.session, bounty_id))
+        invited = invited_addresses(self.session, spec, bounty_id)
+        if invited is not None and contributor.lower() not in invited:
+            raise Refused(HTTPStatus.FORBIDDEN, f"bounty {bounty_id} is by invitation and {contributor} "
+                                                "is not invited")
 
     # -- PUT /blobs/<hash> -----------------------------------------------------------------
 
@@ -81,6 +96,7 @@ class InboxPolicy:
         bounty = self.own_bounty(header.bounty_id)
         if header.round >= bounty.rounds:
             raise Refused(HTTPStatus.FORBIDDEN, f"bounty {bounty.id} has no round {header.round}")
+        self.check_invited(bounty.id, contributor)
         committed, _uri = self.session.client.submission(header.bounty_id, header.round, contributor)
         if committed.lower() != blob_hash.lower():
             raise Refused(HTTPStatus.FORBIDDEN,
@@ -121,6 +137,7 @@ class InboxPolicy:
                           f"{bounty.id} is at {round_text(bounty.current_round, bounty.rounds)} "
                           f"({bounty.phase}), the submission is for round {submission.round}")
         self._check_signature(submission, signature)
+        self.check_invited(bounty.id, submission.contributor)
         self._count(submission.contributor)
         session = self.session
         if session.signer is None:

@@ -14,8 +14,10 @@ from eth_account import Account
 from eth_hash.auto import keccak
 from eth_keys import keys
 
+from practitioner.admission import InboxPolicy
 from practitioner.evaluate import awaited_uploads, evaluate_round, load_spec
 from practitioner.finalize import finalize_round
+from practitioner.inbox import Refused
 from practitioner.invitations import INVITED_FILE, invite
 from practitioner.post import post_bounty, read_spec_file
 from practitioner.report import parse_report
@@ -206,3 +208,33 @@ def test_invite_refuses_an_open_bounty_another_key_and_unchecked_addresses(marke
     with pytest.raises(InvalidInput, match="not by this practitioner's key"):
         invite(replace(session, signer=Account.create()), spec, world["bounty"], [people["a"].address], tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_inbox_refuses_uploads_and_relays_of_addresses_not_invited(market, tmp_path):
+    """Before any valuation: the inbox stores no blob of, and relays (pays gas) for no
+    submission of, an address the bounty did not invite."""
+    world = market
+    session, client, people = world["session"], world["client"], world["people"]
+    bounty_id = post_bounty(session, DEMO / "breast_cancer_spec.json", by_invitation=True,
+                            validation_files=[str(DEMO / "breast_cancer_validation.csv")],
+                            reward_per_round=REWARD, rounds=1, round_seconds=600).bounty_id
+    spec = load_spec(session, bounty_id)
+    invite(session, spec, bounty_id, [people["a"].address], tmp_path)
+    policy = InboxPolicy(session)
+    stranger = people["stranger"]
+    round_info = session.client.round(bounty_id, 0)
+    start = model_from_bytes(session.blob(round_info.model_hash, round_info.model_uri), spec).get_params()
+    x, y = load_data([DEMO / "breast_cancer_owner_b.csv"], spec)
+    blob = encrypt_to_blob(spec, bounty_id, 0, make_update(spec, start, x, y))
+    digest = "0x" + keccak(blob).hex()
+    transact(client.w3, stranger, client.board.functions.submit(bounty_id, 0, keccak(blob), "http://inbox/b"),
+             expected_chain_id=client.chain_id)
+    with pytest.raises(Refused, match="is by invitation") as refused:
+        policy.admit_upload(digest, blob, stranger.address)
+    assert refused.value.status == 403
+
+    payload = client.sign_gasless(people["sybil"], bounty_id, "0x" + "55" * 32, "http://inbox/s")
+    with pytest.raises(Refused, match=f"{people['sybil'].address} is not invited"):
+        policy.relay(payload)
+    invited = client.sign_gasless(people["a"], bounty_id, "0x" + "66" * 32, "http://inbox/a")
+    assert policy.relay(invited).startswith("0x")  # the invited owner's is relayed

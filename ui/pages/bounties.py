@@ -122,6 +122,22 @@ def load_bounty_rows(client: Any, account: str | None, spec_cache: dict[str, Any
     return rows
 
 
+def invitation_signer(details: Any) -> str | None:
+    """The key a bounty by invitation names (None: open to everyone, or the spec is unverified)."""
+    return (details.spec or {}).get("invitation_signer") if details.spec_ok else None
+
+
+def holds_invitation(client: Any, details: Any, account: str | None) -> bool | None:
+    """Whether this wallet keeps `account`'s invitation to the bounty (None: it needs none)."""
+    from wallet.invitations import home_of, kept_invitation
+
+    signer, home = invitation_signer(details), home_of(client)
+    if signer is None or account is None:
+        return None
+    return home is not None and kept_invitation(home, client.chain_id, client.board_address,
+                                                details.bounty.id, account, signer) is not None
+
+
 def load_details(client: Any, bounty_id: int, account: str | None,
                  spec_cache: dict[str, Any]) -> tuple[Any, Any, str | None]:
     """(details, the practitioner's track record or None, why not) for the detail pane
@@ -154,7 +170,8 @@ def track_record_html(record: Any, problem: str | None = None) -> str:
 
 
 def details_html(details: Any, account: str | None, record: Any = None,
-                 record_problem: str | None = None, token: Any = None) -> str:
+                 record_problem: str | None = None, token: Any = None, invited: bool | None = None) -> str:
+    """`invited`: whether this wallet keeps the account's invitation (bounties by invitation)."""
     b = details.bounty
     esc = html.escape
     c = theme.colors()
@@ -208,6 +225,12 @@ def details_html(details: Any, account: str | None, record: Any = None,
     if verifiable is not None:
         rows.append(("Verifiable", esc(VERIFIABLE_TIPS[verifiable]) if verifiable else
                      f"<b style='color:{c.warn}'>No.</b> {esc(VERIFIABLE_TIPS[False])}"))
+    signer = invitation_signer(details)
+    if signer:
+        rows.append(("Who is paid", f"<b>By invitation.</b> The practitioner values only the owners it "
+                                    f"invites (invitations signed by <code>{esc(signer)}</code>)."))
+        if account:
+            mine += "; invited" if invited else f"; <b style='color:{c.warn}'>no invitation yet</b>"
     rows.append(("My status", mine if account else "–"))
     for name, value in rows:
         parts.append(f"<tr><td style='color:{c.muted}'>{name}</td><td>{value}</td></tr>")
@@ -318,6 +341,10 @@ class BountiesPage(Page):
         # expireRound: anyone's remedy once a round's grace period passed without scoring
         self.expire_button = button("Expire this round", "refresh", on_click=self.expire_selected)
         self.expire_button.hide()
+        # a bounty by invitation: the file its practitioner sent (wallet.invitations)
+        self.invite_button = button("Add invitation…", "folder", on_click=self.choose_invitation,
+                                    accessible="Add the invitation file the practitioner sent you")
+        self.invite_button.hide()
         self.expire_busy = BusyPanel("Expiring…", cancellable=False)  # a sent transaction stays sent
         self.expire_busy.hide()
         self.empty_label = QLabel("Select a bounty to see its details.")
@@ -329,6 +356,7 @@ class BountiesPage(Page):
         column.addWidget(self.detail, 1)
         column.addWidget(self.expire_busy)
         column.addWidget(self.expire_button)
+        column.addWidget(self.invite_button)
         column.addWidget(self.accept_button)
         column.addWidget(self.keep_button)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -412,20 +440,21 @@ class BountiesPage(Page):
         account, cache, sync_lock = self.account(), self.spec_cache, self.ctx.sync_lock
         self.detail.setHtml(f"<p>Loading bounty {bounty_id}…</p>")
 
-        def work(_c: Any) -> tuple[tuple[Any, Any, str | None], Any, bool]:
+        def work(_c: Any) -> tuple[tuple[Any, Any, str | None], Any, bool, bool | None]:
             with sync_lock:  # the track record syncs the board's cached events
                 loaded = load_details(client, bounty_id, account, cache)
             bounty = loaded[0].bounty
-            return loaded, client.token(bounty.token), client.expirable(bounty)
+            return (loaded, client.token(bounty.token), client.expirable(bounty),
+                    holds_invitation(client, loaded[0], account))
 
         self.ctx.runner.run(work, on_success=self.latest_only("details", self._show_details),
                             on_failure=self.detail_banner.error)
 
-    def _show_details(self, found: tuple[tuple[Any, Any, str | None], Any, bool]) -> None:
-        (details, record, record_problem), token, expirable = found
+    def _show_details(self, found: tuple[tuple[Any, Any, str | None], Any, bool, bool | None]) -> None:
+        (details, record, record_problem), token, expirable, invited = found
         self.details = details
         account = self.account()
-        self.detail.setHtml(details_html(details, account, record, record_problem, token))
+        self.detail.setHtml(details_html(details, account, record, record_problem, token, invited))
         b = details.bounty
         self.expire_button.setText(f"Expire round {b.current_round + 1} of {b.rounds}")
         self.expire_button.setVisible(expirable)
@@ -438,10 +467,15 @@ class BountiesPage(Page):
             self.detail_banner.warning("This bounty's spec does not match its on-chain hash; "
                                        "it cannot be accepted.")
         can_accept = (details.spec_ok and details.bounty.phase == "accepting"
-                      and not details.my_submission)
+                      and not details.my_submission and invited is not False)
         self.accept_button.setEnabled(bool(can_accept and account))
+        self.invite_button.setVisible(invited is False)
+        if invited is False and details.bounty.status == "open":
+            self.detail_banner.info(
+                "This bounty is by invitation: its practitioner pays only the people it invites. "
+                "If it sent you an invitation file, add it to contribute.")
         self.keep_button.setEnabled(bool(details.spec_ok and account and details.bounty.status == "open"
-                                         and details.bounty.phase != "closed"))
+                                         and details.bounty.phase != "closed" and invited is not False))
 
     # -- expiring a round the practitioner left unscored --------------------------------
 
@@ -477,6 +511,48 @@ class BountiesPage(Page):
     def _expire_failed(self, message: str) -> None:
         self.expire_busy.hide()
         self.expire_button.setEnabled(True)
+        self.detail_banner.error(message)
+
+    # -- invitations ------------------------------------------------------------------
+
+    def choose_invitation(self) -> None:
+        from pathlib import Path
+
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _filter = QFileDialog.getOpenFileName(self, "Choose the invitation file", str(Path.home()),
+                                                    "Invitations (*.json);;All files (*)")
+        if path:
+            self.add_invitation_file(path)
+
+    def add_invitation_file(self, path: str) -> None:
+        """Check the file against the chain (off the GUI thread) and keep it."""
+        from wallet.invitations import MAX_INVITATION_BYTES, add_invitation
+
+        client, account = network_link.bounty_client(self.ctx), self.account()
+        if client is None or account is None:
+            return
+
+        def work(_c: Any) -> Any:
+            from wallet.errors import InvalidInput
+
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read(MAX_INVITATION_BYTES + 1)
+            except OSError as exc:
+                raise InvalidInput(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+            return add_invitation(client, data, account=account)
+
+        self.invite_button.setEnabled(False)
+        self.ctx.runner.run(work, on_success=self._invitation_added, on_failure=self._invitation_failed)
+
+    def _invitation_added(self, invitation: Any) -> None:
+        self.invite_button.setEnabled(True)
+        self._selection_changed()  # reloads the pane: Accept is enabled now
+        self.detail_banner.success(f"Invitation to bounty {invitation.bounty_id} added: you can contribute.")
+
+    def _invitation_failed(self, message: str) -> None:
+        self.invite_button.setEnabled(True)
         self.detail_banner.error(message)
 
     # -- contributing -----------------------------------------------------------------

@@ -1,0 +1,78 @@
+"""A bounty by invitation through the two command-line tools on the embedded network: the
+practitioner posts with --by-invitation and invites one owner; the owner's `quarry train`
+refuses until the invitation is added, a wrong file is refused with one line, and then the
+owner contributes."""
+
+# fixtures imported from tests.cli_fixtures are "redefined" by test parameters
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from eth_account import Account
+
+from practitioner.cli import main as practitioner_main
+from practitioner.keys import generate_keypair, save_private_key
+from practitioner.state import PractitionerHome
+from tests.anvil import faucet_signer
+from tests.cli_fixtures import devnet, fast_scrypt, home, run, wallet_files  # noqa: F401 (fixtures)
+from wallet.vault import Vault
+
+DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
+
+
+def test_post_by_invitation_invite_and_contribute_from_the_command_line(devnet, home, wallet_files,
+                                                                         tmp_path, capsys):
+    me = wallet_files["account"]
+    assert run(home, "wallet", "balance") == 0  # the faucet pays the owner's gas
+    # the practitioner's home inside the owner's, so the owner may read its file:// blobs
+    practitioner = home / "practitioner-home"
+    _, private_key = generate_keypair(512)
+    save_private_key(PractitionerHome.at(practitioner).key_path, private_key, "key pw")
+    with Vault.load(practitioner) as vault:
+        vault.import_private_key(faucet_signer(devnet).key, "wallet pw")
+    (tmp_path / "key-pw").write_text("key pw\n")
+    (tmp_path / "wallet-pw").write_text("wallet pw\n")
+    chain = ["--home", str(practitioner), "--rpc", devnet.url, "--board", devnet.board, "--token", devnet.token,
+             "--wallet-password-file", str(tmp_path / "wallet-pw")]
+    capsys.readouterr()
+    assert practitioner_main([
+        "post", str(DEMO / "wine_spec.json"), "--validation", str(DEMO / "wine_validation.csv"),
+        "--reward", "1", "--rounds", "1", "--round-seconds", "600", "--by-invitation",
+        "--password-file", str(tmp_path / "key-pw"), *chain]) == 0
+    bounty_id = int(capsys.readouterr().out)
+
+    # an address typed without its checksum is refused, nothing written
+    out = tmp_path / "invitations"
+    assert practitioner_main(["invite", str(bounty_id), me.address.lower(), "--out", str(out), *chain]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "checksum" in err and not out.exists()
+    assert practitioner_main(["invite", str(bounty_id), me.address, "--out", str(out), *chain]) == 0
+    (written,) = capsys.readouterr().out.splitlines()
+    assert Path(written) == out / f"invitation-{bounty_id}-{me.address}.json"
+
+    assert run(home, "bounties", "show", str(bounty_id)) == 0
+    assert "BY INVITATION: the practitioner values only the owners it invites" in capsys.readouterr().out
+    train = ["train", str(bounty_id), "--data", str(DEMO / "wine_owner_a.csv"), "--password-file", wallet_files["pw"]]
+    assert run(home, *train) == 1
+    err = capsys.readouterr().err
+    (error,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert error.startswith(f"error: Bounty {bounty_id} is by invitation") and "quarry invitation add FILE" in error
+
+    # someone else's invitation, and a file that is not one
+    other = tmp_path / "other"
+    assert practitioner_main(["invite", str(bounty_id), Account.create().address, "--out", str(other), *chain]) == 0
+    capsys.readouterr()
+    (theirs,) = other.iterdir()
+    assert run(home, "invitation", "add", str(theirs)) == 1
+    assert f"not for {me.address}" in capsys.readouterr().err
+    (tmp_path / "junk.json").write_text("{not json")
+    assert run(home, "invitation", "add", str(tmp_path / "junk.json")) == 1
+    assert capsys.readouterr().err == "error: This is not an invitation: the file is not JSON.\n"
+
+    assert run(home, "invitation", "add", written, "--json") == 0
+    kept = json.loads(capsys.readouterr().out)
+    assert (kept["bountyId"], kept["contributor"]) == (bounty_id, me.address)
+    assert run(home, *train) == 0, capsys.readouterr().err

@@ -1,0 +1,67 @@
+"""A bounty by invitation on the Bounties page, offscreen on a real EVM: it says so, Accept
+waits for an invitation, a wrong file is refused with its reason, the right one is checked
+against the chain (off the GUI thread) and kept, and Accept is then enabled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eth_account import Account
+from PySide6.QtWidgets import QApplication
+
+from practitioner.evaluate import load_spec
+from practitioner.invitations import invite
+from practitioner.post import post_bounty
+from tests.practitioner_fixtures import practitioner_on_market
+from tests.test_ui_support import (
+    PASSWORD,
+    TEST_PHRASE,
+    TEST_PHRASE_ADDRESS,
+    chain_context,
+    wait_idle,
+)
+from ui import theme
+from ui.pages.bounties import BountiesPage
+from wallet.vault import Vault
+
+DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
+
+
+def test_accept_waits_for_an_invitation_and_a_wrong_one_is_refused(qtbot, quarry_home, tmp_path):
+    market, session, _key = practitioner_on_market(quarry_home / "practitioner")
+    bounty_id = post_bounty(session, DEMO / "wine_spec.json", validation_files=[str(DEMO / "wine_validation.csv")],
+                            reward_per_round=10**18, rounds=2, round_seconds=600, by_invitation=True).bounty_id
+    spec = load_spec(session, bounty_id)
+    stranger = Account.create().address
+    (mine,) = invite(session, spec, bounty_id, [TEST_PHRASE_ADDRESS], tmp_path / "mine")
+    (theirs,) = invite(session, spec, bounty_id, [stranger], tmp_path / "theirs")
+    vault, _info = Vault.import_mnemonic(quarry_home, TEST_PHRASE, PASSWORD)
+    vault.unlock(PASSWORD)
+    ctx = chain_context(quarry_home, vault, market)
+    theme.apply_theme(QApplication.instance(), "light")
+    page = BountiesPage(ctx)
+    qtbot.addWidget(page)
+    page.resize(1280, 760)
+    page.show()
+    page.refresh()
+    qtbot.waitUntil(lambda: page.model.rowCount() == 1, timeout=30_000)
+    assert page.select_bounty(bounty_id)
+    qtbot.waitUntil(lambda: "Who is paid" in page.detail.toPlainText(), timeout=30_000)
+    text = page.detail.toPlainText()
+    assert "By invitation." in text and session.signer.address in text and "no invitation yet" in text
+    assert page.invite_button.isVisible() and not page.accept_button.isEnabled()
+    assert "This bounty is by invitation" in page.detail_banner.text
+    wait_idle(qtbot, ctx)
+    page.grab().save("/tmp/quarry-bounty-by-invitation.png")
+
+    page.add_invitation_file(str(theirs))  # someone else's invitation
+    qtbot.waitUntil(lambda: f"not for {TEST_PHRASE_ADDRESS}" in page.detail_banner.text, timeout=30_000)
+    assert not page.accept_button.isEnabled() and page.invite_button.isEnabled()
+    page.add_invitation_file(str(tmp_path / "missing.json"))
+    qtbot.waitUntil(lambda: "Cannot read" in page.detail_banner.text, timeout=30_000)
+
+    page.add_invitation_file(str(mine))
+    qtbot.waitUntil(lambda: page.accept_button.isEnabled(), timeout=30_000)
+    assert "; invited" in page.detail.toPlainText() and not page.invite_button.isVisible()
+    wait_idle(qtbot, ctx)
+    page.grab().save("/tmp/quarry-bounty-invited.png")
