@@ -22,6 +22,7 @@ from tests.test_ui_support import (
     chain_context,
     market_client,
     shown_contribute_flow,
+    shown_page,
     wait_idle,
 )
 from tests.token_fixtures import deploy_test_token
@@ -78,11 +79,7 @@ def test_each_bounty_shows_its_own_token_and_an_expire_button_after_the_grace_pe
     contribute(client, owner, bounties["tusd"], [OWNER_FILE], file_roots=[quarry_home],
                blob_dir=quarry_home / "blobs")
     page = BountiesPage(ctx)
-    qtbot.addWidget(page)
-    page.resize(1280, 720)
-    page.show()
-    page.refresh()
-    qtbot.waitUntil(lambda: page.model.rowCount() == 3, timeout=30_000)
+    shown_page(qtbot, page, (1280, 720), rows=3)
     column = [c.title for c in page.model.columns].index("Reward / round")
     shown = {page.model.row_at(i)["id"]: page.model.index(i, column).data() for i in range(3)}
     assert shown[bounties["qdt"]] == "1 QDT"
@@ -121,11 +118,7 @@ def test_each_bounty_shows_its_own_token_and_an_expire_button_after_the_grace_pe
     session.client.finalize(bounties["tusd"], 1, [owner.address], [1_250_000], "0x" + "11" * 32,
                             "file:///next", "0x" + "22" * 32, "file:///report")
     rewards = RewardsPage(ctx)
-    qtbot.addWidget(rewards)
-    rewards.resize(1280, 640)
-    rewards.show()
-    rewards.refresh()
-    qtbot.waitUntil(lambda: rewards.model.rowCount() == 2, timeout=30_000)
+    shown_page(qtbot, rewards, (1280, 640), rows=2)
     column = [c.title for c in rewards.model.columns].index("Earned")
     earned = {rewards.model.row_at(i)["round"]: rewards.model.index(i, column).data() for i in range(2)}
     assert earned[1] == f"1.25 TUSD ⚠ {short_address(dollars.address)}"
@@ -135,10 +128,7 @@ def test_each_bounty_shows_its_own_token_and_an_expire_button_after_the_grace_pe
 
     # the wallet's history says the reward in TUSD too
     wallet = WalletPage(ctx)
-    qtbot.addWidget(wallet)
-    wallet.resize(1280, 640)
-    wallet.show()
-    wallet.refresh()
+    shown_page(qtbot, wallet, (1280, 640))
     wallet.tabs.setCurrentIndex(2)
     qtbot.waitUntil(lambda: any("Reward assigned" in wallet.history_proxy.row(i)["description"]
                                 for i in range(wallet.history_proxy.rowCount())), timeout=30_000)

@@ -18,6 +18,7 @@ from tests.test_ui_support import (
     TEST_PHRASE,
     TEST_PHRASE_ADDRESS,
     chain_context,
+    shown_page,
     wait_idle,
 )
 from ui import theme
@@ -40,11 +41,7 @@ def test_accept_waits_for_an_invitation_and_a_wrong_one_is_refused(qtbot, quarry
     ctx = chain_context(quarry_home, vault, market)
     theme.apply_theme(QApplication.instance(), "light")
     page = BountiesPage(ctx)
-    qtbot.addWidget(page)
-    page.resize(1280, 760)
-    page.show()
-    page.refresh()
-    qtbot.waitUntil(lambda: page.model.rowCount() == 1, timeout=30_000)
+    shown_page(qtbot, page, (1280, 760), rows=1)
     assert page.select_bounty(bounty_id)
     qtbot.waitUntil(lambda: "Who is paid" in page.detail.toPlainText(), timeout=30_000)
     text = page.detail.toPlainText()

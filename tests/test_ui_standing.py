@@ -20,6 +20,7 @@ from tests.test_ui_support import (
     PASSWORD,
     TEST_PHRASE,
     chain_context,
+    shown_page,
     wait_idle,
 )
 from ui import theme
@@ -54,11 +55,7 @@ def test_keep_contributing_runs_in_the_background_and_the_standing_page_shows_it
 
     # Bounties › Keep contributing
     page = BountiesPage(ctx)
-    qtbot.addWidget(page)
-    page.resize(1100, 720)
-    page.show()
-    page.refresh()
-    qtbot.waitUntil(lambda: page.model.rowCount() == 1, timeout=20_000)
+    shown_page(qtbot, page, (1100, 720), rows=1, timeout=20_000)
     assert page.select_bounty(bounty_id)
     qtbot.waitUntil(lambda: page.keep_button.isEnabled(), timeout=20_000)
     page.grab().save("/tmp/quarry-bounties-keep-contributing.png")
@@ -89,10 +86,7 @@ def test_keep_contributing_runs_in_the_background_and_the_standing_page_shows_it
 
     # the Standing page: rounds, last run, earnings; pause and resume
     standing_page = StandingPage(ctx)
-    qtbot.addWidget(standing_page)
-    standing_page.resize(1100, 720)
-    standing_page.show()
-    standing_page.refresh()
+    shown_page(qtbot, standing_page, (1100, 720))
     qtbot.waitUntil(lambda: standing_page.table.rowCount() == 1, timeout=20_000)
     cells = [standing_page.table.item(0, c).text() for c in range(standing_page.table.columnCount())]
     assert cells[1] == "active" and cells[2] == "2 of at most 3 rounds" and "QDT" in cells[5], cells

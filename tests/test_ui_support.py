@@ -61,6 +61,18 @@ def shown_contribute_flow(qtbot, ctx: AppContext, size: tuple[int, int] = (1100,
     return flow
 
 
+def shown_page(qtbot, page, size: tuple[int, int], rows: int | None = None, timeout: int = 30_000):
+    """`page` shown at `size` (closed with the test) and refreshed; with `rows`, once its table
+    holds that many."""
+    qtbot.addWidget(page)
+    page.resize(*size)
+    page.show()
+    page.refresh()
+    if rows is not None:
+        qtbot.waitUntil(lambda: page.model.rowCount() == rows, timeout=timeout)
+    return page
+
+
 def make_flow(qtbot, home, *, start_network: bool = False) -> AppFlow:
     app = QApplication.instance()
     theme.apply_theme(app, "light")

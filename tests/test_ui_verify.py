@@ -20,6 +20,7 @@ from tests.test_ui_support import (
     TEST_PHRASE_ADDRESS,
     chain_context,
     market_client,
+    shown_page,
     wait_idle,
 )
 from tests.verify_fixtures import DEMO, REWARD, end_and_reveal, honest_round
@@ -87,10 +88,7 @@ def test_rewards_page_shows_each_rounds_check(qtbot, app_on_market):
     ctx, bounties, _session = app_on_market
     theme.apply_theme(QApplication.instance(), "light")
     page = RewardsPage(ctx)
-    qtbot.addWidget(page)
-    page.resize(1280, 640)
-    page.show()
-    page.refresh()
+    shown_page(qtbot, page, (1280, 640))
     try:
         qtbot.waitUntil(lambda: page.model.rowCount() == 4
                         and all(page.model.row_at(i).get("check") is not None for i in range(4)), timeout=20_000)
@@ -124,11 +122,7 @@ def test_bounty_detail_shows_verifiability_and_track_record(qtbot, app_on_market
     assert "keeps its validation set private" in text and "Practitioner's track record" in text
     assert "What the chain guarantees" in text and "paying addresses it controls" in text
     page = BountiesPage(ctx)
-    qtbot.addWidget(page)
-    page.resize(1280, 700)
-    page.show()
-    page.refresh()
-    qtbot.waitUntil(lambda: page.model.rowCount() == 4, timeout=30_000)
+    shown_page(qtbot, page, (1280, 700), rows=4)
     column = [c.title for c in page.model.columns].index("Verifiable")
     by_id = {page.model.row_at(i)["id"]: page.model.index(i, column).data() for i in range(4)}
     assert by_id[bounties["private"]] == "No" and by_id[bounties["honest"]] == "Yes"

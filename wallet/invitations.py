@@ -175,8 +175,6 @@ def require_invitation(client: Any, spec: Any, bounty_id: int, account: str, sto
 def add_invitation(client: Any, data: bytes, *, account: str | None = None, store: Any = None) -> Invitation:
     """Check an invitation file against the chain (its bounty's spec names the signer; the
     account, when given, must be the one invited) and keep it at home."""
-    from wallet.contribute import load_bounty_spec
-
     invitation = parse_invitation(data)
     if invitation.chain_id != int(client.chain_id) or invitation.board.lower() != client.board_address.lower():
         raise InvalidInput(f"This invitation is for chain {invitation.chain_id}, board {invitation.board}; "
@@ -184,11 +182,14 @@ def add_invitation(client: Any, data: bytes, *, account: str | None = None, stor
     home = home_of(client, store)
     if home is None:
         raise InvalidInput("Keeping an invitation needs the wallet's home.")
-    _, spec = load_bounty_spec(client, invitation.bounty_id, file_roots=client.file_roots)
-    if spec.invitation_signer is None:
+    spec, problem = client.fetch_spec(client.bounty(invitation.bounty_id))  # hash-checked
+    if spec is None:
+        raise InvalidInput(f"Bounty {invitation.bounty_id}'s spec cannot be used: {problem}")
+    signer = spec.get("invitation_signer")
+    if not signer:
         raise InvalidInput(f"Bounty {invitation.bounty_id} is open to everyone: it needs no invitation.")
     check_invitation(invitation, chain_id=client.chain_id, board=client.board_address,
                      bounty_id=invitation.bounty_id, contributor=account or invitation.contributor,
-                     signer=spec.invitation_signer)
+                     signer=str(signer))
     keep_invitation(home, invitation)
     return invitation
