@@ -42,6 +42,8 @@ def test_accept_waits_for_an_invitation_and_a_wrong_one_is_refused(qtbot, quarry
     theme.apply_theme(QApplication.instance(), "light")
     page = BountiesPage(ctx)
     shown_page(qtbot, page, (1280, 760), rows=1)
+    column = [c.title for c in page.model.columns].index("Open to")
+    assert page.model.index(0, column).data() == "Invited"
     assert page.select_bounty(bounty_id)
     qtbot.waitUntil(lambda: "Who is paid" in page.detail.toPlainText(), timeout=30_000)
     text = page.detail.toPlainText()

@@ -70,8 +70,17 @@ def bounty_columns() -> list[Column]:
         Column("Status", lambda r: PHASE_NAMES.get(r["phase"], r["phase"])),
         Column("Verifiable", lambda r: VERIFIABLE_TEXT[r.get("verifiable")],
                tooltip=lambda r: VERIFIABLE_TIPS[r.get("verifiable")]),
+        Column("Open to", lambda r: "Invited" if r.get("by_invitation") else "Anyone",
+               tooltip=lambda r: OPEN_TO_TIPS[bool(r.get("by_invitation"))]),
         Column("Mine", lambda r: r["my_status"]),
     ]
+
+
+OPEN_TO_TIPS = {
+    False: "Anyone may contribute and be paid for what their update adds.",
+    True: "By invitation: the practitioner pays only the people it invited (add your invitation "
+          "on the bounty's detail).",
+}
 
 
 TOKEN_TIPS = {
@@ -113,6 +122,7 @@ def load_bounty_rows(client: Any, account: str | None, spec_cache: dict[str, Any
             title=str(spec.get("title", f"Bounty {bounty.id}")) if spec else f"Bounty {bounty.id}",
             task=str(spec.get("task", "")) if spec else "",
             spec_ok=spec is not None, spec_problem=problem, verifiable=spec_verifiable(spec),
+            by_invitation=bool(spec and spec.get("invitation_signer")),
             reward=token.value(bounty.reward_per_round),
             reward_text=tokens.format_amount(bounty.reward_per_round, token.decimals, 2),
             token_text=token.text, token_short=token.short, token_known=token.known,
