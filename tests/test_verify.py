@@ -35,7 +35,7 @@ FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
 
 
 SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores", "evaluated", "unpaid",
-             "race", "withheld", "screened", "invited")
+             "race", "withheld", "screened", "invited", "uninvited")
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +175,18 @@ def test_a_report_rejecting_an_invited_owner_as_not_invited_is_a_mismatch(world)
     assert result.status == MISMATCH
     assert "the report says you were not invited, but this wallet keeps your invitation" in result.detail
     assert check(world, "invited", 0).status == NOT_REVEALED
+
+
+def test_a_not_invited_rejection_on_a_bounty_open_to_everyone_is_a_mismatch(world):
+    def uninvite(report):
+        line = report["contributors"].pop(0)
+        report["rejected"] = [{"address": line["address"], "blobHash": line["blobHash"],
+                               "reason": "not invited: bounty 13 is by invitation"}]
+
+    honest_round(world, world["uninvited"], pay=(0, 6), doctor=uninvite)
+    result = check(world, "uninvited", 0)
+    assert result.status == MISMATCH
+    assert "the report says you were not invited, but the bounty is open to everyone" in result.detail
 
 
 def test_a_false_alignment_rejection_is_a_mismatch_once_the_set_is_revealed(world):
