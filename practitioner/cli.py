@@ -471,13 +471,20 @@ def _bounty_status(session: Session, bounty_id: int) -> dict[str, Any]:
     now = client.now()
     local = session.bounty_dir(bounty_id) / "bounty.json"
     title = read_json(local).get("title", "") if local.is_file() else ""
+    invited = None  # by invitation: how many addresses this home invited
+    if local.is_file():
+        from practitioner.evaluate import load_spec
+        from practitioner.invitations import invited_addresses
+
+        found = invited_addresses(session, load_spec(session, bounty_id), bounty_id)
+        invited = None if found is None else len(found)
     return {
         "bountyId": bounty_id, "title": title, "owner": bounty.owner, "token": bounty.token,
         "status": bounty.status, "rounds": bounty.rounds, "currentRound": bounty.current_round,
         "roundState": info.state_text, "deadline": info.deadline,
         "secondsLeft": max(0, info.deadline - now), "submissions": info.submissions,
         "rewardPerRound": str(bounty.reward_per_round), "escrow": str(bounty.escrow),
-        "mine": local.is_file(),
+        "mine": local.is_file(), "invited": invited,
     }
 
 
@@ -505,7 +512,8 @@ def cmd_status(args: argparse.Namespace) -> int:
               f"{round_text(row['currentRound'], row['rounds'])} {row['roundState']}{timing}, "
               f"{row['submissions']} submission(s), "
               f"{session.amount_text(int(row['rewardPerRound']), row['token'])} per round, "
-              f"{session.amount_text(int(row['escrow']), row['token'])} in escrow")
+              f"{session.amount_text(int(row['escrow']), row['token'])} in escrow"
+              + (f", by invitation ({row['invited']} invited)" if row["invited"] is not None else ""))
     return 0
 
 

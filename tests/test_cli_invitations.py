@@ -52,6 +52,8 @@ def test_post_by_invitation_invite_and_contribute_from_the_command_line(devnet, 
     assert practitioner_main(["invite", str(bounty_id), me.address, "--out", str(out), *chain]) == 0
     (written,) = capsys.readouterr().out.splitlines()
     assert Path(written) == out / f"invitation-{bounty_id}-{me.address}.json"
+    assert practitioner_main(["status", str(bounty_id), *chain]) == 0
+    assert ", by invitation (1 invited)" in capsys.readouterr().out
 
     assert run(home, "bounties", "show", str(bounty_id)) == 0
     assert "BY INVITATION: the practitioner values only the owners it invites" in capsys.readouterr().out
