@@ -155,6 +155,10 @@ def test_only_invited_owners_are_paid_and_a_sybil_takes_nothing(market):
     # an invitation for someone else, or for another bounty, is not kept
     with pytest.raises(InvalidInput, match=f"for {people['a'].address}, not for {people['sybil'].address}"):
         add_invitation(client, written[0].read_bytes(), account=people["sybil"].address)
+    elsewhere = sign_invitation(session.signer, client.chain_id + 1, client.board_address, bounty_id,
+                                people["a"].address)
+    with pytest.raises(InvalidInput, match=f"is for chain {client.chain_id + 1}, board"):
+        add_invitation(client, json.dumps(elsewhere.to_json()).encode(), account=people["a"].address)
     other = sign_invitation(session.signer, client.chain_id, client.board_address, world["open"], people["a"].address)
     with pytest.raises(InvalidInput, match="open to everyone"):
         add_invitation(client, json.dumps(other.to_json()).encode(), account=people["a"].address)
