@@ -73,6 +73,14 @@ def world(tmp_path_factory):
     store.close()
 
 
+def rejecting(owner: int, reason: str):
+    """A report doctor: owner `owner`'s line moved to `rejected` with `reason`."""
+    def doctor(report):
+        line = report["contributors"].pop(owner)
+        report["rejected"] = [{"address": line["address"], "blobHash": line["blobHash"], "reason": reason}]
+    return doctor
+
+
 def check(world, scenario, owner=0):
     """The verification result of `owner` for round 0 of the scenario's bounty."""
     results = verify_rewards(world["client"], world["owners"][owner].address)
@@ -148,12 +156,7 @@ def test_a_report_calling_a_published_blob_unavailable_is_a_mismatch(world):
     unavailable". The owner's wallet published it before the round closed (and noted when):
     the check says the report contradicts that. Not provable on chain (the inbox signs no
     receipt), but the owner is told, and the round counts as a Mismatch in the track record."""
-    def withhold(report):
-        line = report["contributors"].pop(1)
-        report["rejected"] = [{"address": line["address"], "blobHash": line["blobHash"],
-                               "reason": "blob unavailable: no such file"}]
-
-    honest_round(world, world["withheld"], pay=(6, 0), doctor=withhold)
+    honest_round(world, world["withheld"], pay=(6, 0), doctor=rejecting(1, "blob unavailable: no such file"))
     result = check(world, "withheld", 1)
     assert result.status == MISMATCH
     assert "the report says its blob was unavailable, but this wallet published it" in result.detail
@@ -164,12 +167,8 @@ def test_a_report_rejecting_an_invited_owner_as_not_invited_is_a_mismatch(world)
     """On a bounty by invitation the practitioner rejects an owner it invited as "not invited"
     (to keep its pay, or having lost its records). The owner's wallet keeps the invitation the
     spec's signer signed: a Mismatch, before any reveal."""
-    def uninvite(report):
-        line = report["contributors"].pop(1)
-        report["rejected"] = [{"address": line["address"], "blobHash": line["blobHash"],
-                               "reason": "not invited: bounty 12 is by invitation and its practitioner "
-                                         "did not invite this address"}]
-
+    uninvite = rejecting(1, "not invited: bounty 12 is by invitation and its practitioner did not "
+                            "invite this address")
     honest_round(world, world["invited"], pay=(6, 0), doctor=uninvite)
     result = check(world, "invited", 1)
     assert result.status == MISMATCH
@@ -178,12 +177,8 @@ def test_a_report_rejecting_an_invited_owner_as_not_invited_is_a_mismatch(world)
 
 
 def test_a_not_invited_rejection_on_a_bounty_open_to_everyone_is_a_mismatch(world):
-    def uninvite(report):
-        line = report["contributors"].pop(0)
-        report["rejected"] = [{"address": line["address"], "blobHash": line["blobHash"],
-                               "reason": "not invited: bounty 13 is by invitation"}]
-
-    honest_round(world, world["uninvited"], pay=(0, 6), doctor=uninvite)
+    honest_round(world, world["uninvited"], pay=(0, 6),
+                 doctor=rejecting(0, "not invited: bounty 13 is by invitation"))
     result = check(world, "uninvited", 0)
     assert result.status == MISMATCH
     assert "the report says you were not invited, but the bounty is open to everyone" in result.detail
@@ -194,12 +189,8 @@ def test_a_false_alignment_rejection_is_a_mismatch_once_the_set_is_revealed(worl
     keep its pay. Before the reveal the owner cannot tell; once the set is revealed its wallet
     recomputes the reference update and its own cosine, which the screen keeps whatever the
     round's other updates: a Mismatch."""
-    def screen_out(report):
-        line = report["contributors"].pop(1)
-        report["rejected"] = [{"address": line["address"], "blobHash": line["blobHash"], "reason": (
-            "update not aligned with the validation data (cosine -0.10, 0.7 of random directions "
-            "reach it; 2 updates tested); random noise or unrelated data")}]
-
+    screen_out = rejecting(1, "update not aligned with the validation data (cosine -0.10, 0.7 of random "
+                              "directions reach it; 2 updates tested); random noise or unrelated data")
     honest_round(world, world["screened"], pay=(6, 0), doctor=screen_out)
     assert check(world, "screened", 1).status == NOT_REVEALED  # nothing to recompute it with yet
     end_and_reveal(world, world["screened"])
