@@ -69,13 +69,12 @@ class InboxPolicy:
 
     def check_invited(self, bounty_id: int, contributor: str) -> None:
         from practitioner.evaluate import load_spec
-        from practitioner.invitations import invited_addresses
+        from practitioner.invitations import admits, invited_addresses
 
         spec = self._specs.get(bounty_id)
         if spec is None:
             spec = self._specs.setdefault(bounty_id, load_spec(self.session, bounty_id))
-        invited = invited_addresses(self.session, spec, bounty_id)
-        if invited is not None and contributor.lower() not in invited:
+        if not admits(invited_addresses(self.session, spec, bounty_id), contributor):
             raise Refused(HTTPStatus.FORBIDDEN, f"bounty {bounty_id} is by invitation and {contributor} "
                                                 "is not invited")
 

@@ -383,15 +383,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from practitioner.evaluate import awaited_uploads, check_evaluable, evaluate_round, load_spec
-    from practitioner.runner import upload_window
+    from practitioner.evaluate import check_evaluable, evaluate_round
+    from practitioner.runner import uploads_to_wait_for
 
     session = build_session(args)  # evaluating signs nothing
     _bounty, info = check_evaluable(session, args.bounty, args.round)  # before the key's password
-    until = info.deadline + upload_window(session.client.grace_period())
-    awaited = 0
-    if not args.now and session.client.now() < until:
-        awaited = awaited_uploads(session, load_spec(session, args.bounty), args.bounty, args.round)
+    awaited, until = (0, 0) if args.now else uploads_to_wait_for(session, args.bounty, args.round,
+                                                                 info.deadline)
     if awaited:
         raise InvalidInput(
             f"{awaited} committed update(s) of this round are not uploaded yet; their owners may "
@@ -473,10 +471,10 @@ def _bounty_status(session: Session, bounty_id: int) -> dict[str, Any]:
     title = read_json(local).get("title", "") if local.is_file() else ""
     invited = None  # by invitation: how many addresses this home invited
     if local.is_file():
-        from practitioner.evaluate import load_spec
+        from practitioner.evaluate import spec_of
         from practitioner.invitations import invited_addresses
 
-        found = invited_addresses(session, load_spec(session, bounty_id), bounty_id)
+        found = invited_addresses(session, spec_of(session, bounty), bounty_id)
         invited = None if found is None else len(found)
     return {
         "bountyId": bounty_id, "title": title, "owner": bounty.owner, "token": bounty.token,

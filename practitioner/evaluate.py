@@ -24,7 +24,7 @@ from practitioner.decode import (
     decode_submissions,
     reference_update,
 )
-from practitioner.invitations import invited_addresses, not_invited_reason
+from practitioner.invitations import admits, invited_addresses, not_invited_reason
 from practitioner.report import report_bytes, report_of_valuation
 from practitioner.session import Session
 from practitioner.state import load_validation, local_blob_path, read_json, write_json
@@ -60,9 +60,12 @@ def round_seed(bounty_id: int, round_index: int) -> int:
 
 
 def load_spec(session: Session, bounty_id: int) -> BountySpec:
-    bounty = session.client.bounty(bounty_id)
-    data = session.blob(bounty.spec_hash, bounty.spec_uri)
-    return BountySpec.from_json_bytes(data)
+    return spec_of(session, session.client.bounty(bounty_id))
+
+
+def spec_of(session: Session, bounty: Bounty) -> BountySpec:
+    """The spec of a bounty already read from the chain (hash-checked blob)."""
+    return BountySpec.from_json_bytes(session.blob(bounty.spec_hash, bounty.spec_uri))
 
 
 def model_params(session: Session, spec: BountySpec, model_hash: str, uri: str) -> np.ndarray:
@@ -122,7 +125,7 @@ def awaited_uploads(session: Session, spec: BountySpec, bounty_id: int, round_in
     awaited = 0
     invited = invited_addresses(session, spec, bounty_id)
     for address in client.submitters(bounty_id, round_index):
-        if invited is not None and address.lower() not in invited:
+        if not admits(invited, address):
             continue  # rejected unread: nothing to wait for
         blob_hash, uri = client.submission(bounty_id, round_index, address)
         if any(local_blob_path(d, blob_hash).is_file() for d in (session.home.blob_dir, session.home.upload_dir)):
@@ -164,7 +167,7 @@ def evaluate_round(
     invited = invited_addresses(session, spec, bounty_id)
     for order, address in enumerate(client.submitters(bounty_id, round_index)):
         blob_hash, uri = client.submission(bounty_id, round_index, address)
-        if invited is not None and address.lower() not in invited:  # not even fetched
+        if not admits(invited, address):  # not even fetched
             fetched.append(FetchedSubmission(address, blob_hash, None, not_invited_reason(bounty_id), order))
             continue
         try:

@@ -36,6 +36,11 @@ def invited_addresses(session: Session, spec: BountySpec, bounty_id: int) -> set
     return {str(a).lower() for a in invited}
 
 
+def admits(invited: set[str] | None, address: str) -> bool:
+    """Whether `address` may take part: everyone on an open bounty (`invited` None)."""
+    return invited is None or address.lower() in invited
+
+
 def not_invited_reason(bounty_id: int) -> str:
     return f"{NOT_INVITED}: bounty {bounty_id} is by invitation and its practitioner did not invite this address"
 

@@ -44,6 +44,15 @@ def upload_window(grace_period: int) -> int:
     return min(UPLOAD_WINDOW_S, grace_period // 4)
 
 
+def uploads_to_wait_for(session: Session, bounty_id: int, round_index: int, deadline: int) -> tuple[int, int]:
+    """(committed uploads still missing, until when they are waited for): 0 once the upload
+    window after `deadline` has passed."""
+    until = deadline + upload_window(session.client.grace_period())
+    if session.client.now() >= until:
+        return 0, until
+    return awaited_uploads(session, load_spec(session, bounty_id), bounty_id, round_index), until
+
+
 @dataclass(frozen=True)
 class RoundDone:
     bounty_id: int
@@ -81,12 +90,11 @@ def process_due_rounds(
                 continue
             record_path = round_record_path(session, bounty_id, r)
             if not record_path.is_file() or read_json(record_path).get("finalizeTx"):
-                if now < info.deadline + upload_window(client.grace_period()):
-                    awaited = awaited_uploads(session, load_spec(session, bounty_id), bounty_id, r)
-                    if awaited:
-                        log.info("bounty %d %s: waiting for %d committed update(s) to be uploaded",
-                                 bounty_id, round_text(r, bounty.rounds), awaited)
-                        continue
+                awaited, _until = uploads_to_wait_for(session, bounty_id, r, info.deadline)
+                if awaited:
+                    log.info("bounty %d %s: waiting for %d committed update(s) to be uploaded",
+                             bounty_id, round_text(r, bounty.rounds), awaited)
+                    continue
                 evaluate_round(session, bounty_id, r, private_key, cluster=cluster)
             tx_hash = finalize_round(session, bounty_id, r)
             log.info("bounty %d %s finalised in %s", bounty_id, round_text(r, bounty.rounds), tx_hash)

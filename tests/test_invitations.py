@@ -196,6 +196,10 @@ def test_only_invited_owners_are_paid_and_a_sybil_takes_nothing(market):
     assert set(paid) == {people["a"].address, people["b"].address} and min(paid.values()) > 0
     assert json.loads((session.bounty_dir(bounty_id) / INVITED_FILE).read_text())["invited"] == sorted(
         p.address.lower() for p in (people["a"], people["b"]))
+    # inviting again adds, never withdraws (PROTOCOL.md: the record only grows)
+    invite(session, spec, bounty_id, [people["b"].address], world["files"] / "again")
+    assert json.loads((session.bounty_dir(bounty_id) / INVITED_FILE).read_text())["invited"] == sorted(
+        p.address.lower() for p in (people["a"], people["b"]))
 
 
 def test_invite_refuses_an_open_bounty_another_key_and_unchecked_addresses(market, tmp_path):

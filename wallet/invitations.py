@@ -78,6 +78,16 @@ def sign_invitation(signer: LocalAccount, chain_id: int, board: str, bounty_id: 
                       "0x" + bytes(signed.signature).hex())
 
 
+def read_invitation_file(path: str | os.PathLike[str]) -> bytes:
+    """An invitation file's bytes (one byte past the limit at most, so parse_invitation says
+    it is too large); InvalidInput when it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(MAX_INVITATION_BYTES + 1)
+    except OSError as exc:
+        raise InvalidInput(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+
+
 def parse_invitation(data: bytes) -> Invitation:
     """An invitation file's contents; InvalidInput says what is wrong with it."""
     if len(data) > MAX_INVITATION_BYTES:

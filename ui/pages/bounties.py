@@ -537,21 +537,14 @@ class BountiesPage(Page):
 
     def add_invitation_file(self, path: str) -> None:
         """Check the file against the chain (off the GUI thread) and keep it."""
-        from wallet.invitations import MAX_INVITATION_BYTES, add_invitation
+        from wallet.invitations import add_invitation, read_invitation_file
 
         client, account = network_link.bounty_client(self.ctx), self.account()
         if client is None or account is None:
             return
 
         def work(_c: Any) -> Any:
-            from wallet.errors import InvalidInput
-
-            try:
-                with open(path, "rb") as handle:
-                    data = handle.read(MAX_INVITATION_BYTES + 1)
-            except OSError as exc:
-                raise InvalidInput(f"Cannot read {path}: {exc.strerror or exc}.") from exc
-            return add_invitation(client, data, account=account)
+            return add_invitation(client, read_invitation_file(path), account=account)
 
         self.invite_button.setEnabled(False)
         self.ctx.runner.run(work, on_success=self._invitation_added, on_failure=self._invitation_failed)

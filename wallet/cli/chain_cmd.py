@@ -470,16 +470,9 @@ def cmd_bounties_show(args: argparse.Namespace) -> int:
 
 
 def cmd_invitation_add(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from wallet.invitations import add_invitation, read_invitation_file
 
-    from wallet.invitations import MAX_INVITATION_BYTES, add_invitation
-
-    path = Path(args.file)
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_INVITATION_BYTES + 1)
-    except OSError as exc:
-        raise InvalidInput(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    data = read_invitation_file(args.file)
     with Session(args) as session:
         invitation = add_invitation(session.bounty_client(), data, account=session.address)
     if args.json:
