@@ -67,16 +67,39 @@ class InboxPolicy:
             raise Refused(HTTPStatus.FORBIDDEN, f"bounty {bounty_id} is not one of this inbox's bounties")
         return session.client.bounty(bounty_id)
 
-    def check_invited(self, bounty_id: int, contributor: str) -> None:
+    def spec(self, bounty_id: int) -> Any:
         from practitioner.evaluate import load_spec
-        from practitioner.invitations import admits, invited_addresses
 
         spec = self._specs.get(bounty_id)
         if spec is None:
             spec = self._specs.setdefault(bounty_id, load_spec(self.session, bounty_id))
+        return spec
+
+    def check_invited(self, bounty_id: int, contributor: str) -> None:
+        from practitioner.invitations import admits, invited_addresses
+
+        spec = self.spec(bounty_id)
         if not admits(invited_addresses(self.session, spec, bounty_id), contributor):
             raise Refused(HTTPStatus.FORBIDDEN, f"bounty {bounty_id} is by invitation and {contributor} "
                                                 "is not invited")
+
+    # -- POST /invitations ------------------------------------------------------------------
+
+    def redeem_invitation(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A single-use code of one of this practitioner's bounties, redeemed for the address
+        the request names: the signed invitation's JSON (practitioner.invitations.redeem_code)."""
+        from practitioner.invitations import redeem_code
+
+        bounty_id, code, contributor = payload["bountyId"], payload["code"], payload["contributor"]
+        if not isinstance(bounty_id, int) or isinstance(bounty_id, bool) or bounty_id < 0:
+            raise Refused(HTTPStatus.BAD_REQUEST, "bountyId must be a non-negative integer")
+        if not isinstance(code, str) or not isinstance(contributor, str):
+            raise Refused(HTTPStatus.BAD_REQUEST, "code and contributor must be strings")
+        self.own_bounty(bounty_id)
+        try:
+            return redeem_code(self.session, self.spec(bounty_id), bounty_id, code, contributor).to_json()
+        except InvalidInput as exc:
+            raise Refused(HTTPStatus.BAD_REQUEST, str(exc)) from exc
 
     # -- PUT /blobs/<hash> -----------------------------------------------------------------
 

@@ -298,10 +298,24 @@ def cmd_post(args: argparse.Namespace) -> int:
 
 def cmd_invite(args: argparse.Namespace) -> int:
     from practitioner.evaluate import load_spec
-    from practitioner.invitations import invite
+    from practitioner.invitations import invite, make_codes
 
+    if bool(args.addresses) == (args.codes is not None):
+        raise InvalidInput("Name the owners' addresses, or give --codes N for codes to hand out; not both.")
     session = build_session(args, signs=True)
-    written = invite(session, load_spec(session, args.bounty), args.bounty, args.addresses, args.out)
+    spec = load_spec(session, args.bounty)
+    if args.codes is not None:
+        codes = make_codes(session, spec, args.bounty, args.codes)
+        if args.json:
+            print(json.dumps({"bountyId": args.bounty, "codes": codes}))
+        else:
+            print("\n".join(codes))
+            print(f"Made {len(codes)} single-use code(s) for bounty {args.bounty}. Give each owner one, "
+                  "privately: whoever holds a code can join once. Owners redeem them at your inbox "
+                  "(`quarry-practitioner serve --account ...` must be running); only their hashes are "
+                  "kept, so keep this list.", file=sys.stderr)
+        return 0
+    written = invite(session, spec, args.bounty, args.addresses, args.out)
     if args.json:
         print(json.dumps({"bountyId": args.bounty, "files": [str(p) for p in written]}))
     else:
@@ -337,14 +351,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from practitioner.inbox import InboxServer
     from practitioner.inbox_aio import AioInboxServer
 
-    relay = admit = None
-    # relaying signs transactions: only with an account given explicitly
+    relay = admit = redeem = None
+    # relaying signs transactions, redeeming signs invitations: only with an account given explicitly
     signs = bool(args.account or args.private_key_file)
     if signs or args.rpc or args.network:
         policy = InboxPolicy(build_session(args, signs=signs), max_gas=args.relay_max_gas,
                              per_address=args.relay_per_address)
         admit = policy.admit_upload
         relay = policy.relay if signs else None
+        redeem = policy.redeem_invitation if signs else None
     home = _home(args)
     if not 0 <= args.port <= 65535:
         raise InvalidInput(f"--port {args.port} is not a TCP port (0-65535; 0 = any free port).")
@@ -355,6 +370,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server = server_class(
             home.blob_dir, host=args.host, port=args.port, max_blob_bytes=args.max_blob_bytes,
             relay=relay, record_path=args.record_bodies, upload_dir=home.upload_dir, admit=admit,
+            redeem=redeem,
         )
     except OSError as exc:
         raise InvalidInput(
@@ -362,7 +378,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "(is another inbox running there? choose another --port)."
         ) from exc
     print(f"inbox serving {home.blob_dir} at {server.url}"
-          + (" (relaying gasless submissions)" if relay else " (no relay: give --account to relay)")
+          + (" (relaying gasless submissions, redeeming invitation codes)" if relay
+             else " (no relay: give --account to relay and redeem invitation codes)")
           + ("" if admit else "; no chain (give --rpc/--board or --network), so uploads are not "
              "checked against their on-chain commits"),
           flush=True)
@@ -469,20 +486,23 @@ def _bounty_status(session: Session, bounty_id: int) -> dict[str, Any]:
     now = client.now()
     local = session.bounty_dir(bounty_id) / "bounty.json"
     title = read_json(local).get("title", "") if local.is_file() else ""
-    invited = None  # by invitation: how many addresses this home invited
+    invited = codes = None  # by invitation: addresses this home invited; codes made, redeemed
     if local.is_file():
         from practitioner.evaluate import spec_of
-        from practitioner.invitations import invited_addresses
+        from practitioner.invitations import code_counts, invited_addresses
 
         found = invited_addresses(session, spec_of(session, bounty), bounty_id)
-        invited = None if found is None else len(found)
+        if found is not None:
+            invited = len(found)
+            made, redeemed = code_counts(session, bounty_id)
+            codes = {"made": made, "redeemed": redeemed}
     return {
         "bountyId": bounty_id, "title": title, "owner": bounty.owner, "token": bounty.token,
         "status": bounty.status, "rounds": bounty.rounds, "currentRound": bounty.current_round,
         "roundState": info.state_text, "deadline": info.deadline,
         "secondsLeft": max(0, info.deadline - now), "submissions": info.submissions,
         "rewardPerRound": str(bounty.reward_per_round), "escrow": str(bounty.escrow),
-        "mine": local.is_file(), "invited": invited,
+        "mine": local.is_file(), "invited": invited, "codes": codes,
     }
 
 
@@ -511,8 +531,16 @@ def cmd_status(args: argparse.Namespace) -> int:
               f"{row['submissions']} submission(s), "
               f"{session.amount_text(int(row['rewardPerRound']), row['token'])} per round, "
               f"{session.amount_text(int(row['escrow']), row['token'])} in escrow"
-              + (f", by invitation ({row['invited']} invited)" if row["invited"] is not None else ""))
+              + _invitation_text(row))
     return 0
+
+
+def _invitation_text(row: dict[str, Any]) -> str:
+    if row["invited"] is None:
+        return ""
+    codes = row["codes"] or {}
+    redeemed = (f", {codes['redeemed']} of {codes['made']} codes redeemed" if codes.get("made") else "")
+    return f", by invitation ({row['invited']} invited{redeemed})"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -590,11 +618,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_post)
 
     p = sub.add_parser("invite", help="invite data owners to a bounty posted --by-invitation: one "
-                                      "signed invitation file per address, to send to its owner")
+                                      "signed invitation file per address, to send to its owner, or "
+                                      "--codes N single-use codes they redeem at your inbox")
     _common(p)
     _chain_options(p)
     p.add_argument("bounty", type=int, metavar="BOUNTY")
-    p.add_argument("addresses", nargs="+", metavar="ADDRESS", help="the owners' addresses (EIP-55)")
+    p.add_argument("addresses", nargs="*", metavar="ADDRESS", help="the owners' addresses (EIP-55)")
+    p.add_argument("--codes", type=int, metavar="N",
+                   help="instead of addresses: make N single-use invitation codes to hand out")
     p.add_argument("--out", default=".", metavar="DIR", help="where to write the files (default: here)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_invite)

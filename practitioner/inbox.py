@@ -13,6 +13,10 @@
   relays a gasless submission through the `relay` callable; 200 `{"txHash"}`, or a 4xx
   `{"error"}` (`Refused` carries its status: 403 not our bounty, 409 not the current round,
   429 the contributor's limit; 400 otherwise).
+- `POST /invitations` JSON `{"bountyId","code","contributor"}`: redeems a single-use
+  invitation code through the `redeem` callable (practitioner.invitations.redeem_code); 200
+  `{"invitation"}` (the signed invitation file's JSON), 403 an unknown code, 409 a code
+  another address redeemed, 404 when the inbox runs without the practitioner's key.
 - Every client address has a token bucket; an empty bucket answers 429.
 
 With `record_path`, every request body received is appended to that file (tests use it to
@@ -27,6 +31,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -46,8 +51,11 @@ DEFAULT_RATE = 2.0  # requests per second refilled per client
 DEFAULT_BURST = 60
 _BLOB_PATH = re.compile(r"^/blobs/(0x[0-9a-f]{64})$")
 RELAY_FIELDS = ("bountyId", "round", "blobHash", "uri", "contributor", "deadline", "signature")
+INVITATION_FIELDS = ("bountyId", "code", "contributor")
 
 Relay = Callable[[dict[str, Any]], str]
+# the request's JSON -> the signed invitation's JSON, or raises Refused
+Redeem = Callable[[dict[str, Any]], dict[str, Any]]
 # (blob hash, body, contributor named by the uploader or None) -> None, or raises Refused
 Admit = Callable[[str, bytes, "str | None"], None]
 CONTRIBUTOR_HEADER = "X-Quarry-Contributor"
@@ -59,6 +67,39 @@ class Refused(QuarryError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = int(status)
+
+
+@dataclass(frozen=True)
+class PostRoute:
+    """A JSON endpoint: the body's exact fields, the callable that answers it (None: this
+    inbox does not offer it, 404 `absent`) and the key its result is answered under."""
+
+    fields: tuple[str, ...]
+    call: Callable[[dict[str, Any]], Any] | None
+    answer_key: str
+    absent: str
+
+
+def answer_post(route: PostRoute, body: bytes) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON answer) of a POST to `route`; both servers answer through it."""
+    if route.call is None:
+        return HTTPStatus.NOT_FOUND, {"error": route.absent}
+    try:
+        payload = jsonsafe.loads(body)
+    except ValueError:
+        return HTTPStatus.BAD_REQUEST, {"error": "body is not JSON"}
+    if not isinstance(payload, dict) or sorted(payload) != sorted(route.fields):
+        return HTTPStatus.BAD_REQUEST, {"error": f"body must have exactly: {', '.join(route.fields)}"}
+    try:
+        result = route.call(payload)
+    except Refused as exc:
+        return exc.status, {"error": str(exc)}
+    except QuarryError as exc:
+        return HTTPStatus.BAD_REQUEST, {"error": str(exc)}
+    except Exception as exc:  # a failure must not kill the server's thread
+        log.warning("POST %s failed: %s", route.answer_key, exc)
+        return HTTPStatus.BAD_REQUEST, {"error": f"failed: {exc}"}
+    return HTTPStatus.OK, {route.answer_key: result}
 
 
 def blob_path(directory: Path, blob_hash: str) -> Path:
@@ -104,10 +145,10 @@ class InboxAddress:
     def _set_up_inbox(
         self, blob_dir: str | Path, *, max_blob_bytes: int, rate: float, burst: int,
         relay: Relay | None, record_path: str | Path | None, upload_dir: str | Path | None,
-        admit: Admit | None,
+        admit: Admit | None, redeem: Redeem | None,
     ) -> None:
         """The state both servers hold: the directories (created), limits, rate buckets,
-        relay, admission check and request record."""
+        relay, code redemption, admission check and request record."""
         self.blob_dir = Path(blob_dir)
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.upload_dir = Path(upload_dir) if upload_dir is not None else self.blob_dir.parent / "uploads"
@@ -116,6 +157,11 @@ class InboxAddress:
         self.max_blob_bytes = max_blob_bytes
         self.buckets = _TokenBuckets(rate, burst)
         self.relay = relay
+        self.post_routes = {
+            "/relay": PostRoute(RELAY_FIELDS, relay, "txHash", "this inbox does not relay submissions"),
+            "/invitations": PostRoute(INVITATION_FIELDS, redeem, "invitation",
+                                      "this inbox does not redeem invitation codes"),
+        }
         self.record_path = Path(record_path) if record_path else None
         self._record_lock = threading.Lock()
 
@@ -144,13 +190,15 @@ class InboxServer(InboxAddress, ThreadingHTTPServer):
         record_path: str | Path | None = None,
         upload_dir: str | Path | None = None,
         admit: Admit | None = None,
+        redeem: Redeem | None = None,
     ) -> None:
         """`blob_dir`: what GET serves (the practitioner's own blobs); `upload_dir` (default
         `uploads` next to it): where owners' updates go, never served. Without `admit` every
         hash-checked upload is stored (tests); `quarry-practitioner serve` always checks the
         chain (practitioner.admission.InboxPolicy)."""
         self._set_up_inbox(blob_dir, max_blob_bytes=max_blob_bytes, rate=rate, burst=burst,
-                           relay=relay, record_path=record_path, upload_dir=upload_dir, admit=admit)
+                           relay=relay, record_path=record_path, upload_dir=upload_dir, admit=admit,
+                           redeem=redeem)
         self._thread: threading.Thread | None = None
         super().__init__((host, port), _InboxHandler)
 
@@ -270,34 +318,15 @@ class _InboxHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         if self._rate_limited():
             return
-        if self.path != "/relay":
+        route = self.server.post_routes.get(self.path)
+        if route is None:
             self._error(HTTPStatus.NOT_FOUND, "unknown path")
             return
         body = self._read_body(MAX_RELAY_BODY)
         if body is None:
             return
         self.server.record("POST", self.path, body)
-        if self.server.relay is None:
-            self._error(HTTPStatus.NOT_FOUND, "this inbox does not relay submissions")
-            return
-        try:
-            payload = jsonsafe.loads(body)
-        except ValueError:
-            self._error(HTTPStatus.BAD_REQUEST, "body is not JSON")
-            return
-        if not isinstance(payload, dict) or sorted(payload) != sorted(RELAY_FIELDS):
-            self._error(HTTPStatus.BAD_REQUEST, f"body must have exactly: {', '.join(RELAY_FIELDS)}")
-            return
-        try:
-            tx_hash = self.server.relay(payload)
-        except Refused as exc:
-            self._error(exc.status, str(exc))
-            return
-        except QuarryError as exc:
-            self._error(HTTPStatus.BAD_REQUEST, str(exc))
-            return
-        except Exception as exc:  # a relay failure must not kill the server thread
-            log.warning("relay failed: %s", exc)
-            self._error(HTTPStatus.BAD_REQUEST, f"relay failed: {exc}")
-            return
-        self._json(HTTPStatus.OK, {"txHash": tx_hash})
+        status, answer = answer_post(route, body)
+        if status >= 400:
+            self.close_connection = True
+        self._json(status, answer)

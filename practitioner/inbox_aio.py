@@ -36,14 +36,14 @@ from practitioner.inbox import (
     DEFAULT_MAX_BLOB_BYTES,
     DEFAULT_RATE,
     MAX_RELAY_BODY,
-    RELAY_FIELDS,
     Admit,
     InboxAddress,
+    Redeem,
     Refused,
     Relay,
+    answer_post,
     blob_path,
 )
-from trainer import jsonsafe
 from wallet.errors import QuarryError
 
 log = logging.getLogger(__name__)
@@ -70,9 +70,11 @@ class AioInboxServer(InboxAddress):
         record_path: str | Path | None = None,
         upload_dir: str | Path | None = None,
         admit: Admit | None = None,
+        redeem: Redeem | None = None,
     ) -> None:
         self._set_up_inbox(blob_dir, max_blob_bytes=max_blob_bytes, rate=rate, burst=burst,
-                           relay=relay, record_path=record_path, upload_dir=upload_dir, admit=admit)
+                           relay=relay, record_path=record_path, upload_dir=upload_dir, admit=admit,
+                           redeem=redeem)
         self._socket = socket.create_server((host, port), reuse_port=False, backlog=1024)
         self.server_address = self._socket.getsockname()[:2]
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -206,27 +208,14 @@ class AioInboxServer(InboxAddress):
         return HTTPStatus.CREATED, self.blob_uri(expected)
 
     async def _post(self, request: web.Request) -> web.Response:
-        if request.raw_path != "/relay":
+        route = self.post_routes.get(request.raw_path)
+        if route is None:
             return self._error(HTTPStatus.NOT_FOUND, "unknown path")
         body = await self._read_body(request, MAX_RELAY_BODY)
         if isinstance(body, web.Response):
             return body
         await self._blocking(self.record, "POST", request.raw_path, body)
-        if self.relay is None:
-            return self._error(HTTPStatus.NOT_FOUND, "this inbox does not relay submissions")
-        try:
-            payload = jsonsafe.loads(body)
-        except ValueError:
-            return self._error(HTTPStatus.BAD_REQUEST, "body is not JSON")
-        if not isinstance(payload, dict) or sorted(payload) != sorted(RELAY_FIELDS):
-            return self._error(HTTPStatus.BAD_REQUEST, f"body must have exactly: {', '.join(RELAY_FIELDS)}")
-        try:
-            tx_hash = await self._blocking(self.relay, payload)
-        except Refused as exc:
-            return self._error(exc.status, str(exc))
-        except QuarryError as exc:
-            return self._error(HTTPStatus.BAD_REQUEST, str(exc))
-        except Exception as exc:  # a relay failure must not kill the server
-            log.warning("relay failed: %s", exc)
-            return self._error(HTTPStatus.BAD_REQUEST, f"relay failed: {exc}")
-        return self._json(HTTPStatus.OK, {"txHash": tx_hash})
+        status, answer = await self._blocking(answer_post, route, body)
+        if status >= 400:
+            return self._error(status, answer["error"])
+        return self._json(status, answer)

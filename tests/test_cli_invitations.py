@@ -9,6 +9,9 @@ owner contributes."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from eth_account import Account
@@ -16,32 +19,40 @@ from eth_account import Account
 from practitioner.cli import main as practitioner_main
 from practitioner.keys import generate_keypair, save_private_key
 from practitioner.state import PractitionerHome
-from tests.anvil import faucet_signer
+from tests.anvil import faucet_signer, free_port
 from tests.cli_fixtures import devnet, fast_scrypt, home, run, wallet_files  # noqa: F401 (fixtures)
 from wallet.vault import Vault
 
-DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "resources" / "demo"
+
+
+def _practitioner(devnet, home: Path, tmp_path: Path) -> tuple[list[str], list[str]]:
+    """A practitioner (Paillier key, a funded account in its vault) with its home inside the
+    owner's, so the owner may read its file:// blobs: (its chain options, a post by invitation)."""
+    practitioner = home / "practitioner-home"
+    _, private_key = generate_keypair(512)
+    save_private_key(PractitionerHome.at(practitioner).key_path, private_key, "key pw")
+    signer = faucet_signer(devnet)
+    with Vault.load(practitioner) as vault:
+        vault.import_private_key(signer.key, "wallet pw")
+    (tmp_path / "key-pw").write_text("key pw\n")
+    (tmp_path / "wallet-pw").write_text("wallet pw\n")
+    chain = ["--home", str(practitioner), "--rpc", devnet.url, "--board", devnet.board, "--token", devnet.token,
+             "--wallet-password-file", str(tmp_path / "wallet-pw"), "--account", signer.address]
+    post = ["post", str(DEMO / "wine_spec.json"), "--validation", str(DEMO / "wine_validation.csv"),
+            "--reward", "1", "--rounds", "1", "--round-seconds", "600", "--by-invitation",
+            "--password-file", str(tmp_path / "key-pw")]
+    return chain, post
 
 
 def test_post_by_invitation_invite_and_contribute_from_the_command_line(devnet, home, wallet_files,
                                                                          tmp_path, capsys):
     me = wallet_files["account"]
     assert run(home, "wallet", "balance") == 0  # the faucet pays the owner's gas
-    # the practitioner's home inside the owner's, so the owner may read its file:// blobs
-    practitioner = home / "practitioner-home"
-    _, private_key = generate_keypair(512)
-    save_private_key(PractitionerHome.at(practitioner).key_path, private_key, "key pw")
-    with Vault.load(practitioner) as vault:
-        vault.import_private_key(faucet_signer(devnet).key, "wallet pw")
-    (tmp_path / "key-pw").write_text("key pw\n")
-    (tmp_path / "wallet-pw").write_text("wallet pw\n")
-    chain = ["--home", str(practitioner), "--rpc", devnet.url, "--board", devnet.board, "--token", devnet.token,
-             "--wallet-password-file", str(tmp_path / "wallet-pw")]
+    chain, post = _practitioner(devnet, home, tmp_path)
     capsys.readouterr()
-    assert practitioner_main([
-        "post", str(DEMO / "wine_spec.json"), "--validation", str(DEMO / "wine_validation.csv"),
-        "--reward", "1", "--rounds", "1", "--round-seconds", "600", "--by-invitation",
-        "--password-file", str(tmp_path / "key-pw"), *chain]) == 0
+    assert practitioner_main([*post, *chain]) == 0
     bounty_id = int(capsys.readouterr().out)
 
     # an address typed without its checksum is refused, nothing written
@@ -78,3 +89,49 @@ def test_post_by_invitation_invite_and_contribute_from_the_command_line(devnet, 
     kept = json.loads(capsys.readouterr().out)
     assert (kept["bountyId"], kept["contributor"]) == (bounty_id, me.address)
     assert run(home, *train) == 0, capsys.readouterr().err
+
+
+def test_codes_handed_out_redeemed_at_the_inbox_and_the_owner_contributes(devnet, home, wallet_files,
+                                                                         tmp_path, capsys):
+    """`invite --codes` when the practitioner does not know the owners' addresses; `serve` (a real
+    process on 127.0.0.1) redeems them; a code invites one address."""
+    me = wallet_files["account"]
+    assert run(home, "wallet", "balance") == 0
+    chain, post = _practitioner(devnet, home, tmp_path)
+    port = free_port()
+    inbox = subprocess.Popen([sys.executable, "-m", "practitioner", "serve", "--port", str(port), *chain],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        banner = inbox.stdout.readline()
+        assert "redeeming invitation codes" in banner, banner or inbox.stderr.read()
+        capsys.readouterr()
+        assert practitioner_main([*post, "--inbox-url", f"http://127.0.0.1:{port}", *chain]) == 0
+        bounty_id = int(capsys.readouterr().out)
+        assert practitioner_main(["invite", str(bounty_id), "--codes", "2", "--json", *chain]) == 0
+        codes = json.loads(capsys.readouterr().out)["codes"]
+        assert len(codes) == 2
+        assert practitioner_main(["invite", str(bounty_id), me.address, "--codes", "1", *chain]) == 1
+        assert "not both" in capsys.readouterr().err
+
+        assert run(home, "bounties", "show", str(bounty_id)) == 0
+        assert f"'quarry invitation redeem {bounty_id} CODE'" in capsys.readouterr().out
+        # a mistyped code is refused before anything is sent; an unknown one by the inbox
+        assert run(home, "invitation", "redeem", str(bounty_id), codes[0][:-1] + "0") == 1
+        assert "This is not an invitation code" in capsys.readouterr().err
+        assert run(home, "invitation", "redeem", str(bounty_id), "AAAAA-AAAAA-AAAAA-AAAAA-AAAAA") == 1
+        assert "does not know this code" in capsys.readouterr().err
+        assert run(home, "invitation", "redeem", str(bounty_id), codes[0].lower(), "--json") == 0
+        kept = json.loads(capsys.readouterr().out)
+        assert (kept["bountyId"], kept["contributor"]) == (bounty_id, me.address)
+        assert practitioner_main(["status", str(bounty_id), *chain]) == 0
+        assert "by invitation (1 invited, 1 of 2 codes redeemed)" in capsys.readouterr().out
+
+        # the update goes to the inbox, which takes it from an invited address
+        train = ["train", str(bounty_id), "--data", str(DEMO / "wine_owner_a.csv"),
+                 "--password-file", wallet_files["pw"], "--json"]
+        assert run(home, *train) == 0, capsys.readouterr().err
+        assert json.loads(capsys.readouterr().out)["txHash"].startswith("0x")
+    finally:
+        inbox.terminate()
+        inbox.communicate(timeout=30)

@@ -117,3 +117,65 @@ class MnemonicDialog(SecretDialog):
     def done(self, result: int) -> None:
         self.phrase_label.clear()  # do not leave the phrase in a hidden widget
         super().done(result)
+
+
+class InvitationCodeDialog(SecretDialog):
+    """Asks for the invitation code a practitioner gave (a secret until redeemed: whoever holds
+    it can join once); calls on_submit(dialog), or on_file() for an invitation file instead."""
+
+    def __init__(self, parent: QWidget | None, bounty_id: int, on_submit: Callable[[InvitationCodeDialog], None],
+                 on_file: Callable[[], None]) -> None:
+        super().__init__(parent, f"Invitation to bounty {bounty_id}")
+        self.on_submit = on_submit
+        self.on_file = on_file
+        self.layout_.addWidget(muted_label(
+            "Enter the invitation code the practitioner gave you. Quarry sends it with your address "
+            "to the practitioner's inbox, which answers with your invitation; Quarry checks it and "
+            "keeps it. If the practitioner sent you a file instead, choose the file."))
+        form = QFormLayout()
+        self.code = QLineEdit()
+        self.code.setAccessibleName("Invitation code")
+        self.code.setPlaceholderText("XXXXX-XXXXX-XXXXX-XXXXX-XXXXX")
+        form.addRow("Code", self.code)
+        self.layout_.addLayout(form)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setText("Redeem code")
+        self.ok_button.setAccessibleName("Redeem code")
+        self.file_button = self.buttons.addButton("Choose a file instead…", QDialogButtonBox.ButtonRole.ActionRole)
+        self.file_button.setAccessibleName("Choose an invitation file instead")
+        self.file_button.clicked.connect(self._choose_file)
+        self.buttons.accepted.connect(self._submit)
+        self.buttons.rejected.connect(self.reject)
+        self.layout_.addWidget(self.buttons)
+
+    def _submit(self) -> None:
+        from wallet.errors import InvalidInput
+        from wallet.invitations import normalize_code
+
+        try:
+            normalize_code(self.code.text())
+        except InvalidInput as exc:
+            self._error(str(exc))
+            return
+        self.set_busy(True)
+        self.on_submit(self)
+
+    def _choose_file(self) -> None:
+        self.reject()
+        self.on_file()
+
+    def set_busy(self, busy: bool) -> None:
+        for widget in (self.ok_button, self.file_button, self.code):
+            widget.setEnabled(not busy)
+
+    def failed(self, message: str) -> None:
+        if not shiboken6.isValid(self):
+            return  # closed by the lock meanwhile
+        self.set_busy(False)
+        self._error(message)
+
+    def _error(self, message: str) -> None:
+        self.banner.error(message)
+        self.adjustSize()  # the banner's wrapped lines need the height

@@ -8,6 +8,7 @@ rejects a mismatch (InvalidInput), so a URI never has to be trusted. URIs are `f
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import stat
@@ -16,6 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urljoin, urlparse
 
 from Crypto.Hash import keccak as keccak_hash
@@ -250,6 +252,39 @@ def upload_blob(inbox_url: str, data: bytes, timeout: float = FETCH_TIMEOUT_SECO
     if not isinstance(uri, str) or not uri:
         return url
     return uri
+
+
+class InboxRefusal(NetworkError):
+    """An inbox answered a request with an HTTP error: its status and the reason it gave."""
+
+    def __init__(self, inbox_url: str, status: int, reason: str) -> None:
+        super().__init__(f"The inbox at {inbox_url} answered {status}: {reason}")
+        self.status, self.reason = int(status), reason
+
+
+def post_json(inbox_url: str, path: str, payload: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+    """POST a JSON object to an inbox endpoint (`/relay`, `/invitations`); its JSON answer.
+    InboxRefusal when it answers an HTTP error, NetworkError when it cannot be reached or
+    answers something that is not a JSON object."""
+    parsed = urlparse(inbox_url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise InvalidInput(f"Not an inbox URL: {inbox_url!r}")
+    request = urllib.request.Request(inbox_url.rstrip("/") + path, json.dumps(payload).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with http_opener.open(request, timeout=timeout) as response:
+            answer = jsonsafe.loads(response.read(MAX_ANSWER_BYTES))
+    except urllib.error.HTTPError as exc:
+        try:
+            reason = jsonsafe.loads(exc.read(MAX_ANSWER_BYTES)).get("error") or f"HTTP {exc.code}"
+        except (ValueError, OSError, AttributeError):
+            reason = f"HTTP {exc.code}"
+        raise InboxRefusal(inbox_url, exc.code, str(reason)) from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise NetworkError(f"Cannot reach the inbox at {inbox_url}: {getattr(exc, 'reason', exc)}") from exc
+    if not isinstance(answer, dict):
+        raise NetworkError(f"The inbox at {inbox_url} answered something that is not a JSON object.")
+    return answer
 
 
 def _error_detail(exc: urllib.error.HTTPError) -> str:

@@ -12,8 +12,6 @@ import contextlib
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,7 +22,7 @@ from web3 import Web3
 from common.artifacts import abi
 from trainer import jsonsafe
 from wallet import eip712
-from wallet.blob_store import check_hash, fetch_blob, http_opener
+from wallet.blob_store import InboxRefusal, check_hash, fetch_blob, post_json
 from wallet.errors import InvalidInput, NetworkError, NotFound, QuarryError, TransactionFailed
 from wallet.history import HistoryScanner, events
 from wallet.network import check_address
@@ -45,7 +43,6 @@ BOUNTY_STATUS = ("open", "completed", "cancelled")
 ROUND_STATE = ("not open", "open", "finalized", "expired", "cancelled")
 SPEC_MAX_BYTES = 4 * 1024 * 1024
 GASLESS_VALIDITY_SECONDS = 3600
-MAX_ANSWER_BYTES = 64 * 1024  # of an inbox's JSON answer
 
 
 @dataclass
@@ -564,21 +561,11 @@ class BountyClient:
 
 def post_relay(inbox_url: str, payload: dict[str, Any], timeout: float = 60) -> str:
     """POST a signed submission to an inbox's /relay; returns the relay transaction's hash."""
-    url = inbox_url.rstrip("/") + "/relay"
-    request = urllib.request.Request(url, json.dumps(payload).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
     try:
-        with http_opener.open(request, timeout=timeout) as response:
-            answer = jsonsafe.loads(response.read(MAX_ANSWER_BYTES))
-    except urllib.error.HTTPError as exc:
-        try:
-            reason = jsonsafe.loads(exc.read(MAX_ANSWER_BYTES)).get("error", f"HTTP {exc.code}")
-        except (ValueError, OSError, AttributeError):
-            reason = f"HTTP {exc.code}"
-        raise TransactionFailed(f"The inbox at {inbox_url} did not relay the submission: {reason}") from exc
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise NetworkError(f"Cannot reach the inbox at {inbox_url}: {getattr(exc, 'reason', exc)}") from exc
-    tx_hash = answer.get("txHash") if isinstance(answer, dict) else None
+        answer = post_json(inbox_url, "/relay", payload, timeout)
+    except InboxRefusal as exc:
+        raise TransactionFailed(f"The inbox at {inbox_url} did not relay the submission: {exc.reason}") from exc
+    tx_hash = answer.get("txHash")
     if not isinstance(tx_hash, str) or not tx_hash.startswith("0x"):
         raise NetworkError(f"The inbox at {inbox_url} answered without a transaction hash.")
     return tx_hash

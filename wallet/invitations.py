@@ -10,6 +10,12 @@ a Mismatch when a report rejects an invited owner as not invited (wallet.verify)
 does not check invitations: it is the practitioner's own rule, and what it withholds from an
 uninvited submitter stays with the bounty's contributors (the board's carry), never with it.
 
+Or the practitioner hands out single-use codes (`quarry-practitioner invite BOUNTY --codes N`)
+and the owner redeems one (`quarry invitation redeem BOUNTY CODE`, `redeem_invitation_code`):
+the wallet sends the code and its own address to the inbox the spec names (`POST
+/invitations`), which answers the signed invitation; the wallet checks it like a file and
+keeps it.
+
 File (JSON, what `quarry-practitioner invite` writes and `quarry invitation add` reads):
     {"quarryInvitation": 1, "chainId": int, "board": address, "bountyId": int,
      "contributor": address, "signature": 0x + 65 bytes hex}
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +36,11 @@ from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 
 from common.atomic import atomic_write_text
+from wallet.blob_store import InboxRefusal, post_json
 from wallet.eip712 import domain
-from wallet.errors import InvalidInput
+from wallet.errors import InvalidInput, NetworkError
 from wallet.network import check_address
+from wallet.untrusted import printable
 
 INVITATION_TYPES = {
     "Invitation": [
@@ -42,6 +51,8 @@ INVITATION_TYPES = {
 INVITATIONS_DIR = "invitations"
 MAX_INVITATION_BYTES = 4096
 NOT_INVITED = "not invited"  # the start of the practitioner's rejection reason
+CODE_LETTERS = 25  # base32 letters of an invitation code (125 random bits)
+_CODE = re.compile(rf"^[A-Z2-7]{{{CODE_LETTERS}}}$")
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,16 @@ def check_invitation(invitation: Invitation, *, chain_id: int, board: str, bount
                            f"invitation signer {signer}).")
 
 
+def normalize_code(code: str) -> str:
+    """An invitation code as its 25 base32 letters (case, spaces and dashes ignored);
+    InvalidInput when it cannot be one."""
+    letters = re.sub(r"[\s-]", "", str(code)).upper()
+    if not _CODE.match(letters):
+        raise InvalidInput(f"This is not an invitation code: a code is {CODE_LETTERS} letters A-Z and "
+                           "digits 2-7, in groups of 5 (XXXXX-XXXXX-XXXXX-XXXXX-XXXXX).")
+    return letters
+
+
 def invitation_path(home: str | os.PathLike[str], chain_id: int, board: str, bounty_id: int,
                     contributor: str) -> Path:
     board = check_address(board, "board address")
@@ -159,7 +180,8 @@ def kept_invitation(home: str | os.PathLike[str], chain_id: int, board: str, bou
 def not_invited_message(bounty_id: int) -> str:
     return (f"Bounty {bounty_id} is by invitation: its practitioner values only the updates of the "
             "people it invited. Add the invitation it sent you ('quarry invitation add FILE', or "
-            "Add invitation… on the Bounties page) and train again.")
+            f"'quarry invitation redeem {bounty_id} CODE' for a code; in the app, Add invitation… on "
+            "the Bounties page) and train again.")
 
 
 def home_of(client: Any, store: Any = None) -> Path | None:
@@ -182,6 +204,56 @@ def require_invitation(client: Any, spec: Any, bounty_id: int, account: str, sto
         raise InvalidInput(not_invited_message(bounty_id))
 
 
+def _invitation_spec(client: Any, bounty_id: int) -> dict[str, Any]:
+    """The bounty's hash-checked spec, which must name an invitation signer."""
+    spec, problem = client.fetch_spec(client.bounty(bounty_id))
+    if spec is None:
+        raise InvalidInput(f"Bounty {bounty_id}'s spec cannot be used: {problem}")
+    if not spec.get("invitation_signer"):
+        raise InvalidInput(f"Bounty {bounty_id} is open to everyone: it needs no invitation.")
+    return spec
+
+
+def _wallet_home(client: Any, store: Any) -> Path:
+    home = home_of(client, store)
+    if home is None:
+        raise InvalidInput("Keeping an invitation needs the wallet's home.")
+    return home
+
+
+def redeem_invitation_code(client: Any, bounty_id: int, code: str, *, account: str,
+                           store: Any = None) -> Invitation:
+    """Redeem a practitioner's invitation code for `account` at the inbox the bounty's spec
+    names, check the invitation it answers (signer, bounty, board, chain, account) and keep it."""
+    letters = normalize_code(code)  # a mistyped code is refused before anything is sent
+    account = check_address(account, "account")
+    home = _wallet_home(client, store)
+    spec = _invitation_spec(client, bounty_id)
+    inbox = str(spec.get("inbox_url") or "")
+    if not inbox:
+        raise InvalidInput(f"Bounty {bounty_id}'s practitioner runs no inbox (its spec names none), so its "
+                           "codes cannot be redeemed; ask it for an invitation file.")
+    try:
+        answer = post_json(inbox, "/invitations", {"bountyId": int(bounty_id), "code": letters,
+                                                   "contributor": account})
+    except InboxRefusal as exc:
+        messages = {403: "its practitioner does not know this code for this bounty; check the code",
+                    409: "this code was already used for another address; each code invites one address",
+                    404: "its inbox does not redeem invitation codes (it runs without the practitioner's key)",
+                    429: "its inbox is rate limiting; try again later"}
+        # the inbox is a stranger's server: its own words only where no message of ours fits
+        reason = messages.get(exc.status) or printable(exc.reason)[:200]
+        raise InvalidInput(f"The invitation code was not accepted: {reason}.") from exc
+    invitation = answer.get("invitation")
+    if not isinstance(invitation, dict):
+        raise NetworkError(f"The inbox at {inbox} answered without an invitation.")
+    parsed = parse_invitation(json.dumps(invitation).encode())
+    check_invitation(parsed, chain_id=client.chain_id, board=client.board_address, bounty_id=bounty_id,
+                     contributor=account, signer=str(spec["invitation_signer"]))
+    keep_invitation(home, parsed)
+    return parsed
+
+
 def add_invitation(client: Any, data: bytes, *, account: str | None = None, store: Any = None) -> Invitation:
     """Check an invitation file against the chain (its bounty's spec names the signer; the
     account, when given, must be the one invited) and keep it at home."""
@@ -189,15 +261,8 @@ def add_invitation(client: Any, data: bytes, *, account: str | None = None, stor
     if invitation.chain_id != int(client.chain_id) or invitation.board.lower() != client.board_address.lower():
         raise InvalidInput(f"This invitation is for chain {invitation.chain_id}, board {invitation.board}; "
                            f"the current network is chain {client.chain_id}, board {client.board_address}.")
-    home = home_of(client, store)
-    if home is None:
-        raise InvalidInput("Keeping an invitation needs the wallet's home.")
-    spec, problem = client.fetch_spec(client.bounty(invitation.bounty_id))  # hash-checked
-    if spec is None:
-        raise InvalidInput(f"Bounty {invitation.bounty_id}'s spec cannot be used: {problem}")
-    signer = spec.get("invitation_signer")
-    if not signer:
-        raise InvalidInput(f"Bounty {invitation.bounty_id} is open to everyone: it needs no invitation.")
+    home = _wallet_home(client, store)
+    signer = _invitation_spec(client, invitation.bounty_id)["invitation_signer"]  # hash-checked
     check_invitation(invitation, chain_id=client.chain_id, board=client.board_address,
                      bounty_id=invitation.bounty_id, contributor=account or invitation.contributor,
                      signer=str(signer))

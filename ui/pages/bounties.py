@@ -353,7 +353,7 @@ class BountiesPage(Page):
         self.expire_button.hide()
         # a bounty by invitation: the file its practitioner sent (wallet.invitations)
         self.invite_button = button("Add invitation…", "folder", on_click=self.choose_invitation,
-                                    accessible="Add the invitation file the practitioner sent you")
+                                    accessible="Add the invitation code or file the practitioner gave you")
         self.invite_button.hide()
         self.expire_busy = BusyPanel("Expiring…", cancellable=False)  # a sent transaction stays sent
         self.expire_busy.hide()
@@ -483,7 +483,7 @@ class BountiesPage(Page):
         if invited is False and details.bounty.status == "open":
             self.detail_banner.info(
                 "This bounty is by invitation: its practitioner pays only the people it invites. "
-                "If it sent you an invitation file, add it to contribute.")
+                "If it gave you an invitation code or file, add it to contribute.")
         self.keep_button.setEnabled(bool(details.spec_ok and account and details.bounty.status == "open"
                                          and details.bounty.phase != "closed" and invited is not False))
 
@@ -525,7 +525,19 @@ class BountiesPage(Page):
 
     # -- invitations ------------------------------------------------------------------
 
-    def choose_invitation(self) -> None:
+    def choose_invitation(self) -> Any:
+        """The code dialog (which offers a file instead); returns it (tests drive it)."""
+        from ui.dialogs import InvitationCodeDialog
+
+        if self.details is None:
+            return None
+        bounty_id = self.details.bounty.id
+        dialog = InvitationCodeDialog(self, bounty_id, lambda d: self.redeem_invitation_code(d.code.text(), d),
+                                      self.choose_invitation_file)
+        dialog.open()
+        return dialog
+
+    def choose_invitation_file(self) -> None:
         from pathlib import Path
 
         from PySide6.QtWidgets import QFileDialog
@@ -539,15 +551,39 @@ class BountiesPage(Page):
         """Check the file against the chain (off the GUI thread) and keep it."""
         from wallet.invitations import add_invitation, read_invitation_file
 
+        self._add_invitation(lambda client, account: add_invitation(client, read_invitation_file(path),
+                                                                    account=account))
+
+    def redeem_invitation_code(self, code: str, dialog: Any = None) -> None:
+        """Redeem the code at the practitioner's inbox (off the GUI thread) and keep the
+        invitation; a failure is said in the dialog (when given) and on the page."""
+        from wallet.invitations import redeem_invitation_code
+
+        if self.details is None:
+            return
+        bounty_id = self.details.bounty.id
+        self._add_invitation(lambda client, account: redeem_invitation_code(client, bounty_id, code,
+                                                                            account=account), dialog)
+
+    def _add_invitation(self, add: Any, dialog: Any = None) -> None:
+        from ui.dialogs import close_dialog
+
         client, account = network_link.bounty_client(self.ctx), self.account()
         if client is None or account is None:
             return
 
-        def work(_c: Any) -> Any:
-            return add_invitation(client, read_invitation_file(path), account=account)
+        def added(invitation: Any) -> None:
+            if dialog is not None:
+                close_dialog(dialog)
+            self._invitation_added(invitation)
+
+        def failed(message: str) -> None:
+            if dialog is not None:
+                dialog.failed(message)
+            self._invitation_failed(message)
 
         self.invite_button.setEnabled(False)
-        self.ctx.runner.run(work, on_success=self._invitation_added, on_failure=self._invitation_failed)
+        self.ctx.runner.run(lambda _c: add(client, account), on_success=added, on_failure=failed)
 
     def _invitation_added(self, invitation: Any) -> None:
         self.invite_button.setEnabled(True)

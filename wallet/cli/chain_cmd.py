@@ -83,6 +83,11 @@ def register(subparsers: argparse._SubParsersAction, groups: dict[str, argparse.
     add = _command(invitation_commands, "add", "check an invitation file a practitioner sent you and "
                    "keep it, so you can contribute to its bounty", cmd_invitation_add, account="reads")
     add.add_argument("file", metavar="FILE")
+    redeem = _command(invitation_commands, "redeem", "redeem an invitation code a practitioner gave you "
+                      "at its inbox, and keep the invitation it answers", cmd_invitation_redeem,
+                      account="reads")
+    redeem.add_argument("bounty_id", type=int, metavar="ID")
+    redeem.add_argument("code", metavar="CODE", help="XXXXX-XXXXX-XXXXX-XXXXX-XXXXX")
 
     rewards = _command(subparsers, "rewards", "your submissions and rewards with their status", cmd_rewards,
                        account="reads")
@@ -453,7 +458,8 @@ def cmd_bounties_show(args: argparse.Namespace) -> int:
     signer = (details.spec or {}).get("invitation_signer") if details.spec_ok else None
     if signer:
         lines.append(f"  BY INVITATION: the practitioner values only the owners it invites (invitations "
-                     f"signed by {signer}); add yours with 'quarry invitation add FILE'")
+                     f"signed by {signer}); add yours with 'quarry invitation add FILE' or "
+                     f"'quarry invitation redeem {b.id} CODE'")
     if verifiable is False:
         lines.append("  NOT VERIFIABLE: the practitioner keeps its validation set private; you can check "
                      "your payout against the chain but not the scores it was computed from")
@@ -475,12 +481,27 @@ def cmd_invitation_add(args: argparse.Namespace) -> int:
     data = read_invitation_file(args.file)
     with Session(args) as session:
         invitation = add_invitation(session.bounty_client(), data, account=session.address)
+    _said_kept(args, invitation)
+    return 0
+
+
+def cmd_invitation_redeem(args: argparse.Namespace) -> int:
+    from wallet.invitations import normalize_code, redeem_invitation_code
+
+    normalize_code(args.code)  # a mistyped code is refused before the network starts
+    with Session(args) as session:
+        invitation = redeem_invitation_code(session.bounty_client(), args.bounty_id, args.code,
+                                            account=session.address)
+    _said_kept(args, invitation)
+    return 0
+
+
+def _said_kept(args: argparse.Namespace, invitation: Any) -> None:
     if args.json:
         print_json(invitation.to_json())
     else:
         print(f"Kept your invitation to bounty {invitation.bounty_id} for {invitation.contributor}; "
               f"you can contribute to it ('quarry train {invitation.bounty_id} --data FILE').")
-    return 0
 
 
 def cmd_rewards(args: argparse.Namespace) -> int:
