@@ -32,20 +32,30 @@ from wallet.vault import Vault
 DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
 
 
-def test_accept_waits_for_an_invitation_and_a_wrong_one_is_refused(qtbot, quarry_home, tmp_path):
-    market, session, _key = practitioner_on_market(quarry_home / "practitioner")
-    bounty_id = post_bounty(session, DEMO / "wine_spec.json", validation_files=[str(DEMO / "wine_validation.csv")],
-                            reward_per_round=10**18, rounds=2, round_seconds=600, by_invitation=True).bounty_id
-    spec = load_spec(session, bounty_id)
-    stranger = Account.create().address
-    (mine,) = invite(session, spec, bounty_id, [TEST_PHRASE_ADDRESS], tmp_path / "mine")
-    (theirs,) = invite(session, spec, bounty_id, [stranger], tmp_path / "theirs")
+def _post_by_invitation(session) -> int:
+    return post_bounty(session, DEMO / "wine_spec.json", validation_files=[str(DEMO / "wine_validation.csv")],
+                       reward_per_round=10**18, rounds=2, round_seconds=600, by_invitation=True).bounty_id
+
+
+def _bounties_page(qtbot, quarry_home, market):
+    """(context, the Bounties page shown) for the test phrase's wallet on `market`."""
     vault, _info = Vault.import_mnemonic(quarry_home, TEST_PHRASE, PASSWORD)
     vault.unlock(PASSWORD)
     ctx = chain_context(quarry_home, vault, market)
     theme.apply_theme(QApplication.instance(), "light")
     page = BountiesPage(ctx)
     shown_page(qtbot, page, (1280, 760), rows=1)
+    return ctx, page
+
+
+def test_accept_waits_for_an_invitation_and_a_wrong_one_is_refused(qtbot, quarry_home, tmp_path):
+    market, session, _key = practitioner_on_market(quarry_home / "practitioner")
+    bounty_id = _post_by_invitation(session)
+    spec = load_spec(session, bounty_id)
+    stranger = Account.create().address
+    (mine,) = invite(session, spec, bounty_id, [TEST_PHRASE_ADDRESS], tmp_path / "mine")
+    (theirs,) = invite(session, spec, bounty_id, [stranger], tmp_path / "theirs")
+    ctx, page = _bounties_page(qtbot, quarry_home, market)
     column = [c.title for c in page.model.columns].index("Open to")
     assert page.model.index(0, column).data() == "Invited"
     assert page.select_bounty(bounty_id)
@@ -80,16 +90,9 @@ def test_an_invitation_code_is_redeemed_from_the_bounty_page(qtbot, quarry_home,
                         redeem=policy.redeem_invitation).start()
     try:
         session.inbox_url = inbox.url
-        bounty_id = post_bounty(session, DEMO / "wine_spec.json",
-                                validation_files=[str(DEMO / "wine_validation.csv")], reward_per_round=10**18,
-                                rounds=2, round_seconds=600, by_invitation=True).bounty_id
+        bounty_id = _post_by_invitation(session)
         (code,) = make_codes(session, load_spec(session, bounty_id), bounty_id, 1)
-        vault, _info = Vault.import_mnemonic(quarry_home, TEST_PHRASE, PASSWORD)
-        vault.unlock(PASSWORD)
-        ctx = chain_context(quarry_home, vault, market)
-        theme.apply_theme(QApplication.instance(), "light")
-        page = BountiesPage(ctx)
-        shown_page(qtbot, page, (1280, 760), rows=1)
+        ctx, page = _bounties_page(qtbot, quarry_home, market)
         assert page.select_bounty(bounty_id)
         qtbot.waitUntil(lambda: page.invite_button.isVisible(), timeout=30_000)
         assert not page.accept_button.isEnabled()
