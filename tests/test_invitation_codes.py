@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
+from typing import ClassVar
 
 import pytest
 from eth_account import Account
@@ -26,11 +32,17 @@ from practitioner.post import post_bounty
 from tests.chain_fixtures import TOKEN_UNIT
 from tests.practitioner_fixtures import practitioner_on_market
 from wallet.bounties import BountyClient
-from wallet.errors import InvalidInput
-from wallet.invitations import kept_invitation, normalize_code, redeem_invitation_code
+from wallet.errors import InvalidInput, NetworkError
+from wallet.invitations import (
+    kept_invitation,
+    normalize_code,
+    redeem_invitation_code,
+    sign_invitation,
+)
 from wallet.store import Store
 
-DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "resources" / "demo"
 
 
 @pytest.fixture(scope="module", params=[InboxServer, AioInboxServer], ids=["stdlib", "aiohttp"])
@@ -182,3 +194,94 @@ def test_an_inbox_without_the_practitioners_key_does_not_redeem(world, tmp_path)
     with pytest.raises(Refused, match="not by this practitioner's key"):
         redeem_code(replace(session, signer=Account.create()), world["spec"], world["bounty"], code,
                     Account.create().address)
+
+
+class _HostileInbox(BaseHTTPRequestHandler):
+    """Serves the practitioner's blobs (so the spec checks out) and answers every POST with
+    `answer`: what a hostile or broken inbox could send back for a code."""
+
+    blob_dir: ClassVar[Path]
+    answer: ClassVar[bytes] = b""
+
+    def do_GET(self):  # noqa: N802
+        path = self.blob_dir / self.path.rsplit("/", 1)[-1]
+        body = path.read_bytes() if path.is_file() else b""
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.answer)))
+        self.end_headers()
+        self.wfile.write(self.answer)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_hostile_inbox_cannot_make_the_wallet_keep_a_false_invitation(world):
+    """The answer is checked like a file: another key's signature, another address's
+    invitation, something not JSON or too large are refused, and nothing is kept."""
+    session, client = world["session"], world["client"]
+    _HostileInbox.blob_dir = session.home.blob_dir
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HostileInbox)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    real_inbox = session.inbox_url
+    try:
+        session.inbox_url = f"http://127.0.0.1:{server.server_address[1]}"
+        bounty_id = post_bounty(session, DEMO / "wine_spec.json", by_invitation=True,
+                                validation_files=[str(DEMO / "wine_validation.csv")], reward_per_round=TOKEN_UNIT,
+                                rounds=1, round_seconds=600).bounty_id
+        me, someone = Account.create().address, Account.create().address
+        code = "AAAAA-BBBBB-CCCCC-DDDDD-EEEEE"
+
+        def invitation(signer, contributor) -> bytes:
+            signed = sign_invitation(signer, client.chain_id, client.board_address, bounty_id, contributor)
+            return json.dumps({"invitation": signed.to_json()}).encode()
+
+        for answer, error, message in (
+            (invitation(Account.create(), me), InvalidInput, "not signed by the bounty's practitioner"),
+            (invitation(session.signer, someone), InvalidInput, f"for {someone}, not for {me}"),
+            (b"<html>", NetworkError, "not a JSON object"),
+            (b'{"invitation": "' + b"x" * 100_000 + b'"}', NetworkError, "not a JSON object"),
+            (b'{"invitation": 5}', NetworkError, "without an invitation"),
+        ):
+            _HostileInbox.answer = answer
+            with pytest.raises(error, match=message):
+                redeem_invitation_code(client, bounty_id, code, account=me)
+        assert not (world["home"] / "invitations").exists() or not any(
+            (world["home"] / "invitations").rglob(f"{bounty_id}/*.json"))
+        # the same inbox answering a true invitation is kept: the checks, not the source, decide
+        _HostileInbox.answer = invitation(session.signer, me)
+        assert redeem_invitation_code(client, bounty_id, code, account=me).contributor == me
+    finally:
+        session.inbox_url = real_inbox
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_codes_lock_holds_across_processes(tmp_path):
+    """`invite --codes` and the inbox's redemptions run in different processes: while one
+    holds the bounty's lock, the other waits (a file lock), so neither's write is lost."""
+    session = SimpleNamespace(bounty_dir=lambda _bounty: tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sys, time, types, pathlib\n"
+            "from practitioner.invitations import _locked\n"
+            "folder = pathlib.Path(sys.argv[1])\n"
+            "with _locked(types.SimpleNamespace(bounty_dir=lambda _b: folder), 1):\n"
+            "    print('locked', flush=True)\n"
+            "    time.sleep(1.0)\n"
+            "    (folder / 'written').write_text('by the other process')\n"
+        ), str(tmp_path)],
+        stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with invitations._locked(session, 1):
+            assert (tmp_path / "written").read_text() == "by the other process"
+    finally:
+        holder.communicate(timeout=30)
+    assert holder.returncode == 0

@@ -273,7 +273,7 @@ def post_json(inbox_url: str, path: str, payload: dict[str, Any], timeout: float
                                      headers={"Content-Type": "application/json"})
     try:
         with http_opener.open(request, timeout=timeout) as response:
-            answer = jsonsafe.loads(response.read(MAX_ANSWER_BYTES))
+            body = response.read(MAX_ANSWER_BYTES)
     except urllib.error.HTTPError as exc:
         try:
             reason = jsonsafe.loads(exc.read(MAX_ANSWER_BYTES)).get("error") or f"HTTP {exc.code}"
@@ -282,8 +282,13 @@ def post_json(inbox_url: str, path: str, payload: dict[str, Any], timeout: float
         raise InboxRefusal(inbox_url, exc.code, str(reason)) from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise NetworkError(f"Cannot reach the inbox at {inbox_url}: {getattr(exc, 'reason', exc)}") from exc
+    try:
+        answer = jsonsafe.loads(body)
+    except ValueError:
+        answer = None
     if not isinstance(answer, dict):
-        raise NetworkError(f"The inbox at {inbox_url} answered something that is not a JSON object.")
+        raise NetworkError(f"The inbox at {inbox_url} answered something that is not a JSON object "
+                           f"(of at most {MAX_ANSWER_BYTES} bytes).")
     return answer
 
 
