@@ -71,9 +71,11 @@ class Refused(QuarryError):
 
 @dataclass(frozen=True)
 class PostRoute:
-    """A JSON endpoint: the body's exact fields, the callable that answers it (None: this
-    inbox does not offer it, 404 `absent`) and the key its result is answered under."""
+    """A JSON endpoint: what it does (for messages), the body's exact fields, the callable that
+    answers it (None: this inbox does not offer it, 404 `absent`) and the key its result is
+    answered under."""
 
+    name: str
     fields: tuple[str, ...]
     call: Callable[[dict[str, Any]], Any] | None
     answer_key: str
@@ -97,8 +99,8 @@ def answer_post(route: PostRoute, body: bytes) -> tuple[int, dict[str, Any]]:
     except QuarryError as exc:
         return HTTPStatus.BAD_REQUEST, {"error": str(exc)}
     except Exception as exc:  # a failure must not kill the server's thread
-        log.warning("POST %s failed: %s", route.answer_key, exc)
-        return HTTPStatus.BAD_REQUEST, {"error": f"failed: {exc}"}
+        log.warning("%s failed: %s", route.name, exc)
+        return HTTPStatus.BAD_REQUEST, {"error": f"{route.name} failed: {exc}"}
     return HTTPStatus.OK, {route.answer_key: result}
 
 
@@ -158,8 +160,8 @@ class InboxAddress:
         self.buckets = _TokenBuckets(rate, burst)
         self.relay = relay
         self.post_routes = {
-            "/relay": PostRoute(RELAY_FIELDS, relay, "txHash", "this inbox does not relay submissions"),
-            "/invitations": PostRoute(INVITATION_FIELDS, redeem, "invitation",
+            "/relay": PostRoute("relay", RELAY_FIELDS, relay, "txHash", "this inbox does not relay submissions"),
+            "/invitations": PostRoute("redeeming the code", INVITATION_FIELDS, redeem, "invitation",
                                       "this inbox does not redeem invitation codes"),
         }
         self.record_path = Path(record_path) if record_path else None
