@@ -32,8 +32,11 @@ TRAINING = {  # as the demo specs (resources/demo); iris like wine, diabetes lik
                "seed": 1, "l2": 0.0},
     "fair": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 5, "batch_size": 32,
              "seed": 1, "l2": 0.0},
+    # a multiclass table (the first two are binary), trained like the multiclass demo (wine)
+    "modechoice": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 10, "batch_size": 32,
+                   "seed": 1, "l2": 0.0},
 }
-STATSMODELS_TABLES = ("anes96", "fair")
+STATSMODELS_TABLES = ("anes96", "fair", "modechoice")
 
 
 def _load_statsmodels(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -45,9 +48,23 @@ def _load_statsmodels(name: str) -> tuple[np.ndarray, np.ndarray]:
         data = datasets.anes96.load_pandas().data
         return (data.drop(columns=["vote", "logpopul"]).to_numpy(dtype=np.float64),
                 data["vote"].to_numpy().astype(np.int64))
+    if name == "modechoice":  # 210 Australian travellers: air, train, bus or car (4 classes)
+        return _mode_choice(datasets.modechoice.load_pandas().data)
     data = datasets.fair.load_pandas().data  # 1974 survey: any extramarital affair (1) or none
     return (data.drop(columns=["affairs"]).to_numpy(dtype=np.float64),
             (data["affairs"].to_numpy() > 0).astype(np.int64))
+
+
+def _mode_choice(data: object) -> tuple[np.ndarray, np.ndarray]:
+    """One row per traveller (the table has one per traveller and mode): household income,
+    party size, and each mode's terminal time, in-vehicle cost, in-vehicle time and
+    generalised cost (18 columns); the label is the mode chosen (0-3)."""
+    table = data.sort_values(["individual", "mode"]).to_numpy(dtype=np.float64)  # type: ignore[attr-defined]
+    # columns: individual, mode, choice, ttme, invc, invt, gc, hinc, psize; 4 rows per traveller
+    per = table.reshape(-1, 4, table.shape[1])
+    x = np.concatenate([per[:, 0, 7:9], per[:, :, 3:7].reshape(len(per), -1)], axis=1)
+    y = np.argmax(per[:, :, 2], axis=1).astype(np.int64)
+    return x, y
 
 
 def load(name: str) -> tuple[np.ndarray, np.ndarray]:
