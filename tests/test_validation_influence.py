@@ -26,6 +26,7 @@ def test_the_warning_names_the_size_and_the_measured_influence():
     assert validation_size_warning(RECOMMENDED_VALIDATION_ROWS) is None
     text = validation_size_warning(30)
     assert text is not None and "30 rows" in text and "13 % of a round on 30 rows" in text
+    assert "44 % of honest owners' updates could not be told from zero" in text  # docs/PROTOCOL.md
 
 
 @pytest.mark.parametrize(("name", "warned"), [("wine", True), ("breast_cancer", False)])
