@@ -129,6 +129,8 @@ NULL_TEST = False
 # measuring the alternatives of docs/PROTOCOL.md ("Tried: the coalition game and the semivalue")
 GAME = "fixed"
 SEMIVALUE = "shapley"
+# the lower bound's z (--z): the protocol's CONFIDENCE_Z unless measuring the trade-off
+Z = CONFIDENCE_Z
 FULL_SPLITS = 20
 COPY_NOISE = 0.05  # a copy plus Gaussian noise of this share of the update's norm
 FREE_RIDERS = ("zero", "random", "one_row")
@@ -242,7 +244,7 @@ def value(
         params, subs, scorer, REWARD, clip_norm=market.spec.privacy.clip_norm,
         clip_slack=encoding_slack(params.size, market.spec.encoding.precision_bits),
         reference=reference, model_rule=model_rule,
-        null_test=NULL_TEST if null_test is None else null_test, game=GAME, semivalue=SEMIVALUE,
+        null_test=NULL_TEST if null_test is None else null_test, game=GAME, semivalue=SEMIVALUE, z=Z,
     )
     paid = {line.address: line.amount / REWARD for line in valuation.contributors}
     return valuation, {owner: paid.get(addresses[owner], 0.0) for owner in updates}, addresses
@@ -293,7 +295,7 @@ def example_influence(market: Market, valuation: Valuation, params: np.ndarray, 
     clip = valuation.utility_clip
     per_example = result.per_example
     m = per_example.shape[1]
-    estimate = value_estimates(per_example, CONFIDENCE_Z)
+    estimate = value_estimates(per_example, Z)
     factors = np.asarray(valuation.pay_factors) if valuation.pay_factors else np.ones(n)
     retrain = bool(valuation.pay_factors) and m * (market.n_classes - 1) <= INFLUENCE_REFERENCE_MAX
     weights, denominator = payout_weights(estimate, PAYOUT_FLOOR, factors)
@@ -315,7 +317,7 @@ def example_influence(market: Market, valuation: Valuation, params: np.ndarray, 
                 factors_k = np.ones(n) if retrained is None else retrained
             changed = per_example.copy()
             changed[:, j] = column[:, k]
-            w, d = payout_weights(value_estimates(changed, CONFIDENCE_Z), PAYOUT_FLOOR, factors_k)
+            w, d = payout_weights(value_estimates(changed, Z), PAYOUT_FLOOR, factors_k)
             new_shares = w / d if d > 0 else np.zeros(n)
             delta = new_shares - shares
             moved = max(float(delta[delta > 0].sum()), float(-delta[delta < 0].sum()))
@@ -575,6 +577,10 @@ def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "one_row_to_5_rows_median_ratio": float(np.median([c for s in splits for c in s.get("one_row_vs_5_rows", [])] or [0.0])),
             "copy_first_order_effect_max": finite_max([o for s in splits for o in s["copy_order"]]),
             "rank_correlation": spearman(pay, true),
+            # honest owners (the first of each round's owners) paid nothing; the round's paid share
+            "honest_unpaid_rate": float(np.mean([p == 0 for s in splits for row in s["pay"]
+                                                 for p in row[: len(HONEST)]])),
+            "paid_share_mean": float(np.mean([sum(row) for s in splits for row in s["pay"]])),
             "rank_correlation_per_round_median": float(np.median(per_round)) if per_round else float("nan"),
             "example_influence_max": finite_max([i for s in splits for i in s["influence"]]),
             "copy_credit_errors": sum(s["copy_credit_errors"] for s in splits),
@@ -625,6 +631,8 @@ def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             *(f"{o}split{k}_group_max_ratio" for k in SPLITS for o in ("", "oracle_")))
     summary: dict[str, Any] = {key: max(row[key] for row in table.values()) for key in keys}
     summary["rank_correlation_min"] = min(all_rank)
+    summary["honest_unpaid_rate"] = max(r["honest_unpaid_rate"] for r in table.values())
+    summary["paid_share_mean"] = min(r["paid_share_mean"] for r in table.values())
     summary["honest_pair_max_cosine"] = max(r["honest_pair_max_cosine"] for r in table.values())
     summary["honest_pair_max_residual_cosine"] = max(r["honest_pair_max_residual_cosine"] for r in table.values())
     summary["sybil_pair_min_residual_cosine"] = min(r["sybil_pair_min_residual_cosine"] for r in table.values())
@@ -649,9 +657,10 @@ def _json_safe(value: Any) -> Any:
 
 
 def run(datasets: list[str], splits: int, rounds: int = 2, measure_rules: bool = False,
-        null_test: bool = False, game: str = "fixed", semivalue: str = "shapley") -> dict[str, Any]:
-    global NULL_TEST, GAME, SEMIVALUE
-    NULL_TEST, GAME, SEMIVALUE = null_test, game, semivalue
+        null_test: bool = False, game: str = "fixed", semivalue: str = "shapley",
+        z: float = CONFIDENCE_Z) -> dict[str, Any]:
+    global NULL_TEST, GAME, SEMIVALUE, Z
+    NULL_TEST, GAME, SEMIVALUE, Z = null_test, game, semivalue, z
     start = time.perf_counter()
     per_dataset = {
         name: [run_split(name, split, rounds, measure_rules) for split in range(splits)]
@@ -660,7 +669,7 @@ def run(datasets: list[str], splits: int, rounds: int = 2, measure_rules: bool =
     result = _json_safe(summarise(per_dataset))
     result.update({
         "splits": splits, "rounds": rounds, "copy_noise": COPY_NOISE,
-        "confidence_z": CONFIDENCE_Z, "payout_floor": PAYOUT_FLOOR,
+        "confidence_z": z, "payout_floor": PAYOUT_FLOOR,
         "copy_cosine": COPY_COSINE, "copy_residual_cosine": COPY_RESIDUAL_COSINE,
         "utility_clip_share": UTILITY_CLIP_SHARE,
         "null_test": null_test, "game": game, "semivalue": semivalue, "null_z_start": NULL_Z_START, "null_z_full": NULL_Z_FULL,
@@ -682,10 +691,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="the coalition model (measured alternatives; the protocol's is fixed)")
     parser.add_argument("--semivalue", choices=SEMIVALUES, default="shapley",
                         help="the value of a player in the game (the protocol's is shapley)")
+    parser.add_argument("--z", type=float, default=CONFIDENCE_Z,
+                        help=f"the lower bound's z (the protocol's is {CONFIDENCE_Z})")
     args = parser.parse_args(argv)
     splits = args.splits or (QUICK_SPLITS if args.quick else FULL_SPLITS)
     result = run(args.datasets.split(","), splits, measure_rules=not args.quick,
-                 null_test=args.null_test, game=args.game, semivalue=args.semivalue)
+                 null_test=args.null_test, game=args.game, semivalue=args.semivalue, z=args.z)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True, allow_nan=False))
         return 0

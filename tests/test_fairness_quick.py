@@ -29,7 +29,7 @@ def test_the_benchmark_covers_five_real_data_sets_and_its_json_keys(quick):
     assert quick["held_out"] == ["diabetes"]
     for key in ("false_merge_rate", "free_rider_max_share", "clone_pair_max_ratio",
                 "noisy_to_honest_max_ratio", "order_effect_max", "rank_correlation_min",
-                "example_influence_max"):
+                "example_influence_max", "honest_unpaid_rate", "paid_share_mean"):
         assert isinstance(quick[key], float), key
     json.dumps(quick, allow_nan=False)  # strict JSON, as printed by --json
 
@@ -43,6 +43,7 @@ def test_targets_that_hold(quick):
     assert quick["free_zero_max_share"] == 0.0
     assert quick["rank_correlation_min"] >= 0.8
     for name, row in quick["per_dataset"].items():
+        assert 0.0 <= row["honest_unpaid_rate"] <= 0.25 and 0.0 < row["paid_share_mean"] <= 1.0, name
         assert row["noisy60_to_honest_mean_ratio"] < 0.5, name
         if name != "iris":
             assert row["noisy_to_honest_max_ratio"] < 1.0, name
