@@ -1,7 +1,9 @@
 """Fairness of the round valuation on real data: many simulated markets, many splits.
 
     python -m benchmarks.fairness [--quick] [--splits 20] [--datasets a,b] [--json] [--null-test]
-        [--game fixed|mean|norm] [--semivalue shapley|banzhaf]
+        [--game fixed|mean|norm] [--semivalue shapley|banzhaf] [--z Z]
+
+`--datasets` also takes the statsmodels tables anes96, fair and modechoice (held out).
 
 Each market is one bounty on a real table that ships with scikit-learn (breast cancer, wine,
 digits, iris; diabetes, its regression target cut at the median, held out: not looked at
@@ -65,6 +67,8 @@ Measured (JSON keys; each also per data set under `per_dataset`):
 - split{k}_group_max_ratio / _median_ratio (k = 2, 4): the big owner's rows cut into k parts,
   each trained as the wallet does and sent from its own address: the parts' pay together /
   the whole's pay in the same market (the whole not sent).
+- honest_unpaid_rate: share of the honest owners' rounds paid nothing (the maximum over data
+  sets); paid_share_mean: the mean share of a round paid (the rest is carried; the minimum).
 - final_accuracy_value / _lcb / _central (full mode): test accuracy after 3 rounds when the
   next model holds the players with a positive value / a positive lower bound, and of a
   central logistic regression (scikit-learn) on the honest owners' rows.
