@@ -158,7 +158,6 @@ class InboxAddress:
         self.admit = admit
         self.max_blob_bytes = max_blob_bytes
         self.buckets = _TokenBuckets(rate, burst)
-        self.relay = relay
         self.post_routes = {
             "/relay": PostRoute("relay", RELAY_FIELDS, relay, "txHash", "this inbox does not relay submissions"),
             "/invitations": PostRoute("redeeming the code", INVITATION_FIELDS, redeem, "invitation",

@@ -17,11 +17,9 @@ from pathlib import Path
 from eth_account import Account
 
 from practitioner.cli import main as practitioner_main
-from practitioner.keys import generate_keypair, save_private_key
-from practitioner.state import PractitionerHome
-from tests.anvil import faucet_signer, free_port
+from tests.anvil import free_port
 from tests.cli_fixtures import devnet, fast_scrypt, home, run, wallet_files  # noqa: F401 (fixtures)
-from wallet.vault import Vault
+from tests.practitioner_fixtures import practitioner_home_on_devnet
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "resources" / "demo"
@@ -31,13 +29,7 @@ def _practitioner(devnet, home: Path, tmp_path: Path) -> tuple[list[str], list[s
     """A practitioner (Paillier key, a funded account in its vault) with its home inside the
     owner's, so the owner may read its file:// blobs: (its chain options, a post by invitation)."""
     practitioner = home / "practitioner-home"
-    _, private_key = generate_keypair(512)
-    save_private_key(PractitionerHome.at(practitioner).key_path, private_key, "key pw")
-    signer = faucet_signer(devnet)
-    with Vault.load(practitioner) as vault:
-        vault.import_private_key(signer.key, "wallet pw")
-    (tmp_path / "key-pw").write_text("key pw\n")
-    (tmp_path / "wallet-pw").write_text("wallet pw\n")
+    signer = practitioner_home_on_devnet(devnet, practitioner, tmp_path)
     chain = ["--home", str(practitioner), "--rpc", devnet.url, "--board", devnet.board, "--token", devnet.token,
              "--wallet-password-file", str(tmp_path / "wallet-pw"), "--account", signer.address]
     post = ["post", str(DEMO / "wine_spec.json"), "--validation", str(DEMO / "wine_validation.csv"),

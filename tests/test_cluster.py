@@ -23,18 +23,16 @@ from practitioner.cli import main  # noqa: E402
 from practitioner.cluster import Cluster  # noqa: E402
 from practitioner.decode import ValidationScorer, reference_update  # noqa: E402
 from practitioner.evaluate import evaluate_round, load_spec, model_params  # noqa: E402
-from practitioner.keys import generate_keypair, save_private_key  # noqa: E402
 from practitioner.post import post_bounty  # noqa: E402
 from practitioner.session import Session  # noqa: E402
 from practitioner.state import PractitionerHome  # noqa: E402
 from practitioner.valuation import DecodedSubmission, value_round  # noqa: E402
-from tests.anvil import devnet_w3, faucet_signer, free_port, start_devnet  # noqa: E402
+from tests.anvil import devnet_w3, free_port, start_devnet  # noqa: E402
 from tests.chain_fixtures import TOKEN_UNIT, send  # noqa: E402
-from tests.practitioner_fixtures import practitioner_on_market  # noqa: E402
+from tests.practitioner_fixtures import practitioner_home_on_devnet, practitioner_on_market  # noqa: E402
 from trainer.data import load_data  # noqa: E402
 from trainer.models import model_from_spec  # noqa: E402
 from trainer.update import encrypt_to_blob, make_update  # noqa: E402
-from wallet.vault import Vault  # noqa: E402
 
 DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
 
@@ -187,13 +185,7 @@ def closed_round(tmp_path_factory):
     with start_devnet(base / "devnet") as node:
         ctx = node.context()
         home = base / "home"
-        _, private_key = generate_keypair(512)
-        save_private_key(PractitionerHome.at(home).key_path, private_key, "key pw")
-        signer = faucet_signer(node)
-        with Vault.load(home) as vault:
-            vault.import_private_key(signer.key, "wallet pw")
-        (base / "key-pw").write_text("key pw\n")
-        (base / "wallet-pw").write_text("wallet pw\n")
+        signer = practitioner_home_on_devnet(node, home, base)
         session = Session(home=PractitionerHome.at(home), w3=devnet_w3(node), chain_id=ctx.chain_id,
                           board_address=ctx.board, token_address=ctx.token, signer=signer)
         bounty_id = post_bounty(session, DEMO / "wine_spec.json",

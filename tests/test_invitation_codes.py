@@ -126,6 +126,16 @@ def test_an_owner_redeems_a_code_once_and_a_second_address_gets_nothing(world):
     # an open bounty needs no code: refused before anything is sent
     with pytest.raises(InvalidInput, match="open to everyone"):
         redeem_invitation_code(client, world["open"], code, account=sybil)
+    # a bounty whose practitioner runs no inbox (the embedded network's file:// blobs)
+    real_inbox, session.inbox_url = session.inbox_url, ""
+    try:
+        no_inbox = post_bounty(session, DEMO / "wine_spec.json", by_invitation=True,
+                               validation_files=[str(DEMO / "wine_validation.csv")], reward_per_round=TOKEN_UNIT,
+                               rounds=1, round_seconds=600).bounty_id
+    finally:
+        session.inbox_url = real_inbox
+    with pytest.raises(InvalidInput, match="runs no inbox .* ask it for an invitation file"):
+        redeem_invitation_code(client, no_inbox, code, account=owner)
     assert sybil.lower() not in json.loads((session.bounty_dir(bounty_id) / INVITED_FILE).read_text())["invited"]
 
 

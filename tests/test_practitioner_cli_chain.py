@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 
 from practitioner.cli import main
-from practitioner.keys import generate_keypair, save_private_key
 from practitioner.post import post_bounty
 from practitioner.session import Session
 from practitioner.state import PractitionerHome
 from tests.anvil import devnet_w3, faucet_signer, start_devnet
+from tests.practitioner_fixtures import practitioner_home_on_devnet
 from wallet.bounties import BountyClient
-from wallet.vault import Vault
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "resources" / "demo"
@@ -39,14 +38,9 @@ def market(tmp_path_factory):
     with start_devnet(base / "devnet") as node:
         ctx = node.context()
         home = base / "home"
-        _, private_key = generate_keypair(512)
-        save_private_key(PractitionerHome.at(home).key_path, private_key, KEY_PASSWORD)
-        first = faucet_signer(node)
-        with Vault.load(home) as vault:
-            vault.import_private_key(first.key, WALLET_PASSWORD)
-        (base / "key-pw").write_text(KEY_PASSWORD + "\n")
+        first = practitioner_home_on_devnet(node, home, base, key_password=KEY_PASSWORD,
+                                            wallet_password=WALLET_PASSWORD)
         (base / "wrong-pw").write_text("not the password\n")
-        (base / "wallet-pw").write_text(WALLET_PASSWORD + "\n")
         chain = ["--home", str(home), "--rpc", node.url, "--board", ctx.board, "--token", ctx.token]
         # a bounty of the first account's (2 rounds of 2.5 QDT), so each test stands alone
         session = Session(home=PractitionerHome.at(home), w3=devnet_w3(node), chain_id=ctx.chain_id,

@@ -40,6 +40,20 @@ class SecretDialog(QDialog):
         self.layout_ = QVBoxLayout(self)
         self.layout_.addWidget(self.banner)
 
+    def set_busy(self, busy: bool) -> None:
+        """Dialogs that submit to a task disable their inputs while it runs."""
+
+    def failed(self, message: str) -> None:
+        """The task it submitted to failed: inputs back, and the message shown."""
+        if not shiboken6.isValid(self):
+            return  # closed by the lock meanwhile
+        self.set_busy(False)
+        self.show_error(message)
+
+    def show_error(self, message: str) -> None:
+        self.banner.error(message)
+        self.adjustSize()  # the banner's wrapped lines need the height
+
 
 def password_field(name: str) -> QLineEdit:
     field = QLineEdit()
@@ -79,7 +93,7 @@ class PasswordDialog(SecretDialog):
 
     def _submit(self) -> None:
         if not self.password.text():
-            self.banner.error("Enter your password.")
+            self.show_error("Enter your password.")
             return
         self.set_busy(True)
         self.on_submit(self)
@@ -88,11 +102,6 @@ class PasswordDialog(SecretDialog):
         self.ok_button.setEnabled(not busy)
         self.password.setEnabled(not busy)
 
-    def failed(self, message: str) -> None:
-        if not shiboken6.isValid(self):
-            return  # closed by the lock meanwhile
-        self.set_busy(False)
-        self.banner.error(message)
 
 
 class MnemonicDialog(SecretDialog):
@@ -157,7 +166,7 @@ class InvitationCodeDialog(SecretDialog):
         try:
             normalize_code(self.code.text())
         except InvalidInput as exc:
-            self._error(str(exc))
+            self.show_error(str(exc))
             return
         self.set_busy(True)
         self.on_submit(self)
@@ -169,13 +178,3 @@ class InvitationCodeDialog(SecretDialog):
     def set_busy(self, busy: bool) -> None:
         for widget in (self.ok_button, self.file_button, self.code):
             widget.setEnabled(not busy)
-
-    def failed(self, message: str) -> None:
-        if not shiboken6.isValid(self):
-            return  # closed by the lock meanwhile
-        self.set_busy(False)
-        self._error(message)
-
-    def _error(self, message: str) -> None:
-        self.banner.error(message)
-        self.adjustSize()  # the banner's wrapped lines need the height
