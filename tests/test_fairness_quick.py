@@ -108,3 +108,7 @@ def test_statsmodels_tables_never_looked_at_keep_the_rules_that_hold():
     ranks = {name: row["rank_correlation"] for name, row in extra["per_dataset"].items()}
     assert ranks["anes96"] >= 0.8 and ranks["fair"] >= 0.8
     assert ranks["modechoice"] >= 0.3  # measured level (0.45 on these 2 splits), target 0.8
+    # why (README, PROTOCOL): the lower bound pays many of its honest owners nothing (full mode
+    # 44 %; 37.5 % on these splits), more than on the other tables
+    unpaid = {name: row["honest_unpaid_rate"] for name, row in extra["per_dataset"].items()}
+    assert unpaid["modechoice"] >= 0.25 and unpaid["modechoice"] > max(unpaid["anes96"], unpaid["fair"])
