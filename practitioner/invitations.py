@@ -164,13 +164,16 @@ def code_counts(session: Session, bounty_id: int) -> tuple[int, int]:
 
 def redeem_code(session: Session, spec: BountySpec, bounty_id: int, code: str, contributor: str) -> Invitation:
     """The Invitation of `contributor`, for an unused code (then marked used by it) or a code
-    it redeemed before; Refused 403 for a code this bounty did not make, 409 for one another
-    address redeemed. The code is marked before the address is recorded: a crash between
+    it redeemed before; Refused 403 for a code this bounty did not make (or an open bounty),
+    409 for one another address redeemed, 404 when this key does not sign the bounty's
+    invitations. The code is marked before the address is recorded: a crash between
     the two leaves the code with that address, whose retry records it."""
     try:
         _check_signer(session, spec, bounty_id)
     except InvalidInput as exc:
-        raise Refused(HTTPStatus.FORBIDDEN, str(exc)) from exc
+        # another key than the bounty's signer cannot redeem its codes: like no key at all (404)
+        status = HTTPStatus.FORBIDDEN if spec.invitation_signer is None else HTTPStatus.NOT_FOUND
+        raise Refused(status, str(exc)) from exc
     digest = code_digest(code)
     address = check_address(contributor, "contributor", require_checksum=True)
     with _locked(session, bounty_id):

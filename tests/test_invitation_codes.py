@@ -201,9 +201,10 @@ def test_an_inbox_without_the_practitioners_key_does_not_redeem(world, tmp_path)
     from dataclasses import replace
 
     (code,) = make_codes(session, world["spec"], world["bounty"], 1)
-    with pytest.raises(Refused, match="not by this practitioner's key"):
+    with pytest.raises(Refused, match="not by this practitioner's key") as refused:
         redeem_code(replace(session, signer=Account.create()), world["spec"], world["bounty"], code,
                     Account.create().address)
+    assert refused.value.status == 404  # the wallet words it as "runs without the key that signs"
 
 
 class _HostileInbox(BaseHTTPRequestHandler):

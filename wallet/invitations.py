@@ -239,7 +239,8 @@ def redeem_invitation_code(client: Any, bounty_id: int, code: str, *, account: s
     except InboxRefusal as exc:
         messages = {403: "its practitioner does not know this code for this bounty; check the code",
                     409: "this code was already used for another address; each code invites one address",
-                    404: "its inbox does not redeem invitation codes (it runs without the practitioner's key)",
+                    404: ("its inbox does not redeem invitation codes for this bounty (it runs without the key "
+                           "that signs the bounty's invitations); ask the practitioner for an invitation file"),
                     429: "its inbox is rate limiting; try again later"}
         # the inbox is a stranger's server: its own words only where no message of ours fits
         reason = messages.get(exc.status) or printable(exc.reason)[:200]
