@@ -66,7 +66,12 @@ Measured (JSON keys; each also per data set under `per_dataset`):
   rule that pays by what an update does.
 - split{k}_group_max_ratio / _median_ratio (k = 2, 4): the big owner's rows cut into k parts,
   each trained as the wallet does and sent from its own address: the parts' pay together /
-  the whole's pay in the same market (the whole not sent).
+  the whole's pay in the same market (the whole not sent). split{k}_boosted_*: the same
+  sybil scaling each part up to the whole update's length (nothing can check how an update
+  was trained).
+- free_one_row_boosted_max_share / _mean_share: the one-row owner scaling its update up to
+  the clip norm instead (the wallet's trainer takes a step in proportion to a batch's rows,
+  `trainer.train.batch_weight`; an owner that knows the protocol need not).
 - honest_unpaid_rate: share of the honest owners' rounds paid nothing (the maximum over data
   sets); paid_share_mean: the mean share of a round paid (the rest is carried; the minimum).
 - final_accuracy_value / _lcb / _central (full mode): test accuracy after 3 rounds when the
@@ -211,6 +216,12 @@ def base_updates(market: Market, params: np.ndarray) -> dict[str, np.ndarray]:
     noise = market.rng.normal(size=params.size)
     updates["random"] = quantise(noise * typical / np.linalg.norm(noise))
     return updates
+
+
+def to_norm(update: np.ndarray, norm: float) -> np.ndarray:
+    """The update scaled to L2 length `norm` (a zero update stays zero)."""
+    length = float(np.linalg.norm(update))
+    return quantise(update * (norm / length)) if length > 0 else update
 
 
 def precision_noise(market: Market, update: np.ndarray) -> np.ndarray:
@@ -392,6 +403,11 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
                 shares["one_row"] / shares["h_small"] if shares["h_small"] > 0 else math.inf)
         for o in FREE_RIDERS:
             out.setdefault(f"free_{o}", []).append(shares[o])
+        # a one-row owner that knows the protocol: its update scaled up to the clip norm (an
+        # honest small data set takes small steps, trainer.train.batch_weight; nothing checks it)
+        boosted = {**updates, "one_row": to_norm(updates["one_row"], market.spec.privacy.clip_norm)}
+        _, shares_b, _ = value(market, params, boosted, chain)
+        out.setdefault("free_one_row_boosted", []).append(shares_b["one_row"])
         # label noise: the same owner with its rows' true labels, everything else equal
         clean = {**updates, **{o: train(market, params, o, labels=market.clean_labels[o]) for o in NOISY}}
         _, shares_clean, _ = value(market, params, clean, chain)
@@ -417,6 +433,14 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
             _, shares_k, _ = value(market, params, market_k, [o for o in chain if o != "h_big"] + list(parts))
             ratio = group_total(shares_k, list(parts)) / shares["h_big"] if shares["h_big"] > 0 else math.inf
             out.setdefault(f"split{k}", []).append(ratio)
+            # the same sybil scaling each part up to the whole's length
+            whole = float(np.linalg.norm(updates["h_big"]))
+            boosted_k = {o: to_norm(u, whole) for o, u in parts.items()}
+            _, shares_bk, _ = value(market, params, {**market_k, **boosted_k},
+                                    [o for o in chain if o != "h_big"] + list(parts))
+            if shares["h_big"] > 0 or group_total(shares_bk, list(parts)) > 0:
+                out.setdefault(f"split{k}_boosted", []).append(
+                    group_total(shares_bk, list(parts)) / shares["h_big"] if shares["h_big"] > 0 else math.inf)
             owners_k = list(market_k)
             truth_k = true_values(market, params, market_k, owners_k)
             oracle_k = dict(zip(owners_k, true_shares([truth_k[o] for o in owners_k]), strict=True))
@@ -609,7 +633,10 @@ def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             oracle_ratios = [c for s in splits for c in s.get(f"oracle_split{k}", [])]
             row[f"oracle_split{k}_group_max_ratio"] = finite_max(oracle_ratios)
             row[f"oracle_split{k}_group_median_ratio"] = float(np.median(oracle_ratios or [0.0]))
-        for key in ("free_zero", "free_random", "free_one_row"):
+            boosted = [c for s in splits for c in s.get(f"split{k}_boosted", [])]
+            row[f"split{k}_boosted_group_max_ratio"] = finite_max(boosted)
+            row[f"split{k}_boosted_group_median_ratio"] = float(np.median([c for c in boosted if math.isfinite(c)] or [0.0]))
+        for key in ("free_zero", "free_random", "free_one_row", "free_one_row_boosted"):
             row[f"{key}_max_share"] = finite_max([v for s in splits for v in s.get(key, [])])
             row[f"{key}_mean_share"] = float(np.mean([v for s in splits for v in s.get(key, [])]))
         for key in ("pairs_copy_noisy", "pairs_copy_noisy5", "pairs_copy_scaled", "pairs_same_data",
@@ -628,11 +655,13 @@ def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "noisy5_copy_pair_max_ratio",
             "free_zero_max_share", "free_random_max_share", "free_one_row_max_share",
             "free_random_mean_share", "free_one_row_mean_share",
+            "free_one_row_boosted_max_share", "free_one_row_boosted_mean_share",
             "noisy_to_honest_max_ratio", "noisy30_to_honest_max_ratio", "order_effect_max",
             "example_influence_max", "honest_pair_max_min_cosines",
             "oracle_free_random_max_share", "oracle_free_one_row_max_share",
             "oracle_noisy_to_honest_max_ratio", "oracle_reshuffled_same_data_pair_max_ratio",
-            *(f"{o}split{k}_group_max_ratio" for k in SPLITS for o in ("", "oracle_")))
+            *(f"{o}split{k}_group_max_ratio" for k in SPLITS for o in ("", "oracle_")),
+            *(f"split{k}_boosted_group_max_ratio" for k in SPLITS))
     summary: dict[str, Any] = {key: max(row[key] for row in table.values()) for key in keys}
     summary["rank_correlation_min"] = min(all_rank)
     summary["honest_unpaid_rate"] = max(r["honest_unpaid_rate"] for r in table.values())

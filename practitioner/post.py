@@ -45,7 +45,7 @@ MAX_ROUNDS = 10_000
 # Below this many validation rows `post` warns (it still posts: the demo's wine set has 44).
 # Measured by brute force (benchmarks.example_influence, 10 splits x 2 rounds, every
 # relabelling of one example re-running the whole valuation; docs/PROTOCOL.md): one
-# example moved up to 13 % of a round on 30 rows, 9 % on 35, 12 % on 88, 3-6 % on 113
+# example moved up to 9 % of a round on 30 rows, 6 % on 35, 14 % on 42, 12 % on 88, 2-6 % on 113
 # (valuation v4; v3 27, 22, 12 and 9-12 %; 47, 32, 23 and 11-12 % under v2's hard cut).
 RECOMMENDED_VALIDATION_ROWS = 100
 BOARD_MAX_CONTRIBUTORS = 10_000  # BountyBoard.MAX_CONTRIBUTORS
@@ -171,9 +171,9 @@ def validation_size_warning(rows: int) -> str | None:
     return (
         f"The validation set has {rows} rows: on sets this small one validation example "
         "can decide a large part of a round's pay (measured: one relabelled example moved "
-        "up to 13 % of a round on 30 rows, 9 % on 35, 12 % on 88, 6 % on 113), and honest "
+        "up to 9 % of a round on 30 rows, 6 % on 35, 14 % on 42, 12 % on 88, 6 % on 113), and honest "
         "updates are often too uncertain to be paid (measured: on a hard 4-class table with 42 "
-        "rows, 44 % of honest owners' updates could not be told from zero and were paid "
+        "rows, a third of honest owners' updates could not be told from zero and were paid "
         f"nothing). Use {RECOMMENDED_VALIDATION_ROWS} rows or more if you can."
     )
 

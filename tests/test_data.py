@@ -46,6 +46,16 @@ def test_csv_loads_in_spec_column_order_and_standardises(tmp_path, spec):
     assert y.tolist() == [0, 1, 0]
 
 
+def test_the_summary_says_when_the_data_is_smaller_than_a_training_batch(tmp_path, spec):
+    """trainer.train.batch_weight: fewer rows than a batch take a step in proportion."""
+    small = load_dataset([_write(tmp_path / "a.csv", GOOD)], spec).summary(spec)
+    batch = spec.training.batch_size
+    assert batch > 3 and f"fewer than one training batch ({batch} rows)" in small
+    assert f"moves the model 3/{batch} as far" in small
+    many = GOOD + "".join(f"dog,1.0,{i},0.5\n" for i in range(batch))
+    assert "fewer than one training batch" not in load_dataset([_write(tmp_path / "b.csv", many)], spec).summary(spec)
+
+
 def test_several_files_are_concatenated(tmp_path, spec):
     a = _write(tmp_path / "a.csv", GOOD)
     b = _write(tmp_path / "b.csv", "age;weight;height;species\n9;1;1;dog\n")

@@ -4,9 +4,10 @@ smallest model), 2 rounds each, the real trainer and the real valuation.
 
 The issue's targets that hold are asserted as targets; the ones the valuation does not meet
 (docs/PROTOCOL.md, "Fairness on real data", says why) are asserted at their measured level so
-a regression shows: free riders with a one-row or a lucky random update, the same rows
-retrained with another seed from a second address, copies plus 5 % noise on models under 100
-parameters, and 60 %-noise owners on iris's 30 validation rows.
+a regression shows: free riders with a lucky random update or a one-row update scaled up past
+the wallet's proportional step, the same rows retrained with another seed from a second
+address, copies plus 5 % noise on models under 100 parameters, and 60 %-noise owners on
+iris's 30 validation rows.
 """
 
 from __future__ import annotations
@@ -52,15 +53,19 @@ def test_targets_that_hold(quick):
 
 
 def test_measured_levels_of_the_targets_that_do_not_hold(quick):
-    assert quick["free_rider_max_share"] <= 0.25  # target 0.01: one row, lucky random update
-    # a lucky random direction is paid by its evidence (alignment pay factor): full mode 4.2 %
+    assert quick["free_rider_max_share"] <= 0.05  # target 0.01; 2.6 % here (random), 3.3 % full
+    # a lucky random direction is paid by its evidence (alignment pay factor): full mode 3.3 %
     # at most, 0.2 % on average (the hard cut before it: 11.5 %, 0.5 %)
     assert quick["free_random_max_share"] <= 0.06
-    # full mode, valuation v4: 2.20, 1.97 and 0.12 (docs/PROTOCOL.md)
-    assert quick["reshuffled_same_data_pair_max_ratio"] <= 2.5  # target 1.1
-    assert quick["noisy_to_honest_max_ratio"] <= 2.5  # iris, 10-row owners, 30 validation rows
+    # one row trained as the wallet does: 1.7 % here, 2.4 % full (a full step per batch: 19.9 %)
+    assert quick["free_one_row_max_share"] <= 0.04
+    # the same row scaled up to the clip norm: what an owner ignoring the step rule takes
+    assert quick["free_one_row_boosted_max_share"] <= 0.4  # 21.8 % here, 31 % full
+    # full mode: 1.78, 1.82 and 0.11 (docs/PROTOCOL.md)
+    assert quick["reshuffled_same_data_pair_max_ratio"] <= 2.0  # target 1.1
+    assert quick["noisy_to_honest_max_ratio"] <= 2.0  # iris, 10-row owners, 30 validation rows
     # one relabelled validation example, players fixed (the pay factors from the retrained r)
-    assert quick["example_influence_max"] <= 0.35
+    assert quick["example_influence_max"] <= 0.2
     # a copy plus 5 % noise on a model under 100 parameters is a separate (worse) player
     assert quick["noisy5_copy_pair_max_ratio"] <= 2.0
 
@@ -76,15 +81,32 @@ def test_pay_stays_under_what_paying_exactly_by_value_would_give_free_riders(qui
         assert row["free_one_row_mean_share"] <= row["oracle_free_one_row_mean_share"], name
 
 
+def test_small_data_sets_take_small_steps(quick):
+    """The wallet takes a step in proportion to a batch's rows below the spec's batch_size
+    (trainer.train.batch_weight): one row earns in proportion on every table, and it is that
+    rule, not the valuation, that holds it there: the same row scaled up to the clip norm
+    is paid several times more."""
+    for name, row in quick["per_dataset"].items():
+        assert row["free_one_row_mean_share"] <= 0.01, name  # 0.1-0.7 % here
+        assert row["one_row_to_5_rows_median_ratio"] <= 0.5, name  # 0.0-0.4 here
+        assert row["free_one_row_boosted_mean_share"] > 2 * row["free_one_row_mean_share"], name
+
+
 def test_measured_levels_of_a_sybil_splitting_its_rows(quick):
-    """The big owner's rows sent as 2 or 4 parts from as many addresses: the game is nearly
-    additive, so the parts earn more than the whole (docs/PROTOCOL.md, "What remains possible
-    for a sybil"), about as much as paying exactly by value would give them."""
+    """The big owner's rows sent as 2 or 4 parts from as many addresses, each trained as the
+    wallet does: the parts earn about what the whole does (the steps are in proportion to
+    rows), and no more than paying exactly by value would give them. A sybil that scales each
+    part up to the whole's length earns more (docs/PROTOCOL.md, "What remains possible for a
+    sybil")."""
     for k in fairness.SPLITS:
-        assert quick[f"split{k}_group_max_ratio"] <= 3.0, k  # measured 2.50 and 2.32
+        assert quick[f"split{k}_group_max_ratio"] <= 2.0, k  # 1.33 and 1.62 here; full 2.33
+        assert quick[f"split{k}_boosted_group_max_ratio"] <= 2.5, k  # 1.60 and 2.13 here
         for name, row in quick["per_dataset"].items():
             # the median group is paid no more than 1.2x what the oracle would pay it
             assert row[f"split{k}_group_median_ratio"] <= 1.2 * row[f"oracle_split{k}_group_median_ratio"], (k, name)
+            assert row[f"split{k}_group_median_ratio"] <= 1.4, (k, name)  # 0.85-1.36 here
+            # scaling the parts up is what still pays
+            assert row[f"split{k}_boosted_group_median_ratio"] > row[f"split{k}_group_median_ratio"], (k, name)
 
 
 def test_command_line_json(capsys):
@@ -98,7 +120,7 @@ def test_statsmodels_tables_never_looked_at_keep_the_rules_that_hold():
     added after valuation v3 was chosen; 210 travellers' mode choice, a 4-class table added
     after v4): the rules that hold on the others hold there too. Pay ranks owners by their
     true value on the first two; on the mode-choice table's 42 validation rows it does not
-    (docs/PROTOCOL.md: full mode 0.57; the validation set's own noise caps it at 0.75)."""
+    (docs/PROTOCOL.md: full mode 0.74, 0.57 before the wallet's proportional steps)."""
     extra = fairness.run(list(fairness.EXTRA_DATASETS), 2, measure_rules=False)
     assert extra["datasets"] == ["anes96", "fair", "modechoice"]
     assert extra["held_out"] == extra["datasets"]
@@ -107,8 +129,8 @@ def test_statsmodels_tables_never_looked_at_keep_the_rules_that_hold():
     assert extra["order_effect_max"] == 0.0 and extra["free_zero_max_share"] == 0.0
     ranks = {name: row["rank_correlation"] for name, row in extra["per_dataset"].items()}
     assert ranks["anes96"] >= 0.8 and ranks["fair"] >= 0.8
-    assert ranks["modechoice"] >= 0.3  # measured level (0.45 on these 2 splits), target 0.8
+    assert ranks["modechoice"] >= 0.5  # measured level (0.68 on these 2 splits), target 0.8
     # why (README, PROTOCOL): the lower bound pays many of its honest owners nothing (full mode
-    # 44 %; 37.5 % on these splits), more than on the other tables
+    # 32 %; 31 % on these splits), more than on the other tables
     unpaid = {name: row["honest_unpaid_rate"] for name, row in extra["per_dataset"].items()}
-    assert unpaid["modechoice"] >= 0.25 and unpaid["modechoice"] > max(unpaid["anes96"], unpaid["fair"])
+    assert unpaid["modechoice"] >= 0.2 and unpaid["modechoice"] > max(unpaid["anes96"], unpaid["fair"])

@@ -25,8 +25,8 @@ DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
 def test_the_warning_names_the_size_and_the_measured_influence():
     assert validation_size_warning(RECOMMENDED_VALIDATION_ROWS) is None
     text = validation_size_warning(30)
-    assert text is not None and "30 rows" in text and "13 % of a round on 30 rows" in text
-    assert "44 % of honest owners' updates could not be told from zero" in text  # docs/PROTOCOL.md
+    assert text is not None and "30 rows" in text and "9 % of a round on 30 rows" in text
+    assert "a third of honest owners' updates could not be told from zero" in text  # docs/PROTOCOL.md
 
 
 @pytest.mark.parametrize(("name", "warned"), [("wine", True), ("breast_cancer", False)])
@@ -57,7 +57,8 @@ def test_one_relabelled_example_barely_turns_the_reference_update():
     """The reference update r (every pay factor is measured against it) is trained with each
     validation example's gradient clipped to the median: relabelling any one example of
     wine's 35 validation rows, to any other class, turns r by less than training it as an
-    owner would be turned (cosine >= 0.97 against 0.92 or less)."""
+    owner would be turned (cosine >= 0.97, against 0.973 at worst; 0.92 or less when the 3
+    rows left at an epoch's end took a whole step, before trainer.train.batch_weight)."""
     import numpy as np
 
     from benchmarks import fairness
@@ -75,5 +76,5 @@ def test_one_relabelled_example_barely_turns_the_reference_update():
     for labels in example_influence.relabellings(market.y_val, market.n_classes):
         worst_clipped = min(worst_clipped, cosine(r, reference_update(market.spec, params, market.x_val, labels)))
         worst_plain = min(worst_plain, cosine(plain, make_update(market.spec, params, market.x_val, labels).delta))
-    assert worst_clipped >= 0.97 and worst_plain <= 0.93
+    assert worst_clipped >= 0.97 and worst_plain < worst_clipped
     assert np.array_equal(r, reference_update(market.spec, params, market.x_val, market.y_val))  # deterministic

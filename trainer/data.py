@@ -130,6 +130,11 @@ class Dataset:
         counts = self.class_counts(spec.n_classes)
         per_class = ", ".join(f"{c}: {n:,}" for c, n in zip(spec.schema.classes, counts, strict=True))
         lines.append(f"{total} {self.n_rows:,} rows; per class {per_class}.")
+        batch = spec.training.batch_size
+        if self.n_rows < batch:  # trainer.train.batch_weight: said before anyone trains
+            lines.append(f"That is fewer than one training batch ({batch:,} rows): your update moves "
+                         f"the model {self.n_rows:,}/{batch:,} as far as a full batch would, and "
+                         "is valued by what it does, so small data earns in proportion.")
         return "\n".join(lines)
 
 

@@ -5,8 +5,9 @@ sampling, what the accountant's PoissonSampledDpEvent assumes), clips each sampl
 gradient to L2 norm `clip`, sums them, adds N(0, (noise_multiplier * clip)^2) to every
 coordinate and divides by the expected batch size (sampling_rate * n; a fixed divisor, so the
 sum's sensitivity stays `clip`). The L2 penalty's gradient does not depend on the data and is
-added after the noise. The spec's optimizer (SGD or Adam) then takes the step: anything done
-to the noisy gradient is post-processing.
+added after the noise. The spec's optimizer (SGD or Adam) then takes the step, scaled by
+`batch_weight` when the expected batch is smaller than the spec's batch_size (a data set of
+fewer rows): anything done to the noisy gradient is post-processing.
 
 The run is `steps = ceil(epochs / sampling_rate)` sampled Gaussian steps; its epsilon is
 `trainer.privacy.epsilon_of(dp_sgd_event(...))`, computed by dp-accounting.
@@ -29,6 +30,7 @@ from trainer.train import (
     ProgressFn,
     StopFn,
     TrainResult,
+    batch_weight,
     checked_data,
     make_optimizer,
     record_epoch,
@@ -116,6 +118,8 @@ def train_dp_sgd(
     params = model.get_params()
     optimizer = make_optimizer(cfg, params.size)
     steps = dp.steps
+    # an expected batch smaller than the spec's takes a step in proportion, as in train_local
+    weight = batch_weight(dp.sampling_rate * len(y), cfg.batch_size)
     start = time.monotonic()
     result = TrainResult(params=params)
     for step in range(1, steps + 1):
@@ -123,7 +127,7 @@ def train_dp_sgd(
             result.stopped_reason = CANCELLED
             break
         rows = poisson_sample(rng, len(y), dp.sampling_rate)
-        params = optimizer.step(params, noisy_gradient(model, X, y, rows, dp, cfg.l2, rng))
+        params = optimizer.step(params, noisy_gradient(model, X, y, rows, dp, cfg.l2, rng), weight)
         model.set_params(params)
         epoch = (step * dp.epochs) // steps  # epochs completed (in expectation)
         if epoch > result.epochs_run:

@@ -1,4 +1,7 @@
-"""Local training: mini-batch SGD or Adam with L2, progress, cancel and a time budget."""
+"""Local training: mini-batch SGD or Adam with L2, progress, cancel and a time budget.
+
+A batch smaller than the spec's batch_size takes a step in proportion to its rows
+(`batch_weight`)."""
 
 from __future__ import annotations
 
@@ -42,26 +45,40 @@ class _Adam:
         self.v = np.zeros(size)
         self.t = 0
 
-    def step(self, params: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    def step(self, params: np.ndarray, grad: np.ndarray, weight: float = 1.0) -> np.ndarray:
         self.t += 1
         self.m = self.beta1 * self.m + (1 - self.beta1) * grad
         self.v = self.beta2 * self.v + (1 - self.beta2) * grad * grad
         m_hat = self.m / (1 - self.beta1**self.t)
         v_hat = self.v / (1 - self.beta2**self.t)
-        return params - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        return params - weight * self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
 class _SGD:
     def __init__(self, lr: float) -> None:
         self.lr = lr
 
-    def step(self, params: np.ndarray, grad: np.ndarray) -> np.ndarray:
-        return params - self.lr * grad
+    def step(self, params: np.ndarray, grad: np.ndarray, weight: float = 1.0) -> np.ndarray:
+        return params - weight * self.lr * grad
 
 
 def make_optimizer(cfg: TrainingConfig, size: int) -> _Adam | _SGD:
-    """The spec's optimizer (Adam or plain SGD) at the spec's learning rate."""
+    """The spec's optimizer (Adam or plain SGD) at the spec's learning rate. Its `step` takes
+    a `weight` in (0, 1]: the batch's rows / the spec's batch_size (`batch_weight`)."""
     return _Adam(size, cfg.learning_rate) if cfg.optimizer == "adam" else _SGD(cfg.learning_rate)
+
+
+def batch_weight(rows: float, batch_size: int) -> float:
+    """How much of a full step a batch of `rows` rows takes: rows / batch_size, at most 1.
+
+    A batch smaller than the spec's batch_size (the last of an epoch, or all of a data set
+    smaller than one batch) counts in proportion to its rows, as the sum of its rows'
+    gradients / batch_size would. Why: updates are averaged with equal weights (row counts
+    cannot be checked), so with a full step per batch one row trained for the spec's epochs
+    moved the model as far as 200 rows did, took up to 20 % of a round, and a lone row at
+    an epoch's end decided much of an update's direction (docs/PROTOCOL.md, "Small data
+    sets take small steps")."""
+    return min(1.0, float(rows) / max(1, int(batch_size)))
 
 
 def checked_data(model: Model, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +148,7 @@ def train_local(
                 break
             idx = order[lo : lo + batch]
             _, grad = model.loss_and_grad(X[idx], y[idx], cfg.l2)
-            params = optimizer.step(params, grad)
+            params = optimizer.step(params, grad, batch_weight(len(idx), cfg.batch_size))
             model.set_params(params)
             if time_budget_s is not None and time.monotonic() - start > time_budget_s:
                 result.stopped_reason = TIME_BUDGET
