@@ -5,6 +5,7 @@ its dropdown, and the check says what will be used before training."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +23,14 @@ from tests.test_ui_support import (
     shown_contribute_flow,
 )
 from ui import theme
+from wallet import column_maps
 from wallet.column_maps import recall
 from wallet.vault import Vault
 
 DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
 
 
-def test_the_mapping_table_in_the_contribution_flow(qtbot, quarry_home, tmp_path):
+def test_the_mapping_table_in_the_contribution_flow(qtbot, quarry_home, tmp_path, monkeypatch):
     market, session, _key = practitioner_on_market(quarry_home / "practitioner")
     bounty_id = post_bounty(session, DEMO / "wine_spec.json",
                             validation_files=[str(DEMO / "wine_validation.csv")],
@@ -112,19 +114,27 @@ def test_the_mapping_table_in_the_contribution_flow(qtbot, quarry_home, tmp_path
     header, rows = sklearn_table()
     big = write_csv(tmp_path / "big.csv", header, rows * 2000)  # 356,000 rows, ~45 MB
     flow.set_files([str(big)])
-    cancelled: list[bool] = []
+    # The reading worker waits at its first progress until the GUI has asked it to stop: the
+    # progress reaches the GUI thread queued, and on a loaded machine the worker could read
+    # all 45 MB before the GUI saw it, leaving nothing to cancel (a gate on timing, not a
+    # fake: the real reader goes on and must notice the stop between blocks).
+    real_check = column_maps.check_mapping
 
-    def cancel_at_first_progress(value: int) -> None:
-        # as the first block's progress arrives, not at the test's next poll: on a loaded
-        # machine the poll came after the whole file was read, and there was nothing to cancel
-        if value > 0 and not cancelled:
-            cancelled.append(True)
-            flow.check_busy.cancel_requested.emit()
+    def gated_check(contribution, files, choices, *, progress=None, should_stop=None):
+        def gated(step: str, fraction: float, message: str) -> None:
+            progress(step, fraction, message)
+            waited = 0.0
+            while fraction > 0 and not should_stop() and waited < 20:
+                time.sleep(0.01)
+                waited += 0.01
 
-    flow.check_busy.bar.valueChanged.connect(cancel_at_first_progress)
+        return real_check(contribution, files, choices, progress=gated, should_stop=should_stop)
+
+    monkeypatch.setattr(column_maps, "check_mapping", gated_check)
     flow.check_files()
-    qtbot.waitUntil(lambda: bool(cancelled), timeout=30_000)
-    assert "Reading big.csv" in flow.check_busy.caption.text()  # set with that progress
+    qtbot.waitUntil(lambda: flow.check_busy.bar.value() > 0, timeout=30_000)
+    assert "Reading big.csv" in flow.check_busy.caption.text()
+    flow.check_busy.cancel_requested.emit()
     qtbot.waitUntil(lambda: not flow.check_busy.isVisible(), timeout=30_000)
     assert flow.banner.text == "Cancelled." and flow.prepared is None
     assert not flow.to_training.isEnabled()
