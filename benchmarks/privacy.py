@@ -20,6 +20,11 @@ Per setting (JSON `settings`, one object each):
 - accuracy_drop_points: (accuracy without noise - accuracy) * 100, mean over markets,
 - honest_paid_fraction: share of (honest owner, round) pairs paid more than 0,
 - free_rider_paid_fraction: the same for the free rider,
+- second_wallet_pair_median_ratio / _max_ratio: the first owner's file trained again in a
+  second wallet and submitted from another address (a sybil using the app as it is): the
+  pair's pay / the owner's pay without it. Without noise the second update is the same (the
+  spec fixes the seed) and valuation credits it once; with noise, drawn afresh each run, it
+  is a different update (None: the owner alone was paid 0),
 and each of these per data set under `per_dataset`.
 """
 
@@ -143,27 +148,39 @@ def owner_update(market: Market, params: np.ndarray, owner: str, setting: Settin
     return quantise(update.delta)
 
 
+def value_market(market: Market, params: np.ndarray, updates: dict[str, np.ndarray],
+                 order: list[str]) -> tuple[Any, dict[str, int]]:
+    """(valuation, owner -> amount) of one round with these updates, submitted in `order`."""
+    address = {o: f"0x{i + 1:040x}" for i, o in enumerate(updates)}
+    subs = [DecodedSubmission(address[o], "0x" + "00" * 32, updates[o], order=i) for i, o in enumerate(order)]
+    by_address = {a: o for o, a in address.items()}
+    scorer = ValidationScorer(market.spec, market.x_val, market.y_val)
+    valuation = value_round(
+        params, subs, scorer, REWARD, clip_norm=market.spec.privacy.clip_norm,
+        clip_slack=encoding_slack(params.size, market.spec.encoding.precision_bits),
+        reference=reference_update(market.spec, params, market.x_val, market.y_val))
+    return valuation, {by_address[line.address]: line.amount for line in valuation.contributors}
+
+
 def run_market(market: Market, setting: Setting, rounds: int, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     params = model_from_spec(market.spec).get_params()
     model = model_from_spec(market.spec)
-    paid = {"honest": 0, "honest_total": 0, "free": 0, "free_total": 0}
+    paid: dict[str, Any] = {"honest": 0, "honest_total": 0, "free": 0, "free_total": 0, "second_wallet": []}
     for _ in range(rounds):
         updates = {o: owner_update(market, params, o, setting, rng) for o in HONEST}
         typical = float(np.median([np.linalg.norm(u) for u in updates.values()]))
         noise = rng.normal(size=params.size)
         updates["free_rider"] = quantise(noise * typical / np.linalg.norm(noise))
-        names = list(updates)
-        address = {o: f"0x{i + 1:040x}" for i, o in enumerate(names)}
-        subs = [DecodedSubmission(address[o], "0x" + "00" * 32, updates[o], order=i)
-                for i, o in enumerate(rng.permutation(names))]
-        by_address = {a: o for o, a in address.items()}
-        scorer = ValidationScorer(market.spec, market.x_val, market.y_val)
-        valuation = value_round(
-            params, subs, scorer, REWARD, clip_norm=market.spec.privacy.clip_norm,
-            clip_slack=encoding_slack(params.size, market.spec.encoding.precision_bits),
-            reference=reference_update(market.spec, params, market.x_val, market.y_val))
-        amounts = {by_address[line.address]: line.amount for line in valuation.contributors}
+        order = [str(o) for o in rng.permutation(list(updates))]
+        valuation, amounts = value_market(market, params, updates, order)
+        # the first owner's file trained again in a second wallet: with noise drawn afresh (it
+        # must be secret) the update is not a copy; the pair's pay / the owner's alone
+        second = {**updates, "second_wallet": owner_update(market, params, HONEST[0], setting, rng)}
+        _, amounts_2 = value_market(market, params, second, [*order, "second_wallet"])
+        pair = amounts_2.get(HONEST[0], 0) + amounts_2.get("second_wallet", 0)
+        if amounts.get(HONEST[0], 0) > 0 or pair > 0:
+            paid["second_wallet"].append(pair / amounts[HONEST[0]] if amounts.get(HONEST[0], 0) > 0 else float("inf"))
         for o in HONEST:
             paid["honest_total"] += 1
             paid["honest"] += int(amounts.get(o, 0) > 0)
@@ -184,7 +201,7 @@ def run(quick: bool = False, datasets: tuple[str, ...] | None = None, splits: in
     out_settings = []
     baseline: dict[tuple[str, int], float] = {}
     for setting in settings(quick):
-        per: dict[str, dict[str, list[float]]] = {n: {"acc": [], "drop": [], "h": [], "f": [], "eps": []}
+        per: dict[str, dict[str, list[float]]] = {n: {"acc": [], "drop": [], "h": [], "f": [], "eps": [], "sw": []}
                                                   for n in names}
         for (name, split), market in markets.items():
             per[name]["eps"] += [setting.epsilon(market.spec, len(market.parts[o][1])) for o in HONEST]
@@ -195,6 +212,7 @@ def run(quick: bool = False, datasets: tuple[str, ...] | None = None, splits: in
             per[name]["drop"].append(100 * (baseline[(name, split)] - result["accuracy"]))
             per[name]["h"].append(result["honest"] / result["honest_total"])
             per[name]["f"].append(result["free"] / result["free_total"])
+            per[name]["sw"] += result["second_wallet"]
         pooled = {k: float(np.mean([v for n in names for v in per[n][k]])) for k in ("acc", "drop", "h", "f")}
         eps = max(v for n in names for v in per[n]["eps"])
         eps_min = min(v for n in names for v in per[n]["eps"])
@@ -203,6 +221,7 @@ def run(quick: bool = False, datasets: tuple[str, ...] | None = None, splits: in
             "parameters": setting.parameters(), "epsilon": finite(eps), "epsilon_min": finite(eps_min),
             "accuracy": pooled["acc"], "accuracy_drop_points": pooled["drop"],
             "honest_paid_fraction": pooled["h"], "free_rider_paid_fraction": pooled["f"],
+            **second_wallet_ratios([v for n in names for v in per[n]["sw"]]),
             "per_dataset": {n: {"accuracy": float(np.mean(per[n]["acc"])),
                                 "epsilon": finite(max(per[n]["eps"])),
                                 "accuracy_drop_points": float(np.mean(per[n]["drop"])),
@@ -215,22 +234,37 @@ def run(quick: bool = False, datasets: tuple[str, ...] | None = None, splits: in
             "seconds": time.perf_counter() - start, "machine": machine()}
 
 
+def second_wallet_ratios(ratios: list[float]) -> dict[str, float | None]:
+    """The pair (an owner and its file trained again in a second wallet) / the owner alone:
+    median and max over rounds (None: infinite, the owner alone was paid 0)."""
+    if not ratios:
+        return {"second_wallet_pair_median_ratio": None, "second_wallet_pair_max_ratio": None}
+    return {"second_wallet_pair_median_ratio": finite(float(np.median(ratios))),
+            "second_wallet_pair_max_ratio": finite(max(ratios))}
+
+
 def finite(value: float) -> float | None:
     """JSON has no infinity: None stands for epsilon = inf (no noise)."""
     return float(value) if np.isfinite(value) else None
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = ["| setting | ε (one contribution) | accuracy | drop (points) | honest paid | free rider paid |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| setting | ε (one contribution) | accuracy | drop (points) | honest paid | free rider paid "
+             "| same file, second wallet: pair / one, median (max) |",
+             "|---|---|---|---|---|---|---|"]
     for s in results["settings"]:
         eps = "∞" if s["epsilon"] is None else (
             f"{s['epsilon_min']:.2f}-{s['epsilon']:.2f}" if s["epsilon"] - s["epsilon_min"] > 0.005
             else f"{s['epsilon']:.2f}")
         name = s["name"] + (" **default**" if s["default"] else "")
         lines.append(f"| {name} | {eps} | {100 * s['accuracy']:.1f} % | {s['accuracy_drop_points']:.1f} | "
-                     f"{100 * s['honest_paid_fraction']:.0f} % | {100 * s['free_rider_paid_fraction']:.0f} % |")
+                     f"{100 * s['honest_paid_fraction']:.0f} % | {100 * s['free_rider_paid_fraction']:.0f} % | "
+                     f"{_ratio(s['second_wallet_pair_median_ratio'])} ({_ratio(s['second_wallet_pair_max_ratio'])}) |")
     return "\n".join(lines)
+
+
+def _ratio(value: float | None) -> str:
+    return "∞" if value is None else f"{value:.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -145,6 +145,8 @@ def test_own_files_from_the_command_line(tmp_path, capsys):
         (messy_tx, messy_blob), (clean_tx, clean_blob) = sent["messy"], sent["clean"]
         assert messy_tx[:4] == clean_tx[:4] and len(messy_tx) == len(clean_tx)
         assert len(messy_blob) == len(clean_blob)
-        for secret in (b"od280/od315", b"target", b"wine_export", b"note", b"NA", b"hue"):
+        # 'NA' is looked for as a quoted string: 2 bytes turn up by chance in a random
+        # ciphertext blob of ~10 KB in about one run in six (a clean-clone CI run failed on it)
+        for secret in (b"od280/od315", b"target", b"wine_export", b"note", b'"NA"', b"hue"):
             assert secret not in messy_blob and secret not in messy_tx
 

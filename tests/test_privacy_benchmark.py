@@ -26,4 +26,9 @@ def test_quick_privacy_benchmark_holds_the_defaults_targets(capsys) -> None:
     whole = settings["whole dataset: sigma 1"]
     assert whole["epsilon"] > 4.7 and whole["honest_paid_fraction"] < default["honest_paid_fraction"]
     assert whole["accuracy_drop_points"] > default["accuracy_drop_points"] + 5
+    # the same file trained again in a second wallet: without noise the same update, credited
+    # once; with the default DP-SGD fresh noise, a different update, and the pair earns more
+    # (docs/PROTOCOL.md, "What does not"; full mode median 1.61)
+    assert settings["no noise"]["second_wallet_pair_max_ratio"] == 1.0
+    assert default["second_wallet_pair_median_ratio"] > 1.2
     assert results["seconds"] < 120
