@@ -35,8 +35,12 @@ TRAINING = {  # as the demo specs (resources/demo); iris like wine, diabetes lik
     # a multiclass table (the first two are binary), trained like the multiclass demo (wine)
     "modechoice": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 10, "batch_size": 32,
                    "seed": 1, "l2": 0.0},
+    # 303 California school districts (added after the proportional steps; the size of the
+    # issue's market), trained like diabetes
+    "star98": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 5, "batch_size": 32,
+               "seed": 1, "l2": 0.0},
 }
-STATSMODELS_TABLES = ("anes96", "fair", "modechoice")
+STATSMODELS_TABLES = ("anes96", "fair", "modechoice", "star98")
 
 
 def _load_statsmodels(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -50,6 +54,11 @@ def _load_statsmodels(name: str) -> tuple[np.ndarray, np.ndarray]:
                 data["vote"].to_numpy().astype(np.int64))
     if name == "modechoice":  # 210 Australian travellers: air, train, bus or car (4 classes)
         return _mode_choice(datasets.modechoice.load_pandas().data)
+    if name == "star98":  # 1998 school districts: more of its pupils above the national math
+        data = datasets.star98.load_pandas().data  # median than the median district (1) or not
+        share = (data["NABOVE"] / (data["NABOVE"] + data["NBELOW"])).to_numpy()
+        return (data.drop(columns=["NABOVE", "NBELOW"]).to_numpy(dtype=np.float64),
+                (share > np.median(share)).astype(np.int64))
     data = datasets.fair.load_pandas().data  # 1974 survey: any extramarital affair (1) or none
     return (data.drop(columns=["affairs"]).to_numpy(dtype=np.float64),
             (data["affairs"].to_numpy() > 0).astype(np.int64))

@@ -3,7 +3,7 @@
     python -m benchmarks.fairness [--quick] [--splits 20] [--datasets a,b] [--json] [--null-test]
         [--game fixed|mean|norm] [--semivalue shapley|banzhaf] [--z Z]
 
-`--datasets` also takes the statsmodels tables anes96, fair and modechoice (held out).
+`--datasets` also takes the statsmodels tables anes96, fair, modechoice and star98 (held out).
 
 Each market is one bounty on a real table that ships with scikit-learn (breast cancer, wine,
 digits, iris; diabetes, its regression target cut at the median, held out: not looked at
@@ -128,7 +128,7 @@ DATASETS = ("breast_cancer", "wine", "digits", "iris", "diabetes", "breast_cance
 # Not looked at while the thresholds (copy rule, clip, z, payout floor) were chosen: the check
 # that they hold on data they were not fitted to.
 HELD_OUT = ("diabetes",)
-# More held-out tables, from statsmodels (optional: `--datasets anes96,fair,modechoice`):
+# More held-out tables, from statsmodels (optional: `--datasets anes96,fair,modechoice,star98`):
 # the first two first run after valuation v3 was chosen, modechoice (4 classes) after v4
 EXTRA_DATASETS = STATSMODELS_TABLES
 QUICK_SPLITS = 5
