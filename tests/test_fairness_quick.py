@@ -102,8 +102,8 @@ def test_measured_levels_of_a_sybil_splitting_its_rows(quick):
         assert quick[f"split{k}_group_max_ratio"] <= 2.0, k  # 1.33 and 1.62 here; full 2.33
         assert quick[f"split{k}_boosted_group_max_ratio"] <= 2.5, k  # 1.60 and 2.13 here
         for name, row in quick["per_dataset"].items():
-            # the median group is paid no more than 1.2x what the oracle would pay it
-            assert row[f"split{k}_group_median_ratio"] <= 1.2 * row[f"oracle_split{k}_group_median_ratio"], (k, name)
+            # the median group is paid about what the oracle would pay it (at most 1.00x here)
+            assert row[f"split{k}_group_median_ratio"] <= 1.05 * row[f"oracle_split{k}_group_median_ratio"], (k, name)
             assert row[f"split{k}_group_median_ratio"] <= 1.4, (k, name)  # 0.85-1.36 here
             # scaling the parts up is what still pays
             assert row[f"split{k}_boosted_group_median_ratio"] > row[f"split{k}_group_median_ratio"], (k, name)
