@@ -427,6 +427,7 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
             out.setdefault("oracle_noisy60", []).append(
                 oracle["noisy60"] / oracle_clean["noisy60"] if oracle_clean["noisy60"] > 0 else math.inf)
         # splitting: the big owner's rows sent as k parts from k addresses
+        whole = float(np.linalg.norm(updates["h_big"]))  # what a splitting sybil scales its parts to
         for k in SPLITS:
             parts = split_parts(market, params, "h_big", k)
             market_k = {o: u for o, u in updates.items() if o != "h_big"} | parts
@@ -434,7 +435,6 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
             ratio = group_total(shares_k, list(parts)) / shares["h_big"] if shares["h_big"] > 0 else math.inf
             out.setdefault(f"split{k}", []).append(ratio)
             # the same sybil scaling each part up to the whole's length
-            whole = float(np.linalg.norm(updates["h_big"]))
             boosted_k = {o: to_norm(u, whole) for o, u in parts.items()}
             _, shares_bk, _ = value(market, params, {**market_k, **boosted_k},
                                     [o for o in chain if o != "h_big"] + list(parts))

@@ -148,17 +148,16 @@ def owner_update(market: Market, params: np.ndarray, owner: str, setting: Settin
     return quantise(update.delta)
 
 
-def value_market(market: Market, params: np.ndarray, updates: dict[str, np.ndarray],
-                 order: list[str]) -> tuple[Any, dict[str, int]]:
-    """(valuation, owner -> amount) of one round with these updates, submitted in `order`."""
+def value_market(market: Market, params: np.ndarray, updates: dict[str, np.ndarray], order: list[str],
+                 scorer: ValidationScorer, reference: np.ndarray) -> tuple[Any, dict[str, int]]:
+    """(valuation, owner -> amount) of one round with these updates, submitted in `order`
+    (the round's scorer and the practitioner's reference update, computed once per round)."""
     address = {o: f"0x{i + 1:040x}" for i, o in enumerate(updates)}
     subs = [DecodedSubmission(address[o], "0x" + "00" * 32, updates[o], order=i) for i, o in enumerate(order)]
     by_address = {a: o for o, a in address.items()}
-    scorer = ValidationScorer(market.spec, market.x_val, market.y_val)
     valuation = value_round(
         params, subs, scorer, REWARD, clip_norm=market.spec.privacy.clip_norm,
-        clip_slack=encoding_slack(params.size, market.spec.encoding.precision_bits),
-        reference=reference_update(market.spec, params, market.x_val, market.y_val))
+        clip_slack=encoding_slack(params.size, market.spec.encoding.precision_bits), reference=reference)
     return valuation, {by_address[line.address]: line.amount for line in valuation.contributors}
 
 
@@ -173,11 +172,13 @@ def run_market(market: Market, setting: Setting, rounds: int, seed: int) -> dict
         noise = rng.normal(size=params.size)
         updates["free_rider"] = quantise(noise * typical / np.linalg.norm(noise))
         order = [str(o) for o in rng.permutation(list(updates))]
-        valuation, amounts = value_market(market, params, updates, order)
+        scorer = ValidationScorer(market.spec, market.x_val, market.y_val)
+        reference = reference_update(market.spec, params, market.x_val, market.y_val)
+        valuation, amounts = value_market(market, params, updates, order, scorer, reference)
         # the first owner's file trained again in a second wallet: with noise drawn afresh (it
         # must be secret) the update is not a copy; the pair's pay / the owner's alone
         second = {**updates, "second_wallet": owner_update(market, params, HONEST[0], setting, rng)}
-        _, amounts_2 = value_market(market, params, second, [*order, "second_wallet"])
+        _, amounts_2 = value_market(market, params, second, [*order, "second_wallet"], scorer, reference)
         pair = amounts_2.get(HONEST[0], 0) + amounts_2.get("second_wallet", 0)
         if amounts.get(HONEST[0], 0) > 0 or pair > 0:
             paid["second_wallet"].append(pair / amounts[HONEST[0]] if amounts.get(HONEST[0], 0) > 0 else float("inf"))
@@ -236,7 +237,8 @@ def run(quick: bool = False, datasets: tuple[str, ...] | None = None, splits: in
 
 def second_wallet_ratios(ratios: list[float]) -> dict[str, float | None]:
     """The pair (an owner and its file trained again in a second wallet) / the owner alone:
-    median and max over rounds (None: infinite, the owner alone was paid 0)."""
+    median and max over rounds (None: infinite, the owner alone was paid 0; both None when
+    neither was ever paid)."""
     if not ratios:
         return {"second_wallet_pair_median_ratio": None, "second_wallet_pair_max_ratio": None}
     return {"second_wallet_pair_median_ratio": finite(float(np.median(ratios))),

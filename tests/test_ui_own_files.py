@@ -123,10 +123,9 @@ def test_the_mapping_table_in_the_contribution_flow(qtbot, quarry_home, tmp_path
     def gated_check(contribution, files, choices, *, progress=None, should_stop=None):
         def gated(step: str, fraction: float, message: str) -> None:
             progress(step, fraction, message)
-            waited = 0.0
-            while fraction > 0 and not should_stop() and waited < 20:
+            deadline = time.monotonic() + 20
+            while fraction > 0 and not should_stop() and time.monotonic() < deadline:
                 time.sleep(0.01)
-                waited += 0.01
 
         return real_check(contribution, files, choices, progress=gated, should_stop=should_stop)
 
