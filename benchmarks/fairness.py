@@ -1,9 +1,12 @@
 """Fairness of the round valuation on real data: many simulated markets, many splits.
 
     python -m benchmarks.fairness [--quick] [--splits 20] [--datasets a,b] [--json] [--null-test]
-        [--game fixed|mean|norm] [--semivalue shapley|banzhaf] [--z Z]
+        [--game fixed|mean|norm] [--semivalue shapley|banzhaf] [--z Z] [--privacy none|default]
 
 `--datasets` also takes the statsmodels tables anes96, fair, modechoice and star98 (held out).
+`--privacy default` trains every owner as the wallet does by default ("Protect each row":
+DP-SGD, noise drawn per wallet and round); without it owners train without noise, so the
+same rows give the same update.
 
 Each market is one bounty on a real table that ships with scikit-learn (breast cancer, wine,
 digits, iris; diabetes, its regression target cut at the median, held out: not looked at
@@ -35,10 +38,11 @@ Measured (JSON keys; each also per data set under `per_dataset`):
   plus noise at the encoding's precision (3 fixed-point steps) and k = 5 copies;
   noisy5_copy_pair_max_ratio: the same for a copy plus 5 % noise (caught only on models of
   COPY_NOISE_MIN_PARAMS parameters or more), noisy5_original_min_ratio: the original's pay
-  then / without it; same_data_pair_max_ratio: the same for the same rows trained again as
-  the wallet does; clone_pair_max_ratio: the larger of the two.
-  reshuffled_same_data_pair_max_ratio: the same rows retrained with another seed and row
-  order (an evading sybil; not caught, PROTOCOL.md says why).
+  then / without it; same_data_pair_max_ratio (and _median_ratio): the same for the same
+  rows trained again as the wallet does, in a second wallet (without noise the same update;
+  under `--privacy default` its own noise draw); clone_pair_max_ratio: the larger of the two.
+  reshuffled_same_data_pair_max_ratio (and _median_ratio): the same rows retrained with
+  another seed and row order (an evading sybil; not caught, PROTOCOL.md says why).
 - noisy_to_honest_max_ratio: largest pay of a 60 %-noise owner / its pay with its rows'
   true labels, everything else equal (rounds where both are 0 are skipped); also the mean,
   the rate of rounds with ratio >= 1, 30 % noise, and against the honest owner of the same
@@ -118,6 +122,7 @@ from practitioner.valuation import (
     pay_factors,
     value_round,
 )
+from trainer.dp_sgd import DEFAULT_CLIP, DEFAULT_NOISE_MULTIPLIER, dp_sgd_for
 from trainer.models import model_from_spec
 from trainer.scoring import per_example_log_loss_from_proba
 from trainer.spec import BountySpec
@@ -140,6 +145,12 @@ GAME = "fixed"
 SEMIVALUE = "shapley"
 # the lower bound's z (--z): the protocol's CONFIDENCE_Z unless measuring the trade-off
 Z = CONFIDENCE_Z
+# how the owners train (--privacy): "none" (no noise: the spec's seed makes training
+# deterministic) or "default" (the wallet's default, "Protect each row": DP-SGD at
+# DEFAULT_NOISE_MULTIPLIER and DEFAULT_CLIP, sampling rate batch_size / rows, noise drawn per
+# wallet and round)
+PRIVACY_MODES = ("none", "default")
+PRIVACY = "none"
 FULL_SPLITS = 20
 COPY_NOISE = 0.05  # a copy plus Gaussian noise of this share of the update's norm
 FREE_RIDERS = ("zero", "random", "one_row")
@@ -196,17 +207,35 @@ def build_market(name: str, split: int) -> Market:
                   clean_labels, rng)
 
 
-def train(market: Market, params: np.ndarray, owner: str, labels: np.ndarray | None = None) -> np.ndarray:
+def wallet_update(spec: BountySpec, params: np.ndarray, x: np.ndarray, y: np.ndarray, wallet: str) -> np.ndarray:
+    """The update a wallet sends (after the fixed-point round trip), trained as `PRIVACY`
+    says. Under DP-SGD the noise is the wallet's own draw for this round: seeded by `wallet`
+    and the round's model, so an owner and its clean-label self draw the same noise
+    (everything else equal) while a second wallet draws its own."""
+    if PRIVACY == "none":
+        return quantise(make_update(spec, params, x, y).delta)
+    from eth_hash.auto import keccak
+
+    seed = int.from_bytes(keccak(params.tobytes() + wallet.encode())[:8], "big")
+    config = dp_sgd_for(spec.training, len(y), DEFAULT_NOISE_MULTIPLIER, DEFAULT_CLIP)
+    return quantise(make_update(spec, params, x, y, dp_sgd=config, rng=np.random.default_rng(seed)).delta)
+
+
+def train(market: Market, params: np.ndarray, owner: str, labels: np.ndarray | None = None,
+          wallet: str = "") -> np.ndarray:
+    """The owner's update from its own wallet (`wallet` names another one: a sybil's)."""
     x, y = market.parts[owner]
-    return quantise(make_update(market.spec, params, x, y if labels is None else labels).delta)
+    return wallet_update(market.spec, params, x, y if labels is None else labels,
+                         f"{market.name}:{market.split}:{owner}:{wallet}")
 
 
 def split_parts(market: Market, params: np.ndarray, owner: str, k: int) -> dict[str, np.ndarray]:
     """The owner's rows cut into k disjoint parts, each trained as the wallet does and sent
     from its own address (a sybil splitting its data)."""
     x, y = market.parts[owner]
-    return {f"{owner}_part{i}_of_{k}": quantise(make_update(market.spec, params, xs, ys).delta)
-            for i, (xs, ys) in enumerate(zip(np.array_split(x, k), np.array_split(y, k), strict=True))}
+    return {name: wallet_update(market.spec, params, xs, ys, f"{market.name}:{market.split}:{name}")
+            for i, (xs, ys) in enumerate(zip(np.array_split(x, k), np.array_split(y, k), strict=True))
+            for name in [f"{owner}_part{i}_of_{k}"]}
 
 
 def base_updates(market: Market, params: np.ndarray) -> dict[str, np.ndarray]:
@@ -235,7 +264,8 @@ def same_data_retrained(market: Market, params: np.ndarray, owner: str, seed: in
     order = np.random.default_rng(seed).permutation(len(y))
     raw = market.spec.to_json()
     raw["training"]["seed"] = int(seed)
-    return quantise(make_update(BountySpec.from_json(raw), params, x[order], y[order]).delta)
+    return wallet_update(BountySpec.from_json(raw), params, x[order], y[order],
+                         f"{market.name}:{market.split}:{owner}:reshuffled:{seed}")
 
 
 def value(
@@ -518,7 +548,7 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
             pair_stats({**updates, **noisy}, owners + ["copy_noisy5"], reference, [("h_big", "copy_noisy5")]))
         # the same data from a second address: trained again as the wallet does (the spec's
         # seed: the same update), and reshuffled with another seed (an evading sybil)
-        naive = {"same_h_big2": train(market, params, "h_big2"), "same_h_mid": train(market, params, "h_mid")}
+        naive = {f"same_{o}": train(market, params, o, wallet="second") for o in ("h_big2", "h_mid")}
         evading = {f"same_{o}": same_data_retrained(market, params, o, 1000 + split) for o in ("h_big2", "h_mid")}
         for kind, sybils in (("same_data", naive), ("reshuffled", evading)):
             _, shares_s, _ = value(market, params, {**updates, **sybils}, chain + list(sybils))
@@ -589,6 +619,9 @@ def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "copy_pair_max_ratio": finite_max([c for s in splits for c in s["clone"]]),
             "same_data_pair_max_ratio": finite_max([c for s in splits for c in s.get("clone_same_data", [])]),
             "reshuffled_same_data_pair_max_ratio": finite_max([c for s in splits for c in s.get("clone_reshuffled", [])]),
+            # medians over the rounds where either was paid (an infinite ratio counts as large)
+            "same_data_pair_median_ratio": float(np.median([c for s in splits for c in s.get("clone_same_data", [])] or [1.0])),
+            "reshuffled_same_data_pair_median_ratio": float(np.median([c for s in splits for c in s.get("clone_reshuffled", [])] or [1.0])),
             "noisy5_copy_pair_max_ratio": finite_max([c for s in splits for c in s.get("clone_noisy5", [])]),
             "noisy5_original_min_ratio": min([c for s in splits for c in s.get("original_noisy5", [])] or [1.0]),
             "parameters": int(splits[0]["parameters"]),
@@ -691,9 +724,11 @@ def _json_safe(value: Any) -> Any:
 
 def run(datasets: list[str], splits: int, rounds: int = 2, measure_rules: bool = False,
         null_test: bool = False, game: str = "fixed", semivalue: str = "shapley",
-        z: float = CONFIDENCE_Z) -> dict[str, Any]:
-    global NULL_TEST, GAME, SEMIVALUE, Z
-    NULL_TEST, GAME, SEMIVALUE, Z = null_test, game, semivalue, z
+        z: float = CONFIDENCE_Z, privacy: str = "none") -> dict[str, Any]:
+    global NULL_TEST, GAME, SEMIVALUE, Z, PRIVACY
+    if privacy not in PRIVACY_MODES:
+        raise ValueError(f"unknown privacy mode {privacy!r}")
+    NULL_TEST, GAME, SEMIVALUE, Z, PRIVACY = null_test, game, semivalue, z, privacy
     start = time.perf_counter()
     per_dataset = {
         name: [run_split(name, split, rounds, measure_rules) for split in range(splits)]
@@ -705,7 +740,7 @@ def run(datasets: list[str], splits: int, rounds: int = 2, measure_rules: bool =
         "confidence_z": z, "payout_floor": PAYOUT_FLOOR,
         "copy_cosine": COPY_COSINE, "copy_residual_cosine": COPY_RESIDUAL_COSINE,
         "utility_clip_share": UTILITY_CLIP_SHARE,
-        "null_test": null_test, "game": game, "semivalue": semivalue, "null_z_start": NULL_Z_START, "null_z_full": NULL_Z_FULL,
+        "privacy": privacy, "null_test": null_test, "game": game, "semivalue": semivalue, "null_z_start": NULL_Z_START, "null_z_full": NULL_Z_FULL,
         "seconds": time.perf_counter() - start,
         **{f"machine_{k}": v for k, v in machine().items()},
     })
@@ -726,10 +761,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="the value of a player in the game (the protocol's is shapley)")
     parser.add_argument("--z", type=float, default=CONFIDENCE_Z,
                         help=f"the lower bound's z (the protocol's is {CONFIDENCE_Z})")
+    parser.add_argument("--privacy", choices=PRIVACY_MODES, default="none",
+                        help="how owners train: no noise, or the wallet's default DP-SGD")
     args = parser.parse_args(argv)
     splits = args.splits or (QUICK_SPLITS if args.quick else FULL_SPLITS)
     result = run(args.datasets.split(","), splits, measure_rules=not args.quick,
-                 null_test=args.null_test, game=args.game, semivalue=args.semivalue, z=args.z)
+                 null_test=args.null_test, game=args.game, semivalue=args.semivalue, z=args.z,
+                 privacy=args.privacy)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True, allow_nan=False))
         return 0
