@@ -112,10 +112,10 @@ NULL_Z_FULL = 2.5
 # The alignment screen (`screen_updates`) and the alignment pay factor (`alignment_pay_factors`):
 # each update's cosine with the reference against a uniformly random direction (exact tail p,
 # normal score z = Phi^-1(1 - p), about cosine * sqrt(d)).
-# - Kept: z >= ALIGNMENT_KEEP_Z = 0, i.e. the update points at least a little downhill of the
-#   reference (a random direction passes half the time). The round's m groups of copies are
-#   tested together by Holm's step-down with ALIGNMENT_FREE_TESTS tests let off: sorted by p,
-#   the k-th passes while p_(k) <= ALIGNMENT_FLOOD_LEVEL / max(1, m - k + 1 - 14) (and z >= 0).
+# - Kept: z >= ALIGNMENT_KEEP_Z = 1, i.e. the update points downhill of the reference at least
+#   as clearly as the luckiest random direction in six (one in six passes). The round's m
+#   groups of copies are tested together by Holm's step-down with ALIGNMENT_FREE_TESTS tests let off: sorted by p,
+#   the k-th passes while p_(k) <= ALIGNMENT_FLOOD_LEVEL / max(1, m - k + 1 - 14) (and z >= 1).
 #   So a round of up to 15 updates is screened by the single test alone, and with m0 random
 #   directions among the updates the chance that any of them passes the flood test is at most
 #   m0 * 6.7 % / max(1, m0 - 14): about 6.7 % for the whole round as a flood grows (7.4 % at
@@ -124,7 +124,7 @@ NULL_Z_FULL = 2.5
 #   honest owners let in none on breast cancer, wine and digits. Plain Holm at 6.7 % (no free
 #   tests) rejects weak honest owners in ordinary rounds (rank correlation 0.79 on diabetes);
 #   Benjamini-Hochberg let fabricated-row junk in on wine.
-# - Paid: max(0, lcb) times the factor clip((z - 0) / (ALIGNMENT_FULL_Z - 0), 0, 1): an update
+# - Paid: max(0, lcb) times the factor clip((z - 1) / (ALIGNMENT_FULL_Z - 1), 0, 1): an update
 #   whose direction is no better evidenced than a lucky random one's is paid in proportion to
 #   that evidence, continuously. The hard cut at z >= 1.5 it replaces (v2) let one relabelled
 #   validation example move up to 47 % of a round on 30 validation rows (a borderline player
@@ -648,8 +648,8 @@ def screen_updates(
     exact share of random directions at least as aligned (`random_direction_tail`; ~ the
     one-sided z-test z = cosine * sqrt(d), cosine ~ N(0, 1/d)), whatever the update's norm.
     The round's m updates (one test per group of copies) are tested together
-    (`aligned_step_down`): up to 15 of them by the single test z >= 0 (the update does not
-    point away from the reference; how much it is paid then rises with z,
+    (`aligned_step_down`): up to 15 of them by the single test z >= 1 (the update points
+    downhill of the reference as a random direction does one time in six; how much it is paid then rises with z,
     `alignment_pay_factors`), and beyond, by Holm's step-down at 6.7 % with 14 tests let
     off, so a flood of junk updates lets a random direction in with probability about
     6.7 % for the whole round, while an honest update's p is far smaller (z ~ 5 on 31-42
