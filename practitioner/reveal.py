@@ -68,7 +68,9 @@ def reveal_validation(session: Session, bounty_id: int) -> Revealed:
     if already is not None:
         data_hash, uri = session.client.reveal(bounty_id) or (already, "")
         return Revealed(bounty_id, data_hash, uri, None)
-    data_hash, uri = session.publish(data)
+    # where the bounty's other blobs are served (as `evaluate` publishes): a reveal is made once,
+    # and a file:// URI on the practitioner's machine would leave owners elsewhere unable to check
+    data_hash, uri = session.publish(data, load_spec(session, bounty_id).inbox_url or None)
     tx_hash = session.client.reveal_validation(bounty_id, data_hash, uri)
     record = read_json(directory / "bounty.json")
     record["reveal"] = {"dataHash": data_hash, "uri": uri, "txHash": tx_hash}

@@ -53,7 +53,7 @@ def market(tmp_path_factory):
                                validation_files=[str(DEMO / "wine_validation.csv")],
                                reward_per_round=10**18, rounds=1, round_seconds=3,
                                min_round_seconds=3).bounty_id
-        yield {"node": node, "ctx": ctx, "home": home, "base": base, "first": first.address,
+        yield {"node": node, "ctx": ctx, "home": home, "base": base, "first": first.address, "signer": first,
                "chain": chain, "bounty": bounty_id, "short": short_id,
                "client": BountyClient(devnet_w3(node), ctx.board, ctx.chain_id, file_roots=None)}
 
@@ -206,6 +206,30 @@ def test_evaluate_waits_for_a_committed_update_not_uploaded_yet(market, capsys, 
     assert main(["evaluate", str(bounty_id), "0", "--now", "--json", *pw, *market["chain"]]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [r["reason"].split(":")[0] for r in report["rejected"]] == ["blob unavailable"]
+
+
+def test_reveal_publishes_where_the_bounty_serves_its_blobs(market, capsys):
+    """A bounty posted with an inbox URL is revealed under that URL even when `reveal` is run
+    without --inbox-url (as `evaluate` publishes): a reveal is made once on chain, and a
+    file:// URI on the practitioner's machine would leave every owner unable to check."""
+    client, base = market["client"], market["base"]
+    session = Session(home=PractitionerHome.at(market["home"]), w3=devnet_w3(market["node"]),
+                      chain_id=market["ctx"].chain_id, board_address=market["ctx"].board,
+                      token_address=market["ctx"].token, signer=market["signer"],
+                      inbox_url="http://127.0.0.1:9/inbox")
+    bounty_id = post_bounty(session, DEMO / "wine_spec.json",
+                            validation_files=[str(DEMO / "wine_validation.csv")],
+                            reward_per_round=10**18, rounds=1, round_seconds=3, min_round_seconds=3).bounty_id
+    _wait_for_deadline(client, bounty_id)
+    wallet_pw = ["--wallet-password-file", str(base / "wallet-pw")]
+    # nobody submitted: evaluated and finalised, the bounty ends
+    assert main(["evaluate", str(bounty_id), "0", "--password-file", str(base / "key-pw"), *market["chain"]]) == 0
+    assert main(["finalize", str(bounty_id), "0", *wallet_pw, *market["chain"]]) == 0
+    capsys.readouterr()
+    assert main(["reveal", str(bounty_id), "--json", *wallet_pw, *market["chain"]]) == 0, capsys.readouterr().err
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["uri"] == f"http://127.0.0.1:9/inbox/blobs/{answer['dataHash']}"
+    assert client.board.functions.getReveal(bounty_id).call()[1] == answer["uri"]
 
 
 def test_reveal_only_once_the_bounty_ended(market, capsys):
