@@ -710,7 +710,8 @@ def screen_updates(
             rejected[index] = (
                 f"update not aligned with the validation data (cosine {cosines[index]:.2f}, "
                 f"{random_direction_tail(cosines[index], dimension):.2g} of random directions "
-                f"reach it; {len(tested)} updates tested); random noise or unrelated data"
+                f"reach it; {len(tested)} updates tested): privacy noise drowning little data, "
+                "random noise or unrelated data"
             )
             continue
         kept.append(index)

@@ -89,8 +89,9 @@ def test_the_report_says_why_a_counted_update_was_paid_nothing():
     assert "did not lower the model" in html(value=-0.003)
     assert "not distinguishable from a random one" in html(payFactor=0.0)
     assert "Paid at" not in html(payFactor=0.0)  # one reason, not two
-    for paid in (html(amount="5", share=0.05), html(copyOf="0x" + "ab" * 20)):
-        assert "Paid nothing" not in paid
+    assert "Paid nothing" not in html(amount="5", share=0.05)
+    # a copy is told whose earlier submission it copies
+    assert "your update is a copy of 0x" + "ab" * 20 in html(copyOf="0x" + "ab" * 20, value=0.0, stdErr=0.0)
     assert "Paid nothing" not in html(amount="not a number")  # a malformed line says nothing
 
 
@@ -112,6 +113,9 @@ def test_the_unpaid_reason_names_a_rejection_or_the_counted_updates_reason():
     assert unpaid_reason(report, me) == "Not counted: zero update (free rider)."
     assert "did not lower the model's loss" in unpaid_reason(report, other)
     assert unpaid_reason(report, "0x" + "ef" * 20) == ""  # not in the round
+    # a copy is told whose earlier submission it copies (it used to be told nothing)
+    copy = {"contributors": [{"address": me, "amount": "0", "value": 0.0, "stdErr": 0.0, "copyOf": other}]}
+    assert unpaid_reason(copy, me).startswith(f"Paid nothing: your update is a copy of {other}'s")
 
 
 def test_a_lazy_widget_builds_once_on_first_use(qtbot):

@@ -190,7 +190,8 @@ def test_a_false_alignment_rejection_is_a_mismatch_once_the_set_is_revealed(worl
     recomputes the reference update and its own cosine, which the screen keeps whatever the
     round's other updates: a Mismatch."""
     screen_out = rejecting(1, "update not aligned with the validation data (cosine -0.10, 0.7 of random "
-                              "directions reach it; 2 updates tested); random noise or unrelated data")
+                              "directions reach it; 2 updates tested): privacy noise drowning little data, "
+                              "random noise or unrelated data")
     honest_round(world, world["screened"], pay=(6, 0), doctor=screen_out)
     assert check(world, "screened", 1).status == NOT_REVEALED  # nothing to recompute it with yet
     end_and_reveal(world, world["screened"])

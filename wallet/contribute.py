@@ -481,7 +481,8 @@ class Contribution:
         mechanism = USER_LEVEL if noise_multiplier > 0 else NO_NOISE
         params = {"noise_multiplier": float(noise_multiplier)} if noise_multiplier > 0 else {}
         self.check_privacy(mechanism, params, epsilon_spent(noise_multiplier, 1.0, 1, self.spec.privacy.delta))
-        self._report(progress)("privacy", 0.0, f"Adding noise (multiplier {noise_multiplier:g})")
+        self._report(progress)("privacy", 0.0, f"Adding noise (multiplier {noise_multiplier:g})"
+                               if noise_multiplier > 0 else "No privacy noise added")
         delta = add_gaussian_noise(self.trained.delta, noise_multiplier, self.spec.privacy.clip_norm, rng)
         self.update = dataclasses.replace(
             self.trained, delta=delta, noise_multiplier=float(noise_multiplier),

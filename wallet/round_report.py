@@ -125,15 +125,21 @@ PAY_CONFIDENCE_Z = 2.0
 
 def why_unpaid(line: dict[str, Any]) -> str:
     """Why a counted update was paid nothing, in words, from its contributor line ("" when it
-    was paid, is a copy, which is said elsewhere, or is a version 1 line, which has no
-    standard error and scored accuracy). The Rewards page and `quarry rewards --verify` show it."""
+    was paid or is a version 1 line, which has no standard error and scored accuracy); a
+    copy's line names the submission it copies. The Rewards page and `quarry rewards --verify` show it."""
     try:
         amount = int(line.get("amount", 0))
         value = float(line.get("value", 0.0))
         std_err = float(line.get("stdErr", 0.0))
     except (TypeError, ValueError):
         return ""
-    if amount > 0 or line.get("copyOf") or "stdErr" not in line:
+    copy_of = line.get("copyOf")
+    if amount <= 0 and isinstance(copy_of, str) and copy_of:
+        return (f"Paid nothing: your update is a copy of {copy_of}'s, submitted earlier in this "
+                "round (the same update, re-encrypted or scaled, or the same file trained again "
+                "without privacy noise). Copies are credited once, to the earliest submission on "
+                "chain.")
+    if amount > 0 or copy_of or "stdErr" not in line:
         return ""
     if value <= 0:
         return ("Paid nothing: on the practitioner's validation data your update did not lower "
@@ -141,8 +147,9 @@ def why_unpaid(line: dict[str, Any]) -> str:
     if value - PAY_CONFIDENCE_Z * std_err <= 0:
         return (f"Paid nothing: your update helped on average ({value:+.4f}) but by less than "
                 f"twice its uncertainty across the validation examples (±{std_err:.4f}), so its "
-                "help could not be told apart from chance. Privacy noise and little data make "
-                "that more likely; the unpaid reward stays with the bounty's contributors.")
+                "help could not be told apart from chance. Little data, and privacy noise if you "
+                "added it, make that more likely; the unpaid reward stays with the bounty's "
+                "contributors.")
     factor = line.get("payFactor")
     if isinstance(factor, (int, float)) and factor <= 0:
         return ("Paid nothing: your update's direction was not distinguishable from a random "
