@@ -76,6 +76,15 @@ Measured (JSON keys; each also per data set under `per_dataset`):
 - free_one_row_boosted_max_share / _mean_share: the one-row owner scaling its update up to
   the clip norm instead (the wallet's trainer takes a step in proportion to a batch's rows,
   `trainer.train.batch_weight`; an owner that knows the protocol need not).
+- bounty_* (per data set): each split's rounds as one bounty whose unassigned reward (the
+  carry) is shared at the end as the board shares it (`BountyBoard.claimLeftover`: in
+  proportion to what each owner was paid, equally per submission when nobody was):
+  bounty_rank_correlation (each owner's share of the bounty against its mean true share),
+  bounty_free_rider_max_share, bounty_leftover_mean_share / _max_share (the unassigned part
+  of the bounty's reward), bounty_leftover_multiplier_max / _median (an owner's final share /
+  what its rounds paid it; the same for every paid owner of a bounty), bounty_nobody_paid_rate,
+  bounty_top_owner_max_share (the largest share of a bounty one owner took) and
+  oracle_bounty_top_owner_max_share (the largest mean true share).
 - honest_unpaid_rate: share of the honest owners' rounds paid nothing (the maximum over data
   sets); paid_share_mean: the mean share of a round paid (the rest is carried; the minimum).
 - final_accuracy_value / _lcb / _central (full mode): test accuracy after 3 rounds when the
@@ -598,6 +607,53 @@ def model_rules(name: str, split: int, rounds: int = 3) -> dict[str, float]:
     return result
 
 
+def bounty_totals(pay: list[list[float]]) -> tuple[np.ndarray, np.ndarray, float]:
+    """(paid, final, leftover) per owner over one bounty whose rounds paid `pay` (rounds x
+    owners, shares of a round), with the board's leftover rule (BountyBoard.claimLeftover):
+    what the rounds left unassigned is shared in proportion to what each owner was paid, or,
+    when nobody was paid, equally per submission (here every owner submitted every round).
+    Shares of the bounty's whole reward."""
+    rounds = len(pay)
+    paid = np.asarray(pay, dtype=np.float64).sum(axis=0)
+    leftover = max(0.0, rounds - float(paid.sum()))
+    total = float(paid.sum())
+    share_of_leftover = paid / total if total > 0 else np.full(paid.size, 1.0 / paid.size)
+    return paid / rounds, (paid + leftover * share_of_leftover) / rounds, leftover / rounds
+
+
+def bounty_level(splits: list[dict[str, Any]]) -> dict[str, float]:
+    """Each split's rounds as one bounty, the leftover shared as the board shares it
+    (`bounty_totals`): how far the leftover multiplies what the rounds paid."""
+    free = [([*HONEST, *NOISY, "one_row"] + ["zero", "random"]).index(o) for o in FREE_RIDERS]
+    final_all, true_all, free_final, amplification, leftovers, nobody = [], [], [], [], [], 0
+    top, top_true = [], []
+    for s in splits:
+        paid, final, leftover = bounty_totals(s["pay"])
+        truth = np.mean([true_shares(row) for row in s["true"]], axis=0)
+        final_all += list(final)
+        true_all += list(truth)
+        free_final += [float(final[i]) for i in free]
+        amplification += [float(f / p) for f, p in zip(final, paid, strict=True) if p > 0]
+        leftovers.append(leftover)
+        nobody += int(paid.sum() == 0)
+        top.append(float(final.max()))
+        top_true.append(float(truth.max()))
+    return {
+        # share of the bounty's whole reward, rounds' pay and leftover together
+        "bounty_rank_correlation": spearman(final_all, true_all),
+        "bounty_free_rider_max_share": max(free_final),
+        "bounty_leftover_mean_share": float(np.mean(leftovers)),
+        "bounty_leftover_max_share": max(leftovers),
+        # final / paid per paid owner: how much the leftover multiplies an owner's pay
+        "bounty_leftover_multiplier_max": max(amplification) if amplification else 1.0,
+        "bounty_leftover_multiplier_median": float(np.median(amplification)) if amplification else 1.0,
+        "bounty_nobody_paid_rate": nobody / len(splits),
+        # the largest share of a bounty one owner takes, and the largest true share
+        "bounty_top_owner_max_share": max(top),
+        "oracle_bounty_top_owner_max_share": max(top_true),
+    }
+
+
 def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     def finite_max(values: list[float]) -> float:
         return max(values) if values else 0.0
@@ -643,6 +699,7 @@ def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
                                                  for p in row[: len(HONEST)]])),
             "paid_share_mean": float(np.mean([sum(row) for s in splits for row in s["pay"]])),
             "rank_correlation_per_round_median": float(np.median(per_round)) if per_round else float("nan"),
+            **bounty_level(splits),
             "example_influence_max": finite_max([i for s in splits for i in s["influence"]]),
             "copy_credit_errors": sum(s["copy_credit_errors"] for s in splits),
             "honest_pair_max_cosine": max(c for c, _ in honest),
