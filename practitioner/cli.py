@@ -1,7 +1,7 @@
 """`quarry-practitioner`: the other side of the market, on the command line.
 
     quarry-practitioner keygen [--bits 2048] [--password-file F]
-    quarry-practitioner spec-from FILE --label COL [--sheet S] [--out SPEC.json]
+    quarry-practitioner spec-from FILE --label COL [--sheet S] [--min-rows N] [--out SPEC.json]
                              (a draft spec from a data file, to edit before posting)
     quarry-practitioner post SPEC.json --validation FILE... --reward X --rounds R --round-seconds S
                              [--token T] [--inbox-url URL] [--json]    (prints the bounty id)
@@ -331,7 +331,8 @@ def cmd_spec_from(args: argparse.Namespace) -> int:
 
     from practitioner.spec_draft import draft_spec
 
-    spec, notes = draft_spec(args.file, args.label, sheet=args.sheet, title=args.title)
+    spec, notes = draft_spec(args.file, args.label, sheet=args.sheet, title=args.title,
+                             min_rows=args.min_rows)
     text = json.dumps(spec, indent=2, ensure_ascii=False) + "\n"
     if args.out:
         out = Path(args.out)
@@ -399,6 +400,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def contributor_lines(report: dict[str, Any], amount_text: Any) -> list[str]:
+    """One line per submission of an evaluated round's report: its value ± standard error,
+    pay factor, amount and share of the round; copies and rejections with their reason."""
+    reward = int(report["reward"])
+    lines = []
+    for line in report["contributors"]:
+        if line.get("copyOf"):
+            lines.append(f"  {line['address']}  copy of {line['copyOf']}: gets nothing")
+            continue
+        factor = line.get("payFactor")
+        amount = int(line["amount"])
+        lines.append(
+            f"  {line['address']}  value {line['value']:+.5f} ± {line['stdErr']:.5f}  "
+            + (f"pay factor {float(factor):.2f}  " if isinstance(factor, (int, float)) else "")
+            + f"gets {amount_text(amount)}" + (f" ({amount / reward:.1%} of the round)" if reward > 0 else ""))
+    lines += [f"  {line['address']}  rejected: {line['reason']}" for line in report["rejected"]]
+    return lines
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from practitioner.evaluate import check_evaluable, evaluate_round
     from practitioner.runner import uploads_to_wait_for
@@ -433,14 +453,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
           f"{report['accuracyBefore']:.1%} -> {report['accuracyAfter']:.1%} ({valued}); "
           f"pays {session.amount_text(paid, token)} of {session.amount_text(reward, token)}"
           + (f" ({session.amount_text(reward - paid, token)} {rest})" if paid < reward else ""))
-    for line in report["contributors"]:
-        if line.get("copyOf"):
-            print(f"  {line['address']}  copy of {line['copyOf']}: gets nothing")
-            continue
-        print(f"  {line['address']}  value {line['value']:+.5f} ± {line['stdErr']:.5f}  "
-              f"gets {session.amount_text(int(line['amount']), token)}")
-    for line in report["rejected"]:
-        print(f"  {line['address']}  rejected: {line['reason']}")
+    for text in contributor_lines(report, lambda amount: session.amount_text(amount, token)):
+        print(text)
     print(f"report {result.record['reportHash']} written; send it with "
           f"`quarry-practitioner finalize {args.bounty} {args.round}`")
     return 0
@@ -594,6 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", required=True, metavar="COL", help="the label column")
     p.add_argument("--sheet", metavar="NAME", help="the spreadsheet's sheet (default: the first)")
     p.add_argument("--title", help="the bounty's title (default: from the file name)")
+    p.add_argument("--min-rows", type=int, default=20, metavar="N",
+                   help="fewest rows an owner must train on (schema.min_rows; default 20)")
     p.add_argument("--out", metavar="SPEC.json", help="write the draft here instead of stdout")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=cmd_spec_from)

@@ -33,12 +33,19 @@ MAX_CLASSES = 1_000
 _CLEAN_NAME = re.compile(r"^[^\x00-\x1f]{1,100}$")
 
 
+DEFAULT_MIN_ROWS = 20
+
+
 def draft_spec(path: str | Path, label: str, *, sheet: str | None = None,
-               title: str | None = None) -> tuple[dict[str, Any], list[str]]:
+               title: str | None = None, min_rows: int = DEFAULT_MIN_ROWS) -> tuple[dict[str, Any], list[str]]:
     """(spec dict to edit, notes for the practitioner); DataError when the file or the
-    label column does not do."""
+    label column does not do or `min_rows` is below 1."""
+    if min_rows < 1:
+        raise DataError(f"The fewest rows an owner must train on is at least 1 (got {min_rows}).")
     with open_table(path, sheet=sheet) as table:
-        return _draft(table, path, label, title)
+        spec, notes = _draft(table, path, label, title)
+    spec["schema"]["min_rows"] = int(min_rows)
+    return spec, notes
 
 
 def _draft(table: Table, path: str | Path, label: str,
@@ -99,7 +106,7 @@ def _draft(table: Table, path: str | Path, label: str,
         "description": "",
         "task": "binary_classification" if binary else "multiclass_classification",
         "schema": {"columns": columns, "label": label, "classes": classes,
-                   "min_rows": 20},
+                   "min_rows": DEFAULT_MIN_ROWS},
         "model": {"type": "logistic" if binary else "softmax", "hidden": [],
                   "n_features": len(columns), "n_classes": len(classes)},
         "training": {"optimizer": "sgd", "learning_rate": 0.1, "epochs": 10, "batch_size": 32,

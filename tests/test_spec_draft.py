@@ -44,6 +44,12 @@ def test_draft_with_text_classes_and_an_unclean_name(tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
     assert main(["spec-from", str(path), "--label", "kind"]) == 1
     assert "no column 'kind' for the label" in capsys.readouterr().err
+    # the fewest rows an owner must bring is an option (a bounty open to one-row owners)
+    assert draft["schema"]["min_rows"] == 20
+    assert main(["spec-from", str(path), "--label", "species", "--min-rows", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["schema"]["min_rows"] == 1
+    assert main(["spec-from", str(path), "--label", "species", "--min-rows", "0"]) == 1
+    assert "at least 1 (got 0)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("content", [b"a,b\n1,x\n", b"\x00\x00garbage"])
