@@ -72,6 +72,24 @@ def test_list_and_show_check_the_spec_against_its_hash(market, client, tmp_path)
         client.show(99)
 
 
+def test_a_finished_bounty_is_re_read_while_its_leftover_is_claimed(market, client):
+    """The list caches a finished bounty only once its escrow is empty: claiming its
+    leftover still changes it (it showed the escrow from before the claims)."""
+    practitioner = market.chain.accounts[1]
+    bounty_id, _ = market.create_bounty(practitioner, rounds=1)
+    signer = funded_signer(market.chain)
+    client.submit(signer, bounty_id, blob_hash(b"update"), "file:///update.bin")
+    market.chain.travel_to(market.deadline(bounty_id, 0) + 1)
+    send(market.board.functions.finalize(bounty_id, 0, [signer.address], [60 * TOKEN_UNIT],
+                                         keccak(b"model-1"), "file:///m1", keccak(b"report"), "file:///r"),
+         practitioner)
+    (listed,) = [b for b in client.list_bounties() if b.id == bounty_id]
+    assert (listed.status, listed.escrow) == ("completed", 40 * TOKEN_UNIT)  # paid 60, 40 left over
+    client.claim(signer)  # the pay and the leftover share: the escrow is empty
+    (listed,) = [b for b in client.list_bounties() if b.id == bounty_id]
+    assert listed.escrow == 0
+
+
 def test_a_stranger_spec_uri_cannot_open_local_files(market, store, tmp_path):
     """A bounty whose specURI names a file outside the wallet's blob directories: never opened."""
     secret = tmp_path / "private.txt"

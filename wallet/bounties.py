@@ -218,8 +218,9 @@ class BountyClient:
         return bounty
 
     def list_bounties(self, refresh: bool = True) -> list[Bounty]:
-        """Every bounty, newest first. Finished bounties come from the cache once seen (they
-        cannot change); the others are re-read. Without refresh, only the cache."""
+        """Every bounty, newest first. Finished bounties whose escrow is empty come from the
+        cache once seen (they cannot change; a finished bounty still holding escrow pays it out
+        as its leftover is claimed); the others are re-read. Without refresh, only the cache."""
         cached = {b.id: b for b in self._cache_all()}
         if not refresh:
             return sorted(cached.values(), key=lambda b: b.id, reverse=True)
@@ -227,7 +228,7 @@ class BountyClient:
         found = []
         for bounty_id in range(self.count(), 0, -1):
             old = cached.get(bounty_id)
-            if old is not None and old.phase == "closed" and (
+            if old is not None and old.phase == "closed" and old.escrow == 0 and (
                     old.status == "completed" or (old.status == "cancelled" and old.round_state != "open")):
                 found.append(old)
             else:
