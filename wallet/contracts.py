@@ -30,6 +30,7 @@ ERROR_MESSAGES: dict[str, str] = {
     "GracePeriodNotOver": "The round cannot be expired yet: its grace period is not over.",
     "NotASubmitter": "{0} did not submit to this round.",
     "DuplicateContributor": "{0} is listed more than once.",
+    "DuplicateCredit": "{0} already has a credit for this round.",
     "OverBudget": "The amounts add up to more than the round's reward.",
     "BadSignature": "The signature does not match the submission and contributor.",
     "SignatureExpired": "The signed submission has expired.",

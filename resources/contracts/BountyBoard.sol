@@ -55,6 +55,7 @@ contract BountyBoard is ReentrancyGuard, EIP712 {
         uint256 carry;
         uint256 leftover; // the carry at the end, shared by `claimLeftover`
         uint256 totalPaid; // sum of what finalisation assigned in this bounty
+        uint256 totalCredit; // sum of the credits of rounds that paid nobody (`assignCredits`)
         uint256 submissionCount; // sum of closed rounds' submitters (added at close: cheaper than per submit)
         bytes32 specHash;
         string specURI;
@@ -67,6 +68,7 @@ contract BountyBoard is ReentrancyGuard, EIP712 {
         uint64 submittedAt;
         bool rewarded; // set while finalising: rejects a contributor listed twice
         bool collected; // its expiry share was credited
+        bool credited; // its credit for the round was recorded (`assignCredits`)
         string uri;
     }
 
@@ -89,6 +91,7 @@ contract BountyBoard is ReentrancyGuard, EIP712 {
         uint256 paid; // assigned to it by finalisation
         uint32 rounds; // rounds it submitted to
         uint256 leftoverPaid; // its leftover share, once credited (never 0 then)
+        uint256 credit; // its credits from rounds that paid nobody (`assignCredits`)
     }
 
     /// @notice Bounds that keep every loop and every timestamp sum far from gas and type limits.
@@ -134,6 +137,7 @@ contract BountyBoard is ReentrancyGuard, EIP712 {
     event RewardClaimed(address indexed account, address indexed token, uint256 amount);
     event BountyEnded(uint256 indexed bountyId, uint256 leftover);
     event LeftoverClaimed(uint256 indexed bountyId, address indexed account, uint256 amount);
+    event CreditAssigned(uint256 indexed bountyId, uint32 indexed round, address indexed contributor, uint256 credit);
     event ValidationRevealed(uint256 indexed bountyId, bytes32 dataHash, string uri);
 
     error NotOwner();
@@ -162,6 +166,7 @@ contract BountyBoard is ReentrancyGuard, EIP712 {
     error AlreadyCollected();
     error BountyNotEnded();
     error AlreadyRevealed();
+    error DuplicateCredit(address contributor);
 
     constructor(uint64 gracePeriod_) EIP712("QuarryBountyBoard", "1") {
         if (gracePeriod_ == 0 || gracePeriod_ > MAX_DURATION) revert InvalidParameters();
@@ -224,6 +229,36 @@ contract BountyBoard is ReentrancyGuard, EIP712 {
     ) external nonReentrant {
         (Bounty storage b, Round storage r) = _finalizableRound(bountyId, round);
         _assign(bountyId, b, r, round, contributors, amounts);
+    }
+
+    /// @notice For a round whose valuation paid nobody (no update's value was distinguishable
+    /// from zero): what each listed submitter's update was worth by the valuation's estimate,
+    /// in token units of the round's reward (each at most `rewardPerRound`). If the whole
+    /// bounty pays nobody, its leftover is shared by these credits instead of equally per
+    /// submission, which would pay copies and junk as much as the best update. Only the owner,
+    /// before the round is finalized (as `assignRewards`), once per submitter and round.
+    function assignCredits(
+        uint256 bountyId,
+        uint32 round,
+        address[] calldata contributors,
+        uint256[] calldata credits
+    ) external nonReentrant {
+        (Bounty storage b, Round storage r) = _finalizableRound(bountyId, round);
+        if (contributors.length != credits.length) revert LengthMismatch();
+        uint256 total = 0;
+        for (uint256 i = 0; i < contributors.length; ++i) {
+            address contributor = contributors[i];
+            Submission storage s = r.submissions[contributor];
+            if (s.submittedAt == 0) revert NotASubmitter(contributor);
+            if (s.credited) revert DuplicateCredit(contributor);
+            uint256 credit = credits[i];
+            if (credit > b.rewardPerRound) revert OverBudget();
+            s.credited = true;
+            _shares[bountyId][contributor].credit += credit;
+            total += credit;
+            emit CreditAssigned(bountyId, round, contributor, credit);
+        }
+        b.totalCredit += total;
     }
 
     /// @notice Closes `round` with the last batch of the practitioner's payout (see
@@ -358,8 +393,9 @@ contract BountyBoard is ReentrancyGuard, EIP712 {
     }
 
     /// @notice Credits `account`'s share of an ended bounty's leftover (anyone may call it for
-    /// anyone; once per account): pro rata to what finalisation paid it in the bounty, or, if
-    /// the bounty paid nobody, to the number of rounds it submitted to.
+    /// anyone; once per account): pro rata to what finalisation paid it in the bounty; if the
+    /// bounty paid nobody, to its credits (`assignCredits`); if nobody has a credit either, to
+    /// the number of rounds it submitted to.
     function claimLeftover(uint256 bountyId, address account) external nonReentrant {
         Bounty storage b = _existingBounty(bountyId);
         if (!b.ended) revert BountyNotEnded();
@@ -466,6 +502,12 @@ contract BountyBoard is ReentrancyGuard, EIP712 {
         _existingBounty(id);
         Share storage share = _shares[id][account];
         return (share.paid, share.rounds, share.leftoverPaid);
+    }
+
+    /// @notice `account`'s credits in the bounty (`assignCredits`) and the bounty's total.
+    function getCredit(uint256 id, address account) external view returns (uint256 credit, uint256 totalCredit) {
+        Bounty storage b = _existingBounty(id);
+        return (_shares[id][account].credit, b.totalCredit);
     }
 
     /// @notice The revealed validation set (zero hash and "" until revealed).
@@ -620,6 +662,7 @@ contract BountyBoard is ReentrancyGuard, EIP712 {
     function _leftoverShare(Bounty storage b, Share storage share) private view returns (uint256) {
         if (b.leftover == 0) return 0;
         if (b.totalPaid != 0) return Math.mulDiv(b.leftover, share.paid, b.totalPaid);
+        if (b.totalCredit != 0) return Math.mulDiv(b.leftover, share.credit, b.totalCredit);
         return Math.mulDiv(b.leftover, share.rounds, b.submissionCount);
     }
 
