@@ -191,14 +191,36 @@ class BoardClient:
         )
         return _hex(receipt["transactionHash"])
 
-    def _already_assigned(self, call: Any) -> bool:
-        """Whether the board already holds this payout batch (a resumed finalize)."""
+    def assign_credits(
+        self, bounty_id: int, round_index: int, contributors: list[str], credits: list[int],
+        batch: int = PAYOUT_BATCH,
+    ) -> int:
+        """Record the credits of a round that pays nobody (`assignCredits`, before `finalize`):
+        the leftover's shares if the whole bounty pays nobody. Batches the board already holds
+        (a resumed run) are skipped. Returns the number of transactions sent."""
+        if len(contributors) != len(credits):
+            raise QuarryError("assign_credits needs one credit per contributor.")
+        accounts = [Web3.to_checksum_address(c) for c in contributors]
+        sent = 0
+        for start in range(0, len(accounts), max(1, batch)):
+            call = self.board.functions.assignCredits(
+                bounty_id, round_index, accounts[start:start + batch], credits[start:start + batch])
+            if self._already_assigned(call, "DuplicateCredit"):
+                continue
+            self._send(call, f"credit bounty {bounty_id} round {round_index}, contributors "
+                             f"{start + 1}-{min(start + batch, len(accounts))} of {len(accounts)}")
+            sent += 1
+        return sent
+
+    def _already_assigned(self, call: Any, duplicate: str = "DuplicateContributor") -> bool:
+        """Whether the board already holds this batch (a resumed finalize): its dry run reverts
+        with `duplicate`."""
         if self.signer is None:
             return False
         try:
             call.call({"from": self.signer.address})
         except Exception as exc:  # a revert: the batch itself will say why when sent
-            return revert_error_name(exc) == "DuplicateContributor"
+            return revert_error_name(exc) == duplicate
         return False
 
     def reveal_validation(self, bounty_id: int, data_hash: str, uri: str) -> str:

@@ -28,7 +28,7 @@ from practitioner.invitations import admits, invited_addresses, not_invited_reas
 from practitioner.report import report_bytes, report_of_valuation
 from practitioner.session import Session
 from practitioner.state import load_validation, local_blob_path, read_json, write_json
-from practitioner.valuation import encoding_slack, value_round
+from practitioner.valuation import encoding_slack, round_credits, value_round
 from trainer.models import model_from_bytes, model_from_spec, model_to_bytes
 from trainer.spec import BountySpec
 from wallet.bounties import Bounty
@@ -195,6 +195,9 @@ def evaluate_round(
         model_hash=info.model_hash, next_model_hash=next_hash, reward=bounty.reward_per_round,
         metric=VALUATION_METRIC,
     )
+    credited = round_credits(valuation, bounty.reward_per_round)
+    if credited:  # a round that pays nobody: the credits it records on chain, for anyone to see
+        report["credits"] = {address: str(credit) for address, credit in credited}
     report_hash, report_uri = session.publish(report_bytes(report), spec.inbox_url)
     payees = valuation.payouts
     record = {
@@ -202,6 +205,9 @@ def evaluate_round(
         "round": round_index,
         "contributors": [address for address, _ in payees],
         "amounts": [str(amount) for _, amount in payees],
+        # a round that pays nobody: what each update was worth by its estimate (assignCredits)
+        "credits": {"contributors": [address for address, _ in credited],
+                    "amounts": [str(credit) for _, credit in credited]},
         "nextModelHash": next_hash,
         "nextModelURI": next_uri,
         "reportHash": report_hash,

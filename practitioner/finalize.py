@@ -31,8 +31,13 @@ def check_finalizable(session: Session, bounty_id: int, round_index: int) -> dic
 
 
 def finalize_round(session: Session, bounty_id: int, round_index: int) -> str:
-    """Send `finalize`; returns the transaction hash (recorded in round-<r>.json)."""
+    """Send `finalize` (after `assignCredits` when the round pays nobody); returns the
+    transaction hash (recorded in round-<r>.json)."""
     record = check_finalizable(session, bounty_id, round_index)
+    credits = record.get("credits") or {}
+    if credits.get("contributors"):  # a round that pays nobody: the leftover's fallback shares
+        session.client.assign_credits(bounty_id, round_index, list(credits["contributors"]),
+                                      [int(c) for c in credits["amounts"]])
     tx_hash = session.client.finalize(
         bounty_id, round_index, list(record["contributors"]), [int(a) for a in record["amounts"]],
         record["nextModelHash"], record["nextModelURI"], record["reportHash"], record["reportURI"],

@@ -119,6 +119,20 @@ class Valuation:
         return [(line.address, line.amount) for line in self.contributors if line.amount > 0]
 
 
+def round_credits(valuation: Valuation, reward: int) -> list[tuple[str, int]]:
+    """(address, credit) per counted update worth something by the valuation's estimate when
+    the round pays nobody (none when it pays anyone): reward * max(0, value) * payFactor /
+    their sum, floored, the positive ones (copies and rejected updates none). They are
+    recorded on chain (`assignCredits`); if the whole bounty pays nobody, its leftover is
+    shared by them instead of equally per submission."""
+    if valuation.payouts:
+        return []
+    weights = [(line.address, max(0.0, line.value) * line.pay_factor) for line in valuation.contributors
+               if line.copy_of is None and math.isfinite(line.value) and math.isfinite(line.pay_factor)]
+    amounts = allocate_reward([w for _, w in weights], reward)
+    return [(address, amount) for (address, _), amount in zip(weights, amounts, strict=True) if amount > 0]
+
+
 def project_to_ball(update: np.ndarray, radius: float, slack: float = 0.0) -> np.ndarray:
     """The update scaled back onto the ball of `radius` when its norm exceeds radius + slack.
     The slack is the fixed-point round trip's reach (`encoding_slack`): an honest update

@@ -10,11 +10,12 @@ import pytest
 from eth_hash.auto import keccak
 
 from practitioner.chain import ROUND_FINALIZED
-from practitioner.evaluate import evaluate_round, load_spec, model_params
+from practitioner.evaluate import evaluate_round, load_spec, model_params, round_record_path
 from practitioner.finalize import finalize_round
 from practitioner.post import post_bounty
 from practitioner.report import parse_report
 from practitioner.runner import process_due_rounds, seconds_to_next_deadline, upload_window
+from practitioner.state import write_json
 from tests.chain_fixtures import GRACE_PERIOD, TOKEN_UNIT, send
 from tests.practitioner_fixtures import practitioner_on_market
 from trainer.data import load_data
@@ -121,6 +122,53 @@ def test_two_rounds_pay_honest_owners_and_not_the_free_rider(setup):
     assert any("replay" in r["reason"] for r in report["rejected"])
     assert session.client.bounty(bounty_id).status == "completed"
     assert process_due_rounds(session, private_key) == []
+
+
+def test_credits_are_the_estimated_values_of_a_round_that_pays_nobody():
+    from practitioner.report import ContributorLine
+    from practitioner.valuation import Valuation, round_credits
+
+    def line(address, value, amount=0, factor=1.0, copy_of=None):
+        return ContributorLine(address, "0x", value, amount, 0.5, std_err=0.01, pay_factor=factor,
+                               copy_of=copy_of)
+
+    def valuation(*lines):
+        zero = np.zeros(1)
+        return Valuation(zero, zero, list(lines), [], "exact", None, 1, len(lines), 0.6, 0.5)
+
+    unpaid = valuation(line("a", 0.5), line("b", 0.5, factor=0.5), line("c", -0.01),
+                       line("d", 0.0, copy_of="a"))
+    assert round_credits(unpaid, 3000) == [("a", 2000), ("b", 1000)]  # 0.5 : 0.5 x 0.5
+    assert round_credits(valuation(line("a", 0.03, amount=5), line("b", 0.02)), 1000) == []  # paid someone
+    assert round_credits(valuation(line("c", -0.01)), 1000) == []
+
+
+def test_a_round_that_pays_nobody_sends_its_credits_and_the_leftover_follows_them(tmp_path):
+    """The round's record carries credits when its valuation paid nobody; finalize sends them
+    (`assignCredits`, batches already on chain skipped) before closing the round, and when the
+    bounty paid nobody its leftover goes by them: the zero update's address gets nothing."""
+    market, session, private_key = practitioner_on_market(tmp_path)
+    bounty_id = post_bounty(session, DEMO / "wine_spec.json", validation_files=[str(DEMO / "wine_validation.csv")],
+                            reward_per_round=REWARD, rounds=1, round_seconds=600).bounty_id
+    owners = market.chain.accounts[1:4]
+    blobs, zero_blob, _ = _owner_blobs(session, bounty_id, 0, ["wine_owner_a.csv", "wine_owner_b.csv"])
+    for owner, blob in zip(owners, [*blobs, zero_blob], strict=True):
+        _submit(market, session, bounty_id, 0, owner, blob)
+    market.chain.advance(601)
+    evaluation = evaluate_round(session, bounty_id, 0, private_key)
+    assert evaluation.record["contributors"] and evaluation.record["credits"]["contributors"] == []  # paid
+    # as evaluate writes it for a round whose updates were all indistinguishable from zero
+    record = {**evaluation.record, "contributors": [], "amounts": [],
+              "credits": {"contributors": owners[:2], "amounts": ["3", "1"]}}
+    write_json(round_record_path(session, bounty_id, 0), record)
+    # a run cut short after sending the credits: the repeat skips them and finalizes
+    assert session.client.assign_credits(bounty_id, 0, owners[:2], [3, 1]) == 1
+    assert session.client.assign_credits(bounty_id, 0, owners[:2], [3, 1]) == 0
+    finalize_round(session, bounty_id, 0)
+    credit = market.board.functions.getCredit
+    assert [credit(bounty_id, o).call() for o in owners] == [[3, 4], [1, 4], [0, 4]]
+    share = market.board.functions.leftoverShare
+    assert [share(bounty_id, o).call() for o in owners] == [REWARD * 3 // 4, REWARD // 4, 0]
 
 
 def test_post_refuses_bad_input_and_changes_nothing(setup, tmp_path):
