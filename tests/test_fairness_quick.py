@@ -109,6 +109,19 @@ def test_measured_levels_of_a_sybil_splitting_its_rows(quick):
             assert row[f"split{k}_boosted_group_median_ratio"] > row[f"split{k}_group_median_ratio"], (k, name)
 
 
+def test_a_bounty_shares_its_leftover_by_pay(quick):
+    """Each split's rounds as one bounty, its leftover shared as the board shares it (in
+    proportion to pay; docs/PROTOCOL.md, "A bounty's leftover"): pay still ranks owners by true
+    value over the bounty, and the owner paid most takes more than the largest true share (the
+    leftover goes to those whose value was distinguishable from zero)."""
+    for name, row in quick["per_dataset"].items():
+        assert row["bounty_rank_correlation"] >= 0.9, name  # 0.95-0.99 here
+        assert row["bounty_rank_correlation"] >= row["rank_correlation"] - 0.02, name
+        assert 0.0 < row["bounty_leftover_mean_share"] < 0.6, name  # 6-52 % here
+        assert row["bounty_top_owner_max_share"] >= row["oracle_bounty_top_owner_max_share"], name
+        assert row["bounty_nobody_paid_rate"] == 0.0, name
+
+
 def test_command_line_json(capsys):
     assert fairness.main(["--splits", "1", "--datasets", "iris", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
