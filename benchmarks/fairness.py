@@ -78,13 +78,16 @@ Measured (JSON keys; each also per data set under `per_dataset`):
   `trainer.train.batch_weight`; an owner that knows the protocol need not).
 - bounty_* (per data set): each split's rounds as one bounty whose unassigned reward (the
   carry) is shared at the end as the board shares it (`BountyBoard.claimLeftover`: in
-  proportion to what each owner was paid, equally per submission when nobody was):
+  proportion to what each owner was paid; when nobody was, by the credits of rounds that paid
+  nobody, each owner's estimated value x pay factor as a share of its round):
   bounty_rank_correlation (each owner's share of the bounty against its mean true share),
   bounty_free_rider_max_share, bounty_leftover_mean_share / _max_share (the unassigned part
   of the bounty's reward), bounty_leftover_multiplier_max / _median (an owner's final share /
   what its rounds paid it; the same for every paid owner of a bounty), bounty_nobody_paid_rate,
   bounty_top_owner_max_share (the largest share of a bounty one owner took) and
-  oracle_bounty_top_owner_max_share (the largest mean true share).
+  oracle_bounty_top_owner_max_share (the largest mean true share);
+  bounty_by_estimate_rank_correlation / _free_rider_max_share / _top_owner_max_share: the same
+  if the leftover were always shared by the rounds' estimated values (not the protocol).
 - honest_unpaid_rate: share of the honest owners' rounds paid nothing (the maximum over data
   sets); paid_share_mean: the mean share of a round paid (the rest is carried; the minimum).
 - final_accuracy_value / _lcb / _central (full mode): test accuracy after 3 rounds when the
@@ -417,7 +420,7 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
     market = build_market(name, split)
     params = model_from_spec(market.spec).get_params()
     out: dict[str, Any] = {"validation_rows": len(market.y_val), "parameters": int(params.size), "free": [], "noisy60": [], "noisy30": [], "clone": [], "order": [],
-                           "merged": 0, "pairs": 0, "pay": [], "true": [], "influence": [],
+                           "merged": 0, "pairs": 0, "pay": [], "true": [], "influence": [], "estimate": [],
                            "honest_pairs": [], "sybil_pairs": [], "copy_credit_errors": 0,
                            "copy_order": []}
     disjoint = [*HONEST, *NOISY, "one_row"]
@@ -486,6 +489,11 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
             if oracle["h_big"] > 0:
                 out.setdefault(f"oracle_split{k}", []).append(group_total(oracle_k, list(parts)) / oracle["h_big"])
         out["pay"].append([shares[o] for o in owners])
+        # each owner's estimated value x pay factor (what `round_credits` records when nobody
+        # is paid): the leftover's shares under the alternative rule measured at the bounty level
+        estimate = {line.address: max(0.0, line.value) * line.pay_factor for line in base.contributors
+                    if line.copy_of is None}
+        out["estimate"].append([estimate.get(addresses[o], 0.0) for o in owners])
         out["true"].append([truth[o] for o in owners])
         owner_at = {addresses[o]: o for o in owners}
         clip = market.spec.privacy.clip_norm
@@ -607,17 +615,23 @@ def model_rules(name: str, split: int, rounds: int = 3) -> dict[str, float]:
     return result
 
 
-def bounty_totals(pay: list[list[float]]) -> tuple[np.ndarray, np.ndarray, float]:
+def bounty_totals(pay: list[list[float]], credits: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """(paid, final, leftover) per owner over one bounty whose rounds paid `pay` (rounds x
     owners, shares of a round), with the board's leftover rule (BountyBoard.claimLeftover):
-    what the rounds left unassigned is shared in proportion to what each owner was paid, or,
-    when nobody was paid, equally per submission (here every owner submitted every round).
+    what the rounds left unassigned is shared in proportion to what each owner was paid; when
+    nobody was paid, by `credits` (what `round_credits` records in rounds that pay nobody);
+    without credits either, equally per submission (here every owner submitted every round).
     Shares of the bounty's whole reward."""
     rounds = len(pay)
     paid = np.asarray(pay, dtype=np.float64).sum(axis=0)
     leftover = max(0.0, rounds - float(paid.sum()))
     total = float(paid.sum())
-    share_of_leftover = paid / total if total > 0 else np.full(paid.size, 1.0 / paid.size)
+    if total > 0:
+        share_of_leftover = paid / total
+    elif float(credits.sum()) > 0:
+        share_of_leftover = credits / float(credits.sum())
+    else:
+        share_of_leftover = np.full(paid.size, 1.0 / paid.size)
     return paid / rounds, (paid + leftover * share_of_leftover) / rounds, leftover / rounds
 
 
@@ -627,8 +641,12 @@ def bounty_level(splits: list[dict[str, Any]]) -> dict[str, float]:
     free = [([*HONEST, *NOISY, "one_row"] + ["zero", "random"]).index(o) for o in FREE_RIDERS]
     final_all, true_all, free_final, amplification, leftovers, nobody = [], [], [], [], [], 0
     top, top_true = [], []
+    # the alternative: the leftover shared by the rounds' estimated values (credits in every round)
+    by_estimate_all, by_estimate_free, by_estimate_top = [], [], []
     for s in splits:
-        paid, final, leftover = bounty_totals(s["pay"])
+        estimates = np.asarray([true_shares(row) for row in s["estimate"]])
+        credit = estimates.sum(axis=0)  # each round's estimated values as shares of it
+        paid, final, leftover = bounty_totals(s["pay"], credit)
         truth = np.mean([true_shares(row) for row in s["true"]], axis=0)
         final_all += list(final)
         true_all += list(truth)
@@ -638,6 +656,10 @@ def bounty_level(splits: list[dict[str, Any]]) -> dict[str, float]:
         nobody += int(paid.sum() == 0)
         top.append(float(final.max()))
         top_true.append(float(truth.max()))
+        alternative = paid + (leftover * credit / credit.sum() if credit.sum() > 0 else final - paid)
+        by_estimate_all += list(alternative)
+        by_estimate_free += [float(alternative[i]) for i in free]
+        by_estimate_top.append(float(alternative.max()))
     return {
         # share of the bounty's whole reward, rounds' pay and leftover together
         "bounty_rank_correlation": spearman(final_all, true_all),
@@ -651,6 +673,10 @@ def bounty_level(splits: list[dict[str, Any]]) -> dict[str, float]:
         # the largest share of a bounty one owner takes, and the largest true share
         "bounty_top_owner_max_share": max(top),
         "oracle_bounty_top_owner_max_share": max(top_true),
+        # the same with the leftover shared by the rounds' estimated values (not the protocol)
+        "bounty_by_estimate_rank_correlation": spearman(by_estimate_all, true_all),
+        "bounty_by_estimate_free_rider_max_share": max(by_estimate_free),
+        "bounty_by_estimate_top_owner_max_share": max(by_estimate_top),
     }
 
 
