@@ -86,6 +86,7 @@ def test_the_report_says_why_a_counted_update_was_paid_nothing():
                             "mine": line})
 
     assert "could not be told apart from chance" in html(stdErr=0.006)  # 0.01 - 2 x 0.006 < 0
+    assert "privacy noise if you added it" in html(stdErr=0.006)  # not blamed on noise never added
     assert "did not lower the model" in html(value=-0.003)
     assert "not distinguishable from a random one" in html(payFactor=0.0)
     assert "Paid at" not in html(payFactor=0.0)  # one reason, not two
