@@ -130,6 +130,7 @@ from practitioner.valuation import (
     DecodedSubmission,
     Valuation,
     coalition_params,
+    credit_weights,
     encoding_slack,
     pay_factors,
     value_round,
@@ -169,6 +170,10 @@ FREE_RIDERS = ("zero", "random", "one_row")
 HONEST = ("h_small", "h_mid", "h_big", "h_big2")
 NOISY = ("noisy30", "noisy60")
 SPLITS = (2, 4)  # a sybil sending the big owner's rows as k parts from k addresses
+# every round's owners with disjoint rows, then the zero and random free riders (the order of
+# each round's `pay`, `true` and `estimate` rows)
+DISJOINT = (*HONEST, *NOISY, "one_row")
+OWNERS = (*DISJOINT, "zero", "random")
 
 
 def address(name: str, split: int) -> str:
@@ -245,9 +250,11 @@ def split_parts(market: Market, params: np.ndarray, owner: str, k: int) -> dict[
     """The owner's rows cut into k disjoint parts, each trained as the wallet does and sent
     from its own address (a sybil splitting its data)."""
     x, y = market.parts[owner]
-    return {name: wallet_update(market.spec, params, xs, ys, f"{market.name}:{market.split}:{name}")
-            for i, (xs, ys) in enumerate(zip(np.array_split(x, k), np.array_split(y, k), strict=True))
-            for name in [f"{owner}_part{i}_of_{k}"]}
+    parts = {}
+    for i, (xs, ys) in enumerate(zip(np.array_split(x, k), np.array_split(y, k), strict=True)):
+        name = f"{owner}_part{i}_of_{k}"
+        parts[name] = wallet_update(market.spec, params, xs, ys, f"{market.name}:{market.split}:{name}")
+    return parts
 
 
 def base_updates(market: Market, params: np.ndarray) -> dict[str, np.ndarray]:
@@ -423,10 +430,10 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
                            "merged": 0, "pairs": 0, "pay": [], "true": [], "influence": [], "estimate": [],
                            "honest_pairs": [], "sybil_pairs": [], "copy_credit_errors": 0,
                            "copy_order": []}
-    disjoint = [*HONEST, *NOISY, "one_row"]
+    disjoint = list(DISJOINT)
     for round_index in range(rounds):
         updates = base_updates(market, params)
-        owners = [*disjoint, "zero", "random"]
+        owners = list(OWNERS)
         chain = list(market.rng.permutation(owners))
         if round_index % 2 == 1:
             chain.reverse()  # the second round in reverse order
@@ -491,8 +498,7 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
         out["pay"].append([shares[o] for o in owners])
         # each owner's estimated value x pay factor (what `round_credits` records when nobody
         # is paid): the leftover's shares under the alternative rule measured at the bounty level
-        estimate = {line.address: max(0.0, line.value) * line.pay_factor for line in base.contributors
-                    if line.copy_of is None}
+        estimate = dict(credit_weights(base))
         out["estimate"].append([estimate.get(addresses[o], 0.0) for o in owners])
         out["true"].append([truth[o] for o in owners])
         owner_at = {addresses[o]: o for o in owners}
@@ -638,8 +644,8 @@ def bounty_totals(pay: list[list[float]], credits: np.ndarray) -> tuple[np.ndarr
 def bounty_level(splits: list[dict[str, Any]]) -> dict[str, float]:
     """Each split's rounds as one bounty, the leftover shared as the board shares it
     (`bounty_totals`): how far the leftover multiplies what the rounds paid."""
-    free = [([*HONEST, *NOISY, "one_row"] + ["zero", "random"]).index(o) for o in FREE_RIDERS]
-    final_all, true_all, free_final, amplification, leftovers, nobody = [], [], [], [], [], 0
+    free = [OWNERS.index(o) for o in FREE_RIDERS]
+    final_all, true_all, free_final, multipliers, leftovers, nobody = [], [], [], [], [], 0
     top, top_true = [], []
     # the alternative: the leftover shared by the rounds' estimated values (credits in every round)
     by_estimate_all, by_estimate_free, by_estimate_top = [], [], []
@@ -651,9 +657,11 @@ def bounty_level(splits: list[dict[str, Any]]) -> dict[str, float]:
         final_all += list(final)
         true_all += list(truth)
         free_final += [float(final[i]) for i in free]
-        amplification += [float(f / p) for f, p in zip(final, paid, strict=True) if p > 0]
         leftovers.append(leftover)
-        nobody += int(paid.sum() == 0)
+        if paid.sum() > 0:  # every paid owner's share is multiplied alike: by 1 / (1 - leftover)
+            multipliers += [1.0 / (1.0 - leftover)] * int((paid > 0).sum())
+        else:
+            nobody += 1
         top.append(float(final.max()))
         top_true.append(float(truth.max()))
         alternative = paid + (leftover * credit / credit.sum() if credit.sum() > 0 else final - paid)
@@ -667,8 +675,8 @@ def bounty_level(splits: list[dict[str, Any]]) -> dict[str, float]:
         "bounty_leftover_mean_share": float(np.mean(leftovers)),
         "bounty_leftover_max_share": max(leftovers),
         # final / paid per paid owner: how much the leftover multiplies an owner's pay
-        "bounty_leftover_multiplier_max": max(amplification) if amplification else 1.0,
-        "bounty_leftover_multiplier_median": float(np.median(amplification)) if amplification else 1.0,
+        "bounty_leftover_multiplier_max": max(multipliers) if multipliers else 1.0,
+        "bounty_leftover_multiplier_median": float(np.median(multipliers)) if multipliers else 1.0,
         "bounty_nobody_paid_rate": nobody / len(splits),
         # the largest share of a bounty one owner takes, and the largest true share
         "bounty_top_owner_max_share": max(top),

@@ -114,8 +114,8 @@ NULL_Z_FULL = 2.5
 # normal score z = Phi^-1(1 - p), about cosine * sqrt(d)).
 # - Kept: z >= ALIGNMENT_KEEP_Z = 1, i.e. the update points downhill of the reference at least
 #   as clearly as the luckiest random direction in six (one in six passes). The round's m
-#   groups of copies are tested together by Holm's step-down with ALIGNMENT_FREE_TESTS tests let off: sorted by p,
-#   the k-th passes while p_(k) <= ALIGNMENT_FLOOD_LEVEL / max(1, m - k + 1 - 14) (and z >= 1).
+#   groups of copies are tested together by Holm's step-down with ALIGNMENT_FREE_TESTS tests
+#   let off: sorted by p, the k-th passes while p_(k) <= ALIGNMENT_FLOOD_LEVEL / max(1, m - k + 1 - 14) (and z >= 1).
 #   So a round of up to 15 updates is screened by the single test alone, and with m0 random
 #   directions among the updates the chance that any of them passes the flood test is at most
 #   m0 * 6.7 % / max(1, m0 - 14): about 6.7 % for the whole round as a flood grows (7.4 % at
@@ -649,8 +649,8 @@ def screen_updates(
     one-sided z-test z = cosine * sqrt(d), cosine ~ N(0, 1/d)), whatever the update's norm.
     The round's m updates (one test per group of copies) are tested together
     (`aligned_step_down`): up to 15 of them by the single test z >= 1 (the update points
-    downhill of the reference as a random direction does one time in six; how much it is paid then rises with z,
-    `alignment_pay_factors`), and beyond, by Holm's step-down at 6.7 % with 14 tests let
+    downhill of the reference as a random direction does one time in six; how much it is
+    paid then rises with z, `alignment_pay_factors`), and beyond, by Holm's step-down at 6.7 % with 14 tests let
     off, so a flood of junk updates lets a random direction in with probability about
     6.7 % for the whole round, while an honest update's p is far smaller (z ~ 5 on 31-42
     parameters). On models of ~15 parameters or fewer an honest direction can be no rarer

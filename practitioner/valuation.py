@@ -119,6 +119,13 @@ class Valuation:
         return [(line.address, line.amount) for line in self.contributors if line.amount > 0]
 
 
+def credit_weights(valuation: Valuation) -> list[tuple[str, float]]:
+    """(address, max(0, value) x payFactor) per counted update that is not a copy: what each
+    update was worth by the valuation's estimate, before any lower bound."""
+    return [(line.address, max(0.0, line.value) * line.pay_factor) for line in valuation.contributors
+            if line.copy_of is None and math.isfinite(line.value) and math.isfinite(line.pay_factor)]
+
+
 def round_credits(valuation: Valuation, reward: int) -> list[tuple[str, int]]:
     """(address, credit) per counted update worth something by the valuation's estimate when
     the round pays nobody (none when it pays anyone): reward * max(0, value) * payFactor /
@@ -127,8 +134,7 @@ def round_credits(valuation: Valuation, reward: int) -> list[tuple[str, int]]:
     shared by them instead of equally per submission."""
     if valuation.payouts:
         return []
-    weights = [(line.address, max(0.0, line.value) * line.pay_factor) for line in valuation.contributors
-               if line.copy_of is None and math.isfinite(line.value) and math.isfinite(line.pay_factor)]
+    weights = credit_weights(valuation)
     amounts = allocate_reward([w for _, w in weights], reward)
     return [(address, amount) for (address, _), amount in zip(weights, amounts, strict=True) if amount > 0]
 

@@ -150,6 +150,10 @@ def test_statsmodels_tables_never_looked_at_keep_the_rules_that_hold():
     # 32 %; 31 % on these splits), more than on the other tables
     unpaid = {name: row["honest_unpaid_rate"] for name, row in extra["per_dataset"].items()}
     assert unpaid["modechoice"] >= 0.2 and unpaid["modechoice"] > max(unpaid["anes96"], unpaid["fair"])
+    # over a bounty, sharing the leftover by estimated values would rank it better (PROTOCOL, "A
+    # bounty's leftover", measured and not adopted: full mode 0.75 -> 0.84; 0.70 -> 0.80 here)
+    mode = extra["per_dataset"]["modechoice"]
+    assert mode["bounty_by_estimate_rank_correlation"] > mode["bounty_rank_correlation"] + 0.05
 
 
 def test_under_the_wallets_default_privacy():
@@ -158,15 +162,25 @@ def test_under_the_wallets_default_privacy():
     too, and so do the 60 %-noise and rank targets on these tables; the same file trained
     again in a second wallet is not a copy (its noise is its own) and is paid as a separate
     owner (docs/PROTOCOL.md, "Under the wallet's default privacy")."""
-    dp = fairness.run(["breast_cancer", "wine", "iris", "diabetes"], 2, privacy="default")
+    dp = fairness.run(["breast_cancer", "wine", "iris", "diabetes", "modechoice"], 2, privacy="default")
     assert dp["privacy"] == "default"
+    modechoice = dp["per_dataset"].pop("modechoice")  # the small 4-class table: measured levels
+    assert modechoice["rank_correlation"] >= 0.5  # 0.66 here; full mode 0.64 (0.74 without noise)
+    # sharing the leftover by estimated values would rank it better (PROTOCOL, "A bounty's
+    # leftover": full mode 0.69 -> 0.84; 0.69 -> 0.88 here)
+    assert modechoice["bounty_by_estimate_rank_correlation"] > modechoice["bounty_rank_correlation"] + 0.1
     assert dp["false_merge_rate"] == 0.0
     assert dp["copy_pair_max_ratio"] <= 1.0 + 1e-9 and dp["copy_credit_errors"] == 0
     assert dp["order_effect_max"] == 0.0 and dp["free_zero_max_share"] == 0.0
-    assert dp["rank_correlation_min"] >= 0.8  # 0.88-0.98 here; full mode 0.88-0.97 (0.64 modechoice)
+    assert min(row["rank_correlation"] for row in dp["per_dataset"].values()) >= 0.8  # 0.88-0.98 here
     for name, row in dp["per_dataset"].items():
         assert row["noisy60_to_honest_mean_ratio"] < 0.5, name  # 0.00-0.15 here
         assert row["noisy_to_honest_max_ratio"] < 1.0, name  # full mode: up to 1.22 on iris
         # the limit: a second wallet's update of the same file earns as another owner would
         assert row["same_data_pair_median_ratio"] > 1.1, name  # 1.12-1.44 here
-    assert dp["free_rider_max_share"] <= 0.06  # 3.9 % here (one row on wine); full mode 13.7 % (fair)
+        # splitting one's rows pays little under the noise: each part's noise is as large on
+        # fewer rows (medians 0.32-1.42 here; full mode 0.12-1.05, breast cancer 1.33 / 1.45)
+        assert max(row["split2_group_median_ratio"], row["split4_group_median_ratio"]) <= 1.5, name
+        assert row["honest_unpaid_rate"] <= 0.25, name  # 6-13 % here; full mode 3-22 %
+    assert max(row["free_rider_max_share"] for row in dp["per_dataset"].values()) <= 0.06  # 3.9 % here
+    # (full mode 13.7 %, on fair: not reached on these splits)
