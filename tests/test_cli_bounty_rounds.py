@@ -120,9 +120,13 @@ def test_each_bounty_shows_its_own_token_and_a_round_expires_from_the_cli(devnet
     assert run(home, "claim", "--password-file", wallet_files["pw"]) == 0
     assert "Claimed 5 TUSD" in capsys.readouterr().out
     assert dollars.functions.balanceOf(me.address).call() == 5_000_000
-    assert run(home, "claim", "--token", dollars.address, "--password-file", wallet_files["pw"]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith(f"error: {me.address} has nothing to claim in TUSD (unverified token") and err.count("\n") == 1
+    # nothing left: an answer on stdout and exit 0, not an error
+    assert run(home, "claim", "--token", dollars.address, "--password-file", wallet_files["pw"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"Nothing to claim: {me.address} has nothing to claim in TUSD (unverified token")
+    assert out.count("\n") == 1 and err == ""
+    assert run(home, "claim", "--token", dollars.address, "--password-file", wallet_files["pw"], "--json") == 0
+    assert json.loads(capsys.readouterr().out) == []
     assert run(home, "wallet", "history") == 0
     assert "+1.25 TUSD (unverified token" in capsys.readouterr().out
 

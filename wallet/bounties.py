@@ -23,7 +23,14 @@ from common.artifacts import abi
 from trainer import jsonsafe
 from wallet import eip712
 from wallet.blob_store import InboxRefusal, check_hash, fetch_blob, post_json
-from wallet.errors import InvalidInput, NetworkError, NotFound, QuarryError, TransactionFailed
+from wallet.errors import (
+    InvalidInput,
+    NetworkError,
+    NotFound,
+    NothingToClaim,
+    QuarryError,
+    TransactionFailed,
+)
 from wallet.history import HistoryScanner, events
 from wallet.network import check_address
 from wallet.token import TokenLabel, token_label
@@ -439,7 +446,7 @@ class BountyClient:
         """Claim everything claimable (in `token`, or every token of the account's rewards),
         after collecting the account's expiry and leftover shares on the board (`collect`).
 
-        Returns [(token, amount, tx hash)]; NotFound when nothing is claimable."""
+        Returns [(token, amount, tx hash)]; NothingToClaim when nothing is claimable."""
         self.collect(signer)
         tokens = [check_address(token)] if token else self._claim_tokens(signer.address)
         claimed = []
@@ -453,7 +460,7 @@ class BountyClient:
             claimed.append((each, amount, _hex(receipt["transactionHash"])))
         if not claimed:
             where = f" in {self.token(tokens[0]).text}" if token else ""
-            raise NotFound(f"{signer.address} has nothing to claim{where} on this board.")
+            raise NothingToClaim(f"{signer.address} has nothing to claim{where} on this board.")
         return claimed
 
     def _reward_tokens(self, account: str) -> list[str]:

@@ -28,6 +28,10 @@ class NotFound(QuarryError):
     """An account, bounty, file or other named thing does not exist."""
 
 
+class NothingToClaim(NotFound):
+    """An account has nothing claimable: an answer, not a failure (`quarry claim` exits 0)."""
+
+
 class NetworkError(QuarryError):
     """The RPC node is down, answers garbage, or is on the wrong chain."""
 

@@ -23,7 +23,7 @@ from wallet.cli.common import (
     print_json,
     unlocked_vault,
 )
-from wallet.errors import InvalidInput, NetworkError, NotFound
+from wallet.errors import InvalidInput, NetworkError, NotFound, NothingToClaim
 from wallet.untrusted import printable
 
 
@@ -583,7 +583,11 @@ def _token_amount(session: Session, token: str, units: int, exact: bool = False)
 
 def cmd_claim(args: argparse.Namespace) -> int:
     with Session(args, signs=True) as session:
-        claimed = session.bounty_client().claim(session.signer(), typed_address(args.token, "token address"))
+        try:
+            claimed = session.bounty_client().claim(session.signer(), typed_address(args.token, "token address"))
+        except NothingToClaim as nothing:  # an answer, not a failure: a script claiming daily exits 0
+            emit(args, [], printable(f"Nothing to claim: {nothing}"))
+            return 0
         # exact: a small remainder must not read "Claimed 0 QDT"
         text = "\n".join(f"Claimed {_token_amount(session, t, a, exact=True)} ({h})." for t, a, h in claimed)
     emit(args, [{"token": t, "amount": str(a), "hash": h} for t, a, h in claimed], printable(text, keep_newlines=True))
