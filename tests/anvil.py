@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,47 @@ def devnet(tmp_path: Path) -> Iterator[Devnet]:
 def anvil() -> Iterator[str]:
     with start_anvil() as url:
         yield url
+
+
+@dataclass
+class ChainIdOnlyNode:
+    """A real JSON-RPC server on 127.0.0.1 answering eth_chainId only (every other method:
+    -32601, as geth and anvil answer a method they lack); `calls` lists the methods asked."""
+
+    url: str
+    calls: list[str]
+
+
+@contextmanager
+def chain_id_only_node(chain_id: int) -> Iterator[ChainIdOnlyNode]:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    calls: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            calls.append(request["method"])
+            answer: dict = {"jsonrpc": "2.0", "id": request.get("id")}
+            if request["method"] == "eth_chainId":
+                answer["result"] = hex(chain_id)
+            else:
+                answer["error"] = {"code": -32601, "message": f"the method {request['method']} does not exist"}
+            body = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield ChainIdOnlyNode(f"http://127.0.0.1:{server.server_address[1]}", calls)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -18,9 +18,9 @@ from eth_account import Account
 from eth_utils import keccak
 
 from common.artifacts import abi
-from devnet.config import CHAIN_ID
+from devnet.config import CHAIN_ID, FAUCET_ETH, FAUCET_TOKENS
 from devnet.server_info import read_server_info
-from tests.anvil import devnet_w3, free_port
+from tests.anvil import chain_id_only_node, devnet_w3, free_port
 from tests.cli_fixtures import devnet, fast_scrypt, home, run, wallet_files  # noqa: F401 (fixtures)
 from wallet.blob_store import LocalBlobStore, blob_hash
 from wallet.bounties import BountyClient
@@ -214,8 +214,9 @@ def test_quarry_devnet_command_serves_until_terminated(tmp_path):
 
 def test_network_deploy_to_an_rpc_network(devnet, home, wallet_files, capsys):
     me = wallet_files["account"].address
-    devnet.faucet(me)  # an RPC network has no automatic faucet: fund the deployer by hand
-    assert run(home, "network", "use", devnet.url, "--name", "local") == 0
+    devnet.faucet(me)  # added --offline, the node is not known to have a faucet: fund by hand
+    # --offline: the node is not asked for its contracts (a Quarry devnet would name them)
+    assert run(home, "network", "use", devnet.url, "--name", "local", "--offline", "--chain-id", str(CHAIN_ID)) == 0
     assert "No BountyBoard is set" in capsys.readouterr().out
     assert run(home, "bounties", "list") == 1
     assert "No BountyBoard is configured for the network local" in capsys.readouterr().err
@@ -232,6 +233,91 @@ def test_network_deploy_to_an_rpc_network(devnet, home, wallet_files, capsys):
     assert run(home, "network", "use", "embedded") == 0
     assert run(home, "network", "deploy", "--password-file", wallet_files["pw"]) == 1
     assert "deploys its own contracts" in capsys.readouterr().err
+
+
+def _import_account(home: Path, tmp_path: Path, password_file: str) -> str:
+    account = Account.create()
+    key_file = tmp_path / f"key-{account.address}"
+    key_file.write_text(account.key.hex() + "\n")
+    assert run(home, "wallet", "import", "--private-key-file", str(key_file), "--password-file", password_file) == 0
+    return account.address
+
+
+def test_a_second_home_joins_another_homes_devnet(devnet, home, tmp_path, capsys):
+    """Owners sharing one machine: the second home gives only the first home's devnet URL;
+    the contracts and the faucet come from the node."""
+    w3 = devnet_w3(devnet)
+    bounty_id = _post_bounty(devnet, w3, tmp_path, duration=600)
+    second = tmp_path / "second"
+    (tmp_path / "pw").write_text("pw-2\n")
+    me = _import_account(second, tmp_path, str(tmp_path / "pw"))
+    capsys.readouterr()
+    name = devnet.url.split("://")[1]
+
+    assert run(second, "network", "use", devnet.url) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"Now using {name} (chain {CHAIN_ID}, {devnet.url}). Found on the node (a Quarry devnet): "
+        f"QuarryToken {devnet.token}, BountyBoard {devnet.board}. Its faucet funds a new account the "
+        "first time it is used ('quarry network faucet' asks again).")
+    assert run(second, "network", "list", "--json") == 0
+    joined = next(n for n in json.loads(capsys.readouterr().out) if n["current"])
+    assert (joined["name"], joined["kind"], joined["token"], joined["board"], joined["deploy_block"]) == (
+        name, "rpc", devnet.token, devnet.board, devnet.deploy_block())
+    assert run(second, "bounties", "list", "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(b["id"], b["token"], b["token_known"]) for b in listed] == [(bounty_id, devnet.token, True)]
+
+    # the node's faucet funds the second home's new account once, as on the embedded network
+    assert run(second, "wallet", "balance", "--json") == 0
+    out, err = capsys.readouterr()
+    assert f"New account on {name}: funded {me} from the faucet with 10 ETH and 1000 QDT." in err
+    assert [(b["symbol"], b["amount"]) for b in json.loads(out)["balances"]] == [("ETH", "10"), ("QDT", "1000")]
+    assert w3.eth.get_balance(me) == FAUCET_ETH
+    assert run(second, "wallet", "balance") == 0
+    assert "funded" not in capsys.readouterr().out
+    assert run(second, "network", "faucet") == 1  # asked again by name: the faucet's own limit
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: The node at {devnet.url} refused quarry_faucet: The faucet already funded {me}")
+    assert err.count("\n") == 1
+
+    # another account, funded by name (no automatic payment first), and not again by itself
+    other = _import_account(second, tmp_path, str(tmp_path / "pw"))
+    capsys.readouterr()
+    assert run(second, "network", "faucet", "--account", other, "--json") == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "account": other, "network": name, "eth": str(FAUCET_ETH), "qdt": str(FAUCET_TOKENS)}
+    qdt = w3.eth.contract(address=devnet.token, abi=abi("QuarryToken"))
+    assert qdt.functions.balanceOf(other).call() == FAUCET_TOKENS
+    assert run(second, "wallet", "balance", "--account", other) == 0
+    assert "funded" not in capsys.readouterr().out
+
+    # --token/--board given: they win over what the node names
+    board = "0x" + "12" * 20
+    assert run(tmp_path / "third", "network", "use", devnet.url, "--board", board, "--json") == 0
+    chosen = json.loads(capsys.readouterr().out)
+    assert (chosen["board"], chosen["token"], chosen["found_on_node"]) == (board, devnet.token, {"token": devnet.token})
+
+
+def test_a_node_without_quarry_methods_is_used_as_before(home, wallet_files, capsys):
+    """anvil, a public node: no quarry_contracts, so no contracts and no faucet, said plainly."""
+    with chain_id_only_node(CHAIN_ID) as node:
+        name = node.url.split("://")[1]
+        assert run(home, "network", "use", node.url) == 0
+        assert capsys.readouterr().out.strip() == (
+            f"Now using {name} (chain {CHAIN_ID}, {node.url}). No BountyBoard is set: give --board ADDRESS "
+            "or run 'quarry network deploy'.")
+        assert "quarry_contracts" in node.calls  # asked, and it did not answer
+        assert run(home, "bounties", "list") == 1
+        assert f"No BountyBoard is configured for the network {name}" in capsys.readouterr().err
+        assert run(home, "network", "faucet") == 1
+        assert capsys.readouterr().err == (
+            f"error: The network {name} has no faucet: its node at {node.url} is not a Quarry devnet (it does "
+            "not answer quarry_contracts or quarry_faucet). Ask whoever runs it for test ETH and tokens.\n")
+        assert "quarry_faucet" not in node.calls
+    with chain_id_only_node(CHAIN_ID) as quiet:
+        assert run(home, "network", "use", quiet.url, "--chain-id", str(CHAIN_ID), "--offline") == 0
+        assert "No BountyBoard is set" in capsys.readouterr().out
+        assert quiet.calls == []  # --offline: the node is not contacted at all
 
 
 def test_devnet_stop_when_nothing_runs_and_the_start_notice(home, capsys):

@@ -9,7 +9,16 @@ import pytest
 
 from common.artifacts import abi
 from devnet.config import CHAIN_ID
-from tests.anvil import devnet, devnet_w3, faucet_signer, free_port, start_devnet, store  # noqa: F401 (fixtures)
+from tests.anvil import (  # noqa: F401 (fixtures)
+    chain_id_only_node,
+    devnet,
+    devnet_w3,
+    faucet_signer,
+    free_port,
+    start_devnet,
+    store,
+)
+from wallet.devnet_client import has_faucet, node_contracts
 from wallet.errors import InvalidInput, NetworkError, NotFound
 from wallet.network import (
     EMBEDDED,
@@ -20,10 +29,12 @@ from wallet.network import (
     current_network,
     deploy_contracts,
     get_network,
+    is_loopback_url,
     list_networks,
     open_current,
     use_network,
 )
+from wallet.store import Store
 
 
 def test_embedded_is_the_default(store):
@@ -69,6 +80,59 @@ def test_use_url_probes_chain_id_and_records_contracts(store, devnet):
         use_network(store, "ftp://example.org")
     with pytest.raises(InvalidInput):
         use_network(store, EMBEDDED, chain_id=5)
+
+
+def test_use_fills_the_contracts_a_quarry_devnet_names(store, devnet, tmp_path):
+    """Another home's devnet joined by URL: its token, board and faucet come from the node."""
+    found = []
+    network = use_network(store, devnet.url, verify=True, discover=True, on_discovered=found.append)
+    assert (network.token, network.board) == (devnet.token, devnet.board)
+    assert network.deploy_block == devnet.deploy_block() and network.kind == "rpc"
+    assert found == [{"token": devnet.token, "board": devnet.board}]
+    assert get_network(store, network.name) == network and has_faucet(store, network)
+    # selected again: what it has is kept, nothing is filled
+    assert use_network(store, network.name, verify=True, discover=True, on_discovered=found.append) == network
+    assert len(found) == 1
+
+    # an address given by the user wins; only what it lacks comes from the node
+    other_board = "0x" + "12" * 20
+    with Store(tmp_path / "explicit") as explicit:
+        found.clear()
+        given = use_network(explicit, devnet.url, board=other_board, verify=True, discover=True,
+                            on_discovered=found.append)
+        assert (given.token, given.board, given.deploy_block) == (devnet.token, other_board, 0)
+        assert found == [{"token": devnet.token}]
+    # without `discover` (library callers, --offline) the node is not asked: as before
+    with Store(tmp_path / "plain") as plain:
+        bare = use_network(plain, devnet.url, verify=True)
+        assert (bare.token, bare.board) == (None, None) and not has_faucet(plain, bare)
+    # contracts named for another chain are not taken
+    assert node_contracts(devnet.url, CHAIN_ID + 1) is None
+    assert node_contracts(devnet.url, CHAIN_ID).board == devnet.board
+
+
+def test_only_a_devnet_on_this_machine_names_the_contracts(store):
+    assert is_loopback_url("http://127.0.0.1:18545") and is_loopback_url("http://localhost:8545")
+    assert is_loopback_url("http://127.0.1.1:8545") and is_loopback_url("http://[::1]:8545")
+    assert not is_loopback_url("http://192.0.2.10:8545") and not is_loopback_url("https://rpc.example.org")
+    found = []
+    # a node elsewhere is not asked (it could name a lookalike token as the network's own)
+    network = use_network(store, "http://192.0.2.10:8545", chain_id=CHAIN_ID, discover=True,
+                          on_discovered=found.append)
+    assert (network.token, network.board, found) == (None, None, [])
+    assert not has_faucet(store, network)
+
+
+def test_a_node_without_quarry_methods_leaves_the_contracts_unset(store):
+    found = []
+    with chain_id_only_node(CHAIN_ID) as node:
+        network = use_network(store, node.url, chain_id=CHAIN_ID, name="offline")
+        assert node.calls == []  # no discovery asked for (`--offline`): the node hears nothing
+        network = use_network(store, node.url, verify=True, discover=True, on_discovered=found.append)
+        assert node.calls == ["eth_chainId", "quarry_contracts"]
+    assert (network.name, network.token, network.board) == ("offline", None, None)
+    assert found == [] and not has_faucet(store, network)
+    assert node_contracts(node.url, CHAIN_ID) is None  # down now: no contracts, no error
 
 
 def test_use_names_verification_and_renames(store, devnet):

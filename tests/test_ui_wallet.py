@@ -6,6 +6,7 @@ import pytest
 from eth_account import Account
 from PySide6.QtGui import QGuiApplication
 
+from devnet.config import CHAIN_ID
 from devnet.server_info import devnet_dir
 from tests.anvil import start_devnet
 from tests.test_ui_support import (
@@ -16,6 +17,8 @@ from tests.test_ui_support import (
     wait_idle,
 )
 from wallet import token as tokens
+from wallet.network import use_network
+from wallet.store import Store
 from wallet.vault import Vault
 
 
@@ -101,3 +104,41 @@ def test_faucet_balances_receive_send_history(qtbot, devnet_home):
     qtbot.waitUntil(lambda: page.banner.isVisible(), timeout=20_000)
     assert "already mined" in page.banner.text
     wait_idle(qtbot, ctx)
+
+
+def test_another_homes_devnet_by_url_gives_its_contracts_and_faucet(qtbot, quarry_home, tmp_path):
+    """A second owner on the same machine points Settings at the first home's devnet: the
+    node names its board and token, and its faucet funds the new account as the embedded
+    network's would."""
+    vault, _info = Vault.import_mnemonic(quarry_home, TEST_PHRASE, PASSWORD)
+    vault.close()
+    with start_devnet(devnet_dir(tmp_path / "first-home")) as node:
+        with Store(quarry_home) as store:  # saved without its contracts (e.g. --offline)
+            use_network(store, node.url, CHAIN_ID)
+        flow = unlocked_window(qtbot, quarry_home)
+        window, ctx = flow.window, flow.ctx
+        assert ctx.chain.network.board is None
+        window.show_page("wallet")
+        page = window.page("wallet")
+        page.refresh()
+        qtbot.waitUntil(lambda: page.eth_balance.text() == "0", timeout=30_000)
+        assert page.faucet_button.isHidden()  # not known to have a faucet yet
+
+        window.show_page("settings")
+        settings = window.page("settings")
+        settings.refresh()
+        assert settings.rpc_url.text() == node.url
+        settings.network_apply.click()
+        qtbot.waitUntil(lambda: ctx.chain is not None and ctx.chain.network.board == node.board,
+                        timeout=30_000)
+        assert ctx.chain.network.token == node.token
+
+        window.show_page("wallet")
+        page.refresh()
+        qtbot.waitUntil(lambda: page.token_balance.text() == "1000", timeout=30_000)
+        assert page.eth_balance.text() == "10" and not page.faucet_button.isHidden()
+        assert f"{ctx.chain.network.name}'s faucet sent" in page.banner.text
+        page.banner.clear()
+        page.faucet_button.click()  # asked again by hand: the faucet's own limit, one line
+        qtbot.waitUntil(lambda: "already funded" in page.banner.text, timeout=30_000)
+        wait_idle(qtbot, ctx)

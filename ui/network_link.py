@@ -74,11 +74,12 @@ def connect(ctx: AppContext, on_done: Any = None, on_failure: Any = None) -> Non
 
 def use(ctx: AppContext, name_or_url: str, chain_id: int | None = None,
         on_done: Any = None, on_failure: Any = None) -> None:
-    """Select a network (by name or URL, with the expected chain id) and connect to it."""
+    """Select a network (by name or URL, with the expected chain id) and connect to it; another
+    home's devnet (a Quarry devnet) gives its contracts and faucet (`discover`)."""
     store = ctx.store
 
     def work(_task: Any) -> Any:
-        return networks.use_network(store, name_or_url, chain_id)
+        return networks.use_network(store, name_or_url, chain_id, discover=True)
 
     ctx.runner.run(work, on_success=lambda _n: connect(ctx, on_done, on_failure),
                    on_failure=on_failure)

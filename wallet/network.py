@@ -11,6 +11,7 @@ migrations.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import re
 from collections.abc import Callable
@@ -142,12 +143,21 @@ def use_network(
     name: str | None = None,
     *,
     verify: bool = False,
+    discover: bool = False,
+    on_discovered: Callable[[dict[str, str]], None] | None = None,
 ) -> Network:
     """Select a known network by name, or add one by URL, and make it the current one.
 
     For a new URL without --chain-id, the node is asked for its chain id (it must answer).
     With `verify`, an RPC network is selected only once its node answered with the expected
     chain id (NetworkError otherwise, and nothing is saved).
+
+    With `discover`, an RPC network on this machine (`is_loopback_url`) whose node is a Quarry
+    devnet (another home's embedded network: it answers `quarry_contracts` for this chain id) takes the token and board it
+    lacks from the node (`token`/`board` given here, or kept from before, win), and its
+    faucet is recorded (wallet.devnet_client.has_faucet); `on_discovered` is called with
+    what was filled ({"token": ADDRESS, "board": ADDRESS}, either or both). Any other node
+    leaves the network as it was.
     """
     if chain_id is not None and chain_id <= 0:
         raise InvalidInput(f"Not a chain id: {chain_id}")
@@ -188,9 +198,48 @@ def use_network(
         )
         if verify:
             check_chain(web3_for(network.rpc_url), network.rpc_url, network.chain_id)
+        if discover:
+            network, filled = _fill_from_node(store, network, forget=verify)
+            if filled and on_discovered is not None:
+                on_discovered(filled)
         save_network(store, network)
     store.set_setting(CURRENT_SETTING, network.name)
     return network
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when the URL's host is this machine (localhost, 127.0.0.0/8, ::1)."""
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _fill_from_node(store: Store, network: Network, forget: bool) -> tuple[Network, dict[str, str]]:
+    """The RPC network with the token and board it lacks taken from its node, when that is a
+    Quarry devnet on the network's chain, and what was filled. The node's faucet is recorded;
+    with `forget` (the node answered eth_chainId just now) a node that is no longer a devnet
+    loses its record."""
+    from wallet import devnet_client
+
+    if not is_loopback_url(network.rpc_url):
+        # a node elsewhere could name a lookalike token as the network's own (then never
+        # marked "unverified"): only this machine's devnets are asked; others take --token/--board
+        return network, {}
+    found = devnet_client.node_contracts(network.rpc_url, network.chain_id)
+    if found is None:
+        if forget:
+            devnet_client.remember_faucet(store, network, present=False)
+        return network, {}
+    devnet_client.remember_faucet(store, network)
+    filled = {key: getattr(found, key) for key in ("token", "board") if not getattr(network, key)}
+    network = replace(network, **filled)
+    if network.board == found.board and not network.deploy_block:
+        network = replace(network, deploy_block=found.deploy_block)  # history scans start there
+    return network, filled
 
 
 def record_contracts(store: Store, network: Network, token: str, board: str,

@@ -126,8 +126,9 @@ class WalletPage(Page):
         self.token_balance.setAccessibleName("QDT balance")
         self.token_symbol = muted_label("QDT · Quarry Data Token", wrap=False)
         self.faucet_button = button("Get test funds", "claim", on_click=self.ask_faucet)
-        self.faucet_button.setToolTip("The embedded network's faucet sends test ETH and QDT")
-        self.faucet_button.hide()  # shown once connected to the embedded network
+        self.faucet_button.setToolTip("The network's faucet (the embedded network's, or another home's "
+                                      "devnet's) sends test ETH and QDT")
+        self.faucet_button.hide()  # shown once connected to a network with a faucet
         row = QHBoxLayout()
         row.addWidget(card(self.eth_balance, muted_label("ETH · network fees", wrap=False)), 1)
         row.addWidget(card(self.token_balance, self.token_symbol), 1)
@@ -280,8 +281,11 @@ class WalletPage(Page):
         self.qr.setPixmap(qr_pixmap(f"ethereum:{address}", 196))
 
     def _refresh_chain(self) -> None:
+        from wallet.devnet_client import has_faucet
+
         chain, address = self.ctx.chain, self.current_address()
-        self.faucet_button.setVisible(bool(chain is not None and chain.network.is_embedded))
+        # the embedded network, or another home's devnet joined by URL: both have a faucet
+        self.faucet_button.setVisible(bool(chain is not None and has_faucet(self.ctx.store, chain.network)))
         if chain is None or not address:
             self.eth_balance.setText("–")
             self.token_balance.setText("–")
@@ -416,8 +420,9 @@ class WalletPage(Page):
             self.banner.success("Address copied.")
 
     def _fund_once(self, chain: Any, address: str) -> None:
-        """A new account on the embedded network gets test ETH and QDT once (the CLI's
-        wallet.devnet_client.fund_once, under the same setting, so the two never ask twice)."""
+        """A new account on a network with a faucet (the embedded one, or another home's devnet)
+        gets test ETH and QDT once (the CLI's wallet.devnet_client.fund_once, under the same
+        setting, so the two never ask twice)."""
         from wallet.devnet_client import fund_once, needs_funding
 
         network, store = chain.network, self.ctx.store
@@ -428,7 +433,8 @@ class WalletPage(Page):
 
         def done(paid: bool) -> None:
             if paid:
-                self.banner.info(f"New account: the embedded network's faucet sent "
+                whose = "the embedded network's" if network.is_embedded else f"{network.name}'s"
+                self.banner.info(f"New account: {whose} faucet sent "
                                  f"{short_address(address)} 10 test ETH and 1,000 QDT.")
                 self._refresh_chain()
 
@@ -439,11 +445,11 @@ class WalletPage(Page):
         chain, address = self.ctx.chain, self.current_address()
         if chain is None or not address:
             return
-        from wallet.devnet_client import request_faucet
+        from wallet.devnet_client import ask_faucet
 
-        url = chain.network.rpc_url
+        network, store = chain.network, self.ctx.store
         self.faucet_button.setEnabled(False)
-        self.ctx.runner.run(lambda _c: request_faucet(url, address),
+        self.ctx.runner.run(lambda _c: ask_faucet(store, network, address),
                             on_success=lambda _r: self._funded(),
                             on_failure=self.fail,
                             on_finished=lambda: self.faucet_button.setEnabled(True))

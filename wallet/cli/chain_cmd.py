@@ -3,7 +3,8 @@
 
 Account selection: `--account ADDRESS`, else the wallet's first account. Commands that sign
 unlock the wallet (`--password-file F`, a remembered password, or a prompt). On the
-embedded network an account is funded from the faucet the first time a command uses it.
+embedded network, and on another home's devnet joined by URL, an account is funded from the
+faucet the first time a command uses it (`quarry network faucet` asks again).
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ def register(subparsers: argparse._SubParsersAction, groups: dict[str, argparse.
     use.add_argument("--board", metavar="ADDRESS", help="the BountyBoard on this network")
     use.add_argument("--name", help="a name for a new network (default: the URL's host:port)")
     use.add_argument("--offline", action="store_true",
-                     help="save and select it without checking that the node answers with the chain id")
+                     help="save and select it without checking that the node answers with the chain id "
+                          "(nor asking a Quarry devnet for its contracts)")
+    _command(network_commands, "faucet", "ask the current network's faucet (the embedded network's, or "
+             "another home's devnet's) for test ETH and QDT", cmd_network_faucet, account="reads")
     deploy = _command(network_commands, "deploy", "deploy QuarryToken and BountyBoard to the current RPC network",
                       cmd_network_deploy, account="signs", json=False)
     deploy.add_argument("--grace-period", type=int, default=3 * 24 * 3600, metavar="SECONDS",
@@ -132,7 +136,8 @@ def typed_address(value: str | None, what: str) -> str | None:
 class Session:
     """The wallet, the current network and the chosen account for one command."""
 
-    def __init__(self, args: argparse.Namespace, signs: bool = False, needs_account: bool = True) -> None:
+    def __init__(self, args: argparse.Namespace, signs: bool = False, needs_account: bool = True,
+                 fund: bool = True) -> None:
         from wallet.network import open_current
 
         self.args = args
@@ -158,7 +163,8 @@ class Session:
                     if wanted not in accounts:
                         raise NotFound(f"{wanted} is not an account of this wallet.")
                 self.address = wanted or accounts[0]
-                self._fund_once()
+                if fund:
+                    self._fund_once()
         except BaseException:
             self.close()
             raise
@@ -175,7 +181,8 @@ class Session:
         from wallet.token import format_amount
 
         if fund_once(self.store, self.network, self.address):
-            self.note(f"New account on the embedded network: funded {self.address} from the faucet with "
+            where = "the embedded network" if self.network.is_embedded else self.network.name
+            self.note(f"New account on {where}: funded {self.address} from the faucet with "
                       f"{format_amount(FAUCET_ETH)} ETH and {format_amount(FAUCET_TOKENS)} QDT.")
 
     def bounty_client(self):
@@ -268,20 +275,42 @@ def cmd_network_use(args: argparse.Namespace) -> int:
     from wallet.network import resolve_embedded, use_network
     from wallet.store import Store
 
+    found: dict[str, str] = {}
     with Store(home_from(args)) as store:
         try:
+            # a Quarry devnet (another home's embedded network) names its contracts: they fill
+            # what --token/--board did not give; --offline asks the node nothing of the kind
             network = use_network(store, args.name_or_url, args.chain_id, typed_address(args.token, "token address"),
                                   typed_address(args.board, "bounty board address"), args.name,
-                                  verify=not args.offline)
+                                  verify=not args.offline, discover=not args.offline,
+                                  on_discovered=found.update)
             if network.is_embedded and running_url(home_from(args)) is not None:
                 network = resolve_embedded(store, home_from(args), start=False)  # its live URL
         except NetworkError as exc:
             said = str(exc) if str(exc).endswith(".") else f"{exc}."
             raise NetworkError(f"{said} Nothing was changed (--offline saves it without checking).") from exc
-    emit(args, network.as_dict(),
-         f"Now using {network.name} (chain {network.chain_id}, {network.rpc_url})."
-         + ("" if network.board or network.is_embedded else
-            " No BountyBoard is set: give --board ADDRESS or run 'quarry network deploy'."))
+    text = f"Now using {network.name} (chain {network.chain_id}, {network.rpc_url})."
+    if found:
+        names = {"token": "QuarryToken", "board": "BountyBoard"}
+        text += (" Found on the node (a Quarry devnet): "
+                 + ", ".join(f"{names[key]} {address}" for key, address in found.items())
+                 + ". Its faucet funds a new account the first time it is used ('quarry network faucet' asks again).")
+    if not (network.board or network.is_embedded):
+        text += " No BountyBoard is set: give --board ADDRESS or run 'quarry network deploy'."
+    emit(args, dict(network.as_dict(), found_on_node=found), text)
+    return 0
+
+
+def cmd_network_faucet(args: argparse.Namespace) -> int:
+    from wallet.devnet_client import ask_faucet
+    from wallet.token import format_amount
+
+    # asked for by name: no automatic funding first (it would leave this request refused)
+    with Session(args, fund=False) as session:
+        eth, qdt = ask_faucet(session.store, session.network, session.address)
+    emit(args, {"account": session.address, "network": session.network.name, "eth": str(eth), "qdt": str(qdt)},
+         f"The faucet of {session.network.name} sent {format_amount(eth)} ETH and {format_amount(qdt)} QDT "
+         f"to {session.address}.")
     return 0
 
 

@@ -88,8 +88,9 @@ def register(
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    # the chain commands' session: wallet, current network, account, and on the embedded
-    # network the faucet's first funding (a new user's first command may be this one)
+    # the chain commands' session: wallet, current network, account, and on a network with a
+    # faucet (the embedded one, another home's devnet) the first funding (a new user's first
+    # command may be this one)
     from wallet.cli.chain_cmd import Session
     from wallet.column_maps import DataChoices
     from wallet.contribute import ContributeOptions, check_data_files, check_options, contribute
