@@ -280,6 +280,20 @@ def test_a_second_home_joins_another_homes_devnet(devnet, home, tmp_path, capsys
     assert err.startswith(f"error: The node at {devnet.url} refused quarry_faucet: The faucet already funded {me}")
     assert err.count("\n") == 1
 
+    # a faucet at its hourly limit (several homes share it): a note, the command still runs,
+    # and the faucet is asked again next time
+    limited = _import_account(second, tmp_path, str(tmp_path / "pw"))
+    capsys.readouterr()
+    allowed, devnet.faucet_service.payments_per_interval = devnet.faucet_service.payments_per_interval, 0
+    assert run(second, "wallet", "balance", "--account", limited, "--json") == 0
+    out, err = capsys.readouterr()
+    assert err.startswith(f"The faucet of {name} did not fund {limited}: ") and "its limit" in err
+    assert [b["amount"] for b in json.loads(out)["balances"]] == ["0", "0"]
+    devnet.faucet_service.payments_per_interval = allowed
+    assert run(second, "wallet", "balance", "--account", limited) == 0
+    assert f"New account on {name}: funded {limited}" in capsys.readouterr().out
+    assert w3.eth.get_balance(limited) == FAUCET_ETH
+
     # another account, funded by name (no automatic payment first), and not again by itself
     other = _import_account(second, tmp_path, str(tmp_path / "pw"))
     capsys.readouterr()

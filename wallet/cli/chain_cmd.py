@@ -180,8 +180,15 @@ class Session:
         from wallet.devnet_client import FAUCET_ETH, FAUCET_TOKENS, fund_once
         from wallet.token import format_amount
 
-        if fund_once(self.store, self.network, self.address):
-            where = "the embedded network" if self.network.is_embedded else self.network.name
+        where = "the embedded network" if self.network.is_embedded else self.network.name
+        try:
+            paid = fund_once(self.store, self.network, self.address)
+        except NetworkError as exc:
+            # a faucet at its hourly limit (one shared by several homes) or empty must not stop a
+            # command that may need no funds; it is asked again next time
+            self.note(f"The faucet of {where} did not fund {self.address}: {exc}")
+            return
+        if paid:
             self.note(f"New account on {where}: funded {self.address} from the faucet with "
                       f"{format_amount(FAUCET_ETH)} ETH and {format_amount(FAUCET_TOKENS)} QDT.")
 
