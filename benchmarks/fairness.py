@@ -77,17 +77,20 @@ Measured (JSON keys; each also per data set under `per_dataset`):
   the clip norm instead (the wallet's trainer takes a step in proportion to a batch's rows,
   `trainer.train.batch_weight`; an owner that knows the protocol need not).
 - bounty_* (per data set): each split's rounds as one bounty whose unassigned reward (the
-  carry) is shared at the end as the board shares it (`BountyBoard.claimLeftover`: in
-  proportion to what each owner was paid; when nobody was, by the credits of rounds that paid
-  nobody, each owner's estimated value x pay factor as a share of its round):
+  carry) is shared at the end as the board shares it (`BountyBoard.claimLeftover`: by the
+  closing round's credits, `valuation.bounty_credits`: each owner's values pooled over the
+  bounty's reports at their lower bound):
   bounty_rank_correlation (each owner's share of the bounty against its mean true share),
   bounty_free_rider_max_share, bounty_leftover_mean_share / _max_share (the unassigned part
-  of the bounty's reward), bounty_leftover_multiplier_max / _median (an owner's final share /
-  what its rounds paid it; the same for every paid owner of a bounty), bounty_nobody_paid_rate,
-  bounty_top_owner_max_share (the largest share of a bounty one owner took) and
+  of the bounty's reward), bounty_leftover_multiplier_max / _median (a paid owner's final
+  share / what its rounds paid it), bounty_nobody_paid_rate (no round paid anyone),
+  bounty_top_owner_max_share (the largest share of a bounty one owner took),
+  bounty_honest_unpaid_rate (honest owners with no share of a bounty at all) and
   oracle_bounty_top_owner_max_share (the largest mean true share);
-  bounty_by_estimate_rank_correlation / _free_rider_max_share / _top_owner_max_share: the same
-  if the leftover were always shared by the rounds' estimated values (not the protocol).
+  bounty_by_pay_* / bounty_by_estimate_* (rank_correlation, free_rider_max_share,
+  top_owner_max_share, honest_unpaid_rate): the same if the leftover were shared in
+  proportion to pay (the board's rule before), or always by the rounds' estimated values
+  (max(0, value) x pay factor); not the protocol.
 - honest_unpaid_rate: share of the honest owners' rounds paid nothing (the maximum over data
   sets); paid_share_mean: the mean share of a round paid (the rest is carried; the minimum).
 - final_accuracy_value / _lcb / _central (full mode): test accuracy after 3 rounds when the
@@ -129,6 +132,7 @@ from practitioner.valuation import (
     UTILITY_CLIP_SHARE,
     DecodedSubmission,
     Valuation,
+    bounty_credits,
     coalition_params,
     credit_weights,
     encoding_slack,
@@ -427,7 +431,7 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
     market = build_market(name, split)
     params = model_from_spec(market.spec).get_params()
     out: dict[str, Any] = {"validation_rows": len(market.y_val), "parameters": int(params.size), "free": [], "noisy60": [], "noisy30": [], "clone": [], "order": [],
-                           "merged": 0, "pairs": 0, "pay": [], "true": [], "influence": [], "estimate": [],
+                           "merged": 0, "pairs": 0, "pay": [], "true": [], "influence": [], "estimate": [], "reports": [],
                            "honest_pairs": [], "sybil_pairs": [], "copy_credit_errors": 0,
                            "copy_order": []}
     disjoint = list(DISJOINT)
@@ -496,10 +500,13 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
             if oracle["h_big"] > 0:
                 out.setdefault(f"oracle_split{k}", []).append(group_total(oracle_k, list(parts)) / oracle["h_big"])
         out["pay"].append([shares[o] for o in owners])
-        # each owner's estimated value x pay factor (what `round_credits` records when nobody
-        # is paid): the leftover's shares under the alternative rule measured at the bounty level
+        # each owner's estimated value x pay factor: the leftover's shares under the
+        # alternative rule measured at the bounty level (bounty_by_estimate_*)
         estimate = dict(credit_weights(base))
         out["estimate"].append([estimate.get(addresses[o], 0.0) for o in owners])
+        # the round's report lines, for the leftover's credits pooled over the bounty
+        out["reports"].append({"version": 2, "contributors": [line.to_json(1) for line in base.contributors]})
+        out["addresses"] = [addresses[o] for o in owners]
         out["true"].append([truth[o] for o in owners])
         owner_at = {addresses[o]: o for o in owners}
         clip = market.spec.privacy.clip_norm
@@ -624,68 +631,79 @@ def model_rules(name: str, split: int, rounds: int = 3) -> dict[str, float]:
 def bounty_totals(pay: list[list[float]], credits: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """(paid, final, leftover) per owner over one bounty whose rounds paid `pay` (rounds x
     owners, shares of a round), with the board's leftover rule (BountyBoard.claimLeftover):
-    what the rounds left unassigned is shared in proportion to what each owner was paid; when
-    nobody was paid, by `credits` (what `round_credits` records in rounds that pay nobody);
-    without credits either, equally per submission (here every owner submitted every round).
+    what the rounds left unassigned is shared by `credits` (the closing round's
+    `assignCredits`); without credits, in proportion to what each owner was paid; when nobody
+    was paid either, equally per submission (here every owner submitted every round).
     Shares of the bounty's whole reward."""
     rounds = len(pay)
     paid = np.asarray(pay, dtype=np.float64).sum(axis=0)
     leftover = max(0.0, rounds - float(paid.sum()))
-    total = float(paid.sum())
-    if total > 0:
-        share_of_leftover = paid / total
-    elif float(credits.sum()) > 0:
+    if float(credits.sum()) > 0:
         share_of_leftover = credits / float(credits.sum())
+    elif float(paid.sum()) > 0:
+        share_of_leftover = paid / float(paid.sum())
     else:
         share_of_leftover = np.full(paid.size, 1.0 / paid.size)
     return paid / rounds, (paid + leftover * share_of_leftover) / rounds, leftover / rounds
 
 
+BOUNTY_CREDIT_UNITS = 10**18  # the credits' scale (token base units of a bounty's reward)
+
+
+def pooled_credits(split: dict[str, Any]) -> np.ndarray:
+    """The split's closing-round credits (`valuation.bounty_credits` over its rounds'
+    reports), per owner in `OWNERS` order."""
+    credited = dict(bounty_credits(split["reports"], BOUNTY_CREDIT_UNITS))
+    return np.asarray([credited.get(a, 0) for a in split["addresses"]], dtype=np.float64)
+
+
 def bounty_level(splits: list[dict[str, Any]]) -> dict[str, float]:
     """Each split's rounds as one bounty, the leftover shared as the board shares it
-    (`bounty_totals`): how far the leftover multiplies what the rounds paid."""
+    (`bounty_totals`), and as two other rules would (by pay, by the estimates)."""
     free = [OWNERS.index(o) for o in FREE_RIDERS]
-    final_all, true_all, free_final, multipliers, leftovers, nobody = [], [], [], [], [], 0
-    top, top_true = [], []
-    # the alternative: the leftover shared by the rounds' estimated values (credits in every round)
-    by_estimate_all, by_estimate_free, by_estimate_top = [], [], []
+    honest = [OWNERS.index(o) for o in HONEST]
+    rules = ("protocol", "by_pay", "by_estimate")
+    final = {rule: [] for rule in rules}
+    free_final = {rule: [] for rule in rules}
+    top = {rule: [] for rule in rules}
+    unpaid = {rule: [] for rule in rules}
+    true_all, multipliers, leftovers, top_true, nobody = [], [], [], [], 0
     for s in splits:
-        estimates = np.asarray([true_shares(row) for row in s["estimate"]])
-        credit = estimates.sum(axis=0)  # each round's estimated values as shares of it
-        paid, final, leftover = bounty_totals(s["pay"], credit)
+        estimates = np.asarray([true_shares(row) for row in s["estimate"]]).sum(axis=0)
+        credits = {"protocol": pooled_credits(s), "by_pay": np.zeros(len(OWNERS)), "by_estimate": estimates}
         truth = np.mean([true_shares(row) for row in s["true"]], axis=0)
-        final_all += list(final)
         true_all += list(truth)
-        free_final += [float(final[i]) for i in free]
-        leftovers.append(leftover)
-        if paid.sum() > 0:  # every paid owner's share is multiplied alike: by 1 / (1 - leftover)
-            multipliers += [1.0 / (1.0 - leftover)] * int((paid > 0).sum())
-        else:
-            nobody += 1
-        top.append(float(final.max()))
         top_true.append(float(truth.max()))
-        alternative = paid + (leftover * credit / credit.sum() if credit.sum() > 0 else final - paid)
-        by_estimate_all += list(alternative)
-        by_estimate_free += [float(alternative[i]) for i in free]
-        by_estimate_top.append(float(alternative.max()))
-    return {
+        for rule in rules:
+            paid, owner_final, leftover = bounty_totals(s["pay"], credits[rule])
+            final[rule] += list(owner_final)
+            free_final[rule] += [float(owner_final[i]) for i in free]
+            top[rule].append(float(owner_final.max()))
+            unpaid[rule] += [float(owner_final[i]) <= 0.0 for i in honest]
+            if rule == "protocol":
+                leftovers.append(leftover)
+                multipliers += [float(owner_final[i] / paid[i]) for i in range(paid.size) if paid[i] > 0]
+                nobody += int(paid.sum() == 0)
+    result = {
         # share of the bounty's whole reward, rounds' pay and leftover together
-        "bounty_rank_correlation": spearman(final_all, true_all),
-        "bounty_free_rider_max_share": max(free_final),
         "bounty_leftover_mean_share": float(np.mean(leftovers)),
         "bounty_leftover_max_share": max(leftovers),
         # final / paid per paid owner: how much the leftover multiplies an owner's pay
         "bounty_leftover_multiplier_max": max(multipliers) if multipliers else 1.0,
         "bounty_leftover_multiplier_median": float(np.median(multipliers)) if multipliers else 1.0,
         "bounty_nobody_paid_rate": nobody / len(splits),
-        # the largest share of a bounty one owner takes, and the largest true share
-        "bounty_top_owner_max_share": max(top),
         "oracle_bounty_top_owner_max_share": max(top_true),
-        # the same with the leftover shared by the rounds' estimated values (not the protocol)
-        "bounty_by_estimate_rank_correlation": spearman(by_estimate_all, true_all),
-        "bounty_by_estimate_free_rider_max_share": max(by_estimate_free),
-        "bounty_by_estimate_top_owner_max_share": max(by_estimate_top),
     }
+    for rule in rules:
+        prefix = "bounty_" if rule == "protocol" else f"bounty_{rule}_"
+        result.update({
+            f"{prefix}rank_correlation": spearman(final[rule], true_all),
+            f"{prefix}free_rider_max_share": max(free_final[rule]),
+            # the largest share of a bounty one owner takes
+            f"{prefix}top_owner_max_share": max(top[rule]),
+            f"{prefix}honest_unpaid_rate": float(np.mean(unpaid[rule])),
+        })
+    return result
 
 
 def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:

@@ -195,9 +195,9 @@ class BoardClient:
         self, bounty_id: int, round_index: int, contributors: list[str], credits: list[int],
         batch: int = PAYOUT_BATCH,
     ) -> int:
-        """Record the credits of a round that pays nobody (`assignCredits`, before `finalize`):
-        the leftover's shares if the whole bounty pays nobody. Batches the board already holds
-        (a resumed run) are skipped. Returns the number of transactions sent."""
+        """Record the leftover's credits in the bounty's closing round (`assignCredits`, before
+        `finalize`). Batches the board already holds (a resumed run) are skipped. Returns the
+        number of transactions sent."""
         if len(contributors) != len(credits):
             raise QuarryError("assign_credits needs one credit per contributor.")
         accounts = [Web3.to_checksum_address(c) for c in contributors]

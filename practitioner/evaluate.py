@@ -25,10 +25,10 @@ from practitioner.decode import (
     reference_update,
 )
 from practitioner.invitations import admits, invited_addresses, not_invited_reason
-from practitioner.report import report_bytes, report_of_valuation
+from practitioner.report import MAX_REPORT_BYTES, parse_report, report_bytes, report_of_valuation
 from practitioner.session import Session
 from practitioner.state import load_validation, local_blob_path, read_json, write_json
-from practitioner.valuation import encoding_slack, round_credits, value_round
+from practitioner.valuation import bounty_credits, encoding_slack, value_round
 from trainer.models import model_from_bytes, model_from_spec, model_to_bytes
 from trainer.spec import BountySpec
 from wallet.bounties import Bounty
@@ -195,8 +195,10 @@ def evaluate_round(
         model_hash=info.model_hash, next_model_hash=next_hash, reward=bounty.reward_per_round,
         metric=VALUATION_METRIC,
     )
-    credited = round_credits(valuation, bounty.reward_per_round)
-    if credited:  # a round that pays nobody: the credits it records on chain, for anyone to see
+    credited: list[tuple[str, int]] = []
+    if closing_round(bounty, round_index):  # the leftover's shares, pooled over the bounty's reports
+        credited = bounty_credits([*earlier_reports(session, bounty_id, round_index), report],
+                                  bounty.reward_per_round * bounty.rounds)
         report["credits"] = {address: str(credit) for address, credit in credited}
     report_hash, report_uri = session.publish(report_bytes(report), spec.inbox_url)
     payees = valuation.payouts
@@ -205,7 +207,7 @@ def evaluate_round(
         "round": round_index,
         "contributors": [address for address, _ in payees],
         "amounts": [str(amount) for _, amount in payees],
-        # a round that pays nobody: what each update was worth by its estimate (assignCredits)
+        # the closing round: the leftover's credits over the whole bounty (assignCredits)
         "credits": {"contributors": [address for address, _ in credited],
                     "amounts": [str(credit) for _, credit in credited]},
         "nextModelHash": next_hash,
@@ -227,6 +229,25 @@ def evaluate_round(
         valuation.accuracy_before, valuation.accuracy_after,
     )
     return RoundEvaluation(bounty_id, round_index, record, report)
+
+
+def closing_round(bounty: Bounty, round_index: int) -> bool:
+    """Whether finalising `round_index` ends the bounty (its last round, or a cancelled
+    bounty's current one): the round whose finalise window takes the leftover's credits."""
+    return round_index + 1 >= bounty.rounds or bounty.status == "cancelled"
+
+
+def earlier_reports(session: Session, bounty_id: int, round_index: int) -> list[dict[str, Any]]:
+    """The published reports of the bounty's rounds before `round_index` that this home
+    evaluated (an expired round has none), read from the blobs their records name."""
+    reports = []
+    for earlier in range(round_index):
+        path = round_record_path(session, bounty_id, earlier)
+        if not path.is_file():
+            continue
+        record = read_json(path)
+        reports.append(parse_report(session.blob(record["reportHash"], record["reportURI"], MAX_REPORT_BYTES)))
+    return reports
 
 
 def read_round_record(

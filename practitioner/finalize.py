@@ -31,11 +31,11 @@ def check_finalizable(session: Session, bounty_id: int, round_index: int) -> dic
 
 
 def finalize_round(session: Session, bounty_id: int, round_index: int) -> str:
-    """Send `finalize` (after `assignCredits` when the round pays nobody); returns the
-    transaction hash (recorded in round-<r>.json)."""
+    """Send `finalize` (in the closing round after `assignCredits`, the leftover's shares);
+    returns the transaction hash (recorded in round-<r>.json)."""
     record = check_finalizable(session, bounty_id, round_index)
     credits = record.get("credits") or {}
-    if credits.get("contributors"):  # a round that pays nobody: the leftover's fallback shares
+    if credits.get("contributors"):  # the closing round: the leftover's credits
         session.client.assign_credits(bounty_id, round_index, list(credits["contributors"]),
                                       [int(c) for c in credits["amounts"]])
     tx_hash = session.client.finalize(

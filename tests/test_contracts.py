@@ -646,61 +646,74 @@ def test_leftover_by_rounds_submitted_when_nobody_was_paid(market):
     assert market.board.functions.getBounty(bounty_id).call()[10] == 0
 
 
-def test_when_nobody_was_paid_the_leftover_follows_the_credits_of_the_rounds_that_paid_nobody(market):
-    """A bounty whose valuation found no update distinguishable from zero pays nobody; its
-    leftover then goes by the credits the practitioner recorded for those rounds (what each
-    update was worth by the valuation's estimate), not equally per submission, which paid a
-    copy or a junk submission as much as the best update. The credits are the owner's, for
-    submitters of the round, once each, before the round is finalized, each at most the
-    round's reward."""
+def test_the_leftover_follows_the_credits_of_the_closing_round(market):
+    """The practitioner records the leftover's credits once, in the bounty's closing round
+    (each account's value pooled over the bounty, at its lower bound): the leftover then goes
+    by them, not by pay (which scaled up whoever one round could tell from zero) nor equally
+    per submission (which paid a copy or junk as much as the best update). Only the owner,
+    in the closing round's finalise window, for accounts that submitted to the bounty (in
+    any round), once each, each at most the bounty's whole reward."""
     practitioner, alice, bob, junk, stranger = market.chain.accounts[1:6]
     bounty_id, _ = market.create_bounty(practitioner, reward=90, rounds=2)
     for who in (alice, bob, junk):
         market.submit(bounty_id, 0, who, who.encode())
     credits = market.board.functions.assignCredits
-    expect_revert("DeadlineNotReached", credits(bounty_id, 0, [alice], [30]), practitioner)
     to_finalize_window(market, bounty_id, 0)
-    expect_revert("NotOwner", credits(bounty_id, 0, [alice], [30]), alice)
-    expect_revert("NotASubmitter", credits(bounty_id, 0, [stranger], [30]), practitioner)
-    expect_revert("OverBudget", credits(bounty_id, 0, [alice], [91]), practitioner)
-    expect_revert("LengthMismatch", credits(bounty_id, 0, [alice, bob], [30]), practitioner)
-    receipt = send(credits(bounty_id, 0, [alice, bob], [60, 20]), practitioner)
-    assert [e["credit"] for e in events(market.board, "CreditAssigned", receipt)] == [60, 20]
-    expect_revert("DuplicateCredit", credits(bounty_id, 0, [bob], [20]), practitioner)
-    send(finalize_call(market, bounty_id, 0, [], []), practitioner)  # pays nobody
-    expect_revert("AlreadyClosed", credits(bounty_id, 0, [junk], [1]), practitioner)
+    expect_revert("NotClosingRound", credits(bounty_id, 0, [alice], [30]), practitioner)
+    send(finalize_call(market, bounty_id, 0, [alice], [30]), practitioner)  # alice paid 30
     market.submit(bounty_id, 1, alice, b"again")
     market.submit(bounty_id, 1, junk, b"junk again")
+    expect_revert("DeadlineNotReached", credits(bounty_id, 1, [alice], [30]), practitioner)
     to_finalize_window(market, bounty_id, 1)
-    send(credits(bounty_id, 1, [alice], [20]), practitioner)
+    expect_revert("NotOwner", credits(bounty_id, 1, [alice], [30]), alice)
+    expect_revert("NotABountySubmitter", credits(bounty_id, 1, [stranger], [30]), practitioner)
+    expect_revert("OverBudget", credits(bounty_id, 1, [alice], [181]), practitioner)
+    expect_revert("LengthMismatch", credits(bounty_id, 1, [alice, bob], [30]), practitioner)
+    # bob submitted in round 0 only: still the bounty's submitter
+    receipt = send(credits(bounty_id, 1, [alice, bob], [60, 20]), practitioner)
+    assert [(e["round"], e["credit"]) for e in events(market.board, "CreditAssigned", receipt)] == [(1, 60), (1, 20)]
+    expect_revert("DuplicateCredit", credits(bounty_id, 1, [bob], [20]), practitioner)
     send(finalize_call(market, bounty_id, 1, [], []), practitioner)
-    assert pot(market, bounty_id)["leftover"] == 180
-    assert market.board.functions.getCredit(bounty_id, alice).call() == [80, 100]
-    # alice 80 of 100 credits, bob 20, junk none (per submission it would have had 2 of 5)
+    expect_revert("AlreadyClosed", credits(bounty_id, 1, [junk], [1]), practitioner)
+    assert pot(market, bounty_id)["leftover"] == 150
+    assert market.board.functions.getCredit(bounty_id, alice).call() == [60, 80]
+    # alice 60 of 80 credits, bob 20 (by pay alice would take all 150), junk none
     assert [market.board.functions.leftoverShare(bounty_id, who).call() for who in (alice, bob, junk)] == [
-        144, 36, 0]
+        112, 37, 0]
     expect_revert("NothingToClaim", market.board.functions.claimLeftover(bounty_id, junk), stranger)
     for who in (alice, bob):
         send(market.board.functions.claimLeftover(bounty_id, who), stranger)
-    assert (claimable(market, alice), claimable(market, bob), claimable(market, practitioner)) == (144, 36, 0)
-    assert market.board.functions.getBounty(bounty_id).call()[10] == 0
+    assert (claimable(market, alice), claimable(market, bob), claimable(market, practitioner)) == (142, 37, 0)
+    # the floor of each share stays on the board, in no one's hands but the escrow's
+    assert market.board.functions.getBounty(bounty_id).call()[10] == 1
 
 
-def test_credits_do_not_change_a_leftover_shared_by_pay(market):
-    """Once any round paid someone, the leftover goes by pay, as before: the credits of rounds
-    that paid nobody are only the fallback."""
+def test_without_credits_the_leftover_is_shared_by_pay(market):
+    """A closing round the practitioner never finalised with credits (it expired, or an
+    older practitioner): the leftover goes by pay, as before."""
     practitioner, alice, bob = market.chain.accounts[1:4]
     bounty_id, _ = market.create_bounty(practitioner, reward=100, rounds=2)
     market.submit(bounty_id, 0, alice)
     market.submit(bounty_id, 0, bob)
     to_finalize_window(market, bounty_id, 0)
-    send(market.board.functions.assignCredits(bounty_id, 0, [bob], [100]), practitioner)
-    send(finalize_call(market, bounty_id, 0, [], []), practitioner)
+    send(finalize_call(market, bounty_id, 0, [bob], [30]), practitioner)
     market.submit(bounty_id, 1, alice, b"again")
     to_finalize_window(market, bounty_id, 1)
     send(finalize_call(market, bounty_id, 1, [alice], [10]), practitioner)
-    assert pot(market, bounty_id)["leftover"] == 190
-    assert [market.board.functions.leftoverShare(bounty_id, who).call() for who in (alice, bob)] == [190, 0]
+    assert pot(market, bounty_id)["leftover"] == 160
+    assert [market.board.functions.leftoverShare(bounty_id, who).call() for who in (alice, bob)] == [40, 120]
+
+
+def test_a_cancelled_bountys_current_round_is_its_closing_round(market):
+    practitioner, alice = market.chain.accounts[1:3]
+    bounty_id, _ = market.create_bounty(practitioner, reward=100, rounds=3)
+    market.submit(bounty_id, 0, alice)
+    send(market.board.functions.cancel(bounty_id), practitioner)
+    to_finalize_window(market, bounty_id, 0)
+    send(market.board.functions.assignCredits(bounty_id, 0, [alice], [5]), practitioner)
+    send(finalize_call(market, bounty_id, 0, [], []), practitioner)
+    assert market.board.functions.getCredit(bounty_id, alice).call() == [5, 5]
+    assert market.board.functions.leftoverShare(bounty_id, alice).call() == pot(market, bounty_id)["leftover"] > 0
 
 
 def test_a_round_nobody_submitted_to_returns_only_its_own_reward(market):

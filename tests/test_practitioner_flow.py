@@ -10,12 +10,11 @@ import pytest
 from eth_hash.auto import keccak
 
 from practitioner.chain import ROUND_FINALIZED
-from practitioner.evaluate import evaluate_round, load_spec, model_params, round_record_path
+from practitioner.evaluate import evaluate_round, load_spec, model_params
 from practitioner.finalize import finalize_round
 from practitioner.post import post_bounty
 from practitioner.report import parse_report
 from practitioner.runner import process_due_rounds, seconds_to_next_deadline, upload_window
-from practitioner.state import write_json
 from tests.chain_fixtures import GRACE_PERIOD, TOKEN_UNIT, send
 from tests.practitioner_fixtures import practitioner_on_market
 from trainer.data import load_data
@@ -124,29 +123,45 @@ def test_two_rounds_pay_honest_owners_and_not_the_free_rider(setup):
     assert process_due_rounds(session, private_key) == []
 
 
-def test_credits_are_the_estimated_values_of_a_round_that_pays_nobody():
-    from practitioner.report import ContributorLine
-    from practitioner.valuation import Valuation, round_credits
+def test_bounty_credits_pool_each_accounts_values_over_the_bounty():
+    """The leftover's credits: per account, max(0, sum of values - 2 sqrt(sum of stdErr^2)) x
+    its mean pay factor over the bounty's rounds. An account never distinguishable from zero in
+    one round counts when its rounds together are; one lucky round followed by a loss does
+    not; copies and negative values count nothing."""
+    from practitioner.valuation import bounty_credits
 
-    def line(address, value, amount=0, factor=1.0, copy_of=None):
-        return ContributorLine(address, "0x", value, amount, 0.5, std_err=0.01, pay_factor=factor,
-                               copy_of=copy_of)
+    def line(address, value, std_err, factor=1.0, copy_of=None):
+        return {"address": address, "value": value, "stdErr": std_err, "payFactor": factor, "copyOf": copy_of}
 
-    def valuation(*lines):
-        zero = np.zeros(1)
-        return Valuation(zero, zero, list(lines), [], "exact", None, 1, len(lines), 0.6, 0.5)
+    def report(*lines, version=2):
+        return {"version": version, "contributors": list(lines)}
 
-    unpaid = valuation(line("a", 0.5), line("b", 0.5, factor=0.5), line("c", -0.01),
-                       line("d", 0.0, copy_of="a"))
-    assert round_credits(unpaid, 3000) == [("a", 2000), ("b", 1000)]  # 0.5 : 0.5 x 0.5
-    assert round_credits(valuation(line("a", 0.03, amount=5), line("b", 0.02)), 1000) == []  # paid someone
-    assert round_credits(valuation(line("c", -0.01)), 1000) == []
+    rounds = [
+        # a: 0.05 +- 0.03 twice (lower bound -0.01 each round; pooled 0.10 - 2 x 0.0424 = 0.0151)
+        # b: 0.2 +- 0.01 in round 0 only (0.18 x mean factor 0.5 = 0.09)
+        # lucky: paid in round 0 (0.06 +- 0.02), a loss in round 1: pooled below zero
+        report(line("0xA", 0.05, 0.03), line("0xB", 0.2, 0.01), line("0xLucky", 0.06, 0.02),
+               line("0xCopy", 0.0, 0.0, copy_of="0xB"), line("0xBad", -0.1, 0.01)),
+        report(line("0xA", 0.05, 0.03), line("0xLucky", -0.06, 0.02), line("0xBad", 0.01, 0.01)),
+    ]
+    assert bounty_credits(rounds, 1000) == [("0xA", 144), ("0xB", 855)]
+    # a factor scales an account's credit: b's halves, so a's share grows
+    halved = [report(*[dict(x, payFactor=0.5) if x["address"] == "0xB" else x for x in rounds[0]["contributors"]]),
+              rounds[1]]
+    assert bounty_credits(halved, 1000) == [("0xA", 251), ("0xB", 748)]
+    # nobody's pooled bound positive: the estimates, max(0, value) x factor, summed
+    thin = [report(line("0xA", 0.0625, 0.25), line("0xB", 0.375, 0.25, factor=0.5), line("0xC", -0.25, 0.25))]
+    assert bounty_credits(thin, 1000) == [("0xA", 250), ("0xB", 750)]
+    assert bounty_credits([report(line("0xA", -0.01, 0.05))], 900) == []
+    assert bounty_credits([report(line("0xA", 0.2, 0.01), version=1)], 900) == []  # accuracy reports: none
+    assert bounty_credits(rounds, 0) == []
 
 
-def test_a_round_that_pays_nobody_sends_its_credits_and_the_leftover_follows_them(tmp_path):
-    """The round's record carries credits when its valuation paid nobody; finalize sends them
-    (`assignCredits`, batches already on chain skipped) before closing the round, and when the
-    bounty paid nobody its leftover goes by them: the zero update's address gets nothing."""
+def test_the_closing_round_sends_the_leftovers_credits_and_the_leftover_follows_them(tmp_path):
+    """Evaluating the closing round records the leftover's credits (pooled over the bounty's
+    reports; also in the report, for anyone to check); finalize sends them (`assignCredits`,
+    batches already on chain skipped) before closing the round, and the leftover then goes by
+    them: the zero update's address gets nothing."""
     market, session, private_key = practitioner_on_market(tmp_path)
     bounty_id = post_bounty(session, DEMO / "wine_spec.json", validation_files=[str(DEMO / "wine_validation.csv")],
                             reward_per_round=REWARD, rounds=1, round_seconds=600).bounty_id
@@ -156,19 +171,21 @@ def test_a_round_that_pays_nobody_sends_its_credits_and_the_leftover_follows_the
         _submit(market, session, bounty_id, 0, owner, blob)
     market.chain.advance(601)
     evaluation = evaluate_round(session, bounty_id, 0, private_key)
-    assert evaluation.record["contributors"] and evaluation.record["credits"]["contributors"] == []  # paid
-    # as evaluate writes it for a round whose updates were all indistinguishable from zero
-    record = {**evaluation.record, "contributors": [], "amounts": [],
-              "credits": {"contributors": owners[:2], "amounts": ["3", "1"]}}
-    write_json(round_record_path(session, bounty_id, 0), record)
+    credits = evaluation.record["credits"]
+    assert sorted(credits["contributors"]) == sorted(owners[:2])  # the zero update: none
+    assert evaluation.report["credits"] == dict(zip(credits["contributors"], credits["amounts"], strict=True))
+    amounts = [int(a) for a in credits["amounts"]]
+    assert 0 < sum(amounts) <= REWARD
     # a run cut short after sending the credits: the repeat skips them and finalizes
-    assert session.client.assign_credits(bounty_id, 0, owners[:2], [3, 1]) == 1
-    assert session.client.assign_credits(bounty_id, 0, owners[:2], [3, 1]) == 0
+    assert session.client.assign_credits(bounty_id, 0, credits["contributors"], amounts) == 1
     finalize_round(session, bounty_id, 0)
-    credit = market.board.functions.getCredit
-    assert [credit(bounty_id, o).call() for o in owners] == [[3, 4], [1, 4], [0, 4]]
-    share = market.board.functions.leftoverShare
-    assert [share(bounty_id, o).call() for o in owners] == [REWARD * 3 // 4, REWARD // 4, 0]
+    credit, share = market.board.functions.getCredit, market.board.functions.leftoverShare
+    assert [credit(bounty_id, o).call()[0] for o in credits["contributors"]] == amounts
+    leftover = market.board.functions.getPot(bounty_id).call()[3]
+    assert leftover == REWARD - sum(int(a) for a in evaluation.record["amounts"]) > 0
+    assert [share(bounty_id, o).call() for o in credits["contributors"]] == [
+        leftover * a // sum(amounts) for a in amounts]
+    assert share(bounty_id, owners[2]).call() == 0
 
 
 def test_post_refuses_bad_input_and_changes_nothing(setup, tmp_path):

@@ -55,7 +55,7 @@ contract BountyBoard is ReentrancyGuard, EIP712 {
         uint256 carry;
         uint256 leftover; // the carry at the end, shared by `claimLeftover`
         uint256 totalPaid; // sum of what finalisation assigned in this bounty
-        uint256 totalCredit; // sum of the credits of rounds that paid nobody (`assignCredits`)
+        uint256 totalCredit; // sum of the leftover credits (`assignCredits`, in the closing round)
         uint256 submissionCount; // sum of closed rounds' submitters (added at close: cheaper than per submit)
         bytes32 specHash;
         string specURI;
@@ -68,7 +68,6 @@ contract BountyBoard is ReentrancyGuard, EIP712 {
         uint64 submittedAt;
         bool rewarded; // set while finalising: rejects a contributor listed twice
         bool collected; // its expiry share was credited
-        bool credited; // its credit for the round was recorded (`assignCredits`)
         string uri;
     }
 
@@ -91,7 +90,8 @@ contract BountyBoard is ReentrancyGuard, EIP712 {
         uint256 paid; // assigned to it by finalisation
         uint32 rounds; // rounds it submitted to
         uint256 leftoverPaid; // its leftover share, once credited (never 0 then)
-        uint256 credit; // its credits from rounds that paid nobody (`assignCredits`)
+        uint256 credit; // its leftover credit (`assignCredits`)
+        bool credited; // its leftover credit was recorded (once per bounty)
     }
 
     /// @notice Bounds that keep every loop and every timestamp sum far from gas and type limits.
@@ -167,6 +167,8 @@ contract BountyBoard is ReentrancyGuard, EIP712 {
     error BountyNotEnded();
     error AlreadyRevealed();
     error DuplicateCredit(address contributor);
+    error NotClosingRound();
+    error NotABountySubmitter(address contributor);
 
     constructor(uint64 gracePeriod_) EIP712("QuarryBountyBoard", "1") {
         if (gracePeriod_ == 0 || gracePeriod_ > MAX_DURATION) revert InvalidParameters();
@@ -231,30 +233,34 @@ contract BountyBoard is ReentrancyGuard, EIP712 {
         _assign(bountyId, b, r, round, contributors, amounts);
     }
 
-    /// @notice For a round whose valuation paid nobody (no update's value was distinguishable
-    /// from zero): what each listed submitter's update was worth by the valuation's estimate,
-    /// in token units of the round's reward (each at most `rewardPerRound`). If the whole
-    /// bounty pays nobody, its leftover is shared by these credits instead of equally per
-    /// submission, which would pay copies and junk as much as the best update. Only the owner,
-    /// before the round is finalized (as `assignRewards`), once per submitter and round.
+    /// @notice The leftover's shares: what the rounds left unassigned is shared in proportion
+    /// to these credits (`claimLeftover`), measured over the whole bounty (docs/PROTOCOL.md, "A
+    /// bounty's leftover"): each account's value pooled over its rounds, at its lower
+    /// confidence bound, so evidence too thin for one round can count over several. Only the
+    /// owner, in the closing round's finalise window (the last round, or a cancelled bounty's
+    /// current one) before `finalize`; each listed account submitted to the bounty, once per
+    /// bounty, at most the bounty's whole reward. Without credits the leftover is shared by pay,
+    /// and when nobody was paid equally per submission.
     function assignCredits(
         uint256 bountyId,
         uint32 round,
         address[] calldata contributors,
         uint256[] calldata credits
     ) external nonReentrant {
-        (Bounty storage b, Round storage r) = _finalizableRound(bountyId, round);
+        (Bounty storage b,) = _finalizableRound(bountyId, round);
+        if (b.status != Status.Cancelled && round + 1 < b.rounds) revert NotClosingRound();
         if (contributors.length != credits.length) revert LengthMismatch();
+        uint256 bound = b.rewardPerRound * b.rounds;
         uint256 total = 0;
         for (uint256 i = 0; i < contributors.length; ++i) {
             address contributor = contributors[i];
-            Submission storage s = r.submissions[contributor];
-            if (s.submittedAt == 0) revert NotASubmitter(contributor);
-            if (s.credited) revert DuplicateCredit(contributor);
+            Share storage share = _shares[bountyId][contributor];
+            if (share.rounds == 0) revert NotABountySubmitter(contributor);
+            if (share.credited) revert DuplicateCredit(contributor);
             uint256 credit = credits[i];
-            if (credit > b.rewardPerRound) revert OverBudget();
-            s.credited = true;
-            _shares[bountyId][contributor].credit += credit;
+            if (credit > bound) revert OverBudget();
+            share.credited = true;
+            share.credit = credit;
             total += credit;
             emit CreditAssigned(bountyId, round, contributor, credit);
         }
@@ -264,7 +270,7 @@ contract BountyBoard is ReentrancyGuard, EIP712 {
     /// @notice Closes `round` with the last batch of the practitioner's payout (see
     /// `assignRewards`). What the round's pot does not assign stays with the bounty's
     /// contributors: it is carried into the next round's pot, or after the last round shared by
-    /// those the bounty paid (`claimLeftover`). Only a round nobody submitted to returns its own
+    /// the leftover credits (`assignCredits`; else by pay; `claimLeftover`). Only a round nobody submitted to returns its own
     /// reward to the owner. Opens the next round training from `nextModelHash`/`nextModelURI`.
     function finalize(
         uint256 bountyId,
@@ -661,8 +667,8 @@ contract BountyBoard is ReentrancyGuard, EIP712 {
 
     function _leftoverShare(Bounty storage b, Share storage share) private view returns (uint256) {
         if (b.leftover == 0) return 0;
-        if (b.totalPaid != 0) return Math.mulDiv(b.leftover, share.paid, b.totalPaid);
         if (b.totalCredit != 0) return Math.mulDiv(b.leftover, share.credit, b.totalCredit);
+        if (b.totalPaid != 0) return Math.mulDiv(b.leftover, share.paid, b.totalPaid);
         return Math.mulDiv(b.leftover, share.rounds, b.submissionCount);
     }
 
