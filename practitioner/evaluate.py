@@ -238,15 +238,13 @@ def closing_round(bounty: Bounty, round_index: int) -> bool:
 
 
 def earlier_reports(session: Session, bounty_id: int, round_index: int) -> list[dict[str, Any]]:
-    """The published reports of the bounty's rounds before `round_index` that this home
-    evaluated (an expired round has none), read from the blobs their records name."""
+    """The reports of the bounty's finalised rounds before `round_index`, as the chain names
+    them (an expired round has none): what an owner's wallet pools to check the credits."""
     reports = []
     for earlier in range(round_index):
-        path = round_record_path(session, bounty_id, earlier)
-        if not path.is_file():
-            continue
-        record = read_json(path)
-        reports.append(parse_report(session.blob(record["reportHash"], record["reportURI"], MAX_REPORT_BYTES)))
+        info = session.client.round(bounty_id, earlier)
+        if info.state_text == "finalized":
+            reports.append(parse_report(session.blob(info.report_hash, info.report_uri, MAX_REPORT_BYTES)))
     return reports
 
 

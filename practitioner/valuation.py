@@ -60,6 +60,7 @@ from practitioner.shapley import (
     shapley_values,
     value_estimates,
 )
+from wallet.round_report import leftover_credits
 
 log = logging.getLogger(__name__)
 
@@ -128,41 +129,10 @@ def credit_weights(valuation: Valuation) -> list[tuple[str, float]]:
             if line.copy_of is None and math.isfinite(line.value) and math.isfinite(line.pay_factor)]
 
 
-def bounty_credits(reports: Sequence[Mapping[str, Any]], total: int, z: float = CONFIDENCE_Z) -> list[tuple[str, int]]:
-    """(address, credit) per account of a bounty: the leftover's shares (`assignCredits` in the
-    closing round), from the bounty's round reports (version 2). Per account, its counted,
-    non-copy lines pooled over the R reports: max(0, sum of values - z sqrt(sum of stdErr^2))
-    x the mean of its pay factors over the R rounds (0 where it had no counted line): the
-    round's own payout rule with the whole bounty's evidence, so value too thin to tell from
-    zero in one round can count over several, and a lucky round alone counts little. When no
-    account's pooled bound is positive, the estimates instead: the sum of max(0, value) x
-    payFactor. Scaled so the credits add up to at most `total`, floored; positive ones only."""
-    rounds = [r for r in reports if int(r.get("version", 0)) >= 2]
-    if not rounds or total <= 0:
-        return []
-    spelled: dict[str, str] = {}
-    value: dict[str, float] = {}
-    variance: dict[str, float] = {}
-    factor: dict[str, float] = {}
-    estimate: dict[str, float] = {}
-    for report in rounds:
-        for line in report.get("contributors", []):
-            if line.get("copyOf") is not None:
-                continue
-            v, se, f = float(line["value"]), float(line.get("stdErr", 0.0)), float(line.get("payFactor", 1.0))
-            if not (math.isfinite(v) and math.isfinite(se) and math.isfinite(f)):
-                continue
-            key = str(line["address"]).lower()
-            spelled.setdefault(key, str(line["address"]))
-            value[key] = value.get(key, 0.0) + v
-            variance[key] = variance.get(key, 0.0) + se * se
-            factor[key] = factor.get(key, 0.0) + min(1.0, max(0.0, f)) / len(rounds)
-            estimate[key] = estimate.get(key, 0.0) + max(0.0, v) * min(1.0, max(0.0, f))
-    keys = sorted(value)
-    pooled = [max(0.0, value[k] - z * math.sqrt(variance[k])) * factor[k] for k in keys]
-    weights = pooled if any(w > 0 for w in pooled) else [estimate[k] for k in keys]
-    amounts = allocate_reward(weights, total)
-    return [(spelled[k], amount) for k, amount in zip(keys, amounts, strict=True) if amount > 0]
+def bounty_credits(reports: Sequence[Mapping[str, Any]], total: int) -> list[tuple[str, int]]:
+    """The leftover's credits over the bounty's reports (`wallet.round_report.leftover_credits`,
+    which an owner's wallet recomputes), at the pay's own lower bound (CONFIDENCE_Z)."""
+    return leftover_credits([dict(r) for r in reports], total, CONFIDENCE_Z)
 
 
 def project_to_ball(update: np.ndarray, radius: float, slack: float = 0.0) -> np.ndarray:

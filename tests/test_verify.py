@@ -35,7 +35,8 @@ FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
 
 
 SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores", "evaluated", "unpaid",
-             "race", "withheld", "screened", "invited", "uninvited")
+             "race", "withheld", "screened", "invited", "uninvited", "credits", "credits_doctored")
+ONE_ROUND = ("credits", "credits_doctored")  # round 0 is the closing round: it records the leftover's credits
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def world(tmp_path_factory):
     owners submitted to round 0 of each through the wallet; round 0 has closed. Each test
     finalises its own bounty, so no test undoes another's chain."""
     market, session, private_key = practitioner_on_market(tmp_path_factory.mktemp("practitioner"))
-    market.mint(session.signer.address, 200 * TOKEN_UNIT)  # 20 QDT of escrow per scenario
+    market.mint(session.signer.address, 300 * TOKEN_UNIT)  # 20 QDT of escrow per scenario
     spec_path = DEMO / "breast_cancer_spec.json"
     validation = [str(DEMO / "breast_cancer_validation.csv")]
     bounties = {}
@@ -53,7 +54,8 @@ def world(tmp_path_factory):
         if name == "private":
             raw["verifiable"] = False
         bounties[name] = post_bounty(session, spec_path, raw_spec=raw, validation_files=validation,
-                                     reward_per_round=REWARD, rounds=2, round_seconds=600,
+                                     reward_per_round=REWARD, rounds=1 if name in ONE_ROUND else 2,
+                                     round_seconds=600,
                                      by_invitation=name == "invited").bounty_id
     home = tmp_path_factory.mktemp("owner")
     store = Store(home)
@@ -297,3 +299,44 @@ def test_the_practitioners_own_evaluation_verifies(world):
     for owner in (0, 1):
         result = check(world, "evaluated", owner)
         assert result.status == VERIFIED, result.detail
+
+
+def test_the_leftovers_credits_are_checked_against_the_chain_and_the_rule(world):
+    """The closing round's report carries the leftover's credits (the practitioner's real
+    evaluate + finalize): each owner's wallet finds them equal to the chain's `getCredit` and
+    to what the bounty's reports give by the published rule (`leftover_credits`)."""
+    from practitioner.evaluate import evaluate_round
+    from practitioner.finalize import finalize_round
+
+    evaluation = evaluate_round(world["session"], world["credits"], 0, world["key"])
+    assert evaluation.report["credits"]  # both owners helped: both have a credit
+    finalize_round(world["session"], world["credits"], 0)
+    for owner in (0, 1):
+        result = check(world, "credits", owner)
+        assert result.status == NOT_REVEALED, result.differences
+        assert "leftover credits = the bounty's reports pooled, and the chain's" in result.checked
+
+
+def test_credits_that_favour_one_owner_against_the_rule_are_a_mismatch(world):
+    """A practitioner that records the whole leftover for one owner (in its report and on
+    chain alike): the other owner's wallet recomputes the credits from the bounty's reports
+    and says the report is wrong."""
+    from practitioner.evaluate import evaluate_round, round_record_path
+    from practitioner.finalize import finalize_round
+    from practitioner.report import report_bytes
+    from practitioner.state import read_json, write_json
+
+    session, bounty_id = world["session"], world["credits_doctored"]
+    favoured = world["owners"][0].address
+    evaluation = evaluate_round(session, bounty_id, 0, world["key"])
+    report = {**evaluation.report, "credits": {favoured: str(REWARD)}}
+    report_hash, report_uri = session.publish(report_bytes(report), load_spec(session, bounty_id).inbox_url)
+    path = round_record_path(session, bounty_id, 0)
+    write_json(path, {**read_json(path), "reportHash": report_hash, "reportURI": report_uri,
+                      "credits": {"contributors": [favoured], "amounts": [str(REWARD)]}})
+    finalize_round(session, bounty_id, 0)
+    cheated = check(world, "credits_doctored", 1)
+    assert cheated.status == MISMATCH
+    (said,) = [d for d in cheated.differences if d.startswith("credits")]
+    assert said.startswith("credits: the bounty's reports give you ") and "the report says 0 of" in said
+    assert check(world, "credits_doctored", 0).status == MISMATCH  # the favoured owner is told too

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from trainer import jsonsafe
@@ -121,6 +122,49 @@ def rejected_line(report: dict[str, Any], account: str) -> dict[str, Any] | None
 # Pay is max(0, value - PAY_CONFIDENCE_Z x stdErr) x payFactor: practitioner.shapley's
 # CONFIDENCE_Z (the wallet does not import the practitioner; a test keeps the two equal).
 PAY_CONFIDENCE_Z = 2.0
+
+
+def leftover_credits(reports: list[dict[str, Any]], total: int, z: float = PAY_CONFIDENCE_Z) -> list[tuple[str, int]]:
+    """(address, credit) per account of a bounty: the leftover's shares, recorded on chain in
+    the closing round (`assignCredits`) and in its report's `credits`, from the reports of the
+    bounty's finalised rounds (version 2; docs/PROTOCOL.md, "Round report"). Per account, its
+    counted, non-copy lines pooled over the R reports: max(0, sum of values - z sqrt(sum of
+    stdErr^2)) x the mean of its pay factors over the R rounds (0 where it had no line): the
+    round's payout rule with the whole bounty's evidence, so value too thin to tell from zero
+    in one round can count over several, and one lucky round followed by a loss counts
+    nothing. When no account's pooled bound is positive, the estimates: the sum of max(0,
+    value) x payFactor. Scaled to at most `total`, floored exactly; positive ones only, in
+    address order. The practitioner computes them and an owner's wallet recomputes them."""
+    rounds = [r for r in reports if int(r.get("version", 0)) >= 2]
+    if not rounds or total <= 0:
+        return []
+    spelled: dict[str, str] = {}
+    value: dict[str, float] = {}
+    variance: dict[str, float] = {}
+    factor: dict[str, float] = {}
+    estimate: dict[str, float] = {}
+    for report in rounds:
+        for line in report.get("contributors", []):
+            if line.get("copyOf") is not None:
+                continue
+            v, se = float(line["value"]), float(line.get("stdErr", 0.0))
+            f = min(1.0, max(0.0, float(line.get("payFactor", 1.0))))
+            if not (math.isfinite(v) and math.isfinite(se) and math.isfinite(f)):
+                continue
+            key = str(line["address"]).lower()
+            spelled.setdefault(key, str(line["address"]))
+            value[key] = value.get(key, 0.0) + v
+            variance[key] = variance.get(key, 0.0) + se * se
+            factor[key] = factor.get(key, 0.0) + f / len(rounds)
+            estimate[key] = estimate.get(key, 0.0) + max(0.0, v) * f
+    keys = sorted(value)
+    pooled = [max(0.0, value[k] - z * math.sqrt(variance[k])) * factor[k] for k in keys]
+    weights = [Fraction(w) for w in (pooled if any(w > 0 for w in pooled) else [estimate[k] for k in keys])]
+    whole = sum(weights, Fraction(0))
+    if whole <= 0:
+        return []
+    credits = [(spelled[k], math.floor(total * w / whole)) for k, w in zip(keys, weights, strict=True)]
+    return [(address, credit) for address, credit in credits if credit > 0]
 
 
 def why_unpaid(line: dict[str, Any]) -> str:

@@ -7,7 +7,9 @@ For every round the account submitted to, one `RoundCheck`:
 - Verified: (a) the report (fetched from the round's reportURI, hash checked against the
   chain) names this bounty, round, spec and round model, its amounts equal the chain's
   RewardAssigned amounts for every address and in total, and it lists this submission;
-  (b) its nextModelHash is the next round's model on chain (when a next round opened);
+  (b) its nextModelHash is the next round's model on chain (when a next round opened); in the
+  closing round, the leftover's credits equal the chain's and the rule's over the bounty's
+  reports (`round_report.leftover_credits`);
   (c) the revealed validation set matches the spec's `validation_commitment`, the round
   model's and the next model's log-loss on it equal metricBefore / metricAfter, and this
   owner's "without you" (next model minus its kept update / denominator when inModel)
@@ -44,6 +46,7 @@ from wallet.history import round_text
 from wallet.kept_updates import kept_update_for, upload_receipt
 from wallet.round_report import (
     MAX_REPORT_BYTES,
+    leftover_credits,
     parse_report,
     rejected_line,
     report_line,
@@ -255,6 +258,8 @@ class _Checker:
         own_line = report_line(report, self.account)
         result.unpaid = why_unpaid(own_line) if own_line is not None else ""
         differences = self._check_payouts(report, bounty, info, store, network, result)
+        if "credits" in report:  # the closing round: the leftover's credits
+            differences += self._check_credits(report, bounty, result)
         # (b) the next model against the chain
         rounds = self.rounds(bounty_id)
         if round_index + 1 < len(rounds) and rounds[round_index + 1]["state"] != "not open" \
@@ -331,6 +336,43 @@ class _Checker:
                 differences.append(f"your submission: {refuted}")
         elif mine is not None and str(mine.get("blobHash", "")).lower() != result.blob_hash.lower():
             differences.append("your submission: the report credits another blob to you")
+        return differences
+
+    def _check_credits(self, report: dict[str, Any], bounty: Bounty, result: RoundCheck) -> list[str]:
+        """The closing report's leftover credits against the chain's (`getCredit`: this account's
+        and the total) and against the rule (`leftover_credits` over the reports of the
+        bounty's finalised rounds, this one last)."""
+        raw = report["credits"]
+        try:
+            if not isinstance(raw, dict):
+                raise ValueError
+            claimed = {str(address).lower(): int(str(credit)) for address, credit in raw.items()}
+        except ValueError:
+            return ["credits: the report's leftover credits are malformed"]
+        differences = []
+        mine, total = self.client._call(self.client.board.functions.getCredit(bounty.id, self.account))
+        if claimed.get(self.account.lower(), 0) != int(mine) or sum(claimed.values()) != int(total):
+            differences.append(f"credits: the chain records {int(mine)} of {int(total)} leftover credits for you, "
+                               f"the report {claimed.get(self.account.lower(), 0)} of {sum(claimed.values())}")
+        reports = []
+        for info in self.rounds(bounty.id)[:result.round]:
+            if info["state"] != "finalized":
+                continue
+            try:
+                reports.append(parse_report(fetch_blob(info["report_uri"], info["report_hash"], MAX_REPORT_BYTES,
+                                                       file_roots=self.roots)))
+            except QuarryError as exc:
+                result.checked.append(f"leftover credits not recomputed: an earlier report cannot be read ({exc})")
+                return differences
+        expected = {address.lower(): credit for address, credit in
+                    leftover_credits([*reports, report], bounty.reward_per_round * bounty.rounds)}
+        if expected != claimed:
+            differences.append(
+                f"credits: the bounty's reports give you {expected.get(self.account.lower(), 0)} of "
+                f"{sum(expected.values())} leftover credits, the report says "
+                f"{claimed.get(self.account.lower(), 0)} of {sum(claimed.values())}")
+        elif not differences:
+            result.checked.append("leftover credits = the bounty's reports pooled, and the chain's")
         return differences
 
     def _refute_not_invited(self, reason: str, bounty_id: int) -> str:
