@@ -505,7 +505,8 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
         estimate = dict(credit_weights(base))
         out["estimate"].append([estimate.get(addresses[o], 0.0) for o in owners])
         # the round's report lines, for the leftover's credits pooled over the bounty
-        out["reports"].append({"version": 2, "contributors": [line.to_json(1) for line in base.contributors]})
+        out["reports"].append({"version": 2, "contributors": [line.to_json(1) for line in base.contributors],
+                               "rejected": [line.to_json() for line in base.rejected]})
         out["addresses"] = [addresses[o] for o in owners]
         out["true"].append([truth[o] for o in owners])
         owner_at = {addresses[o]: o for o in owners}

@@ -133,22 +133,26 @@ def test_bounty_credits_pool_each_accounts_values_over_the_bounty():
     def line(address, value, std_err, factor=1.0, copy_of=None):
         return {"address": address, "value": value, "stdErr": std_err, "payFactor": factor, "copyOf": copy_of}
 
-    def report(*lines, version=2):
-        return {"version": version, "contributors": list(lines)}
+    def report(*lines, version=2, rejected=()):
+        return {"version": version, "contributors": list(lines),
+                "rejected": [{"address": a, "blobHash": "0x", "reason": "zero update"} for a in rejected]}
 
     rounds = [
         # a: 0.05 +- 0.03 twice (lower bound -0.01 each round; pooled 0.10 - 2 x 0.0424 = 0.0151)
-        # b: 0.2 +- 0.01 in round 0 only (0.18 x mean factor 0.5 = 0.09)
+        # b: 0.2 +- 0.01, in round 0 only (0.18 x factor 1: a round not submitted to costs nothing)
         # lucky: paid in round 0 (0.06 +- 0.02), a loss in round 1: pooled below zero
         report(line("0xA", 0.05, 0.03), line("0xB", 0.2, 0.01), line("0xLucky", 0.06, 0.02),
                line("0xCopy", 0.0, 0.0, copy_of="0xB"), line("0xBad", -0.1, 0.01)),
         report(line("0xA", 0.05, 0.03), line("0xLucky", -0.06, 0.02), line("0xBad", 0.01, 0.01)),
     ]
-    assert bounty_credits(rounds, 1000) == [("0xA", 144), ("0xB", 855)]
+    assert bounty_credits(rounds, 1000) == [("0xA", 77), ("0xB", 922)]
     # a factor scales an account's credit: b's halves, so a's share grows
     halved = [report(*[dict(x, payFactor=0.5) if x["address"] == "0xB" else x for x in rounds[0]["contributors"]]),
               rounds[1]]
-    assert bounty_credits(halved, 1000) == [("0xA", 251), ("0xB", 748)]
+    assert bounty_credits(halved, 1000) == [("0xA", 144), ("0xB", 855)]
+    # b's update rejected in round 1 (a zero update, say): that round counts with factor 0
+    assert bounty_credits([rounds[0], {**rounds[1], "rejected": report(rejected=["0xB"])["rejected"]}],
+                          1000) == [("0xA", 144), ("0xB", 855)]
     # nobody's pooled bound positive: the estimates, max(0, value) x factor, summed
     thin = [report(line("0xA", 0.0625, 0.25), line("0xB", 0.375, 0.25, factor=0.5), line("0xC", -0.25, 0.25))]
     assert bounty_credits(thin, 1000) == [("0xA", 250), ("0xB", 750)]

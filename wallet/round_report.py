@@ -128,11 +128,12 @@ def leftover_credits(reports: list[dict[str, Any]], total: int, z: float = PAY_C
     """(address, credit) per account of a bounty: the leftover's shares, recorded on chain in
     the closing round (`assignCredits`) and in its report's `credits`, from the reports of the
     bounty's finalised rounds (version 2; docs/PROTOCOL.md, "Round report"). Per account, its
-    counted, non-copy lines pooled over the R reports: max(0, sum of values - z sqrt(sum of
-    stdErr^2)) x the mean of its pay factors over the R rounds (0 where it had no line): the
-    round's payout rule with the whole bounty's evidence, so value too thin to tell from zero
-    in one round can count over several, and one lucky round followed by a loss counts
-    nothing. When no account's pooled bound is positive, the estimates: the sum of max(0,
+    counted, non-copy lines pooled over the reports: max(0, sum of values - z sqrt(sum of
+    stdErr^2)) x the mean of its pay factors over the rounds it submitted to (a round where
+    its update was rejected or a copy counts 0; a round it did not submit to does not count,
+    so joining late costs nothing): the round's payout rule with the whole bounty's evidence,
+    so value too thin to tell from zero in one round can count over several, and one lucky
+    round followed by a loss counts nothing. When no account's pooled bound is positive, the estimates: the sum of max(0,
     value) x payFactor. Scaled to at most `total`, floored exactly; positive ones only, in
     address order. The practitioner computes them and an owner's wallet recomputes them."""
     rounds = [r for r in reports if int(r.get("version", 0)) >= 2]
@@ -143,7 +144,11 @@ def leftover_credits(reports: list[dict[str, Any]], total: int, z: float = PAY_C
     variance: dict[str, float] = {}
     factor: dict[str, float] = {}
     estimate: dict[str, float] = {}
+    submitted: dict[str, int] = {}  # rounds each account submitted to (counted, copy or rejected)
     for report in rounds:
+        for line in [*report.get("contributors", []), *report.get("rejected", [])]:
+            key = str(line.get("address", "")).lower()
+            submitted[key] = submitted.get(key, 0) + 1
         for line in report.get("contributors", []):
             if line.get("copyOf") is not None:
                 continue
@@ -155,10 +160,10 @@ def leftover_credits(reports: list[dict[str, Any]], total: int, z: float = PAY_C
             spelled.setdefault(key, str(line["address"]))
             value[key] = value.get(key, 0.0) + v
             variance[key] = variance.get(key, 0.0) + se * se
-            factor[key] = factor.get(key, 0.0) + f / len(rounds)
+            factor[key] = factor.get(key, 0.0) + f
             estimate[key] = estimate.get(key, 0.0) + max(0.0, v) * f
     keys = sorted(value)
-    pooled = [max(0.0, value[k] - z * math.sqrt(variance[k])) * factor[k] for k in keys]
+    pooled = [max(0.0, value[k] - z * math.sqrt(variance[k])) * factor[k] / submitted[k] for k in keys]
     weights = [Fraction(w) for w in (pooled if any(w > 0 for w in pooled) else [estimate[k] for k in keys])]
     whole = sum(weights, Fraction(0))
     if whole <= 0:
