@@ -419,6 +419,18 @@ def contributor_lines(report: dict[str, Any], amount_text: Any) -> list[str]:
     return lines
 
 
+def credit_lines(report: dict[str, Any]) -> list[str]:
+    """The closing round's leftover credits (its report's `credits`), one line per account
+    with its share of the leftover; none before the closing round."""
+    credits = {address: int(credit) for address, credit in (report.get("credits") or {}).items()}
+    total = sum(credits.values())
+    if total <= 0:
+        return ["  (no account has a leftover credit: the leftover goes by pay, or equally per submission)"] \
+            if "credits" in report else []
+    return [f"  {address}  {credit / total:.1%} of the leftover"
+            for address, credit in sorted(credits.items(), key=lambda item: (-item[1], item[0]))]
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from practitioner.evaluate import check_evaluable, evaluate_round
     from practitioner.runner import uploads_to_wait_for
@@ -447,7 +459,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     # contributors' (carried into the next round's pot, shared at the end)
     submitted = report["contributors"] or report["rejected"]
     rest = ("stay with the bounty's contributors: carried into the next round's pot, or shared by "
-            "those paid once the bounty ends" if submitted else "go back to your claimable balance")
+            "the leftover's credits once the bounty ends" if submitted else "go back to your claimable balance")
     print(f"bounty {args.bounty} {_round(session, args.bounty, args.round)}: {report['metric']} "
           f"{report['metricBefore']:.4f} -> {report['metricAfter']:.4f}, accuracy "
           f"{report['accuracyBefore']:.1%} -> {report['accuracyAfter']:.1%} ({valued}); "
@@ -455,6 +467,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
           + (f" ({session.amount_text(reward - paid, token)} {rest})" if paid < reward else ""))
     for text in contributor_lines(report, lambda amount: session.amount_text(amount, token)):
         print(text)
+    credited = credit_lines(report)
+    if credited:  # the closing round: finalize records them first (assignCredits)
+        print("the bounty's leftover credits (each account's value pooled over the bounty, at its lower bound):")
+        for text in credited:
+            print(text)
     print(f"report {result.record['reportHash']} written; send it with "
           f"`quarry-practitioner finalize {args.bounty} {args.round}`")
     return 0

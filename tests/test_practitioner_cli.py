@@ -169,3 +169,14 @@ def test_evaluate_lists_each_submissions_value_pay_factor_and_share():
         f"  {b}  copy of {a}: gets nothing",
         f"  {c}  value -0.00100 ± 0.00200  gets 0 units (0.0% of the round)",
         f"  {d}  rejected: zero update (free rider)"]
+
+
+def test_evaluate_lists_the_closing_rounds_leftover_credits():
+    from practitioner.cli import credit_lines
+
+    a, b = ("0x" + k * 40 for k in "ab")
+    assert credit_lines({"credits": {a: "300", b: "900"}}) == [
+        f"  {b}  75.0% of the leftover", f"  {a}  25.0% of the leftover"]
+    assert credit_lines({"credits": {}}) == [
+        "  (no account has a leftover credit: the leftover goes by pay, or equally per submission)"]
+    assert credit_lines({"contributors": []}) == []  # not the closing round
