@@ -64,6 +64,7 @@ class ModelBounty:
     collected: set[tuple[int, str]] = field(default_factory=set)
     paid_in: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     leftover_claimed: set[str] = field(default_factory=set)
+    credit: dict[str, int] = field(default_factory=dict)  # the leftover's credits (assignCredits)
 
     @property
     def pot(self) -> int:
@@ -72,6 +73,8 @@ class ModelBounty:
     def leftover_share(self, account: str) -> int:
         if not self.ended or account in self.leftover_claimed or self.leftover == 0:
             return 0
+        if sum(self.credit.values()):
+            return self.leftover * self.credit.get(account, 0) // sum(self.credit.values())
         if self.total_paid:
             return self.leftover * self.paid_in[account] // self.total_paid
         rounds = sum(account in s for s in self.submitters.values())
@@ -403,6 +406,52 @@ class BountyBoardMachine(RuleBasedStateMachine):
         self.apply_batch(b, round_, contributors, amounts)
         self.record_assignments(b, round_, receipt)
         self.check_bounty(b, *contributors)
+
+    @rule(
+        index=INDEX,
+        by_owner=st.sampled_from([True] * 5 + [False]),
+        weights=st.lists(st.integers(0, 3), min_size=0, max_size=3),
+        tamper=st.sampled_from([None, None, None, "stranger", "duplicate", "over"]),
+        after_deadline=st.sampled_from([None, 0, 1, GRACE - 1, GRACE]),
+    )
+    def assign_credits(self, index, by_owner, weights, tamper, after_deadline):
+        """The leftover's credits, in the bounty's closing round before finalize (or tried
+        in another round, by a stranger, for a non-submitter, twice, over the bound)."""
+        b = self.pick(index)
+        self.travel_into_round(b, after_deadline)
+        round_ = b.current
+        sender = b.owner if by_owner else self.relayer
+        submitted = {a for s in b.submitters.values() for a in s}
+        contributors = sorted(submitted - set(b.credit))[: len(weights)]
+        credits = [w * b.reward for w in weights[: len(contributors)]]  # up to 3 rounds' reward
+        if tamper == "stranger":
+            contributors.append(self.relayer)
+            credits.append(1)
+        elif tamper == "duplicate" and (contributors or b.credit):
+            contributors.append(contributors[0] if contributors else sorted(b.credit)[0])
+            credits.append(1)
+        elif tamper == "over" and contributors:
+            credits[-1] = b.reward * b.rounds + 1
+        expected = self.payout_expectation(b, round_, sender, [], [])
+        if expected is None and b.status != CANCELLED and round_ + 1 < b.rounds:
+            expected = "NotClosingRound"
+        seen = set(b.credit)
+        for contributor, credit in zip(contributors, credits, strict=True):
+            if expected is not None:
+                break
+            if contributor not in submitted:
+                expected = "NotABountySubmitter"
+            elif contributor in seen:
+                expected = "DuplicateCredit"
+            elif credit > b.reward * b.rounds:
+                expected = "OverBudget"
+            seen.add(contributor)
+        call = self.market.board.functions.assignCredits(b.id, round_, contributors, credits)
+        if self.attempt(call, sender, expected) is None:
+            return
+        b.credit.update(zip(contributors, credits, strict=True))
+        got = self.market.board.functions.getCredit(b.id, contributors[0] if contributors else sender).call()
+        assert got[1] == sum(b.credit.values())
 
     @rule(
         index=INDEX,
