@@ -121,6 +121,19 @@ def test_two_rounds_pay_honest_owners_and_not_the_free_rider(setup):
     assert any("replay" in r["reason"] for r in report["rejected"])
     assert session.client.bounty(bounty_id).status == "completed"
     assert process_due_rounds(session, private_key) == []
+    # the closing round recorded the leftover's credits, pooled over both rounds' reports: the
+    # free rider of round 0 has none; the replayer's rejected round 1 halves its pay factor
+    from wallet.round_report import leftover_credits
+
+    first = parse_report(session.blob(session.client.round(bounty_id, 0).report_hash))
+    credits = {address.lower(): credit for address, credit in leftover_credits([first, report], 2 * REWARD)}
+    assert {a.lower(): int(c) for a, c in report["credits"].items()} == credits
+    assert sorted(credits) == sorted(o.lower() for o in owners[:3])
+    on_chain = [market.board.functions.getCredit(bounty_id, o).call() for o in owners]
+    assert [c for c, _total in on_chain] == [credits.get(o.lower(), 0) for o in owners]
+    assert on_chain[0][1] == sum(credits.values())
+    halved = leftover_credits([first, {**report, "rejected": []}], 2 * REWARD)  # as if it had skipped round 1
+    assert dict(halved)[owners[2]] > credits[owners[2].lower()]
 
 
 def test_bounty_credits_pool_each_accounts_values_over_the_bounty():
