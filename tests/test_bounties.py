@@ -217,6 +217,7 @@ def test_claim_collects_the_leftover_of_an_ended_bounty(market, client):
     assert [(r.bounty_id, r.amount, r.claim) for r in summary.leftovers] == [(bounty_id, 30 * TOKEN_UNIT, "claimable")]
     assert summary.claimable == {market.token.address: 75 * TOKEN_UNIT}
     assert summary.as_dict()["leftovers"][0]["amount"] == str(30 * TOKEN_UNIT)
+    assert summary.leftovers[0].basis == "in proportion to your pay (no credits were recorded)"
     (claimed,) = client.claim(first)
     assert claimed[1] == 75 * TOKEN_UNIT
     summary = client.rewards(first.address)

@@ -5,6 +5,7 @@ and one posted as not verifiable."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,12 @@ def test_rewards_page_shows_each_rounds_check(qtbot, app_on_market):
     column = [c.title for c in page.model.columns].index("Check")
     shown = {page.model.row_at(i)["bounty_id"]: page.model.index(i, column).data() for i in range(4)}
     assert shown[bounties["payouts"]] == "Mismatch" and shown[bounties["honest"]] == "Not yet revealed"
+    # the ended bounty's leftover (round 0 kept part of its pot; its closing round recorded no
+    # credits): the owner's share, and how it was reckoned
+    assert page.leftover_label.isVisible()
+    leftover = page.leftover_label.text()
+    assert re.fullmatch(rf"Bounty {bounties['revealed']} ended with a leftover: your share [0-9.]+ QDT "
+                        r"\(claimable\), in proportion to your pay \(no credits were recorded\)\.", leftover), leftover
     # the selected round's report says what differs
     row = next(i for i in range(page.proxy.rowCount()) if page.proxy.row(i)["bounty_id"] == bounties["payouts"])
     page.table.selectRow(row)

@@ -111,6 +111,18 @@ class LeftoverRow:
     amount: int
     token: str
     claim: str  # "claimable" (to collect, or credited) or "claimed"
+    # the account's leftover credit and the bounty's total (`getCredit`): the leftover is
+    # shared by them; a total of 0 means by pay (no credits were recorded)
+    credit: int = 0
+    total_credit: int = 0
+
+    @property
+    def basis(self) -> str:
+        """How the share was reckoned, in words."""
+        if self.total_credit:
+            return (f"by your credit, {self.credit / self.total_credit:.1%} of the bounty's (your value "
+                    "over its rounds)")
+        return "in proportion to your pay (no credits were recorded)"
 
 
 @dataclass
@@ -125,7 +137,8 @@ class RewardsSummary:
     def as_dict(self) -> dict[str, Any]:
         return {
             "submissions": [asdict(row) for row in self.rows],
-            "leftovers": [dict(asdict(row), amount=str(row.amount)) for row in self.leftovers],
+            "leftovers": [dict(asdict(row), amount=str(row.amount), credit=str(row.credit),
+                               total_credit=str(row.total_credit), basis=row.basis) for row in self.leftovers],
             "claimable": {k: str(v) for k, v in self.claimable.items()},
             "claimed": {k: str(v) for k, v in self.claimed.items()},
         }
@@ -550,15 +563,18 @@ class BountyClient:
             token = self._bounty_token(bounty_id)
             share = int(self._call(self.board.functions.leftoverShare(bounty_id, account), block))
             credited = int(self._call(self.board.functions.getShare(bounty_id, account), block)[2])
+            if not (share or credited):
+                continue
+            credit, total_credit = (int(v) for v in self._call(self.board.functions.getCredit(bounty_id, account), block))
             if share:
                 to_collect[token] = to_collect.get(token, 0) + share
-                summary.leftovers.append(LeftoverRow(bounty_id, share, token, "claimable"))
-            elif credited:
+                summary.leftovers.append(LeftoverRow(bounty_id, share, token, "claimable", credit, total_credit))
+            else:
                 state = "claimable"
                 if remaining_claimed.get(token, 0) >= credited:
                     remaining_claimed[token] -= credited
                     state = "claimed"
-                summary.leftovers.append(LeftoverRow(bounty_id, credited, token, state))
+                summary.leftovers.append(LeftoverRow(bounty_id, credited, token, state, credit, total_credit))
         for token in {row.token for row in summary.rows} | set(claimed):
             summary.claimable[token] = self.claimable(token, account, block) + to_collect.get(token, 0)
         return summary

@@ -110,7 +110,10 @@ def load_rewards(client: Any, store: Any, network: str, account: str,
                  .value(int(e["amount"] or 0)))
                 for e in history.events(store, network, account, f"board:{client.board_address}")
                 if e["event"] == "RewardAssigned"]
-    return {"rows": rows, "claimable": sum(summary.claimable.values()),
+    leftovers = [f"Bounty {row.bounty_id} ended with a leftover: your share "
+                 f"{client.token(row.token).amount(row.amount, 4)} ({row.claim}), {row.basis}."
+                 for row in summary.leftovers]
+    return {"rows": rows, "leftovers": leftovers, "claimable": sum(summary.claimable.values()),
             "claimed": sum(summary.claimed.values()), "earnings": earnings,
             "claimable_text": amounts_text(client, summary.claimable),
             "claimed_text": amounts_text(client, summary.claimed)}
@@ -239,6 +242,10 @@ class RewardsPage(Page):
         self.claimable_label.setObjectName("BigNumber")
         self.claimable_label.setAccessibleName("Claimable rewards")
         self.claimed_label = muted_label("")
+        # an ended bounty's leftover share, and how it was reckoned (hidden without one)
+        self.leftover_label = muted_label("")
+        self.leftover_label.setAccessibleName("Leftover shares")
+        self.leftover_label.hide()
         self.claim_button = button("Claim", "claim", primary=True, on_click=self.claim)
         self.claim_button.setEnabled(False)
         self.export_button = button("Export CSV…", "export", on_click=self.export_csv)
@@ -253,6 +260,7 @@ class RewardsPage(Page):
         texts.addWidget(self.claimable_label)
         texts.addWidget(muted_label("ready to claim", wrap=False))
         texts.addWidget(self.claimed_label)
+        texts.addWidget(self.leftover_label)
         claim_row.addLayout(texts, 1)
         claim_row.addWidget(self.claim_button, 0, Qt.AlignmentFlag.AlignVCenter)
         self.chart = LazyWidget(_earnings_chart)  # pyqtgraph loads when the page is first used
@@ -316,6 +324,8 @@ class RewardsPage(Page):
         self.model.set_rows(data["rows"])
         self.claimable_label.setText(data["claimable_text"])
         self.claimed_label.setText(f"{data['claimed_text']} claimed so far")
+        self.leftover_label.setText("\n".join(data.get("leftovers", [])))
+        self.leftover_label.setVisible(bool(data.get("leftovers")))
         self.claim_button.setEnabled(data["claimable"] > 0)
         times = [t for t, _a in data["earnings"]]
         self.chart.set_earnings(times, [a for _t, a in data["earnings"]])
