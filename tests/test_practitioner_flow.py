@@ -137,10 +137,11 @@ def test_two_rounds_pay_honest_owners_and_not_the_free_rider(setup):
 
 
 def test_bounty_credits_pool_each_accounts_values_over_the_bounty():
-    """The leftover's credits: per account, max(0, sum of values - 2 sqrt(sum of stdErr^2)) x
-    its mean pay factor over the bounty's rounds. An account never distinguishable from zero in
-    one round counts when its rounds together are; one lucky round followed by a loss does
-    not; copies and negative values count nothing."""
+    """The leftover's credits: per account, its values pooled over the bounty, bound B =
+    max(0, sum - 2 sqrt(sum of stdErr^2)) and estimate E = max(0, sum), each x its mean pay
+    factor over the rounds it submitted to; the share is (B + (1 - d) E) / sum E with d = sum B
+    / sum E: the demonstrated part of the leftover by the bounds, the rest by the estimates.
+    One lucky round followed by a loss nets nothing; copies and negative values count nothing."""
     from practitioner.valuation import bounty_credits
 
     def line(address, value, std_err, factor=1.0, copy_of=None):
@@ -151,24 +152,30 @@ def test_bounty_credits_pool_each_accounts_values_over_the_bounty():
                 "rejected": [{"address": a, "blobHash": "0x", "reason": "zero update"} for a in rejected]}
 
     rounds = [
-        # a: 0.05 +- 0.03 twice (lower bound -0.01 each round; pooled 0.10 - 2 x 0.0424 = 0.0151)
-        # b: 0.2 +- 0.01, in round 0 only (0.18 x factor 1: a round not submitted to costs nothing)
-        # lucky: paid in round 0 (0.06 +- 0.02), a loss in round 1: pooled below zero
+        # a: 0.05 +- 0.03 twice: B = 0.10 - 2 x 0.0424 = 0.0151, E = 0.10
+        # b: 0.2 +- 0.01, in round 0 only (a round not submitted to costs nothing): B 0.18, E 0.2
+        # lucky: +0.06 then -0.06: E = 0; bad: -0.1 then +0.01: E = 0
+        # d = 0.195 / 0.30 = 0.65; a: (0.0151 + 0.35 x 0.10) / 0.30 = 0.167, b: 0.833
         report(line("0xA", 0.05, 0.03), line("0xB", 0.2, 0.01), line("0xLucky", 0.06, 0.02),
                line("0xCopy", 0.0, 0.0, copy_of="0xB"), line("0xBad", -0.1, 0.01)),
         report(line("0xA", 0.05, 0.03), line("0xLucky", -0.06, 0.02), line("0xBad", 0.01, 0.01)),
     ]
-    assert bounty_credits(rounds, 1000) == [("0xA", 77), ("0xB", 922)]
+    assert bounty_credits(rounds, 1000) == [("0xA", 166), ("0xB", 833)]
     # a factor scales an account's credit: b's halves, so a's share grows
     halved = [report(*[dict(x, payFactor=0.5) if x["address"] == "0xB" else x for x in rounds[0]["contributors"]]),
               rounds[1]]
-    assert bounty_credits(halved, 1000) == [("0xA", 144), ("0xB", 855)]
+    assert bounty_credits(halved, 1000) == [("0xA", 312), ("0xB", 687)]
     # b's update rejected in round 1 (a zero update, say): that round counts with factor 0
     assert bounty_credits([rounds[0], {**rounds[1], "rejected": report(rejected=["0xB"])["rejected"]}],
-                          1000) == [("0xA", 144), ("0xB", 855)]
-    # nobody's pooled bound positive: the estimates, max(0, value) x factor, summed
+                          1000) == [("0xA", 312), ("0xB", 687)]
+    # nobody's bound positive: d = 0, all by the estimates (b: 0.375 x 0.5 against a's 0.0625)
     thin = [report(line("0xA", 0.0625, 0.25), line("0xB", 0.375, 0.25, factor=0.5), line("0xC", -0.25, 0.25))]
     assert bounty_credits(thin, 1000) == [("0xA", 250), ("0xB", 750)]
+    # continuous where a bound crosses zero: a's bound just above 0 (+0.0002) or just below;
+    # by the bounds alone a would have taken everything in the first case, half in the second
+    just_above = bounty_credits([report(line("0xA", 0.1, 0.0499), line("0xB", 0.1, 0.06))], 1000)
+    just_below = bounty_credits([report(line("0xA", 0.1, 0.0501), line("0xB", 0.1, 0.06))], 1000)
+    assert just_below == [("0xA", 500), ("0xB", 500)] and just_above == [("0xA", 500), ("0xB", 499)]
     assert bounty_credits([report(line("0xA", -0.01, 0.05))], 900) == []
     assert bounty_credits([report(line("0xA", 0.2, 0.01), version=1)], 900) == []  # accuracy reports: none
     assert bounty_credits(rounds, 0) == []

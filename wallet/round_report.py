@@ -127,15 +127,21 @@ PAY_CONFIDENCE_Z = 2.0
 def leftover_credits(reports: list[dict[str, Any]], total: int, z: float = PAY_CONFIDENCE_Z) -> list[tuple[str, int]]:
     """(address, credit) per account of a bounty: the leftover's shares, recorded on chain in
     the closing round (`assignCredits`) and in its report's `credits`, from the reports of the
-    bounty's finalised rounds (version 2; docs/PROTOCOL.md, "Round report"). Per account, its
-    counted, non-copy lines pooled over the reports: max(0, sum of values - z sqrt(sum of
-    stdErr^2)) x the mean of its pay factors over the rounds it submitted to (a round where
-    its update was rejected or a copy counts 0; a round it did not submit to does not count,
-    so joining late costs nothing): the round's payout rule with the whole bounty's evidence,
-    so value too thin to tell from zero in one round can count over several, and one lucky
-    round followed by a loss counts nothing. When no account's pooled bound is positive, the estimates: the sum of max(0,
-    value) x payFactor. Scaled to at most `total`, floored exactly; positive ones only, in
-    address order. The practitioner computes them and an owner's wallet recomputes them."""
+    bounty's finalised rounds (version 2; docs/PROTOCOL.md, "Round report").
+
+    Per account, from its counted, non-copy lines:
+    - bound B = max(0, sum of values - z sqrt(sum of stdErr^2)) x the mean of its pay factors
+      over the rounds it submitted to (a round where its update was rejected or a copy counts
+      0; a round it skipped does not count): the round's payout rule with the whole bounty's
+      evidence, so value too thin to tell from zero in one round can count over several and
+      one lucky round followed by a loss counts nothing;
+    - estimate E = max(0, sum of values) x the same mean factor (E >= B).
+    With d = sum B / sum E, the part of the leftover the evidence demonstrates, its share is
+    d x B / sum B + (1 - d) x E / sum E = (B + (1 - d) E) / sum E: the demonstrated part by
+    the lower bounds, the rest by the estimates, continuous as a bound crosses zero (by the
+    bounds alone, a lone account whose bound turned positive took everything). Scaled to
+    `total`, floored exactly; positive ones only, in address order; none when no estimate is
+    positive. The practitioner computes them and an owner's wallet recomputes them."""
     rounds = [r for r in reports if int(r.get("version", 0)) >= 2]
     if not rounds or total <= 0:
         return []
@@ -143,7 +149,6 @@ def leftover_credits(reports: list[dict[str, Any]], total: int, z: float = PAY_C
     value: dict[str, float] = {}
     variance: dict[str, float] = {}
     factor: dict[str, float] = {}
-    estimate: dict[str, float] = {}
     submitted: dict[str, int] = {}  # rounds each account submitted to (counted, copy or rejected)
     for report in rounds:
         for line in [*report.get("contributors", []), *report.get("rejected", [])]:
@@ -161,14 +166,16 @@ def leftover_credits(reports: list[dict[str, Any]], total: int, z: float = PAY_C
             value[key] = value.get(key, 0.0) + v
             variance[key] = variance.get(key, 0.0) + se * se
             factor[key] = factor.get(key, 0.0) + f
-            estimate[key] = estimate.get(key, 0.0) + max(0.0, v) * f
     keys = sorted(value)
-    pooled = [max(0.0, value[k] - z * math.sqrt(variance[k])) * factor[k] / submitted[k] for k in keys]
-    weights = [Fraction(w) for w in (pooled if any(w > 0 for w in pooled) else [estimate[k] for k in keys])]
-    whole = sum(weights, Fraction(0))
-    if whole <= 0:
+    mean_factor = [Fraction(factor[k]) / submitted[k] for k in keys]
+    bounds = [Fraction(max(0.0, value[k] - z * math.sqrt(variance[k]))) * f for k, f in zip(keys, mean_factor, strict=True)]
+    estimates = [Fraction(max(0.0, value[k])) * f for k, f in zip(keys, mean_factor, strict=True)]
+    estimated = sum(estimates, Fraction(0))
+    if estimated <= 0:
         return []
-    credits = [(spelled[k], math.floor(total * w / whole)) for k, w in zip(keys, weights, strict=True)]
+    undemonstrated = 1 - sum(bounds, Fraction(0)) / estimated  # the part the lower bounds leave
+    credits = [(spelled[k], math.floor(total * (b + undemonstrated * e) / estimated))
+               for k, b, e in zip(keys, bounds, estimates, strict=True)]
     return [(address, credit) for address, credit in credits if credit > 0]
 
 
