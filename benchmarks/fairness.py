@@ -79,7 +79,7 @@ Measured (JSON keys; each also per data set under `per_dataset`):
 - bounty_* (per data set): each split's rounds as one bounty whose unassigned reward (the
   carry) is shared at the end as the board shares it (`BountyBoard.claimLeftover`: by the
   closing round's credits, `valuation.bounty_credits`: each owner's values pooled over the
-  bounty's reports at their lower bound):
+  bounty's reports, the part they demonstrate by lower bounds, the rest by estimates):
   bounty_rank_correlation (each owner's share of the bounty against its mean true share),
   bounty_free_rider_max_share, bounty_leftover_mean_share / _max_share (the unassigned part
   of the bounty's reward), bounty_leftover_multiplier_max / _median (a paid owner's final
