@@ -469,7 +469,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(text)
     credited = credit_lines(report)
     if credited:  # the closing round: finalize records them first (assignCredits)
-        print("the bounty's leftover credits (each account's value pooled over the bounty, at its lower bound):")
+        print("the bounty's leftover credits (each account's value pooled over the bounty: what it demonstrates "
+              "by lower bounds, the rest by estimates):")
         for text in credited:
             print(text)
     print(f"report {result.record['reportHash']} written; send it with "
