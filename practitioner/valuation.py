@@ -27,7 +27,8 @@ Fairness rules (docs/PROTOCOL.md, "Valuation"):
 - The next global model is the coalition of players with a positive (mean) value (harmful
   updates are left out), with the same fixed denominator.
 - What the rounds leave unassigned (the leftover) is shared by `bounty_credits`: each
-  account's values pooled over the bounty's reports, at their lower bound.
+  account's values pooled over the bounty's reports, the part they demonstrate by lower
+  bounds, the rest by estimates.
 """
 
 from __future__ import annotations
