@@ -35,7 +35,8 @@ FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
 
 
 SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores", "evaluated", "unpaid",
-             "race", "withheld", "screened", "invited", "uninvited", "credits", "credits_doctored")
+             "race", "withheld", "screened", "invited", "uninvited", "credits", "credits_doctored",
+             "credits_later")
 ONE_ROUND = ("credits", "credits_doctored")  # round 0 is the closing round: it records the leftover's credits
 
 
@@ -340,3 +341,23 @@ def test_credits_that_favour_one_owner_against_the_rule_are_a_mismatch(world):
     (said,) = [d for d in cheated.differences if d.startswith("credits")]
     assert said.startswith("credits: the bounty's reports give you ") and "the report says 0 of" in said
     assert check(world, "credits_doctored", 0).status == MISMATCH  # the favoured owner is told too
+
+
+def test_an_owner_who_skipped_the_closing_round_checks_its_credits_too(world):
+    """Both owners submitted to round 0 only; the closing round 1 had no submission but still
+    records the leftover's credits (from round 0's report). Each owner's check of its last
+    round covers them: the leftover is shared by them whichever rounds it took part in."""
+    from practitioner.evaluate import evaluate_round
+    from practitioner.finalize import finalize_round
+
+    session, bounty_id = world["session"], world["credits_later"]
+    evaluate_round(session, bounty_id, 0, world["key"])
+    finalize_round(session, bounty_id, 0)
+    world["market"].chain.advance(601)
+    closing = evaluate_round(session, bounty_id, 1, world["key"])
+    assert closing.report["contributors"] == [] and len(closing.report["credits"]) == 2
+    finalize_round(session, bounty_id, 1)
+    for owner in (0, 1):
+        result = check(world, "credits_later", owner)
+        assert result.round == 0 and result.status == NOT_REVEALED, result.differences
+        assert "leftover credits = the bounty's reports pooled, and the chain's" in result.checked

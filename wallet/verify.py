@@ -231,7 +231,10 @@ class _Checker:
     # -- one round ------------------------------------------------------------------------
 
     def check(self, bounty_id: int, round_index: int, blob_hash: str, store: Store,
-              network: str) -> RoundCheck:
+              network: str, latest: bool = False) -> RoundCheck:
+        """One round's check; with `latest` (the account's last round in the bounty) also the
+        credits of the bounty's closing round when the account did not submit to it: the
+        leftover is shared by them whichever rounds it took part in."""
         bounty = self.bounty(bounty_id)
         result = RoundCheck(bounty_id, round_index, blob_hash, NOT_FINALISED, "", rounds=bounty.rounds)
         info = self.rounds(bounty_id)[round_index]
@@ -259,7 +262,11 @@ class _Checker:
         result.unpaid = why_unpaid(own_line) if own_line is not None else ""
         differences = self._check_payouts(report, bounty, info, store, network, result)
         if "credits" in report:  # the closing round: the leftover's credits
-            differences += self._check_credits(report, bounty, result)
+            differences += self._check_credits(report, bounty, result, round_index)
+        elif latest:
+            closing = self._closing_report(bounty, round_index)
+            if closing is not None:
+                differences += self._check_credits(closing[1], bounty, result, closing[0])
         # (b) the next model against the chain
         rounds = self.rounds(bounty_id)
         if round_index + 1 < len(rounds) and rounds[round_index + 1]["state"] != "not open" \
@@ -338,10 +345,29 @@ class _Checker:
             differences.append("your submission: the report credits another blob to you")
         return differences
 
-    def _check_credits(self, report: dict[str, Any], bounty: Bounty, result: RoundCheck) -> list[str]:
+    def _closing_report(self, bounty: Bounty, after: int) -> tuple[int, dict[str, Any]] | None:
+        """(round, report) of the bounty's closing round, when it came after round `after`, was
+        finalised and its report carries credits; None otherwise (also when it cannot be read:
+        the credits are then not checked, as when an earlier report cannot be read)."""
+        if bounty.status == "open":
+            return None
+        rounds = self.rounds(bounty.id)
+        closed = [info for info in rounds if info["state"] in ("finalized", "expired")]
+        if not closed or closed[-1]["round"] <= after or closed[-1]["state"] != "finalized":
+            return None
+        info = closed[-1]
+        try:
+            report = parse_report(fetch_blob(info["report_uri"], info["report_hash"], MAX_REPORT_BYTES,
+                                             file_roots=self.roots))
+        except QuarryError:
+            return None
+        return (info["round"], report) if "credits" in report else None
+
+    def _check_credits(self, report: dict[str, Any], bounty: Bounty, result: RoundCheck,
+                       closing_round: int) -> list[str]:
         """The closing report's leftover credits against the chain's (`getCredit`: this account's
         and the total) and against the rule (`leftover_credits` over the reports of the
-        bounty's finalised rounds, this one last)."""
+        bounty's finalised rounds, the closing one last)."""
         raw = report["credits"]
         try:
             if not isinstance(raw, dict):
@@ -355,7 +381,7 @@ class _Checker:
             differences.append(f"credits: the chain records {int(mine)} of {int(total)} leftover credits for you, "
                                f"the report {claimed.get(self.account.lower(), 0)} of {sum(claimed.values())}")
         reports = []
-        for info in self.rounds(bounty.id)[:result.round]:
+        for info in self.rounds(bounty.id)[:closing_round]:
             if info["state"] != "finalized":
                 continue
             try:
@@ -499,9 +525,13 @@ def verify_rewards(client: BountyClient, account: str,
     # chain (a false "Mismatch"): the checker reads the rounds at the block the log reached.
     checker = _Checker(client, account, synced_to)
     results = []
+    latest: dict[int, int] = {}  # the account's last round per bounty: it checks the closing credits
+    for row in summary.rows:
+        latest[row.bounty_id] = max(latest.get(row.bounty_id, row.round), row.round)
     for index, row in enumerate(summary.rows):
         try:
-            result = checker.check(row.bounty_id, row.round, row.blob_hash, store, client.network)
+            result = checker.check(row.bounty_id, row.round, row.blob_hash, store, client.network,
+                                   latest=row.round == latest[row.bounty_id])
         except (QuarryError, TrainerError) as exc:  # the node or a blob failed mid-way: said, not fatal
             result = RoundCheck(row.bounty_id, row.round, row.blob_hash, NOT_VERIFIABLE,
                                 f"Could not be checked now: {exc}")
