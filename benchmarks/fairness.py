@@ -113,6 +113,7 @@ import numpy as np
 from benchmarks._common import emit, machine
 from benchmarks._markets import ENCODING_STEP, STATSMODELS_TABLES, quantise, split_market
 from practitioner.decode import ValidationScorer, reference_update
+from practitioner.report import report_of_valuation
 from practitioner.shapley import (
     CONFIDENCE_Z,
     COPY_COSINE,
@@ -505,8 +506,8 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
         estimate = dict(credit_weights(base))
         out["estimate"].append([estimate.get(addresses[o], 0.0) for o in owners])
         # the round's report lines, for the leftover's credits pooled over the bounty
-        out["reports"].append({"version": 2, "contributors": [line.to_json(1) for line in base.contributors],
-                               "rejected": [line.to_json() for line in base.rejected]})
+        out["reports"].append(report_of_valuation(base, bounty_id=0, round_index=round_index, spec_hash="0x",
+                                                  model_hash="0x", next_model_hash="0x", reward=REWARD))
         out["addresses"] = [addresses[o] for o in owners]
         out["true"].append([truth[o] for o in owners])
         owner_at = {addresses[o]: o for o in owners}

@@ -133,7 +133,7 @@ def credit_weights(valuation: Valuation) -> list[tuple[str, float]]:
 def bounty_credits(reports: Sequence[Mapping[str, Any]], total: int) -> list[tuple[str, int]]:
     """The leftover's credits over the bounty's reports (`wallet.round_report.leftover_credits`,
     which an owner's wallet recomputes), at the pay's own lower bound (CONFIDENCE_Z)."""
-    return leftover_credits([dict(r) for r in reports], total, CONFIDENCE_Z)
+    return leftover_credits(reports, total, CONFIDENCE_Z)
 
 
 def project_to_ball(update: np.ndarray, radius: float, slack: float = 0.0) -> np.ndarray:

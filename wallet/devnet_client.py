@@ -100,10 +100,10 @@ def node_contracts(url: str, chain_id: int) -> NodeContracts | None:
     from eth_utils import is_hex_address, to_checksum_address
 
     try:
-        answer = _call(url, "quarry_contracts")
+        answer = contracts(url)
     except NetworkError:
         return None
-    if not isinstance(answer, dict) or answer.get("chainId") != chain_id:
+    if answer.get("chainId") != chain_id:
         return None
     token, board = answer.get("token"), answer.get("board")
     if not all(isinstance(a, str) and a.startswith("0x") and is_hex_address(a) for a in (token, board)):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -124,7 +125,8 @@ def rejected_line(report: dict[str, Any], account: str) -> dict[str, Any] | None
 PAY_CONFIDENCE_Z = 2.0
 
 
-def leftover_credits(reports: list[dict[str, Any]], total: int, z: float = PAY_CONFIDENCE_Z) -> list[tuple[str, int]]:
+def leftover_credits(reports: Sequence[Mapping[str, Any]], total: int,
+                     z: float = PAY_CONFIDENCE_Z) -> list[tuple[str, int]]:
     """(address, credit) per account of a bounty: the leftover's shares, recorded on chain in
     the closing round (`assignCredits`) and in its report's `credits`, from the reports of the
     bounty's finalised rounds (version 2; docs/PROTOCOL.md, "Round report").

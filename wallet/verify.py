@@ -168,6 +168,7 @@ class _Checker:
         self._rounds: dict[int, list[dict[str, Any]]] = {}
         self._specs: dict[int, Any] = {}
         self._reveals: dict[int, Any] = {}
+        self._reports: dict[str, dict[str, Any]] = {}  # by reportHash: each report fetched once
 
     # -- chain and blobs ----------------------------------------------------------------
 
@@ -258,6 +259,7 @@ class _Checker:
             report = parse_report(data)
         except InvalidInput as exc:
             return self._mismatch(result, [f"the report on chain is not a valid report ({exc})"])
+        self._reports[info["report_hash"]] = report
         own_line = report_line(report, self.account)
         result.unpaid = why_unpaid(own_line) if own_line is not None else ""
         differences = self._check_payouts(report, bounty, info, store, network, result)
@@ -345,6 +347,13 @@ class _Checker:
             differences.append("your submission: the report credits another blob to you")
         return differences
 
+    def report(self, info: dict[str, Any]) -> dict[str, Any]:
+        """A finalised round's report (hash-checked, parsed), fetched once per checker."""
+        if info["report_hash"] not in self._reports:
+            self._reports[info["report_hash"]] = parse_report(
+                fetch_blob(info["report_uri"], info["report_hash"], MAX_REPORT_BYTES, file_roots=self.roots))
+        return self._reports[info["report_hash"]]
+
     def _closing_report(self, bounty: Bounty, after: int) -> tuple[int, dict[str, Any]] | None:
         """(round, report) of the bounty's closing round, when it came after round `after`, was
         finalised and its report carries credits; None otherwise (also when it cannot be read:
@@ -355,13 +364,11 @@ class _Checker:
         closed = [info for info in rounds if info["state"] in ("finalized", "expired")]
         if not closed or closed[-1]["round"] <= after or closed[-1]["state"] != "finalized":
             return None
-        info = closed[-1]
         try:
-            report = parse_report(fetch_blob(info["report_uri"], info["report_hash"], MAX_REPORT_BYTES,
-                                             file_roots=self.roots))
+            report = self.report(closed[-1])
         except QuarryError:
             return None
-        return (info["round"], report) if "credits" in report else None
+        return (closed[-1]["round"], report) if "credits" in report else None
 
     def _check_credits(self, report: dict[str, Any], bounty: Bounty, result: RoundCheck,
                        closing_round: int) -> list[str]:
@@ -385,8 +392,7 @@ class _Checker:
             if info["state"] != "finalized":
                 continue
             try:
-                reports.append(parse_report(fetch_blob(info["report_uri"], info["report_hash"], MAX_REPORT_BYTES,
-                                                       file_roots=self.roots)))
+                reports.append(self.report(info))
             except QuarryError as exc:
                 result.checked.append(f"leftover credits not recomputed: an earlier report cannot be read ({exc})")
                 return differences
