@@ -36,8 +36,8 @@ FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
 
 SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores", "evaluated", "unpaid",
              "race", "withheld", "screened", "invited", "uninvited", "credits", "credits_doctored",
-             "credits_later")
-ONE_ROUND = ("credits", "credits_doctored")  # round 0 is the closing round: it records the leftover's credits
+             "credits_later", "credits_withheld", "cancelled_later")
+ONE_ROUND = ("credits", "credits_doctored", "credits_withheld")  # round 0 is the closing round: it records the leftover's credits
 
 
 @pytest.fixture(scope="module")
@@ -361,3 +361,46 @@ def test_an_owner_who_skipped_the_closing_round_checks_its_credits_too(world):
         result = check(world, "credits_later", owner)
         assert result.round == 0 and result.status == NOT_REVEALED, result.differences
         assert "leftover credits = the bounty's reports pooled, and the chain's" in result.checked
+
+
+def test_a_closing_report_without_credits_is_a_mismatch(world):
+    """A practitioner that leaves the leftover's credits out of its closing report (and off the
+    chain) makes the board share the leftover by pay, a rule it does not get to choose: both
+    owners' wallets say so."""
+    from practitioner.evaluate import evaluate_round, round_record_path
+    from practitioner.finalize import finalize_round
+    from practitioner.report import report_bytes
+    from practitioner.state import read_json, write_json
+
+    session, bounty_id = world["session"], world["credits_withheld"]
+    evaluation = evaluate_round(session, bounty_id, 0, world["key"])
+    report = {key: value for key, value in evaluation.report.items() if key != "credits"}
+    report_hash, report_uri = session.publish(report_bytes(report), load_spec(session, bounty_id).inbox_url)
+    path = round_record_path(session, bounty_id, 0)
+    write_json(path, {**read_json(path), "reportHash": report_hash, "reportURI": report_uri,
+                      "credits": {"contributors": [], "amounts": []}})
+    finalize_round(session, bounty_id, 0)
+    assert world["market"].board.functions.getCredit(bounty_id, world["owners"][0].address).call()[1] == 0
+    for owner in (0, 1):
+        result = check(world, "credits_withheld", owner)
+        assert result.status == MISMATCH
+        (said,) = [d for d in result.differences if d.startswith("credits")]
+        assert "records no leftover credits" in said and "by pay" in said
+
+
+def test_rounds_finalised_before_a_cancellation_need_no_credits(world):
+    """Round 0 closed while the bounty was open (no credits: it was not the closing round);
+    the practitioner then cancels in round 1, which becomes the closing round. Round 0's
+    report without credits is not held against it."""
+    from practitioner.evaluate import evaluate_round
+    from practitioner.finalize import finalize_round
+
+    session, bounty_id = world["session"], world["cancelled_later"]
+    evaluation = evaluate_round(session, bounty_id, 0, world["key"])
+    assert "credits" not in evaluation.report
+    finalize_round(session, bounty_id, 0)
+    session.client._send(world["market"].board.functions.cancel(bounty_id), f"Cancel bounty {bounty_id}")
+    for owner in (0, 1):
+        result = check(world, "cancelled_later", owner)
+        assert result.status == NOT_REVEALED, result.differences
+        assert not [d for d in result.differences if d.startswith("credits")]

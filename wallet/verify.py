@@ -263,7 +263,7 @@ class _Checker:
         own_line = report_line(report, self.account)
         result.unpaid = why_unpaid(own_line) if own_line is not None else ""
         differences = self._check_payouts(report, bounty, info, store, network, result)
-        if "credits" in report:  # the closing round: the leftover's credits
+        if "credits" in report or self._is_closing_round(bounty, round_index):
             differences += self._check_credits(report, bounty, result, round_index)
         elif latest:
             closing = self._closing_report(bounty, round_index)
@@ -354,10 +354,17 @@ class _Checker:
                 fetch_blob(info["report_uri"], info["report_hash"], MAX_REPORT_BYTES, file_roots=self.roots))
         return self._reports[info["report_hash"]]
 
+    def _is_closing_round(self, bounty: Bounty, round_index: int) -> bool:
+        """Whether finalising `round_index` ended the bounty (its last round, or a cancelled
+        bounty's current one: a cancellation keeps the round it fell in, and the rounds before
+        it closed while the bounty was open): the round whose report must carry the credits."""
+        return round_index + 1 >= bounty.rounds or (
+            bounty.status == "cancelled" and round_index == bounty.current_round)
+
     def _closing_report(self, bounty: Bounty, after: int) -> tuple[int, dict[str, Any]] | None:
-        """(round, report) of the bounty's closing round, when it came after round `after`, was
-        finalised and its report carries credits; None otherwise (also when it cannot be read:
-        the credits are then not checked, as when an earlier report cannot be read)."""
+        """(round, report) of the bounty's closing round, when it came after round `after` and
+        was finalised; None otherwise (also when it cannot be read: the credits are then not
+        checked, as when an earlier report cannot be read)."""
         if bounty.status == "open":
             return None
         rounds = self.rounds(bounty.id)
@@ -365,16 +372,20 @@ class _Checker:
         if not closed or closed[-1]["round"] <= after or closed[-1]["state"] != "finalized":
             return None
         try:
-            report = self.report(closed[-1])
+            return closed[-1]["round"], self.report(closed[-1])
         except QuarryError:
             return None
-        return (closed[-1]["round"], report) if "credits" in report else None
 
     def _check_credits(self, report: dict[str, Any], bounty: Bounty, result: RoundCheck,
                        closing_round: int) -> list[str]:
         """The closing report's leftover credits against the chain's (`getCredit`: this account's
         and the total) and against the rule (`leftover_credits` over the reports of the
-        bounty's finalised rounds, the closing one last)."""
+        bounty's finalised rounds, the closing one last). A closing report without credits is
+        a difference: the board would then share the leftover by pay, a rule the practitioner
+        does not get to choose."""
+        if "credits" not in report:
+            return ["credits: the closing round's report records no leftover credits, so the board "
+                    "would share the bounty's leftover by pay instead of by the bounty's pooled values"]
         raw = report["credits"]
         try:
             if not isinstance(raw, dict):
