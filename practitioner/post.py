@@ -35,19 +35,13 @@ from practitioner.state import save_validation, write_json
 from trainer.data import load_dataset
 from trainer.models import model_from_spec, model_to_bytes
 from trainer.reveal import validation_commitment
-from trainer.spec import BountySpec
+from trainer.spec import RECOMMENDED_VALIDATION_ROWS, BountySpec
 from trainer.update import make_update
 from wallet.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
 MAX_ROUNDS = 10_000
-# Below this many validation rows `post` warns (it still posts: the demo's wine set has 44).
-# Measured by brute force (benchmarks.example_influence, 10 splits x 2 rounds, every
-# relabelling of one example re-running the whole valuation; docs/PROTOCOL.md): one
-# example moved up to 9 % of a round on 30 rows, 6 % on 35, 14 % on 42, 12 % on 88, 2-6 % on 113
-# (valuation v4; v3 27, 22, 12 and 9-12 %; 47, 32, 23 and 11-12 % under v2's hard cut).
-RECOMMENDED_VALIDATION_ROWS = 100
 BOARD_MAX_CONTRIBUTORS = 10_000  # BountyBoard.MAX_CONTRIBUTORS
 MIN_ROUND_SECONDS = 60  # owners need time to train; tests of the demo go lower
 _PLACEHOLDER_HASH = "0x" + "00" * 32
@@ -145,8 +139,9 @@ def complete_spec(
     dataset = load_dataset(validation_files, parsed)
     x, y = dataset.X, dataset.y
     warning = validation_size_warning(len(y))
-    if warning:
+    if warning:  # it still posts (the demo's wine set has 44 rows); owners see the size
         log.warning("%s", warning)
+    spec["validation_rows"] = declared_validation_rows(raw, len(y))
     if fill_standardize:
         mean = x.mean(axis=0)
         std = x.std(axis=0)
@@ -162,6 +157,15 @@ def complete_spec(
         spec["validation_commitment"] = validation_commitment(x, y, salt)
     parsed = BountySpec.from_json(spec)
     return parsed, x, y, salt
+
+
+def declared_validation_rows(raw: dict[str, Any], rows: int) -> int:
+    """The spec's `validation_rows`: the validation files' row count (a spec that declares
+    another is refused). Owners see it before they train; their wallets check it at the reveal."""
+    declared = raw.get("validation_rows")
+    if declared is not None and declared != rows:
+        raise InvalidInput(f"The spec declares {declared} validation rows; the validation files hold {rows}.")
+    return rows
 
 
 def validation_size_warning(rows: int) -> str | None:

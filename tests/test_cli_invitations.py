@@ -59,7 +59,10 @@ def test_post_by_invitation_invite_and_contribute_from_the_command_line(devnet, 
     assert ", by invitation (1 invited)" in capsys.readouterr().out
 
     assert run(home, "bounties", "show", str(bounty_id)) == 0
-    assert "BY INVITATION: the practitioner values only the owners it invites" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "BY INVITATION: the practitioner values only the owners it invites" in shown
+    # the demo's wine validation set holds 44 rows: the owner is told it is small, before training
+    assert "  SMALL VALIDATION SET: 44 rows, small: on a set under 100 rows one validation example" in shown
     train = ["train", str(bounty_id), "--data", str(DEMO / "wine_owner_a.csv"), "--password-file", wallet_files["pw"]]
     assert run(home, *train) == 1
     err = capsys.readouterr().err

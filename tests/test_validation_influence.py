@@ -17,7 +17,11 @@ from practitioner.post import (
     read_spec_file,
     validation_size_warning,
 )
+from trainer.errors import SpecError
+from trainer.spec import BountySpec
 from trainer.testing import test_keypair
+from wallet.bounties import validation_set_text
+from wallet.errors import InvalidInput
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
 
@@ -37,7 +41,7 @@ def test_demo_bounties_complete_with_or_without_the_warning(name, warned, caplog
             read_spec_file(DEMO / f"{name}_spec.json"), paillier_n=public_key.n,
             validation_files=[str(DEMO / f"{name}_validation.csv")], inbox_url="",
         )
-    assert spec.validation_commitment
+    assert spec.validation_commitment and spec.validation_rows == len(y)  # declared to owners
     messages = [r.getMessage() for r in caplog.records if r.name == "practitioner.post"]
     assert bool(messages) == warned
     if warned:
@@ -78,3 +82,31 @@ def test_one_relabelled_example_barely_turns_the_reference_update():
         worst_plain = min(worst_plain, cosine(plain, make_update(market.spec, params, market.x_val, labels).delta))
     assert worst_clipped >= 0.97 and worst_plain < worst_clipped
     assert np.array_equal(r, reference_update(market.spec, params, market.x_val, market.y_val))  # deterministic
+
+
+def test_a_spec_that_declares_another_validation_size_is_refused():
+    public_key, _ = test_keypair(512)
+    raw = read_spec_file(DEMO / "wine_spec.json")
+    raw["validation_rows"] = 500
+    with pytest.raises(InvalidInput, match="declares 500 validation rows; the validation files hold 44"):
+        complete_spec(raw, paillier_n=public_key.n, validation_files=[str(DEMO / "wine_validation.csv")],
+                      inbox_url="")
+
+
+@pytest.mark.parametrize("bad", [0, -3, "44", 4.5, True])
+def test_a_malformed_validation_size_is_a_spec_error(bad):
+    public_key, _ = test_keypair(512)
+    spec, _, _, _ = complete_spec(read_spec_file(DEMO / "wine_spec.json"), paillier_n=public_key.n,
+                                  validation_files=[str(DEMO / "wine_validation.csv")], inbox_url="")
+    raw = spec.to_json()
+    assert BountySpec.from_json(raw).validation_rows == 44
+    with pytest.raises(SpecError, match="validation_rows"):
+        BountySpec.from_json({**raw, "validation_rows": bad})
+
+
+def test_what_an_owner_is_told_about_the_validation_set():
+    small, warned = validation_set_text({"validation_rows": 30})
+    assert warned and small.startswith("30 rows, small") and "9-14 % of a round" in small
+    assert validation_set_text({"validation_rows": RECOMMENDED_VALIDATION_ROWS}) == ("100 rows", False)
+    assert validation_set_text({}) == ("size not declared by the spec", False)  # specs posted before
+    assert validation_set_text({"validation_rows": True})[1] is False

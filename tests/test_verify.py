@@ -5,6 +5,9 @@ revealed, Not verifiable or Mismatch (and what differs)."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+from unittest.mock import patch
+
 import numpy as np
 import pytest
 
@@ -36,7 +39,7 @@ FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
 
 SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores", "evaluated", "unpaid",
              "race", "withheld", "screened", "invited", "uninvited", "credits", "credits_doctored",
-             "credits_later", "credits_withheld", "cancelled_later")
+             "credits_later", "credits_withheld", "cancelled_later", "declared_rows")
 ONE_ROUND = ("credits", "credits_doctored", "credits_withheld")  # round 0 is the closing round: it records the leftover's credits
 
 
@@ -54,10 +57,14 @@ def world(tmp_path_factory):
         raw = read_spec_file(spec_path)
         if name == "private":
             raw["verifiable"] = False
-        bounties[name] = post_bounty(session, spec_path, raw_spec=raw, validation_files=validation,
-                                     reward_per_round=REWARD, rounds=1 if name in ONE_ROUND else 2,
-                                     round_seconds=600,
-                                     by_invitation=name == "invited").bounty_id
+        # "declared_rows": a practitioner whose spec claims 5 validation rows more than it holds
+        lying = patch("practitioner.post.declared_validation_rows", lambda raw, rows: rows + 5) \
+            if name == "declared_rows" else nullcontext()
+        with lying:
+            bounties[name] = post_bounty(session, spec_path, raw_spec=raw, validation_files=validation,
+                                         reward_per_round=REWARD, rounds=1 if name in ONE_ROUND else 2,
+                                         round_seconds=600,
+                                         by_invitation=name == "invited").bounty_id
     home = tmp_path_factory.mktemp("owner")
     store = Store(home)
     client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "test", file_roots=None)
@@ -110,6 +117,7 @@ def test_honest_round_not_finalised_then_not_yet_revealed(world):
     for owner in (0, 1):
         result = check(world, "honest", owner)
         assert result.status == VERIFIED, result.detail
+        assert "revealed validation set = the spec's commitment and its declared size" in result.checked
         assert result.numbers["withEveryone"] == result.numbers["metricAfter"]
         assert result.numbers["withoutYou"] > result.numbers["metricAfter"]  # each owner helped
 
@@ -404,3 +412,16 @@ def test_rounds_finalised_before_a_cancellation_need_no_credits(world):
         result = check(world, "cancelled_later", owner)
         assert result.status == NOT_REVEALED, result.differences
         assert not [d for d in result.differences if d.startswith("credits")]
+
+
+def test_a_validation_set_smaller_than_its_spec_declared_is_a_mismatch(world):
+    """Owners choose a bounty by its declared validation size (a small set lets one example
+    move much of a round); a practitioner whose spec claims more rows than it reveals is a
+    Mismatch once the set is revealed, while an honest one's declared size is checked."""
+    spec = load_spec(world["session"], world["declared_rows"])
+    honest_round(world, world["declared_rows"])
+    end_and_reveal(world, world["declared_rows"])
+    result = check(world, "declared_rows")
+    assert result.status == MISMATCH
+    assert result.differences == [f"validation set: the spec declared {spec.validation_rows} rows, "
+                                  f"the revealed set has {spec.validation_rows - 5}"]

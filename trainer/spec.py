@@ -54,6 +54,9 @@ Field reference (all required unless marked optional):
     max_blob_bytes          optional int >= 1, largest update blob the inbox accepts
     verifiable              optional bool, default true; false = the validation set stays
                             private (never revealed), so owners cannot check the scores
+    validation_rows         optional int >= 1, how many rows the validation set holds (`post`
+                            fills it; checked against the revealed set; shown to owners, who
+                            are warned below RECOMMENDED_VALIDATION_ROWS)
     invitation_signer       optional, 0x address (EIP-55): the bounty is by invitation; only
                             submissions from addresses holding an Invitation this key signed
                             are valued (wallet.invitations)
@@ -119,6 +122,12 @@ SPEC_VERSION = 1
 TASKS = ("binary_classification", "multiclass_classification")
 METRICS = ("log_loss", "accuracy")
 MAX_SPEC_BYTES = 1_000_000
+# Below this many validation rows `post` warns and an owner's wallet shows the bounty's
+# validation set as small. Measured by brute force (benchmarks.example_influence, 10 splits x
+# 2 rounds, every relabelling of one example re-running the whole valuation; docs/PROTOCOL.md):
+# one example moved up to 9 % of a round on 30 rows, 6 % on 35, 14 % on 42, 12 % on 88, 2-6 %
+# on 113 (valuation v4; v3 27, 22, 12 and 9-12 %; 47, 32, 23 and 11-12 % under v2's hard cut).
+RECOMMENDED_VALIDATION_ROWS = 100
 
 
 @dataclass(frozen=True)
@@ -140,6 +149,7 @@ class BountySpec:
     max_blob_bytes: int | None = None
     verifiable: bool = True  # False: the validation set is never revealed (shown to owners)
     invitation_signer: str | None = None  # set: by invitation (wallet.invitations)
+    validation_rows: int | None = None  # the validation set's size (checked at the reveal)
     version: int = SPEC_VERSION
     _public_key: Any = field(default=None, init=False, repr=False, compare=False, hash=False)
 
@@ -169,6 +179,8 @@ class BountySpec:
             out["verifiable"] = False
         if self.invitation_signer is not None:
             out["invitation_signer"] = self.invitation_signer
+        if self.validation_rows is not None:
+            out["validation_rows"] = self.validation_rows
         return out
 
     def to_json_bytes(self) -> bytes:
@@ -310,6 +322,9 @@ def _parse_spec(obj: Any) -> BountySpec:
     if invitation_signer is not None and not (
             isinstance(invitation_signer, str) and is_checksum_address(invitation_signer)):
         raise SpecError("Spec field 'invitation_signer' must be a 0x address with its EIP-55 checksum.")
+    validation_rows = None
+    if root.get("validation_rows") is not None:
+        validation_rows = read_int(root["validation_rows"], "validation_rows", lo=1)
     return BountySpec(
         version=version,
         title=title,
@@ -329,4 +344,5 @@ def _parse_spec(obj: Any) -> BountySpec:
         max_blob_bytes=max_blob_bytes,
         verifiable=verifiable,
         invitation_signer=invitation_signer,
+        validation_rows=validation_rows,
     )

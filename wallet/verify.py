@@ -457,7 +457,11 @@ class _Checker:
                 max_bytes=REVEAL_MAX_BYTES)
         except RevealError as exc:
             return self._mismatch(result, [f"validation set: {exc}"])
-        result.checked.append("revealed validation set = the spec's commitment")
+        if spec.validation_rows is not None and spec.validation_rows != len(y):
+            return self._mismatch(result, [f"validation set: the spec declared {spec.validation_rows} rows, "
+                                           f"the revealed set has {len(y)}"])
+        result.checked.append("revealed validation set = the spec's commitment"
+                              + (" and its declared size" if spec.validation_rows is not None else ""))
         try:
             before_model = self.model(spec, info["model_hash"], info["model_uri"])
             next_hash = str(report["nextModelHash"]).lower()

@@ -231,6 +231,12 @@ def details_html(details: Any, account: str | None, record: Any = None,
     mine = "not submitted to this round"
     if details.my_submission:
         mine = f"submitted (blob {esc(details.my_submission['blob_hash'][:14])}…)"
+    if details.spec_ok:
+        from wallet.bounties import validation_set_text  # web3 is loaded once details exist
+
+        validation, small = validation_set_text(details.spec)
+        rows.append(("Validation set", f"<b style='color:{c.warn}'>{esc(validation)}</b>" if small
+                     else esc(validation)))
     verifiable = spec_verifiable(details.spec)
     if verifiable is not None:
         rows.append(("Verifiable", esc(VERIFIABLE_TIPS[verifiable]) if verifiable else
@@ -269,7 +275,9 @@ GUARANTEES_HTML = (
     "revealed, recomputes your own score.</p>"
     "<p><b>What it cannot stop:</b> a practitioner paying addresses it controls itself, or "
     "scoring on validation data it never reveals. The track record above and your wallet's "
-    "checks make that visible; they cannot undo it.</p>"
+    "checks make that visible; they cannot undo it. On a bounty open to everyone, one person "
+    "sending parts of their data from many addresses can earn more than the whole would from "
+    "one; a bounty by invitation pays only the addresses its practitioner invited.</p>"
 )
 
 
