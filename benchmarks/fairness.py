@@ -68,7 +68,7 @@ Measured (JSON keys; each also per data set under `per_dataset`):
   measure when each owner is paid exactly its share of the round's positive true value
   (below): what paying by value itself gives, so a target it misses is out of reach of any
   rule that pays by what an update does.
-- split{k}_group_max_ratio / _median_ratio (k = 2, 4): the big owner's rows cut into k parts,
+- split{k}_group_max_ratio / _median_ratio (k = 2, 4, 10): the big owner's rows cut into k parts,
   each trained as the wallet does and sent from its own address: the parts' pay together /
   the whole's pay in the same market (the whole not sent). split{k}_boosted_*: the same
   sybil scaling each part up to the whole update's length (nothing can check how an update
@@ -123,9 +123,9 @@ from practitioner.shapley import (
     PAYOUT_FLOOR,
     SEMIVALUES,
     cosine,
-    exact_shapley,
     payout_weights,
     residual_cosine,
+    shapley_values,
     value_estimates,
 )
 from practitioner.valuation import (
@@ -174,7 +174,10 @@ COPY_NOISE = 0.05  # a copy plus Gaussian noise of this share of the update's no
 FREE_RIDERS = ("zero", "random", "one_row")
 HONEST = ("h_small", "h_mid", "h_big", "h_big2")
 NOISY = ("noisy30", "noisy60")
-SPLITS = (2, 4)  # a sybil sending the big owner's rows as k parts from k addresses
+SPLITS = (2, 4, 10)  # a sybil sending the big owner's rows as k parts from k addresses
+# the oracle's Shapley values are exact up to this many owners, sampled (GTG) beyond (the
+# 10-part sybil's rounds: 18 owners, 2^18 coalitions per round exactly)
+ORACLE_EXACT_MAX = 16
 # every round's owners with disjoint rows, then the zero and random free riders (the order of
 # each round's `pay`, `true` and `estimate` rows)
 DISJOINT = (*HONEST, *NOISY, "one_row")
@@ -334,7 +337,7 @@ def true_values(market: Market, params: np.ndarray, updates: dict[str, np.ndarra
         return float(per_example_log_loss_from_proba(model.predict_proba(market.x_test), market.y_test).mean())
 
     base = loss(frozenset())
-    result = exact_shapley(n, lambda s: base - loss(s))
+    result = shapley_values(n, lambda s: base - loss(s), seed=market.split, exact_max=ORACLE_EXACT_MAX)
     return dict(zip(owners, result.values, strict=True))
 
 

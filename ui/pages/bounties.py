@@ -235,8 +235,11 @@ def details_html(details: Any, account: str | None, record: Any = None,
         from wallet.bounties import validation_set_text  # web3 is loaded once details exist
 
         validation, small = validation_set_text(details.spec)
-        rows.append(("Validation set", f"<b style='color:{c.warn}'>{esc(validation)}</b>" if small
-                     else esc(validation)))
+        if small:  # "N rows, small: why it matters" with only the verdict in bold
+            verdict, _, why = validation.partition(": ")
+            rows.append(("Validation set", f"<b style='color:{c.warn}'>{esc(verdict)}.</b> {esc(why[:1].upper() + why[1:])}."))
+        else:
+            rows.append(("Validation set", esc(validation)))
     verifiable = spec_verifiable(details.spec)
     if verifiable is not None:
         rows.append(("Verifiable", esc(VERIFIABLE_TIPS[verifiable]) if verifiable else
