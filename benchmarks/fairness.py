@@ -72,7 +72,8 @@ Measured (JSON keys; each also per data set under `per_dataset`):
   each trained as the wallet does and sent from its own address: the parts' pay together /
   the whole's pay in the same market (the whole not sent). split{k}_boosted_*: the same
   sybil scaling each part up to the whole update's length (nothing can check how an update
-  was trained).
+  was trained). The oracle's Shapley values are sampled (GTG) beyond ORACLE_EXACT_MAX owners:
+  the 10-part rounds.
 - free_one_row_boosted_max_share / _mean_share: the one-row owner scaling its update up to
   the clip norm instead (the wallet's trainer takes a step in proportion to a batch's rows,
   `trainer.train.batch_weight`; an owner that knows the protocol need not).

@@ -93,18 +93,21 @@ def test_small_data_sets_take_small_steps(quick):
 
 
 def test_measured_levels_of_a_sybil_splitting_its_rows(quick):
-    """The big owner's rows sent as 2 or 4 parts from as many addresses, each trained as the
-    wallet does: the parts earn about what the whole does (the steps are in proportion to
+    """The big owner's rows sent as 2, 4 or 10 parts from as many addresses, each trained as
+    the wallet does: the parts earn about what the whole does (the steps are in proportion to
     rows), and no more than paying exactly by value would give them. A sybil that scales each
-    part up to the whole's length earns more (docs/PROTOCOL.md, "What remains possible for a
-    sybil")."""
+    part up to the whole's length earns more, the more addresses the more (docs/PROTOCOL.md,
+    "What remains possible for a sybil")."""
+    assert fairness.SPLITS == (2, 4, 10)
     for k in fairness.SPLITS:
-        assert quick[f"split{k}_group_max_ratio"] <= 2.0, k  # 1.33 and 1.62 here; full 2.33
-        assert quick[f"split{k}_boosted_group_max_ratio"] <= 2.5, k  # 1.60 and 2.13 here
+        assert quick[f"split{k}_group_max_ratio"] <= 2.0, k  # 1.33, 1.62 and 1.84 here; full 2.33 / 2.97
+        # 1.60, 2.13 and 2.71 here (full 2.10, 3.59 and 5.88, diabetes)
+        assert quick[f"split{k}_boosted_group_max_ratio"] <= (2.5 if k < 10 else 3.0), k
         for name, row in quick["per_dataset"].items():
             # the median group is paid about what the oracle would pay it (at most 1.00x here)
             assert row[f"split{k}_group_median_ratio"] <= 1.05 * row[f"oracle_split{k}_group_median_ratio"], (k, name)
-            assert row[f"split{k}_group_median_ratio"] <= 1.4, (k, name)  # 0.85-1.36 here
+            # 0.85-1.36 over 2 and 4 here, 0.60-1.41 over 10 (breast cancer, oracle 1.49)
+            assert row[f"split{k}_group_median_ratio"] <= (1.4 if k < 10 else 1.5), (k, name)
             # scaling the parts up is what still pays
             assert row[f"split{k}_boosted_group_median_ratio"] > row[f"split{k}_group_median_ratio"], (k, name)
 
@@ -186,8 +189,10 @@ def test_under_the_wallets_default_privacy():
         # the limit: a second wallet's update of the same file earns as another owner would
         assert row["same_data_pair_median_ratio"] > 1.1, name  # 1.12-1.44 here
         # splitting one's rows pays little under the noise: each part's noise is as large on
-        # fewer rows (medians 0.32-1.42 here; full mode 0.12-1.05, breast cancer 1.33 / 1.45)
-        assert max(row["split2_group_median_ratio"], row["split4_group_median_ratio"]) <= 1.5, name
+        # fewer rows (medians 0.32-1.42 over 2 and 4 here, 0.18-0.99 over 10; full mode
+        # 0.12-1.05, breast cancer 1.33 / 1.45)
+        assert max(row[f"split{k}_group_median_ratio"] for k in fairness.SPLITS) <= 1.5, name
+        assert row["split10_group_median_ratio"] <= 1.0, name
         assert row["honest_unpaid_rate"] <= 0.25, name  # 6-13 % here; full mode 3-22 %
     assert max(row["free_rider_max_share"] for row in dp["per_dataset"].values()) <= 0.06  # 3.9 % here
     # (full mode 13.7 %, on fair: not reached on these splits)
