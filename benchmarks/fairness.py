@@ -64,7 +64,7 @@ Measured (JSON keys; each also per data set under `per_dataset`):
   digits). Not through the screen: a relabelling that moves the reference can also flip a
   player across the alignment screen, which this measure does not see (docs/PROTOCOL.md
   gives a brute-force measurement that does).
-- oracle_* (free riders' shares, the noise ratio, the reshuffled sybil, splitting): the same
+- oracle_* (free riders' shares, the one row scaled up, the noise ratio, the reshuffled sybil, splitting): the same
   measure when each owner is paid exactly its share of the round's positive true value
   (below): what paying by value itself gives, so a target it misses is out of reach of any
   rule that pays by what an update does.
@@ -479,6 +479,9 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
         oracle = dict(zip(owners, true_shares([truth[o] for o in owners]), strict=True))
         for o in FREE_RIDERS:
             out.setdefault(f"oracle_free_{o}", []).append(oracle[o])
+        truth_boosted = true_values(market, params, boosted, owners)
+        out.setdefault("oracle_free_one_row_boosted", []).append(
+            true_shares([truth_boosted[o] for o in owners])[owners.index("one_row")])
         truth_clean = true_values(market, params, clean, owners)
         oracle_clean = dict(zip(owners, true_shares([truth_clean[o] for o in owners]), strict=True))
         if oracle_clean["noisy60"] > 0 or oracle["noisy60"] > 0:
@@ -768,7 +771,7 @@ def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         }
         # the oracle: pay proportional to the positive true value (the test set's Shapley
         # value in the same game), i.e. what paying exactly by value would give each target
-        for key in ("oracle_free_random", "oracle_free_one_row"):
+        for key in ("oracle_free_random", "oracle_free_one_row", "oracle_free_one_row_boosted"):
             row[f"{key}_max_share"] = finite_max([v for s in splits for v in s.get(key, [])])
             row[f"{key}_mean_share"] = float(np.mean([v for s in splits for v in s.get(key, [])]))
         row["oracle_noisy_to_honest_max_ratio"] = finite_max([c for s in splits for c in s.get("oracle_noisy60", [])])
@@ -807,6 +810,7 @@ def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "noisy_to_honest_max_ratio", "noisy30_to_honest_max_ratio", "order_effect_max",
             "example_influence_max", "honest_pair_max_min_cosines",
             "oracle_free_random_max_share", "oracle_free_one_row_max_share",
+            "oracle_free_one_row_boosted_max_share",
             "oracle_noisy_to_honest_max_ratio", "oracle_reshuffled_same_data_pair_max_ratio",
             *(f"{o}split{k}_group_max_ratio" for k in SPLITS for o in ("", "oracle_")),
             *(f"split{k}_boosted_group_max_ratio" for k in SPLITS))

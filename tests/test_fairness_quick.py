@@ -79,6 +79,10 @@ def test_pay_stays_under_what_paying_exactly_by_value_would_give_free_riders(qui
     for name, row in quick["per_dataset"].items():
         assert row["free_random_mean_share"] <= row["oracle_free_random_mean_share"], name
         assert row["free_one_row_mean_share"] <= row["oracle_free_one_row_mean_share"], name
+        # one row scaled up to the clip norm really moves the model that far: paying exactly by
+        # value would pay it more (mean 6-23 % of a round here against the valuation's 1-14 %)
+        assert row["free_one_row_boosted_mean_share"] <= row["oracle_free_one_row_boosted_mean_share"], name
+        assert row["free_one_row_boosted_max_share"] <= row["oracle_free_one_row_boosted_max_share"], name
 
 
 def test_small_data_sets_take_small_steps(quick):
