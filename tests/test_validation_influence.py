@@ -110,3 +110,6 @@ def test_what_an_owner_is_told_about_the_validation_set():
     assert validation_set_text({"validation_rows": RECOMMENDED_VALIDATION_ROWS}) == ("100 rows", False)
     assert validation_set_text({}) == ("size not declared by the spec", False)  # specs posted before
     assert validation_set_text({"validation_rows": True})[1] is False
+    # a bounty that never reveals its set cannot have its size checked: said so
+    assert validation_set_text({"validation_rows": 500, "verifiable": False}) == (
+        "500 rows (the practitioner's word, as this set is never revealed)", False)

@@ -162,12 +162,14 @@ def validation_set_text(spec: dict[str, Any] | None) -> tuple[str, bool]:
     rows = (spec or {}).get("validation_rows")
     if not isinstance(rows, int) or isinstance(rows, bool):
         return "size not declared by the spec", False
+    # a bounty that never reveals its set: the size is the practitioner's word
+    unchecked = " (the practitioner's word, as this set is never revealed)" if (spec or {}).get("verifiable") is False else ""
     if rows >= RECOMMENDED_VALIDATION_ROWS:
-        return f"{rows} rows", False
-    return (f"{rows} rows, small: on a set under {RECOMMENDED_VALIDATION_ROWS} rows one validation "
-            "example can move a noticeable part of a round's pay (measured: up to 9-14 % of a round "
-            "on 30-88 rows), and honest updates are more often too uncertain to be paid in their "
-            "round (they still count toward the bounty's leftover)"), True
+        return f"{rows} rows{unchecked}", False
+    return (f"{rows} rows, small{unchecked}: on a set under {RECOMMENDED_VALIDATION_ROWS} rows one "
+            "validation example can move a noticeable part of a round's pay (measured: up to 9-14 % "
+            "of a round on 30-88 rows), and honest updates are more often too uncertain to be paid "
+            "in their round (they still count toward the bounty's leftover)"), True
 
 
 def _hex(value: bytes) -> str:
