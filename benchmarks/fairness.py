@@ -75,7 +75,8 @@ Measured (JSON keys; each also per data set under `per_dataset`):
   was trained). The oracle's Shapley values are sampled (GTG) beyond ORACLE_EXACT_MAX owners:
   the 10-part rounds.
 - free_one_row_boosted_max_share / _mean_share: the one-row owner scaling its update up to
-  the clip norm instead (the wallet's trainer takes a step in proportion to a batch's rows,
+  the clip norm instead (..._by_round_*: per round, with its oracle's; `--rounds N` measures
+  later rounds) (the wallet's trainer takes a step in proportion to a batch's rows,
   `trainer.train.batch_weight`; an owner that knows the protocol need not).
 - bounty_* (per data set): each split's rounds as one bounty whose unassigned reward (the
   carry) is shared at the end as the board shares it (`BountyBoard.claimLeftover`: by the
@@ -774,6 +775,11 @@ def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         for key in ("oracle_free_random", "oracle_free_one_row", "oracle_free_one_row_boosted"):
             row[f"{key}_max_share"] = finite_max([v for s in splits for v in s.get(key, [])])
             row[f"{key}_mean_share"] = float(np.mean([v for s in splits for v in s.get(key, [])]))
+        # the scaled-up one row round by round (later rounds with --rounds): its pay and the oracle's
+        for key in ("free_one_row_boosted", "oracle_free_one_row_boosted"):
+            by_round = list(zip(*[s[key] for s in splits], strict=True))
+            row[f"{key}_by_round_max_share"] = [max(values) for values in by_round]
+            row[f"{key}_by_round_mean_share"] = [float(np.mean(values)) for values in by_round]
         row["oracle_noisy_to_honest_max_ratio"] = finite_max([c for s in splits for c in s.get("oracle_noisy60", [])])
         row["oracle_noisy60_at_least_honest_rate"] = float(np.mean([c >= 1 for s in splits for c in s.get("oracle_noisy60", [])] or [0.0]))
         row["oracle_reshuffled_same_data_pair_max_ratio"] = finite_max([c for s in splits for c in s.get("oracle_reshuffled", [])])
@@ -882,9 +888,13 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"the lower bound's z (the protocol's is {CONFIDENCE_Z})")
     parser.add_argument("--privacy", choices=PRIVACY_MODES, default="none",
                         help="how owners train: no noise, or the wallet's default DP-SGD")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds per split (the second in reverse order; 2 unless measuring later rounds)")
     args = parser.parse_args(argv)
+    if args.rounds < 2:
+        parser.error("--rounds must be 2 or more (the second round reverses the order)")
     splits = args.splits or (QUICK_SPLITS if args.quick else FULL_SPLITS)
-    result = run(args.datasets.split(","), splits, measure_rules=not args.quick,
+    result = run(args.datasets.split(","), splits, rounds=args.rounds, measure_rules=not args.quick,
                  null_test=args.null_test, game=args.game, semivalue=args.semivalue, z=args.z,
                  privacy=args.privacy)
     if args.json:

@@ -200,3 +200,18 @@ def test_under_the_wallets_default_privacy():
         assert row["honest_unpaid_rate"] <= 0.25, name  # 6-13 % here; full mode 3-22 %
     assert max(row["free_rider_max_share"] for row in dp["per_dataset"].values()) <= 0.06  # 3.9 % here
     # (full mode 13.7 %, on fair: not reached on these splits)
+
+
+def test_a_one_row_scaled_up_takes_more_in_later_rounds_and_so_would_paying_by_value():
+    """Owners' honest updates shrink as the model trains, while a one-row owner that scales its
+    update up to the clip norm keeps sending the longest step allowed: its share grows round by
+    round (mean 10 -> 25 % of a round on breast cancer over 4 rounds here), and paying exactly by
+    value would give it more in every round (docs/PROTOCOL.md, "Later rounds")."""
+    later = fairness.run(["breast_cancer", "wine"], 3, rounds=4)
+    for name, row in later["per_dataset"].items():
+        pay = row["free_one_row_boosted_by_round_mean_share"]
+        oracle = row["oracle_free_one_row_boosted_by_round_mean_share"]
+        assert len(pay) == len(oracle) == 4, name
+        assert pay[-1] > pay[0] and oracle[-1] > oracle[0], name
+        assert all(p <= o for p, o in zip(pay, oracle, strict=True)), name
+    assert later["per_dataset"]["breast_cancer"]["free_one_row_boosted_by_round_mean_share"][-1] > 0.2
