@@ -171,6 +171,10 @@ Z = CONFIDENCE_Z
 # wallet and round)
 PRIVACY_MODES = ("none", "default")
 PRIVACY = "none"
+# --adaptive-clip (measured, not the protocol): the valuation projects updates onto a radius
+# that shrinks with the round, the spec's clip norm x |r_t| / |r_0| (r = the practitioner's
+# reference update from the round's model, r_0 from the first model), instead of the fixed clip
+ADAPTIVE_CLIP = False
 FULL_SPLITS = 20
 COPY_NOISE = 0.05  # a copy plus Gaussian noise of this share of the update's norm
 FREE_RIDERS = ("zero", "random", "one_row")
@@ -297,6 +301,27 @@ def same_data_retrained(market: Market, params: np.ndarray, owner: str, seed: in
                          f"{market.name}:{market.split}:{owner}:reshuffled:{seed}")
 
 
+_REFERENCE_NORMS: dict[tuple[str, int, bytes], float] = {}
+
+
+def reference_norm(market: Market, params: np.ndarray) -> float:
+    key = (market.name, market.split, params.tobytes())
+    if key not in _REFERENCE_NORMS:
+        reference = reference_update(market.spec, params, market.x_val, market.y_val)
+        _REFERENCE_NORMS[key] = float(np.linalg.norm(reference))
+    return _REFERENCE_NORMS[key]
+
+
+def clip_radius(market: Market, params: np.ndarray) -> float:
+    """The radius the valuation projects updates onto: the spec's clip norm, or with
+    ADAPTIVE_CLIP that norm scaled by how far the practitioner's own update has shrunk."""
+    clip = market.spec.privacy.clip_norm
+    if not ADAPTIVE_CLIP:
+        return clip
+    first = reference_norm(market, model_from_spec(market.spec).get_params())
+    return min(clip, clip * reference_norm(market, params) / first) if first > 0 else clip
+
+
 def value(
     market: Market,
     params: np.ndarray,
@@ -315,7 +340,7 @@ def value(
     scorer = ValidationScorer(market.spec, market.x_val, market.y_val)
     reference = reference_update(market.spec, params, market.x_val, market.y_val)
     valuation = value_round(
-        params, subs, scorer, REWARD, clip_norm=market.spec.privacy.clip_norm,
+        params, subs, scorer, REWARD, clip_norm=clip_radius(market, params),
         clip_slack=encoding_slack(params.size, market.spec.encoding.precision_bits),
         reference=reference, model_rule=model_rule,
         null_test=NULL_TEST if null_test is None else null_test, game=GAME, semivalue=SEMIVALUE, z=Z,
@@ -327,7 +352,7 @@ def value(
 def true_values(market: Market, params: np.ndarray, updates: dict[str, np.ndarray], owners: list[str]) -> dict[str, float]:
     """Each owner's Shapley value in the round's game (`GAME`, every owner in it) on the
     held-out test set's mean log-loss reduction: no clipping, no confidence bound."""
-    clip = market.spec.privacy.clip_norm
+    clip = clip_radius(market, params)
     vectors = [updates[o] * min(1.0, clip / max(float(np.linalg.norm(updates[o])), 1e-300)) for o in owners]
     model = model_from_spec(market.spec)
     n = len(owners)
@@ -519,7 +544,7 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
         out["addresses"] = [addresses[o] for o in owners]
         out["true"].append([truth[o] for o in owners])
         owner_at = {addresses[o]: o for o in owners}
-        clip = market.spec.privacy.clip_norm
+        clip = clip_radius(market, params)
         players = [updates[owner_at[a]] for a in base.player_addresses]
         players = [p * min(1.0, clip / float(np.linalg.norm(p))) for p in players]
         out["influence"].append(example_influence(market, base, params, players))
@@ -849,11 +874,11 @@ def _json_safe(value: Any) -> Any:
 
 def run(datasets: list[str], splits: int, rounds: int = 2, measure_rules: bool = False,
         null_test: bool = False, game: str = "fixed", semivalue: str = "shapley",
-        z: float = CONFIDENCE_Z, privacy: str = "none") -> dict[str, Any]:
-    global NULL_TEST, GAME, SEMIVALUE, Z, PRIVACY
+        z: float = CONFIDENCE_Z, privacy: str = "none", adaptive_clip: bool = False) -> dict[str, Any]:
+    global NULL_TEST, GAME, SEMIVALUE, Z, PRIVACY, ADAPTIVE_CLIP
     if privacy not in PRIVACY_MODES:
         raise ValueError(f"unknown privacy mode {privacy!r}")
-    NULL_TEST, GAME, SEMIVALUE, Z, PRIVACY = null_test, game, semivalue, z, privacy
+    NULL_TEST, GAME, SEMIVALUE, Z, PRIVACY, ADAPTIVE_CLIP = null_test, game, semivalue, z, privacy, adaptive_clip
     start = time.perf_counter()
     per_dataset = {
         name: [run_split(name, split, rounds, measure_rules) for split in range(splits)]
@@ -865,7 +890,7 @@ def run(datasets: list[str], splits: int, rounds: int = 2, measure_rules: bool =
         "confidence_z": z, "payout_floor": PAYOUT_FLOOR,
         "copy_cosine": COPY_COSINE, "copy_residual_cosine": COPY_RESIDUAL_COSINE,
         "utility_clip_share": UTILITY_CLIP_SHARE,
-        "privacy": privacy, "null_test": null_test, "game": game, "semivalue": semivalue, "null_z_start": NULL_Z_START, "null_z_full": NULL_Z_FULL,
+        "privacy": privacy, "adaptive_clip": adaptive_clip, "null_test": null_test, "game": game, "semivalue": semivalue, "null_z_start": NULL_Z_START, "null_z_full": NULL_Z_FULL,
         "seconds": time.perf_counter() - start,
         **{f"machine_{k}": v for k, v in machine().items()},
     })
@@ -890,13 +915,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="how owners train: no noise, or the wallet's default DP-SGD")
     parser.add_argument("--rounds", type=int, default=2,
                         help="rounds per split (the second in reverse order; 2 unless measuring later rounds)")
+    parser.add_argument("--adaptive-clip", action="store_true",
+                        help="project updates onto a radius that shrinks with the practitioner's own "
+                             "update (measured, not the protocol)")
     args = parser.parse_args(argv)
     if args.rounds < 2:
         parser.error("--rounds must be 2 or more (the second round reverses the order)")
     splits = args.splits or (QUICK_SPLITS if args.quick else FULL_SPLITS)
     result = run(args.datasets.split(","), splits, rounds=args.rounds, measure_rules=not args.quick,
                  null_test=args.null_test, game=args.game, semivalue=args.semivalue, z=args.z,
-                 privacy=args.privacy)
+                 privacy=args.privacy, adaptive_clip=args.adaptive_clip)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True, allow_nan=False))
         return 0
