@@ -196,7 +196,7 @@ def evaluate_round(
         metric=VALUATION_METRIC,
     )
     credited: list[tuple[str, int]] = []
-    if closing_round(bounty, round_index):  # the leftover's shares, pooled over the bounty's reports
+    if bounty.is_closing_round(round_index):  # the leftover's shares, pooled over the bounty's reports
         credited = bounty_credits([*earlier_reports(session, bounty_id, round_index), report],
                                   bounty.reward_per_round * bounty.rounds)
         report["credits"] = {address: str(credit) for address, credit in credited}
@@ -229,12 +229,6 @@ def evaluate_round(
         valuation.accuracy_before, valuation.accuracy_after,
     )
     return RoundEvaluation(bounty_id, round_index, record, report)
-
-
-def closing_round(bounty: Bounty, round_index: int) -> bool:
-    """Whether finalising `round_index` ends the bounty (its last round, or a cancelled
-    bounty's current one): the round whose finalise window takes the leftover's credits."""
-    return round_index + 1 >= bounty.rounds or bounty.status == "cancelled"
 
 
 def earlier_reports(session: Session, bounty_id: int, round_index: int) -> list[dict[str, Any]]:

@@ -55,6 +55,11 @@ def test_version_2_is_read_with_amounts_as_ints_and_a_pot_above_the_reward():
     (lambda r: r["contributors"][0].update(payFactor=1.5), "payFactor outside 0-1"),
     (lambda r: r["contributors"][0].update(payFactor="1"), "payFactor is not a finite number"),
     (lambda r: r.update(nextModelHash="0x12"), "nextModelHash is not a 32-byte hash"),
+    # value and stdErr feed the leftover's credits, which the wallet recomputes
+    (lambda r: r["contributors"][0].update(value="abc"), "value is not a finite number"),
+    (lambda r: r["contributors"][0].pop("value"), "value is not a finite number"),
+    (lambda r: r["contributors"][0].update(stdErr=[1]), "stdErr is not a finite number"),
+    (lambda r: r["contributors"][0].update(stdErr=-0.1), "negative stdErr"),
     (lambda r: r.update(contributors={"a": 1}), "malformed contributors"),
 ])
 def test_malformed_reports_are_refused(change, message):

@@ -75,6 +75,13 @@ class Bounty:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def is_closing_round(self, round_index: int) -> bool:
+        """Whether finalising `round_index` ends the bounty: its last round, or a cancelled
+        bounty's current one (a cancellation keeps the round it fell in; the rounds before it
+        closed while the bounty was open). Its report carries the leftover's credits
+        (`BountyBoard.assignCredits`, `NotClosingRound`)."""
+        return round_index + 1 >= self.rounds or (self.status == "cancelled" and round_index == self.current_round)
+
 
 @dataclass
 class BountyDetails:

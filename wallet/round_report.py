@@ -66,6 +66,12 @@ def _check_v2(report: dict[str, Any]) -> None:
         if not isinstance(line.get("inModel"), bool):
             raise InvalidInput(f"The round report's {where} does not say whether it is in the model.")
         line["metricWithout"] = _number(line.get("metricWithout"), f"{where}'s metricWithout")
+        # value and stdErr feed the pay check (why_unpaid) and the leftover's credits
+        line["value"] = _number(line.get("value"), f"{where}'s value")
+        if "stdErr" in line:
+            line["stdErr"] = _number(line["stdErr"], f"{where}'s stdErr")
+            if line["stdErr"] < 0:
+                raise InvalidInput(f"The round report's {where} has a negative stdErr.")
         copy_of = line.get("copyOf")
         if copy_of is not None and (not isinstance(copy_of, str) or not _ADDRESS.match(copy_of)):
             raise InvalidInput(f"The round report's {where} has a bad copyOf.")
@@ -159,10 +165,8 @@ def leftover_credits(reports: Sequence[Mapping[str, Any]], total: int,
         for line in report.get("contributors", []):
             if line.get("copyOf") is not None:
                 continue
-            v, se = float(line["value"]), float(line.get("stdErr", 0.0))
-            f = min(1.0, max(0.0, float(line.get("payFactor", 1.0))))
-            if not (math.isfinite(v) and math.isfinite(se) and math.isfinite(f)):
-                continue
+            # parse_report has checked these are finite numbers (stdErr >= 0, payFactor in 0-1)
+            v, se, f = float(line["value"]), float(line.get("stdErr", 0.0)), float(line.get("payFactor", 1.0))
             key = str(line["address"]).lower()
             spelled.setdefault(key, str(line["address"]))
             value[key] = value.get(key, 0.0) + v

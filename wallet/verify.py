@@ -263,7 +263,7 @@ class _Checker:
         own_line = report_line(report, self.account)
         result.unpaid = why_unpaid(own_line) if own_line is not None else ""
         differences = self._check_payouts(report, bounty, info, store, network, result)
-        if "credits" in report or self._is_closing_round(bounty, round_index):
+        if "credits" in report or bounty.is_closing_round(round_index):
             differences += self._check_credits(report, bounty, result, round_index)
         elif latest:
             closing = self._closing_report(bounty, round_index)
@@ -353,13 +353,6 @@ class _Checker:
             self._reports[info["report_hash"]] = parse_report(
                 fetch_blob(info["report_uri"], info["report_hash"], MAX_REPORT_BYTES, file_roots=self.roots))
         return self._reports[info["report_hash"]]
-
-    def _is_closing_round(self, bounty: Bounty, round_index: int) -> bool:
-        """Whether finalising `round_index` ended the bounty (its last round, or a cancelled
-        bounty's current one: a cancellation keeps the round it fell in, and the rounds before
-        it closed while the bounty was open): the round whose report must carry the credits."""
-        return round_index + 1 >= bounty.rounds or (
-            bounty.status == "cancelled" and round_index == bounty.current_round)
 
     def _closing_report(self, bounty: Bounty, after: int) -> tuple[int, dict[str, Any]] | None:
         """(round, report) of the bounty's closing round, when it came after round `after` and
