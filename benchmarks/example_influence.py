@@ -36,6 +36,7 @@ from benchmarks import fairness
 from practitioner.decode import ValidationScorer, reference_update
 from practitioner.shapley import CONFIDENCE_Z
 from practitioner.valuation import DecodedSubmission, Valuation, encoding_slack, value_round
+from trainer.alignment import round_along_bound
 from trainer.models import model_from_spec
 
 DATASETS = ("breast_cancer", "wine", "iris", "diabetes", "breast_cancer_4")
@@ -48,14 +49,15 @@ def shares(market: fairness.Market, params: np.ndarray, updates: dict[str, np.nd
     """Each owner's share of the round valued on the validation set with these labels (the
     reference update trained with `reference_labels`, by default the same)."""
     reference_labels = labels if reference_labels is None else reference_labels
+    reference = reference_update(market.spec, params, market.x_val, reference_labels)
     addresses = {owner: fairness.address(owner, market.split) for owner in OWNERS}
     subs = [DecodedSubmission(addresses[o], "0x", updates[o], order=i) for i, o in enumerate(OWNERS)]
     valuation = value_round(
         params, subs, ValidationScorer(market.spec, market.x_val, labels), fairness.REWARD,
         clip_norm=market.spec.privacy.clip_norm,
         clip_slack=encoding_slack(params.size, market.spec.encoding.precision_bits),
-        reference=reference_update(market.spec, params, market.x_val, reference_labels),
-        null_test=null_test, z=z,
+        reference=reference, null_test=null_test, z=z,
+        along_bound=round_along_bound(market.spec, params, market.x_val, reference_labels),
     )
     paid = {line.address: line.amount / fairness.REWARD for line in valuation.contributors}
     return np.array([paid.get(addresses[o], 0.0) for o in OWNERS]), valuation

@@ -143,6 +143,7 @@ from practitioner.valuation import (
     pay_factors,
     value_round,
 )
+from trainer.alignment import along_scale, round_along_bound
 from trainer.dp_sgd import DEFAULT_CLIP, DEFAULT_NOISE_MULTIPLIER, dp_sgd_for
 from trainer.models import model_from_spec
 from trainer.scoring import per_example_log_loss_from_proba
@@ -178,6 +179,12 @@ PRIVACY = "none"
 # that shrinks with the round, the spec's clip norm x |r_t| / |r_0| (r = the practitioner's
 # reference update from the round's model, r_0 from the first model), instead of the fixed clip
 ADAPTIVE_CLIP = False
+# the protocol's bound along the reference (`trainer.alignment.along_bound`): each update is
+# scaled down, direction kept, until its component along the practitioner's reference update
+# r_t is at most the spec's clip norm x the larger of |r_t| / |r_0| and |v_t| / |v_0| (v: an
+# owner's update trained on the validation data), in the valuation's game and the
+# oracle's alike; `--no-along-bound` measures the valuation without it (before stop 24)
+ALONG_BOUND = True
 FULL_SPLITS = 20
 COPY_NOISE = 0.05  # a copy plus Gaussian noise of this share of the update's norm
 FREE_RIDERS = ("zero", "random", "one_row")
@@ -304,15 +311,40 @@ def same_data_retrained(market: Market, params: np.ndarray, owner: str, seed: in
                          f"{market.name}:{market.split}:{owner}:reshuffled:{seed}")
 
 
-_REFERENCE_NORMS: dict[tuple[str, int, bytes], float] = {}
+_REFERENCES: dict[tuple[str, int, bytes], np.ndarray] = {}
+
+
+def reference_of(market: Market, params: np.ndarray) -> np.ndarray:
+    """The practitioner's reference update from `params` (cached per market and model)."""
+    key = (market.name, market.split, params.tobytes())
+    if key not in _REFERENCES:
+        _REFERENCES[key] = reference_update(market.spec, params, market.x_val, market.y_val)
+    return _REFERENCES[key]
 
 
 def reference_norm(market: Market, params: np.ndarray) -> float:
+    return float(np.linalg.norm(reference_of(market, params)))
+
+
+_ALONG_BOUNDS: dict[tuple[str, int, bytes], float | None] = {}
+
+
+def market_along_bound(market: Market, params: np.ndarray) -> float | None:
+    """The round's bound along the reference (None without ALONG_BOUND; cached per model)."""
+    if not ALONG_BOUND:
+        return None
     key = (market.name, market.split, params.tobytes())
-    if key not in _REFERENCE_NORMS:
-        reference = reference_update(market.spec, params, market.x_val, market.y_val)
-        _REFERENCE_NORMS[key] = float(np.linalg.norm(reference))
-    return _REFERENCE_NORMS[key]
+    if key not in _ALONG_BOUNDS:
+        _ALONG_BOUNDS[key] = round_along_bound(market.spec, params, market.x_val, market.y_val,
+                                               reference_of(market, params))
+    return _ALONG_BOUNDS[key]
+
+
+def game_vector(market: Market, params: np.ndarray, update: np.ndarray, radius: float) -> np.ndarray:
+    """The update as the valuation's game uses it: projected onto the ball of `radius`,
+    then scaled down to the round's bound along the reference (value_round's order)."""
+    vector = update * min(1.0, radius / max(float(np.linalg.norm(update)), 1e-300))
+    return vector * along_scale(vector, reference_of(market, params), market_along_bound(market, params))
 
 
 def clip_radius(market: Market, params: np.ndarray) -> float:
@@ -341,12 +373,13 @@ def value(
         for position, owner in enumerate(chain_order)
     ]
     scorer = ValidationScorer(market.spec, market.x_val, market.y_val)
-    reference = reference_update(market.spec, params, market.x_val, market.y_val)
+    reference = reference_of(market, params)
     valuation = value_round(
         params, subs, scorer, REWARD, clip_norm=clip_radius(market, params),
         clip_slack=encoding_slack(params.size, market.spec.encoding.precision_bits),
         reference=reference, model_rule=model_rule,
         null_test=NULL_TEST if null_test is None else null_test, game=GAME, semivalue=SEMIVALUE, z=Z,
+        along_bound=market_along_bound(market, params),
     )
     paid = {line.address: line.amount / REWARD for line in valuation.contributors}
     return valuation, {owner: paid.get(addresses[owner], 0.0) for owner in updates}, addresses
@@ -356,7 +389,7 @@ def true_values(market: Market, params: np.ndarray, updates: dict[str, np.ndarra
     """Each owner's Shapley value in the round's game (`GAME`, every owner in it) on the
     held-out test set's mean log-loss reduction: no clipping, no confidence bound."""
     clip = clip_radius(market, params)
-    vectors = [updates[o] * min(1.0, clip / max(float(np.linalg.norm(updates[o])), 1e-300)) for o in owners]
+    vectors = [game_vector(market, params, updates[o], clip) for o in owners]
     model = model_from_spec(market.spec)
     n = len(owners)
     norms = [float(np.linalg.norm(v)) for v in vectors]
@@ -548,8 +581,7 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
         out["true"].append([truth[o] for o in owners])
         owner_at = {addresses[o]: o for o in owners}
         clip = clip_radius(market, params)
-        players = [updates[owner_at[a]] for a in base.player_addresses]
-        players = [p * min(1.0, clip / float(np.linalg.norm(p))) for p in players]
+        players = [game_vector(market, params, updates[owner_at[a]], clip) for a in base.player_addresses]
         out["influence"].append(example_influence(market, base, params, players))
 
         # copies of k = 1 (exact, re-randomised, scaled, noisy), later on chain; then reversed
@@ -877,11 +909,13 @@ def _json_safe(value: Any) -> Any:
 
 def run(datasets: list[str], splits: int, rounds: int = 2, measure_rules: bool = False,
         null_test: bool = False, game: str = "fixed", semivalue: str = "shapley",
-        z: float = CONFIDENCE_Z, privacy: str = "none", adaptive_clip: bool = False) -> dict[str, Any]:
-    global NULL_TEST, GAME, SEMIVALUE, Z, PRIVACY, ADAPTIVE_CLIP
+        z: float = CONFIDENCE_Z, privacy: str = "none", adaptive_clip: bool = False,
+        use_along_bound: bool = True) -> dict[str, Any]:
+    global NULL_TEST, GAME, SEMIVALUE, Z, PRIVACY, ADAPTIVE_CLIP, ALONG_BOUND
     if privacy not in PRIVACY_MODES:
         raise ValueError(f"unknown privacy mode {privacy!r}")
     NULL_TEST, GAME, SEMIVALUE, Z, PRIVACY, ADAPTIVE_CLIP = null_test, game, semivalue, z, privacy, adaptive_clip
+    ALONG_BOUND = use_along_bound
     start = time.perf_counter()
     per_dataset = {
         name: [run_split(name, split, rounds, measure_rules) for split in range(splits)]
@@ -893,7 +927,7 @@ def run(datasets: list[str], splits: int, rounds: int = 2, measure_rules: bool =
         "confidence_z": z, "payout_floor": PAYOUT_FLOOR,
         "copy_cosine": COPY_COSINE, "copy_residual_cosine": COPY_RESIDUAL_COSINE,
         "utility_clip_share": UTILITY_CLIP_SHARE,
-        "privacy": privacy, "adaptive_clip": adaptive_clip, "null_test": null_test, "game": game, "semivalue": semivalue, "null_z_start": NULL_Z_START, "null_z_full": NULL_Z_FULL,
+        "privacy": privacy, "adaptive_clip": adaptive_clip, "along_bound": use_along_bound, "null_test": null_test, "game": game, "semivalue": semivalue, "null_z_start": NULL_Z_START, "null_z_full": NULL_Z_FULL,
         "seconds": time.perf_counter() - start,
         **{f"machine_{k}": v for k, v in machine().items()},
     })
@@ -921,13 +955,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adaptive-clip", action="store_true",
                         help="project updates onto a radius that shrinks with the practitioner's own "
                              "update (measured, not the protocol)")
+    parser.add_argument("--no-along-bound", action="store_true",
+                        help="value without the protocol's bound along the reference update (the rule "
+                             "before it, for comparison)")
     args = parser.parse_args(argv)
     if args.rounds < 2:
         parser.error("--rounds must be 2 or more (the second round reverses the order)")
     splits = args.splits or (QUICK_SPLITS if args.quick else FULL_SPLITS)
     result = run(args.datasets.split(","), splits, rounds=args.rounds, measure_rules=not args.quick,
                  null_test=args.null_test, game=args.game, semivalue=args.semivalue, z=args.z,
-                 privacy=args.privacy, adaptive_clip=args.adaptive_clip)
+                 privacy=args.privacy, adaptive_clip=args.adaptive_clip, use_along_bound=not args.no_along_bound)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True, allow_nan=False))
         return 0

@@ -43,6 +43,7 @@ from benchmarks._common import emit, machine
 from benchmarks._markets import quantise, split_market
 from practitioner.decode import ValidationScorer, reference_update
 from practitioner.valuation import DecodedSubmission, encoding_slack, value_round
+from trainer.alignment import round_along_bound
 from trainer.dp_sgd import DEFAULT_CLIP, DEFAULT_NOISE_MULTIPLIER, DpSgdConfig, dp_sgd_for
 from trainer.models import model_from_spec
 from trainer.privacy import (
@@ -157,7 +158,8 @@ def value_market(market: Market, params: np.ndarray, updates: dict[str, np.ndarr
     by_address = {a: o for o, a in address.items()}
     valuation = value_round(
         params, subs, scorer, REWARD, clip_norm=market.spec.privacy.clip_norm,
-        clip_slack=encoding_slack(params.size, market.spec.encoding.precision_bits), reference=reference)
+        clip_slack=encoding_slack(params.size, market.spec.encoding.precision_bits), reference=reference,
+        along_bound=round_along_bound(market.spec, params, market.x_val, market.y_val))
     return valuation, {by_address[line.address]: line.amount for line in valuation.contributors}
 
 

@@ -720,13 +720,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _LevelFormatter(logging.Formatter):
+    """'warning: message' (the level in lower case), as the CLI prints its own notes."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     reset_stdin()  # '-' reads one secret from standard input per run
-    logging.basicConfig(
-        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-        format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr,
-    )
+    verbose = bool(getattr(args, "verbose", False))
+    handler = logging.StreamHandler(sys.stderr)
+    # without -v only warnings show: as one "warning: ..." line like the CLI's other notes
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s") if verbose
+                         else _LevelFormatter())
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     try:
         return int(args.func(args) or 0)
     except (QuarryError, TrainerError) as exc:

@@ -29,6 +29,7 @@ from practitioner.report import MAX_REPORT_BYTES, parse_report, report_bytes, re
 from practitioner.session import Session
 from practitioner.state import load_validation, local_blob_path, read_json, write_json
 from practitioner.valuation import bounty_credits, encoding_slack, value_round
+from trainer.alignment import round_along_bound
 from trainer.models import model_from_bytes, model_from_spec, model_to_bytes
 from trainer.spec import BountySpec
 from wallet.bounties import Bounty
@@ -180,12 +181,14 @@ def evaluate_round(
     x_val, y_val = load_validation(directory)
     seed = round_seed(bounty_id, round_index)
     scorer = ValidationScorer(spec, x_val, y_val)
+    reference = reference_update(spec, global_params, x_val, y_val)
     valuation = value_round(
         global_params, decoded, scorer, bounty.reward_per_round,
         clip_norm=spec.privacy.clip_norm, previous_delta=previous_delta, seed=seed,
         clip_slack=encoding_slack(global_params.size, spec.encoding.precision_bits),
-        reference=reference_update(spec, global_params, x_val, y_val),
+        reference=reference,
         game_scorer=None if cluster is None else cluster.game_scorer(scorer, seed=seed),
+        along_bound=round_along_bound(spec, global_params, x_val, y_val, reference),
     )
     model = model_from_spec(spec)
     model.set_params(valuation.next_params)

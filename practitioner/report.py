@@ -16,7 +16,9 @@ Version 2 (written now):
      "paid": "999999999999999999",
      "contributors": [{"address", "blobHash", "value", "stdErr", "share", "amount",
                        "inModel", "metricWithout", "copyOf": address | null,
-                       "payFactor" (optional; 1 when absent)}],
+                       "payFactor" (optional; 1 when absent),
+                       "scale" (optional; 1 when absent)}],
+     "alongBound": 0.8 (optional),
      "rejected": [{"address", "blobHash", "reason"}]}
 
 `value` is the contributor's Shapley value (mean over validation examples of its log-loss
@@ -24,7 +26,11 @@ reduction), `stdErr` its standard error across validation examples; `share` = am
 reward; `inModel` whether its update is in the next model; `metricWithout` = the log-loss of
 the next model minus this contributor's update / denominator (when inModel), else of the
 next model; `copyOf` = the earliest submission this one copies (it gets 0); `payFactor` =
-the alignment pay factor its lower bound was paid at (docs/PROTOCOL.md, Valuation step 4).
+the alignment pay factor its lower bound was paid at (docs/PROTOCOL.md, Valuation step 4);
+`alongBound` = how far one update may reach along the practitioner's reference update this
+round (`trainer.alignment.along_bound`; absent in reports from before the bound: none), and
+`scale` (< 1, written only then) = the factor the contributor's update was scaled down by to
+stay within it, in the game and the next model (Valuation step 3).
 
 Version 1 (still read): "metric": "accuracy", contributors {"address", "blobHash", "value",
 "share", "amount", "metricWith", "metricWithout", "mergedWith": [addresses]}.
@@ -64,9 +70,10 @@ class ContributorLine:
     in_model: bool = False
     copy_of: str | None = None
     pay_factor: float = 1.0  # the alignment pay factor its lower bound was paid at
+    scale: float = 1.0  # the factor its update was scaled by to stay within the along bound
 
     def to_json(self, reward: int) -> dict[str, Any]:
-        return {
+        line = {
             "address": self.address,
             "blobHash": self.blob_hash,
             "value": _finite(self.value),
@@ -78,6 +85,9 @@ class ContributorLine:
             "copyOf": self.copy_of,
             "payFactor": _finite(self.pay_factor),
         }
+        if self.scale < 1.0:
+            line["scale"] = _finite(self.scale)
+        return line
 
 
 @dataclass(frozen=True)
@@ -113,11 +123,12 @@ def build_report(
     reward: int,
     contributors: list[ContributorLine],
     rejected: list[RejectedLine],
+    along_bound: float | None = None,
 ) -> dict[str, Any]:
     paid = sum(line.amount for line in contributors)
     if paid > reward:
         raise ValueError("the report pays more than the round's reward")
-    return {
+    report = {
         "kind": REPORT_KIND,
         "version": REPORT_VERSION,
         "bountyId": bounty_id,
@@ -140,6 +151,9 @@ def build_report(
         "contributors": [line.to_json(reward) for line in contributors],
         "rejected": [line.to_json() for line in rejected],
     }
+    if along_bound is not None:
+        report["alongBound"] = _finite(along_bound)
+    return report
 
 
 def report_of_valuation(
@@ -154,7 +168,7 @@ def report_of_valuation(
         accuracy_before=valuation.accuracy_before, accuracy_after=valuation.accuracy_after,
         method=valuation.method, seed=valuation.seed, evaluations=valuation.evaluations,
         players=valuation.players, reward=reward, contributors=valuation.contributors,
-        rejected=valuation.rejected,
+        rejected=valuation.rejected, along_bound=valuation.along_bound,
     )
 
 

@@ -10,6 +10,9 @@ Fairness rules (docs/PROTOCOL.md, "Valuation"):
 - An update larger than the spec's clip norm (plus the fixed-point round trip's slack) is
   projected back onto the ball (an honest wallet already clipped it; a modified one gains
   nothing by skipping that); every other update is used exactly as decrypted.
+- In the game and the next model, an update that reaches further along the reference than
+  the round's bound (`trainer.alignment.along_bound`: the clip norm x |r_t| / |r_0|) is
+  scaled down to it, direction kept (its line's `scale`).
 - Zero updates, replays of the previous global change and updates pointing away from the
   practitioner's reference update (its own training on the validation data, when given;
   in a flood of submissions, those not clearly aligned with it) are rejected.
@@ -61,6 +64,7 @@ from practitioner.shapley import (
     shapley_values,
     value_estimates,
 )
+from trainer.alignment import along_scale
 from wallet.round_report import leftover_credits
 
 log = logging.getLogger(__name__)
@@ -117,6 +121,9 @@ class Valuation:
     utility_clip: float = 1.0
     # the pay factor per player (valuation order; empty without a reference): `pay_factors`
     pay_factors: tuple[float, ...] = field(default=(), repr=False)
+    # the round's bound along the reference (None: no bound) and each player's scale
+    along_bound: float | None = None
+    scales: tuple[float, ...] = field(default=(), repr=False)
 
     @property
     def payouts(self) -> list[tuple[str, int]]:
@@ -216,6 +223,7 @@ def value_round(
     game_scorer: Callable[[np.ndarray, Sequence[np.ndarray]], Scorer] | None = None,
     game: str = "fixed",
     semivalue: str = "shapley",
+    along_bound: float | None = None,
 ) -> Valuation:
     """Value one round. `model_rule` picks the players of the next model: "value" (mean
     value > 0, the protocol's rule) or "lcb" (lower bound > 0; measured in benchmarks.fairness).
@@ -231,7 +239,9 @@ def value_round(
     `game` (`COALITION_GAMES`) and `semivalue` (`shapley.SEMIVALUES`) other than the
     protocol's "fixed" and "shapley" are for measurement (benchmarks.fairness); the next
     model is then the game's model of the kept players, which a report's `denominator` does
-    not describe."""
+    not describe. `along_bound` (with `reference`; `trainer.alignment.along_bound`) scales
+    each player's update down, direction kept, until its component along the reference is at
+    most the bound, in the game and in the next model."""
     started = time.perf_counter()
     if model_rule not in ("value", "lcb"):
         raise ValueError(f"unknown model rule {model_rule!r}")
@@ -271,6 +281,11 @@ def value_round(
     # group of identical copies is credited changes no sum's order, not even its rounding
     originals.sort(key=lambda i: (updates[i].tobytes(), ordered[i].address.lower()))  # type: ignore[union-attr]
     players = [updates[i] for i in originals]
+    # after the copies are grouped (a scaled copy stays a copy) and only for the game and
+    # the next model: what the update reaches along the validation data's own direction
+    scales = [along_scale(p, reference, along_bound) if reference is not None else 1.0  # type: ignore[arg-type]
+              for p in players]
+    players = [p * s if s < 1.0 else p for p, s in zip(players, scales, strict=True)]  # type: ignore[operator]
     n_players = len(players)
     large = n_players > STREAM_MIN_PLAYERS
     sums = CoalitionSums(players) if large else None  # type: ignore[arg-type]
@@ -350,7 +365,7 @@ def value_round(
                 address=sub.address, blob_hash=sub.blob_hash, value=float(estimate.mean[k]),
                 std_err=float(estimate.stderr[k]), amount=amounts[k], in_model=k in in_model,
                 metric_without=float(losses(without).mean()),
-                pay_factor=1.0 if factors is None else float(factors[k]),
+                pay_factor=1.0 if factors is None else float(factors[k]), scale=scales[k],
             ))
         elif index in copy_of:
             lines.append(ContributorLine(
@@ -378,4 +393,6 @@ def value_round(
         shapley=result,
         utility_clip=clip,
         pay_factors=() if factors is None else tuple(float(f) for f in factors),
+        along_bound=along_bound if reference is not None else None,
+        scales=tuple(scales),
     )

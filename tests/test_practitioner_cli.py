@@ -180,3 +180,15 @@ def test_evaluate_lists_the_closing_rounds_leftover_credits():
     assert credit_lines({"credits": {}}) == [
         "  (no account has a leftover credit: the leftover goes by pay, or equally per submission)"]
     assert credit_lines({"contributors": []}) == []  # not the closing round
+
+
+def test_warnings_print_as_one_warning_line_without_verbose():
+    """`post`'s small-validation-set warning (a log record) reads like the CLI's other notes,
+    not as a timestamped log line; -v keeps the timestamps for everything it adds."""
+    import logging
+
+    from practitioner.cli import _LevelFormatter
+
+    record = logging.LogRecord("practitioner.post", logging.WARNING, __file__, 1,
+                               "The validation set has %d rows", (44,), None)
+    assert _LevelFormatter().format(record) == "warning: The validation set has 44 rows"

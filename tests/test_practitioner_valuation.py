@@ -84,7 +84,10 @@ def test_value_round_rejects_free_rider_credits_copies_once_and_never_overspends
     line = next(c for c in parsed["contributors"] if c["address"] == _addr(4))
     assert line["copyOf"] == _addr(3) and line["inModel"] is False and line["amount"] == 0
     assert {"address", "blobHash", "value", "stdErr", "share", "amount", "inModel",
-            "metricWithout", "copyOf", "payFactor"} == set(line)
+            "metricWithout", "copyOf", "payFactor"} == set(report["contributors"][-1]) - {"scale"}
+    assert line["scale"] == 1.0  # the reader's default: a line is written with it only when < 1
+    assert {"address", "blobHash", "value", "stdErr", "share", "amount", "inModel",
+            "metricWithout", "copyOf", "payFactor", "scale"} == set(line)
     assert {"accuracyBefore", "accuracyAfter", "metricBefore", "metricAfter"} <= set(parsed)
 
 

@@ -38,6 +38,14 @@ def test_version_2_is_read_with_amounts_as_ints_and_a_pot_above_the_reward():
     with_factor = copy.deepcopy(V2)
     with_factor["contributors"][0]["payFactor"] = 0.25
     assert parse_report(_bytes(with_factor))["contributors"][0]["payFactor"] == 0.25
+    # likewise a line without scale (reports before the bound along the reference) reads as 1,
+    # and a report without alongBound has none
+    assert report["contributors"][0]["scale"] == 1.0 and "alongBound" not in report
+    bounded = copy.deepcopy(V2)
+    bounded["alongBound"] = 0.5
+    bounded["contributors"][0]["scale"] = 0.75
+    read = parse_report(_bytes(bounded))
+    assert read["alongBound"] == 0.5 and read["contributors"][0]["scale"] == 0.75
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -61,6 +69,11 @@ def test_version_2_is_read_with_amounts_as_ints_and_a_pot_above_the_reward():
     (lambda r: r["contributors"][0].update(stdErr=[1]), "stdErr is not a finite number"),
     (lambda r: r["contributors"][0].update(stdErr=-0.1), "negative stdErr"),
     (lambda r: r.update(contributors={"a": 1}), "malformed contributors"),
+    # the bound along the reference and a contributor's scale, which the wallet recomputes
+    (lambda r: r.update(alongBound="0.5"), "alongBound is not a finite number"),
+    (lambda r: r.update(alongBound=-1.0), "alongBound is negative"),
+    (lambda r: r["contributors"][0].update(scale=1.5), "scale outside 0-1"),
+    (lambda r: r["contributors"][0].update(scale=None), "scale is not a finite number"),
 ])
 def test_malformed_reports_are_refused(change, message):
     report = copy.deepcopy(V2)

@@ -7,6 +7,7 @@ update (`wallet.verify.refute_rejection`)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from statistics import NormalDist
 
 import numpy as np
@@ -130,3 +131,53 @@ def reference_update(
     steps = spec.training.epochs * math.ceil(len(y) / spec.training.batch_size)
     descent = DpSgdConfig(noise_multiplier=0.0, clip=clip, sampling_rate=1.0, epochs=steps)
     return make_update(spec, start, x, y, dp_sgd=descent, rng=np.random.default_rng(0)).delta
+
+
+
+
+def along_bound(clip_norm: float, now: Sequence[float], first: Sequence[float]) -> float | None:
+    """How far one update may move the model along the reference update r_t of its round:
+    the spec's clip norm x the largest of now[i] / first[i], the lengths of honest steps on
+    the validation data from the round's model over their lengths from the bounty's freshly
+    initialised model (`round_along_bound`: the reference update r and an owner's update v).
+    Round 1's bound is the clip norm itself; it shrinks as honest steps do, so an update kept
+    at the clip norm while honest ones shrink (one row scaled up) cannot keep its early reach,
+    and it shrinks only as far as the slower of the two, so honest updates keep theirs. It
+    depends on the validation data alone: no owner moves it. None (no bound) when a step is
+    zero or not finite (nothing to learn there)."""
+    ratios = [float(n) / float(f) for n, f in zip(now, first, strict=True)
+              if math.isfinite(n) and math.isfinite(f) and n > 0 and f > 0]
+    if not ratios or len(ratios) != len(now):
+        return None
+    return float(clip_norm) * max(ratios)
+
+def along_scale(update: np.ndarray, reference: np.ndarray, bound: float | None) -> float:
+    """The factor (<= 1) the update is scaled by, its direction kept, so that its component
+    along the reference is at most `bound`: 1 when it already is (or there is no bound)."""
+    norm = float(np.linalg.norm(reference))
+    if bound is None or norm == 0.0:
+        return 1.0
+    along = float(np.dot(update, reference)) / norm
+    return bound / along if along > bound else 1.0
+
+
+
+def validation_step_norm(spec: BountySpec, params: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
+    """|v|: the length of the update an owner holding the validation data would send from
+    `params` (the spec's training, no noise, before clipping; what `post` calibrates the clip
+    norm with). It shrinks as honest owners' updates do when the model trains fast, where the
+    reference update, whose examples are clipped to the median gradient, shrinks faster
+    (tests/test_along_bound.py)."""
+    return make_update(spec, params, x, y).raw_norm
+
+
+def round_along_bound(spec: BountySpec, params: np.ndarray, x: np.ndarray, y: np.ndarray,
+                      reference: np.ndarray | None = None) -> float | None:
+    """The round's `along_bound` from the validation data (x, y) and the round's model
+    (`reference`: r_t when already computed)."""
+    initial = model_from_spec(spec).get_params()
+    if reference is None:
+        reference = reference_update(spec, params, x, y)
+    now = (float(np.linalg.norm(reference)), validation_step_norm(spec, params, x, y))
+    first = (float(np.linalg.norm(reference_update(spec, initial, x, y))), validation_step_norm(spec, initial, x, y))
+    return along_bound(spec.privacy.clip_norm, now, first)

@@ -6,7 +6,8 @@ Version 1 (accuracy, leave-one-out) is still read; version 2 (docs/PROTOCOL.md, 
 report) is what the wallet verifies: `metric` "log_loss", `metricBefore`/`metricAfter` of
 the round's model and of the published next model on the validation set, `denominator`,
 and per contributor `address, blobHash, value, stdErr, share, amount, inModel,
-metricWithout, copyOf`. Token amounts are decimal strings, returned as ints.
+metricWithout, copyOf` (and `payFactor`, `scale`: 1 when absent); `alongBound` when the round
+bounds how far an update reaches along the practitioner's reference update. Token amounts are decimal strings, returned as ints.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ def _check_v2(report: dict[str, Any]) -> None:
             raise InvalidInput(f"The round report's {key} is not a 32-byte hash.")
     for key in ("metricBefore", "metricAfter"):
         report[key] = _number(report.get(key), key)
+    if report.get("alongBound") is not None:  # absent or null: a report from before the bound
+        report["alongBound"] = _number(report["alongBound"], "alongBound")
+        if report["alongBound"] < 0:
+            raise InvalidInput("The round report's alongBound is negative.")
     for index, line in enumerate(report["contributors"]):
         where = f"contributor {index + 1}"
         if not isinstance(line.get("address"), str) or not _ADDRESS.match(line["address"]):
@@ -79,6 +84,10 @@ def _check_v2(report: dict[str, Any]) -> None:
         if not 0.0 <= factor <= 1.0:
             raise InvalidInput(f"The round report's {where} has a payFactor outside 0-1.")
         line["payFactor"] = factor
+        scale = _number(line.get("scale", 1.0), f"{where}'s scale")
+        if not 0.0 <= scale <= 1.0:
+            raise InvalidInput(f"The round report's {where} has a scale outside 0-1.")
+        line["scale"] = scale
 
 
 def parse_report(data: bytes) -> dict[str, Any]:

@@ -50,7 +50,7 @@ from wallet.round_report import (
     parse_report,
     rejected_line,
     report_line,
-    why_unpaid,
+    unpaid_reason,
 )
 
 if TYPE_CHECKING:
@@ -82,7 +82,8 @@ class RoundCheck:
     checked: list[str] = field(default_factory=list)  # what was checked and held
     numbers: dict[str, float] = field(default_factory=dict)  # the recomputed scores
     rounds: int | None = None
-    unpaid: str = ""  # why the report paid this account's counted update nothing (round_report.why_unpaid)
+    unpaid: str = ""  # why the report counted this account's update but paid it nothing, or did not count it (round_report.unpaid_reason)
+    scaled: str = ""  # how far the round's bound along the reference scaled this account's update down
 
     @property
     def status_text(self) -> str:
@@ -260,8 +261,8 @@ class _Checker:
         except InvalidInput as exc:
             return self._mismatch(result, [f"the report on chain is not a valid report ({exc})"])
         self._reports[info["report_hash"]] = report
-        own_line = report_line(report, self.account)
-        result.unpaid = why_unpaid(own_line) if own_line is not None else ""
+        # why a counted update was paid nothing, or why it was not counted at all
+        result.unpaid = unpaid_reason(report, self.account)
         differences = self._check_payouts(report, bounty, info, store, network, result)
         if "credits" in report or bounty.is_closing_round(round_index):
             differences += self._check_credits(report, bounty, result, round_index)
@@ -491,6 +492,13 @@ class _Checker:
                     result, "Payouts, the next model and the round's scores match, but this computer "
                             "does not keep the update you sent, so your own score cannot be checked.")
             params = after_model.get_params()
+            scale = self._along_scale(report, line, spec, before_model.get_params(), kept, x, y, differences)
+            if scale < 1.0:  # told, not a fault: the bound is the protocol's (Valuation step 3)
+                result.scaled = (
+                    f"Your update counted at {scale:.0%} of its length: it reached further along the "
+                    f"validation data's own direction than this round's bound ({report['alongBound']:.4g}) allows.")
+                result.checked.append(f"your update's scale ({scale:.4f}) recomputed")
+            kept = kept * scale
             if line["inModel"]:
                 denominator = int(report["denominator"])
                 if denominator < 1:
@@ -510,6 +518,26 @@ class _Checker:
         result.status = VERIFIED
         result.detail = "Payouts, the next model and the scores all match what the wallet recomputed."
         return result
+
+    @staticmethod
+    def _along_scale(report: dict[str, Any], line: dict[str, Any], spec: Any, round_params: np.ndarray,
+                     kept: np.ndarray, x: np.ndarray, y: np.ndarray, differences: list[str]) -> float:
+        """The factor the round's bound along the reference scales this owner's update by,
+        recomputed from the revealed set (1 for a report from before the bound); a bound or a
+        scale that differs from the report's is added to `differences`."""
+        from trainer.alignment import along_scale, reference_update, round_along_bound
+
+        if report.get("alongBound") is None:
+            return 1.0
+        reference = reference_update(spec, round_params, x, y)
+        bound = round_along_bound(spec, round_params, x, y, reference)
+        if bound is None or not same_number(bound, float(report["alongBound"])):
+            differences.append(f"scores: the report's alongBound is {report['alongBound']!r}, recomputed {bound!r}")
+        scale = along_scale(kept, reference, bound)
+        if not same_number(scale, float(line.get("scale", 1.0))):
+            differences.append(f"your update's scale: the report says {line.get('scale', 1.0)!r}, "
+                               f"recomputed {scale!r}")
+        return scale
 
     @staticmethod
     def _mismatch(result: RoundCheck, differences: list[str]) -> RoundCheck:

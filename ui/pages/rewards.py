@@ -191,6 +191,13 @@ def report_html(row: dict[str, Any]) -> str:
                 f"<p style='color:{c.muted}'>Paid at {float(factor):.0%} of its value: your update's "
                 "direction was only partly distinguishable from a random one on the practitioner's "
                 "validation data (privacy noise or little data does this).</p>")
+        scale = mine.get("scale")
+        if isinstance(scale, (int, float)) and scale < 1.0:
+            parts.append(
+                f"<p style='color:{c.muted}'>Counted at {float(scale):.0%} of its length: your update "
+                "reached further along the practitioner's validation data than an honest step from "
+                "this round's model does, so the round scaled it down (docs/PROTOCOL.md, Valuation "
+                "step 3).</p>")
     rejected = row.get("rejected")
     if rejected:
         parts.append(f"<p style='color:{c.warn}'>Your update was not counted: "

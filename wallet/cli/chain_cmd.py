@@ -29,12 +29,14 @@ from wallet.untrusted import printable
 
 
 def register(subparsers: argparse._SubParsersAction, groups: dict[str, argparse._SubParsersAction]) -> None:
-    devnet = _command(subparsers, "devnet", "run the embedded network (JSON-RPC on 127.0.0.1)", cmd_devnet,
+    devnet = _command(subparsers, "devnet", "run the embedded network (JSON-RPC on 127.0.0.1) in this terminal "
+                      "until Ctrl-C; other commands start it in the background when they need it", cmd_devnet,
                       json=False)
     devnet.add_argument("--port", type=int, default=None,
                         help="port (default 18545, or a free one when another program holds it)")
     devnet.add_argument("--no-plugins", action="store_true", help="do not start devnet plugins (demo practitioner)")
-    devnet.add_argument("--stop", action="store_true", help="stop the embedded network running in the background")
+    devnet.add_argument("--stop", action="store_true", help="stop the embedded network, whether a command started it in the background "
+                             "or it runs in another terminal")
 
     network = subparsers.add_parser("network", help="choose the Ethereum network")
     network_commands = network.add_subparsers(dest="network_command", metavar="COMMAND", required=True)
@@ -606,6 +608,8 @@ def _verify_rewards(args: argparse.Namespace) -> int:
             lines.append(f"  {r.detail}")
             if r.unpaid:
                 lines.append(f"  {r.unpaid}")
+            if r.scaled:
+                lines.append(f"  {r.scaled}")
             if r.numbers:
                 lines.append("  recomputed: " + ", ".join(f"{k} {v:.6f}" for k, v in r.numbers.items()))
         print(printable("\n".join(lines), keep_newlines=True))  # details quote a stranger's report
