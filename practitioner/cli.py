@@ -402,7 +402,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def contributor_lines(report: dict[str, Any], amount_text: Any) -> list[str]:
     """One line per submission of an evaluated round's report: its value ± standard error,
-    pay factor, amount and share of the round; copies and rejections with their reason."""
+    pay factor, the scale the round's bound along the reference put on it (when < 1), amount
+    and share of the round; copies and rejections with their reason."""
     reward = int(report["reward"])
     lines = []
     for line in report["contributors"]:
@@ -414,6 +415,8 @@ def contributor_lines(report: dict[str, Any], amount_text: Any) -> list[str]:
         lines.append(
             f"  {line['address']}  value {line['value']:+.5f} ± {line['stdErr']:.5f}  "
             + (f"pay factor {float(factor):.2f}  " if isinstance(factor, (int, float)) else "")
+            + (f"scaled to {float(scale):.2f}  " if isinstance(scale := line.get("scale"), (int, float))
+               and scale < 1.0 else "")
             + f"gets {amount_text(amount)}" + (f" ({amount / reward:.1%} of the round)" if reward > 0 else ""))
     lines += [f"  {line['address']}  rejected: {line['reason']}" for line in report["rejected"]]
     return lines

@@ -160,12 +160,13 @@ def test_evaluate_lists_each_submissions_value_pay_factor_and_share():
     a, b, c, d = ("0x" + k * 40 for k in "abcd")
     report = {"reward": "200", "rejected": [{"address": d, "reason": "zero update (free rider)"}],
               "contributors": [
-                  {"address": a, "value": 0.0123, "stdErr": 0.004, "payFactor": 0.5, "amount": "50"},
+                  {"address": a, "value": 0.0123, "stdErr": 0.004, "payFactor": 0.5, "amount": "50",
+                   "scale": 0.25},
                   {"address": b, "value": 0.0, "stdErr": 0.0, "amount": "0", "copyOf": a},
                   {"address": c, "value": -0.001, "stdErr": 0.002, "amount": "0"}]}  # no factor: v2
     lines = contributor_lines(report, lambda amount: f"{amount} units")
     assert lines == [
-        f"  {a}  value +0.01230 ± 0.00400  pay factor 0.50  gets 50 units (25.0% of the round)",
+        f"  {a}  value +0.01230 ± 0.00400  pay factor 0.50  scaled to 0.25  gets 50 units (25.0% of the round)",
         f"  {b}  copy of {a}: gets nothing",
         f"  {c}  value -0.00100 ± 0.00200  gets 0 units (0.0% of the round)",
         f"  {d}  rejected: zero update (free rider)"]

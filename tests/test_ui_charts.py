@@ -72,6 +72,11 @@ def test_the_report_says_when_a_reward_was_paid_at_part_of_its_value():
     assert "Paid at 37% of its value" in report_html(row(0.37))
     assert "Paid at" not in report_html(row(1.0))
     assert "Paid at" not in report_html(row(None))  # a report from before the pay factor
+    # an update the round's bound along the reference scaled down says so, with the scale
+    scaled = row(1.0)
+    scaled["mine"]["scale"] = 0.42
+    assert "Counted at 42% of its length" in report_html(scaled)
+    assert "Counted at" not in report_html(row(1.0))
 
 
 def test_the_report_says_why_a_counted_update_was_paid_nothing():

@@ -196,8 +196,8 @@ def report_html(row: dict[str, Any]) -> str:
             parts.append(
                 f"<p style='color:{c.muted}'>Counted at {float(scale):.0%} of its length: your update "
                 "reached further along the practitioner's validation data than an honest step from "
-                "this round's model does, so the round scaled it down (docs/PROTOCOL.md, Valuation "
-                "step 3).</p>")
+                "this round's model does, so the round counted it scaled down (every update is held "
+                "to the same bound).</p>")
     rejected = row.get("rejected")
     if rejected:
         parts.append(f"<p style='color:{c.warn}'>Your update was not counted: "
