@@ -2,6 +2,7 @@
 
     python -m benchmarks.fairness [--quick] [--splits 20] [--datasets a,b] [--json] [--null-test]
         [--game fixed|mean|norm] [--semivalue shapley|banzhaf] [--z Z] [--privacy none|default]
+        [--rounds N] [--adaptive-clip] [--no-along-bound]
 
 `--datasets` also takes the statsmodels tables anes96, fair, modechoice and star98 and the
 Palmer penguins (palmerpenguins: issue 9's own table), all held out.
@@ -76,7 +77,9 @@ Measured (JSON keys; each also per data set under `per_dataset`):
   was trained). The oracle's Shapley values are sampled (GTG) beyond ORACLE_EXACT_MAX owners:
   the 10-part rounds.
 - free_one_row_boosted_max_share / _mean_share: the one-row owner scaling its update up to
-  the clip norm instead (..._by_round_*: per round, with its oracle's; `--rounds N` measures
+  the clip norm instead (held in later rounds to the bound along the reference of
+  `value_round(along_bound=...)`, in the valuation's and the oracle's game alike;
+  `--no-along-bound` measures without it) (..._by_round_*: per round, with its oracle's; `--rounds N` measures
   later rounds) (the wallet's trainer takes a step in proportion to a batch's rows,
   `trainer.train.batch_weight`; an owner that knows the protocol need not).
 - bounty_* (per data set): each split's rounds as one bounty whose unassigned reward (the
