@@ -61,7 +61,7 @@ def test_measured_levels_of_the_targets_that_do_not_hold(quick):
     # one row trained as the wallet does: 1.7 % here, 2.4 % full (a full step per batch: 19.9 %)
     assert quick["free_one_row_max_share"] <= 0.04
     # the same row scaled up to the clip norm: what an owner ignoring the step rule takes
-    assert quick["free_one_row_boosted_max_share"] <= 0.4  # 21.8 % here, 31 % full
+    assert quick["free_one_row_boosted_max_share"] <= 0.4  # 21.6 % here, 28 % full (31 % before the bound along the reference)
     # full mode: 1.78, 1.82 and 0.11 (docs/PROTOCOL.md)
     assert quick["reshuffled_same_data_pair_max_ratio"] <= 2.0  # target 1.1
     assert quick["noisy_to_honest_max_ratio"] <= 2.0  # iris, 10-row owners, 30 validation rows
