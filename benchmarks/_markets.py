@@ -58,7 +58,7 @@ def _load_penguins() -> tuple[np.ndarray, np.ndarray]:
         from palmerpenguins import load_penguins
     except ImportError as exc:
         raise SystemExit("the penguins table ships with palmerpenguins: pip install palmerpenguins") from exc
-    data = load_penguins(drop_na=True)
+    data = load_penguins().dropna()  # as drop_na=True, without its inplace call pandas deprecates
     columns = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
     species = sorted(set(data["species"]))
     return (data[columns].to_numpy(dtype=np.float64),
