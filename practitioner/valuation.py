@@ -11,8 +11,9 @@ Fairness rules (docs/PROTOCOL.md, "Valuation"):
   projected back onto the ball (an honest wallet already clipped it; a modified one gains
   nothing by skipping that); every other update is used exactly as decrypted.
 - In the game and the next model, an update that reaches further along the reference than
-  the round's bound (`trainer.alignment.along_bound`: the clip norm x |r_t| / |r_0|) is
-  scaled down to it, direction kept (its line's `scale`).
+  the round's bound (`trainer.alignment.along_bound`: the clip norm x how far honest steps on
+  the validation data have shrunk since the first model) is scaled down to it, direction
+  kept (its line's `scale`).
 - Zero updates, replays of the previous global change and updates pointing away from the
   practitioner's reference update (its own training on the validation data, when given;
   in a flood of submissions, those not clearly aligned with it) are rejected.

@@ -133,8 +133,6 @@ def reference_update(
     return make_update(spec, start, x, y, dp_sgd=descent, rng=np.random.default_rng(0)).delta
 
 
-
-
 def along_bound(clip_norm: float, now: Sequence[float], first: Sequence[float]) -> float | None:
     """How far one update may move the model along the reference update r_t of its round:
     the spec's clip norm x the largest of now[i] / first[i], the lengths of honest steps on
@@ -151,6 +149,7 @@ def along_bound(clip_norm: float, now: Sequence[float], first: Sequence[float]) 
         return None
     return float(clip_norm) * max(ratios)
 
+
 def along_scale(update: np.ndarray, reference: np.ndarray, bound: float | None) -> float:
     """The factor (<= 1) the update is scaled by, its direction kept, so that its component
     along the reference is at most `bound`: 1 when it already is (or there is no bound)."""
@@ -159,7 +158,6 @@ def along_scale(update: np.ndarray, reference: np.ndarray, bound: float | None) 
         return 1.0
     along = float(np.dot(update, reference)) / norm
     return bound / along if along > bound else 1.0
-
 
 
 def validation_step_norm(spec: BountySpec, params: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
