@@ -122,9 +122,8 @@ class Valuation:
     utility_clip: float = 1.0
     # the pay factor per player (valuation order; empty without a reference): `pay_factors`
     pay_factors: tuple[float, ...] = field(default=(), repr=False)
-    # the round's bound along the reference (None: no bound) and each player's scale
+    # the round's bound along the reference (None: no bound; each line says its scale)
     along_bound: float | None = None
-    scales: tuple[float, ...] = field(default=(), repr=False)
 
     @property
     def payouts(self) -> list[tuple[str, int]]:
@@ -395,5 +394,4 @@ def value_round(
         utility_clip=clip,
         pay_factors=() if factors is None else tuple(float(f) for f in factors),
         along_bound=along_bound if reference is not None else None,
-        scales=tuple(scales),
     )

@@ -120,11 +120,13 @@ def test_the_report_carries_the_bound_and_the_wallet_recomputes_it(later_round):
                                      cut.y_val, differences)
         assert differences == [] and mine == line["scale"]
     # a practitioner that claims a tighter bound, or scales an owner it should not, is caught
-    line = next(line for line in report["contributors"] if line["scale"] == 1.0)
-    for doctor in ({"alongBound": bound * 0.9}, {}):
-        doctored = {**report, **doctor}
-        claimed = {**line, "scale": 0.5} if not doctor else line
-        differences = []
-        _Checker._along_scale(doctored, claimed, spec, params, updates[line["address"]], cut.x_val,
-                              cut.y_val, differences)
-        assert differences, doctor
+    honest = next(line for line in report["contributors"] if line["scale"] == 1.0)
+
+    def differences_of(doctored_report: dict, doctored_line: dict) -> list[str]:
+        found: list[str] = []
+        _Checker._along_scale(doctored_report, doctored_line, spec, params, updates[honest["address"]],
+                              cut.x_val, cut.y_val, found)
+        return found
+
+    assert [d for d in differences_of({**report, "alongBound": bound * 0.9}, honest) if "alongBound" in d]
+    assert [d for d in differences_of(report, {**honest, "scale": 0.5}) if d.startswith("your update's scale")]

@@ -83,9 +83,11 @@ def test_value_round_rejects_free_rider_credits_copies_once_and_never_overspends
     assert len(parsed["rejected"]) == 2
     line = next(c for c in parsed["contributors"] if c["address"] == _addr(4))
     assert line["copyOf"] == _addr(3) and line["inModel"] is False and line["amount"] == 0
+    # no bound along the reference here: no line is written with a scale, and the reader gives 1
+    written = next(c for c in report["contributors"] if c["address"] == _addr(4))
     assert {"address", "blobHash", "value", "stdErr", "share", "amount", "inModel",
-            "metricWithout", "copyOf", "payFactor"} == set(report["contributors"][-1]) - {"scale"}
-    assert line["scale"] == 1.0  # the reader's default: a line is written with it only when < 1
+            "metricWithout", "copyOf", "payFactor"} == set(written)
+    assert "alongBound" not in report and line["scale"] == 1.0
     assert {"address", "blobHash", "value", "stdErr", "share", "amount", "inModel",
             "metricWithout", "copyOf", "payFactor", "scale"} == set(line)
     assert {"accuracyBefore", "accuracyAfter", "metricBefore", "metricAfter"} <= set(parsed)
