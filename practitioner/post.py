@@ -142,6 +142,9 @@ def complete_spec(
     if warning:  # it still posts (the demo's wine set has 44 rows); owners see the size
         log.warning("%s", warning)
     spec["validation_rows"] = declared_validation_rows(raw, len(y))
+    # every report of the bounty will carry its bound along the reference (Valuation step 3):
+    # committed in the spec's hash, so a report that leaves it out is a Mismatch for owners
+    spec["along_bound"] = True
     if fill_standardize:
         mean = x.mean(axis=0)
         std = x.std(axis=0)

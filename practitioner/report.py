@@ -28,7 +28,8 @@ the next model minus this contributor's update / denominator (when inModel), els
 next model; `copyOf` = the earliest submission this one copies (it gets 0); `payFactor` =
 the alignment pay factor its lower bound was paid at (docs/PROTOCOL.md, Valuation step 4);
 `alongBound` = how far one update may reach along the practitioner's reference update this
-round (`trainer.alignment.along_bound`; absent in reports from before the bound: none), and
+round (`trainer.alignment.along_bound`; absent in reports from before the bound: none; null
+when the spec commits the bounty to it, `along_bound`, and the round has none), and
 `scale` (< 1, written only then) = the factor the contributor's update was scaled down by to
 stay within it, in the game and the next model (Valuation step 3).
 
@@ -124,7 +125,11 @@ def build_report(
     contributors: list[ContributorLine],
     rejected: list[RejectedLine],
     along_bound: float | None = None,
+    along_bound_committed: bool = False,
 ) -> dict[str, Any]:
+    """The report's JSON. `along_bound_committed` (the spec's `along_bound`): `alongBound` is
+    written even when the round has no bound (null), so that owners can tell a report that
+    leaves it out."""
     paid = sum(line.amount for line in contributors)
     if paid > reward:
         raise ValueError("the report pays more than the round's reward")
@@ -153,12 +158,14 @@ def build_report(
     }
     if along_bound is not None:
         report["alongBound"] = _finite(along_bound)
+    elif along_bound_committed:
+        report["alongBound"] = None
     return report
 
 
 def report_of_valuation(
     valuation: Valuation, *, bounty_id: int, round_index: int, spec_hash: str, model_hash: str,
-    next_model_hash: str, reward: int, metric: str = "log_loss",
+    next_model_hash: str, reward: int, metric: str = "log_loss", along_bound_committed: bool = False,
 ) -> dict[str, Any]:
     """`build_report` with everything the valuation measured taken from it."""
     return build_report(
@@ -169,6 +176,7 @@ def report_of_valuation(
         method=valuation.method, seed=valuation.seed, evaluations=valuation.evaluations,
         players=valuation.players, reward=reward, contributors=valuation.contributors,
         rejected=valuation.rejected, along_bound=valuation.along_bound,
+        along_bound_committed=along_bound_committed,
     )
 
 

@@ -41,19 +41,21 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from statistics import NormalDist
 
 import numpy as np
 
 from trainer.alignment import (
     ALIGNMENT_FLOOD_LEVEL,
     ALIGNMENT_FREE_TESTS,
-    ALIGNMENT_KEEP_Z,
+    ALIGNMENT_FULL_Z,  # noqa: F401 - re-exported (the pay factor's constants)
+    ALIGNMENT_KEEP_Z,  # noqa: F401 - re-exported
+    alignment_pay_factor,
     alignment_threshold,
     cosine,
     random_direction_quantile,
     random_direction_tail,
     regularized_incomplete_beta,  # noqa: F401 - here since before trainer.alignment
+    tail_pay_factor,
 )
 
 log = logging.getLogger(__name__)
@@ -131,9 +133,9 @@ NULL_Z_FULL = 2.5
 #   flipping in or out with the reference) and paid a lucky random direction in full (up to
 #   11.5 % of a round); measured over six tables x 20 splits (benchmarks.fairness,
 #   benchmarks.example_influence, benchmarks.privacy; docs/PROTOCOL.md, "Alignment").
-# ALIGNMENT_KEEP_Z, ALIGNMENT_FLOOD_LEVEL and ALIGNMENT_FREE_TESTS live in trainer.alignment
-# with the tail they are tested on (an owner's wallet checks its own rejection with them).
-ALIGNMENT_FULL_Z = 4.0
+# ALIGNMENT_KEEP_Z, ALIGNMENT_FULL_Z (= 4), ALIGNMENT_FLOOD_LEVEL and ALIGNMENT_FREE_TESTS
+# live in trainer.alignment with the tail they are tested on (an owner's wallet checks its own
+# rejection and its own pay factor with them).
 
 Coalition = frozenset[int]
 Utility = Callable[[Coalition], "float | np.ndarray"]
@@ -464,22 +466,17 @@ def null_pay_factors(
     in each cosine."""
     n = len(cosines)
     factors = np.zeros(n)
-    normal = NormalDist()
     for i, value in enumerate(cosines):
         p = random_direction_tail(value, dimension)
-        adjusted = min(1.0, n * p) if family_wise else p
-        if adjusted >= 1.0:
-            continue
-        z = -normal.inv_cdf(max(adjusted, 1e-300))
-        factors[i] = min(1.0, max(0.0, (z - z_start) / (z_full - z_start)))
+        factors[i] = tail_pay_factor(min(1.0, n * p) if family_wise else p, z_start, z_full)
     return factors
 
 
 def alignment_pay_factors(cosines: Sequence[float], dimension: int) -> np.ndarray:
-    """The protocol's pay factor per player: clip(z / ALIGNMENT_FULL_Z, 0, 1) with z the
-    normal score of its direction against a random one, each tested on its own."""
-    return null_pay_factors(cosines, dimension, z_start=ALIGNMENT_KEEP_Z, z_full=ALIGNMENT_FULL_Z,
-                            family_wise=False)
+    """The protocol's pay factor per player (`trainer.alignment.alignment_pay_factor`):
+    clip((z - 1) / (ALIGNMENT_FULL_Z - 1), 0, 1) with z the normal score of its direction
+    against a random one, each tested on its own."""
+    return np.array([alignment_pay_factor(value, dimension) for value in cosines], dtype=np.float64)
 
 
 def payout_weights(

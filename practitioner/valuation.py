@@ -55,7 +55,6 @@ from practitioner.shapley import (
     SEMIVALUES,
     ShapleyResult,
     alignment_pay_factors,
-    allocate_reward,
     copy_groups,
     cosine,
     null_pay_factors,
@@ -66,7 +65,7 @@ from practitioner.shapley import (
     value_estimates,
 )
 from trainer.alignment import along_scale
-from wallet.round_report import leftover_credits
+from wallet.round_report import leftover_credits, round_amounts
 
 log = logging.getLogger(__name__)
 
@@ -340,8 +339,11 @@ def value_round(
         result = shapley_values(n_players, utility, seed=seed, exact_max=exact_max, semivalue=semivalue)
     estimate = value_estimates(result.per_example, z)
     factors = pay_factors(players, reference, null_test=null_test)  # type: ignore[arg-type]
-    weights, denominator = payout_weights(estimate, payout_floor, factors)
-    amounts = allocate_reward(list(weights), reward, denominator)
+    _weights, denominator = payout_weights(estimate, payout_floor, factors)
+    # from the float64 numbers the report carries, exactly as every owner's wallet recomputes them
+    amounts = round_amounts([float(v) for v in estimate.mean], [float(e) for e in estimate.stderr],
+                            [1.0] * n_players if factors is None else [float(f) for f in factors],
+                            reward, z, payout_floor)
     bound = one_example_bound(n_players, base.size, clip, denominator, z)
     log.info(
         "round valuation: %d players, method %s, seed %s, %d evaluations, one example moves "

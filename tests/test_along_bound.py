@@ -6,6 +6,7 @@ recomputes it from the revealed set."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -117,16 +118,46 @@ def test_the_report_carries_the_bound_and_the_wallet_recomputes_it(later_round):
     for line in report["contributors"]:
         differences: list[str] = []
         mine = _Checker._along_scale(report, line, spec, params, updates[line["address"]], cut.x_val,
-                                     cut.y_val, differences)
+                                     cut.y_val, reference, differences)
         assert differences == [] and mine == line["scale"]
     # a practitioner that claims a tighter bound, or scales an owner it should not, is caught
     honest = next(line for line in report["contributors"] if line["scale"] == 1.0)
 
-    def differences_of(doctored_report: dict, doctored_line: dict) -> list[str]:
+    def differences_of(doctored_report: dict, doctored_line: dict, of_spec=spec) -> list[str]:
         found: list[str] = []
-        _Checker._along_scale(doctored_report, doctored_line, spec, params, updates[honest["address"]],
-                              cut.x_val, cut.y_val, found)
+        _Checker._along_scale(doctored_report, doctored_line, of_spec, params, updates[honest["address"]],
+                              cut.x_val, cut.y_val, reference, found)
         return found
 
     assert [d for d in differences_of({**report, "alongBound": bound * 0.9}, honest) if "alongBound" in d]
     assert [d for d in differences_of(report, {**honest, "scale": 0.5}) if d.startswith("your update's scale")]
+    # a report without the bound reads as one from before it, unless the spec commits to it
+    unbounded = {key: value for key, value in report.items() if key != "alongBound"}
+    assert differences_of(unbounded, honest) == []
+    committed = dataclasses.replace(spec, along_bound=True)
+    assert differences_of({**unbounded, "alongBound": None}, honest, committed) == [
+        f"scores: the report's alongBound is None, recomputed {bound!r}"]
+    assert differences_of(report, honest, committed) == []
+
+
+def test_post_commits_the_bounty_to_the_bound_and_older_specs_keep_their_hash():
+    """`post` writes `along_bound: true` into the spec (its hash is on chain); a spec without
+    it serialises without the key, so specs posted before keep their hash; the field is a bool."""
+    from pathlib import Path
+
+    from practitioner.post import complete_spec, read_spec_file
+    from trainer.errors import SpecError
+    from trainer.spec import BountySpec
+    from trainer.testing import test_keypair
+
+    demo = Path(__file__).resolve().parent.parent / "resources" / "demo"
+    public_key, _ = test_keypair(512)
+    spec, _, _, _ = complete_spec(read_spec_file(demo / "wine_spec.json"), paillier_n=public_key.n,
+                                  validation_files=[str(demo / "wine_validation.csv")], inbox_url="")
+    assert spec.along_bound and spec.to_json()["along_bound"] is True
+    older = {key: value for key, value in spec.to_json().items() if key != "along_bound"}
+    parsed = BountySpec.from_json(older)
+    assert not parsed.along_bound and parsed.to_json() == older
+    for bad in (1, "true", 0):
+        with pytest.raises(SpecError, match="along_bound"):
+            BountySpec.from_json({**older, "along_bound": bad})

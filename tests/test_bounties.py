@@ -227,6 +227,25 @@ def test_claim_collects_the_leftover_of_an_ended_bounty(market, client):
     assert market.token.functions.balanceOf(practitioner).call() == 0  # nothing came back
 
 
+def test_an_ended_bounty_whose_leftover_gives_nothing_says_so(market, client):
+    """A submitter paid nothing in a bounty that ended with a leftover shared by pay: its
+    rewards say it has no share, and why, instead of saying nothing."""
+    practitioner = market.chain.accounts[1]
+    bounty_id, _ = market.create_bounty(practitioner, reward=100 * TOKEN_UNIT, rounds=1)
+    paid, unpaid = funded_signer(market.chain), funded_signer(market.chain)
+    client.submit(paid, bounty_id, blob_hash(b"c"), "file:///c")
+    client.submit(unpaid, bounty_id, blob_hash(b"d"), "file:///d")
+    market.chain.travel_to(market.deadline(bounty_id, 0) + 1)
+    send(market.board.functions.finalize(bounty_id, 0, [paid.address], [60 * TOKEN_UNIT], keccak(b"m"),
+                                         "file:///m", keccak(b"r"), "file:///r"), practitioner)
+    (row,) = client.rewards(unpaid.address).leftovers
+    assert (row.bounty_id, row.amount, row.claim) == (bounty_id, 0, "none")
+    assert row.sentence("0 QDT") == (
+        f"Bounty {bounty_id} ended with a leftover; you have no share of it: it is shared in proportion "
+        "to pay (no credits were recorded), and its rounds paid you nothing.")
+    assert client.rewards(paid.address).leftovers[0].claim == "claimable"  # 40 by pay: all of it
+
+
 def test_a_cancelled_bounty_still_accepts_its_current_round(market, client):
     practitioner = market.chain.accounts[1]
     bounty_id, _ = market.create_bounty(practitioner, rounds=3)

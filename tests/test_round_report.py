@@ -96,3 +96,74 @@ def test_version_1_is_still_read_and_keeps_its_reward_bound():
     v1["contributors"][0]["amount"] = "160"
     with pytest.raises(InvalidInput, match="do not add up"):
         parse_report(_bytes(v1))
+
+
+def test_the_pay_rule_on_numbers_exact_in_binary():
+    """Valuation step 4 by hand: weights max(0, value - 2 stdErr) x payFactor = 0.25, 0.0625
+    and 0 (a negative lower bound), D = max(0.3125, sum of positive values 0.875) = 0.875."""
+    from practitioner.shapley import PAYOUT_FLOOR
+    from wallet.round_report import PAY_FLOOR, round_amounts
+
+    assert PAY_FLOOR == PAYOUT_FLOOR  # the wallet's copy of the practitioner's constant
+    assert round_amounts([0.5, 0.25, 0.125], [0.125, 0.0625, 0.125], [1.0, 0.5, 1.0], 1200) == [342, 85, 0]
+    # without the third owner's positive value: D = max(0.3125, 0.75)
+    assert round_amounts([0.5, 0.25], [0.125, 0.0625], [1.0, 0.5], 1200) == [400, 100]
+    # when the lower bounds make up more than the values (stdErr 0), D is their sum: all paid
+    assert round_amounts([0.5, 0.25], [0.0, 0.0], [1.0, 1.0], 1200) == [800, 400]
+    assert round_amounts([0.0, -0.5], [0.0, 0.0], [1.0, 1.0], 1200) == [0, 0]  # nobody helped
+    assert round_amounts([0.5], [0.0], [1.0], 0) == [0]
+
+
+def _paid_by_rule(report):
+    from wallet.round_report import round_amounts
+
+    counted = [line for line in report["contributors"] if line.get("copyOf") is None]
+    amounts = round_amounts([line["value"] for line in counted], [line["stdErr"] for line in counted],
+                            [line.get("payFactor", 1.0) for line in counted], int(report["reward"]))
+    for line, amount in zip(counted, amounts, strict=True):
+        line["amount"] = str(amount)
+    report["paid"] = str(sum(amounts))
+    return report
+
+
+def test_a_report_that_breaks_its_own_rules_says_where():
+    """`rule_differences`: from the report alone, before any reveal. A report following the
+    rules has none; each break (an amount, a paid copy, a member of the next model against
+    its value, a denominator that does not count the players) is named."""
+    from wallet.round_report import rule_differences
+
+    base = copy.deepcopy(V2)
+    base["contributors"].append({"address": BOB, "blobHash": HASH, "value": 0.0, "stdErr": 0.0, "share": 0.0,
+                                 "amount": "0", "inModel": False, "metricWithout": 0.2, "copyOf": ALICE})
+    base["rejected"] = []
+    good = parse_report(_bytes(_paid_by_rule(base)))
+    assert good["contributors"][0]["amount"] == 80 and rule_differences(good) == []
+
+    def broken(change):
+        report = copy.deepcopy(good)
+        change(report)
+        return rule_differences(report)
+
+    def underpay(report):
+        report["contributors"][0]["amount"] = 10
+
+    def pay_copy(report):
+        report["contributors"][1]["amount"] = 5
+
+    def drop_from_model(report):
+        report["contributors"][0]["inModel"] = False
+
+    def copy_in_model(report):
+        report["contributors"][1]["inModel"] = True
+
+    def miscount(report):
+        report["denominator"] = report["players"] = 2
+
+    assert broken(underpay) == [f"rules: {ALICE} was paid 10 base units, its value, standard error and pay "
+                                "factor give 80"]
+    assert broken(pay_copy) == [f"rules: {BOB} was paid 5 base units, its value, standard error and pay "
+                                "factor give 0"]
+    assert broken(drop_from_model) == [f"rules: {ALICE}'s update is not in the next model with a value of 0.1"]
+    assert broken(copy_in_model) == [f"rules: {BOB}'s update is in the next model with a value of 0 as a copy"]
+    assert broken(miscount) == ["rules: the report counts 2 players and a denominator of 2, but lists 1 "
+                                "updates that are not copies"]

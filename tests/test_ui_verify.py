@@ -109,7 +109,7 @@ def test_rewards_page_shows_each_rounds_check(qtbot, app_on_market):
     # credits): the owner's share, and how it was reckoned
     assert page.leftover_label.isVisible()
     leftover = page.leftover_label.text()
-    assert re.fullmatch(rf"Bounty {bounties['revealed']} ended with a leftover: your share [0-9.]+ QDT "
+    assert re.fullmatch(rf"Bounty {bounties['revealed']} ended with a leftover; your share: [0-9.]+ QDT "
                         r"\(claimable\), in proportion to your pay \(no credits were recorded\)\.", leftover), leftover
     # the selected round's report says what differs
     row = next(i for i in range(page.proxy.rowCount()) if page.proxy.row(i)["bounty_id"] == bounties["payouts"])

@@ -39,7 +39,7 @@ FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
 
 SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores", "evaluated", "unpaid",
              "race", "withheld", "screened", "invited", "uninvited", "credits", "credits_doctored",
-             "credits_later", "credits_withheld", "cancelled_later", "declared_rows")
+             "credits_later", "credits_withheld", "cancelled_later", "declared_rows", "rules", "factor", "unbounded", "reward")
 ONE_ROUND = ("credits", "credits_doctored", "credits_withheld")  # round 0 is the closing round: it records the leftover's credits
 
 
@@ -49,7 +49,7 @@ def world(tmp_path_factory):
     owners submitted to round 0 of each through the wallet; round 0 has closed. Each test
     finalises its own bounty, so no test undoes another's chain."""
     market, session, private_key = practitioner_on_market(tmp_path_factory.mktemp("practitioner"))
-    market.mint(session.signer.address, 300 * TOKEN_UNIT)  # 20 QDT of escrow per scenario
+    market.mint(session.signer.address, 500 * TOKEN_UNIT)  # 20 QDT of escrow per scenario
     spec_path = DEMO / "breast_cancer_spec.json"
     validation = [str(DEMO / "breast_cancer_validation.csv")]
     bounties = {}
@@ -81,14 +81,6 @@ def world(tmp_path_factory):
     yield {"market": market, "session": session, "key": private_key, "owners": owners,
            "client": client, **bounties}
     store.close()
-
-
-def rejecting(owner: int, reason: str):
-    """A report doctor: owner `owner`'s line moved to `rejected` with `reason`."""
-    def doctor(report):
-        line = report["contributors"].pop(owner)
-        report["rejected"] = [{"address": line["address"], "blobHash": line["blobHash"], "reason": reason}]
-    return doctor
 
 
 def check(world, scenario, owner=0):
@@ -126,10 +118,7 @@ def test_a_counted_update_paid_nothing_is_told_why(world):
     """The report pays owner 1 nothing: its value is within twice its standard error of 0. The
     check says so (the Rewards page and `quarry rewards --verify` print it); the paid owner
     gets no such line. The payouts still match the chain."""
-    def uncertain(report):
-        report["contributors"][1].update(value=0.004, stdErr=0.003)
-
-    honest_round(world, world["unpaid"], pay=(6, 0), doctor=uncertain)
+    honest_round(world, world["unpaid"], values=((0.1, 0.01), (0.004, 0.003)))
     unpaid, paid = check(world, "unpaid", 1), check(world, "unpaid", 0)
     assert unpaid.status == NOT_REVEALED, unpaid.detail
     assert "Paid nothing" in unpaid.unpaid and "could not be told apart from chance" in unpaid.unpaid
@@ -167,7 +156,7 @@ def test_a_report_calling_a_published_blob_unavailable_is_a_mismatch(world):
     unavailable". The owner's wallet published it before the round closed (and noted when):
     the check says the report contradicts that. Not provable on chain (the inbox signs no
     receipt), but the owner is told, and the round counts as a Mismatch in the track record."""
-    honest_round(world, world["withheld"], pay=(6, 0), doctor=rejecting(1, "blob unavailable: no such file"))
+    honest_round(world, world["withheld"], rejected={1: "blob unavailable: no such file"})
     result = check(world, "withheld", 1)
     assert result.status == MISMATCH
     assert "the report says its blob was unavailable, but this wallet published it" in result.detail
@@ -178,9 +167,8 @@ def test_a_report_rejecting_an_invited_owner_as_not_invited_is_a_mismatch(world)
     """On a bounty by invitation the practitioner rejects an owner it invited as "not invited"
     (to keep its pay, or having lost its records). The owner's wallet keeps the invitation the
     spec's signer signed: a Mismatch, before any reveal."""
-    uninvite = rejecting(1, "not invited: bounty 12 is by invitation and its practitioner did not "
-                            "invite this address")
-    honest_round(world, world["invited"], pay=(6, 0), doctor=uninvite)
+    uninvite = {1: "not invited: bounty 12 is by invitation and its practitioner did not invite this address"}
+    honest_round(world, world["invited"], rejected=uninvite)
     result = check(world, "invited", 1)
     assert result.status == MISMATCH
     assert "the report says you were not invited, but this wallet keeps your invitation" in result.detail
@@ -188,8 +176,7 @@ def test_a_report_rejecting_an_invited_owner_as_not_invited_is_a_mismatch(world)
 
 
 def test_a_not_invited_rejection_on_a_bounty_open_to_everyone_is_a_mismatch(world):
-    honest_round(world, world["uninvited"], pay=(0, 6),
-                 doctor=rejecting(0, "not invited: bounty 13 is by invitation"))
+    honest_round(world, world["uninvited"], rejected={0: "not invited: bounty 13 is by invitation"})
     result = check(world, "uninvited", 0)
     assert result.status == MISMATCH
     assert "the report says you were not invited, but the bounty is open to everyone" in result.detail
@@ -200,10 +187,10 @@ def test_a_false_alignment_rejection_is_a_mismatch_once_the_set_is_revealed(worl
     keep its pay. Before the reveal the owner cannot tell; once the set is revealed its wallet
     recomputes the reference update and its own cosine, which the screen keeps whatever the
     round's other updates: a Mismatch."""
-    screen_out = rejecting(1, "update not aligned with the validation data (cosine -0.10, 0.7 of random "
-                              "directions reach it; 2 updates tested): privacy noise drowning little data, "
-                              "random noise or unrelated data")
-    honest_round(world, world["screened"], pay=(6, 0), doctor=screen_out)
+    screen_out = {1: "update not aligned with the validation data (cosine -0.10, 0.7 of random "
+                     "directions reach it; 2 updates tested): privacy noise drowning little data, "
+                     "random noise or unrelated data"}
+    honest_round(world, world["screened"], rejected=screen_out)
     before = check(world, "screened", 1)
     assert before.status == NOT_REVEALED  # nothing to recompute it with yet
     # but `quarry rewards --verify` and the Rewards page already say why it was not counted
@@ -428,3 +415,79 @@ def test_a_validation_set_smaller_than_its_spec_declared_is_a_mismatch(world):
     assert result.status == MISMATCH
     assert result.differences == [f"validation set: the spec declared {spec.validation_rows} rows, "
                                   f"the revealed set has {spec.validation_rows - 5}"]
+
+
+def test_amounts_that_do_not_follow_the_reports_own_values_are_a_mismatch(world):
+    """A practitioner pays each owner what the other's value earns (chain and report agree):
+    before any reveal every owner's wallet recomputes the pay rule from the report's lines and
+    says the amounts do not follow from them."""
+    from wallet.round_report import round_amounts
+
+    values = ((0.1, 0.01), (0.05, 0.01))
+    rule = round_amounts([v for v, _ in values], [e for _, e in values], [1.0, 1.0], REWARD)
+    honest_round(world, world["rules"], values=values, factors={0: 1.0, 1: 1.0}, amounts=rule[::-1])
+    for owner in (0, 1):
+        result = check(world, "rules", owner)
+        assert result.status == MISMATCH
+        assert [d for d in result.differences if d.startswith("rules:")] == [
+            f"rules: {world['owners'][k].address} was paid {rule[1 - k]} base units, its value, standard "
+            f"error and pay factor give {rule[k]}" for k in (0, 1)]
+        assert not [d for d in result.differences if d.startswith("payouts")]  # the chain paid as reported
+
+
+def test_a_pay_factor_lower_than_the_owners_direction_gives_is_a_mismatch_once_revealed(world):
+    """A practitioner holds back part of owner 1's pay by writing a pay factor of 0.2 and pays
+    by it, consistently with its own report: nothing to see before the reveal; then owner 1's
+    wallet recomputes its factor from its kept update against the reference update on the
+    revealed set."""
+    report = honest_round(world, world["factor"], factors={1: 0.2})
+    true_factor = report["contributors"][0]["payFactor"]
+    assert true_factor > 0.2  # the honest owner's real factor, recomputed by honest_round
+    assert check(world, "factor", 1).status == NOT_REVEALED
+    end_and_reveal(world, world["factor"])
+    cheated, honest = check(world, "factor", 1), check(world, "factor", 0)
+    assert cheated.status == MISMATCH
+    (said,) = [d for d in cheated.differences if d.startswith("your pay factor")]
+    assert said.startswith("your pay factor: the report says 0.2, recomputed ")
+    assert float(said.split("recomputed ")[1].split(" ")[0]) > 0.2
+    assert honest.status == VERIFIED, honest.detail
+    assert any(c.startswith("your pay factor (") for c in honest.checked)
+
+
+def test_a_report_that_leaves_out_the_bound_its_spec_commits_to_is_a_mismatch(world):
+    """`post` commits every bounty to the bound along the reference (the spec's `along_bound`,
+    hashed on chain). A practitioner whose report leaves `alongBound` out, so that an update
+    reaching further along the validation data's direction (its own, say) is valued at its
+    whole length, is caught by every owner before any reveal."""
+    from practitioner.evaluate import evaluate_round, round_record_path
+    from practitioner.finalize import finalize_round
+    from practitioner.report import report_bytes
+    from practitioner.state import read_json, write_json
+
+    session, bounty_id = world["session"], world["unbounded"]
+    assert load_spec(session, bounty_id).along_bound
+    evaluation = evaluate_round(session, bounty_id, 0, world["key"])
+    assert evaluation.report["alongBound"] > 0  # the practitioner's own evaluate writes it
+    report = {key: value for key, value in evaluation.report.items() if key != "alongBound"}
+    report_hash, report_uri = session.publish(report_bytes(report), load_spec(session, bounty_id).inbox_url)
+    path = round_record_path(session, bounty_id, 0)
+    write_json(path, {**read_json(path), "reportHash": report_hash, "reportURI": report_uri})
+    finalize_round(session, bounty_id, 0)
+    for owner in (0, 1):
+        result = check(world, "unbounded", owner)
+        assert result.status == MISMATCH
+        assert result.differences[0].startswith(
+            "rules: the bounty's spec commits every round report to its bound along the reference update, "
+            "and this report leaves it out")
+
+
+def test_a_report_that_shares_less_than_the_rounds_reward_is_a_mismatch(world):
+    """A practitioner that values honestly but shares half the round's reward by the rule
+    (the rest would go to the carry and reach owners only at the bounty's end, by credits):
+    every owner's wallet compares the report's reward with the bounty's on chain."""
+    honest_round(world, world["reward"], reward=REWARD // 2)
+    for owner in (0, 1):
+        result = check(world, "reward", owner)
+        assert result.status == MISMATCH
+        assert result.differences == ["rules: the report shares a reward of 5 QDT, the bounty's reward per "
+                                      "round on chain is 10 QDT"]

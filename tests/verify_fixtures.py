@@ -50,11 +50,22 @@ def decrypted(world, bounty_id):
     return spec, found
 
 
-def honest_round(world, bounty_id, *, pay=(6, 3), doctor=None, next_params=None):
-    """Value round 0 as the practitioner does (next model = round model + sum / n, log-loss on
-    its validation set), publish a version 2 report and finalise. `doctor(report)` edits the
-    report before it is published; `next_params` finalises with another next model."""
+def honest_round(world, bounty_id, *, values=((0.1, 0.01), (0.05, 0.01)), rejected=None, factors=None,
+                 amounts=None, reward=REWARD, doctor=None, next_params=None):
+    """Value round 0 as the practitioner does, publish a version 2 report and finalise.
+
+    Each owner not in `rejected` (owner index -> reason) is a player: the next model is the
+    round model + the players' updates / their number, its line has `values[i]` (value,
+    stdErr), its true pay factor (its kept update against the reference update on the
+    validation set; `factors` overrides some) and the amount the pay rule gives
+    (`round_amounts`), as the chain pays them. `amounts` pays (chain and report alike) other
+    amounts than the rule's; `reward` is the reward the report says it shares; `doctor(report)` edits the report after the chain's amounts are
+    fixed; `next_params` finalises with another next model."""
+    from trainer.alignment import alignment_pay_factor, cosine, reference_update, round_along_bound
+    from wallet.round_report import round_amounts
+
     session = world["session"]
+    rejected = rejected or {}
     spec, decoded = decrypted(world, bounty_id)
     info = session.client.round(bounty_id, 0)
     start = model_params(session, spec, info.model_hash, info.model_uri)
@@ -65,24 +76,33 @@ def honest_round(world, bounty_id, *, pay=(6, 3), doctor=None, next_params=None)
         model.set_params(params)
         return log_loss(model, x, y)
 
-    n = len(decoded)
-    total = sum(d.update for d in decoded)
-    after = start + total / n
+    reference = reference_update(spec, start, x, y)
+    bound = round_along_bound(spec, start, x, y, reference)  # round 0: the clip norm, no update beyond it
+    players = [(i, d) for i, d in enumerate(decoded) if i not in rejected]
+    n = len(players)
+    after = start + sum(d.update for _i, d in players) / n
     model.set_params(after)
     next_hash, next_uri = session.publish(model_to_bytes(model))
-    amounts = [p * TOKEN_UNIT // 10 for p in pay]
+    pay_factors = [(factors or {}).get(i, alignment_pay_factor(cosine(d.update, reference), d.update.size))
+                   for i, d in players]
+    if amounts is None:
+        amounts = round_amounts([values[i][0] for i, _d in players], [values[i][1] for i, _d in players],
+                                pay_factors, reward)
     lines = [{
-        "address": d.address, "blobHash": d.blob_hash, "value": 0.1, "stdErr": 0.01,
-        "share": amount / REWARD, "amount": str(amount), "inModel": True,
-        "metricWithout": score(after - d.update / n), "copyOf": None,
-    } for d, amount in zip(decoded, amounts, strict=True)]
+        "address": d.address, "blobHash": d.blob_hash, "value": values[i][0], "stdErr": values[i][1],
+        "share": amount / reward, "amount": str(amount), "inModel": True,
+        "metricWithout": score(after - d.update / n), "copyOf": None, "payFactor": factor,
+    } for (i, d), amount, factor in zip(players, amounts, pay_factors, strict=True)]
     report = {
         "kind": "quarry-round-report", "version": 2, "bountyId": bounty_id, "round": 0,
         "specHash": session.client.bounty(bounty_id).spec_hash, "modelHash": info.model_hash,
         "nextModelHash": next_hash, "metric": "log_loss", "metricBefore": score(start),
         "metricAfter": score(after), "accuracyBefore": 0.5, "accuracyAfter": 0.9,
         "denominator": n, "players": n, "method": "exact", "seed": None, "evaluations": 4,
-        "reward": str(REWARD), "paid": str(sum(amounts)), "contributors": lines, "rejected": [],
+        "reward": str(reward), "paid": str(sum(amounts)), "contributors": lines,
+        "rejected": [{"address": decoded[i].address, "blobHash": decoded[i].blob_hash, "reason": reason}
+                     for i, reason in sorted(rejected.items())],
+        "alongBound": bound,
     }
     if doctor is not None:
         doctor(report)
@@ -90,7 +110,7 @@ def honest_round(world, bounty_id, *, pay=(6, 3), doctor=None, next_params=None)
     if next_params is not None:
         model.set_params(next_params)
         next_hash, next_uri = session.publish(model_to_bytes(model))
-    session.client.finalize(bounty_id, 0, [d.address for d in decoded], amounts, next_hash, next_uri,
+    session.client.finalize(bounty_id, 0, [d.address for _i, d in players], list(amounts), next_hash, next_uri,
                             report_hash, report_uri)
     return report
 

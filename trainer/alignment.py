@@ -23,6 +23,8 @@ from trainer.update import make_update
 ALIGNMENT_KEEP_Z = 1.0
 ALIGNMENT_FLOOD_LEVEL = 1.0 - NormalDist().cdf(1.5)
 ALIGNMENT_FREE_TESTS = 14
+# The pay factor (Valuation step 4) rises from 0 at ALIGNMENT_KEEP_Z to 1 at this normal score.
+ALIGNMENT_FULL_Z = 4.0
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -94,6 +96,24 @@ def _beta_fraction(a: float, b: float, x: float) -> float:
         if abs(d * c - 1.0) < eps:
             break
     return h
+
+
+def tail_pay_factor(tail: float, z_start: float = ALIGNMENT_KEEP_Z, z_full: float = ALIGNMENT_FULL_Z) -> float:
+    """The share of its lower bound an update is paid when a random direction is at least as
+    aligned with probability `tail`: z = Phi^-1(1 - tail), clip((z - z_start) / (z_full -
+    z_start), 0, 1); 0 when tail >= 1."""
+    if tail >= 1.0:
+        return 0.0
+    z = -NormalDist().inv_cdf(max(tail, 1e-300))
+    return min(1.0, max(0.0, (z - z_start) / (z_full - z_start)))
+
+
+def alignment_pay_factor(cosine_value: float, dimension: int) -> float:
+    """The protocol's pay factor of an update whose cosine with the reference update is
+    `cosine_value` in d = `dimension` parameters (each update tested on its own). The
+    practitioner pays with it (`practitioner.shapley.alignment_pay_factors`) and an owner's
+    wallet recomputes its own once the validation set is revealed (`wallet.verify`)."""
+    return tail_pay_factor(random_direction_tail(cosine_value, dimension))
 
 
 def surely_kept(cosine_value: float, dimension: int, tests: int) -> bool:

@@ -57,6 +57,9 @@ Field reference (all required unless marked optional):
     validation_rows         optional int >= 1, how many rows the validation set holds (`post`
                             fills it; checked against the revealed set; shown to owners, who
                             are warned below RECOMMENDED_VALIDATION_ROWS)
+    along_bound             optional bool, default false; true = every round report of the
+                            bounty carries its bound along the reference update (`post` sets it;
+                            an owner's wallet holds a report without one to be a Mismatch)
     invitation_signer       optional, 0x address (EIP-55): the bounty is by invitation; only
                             submissions from addresses holding an Invitation this key signed
                             are valued (wallet.invitations)
@@ -150,6 +153,7 @@ class BountySpec:
     verifiable: bool = True  # False: the validation set is never revealed (shown to owners)
     invitation_signer: str | None = None  # set: by invitation (wallet.invitations)
     validation_rows: int | None = None  # the validation set's size (checked at the reveal)
+    along_bound: bool = False  # True: every round report carries `alongBound` (Valuation step 3)
     version: int = SPEC_VERSION
     _public_key: Any = field(default=None, init=False, repr=False, compare=False, hash=False)
 
@@ -181,6 +185,8 @@ class BountySpec:
             out["invitation_signer"] = self.invitation_signer
         if self.validation_rows is not None:
             out["validation_rows"] = self.validation_rows
+        if self.along_bound:  # omitted when false: specs posted before the field keep their hash
+            out["along_bound"] = True
         return out
 
     def to_json_bytes(self) -> bytes:
@@ -322,6 +328,9 @@ def _parse_spec(obj: Any) -> BountySpec:
     if invitation_signer is not None and not (
             isinstance(invitation_signer, str) and is_checksum_address(invitation_signer)):
         raise SpecError("Spec field 'invitation_signer' must be a 0x address with its EIP-55 checksum.")
+    along_bound = root.get("along_bound", False)
+    if not isinstance(along_bound, bool):
+        raise SpecError("Spec field 'along_bound' must be true or false.")
     validation_rows = None
     if root.get("validation_rows") is not None:
         validation_rows = read_int(root["validation_rows"], "validation_rows", lo=1)
@@ -345,4 +354,5 @@ def _parse_spec(obj: Any) -> BountySpec:
         verifiable=verifiable,
         invitation_signer=invitation_signer,
         validation_rows=validation_rows,
+        along_bound=along_bound,
     )

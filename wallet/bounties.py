@@ -118,7 +118,7 @@ class LeftoverRow:
     bounty_id: int
     amount: int
     token: str
-    claim: str  # "claimable" (to collect, or credited) or "claimed"
+    claim: str  # "claimable" (to collect, or credited), "claimed", or "none" (no share of it)
     # the account's leftover credit and the bounty's total (`getCredit`): the leftover is
     # shared by them; a total of 0 means by pay (no credits were recorded)
     credit: int = 0
@@ -127,10 +127,21 @@ class LeftoverRow:
     @property
     def basis(self) -> str:
         """How the share was reckoned, in words."""
+        if self.claim == "none":
+            if self.total_credit:
+                return ("your leftover credit is 0: over the bounty's rounds your updates' value was not "
+                        "positive, or they were rejected or counted as copies")
+            return "it is shared in proportion to pay (no credits were recorded), and its rounds paid you nothing"
         if self.total_credit:
             return (f"by your credit, {self.credit / self.total_credit:.1%} of the bounty's (your value "
                     "over its rounds)")
         return "in proportion to your pay (no credits were recorded)"
+
+    def sentence(self, amount_text: str) -> str:
+        """The line `quarry rewards` and the Rewards page show (`amount_text`: the share, formatted)."""
+        if self.claim == "none":
+            return f"Bounty {self.bounty_id} ended with a leftover; you have no share of it: {self.basis}."
+        return f"Bounty {self.bounty_id} ended with a leftover; your share: {amount_text} ({self.claim}), {self.basis}."
 
 
 @dataclass
@@ -588,6 +599,12 @@ class BountyClient:
             share = int(self._call(self.board.functions.leftoverShare(bounty_id, account), block))
             credited = int(self._call(self.board.functions.getShare(bounty_id, account), block)[2])
             if not (share or credited):
+                # an ended bounty's leftover that gives this account nothing: said, with why
+                pot = self._call(self.board.functions.getPot(bounty_id), block)
+                if bool(pot[5]) and int(pot[3]) > 0:
+                    credit, total_credit = (int(v) for v in self._call(
+                        self.board.functions.getCredit(bounty_id, account), block))
+                    summary.leftovers.append(LeftoverRow(bounty_id, 0, token, "none", credit, total_credit))
                 continue
             credit, total_credit = (int(v) for v in self._call(self.board.functions.getCredit(bounty_id, account), block))
             if share:

@@ -135,9 +135,66 @@ def rejected_line(report: dict[str, Any], account: str) -> dict[str, Any] | None
                  if str(line.get("address", "")).lower() == wanted), None)
 
 
-# Pay is max(0, value - PAY_CONFIDENCE_Z x stdErr) x payFactor: practitioner.shapley's
-# CONFIDENCE_Z (the wallet does not import the practitioner; a test keeps the two equal).
+# Pay is max(0, value - PAY_CONFIDENCE_Z x stdErr) x payFactor over max(the sum of those,
+# PAY_FLOOR x the sum of positive values): practitioner.shapley's CONFIDENCE_Z and
+# PAYOUT_FLOOR (the wallet does not import the practitioner; a test keeps them equal).
 PAY_CONFIDENCE_Z = 2.0
+PAY_FLOOR = 1.0
+
+
+def round_amounts(values: Sequence[float], std_errs: Sequence[float], pay_factors: Sequence[float],
+                  reward: int, z: float = PAY_CONFIDENCE_Z, floor: float = PAY_FLOOR) -> list[int]:
+    """The round's payouts from its players' values, standard errors and pay factors
+    (docs/PROTOCOL.md, Valuation step 4): weight_i = max(0, value_i - z stdErr_i) x factor_i,
+    D = max(sum of weights, floor x sum of max(0, value_i)), amount_i = floor(reward x
+    weight_i / D). Exact rational arithmetic on the float64 numbers a report carries, so the
+    practitioner (`practitioner.valuation.value_round`) and every owner's wallet, reading
+    them back from the report, get the same base units. A non-finite number counts 0."""
+    def exact(number: float) -> Fraction:
+        return Fraction(number) if math.isfinite(number) else Fraction(0)
+
+    zero = Fraction(0)
+    weights = [max(zero, exact(v) - exact(z) * exact(se)) * min(max(exact(f), zero), Fraction(1))
+               for v, se, f in zip(values, std_errs, pay_factors, strict=True)]
+    total = max(sum(weights, zero), exact(floor) * sum((max(zero, exact(v)) for v in values), zero))
+    if reward <= 0 or total <= 0:
+        return [0] * len(weights)
+    return [math.floor(reward * w / total) for w in weights]
+
+
+def rule_differences(report: Mapping[str, Any]) -> list[str]:
+    """Where a version 2 report breaks its own rules, read from the report alone (anyone can
+    check them before the validation set is revealed): every amount is `round_amounts` of the
+    contributor lines' values, standard errors and pay factors (a copy's line counts 0);
+    `denominator` = `players` = the lines that are not copies; a line is in the next model
+    exactly when it is not a copy and its value is positive; a copy is paid nothing."""
+    if int(report.get("version", 1)) < 2:
+        return []
+    lines = list(report.get("contributors", []))
+    counted = [line for line in lines if line.get("copyOf") is None]
+    differences = []
+    if not (report.get("players") == report.get("denominator") == len(counted)):
+        differences.append(f"rules: the report counts {report.get('players')} players and a denominator of "
+                           f"{report.get('denominator')}, but lists {len(counted)} updates that are not copies")
+    expected = round_amounts([float(line["value"]) for line in counted],
+                             [float(line.get("stdErr", 0.0)) for line in counted],
+                             [float(line.get("payFactor", 1.0)) for line in counted], int(report["reward"]))
+    wrong = [(line, amount) for line, amount in zip(counted, expected, strict=True) if int(line["amount"]) != amount]
+    wrong += [(line, 0) for line in lines if line.get("copyOf") is not None and int(line["amount"]) != 0]
+    for line, amount in wrong[:5]:
+        differences.append(f"rules: {line['address']} was paid {line['amount']} base units, its value, "
+                           f"standard error and pay factor give {amount}")
+    if len(wrong) > 5:
+        differences.append(f"rules: {len(wrong) - 5} more amounts do not follow from their lines")
+    misplaced = [line for line in lines
+                 if bool(line["inModel"]) != (line.get("copyOf") is None and float(line["value"]) > 0)]
+    for line in misplaced[:5]:
+        differences.append(f"rules: {line['address']}'s update is {'' if line['inModel'] else 'not '}in the "
+                           f"next model with a value of {float(line['value']):.6g}" +
+                           (" as a copy" if line.get("copyOf") is not None else ""))
+    if len(misplaced) > 5:
+        differences.append(f"rules: {len(misplaced) - 5} more updates are in or out of the next model against their value")
+    return differences
 
 
 def leftover_credits(reports: Sequence[Mapping[str, Any]], total: int,

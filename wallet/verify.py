@@ -7,13 +7,16 @@ For every round the account submitted to, one `RoundCheck`:
 - Verified: (a) the report (fetched from the round's reportURI, hash checked against the
   chain) names this bounty, round, spec and round model, its amounts equal the chain's
   RewardAssigned amounts for every address and in total, and it lists this submission;
+  those amounts, the next model's members and its denominator follow from the report's own
+  values, standard errors and pay factors (`round_report.rule_differences`);
   (b) its nextModelHash is the next round's model on chain (when a next round opened); in the
   closing round, the leftover's credits equal the chain's and the rule's over the bounty's
   reports (`round_report.leftover_credits`);
   (c) the revealed validation set matches the spec's `validation_commitment`, the round
   model's and the next model's log-loss on it equal metricBefore / metricAfter, and this
   owner's "without you" (next model minus its kept update / denominator when inModel)
-  equals its line's metricWithout (relative tolerance 1e-9).
+  equals its line's metricWithout (relative tolerance 1e-9), and its pay factor and scale
+  equal the ones its kept update's direction gives against the recomputed reference update.
 - Mismatch: one of those differs; `differences` says which, in words.
 - Not yet revealed: (a) and (b) hold; the validation set has not been revealed.
 - Not verifiable: (a) and (b) hold but the scores cannot be checked: the bounty was posted
@@ -50,6 +53,7 @@ from wallet.round_report import (
     parse_report,
     rejected_line,
     report_line,
+    rule_differences,
     unpaid_reason,
 )
 
@@ -65,6 +69,8 @@ NOT_FINALISED = "not finalised"
 STATUS_TEXT = {VERIFIED: "Verified", MISMATCH: "Mismatch", NOT_REVEALED: "Not yet revealed",
                NOT_VERIFIABLE: "Not verifiable", NOT_FINALISED: "Not finalised"}
 RELATIVE_TOLERANCE = 1e-9
+# a pay factor is in 0-1 and 0 at its edge: compared absolutely
+PAY_FACTOR_TOLERANCE = 1e-9
 SPEC_MAX_BYTES = 4 * 1024 * 1024
 MODEL_MAX_BYTES = 256 * 1024 * 1024
 REVEAL_MAX_BYTES = 64 * 1024 * 1024  # trainer.reveal.MAX_REVEAL_BYTES
@@ -264,6 +270,11 @@ class _Checker:
         # why a counted update was paid nothing, or why it was not counted at all
         result.unpaid = unpaid_reason(report, self.account)
         differences = self._check_payouts(report, bounty, info, store, network, result)
+        broken = rule_differences(report)
+        if not broken and report.get("version", 1) >= 2:
+            result.checked.append("amounts, the next model's members and its denominator follow from "
+                                  "the report's own lines")
+        differences += broken
         if "credits" in report or bounty.is_closing_round(round_index):
             differences += self._check_credits(report, bounty, result, round_index)
         elif latest:
@@ -288,6 +299,12 @@ class _Checker:
             spec = self.spec(bounty_id)
         except (QuarryError, TrainerError) as exc:  # the owner could not have trained on it either
             return self._unverifiable(result, f"The bounty's spec cannot be read: {exc}")
+        if spec.along_bound and report.get("version", 1) >= 2 and "alongBound" not in report:
+            # readable before any reveal: the spec's hash on chain committed the bounty to it
+            return self._mismatch(result, [
+                "rules: the bounty's spec commits every round report to its bound along the "
+                "reference update, and this report leaves it out (an update reaching further along "
+                "the validation data's direction was then valued at its whole length)"])
         if not spec.verifiable:
             return self._unverifiable(
                 result, "The bounty was posted as not verifiable: its validation set stays private. "
@@ -318,6 +335,9 @@ class _Checker:
         if str(report.get("modelHash", "")).lower() != info["model_hash"].lower():
             differences.append("model: the report's round model is not the one the round trained from on chain")
         amount = self.amount_text(bounty.token)
+        if int(report["reward"]) != bounty.reward_per_round:  # the pay rule shares this, not more or less
+            differences.append(f"rules: the report shares a reward of {amount(int(report['reward']))}, the "
+                               f"bounty's reward per round on chain is {amount(bounty.reward_per_round)}")
         chain = round_payouts(store, network, self.client.board_address, bounty.id, result.round)
         listed: dict[str, int] = {}
         for line in report["contributors"]:
@@ -492,11 +512,19 @@ class _Checker:
                     result, "Payouts, the next model and the round's scores match, but this computer "
                             "does not keep the update you sent, so your own score cannot be checked.")
             params = after_model.get_params()
-            scale = self._along_scale(report, line, spec, before_model.get_params(), kept, x, y, differences)
+            from trainer.alignment import reference_update
+
+            reference = reference_update(spec, before_model.get_params(), x, y)
+            if line.get("copyOf") is None:
+                self._check_pay_factor(line, kept, reference, differences, result)
+            scale = self._along_scale(report, line, spec, before_model.get_params(), kept, x, y, reference,
+                                      differences)
             if scale < 1.0:  # told, not a fault: the bound is the protocol's (Valuation step 3)
+                claimed = report.get("alongBound")
                 result.scaled = (
                     f"Your update counted at {scale:.0%} of its length: it reached further along the "
-                    f"validation data's own direction than this round's bound ({report['alongBound']:.4g}) allows.")
+                    f"validation data's own direction than this round's bound"
+                    f"{f' ({claimed:.4g})' if isinstance(claimed, float) else ''} allows.")
                 result.checked.append(f"your update's scale ({scale:.4f}) recomputed")
             kept = kept * scale
             if line["inModel"]:
@@ -520,19 +548,36 @@ class _Checker:
         return result
 
     @staticmethod
+    def _check_pay_factor(line: dict[str, Any], kept: np.ndarray, reference: np.ndarray,
+                          differences: list[str], result: RoundCheck) -> None:
+        """The owner's own pay factor (Valuation step 4) from its kept update's cosine with the
+        reference update recomputed on the revealed set: the practitioner cannot hold back
+        part of an owner's pay by writing a lower one."""
+        from trainer.alignment import alignment_pay_factor, cosine
+
+        mine = 1.0 if not np.any(reference) else alignment_pay_factor(cosine(kept, reference), kept.size)
+        theirs = float(line.get("payFactor", 1.0))
+        if abs(mine - theirs) > PAY_FACTOR_TOLERANCE:
+            differences.append(f"your pay factor: the report says {theirs!r}, recomputed {mine!r} from your "
+                               "update's direction against the validation data's")
+        else:
+            result.checked.append(f"your pay factor ({mine:.4f}) recomputed")
+
+    @staticmethod
     def _along_scale(report: dict[str, Any], line: dict[str, Any], spec: Any, round_params: np.ndarray,
-                     kept: np.ndarray, x: np.ndarray, y: np.ndarray, differences: list[str]) -> float:
+                     kept: np.ndarray, x: np.ndarray, y: np.ndarray, reference: np.ndarray,
+                     differences: list[str]) -> float:
         """The factor the round's bound along the reference scales this owner's update by,
         recomputed from the revealed set (1 for a report from before the bound); a bound or a
         scale that differs from the report's is added to `differences`."""
-        from trainer.alignment import along_scale, reference_update, round_along_bound
+        from trainer.alignment import along_scale, round_along_bound
 
-        if report.get("alongBound") is None:
+        claimed = report.get("alongBound")
+        if claimed is None and not spec.along_bound:  # a report from before the bound
             return 1.0
-        reference = reference_update(spec, round_params, x, y)
         bound = round_along_bound(spec, round_params, x, y, reference)
-        if bound is None or not same_number(bound, float(report["alongBound"])):
-            differences.append(f"scores: the report's alongBound is {report['alongBound']!r}, recomputed {bound!r}")
+        if (bound is None) != (claimed is None) or (bound is not None and not same_number(bound, float(claimed))):
+            differences.append(f"scores: the report's alongBound is {claimed!r}, recomputed {bound!r}")
         scale = along_scale(kept, reference, bound)
         if not same_number(scale, float(line.get("scale", 1.0))):
             differences.append(f"your update's scale: the report says {line.get('scale', 1.0)!r}, "

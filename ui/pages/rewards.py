@@ -110,9 +110,7 @@ def load_rewards(client: Any, store: Any, network: str, account: str,
                  .value(int(e["amount"] or 0)))
                 for e in history.events(store, network, account, f"board:{client.board_address}")
                 if e["event"] == "RewardAssigned"]
-    leftovers = [f"Bounty {row.bounty_id} ended with a leftover: your share "
-                 f"{client.token(row.token).amount(row.amount, 4)} ({row.claim}), {row.basis}."
-                 for row in summary.leftovers]
+    leftovers = [row.sentence(client.token(row.token).amount(row.amount, 4)) for row in summary.leftovers]
     return {"rows": rows, "leftovers": leftovers, "claimable": sum(summary.claimable.values()),
             "claimed": sum(summary.claimed.values()), "earnings": earnings,
             "claimable_text": amounts_text(client, summary.claimable),

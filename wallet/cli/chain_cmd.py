@@ -575,8 +575,7 @@ def cmd_rewards(args: argparse.Namespace) -> int:
         for (bounty_id, round_index), why in unpaid.items():  # a scored 0 says why
             print(printable(f"Bounty {bounty_id}, {round_text(round_index, rounds[bounty_id])}: {why}"))
         for row in summary.leftovers:  # what an ended bounty's rounds left unassigned, shared
-            print(f"Bounty {row.bounty_id} ended with a leftover; your share: "
-                  f"{_token_amount(session, row.token, row.amount)} ({row.claim}), {row.basis}.")
+            print(row.sentence(_token_amount(session, row.token, row.amount)))
         for token, units in summary.claimable.items():
             if units:
                 print(f"Claimable now: {_token_amount(session, token, units)} ('quarry claim').")
