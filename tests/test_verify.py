@@ -39,7 +39,7 @@ FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
 
 SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores", "evaluated", "unpaid",
              "race", "withheld", "screened", "invited", "uninvited", "credits", "credits_doctored",
-             "credits_later", "credits_withheld", "cancelled_later", "declared_rows", "rules", "factor", "unbounded", "reward")
+             "credits_later", "credits_withheld", "cancelled_later", "declared_rows", "rules", "factor", "unbounded", "reward", "copy_first", "copy_after")
 ONE_ROUND = ("credits", "credits_doctored", "credits_withheld")  # round 0 is the closing round: it records the leftover's credits
 
 
@@ -49,7 +49,7 @@ def world(tmp_path_factory):
     owners submitted to round 0 of each through the wallet; round 0 has closed. Each test
     finalises its own bounty, so no test undoes another's chain."""
     market, session, private_key = practitioner_on_market(tmp_path_factory.mktemp("practitioner"))
-    market.mint(session.signer.address, 500 * TOKEN_UNIT)  # 20 QDT of escrow per scenario
+    market.mint(session.signer.address, 600 * TOKEN_UNIT)  # 20 QDT of escrow per scenario
     spec_path = DEMO / "breast_cancer_spec.json"
     validation = [str(DEMO / "breast_cancer_validation.csv")]
     bounties = {}
@@ -491,3 +491,21 @@ def test_a_report_that_shares_less_than_the_rounds_reward_is_a_mismatch(world):
         assert result.status == MISMATCH
         assert result.differences == ["rules: the report shares a reward of 5 QDT, the bounty's reward per "
                                       "round on chain is 10 QDT"]
+
+
+def test_crediting_an_owners_update_to_a_later_submission_is_a_mismatch(world):
+    """Copies are credited to the earliest on-chain submission. A practitioner that calls
+    owner 0's update a copy of owner 1's (say its own address), which submitted after it, is
+    caught from the chain's submission order, before any reveal, by both owners."""
+    owners = world["owners"]
+    honest_round(world, world["copy_first"], copies={0: 1})
+    for owner in (0, 1):
+        result = check(world, "copy_first", owner)
+        assert result.status == MISMATCH
+        assert result.differences == [f"copies: {owners[0].address} is counted as a copy of {owners[1].address}, "
+                                      "which submitted after it on chain (copies are credited to the earliest)"]
+    # the other way round (owner 1 a copy of owner 0, who submitted first) is the protocol's rule
+    honest_round(world, world["copy_after"], copies={1: 0})
+    copier = check(world, "copy_after", 1)
+    assert copier.status == check(world, "copy_after", 0).status == NOT_REVEALED, copier.differences
+    assert copier.unpaid.startswith(f"Paid nothing: your update is a copy of {owners[0].address}'s")

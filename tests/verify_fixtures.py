@@ -50,22 +50,24 @@ def decrypted(world, bounty_id):
     return spec, found
 
 
-def honest_round(world, bounty_id, *, values=((0.1, 0.01), (0.05, 0.01)), rejected=None, factors=None,
-                 amounts=None, reward=REWARD, doctor=None, next_params=None):
+def honest_round(world, bounty_id, *, values=((0.1, 0.01), (0.05, 0.01)), rejected=None, copies=None,
+                 factors=None, amounts=None, reward=REWARD, doctor=None, next_params=None):
     """Value round 0 as the practitioner does, publish a version 2 report and finalise.
 
-    Each owner not in `rejected` (owner index -> reason) is a player: the next model is the
+    Each owner not in `rejected` (owner index -> reason) or `copies` (owner index -> the
+    index of the owner whose update it is said to copy: a copy line, paid 0) is a player: the next model is the
     round model + the players' updates / their number, its line has `values[i]` (value,
     stdErr), its true pay factor (its kept update against the reference update on the
     validation set; `factors` overrides some) and the amount the pay rule gives
     (`round_amounts`), as the chain pays them. `amounts` pays (chain and report alike) other
-    amounts than the rule's; `reward` is the reward the report says it shares; `doctor(report)` edits the report after the chain's amounts are
-    fixed; `next_params` finalises with another next model."""
+    amounts than the rule's; `reward` is the reward the report says it shares; `doctor(report)`
+    edits the report after the chain's amounts are fixed; `next_params` finalises with another
+    next model."""
     from trainer.alignment import alignment_pay_factor, cosine, reference_update, round_along_bound
     from wallet.round_report import round_amounts
 
     session = world["session"]
-    rejected = rejected or {}
+    rejected, copies = rejected or {}, copies or {}
     spec, decoded = decrypted(world, bounty_id)
     info = session.client.round(bounty_id, 0)
     start = model_params(session, spec, info.model_hash, info.model_uri)
@@ -78,7 +80,7 @@ def honest_round(world, bounty_id, *, values=((0.1, 0.01), (0.05, 0.01)), reject
 
     reference = reference_update(spec, start, x, y)
     bound = round_along_bound(spec, start, x, y, reference)  # round 0: the clip norm, no update beyond it
-    players = [(i, d) for i, d in enumerate(decoded) if i not in rejected]
+    players = [(i, d) for i, d in enumerate(decoded) if i not in rejected and i not in copies]
     n = len(players)
     after = start + sum(d.update for _i, d in players) / n
     model.set_params(after)
@@ -93,6 +95,11 @@ def honest_round(world, bounty_id, *, values=((0.1, 0.01), (0.05, 0.01)), reject
         "share": amount / reward, "amount": str(amount), "inModel": True,
         "metricWithout": score(after - d.update / n), "copyOf": None, "payFactor": factor,
     } for (i, d), amount, factor in zip(players, amounts, pay_factors, strict=True)]
+    lines += [{
+        "address": decoded[i].address, "blobHash": decoded[i].blob_hash, "value": 0.0, "stdErr": 0.0,
+        "share": 0.0, "amount": "0", "inModel": False, "metricWithout": score(after),
+        "copyOf": decoded[original].address, "payFactor": 1.0,
+    } for i, original in sorted(copies.items())]
     report = {
         "kind": "quarry-round-report", "version": 2, "bountyId": bounty_id, "round": 0,
         "specHash": session.client.bounty(bounty_id).spec_hash, "modelHash": info.model_hash,

@@ -274,7 +274,7 @@ class _Checker:
         if not broken and report.get("version", 1) >= 2:
             result.checked.append("amounts, the next model's members and its denominator follow from "
                                   "the report's own lines")
-        differences += broken
+        differences += broken + self._check_copies(report, bounty.id, round_index)
         if "credits" in report or bounty.is_closing_round(round_index):
             differences += self._check_credits(report, bounty, result, round_index)
         elif latest:
@@ -366,6 +366,28 @@ class _Checker:
                 differences.append(f"your submission: {refuted}")
         elif mine is not None and str(mine.get("blobHash", "")).lower() != result.blob_hash.lower():
             differences.append("your submission: the report credits another blob to you")
+        return differences
+
+    def _check_copies(self, report: dict[str, Any], bounty_id: int, round_index: int) -> list[str]:
+        """Each copy line names an original the report credits, submitted earlier on chain
+        (`getSubmitters` order): copies are credited to the earliest submission, so a report
+        cannot give an owner's credit to an address that submitted after it. Whether the two
+        updates are copies at all is the practitioner's word (no owner sees the other update)."""
+        copies = [line for line in report["contributors"] if line.get("copyOf") is not None]
+        if not copies:
+            return []
+        submitters = self.client._call(self.client.board.functions.getSubmitters(bounty_id, round_index), self.block)
+        order = {str(address).lower(): index for index, address in enumerate(submitters)}
+        originals = {str(line["address"]).lower() for line in report["contributors"] if line.get("copyOf") is None}
+        differences = []
+        for line in copies:
+            who, of = str(line["address"]).lower(), str(line["copyOf"]).lower()
+            if of not in originals:
+                differences.append(f"copies: {line['address']} is counted as a copy of {line['copyOf']}, "
+                                   "which the report does not credit as an original")
+            elif order.get(of, math.inf) >= order.get(who, -1):
+                differences.append(f"copies: {line['address']} is counted as a copy of {line['copyOf']}, "
+                                   "which submitted after it on chain (copies are credited to the earliest)")
         return differences
 
     def report(self, info: dict[str, Any]) -> dict[str, Any]:
