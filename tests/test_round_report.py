@@ -160,9 +160,9 @@ def test_a_report_that_breaks_its_own_rules_says_where():
         report["denominator"] = report["players"] = 2
 
     assert broken(underpay) == [f"rules: {ALICE} was paid 10 base units, its value, standard error and pay "
-                                "factor give 80"]
+                                "factor give 80 base units"]
     assert broken(pay_copy) == [f"rules: {BOB} was paid 5 base units, its value, standard error and pay "
-                                "factor give 0"]
+                                "factor give 0 base units"]
     assert broken(drop_from_model) == [f"rules: {ALICE}'s update is not in the next model with a value of 0.1"]
     assert broken(copy_in_model) == [f"rules: {BOB}'s update is in the next model with a value of 0 as a copy"]
     assert broken(miscount) == ["rules: the report counts 2 players and a denominator of 2, but lists 1 "

@@ -422,6 +422,7 @@ def test_amounts_that_do_not_follow_the_reports_own_values_are_a_mismatch(world)
     before any reveal every owner's wallet recomputes the pay rule from the report's lines and
     says the amounts do not follow from them."""
     from wallet.round_report import round_amounts
+    from wallet.token import format_amount
 
     values = ((0.1, 0.01), (0.05, 0.01))
     rule = round_amounts([v for v, _ in values], [e for _, e in values], [1.0, 1.0], REWARD)
@@ -430,8 +431,8 @@ def test_amounts_that_do_not_follow_the_reports_own_values_are_a_mismatch(world)
         result = check(world, "rules", owner)
         assert result.status == MISMATCH
         assert [d for d in result.differences if d.startswith("rules:")] == [
-            f"rules: {world['owners'][k].address} was paid {rule[1 - k]} base units, its value, standard "
-            f"error and pay factor give {rule[k]}" for k in (0, 1)]
+            f"rules: {world['owners'][k].address} was paid {format_amount(rule[1 - k], 18)} QDT, its value, "
+            f"standard error and pay factor give {format_amount(rule[k], 18)} QDT" for k in (0, 1)]
         assert not [d for d in result.differences if d.startswith("payouts")]  # the chain paid as reported
 
 

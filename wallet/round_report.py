@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -162,12 +162,14 @@ def round_amounts(values: Sequence[float], std_errs: Sequence[float], pay_factor
     return [math.floor(reward * w / total) for w in weights]
 
 
-def rule_differences(report: Mapping[str, Any]) -> list[str]:
+def rule_differences(report: Mapping[str, Any], amount_text: Callable[[int], str] | None = None) -> list[str]:
     """Where a version 2 report breaks its own rules, read from the report alone (anyone can
     check them before the validation set is revealed): every amount is `round_amounts` of the
     contributor lines' values, standard errors and pay factors (a copy's line counts 0);
     `denominator` = `players` = the lines that are not copies; a line is in the next model
-    exactly when it is not a copy and its value is positive; a copy is paid nothing."""
+    exactly when it is not a copy and its value is positive; a copy is paid nothing.
+    `amount_text` formats base units (the token's decimals and symbol)."""
+    amount_text = amount_text or (lambda units: f"{units} base units")
     if int(report.get("version", 1)) < 2:
         return []
     lines = list(report.get("contributors", []))
@@ -182,8 +184,8 @@ def rule_differences(report: Mapping[str, Any]) -> list[str]:
     wrong = [(line, amount) for line, amount in zip(counted, expected, strict=True) if int(line["amount"]) != amount]
     wrong += [(line, 0) for line in lines if line.get("copyOf") is not None and int(line["amount"]) != 0]
     for line, amount in wrong[:5]:
-        differences.append(f"rules: {line['address']} was paid {line['amount']} base units, its value, "
-                           f"standard error and pay factor give {amount}")
+        differences.append(f"rules: {line['address']} was paid {amount_text(int(line['amount']))}, its value, "
+                           f"standard error and pay factor give {amount_text(amount)}")
     if len(wrong) > 5:
         differences.append(f"rules: {len(wrong) - 5} more amounts do not follow from their lines")
     misplaced = [line for line in lines

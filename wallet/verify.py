@@ -270,7 +270,7 @@ class _Checker:
         # why a counted update was paid nothing, or why it was not counted at all
         result.unpaid = unpaid_reason(report, self.account)
         differences = self._check_payouts(report, bounty, info, store, network, result)
-        broken = rule_differences(report)
+        broken = rule_differences(report, self.amount_text(bounty.token))
         if not broken and report.get("version", 1) >= 2:
             result.checked.append("amounts, the next model's members and its denominator follow from "
                                   "the report's own lines")
