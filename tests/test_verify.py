@@ -39,7 +39,7 @@ FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
 
 SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores", "evaluated", "unpaid",
              "race", "withheld", "screened", "invited", "uninvited", "credits", "credits_doctored",
-             "credits_later", "credits_withheld", "cancelled_later", "declared_rows", "rules", "factor", "unbounded", "reward", "copy_first", "copy_after")
+             "credits_later", "credits_withheld", "cancelled_later", "declared_rows", "rules", "factor", "unbounded", "reward", "copy_first", "copy_after", "replayed")
 ONE_ROUND = ("credits", "credits_doctored", "credits_withheld")  # round 0 is the closing round: it records the leftover's credits
 
 
@@ -49,7 +49,7 @@ def world(tmp_path_factory):
     owners submitted to round 0 of each through the wallet; round 0 has closed. Each test
     finalises its own bounty, so no test undoes another's chain."""
     market, session, private_key = practitioner_on_market(tmp_path_factory.mktemp("practitioner"))
-    market.mint(session.signer.address, 600 * TOKEN_UNIT)  # 20 QDT of escrow per scenario
+    market.mint(session.signer.address, 650 * TOKEN_UNIT)  # 20 QDT of escrow per scenario
     spec_path = DEMO / "breast_cancer_spec.json"
     validation = [str(DEMO / "breast_cancer_validation.csv")]
     bounties = {}
@@ -510,3 +510,27 @@ def test_crediting_an_owners_update_to_a_later_submission_is_a_mismatch(world):
     copier = check(world, "copy_after", 1)
     assert copier.status == check(world, "copy_after", 0).status == NOT_REVEALED, copier.differences
     assert copier.unpaid.startswith(f"Paid nothing: your update is a copy of {owners[0].address}'s")
+
+
+def test_a_false_replay_rejection_is_a_mismatch_before_any_reveal(world):
+    """A practitioner rejects owner 1's update as a replay of the previous round's global
+    change in a bounty's first round, where there was none: the models are public on chain, so
+    the wallet says so at once. The distance rule itself, on constructed vectors, is the
+    practitioner's screen (same tolerance, same words)."""
+    from practitioner.shapley import REPLAY_TOLERANCE as SCREEN_TOLERANCE
+    from practitioner.shapley import screen_updates
+    from wallet.verify import REPLAY, REPLAY_TOLERANCE, replay_distance
+
+    honest_round(world, world["replayed"], rejected={1: REPLAY})
+    cheated = check(world, "replayed", 1)
+    assert cheated.status == MISMATCH
+    assert cheated.differences == ["your submission: the report calls your update a replay of the previous "
+                                   "round's global change, but the model did not change before this round"]
+    assert check(world, "replayed", 0).status == NOT_REVEALED
+    assert REPLAY_TOLERANCE == SCREEN_TOLERANCE
+    change = np.array([3.0, 4.0])  # length 5
+    assert replay_distance(change + [0.3, 0.4], change) == pytest.approx(0.1)
+    assert replay_distance(change, np.zeros(2)) is None and replay_distance(change, np.ones(3)) is None
+    near, far = change + [0.0, 0.45], change + [0.0, 0.55]  # 9 % and 11 % of its length away
+    screened = screen_updates([near, far], change)
+    assert screened.rejected == {0: REPLAY} and replay_distance(far, change) > REPLAY_TOLERANCE

@@ -131,6 +131,18 @@ def refute_rejection(client: BountyClient, account: str, reason: str, bounty_id:
 
 
 NOT_ALIGNED = "update not aligned with the validation data"  # practitioner.shapley's reason
+# practitioner.shapley's replay rule (a test keeps the two equal)
+REPLAY = "replay of the previous round's global change"
+REPLAY_TOLERANCE = 0.1
+
+
+def replay_distance(update: np.ndarray, previous_change: np.ndarray) -> float | None:
+    """|update - previous change| / |previous change| (None when the change is zero or the
+    shapes differ): the screen rejects an update within REPLAY_TOLERANCE as a replay."""
+    norm = float(np.linalg.norm(previous_change)) if update.shape == previous_change.shape else 0.0
+    if norm == 0.0:
+        return None
+    return float(np.linalg.norm(update - previous_change)) / norm
 
 
 def refute_screening(reason: str, spec: Any, round_params: np.ndarray, x: np.ndarray, y: np.ndarray,
@@ -361,7 +373,8 @@ class _Checker:
         elif rejected is not None:
             reason = str(rejected.get("reason", ""))
             refuted = refute_rejection(self.client, self.account, reason, bounty.id, result.round,
-                                       result.blob_hash, info["deadline"]) or self._refute_not_invited(reason, bounty.id)
+                                       result.blob_hash, info["deadline"]) or self._refute_not_invited(reason, bounty.id) \
+                or self._refute_replay(reason, bounty.id, result.round, result.blob_hash)
             if refuted:
                 differences.append(f"your submission: {refuted}")
         elif mine is not None and str(mine.get("blobHash", "")).lower() != result.blob_hash.lower():
@@ -453,6 +466,33 @@ class _Checker:
         elif not differences:
             result.checked.append("leftover credits = the bounty's reports pooled, and the chain's")
         return differences
+
+    def _refute_replay(self, reason: str, bounty_id: int, round_index: int, blob_hash: str) -> str:
+        """A rejection as a replay of the previous round's global change, checked against the
+        two public models on chain (the round's and the one before): there was none in a first
+        round (or when the model did not change), and a kept update further from it than the
+        screen's tolerance is no replay. Readable before any reveal."""
+        if not reason.startswith(REPLAY):
+            return ""
+        kept = kept_update_for(self.client, self.account, bounty_id, round_index, blob_hash)
+        if kept is None:
+            return ""
+        rounds = self.rounds(bounty_id)
+        if round_index == 0 or rounds[round_index - 1]["model_hash"] == rounds[round_index]["model_hash"]:
+            return ("the report calls your update a replay of the previous round's global change, but "
+                    "the model did not change before this round")
+        try:
+            spec = self.spec(bounty_id)
+            now, before = (self.model(spec, rounds[i]["model_hash"], rounds[i]["model_uri"]).get_params()
+                           for i in (round_index, round_index - 1))
+        except (QuarryError, TrainerError):
+            return ""
+        distance = replay_distance(kept, now - before)
+        if distance is None or distance <= REPLAY_TOLERANCE * (1 + RELATIVE_TOLERANCE):
+            return ""
+        return (f"the report calls your update a replay of the previous round's global change, but it "
+                f"is {distance:.0%} of that change's length away from it (a replay is within "
+                f"{REPLAY_TOLERANCE:.0%})")
 
     def _refute_not_invited(self, reason: str, bounty_id: int) -> str:
         """A rejection as "not invited" of an owner whose wallet keeps its invitation, signed by
