@@ -94,7 +94,7 @@ def decode_submissions(
                     decoded.append(None)  # filled in once decrypted
                     continue
             except TrainerError as exc:
-                reason = str(exc)
+                reason = f"unreadable blob: {exc}"
             except (ValueError, ArithmeticError) as exc:  # corrupt ciphertexts
                 reason = f"undecryptable blob ({exc})"
         log.info("submission of %s rejected: %s", item.address, reason)

@@ -196,7 +196,7 @@ def evaluate_round(
     report = report_of_valuation(
         valuation, bounty_id=bounty_id, round_index=round_index, spec_hash=bounty.spec_hash,
         model_hash=info.model_hash, next_model_hash=next_hash, reward=bounty.reward_per_round,
-        metric=VALUATION_METRIC, along_bound_committed=spec.along_bound,
+        metric=VALUATION_METRIC, along_bound_committed=spec.valuation_rules >= 1,
     )
     credited: list[tuple[str, int]] = []
     if bounty.is_closing_round(round_index):  # the leftover's shares, pooled over the bounty's reports

@@ -35,7 +35,7 @@ from practitioner.state import save_validation, write_json
 from trainer.data import load_dataset
 from trainer.models import model_from_spec, model_to_bytes
 from trainer.reveal import validation_commitment
-from trainer.spec import RECOMMENDED_VALIDATION_ROWS, BountySpec
+from trainer.spec import RECOMMENDED_VALIDATION_ROWS, VALUATION_RULES, BountySpec
 from trainer.update import make_update
 from wallet.errors import InvalidInput
 
@@ -142,9 +142,10 @@ def complete_spec(
     if warning:  # it still posts (the demo's wine set has 44 rows); owners see the size
         log.warning("%s", warning)
     spec["validation_rows"] = declared_validation_rows(raw, len(y))
-    # every report of the bounty will carry its bound along the reference (Valuation step 3):
-    # committed in the spec's hash, so a report that leaves it out is a Mismatch for owners
-    spec["along_bound"] = True
+    # the bounty's reports follow the rules owners' wallets check (the bound along the
+    # reference in every report, the exact pay rule, ...): committed in the spec's hash, so a
+    # report that breaks them is a Mismatch, not "a report from an older practitioner"
+    spec["valuation_rules"] = VALUATION_RULES
     if fill_standardize:
         mean = x.mean(axis=0)
         std = x.std(axis=0)

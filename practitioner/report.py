@@ -29,7 +29,7 @@ next model; `copyOf` = the earliest submission this one copies (it gets 0); `pay
 the alignment pay factor its lower bound was paid at (docs/PROTOCOL.md, Valuation step 4);
 `alongBound` = how far one update may reach along the practitioner's reference update this
 round (`trainer.alignment.along_bound`; absent in reports from before the bound: none; null
-when the spec commits the bounty to it, `along_bound`, and the round has none), and
+when the spec commits the bounty to it, `valuation_rules` >= 1, and the round has none), and
 `scale` (< 1, written only then) = the factor the contributor's update was scaled down by to
 stay within it, in the game and the next model (Valuation step 3).
 
@@ -127,7 +127,7 @@ def build_report(
     along_bound: float | None = None,
     along_bound_committed: bool = False,
 ) -> dict[str, Any]:
-    """The report's JSON. `along_bound_committed` (the spec's `along_bound`): `alongBound` is
+    """The report's JSON. `along_bound_committed` (the spec's `valuation_rules` >= 1): `alongBound` is
     written even when the round has no bound (null), so that owners can tell a report that
     leaves it out."""
     paid = sum(line.amount for line in contributors)

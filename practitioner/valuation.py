@@ -65,6 +65,7 @@ from practitioner.shapley import (
     value_estimates,
 )
 from trainer.alignment import along_scale
+from trainer.encoding import encoding_slack, project_to_ball  # noqa: F401 - re-exported
 from wallet.round_report import leftover_credits, round_amounts
 
 log = logging.getLogger(__name__)
@@ -140,22 +141,6 @@ def bounty_credits(reports: Sequence[Mapping[str, Any]], total: int) -> list[tup
     """The leftover's credits over the bounty's reports (`wallet.round_report.leftover_credits`,
     which an owner's wallet recomputes), at the pay's own lower bound (CONFIDENCE_Z)."""
     return leftover_credits(reports, total, CONFIDENCE_Z)
-
-
-def project_to_ball(update: np.ndarray, radius: float, slack: float = 0.0) -> np.ndarray:
-    """The update scaled back onto the ball of `radius` when its norm exceeds radius + slack.
-    The slack is the fixed-point round trip's reach (`encoding_slack`): an honest update
-    clipped to the radius comes back up to that much longer and must be used exactly as
-    decrypted, which is what its owner's wallet keeps and checks the report against."""
-    norm = float(np.linalg.norm(update))
-    if norm > radius + slack and radius > 0:
-        return update * (radius / norm)
-    return update
-
-
-def encoding_slack(n_params: int, precision_bits: int) -> float:
-    """How far the fixed-point round trip can lengthen an update: half a step per parameter."""
-    return math.sqrt(n_params) * 0.5 / 2.0**precision_bits
 
 
 def utility_clip(round_loss: float) -> float:

@@ -134,30 +134,31 @@ def test_the_report_carries_the_bound_and_the_wallet_recomputes_it(later_round):
     # a report without the bound reads as one from before it, unless the spec commits to it
     unbounded = {key: value for key, value in report.items() if key != "alongBound"}
     assert differences_of(unbounded, honest) == []
-    committed = dataclasses.replace(spec, along_bound=True)
+    committed = dataclasses.replace(spec, valuation_rules=1)
     assert differences_of({**unbounded, "alongBound": None}, honest, committed) == [
         f"scores: the report's alongBound is None, recomputed {bound!r}"]
     assert differences_of(report, honest, committed) == []
 
 
-def test_post_commits_the_bounty_to_the_bound_and_older_specs_keep_their_hash():
-    """`post` writes `along_bound: true` into the spec (its hash is on chain); a spec without
-    it serialises without the key, so specs posted before keep their hash; the field is a bool."""
+def test_post_commits_the_bounty_to_the_valuation_rules_and_older_specs_keep_their_hash():
+    """`post` writes `valuation_rules: 1` into the spec (its hash is on chain); a spec without
+    it serialises without the key, so specs posted before keep their hash; the field is an
+    int this wallet knows."""
     from pathlib import Path
 
     from practitioner.post import complete_spec, read_spec_file
     from trainer.errors import SpecError
-    from trainer.spec import BountySpec
+    from trainer.spec import VALUATION_RULES, BountySpec
     from trainer.testing import test_keypair
 
     demo = Path(__file__).resolve().parent.parent / "resources" / "demo"
     public_key, _ = test_keypair(512)
     spec, _, _, _ = complete_spec(read_spec_file(demo / "wine_spec.json"), paillier_n=public_key.n,
                                   validation_files=[str(demo / "wine_validation.csv")], inbox_url="")
-    assert spec.along_bound and spec.to_json()["along_bound"] is True
-    older = {key: value for key, value in spec.to_json().items() if key != "along_bound"}
+    assert spec.valuation_rules == VALUATION_RULES == 1 and spec.to_json()["valuation_rules"] == 1
+    older = {key: value for key, value in spec.to_json().items() if key != "valuation_rules"}
     parsed = BountySpec.from_json(older)
-    assert not parsed.along_bound and parsed.to_json() == older
-    for bad in (1, "true", 0):
-        with pytest.raises(SpecError, match="along_bound"):
-            BountySpec.from_json({**older, "along_bound": bad})
+    assert parsed.valuation_rules == 0 and parsed.to_json() == older
+    for bad in (0, True, "1", 2):  # 2: rules this wallet does not know
+        with pytest.raises(SpecError, match="valuation_rules"):
+            BountySpec.from_json({**older, "valuation_rules": bad})

@@ -201,3 +201,31 @@ def test_a_clipped_update_is_used_exactly_as_decrypted():
     long = DecodedSubmission(_addr(9), "0x", 3.0 * kept[0] / np.linalg.norm(kept[0]))
     again = value_round(np.zeros(5), [long], scorer, 1000, clip_norm=1.0, clip_slack=slack)
     assert np.linalg.norm(again.next_params) == pytest.approx(1.0)
+
+
+def test_a_noised_update_longer_than_the_clip_is_counted_as_the_wallet_recomputes_it():
+    """Whole-update privacy noise, added after clipping, makes an update longer than the clip
+    norm; the valuation counts it projected onto the clip ball (Valuation step 1) and the
+    owner's wallet checks its "without you" score with `trainer.encoding.counted_update` of
+    the vector it kept, the same projection: the two agree exactly, while the longer vector
+    the owner sent would not."""
+    from trainer.encoding import counted_update
+
+    true_w, scorer = _game()
+    clip, bits = 1.0, 20
+    honest = 0.3 * true_w / np.linalg.norm(true_w)  # within the clip
+    noised = clip * true_w / np.linalg.norm(true_w) + np.random.default_rng(3).normal(scale=0.4, size=5)
+    assert np.linalg.norm(noised) > clip + encoding_slack(5, bits)
+    subs = [DecodedSubmission(_addr(1), "0x01", honest, order=0), DecodedSubmission(_addr(2), "0x02", noised, order=1)]
+    valuation = value_round(np.zeros(5), subs, scorer, 10**18, clip_norm=clip,
+                            clip_slack=encoding_slack(5, bits))
+    line = next(line for line in valuation.contributors if line.address == _addr(2))
+    assert line.in_model
+    counted = counted_update(noised, clip, bits)
+    assert np.linalg.norm(counted) == pytest.approx(clip) and np.allclose(counted / clip, noised / np.linalg.norm(noised))
+    without = valuation.next_params - counted / valuation.players
+    # the wallet's tolerance (wallet.verify.RELATIVE_TOLERANCE)
+    assert float(np.mean(scorer.losses(without))) == pytest.approx(line.metric_without, rel=1e-9)
+    unprojected = float(np.mean(scorer.losses(valuation.next_params - noised / valuation.players)))
+    assert unprojected != pytest.approx(line.metric_without, rel=1e-6)
+    assert np.array_equal(counted_update(honest, clip, bits), honest)  # within the clip: as decrypted

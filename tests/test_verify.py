@@ -39,7 +39,7 @@ FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
 
 SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores", "evaluated", "unpaid",
              "race", "withheld", "screened", "invited", "uninvited", "credits", "credits_doctored",
-             "credits_later", "credits_withheld", "cancelled_later", "declared_rows", "rules", "factor", "unbounded", "reward", "copy_first", "copy_after", "replayed")
+             "credits_later", "credits_withheld", "cancelled_later", "declared_rows", "rules", "factor", "unbounded", "reward", "copy_first", "copy_after", "replayed", "reworded", "padded")
 ONE_ROUND = ("credits", "credits_doctored", "credits_withheld")  # round 0 is the closing round: it records the leftover's credits
 
 
@@ -49,7 +49,7 @@ def world(tmp_path_factory):
     owners submitted to round 0 of each through the wallet; round 0 has closed. Each test
     finalises its own bounty, so no test undoes another's chain."""
     market, session, private_key = practitioner_on_market(tmp_path_factory.mktemp("practitioner"))
-    market.mint(session.signer.address, 650 * TOKEN_UNIT)  # 20 QDT of escrow per scenario
+    market.mint(session.signer.address, 750 * TOKEN_UNIT)  # 20 QDT of escrow per scenario
     spec_path = DEMO / "breast_cancer_spec.json"
     validation = [str(DEMO / "breast_cancer_validation.csv")]
     bounties = {}
@@ -434,6 +434,18 @@ def test_amounts_that_do_not_follow_the_reports_own_values_are_a_mismatch(world)
             f"rules: {world['owners'][k].address} was paid {format_amount(rule[1 - k], 18)} QDT, its value, "
             f"standard error and pay factor give {format_amount(rule[k], 18)} QDT" for k in (0, 1)]
         assert not [d for d in result.differences if d.startswith("payouts")]  # the chain paid as reported
+    # a bounty posted before the rules (its spec has no valuation_rules) is not held to them:
+    # its reports were made by other rules (amounts in float64, older pay factors)
+    import dataclasses
+
+    from wallet.verify import _Checker
+
+    client, account = world["client"], world["owners"][0].address
+    older = _Checker(client, account)
+    spec = older.spec(world["rules"])
+    older.spec = lambda bounty_id: dataclasses.replace(spec, valuation_rules=0)
+    (row,) = [r for r in client.rewards(account).rows if r.bounty_id == world["rules"]]
+    assert older.check(world["rules"], 0, row.blob_hash, client.store, "test").status == NOT_REVEALED
 
 
 def test_a_pay_factor_lower_than_the_owners_direction_gives_is_a_mismatch_once_revealed(world):
@@ -456,8 +468,8 @@ def test_a_pay_factor_lower_than_the_owners_direction_gives_is_a_mismatch_once_r
 
 
 def test_a_report_that_leaves_out_the_bound_its_spec_commits_to_is_a_mismatch(world):
-    """`post` commits every bounty to the bound along the reference (the spec's `along_bound`,
-    hashed on chain). A practitioner whose report leaves `alongBound` out, so that an update
+    """`post` commits every bounty to the bound along the reference (the spec's
+    `valuation_rules`, hashed on chain). A practitioner whose report leaves `alongBound` out, so that an update
     reaching further along the validation data's direction (its own, say) is valued at its
     whole length, is caught by every owner before any reveal."""
     from practitioner.evaluate import evaluate_round, round_record_path
@@ -466,7 +478,7 @@ def test_a_report_that_leaves_out_the_bound_its_spec_commits_to_is_a_mismatch(wo
     from practitioner.state import read_json, write_json
 
     session, bounty_id = world["session"], world["unbounded"]
-    assert load_spec(session, bounty_id).along_bound
+    assert load_spec(session, bounty_id).valuation_rules == 1
     evaluation = evaluate_round(session, bounty_id, 0, world["key"])
     assert evaluation.report["alongBound"] > 0  # the practitioner's own evaluate writes it
     report = {key: value for key, value in evaluation.report.items() if key != "alongBound"}
@@ -534,3 +546,49 @@ def test_a_false_replay_rejection_is_a_mismatch_before_any_reveal(world):
     near, far = change + [0.0, 0.45], change + [0.0, 0.55]  # 9 % and 11 % of its length away
     screened = screen_updates([near, far], change)
     assert screened.rejected == {0: REPLAY} and replay_distance(far, change) > REPLAY_TOLERANCE
+
+
+def test_a_rejection_for_a_reason_the_protocol_does_not_give_is_a_mismatch(world):
+    """A practitioner that words a rejection its own way (here a "Replay" that no refutation
+    matches) to keep an owner's pay: on a bounty posted with the valuation rules, a reason
+    outside the protocol's is a Mismatch for the owner it rejects. Every reason the reference
+    practitioner's screen and decoder give is one of the protocol's."""
+    from practitioner.decode import _check
+    from practitioner.invitations import not_invited_reason
+    from practitioner.shapley import screen_updates
+    from wallet.round_report import is_protocol_rejection
+
+    honest_round(world, world["reworded"], rejected={1: "Replay of an earlier update"})
+    result = check(world, "reworded", 1)
+    assert result.status == MISMATCH
+    assert result.differences == ["your submission: the report rejects it for a reason the protocol does "
+                                  "not give ('Replay of an earlier update')"]
+    assert check(world, "reworded", 0).status == NOT_REVEALED
+    change = np.array([3.0, 4.0])
+    screened = screen_updates([np.zeros(2), np.array([np.nan, 1.0]), change, -change], change,
+                              reference=change)
+    reasons = [*screened.rejected.values(), not_invited_reason(3)]
+    assert len(reasons) == 5 and all(is_protocol_rejection(r) for r in reasons), reasons
+    assert is_protocol_rejection(_check(type("Fetched", (), {"data": None, "error": None})()))
+
+
+def test_a_report_whose_lines_are_not_the_rounds_submitters_is_a_mismatch(world):
+    """A report padded with an unpaid line for an address that did not submit (it would grow
+    the pay rule's denominator or the next model's): every owner's wallet compares the lines
+    with the round's submitters on chain."""
+    stranger = "0x" + "5a" * 20
+
+    def pad(report):
+        report["contributors"].append({
+            "address": stranger, "blobHash": "0x" + "00" * 32, "value": 0.0, "stdErr": 0.0, "share": 0.0,
+            "amount": "0", "inModel": False, "metricWithout": report["metricAfter"], "copyOf": None,
+            "payFactor": 1.0})
+        report["players"] += 1
+        report["denominator"] += 1
+
+    honest_round(world, world["padded"], doctor=pad)
+    for owner in (0, 1):
+        result = check(world, "padded", owner)
+        assert result.status == MISMATCH
+        assert result.differences == ["rules: the report's lines are not the round's submitters on chain, "
+                                      f"each once; not submitters: {stranger}"]

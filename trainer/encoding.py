@@ -224,3 +224,28 @@ def unpack_sums(
     if np.any(sums[n_params:] != 0):
         raise EncodingError("Padding slots are not zero: wrong key or corrupted update.")
     return sums[:n_params]
+
+
+def project_to_ball(update: np.ndarray, radius: float, slack: float = 0.0) -> np.ndarray:
+    """The update scaled back onto the ball of `radius` when its norm exceeds radius + slack.
+    The slack is the fixed-point round trip's reach (`encoding_slack`): an honest update
+    clipped to the radius comes back up to that much longer and must be used exactly as
+    decrypted, which is what its owner's wallet keeps and checks the report against."""
+    norm = float(np.linalg.norm(update))
+    if norm > radius + slack and radius > 0:
+        return update * (radius / norm)
+    return update
+
+
+def encoding_slack(n_params: int, precision_bits: int) -> float:
+    """How far the fixed-point round trip can lengthen an update: half a step per parameter."""
+    return math.sqrt(n_params) * 0.5 / 2.0**precision_bits
+
+
+def counted_update(update: np.ndarray, clip_norm: float, precision_bits: int) -> np.ndarray:
+    """The update as the practitioner's valuation counts it (Valuation step 1): projected onto
+    the clip ball when longer than the clip norm + `encoding_slack` (whole-update privacy noise
+    added after clipping makes it so), else exactly as decrypted. An owner's wallet checks the
+    report's scores with this, not with the longer vector it sent."""
+    update = np.asarray(update, dtype=np.float64)
+    return project_to_ball(update, clip_norm, encoding_slack(update.size, precision_bits))

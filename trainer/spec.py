@@ -57,9 +57,11 @@ Field reference (all required unless marked optional):
     validation_rows         optional int >= 1, how many rows the validation set holds (`post`
                             fills it; checked against the revealed set; shown to owners, who
                             are warned below RECOMMENDED_VALIDATION_ROWS)
-    along_bound             optional bool, default false; true = every round report of the
-                            bounty carries its bound along the reference update (`post` sets it;
-                            an owner's wallet holds a report without one to be a Mismatch)
+    valuation_rules         optional int >= 1 (VALUATION_RULES; omitted when absent): the
+                            bounty's reports follow the rules an owner's wallet checks (every
+                            report carries `alongBound`, amounts by the exact pay rule, pay
+                            factors, copies and rejections as the protocol gives them); `post`
+                            sets it, and a report that breaks them is a Mismatch
     invitation_signer       optional, 0x address (EIP-55): the bounty is by invitation; only
                             submissions from addresses holding an Invitation this key signed
                             are valued (wallet.invitations)
@@ -122,6 +124,11 @@ __all__ = [
 ]
 
 SPEC_VERSION = 1
+# The valuation rules an owner's wallet checks (docs/PROTOCOL.md, "Verification"): 1 = every
+# report carries `alongBound`, amounts follow `round_amounts` of its lines, pay factors follow
+# the owner's direction, lines are exactly the round's submitters, copies name an earlier
+# one, rejections give the protocol's reasons. A wallet refuses a spec of a later version.
+VALUATION_RULES = 1
 TASKS = ("binary_classification", "multiclass_classification")
 METRICS = ("log_loss", "accuracy")
 MAX_SPEC_BYTES = 1_000_000
@@ -153,7 +160,7 @@ class BountySpec:
     verifiable: bool = True  # False: the validation set is never revealed (shown to owners)
     invitation_signer: str | None = None  # set: by invitation (wallet.invitations)
     validation_rows: int | None = None  # the validation set's size (checked at the reveal)
-    along_bound: bool = False  # True: every round report carries `alongBound` (Valuation step 3)
+    valuation_rules: int = 0  # >= 1: the reports follow the rules wallets check (0: posted before)
     version: int = SPEC_VERSION
     _public_key: Any = field(default=None, init=False, repr=False, compare=False, hash=False)
 
@@ -185,8 +192,8 @@ class BountySpec:
             out["invitation_signer"] = self.invitation_signer
         if self.validation_rows is not None:
             out["validation_rows"] = self.validation_rows
-        if self.along_bound:  # omitted when false: specs posted before the field keep their hash
-            out["along_bound"] = True
+        if self.valuation_rules:  # omitted when 0: specs posted before the field keep their hash
+            out["valuation_rules"] = self.valuation_rules
         return out
 
     def to_json_bytes(self) -> bytes:
@@ -328,9 +335,9 @@ def _parse_spec(obj: Any) -> BountySpec:
     if invitation_signer is not None and not (
             isinstance(invitation_signer, str) and is_checksum_address(invitation_signer)):
         raise SpecError("Spec field 'invitation_signer' must be a 0x address with its EIP-55 checksum.")
-    along_bound = root.get("along_bound", False)
-    if not isinstance(along_bound, bool):
-        raise SpecError("Spec field 'along_bound' must be true or false.")
+    valuation_rules = 0
+    if root.get("valuation_rules") is not None:
+        valuation_rules = read_int(root["valuation_rules"], "valuation_rules", lo=1, hi=VALUATION_RULES)
     validation_rows = None
     if root.get("validation_rows") is not None:
         validation_rows = read_int(root["validation_rows"], "validation_rows", lo=1)
@@ -354,5 +361,5 @@ def _parse_spec(obj: Any) -> BountySpec:
         verifiable=verifiable,
         invitation_signer=invitation_signer,
         validation_rows=validation_rows,
-        along_bound=along_bound,
+        valuation_rules=valuation_rules,
     )

@@ -128,6 +128,9 @@ class LeftoverRow:
     def basis(self) -> str:
         """How the share was reckoned, in words."""
         if self.claim == "none":
+            if self.total_credit and self.credit:
+                return (f"your credit, {self.credit / self.total_credit:.2g} of the bounty's, comes to less "
+                        "than one base unit of it")
             if self.total_credit:
                 return ("your leftover credit is 0: over the bounty's rounds your updates' value was not "
                         "positive, or they were rejected or counted as copies")

@@ -129,6 +129,22 @@ def report_line(report: dict[str, Any], account: str) -> dict[str, Any] | None:
                  if str(line.get("address", "")).lower() == wanted), None)
 
 
+# The reasons the protocol's practitioner rejects a submission with (practitioner.evaluate,
+# .decode, .valuation, .shapley; a test keeps them in step): a report of a bounty posted with
+# `valuation_rules` that gives another is a Mismatch for the owner it rejects.
+PROTOCOL_REJECTIONS = (
+    "blob unavailable", "blob could not be fetched", "blob does not match the hash committed on chain",
+    "blob is for bounty ", "blob has ", "unreadable", "undecryptable blob", "wrong number of parameters",
+    "update has non-finite values", "zero update", "replay of the previous round's global change",
+    "update not aligned with the validation data", "not invited",
+)
+
+
+def is_protocol_rejection(reason: str) -> bool:
+    """Whether a rejection reason is one the protocol's practitioner gives (`PROTOCOL_REJECTIONS`)."""
+    return reason.startswith(PROTOCOL_REJECTIONS)
+
+
 def rejected_line(report: dict[str, Any], account: str) -> dict[str, Any] | None:
     wanted = account.lower()
     return next((line for line in report.get("rejected", [])

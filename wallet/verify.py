@@ -49,6 +49,7 @@ from wallet.history import round_text
 from wallet.kept_updates import kept_update_for, upload_receipt
 from wallet.round_report import (
     MAX_REPORT_BYTES,
+    is_protocol_rejection,
     leftover_credits,
     parse_report,
     rejected_line,
@@ -282,11 +283,7 @@ class _Checker:
         # why a counted update was paid nothing, or why it was not counted at all
         result.unpaid = unpaid_reason(report, self.account)
         differences = self._check_payouts(report, bounty, info, store, network, result)
-        broken = rule_differences(report, self.amount_text(bounty.token))
-        if not broken and report.get("version", 1) >= 2:
-            result.checked.append("amounts, the next model's members and its denominator follow from "
-                                  "the report's own lines")
-        differences += broken + self._check_copies(report, bounty.id, round_index)
+        differences += self._check_rules(report, bounty, round_index, result)
         if "credits" in report or bounty.is_closing_round(round_index):
             differences += self._check_credits(report, bounty, result, round_index)
         elif latest:
@@ -311,12 +308,6 @@ class _Checker:
             spec = self.spec(bounty_id)
         except (QuarryError, TrainerError) as exc:  # the owner could not have trained on it either
             return self._unverifiable(result, f"The bounty's spec cannot be read: {exc}")
-        if spec.along_bound and report.get("version", 1) >= 2 and "alongBound" not in report:
-            # readable before any reveal: the spec's hash on chain committed the bounty to it
-            return self._mismatch(result, [
-                "rules: the bounty's spec commits every round report to its bound along the "
-                "reference update, and this report leaves it out (an update reaching further along "
-                "the validation data's direction was then valued at its whole length)"])
         if not spec.verifiable:
             return self._unverifiable(
                 result, "The bounty was posted as not verifiable: its validation set stays private. "
@@ -347,9 +338,6 @@ class _Checker:
         if str(report.get("modelHash", "")).lower() != info["model_hash"].lower():
             differences.append("model: the report's round model is not the one the round trained from on chain")
         amount = self.amount_text(bounty.token)
-        if int(report["reward"]) != bounty.reward_per_round:  # the pay rule shares this, not more or less
-            differences.append(f"rules: the report shares a reward of {amount(int(report['reward']))}, the "
-                               f"bounty's reward per round on chain is {amount(bounty.reward_per_round)}")
         chain = round_payouts(store, network, self.client.board_address, bounty.id, result.round)
         listed: dict[str, int] = {}
         for line in report["contributors"]:
@@ -381,19 +369,48 @@ class _Checker:
             differences.append("your submission: the report credits another blob to you")
         return differences
 
-    def _check_copies(self, report: dict[str, Any], bounty_id: int, round_index: int) -> list[str]:
-        """Each copy line names an original the report credits, submitted earlier on chain
-        (`getSubmitters` order): copies are credited to the earliest submission, so a report
-        cannot give an owner's credit to an address that submitted after it. Whether the two
-        updates are copies at all is the practitioner's word (no owner sees the other update)."""
-        copies = [line for line in report["contributors"] if line.get("copyOf") is not None]
-        if not copies:
+    def _check_rules(self, report: dict[str, Any], bounty: Bounty, round_index: int,
+                     result: RoundCheck) -> list[str]:
+        """The rules a bounty posted with `valuation_rules` >= 1 committed its reports to,
+        checked from the report and the chain alone (before any reveal, by every owner):
+        - `round_report.rule_differences` (amounts by the pay rule, copies unpaid, next-model
+          members by value, denominator = players) and the reward = the bounty's per round;
+        - `alongBound` present (Valuation step 3; null only when undefined);
+        - the lines are exactly the round's submitters on chain, each once;
+        - each copy names an original the report credits, submitted earlier on chain;
+        - this owner's rejection gives one of the protocol's reasons.
+        Reports of bounties posted before (no `valuation_rules`) were made by other rules
+        (amounts in float64, older pay factors), so they are not held to these."""
+        try:
+            rules = self.spec(bounty.id).valuation_rules
+        except (QuarryError, TrainerError):  # said later: the scores cannot be checked
             return []
-        submitters = self.client._call(self.client.board.functions.getSubmitters(bounty_id, round_index), self.block)
+        if rules < 1 or report.get("version", 1) < 2:
+            return []
+        amount = self.amount_text(bounty.token)
+        differences = rule_differences(report, amount)
+        if int(report["reward"]) != bounty.reward_per_round:  # the pay rule shares this, not more or less
+            differences.append(f"rules: the report shares a reward of {amount(int(report['reward']))}, the "
+                               f"bounty's reward per round on chain is {amount(bounty.reward_per_round)}")
+        if "alongBound" not in report:
+            differences.append(
+                "rules: the bounty's spec commits every round report to its bound along the reference "
+                "update, and this report leaves it out (an update reaching further along the validation "
+                "data's direction was then valued at its whole length)")
+        submitters = self.client._call(self.client.board.functions.getSubmitters(bounty.id, round_index), self.block)
         order = {str(address).lower(): index for index, address in enumerate(submitters)}
+        listed = [str(line["address"]).lower() for line in [*report["contributors"], *report.get("rejected", [])]]
+        if sorted(listed) != sorted(order):
+            missing, extra = sorted(set(order) - set(listed)), sorted(set(listed) - set(order))
+            twice = sorted({who for who in listed if listed.count(who) > 1})
+            differences.append("rules: the report's lines are not the round's submitters on chain, each once"
+                               + (f"; not listed: {', '.join(missing[:3])}" if missing else "")
+                               + (f"; not submitters: {', '.join(extra[:3])}" if extra else "")
+                               + (f"; listed twice: {', '.join(twice[:3])}" if twice else ""))
         originals = {str(line["address"]).lower() for line in report["contributors"] if line.get("copyOf") is None}
-        differences = []
-        for line in copies:
+        for line in report["contributors"]:
+            if line.get("copyOf") is None:
+                continue
             who, of = str(line["address"]).lower(), str(line["copyOf"]).lower()
             if of not in originals:
                 differences.append(f"copies: {line['address']} is counted as a copy of {line['copyOf']}, "
@@ -401,6 +418,13 @@ class _Checker:
             elif order.get(of, math.inf) >= order.get(who, -1):
                 differences.append(f"copies: {line['address']} is counted as a copy of {line['copyOf']}, "
                                    "which submitted after it on chain (copies are credited to the earliest)")
+        rejected = rejected_line(report, self.account)
+        if rejected is not None and not is_protocol_rejection(str(rejected.get("reason", ""))):
+            differences.append(f"your submission: the report rejects it for a reason the protocol does not "
+                               f"give ({str(rejected.get('reason', ''))[:200]!r})")
+        if not differences:
+            result.checked.append("the report keeps the rules its spec committed it to: amounts by the pay "
+                                  "rule, the reward, the bound, the round's submitters, copies, reasons")
         return differences
 
     def report(self, info: dict[str, Any]) -> dict[str, Any]:
@@ -487,7 +511,11 @@ class _Checker:
                            for i in (round_index, round_index - 1))
         except (QuarryError, TrainerError):
             return ""
-        distance = replay_distance(kept, now - before)
+        from trainer.encoding import counted_update
+
+        # as the screen measures it: projected onto the clip ball when longer (whole-update noise)
+        distance = replay_distance(counted_update(kept, spec.privacy.clip_norm, spec.encoding.precision_bits),
+                                   now - before)
         if distance is None or distance <= REPLAY_TOLERANCE * (1 + RELATIVE_TOLERANCE):
             return ""
         return (f"the report calls your update a replay of the previous round's global change, but it "
@@ -575,9 +603,13 @@ class _Checker:
                             "does not keep the update you sent, so your own score cannot be checked.")
             params = after_model.get_params()
             from trainer.alignment import reference_update
+            from trainer.encoding import counted_update
+
+            # what the valuation counted: the clip ball's projection of a longer (noised) update
+            kept = counted_update(kept, spec.privacy.clip_norm, spec.encoding.precision_bits)
 
             reference = reference_update(spec, before_model.get_params(), x, y)
-            if line.get("copyOf") is None:
+            if line.get("copyOf") is None and spec.valuation_rules >= 1:
                 self._check_pay_factor(line, kept, reference, differences, result)
             scale = self._along_scale(report, line, spec, before_model.get_params(), kept, x, y, reference,
                                       differences)
@@ -635,7 +667,7 @@ class _Checker:
         from trainer.alignment import along_scale, round_along_bound
 
         claimed = report.get("alongBound")
-        if claimed is None and not spec.along_bound:  # a report from before the bound
+        if claimed is None and spec.valuation_rules < 1:  # a report from before the bound
             return 1.0
         bound = round_along_bound(spec, round_params, x, y, reference)
         if (bound is None) != (claimed is None) or (bound is not None and not same_number(bound, float(claimed))):
