@@ -63,6 +63,8 @@ def test_post_by_invitation_invite_and_contribute_from_the_command_line(devnet, 
     assert "BY INVITATION: the practitioner values only the owners it invites" in shown
     # the demo's wine validation set holds 44 rows: the owner is told it is small, before training
     assert "  SMALL VALIDATION SET: 44 rows, small: on a set under 100 rows one validation example" in shown
+    # posted with the current valuation rules: the owner is told its reports are held to them
+    assert "  reports: checked: your wallet holds every round report to the protocol's rules" in shown
     train = ["train", str(bounty_id), "--data", str(DEMO / "wine_owner_a.csv"), "--password-file", wallet_files["pw"]]
     assert run(home, *train) == 1
     err = capsys.readouterr().err

@@ -128,6 +128,13 @@ def test_bounty_detail_shows_verifiability_and_track_record(qtbot, app_on_market
     text = details_html(details, TEST_PHRASE_ADDRESS, record)
     assert "keeps its validation set private" in text and "Practitioner's track record" in text
     assert "What the chain guarantees" in text and "paying addresses it controls" in text
+    assert "<b>Checked.</b> Your wallet holds every round report to the protocol" in text
+    # a bounty posted before the checked rules says what the wallet does not check
+    from wallet.bounties import valuation_rules_text
+
+    older, loose = valuation_rules_text({key: v for key, v in details.spec.items() if key != "valuation_rules"})
+    assert loose and older.startswith("posted before the checked rules") and "your pay factor" in older
+    assert valuation_rules_text({"valuation_rules": True})[1]  # not a number of rules
     page = BountiesPage(ctx)
     shown_page(qtbot, page, (1280, 700), rows=4)
     column = [c.title for c in page.model.columns].index("Verifiable")

@@ -193,6 +193,19 @@ def validation_set_text(spec: dict[str, Any] | None) -> tuple[str, bool]:
             "in their round (they still count toward the bounty's leftover)"), True
 
 
+def valuation_rules_text(spec: dict[str, Any] | None) -> tuple[str, bool]:
+    """(what an owner is told about the rules a bounty's reports are held to, whether they are
+    the older, looser ones), from its verified spec's `valuation_rules` (trainer.spec)."""
+    rules = (spec or {}).get("valuation_rules")
+    if isinstance(rules, int) and not isinstance(rules, bool) and rules >= 1:
+        return ("checked: your wallet holds every round report to the protocol's rules (amounts by the "
+                "pay rule, the round's submitters, copies, rejection reasons, the bound along the "
+                "reference, and your own pay factor once the validation set is revealed)"), False
+    return ("posted before the checked rules: your wallet checks its payouts against the chain, its "
+            "models and your scores, but not that the amounts follow from the report's values, nor "
+            "your pay factor"), True
+
+
 def _hex(value: bytes) -> str:
     return "0x" + bytes(value).hex()
 

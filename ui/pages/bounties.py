@@ -240,6 +240,13 @@ def details_html(details: Any, account: str | None, record: Any = None,
             rows.append(("Validation set", f"<b style='color:{c.warn}'>{esc(verdict)}.</b> {esc(why[:1].upper() + why[1:])}."))
         else:
             rows.append(("Validation set", esc(validation)))
+        from wallet.bounties import valuation_rules_text
+
+        rules, older = valuation_rules_text(details.spec)
+        verdict, _, why = rules.partition(": ")
+        rows.append(("Reports", (f"<b style='color:{c.warn}'>{esc(verdict[:1].upper() + verdict[1:])}.</b> "
+                                 if older else f"<b>{esc(verdict[:1].upper() + verdict[1:])}.</b> ")
+                     + esc(why[:1].upper() + why[1:]) + "."))
     verifiable = spec_verifiable(details.spec)
     if verifiable is not None:
         rows.append(("Verifiable", esc(VERIFIABLE_TIPS[verifiable]) if verifiable else
@@ -273,10 +280,11 @@ GUARANTEES_HTML = (
     "out is carried into the next round and shared at the end among the bounty's contributors, by "
     "the value each showed over the whole bounty. If "
     "the practitioner does not score a round in time, anyone can expire it and its reward is "
-    "split equally among its submitters. Your wallet checks each report against the chain, "
-    "recomputes those end-of-bounty shares from the reports and, once the validation set is "
-    "revealed, recomputes your own score.</p>"
-    "<p><b>What it cannot stop:</b> a practitioner paying addresses it controls itself, or "
+    "split equally among its submitters. Your wallet checks each report against the chain and "
+    "against its own pay rule, recomputes those end-of-bounty shares from the reports and, once "
+    "the validation set is revealed, recomputes your own score and pay factor.</p>"
+    "<p><b>What it cannot stop:</b> a practitioner paying addresses it controls itself, "
+    "misstating values it alone can compute (each depends on every other owner's update), or "
     "scoring on validation data it never reveals. The track record above and your wallet's "
     "checks make that visible; they cannot undo it. On a bounty open to everyone, one person "
     "sending parts of their data from many addresses can earn more than the whole would from "
