@@ -22,7 +22,7 @@ from practitioner.valuation import DecodedSubmission
 from trainer.aggregate import decrypt_update
 from trainer.alignment import reference_update  # noqa: F401 - here since before trainer.alignment
 from trainer.encoding import EncodingParams
-from trainer.errors import TrainerError
+from trainer.errors import TrainerError, TrainingCancelled
 from trainer.models import model_from_spec
 from trainer.paillier import default_workers
 from trainer.scoring import accuracy_from_proba, per_example_log_loss_from_proba
@@ -128,8 +128,10 @@ def decrypt_one(
     """One verified blob's update, or None and why it cannot be decrypted."""
     try:
         return decrypt_update(private_key, blob, should_stop=should_stop, workers=workers), None
-    except TrainerError as exc:
-        return None, str(exc)
+    except TrainingCancelled:  # the round stops; it is not this blob's fault
+        raise
+    except TrainerError as exc:  # one of the protocol's reasons (wallet.round_report.PROTOCOL_REJECTIONS)
+        return None, f"undecryptable blob: {exc}"
     except (ValueError, ArithmeticError) as exc:  # corrupt ciphertexts
         return None, f"undecryptable blob ({exc})"
 

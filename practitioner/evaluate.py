@@ -166,7 +166,8 @@ def evaluate_round(
     # the index in getSubmitters is the on-chain order: a group of copies is credited to
     # its earliest submission
     invited = invited_addresses(session, spec, bounty_id)
-    for order, address in enumerate(client.submitters(bounty_id, round_index)):
+    submitters = client.submitters(bounty_id, round_index)
+    for order, address in enumerate(submitters):
         blob_hash, uri = client.submission(bounty_id, round_index, address)
         if not admits(invited, address):  # not even fetched
             fetched.append(FetchedSubmission(address, blob_hash, None, not_invited_reason(bounty_id), order))
@@ -222,6 +223,8 @@ def evaluate_round(
         "accuracyBefore": valuation.accuracy_before,
         "accuracyAfter": valuation.accuracy_after,
         "method": valuation.method,
+        # the round's submitters the report lists; finalize refuses if more arrived since
+        "submitters": list(submitters),
         "finalizeTx": None,
     }
     write_json(round_record_path(session, bounty_id, round_index), record)

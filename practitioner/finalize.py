@@ -27,6 +27,15 @@ def check_finalizable(session: Session, bounty_id: int, round_index: int) -> dic
     record = read_round_record(session, bounty_id, round_index, bounty.rounds)
     if sum(int(a) for a in record["amounts"]) > bounty.reward_per_round:
         raise InvalidInput("The evaluation pays more than the round's reward; re-run evaluate.")
+    evaluated = record.get("submitters")
+    if evaluated is not None:
+        # a submission mined into a block timestamped before the deadline, after evaluate read
+        # the list: a report without it would be a Mismatch for every owner (its lines must be
+        # exactly the round's submitters)
+        late = [a for a in client.submitters(bounty_id, round_index) if a.lower() not in {e.lower() for e in evaluated}]
+        if late:
+            raise InvalidInput(f"{len(late)} submission(s) reached {named} after it was evaluated "
+                               f"({', '.join(late[:3])}); run evaluate again.")
     return record
 
 

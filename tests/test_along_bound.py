@@ -138,6 +138,12 @@ def test_the_report_carries_the_bound_and_the_wallet_recomputes_it(later_round):
     assert differences_of({**unbounded, "alongBound": None}, honest, committed) == [
         f"scores: the report's alongBound is None, recomputed {bound!r}"]
     assert differences_of(report, honest, committed) == []
+    # a copy of the scaled update is not in the game: its line has no scale, and none is recomputed
+    scaled = next(line for line in report["contributors"] if line["scale"] < 1.0)
+    copy_line = {**scaled, "scale": 1.0, "copyOf": scaled["address"], "address": "0x" + "77" * 20}
+    found: list[str] = []
+    assert _Checker._along_scale(report, copy_line, spec, params, updates[scaled["address"]], cut.x_val,
+                                 cut.y_val, reference, found) == 1.0 and found == []
 
 
 def test_post_commits_the_bounty_to_the_valuation_rules_and_older_specs_keep_their_hash():

@@ -39,7 +39,7 @@ FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
 
 SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores", "evaluated", "unpaid",
              "race", "withheld", "screened", "invited", "uninvited", "credits", "credits_doctored",
-             "credits_later", "credits_withheld", "cancelled_later", "declared_rows", "rules", "factor", "unbounded", "reward", "copy_first", "copy_after", "replayed", "reworded", "padded")
+             "credits_later", "credits_withheld", "cancelled_later", "declared_rows", "rules", "factor", "unbounded", "reward", "copy_first", "copy_after", "replayed", "reworded", "padded", "late")
 ONE_ROUND = ("credits", "credits_doctored", "credits_withheld")  # round 0 is the closing round: it records the leftover's credits
 
 
@@ -49,7 +49,7 @@ def world(tmp_path_factory):
     owners submitted to round 0 of each through the wallet; round 0 has closed. Each test
     finalises its own bounty, so no test undoes another's chain."""
     market, session, private_key = practitioner_on_market(tmp_path_factory.mktemp("practitioner"))
-    market.mint(session.signer.address, 750 * TOKEN_UNIT)  # 20 QDT of escrow per scenario
+    market.mint(session.signer.address, 800 * TOKEN_UNIT)  # 20 QDT of escrow per scenario
     spec_path = DEMO / "breast_cancer_spec.json"
     validation = [str(DEMO / "breast_cancer_validation.csv")]
     bounties = {}
@@ -570,6 +570,22 @@ def test_a_rejection_for_a_reason_the_protocol_does_not_give_is_a_mismatch(world
     reasons = [*screened.rejected.values(), not_invited_reason(3)]
     assert len(reasons) == 5 and all(is_protocol_rejection(r) for r in reasons), reasons
     assert is_protocol_rejection(_check(type("Fetched", (), {"data": None, "error": None})()))
+    # a blob that decrypts to nothing readable (wrong key, out-of-range blocks) is rejected with
+    # one of the protocol's reasons; a cancelled decryption stops the round instead
+    from practitioner import decode
+    from trainer.errors import BlobError, TrainingCancelled
+
+    def failing(error):
+        def decrypt(*_args, **_kwargs):
+            raise error
+        return decrypt
+
+    with patch.object(decode, "decrypt_update", failing(BlobError("The aggregated updates do not decode"))):
+        _update, reason = decode.decrypt_one(None, None)
+    assert reason == "undecryptable blob: The aggregated updates do not decode" and is_protocol_rejection(reason)
+    with patch.object(decode, "decrypt_update", failing(TrainingCancelled("Decryption cancelled"))), \
+            pytest.raises(TrainingCancelled):
+        decode.decrypt_one(None, None)
 
 
 def test_a_report_whose_lines_are_not_the_rounds_submitters_is_a_mismatch(world):
@@ -592,3 +608,26 @@ def test_a_report_whose_lines_are_not_the_rounds_submitters_is_a_mismatch(world)
         assert result.status == MISMATCH
         assert result.differences == ["rules: the report's lines are not the round's submitters on chain, "
                                       f"each once; not submitters: {stranger}"]
+
+
+def test_finalize_refuses_a_round_that_got_a_submission_after_its_evaluation(world):
+    """On a real chain a submission can be mined into a block timestamped before the deadline
+    after `evaluate` read the round's submitters. Its report would then not list every
+    submitter (a Mismatch for every owner), so `finalize` compares the list again and asks
+    for a new evaluation; the new one finalises and verifies."""
+    from practitioner.evaluate import evaluate_round, round_record_path
+    from practitioner.finalize import finalize_round
+    from practitioner.state import read_json, write_json
+    from wallet.errors import InvalidInput
+
+    session, bounty_id = world["session"], world["late"]
+    evaluate_round(session, bounty_id, 0, world["key"])
+    path = round_record_path(session, bounty_id, 0)
+    record = read_json(path)
+    assert [a.lower() for a in record["submitters"]] == [o.address.lower() for o in world["owners"]]
+    write_json(path, {**record, "submitters": record["submitters"][:1]})  # as if read before owner 1's
+    with pytest.raises(InvalidInput, match=r"1 submission\(s\) reached .* after it was evaluated .*run evaluate again"):
+        finalize_round(session, bounty_id, 0)
+    evaluate_round(session, bounty_id, 0, world["key"])
+    finalize_round(session, bounty_id, 0)
+    assert check(world, "late", 1).status == NOT_REVEALED

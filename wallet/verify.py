@@ -666,6 +666,8 @@ class _Checker:
         scale that differs from the report's is added to `differences`."""
         from trainer.alignment import along_scale, round_along_bound
 
+        if line.get("copyOf") is not None:  # a copy takes no part in the game or the next model
+            return 1.0
         claimed = report.get("alongBound")
         if claimed is None and spec.valuation_rules < 1:  # a report from before the bound
             return 1.0
