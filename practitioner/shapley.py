@@ -57,6 +57,7 @@ from trainer.alignment import (
     regularized_incomplete_beta,  # noqa: F401 - here since before trainer.alignment
     tail_pay_factor,
 )
+from trainer.estimates import TRIM_COUNT, trimmed_count, trimmed_mean_and_stderr  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +85,7 @@ COPY_RESIDUAL_COSINE = 0.8
 COPY_NOISE_MIN_PARAMS = 100
 # The lower confidence bound: value - Z * standard error (one-sided ~98 %).
 CONFIDENCE_Z = 2.0
-# Each player's value is the trimmed mean of its per-example values: its TRIM_COUNT highest
-# and TRIM_COUNT lowest of m values are left out, and its standard error is Tukey &
-# McLaughlin's (1963): the winsorised standard deviation / ((1 - 2k/m) sqrt(m)). One
-# validation example then moves a value only as far as the values in the middle are spread,
-# not up to the utility clip: with the reference update fixed, the largest share of a round
-# one relabelled example moved fell from 23 / 13 / 7 % to 9 / 6 / 6 % on iris / wine /
-# diabetes (30 / 35 / 88 rows). A fixed count, not a share: it is one example's (or two's)
-# leverage that is bounded; trimming 5 % of 1,273 rows (statsmodels' fair) paid its 60 %-noise
-# owner above its clean self in one round (benchmarks.example_influence, benchmarks.fairness).
-TRIM_COUNT = 2
+# TRIM_COUNT (2: values are trimmed means) lives in trainer.estimates with the estimate itself.
 # Payouts = reward * lcb+ / max(sum of lcb+, PAYOUT_FLOOR * sum of mean+). With 1.0 each
 # player gets its share of the round's demonstrated value less its uncertainty; the rest
 # stays unassigned (the board carries it to the bounty's contributors) instead of a
@@ -424,30 +416,13 @@ class ValueEstimate:
     lcb: np.ndarray
 
 
-def trimmed_count(m: int, count: int = TRIM_COUNT) -> int:
-    """How many of m values each side the trimmed mean leaves out: `count`, or none when
-    fewer than 2 values would remain."""
-    return count if count > 0 and m - 2 * count >= 2 else 0
-
-
 def value_estimates(per_example: np.ndarray, z: float = CONFIDENCE_Z, trim: int = TRIM_COUNT) -> ValueEstimate:
     """Per player, the trimmed mean of its per-example values (`trimmed_count` each side
     left out) and Tukey & McLaughlin's standard error: the winsorised standard deviation /
-    ((1 - 2k/m) sqrt(m)). The examples are an i.i.d. sample of the task's distribution;
-    with trim=0 these are the plain mean and standard error. A zero row stays exactly 0."""
-    matrix = np.asarray(per_example, dtype=np.float64)
-    if matrix.ndim != 2:
-        raise ValueError("per-example values are players x examples")
-    n, m = matrix.shape
-    if m == 0:
-        return ValueEstimate(np.zeros(n), np.zeros(n), np.zeros(n))
-    k = trimmed_count(m, trim)
-    ordered = np.sort(matrix, axis=1)
-    mean = ordered[:, k : m - k].mean(axis=1)
-    if m < 2:
-        return ValueEstimate(mean, np.zeros(n), mean)
-    winsorised = np.clip(ordered, ordered[:, [k]], ordered[:, [m - k - 1]])
-    stderr = winsorised.std(axis=1, ddof=1) / ((1.0 - 2.0 * k / m) * math.sqrt(m))
+    ((1 - 2k/m) sqrt(m)) (`trainer.estimates.trimmed_mean_and_stderr`, which an owner's wallet
+    uses too). The examples are an i.i.d. sample of the task's distribution; with trim=0
+    these are the plain mean and standard error. A zero row stays exactly 0."""
+    mean, stderr = trimmed_mean_and_stderr(per_example, trim)
     return ValueEstimate(mean, stderr, mean - z * stderr)
 
 

@@ -66,18 +66,11 @@ from practitioner.shapley import (
 )
 from trainer.alignment import along_scale
 from trainer.encoding import encoding_slack, project_to_ball  # noqa: F401 - re-exported
+from trainer.estimates import UTILITY_CLIP_SHARE, utility_clip  # noqa: F401 - re-exported
 from wallet.round_report import leftover_credits, round_amounts
 
 log = logging.getLogger(__name__)
 
-# One validation example's log-loss reduction counts at most c = UTILITY_CLIP_SHARE x the
-# round model's mean validation log-loss (nats), either way: a confidently wrong example
-# (up to 13.8 nats) or a relabelled one cannot outweigh the rest of a small validation set,
-# and the bound shrinks with the losses as the model improves. Measured with
-# benchmarks.fairness (docs/PROTOCOL.md): on 30-35 validation rows the largest share of a
-# round one relabelled example moves is 0.14 with 0.3, 0.22 with 0.5, and 0.29 with a fixed
-# 0.5 nats; values and ranks barely change.
-UTILITY_CLIP_SHARE = 0.3
 
 
 class Scorer(Protocol):
@@ -141,12 +134,6 @@ def bounty_credits(reports: Sequence[Mapping[str, Any]], total: int) -> list[tup
     """The leftover's credits over the bounty's reports (`wallet.round_report.leftover_credits`,
     which an owner's wallet recomputes), at the pay's own lower bound (CONFIDENCE_Z)."""
     return leftover_credits(reports, total, CONFIDENCE_Z)
-
-
-def utility_clip(round_loss: float) -> float:
-    """c of the per-example utility clip, from the round model's mean validation log-loss
-    (the report's metricBefore), so anyone holding the validation set recomputes it."""
-    return max(UTILITY_CLIP_SHARE * float(round_loss), 1e-6)
 
 
 def pay_factors(

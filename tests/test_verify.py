@@ -39,7 +39,7 @@ FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
 
 SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores", "evaluated", "unpaid",
              "race", "withheld", "screened", "invited", "uninvited", "credits", "credits_doctored",
-             "credits_later", "credits_withheld", "cancelled_later", "declared_rows", "rules", "factor", "unbounded", "reward", "copy_first", "copy_after", "replayed", "reworded", "padded", "late")
+             "credits_later", "credits_withheld", "cancelled_later", "declared_rows", "rules", "factor", "unbounded", "reward", "copy_first", "copy_after", "replayed", "reworded", "padded", "late", "value")
 ONE_ROUND = ("credits", "credits_doctored", "credits_withheld")  # round 0 is the closing round: it records the leftover's credits
 
 
@@ -49,7 +49,7 @@ def world(tmp_path_factory):
     owners submitted to round 0 of each through the wallet; round 0 has closed. Each test
     finalises its own bounty, so no test undoes another's chain."""
     market, session, private_key = practitioner_on_market(tmp_path_factory.mktemp("practitioner"))
-    market.mint(session.signer.address, 800 * TOKEN_UNIT)  # 20 QDT of escrow per scenario
+    market.mint(session.signer.address, 850 * TOKEN_UNIT)  # 20 QDT of escrow per scenario
     spec_path = DEMO / "breast_cancer_spec.json"
     validation = [str(DEMO / "breast_cancer_validation.csv")]
     bounties = {}
@@ -112,6 +112,8 @@ def test_honest_round_not_finalised_then_not_yet_revealed(world):
         assert "revealed validation set = the spec's commitment and its declared size" in result.checked
         assert result.numbers["withEveryone"] == result.numbers["metricAfter"]
         assert result.numbers["withoutYou"] > result.numbers["metricAfter"]  # each owner helped
+        # a round of two counted updates: each owner recomputes its own value and standard error
+        assert "your value and standard error recomputed (a round of 2 counted updates)" in result.checked
 
 
 def test_a_counted_update_paid_nothing_is_told_why(world):
@@ -200,7 +202,9 @@ def test_a_false_alignment_rejection_is_a_mismatch_once_the_set_is_revealed(worl
     assert result.status == MISMATCH
     assert "the report says your update was not aligned" in result.detail
     assert "which the screen keeps in a round of 2 updates" in result.detail
-    assert check(world, "screened", 0).status == VERIFIED
+    alone = check(world, "screened", 0)
+    assert alone.status == VERIFIED
+    assert "your value and standard error recomputed (a round of 1 counted update)" in alone.checked
 
 
 def test_the_wallets_records_refute_only_what_they_contradict(world):
@@ -631,3 +635,27 @@ def test_finalize_refuses_a_round_that_got_a_submission_after_its_evaluation(wor
     evaluate_round(session, bounty_id, 0, world["key"])
     finalize_round(session, bounty_id, 0)
     assert check(world, "late", 1).status == NOT_REVEALED
+
+
+def test_a_misstated_value_in_a_round_of_two_is_a_mismatch_once_revealed(world):
+    """In a round of two counted updates, both in the next model, an owner's wallet knows the
+    other's update (n x the model's change - its own) and so recomputes its exact Shapley
+    value and standard error: a practitioner that doubles owner 1's standard error, and pays
+    by it consistently, is caught after the reveal; owner 0's line is right. (A round of one,
+    owner 0 alone, is recomputed too: `test_a_false_alignment_rejection_...` verifies it.)"""
+    measured = {}
+
+    def doubled(values):
+        measured.update(values)
+        return {**values, 1: (values[1][0], 2 * values[1][1])}
+
+    honest_round(world, world["value"], restate=doubled)
+    assert check(world, "value", 1).status == NOT_REVEALED  # nothing to recompute it with yet
+    end_and_reveal(world, world["value"])
+    cheated, honest = check(world, "value", 1), check(world, "value", 0)
+    assert cheated.status == MISMATCH
+    (said,) = [d for d in cheated.differences if d.startswith("your standard error")]
+    assert said.startswith(f"your standard error: the report says {2 * measured[1][1]!r}, recomputed ")
+    assert cheated.numbers["stdErr"] == pytest.approx(measured[1][1], rel=1e-9)
+    assert honest.status == VERIFIED, honest.detail
+    assert honest.numbers["value"] == pytest.approx(measured[0][0], rel=1e-9)

@@ -50,14 +50,16 @@ def decrypted(world, bounty_id):
     return spec, found
 
 
-def honest_round(world, bounty_id, *, values=((0.1, 0.01), (0.05, 0.01)), rejected=None, copies=None,
+def honest_round(world, bounty_id, *, values=None, restate=None, rejected=None, copies=None,
                  factors=None, amounts=None, reward=REWARD, doctor=None, next_params=None):
     """Value round 0 as the practitioner does, publish a version 2 report and finalise.
 
     Each owner not in `rejected` (owner index -> reason) or `copies` (owner index -> the
     index of the owner whose update it is said to copy: a copy line, paid 0) is a player: the next model is the
-    round model + the players' updates / their number, its line has `values[i]` (value,
-    stdErr), its true pay factor (its kept update against the reference update on the
+    round model + the players' updates / their number, its line has its value and standard
+    error as the practitioner's `value_round` measures them (`values[i]` = (value, stdErr)
+    overrides them all; a dict {i: (value, stdErr)} some; `restate(values)` edits the measured
+    ones), its true pay factor (its kept update against the reference update on the
     validation set; `factors` overrides some) and the amount the pay rule gives
     (`round_amounts`), as the chain pays them. `amounts` pays (chain and report alike) other
     amounts than the rule's; `reward` is the reward the report says it shares; `doctor(report)`
@@ -87,6 +89,18 @@ def honest_round(world, bounty_id, *, values=((0.1, 0.01), (0.05, 0.01)), reject
     next_hash, next_uri = session.publish(model_to_bytes(model))
     pay_factors = [(factors or {}).get(i, alignment_pay_factor(cosine(d.update, reference), d.update.size))
                    for i, d in players]
+    if values is None or isinstance(values, dict):  # the practitioner's own valuation of the players
+        from practitioner.decode import ValidationScorer
+        from practitioner.valuation import DecodedSubmission, value_round
+
+        valued = value_round(start, [DecodedSubmission(d.address, d.blob_hash, d.update, order=i) for i, d in players],
+                             ValidationScorer(spec, x, y), reward, clip_norm=spec.privacy.clip_norm,
+                             reference=reference, along_bound=bound)
+        by_address = {line.address: (line.value, line.std_err) for line in valued.contributors}
+        values = {**{i: by_address[d.address] for i, d in players}, **(values or {})}
+        assert all(values[i][0] > 0 for i, _d in players), values  # every player is in the next model
+        if restate is not None:  # a practitioner restating the values it measured (and paying by them)
+            values = restate(values)
     if amounts is None:
         amounts = round_amounts([values[i][0] for i, _d in players], [values[i][1] for i, _d in players],
                                 pay_factors, reward)

@@ -634,12 +634,64 @@ class _Checker:
             if not same_number(without, float(line["metricWithout"])):
                 differences.append(f"your score: the report says the model without you scores "
                                    f"{line['metricWithout']!r}, recomputed {without!r}")
+            if spec.valuation_rules >= 1 and line.get("copyOf") is None:
+                self._check_own_value(report, line, after_model, before_model.get_params(),
+                                      after_model.get_params(), kept, x, y, differences, result)
         if differences:
             return self._mismatch(result, differences)
         result.checked.append("round model, next model and your own scores recomputed")
         result.status = VERIFIED
         result.detail = "Payouts, the next model and the scores all match what the wallet recomputed."
         return result
+
+    @staticmethod
+    def _check_own_value(report: dict[str, Any], line: dict[str, Any], model: Any, round_params: np.ndarray,
+                         next_params: np.ndarray, mine: np.ndarray, x: np.ndarray, y: np.ndarray,
+                         differences: list[str], result: RoundCheck) -> None:
+        """The owner's own value and standard error where it can recompute them: in a round of
+        one counted update (its value is its update's alone), or of two that are both in the
+        next model (the other's update is then n x (next model - round model) - its own, and
+        the exact Shapley value of two players is half its value alone plus half what it adds
+        to the other). In larger rounds they depend on updates no owner sees: the
+        practitioner's word. `mine` is the update as counted (projected, scaled)."""
+        from trainer.estimates import trimmed_mean_and_stderr, utility_clip
+        from trainer.scoring import per_example_log_loss
+
+        counted = [other for other in report["contributors"] if other.get("copyOf") is None]
+        if len(counted) == 2 and all(bool(other["inModel"]) for other in counted):
+            others = 2 * (next_params - round_params) - mine
+        elif len(counted) != 1:
+            return
+        scorer = model.copy()
+
+        def losses(params: np.ndarray) -> np.ndarray:
+            scorer.set_params(params)
+            return per_example_log_loss(scorer, x, y)
+
+        base = losses(round_params)
+        clip = utility_clip(float(base.mean()))
+
+        def utility(params: np.ndarray) -> np.ndarray:
+            return np.clip(base - losses(params), -clip, clip)
+
+        n = len(counted)
+        if n == 1:
+            per_example = utility(round_params + mine / n)
+        else:
+            per_example = 0.5 * utility(round_params + mine / n) + 0.5 * (
+                utility(round_params + (mine + others) / n) - utility(round_params + others / n))
+        value, std_err = (float(v[0]) for v in trimmed_mean_and_stderr(per_example[None, :]))
+        found = len(differences)
+        for name, recomputed in (("value", value), ("stdErr", std_err)):
+            theirs = float(line.get(name, 0.0))
+            if abs(recomputed - theirs) > RELATIVE_TOLERANCE * max(abs(recomputed), abs(theirs), clip):
+                differences.append(f"your {'value' if name == 'value' else 'standard error'}: the report says "
+                                   f"{theirs!r}, recomputed {recomputed!r} (a round of {n} counted "
+                                   f"update{'s' if n > 1 else ''}, so your wallet can)")
+        result.numbers.update(value=value, stdErr=std_err)
+        if len(differences) == found:
+            result.checked.append(f"your value and standard error recomputed (a round of {n} counted "
+                                  f"update{'s' if n > 1 else ''})")
 
     @staticmethod
     def _check_pay_factor(line: dict[str, Any], kept: np.ndarray, reference: np.ndarray,
