@@ -288,9 +288,10 @@ def cmd_post(args: argparse.Namespace) -> int:
               f"in escrow), {args.round_seconds} s each; round 0 (1 of {args.rounds}) is open.\n"
               f"spec {posted.spec_hash} at {posted.spec_uri}", file=sys.stderr)
         if not posted.spec.inbox_url:
-            print("note: no --inbox-url, so the spec, models and updates are file:// blobs that "
-                  "only data owners on this computer can read; to reach others run "
-                  "`quarry-practitioner serve` and post with --inbox-url http://HOST:PORT",
+            print(f"note: no --inbox-url, so the spec, models and updates are file:// blobs under "
+                  f"{session.home.blob_dir}; a data owner's wallet reads file:// blobs only inside its own "
+                  "home, so only a wallet whose home holds that folder can train on it; to reach "
+                  "other owners run `quarry-practitioner serve` and post with --inbox-url http://HOST:PORT",
                   file=sys.stderr)
         print(posted.bounty_id)
     return 0

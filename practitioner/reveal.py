@@ -43,8 +43,15 @@ def check_revealable(session: Session, bounty_id: int) -> tuple[bytes, str | Non
     if not spec.verifiable:
         raise InvalidInput(f"Bounty {bounty_id} was posted as not verifiable: its validation set stays private.")
     if not client.pot(bounty_id).ended:
+        current = round_text(bounty.current_round, bounty.rounds)
+        if client.now() >= client.round(bounty_id, bounty.current_round).deadline:
+            # closed but not finalised: the bounty ends when its last round is finalised (or expires)
+            raise InvalidInput(
+                f"Bounty {bounty_id} has not ended yet: {current} has closed but is not finalised; run "
+                f"`quarry-practitioner evaluate {bounty_id} {bounty.current_round}` and `finalize "
+                f"{bounty_id} {bounty.current_round}`, then reveal.")
         raise InvalidInput(
-            f"Bounty {bounty_id} has not ended yet ({round_text(bounty.current_round, bounty.rounds)} is "
+            f"Bounty {bounty_id} has not ended yet ({current} is "
             "open); reveal the validation set after its last round closes.")
     record = read_json(directory / "bounty.json")
     try:

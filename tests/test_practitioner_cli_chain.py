@@ -87,6 +87,8 @@ def test_post_signs_with_the_wallets_first_account_and_shows_amounts_in_tokens(m
         f'Posted bounty {bounty_id} "Wine cultivar": 2 round(s) of 2.5 QDT (5 QDT in escrow)')
     assert "round 0 (1 of 2) is open" in captured.err
     assert "note: no --inbox-url, so the spec, models and updates are file:// blobs" in captured.err
+    # an owner's wallet reads file:// blobs only inside its own home: said, not "anyone on this computer"
+    assert "a data owner's wallet reads file:// blobs only inside its own home" in captured.err
 
     # too large an escrow: said in tokens with the symbol, nothing posted or stored
     files = _snapshot(market["home"])
@@ -167,6 +169,11 @@ def _wait_for_deadline(client, bounty_id, seconds=30):
 def test_evaluate_and_finalize_a_round_nobody_submitted_to(market, capsys):
     client, bounty_id = market["client"], market["short"]
     _wait_for_deadline(client, bounty_id)
+    # closed, not finalised: the bounty has not ended, and `reveal` says what to run first
+    assert main(["reveal", str(bounty_id), *market["chain"]]) == 1
+    assert (f"Bounty {bounty_id} has not ended yet: round 0 (1 of 1) has closed but is not finalised; run "
+            f"`quarry-practitioner evaluate {bounty_id} 0` and `finalize {bounty_id} 0`, then reveal.") \
+        in capsys.readouterr().err
     pw = ["--password-file", str(market["base"] / "key-pw")]
     assert main(["evaluate", str(bounty_id), "0", *pw, *market["chain"]]) == 0
     out = capsys.readouterr().out
