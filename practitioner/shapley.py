@@ -49,6 +49,8 @@ from trainer.alignment import (
     ALIGNMENT_FREE_TESTS,
     ALIGNMENT_FULL_Z,  # noqa: F401 - re-exported (the pay factor's constants)
     ALIGNMENT_KEEP_Z,  # noqa: F401 - re-exported
+    REPLAY_REASON,
+    REPLAY_TOLERANCE,
     alignment_pay_factor,
     alignment_threshold,
     cosine,
@@ -63,8 +65,7 @@ log = logging.getLogger(__name__)
 
 EXACT_MAX_PLAYERS = 12
 DENSE_COEFFICIENTS_MAX = 4_000_000  # players x coalitions kept as a dense matrix (GTG)
-# An update within this relative distance of the previous global change is a replay.
-REPLAY_TOLERANCE = 0.1
+# REPLAY_TOLERANCE and REPLAY_REASON (the replay rule) live in trainer.alignment.
 # Copies (docs/PROTOCOL.md, measured with `python -m benchmarks.fairness`):
 # - The same update up to a positive scale and noise at the encoding's precision (exact,
 #   re-randomised and scaled ciphertexts, a few fixed-point steps of noise): cosine above
@@ -657,7 +658,7 @@ def screen_updates(
         if previous_global_delta is not None and delta_norm > 0.0:
             distance = float(np.linalg.norm(update - previous_global_delta))
             if distance <= replay_tolerance * delta_norm:
-                rejected[index] = "replay of the previous round's global change"
+                rejected[index] = REPLAY_REASON
                 continue
         tested.append(index)
     if reference is None or float(np.linalg.norm(reference)) == 0.0:

@@ -531,11 +531,11 @@ def test_crediting_an_owners_update_to_a_later_submission_is_a_mismatch(world):
 def test_a_false_replay_rejection_is_a_mismatch_before_any_reveal(world):
     """A practitioner rejects owner 1's update as a replay of the previous round's global
     change in a bounty's first round, where there was none: the models are public on chain, so
-    the wallet says so at once. The distance rule itself, on constructed vectors, is the
-    practitioner's screen (same tolerance, same words)."""
-    from practitioner.shapley import REPLAY_TOLERANCE as SCREEN_TOLERANCE
+    the wallet says so at once. The distance rule itself, on constructed vectors, agrees with
+    the practitioner's screen (one rule, trainer.alignment's)."""
     from practitioner.shapley import screen_updates
-    from wallet.verify import REPLAY, REPLAY_TOLERANCE, replay_distance
+    from trainer.alignment import REPLAY_REASON as REPLAY
+    from trainer.alignment import REPLAY_TOLERANCE, replay_distance
 
     honest_round(world, world["replayed"], rejected={1: REPLAY})
     cheated = check(world, "replayed", 1)
@@ -543,7 +543,6 @@ def test_a_false_replay_rejection_is_a_mismatch_before_any_reveal(world):
     assert cheated.differences == ["your submission: the report calls your update a replay of the previous "
                                    "round's global change, but the model did not change before this round"]
     assert check(world, "replayed", 0).status == NOT_REVEALED
-    assert REPLAY_TOLERANCE == SCREEN_TOLERANCE
     change = np.array([3.0, 4.0])  # length 5
     assert replay_distance(change + [0.3, 0.4], change) == pytest.approx(0.1)
     assert replay_distance(change, np.zeros(2)) is None and replay_distance(change, np.ones(3)) is None

@@ -25,6 +25,20 @@ ALIGNMENT_FLOOD_LEVEL = 1.0 - NormalDist().cdf(1.5)
 ALIGNMENT_FREE_TESTS = 14
 # The pay factor (Valuation step 4) rises from 0 at ALIGNMENT_KEEP_Z to 1 at this normal score.
 ALIGNMENT_FULL_Z = 4.0
+# The screen's replay rule: an update within REPLAY_TOLERANCE x the previous round's global
+# change of it is rejected with REPLAY_REASON (practitioner.shapley.screen_updates); an owner's
+# wallet checks such a rejection against the two public models (wallet.verify).
+REPLAY_REASON = "replay of the previous round's global change"
+REPLAY_TOLERANCE = 0.1
+
+
+def replay_distance(update: np.ndarray, previous_change: np.ndarray) -> float | None:
+    """|update - previous change| / |previous change| (None when the change is zero or the
+    shapes differ): the screen rejects an update within REPLAY_TOLERANCE as a replay."""
+    norm = float(np.linalg.norm(previous_change)) if update.shape == previous_change.shape else 0.0
+    if norm == 0.0:
+        return None
+    return float(np.linalg.norm(update - previous_change)) / norm
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -132,18 +132,6 @@ def refute_rejection(client: BountyClient, account: str, reason: str, bounty_id:
 
 
 NOT_ALIGNED = "update not aligned with the validation data"  # practitioner.shapley's reason
-# practitioner.shapley's replay rule (a test keeps the two equal)
-REPLAY = "replay of the previous round's global change"
-REPLAY_TOLERANCE = 0.1
-
-
-def replay_distance(update: np.ndarray, previous_change: np.ndarray) -> float | None:
-    """|update - previous change| / |previous change| (None when the change is zero or the
-    shapes differ): the screen rejects an update within REPLAY_TOLERANCE as a replay."""
-    norm = float(np.linalg.norm(previous_change)) if update.shape == previous_change.shape else 0.0
-    if norm == 0.0:
-        return None
-    return float(np.linalg.norm(update - previous_change)) / norm
 
 
 def refute_screening(reason: str, spec: Any, round_params: np.ndarray, x: np.ndarray, y: np.ndarray,
@@ -496,7 +484,9 @@ class _Checker:
         two public models on chain (the round's and the one before): there was none in a first
         round (or when the model did not change), and a kept update further from it than the
         screen's tolerance is no replay. Readable before any reveal."""
-        if not reason.startswith(REPLAY):
+        from trainer.alignment import REPLAY_REASON, REPLAY_TOLERANCE, replay_distance
+
+        if not reason.startswith(REPLAY_REASON):
             return ""
         kept = kept_update_for(self.client, self.account, bounty_id, round_index, blob_hash)
         if kept is None:
