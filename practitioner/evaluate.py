@@ -17,6 +17,7 @@ import numpy as np
 from eth_hash.auto import keccak
 from phe import paillier
 
+from common.atomic import atomic_write_bytes
 from practitioner.chain import ROUND_OPEN, RoundInfo
 from practitioner.decode import (
     FetchedSubmission,
@@ -28,10 +29,19 @@ from practitioner.invitations import admits, invited_addresses, not_invited_reas
 from practitioner.report import MAX_REPORT_BYTES, parse_report, report_bytes, report_of_valuation
 from practitioner.session import Session
 from practitioner.state import load_validation, local_blob_path, read_json, write_json
-from practitioner.valuation import bounty_credits, encoding_slack, value_round
+from practitioner.valuation import (
+    DecodedSubmission,
+    Valuation,
+    bounty_credits,
+    encoding_slack,
+    value_round,
+)
 from trainer.alignment import round_along_bound
+from trainer.copy_proof import OpenedBlob, copy_proof_bytes, copy_proof_token, open_blob
+from trainer.encoding import EncodingParams
 from trainer.models import model_from_bytes, model_from_spec, model_to_bytes
-from trainer.spec import BountySpec
+from trainer.spec import COPY_PROOF_RULES, BountySpec
+from trainer.update_blob import parse_blob
 from wallet.bounties import Bounty
 from wallet.errors import InvalidInput, NotFound, QuarryError
 from wallet.history import round_text
@@ -191,6 +201,8 @@ def evaluate_round(
         game_scorer=None if cluster is None else cluster.game_scorer(scorer, seed=seed),
         along_bound=round_along_bound(spec, global_params, x_val, y_val, reference),
     )
+    if spec.valuation_rules >= COPY_PROOF_RULES:
+        write_copy_proofs(session, spec, bounty_id, round_index, private_key, valuation, fetched, decoded)
     model = model_from_spec(spec)
     model.set_params(valuation.next_params)
     next_hash, next_uri = session.publish(model_to_bytes(model), spec.inbox_url)
@@ -235,6 +247,41 @@ def evaluate_round(
         valuation.accuracy_before, valuation.accuracy_after,
     )
     return RoundEvaluation(bounty_id, round_index, record, report)
+
+
+def write_copy_proofs(session: Session, spec: BountySpec, bounty_id: int, round_index: int,
+                      private_key: paillier.PaillierPrivateKey, valuation: Valuation,
+                      fetched: list[FetchedSubmission], decoded: list[DecodedSubmission]) -> int:
+    """For every update the valuation counts as a copy, its copy proof (trainer.copy_proof):
+    the blobs on its chain of copy links to the credited original, opened, stored under the
+    token only that owner (and whoever holds its update) can name. Returns how many."""
+    encoding = EncodingParams.from_spec(spec)
+    blobs = {item.address.lower(): item for item in fetched}
+    updates = {sub.address.lower(): sub.update for sub in decoded}
+    opened: dict[str, OpenedBlob] = {}
+
+    def open_step(address: str) -> OpenedBlob:
+        if address.lower() not in opened:
+            item = blobs[address.lower()]
+            blob = parse_blob(item.data, spec.public_key(), spec.max_blob_bytes, encoding)  # type: ignore[arg-type]
+            plaintexts, nonces = open_blob(private_key, blob)
+            opened[address.lower()] = OpenedBlob(item.address, item.blob_hash, item.data, plaintexts, nonces)  # type: ignore[arg-type]
+        return opened[address.lower()]
+
+    written = 0
+    for line in valuation.contributors:
+        if line.copy_of is None:
+            continue
+        path = [open_step(address) for address in valuation.copy_paths[line.address]]
+        token = copy_proof_token(bounty_id, round_index, line.address, updates[line.address.lower()], encoding)  # type: ignore[arg-type]
+        data = copy_proof_bytes(bounty_id, round_index, line.address, line.copy_of, path)
+        directory = session.home.copy_proof_dir
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write_bytes(directory / token, data, mode=0o600)
+        written += 1
+    if written:
+        log.info("bounty %d round %d: %d copy proof(s) written", bounty_id, round_index + 1, written)
+    return written
 
 
 def earlier_reports(session: Session, bounty_id: int, round_index: int) -> list[dict[str, Any]]:

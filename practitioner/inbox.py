@@ -50,6 +50,7 @@ MAX_RELAY_BODY = 16 * 1024
 DEFAULT_RATE = 2.0  # requests per second refilled per client
 DEFAULT_BURST = 60
 _BLOB_PATH = re.compile(r"^/blobs/(0x[0-9a-f]{64})$")
+_PROOF_PATH = re.compile(r"^/copy-proofs/(0x[0-9a-f]{64})$")
 RELAY_FIELDS = ("bountyId", "round", "blobHash", "uri", "contributor", "deadline", "signature")
 INVITATION_FIELDS = ("bountyId", "code", "contributor")
 
@@ -108,6 +109,12 @@ def blob_path(directory: Path, blob_hash: str) -> Path:
     return directory / blob_hash.lower()
 
 
+def read_copy_proof(directory: Path, token: str) -> bytes:
+    """A copy proof by its token (0x + 64 hex, matched by the path's pattern); FileNotFoundError
+    when there is none."""
+    return (directory / token.lower()).read_bytes()
+
+
 class _TokenBuckets:
     """Per-client token bucket: `burst` requests at once, refilled at `rate` per second."""
 
@@ -155,6 +162,8 @@ class InboxAddress:
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.upload_dir = Path(upload_dir) if upload_dir is not None else self.blob_dir.parent / "uploads"
         self.upload_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # copy proofs, by token (PractitionerHome.copy_proof_dir: next to blobs/)
+        self.proof_dir = self.blob_dir.parent / "copy-proofs"
         self.admit = admit
         self.max_blob_bytes = max_blob_bytes
         self.buckets = _TokenBuckets(rate, burst)
@@ -275,6 +284,17 @@ class _InboxHandler(BaseHTTPRequestHandler):
         return match.group(1)
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        proof = _PROOF_PATH.match(self.path.lower())
+        if proof:
+            if self._rate_limited():
+                return
+            try:
+                data = read_copy_proof(self.server.proof_dir, proof.group(1))
+            except FileNotFoundError:
+                self._error(HTTPStatus.NOT_FOUND, "no such copy proof")
+                return
+            self._send(HTTPStatus.OK, data, "application/json")
+            return
         requested = self._blob_request()
         if requested is None:
             return

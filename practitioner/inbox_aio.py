@@ -31,6 +31,7 @@ from eth_hash.auto import keccak
 from common.atomic import atomic_write_bytes
 from practitioner.inbox import (
     _BLOB_PATH,
+    _PROOF_PATH,
     CONTRIBUTOR_HEADER,
     DEFAULT_BURST,
     DEFAULT_MAX_BLOB_BYTES,
@@ -43,6 +44,7 @@ from practitioner.inbox import (
     Relay,
     answer_post,
     blob_path,
+    read_copy_proof,
 )
 from wallet.errors import QuarryError
 
@@ -161,6 +163,13 @@ class AioInboxServer(InboxAddress):
             return self._error(HTTPStatus.TOO_MANY_REQUESTS, "too many requests; slow down")
         if request.method == "POST":
             return await self._post(request)
+        proof = _PROOF_PATH.match(request.raw_path.lower())
+        if proof and request.method == "GET":
+            try:
+                data = await self._blocking(read_copy_proof, self.proof_dir, proof.group(1))
+            except FileNotFoundError:
+                return self._error(HTTPStatus.NOT_FOUND, "no such copy proof")
+            return web.Response(status=HTTPStatus.OK, body=data, content_type="application/json")
         # the raw path, as the old server matched it (no normalisation of ../)
         match = _BLOB_PATH.match(request.raw_path.lower())
         if not match:

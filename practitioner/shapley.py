@@ -59,6 +59,12 @@ from trainer.alignment import (
     regularized_incomplete_beta,  # noqa: F401 - here since before trainer.alignment
     tail_pay_factor,
 )
+from trainer.copy_proof import (  # noqa: F401 - re-exported
+    COPY_COSINE,
+    COPY_EXACT_COSINE,
+    COPY_NOISE_MIN_PARAMS,
+    COPY_RESIDUAL_COSINE,
+)
 from trainer.estimates import TRIM_COUNT, trimmed_count, trimmed_mean_and_stderr  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
@@ -80,10 +86,7 @@ DENSE_COEFFICIENTS_MAX = 4_000_000  # players x coalitions kept as a dense matri
 #   parameters (digits) honest owners stayed below 0.91 / 0.49.
 # The same rows retrained with another seed and row order reach only cosine 0.90 / residual
 # 0.82, inside the honest range: that sybil is not caught (PROTOCOL.md).
-COPY_EXACT_COSINE = 1.0 - 1e-6
-COPY_COSINE = 0.995
-COPY_RESIDUAL_COSINE = 0.8
-COPY_NOISE_MIN_PARAMS = 100
+# (the thresholds live in trainer.copy_proof: an owner's wallet checks a copy claim by them)
 # The lower confidence bound: value - Z * standard error (one-sided ~98 %).
 CONFIDENCE_Z = 2.0
 # TRIM_COUNT (2: values are trimmed means) lives in trainer.estimates with the estimate itself.
@@ -715,6 +718,7 @@ def copy_groups(
     min_residual_cosine: float = COPY_RESIDUAL_COSINE,
     exact_cosine: float = COPY_EXACT_COSINE,
     noise_min_params: int = COPY_NOISE_MIN_PARAMS,
+    links: list[tuple[int, int]] | None = None,
 ) -> list[list[int]]:
     """Groups of indexes into `updates` that copy each other (single linkage), each group
     sorted by `order` (on-chain submission index, then address) so its first member is the
@@ -722,7 +726,8 @@ def copy_groups(
     by their earliest member. A pair is a copy when its cosine is above `exact_cosine`, or,
     for models of at least `noise_min_params` parameters, above `min_cosine` with residual
     cosine above `min_residual_cosine`. The cosines come from one Gram matrix and only pairs
-    above the lower threshold are visited, so thousands of updates take seconds."""
+    above the lower threshold are visited, so thousands of updates take seconds. `links`, when
+    given, receives every pair found to be copies (the edges a copy proof walks)."""
     count = len(updates)
     if count == 0:
         return []
@@ -738,6 +743,8 @@ def copy_groups(
     for a, b in zip(rows.tolist(), cols.tolist(), strict=True):
         if cosines[a, b] > exact_cosine:
             linkage.join(a, b)
+            if links is not None:
+                links.append((a, b))
             continue
         if not (noisy_copies and similar[a, b]):
             continue
@@ -748,4 +755,32 @@ def copy_groups(
         others_mean = matrix[keep].mean(axis=0) if keep.any() else None
         if residual_cosine(matrix[a], matrix[b], reference, others_mean) > min_residual_cosine:
             linkage.join(a, b)
+            if links is not None:
+                links.append((a, b))
     return linkage.ordered_groups(order)
+
+
+def copy_path(start: int, goal: int, links: Sequence[tuple[int, int]]) -> list[int]:
+    """The shortest chain of copy links from `start` to `goal` (both included; breadth-first,
+    ties by the lower index): what a copy proof opens, since single linkage can join two
+    updates that are copies only through others."""
+    neighbours: dict[int, list[int]] = {}
+    for a, b in links:
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    came_from = {start: start}
+    frontier = [start]
+    while frontier and goal not in came_from:
+        following = []
+        for node in frontier:
+            for other in sorted(neighbours.get(node, ())):
+                if other not in came_from:
+                    came_from[other] = node
+                    following.append(other)
+        frontier = following
+    if goal not in came_from:
+        raise ValueError(f"{start} and {goal} are not linked as copies")
+    path = [goal]
+    while path[-1] != start:
+        path.append(came_from[path[-1]])
+    return path[::-1]

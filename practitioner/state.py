@@ -57,6 +57,12 @@ class PractitionerHome:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return path
 
+    @property
+    def copy_proof_dir(self) -> Path:
+        """Copy proofs (trainer.copy_proof), each named by its token: the inbox serves them at
+        /copy-proofs/<token> to whoever can name one (the copied owner)."""
+        return self.root / "copy-proofs"
+
     def bounty_dir(self, chain_id: int, board: str, bounty_id: int) -> Path:
         return self.root / "bounties" / f"{chain_id}-{board.lower()}-{bounty_id}"
 

@@ -56,6 +56,7 @@ from practitioner.shapley import (
     ShapleyResult,
     alignment_pay_factors,
     copy_groups,
+    copy_path,
     cosine,
     null_pay_factors,
     one_example_bound,
@@ -117,6 +118,9 @@ class Valuation:
     pay_factors: tuple[float, ...] = field(default=(), repr=False)
     # the round's bound along the reference (None: no bound; each line says its scale)
     along_bound: float | None = None
+    # each copy's chain of copy links to its credited original (the addresses after it, the
+    # original last): the blobs its copy proof opens (trainer.copy_proof)
+    copy_paths: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     @property
     def payouts(self) -> list[tuple[str, int]]:
@@ -240,14 +244,18 @@ def value_round(
         (ordered[i].order if ordered[i].order is not None else math.inf, ordered[i].address.lower())
         for i in kept
     ]
-    groups = copy_groups([updates[i] for i in kept], on_chain, reference)  # type: ignore[misc]
+    links: list[tuple[int, int]] = []
+    groups = copy_groups([updates[i] for i in kept], on_chain, reference, links=links)  # type: ignore[misc]
     copy_of: dict[int, int] = {}  # index in ordered -> index of the credited original
+    copy_paths: dict[str, tuple[str, ...]] = {}  # a copy's address -> the links to its original
     originals: list[int] = []
     for group in groups:
         first = kept[group[0]]
         originals.append(first)
         for member in group[1:]:
             copy_of[kept[member]] = first
+            steps = copy_path(member, group[0], links)[1:]
+            copy_paths[ordered[kept[member]].address] = tuple(ordered[kept[k]].address for k in steps)
     # the game's player order: by the update's bytes (then address), so which member of a
     # group of identical copies is credited changes no sum's order, not even its rounding
     originals.sort(key=lambda i: (updates[i].tobytes(), ordered[i].address.lower()))  # type: ignore[union-attr]
@@ -368,4 +376,5 @@ def value_round(
         utility_clip=clip,
         pay_factors=() if factors is None else tuple(float(f) for f in factors),
         along_bound=along_bound if reference is not None else None,
+        copy_paths=copy_paths,
     )

@@ -135,6 +135,8 @@ def test_bounty_detail_shows_verifiability_and_track_record(qtbot, app_on_market
     older, loose = valuation_rules_text({key: v for key, v in details.spec.items() if key != "valuation_rules"})
     assert loose and older.startswith("posted before the checked rules") and "your pay factor" in older
     assert valuation_rules_text({"valuation_rules": True})[1]  # not a number of rules
+    assert "a proof of any copy claim" in valuation_rules_text({"valuation_rules": 2})[0]
+    assert "in order only" in valuation_rules_text({"valuation_rules": 1})[0]
     page = BountiesPage(ctx)
     shown_page(qtbot, page, (1280, 700), rows=4)
     column = [c.title for c in page.model.columns].index("Verifiable")

@@ -60,8 +60,9 @@ Field reference (all required unless marked optional):
     valuation_rules         optional int >= 1 (VALUATION_RULES; omitted when absent): the
                             bounty's reports follow the rules an owner's wallet checks (every
                             report carries `alongBound`, amounts by the exact pay rule, pay
-                            factors, copies and rejections as the protocol gives them); `post`
-                            sets it, and a report that breaks them is a Mismatch
+                            factors, copies and rejections as the protocol gives them; from
+                            2, a copy proof for every copy claim); `post` sets it, and a
+                            report that breaks them is a Mismatch
     invitation_signer       optional, 0x address (EIP-55): the bounty is by invitation; only
                             submissions from addresses holding an Invitation this key signed
                             are valued (wallet.invitations)
@@ -127,8 +128,11 @@ SPEC_VERSION = 1
 # The valuation rules an owner's wallet checks (docs/PROTOCOL.md, "Verification"): 1 = every
 # report carries `alongBound`, amounts follow `round_amounts` of its lines, pay factors follow
 # the owner's direction, lines are exactly the round's submitters, copies name an earlier
-# one, rejections give the protocol's reasons. A wallet refuses a spec of a later version.
-VALUATION_RULES = 1
+# one, rejections give the protocol's reasons; 2 = also a copy proof for every copy claim,
+# served to the owner it counts as a copy (trainer.copy_proof). A wallet refuses a spec of a
+# later version.
+VALUATION_RULES = 2
+COPY_PROOF_RULES = 2
 TASKS = ("binary_classification", "multiclass_classification")
 METRICS = ("log_loss", "accuracy")
 MAX_SPEC_BYTES = 1_000_000

@@ -214,6 +214,17 @@ def fetch_blob(uri: str, expected_hash: str, max_bytes: int = DEFAULT_MAX_BYTES,
     return data
 
 
+def fetch_copy_proof(inbox_url: str, token: str, max_bytes: int,
+                     timeout: float = FETCH_TIMEOUT_SECONDS) -> bytes:
+    """The copy proof an inbox serves under `token` (trainer.copy_proof; no hash on chain
+    names it: the proof is checked by what it opens). NotFound on 404, NetworkError when the
+    inbox cannot be reached."""
+    if not inbox_url.startswith(("http://", "https://")) or not re.fullmatch(r"0x[0-9a-f]{64}", token):
+        raise InvalidInput(f"No copy proof can be fetched from {inbox_url!r}.")
+    data, _digest = _read_http(f"{inbox_url.rstrip('/')}/copy-proofs/{token}", max_bytes, timeout)
+    return data
+
+
 CONTRIBUTOR_HEADER = "X-Quarry-Contributor"
 
 

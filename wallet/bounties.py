@@ -198,8 +198,11 @@ def valuation_rules_text(spec: dict[str, Any] | None) -> tuple[str, bool]:
     the older, looser ones), from its verified spec's `valuation_rules` (trainer.spec)."""
     rules = (spec or {}).get("valuation_rules")
     if isinstance(rules, int) and not isinstance(rules, bool) and rules >= 1:
+        copies = ("a proof of any copy claim against your update" if rules >= 2 else
+                  "copies (in order only: posted before copy proofs, a claim that your update is a "
+                  "copy is the practitioner's word)")
         return ("checked: your wallet holds every round report to the protocol's rules (amounts by the "
-                "pay rule, the round's submitters, copies, rejection reasons, the bound along the "
+                f"pay rule, the round's submitters, {copies}, rejection reasons, the bound along the "
                 "reference, and your own pay factor once the validation set is revealed)"), False
     return ("posted before the checked rules: your wallet checks its payouts against the chain, its "
             "models and your scores, but not that the amounts follow from the report's values, nor "

@@ -42,9 +42,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trainer.errors import TrainerError
-from wallet.blob_store import fetch_blob
+from wallet.blob_store import fetch_blob, fetch_copy_proof
 from wallet.board_log import round_payouts, sync_board_log
-from wallet.errors import InvalidInput, QuarryError
+from wallet.errors import InvalidInput, NotFound, QuarryError
 from wallet.history import round_text
 from wallet.kept_updates import kept_update_for, upload_receipt
 from wallet.round_report import (
@@ -272,6 +272,8 @@ class _Checker:
         result.unpaid = unpaid_reason(report, self.account)
         differences = self._check_payouts(report, bounty, info, store, network, result)
         differences += self._check_rules(report, bounty, round_index, result)
+        copy_differences, copy_unchecked = self._check_copy_claim(report, bounty, round_index, result)
+        differences += copy_differences
         if "credits" in report or bounty.is_closing_round(round_index):
             differences += self._check_credits(report, bounty, result, round_index)
         elif latest:
@@ -291,6 +293,8 @@ class _Checker:
                 result.checked.append("next model = the next round's model on chain")
         if differences:
             return self._mismatch(result, differences)
+        if copy_unchecked:
+            return self._unverifiable(result, copy_unchecked)
         # (c) the scores, once the validation set is revealed
         try:
             spec = self.spec(bounty_id)
@@ -414,6 +418,67 @@ class _Checker:
             result.checked.append("the report keeps the rules its spec committed it to: amounts by the pay "
                                   "rule, the reward, the bound, the round's submitters, copies, reasons")
         return differences
+
+    def _check_copy_claim(self, report: dict[str, Any], bounty: Bounty, round_index: int,
+                          result: RoundCheck) -> tuple[list[str], str]:
+        """(differences, why it cannot be checked now) for a report that counts this owner's
+        update as a copy, in a bounty whose spec commits its copy claims to copy proofs
+        (`valuation_rules` >= 2, trainer.copy_proof): the practitioner's inbox must serve the
+        proof under the token this owner's kept update gives, and the proof must open blobs
+        submitted to this round whose updates link this one to the credited original."""
+        from trainer.copy_proof import (
+            MAX_PROOF_BYTES,
+            CopyProofError,
+            check_copy_proof,
+            copy_proof_token,
+        )
+        from trainer.encoding import EncodingParams
+        from trainer.spec import COPY_PROOF_RULES
+
+        mine = report_line(report, self.account)
+        if mine is None or mine.get("copyOf") is None or report.get("version", 1) < 2:
+            return [], ""
+        try:
+            spec = self.spec(bounty.id)
+        except (QuarryError, TrainerError):  # said later: the scores cannot be checked
+            return [], ""
+        if spec.valuation_rules < COPY_PROOF_RULES:
+            return [], ""
+        copy_of = str(mine["copyOf"])
+        claim = f"The report counts your update as a copy of {copy_of} and pays it nothing"
+        kept = kept_update_for(self.client, self.account, bounty.id, round_index, result.blob_hash)
+        if kept is None:
+            return [], f"{claim}; this computer does not keep the update it sent, so the claim cannot be checked."
+        if not spec.inbox_url:
+            return [], f"{claim}; the bounty has no inbox to serve the claim's copy proof from."
+        encoding = EncodingParams.from_spec(spec)
+        token = copy_proof_token(bounty.id, round_index, self.account, kept, encoding)
+        try:
+            data = fetch_copy_proof(spec.inbox_url, token, MAX_PROOF_BYTES)
+        except NotFound:
+            return [f"your submission: the report counts it as a copy of {copy_of}, and the "
+                    "practitioner's inbox serves no copy proof of that (the spec commits every copy "
+                    "claim to one)"], ""
+        except QuarryError as exc:
+            return [], f"{claim}; its copy proof cannot be fetched now: {exc}"
+
+        def submitted(address: str) -> str | None:
+            found = self.client.submission(bounty.id, round_index, address)
+            return None if found is None else str(found["blob_hash"])
+
+        try:
+            wrong = check_copy_proof(
+                data, bounty_id=bounty.id, round_index=round_index, address=self.account,
+                copy_of=copy_of, kept=kept, public_key=spec.public_key(), encoding=encoding,
+                submitted_hash=submitted, max_blob_bytes=spec.max_blob_bytes)
+        except CopyProofError as exc:
+            wrong = [f"the proof cannot be read ({exc})"]
+        if wrong:
+            return [f"your submission: the report counts it as a copy of {copy_of}, and the copy proof "
+                    f"does not hold: {wrong[0]}"], ""
+        result.checked.append(f"your update is a copy of {copy_of}: the copy proof opens the blobs that "
+                              "link it to that submission")
+        return [], ""
 
     def report(self, info: dict[str, Any]) -> dict[str, Any]:
         """A finalised round's report (hash-checked, parsed), fetched once per checker."""

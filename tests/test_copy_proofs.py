@@ -1,0 +1,278 @@
+"""Copy proofs (trainer/copy_proof.py, Valuation step 2): a report that counts an owner's update
+as a copy must come with a proof, served by the practitioner's inbox to that owner only, that
+opens the blobs linking it to the credited original. On a real EVM with real Paillier blobs
+uploaded to a real inbox on 127.0.0.1: the practitioner's own evaluation proves a real copy;
+a practitioner crediting an honest owner's update to another address is caught by that owner
+before any reveal, whether it serves no proof, a proof of updates that are no copies, or
+plaintexts that are not its blobs' decryption."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from phe import paillier
+
+from practitioner.inbox import InboxServer
+from practitioner.inbox_aio import AioInboxServer
+from practitioner.post import post_bounty, read_spec_file
+from practitioner.shapley import copy_groups, copy_path
+from tests.chain_fixtures import TOKEN_UNIT, funded_signer
+from tests.practitioner_fixtures import practitioner_on_market
+from tests.verify_fixtures import DEMO, REWARD, honest_round, load_spec
+from trainer.copy_proof import (
+    COPY_EXACT_COSINE,
+    OpenedBlob,
+    check_copy_proof,
+    copy_proof_bytes,
+    copy_proof_token,
+    decryption_nonce,
+    is_copy_link,
+    open_blob,
+    opens,
+)
+from trainer.encoding import EncodingParams
+from trainer.update_blob import parse_blob
+from wallet.bounties import BountyClient
+from wallet.contribute import ContributeOptions, contribute
+from wallet.kept_updates import kept_update_for
+from wallet.store import Store
+from wallet.verify import MISMATCH, NOT_REVEALED, NOT_VERIFIABLE, verify_rewards
+
+# owner 2 sends owner 0's file from its own wallet, without noise: the same update, another blob
+FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv", "breast_cancer_owner_a.csv"]
+SCENARIOS = ("evaluated", "unproved", "unlinked", "misopened", "no_inbox")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    market, session, private_key = practitioner_on_market(tmp_path_factory.mktemp("practitioner"))
+    market.mint(session.signer.address, 100 * TOKEN_UNIT)
+    inbox = InboxServer(session.home.blob_dir, rate=1000.0, burst=1000).start()  # every check reads every round
+    bounties = {}
+    for name in SCENARIOS:
+        session.inbox_url = "" if name == "no_inbox" else inbox.url
+        bounties[name] = post_bounty(
+            session, DEMO / "breast_cancer_spec.json", raw_spec=read_spec_file(DEMO / "breast_cancer_spec.json"),
+            validation_files=[str(DEMO / "breast_cancer_validation.csv")], reward_per_round=REWARD,
+            rounds=2, round_seconds=600).bounty_id
+    session.inbox_url = inbox.url
+    home = tmp_path_factory.mktemp("owner")
+    store = Store(home)
+    client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "test", file_roots=None)
+    owners = [funded_signer(market.chain) for _ in FILES]
+    for bounty_id in bounties.values():
+        for owner, name in zip(owners, FILES, strict=True):
+            contribute(client, owner, bounty_id, [DEMO / name], ContributeOptions(privacy="none"),
+                       file_roots=[session.home.root], blob_dir=home / "blobs")
+    market.chain.advance(601)
+    yield {"market": market, "session": session, "key": private_key, "owners": owners, "client": client,
+           "inbox": inbox, **bounties}
+    inbox.stop()
+    store.close()
+
+
+def check(world, scenario, owner):
+    results = verify_rewards(world["client"], world["owners"][owner].address)
+    (result,) = [r for r in results if r.bounty_id == world[scenario]]
+    return result
+
+
+def submission(world, scenario, owner):
+    """(blob bytes, blob hash, parsed blob) of an owner's submission to round 0."""
+    session = world["session"]
+    spec = load_spec(session, world[scenario])
+    found = world["client"].submission(world[scenario], 0, world["owners"][owner].address)
+    data = session.blob(found["blob_hash"], found["uri"])
+    return data, found["blob_hash"], parse_blob(data, spec.public_key())
+
+
+def kept(world, scenario, owner):
+    found = world["client"].submission(world[scenario], 0, world["owners"][owner].address)
+    return kept_update_for(world["client"], world["owners"][owner].address, world[scenario], 0, found["blob_hash"])
+
+
+def write_proof(world, scenario, copier, data):
+    """Serve `data` as the copy proof of `copier`'s update (the token its wallet will ask for)."""
+    spec = load_spec(world["session"], world[scenario])
+    token = copy_proof_token(world[scenario], 0, world["owners"][copier].address, kept(world, scenario, copier),
+                             EncodingParams.from_spec(spec))
+    directory = world["session"].home.copy_proof_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / token).write_bytes(data)
+    return token
+
+
+# -- Paillier openings against phe's own encryption -------------------------------------------
+
+
+def test_a_nonce_opens_phes_ciphertext_and_nothing_else():
+    public_key, private_key = paillier.generate_paillier_keypair(n_length=512)
+    for plaintext in (0, 1, 12345, public_key.n - 1):
+        ciphertext = public_key.raw_encrypt(plaintext)  # phe's own (1 + m n) r^n mod n^2
+        nonce = decryption_nonce(private_key, ciphertext)
+        assert opens(public_key.n, ciphertext, plaintext, nonce)
+        assert not opens(public_key.n, ciphertext, (plaintext + 1) % public_key.n, nonce)
+        assert not opens(public_key.n, ciphertext, plaintext, nonce + 1)
+    # an opening of another ciphertext of the same plaintext does not open this one
+    one, other = public_key.raw_encrypt(7), public_key.raw_encrypt(7)
+    assert not opens(public_key.n, one, 7, decryption_nonce(private_key, other))
+
+
+def test_the_token_needs_the_owners_exact_update_and_address():
+    encoding = EncodingParams(precision_bits=8, clip=2.0, max_contributors=100, key_bits=512)
+    update = np.array([0.5, -0.25, 1.0])
+    token = copy_proof_token(3, 1, "0x" + "11" * 20, update, encoding)
+    assert token == copy_proof_token(3, 1, "0x" + "11" * 20, update.copy(), encoding)
+    assert token != copy_proof_token(3, 1, "0x" + "22" * 20, update, encoding)
+    assert token != copy_proof_token(3, 0, "0x" + "11" * 20, update, encoding)
+    assert token != copy_proof_token(3, 1, "0x" + "11" * 20, update + np.array([2.0**-8, 0, 0]), encoding)
+
+
+def test_copy_links_follow_the_protocols_cosines():
+    rng = np.random.default_rng(0)
+    small = rng.normal(size=30)
+    assert is_copy_link(small, 3.0 * small)  # a scaled copy
+    assert not is_copy_link(small, -small)
+    near = small + 1e-2 * np.linalg.norm(small) / np.sqrt(30) * rng.normal(size=30)  # ~1 % noise
+    assert not is_copy_link(small, near)  # under 100 parameters only the exact rule links
+    big = rng.normal(size=200)
+    noisy = big + 0.05 * np.linalg.norm(big) / np.sqrt(200) * rng.normal(size=200)
+    assert is_copy_link(big, noisy)  # from 100 parameters, cosine > 0.995 may be a copy
+    assert not is_copy_link(big, rng.normal(size=200))
+
+
+def test_a_copy_joined_through_another_gets_the_whole_path():
+    """Single linkage can join a and c only through b: the proof must open b too."""
+    a = np.zeros(20)
+    a[0] = 1.0
+    turn = np.arccos(COPY_EXACT_COSINE) * 0.8  # each step a copy, two steps not
+    b = np.cos(turn) * a + np.sin(turn) * np.eye(20)[1]
+    c = np.cos(2 * turn) * a + np.sin(2 * turn) * np.eye(20)[1]
+    assert is_copy_link(a, b) and is_copy_link(b, c) and not is_copy_link(a, c)
+    links: list[tuple[int, int]] = []
+    groups = copy_groups([a, b, c], [(0, "a"), (1, "b"), (2, "c")], links=links)
+    assert groups == [[0, 1, 2]]
+    assert copy_path(2, 0, links) == [2, 1, 0] and copy_path(1, 0, links) == [1, 0]
+
+
+# -- the inbox serves a proof by its token, and nothing else by it ---------------------------
+
+
+@pytest.mark.parametrize("server_class", [InboxServer, AioInboxServer])
+def test_the_inbox_serves_a_copy_proof_only_under_its_token(tmp_path, server_class):
+    server = server_class(tmp_path / "blobs").start()
+    try:
+        token = "0x" + "ab" * 32
+        (tmp_path / "copy-proofs").mkdir()
+        (tmp_path / "copy-proofs" / token).write_bytes(b'{"kind":"quarry-copy-proof"}')
+        with urllib.request.urlopen(f"{server.url}/copy-proofs/{token}") as answer:
+            assert answer.status == 200 and answer.read() == b'{"kind":"quarry-copy-proof"}'
+        for path in (f"/copy-proofs/0x{'cd' * 32}", f"/blobs/{token}", "/copy-proofs/../blobs"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(f"{server.url}{path}")
+            assert refused.value.code == 404
+    finally:
+        server.stop()
+
+
+# -- on chain --------------------------------------------------------------------------------
+
+
+def test_the_practitioners_own_evaluation_proves_a_real_copy(world):
+    """Owner 2 sent owner 0's rows again from another wallet: the evaluation counts it as a copy
+    of owner 0 (who submitted first) and writes its proof; owner 2's wallet checks it before
+    any reveal, and the other owners have nothing to check."""
+    from practitioner.evaluate import evaluate_round
+    from practitioner.finalize import finalize_round
+
+    owners = world["owners"]
+    evaluation = evaluate_round(world["session"], world["evaluated"], 0, world["key"])
+    finalize_round(world["session"], world["evaluated"], 0)
+    (line,) = [c for c in evaluation.report["contributors"] if c["copyOf"] is not None]
+    assert line["address"] == owners[2].address and line["copyOf"] == owners[0].address
+    assert len(list(world["session"].home.copy_proof_dir.iterdir())) == 1
+    copier = check(world, "evaluated", 2)
+    assert copier.status == NOT_REVEALED, copier.differences or copier.detail
+    assert any("copy proof opens the blobs" in c for c in copier.checked)
+    for owner in (0, 1):
+        result = check(world, "evaluated", owner)
+        assert result.status == NOT_REVEALED and not any("copy proof" in c for c in result.checked)
+
+
+def test_a_copy_claim_without_a_proof_is_a_mismatch(world):
+    """The practitioner credits honest owner 1's update to owner 0 (say its own address, which
+    submitted first) and serves no proof: owner 1 sees it at once."""
+    owners = world["owners"]
+    honest_round(world, world["unproved"], copies={1: 0, 2: 0})
+    result = check(world, "unproved", 1)
+    assert result.status == MISMATCH
+    assert result.differences == [
+        f"your submission: the report counts it as a copy of {owners[0].address}, and the practitioner's "
+        "inbox serves no copy proof of that (the spec commits every copy claim to one)"]
+
+
+def test_a_proof_of_updates_that_are_no_copies_is_a_mismatch(world):
+    """The practitioner opens owner 0's blob honestly as the proof that owner 1 copied it: the
+    decryption holds, but owner 1's own update is not a copy of it."""
+    owners = world["owners"]
+    honest_round(world, world["unlinked"], copies={1: 0, 2: 0})
+    data, blob_hash, blob = submission(world, "unlinked", 0)
+    plaintexts, nonces = open_blob(world["key"], blob)
+    write_proof(world, "unlinked", 1, copy_proof_bytes(
+        world["unlinked"], 0, owners[1].address, owners[0].address,
+        [OpenedBlob(owners[0].address, blob_hash, data, plaintexts, nonces)]))
+    result = check(world, "unlinked", 1)
+    assert result.status == MISMATCH
+    (difference,) = result.differences
+    assert difference.startswith(f"your submission: the report counts it as a copy of {owners[0].address}, "
+                                 f"and the copy proof does not hold: your update and {owners[0].address}'s "
+                                 "are no copies: cosine 0.")
+
+
+def test_plaintexts_that_are_not_the_blobs_decryption_are_a_mismatch(world):
+    """To make the claim look true the practitioner pairs owner 0's blob with owner 1's own
+    plaintexts (and owner 0's nonces): the opening fails, whatever the cosine."""
+    owners = world["owners"]
+    honest_round(world, world["misopened"], copies={1: 0, 2: 0})
+    data, blob_hash, _blob = submission(world, "misopened", 0)
+    _ignored, _hash, own_blob = submission(world, "misopened", 1)
+    plaintexts, _ = open_blob(world["key"], own_blob)
+    _, nonces = open_blob(world["key"], _blob)
+    write_proof(world, "misopened", 1, copy_proof_bytes(
+        world["misopened"], 0, owners[1].address, owners[0].address,
+        [OpenedBlob(owners[0].address, blob_hash, data, plaintexts, nonces)]))
+    result = check(world, "misopened", 1)
+    assert result.status == MISMATCH
+    assert result.differences[0].endswith(
+        f"the copy proof does not hold: the proof's plaintexts are not the decryption of {owners[0].address}'s blob")
+    # and the real copy's proof, checked by hand, holds; a proof naming another original does not
+    spec = load_spec(world["session"], world["misopened"])
+    data2, hash2, blob2 = submission(world, "misopened", 0)
+    honest = copy_proof_bytes(world["misopened"], 0, owners[2].address, owners[0].address,
+                              [OpenedBlob(owners[0].address, hash2, data2, *open_blob(world["key"], blob2))])
+
+    def submitted(address):
+        return world["client"].submission(world["misopened"], 0, address)["blob_hash"]
+
+    arguments = dict(bounty_id=world["misopened"], round_index=0, address=owners[2].address,
+                     kept=kept(world, "misopened", 2), public_key=spec.public_key(),
+                     encoding=EncodingParams.from_spec(spec), submitted_hash=submitted)
+    assert check_copy_proof(honest, copy_of=owners[0].address, **arguments) == []
+    assert check_copy_proof(honest, copy_of=owners[1].address, **arguments) == [
+        f"the proof is for {owners[2].address} as a copy of {owners[0].address}"]
+    doc = json.loads(honest)
+    doc["path"][0]["blobHash"] = submitted(owners[1].address)  # another submission's hash for the same blob
+    assert check_copy_proof(json.dumps(doc).encode(), copy_of=owners[0].address, **arguments) == [
+        f"the proof opens a blob {submitted(owners[1].address)} that {owners[0].address} did not submit "
+        "to this round"]
+
+
+def test_a_bounty_without_an_inbox_leaves_a_copy_claim_unverifiable(world):
+    honest_round(world, world["no_inbox"], copies={1: 0, 2: 0})
+    result = check(world, "no_inbox", 1)
+    assert result.status == NOT_VERIFIABLE
+    assert "no inbox to serve the claim's copy proof" in result.detail

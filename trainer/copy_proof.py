@@ -1,0 +1,237 @@
+"""Copy proofs (docs/PROTOCOL.md, Valuation step 2; bounties with `valuation_rules` >= 2).
+
+A report that counts an owner's update as a copy pays it nothing, and before copy proofs
+whether the two updates were copies at all was the practitioner's word: it could credit every
+honest owner to an earlier address of its own. Now the practitioner opens, for the owner it
+counts as a copy and for no one else, the blobs that make the claim: each blob on the path of
+copy links from that owner's update to the credited original, with every ciphertext's
+plaintext and Paillier nonce. A nonce proves a decryption without the private key: a Paillier
+ciphertext is c = (1 + m n) rho^n mod n^2 for exactly one (m, rho), and holding the key's
+factors the practitioner computes rho = c^(n^-1 mod phi(n)) mod n. The owner's wallet checks:
+
+- each blob hashes to that address's submission on chain and parses under the bounty's key
+  and encoding;
+- each (m, rho) opens its ciphertext, so the decoded update is what the practitioner decrypted;
+- its own kept update and the path's first update, and each next pair, are copies by the
+  protocol's rule on cosines (`is_copy_link`): above COPY_EXACT_COSINE, or from
+  COPY_NOISE_MIN_PARAMS parameters above COPY_COSINE (the rule's residual part depends on the
+  round's other updates, which the owner does not see, so it stays the practitioner's word).
+
+Who may read a proof: whoever holds the copied owner's update. The proof is stored under a
+token, keccak256 of a domain tag, the bounty, round, the owner's address and the update's
+fixed-point integers, so the owner's wallet derives it from its kept update and nobody else
+can (`copy_proof_token`). A proof opens another owner's update to the owner claimed to copy
+it; when the claim is true that update is its own, up to noise and scale.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gmpy2
+import numpy as np
+from eth_hash.auto import keccak
+from phe import paillier
+
+from trainer.alignment import cosine
+from trainer.encoding import EncodingParams, decode_sum, unpack_sums
+from trainer.errors import BlobError, EncodingError
+from trainer.update_blob import UpdateBlob, blob_hash, parse_blob
+
+PROOF_KIND = "quarry-copy-proof"
+PROOF_VERSION = 1
+MAX_PROOF_BYTES = 64 * 1024 * 1024
+_TOKEN_TAG = b"quarry/copy-proof/v1"
+
+# The copy rule (Valuation step 2; practitioner.shapley.copy_groups uses these)
+COPY_EXACT_COSINE = 1.0 - 1e-6
+COPY_COSINE = 0.995
+COPY_RESIDUAL_COSINE = 0.8
+COPY_NOISE_MIN_PARAMS = 100
+# what two float64 evaluations of one cosine may differ by (the Gram matrix against np.dot)
+LINK_TOLERANCE = 1e-9
+
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_HASH = re.compile(r"^0x[0-9a-f]{64}$")
+
+
+class CopyProofError(BlobError):
+    """A copy proof that cannot be read: the practitioner's fault, never the owner's."""
+
+
+def copy_proof_token(bounty_id: int, round_index: int, address: str, update: np.ndarray,
+                     encoding: EncodingParams) -> str:
+    """The name a copy proof is served under: keccak256 of the domain tag, bounty (u64), round
+    (u32), the copied owner's address (20 bytes) and its update's fixed-point integers
+    (`q = (x + clip) * 2^precision_bits`, int64 big-endian), which the practitioner decrypts
+    and the owner keeps (`wallet.kept_updates`)."""
+    if not _ADDRESS.match(address):
+        raise ValueError(f"not an address: {address!r}")
+    q = np.rint((np.asarray(update, dtype=np.float64) + encoding.clip) * encoding.scale).astype(">i8")
+    data = (_TOKEN_TAG + int(bounty_id).to_bytes(8, "big") + int(round_index).to_bytes(4, "big")
+            + bytes.fromhex(address[2:]) + q.tobytes())
+    return "0x" + keccak(data).hex()
+
+
+def is_copy_link(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two updates can be copies by the protocol's rule, as far as the pair alone
+    decides it: cosine above COPY_EXACT_COSINE, or from COPY_NOISE_MIN_PARAMS parameters above
+    COPY_COSINE (where the rule also asks their residuals, after the round's common direction,
+    to agree: that part needs the other updates)."""
+    value = cosine(a, b)
+    threshold = COPY_COSINE if a.size >= COPY_NOISE_MIN_PARAMS else COPY_EXACT_COSINE
+    return value > threshold - LINK_TOLERANCE
+
+
+# -- the practitioner's side: opening ciphertexts -------------------------------------------
+
+
+def decryption_nonce(private_key: paillier.PaillierPrivateKey, ciphertext: int) -> int:
+    """rho with c = (1 + m n) rho^n mod n^2: c = rho^n mod n, and n is invertible mod phi(n)."""
+    n = private_key.public_key.n
+    phi = (private_key.p - 1) * (private_key.q - 1)
+    return int(gmpy2.powmod(int(ciphertext) % n, int(gmpy2.invert(n, phi)), n))
+
+
+def opens(n: int, ciphertext: int, plaintext: int, nonce: int) -> bool:
+    """Whether (plaintext, nonce) is the decryption of `ciphertext` under the key n."""
+    if not (0 <= plaintext < n and 0 < nonce < n):
+        return False
+    n2 = n * n
+    return (1 + plaintext * n) * int(gmpy2.powmod(nonce, n, n2)) % n2 == int(ciphertext) % n2
+
+
+def open_blob(private_key: paillier.PaillierPrivateKey, blob: UpdateBlob) -> tuple[list[int], list[int]]:
+    """Every ciphertext's (plaintext, nonce) of one update blob."""
+    plaintexts = [int(private_key.raw_decrypt(c)) for c in blob.ciphertexts]
+    nonces = [decryption_nonce(private_key, c) for c in blob.ciphertexts]
+    return plaintexts, nonces
+
+
+@dataclass(frozen=True)
+class OpenedBlob:
+    address: str
+    blob_hash: str
+    data: bytes
+    plaintexts: Sequence[int]
+    nonces: Sequence[int]
+
+
+def copy_proof_bytes(bounty_id: int, round_index: int, address: str, copy_of: str,
+                     path: Sequence[OpenedBlob]) -> bytes:
+    """The proof's canonical JSON: the path of opened blobs from `address`'s neighbour to the
+    credited original `copy_of` (its last member)."""
+    doc = {
+        "kind": PROOF_KIND, "version": PROOF_VERSION, "bountyId": int(bounty_id),
+        "round": int(round_index), "address": address, "copyOf": copy_of,
+        "path": [{"address": step.address, "blobHash": step.blob_hash,
+                  "blob": base64.b64encode(step.data).decode("ascii"),
+                  "plaintexts": [hex(m) for m in step.plaintexts],
+                  "nonces": [hex(r) for r in step.nonces]} for step in path],
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+# -- the owner's side: checking a proof -----------------------------------------------------
+
+
+def _field(doc: dict[str, Any], name: str, kind: type) -> Any:
+    value = doc.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise CopyProofError(f"the copy proof's {name!r} is missing or not a {kind.__name__}")
+    return value
+
+
+def _integers(values: Any, name: str, count: int) -> list[int]:
+    if not isinstance(values, list) or len(values) != count:
+        raise CopyProofError(f"the copy proof's {name} do not match the blob's {count} ciphertexts")
+    out = []
+    for value in values:
+        if not isinstance(value, str) or not value.startswith("0x") or len(value) > 2 + 2 * 1024:
+            raise CopyProofError(f"the copy proof's {name} are not 0x hex numbers")
+        try:
+            out.append(int(value, 16))
+        except ValueError as exc:
+            raise CopyProofError(f"the copy proof's {name} are not 0x hex numbers") from exc
+    return out
+
+
+def check_copy_proof(
+    data: bytes,
+    *,
+    bounty_id: int,
+    round_index: int,
+    address: str,
+    copy_of: str,
+    kept: np.ndarray,
+    public_key: paillier.PaillierPublicKey,
+    encoding: EncodingParams,
+    submitted_hash: Callable[[str], str | None],
+    max_blob_bytes: int | None = None,
+) -> list[str]:
+    """What in a copy proof does not hold, in words (empty: the claim that `address`'s update
+    `kept` copies `copy_of`'s is proved as far as an owner can check it).
+    `submitted_hash(address)`: that address's blob hash in the round on chain (None: none)."""
+    try:
+        doc = json.loads(bytes(data).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CopyProofError(f"the copy proof is not JSON ({exc})") from exc
+    if not isinstance(doc, dict) or doc.get("kind") != PROOF_KIND or doc.get("version") != PROOF_VERSION:
+        raise CopyProofError("not a version-1 copy proof")
+    if (_field(doc, "bountyId", int), _field(doc, "round", int)) != (bounty_id, round_index):
+        return [f"the proof is for bounty {doc['bountyId']} round {doc['round'] + 1}"]
+    if str(_field(doc, "address", str)).lower() != address.lower() \
+            or str(_field(doc, "copyOf", str)).lower() != copy_of.lower():
+        return [f"the proof is for {doc['address']} as a copy of {doc['copyOf']}"]
+    path = _field(doc, "path", list)
+    if not path or len(path) > 10_000:
+        raise CopyProofError("the copy proof's path is empty or too long")
+    n = public_key.n
+    previous, previous_name = np.asarray(kept, dtype=np.float64), "your update"
+    seen = {address.lower()}
+    for step in path:
+        if not isinstance(step, dict):
+            raise CopyProofError("a step of the copy proof's path is not an object")
+        who = _field(step, "address", str)
+        claimed_hash = str(_field(step, "blobHash", str)).lower()
+        if not _ADDRESS.match(who) or not _HASH.match(claimed_hash):
+            raise CopyProofError("a step of the copy proof names no address or blob hash")
+        if who.lower() in seen:
+            return [f"the proof's path visits {who} twice"]
+        seen.add(who.lower())
+        on_chain = submitted_hash(who)
+        if on_chain is None or on_chain.lower() != claimed_hash:
+            return [f"the proof opens a blob {claimed_hash} that {who} did not submit to this round"]
+        try:
+            blob_bytes = base64.b64decode(_field(step, "blob", str), validate=True)
+        except ValueError as exc:
+            raise CopyProofError("a blob in the copy proof is not base64") from exc
+        if blob_hash(blob_bytes) != claimed_hash:
+            return [f"the blob the proof opens for {who} does not hash to its submission"]
+        try:
+            blob = parse_blob(blob_bytes, public_key, max_blob_bytes, encoding)
+        except BlobError as exc:
+            return [f"{who}'s blob does not parse under the bounty's key and encoding ({exc})"]
+        count = len(blob.ciphertexts)
+        plaintexts = _integers(step.get("plaintexts"), "plaintexts", count)
+        nonces = _integers(step.get("nonces"), "nonces", count)
+        if not all(opens(n, c, m, r) for c, m, r in zip(blob.ciphertexts, plaintexts, nonces, strict=True)):
+            return [f"the proof's plaintexts are not the decryption of {who}'s blob"]
+        try:
+            update = decode_sum(unpack_sums(plaintexts, blob.n_params, 1, encoding), 1, encoding)
+        except EncodingError as exc:
+            return [f"{who}'s decrypted blob is not an update ({exc})"]
+        if update.shape != previous.shape:
+            return [f"{who}'s update has {update.size} parameters, {previous_name} {previous.size}"]
+        if not is_copy_link(previous, update):
+            return [f"{previous_name} and {who}'s are no copies: cosine {cosine(previous, update):.6f} "
+                    f"(the rule asks more than {COPY_COSINE if update.size >= COPY_NOISE_MIN_PARAMS else COPY_EXACT_COSINE})"]
+        previous, previous_name = update, f"{who}'s update"
+    if str(path[-1]["address"]).lower() != copy_of.lower():
+        return [f"the proof's path ends at {path[-1]['address']}, not at {copy_of}"]
+    return []
