@@ -40,7 +40,7 @@ from wallet.bounties import BountyClient
 from wallet.contribute import ContributeOptions, contribute
 from wallet.kept_updates import kept_update_for
 from wallet.store import Store
-from wallet.verify import MISMATCH, NOT_REVEALED, NOT_VERIFIABLE, verify_rewards
+from wallet.verify import MISMATCH, NOT_REVEALED, verify_rewards
 
 # owner 2 sends owner 0's file from its own wallet, without noise: the same update, another blob
 FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv", "breast_cancer_owner_a.csv"]
@@ -211,8 +211,8 @@ def test_a_copy_claim_without_a_proof_is_a_mismatch(world):
     result = check(world, "unproved", 1)
     assert result.status == MISMATCH
     assert result.differences == [
-        f"your submission: the report counts it as a copy of {owners[0].address}, and the practitioner's "
-        "inbox serves no copy proof of that (the spec commits every copy claim to one)"]
+        f"your submission: the report counts it as a copy of {owners[0].address}, and the practitioner "
+        "serves no copy proof of that (the spec commits every copy claim to one)"]
 
 
 def test_a_proof_of_updates_that_are_no_copies_is_a_mismatch(world):
@@ -271,8 +271,23 @@ def test_plaintexts_that_are_not_the_blobs_decryption_are_a_mismatch(world):
         "to this round"]
 
 
-def test_a_bounty_without_an_inbox_leaves_a_copy_claim_unverifiable(world):
-    honest_round(world, world["no_inbox"], copies={1: 0, 2: 0})
-    result = check(world, "no_inbox", 1)
-    assert result.status == NOT_VERIFIABLE
-    assert "no inbox to serve the claim's copy proof" in result.detail
+def test_a_bounty_without_an_inbox_serves_its_proofs_beside_its_reports(world):
+    """A file:// market (one computer: the embedded network's demo bounties): the report is a
+    file in the practitioner's blob store and the proof a file beside it, which the owner's
+    wallet reads as it reads the report."""
+    from practitioner.evaluate import evaluate_round
+    from practitioner.finalize import finalize_round
+
+    session = world["session"]
+    session.inbox_url = ""
+    try:
+        evaluation = evaluate_round(session, world["no_inbox"], 0, world["key"])
+        finalize_round(session, world["no_inbox"], 0)
+    finally:
+        session.inbox_url = world["inbox"].url
+    client = world["client"]
+    assert client.rounds(client.bounty(world["no_inbox"]))[0]["report_uri"].startswith("file://")
+    assert [c["address"] for c in evaluation.report["contributors"] if c["copyOf"]] == [world["owners"][2].address]
+    copier = check(world, "no_inbox", 2)
+    assert copier.status == NOT_REVEALED, copier.differences or copier.detail
+    assert any("copy proof opens the blobs" in c for c in copier.checked)

@@ -516,19 +516,24 @@ def test_crediting_an_owners_update_to_a_later_submission_is_a_mismatch(world):
     caught from the chain's submission order, before any reveal, by both owners."""
     owners = world["owners"]
     honest_round(world, world["copy_first"], copies={0: 1})
+    order = (f"copies: {owners[0].address} is counted as a copy of {owners[1].address}, "
+             "which submitted after it on chain (copies are credited to the earliest)")
     for owner in (0, 1):
         result = check(world, "copy_first", owner)
         assert result.status == MISMATCH
-        assert result.differences == [f"copies: {owners[0].address} is counted as a copy of {owners[1].address}, "
-                                      "which submitted after it on chain (copies are credited to the earliest)"]
-    # the other way round (owner 1 a copy of owner 0, who submitted first) is the protocol's rule
-    # (whether the updates are copies at all is for the copy proof, which a bounty without an
-    # inbox cannot serve: tests/test_copy_proofs.py)
+        # owner 0 also finds no copy proof served for the claim against its own update
+        assert result.differences == [order] + [
+            f"your submission: the report counts it as a copy of {owners[1].address}, and the practitioner "
+            "serves no copy proof of that (the spec commits every copy claim to one)"] * (owner == 0)
+    # the other way round (owner 1 a copy of owner 0, who submitted first) keeps the order; but
+    # the two owners' rows differ, so no copy proof can be served: that is what owner 1 sees
+    # (copy proofs: tests/test_copy_proofs.py)
     honest_round(world, world["copy_after"], copies={1: 0})
     copier = check(world, "copy_after", 1)
     assert check(world, "copy_after", 0).status == NOT_REVEALED
-    assert copier.status == NOT_VERIFIABLE and not copier.differences
-    assert "no inbox to serve the claim's copy proof" in copier.detail
+    assert copier.status == MISMATCH and copier.differences == [
+        f"your submission: the report counts it as a copy of {owners[0].address}, and the practitioner "
+        "serves no copy proof of that (the spec commits every copy claim to one)"]
     assert copier.unpaid.startswith(f"Paid nothing: your update is a copy of {owners[0].address}'s")
 
 

@@ -214,14 +214,32 @@ def fetch_blob(uri: str, expected_hash: str, max_bytes: int = DEFAULT_MAX_BYTES,
     return data
 
 
-def fetch_copy_proof(inbox_url: str, token: str, max_bytes: int,
-                     timeout: float = FETCH_TIMEOUT_SECONDS) -> bytes:
-    """The copy proof an inbox serves under `token` (trainer.copy_proof; no hash on chain
-    names it: the proof is checked by what it opens). NotFound on 404, NetworkError when the
-    inbox cannot be reached."""
-    if not inbox_url.startswith(("http://", "https://")) or not re.fullmatch(r"0x[0-9a-f]{64}", token):
-        raise InvalidInput(f"No copy proof can be fetched from {inbox_url!r}.")
-    data, _digest = _read_http(f"{inbox_url.rstrip('/')}/copy-proofs/{token}", max_bytes, timeout)
+def copy_proof_uri(inbox_url: str, report_uri: str, token: str) -> str | None:
+    """Where a round's copy proof is served (trainer.copy_proof): the bounty's inbox at
+    /copy-proofs/<token>, or, for a bounty without one (file:// blobs, one computer), beside
+    the report's blob store (`.../blobs/<hash>` -> `.../copy-proofs/<token>`); None when
+    there is no such place."""
+    if not re.fullmatch(r"0x[0-9a-f]{64}", token):
+        raise ValueError(f"not a copy proof token: {token!r}")
+    if inbox_url:
+        return f"{inbox_url.rstrip('/')}/copy-proofs/{token}" if inbox_url.startswith(("http://", "https://")) else None
+    head, _sep, name = report_uri.rpartition("/")
+    base, _sep, folder = head.rpartition("/")
+    if report_uri.startswith("file://") and folder == "blobs" and re.fullmatch(r"0x[0-9a-fA-F]{64}", name):
+        return f"{base}/copy-proofs/{token}"
+    return None
+
+
+def fetch_copy_proof(uri: str, max_bytes: int, timeout: float = FETCH_TIMEOUT_SECONDS, *,
+                     file_roots: Sequence[str | os.PathLike[str]] | None) -> bytes:
+    """A copy proof's bytes from `copy_proof_uri` (no hash on chain names it: the proof is
+    checked by what it opens). NotFound when there is none, NetworkError when the inbox cannot
+    be reached; a file:// proof must lie inside `file_roots`, as a blob must."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        data, _digest = _read_file(uri, parsed, max_bytes, file_roots)
+    else:
+        data, _digest = _read_http(uri, max_bytes, timeout)
     return data
 
 

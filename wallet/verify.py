@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trainer.errors import TrainerError
-from wallet.blob_store import fetch_blob, fetch_copy_proof
+from wallet.blob_store import copy_proof_uri, fetch_blob, fetch_copy_proof
 from wallet.board_log import round_payouts, sync_board_log
 from wallet.errors import InvalidInput, NotFound, QuarryError
 from wallet.history import round_text
@@ -449,16 +449,18 @@ class _Checker:
         kept = kept_update_for(self.client, self.account, bounty.id, round_index, result.blob_hash)
         if kept is None:
             return [], f"{claim}; this computer does not keep the update it sent, so the claim cannot be checked."
-        if not spec.inbox_url:
-            return [], f"{claim}; the bounty has no inbox to serve the claim's copy proof from."
         encoding = EncodingParams.from_spec(spec)
         token = copy_proof_token(bounty.id, round_index, self.account, kept, encoding)
+        uri = copy_proof_uri(spec.inbox_url, self.rounds(bounty.id)[round_index]["report_uri"], token)
+        if uri is None:
+            return [], (f"{claim}; the bounty has no inbox, and its report is not in a blob store "
+                        "beside which the claim's copy proof could be found.")
         try:
-            data = fetch_copy_proof(spec.inbox_url, token, MAX_PROOF_BYTES)
+            data = fetch_copy_proof(uri, MAX_PROOF_BYTES, file_roots=self.roots)
         except NotFound:
             return [f"your submission: the report counts it as a copy of {copy_of}, and the "
-                    "practitioner's inbox serves no copy proof of that (the spec commits every copy "
-                    "claim to one)"], ""
+                    "practitioner serves no copy proof of that (the spec commits every copy claim to "
+                    "one)"], ""
         except QuarryError as exc:
             return [], f"{claim}; its copy proof cannot be fetched now: {exc}"
 
