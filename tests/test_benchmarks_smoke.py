@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks import aggregation, encoding_accuracy, encryption, training
+from benchmarks import aggregation, copy_proof, encoding_accuracy, encryption, training
 
 
 def _json_out(capsys, main, argv):
@@ -63,6 +63,14 @@ def test_aggregation_benchmark(capsys):
     for key in ("aggregate_s", "homomorphic_sum_s", "encrypt_all_s", "parse_and_validate_s"):
         assert out[key] > 0, key
     assert out["updates"] == 3 and out["fresh_encryptions"] == 3
+
+
+def test_copy_proof_benchmark(capsys):
+    out = _json_out(capsys, copy_proof.main, ["--params", "300", "--key-bits", "512", "--json"])
+    for key in ("decrypt_s", "open_s", "check_s", "open_vs_decrypt", "check_vs_decrypt"):
+        assert out[key] > 0, key
+    assert out["ciphertexts"] == 10  # 30 slots of 17 bits in a 512-bit plaintext
+    assert out["proof_bytes"] > out["blob_bytes"]  # the blob, plus a plaintext and a nonce per ciphertext
 
 
 def test_training_benchmark(capsys):

@@ -92,10 +92,15 @@ def is_copy_link(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def decryption_nonce(private_key: paillier.PaillierPrivateKey, ciphertext: int) -> int:
-    """rho with c = (1 + m n) rho^n mod n^2: c = rho^n mod n, and n is invertible mod phi(n)."""
-    n = private_key.public_key.n
-    phi = (private_key.p - 1) * (private_key.q - 1)
-    return int(gmpy2.powmod(int(ciphertext) % n, int(gmpy2.invert(n, phi)), n))
+    """rho with c = (1 + m n) rho^n mod n^2: c = rho^n mod n, and n is invertible mod phi(n),
+    so rho = c^(n^-1 mod phi(n)) mod n, computed mod p and mod q (CRT)."""
+    n, p, q = private_key.public_key.n, private_key.p, private_key.q
+    exponent = int(gmpy2.invert(n, (p - 1) * (q - 1)))
+    c = int(ciphertext)
+    rho_p = gmpy2.powmod(c % p, exponent % (p - 1), p)
+    rho_q = gmpy2.powmod(c % q, exponent % (q - 1), q)
+    # rho = rho_q + q * ((rho_p - rho_q) q^-1 mod p)
+    return int(rho_q + q * ((rho_p - rho_q) * gmpy2.invert(q, p) % p))
 
 
 def opens(n: int, ciphertext: int, plaintext: int, nonce: int) -> bool:
