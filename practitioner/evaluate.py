@@ -37,7 +37,13 @@ from practitioner.valuation import (
     value_round,
 )
 from trainer.alignment import round_along_bound
-from trainer.copy_proof import OpenedBlob, copy_proof_bytes, copy_proof_token, open_blob
+from trainer.copy_proof import (
+    MAX_PROOF_LINKS,
+    OpenedBlob,
+    copy_proof_bytes,
+    copy_proof_token,
+    open_blob,
+)
 from trainer.encoding import EncodingParams
 from trainer.models import model_from_bytes, model_from_spec, model_to_bytes
 from trainer.spec import COPY_PROOF_RULES, BountySpec
@@ -272,7 +278,13 @@ def write_copy_proofs(session: Session, spec: BountySpec, bounty_id: int, round_
     for line in valuation.contributors:
         if line.copy_of is None:
             continue
-        path = [open_step(address) for address in valuation.copy_paths[line.address]]
+        links = valuation.copy_paths[line.address]
+        if len(links) > MAX_PROOF_LINKS:  # only a chain of near-copies built link by link
+            log.warning("bounty %d round %d: %s is %d copy links from %s; no copy proof written "
+                        "(at most %d)", bounty_id, round_index + 1, line.address, len(links),
+                        line.copy_of, MAX_PROOF_LINKS)
+            continue
+        path = [open_step(address) for address in links]
         token = copy_proof_token(bounty_id, round_index, line.address, updates[line.address.lower()], encoding)  # type: ignore[arg-type]
         data = copy_proof_bytes(bounty_id, round_index, line.address, line.copy_of, path)
         directory = session.home.copy_proof_dir

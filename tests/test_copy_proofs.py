@@ -25,12 +25,14 @@ from tests.practitioner_fixtures import practitioner_on_market
 from tests.verify_fixtures import DEMO, REWARD, honest_round, load_spec
 from trainer.copy_proof import (
     COPY_EXACT_COSINE,
+    CopyProofError,
     OpenedBlob,
     check_copy_proof,
     copy_proof_bytes,
     copy_proof_token,
     decryption_nonce,
     is_copy_link,
+    max_proof_bytes,
     open_blob,
     opens,
 )
@@ -40,11 +42,11 @@ from wallet.bounties import BountyClient
 from wallet.contribute import ContributeOptions, contribute
 from wallet.kept_updates import kept_update_for
 from wallet.store import Store
-from wallet.verify import MISMATCH, NOT_REVEALED, verify_rewards
+from wallet.verify import MISMATCH, NOT_REVEALED, NOT_VERIFIABLE, verify_rewards
 
 # owner 2 sends owner 0's file from its own wallet, without noise: the same update, another blob
 FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv", "breast_cancer_owner_a.csv"]
-SCENARIOS = ("evaluated", "unproved", "unlinked", "misopened", "no_inbox")
+SCENARIOS = ("evaluated", "unproved", "unlinked", "misopened", "no_inbox", "unreachable")
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +95,22 @@ def submission(world, scenario, owner):
 def kept(world, scenario, owner):
     found = world["client"].submission(world[scenario], 0, world["owners"][owner].address)
     return kept_update_for(world["client"], world["owners"][owner].address, world[scenario], 0, found["blob_hash"])
+
+
+def forge(world, scenario, copier, steps):
+    """Finalise round 0 of `scenario` with owners 1 and 2 counted as copies of owner 0, and serve
+    a proof for `copier` that opens `steps`: (owner whose blob it opens, owner whose plaintexts,
+    owner whose nonces) each."""
+    owners = world["owners"]
+    honest_round(world, world[scenario], copies={1: 0, 2: 0})
+    path = []
+    for blob_owner, plaintext_owner, nonce_owner in steps:
+        data, blob_hash, _blob = submission(world, scenario, blob_owner)
+        plaintexts, _ = open_blob(world["key"], submission(world, scenario, plaintext_owner)[2])
+        _, nonces = open_blob(world["key"], submission(world, scenario, nonce_owner)[2])
+        path.append(OpenedBlob(owners[blob_owner].address, blob_hash, data, plaintexts, nonces))
+    write_proof(world, scenario, copier, copy_proof_bytes(world[scenario], 0, owners[copier].address,
+                                                          owners[0].address, path))
 
 
 def write_proof(world, scenario, copier, data):
@@ -219,12 +237,7 @@ def test_a_proof_of_updates_that_are_no_copies_is_a_mismatch(world):
     """The practitioner opens owner 0's blob honestly as the proof that owner 1 copied it: the
     decryption holds, but owner 1's own update is not a copy of it."""
     owners = world["owners"]
-    honest_round(world, world["unlinked"], copies={1: 0, 2: 0})
-    data, blob_hash, blob = submission(world, "unlinked", 0)
-    plaintexts, nonces = open_blob(world["key"], blob)
-    write_proof(world, "unlinked", 1, copy_proof_bytes(
-        world["unlinked"], 0, owners[1].address, owners[0].address,
-        [OpenedBlob(owners[0].address, blob_hash, data, plaintexts, nonces)]))
+    forge(world, "unlinked", 1, [(0, 0, 0)])
     result = check(world, "unlinked", 1)
     assert result.status == MISMATCH
     (difference,) = result.differences
@@ -237,38 +250,84 @@ def test_plaintexts_that_are_not_the_blobs_decryption_are_a_mismatch(world):
     """To make the claim look true the practitioner pairs owner 0's blob with owner 1's own
     plaintexts (and owner 0's nonces): the opening fails, whatever the cosine."""
     owners = world["owners"]
-    honest_round(world, world["misopened"], copies={1: 0, 2: 0})
-    data, blob_hash, _blob = submission(world, "misopened", 0)
-    _ignored, _hash, own_blob = submission(world, "misopened", 1)
-    plaintexts, _ = open_blob(world["key"], own_blob)
-    _, nonces = open_blob(world["key"], _blob)
-    write_proof(world, "misopened", 1, copy_proof_bytes(
-        world["misopened"], 0, owners[1].address, owners[0].address,
-        [OpenedBlob(owners[0].address, blob_hash, data, plaintexts, nonces)]))
+    forge(world, "misopened", 1, [(0, 1, 0)])
     result = check(world, "misopened", 1)
     assert result.status == MISMATCH
     assert result.differences[0].endswith(
         f"the copy proof does not hold: the proof's plaintexts are not the decryption of {owners[0].address}'s blob")
-    # and the real copy's proof, checked by hand, holds; a proof naming another original does not
+
+
+def test_forged_paths_are_refused_step_by_step(world):
+    """check_copy_proof on the real copy (owner 2 of owner 0) and on proofs edited as a dishonest
+    practitioner would: another original, another submission's hash, a path that does not end at
+    the original or runs through an address the report does not count, a blob of another
+    round, a padded or deeply nested answer."""
+    owners = world["owners"]
     spec = load_spec(world["session"], world["misopened"])
-    data2, hash2, blob2 = submission(world, "misopened", 0)
+    encoding = EncodingParams.from_spec(spec)
+    data, blob_hash, blob = submission(world, "misopened", 0)
     honest = copy_proof_bytes(world["misopened"], 0, owners[2].address, owners[0].address,
-                              [OpenedBlob(owners[0].address, hash2, data2, *open_blob(world["key"], blob2))])
+                              [OpenedBlob(owners[0].address, blob_hash, data, *open_blob(world["key"], blob))])
 
     def submitted(address):
         return world["client"].submission(world["misopened"], 0, address)["blob_hash"]
 
-    arguments = dict(bounty_id=world["misopened"], round_index=0, address=owners[2].address,
-                     kept=kept(world, "misopened", 2), public_key=spec.public_key(),
-                     encoding=EncodingParams.from_spec(spec), submitted_hash=submitted)
-    assert check_copy_proof(honest, copy_of=owners[0].address, **arguments) == []
-    assert check_copy_proof(honest, copy_of=owners[1].address, **arguments) == [
+    def checked(proof, copy_of=owners[0].address, listed=None):
+        return check_copy_proof(
+            proof, bounty_id=world["misopened"], round_index=0, address=owners[2].address, copy_of=copy_of,
+            kept=kept(world, "misopened", 2), public_key=spec.public_key(), encoding=encoding,
+            submitted_hash=submitted, listed=listed)
+
+    def edited(edit):
+        doc = json.loads(honest)
+        edit(doc)
+        return json.dumps(doc).encode()
+
+    assert checked(honest) == [] and checked(honest, listed=[o.address for o in owners]) == []
+    assert checked(honest, copy_of=owners[1].address) == [
         f"the proof is for {owners[2].address} as a copy of {owners[0].address}"]
-    doc = json.loads(honest)
-    doc["path"][0]["blobHash"] = submitted(owners[1].address)  # another submission's hash for the same blob
-    assert check_copy_proof(json.dumps(doc).encode(), copy_of=owners[0].address, **arguments) == [
-        f"the proof opens a blob {submitted(owners[1].address)} that {owners[0].address} did not submit "
-        "to this round"]
+    assert checked(honest, listed=[owners[1].address, owners[2].address]) == [
+        f"the proof opens {owners[0].address}'s blob, which the report does not count"]
+    other_hash = submitted(owners[1].address)
+    assert checked(edited(lambda d: d["path"][0].update(blobHash=other_hash))) == [
+        f"the proof opens a blob {other_hash} that {owners[0].address} did not submit to this round"]
+    assert checked(edited(lambda d: d["path"].append(dict(d["path"][0], address=owners[1].address)))) == [
+        f"the proof's path ends at {owners[1].address}, not at {owners[0].address}"]
+    assert checked(edited(lambda d: d["path"].insert(0, dict(d["path"][0])))) == [
+        f"the proof's path visits {owners[0].address} twice"]
+    # owner 0's own blob of this bounty's round 0, offered for another round: its header says round 1
+    other_round = copy_proof_bytes(world["misopened"], 1, owners[2].address, owners[0].address,
+                                   [OpenedBlob(owners[0].address, blob_hash, data, *open_blob(world["key"], blob))])
+    assert check_copy_proof(
+        other_round, bounty_id=world["misopened"], round_index=1, address=owners[2].address,
+        copy_of=owners[0].address, kept=kept(world, "misopened", 2), public_key=spec.public_key(),
+        encoding=encoding, submitted_hash=lambda _a: blob_hash) == [
+        f"{owners[0].address}'s blob is for bounty {world['misopened']} round 1 with 31 parameters, not this "
+        "round's model"]
+    (padded,) = checked(honest + b" " * max_proof_bytes(31, encoding))
+    assert padded.startswith("the proof is ") and "more than a proof of 8 links can be" in padded
+    with pytest.raises(CopyProofError, match="not JSON"):
+        checked(b"[" * 5_000)  # under the size limit, nested far deeper than JSON reading allows
+
+
+def test_a_missing_kept_update_or_an_unreachable_inbox_leaves_a_claim_unverifiable(world, monkeypatch):
+    """Owner 2's claim (a real copy, proved by the practitioner's evaluation) cannot be checked
+    on a computer without its kept update, or while the inbox is down: Not verifiable, never a
+    Mismatch."""
+    import wallet.verify
+    from practitioner.evaluate import evaluate_round
+    from practitioner.finalize import finalize_round
+
+    evaluate_round(world["session"], world["unreachable"], 0, world["key"])
+    finalize_round(world["session"], world["unreachable"], 0)
+    assert check(world, "unreachable", 2).status == NOT_REVEALED
+    monkeypatch.setattr(wallet.verify, "kept_update_for", lambda *args: None)
+    result = check(world, "unreachable", 2)
+    assert result.status == NOT_VERIFIABLE and "does not keep the update it sent" in result.detail
+    monkeypatch.undo()
+    monkeypatch.setattr(wallet.verify, "copy_proof_uri", lambda *args: "http://127.0.0.1:9/copy-proofs/0x" + "00" * 32)
+    result = check(world, "unreachable", 2)
+    assert result.status == NOT_VERIFIABLE and "its copy proof cannot be fetched now" in result.detail
 
 
 def test_a_bounty_without_an_inbox_serves_its_proofs_beside_its_reports(world):

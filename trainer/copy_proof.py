@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,14 +38,19 @@ import numpy as np
 from eth_hash.auto import keccak
 from phe import paillier
 
+from trainer import jsonsafe
 from trainer.alignment import cosine
 from trainer.encoding import EncodingParams, decode_sum, unpack_sums
 from trainer.errors import BlobError, EncodingError
-from trainer.update_blob import UpdateBlob, blob_hash, parse_blob
+from trainer.update_blob import HEADER_SIZE, UpdateBlob, blob_hash, ciphertext_width, parse_blob
 
 PROOF_KIND = "quarry-copy-proof"
 PROOF_VERSION = 1
-MAX_PROOF_BYTES = 64 * 1024 * 1024
+# A copy more links than this from its original gets no proof (its owner's wallet then says
+# Mismatch): honest copies of every kind the rule covers link to it directly, and only a chain
+# of near-copies built link by link gets further, whose proofs would otherwise grow as the
+# square of its length.
+MAX_PROOF_LINKS = 8
 _TOKEN_TAG = b"quarry/copy-proof/v1"
 
 # The copy rule (Valuation step 2; practitioner.shapley.copy_groups uses these)
@@ -127,6 +132,15 @@ class OpenedBlob:
     nonces: Sequence[int]
 
 
+def max_proof_bytes(n_params: int, encoding: EncodingParams) -> int:
+    """The largest proof of MAX_PROOF_LINKS links an honest practitioner writes for this
+    model and encoding (its blobs have a fixed size): a longer answer is no proof."""
+    ciphertexts = encoding.n_plaintexts(n_params)
+    blob = HEADER_SIZE + ciphertexts * ciphertext_width(encoding.key_bits)
+    numbers = 2 * ciphertexts * (2 + 2 * (encoding.key_bits // 8 + 1) + 3)  # "0x..." and separators
+    return MAX_PROOF_LINKS * (4 * blob // 3 + 4 + numbers + 1024) + 1024
+
+
 def copy_proof_bytes(bounty_id: int, round_index: int, address: str, copy_of: str,
                      path: Sequence[OpenedBlob]) -> bytes:
     """The proof's canonical JSON: the path of opened blobs from `address`'s neighbour to the
@@ -177,13 +191,19 @@ def check_copy_proof(
     public_key: paillier.PaillierPublicKey,
     encoding: EncodingParams,
     submitted_hash: Callable[[str], str | None],
-    max_blob_bytes: int | None = None,
+    listed: Collection[str] | None = None,
 ) -> list[str]:
     """What in a copy proof does not hold, in words (empty: the claim that `address`'s update
     `kept` copies `copy_of`'s is proved as far as an owner can check it).
-    `submitted_hash(address)`: that address's blob hash in the round on chain (None: none)."""
+    `submitted_hash(address)`: that address's blob hash in the round on chain (None: none);
+    `listed`: the addresses the report counts (its contributor lines), which every step must be.
+    Everything cheap (size, header, hashes) is checked before any Paillier arithmetic."""
+    kept = np.asarray(kept, dtype=np.float64)
+    limit = max_proof_bytes(kept.size, encoding)
+    if len(data) > limit:
+        return [f"the proof is {len(data)} bytes, more than a proof of {MAX_PROOF_LINKS} links can be ({limit})"]
     try:
-        doc = json.loads(bytes(data).decode("utf-8"))
+        doc = jsonsafe.loads(bytes(data).decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise CopyProofError(f"the copy proof is not JSON ({exc})") from exc
     if not isinstance(doc, dict) or doc.get("kind") != PROOF_KIND or doc.get("version") != PROOF_VERSION:
@@ -194,14 +214,17 @@ def check_copy_proof(
             or str(_field(doc, "copyOf", str)).lower() != copy_of.lower():
         return [f"the proof is for {doc['address']} as a copy of {doc['copyOf']}"]
     path = _field(doc, "path", list)
-    if not path or len(path) > 10_000:
-        raise CopyProofError("the copy proof's path is empty or too long")
+    if not path or len(path) > MAX_PROOF_LINKS:
+        return [f"the proof's path has {len(path)} links (1 to {MAX_PROOF_LINKS})"]
+    if not all(isinstance(step, dict) for step in path):
+        raise CopyProofError("a step of the copy proof's path is not an object")
+    if str(path[-1].get("address", "")).lower() != copy_of.lower():
+        return [f"the proof's path ends at {path[-1].get('address')}, not at {copy_of}"]
     n = public_key.n
-    previous, previous_name = np.asarray(kept, dtype=np.float64), "your update"
+    previous, previous_name = kept, "your update"
     seen = {address.lower()}
+    counted = None if listed is None else {who.lower() for who in listed}
     for step in path:
-        if not isinstance(step, dict):
-            raise CopyProofError("a step of the copy proof's path is not an object")
         who = _field(step, "address", str)
         claimed_hash = str(_field(step, "blobHash", str)).lower()
         if not _ADDRESS.match(who) or not _HASH.match(claimed_hash):
@@ -209,6 +232,8 @@ def check_copy_proof(
         if who.lower() in seen:
             return [f"the proof's path visits {who} twice"]
         seen.add(who.lower())
+        if counted is not None and who.lower() not in counted:
+            return [f"the proof opens {who}'s blob, which the report does not count"]
         on_chain = submitted_hash(who)
         if on_chain is None or on_chain.lower() != claimed_hash:
             return [f"the proof opens a blob {claimed_hash} that {who} did not submit to this round"]
@@ -219,9 +244,12 @@ def check_copy_proof(
         if blob_hash(blob_bytes) != claimed_hash:
             return [f"the blob the proof opens for {who} does not hash to its submission"]
         try:
-            blob = parse_blob(blob_bytes, public_key, max_blob_bytes, encoding)
+            blob = parse_blob(blob_bytes, public_key, None, encoding)
         except BlobError as exc:
             return [f"{who}'s blob does not parse under the bounty's key and encoding ({exc})"]
+        if (blob.bounty_id, blob.round, blob.n_params) != (bounty_id, round_index, kept.size):
+            return [f"{who}'s blob is for bounty {blob.bounty_id} round {blob.round + 1} with "
+                    f"{blob.n_params} parameters, not this round's model"]
         count = len(blob.ciphertexts)
         plaintexts = _integers(step.get("plaintexts"), "plaintexts", count)
         nonces = _integers(step.get("nonces"), "nonces", count)
@@ -231,12 +259,8 @@ def check_copy_proof(
             update = decode_sum(unpack_sums(plaintexts, blob.n_params, 1, encoding), 1, encoding)
         except EncodingError as exc:
             return [f"{who}'s decrypted blob is not an update ({exc})"]
-        if update.shape != previous.shape:
-            return [f"{who}'s update has {update.size} parameters, {previous_name} {previous.size}"]
         if not is_copy_link(previous, update):
             return [f"{previous_name} and {who}'s are no copies: cosine {cosine(previous, update):.6f} "
                     f"(the rule asks more than {COPY_COSINE if update.size >= COPY_NOISE_MIN_PARAMS else COPY_EXACT_COSINE})"]
         previous, previous_name = update, f"{who}'s update"
-    if str(path[-1]["address"]).lower() != copy_of.lower():
-        return [f"the proof's path ends at {path[-1]['address']}, not at {copy_of}"]
     return []

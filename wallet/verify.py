@@ -377,8 +377,11 @@ class _Checker:
             rules = self.spec(bounty.id).valuation_rules
         except (QuarryError, TrainerError):  # said later: the scores cannot be checked
             return []
-        if rules < 1 or report.get("version", 1) < 2:
+        if rules < 1:
             return []
+        if report.get("version", 1) < 2:  # the rules below, and the scores, need version 2
+            return [f"rules: the bounty's spec commits its reports to version 2, and this one is version "
+                    f"{report.get('version', 1)} (none of its numbers could be checked)"]
         amount = self.amount_text(bounty.token)
         differences = rule_differences(report, amount)
         if int(report["reward"]) != bounty.reward_per_round:  # the pay rule shares this, not more or less
@@ -427,10 +430,11 @@ class _Checker:
         proof under the token this owner's kept update gives, and the proof must open blobs
         submitted to this round whose updates link this one to the credited original."""
         from trainer.copy_proof import (
-            MAX_PROOF_BYTES,
+            MAX_PROOF_LINKS,
             CopyProofError,
             check_copy_proof,
             copy_proof_token,
+            max_proof_bytes,
         )
         from trainer.encoding import EncodingParams
         from trainer.spec import COPY_PROOF_RULES
@@ -456,7 +460,12 @@ class _Checker:
             return [], (f"{claim}; the bounty has no inbox, and its report is not in a blob store "
                         "beside which the claim's copy proof could be found.")
         try:
-            data = fetch_copy_proof(uri, MAX_PROOF_BYTES, file_roots=self.roots)
+            data = fetch_copy_proof(uri, max_proof_bytes(kept.size, encoding), file_roots=self.roots)
+        except InvalidInput as exc:
+            if "larger than" not in str(exc):
+                return [], f"{claim}; its copy proof cannot be fetched now: {exc}"
+            return [f"your submission: the report counts it as a copy of {copy_of}, and the copy proof "
+                    f"served is larger than any proof of {MAX_PROOF_LINKS} links can be"], ""
         except NotFound:
             return [f"your submission: the report counts it as a copy of {copy_of}, and the "
                     "practitioner serves no copy proof of that (the spec commits every copy claim to "
@@ -472,7 +481,7 @@ class _Checker:
             wrong = check_copy_proof(
                 data, bounty_id=bounty.id, round_index=round_index, address=self.account,
                 copy_of=copy_of, kept=kept, public_key=spec.public_key(), encoding=encoding,
-                submitted_hash=submitted, max_blob_bytes=spec.max_blob_bytes)
+                submitted_hash=submitted, listed=[str(line["address"]) for line in report["contributors"]])
         except CopyProofError as exc:
             wrong = [f"the proof cannot be read ({exc})"]
         if wrong:
