@@ -46,7 +46,7 @@ from wallet.verify import MISMATCH, NOT_REVEALED, NOT_VERIFIABLE, verify_rewards
 
 # owner 2 sends owner 0's file from its own wallet, without noise: the same update, another blob
 FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv", "breast_cancer_owner_a.csv"]
-SCENARIOS = ("evaluated", "unproved", "unlinked", "misopened", "no_inbox", "unreachable")
+SCENARIOS = ("evaluated", "unproved", "unlinked", "misopened", "no_inbox", "unreachable", "version1")
 
 
 @pytest.fixture(scope="module")
@@ -215,10 +215,11 @@ def test_the_practitioners_own_evaluation_proves_a_real_copy(world):
     assert len(list(world["session"].home.copy_proof_dir.iterdir())) == 1
     copier = check(world, "evaluated", 2)
     assert copier.status == NOT_REVEALED, copier.differences or copier.detail
-    assert any("copy proof opens the blobs" in c for c in copier.checked)
+    assert copier.copy_proof == (f"your update is a copy of {owners[0].address}: the copy proof opens the "
+                                 "blobs that link it to that submission") and copier.copy_proof in copier.checked
     for owner in (0, 1):
         result = check(world, "evaluated", owner)
-        assert result.status == NOT_REVEALED and not any("copy proof" in c for c in result.checked)
+        assert result.status == NOT_REVEALED and not result.copy_proof
 
 
 def test_a_copy_claim_without_a_proof_is_a_mismatch(world):
@@ -350,3 +351,14 @@ def test_a_bounty_without_an_inbox_serves_its_proofs_beside_its_reports(world):
     copier = check(world, "no_inbox", 2)
     assert copier.status == NOT_REVEALED, copier.differences or copier.detail
     assert any("copy proof opens the blobs" in c for c in copier.checked)
+
+
+def test_a_version_1_report_of_a_bounty_with_rules_is_a_mismatch(world):
+    """Version 1 carries no values, errors or copy proofs to check: a practitioner whose spec
+    commits it to the rules cannot step back to it (before, it read as Not verifiable)."""
+    honest_round(world, world["version1"], copies={1: 0, 2: 0}, doctor=lambda report: report.update(version=1))
+    for owner in (0, 1):
+        result = check(world, "version1", owner)
+        assert result.status == MISMATCH
+        assert "rules: the bounty's spec commits its reports to version 2, and this one is version 1 " \
+               "(none of its numbers could be checked)" in result.differences

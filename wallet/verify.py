@@ -91,6 +91,7 @@ class RoundCheck:
     rounds: int | None = None
     unpaid: str = ""  # why the report counted this account's update but paid it nothing, or did not count it (round_report.unpaid_reason)
     scaled: str = ""  # how far the round's bound along the reference scaled this account's update down
+    copy_proof: str = ""  # the report counts this account's update as a copy, and the copy proof holds
 
     @property
     def status_text(self) -> str:
@@ -487,8 +488,9 @@ class _Checker:
         if wrong:
             return [f"your submission: the report counts it as a copy of {copy_of}, and the copy proof "
                     f"does not hold: {wrong[0]}"], ""
-        result.checked.append(f"your update is a copy of {copy_of}: the copy proof opens the blobs that "
-                              "link it to that submission")
+        result.copy_proof = (f"your update is a copy of {copy_of}: the copy proof opens the blobs that "
+                             "link it to that submission")
+        result.checked.append(result.copy_proof)
         return [], ""
 
     def report(self, info: dict[str, Any]) -> dict[str, Any]:
