@@ -196,3 +196,28 @@ def test_the_wizard_page_imports_nothing_from_the_trainer():
             imported.add(node.module)
     assert "wallet.contribute" in imported
     assert not [name for name in imported if name == "trainer" or name.startswith("trainer.")]
+
+
+def test_a_bounty_whose_blob_limit_is_below_its_models_update_is_refused_before_training(market_setup, tmp_path):
+    """A spec whose `max_blob_bytes` is smaller than any update of its model: the practitioner
+    would reject every blob unread ("unreadable blob"). The wallet says so before training, and
+    sends nothing."""
+    market, client, _, _, _, _ = market_setup
+    session_home = ROOTS[0]
+    from practitioner.session import Session
+    from practitioner.state import PractitionerHome
+
+    spec = read_spec_file(DEMO / "wine_spec.json")
+    spec["max_blob_bytes"] = 100
+    practitioner = funded_signer(market.chain)
+    market.mint(practitioner.address, TOKEN_UNIT)
+    session = Session(home=PractitionerHome(session_home), w3=market.w3, chain_id=market.w3.eth.chain_id,
+                      board_address=market.board.address, token_address=market.token.address, signer=practitioner)
+    bounty_id = post_bounty(session, DEMO / "wine_spec.json", raw_spec=spec,
+                            validation_files=[str(DEMO / "wine_validation.csv")], reward_per_round=TOKEN_UNIT,
+                            rounds=1, round_seconds=3600).bounty_id
+    owner = funded_signer(market.chain)
+    with pytest.raises(InvalidInput, match=r"accepts update blobs of at most 100 bytes, and an update of its "
+                                           r"model takes \d+ bytes: the practitioner would reject yours unread"):
+        contribute(client, owner, bounty_id, [OWNER_FILE], blob_dir=tmp_path, file_roots=ROOTS)
+    assert client.submission(bounty_id, 0, owner.address) is None and not list(tmp_path.iterdir())

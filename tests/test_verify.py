@@ -39,7 +39,7 @@ FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
 
 SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores", "evaluated", "unpaid",
              "race", "withheld", "screened", "invited", "uninvited", "credits", "credits_doctored",
-             "credits_later", "credits_withheld", "cancelled_later", "declared_rows", "rules", "factor", "unbounded", "reward", "copy_first", "copy_after", "replayed", "reworded", "padded", "late", "value")
+             "credits_later", "credits_withheld", "cancelled_later", "declared_rows", "rules", "factor", "unbounded", "reward", "copy_first", "copy_after", "replayed", "reworded", "padded", "late", "value", "undecryptable")
 ONE_ROUND = ("credits", "credits_doctored", "credits_withheld")  # round 0 is the closing round: it records the leftover's credits
 
 
@@ -165,6 +165,19 @@ def test_a_report_calling_a_published_blob_unavailable_is_a_mismatch(world):
     assert check(world, "withheld", 0).status == NOT_REVEALED  # the paid owner's line is fine
 
 
+def test_a_report_calling_an_owners_own_blob_undecryptable_is_a_mismatch(world):
+    """The same practitioner, more careful: "undecryptable blob", which no chain record
+    contradicts. But the owner's wallet built that blob under the bounty's key for this round's
+    model and published exactly its committed bytes, so it says so before any reveal."""
+    honest_round(world, world["undecryptable"], rejected={1: "undecryptable blob (slot out of range)"})
+    result = check(world, "undecryptable", 1)
+    assert result.status == MISMATCH
+    assert result.differences == [
+        "your submission: the report rejects it as 'undecryptable blob (slot out of range)', but this wallet "
+        "built that blob for this round's bounty, key and model and published exactly the bytes whose hash "
+        "it committed"]
+
+
 def test_a_report_rejecting_an_invited_owner_as_not_invited_is_a_mismatch(world):
     """On a bounty by invitation the practitioner rejects an owner it invited as "not invited"
     (to keep its pay, or having lost its records). The owner's wallet keeps the invitation the
@@ -209,9 +222,11 @@ def test_a_false_alignment_rejection_is_a_mismatch_once_the_set_is_revealed(worl
 
 def test_the_wallets_records_refute_only_what_they_contradict(world):
     """Each rejection reason the reference practitioner gives, against what the owner's wallet
-    kept: the blob's publication (before the deadline) and the update itself (not zero,
-    finite). Reasons it cannot check (the alignment screen before the reveal, undecryptable)
-    are left to the report."""
+    kept: the blob's publication (before the deadline), the blob itself (this wallet built it
+    for the round's bounty, key and model: never unreadable, undecryptable, for another round
+    or of another size) and the update itself (not zero, finite). Reasons it cannot check (the
+    alignment screen before the reveal, a replay, which the check reads from the chain) are
+    left here."""
     client, owner = world["client"], world["owners"][1].address
     bounty_id = world["withheld"]
     (row,) = [r for r in client.rewards(owner).rows if r.bounty_id == bounty_id]
@@ -226,11 +241,16 @@ def test_the_wallets_records_refute_only_what_they_contradict(world):
     assert "exactly the bytes" in refuted("blob does not match the hash committed on chain")
     assert "not zero" in refuted("zero update (free rider)")
     assert "finite" in refuted("update has non-finite values")
+    for blob_reason in ("undecryptable blob (bad ciphertext)", "unreadable blob: The blob is truncated.",
+                        "blob is for bounty 7 round 0", "blob has 5 parameters; the model has 31",
+                        "wrong number of parameters"):
+        assert "this wallet built that blob" in refuted(blob_reason), blob_reason
     for unchecked in ("update points away from the practitioner's update on its validation data",
-                      "undecryptable blob (bad ciphertext)", "replay of the previous round's global change"):
+                      "replay of the previous round's global change"):
         assert refuted(unchecked) == ""
     other = "0x" + "00" * 32  # a blob this wallet did not send: nothing to say
     assert refuted("zero update (free rider)", blob=other) == refuted("blob unavailable", blob=other) == ""
+    assert refuted("undecryptable blob (bad ciphertext)", blob=other) == ""
 
 
 def test_a_revealed_set_that_is_not_the_committed_one_is_a_mismatch(world):

@@ -42,7 +42,7 @@ from trainer import jsonsafe
 from trainer.alignment import cosine
 from trainer.encoding import EncodingParams, decode_sum, unpack_sums
 from trainer.errors import BlobError, EncodingError
-from trainer.update_blob import HEADER_SIZE, UpdateBlob, blob_hash, ciphertext_width, parse_blob
+from trainer.update_blob import UpdateBlob, blob_hash, blob_size, parse_blob
 
 PROOF_KIND = "quarry-copy-proof"
 PROOF_VERSION = 1
@@ -136,7 +136,7 @@ def max_proof_bytes(n_params: int, encoding: EncodingParams) -> int:
     """The largest proof of MAX_PROOF_LINKS links an honest practitioner writes for this
     model and encoding (its blobs have a fixed size): a longer answer is no proof."""
     ciphertexts = encoding.n_plaintexts(n_params)
-    blob = HEADER_SIZE + ciphertexts * ciphertext_width(encoding.key_bits)
+    blob = blob_size(n_params, encoding)
     numbers = 2 * ciphertexts * (2 + 2 * (encoding.key_bits // 8 + 1) + 3)  # "0x..." and separators
     return MAX_PROOF_LINKS * (4 * blob // 3 + 4 + numbers + 1024) + 1024
 

@@ -232,6 +232,12 @@ def parse_blob(
     )
 
 
+def blob_size(n_params: int, encoding: EncodingParams) -> int:
+    """The exact byte length of an update blob of `n_params` parameters (fixed-width
+    ciphertexts): what an owner's wallet sends, and what a spec's `max_blob_bytes` must allow."""
+    return HEADER_SIZE + encoding.n_plaintexts(n_params) * ciphertext_width(encoding.key_bits)
+
+
 def blob_hash(data: bytes) -> str:
     """keccak256 of the blob bytes as 0x-hex: its content address and on-chain blobHash."""
     return "0x" + keccak(bytes(data)).hex()

@@ -53,6 +53,7 @@ from eth_account.signers.local import LocalAccount
 
 from trainer.data import Dataset, LoadOptions, load_dataset
 from trainer.dp_sgd import DpSgdConfig, dp_sgd_for
+from trainer.encoding import EncodingParams
 from trainer.errors import TrainerError, TrainingCancelled
 from trainer.models import model_from_bytes
 from trainer.obfuscator_pool import ObfuscatorPool
@@ -73,7 +74,7 @@ from trainer.update import (
     plan_privacy,
     precompute_obfuscators,
 )
-from trainer.update_blob import blob_hash
+from trainer.update_blob import blob_hash, blob_size
 from wallet.blob_store import fetch_blob
 from wallet.bounties import Bounty, BountyClient
 from wallet.column_maps import DataChoices, options_for, remember_used
@@ -341,6 +342,12 @@ class Contribution:
         model_data = fetch_blob(round_info["model_uri"], round_info["model_hash"], MODEL_MAX_BYTES,
                                 file_roots=self.file_roots)
         self.global_params = model_from_bytes(model_data, spec).get_params()
+        size = blob_size(int(np.asarray(self.global_params).size), EncodingParams.from_spec(spec))
+        if spec.max_blob_bytes is not None and size > spec.max_blob_bytes:  # before training for nothing
+            raise InvalidInput(
+                f"Bounty {self.bounty_id} accepts update blobs of at most {spec.max_blob_bytes} bytes, and an "
+                f"update of its model takes {size} bytes: the practitioner would reject yours unread. "
+                "Nothing was trained or sent; the practitioner has to post the bounty again with a larger limit.")
         self.bounty, self.spec = bounty, spec
         if self.obfuscators is not None:
             self.obfuscators.close()  # another round or bounty: those are not needed

@@ -124,6 +124,12 @@ def refute_rejection(client: BountyClient, account: str, reason: str, bounty_id:
     kept = kept_update_for(client, account, bounty_id, round_index, blob_hash)
     if kept is None:
         return ""
+    if reason.startswith(BLOB_REJECTIONS) and receipt is not None:
+        # a kept update exists only for a blob this wallet built (under the spec's key and
+        # encoding, for this bounty's round and model, within the spec's size limit: checked
+        # before training), and the receipt says it published exactly the committed bytes
+        return (f"the report rejects it as {reason[:120]!r}, but this wallet built that blob for this "
+                "round's bounty, key and model and published exactly the bytes whose hash it committed")
     # (the screen calls an update of norm <= 1e-12 zero: practitioner.shapley.screen_updates)
     if reason.startswith("zero update") and float(np.linalg.norm(kept)) > 1e-12:
         return "the report calls it a zero update, but the update this wallet sent is not zero"
@@ -133,6 +139,9 @@ def refute_rejection(client: BountyClient, account: str, reason: str, bounty_id:
 
 
 NOT_ALIGNED = "update not aligned with the validation data"  # practitioner.shapley's reason
+# practitioner.decode's and .valuation's reasons about the blob's bytes themselves
+BLOB_REJECTIONS = ("blob is for bounty ", "blob has ", "unreadable", "undecryptable blob",
+                   "wrong number of parameters")
 
 
 def refute_screening(reason: str, spec: Any, round_params: np.ndarray, x: np.ndarray, y: np.ndarray,
