@@ -33,10 +33,12 @@ from practitioner.keys import load_public_key
 from practitioner.session import Session
 from practitioner.state import save_validation, write_json
 from trainer.data import load_dataset
+from trainer.encoding import EncodingParams
 from trainer.models import model_from_spec, model_to_bytes
 from trainer.reveal import validation_commitment
 from trainer.spec import RECOMMENDED_VALIDATION_ROWS, VALUATION_RULES, BountySpec
 from trainer.update import make_update
+from trainer.update_blob import blob_size
 from wallet.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -160,6 +162,11 @@ def complete_spec(
     if raw.get("validation_commitment") is None:
         spec["validation_commitment"] = validation_commitment(x, y, salt)
     parsed = BountySpec.from_json(spec)
+    size = blob_size(model_from_spec(parsed).n_params, EncodingParams.from_spec(parsed))
+    if parsed.max_blob_bytes is not None and parsed.max_blob_bytes < size:  # every blob would be unreadable
+        raise InvalidInput(f"The spec's max_blob_bytes ({parsed.max_blob_bytes}) is below the size of any update "
+                           f"blob of its model ({size} bytes): every submission would be rejected. Raise it or "
+                           "leave it out.")
     return parsed, x, y, salt
 
 

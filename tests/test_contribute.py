@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import math
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -200,8 +201,8 @@ def test_the_wizard_page_imports_nothing_from_the_trainer():
 
 def test_a_bounty_whose_blob_limit_is_below_its_models_update_is_refused_before_training(market_setup, tmp_path):
     """A spec whose `max_blob_bytes` is smaller than any update of its model: the practitioner
-    would reject every blob unread ("unreadable blob"). The wallet says so before training, and
-    sends nothing."""
+    would reject every blob unread ("unreadable blob"). `post` refuses to post it; posted by
+    another tool, the wallet says so before training, and sends nothing."""
     market, client, _, _, _, _ = market_setup
     session_home = ROOTS[0]
     from practitioner.session import Session
@@ -213,9 +214,14 @@ def test_a_bounty_whose_blob_limit_is_below_its_models_update_is_refused_before_
     market.mint(practitioner.address, TOKEN_UNIT)
     session = Session(home=PractitionerHome(session_home), w3=market.w3, chain_id=market.w3.eth.chain_id,
                       board_address=market.board.address, token_address=market.token.address, signer=practitioner)
-    bounty_id = post_bounty(session, DEMO / "wine_spec.json", raw_spec=spec,
-                            validation_files=[str(DEMO / "wine_validation.csv")], reward_per_round=TOKEN_UNIT,
-                            rounds=1, round_seconds=3600).bounty_id
+    with pytest.raises(InvalidInput, match=r"max_blob_bytes \(100\) is below the size of any update blob"):
+        post_bounty(session, DEMO / "wine_spec.json", raw_spec=spec,
+                    validation_files=[str(DEMO / "wine_validation.csv")], reward_per_round=TOKEN_UNIT,
+                    rounds=1, round_seconds=3600)
+    with patch("practitioner.post.blob_size", lambda *args: 0):  # posted by another tool, unchecked
+        bounty_id = post_bounty(session, DEMO / "wine_spec.json", raw_spec=spec,
+                                validation_files=[str(DEMO / "wine_validation.csv")], reward_per_round=TOKEN_UNIT,
+                                rounds=1, round_seconds=3600).bounty_id
     owner = funded_signer(market.chain)
     with pytest.raises(InvalidInput, match=r"accepts update blobs of at most 100 bytes, and an update of its "
                                            r"model takes \d+ bytes: the practitioner would reject yours unread"):
