@@ -401,15 +401,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def contributor_lines(report: dict[str, Any], amount_text: Any) -> list[str]:
+def contributor_lines(report: dict[str, Any], amount_text: Any, proved: list[str] | None = None) -> list[str]:
     """One line per submission of an evaluated round's report: its value ± standard error,
     pay factor, the scale the round's bound along the reference put on it (when < 1), amount
-    and share of the round; copies and rejections with their reason."""
+    and share of the round; copies (and, with `proved`, whether their owners get a copy
+    proof) and rejections with their reason."""
     reward = int(report["reward"])
     lines = []
     for line in report["contributors"]:
         if line.get("copyOf"):
-            lines.append(f"  {line['address']}  copy of {line['copyOf']}: gets nothing")
+            proof = "" if proved is None else (
+                "; its owner can fetch the copy proof" if line["address"] in proved else
+                "; no copy proof (more links from the original than a proof opens), so its owner's "
+                "wallet will say Mismatch")
+            lines.append(f"  {line['address']}  copy of {line['copyOf']}: gets nothing{proof}")
             continue
         factor = line.get("payFactor")
         amount = int(line["amount"])
@@ -469,7 +474,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
           f"{report['accuracyBefore']:.1%} -> {report['accuracyAfter']:.1%} ({valued}); "
           f"pays {session.amount_text(paid, token)} of {session.amount_text(reward, token)}"
           + (f" ({session.amount_text(reward - paid, token)} {rest})" if paid < reward else ""))
-    for text in contributor_lines(report, lambda amount: session.amount_text(amount, token)):
+    for text in contributor_lines(report, lambda amount: session.amount_text(amount, token),
+                                  result.record.get("copyProofs")):
         print(text)
     credited = credit_lines(report)
     if credited:  # the closing round: finalize records them first (assignCredits)

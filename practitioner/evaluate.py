@@ -207,8 +207,9 @@ def evaluate_round(
         game_scorer=None if cluster is None else cluster.game_scorer(scorer, seed=seed),
         along_bound=round_along_bound(spec, global_params, x_val, y_val, reference),
     )
+    proved = None  # bounties posted before copy proofs: none
     if spec.valuation_rules >= COPY_PROOF_RULES:
-        write_copy_proofs(session, spec, bounty_id, round_index, private_key, valuation, fetched, decoded)
+        proved = write_copy_proofs(session, spec, bounty_id, round_index, private_key, valuation, fetched, decoded)
     model = model_from_spec(spec)
     model.set_params(valuation.next_params)
     next_hash, next_uri = session.publish(model_to_bytes(model), spec.inbox_url)
@@ -243,6 +244,8 @@ def evaluate_round(
         "method": valuation.method,
         # the round's submitters the report lists; finalize refuses if more arrived since
         "submitters": list(submitters),
+        # the copies whose owners can fetch a copy proof (null: the bounty predates them)
+        "copyProofs": proved,
         "finalizeTx": None,
     }
     write_json(round_record_path(session, bounty_id, round_index), record)
@@ -257,10 +260,10 @@ def evaluate_round(
 
 def write_copy_proofs(session: Session, spec: BountySpec, bounty_id: int, round_index: int,
                       private_key: paillier.PaillierPrivateKey, valuation: Valuation,
-                      fetched: list[FetchedSubmission], decoded: list[DecodedSubmission]) -> int:
+                      fetched: list[FetchedSubmission], decoded: list[DecodedSubmission]) -> list[str]:
     """For every update the valuation counts as a copy, its copy proof (trainer.copy_proof):
     the blobs on its chain of copy links to the credited original, opened, stored under the
-    token only that owner (and whoever holds its update) can name. Returns how many."""
+    token only that owner (and whoever holds its update) can name. Returns the copies proved."""
     encoding = EncodingParams.from_spec(spec)
     blobs = {item.address.lower(): item for item in fetched}
     updates = {sub.address.lower(): sub.update for sub in decoded}
@@ -274,7 +277,7 @@ def write_copy_proofs(session: Session, spec: BountySpec, bounty_id: int, round_
             opened[address.lower()] = OpenedBlob(item.address, item.blob_hash, item.data, plaintexts, nonces)  # type: ignore[arg-type]
         return opened[address.lower()]
 
-    written = 0
+    written: list[str] = []
     for line in valuation.contributors:
         if line.copy_of is None:
             continue
@@ -290,9 +293,9 @@ def write_copy_proofs(session: Session, spec: BountySpec, bounty_id: int, round_
         directory = session.home.copy_proof_dir
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         atomic_write_bytes(directory / token, data, mode=0o600)
-        written += 1
+        written.append(line.address)
     if written:
-        log.info("bounty %d round %d: %d copy proof(s) written", bounty_id, round_index + 1, written)
+        log.info("bounty %d round %d: %d copy proof(s) written", bounty_id, round_index + 1, len(written))
     return written
 
 

@@ -170,6 +170,10 @@ def test_evaluate_lists_each_submissions_value_pay_factor_and_share():
         f"  {b}  copy of {a}: gets nothing",
         f"  {c}  value -0.00100 ± 0.00200  gets 0 units (0.0% of the round)",
         f"  {d}  rejected: zero update (free rider)"]
+    # with copy proofs (valuation_rules 2): whether the copy's owner can fetch one
+    assert contributor_lines(report, str, [b])[1] == f"  {b}  copy of {a}: gets nothing; its owner can fetch the copy proof"
+    assert contributor_lines(report, str, [])[1].endswith(
+        "no copy proof (more links from the original than a proof opens), so its owner's wallet will say Mismatch")
 
 
 def test_evaluate_lists_the_closing_rounds_leftover_credits():
