@@ -27,7 +27,7 @@ from trainer.models import model_from_spec
 from trainer.paillier import default_workers
 from trainer.scoring import accuracy_from_proba, per_example_log_loss_from_proba
 from trainer.spec import BountySpec
-from trainer.update_blob import UpdateBlob, blob_hash, parse_blob
+from trainer.update_blob import UpdateBlob, blob_hash, blob_limit, parse_blob
 
 if TYPE_CHECKING:
     from practitioner.cluster import Cluster
@@ -73,7 +73,7 @@ def decode_submissions(
     public_key = spec.public_key()
     if private_key.public_key.n != public_key.n:
         raise TrainerError("The Paillier key given is not this bounty's key.")
-    limit = spec.max_blob_bytes
+    limit = blob_limit(spec.max_blob_bytes)
     decoded: list[DecodedSubmission | None] = []
     parsed: list[tuple[int, FetchedSubmission, int, UpdateBlob]] = []
     for position, item in enumerate(fetched):
@@ -83,7 +83,7 @@ def decode_submissions(
             try:
                 blob = parse_blob(
                     item.data, expected_public_key=public_key, expected_encoding=encoding,  # type: ignore[arg-type]
-                    **({"max_bytes": limit} if limit else {}),
+                    max_bytes=limit,
                 )
                 if blob.bounty_id != bounty_id or blob.round != round_index:
                     reason = f"blob is for bounty {blob.bounty_id} round {blob.round}"

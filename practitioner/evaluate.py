@@ -47,7 +47,7 @@ from trainer.copy_proof import (
 from trainer.encoding import EncodingParams
 from trainer.models import model_from_bytes, model_from_spec, model_to_bytes
 from trainer.spec import COPY_PROOF_RULES, BountySpec
-from trainer.update_blob import parse_blob
+from trainer.update_blob import blob_limit, parse_blob
 from wallet.bounties import Bounty
 from wallet.errors import InvalidInput, NotFound, QuarryError
 from wallet.history import round_text
@@ -178,7 +178,7 @@ def evaluate_round(
         if before.model_hash != info.model_hash:
             previous_delta = global_params - model_params(session, spec, before.model_hash, before.model_uri)
     fetched = []
-    limit = spec.max_blob_bytes or 64 * 1024 * 1024
+    limit = blob_limit(spec.max_blob_bytes)
     # the index in getSubmitters is the on-chain order: a group of copies is credited to
     # its earliest submission
     invited = invited_addresses(session, spec, bounty_id)

@@ -38,7 +38,7 @@ from trainer.models import model_from_spec, model_to_bytes
 from trainer.reveal import validation_commitment
 from trainer.spec import RECOMMENDED_VALIDATION_ROWS, VALUATION_RULES, BountySpec
 from trainer.update import make_update
-from trainer.update_blob import blob_size
+from trainer.update_blob import blob_limit, blob_size
 from wallet.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -102,13 +102,27 @@ def _prefilled(
         spec["initial_model"] = {"hash": model_ref[0], "uri": model_ref[1]}
     else:
         spec.setdefault("initial_model", {"hash": _PLACEHOLDER_HASH, "uri": "pending"})
-    return spec, BountySpec.from_json(spec), fill_standardize, fill_clip_norm
+    parsed = BountySpec.from_json(spec)
+    check_blob_limit(parsed)
+    return spec, parsed, fill_standardize, fill_clip_norm
 
 
 def check_spec(raw: dict[str, Any], *, paillier_n: int, inbox_url: str = "") -> BountySpec:
     """Every field the practitioner wrote, checked before any password, training or chain
     work (what post fills in gets a placeholder here)."""
     return _prefilled(raw, paillier_n, inbox_url, None)[1]
+
+
+def check_blob_limit(spec: BountySpec) -> None:
+    """Every update blob of the spec's model must fit the blob limit a practitioner reads
+    (`update_blob.blob_limit`), or every submission would be rejected unread."""
+    size = blob_size(model_from_spec(spec).n_params, EncodingParams.from_spec(spec))
+    limit = blob_limit(spec.max_blob_bytes)
+    if size > limit:
+        named = f"The spec's max_blob_bytes ({limit})" if spec.max_blob_bytes else f"The default blob limit ({limit} bytes)"
+        raise InvalidInput(f"{named} is below the size of any update blob of its model ({size} bytes): "
+                           "every submission would be rejected. Raise max_blob_bytes, or use a smaller model or "
+                           "encoding.")
 
 
 def check_post_options(
@@ -162,11 +176,6 @@ def complete_spec(
     if raw.get("validation_commitment") is None:
         spec["validation_commitment"] = validation_commitment(x, y, salt)
     parsed = BountySpec.from_json(spec)
-    size = blob_size(model_from_spec(parsed).n_params, EncodingParams.from_spec(parsed))
-    if parsed.max_blob_bytes is not None and parsed.max_blob_bytes < size:  # every blob would be unreadable
-        raise InvalidInput(f"The spec's max_blob_bytes ({parsed.max_blob_bytes}) is below the size of any update "
-                           f"blob of its model ({size} bytes): every submission would be rejected. Raise it or "
-                           "leave it out.")
     return parsed, x, y, salt
 
 

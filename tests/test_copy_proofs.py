@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from contextlib import nullcontext
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -46,7 +48,7 @@ from wallet.verify import MISMATCH, NOT_REVEALED, NOT_VERIFIABLE, verify_rewards
 
 # owner 2 sends owner 0's file from its own wallet, without noise: the same update, another blob
 FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv", "breast_cancer_owner_a.csv"]
-SCENARIOS = ("evaluated", "unproved", "unlinked", "misopened", "no_inbox", "unreachable", "version1")
+SCENARIOS = ("evaluated", "unproved", "unlinked", "misopened", "no_inbox", "unreachable", "version1", "rules1")
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +59,13 @@ def world(tmp_path_factory):
     bounties = {}
     for name in SCENARIOS:
         session.inbox_url = "" if name == "no_inbox" else inbox.url
-        bounties[name] = post_bounty(
-            session, DEMO / "breast_cancer_spec.json", raw_spec=read_spec_file(DEMO / "breast_cancer_spec.json"),
-            validation_files=[str(DEMO / "breast_cancer_validation.csv")], reward_per_round=REWARD,
-            rounds=2, round_seconds=600).bounty_id
+        # "rules1": a bounty posted before copy proofs (valuation_rules 1)
+        rules = patch("practitioner.post.VALUATION_RULES", 1) if name == "rules1" else nullcontext()
+        with rules:
+            bounties[name] = post_bounty(
+                session, DEMO / "breast_cancer_spec.json", raw_spec=read_spec_file(DEMO / "breast_cancer_spec.json"),
+                validation_files=[str(DEMO / "breast_cancer_validation.csv")], reward_per_round=REWARD,
+                rounds=2, round_seconds=600).bounty_id
     session.inbox_url = inbox.url
     home = tmp_path_factory.mktemp("owner")
     store = Store(home)
@@ -362,3 +367,21 @@ def test_a_version_1_report_of_a_bounty_with_rules_is_a_mismatch(world):
         assert result.status == MISMATCH
         assert "rules: the bounty's spec commits its reports to version 2, and this one is version 1 " \
                "(none of its numbers could be checked)" in result.differences
+
+
+def test_a_bounty_posted_before_copy_proofs_gets_none_and_is_not_held_to_them(world):
+    """valuation_rules 1: evaluate writes no proof (the record says null), the evaluate CLI adds
+    nothing to the copy's line, and the copier's wallet checks the claim's order only."""
+    from practitioner.cli import contributor_lines
+    from practitioner.evaluate import evaluate_round
+    from practitioner.finalize import finalize_round
+
+    assert load_spec(world["session"], world["rules1"]).valuation_rules == 1
+    evaluation = evaluate_round(world["session"], world["rules1"], 0, world["key"])
+    finalize_round(world["session"], world["rules1"], 0)
+    assert evaluation.record["copyProofs"] is None
+    (line,) = [text for text in contributor_lines(evaluation.report, str, evaluation.record["copyProofs"])
+               if "copy of" in text]
+    assert line.endswith("gets nothing")
+    copier = check(world, "rules1", 2)
+    assert copier.status == NOT_REVEALED and not copier.copy_proof and not copier.differences

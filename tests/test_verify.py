@@ -241,6 +241,10 @@ def test_the_wallets_records_refute_only_what_they_contradict(world):
     assert "exactly the bytes" in refuted("blob does not match the hash committed on chain")
     assert "not zero" in refuted("zero update (free rider)")
     assert "finite" in refuted("update has non-finite values")
+    from wallet.round_report import is_protocol_rejection
+    from wallet.verify import BLOB_REJECTIONS
+
+    assert all(is_protocol_rejection(reason) for reason in BLOB_REJECTIONS)  # the two lists agree
     for blob_reason in ("undecryptable blob (bad ciphertext)", "unreadable blob: The blob is truncated.",
                         "blob is for bounty 7 round 0", "blob has 5 parameters; the model has 31",
                         "wrong number of parameters"):

@@ -232,6 +232,12 @@ def parse_blob(
     )
 
 
+def blob_limit(spec_max_blob_bytes: int | None) -> int:
+    """The largest update blob a practitioner reads: the spec's `max_blob_bytes`, else
+    DEFAULT_MAX_BLOB_BYTES (what `parse_blob` allows when given no limit)."""
+    return spec_max_blob_bytes or DEFAULT_MAX_BLOB_BYTES
+
+
 def blob_size(n_params: int, encoding: EncodingParams) -> int:
     """The exact byte length of an update blob of `n_params` parameters (fixed-width
     ciphertexts): what an owner's wallet sends, and what a spec's `max_blob_bytes` must allow."""

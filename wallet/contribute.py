@@ -55,7 +55,7 @@ from trainer.data import Dataset, LoadOptions, load_dataset
 from trainer.dp_sgd import DpSgdConfig, dp_sgd_for
 from trainer.encoding import EncodingParams
 from trainer.errors import TrainerError, TrainingCancelled
-from trainer.models import model_from_bytes
+from trainer.models import model_from_bytes, model_from_spec
 from trainer.obfuscator_pool import ObfuscatorPool
 from trainer.privacy import (
     NO_NOISE,
@@ -74,7 +74,7 @@ from trainer.update import (
     plan_privacy,
     precompute_obfuscators,
 )
-from trainer.update_blob import blob_hash, blob_size
+from trainer.update_blob import blob_hash, blob_limit, blob_size
 from wallet.blob_store import fetch_blob
 from wallet.bounties import Bounty, BountyClient
 from wallet.column_maps import DataChoices, options_for, remember_used
@@ -337,17 +337,17 @@ class Contribution:
             raise InvalidInput("This bounty has no inbox to relay a gasless submission; submit directly.")
         _check_stop(stop)
 
+        size = blob_size(model_from_spec(spec).n_params, EncodingParams.from_spec(spec))
+        if size > blob_limit(spec.max_blob_bytes):  # before downloading or training for nothing
+            raise InvalidInput(
+                f"Bounty {self.bounty_id} accepts update blobs of at most {blob_limit(spec.max_blob_bytes)} bytes, "
+                f"and an update of its model takes {size} bytes: the practitioner would reject yours unread. "
+                "Nothing was trained or sent; the practitioner has to post the bounty again with a larger limit.")
         report("model", 0.0, "Fetching the round's model")
         round_info = self.client.rounds(bounty)[bounty.current_round]
         model_data = fetch_blob(round_info["model_uri"], round_info["model_hash"], MODEL_MAX_BYTES,
                                 file_roots=self.file_roots)
         self.global_params = model_from_bytes(model_data, spec).get_params()
-        size = blob_size(int(np.asarray(self.global_params).size), EncodingParams.from_spec(spec))
-        if spec.max_blob_bytes is not None and size > spec.max_blob_bytes:  # before training for nothing
-            raise InvalidInput(
-                f"Bounty {self.bounty_id} accepts update blobs of at most {spec.max_blob_bytes} bytes, and an "
-                f"update of its model takes {size} bytes: the practitioner would reject yours unread. "
-                "Nothing was trained or sent; the practitioner has to post the bounty again with a larger limit.")
         self.bounty, self.spec = bounty, spec
         if self.obfuscators is not None:
             self.obfuscators.close()  # another round or bounty: those are not needed
