@@ -266,7 +266,6 @@ def write_copy_proofs(session: Session, spec: BountySpec, bounty_id: int, round_
     token only that owner (and whoever holds its update) can name. Returns the copies proved."""
     encoding = EncodingParams.from_spec(spec)
     blobs = {item.address.lower(): item for item in fetched}
-    updates = {sub.address.lower(): sub.update for sub in decoded}
     opened: dict[str, OpenedBlob] = {}
 
     def open_step(address: str) -> OpenedBlob:
@@ -288,7 +287,7 @@ def write_copy_proofs(session: Session, spec: BountySpec, bounty_id: int, round_
                         line.copy_of, MAX_PROOF_LINKS)
             continue
         path = [open_step(address) for address in links]
-        token = copy_proof_token(bounty_id, round_index, line.address, updates[line.address.lower()], encoding)  # type: ignore[arg-type]
+        token = copy_proof_token(bounty_id, round_index, line.address, blobs[line.address.lower()].data)  # type: ignore[arg-type]
         data = copy_proof_bytes(bounty_id, round_index, line.address, line.copy_of, path)
         directory = session.home.copy_proof_dir
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -16,6 +16,7 @@ from unittest.mock import patch
 
 import numpy as np
 import pytest
+from eth_utils import keccak
 from phe import paillier
 
 from practitioner.inbox import InboxServer
@@ -120,9 +121,7 @@ def forge(world, scenario, copier, steps):
 
 def write_proof(world, scenario, copier, data):
     """Serve `data` as the copy proof of `copier`'s update (the token its wallet will ask for)."""
-    spec = load_spec(world["session"], world[scenario])
-    token = copy_proof_token(world[scenario], 0, world["owners"][copier].address, kept(world, scenario, copier),
-                             EncodingParams.from_spec(spec))
+    token = copy_proof_token(world[scenario], 0, world["owners"][copier].address, submission(world, scenario, copier)[0])
     directory = world["session"].home.copy_proof_dir
     directory.mkdir(parents=True, exist_ok=True)
     (directory / token).write_bytes(data)
@@ -145,14 +144,14 @@ def test_a_nonce_opens_phes_ciphertext_and_nothing_else():
     assert not opens(public_key.n, one, 7, decryption_nonce(private_key, other))
 
 
-def test_the_token_needs_the_owners_exact_update_and_address():
-    encoding = EncodingParams(precision_bits=8, clip=2.0, max_contributors=100, key_bits=512)
-    update = np.array([0.5, -0.25, 1.0])
-    token = copy_proof_token(3, 1, "0x" + "11" * 20, update, encoding)
-    assert token == copy_proof_token(3, 1, "0x" + "11" * 20, update.copy(), encoding)
-    assert token != copy_proof_token(3, 1, "0x" + "22" * 20, update, encoding)
-    assert token != copy_proof_token(3, 0, "0x" + "11" * 20, update, encoding)
-    assert token != copy_proof_token(3, 1, "0x" + "11" * 20, update + np.array([2.0**-8, 0, 0]), encoding)
+def test_the_token_needs_the_owners_blob_and_address():
+    blob = bytes(range(200))
+    token = copy_proof_token(3, 1, "0x" + "11" * 20, blob)
+    assert token == copy_proof_token(3, 1, "0x" + "11" * 20, bytes(blob))
+    assert token != copy_proof_token(3, 1, "0x" + "22" * 20, blob)
+    assert token != copy_proof_token(3, 0, "0x" + "11" * 20, blob)
+    assert token != copy_proof_token(3, 1, "0x" + "11" * 20, blob[:-1] + b"\x00")
+    assert token != "0x" + keccak(blob).hex()  # not the blob's hash on chain
 
 
 def test_copy_links_follow_the_protocols_cosines():
@@ -318,8 +317,8 @@ def test_forged_paths_are_refused_step_by_step(world):
 
 def test_a_missing_kept_update_or_an_unreachable_inbox_leaves_a_claim_unverifiable(world, monkeypatch):
     """Owner 2's claim (a real copy, proved by the practitioner's evaluation) cannot be checked
-    on a computer without its kept update, or while the inbox is down: Not verifiable, never a
-    Mismatch."""
+    on a computer without its kept update or the proof's token, or while the inbox is down: Not
+    verifiable, never a Mismatch."""
     import wallet.verify
     from practitioner.evaluate import evaluate_round
     from practitioner.finalize import finalize_round
@@ -330,6 +329,10 @@ def test_a_missing_kept_update_or_an_unreachable_inbox_leaves_a_claim_unverifiab
     monkeypatch.setattr(wallet.verify, "kept_update_for", lambda *args: None)
     result = check(world, "unreachable", 2)
     assert result.status == NOT_VERIFIABLE and "does not keep the update it sent" in result.detail
+    monkeypatch.undo()
+    monkeypatch.setattr(wallet.verify, "copy_proof_token_for", lambda *args: None)
+    result = check(world, "unreachable", 2)
+    assert result.status == NOT_VERIFIABLE and "did not keep what names the claim's copy proof" in result.detail
     monkeypatch.undo()
     monkeypatch.setattr(wallet.verify, "copy_proof_uri", lambda *args: "http://127.0.0.1:9/copy-proofs/0x" + "00" * 32)
     result = check(world, "unreachable", 2)

@@ -17,11 +17,12 @@ factors the practitioner computes rho = c^(n^-1 mod phi(n)) mod n. The owner's w
   COPY_NOISE_MIN_PARAMS parameters above COPY_COSINE (the rule's residual part depends on the
   round's other updates, which the owner does not see, so it stays the practitioner's word).
 
-Who may read a proof: whoever holds the copied owner's update. The proof is stored under a
-token, keccak256 of a domain tag, the bounty, round, the owner's address and the update's
-fixed-point integers, so the owner's wallet derives it from its kept update and nobody else
-can (`copy_proof_token`). A proof opens another owner's update to the owner claimed to copy
-it; when the claim is true that update is its own, up to noise and scale.
+Who may read a proof: the owner it counts as a copy. The proof is stored under a token,
+keccak256 of a domain tag, the bounty, round, the owner's address and its blob's bytes, which
+only the owner and the practitioner hold (the chain has the blob's plain hash, and the inbox
+never serves an owner's blob): the owner's wallet keeps the token when it submits
+(`copy_proof_token`). A proof opens another owner's update to the owner claimed to copy it;
+when the claim is true that update is its own, up to noise and scale.
 """
 
 from __future__ import annotations
@@ -69,17 +70,16 @@ class CopyProofError(BlobError):
     """A copy proof that cannot be read: the practitioner's fault, never the owner's."""
 
 
-def copy_proof_token(bounty_id: int, round_index: int, address: str, update: np.ndarray,
-                     encoding: EncodingParams) -> str:
+def copy_proof_token(bounty_id: int, round_index: int, address: str, blob: bytes) -> str:
     """The name a copy proof is served under: keccak256 of the domain tag, bounty (u64), round
-    (u32), the copied owner's address (20 bytes) and its update's fixed-point integers
-    (`q = (x + clip) * 2^precision_bits`, int64 big-endian), which the practitioner decrypts
-    and the owner keeps (`wallet.kept_updates`)."""
+    (u32), the copied owner's address (20 bytes) and its update blob's bytes. The chain holds
+    only keccak256 of the blob alone, and the inbox never serves an owner's blob, so only the
+    owner (its wallet keeps the token when it submits, `wallet.kept_updates`) and the
+    practitioner can name it."""
     if not _ADDRESS.match(address):
         raise ValueError(f"not an address: {address!r}")
-    q = np.rint((np.asarray(update, dtype=np.float64) + encoding.clip) * encoding.scale).astype(">i8")
     data = (_TOKEN_TAG + int(bounty_id).to_bytes(8, "big") + int(round_index).to_bytes(4, "big")
-            + bytes.fromhex(address[2:]) + q.tobytes())
+            + bytes.fromhex(address[2:]) + bytes(blob))
     return "0x" + keccak(data).hex()
 
 

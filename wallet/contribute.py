@@ -555,7 +555,7 @@ class Contribution:
         self.client.check_can_submit(self.bounty_id, signer.address, round_index)
         # kept at home before anything is sent: the wallet checks the round's report with it
         keep_update(self.client, signer.address, self.bounty_id, round_index, digest, self.update.delta,
-                    self.spec.encoding_params())
+                    self.spec.encoding_params(), self.blob)
         # the privacy spent is recorded before the commit (a crash after it must not leave the
         # budget understated) and dropped again if the commit did not happen
         if self.budget is not None:

@@ -77,7 +77,7 @@ def load_kept_update(path: Path) -> np.ndarray | None:
 
 
 def keep_update(client: Any, account: str, bounty_id: int, round_index: int, blob_hash: str,
-                delta: np.ndarray, encoding: EncodingParams) -> Path | None:
+                delta: np.ndarray, encoding: EncodingParams, blob: bytes | None = None) -> Path | None:
     """Keep what the practitioner will decrypt from this submission (call it before the
     submission goes on chain, so a crash after submitting never loses it). `client` is a
     wallet.bounties.BountyClient; without a store (no home) nothing is kept."""
@@ -87,7 +87,29 @@ def keep_update(client: Any, account: str, bounty_id: int, round_index: int, blo
     path = kept_path(store.home, client.chain_id, client.board_address, bounty_id, round_index,
                      account, blob_hash)
     save_kept_update(path, round_trip(delta, encoding))
+    if blob is not None:  # what names a copy proof of this update (trainer.copy_proof)
+        from trainer.copy_proof import copy_proof_token
+
+        atomic_write_text(_token_path(path), copy_proof_token(bounty_id, round_index, account, blob))
     return path
+
+
+def _token_path(kept: Path) -> Path:
+    return kept.with_name(kept.name.removesuffix(".npy") + ".proof-token")
+
+
+def copy_proof_token_for(client: Any, account: str, bounty_id: int, round_index: int,
+                         blob_hash: str) -> str | None:
+    """The token a copy proof of this submission is served under (kept when it was sent), or
+    None when this computer did not keep it."""
+    path = _kept_path_for(client, account, bounty_id, round_index, blob_hash)
+    if path is None:
+        return None
+    try:
+        token = _token_path(path).read_text("utf-8").strip()
+    except OSError:
+        return None
+    return token if _HASH.match(token) else None
 
 
 def kept_update_for(client: Any, account: str, bounty_id: int, round_index: int,

@@ -46,7 +46,7 @@ from wallet.blob_store import copy_proof_uri, fetch_blob, fetch_copy_proof
 from wallet.board_log import round_payouts, sync_board_log
 from wallet.errors import InvalidInput, NotFound, QuarryError
 from wallet.history import round_text
-from wallet.kept_updates import kept_update_for, upload_receipt
+from wallet.kept_updates import copy_proof_token_for, kept_update_for, upload_receipt
 from wallet.round_report import (
     MAX_REPORT_BYTES,
     is_protocol_rejection,
@@ -437,13 +437,12 @@ class _Checker:
         """(differences, why it cannot be checked now) for a report that counts this owner's
         update as a copy, in a bounty whose spec commits its copy claims to copy proofs
         (`valuation_rules` >= 2, trainer.copy_proof): the practitioner's inbox must serve the
-        proof under the token this owner's kept update gives, and the proof must open blobs
+        proof under the token this owner kept when it submitted, and the proof must open blobs
         submitted to this round whose updates link this one to the credited original."""
         from trainer.copy_proof import (
             MAX_PROOF_LINKS,
             CopyProofError,
             check_copy_proof,
-            copy_proof_token,
             max_proof_bytes,
         )
         from trainer.encoding import EncodingParams
@@ -464,7 +463,9 @@ class _Checker:
         if kept is None:
             return [], f"{claim}; this computer does not keep the update it sent, so the claim cannot be checked."
         encoding = EncodingParams.from_spec(spec)
-        token = copy_proof_token(bounty.id, round_index, self.account, kept, encoding)
+        token = copy_proof_token_for(self.client, self.account, bounty.id, round_index, result.blob_hash)
+        if token is None:
+            return [], f"{claim}; this computer did not keep what names the claim's copy proof."
         uri = copy_proof_uri(spec.inbox_url, self.rounds(bounty.id)[round_index]["report_uri"], token)
         if uri is None:
             return [], (f"{claim}; the bounty has no inbox, and its report is not in a blob store "
