@@ -227,3 +227,37 @@ def test_a_bounty_whose_blob_limit_is_below_its_models_update_is_refused_before_
                                            r"model takes \d+ bytes: the practitioner would reject yours unread"):
         contribute(client, owner, bounty_id, [OWNER_FILE], blob_dir=tmp_path, file_roots=ROOTS)
     assert client.submission(bounty_id, 0, owner.address) is None and not list(tmp_path.iterdir())
+
+
+def test_an_update_already_sent_to_another_round_is_refused_when_asked(market_setup, tmp_path):
+    """Two bounties posted from one spec start from one model: an owner training without noise
+    sends them the same update, and whoever decrypted the first (the practitioner) could send it
+    to the second first, from another address, and be credited instead. With `refuse_repeat`
+    (the CLI, the GUI and standing contributions) the wallet refuses the second, naming the
+    first, and sends nothing; privacy noise makes an update of its own."""
+    market, client, _, _, _, _ = market_setup
+    from practitioner.session import Session
+    from practitioner.state import PractitionerHome
+    from wallet.store import Store
+
+    practitioner = funded_signer(market.chain)
+    market.mint(practitioner.address, 3 * TOKEN_UNIT)
+    session = Session(home=PractitionerHome(ROOTS[0]), w3=market.w3, chain_id=market.w3.eth.chain_id,
+                      board_address=market.board.address, token_address=market.token.address, signer=practitioner)
+    first, second = (post_bounty(session, DEMO / "wine_spec.json", validation_files=[str(DEMO / "wine_validation.csv")],
+                                 reward_per_round=TOKEN_UNIT, rounds=1, round_seconds=3600).bounty_id for _ in range(2))
+    store = Store(tmp_path / "home")  # kept updates live in the wallet's home
+    keeping = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "test", file_roots=None)
+    owner = funded_signer(market.chain)
+    plain = ContributeOptions(privacy="none", refuse_repeat=True)
+    sent = contribute(keeping, owner, first, [OWNER_FILE], plain, blob_dir=tmp_path / "blobs", file_roots=ROOTS)
+    with pytest.raises(InvalidInput, match=rf"This update is the one you already sent to bounty {first} round 0 .*"
+                                           r"Nothing was sent: train with privacy noise"):
+        contribute(keeping, owner, second, [OWNER_FILE], plain, blob_dir=tmp_path / "blobs", file_roots=ROOTS)
+    assert keeping.submission(second, 0, owner.address) is None
+    assert sorted(p.name for p in (tmp_path / "blobs").iterdir()) == [sent.blob_hash]
+    # with privacy noise the update is another, and goes
+    noisy = contribute(keeping, owner, second, [OWNER_FILE], ContributeOptions(privacy="row", refuse_repeat=True),
+                       blob_dir=tmp_path / "blobs", file_roots=ROOTS)
+    assert keeping.submission(second, 0, owner.address)["blob_hash"] == noisy.blob_hash
+    store.close()

@@ -439,7 +439,7 @@ class Autopilot:
                 contribution.privatise(standing.noise_multiplier if standing.privacy == "dataset" else 0.0)
             contribution.encrypt()
             result = contribution.submit(signer, gasless=standing.gasless, blob_dir=self.home / "blobs",
-                                         outbox_dir=self.home / "outbox")
+                                         outbox_dir=self.home / "outbox", refuse_repeat=True)
         except StaleRound as exc:  # the round closed while it trained: the next pass takes the new one
             record(self.store, standing.id, "stale", str(exc), round_)
             return self._wait(standing, "The round closed while training; the next pass takes the new round", round_)

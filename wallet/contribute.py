@@ -81,7 +81,7 @@ from wallet.column_maps import DataChoices, options_for, remember_used
 from wallet.errors import InvalidInput, QuarryError
 from wallet.history import round_text
 from wallet.invitations import require_invitation
-from wallet.kept_updates import keep_update, record_upload
+from wallet.kept_updates import keep_update, record_upload, round_trip, sent_before
 from wallet.outbox import Outbox, PendingUpload, blob_uri, publish
 from wallet.privacy_budget import DatasetFile, PrivacyBudget
 from wallet.store import Store
@@ -165,6 +165,9 @@ class ContributeOptions:
     dp_clip: float | None = None  # DP-SGD's per-example clip (None: trainer.dp_sgd.DEFAULT_CLIP)
     # how the files are read: column and label-value choices, --strict (wallet.column_maps)
     data: DataChoices = field(default_factory=DataChoices)
+    # refuse an update this account already sent to another round (Contribution.submit); the
+    # CLI, the GUI and standing contributions turn it on, as callers of the service did not have it
+    refuse_repeat: bool = False
 
     @property
     def mode(self) -> str:
@@ -540,10 +543,12 @@ class Contribution:
 
     def submit(self, signer: LocalAccount, *, gasless: bool = False, blob_dir: str | Path | None = None,
                outbox_dir: str | Path | None = None, progress: Progress | None = None,
-               should_stop: StopCheck | None = None) -> ContributionResult:
+               should_stop: StopCheck | None = None, refuse_repeat: bool = False) -> ContributionResult:
         """Send the encrypted update for the round it was built for: StaleRound when that
-        round closed meanwhile (nothing sent); the plaintext kept at home; then commit on
-        chain and upload (`submit_update`). The blob is spent afterwards."""
+        round closed meanwhile (nothing sent); with `refuse_repeat`, InvalidInput when this
+        account already sent the same update to another round (`kept_updates.sent_before`;
+        nothing sent); the plaintext kept at home; then commit on chain and upload
+        (`submit_update`). The blob is spent afterwards."""
         if self.blob is None or self.spec is None or self.bounty is None or self.update is None:
             raise QuarryError("Encrypt the update before submitting it.")
         if self.account is not None and signer.address != self.account:
@@ -553,6 +558,15 @@ class Contribution:
         round_index, digest = self.bounty.current_round, result.blob_hash
         # training took a while: the round may have moved on (StaleRound before anything is kept)
         self.client.check_can_submit(self.bounty_id, signer.address, round_index)
+        repeated = sent_before(self.client, signer.address, round_trip(self.update.delta, self.spec.encoding_params()),
+                               self.bounty_id, round_index) if refuse_repeat else None
+        if repeated is not None:
+            raise InvalidInput(
+                f"This update is the one you already sent to bounty {repeated[0]} "
+                f"{round_text(repeated[1], None)} (no privacy noise, and the same model). Whoever "
+                "decrypted that one, the practitioner, could send it first from another address and be "
+                "credited instead of you. Nothing was sent: train with privacy noise (the default, "
+                "--privacy row) to send an update of your own, or send it anyway (--allow-repeat).")
         # kept at home before anything is sent: the wallet checks the round's report with it
         keep_update(self.client, signer.address, self.bounty_id, round_index, digest, self.update.delta,
                     self.spec.encoding_params(), self.blob)
@@ -626,7 +640,8 @@ def contribute(
         (progress or _noop_progress)("submit", 1.0, "Dry run: nothing sent")
         return contribution.result(dry_run=True)
     assert signer is not None
-    return contribution.submit(signer, gasless=options.gasless, blob_dir=blob_dir, outbox_dir=outbox_dir)
+    return contribution.submit(signer, gasless=options.gasless, blob_dir=blob_dir, outbox_dir=outbox_dir,
+                               refuse_repeat=options.refuse_repeat)
 
 
 def _not_committed(client: BountyClient, bounty_id: int, round_index: int, account: str, digest: str) -> bool:

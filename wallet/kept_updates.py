@@ -11,7 +11,8 @@ report's "without you" score look wrong.
 
     <home>/kept-updates/<chainId>-<board>/<bountyId>/<round>/<account>-<blobHash>.npy
 
-Beside it, `<account>-<blobHash>.uploaded.json` records when the blob was published and where
+Beside it, `<account>-<blobHash>.proof-token` names a copy proof of it (trainer.copy_proof),
+and `<account>-<blobHash>.uploaded.json` records when the blob was published and where
 (`record_upload`): a report that calls the blob unavailable although it was published before
 the round closed contradicts what the practitioner's own inbox (or file) received.
 
@@ -92,6 +93,40 @@ def keep_update(client: Any, account: str, bounty_id: int, round_index: int, blo
 
         atomic_write_text(_token_path(path), copy_proof_token(bounty_id, round_index, account, blob))
     return path
+
+
+def sent_before(client: Any, account: str, vector: np.ndarray, bounty_id: int, round_index: int
+                ) -> tuple[int, int] | None:
+    """(bounty, round) of an update this account already sent (committed on chain) on this board,
+    in another round than (`bounty_id`, `round_index`), that the one about to be sent (`vector`,
+    as kept) copies by the protocol's exact rule (the same direction up to scale and
+    precision-level noise), else None. An update sent twice unchanged (no privacy noise, a model
+    that did not move or a second bounty from the same model) can be sent first from another
+    address by whoever decrypted the first: the practitioner."""
+    from trainer.copy_proof import COPY_EXACT_COSINE
+
+    store = getattr(client, "store", None)
+    if store is None:
+        return None
+    vector = np.asarray(vector, dtype=np.float64)
+    norm = float(np.linalg.norm(vector))
+    if norm == 0.0:
+        return None
+    network = Path(store.home) / KEPT_DIR / f"{int(client.chain_id)}-{str(client.board_address).lower()}"
+    for path in sorted(network.glob(f"*/*/{account.lower()}-0x*.npy")):
+        bounty, round_ = path.parent.parent.name, path.parent.name
+        if not (bounty.isdigit() and round_.isdigit()) or (int(bounty), int(round_)) == (bounty_id, round_index):
+            continue  # this round's own (a retry after a failed commit)
+        earlier = load_kept_update(path)
+        if earlier is None or earlier.shape != vector.shape:
+            continue
+        other = float(np.linalg.norm(earlier))
+        if other == 0.0 or float(np.dot(vector, earlier)) / (norm * other) <= COPY_EXACT_COSINE:
+            continue
+        committed = client.submission(int(bounty), int(round_), account)  # kept before the commit
+        if committed is not None and committed["blob_hash"].lower() == path.stem.rpartition("-")[2]:
+            return int(bounty), int(round_)
+    return None
 
 
 def _token_path(kept: Path) -> Path:

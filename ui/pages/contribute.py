@@ -755,7 +755,7 @@ class ContributeFlow(QWidget):
             try:
                 # for the round it was built for; kept at home, committed on chain, then uploaded
                 result = prepared.submit(signer, gasless=gasless, blob_dir=blob_dir,
-                                         outbox_dir=outbox_dir, should_stop=c.should_stop)
+                                         outbox_dir=outbox_dir, should_stop=c.should_stop, refuse_repeat=True)
             except StaleRound as exc:  # the page offers to train again for the current round
                 return {"bounty_id": bounty_id, "current_round": exc.current, "stale": (
                     f"This update was built for {round_title(exc.built_for, exc.rounds).lower()}, which "

@@ -39,6 +39,10 @@ def register(
                        help="your data: CSV/TSV, .xlsx, .ods, Parquet, JSON Lines, JSON or .npz "
                        "files; columns are matched to the bounty's by name")
     train.add_argument("--epochs", type=int, metavar="N", help="local epochs (default: the spec's)")
+    train.add_argument("--allow-repeat", action="store_true",
+                       help="send an update even when it is the one you already sent to another round "
+                       "(without privacy noise, from the same model): whoever decrypted that one could send "
+                       "it first from another address")
     train.add_argument("--privacy", choices=("row", "dataset", "none"), default=None,
                        help="row: protect each row with DP-SGD during training (the default); "
                        "dataset: noise once on the whole update (protects your whole dataset, "
@@ -105,6 +109,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     options = ContributeOptions(
         epochs=args.epochs, noise_multiplier=args.dp_noise, gasless=args.gasless,
         dry_run=args.dry_run, privacy=privacy, dp_clip=args.dp_clip, data=choices,
+        refuse_repeat=not args.allow_repeat,
     )
     # a missing file or a bad option is said before the wallet is unlocked or a node asked
     check_data_files(args.data)
