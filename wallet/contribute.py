@@ -565,8 +565,9 @@ class Contribution:
                 f"This update is the one you already sent to bounty {repeated[0]} "
                 f"{round_text(repeated[1], None)} (no privacy noise, and the same model). Whoever "
                 "decrypted that one, the practitioner, could send it first from another address and be "
-                "credited instead of you. Nothing was sent: train with privacy noise (the default, "
-                "--privacy row) to send an update of your own, or send it anyway (--allow-repeat).")
+                "credited instead of you. Nothing was sent: train with privacy noise to send an update "
+                "of your own (on the command line: --privacy row, the default; --allow-repeat sends this "
+                "one anyway).")
         # kept at home before anything is sent: the wallet checks the round's report with it
         keep_update(self.client, signer.address, self.bounty_id, round_index, digest, self.update.delta,
                     self.spec.encoding_params(), self.blob)
