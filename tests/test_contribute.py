@@ -261,3 +261,12 @@ def test_an_update_already_sent_to_another_round_is_refused_when_asked(market_se
                        blob_dir=tmp_path / "blobs", file_roots=ROOTS)
     assert keeping.submission(second, 0, owner.address)["blob_hash"] == noisy.blob_hash
     store.close()
+
+
+def test_quarry_train_refuses_a_repeat_unless_allowed():
+    """`quarry train` turns the repeat refusal on; --allow-repeat turns it off."""
+    from wallet import cli
+
+    parser = cli.build_parser()
+    assert parser.parse_args(["train", "1", "--data", "x.csv"]).allow_repeat is False
+    assert parser.parse_args(["train", "1", "--data", "x.csv", "--allow-repeat"]).allow_repeat is True
