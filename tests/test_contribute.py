@@ -18,7 +18,7 @@ from tests.practitioner_fixtures import practitioner_on_market
 from trainer.errors import DataError, TrainingCancelled
 from wallet.blob_store import blob_hash
 from wallet.bounties import BountyClient, relay_submission
-from wallet.contribute import ContributeOptions, Contribution, contribute
+from wallet.contribute import ContributeOptions, Contribution, RepeatedUpdate, contribute
 from wallet.errors import InvalidInput, QuarryError
 
 DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
@@ -248,14 +248,19 @@ def test_an_update_already_sent_to_another_round_is_refused_when_asked(market_se
                                  reward_per_round=TOKEN_UNIT, rounds=1, round_seconds=3600).bounty_id for _ in range(2))
     store = Store(tmp_path / "home")  # kept updates live in the wallet's home
     keeping = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "test", file_roots=None)
-    owner = funded_signer(market.chain)
+    owner, other_account = funded_signer(market.chain), funded_signer(market.chain)
     plain = ContributeOptions(privacy="none", refuse_repeat=True)
     sent = contribute(keeping, owner, first, [OWNER_FILE], plain, blob_dir=tmp_path / "blobs", file_roots=ROOTS)
-    with pytest.raises(InvalidInput, match=rf"This update is the one you already sent to bounty {first} round 0 .*"
-                                           r"Nothing was sent: train with privacy noise"):
+    with pytest.raises(RepeatedUpdate, match=rf"This update is the one you already sent to bounty {first} round 0 "
+                                             r"\(1 of 1\) .*Nothing was sent: train with privacy noise"):
         contribute(keeping, owner, second, [OWNER_FILE], plain, blob_dir=tmp_path / "blobs", file_roots=ROOTS)
+    # the same rows from another account of this wallet are as exposed
+    with pytest.raises(RepeatedUpdate, match=f"the one your account {owner.address.lower()} already sent"):
+        contribute(keeping, other_account, second, [OWNER_FILE], plain, blob_dir=tmp_path / "blobs", file_roots=ROOTS)
     assert keeping.submission(second, 0, owner.address) is None
     assert sorted(p.name for p in (tmp_path / "blobs").iterdir()) == [sent.blob_hash]
+    # the service's callers keep the old behaviour unless they ask (contribute's default is off)
+    assert ContributeOptions().refuse_repeat is False
     # with privacy noise the update is another, and goes
     noisy = contribute(keeping, owner, second, [OWNER_FILE], ContributeOptions(privacy="row", refuse_repeat=True),
                        blob_dir=tmp_path / "blobs", file_roots=ROOTS)
@@ -270,3 +275,22 @@ def test_quarry_train_refuses_a_repeat_unless_allowed():
     parser = cli.build_parser()
     assert parser.parse_args(["train", "1", "--data", "x.csv"]).allow_repeat is False
     assert parser.parse_args(["train", "1", "--data", "x.csv", "--allow-repeat"]).allow_repeat is True
+
+
+def test_a_kept_update_never_committed_is_no_repeat(market_setup, tmp_path):
+    """The wallet keeps an update before its commit; one whose commit never happened (a revert,
+    a crash) was sent to no one, so it does not count."""
+    import numpy as np
+
+    from wallet.kept_updates import kept_path, save_kept_update, sent_before
+    from wallet.store import Store
+
+    market, _, bounty_id, _, _, _ = market_setup
+    store = Store(tmp_path / "home")
+    client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "test", file_roots=None)
+    account = funded_signer(market.chain).address
+    vector = np.linspace(-1.0, 1.0, 40)
+    save_kept_update(kept_path(store.home, client.chain_id, client.board_address, bounty_id, 0, account,
+                               "0x" + "ab" * 32), vector)
+    assert sent_before(client, account, vector, bounty_id + 1, 0) is None
+    store.close()

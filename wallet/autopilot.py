@@ -377,7 +377,10 @@ class Autopilot:
         return Outcome(standing.id, "waiting", note, round_)
 
     def _run_one(self, standing: Standing, should_stop: Callable[[], bool] | None) -> Outcome:
-        from wallet.contribute import Contribution  # loads the trainer only when there is work
+        from wallet.contribute import (  # loads the trainer only when there is work
+            Contribution,
+            RepeatedUpdate,
+        )
 
         if standing.rounds_done >= standing.max_rounds:
             return self._done(standing)
@@ -445,6 +448,9 @@ class Autopilot:
             return self._wait(standing, "The round closed while training; the next pass takes the new round", round_)
         except NetworkError as exc:
             return self._network_failure(standing, exc)
+        except RepeatedUpdate as exc:
+            return self._pause(standing, f"{exc} Set this standing contribution to protect each row to "
+                                         "contribute again.", round_)
         except QuarryError as exc:
             return self._pause(standing, str(exc), round_)
         except Exception as exc:

@@ -176,6 +176,26 @@ class ContributeOptions:
         return "dataset" if self.noise_multiplier > 0 else "none"
 
 
+class RepeatedUpdate(InvalidInput):
+    """The update about to be sent copies one this wallet already committed to another round:
+    whoever decrypted that one (the practitioner) could send it first from another address and
+    be credited instead (docs/PROTOCOL.md, Valuation step 2). Nothing was sent; each front end
+    says how to send an update of one's own (privacy noise)."""
+
+    def __init__(self, client: BountyClient, account: str, bounty_id: int, round_index: int, sender: str) -> None:
+        try:
+            rounds: int | None = client.bounty(bounty_id).rounds
+        except QuarryError:
+            rounds = None
+        self.bounty_id, self.round_index, self.sender = bounty_id, round_index, sender
+        who = "you" if sender.lower() == account.lower() else f"your account {sender}"
+        super().__init__(
+            f"This update is the one {who} already sent to bounty {bounty_id} {round_text(round_index, rounds)} "
+            "(no privacy noise, and the same model). Whoever decrypted that one, the practitioner, could "
+            "send it first from another address and be credited instead of you. Nothing was sent: train "
+            "with privacy noise to send an update of your own.")
+
+
 @dataclass
 class ContributionResult:
     bounty_id: int
@@ -561,13 +581,7 @@ class Contribution:
         repeated = sent_before(self.client, signer.address, round_trip(self.update.delta, self.spec.encoding_params()),
                                self.bounty_id, round_index) if refuse_repeat else None
         if repeated is not None:
-            raise InvalidInput(
-                f"This update is the one you already sent to bounty {repeated[0]} "
-                f"{round_text(repeated[1], None)} (no privacy noise, and the same model). Whoever "
-                "decrypted that one, the practitioner, could send it first from another address and be "
-                "credited instead of you. Nothing was sent: train with privacy noise to send an update "
-                "of your own (on the command line: --privacy row, the default; --allow-repeat sends this "
-                "one anyway).")
+            raise RepeatedUpdate(self.client, signer.address, *repeated)
         # kept at home before anything is sent: the wallet checks the round's report with it
         keep_update(self.client, signer.address, self.bounty_id, round_index, digest, self.update.delta,
                     self.spec.encoding_params(), self.blob)

@@ -96,36 +96,42 @@ def keep_update(client: Any, account: str, bounty_id: int, round_index: int, blo
 
 
 def sent_before(client: Any, account: str, vector: np.ndarray, bounty_id: int, round_index: int
-                ) -> tuple[int, int] | None:
-    """(bounty, round) of an update this account already sent (committed on chain) on this board,
-    in another round than (`bounty_id`, `round_index`), that the one about to be sent (`vector`,
-    as kept) copies by the protocol's exact rule (the same direction up to scale and
-    precision-level noise), else None. An update sent twice unchanged (no privacy noise, a model
-    that did not move or a second bounty from the same model) can be sent first from another
-    address by whoever decrypted the first: the practitioner."""
-    from trainer.copy_proof import COPY_EXACT_COSINE
+                ) -> tuple[int, int, str] | None:
+    """(bounty, round, account) of an update this wallet already sent (committed on chain) on
+    this board, from any of its accounts, in another round than (`bounty_id`, `round_index`),
+    that the one `account` is about to send (`vector`, as kept) copies by the rule a copy proof
+    is checked by (`trainer.copy_proof.is_copy_link`), else None. An update sent twice (no
+    privacy noise, a model that did not move or a second bounty from the same model) can be sent
+    first from another address by whoever decrypted the first: the practitioner."""
+    from trainer.copy_proof import is_copy_link
+    from wallet.errors import NetworkError, QuarryError
 
     store = getattr(client, "store", None)
     if store is None:
         return None
     vector = np.asarray(vector, dtype=np.float64)
-    norm = float(np.linalg.norm(vector))
-    if norm == 0.0:
+    if float(np.linalg.norm(vector)) == 0.0:
         return None
     network = Path(store.home) / KEPT_DIR / f"{int(client.chain_id)}-{str(client.board_address).lower()}"
-    for path in sorted(network.glob(f"*/*/{account.lower()}-0x*.npy")):
+    for path in sorted(network.glob("*/*/0x*-0x*.npy")):
         bounty, round_ = path.parent.parent.name, path.parent.name
         if not (bounty.isdigit() and round_.isdigit()) or (int(bounty), int(round_)) == (bounty_id, round_index):
-            continue  # this round's own (a retry after a failed commit)
-        earlier = load_kept_update(path)
-        if earlier is None or earlier.shape != vector.shape:
+            continue  # this round's own (a retry after a failed commit, or another account of this wallet)
+        try:  # the header first: a kept update of another model is not read
+            earlier = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError):
             continue
-        other = float(np.linalg.norm(earlier))
-        if other == 0.0 or float(np.dot(vector, earlier)) / (norm * other) <= COPY_EXACT_COSINE:
+        if earlier.dtype != np.float64 or earlier.shape != vector.shape or not is_copy_link(vector, np.asarray(earlier)):
             continue
-        committed = client.submission(int(bounty), int(round_), account)  # kept before the commit
-        if committed is not None and committed["blob_hash"].lower() == path.stem.rpartition("-")[2]:
-            return int(bounty), int(round_)
+        sender, _sep, digest = path.stem.rpartition("-")
+        try:  # kept before the commit: it counts only if the chain has it
+            committed = client.submission(int(bounty), int(round_), sender)
+        except NetworkError:
+            raise
+        except QuarryError:  # a bounty this chain does not have (a node that was reset)
+            continue
+        if committed is not None and str(committed["blob_hash"]).lower() == digest:
+            return int(bounty), int(round_), sender
     return None
 
 

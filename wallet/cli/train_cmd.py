@@ -97,7 +97,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     # command may be this one)
     from wallet.cli.chain_cmd import Session
     from wallet.column_maps import DataChoices
-    from wallet.contribute import ContributeOptions, check_data_files, check_options, contribute
+    from wallet.contribute import (
+        ContributeOptions,
+        RepeatedUpdate,
+        check_data_files,
+        check_options,
+        contribute,
+    )
+    from wallet.errors import InvalidInput
     from wallet.privacy_budget import PrivacyBudget
 
     # no --privacy: "row" (DP-SGD), unless --dp-noise alone asks for the older whole-update noise
@@ -126,11 +133,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                 print(f"[{step}] {message}", file=sys.stderr)
 
         # file:// URIs from the chain are read only inside this wallet's data directory
-        result = contribute(
-            client, signer, args.bounty, args.data, options, file_roots=[session.home],
-            blob_dir=session.home / "blobs", outbox_dir=session.home / "outbox", progress=progress,
-            budget=PrivacyBudget(session.store), store=session.store,
-        )
+        try:
+            result = contribute(
+                client, signer, args.bounty, args.data, options, file_roots=[session.home],
+                blob_dir=session.home / "blobs", outbox_dir=session.home / "outbox", progress=progress,
+                budget=PrivacyBudget(session.store), store=session.store,
+            )
+        except RepeatedUpdate as exc:
+            raise InvalidInput(f"{exc} (--privacy row, the default, adds it; --allow-repeat sends this "
+                               "one anyway.)") from exc
     finally:
         session.close()
     data = {
