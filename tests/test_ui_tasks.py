@@ -14,7 +14,17 @@ from wallet.errors import InvalidInput
 
 @pytest.fixture
 def runner(qtbot):
-    return TaskRunner()
+    task_runner = TaskRunner()
+    yield task_runner
+    # Let the worker threads finish and their last queued signals arrive before the runner (and
+    # the handles those signals target) is garbage-collected: a cancelled worker still winding
+    # down when the next test processed events crashed Qt once in CI (as in
+    # tests/test_ui_responsiveness.py).
+    task_runner.wait_all(5000)
+    task_runner.pool.waitForDone()
+    task_runner.background_pool.waitForDone()
+    qtbot.waitUntil(lambda: not task_runner._running, timeout=10_000)
+    qtbot.wait(50)
 
 
 def test_success_progress_and_partial_arrive_on_gui_thread(qtbot, runner):
@@ -112,6 +122,7 @@ def test_core_events_from_worker_thread_are_coalesced(qtbot):
     qtbot.waitUntil(lambda: len(refreshes) > 0, timeout=3000)
     qtbot.wait(250)
     assert len(refreshes) == 1  # fifty events, one refresh
+    events.changed.disconnect(coalescer.mark_dirty)  # before either is collected
 
 
 def test_hidden_page_skips_refresh_until_shown(qtbot):
