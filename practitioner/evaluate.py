@@ -30,7 +30,6 @@ from practitioner.report import MAX_REPORT_BYTES, parse_report, report_bytes, re
 from practitioner.session import Session
 from practitioner.state import load_validation, local_blob_path, read_json, write_json
 from practitioner.valuation import (
-    DecodedSubmission,
     Valuation,
     bounty_credits,
     encoding_slack,
@@ -44,7 +43,6 @@ from trainer.copy_proof import (
     copy_proof_token,
     open_blob,
 )
-from trainer.encoding import EncodingParams
 from trainer.models import model_from_bytes, model_from_spec, model_to_bytes
 from trainer.spec import COPY_PROOF_RULES, BountySpec
 from trainer.update_blob import blob_limit, parse_blob
@@ -209,7 +207,7 @@ def evaluate_round(
     )
     proved = None  # bounties posted before copy proofs: none
     if spec.valuation_rules >= COPY_PROOF_RULES:
-        proved = write_copy_proofs(session, spec, bounty_id, round_index, private_key, valuation, fetched, decoded)
+        proved = write_copy_proofs(session, spec, bounty_id, round_index, private_key, valuation, fetched)
     model = model_from_spec(spec)
     model.set_params(valuation.next_params)
     next_hash, next_uri = session.publish(model_to_bytes(model), spec.inbox_url)
@@ -260,11 +258,11 @@ def evaluate_round(
 
 def write_copy_proofs(session: Session, spec: BountySpec, bounty_id: int, round_index: int,
                       private_key: paillier.PaillierPrivateKey, valuation: Valuation,
-                      fetched: list[FetchedSubmission], decoded: list[DecodedSubmission]) -> list[str]:
+                      fetched: list[FetchedSubmission]) -> list[str]:
     """For every update the valuation counts as a copy, its copy proof (trainer.copy_proof):
     the blobs on its chain of copy links to the credited original, opened, stored under the
     token only that owner (and whoever holds its update) can name. Returns the copies proved."""
-    encoding = EncodingParams.from_spec(spec)
+    encoding = spec.encoding_params()
     blobs = {item.address.lower(): item for item in fetched}
     opened: dict[str, OpenedBlob] = {}
 

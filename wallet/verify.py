@@ -445,7 +445,6 @@ class _Checker:
             check_copy_proof,
             max_proof_bytes,
         )
-        from trainer.encoding import EncodingParams
         from trainer.spec import COPY_PROOF_RULES
 
         mine = report_line(report, self.account)
@@ -462,7 +461,7 @@ class _Checker:
         kept = kept_update_for(self.client, self.account, bounty.id, round_index, result.blob_hash)
         if kept is None:
             return [], f"{claim}; this computer does not keep the update it sent, so the claim cannot be checked."
-        encoding = EncodingParams.from_spec(spec)
+        encoding = spec.encoding_params()
         token = copy_proof_token_for(self.client, self.account, bounty.id, round_index, result.blob_hash)
         if token is None:
             return [], f"{claim}; this computer did not keep what names the claim's copy proof."
