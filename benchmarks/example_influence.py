@@ -34,10 +34,10 @@ import numpy as np
 
 from benchmarks import fairness
 from practitioner.decode import ValidationScorer, reference_update
-from practitioner.shapley import CONFIDENCE_Z
 from practitioner.valuation import DecodedSubmission, Valuation, encoding_slack, value_round
 from trainer.alignment import round_along_bound
 from trainer.models import model_from_spec
+from trainer.shapley import CONFIDENCE_Z
 
 DATASETS = ("breast_cancer", "wine", "iris", "diabetes", "breast_cancer_4")
 OWNERS = (*fairness.HONEST, *fairness.NOISY, "one_row", "zero", "random")

@@ -120,20 +120,6 @@ from benchmarks._common import emit, machine
 from benchmarks._markets import ENCODING_STEP, HELD_OUT_TABLES, quantise, split_market
 from practitioner.decode import ValidationScorer, reference_update
 from practitioner.report import report_of_valuation
-from practitioner.shapley import (
-    CONFIDENCE_Z,
-    COPY_COSINE,
-    COPY_RESIDUAL_COSINE,
-    NULL_Z_FULL,
-    NULL_Z_START,
-    PAYOUT_FLOOR,
-    SEMIVALUES,
-    cosine,
-    payout_weights,
-    residual_cosine,
-    shapley_values,
-    value_estimates,
-)
 from practitioner.valuation import (
     COALITION_GAMES,
     UTILITY_CLIP_SHARE,
@@ -150,6 +136,20 @@ from trainer.alignment import along_scale, round_along_bound
 from trainer.dp_sgd import DEFAULT_CLIP, DEFAULT_NOISE_MULTIPLIER, dp_sgd_for
 from trainer.models import model_from_spec
 from trainer.scoring import per_example_log_loss_from_proba
+from trainer.shapley import (
+    CONFIDENCE_Z,
+    COPY_COSINE,
+    COPY_RESIDUAL_COSINE,
+    NULL_Z_FULL,
+    NULL_Z_START,
+    PAYOUT_FLOOR,
+    SEMIVALUES,
+    cosine,
+    payout_weights,
+    residual_cosine,
+    shapley_values,
+    value_estimates,
+)
 from trainer.spec import BountySpec
 from trainer.update import make_update
 
@@ -474,7 +474,7 @@ def spearman(a: list[float], b: list[float]) -> float:
 def pair_stats(updates: dict[str, np.ndarray], owners: list[str], reference: np.ndarray,
                pairs: list[tuple[str, str]]) -> list[tuple[float, float]]:
     """(cosine, residual cosine) of each pair, with the others' mean over `owners` taken as
-    `practitioner.shapley.copy_groups` takes it (candidate copies of either left out)."""
+    `trainer.shapley.copy_groups` takes it (candidate copies of either left out)."""
     out = []
     for a, b in pairs:
         others = [updates[o] for o in owners if o not in (a, b)

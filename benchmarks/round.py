@@ -247,7 +247,7 @@ def game(r: Round, players: list[np.ndarray]):
 def accuracy(params: int, key_bits: int) -> dict[str, float]:
     """Rank correlations of the estimators the valuation uses against references."""
     from practitioner.scale import streaming_gtg
-    from practitioner.shapley import exact_shapley, gtg_shapley
+    from trainer.shapley import exact_shapley, gtg_shapley
 
     out: dict[str, float] = {}
     x_pool, y_pool, x_val, y_val = digits()

@@ -257,6 +257,8 @@ def cmd_post(args: argparse.Namespace) -> int:
     raw_spec = read_spec_file(args.spec)
     if args.not_verifiable:  # the validation set stays private; owners see that on the bounty
         raw_spec["verifiable"] = False
+    if args.open_updates:  # every counted update is opened to its round's contributors at the reveal
+        raw_spec["open_updates"] = True
     check_data_files(args.validation, "Validation file")
     key_path = _home(args).key_path
     public_key = load_public_key(key_path)  # no key: say so before asking for its password
@@ -511,13 +513,16 @@ def cmd_reveal(args: argparse.Namespace) -> int:
     revealed = reveal_validation(session, args.bounty)
     if args.json:
         print(json.dumps({"bountyId": args.bounty, "dataHash": revealed.data_hash, "uri": revealed.uri,
-                          "txHash": revealed.tx_hash}))
+                          "txHash": revealed.tx_hash, "openedRounds": revealed.opened_rounds}))
     elif revealed.tx_hash is None:
         print(f"bounty {args.bounty}: the validation set was already revealed ({revealed.data_hash} at "
               f"{revealed.uri})")
     else:
         print(f"bounty {args.bounty}: validation set revealed ({revealed.data_hash} at {revealed.uri}): "
               f"{revealed.tx_hash}")
+    if revealed.opened_rounds and not args.json:
+        print(f"bounty {args.bounty}: the counted updates of {revealed.opened_rounds} round(s) are now open to "
+              "their contributors (open_updates)")
     return 0
 
 
@@ -655,6 +660,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--not-verifiable", action="store_true",
                    help="the validation set must stay private: it is never revealed, so data owners "
                         "cannot check the scores (the spec and the bounty page say so)")
+    p.add_argument("--open-updates", action="store_true",
+                   help="once the validation set is revealed, open every counted update of each round "
+                        "to that round's contributors, so every data owner's wallet recomputes every "
+                        "value of the round, not only its own (the spec and the bounty page say so)")
     p.add_argument("--by-invitation", action="store_true",
                    help="value only the updates of data owners you invite (`invite`): strangers and "
                         "second addresses of one person are paid nothing")

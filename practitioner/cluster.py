@@ -43,8 +43,8 @@ from practitioner.scale import (
     permutation_orders,
     walk_permutation,
 )
-from practitioner.shapley import EXACT_MAX_PLAYERS
 from practitioner.valuation import Scorer, utility_clip
+from trainer.shapley import EXACT_MAX_PLAYERS
 from trainer.update_blob import UpdateBlob
 from wallet.errors import InvalidInput, NetworkError
 

@@ -7,6 +7,7 @@ evaluation can be re-run until the round is finalised.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from eth_hash.auto import keccak
 from phe import paillier
 
 from common.atomic import atomic_write_bytes
@@ -44,6 +44,8 @@ from trainer.copy_proof import (
     open_blob,
 )
 from trainer.models import model_from_bytes, model_from_spec, model_to_bytes
+from trainer.openings import opening_bytes
+from trainer.shapley import round_seed
 from trainer.spec import COPY_PROOF_RULES, BountySpec
 from trainer.update_blob import blob_limit, parse_blob
 from wallet.bounties import Bounty
@@ -67,11 +69,6 @@ class RoundEvaluation:
     round_index: int
     record: dict[str, Any]
     report: dict[str, Any]
-
-
-def round_seed(bounty_id: int, round_index: int) -> int:
-    """The sampling seed of a round (GTG-Shapley), derived so anyone can reproduce it."""
-    return int.from_bytes(keccak(f"quarry-shapley:{bounty_id}:{round_index}".encode())[:4], "big")
 
 
 def load_spec(session: Session, bounty_id: int) -> BountySpec:
@@ -206,8 +203,12 @@ def evaluate_round(
         along_bound=round_along_bound(spec, global_params, x_val, y_val, reference),
     )
     proved = None  # bounties posted before copy proofs: none
+    opener = _Opener(spec, private_key, fetched)
     if spec.valuation_rules >= COPY_PROOF_RULES:
-        proved = write_copy_proofs(session, spec, bounty_id, round_index, private_key, valuation, fetched)
+        proved = write_copy_proofs(session, spec, bounty_id, round_index, private_key, valuation, fetched, opener)
+    opened = None  # bounties that do not open their updates: none
+    if spec.open_updates:
+        opened = write_pending_opening(session, bounty_id, round_index, valuation, opener)
     model = model_from_spec(spec)
     model.set_params(valuation.next_params)
     next_hash, next_uri = session.publish(model_to_bytes(model), spec.inbox_url)
@@ -244,6 +245,8 @@ def evaluate_round(
         "submitters": list(submitters),
         # the copies whose owners can fetch a copy proof (null: the bounty predates them)
         "copyProofs": proved,
+        # open_updates: how many counted updates the round's opening holds (published at the reveal)
+        "openedUpdates": opened,
         "finalizeTx": None,
     }
     write_json(round_record_path(session, bounty_id, round_index), record)
@@ -256,24 +259,34 @@ def evaluate_round(
     return RoundEvaluation(bounty_id, round_index, record, report)
 
 
+class _Opener:
+    """Opens submissions' blobs (every ciphertext's plaintext and Paillier nonce), each once."""
+
+    def __init__(self, spec: BountySpec, private_key: paillier.PaillierPrivateKey,
+                 fetched: list[FetchedSubmission]) -> None:
+        self.spec, self.private_key, self.encoding = spec, private_key, spec.encoding_params()
+        self.blobs = {item.address.lower(): item for item in fetched}
+        self.opened: dict[str, OpenedBlob] = {}
+
+    def __call__(self, address: str) -> OpenedBlob:
+        if address.lower() not in self.opened:
+            item = self.blobs[address.lower()]
+            blob = parse_blob(item.data, self.spec.public_key(), self.spec.max_blob_bytes, self.encoding)  # type: ignore[arg-type]
+            plaintexts, nonces = open_blob(self.private_key, blob)
+            self.opened[address.lower()] = OpenedBlob(item.address, item.blob_hash, item.data, plaintexts, nonces)  # type: ignore[arg-type]
+        return self.opened[address.lower()]
+
+    def token(self, bounty_id: int, round_index: int, address: str) -> str:
+        return copy_proof_token(bounty_id, round_index, address, self.blobs[address.lower()].data)  # type: ignore[arg-type]
+
+
 def write_copy_proofs(session: Session, spec: BountySpec, bounty_id: int, round_index: int,
                       private_key: paillier.PaillierPrivateKey, valuation: Valuation,
-                      fetched: list[FetchedSubmission]) -> list[str]:
+                      fetched: list[FetchedSubmission], opener: _Opener | None = None) -> list[str]:
     """For every update the valuation counts as a copy, its copy proof (trainer.copy_proof):
     the blobs on its chain of copy links to the credited original, opened, stored under the
     token only that owner (and whoever holds its update) can name. Returns the copies proved."""
-    encoding = spec.encoding_params()
-    blobs = {item.address.lower(): item for item in fetched}
-    opened: dict[str, OpenedBlob] = {}
-
-    def open_step(address: str) -> OpenedBlob:
-        if address.lower() not in opened:
-            item = blobs[address.lower()]
-            blob = parse_blob(item.data, spec.public_key(), spec.max_blob_bytes, encoding)  # type: ignore[arg-type]
-            plaintexts, nonces = open_blob(private_key, blob)
-            opened[address.lower()] = OpenedBlob(item.address, item.blob_hash, item.data, plaintexts, nonces)  # type: ignore[arg-type]
-        return opened[address.lower()]
-
+    open_step = opener or _Opener(spec, private_key, fetched)
     written: list[str] = []
     for line in valuation.contributors:
         if line.copy_of is None:
@@ -285,15 +298,34 @@ def write_copy_proofs(session: Session, spec: BountySpec, bounty_id: int, round_
                         line.copy_of, MAX_PROOF_LINKS)
             continue
         path = [open_step(address) for address in links]
-        token = copy_proof_token(bounty_id, round_index, line.address, blobs[line.address.lower()].data)  # type: ignore[arg-type]
         data = copy_proof_bytes(bounty_id, round_index, line.address, line.copy_of, path)
         directory = session.home.copy_proof_dir
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomic_write_bytes(directory / token, data, mode=0o600)
+        atomic_write_bytes(directory / open_step.token(bounty_id, round_index, line.address), data, mode=0o600)
         written.append(line.address)
     if written:
         log.info("bounty %d round %d: %d copy proof(s) written", bounty_id, round_index + 1, len(written))
     return written
+
+
+def pending_opening_path(session: Session, bounty_id: int, round_index: int) -> Path:
+    """Where `evaluate` keeps a round's opening until `reveal` publishes it."""
+    return session.bounty_dir(bounty_id) / f"opening-{round_index}.json"
+
+
+def write_pending_opening(session: Session, bounty_id: int, round_index: int, valuation: Valuation,
+                          opener: _Opener) -> int:
+    """A bounty posted with `open_updates` (trainer.openings): the round's counted updates,
+    opened, kept (not served) with the tokens of every contributor line, until the reveal.
+    Returns how many updates it opens."""
+    counted = [line.address for line in valuation.contributors if line.copy_of is None]
+    data = opening_bytes(bounty_id, round_index, [opener(address) for address in counted])
+    tokens = [opener.token(bounty_id, round_index, line.address) for line in valuation.contributors]
+    record = {"opening": data.decode(), "tokens": tokens}
+    path = pending_opening_path(session, bounty_id, round_index)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    atomic_write_bytes(path, json.dumps(record).encode(), mode=0o600)
+    return len(counted)
 
 
 def earlier_reports(session: Session, bounty_id: int, round_index: int) -> list[dict[str, Any]]:

@@ -50,7 +50,10 @@ MAX_RELAY_BODY = 16 * 1024
 DEFAULT_RATE = 2.0  # requests per second refilled per client
 DEFAULT_BURST = 60
 _BLOB_PATH = re.compile(r"^/blobs/(0x[0-9a-f]{64})$")
-_PROOF_PATH = re.compile(r"^/copy-proofs/(0x[0-9a-f]{64})$")
+# what the inbox serves by a token only its owner can name: copy proofs (trainer.copy_proof)
+# and, once the validation set is revealed, round openings (trainer.openings)
+_PROOF_PATH = re.compile(r"^/(copy-proofs|openings)/(0x[0-9a-f]{64})$")
+_TOKEN_KINDS = {"copy-proofs": "copy proof", "openings": "round opening"}
 RELAY_FIELDS = ("bountyId", "round", "blobHash", "uri", "contributor", "deadline", "signature")
 INVITATION_FIELDS = ("bountyId", "code", "contributor")
 
@@ -110,8 +113,8 @@ def blob_path(directory: Path, blob_hash: str) -> Path:
 
 
 def read_copy_proof(directory: Path, token: str) -> bytes:
-    """A copy proof by its token (0x + 64 hex, matched by the path's pattern); FileNotFoundError
-    when there is none."""
+    """A copy proof or a round opening by its token (0x + 64 hex, matched by the path's
+    pattern) in its directory; FileNotFoundError when there is none."""
     return (directory / token.lower()).read_bytes()
 
 
@@ -162,8 +165,9 @@ class InboxAddress:
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.upload_dir = Path(upload_dir) if upload_dir is not None else self.blob_dir.parent / "uploads"
         self.upload_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # copy proofs, by token (PractitionerHome.copy_proof_dir: next to blobs/)
-        self.proof_dir = self.blob_dir.parent / "copy-proofs"
+        # copy proofs and round openings, by token (PractitionerHome.copy_proof_dir and
+        # .opening_dir: next to blobs/)
+        self.token_dirs = {kind: self.blob_dir.parent / kind for kind in _TOKEN_KINDS}
         self.admit = admit
         self.max_blob_bytes = max_blob_bytes
         self.buckets = _TokenBuckets(rate, burst)
@@ -289,9 +293,9 @@ class _InboxHandler(BaseHTTPRequestHandler):
             if self._rate_limited():
                 return
             try:
-                data = read_copy_proof(self.server.proof_dir, proof.group(1))
+                data = read_copy_proof(self.server.token_dirs[proof.group(1)], proof.group(2))
             except FileNotFoundError:
-                self._error(HTTPStatus.NOT_FOUND, "no such copy proof")
+                self._error(HTTPStatus.NOT_FOUND, f"no such {_TOKEN_KINDS[proof.group(1)]}")
                 return
             self._send(HTTPStatus.OK, data, "application/json")
             return

@@ -32,6 +32,7 @@ from common.atomic import atomic_write_bytes
 from practitioner.inbox import (
     _BLOB_PATH,
     _PROOF_PATH,
+    _TOKEN_KINDS,
     CONTRIBUTOR_HEADER,
     DEFAULT_BURST,
     DEFAULT_MAX_BLOB_BYTES,
@@ -166,9 +167,9 @@ class AioInboxServer(InboxAddress):
         proof = _PROOF_PATH.match(request.raw_path.lower())
         if proof and request.method == "GET":
             try:
-                data = await self._blocking(read_copy_proof, self.proof_dir, proof.group(1))
+                data = await self._blocking(read_copy_proof, self.token_dirs[proof.group(1)], proof.group(2))
             except FileNotFoundError:
-                return self._error(HTTPStatus.NOT_FOUND, "no such copy proof")
+                return self._error(HTTPStatus.NOT_FOUND, f"no such {_TOKEN_KINDS[proof.group(1)]}")
             return web.Response(status=HTTPStatus.OK, body=data, content_type="application/json")
         # the raw path, as the old server matched it (no normalisation of ../)
         match = _BLOB_PATH.match(request.raw_path.lower())

@@ -9,10 +9,14 @@ practitioner's blobs are served and its keccak256 and URI go on chain with
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import shutil
 from dataclasses import dataclass
 
-from practitioner.evaluate import load_spec
+from common.atomic import atomic_write_bytes
+from practitioner.evaluate import load_spec, pending_opening_path, round_record_path
 from practitioner.session import Session
 from practitioner.state import load_validation, read_json, write_json
 from trainer.errors import TrainerError
@@ -29,6 +33,7 @@ class Revealed:
     data_hash: str
     uri: str
     tx_hash: str | None  # None: it was revealed before (nothing sent)
+    opened_rounds: int = 0  # open_updates: the rounds whose opening is now served
 
 
 def check_revealable(session: Session, bounty_id: int) -> tuple[bytes, str | None]:
@@ -74,7 +79,7 @@ def reveal_validation(session: Session, bounty_id: int) -> Revealed:
     directory = session.bounty_dir(bounty_id)
     if already is not None:
         data_hash, uri = session.client.reveal(bounty_id) or (already, "")
-        return Revealed(bounty_id, data_hash, uri, None)
+        return Revealed(bounty_id, data_hash, uri, None, publish_openings(session, bounty_id))
     # where the bounty's other blobs are served (as `evaluate` publishes): a reveal is made once,
     # and a file:// URI on the practitioner's machine would leave owners elsewhere unable to check
     data_hash, uri = session.publish(data, load_spec(session, bounty_id).inbox_url or None)
@@ -82,7 +87,45 @@ def reveal_validation(session: Session, bounty_id: int) -> Revealed:
     record = read_json(directory / "bounty.json")
     record["reveal"] = {"dataHash": data_hash, "uri": uri, "txHash": tx_hash}
     write_json(directory / "bounty.json", record)
-    return Revealed(bounty_id, data_hash, uri, tx_hash)
+    return Revealed(bounty_id, data_hash, uri, tx_hash, publish_openings(session, bounty_id))
+
+
+def publish_openings(session: Session, bounty_id: int) -> int:
+    """A bounty posted with `open_updates` (trainer.openings), once its validation set is
+    revealed: each finalised round's opening, written by `evaluate`, is served from now on
+    under every contributor's token (the inbox's /openings/<token>; beside the blob store for a
+    bounty without an inbox). Only a round finalised with the report its opening was written
+    with is published: an expired round's updates stay unopened. Returns the rounds served;
+    publishing again rewrites the same files."""
+    client = session.client
+    published = 0
+    for round_index in range(client.bounty(bounty_id).rounds):
+        path = pending_opening_path(session, bounty_id, round_index)
+        record_path = round_record_path(session, bounty_id, round_index)
+        if not path.is_file() or not record_path.is_file():
+            continue
+        info = client.round(bounty_id, round_index)
+        evaluated = read_json(record_path)
+        if info.state_text != "finalized" or str(evaluated.get("reportHash", "")).lower() != info.report_hash.lower():
+            log.info("bounty %d %s: not finalised with the evaluated report; its updates stay unopened",
+                     bounty_id, round_text(round_index))
+            continue
+        pending = json.loads(path.read_text(encoding="utf-8"))
+        directory = session.home.opening_dir
+        (directory / "rounds").mkdir(parents=True, exist_ok=True, mode=0o700)
+        whole = directory / "rounds" / f"{session.chain_id}-{session.board_address.lower()}-{bounty_id}-{round_index}.json"
+        atomic_write_bytes(whole, str(pending["opening"]).encode(), mode=0o600)
+        for token in pending["tokens"]:  # one file, a name per contributor (a copy where links fail)
+            target = directory / str(token).lower()
+            target.unlink(missing_ok=True)
+            try:
+                os.link(whole, target)
+            except OSError:
+                shutil.copyfile(whole, target)
+        published += 1
+    if published:
+        log.info("bounty %d: %d round opening(s) published", bounty_id, published)
+    return published
 
 
 def reveal_due(session: Session) -> list[Revealed]:

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from practitioner.shapley import Coalition, ShapleyResult, Utility
+from trainer.shapley import Coalition, ShapleyResult, Utility
 
 log = logging.getLogger(__name__)
 

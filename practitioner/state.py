@@ -63,6 +63,12 @@ class PractitionerHome:
         /copy-proofs/<token> to whoever can name one (the copied owner)."""
         return self.root / "copy-proofs"
 
+    @property
+    def opening_dir(self) -> Path:
+        """Round openings (trainer.openings) once published at the reveal, each under every
+        contributor's token: the inbox serves them at /openings/<token>."""
+        return self.root / "openings"
+
     def bounty_dir(self, chain_id: int, board: str, bounty_id: int) -> Path:
         return self.root / "bounties" / f"{chain_id}-{board.lower()}-{bounty_id}"
 

@@ -23,9 +23,9 @@ Fairness rules (docs/PROTOCOL.md, "Valuation"):
 - Coalition model = global + sum(player updates in S) / n_players (fixed denominator);
   utility per validation example = its log-loss reduction, clipped to [-c, c].
 - Each player's Shapley value on each validation example; its value is their trimmed mean
-  (5 % each side) with a standard error (`practitioner.shapley.value_estimates`); payouts
+  (5 % each side) with a standard error (`trainer.shapley.value_estimates`); payouts
   are proportional to max(0, value - z * stderr) times the update's alignment pay
-  factor: how clearly its direction beats a random one (`practitioner.shapley.payout_weights`,
+  factor: how clearly its direction beats a random one (`trainer.shapley.payout_weights`,
   `alignment_pay_factors`). `null_test=True` (measured in benchmarks.fairness, not the
   protocol) makes that test family-wise over the round's players (`null_pay_factors`).
 - The next global model is the coalition of players with a positive (mean) value (harmful
@@ -48,7 +48,10 @@ import numpy as np
 
 from practitioner.report import ContributorLine, RejectedLine
 from practitioner.scale import STREAM_MIN_PLAYERS, CoalitionSums, streaming_gtg
-from practitioner.shapley import (
+from trainer.alignment import along_scale
+from trainer.encoding import encoding_slack, project_to_ball  # noqa: F401 - re-exported
+from trainer.estimates import UTILITY_CLIP_SHARE, utility_clip  # noqa: F401 - re-exported
+from trainer.shapley import (
     CONFIDENCE_Z,
     EXACT_MAX_PLAYERS,
     PAYOUT_FLOOR,
@@ -65,9 +68,6 @@ from practitioner.shapley import (
     shapley_values,
     value_estimates,
 )
-from trainer.alignment import along_scale
-from trainer.encoding import encoding_slack, project_to_ball  # noqa: F401 - re-exported
-from trainer.estimates import UTILITY_CLIP_SHARE, utility_clip  # noqa: F401 - re-exported
 from wallet.round_report import leftover_credits, round_amounts
 
 log = logging.getLogger(__name__)

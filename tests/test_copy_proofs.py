@@ -22,7 +22,6 @@ from phe import paillier
 from practitioner.inbox import InboxServer
 from practitioner.inbox_aio import AioInboxServer
 from practitioner.post import post_bounty, read_spec_file
-from practitioner.shapley import copy_groups, copy_path
 from tests.chain_fixtures import TOKEN_UNIT, funded_signer
 from tests.practitioner_fixtures import practitioner_on_market
 from tests.verify_fixtures import DEMO, REWARD, honest_round, load_spec
@@ -40,6 +39,7 @@ from trainer.copy_proof import (
     opens,
 )
 from trainer.encoding import EncodingParams
+from trainer.shapley import copy_groups, copy_path
 from trainer.update_blob import parse_blob
 from wallet.bounties import BountyClient
 from wallet.contribute import ContributeOptions, contribute

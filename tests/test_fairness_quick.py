@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks import fairness
 from benchmarks._markets import STATSMODELS_TABLES
-from practitioner.shapley import COPY_NOISE_MIN_PARAMS
+from trainer.shapley import COPY_NOISE_MIN_PARAMS
 
 
 @pytest.fixture(scope="module")

@@ -26,12 +26,12 @@ from practitioner.decode import (
     reference_update,
 )
 from practitioner.post import complete_spec, read_spec_file
-from practitioner.shapley import copy_groups
 from practitioner.valuation import DecodedSubmission, value_round
 from trainer.data import load_data
 from trainer.encoding import EncodingParams, pack
 from trainer.models import model_from_spec
 from trainer.privacy import add_gaussian_noise
+from trainer.shapley import copy_groups
 from trainer.testing import make_spec, test_keypair
 from trainer.update import LocalUpdate, encrypt_to_blob, make_update
 from trainer.update_blob import blob_hash, encode_blob, parse_blob

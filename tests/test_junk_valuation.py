@@ -11,7 +11,7 @@ noise, one fabricated row (random features, random label) and 20 fabricated rows
 random labels (a junk sender has no data; an owner of real rows is an owner). With the
 former single alignment test (z >= 1.5 per update) 5-21 junk updates joined the game and
 the honest owners kept 35-67 % of their pay on these tables (8 splits); the screen now tests
-the round's updates together (`practitioner.shapley.aligned_step_down`).
+the round's updates together (`trainer.shapley.aligned_step_down`).
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from practitioner.decode import (
     decode_submissions,
     reference_update,
 )
-from practitioner.shapley import (
+from practitioner.valuation import encoding_slack, value_round
+from trainer.models import model_from_spec
+from trainer.shapley import (
     aligned_step_down,
     alignment_threshold,
     random_direction_quantile,
     random_direction_tail,
 )
-from practitioner.valuation import encoding_slack, value_round
-from trainer.models import model_from_spec
 from trainer.testing import test_keypair
 from trainer.update import LocalUpdate, encrypt_to_blob, make_update
 from trainer.update_blob import blob_hash

@@ -101,7 +101,7 @@ def test_version_1_is_still_read_and_keeps_its_reward_bound():
 def test_the_pay_rule_on_numbers_exact_in_binary():
     """Valuation step 4 by hand: weights max(0, value - 2 stdErr) x payFactor = 0.25, 0.0625
     and 0 (a negative lower bound), D = max(0.3125, sum of positive values 0.875) = 0.875."""
-    from practitioner.shapley import PAYOUT_FLOOR
+    from trainer.shapley import PAYOUT_FLOOR
     from wallet.round_report import PAY_FLOOR, round_amounts
 
     assert PAY_FLOOR == PAYOUT_FLOOR  # the wallet's copy of the practitioner's constant

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from practitioner.scale import CoalitionSums, streaming_gtg
-from practitioner.shapley import copy_groups, exact_shapley
 from practitioner.valuation import DecodedSubmission, value_round
+from trainer.shapley import copy_groups, exact_shapley
 
 
 def test_streaming_gtg_exact_on_an_additive_game():

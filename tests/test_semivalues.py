@@ -11,8 +11,8 @@ import math
 import numpy as np
 import pytest
 
-from practitioner.shapley import exact_banzhaf, exact_shapley, sampled_banzhaf, shapley_values
 from tests.valuation_fixtures import LogisticScorer
+from trainer.shapley import exact_banzhaf, exact_shapley, sampled_banzhaf, shapley_values
 
 
 def coverage_game(holdings: list[set[str]]):

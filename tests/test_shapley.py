@@ -10,7 +10,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from practitioner.shapley import (
+from trainer.shapley import (
     ALIGNMENT_FULL_Z,
     ALIGNMENT_KEEP_Z,
     aligned_step_down,

@@ -102,7 +102,7 @@ def test_the_report_says_why_a_counted_update_was_paid_nothing():
 
 
 def test_the_wallet_reads_pay_with_the_practitioners_confidence():
-    from practitioner.shapley import CONFIDENCE_Z
+    from trainer.shapley import CONFIDENCE_Z
     from wallet.round_report import PAY_CONFIDENCE_Z, why_unpaid
 
     assert PAY_CONFIDENCE_Z == CONFIDENCE_Z

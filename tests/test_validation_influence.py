@@ -67,8 +67,8 @@ def test_one_relabelled_example_barely_turns_the_reference_update():
 
     from benchmarks import fairness
     from practitioner.decode import reference_update
-    from practitioner.shapley import cosine
     from trainer.models import model_from_spec
+    from trainer.shapley import cosine
     from trainer.update import make_update
 
     market = fairness.build_market("wine", 0)

@@ -566,9 +566,9 @@ def test_a_false_replay_rejection_is_a_mismatch_before_any_reveal(world):
     change in a bounty's first round, where there was none: the models are public on chain, so
     the wallet says so at once. The distance rule itself, on constructed vectors, agrees with
     the practitioner's screen (one rule, trainer.alignment's)."""
-    from practitioner.shapley import screen_updates
     from trainer.alignment import REPLAY_REASON as REPLAY
     from trainer.alignment import REPLAY_TOLERANCE, replay_distance
+    from trainer.shapley import screen_updates
 
     honest_round(world, world["replayed"], rejected={1: REPLAY})
     cheated = check(world, "replayed", 1)
@@ -591,7 +591,7 @@ def test_a_rejection_for_a_reason_the_protocol_does_not_give_is_a_mismatch(world
     practitioner's screen and decoder give is one of the protocol's."""
     from practitioner.decode import _check
     from practitioner.invitations import not_invited_reason
-    from practitioner.shapley import screen_updates
+    from trainer.shapley import screen_updates
     from wallet.round_report import is_protocol_rejection
 
     honest_round(world, world["reworded"], rejected={1: "Replay of an earlier update"})

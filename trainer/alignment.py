@@ -1,6 +1,6 @@
 """How an update's direction compares with the practitioner's own update on its validation
 data: the reference update, the tail of a random direction's cosine with it, and the screen's
-thresholds. The practitioner screens and pays with these (`practitioner.shapley`); an owner's
+thresholds. The practitioner screens and pays with these (`trainer.shapley`); an owner's
 wallet recomputes them once the validation set is revealed, to check a rejection of its own
 update (`wallet.verify.refute_rejection`)."""
 
@@ -26,7 +26,7 @@ ALIGNMENT_FREE_TESTS = 14
 # The pay factor (Valuation step 4) rises from 0 at ALIGNMENT_KEEP_Z to 1 at this normal score.
 ALIGNMENT_FULL_Z = 4.0
 # The screen's replay rule: an update within REPLAY_TOLERANCE x the previous round's global
-# change of it is rejected with REPLAY_REASON (practitioner.shapley.screen_updates); an owner's
+# change of it is rejected with REPLAY_REASON (trainer.shapley.screen_updates); an owner's
 # wallet checks such a rejection against the two public models (wallet.verify).
 REPLAY_REASON = "replay of the previous round's global change"
 REPLAY_TOLERANCE = 0.1
@@ -125,7 +125,7 @@ def tail_pay_factor(tail: float, z_start: float = ALIGNMENT_KEEP_Z, z_full: floa
 def alignment_pay_factor(cosine_value: float, dimension: int) -> float:
     """The protocol's pay factor of an update whose cosine with the reference update is
     `cosine_value` in d = `dimension` parameters (each update tested on its own). The
-    practitioner pays with it (`practitioner.shapley.alignment_pay_factors`) and an owner's
+    practitioner pays with it (`trainer.shapley.alignment_pay_factors`) and an owner's
     wallet recomputes its own once the validation set is revealed (`wallet.verify`)."""
     return tail_pay_factor(random_direction_tail(cosine_value, dimension))
 

@@ -54,7 +54,7 @@ PROOF_VERSION = 1
 MAX_PROOF_LINKS = 8
 _TOKEN_TAG = b"quarry/copy-proof/v1"
 
-# The copy rule (Valuation step 2; practitioner.shapley.copy_groups uses these)
+# The copy rule (Valuation step 2; trainer.shapley.copy_groups uses these)
 COPY_EXACT_COSINE = 1.0 - 1e-6
 COPY_COSINE = 0.995
 COPY_RESIDUAL_COSINE = 0.8
@@ -148,10 +148,7 @@ def copy_proof_bytes(bounty_id: int, round_index: int, address: str, copy_of: st
     doc = {
         "kind": PROOF_KIND, "version": PROOF_VERSION, "bountyId": int(bounty_id),
         "round": int(round_index), "address": address, "copyOf": copy_of,
-        "path": [{"address": step.address, "blobHash": step.blob_hash,
-                  "blob": base64.b64encode(step.data).decode("ascii"),
-                  "plaintexts": [hex(m) for m in step.plaintexts],
-                  "nonces": [hex(r) for r in step.nonces]} for step in path],
+        "path": [opened_step(step) for step in path],
     }
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
@@ -159,7 +156,7 @@ def copy_proof_bytes(bounty_id: int, round_index: int, address: str, copy_of: st
 # -- the owner's side: checking a proof -----------------------------------------------------
 
 
-def _field(doc: dict[str, Any], name: str, kind: type) -> Any:
+def doc_field(doc: dict[str, Any], name: str, kind: type) -> Any:
     value = doc.get(name)
     if not isinstance(value, kind) or isinstance(value, bool):
         raise CopyProofError(f"the copy proof's {name!r} is missing or not a {kind.__name__}")
@@ -208,59 +205,98 @@ def check_copy_proof(
         raise CopyProofError(f"the copy proof is not JSON ({exc})") from exc
     if not isinstance(doc, dict) or doc.get("kind") != PROOF_KIND or doc.get("version") != PROOF_VERSION:
         raise CopyProofError("not a version-1 copy proof")
-    if (_field(doc, "bountyId", int), _field(doc, "round", int)) != (bounty_id, round_index):
+    if (doc_field(doc, "bountyId", int), doc_field(doc, "round", int)) != (bounty_id, round_index):
         return [f"the proof is for bounty {doc['bountyId']} round {doc['round'] + 1}"]
-    if str(_field(doc, "address", str)).lower() != address.lower() \
-            or str(_field(doc, "copyOf", str)).lower() != copy_of.lower():
+    if str(doc_field(doc, "address", str)).lower() != address.lower() \
+            or str(doc_field(doc, "copyOf", str)).lower() != copy_of.lower():
         return [f"the proof is for {doc['address']} as a copy of {doc['copyOf']}"]
-    path = _field(doc, "path", list)
+    path = doc_field(doc, "path", list)
     if not path or len(path) > MAX_PROOF_LINKS:
         return [f"the proof's path has {len(path)} links (1 to {MAX_PROOF_LINKS})"]
     if not all(isinstance(step, dict) for step in path):
         raise CopyProofError("a step of the copy proof's path is not an object")
     if str(path[-1].get("address", "")).lower() != copy_of.lower():
         return [f"the proof's path ends at {path[-1].get('address')}, not at {copy_of}"]
-    n = public_key.n
     previous, previous_name = kept, "your update"
     seen = {address.lower()}
     counted = None if listed is None else {who.lower() for who in listed}
     for step in path:
-        who = _field(step, "address", str)
-        claimed_hash = str(_field(step, "blobHash", str)).lower()
-        if not _ADDRESS.match(who) or not _HASH.match(claimed_hash):
-            raise CopyProofError("a step of the copy proof names no address or blob hash")
-        if who.lower() in seen:
-            return [f"the proof's path visits {who} twice"]
-        seen.add(who.lower())
-        if counted is not None and who.lower() not in counted:
-            return [f"the proof opens {who}'s blob, which the report does not count"]
-        on_chain = submitted_hash(who)
-        if on_chain is None or on_chain.lower() != claimed_hash:
-            return [f"the proof opens a blob {claimed_hash} that {who} did not submit to this round"]
-        try:
-            blob_bytes = base64.b64decode(_field(step, "blob", str), validate=True)
-        except ValueError as exc:
-            raise CopyProofError("a blob in the copy proof is not base64") from exc
-        if blob_hash(blob_bytes) != claimed_hash:
-            return [f"the blob the proof opens for {who} does not hash to its submission"]
-        try:
-            blob = parse_blob(blob_bytes, public_key, None, encoding)
-        except BlobError as exc:
-            return [f"{who}'s blob does not parse under the bounty's key and encoding ({exc})"]
-        if (blob.bounty_id, blob.round, blob.n_params) != (bounty_id, round_index, kept.size):
-            return [f"{who}'s blob is for bounty {blob.bounty_id} round {blob.round + 1} with "
-                    f"{blob.n_params} parameters, not this round's model"]
-        count = len(blob.ciphertexts)
-        plaintexts = _integers(step.get("plaintexts"), "plaintexts", count)
-        nonces = _integers(step.get("nonces"), "nonces", count)
-        if not all(opens(n, c, m, r) for c, m, r in zip(blob.ciphertexts, plaintexts, nonces, strict=True)):
-            return [f"the proof's plaintexts are not the decryption of {who}'s blob"]
-        try:
-            update = decode_sum(unpack_sums(plaintexts, blob.n_params, 1, encoding), 1, encoding)
-        except EncodingError as exc:
-            return [f"{who}'s decrypted blob is not an update ({exc})"]
+        problem, who, update = check_opened_step(
+            step, bounty_id=bounty_id, round_index=round_index, n_params=kept.size, public_key=public_key,
+            encoding=encoding, submitted_hash=submitted_hash, seen=seen, counted=counted, what="proof")
+        if problem:
+            return [problem]
         if not is_copy_link(previous, update):
             return [f"{previous_name} and {who}'s are no copies: cosine {cosine(previous, update):.6f} "
                     f"(the rule asks more than {COPY_COSINE if update.size >= COPY_NOISE_MIN_PARAMS else COPY_EXACT_COSINE})"]
         previous, previous_name = update, f"{who}'s update"
     return []
+
+
+def check_opened_step(
+    step: Any,
+    *,
+    bounty_id: int,
+    round_index: int,
+    n_params: int,
+    public_key: paillier.PaillierPublicKey,
+    encoding: EncodingParams,
+    submitted_hash: Callable[[str], str | None],
+    seen: set[str],
+    counted: Collection[str] | None,
+    what: str,
+) -> tuple[str, str, np.ndarray]:
+    """One opened blob of a copy proof or a round's opening (trainer.openings): (what does
+    not hold, or ""; the address it names; its decoded update). It must name an address not
+    in `seen` (added to it) and in `counted` (when given), hash to that address's submission
+    to this round on chain, parse under the bounty's key and encoding with this round's header,
+    and each (plaintext, nonce) must open its ciphertext. CopyProofError when it cannot be
+    read at all; the cheap checks come before any Paillier arithmetic."""
+    if not isinstance(step, dict):
+        raise CopyProofError(f"a blob the {what} opens is not an object")
+    who = doc_field(step, "address", str)
+    claimed_hash = str(doc_field(step, "blobHash", str)).lower()
+    if not _ADDRESS.match(who) or not _HASH.match(claimed_hash):
+        raise CopyProofError(f"a blob the {what} opens names no address or blob hash")
+    none = np.zeros(0)
+    if who.lower() in seen:
+        twice = f"the proof's path visits {who} twice" if what == "proof" else f"the {what} opens {who}'s blob twice"
+        return twice, who, none
+    seen.add(who.lower())
+    if counted is not None and who.lower() not in counted:
+        return f"the {what} opens {who}'s blob, which the report does not count", who, none
+    on_chain = submitted_hash(who)
+    if on_chain is None or on_chain.lower() != claimed_hash:
+        return f"the {what} opens a blob {claimed_hash} that {who} did not submit to this round", who, none
+    try:
+        blob_bytes = base64.b64decode(doc_field(step, "blob", str), validate=True)
+    except ValueError as exc:
+        raise CopyProofError(f"a blob in the {what} is not base64") from exc
+    if blob_hash(blob_bytes) != claimed_hash:
+        return f"the blob the {what} opens for {who} does not hash to its submission", who, none
+    try:
+        blob = parse_blob(blob_bytes, public_key, None, encoding)
+    except BlobError as exc:
+        return f"{who}'s blob does not parse under the bounty's key and encoding ({exc})", who, none
+    if (blob.bounty_id, blob.round, blob.n_params) != (bounty_id, round_index, n_params):
+        return (f"{who}'s blob is for bounty {blob.bounty_id} round {blob.round + 1} with "
+                f"{blob.n_params} parameters, not this round's model"), who, none
+    count = len(blob.ciphertexts)
+    plaintexts = _integers(step.get("plaintexts"), "plaintexts", count)
+    nonces = _integers(step.get("nonces"), "nonces", count)
+    n = public_key.n
+    if not all(opens(n, c, m, r) for c, m, r in zip(blob.ciphertexts, plaintexts, nonces, strict=True)):
+        return f"the {what}'s plaintexts are not the decryption of {who}'s blob", who, none
+    try:
+        update = decode_sum(unpack_sums(plaintexts, blob.n_params, 1, encoding), 1, encoding)
+    except EncodingError as exc:
+        return f"{who}'s decrypted blob is not an update ({exc})", who, none
+    return "", who, update
+
+
+def opened_step(step: OpenedBlob) -> dict[str, Any]:
+    """One opened blob as a copy proof or a round's opening writes it."""
+    return {"address": step.address, "blobHash": step.blob_hash,
+            "blob": base64.b64encode(step.data).decode("ascii"),
+            "plaintexts": [hex(m) for m in step.plaintexts],
+            "nonces": [hex(r) for r in step.nonces]}

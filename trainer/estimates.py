@@ -1,5 +1,5 @@
 """The valuation's per-example utility and its estimates over the validation examples, shared
-by the practitioner (`practitioner.shapley`, `practitioner.valuation`) and an owner's wallet,
+by the practitioner (`trainer.shapley`, `practitioner.valuation`) and an owner's wallet,
 which recomputes its own value where it can (`wallet.verify`: rounds of one or two counted
 updates, docs/PROTOCOL.md "Verification")."""
 

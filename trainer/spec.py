@@ -66,6 +66,10 @@ Field reference (all required unless marked optional):
     invitation_signer       optional, 0x address (EIP-55): the bounty is by invitation; only
                             submissions from addresses holding an Invitation this key signed
                             are valued (wallet.invitations)
+    open_updates            optional bool, default false; true = once the validation set is
+                            revealed, the practitioner opens every counted update of each
+                            finalised round to that round's contributors (trainer.openings), so
+                            every owner's wallet recomputes every value of the round
 """
 
 from __future__ import annotations
@@ -165,6 +169,7 @@ class BountySpec:
     invitation_signer: str | None = None  # set: by invitation (wallet.invitations)
     validation_rows: int | None = None  # the validation set's size (checked at the reveal)
     valuation_rules: int = 0  # >= 1: the reports follow the rules wallets check (0: posted before)
+    open_updates: bool = False  # True: counted updates are opened to the round's contributors at the reveal
     version: int = SPEC_VERSION
     _public_key: Any = field(default=None, init=False, repr=False, compare=False, hash=False)
 
@@ -198,6 +203,8 @@ class BountySpec:
             out["validation_rows"] = self.validation_rows
         if self.valuation_rules:  # omitted when 0: specs posted before the field keep their hash
             out["valuation_rules"] = self.valuation_rules
+        if self.open_updates:  # omitted when false: specs posted before the field keep their hash
+            out["open_updates"] = True
         return out
 
     def to_json_bytes(self) -> bytes:
@@ -342,6 +349,12 @@ def _parse_spec(obj: Any) -> BountySpec:
     valuation_rules = 0
     if root.get("valuation_rules") is not None:
         valuation_rules = read_int(root["valuation_rules"], "valuation_rules", lo=1, hi=VALUATION_RULES)
+    open_updates = root.get("open_updates", False)
+    if not isinstance(open_updates, bool):
+        raise SpecError("Spec field 'open_updates' must be true or false.")
+    if open_updates and not verifiable:
+        raise SpecError("Spec field 'open_updates' needs a verifiable bounty: updates are opened when the "
+                        "validation set is revealed.")
     validation_rows = None
     if root.get("validation_rows") is not None:
         validation_rows = read_int(root["validation_rows"], "validation_rows", lo=1)
@@ -366,4 +379,5 @@ def _parse_spec(obj: Any) -> BountySpec:
         invitation_signer=invitation_signer,
         validation_rows=validation_rows,
         valuation_rules=valuation_rules,
+        open_updates=open_updates,
     )

@@ -379,6 +379,7 @@ class Autopilot:
     def _run_one(self, standing: Standing, should_stop: Callable[[], bool] | None) -> Outcome:
         from wallet.contribute import (  # loads the trainer only when there is work
             Contribution,
+            OpenUpdateWithoutNoise,
             RepeatedUpdate,
         )
 
@@ -442,7 +443,8 @@ class Autopilot:
                 contribution.privatise(standing.noise_multiplier if standing.privacy == "dataset" else 0.0)
             contribution.encrypt()
             result = contribution.submit(signer, gasless=standing.gasless, blob_dir=self.home / "blobs",
-                                         outbox_dir=self.home / "outbox", refuse_repeat=True)
+                                         outbox_dir=self.home / "outbox", refuse_repeat=True,
+                                         refuse_open_without_noise=True)
         except StaleRound as exc:  # the round closed while it trained: the next pass takes the new one
             record(self.store, standing.id, "stale", str(exc), round_)
             return self._wait(standing, "The round closed while training; the next pass takes the new round", round_)
@@ -451,6 +453,9 @@ class Autopilot:
         except RepeatedUpdate as exc:
             return self._pause(standing, f"{exc} Set this standing contribution to protect each row to "
                                          "contribute again.", round_)
+        except OpenUpdateWithoutNoise as exc:
+            return self._pause(standing, f"{exc} Set this standing contribution to protect each row to "
+                                         "contribute to it.", round_)
         except QuarryError as exc:
             return self._pause(standing, str(exc), round_)
         except Exception as exc:

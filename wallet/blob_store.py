@@ -214,19 +214,19 @@ def fetch_blob(uri: str, expected_hash: str, max_bytes: int = DEFAULT_MAX_BYTES,
     return data
 
 
-def copy_proof_uri(inbox_url: str, report_uri: str, token: str) -> str | None:
-    """Where a round's copy proof is served (trainer.copy_proof): the bounty's inbox at
-    /copy-proofs/<token>, or, for a bounty without one (file:// blobs, one computer), beside
-    the report's blob store (`.../blobs/<hash>` -> `.../copy-proofs/<token>`); None when
-    there is no such place."""
-    if not re.fullmatch(r"0x[0-9a-f]{64}", token):
-        raise ValueError(f"not a copy proof token: {token!r}")
+def copy_proof_uri(inbox_url: str, report_uri: str, token: str, kind: str = "copy-proofs") -> str | None:
+    """Where a round's copy proof (trainer.copy_proof), or with kind "openings" its opening
+    (trainer.openings), is served: the bounty's inbox at /<kind>/<token>, or, for a bounty
+    without one (file:// blobs, one computer), beside the report's blob store (`.../blobs/<hash>`
+    -> `.../<kind>/<token>`); None when there is no such place."""
+    if not re.fullmatch(r"0x[0-9a-f]{64}", token) or kind not in ("copy-proofs", "openings"):
+        raise ValueError(f"not a copy proof or opening token: {kind}/{token!r}")
     if inbox_url:
-        return f"{inbox_url.rstrip('/')}/copy-proofs/{token}" if inbox_url.startswith(("http://", "https://")) else None
+        return f"{inbox_url.rstrip('/')}/{kind}/{token}" if inbox_url.startswith(("http://", "https://")) else None
     head, _sep, name = report_uri.rpartition("/")
     base, _sep, folder = head.rpartition("/")
     if report_uri.startswith("file://") and folder == "blobs" and re.fullmatch(r"0x[0-9a-fA-F]{64}", name):
-        return f"{base}/copy-proofs/{token}"
+        return f"{base}/{kind}/{token}"
     return None
 
 

@@ -209,6 +209,17 @@ def valuation_rules_text(spec: dict[str, Any] | None) -> tuple[str, bool]:
             "your pay factor"), True
 
 
+def open_updates_text(spec: dict[str, Any] | None) -> str | None:
+    """What an owner is told about a bounty whose spec says `open_updates` (trainer.openings);
+    None for one that does not open its updates."""
+    if (spec or {}).get("open_updates") is not True:
+        return None
+    return ("opened at the reveal: once the validation set is revealed, every counted update of each round is "
+            "opened to that round's contributors, so your wallet recomputes every owner's value, not only "
+            "yours; the others see your update too, protected by your privacy noise (your wallet will not "
+            "send one without noise to this bounty unless you ask)")
+
+
 def _hex(value: bytes) -> str:
     return "0x" + bytes(value).hex()
 

@@ -168,6 +168,9 @@ class ContributeOptions:
     # refuse an update this account already sent to another round (Contribution.submit); the
     # CLI, the GUI and standing contributions turn it on, as callers of the service did not have it
     refuse_repeat: bool = False
+    # refuse an update without privacy noise to a bounty that opens its updates to the round's
+    # contributors at the reveal (trainer.openings); the front ends turn it on likewise
+    refuse_open_without_noise: bool = False
 
     @property
     def mode(self) -> str:
@@ -194,6 +197,21 @@ class RepeatedUpdate(InvalidInput):
             "(no privacy noise, and the same model). Whoever decrypted that one, the practitioner, could "
             "send it first from another address and be credited instead of you. Nothing was sent: train "
             "with privacy noise to send an update of your own.")
+
+
+class OpenUpdateWithoutNoise(InvalidInput):
+    """The bounty opens every counted update to its round's contributors once its validation set
+    is revealed (`open_updates`, trainer.openings), and this update has no privacy noise: the
+    other contributors would see it as it is. Nothing was sent; each front end says how to
+    protect it (privacy noise) or to send it anyway."""
+
+    def __init__(self, bounty_id: int) -> None:
+        self.bounty_id = bounty_id
+        super().__init__(
+            f"Bounty {bounty_id} opens every counted update to the round's other contributors once its "
+            "validation set is revealed, so that each of them can check every value, and this update has no "
+            "privacy noise: they would see it as it is. Nothing was sent: train with privacy noise to protect "
+            "it.")
 
 
 @dataclass
@@ -563,12 +581,15 @@ class Contribution:
 
     def submit(self, signer: LocalAccount, *, gasless: bool = False, blob_dir: str | Path | None = None,
                outbox_dir: str | Path | None = None, progress: Progress | None = None,
-               should_stop: StopCheck | None = None, refuse_repeat: bool = False) -> ContributionResult:
+               should_stop: StopCheck | None = None, refuse_repeat: bool = False,
+               refuse_open_without_noise: bool = False) -> ContributionResult:
         """Send the encrypted update for the round it was built for: StaleRound when that
         round closed meanwhile (nothing sent); with `refuse_repeat`, InvalidInput when this
         account already sent the same update to another round (`kept_updates.sent_before`;
-        nothing sent); the plaintext kept at home; then commit on chain and upload
-        (`submit_update`). The blob is spent afterwards."""
+        nothing sent); with `refuse_open_without_noise`, OpenUpdateWithoutNoise for an update
+        without privacy noise to a bounty that opens its updates (nothing sent); the plaintext
+        kept at home; then commit on chain and upload (`submit_update`). The blob is spent
+        afterwards."""
         if self.blob is None or self.spec is None or self.bounty is None or self.update is None:
             raise QuarryError("Encrypt the update before submitting it.")
         if self.account is not None and signer.address != self.account:
@@ -578,6 +599,8 @@ class Contribution:
         round_index, digest = self.bounty.current_round, result.blob_hash
         # training took a while: the round may have moved on (StaleRound before anything is kept)
         self.client.check_can_submit(self.bounty_id, signer.address, round_index)
+        if refuse_open_without_noise and self.spec.open_updates and math.isinf(self.update.epsilon):
+            raise OpenUpdateWithoutNoise(self.bounty_id)
         repeated = sent_before(self.client, signer.address, round_trip(self.update.delta, self.spec.encoding_params()),
                                self.bounty_id, round_index) if refuse_repeat else None
         if repeated is not None:
@@ -656,7 +679,8 @@ def contribute(
         return contribution.result(dry_run=True)
     assert signer is not None
     return contribution.submit(signer, gasless=options.gasless, blob_dir=blob_dir, outbox_dir=outbox_dir,
-                               refuse_repeat=options.refuse_repeat)
+                               refuse_repeat=options.refuse_repeat,
+                               refuse_open_without_noise=options.refuse_open_without_noise)
 
 
 def _not_committed(client: BountyClient, bounty_id: int, round_index: int, account: str, digest: str) -> bool:

@@ -152,7 +152,7 @@ def rejected_line(report: dict[str, Any], account: str) -> dict[str, Any] | None
 
 
 # Pay is max(0, value - PAY_CONFIDENCE_Z x stdErr) x payFactor over max(the sum of those,
-# PAY_FLOOR x the sum of positive values): practitioner.shapley's CONFIDENCE_Z and
+# PAY_FLOOR x the sum of positive values): trainer.shapley's CONFIDENCE_Z and
 # PAYOUT_FLOOR (the wallet does not import the practitioner; a test keeps them equal).
 PAY_CONFIDENCE_Z = 2.0
 PAY_FLOOR = 1.0

@@ -113,7 +113,7 @@ def refute_rejection(client: BountyClient, account: str, reason: str, bounty_id:
     update ("" when they do not contradict it): when and where it published the blob
     (`kept_updates.upload_receipt`) and the update itself (the kept vector, exactly what the
     practitioner decrypts). The reasons are the reference practitioner's words
-    (practitioner.decode, practitioner.shapley)."""
+    (practitioner.decode, trainer.shapley)."""
     receipt = upload_receipt(client, account, bounty_id, round_index, blob_hash)
     if says_blob_unavailable(reason) and receipt is not None and receipt["at"] <= deadline:
         return (f"the report says its blob was unavailable, but this wallet published it to "
@@ -130,7 +130,7 @@ def refute_rejection(client: BountyClient, account: str, reason: str, bounty_id:
         # before training), and the receipt says it published exactly the committed bytes
         return (f"the report rejects it as {reason[:120]!r}, but this wallet built that blob for this "
                 "round's bounty, key and model and published exactly the bytes whose hash it committed")
-    # (the screen calls an update of norm <= 1e-12 zero: practitioner.shapley.screen_updates)
+    # (the screen calls an update of norm <= 1e-12 zero: trainer.shapley.screen_updates)
     if reason.startswith("zero update") and float(np.linalg.norm(kept)) > 1e-12:
         return "the report calls it a zero update, but the update this wallet sent is not zero"
     if reason.startswith("update has non-finite values") and np.all(np.isfinite(kept)):
@@ -138,7 +138,7 @@ def refute_rejection(client: BountyClient, account: str, reason: str, bounty_id:
     return ""
 
 
-NOT_ALIGNED = "update not aligned with the validation data"  # practitioner.shapley's reason
+NOT_ALIGNED = "update not aligned with the validation data"  # trainer.shapley's reason
 # practitioner.decode's and .valuation's reasons about the blob's bytes themselves
 BLOB_REJECTIONS = ("blob is for bounty ", "blob has ", "unreadable", "undecryptable blob",
                    "wrong number of parameters")
@@ -714,12 +714,113 @@ class _Checker:
             if spec.valuation_rules >= 1 and line.get("copyOf") is None:
                 self._check_own_value(report, line, after_model, before_model.get_params(),
                                       after_model.get_params(), kept, x, y, differences, result)
+            from trainer.spec import COPY_PROOF_RULES
+
+            if spec.open_updates and spec.valuation_rules >= COPY_PROOF_RULES and report.get("version", 1) >= 2:
+                unopened = self._check_opening(report, spec, result, before_model, after_model, x, y, reference,
+                                               differences)
+                if unopened and not differences:
+                    return self._unverifiable(result, unopened)
         if differences:
             return self._mismatch(result, differences)
         result.checked.append("round model, next model and your own scores recomputed")
         result.status = VERIFIED
         result.detail = "Payouts, the next model and the scores all match what the wallet recomputed."
         return result
+
+    def _check_opening(self, report: dict[str, Any], spec: Any, result: RoundCheck, before_model: Any,
+                       after_model: Any, x: np.ndarray, y: np.ndarray, reference: np.ndarray,
+                       differences: list[str]) -> str:
+        """A bounty posted with `open_updates` (trainer.openings), once revealed: the round's
+        opening, fetched under this owner's token, must open every counted update from the
+        blob its owner committed on chain, this owner's as it kept it; then every counted
+        line's value, standard error, pay factor and scale, which updates the next model holds
+        and the next model itself are recomputed. Adds what differs to `differences`; returns
+        why it cannot be checked now ("" when it was)."""
+        from trainer.alignment import round_along_bound
+        from trainer.copy_proof import CopyProofError
+        from trainer.encoding import counted_update
+        from trainer.openings import (
+            RECOMPUTE_MAX_PLAYERS,
+            max_opening_bytes,
+            opening_differences,
+            read_opening,
+            recompute_round,
+        )
+        from trainer.scoring import per_example_log_loss
+        from trainer.shapley import round_seed
+
+        bounty_id, round_index = result.bounty_id, result.round
+        counted = [str(line["address"]) for line in report["contributors"] if line.get("copyOf") is None]
+        if not counted:
+            return ""
+        if len(counted) > RECOMPUTE_MAX_PLAYERS:
+            result.checked.append(f"the round's {len(counted)} counted updates are valued by a bounded sampler "
+                                  "no wallet reruns: their values are not recomputed")
+            return ""
+        kept = kept_update_for(self.client, self.account, bounty_id, round_index, result.blob_hash)
+        token = copy_proof_token_for(self.client, self.account, bounty_id, round_index, result.blob_hash)
+        if kept is None or token is None:
+            return ("Payouts and your own scores match, but this computer did not keep what names the round's "
+                    "opening, so the other owners' values cannot be checked.")
+        uri = copy_proof_uri(spec.inbox_url, self.rounds(bounty_id)[round_index]["report_uri"], token, "openings")
+        if uri is None:
+            return ("Payouts and your own scores match, but the bounty has no inbox and its report is not in a "
+                    "blob store beside which the round's opening could be found.")
+        encoding = spec.encoding_params()
+        try:
+            data = fetch_copy_proof(uri, max_opening_bytes(kept.size, encoding, len(counted)), file_roots=self.roots)
+        except NotFound:
+            differences.append("the round's opening: the bounty's spec opens every counted update once the "
+                               "validation set is revealed, and the practitioner serves none")
+            return ""
+        except InvalidInput as exc:
+            if "larger than" in str(exc):
+                differences.append(f"the round's opening is larger than {len(counted)} opened updates can be")
+                return ""
+            return f"Payouts and your own scores match, but the round's opening cannot be fetched now: {exc}"
+        except QuarryError as exc:
+            return f"Payouts and your own scores match, but the round's opening cannot be fetched now: {exc}"
+
+        def submitted(address: str) -> str | None:
+            found = self.client.submission(bounty_id, round_index, address)
+            return None if found is None else str(found["blob_hash"])
+
+        try:
+            problem, updates = read_opening(
+                data, bounty_id=bounty_id, round_index=round_index, n_params=kept.size, counted=counted,
+                public_key=spec.public_key(), encoding=encoding, submitted_hash=submitted)
+        except CopyProofError as exc:
+            problem, updates = f"it cannot be read ({exc})", {}
+        mine = updates.get(self.account.lower())
+        if not problem and mine is not None and float(np.max(np.abs(mine - kept))) > 1e-9:
+            problem = "it opens your update as another than the one you sent"
+        if problem:
+            differences.append(f"the round's opening: {problem}")
+            return ""
+        round_params = before_model.get_params()
+        scorer = before_model.copy()
+
+        def losses(params: np.ndarray) -> np.ndarray:
+            scorer.set_params(params)
+            return per_example_log_loss(scorer, x, y)
+
+        players = {who: counted_update(update, spec.privacy.clip_norm, spec.encoding.precision_bits)
+                   for who, update in updates.items()}
+        recomputed = recompute_round(round_params, players, losses, reference=reference,
+                                     along_bound=round_along_bound(spec, round_params, x, y, reference),
+                                     seed=round_seed(bounty_id, round_index))
+        found = len(differences)
+        differences.extend(opening_differences(report, recomputed, relative=RELATIVE_TOLERANCE,
+                                               factor_tolerance=PAY_FACTOR_TOLERANCE))
+        after = after_model.get_params()
+        if not np.allclose(recomputed.next_params, after, rtol=RELATIVE_TOLERANCE, atol=RELATIVE_TOLERANCE):
+            differences.append("the next model is not the round's model plus the opened updates of positive "
+                               "value / the number of counted updates")
+        if len(differences) == found:
+            result.checked.append(f"every counted update's value, standard error, pay factor and scale, and the "
+                                  f"next model, recomputed from the round's {len(counted)} opened updates")
+        return ""
 
     @staticmethod
     def _check_own_value(report: dict[str, Any], line: dict[str, Any], model: Any, round_params: np.ndarray,

@@ -247,6 +247,13 @@ def details_html(details: Any, account: str | None, record: Any = None,
         rows.append(("Reports", (f"<b style='color:{c.warn}'>{esc(verdict[:1].upper() + verdict[1:])}.</b> "
                                  if older else f"<b>{esc(verdict[:1].upper() + verdict[1:])}.</b> ")
                      + esc(why[:1].upper() + why[1:]) + "."))
+        from wallet.bounties import open_updates_text
+
+        opened = open_updates_text(details.spec)
+        if opened:
+            verdict, _, why = opened.partition(": ")
+            rows.append(("Updates", f"<b>{esc(verdict[:1].upper() + verdict[1:])}.</b> "
+                                    + esc(why[:1].upper() + why[1:]) + "."))
     verifiable = spec_verifiable(details.spec)
     if verifiable is not None:
         rows.append(("Verifiable", esc(VERIFIABLE_TIPS[verifiable]) if verifiable else
@@ -286,7 +293,8 @@ GUARANTEES_HTML = (
     "copy proofs: see Reports above) and, once the validation set is revealed, recomputes your own "
     "score and pay factor.</p>"
     "<p><b>What it cannot stop:</b> a practitioner paying addresses it controls itself, "
-    "misstating values it alone can compute (each depends on every other owner's update), or "
+    "misstating values it alone can compute (each depends on every other owner's update; on a "
+    "bounty that opens its updates at the reveal, see Updates above, your wallet recomputes them all), or "
     "scoring on validation data it never reveals. The track record above and your wallet's "
     "checks make that visible; they cannot undo it. On a bounty open to everyone, one person "
     "sending parts of their data from many addresses can earn more than the whole would from "

@@ -710,8 +710,11 @@ class ContributeFlow(QWidget):
             f"<tr><td>Privacy</td><td>{self._privacy_review(update, eps)}</td></tr>"
             f"<tr><td>Encrypted update</td><td>{len(blob):,} bytes, hash "
             f"<code>{(prepared.blob_hash or '')[:18]}…</code>, key {spec.key_fingerprint_short}</td></tr>"
-            f"<tr><td>Goes to</td><td>{where}</td></tr></table>"
-            "<p>Only the encrypted update and its hash leave this computer; your files do not.</p>")
+            f"<tr><td>Goes to</td><td>{where}</td></tr>"
+            + ("<tr><td>Opened</td><td>once the validation set is revealed, this round's other "
+               "contributors see each counted update, yours too, so that everyone can check every "
+               "value</td></tr>" if spec.open_updates else "")
+            + "</table><p>Only the encrypted update and its hash leave this computer; your files do not.</p>")
         self.go(4)
 
     @staticmethod
@@ -755,7 +758,8 @@ class ContributeFlow(QWidget):
             try:
                 # for the round it was built for; kept at home, committed on chain, then uploaded
                 result = prepared.submit(signer, gasless=gasless, blob_dir=blob_dir,
-                                         outbox_dir=outbox_dir, should_stop=c.should_stop, refuse_repeat=True)
+                                         outbox_dir=outbox_dir, should_stop=c.should_stop, refuse_repeat=True,
+                                         refuse_open_without_noise=True)
             except StaleRound as exc:  # the page offers to train again for the current round
                 return {"bounty_id": bounty_id, "current_round": exc.current, "stale": (
                     f"This update was built for {round_title(exc.built_for, exc.rounds).lower()}, which "

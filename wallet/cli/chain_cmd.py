@@ -491,12 +491,15 @@ def cmd_bounties_show(args: argparse.Namespace) -> int:
         for key in ("description", "task", "metric", "inbox_url"):
             if key in spec:
                 lines.append(f"  {key}: {spec[key]}")
-        from wallet.bounties import validation_set_text, valuation_rules_text
+        from wallet.bounties import open_updates_text, validation_set_text, valuation_rules_text
 
         validation, small = validation_set_text(spec)
         lines.append(f"  {'SMALL VALIDATION SET' if small else 'validation set'}: {validation}")
         rules, older = valuation_rules_text(spec)
         lines.append(f"  {'OLDER REPORT RULES' if older else 'reports'}: {rules}")
+        opened = open_updates_text(spec)
+        if opened:
+            lines.append(f"  updates: {opened}")
     else:
         lines.append(f"  WARNING: {details.spec_problem}")
     signer = (details.spec or {}).get("invitation_signer") if details.spec_ok else None

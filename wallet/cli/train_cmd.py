@@ -43,6 +43,10 @@ def register(
                        help="send an update even when it is the one you already sent to another round "
                        "(without privacy noise, from the same model): whoever decrypted that one could send "
                        "it first from another address")
+    train.add_argument("--allow-open-update", action="store_true",
+                       help="send an update without privacy noise to a bounty that opens its updates to "
+                       "the round's contributors once its validation set is revealed (they would see it as "
+                       "it is)")
     train.add_argument("--privacy", choices=("row", "dataset", "none"), default=None,
                        help="row: protect each row with DP-SGD during training (the default); "
                        "dataset: noise once on the whole update (protects your whole dataset, "
@@ -99,6 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from wallet.column_maps import DataChoices
     from wallet.contribute import (
         ContributeOptions,
+        OpenUpdateWithoutNoise,
         RepeatedUpdate,
         check_data_files,
         check_options,
@@ -116,7 +121,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     options = ContributeOptions(
         epochs=args.epochs, noise_multiplier=args.dp_noise, gasless=args.gasless,
         dry_run=args.dry_run, privacy=privacy, dp_clip=args.dp_clip, data=choices,
-        refuse_repeat=not args.allow_repeat,
+        refuse_repeat=not args.allow_repeat, refuse_open_without_noise=not args.allow_open_update,
     )
     # a missing file or a bad option is said before the wallet is unlocked or a node asked
     check_data_files(args.data)
@@ -142,6 +147,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         except RepeatedUpdate as exc:
             raise InvalidInput(f"{exc} (--privacy row, the default, adds it; --allow-repeat sends this "
                                "one anyway.)") from exc
+        except OpenUpdateWithoutNoise as exc:
+            raise InvalidInput(f"{exc} (--privacy row, the default, protects each row; --allow-open-update "
+                               "sends this one anyway.)") from exc
     finally:
         session.close()
     data = {

@@ -205,6 +205,13 @@ class _MemoUtility:
         )
 
 
+def round_seed(bounty_id: int, round_index: int) -> int:
+    """The sampling seed of a round (GTG-Shapley), derived so anyone can reproduce it."""
+    from eth_hash.auto import keccak
+
+    return int.from_bytes(keccak(f"quarry-shapley:{bounty_id}:{round_index}".encode())[:4], "big")
+
+
 def exact_shapley(n_players: int, utility: Utility) -> ShapleyResult:
     """phi_i = sum over S not containing i of |S|!(n-|S|-1)!/n! * (v(S+i) - v(S))."""
     n = n_players

@@ -1,0 +1,270 @@
+"""Opened rounds (trainer/openings.py; bounties posted with `open_updates`): once the validation
+set is revealed, the practitioner opens every counted update of each finalised round to that
+round's contributors, and each owner's wallet recomputes every value, standard error, pay
+factor and scale of the round and its next model. On a real EVM with real Paillier blobs
+uploaded to a real inbox on 127.0.0.1, rounds of three counted updates (where, without the
+opening, the values are the practitioner's word): the practitioner's own evaluation verifies;
+a practitioner that raises another owner's value and pays by it is caught once revealed, and
+so is one that serves no opening, plaintexts that are not the blobs' decryption, or an opening
+that leaves an update out; the same misstatement on a bounty that does not open its updates
+still verifies, which is the gap the opening closes."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+from practitioner.decode import ValidationScorer
+from practitioner.inbox import InboxServer
+from practitioner.inbox_aio import AioInboxServer
+from practitioner.post import post_bounty, read_spec_file
+from practitioner.valuation import DecodedSubmission, value_round
+from tests.chain_fixtures import TOKEN_UNIT, funded_signer
+from tests.practitioner_fixtures import practitioner_on_market
+from tests.verify_fixtures import DEMO, REWARD, end_and_reveal, honest_round, load_spec
+from trainer.alignment import reference_update
+from trainer.copy_proof import OpenedBlob, copy_proof_token, open_blob
+from trainer.models import model_from_spec
+from trainer.openings import opening_bytes, recompute_round
+from trainer.scoring import per_example_log_loss
+from trainer.spec import BountySpec, SpecError
+from trainer.update_blob import parse_blob
+from wallet.bounties import BountyClient, open_updates_text
+from wallet.contribute import ContributeOptions, OpenUpdateWithoutNoise, contribute
+from wallet.store import Store
+from wallet.verify import MISMATCH, NOT_REVEALED, VERIFIED, verify_rewards
+
+FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv", "breast_cancer_owner_c.csv"]
+OPEN = ("evaluated", "restated", "unopened", "misopened", "omitted")
+SCENARIOS = (*OPEN, "restated_closed")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    market, session, private_key = practitioner_on_market(tmp_path_factory.mktemp("practitioner"))
+    market.mint(session.signer.address, 200 * TOKEN_UNIT)
+    inbox = InboxServer(session.home.blob_dir, rate=1000.0, burst=1000).start()
+    session.inbox_url = inbox.url
+    bounties = {}
+    for name in SCENARIOS:
+        raw = read_spec_file(DEMO / "breast_cancer_spec.json")
+        if name != "restated_closed":
+            raw["open_updates"] = True
+        bounties[name] = post_bounty(
+            session, DEMO / "breast_cancer_spec.json", raw_spec=raw,
+            validation_files=[str(DEMO / "breast_cancer_validation.csv")], reward_per_round=REWARD,
+            rounds=2, round_seconds=600).bounty_id
+    home = tmp_path_factory.mktemp("owner")
+    store = Store(home)
+    client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "test", file_roots=None)
+    owners = [funded_signer(market.chain) for _ in FILES]
+    for name in SCENARIOS:
+        for owner, data in zip(owners, FILES, strict=True):
+            contribute(client, owner, bounties[name], [DEMO / data], ContributeOptions(privacy="none"),
+                       file_roots=[session.home.root], blob_dir=home / "blobs")
+    yield {"market": market, "session": session, "key": private_key, "owners": owners, "client": client,
+           "inbox": inbox, "home": home, **bounties}
+    inbox.stop()
+    store.close()
+
+
+def check(world, scenario, owner):
+    results = verify_rewards(world["client"], world["owners"][owner].address)
+    (result,) = [r for r in results if r.bounty_id == world[scenario] and r.round == 0]
+    return result
+
+
+def submission(world, scenario, owner):
+    """(blob bytes, blob hash, parsed blob) of an owner's submission to round 0."""
+    session = world["session"]
+    spec = load_spec(session, world[scenario])
+    found = world["client"].submission(world[scenario], 0, world["owners"][owner].address)
+    data = session.blob(found["blob_hash"], found["uri"])
+    return data, found["blob_hash"], parse_blob(data, spec.public_key())
+
+
+def serve_opening(world, scenario, steps):
+    """Serve, under every owner's token, an opening of `steps`: (owner whose blob it opens,
+    owner whose plaintexts) each."""
+    owners = world["owners"]
+    opened = []
+    for blob_owner, plaintext_owner in steps:
+        data, blob_hash, blob = submission(world, scenario, blob_owner)
+        _, nonces = open_blob(world["key"], blob)
+        plaintexts, _ = open_blob(world["key"], submission(world, scenario, plaintext_owner)[2])
+        opened.append(OpenedBlob(owners[blob_owner].address, blob_hash, data, plaintexts, nonces))
+    doc = opening_bytes(world[scenario], 0, opened)
+    directory = world["session"].home.opening_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    for owner in range(len(owners)):
+        token = copy_proof_token(world[scenario], 0, owners[owner].address, submission(world, scenario, owner)[0])
+        (directory / token).write_bytes(doc)
+
+
+def restate(values):
+    """A practitioner raising owner 2's value (its own address, say): paid more, the others less."""
+    return {**values, 2: (values[2][0] * 3, values[2][1])}
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+
+
+# -- the practitioner's own flow --------------------------------------------------------------
+
+
+def test_the_practitioners_own_opening_verifies_every_value_once_revealed(world):
+    from practitioner.evaluate import evaluate_round
+    from practitioner.finalize import finalize_round
+
+    market, session, owners = world["market"], world["session"], world["owners"]
+    market.chain.advance(601)
+    evaluation = evaluate_round(session, world["evaluated"], 0, world["key"])
+    assert evaluation.record["openedUpdates"] == 3
+    finalize_round(session, world["evaluated"], 0)
+    # before the reveal nothing is served: the updates stay the practitioner's alone
+    token = copy_proof_token(world["evaluated"], 0, owners[0].address, submission(world, "evaluated", 0)[0])
+    for server in (world["inbox"], AioInboxServer(session.home.blob_dir).start()):
+        assert get(f"{server.url}/openings/{token}")[0] == 404
+        if server is not world["inbox"]:
+            server.stop()
+    assert check(world, "evaluated", 0).status == NOT_REVEALED
+    end_and_reveal(world, world["evaluated"])
+    status, body = get(f"{world['inbox'].url}/openings/{token}")
+    assert status == 200 and b"quarry-round-opening" in body
+    for owner in range(3):
+        result = check(world, "evaluated", owner)
+        assert result.status == VERIFIED, result.detail
+        assert ("every counted update's value, standard error, pay factor and scale, and the next model, "
+                "recomputed from the round's 3 opened updates") in result.checked
+    aio = AioInboxServer(session.home.blob_dir).start()
+    try:  # the second server serves the same, and nothing for a token nobody holds
+        assert get(f"{aio.url}/openings/{token}") == (200, body)
+        assert get(f"{aio.url}/openings/0x{'11' * 32}")[0] == 404
+    finally:
+        aio.stop()
+
+
+# -- a practitioner that would rather not pay as it measured ----------------------------------
+
+
+def test_a_raised_value_is_a_mismatch_on_a_bounty_that_opens_its_updates(world):
+    world["market"].chain.advance(601)
+    report = honest_round(world, world["restated"], restate=restate)
+    end_and_reveal(world, world["restated"])
+    serve_opening(world, "restated", [(0, 0), (1, 1), (2, 2)])
+    # the amounts follow from the report's values: before the opening, nothing tells
+    raised = [line for line in report["contributors"] if line["address"] == world["owners"][2].address][0]
+    result = check(world, "restated", 0)
+    assert result.status == MISMATCH, result.detail
+    assert any(f"{world['owners'][2].address}'s value: the report says {raised['value']!r}" in d
+               for d in result.differences), result.differences
+
+
+def test_the_same_raised_value_verifies_where_updates_stay_closed(world):
+    """The gap the opening closes: on a bounty that does not open its updates, a round of three
+    counted updates' values are the practitioner's word, and its owners' wallets say Verified."""
+    world["market"].chain.advance(601)
+    honest_round(world, world["restated_closed"], restate=restate)
+    end_and_reveal(world, world["restated_closed"])
+    result = check(world, "restated_closed", 0)
+    assert result.status == VERIFIED, result.detail
+    assert not any("opened updates" in c for c in result.checked)
+
+
+@pytest.mark.parametrize(("scenario", "steps", "said"), [
+    ("unopened", None, "the practitioner serves none"),
+    ("misopened", [(0, 0), (1, 2), (2, 2)], "plaintexts are not the decryption of"),
+    ("omitted", [(0, 0), (1, 1)], "leaves out 1 counted update"),
+])
+def test_an_opening_that_does_not_open_the_rounds_updates_is_a_mismatch(world, scenario, steps, said):
+    world["market"].chain.advance(601)
+    honest_round(world, world[scenario])
+    end_and_reveal(world, world[scenario])
+    if steps is not None:
+        serve_opening(world, scenario, steps)
+    result = check(world, scenario, 0)
+    assert result.status == MISMATCH, result.detail
+    assert any(said in d for d in result.differences), result.differences
+
+
+# -- the owner's consent ----------------------------------------------------------------------
+
+
+def test_an_update_without_noise_is_not_sent_to_a_bounty_that_opens_updates_unless_asked(world, tmp_path):
+    client, session = world["client"], world["session"]
+    owner = funded_signer(world["market"].chain)
+    raw = read_spec_file(DEMO / "breast_cancer_spec.json")
+    raw["open_updates"] = True
+    bounty_id = post_bounty(session, DEMO / "breast_cancer_spec.json", raw_spec=raw,
+                            validation_files=[str(DEMO / "breast_cancer_validation.csv")],
+                            reward_per_round=REWARD, rounds=1, round_seconds=600).bounty_id
+    assert "opened at the reveal" in (open_updates_text(client.show(bounty_id).spec) or "")
+    with pytest.raises(OpenUpdateWithoutNoise, match="opens every counted update"):
+        contribute(client, owner, bounty_id, [DEMO / FILES[0]],
+                   ContributeOptions(privacy="none", refuse_open_without_noise=True),
+                   file_roots=[session.home.root], blob_dir=tmp_path / "blobs")
+    assert client.submission(bounty_id, client.bounty(bounty_id).current_round, owner.address) is None
+    # with each row protected (the wallet's default) it goes
+    sent = contribute(client, owner, bounty_id, [DEMO / FILES[0]],
+                      ContributeOptions(privacy="row", refuse_open_without_noise=True),
+                      file_roots=[session.home.root], blob_dir=tmp_path / "blobs")
+    assert client.submission(bounty_id, sent.round, owner.address)["blob_hash"] == sent.blob_hash
+
+
+def test_the_spec_field_needs_a_verifiable_bounty_and_older_specs_keep_their_hash(world):
+    raw = load_spec(world["session"], world["restated_closed"]).to_json()
+    plain = BountySpec.from_json(raw)
+    assert "open_updates" not in plain.to_json() and not plain.open_updates
+    assert BountySpec.from_json({**raw, "open_updates": True}).to_json()["open_updates"] is True
+    with pytest.raises(SpecError, match="needs a verifiable bounty"):
+        BountySpec.from_json({**raw, "open_updates": True, "verifiable": False})
+    with pytest.raises(SpecError, match="true or false"):
+        BountySpec.from_json({**raw, "open_updates": "yes"})
+
+
+# -- the recomputation is the practitioner's valuation -------------------------------------
+
+
+@pytest.mark.parametrize("players", [3, 14])  # exact Shapley, and the round's seeded GTG-Shapley
+def test_recompute_round_gives_value_rounds_numbers(world, players):
+    from practitioner.state import load_validation
+
+    spec = load_spec(world["session"], world["restated_closed"])
+    x, y = load_validation(world["session"].bounty_dir(world["restated_closed"]))
+    model = model_from_spec(spec)
+    start = model.get_params()
+    reference = reference_update(spec, start, x, y)
+    rng = np.random.default_rng(7)
+    norm = float(np.linalg.norm(reference))
+    updates = [reference * rng.uniform(0.2, 1.0) + rng.normal(0, norm / 8, reference.size) for _ in range(players)]
+    addresses = [f"0x{i + 1:040x}" for i in range(players)]
+    bound = 0.8 * norm
+    valued = value_round(start, [DecodedSubmission(a, f"0x{i:064x}", u, order=i)
+                                 for i, (a, u) in enumerate(zip(addresses, updates, strict=True))],
+                         ValidationScorer(spec, x, y), 10**18, clip_norm=1e9, reference=reference,
+                         along_bound=bound, seed=1234)
+
+    def losses(params):
+        model.set_params(params)
+        return per_example_log_loss(model, x, y)
+
+    recomputed = recompute_round(start, dict(zip(addresses, updates, strict=True)), losses,
+                                 reference=reference, along_bound=bound, seed=1234)
+    assert recomputed.method == valued.method == ("exact" if players <= 12 else "gtg")
+    assert any(line.scale < 1.0 for line in valued.contributors)  # the bound is exercised
+    for line in valued.contributors:
+        mine = recomputed.lines[line.address.lower()]
+        assert mine.value == pytest.approx(line.value, rel=1e-9, abs=1e-12)
+        assert mine.std_err == pytest.approx(line.std_err, rel=1e-9, abs=1e-12)
+        assert mine.pay_factor == pytest.approx(line.pay_factor, abs=1e-12)
+        assert mine.scale == pytest.approx(line.scale, rel=1e-12)
+        assert mine.in_model == line.in_model
+    assert np.allclose(recomputed.next_params, valued.next_params, rtol=1e-12, atol=1e-12)
