@@ -275,6 +275,9 @@ def test_quarry_train_refuses_a_repeat_unless_allowed():
     parser = cli.build_parser()
     assert parser.parse_args(["train", "1", "--data", "x.csv"]).allow_repeat is False
     assert parser.parse_args(["train", "1", "--data", "x.csv", "--allow-repeat"]).allow_repeat is True
+    # likewise an update without noise to a bounty that opens its updates (tests/test_openings.py)
+    assert parser.parse_args(["train", "1", "--data", "x.csv"]).allow_open_update is False
+    assert parser.parse_args(["train", "1", "--data", "x.csv", "--allow-open-update"]).allow_open_update is True
 
 
 def test_a_kept_update_never_committed_is_no_repeat(market_setup, tmp_path):

@@ -106,6 +106,19 @@ def test_post_signs_with_the_wallets_first_account_and_shows_amounts_in_tokens(m
     private, _problem = client.fetch_spec(client.bounty(client.count()))
     assert private["verifiable"] is False
     assert "verifiable" not in client.fetch_spec(bounty)[0]  # the default is left out
+    assert "open_updates" not in client.fetch_spec(bounty)[0]
+
+    # a bounty that opens its updates at the reveal says so in its spec; it cannot also keep
+    # its validation set private (nothing would be revealed to open them at)
+    code = main(_post(market, "--reward", "1", "--open-updates", "--password-file", str(base / "key-pw"),
+                      "--wallet-password-file", str(base / "wallet-pw")))
+    assert code == 0, capsys.readouterr().err
+    assert client.fetch_spec(client.bounty(client.count()))[0]["open_updates"] is True
+    posted = client.count()
+    code = main(_post(market, "--reward", "1", "--open-updates", "--not-verifiable", "--password-file",
+                      str(base / "key-pw"), "--wallet-password-file", str(base / "wallet-pw")))
+    err = capsys.readouterr().err
+    assert code == 1 and "'open_updates' needs a verifiable bounty" in err and client.count() == posted
 
 
 def test_read_only_commands_ask_for_no_password(market, capsys, monkeypatch):

@@ -172,3 +172,17 @@ def test_text_from_a_bounty_is_never_interpreted_as_html(qtbot):
     qtbot.addWidget(banner)
     banner.error("Reverted: <b>owned</b>")
     assert banner._text.textFormat() == QtNs.TextFormat.PlainText  # noqa: SLF001
+
+
+def test_a_bounty_that_opens_its_updates_says_so_and_one_that_does_not_says_nothing():
+    bounty = Bounty(id=6, owner="0x" + "11" * 20, token="0x" + "22" * 20, reward_per_round=1,
+                    rounds=1, round_duration=600, max_contributors=10, spec_hash="0x" + "ab" * 32,
+                    spec_uri="file:///x", current_round=0, status="open", escrow=1,
+                    round_deadline=2_000_000_000, round_submissions=0, round_state="open",
+                    phase="accepting")
+    spec = {"title": "t", "description": "d", "valuation_rules": 2,
+            "schema": {"columns": [{"name": "c"}], "label": "l", "classes": [0, 1]}}
+    closed = details_html(BountyDetails(bounty, [], spec, True, None), None)
+    opened = details_html(BountyDetails(bounty, [], {**spec, "open_updates": True}, True, None), None)
+    assert "Opened at the reveal" not in closed
+    assert "Opened at the reveal" in opened and "see your update too" in opened
