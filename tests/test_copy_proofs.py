@@ -24,7 +24,7 @@ from practitioner.inbox_aio import AioInboxServer
 from practitioner.post import post_bounty, read_spec_file
 from tests.chain_fixtures import TOKEN_UNIT, funded_signer
 from tests.practitioner_fixtures import practitioner_on_market
-from tests.verify_fixtures import DEMO, REWARD, honest_round, load_spec
+from tests.verify_fixtures import DEMO, REWARD, honest_round, load_spec, submitted_blob
 from trainer.copy_proof import (
     COPY_EXACT_COSINE,
     CopyProofError,
@@ -40,7 +40,6 @@ from trainer.copy_proof import (
 )
 from trainer.encoding import EncodingParams
 from trainer.shapley import copy_groups, copy_path
-from trainer.update_blob import parse_blob
 from wallet.bounties import BountyClient
 from wallet.contribute import ContributeOptions, contribute
 from wallet.kept_updates import kept_update_for
@@ -91,11 +90,7 @@ def check(world, scenario, owner):
 
 def submission(world, scenario, owner):
     """(blob bytes, blob hash, parsed blob) of an owner's submission to round 0."""
-    session = world["session"]
-    spec = load_spec(session, world[scenario])
-    found = world["client"].submission(world[scenario], 0, world["owners"][owner].address)
-    data = session.blob(found["blob_hash"], found["uri"])
-    return data, found["blob_hash"], parse_blob(data, spec.public_key())
+    return submitted_blob(world, world[scenario], owner)
 
 
 def kept(world, scenario, owner):

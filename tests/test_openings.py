@@ -24,14 +24,20 @@ from practitioner.post import post_bounty, read_spec_file
 from practitioner.valuation import DecodedSubmission, value_round
 from tests.chain_fixtures import TOKEN_UNIT, funded_signer
 from tests.practitioner_fixtures import practitioner_on_market
-from tests.verify_fixtures import DEMO, REWARD, end_and_reveal, honest_round, load_spec
+from tests.verify_fixtures import (
+    DEMO,
+    REWARD,
+    end_and_reveal,
+    honest_round,
+    load_spec,
+    submitted_blob,
+)
 from trainer.alignment import reference_update
 from trainer.copy_proof import OpenedBlob, copy_proof_token, open_blob
 from trainer.models import model_from_spec
 from trainer.openings import opening_bytes, recompute_round
 from trainer.scoring import per_example_log_loss
 from trainer.spec import BountySpec, SpecError
-from trainer.update_blob import parse_blob
 from wallet.bounties import BountyClient, open_updates_text
 from wallet.contribute import ContributeOptions, OpenUpdateWithoutNoise, contribute
 from wallet.store import Store
@@ -79,11 +85,7 @@ def check(world, scenario, owner):
 
 def submission(world, scenario, owner):
     """(blob bytes, blob hash, parsed blob) of an owner's submission to round 0."""
-    session = world["session"]
-    spec = load_spec(session, world[scenario])
-    found = world["client"].submission(world[scenario], 0, world["owners"][owner].address)
-    data = session.blob(found["blob_hash"], found["uri"])
-    return data, found["blob_hash"], parse_blob(data, spec.public_key())
+    return submitted_blob(world, world[scenario], owner)
 
 
 def serve_opening(world, scenario, steps):

@@ -50,6 +50,15 @@ def decrypted(world, bounty_id):
     return spec, found
 
 
+def submitted_blob(world, bounty_id, owner):
+    """(blob bytes, blob hash, parsed blob) of owner `owner`'s submission to round 0."""
+    session = world["session"]
+    spec = load_spec(session, bounty_id)
+    found = world["client"].submission(bounty_id, 0, world["owners"][owner].address)
+    data = session.blob(found["blob_hash"], found["uri"])
+    return data, found["blob_hash"], parse_blob(data, spec.public_key())
+
+
 def honest_round(world, bounty_id, *, values=None, restate=None, rejected=None, copies=None,
                  factors=None, amounts=None, reward=REWARD, doctor=None, next_params=None):
     """Value round 0 as the practitioner does, publish a version 2 report and finalise.

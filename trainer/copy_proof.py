@@ -199,12 +199,7 @@ def check_copy_proof(
     limit = max_proof_bytes(kept.size, encoding)
     if len(data) > limit:
         return [f"the proof is {len(data)} bytes, more than a proof of {MAX_PROOF_LINKS} links can be ({limit})"]
-    try:
-        doc = jsonsafe.loads(bytes(data).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise CopyProofError(f"the copy proof is not JSON ({exc})") from exc
-    if not isinstance(doc, dict) or doc.get("kind") != PROOF_KIND or doc.get("version") != PROOF_VERSION:
-        raise CopyProofError("not a version-1 copy proof")
+    doc = read_round_doc(data, PROOF_KIND, PROOF_VERSION, "copy proof")
     if (doc_field(doc, "bountyId", int), doc_field(doc, "round", int)) != (bounty_id, round_index):
         return [f"the proof is for bounty {doc['bountyId']} round {doc['round'] + 1}"]
     if str(doc_field(doc, "address", str)).lower() != address.lower() \
@@ -231,6 +226,18 @@ def check_copy_proof(
                     f"(the rule asks more than {COPY_COSINE if update.size >= COPY_NOISE_MIN_PARAMS else COPY_EXACT_COSINE})"]
         previous, previous_name = update, f"{who}'s update"
     return []
+
+
+def read_round_doc(data: bytes, kind: str, version: int, what: str) -> dict[str, Any]:
+    """A copy proof's or a round opening's JSON object of this kind and version, read with a
+    nesting limit; CopyProofError when it is none."""
+    try:
+        doc = jsonsafe.loads(bytes(data).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CopyProofError(f"the {what} is not JSON ({exc})") from exc
+    if not isinstance(doc, dict) or doc.get("kind") != kind or doc.get("version") != version:
+        raise CopyProofError(f"not a version-{version} {what}")
+    return doc
 
 
 def check_opened_step(

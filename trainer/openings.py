@@ -28,15 +28,14 @@ from typing import Any
 import numpy as np
 from phe import paillier
 
-from trainer import jsonsafe
 from trainer.alignment import alignment_pay_factor, along_scale, cosine
 from trainer.copy_proof import (
-    CopyProofError,
     OpenedBlob,
     check_opened_step,
     doc_field,
     max_proof_bytes,
     opened_step,
+    read_round_doc,
 )
 from trainer.encoding import EncodingParams
 from trainer.estimates import utility_clip
@@ -82,12 +81,7 @@ def read_opening(
     limit = max_opening_bytes(n_params, encoding, len(counted))
     if len(data) > limit:
         return f"the opening is {len(data)} bytes, more than {len(counted)} opened updates can be ({limit})", {}
-    try:
-        doc = jsonsafe.loads(bytes(data).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise CopyProofError(f"the round's opening is not JSON ({exc})") from exc
-    if not isinstance(doc, dict) or doc.get("kind") != OPENING_KIND or doc.get("version") != OPENING_VERSION:
-        raise CopyProofError("not a version-1 round opening")
+    doc = read_round_doc(data, OPENING_KIND, OPENING_VERSION, "round opening")
     if (doc_field(doc, "bountyId", int), doc_field(doc, "round", int)) != (bounty_id, round_index):
         return f"the opening is for bounty {doc['bountyId']} round {doc['round'] + 1}", {}
     steps = doc_field(doc, "updates", list)

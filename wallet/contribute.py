@@ -53,7 +53,6 @@ from eth_account.signers.local import LocalAccount
 
 from trainer.data import Dataset, LoadOptions, load_dataset
 from trainer.dp_sgd import DpSgdConfig, dp_sgd_for
-from trainer.encoding import EncodingParams
 from trainer.errors import TrainerError, TrainingCancelled
 from trainer.models import model_from_bytes, model_from_spec
 from trainer.obfuscator_pool import ObfuscatorPool
@@ -185,11 +184,7 @@ class RepeatedUpdate(InvalidInput):
     be credited instead (docs/PROTOCOL.md, Valuation step 2). Nothing was sent; each front end
     says how to send an update of one's own (privacy noise)."""
 
-    def __init__(self, client: BountyClient, account: str, bounty_id: int, round_index: int, sender: str) -> None:
-        try:
-            rounds: int | None = client.bounty(bounty_id).rounds
-        except QuarryError:
-            rounds = None
+    def __init__(self, account: str, bounty_id: int, round_index: int, sender: str, rounds: int | None) -> None:
         self.bounty_id, self.round_index, self.sender = bounty_id, round_index, sender
         who = "you" if sender.lower() == account.lower() else f"your account {sender}"
         super().__init__(
@@ -378,7 +373,7 @@ class Contribution:
             raise InvalidInput("This bounty has no inbox to relay a gasless submission; submit directly.")
         _check_stop(stop)
 
-        size = blob_size(model_from_spec(spec).n_params, EncodingParams.from_spec(spec))
+        size = blob_size(model_from_spec(spec).n_params, spec.encoding_params())
         if size > blob_limit(spec.max_blob_bytes):  # before downloading or training for nothing
             raise InvalidInput(
                 f"Bounty {self.bounty_id} accepts update blobs of at most {blob_limit(spec.max_blob_bytes)} bytes, "
@@ -601,13 +596,19 @@ class Contribution:
         self.client.check_can_submit(self.bounty_id, signer.address, round_index)
         if refuse_open_without_noise and self.spec.open_updates and math.isinf(self.update.epsilon):
             raise OpenUpdateWithoutNoise(self.bounty_id)
-        repeated = sent_before(self.client, signer.address, round_trip(self.update.delta, self.spec.encoding_params()),
-                               self.bounty_id, round_index) if refuse_repeat else None
+        encoding = self.spec.encoding_params()
+        decrypted = round_trip(self.update.delta, encoding)  # what the practitioner will decrypt
+        repeated = sent_before(self.client, signer.address, decrypted, self.bounty_id, round_index) \
+            if refuse_repeat else None
         if repeated is not None:
-            raise RepeatedUpdate(self.client, signer.address, *repeated)
+            try:  # the round is named as everywhere else: "round 2 (2 of 3)"
+                rounds: int | None = self.client.bounty(repeated[0]).rounds
+            except QuarryError:
+                rounds = None
+            raise RepeatedUpdate(signer.address, *repeated, rounds=rounds)
         # kept at home before anything is sent: the wallet checks the round's report with it
         keep_update(self.client, signer.address, self.bounty_id, round_index, digest, self.update.delta,
-                    self.spec.encoding_params(), self.blob)
+                    encoding, self.blob, decrypted=decrypted)
         # the privacy spent is recorded before the commit (a crash after it must not leave the
         # budget understated) and dropped again if the commit did not happen
         if self.budget is not None:

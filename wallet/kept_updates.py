@@ -78,16 +78,18 @@ def load_kept_update(path: Path) -> np.ndarray | None:
 
 
 def keep_update(client: Any, account: str, bounty_id: int, round_index: int, blob_hash: str,
-                delta: np.ndarray, encoding: EncodingParams, blob: bytes | None = None) -> Path | None:
+                delta: np.ndarray, encoding: EncodingParams, blob: bytes | None = None, *,
+                decrypted: np.ndarray | None = None) -> Path | None:
     """Keep what the practitioner will decrypt from this submission (call it before the
-    submission goes on chain, so a crash after submitting never loses it). `client` is a
+    submission goes on chain, so a crash after submitting never loses it): `decrypted` when
+    the caller computed it already (`round_trip(delta, encoding)`). `client` is a
     wallet.bounties.BountyClient; without a store (no home) nothing is kept."""
     store = getattr(client, "store", None)
     if store is None:
         return None
     path = kept_path(store.home, client.chain_id, client.board_address, bounty_id, round_index,
                      account, blob_hash)
-    save_kept_update(path, round_trip(delta, encoding))
+    save_kept_update(path, round_trip(delta, encoding) if decrypted is None else decrypted)
     if blob is not None:  # what names a copy proof of this update (trainer.copy_proof)
         from trainer.copy_proof import copy_proof_token
 
