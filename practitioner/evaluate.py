@@ -203,9 +203,9 @@ def evaluate_round(
         along_bound=round_along_bound(spec, global_params, x_val, y_val, reference),
     )
     proved = None  # bounties posted before copy proofs: none
-    opener = _Opener(spec, private_key, fetched)
+    opener = BlobOpener(spec, private_key, fetched)
     if spec.valuation_rules >= COPY_PROOF_RULES:
-        proved = write_copy_proofs(session, spec, bounty_id, round_index, private_key, valuation, fetched, opener)
+        proved = write_copy_proofs(session, bounty_id, round_index, valuation, opener)
     opened = None  # bounties that do not open their updates: none
     if spec.open_updates:
         opened = write_pending_opening(session, bounty_id, round_index, valuation, opener)
@@ -259,7 +259,7 @@ def evaluate_round(
     return RoundEvaluation(bounty_id, round_index, record, report)
 
 
-class _Opener:
+class BlobOpener:
     """Opens submissions' blobs (every ciphertext's plaintext and Paillier nonce), each once."""
 
     def __init__(self, spec: BountySpec, private_key: paillier.PaillierPrivateKey,
@@ -280,13 +280,12 @@ class _Opener:
         return copy_proof_token(bounty_id, round_index, address, self.blobs[address.lower()].data)  # type: ignore[arg-type]
 
 
-def write_copy_proofs(session: Session, spec: BountySpec, bounty_id: int, round_index: int,
-                      private_key: paillier.PaillierPrivateKey, valuation: Valuation,
-                      fetched: list[FetchedSubmission], opener: _Opener | None = None) -> list[str]:
+def write_copy_proofs(session: Session, bounty_id: int, round_index: int, valuation: Valuation,
+                      opener: BlobOpener) -> list[str]:
     """For every update the valuation counts as a copy, its copy proof (trainer.copy_proof):
     the blobs on its chain of copy links to the credited original, opened, stored under the
     token only that owner (and whoever holds its update) can name. Returns the copies proved."""
-    open_step = opener or _Opener(spec, private_key, fetched)
+    open_step = opener
     written: list[str] = []
     for line in valuation.contributors:
         if line.copy_of is None:
@@ -314,7 +313,7 @@ def pending_opening_path(session: Session, bounty_id: int, round_index: int) -> 
 
 
 def write_pending_opening(session: Session, bounty_id: int, round_index: int, valuation: Valuation,
-                          opener: _Opener) -> int:
+                          opener: BlobOpener) -> int:
     """A bounty posted with `open_updates` (trainer.openings): the round's counted updates,
     opened, kept (not served) with the tokens of every contributor line, until the reveal.
     Returns how many updates it opens."""

@@ -94,6 +94,7 @@ def _prefilled(
         spec["standardize"] = {"mean": [0.0] * n_columns, "std": [1.0] * n_columns}
     spec.setdefault("validation_commitment", _PLACEHOLDER_HASH)
     spec.setdefault("metric", "log_loss")  # what every round is valued on
+    spec["valuation_rules"] = VALUATION_RULES  # what post commits every bounty to (below)
     privacy = spec.get("privacy")
     fill_clip_norm = isinstance(privacy, dict) and "clip_norm" not in privacy
     if fill_clip_norm:

@@ -83,16 +83,19 @@ def reveal_validation(session: Session, bounty_id: int) -> Revealed:
     # where the bounty's other blobs are served (as `evaluate` publishes): a reveal is made once,
     # and a file:// URI on the practitioner's machine would leave owners elsewhere unable to check
     data_hash, uri = session.publish(data, load_spec(session, bounty_id).inbox_url or None)
+    # the openings first: once the reveal is on chain every owner's wallet asks for them, and
+    # one that failed here stops the reveal, so the run loop tries both again
+    opened = publish_openings(session, bounty_id)
     tx_hash = session.client.reveal_validation(bounty_id, data_hash, uri)
     record = read_json(directory / "bounty.json")
     record["reveal"] = {"dataHash": data_hash, "uri": uri, "txHash": tx_hash}
     write_json(directory / "bounty.json", record)
-    return Revealed(bounty_id, data_hash, uri, tx_hash, publish_openings(session, bounty_id))
+    return Revealed(bounty_id, data_hash, uri, tx_hash, opened)
 
 
 def publish_openings(session: Session, bounty_id: int) -> int:
-    """A bounty posted with `open_updates` (trainer.openings), once its validation set is
-    revealed: each finalised round's opening, written by `evaluate`, is served from now on
+    """A bounty posted with `open_updates` (trainer.openings), once it has ended, just before
+    its validation set is revealed: each finalised round's opening, written by `evaluate`, is served from now on
     under every contributor's token (the inbox's /openings/<token>; beside the blob store for a
     bounty without an inbox). Only a round finalised with the report its opening was written
     with is published: an expired round's updates stay unopened. Returns the rounds served;
@@ -117,11 +120,13 @@ def publish_openings(session: Session, bounty_id: int) -> int:
         atomic_write_bytes(whole, str(pending["opening"]).encode(), mode=0o600)
         for token in pending["tokens"]:  # one file, a name per contributor (a copy where links fail)
             target = directory / str(token).lower()
-            target.unlink(missing_ok=True)
+            staged = target.with_name(target.name + ".new")  # replaced whole: never a moment of 404
+            staged.unlink(missing_ok=True)
             try:
-                os.link(whole, target)
+                os.link(whole, staged)
             except OSError:
-                shutil.copyfile(whole, target)
+                shutil.copyfile(whole, staged)
+            os.replace(staged, target)
         published += 1
     if published:
         log.info("bounty %d: %d round opening(s) published", bounty_id, published)

@@ -41,10 +41,10 @@ from trainer.spec import BountySpec, SpecError
 from wallet.bounties import BountyClient, open_updates_text
 from wallet.contribute import ContributeOptions, OpenUpdateWithoutNoise, contribute
 from wallet.store import Store
-from wallet.verify import MISMATCH, NOT_REVEALED, VERIFIED, verify_rewards
+from wallet.verify import MISMATCH, NOT_REVEALED, NOT_VERIFIABLE, VERIFIED, verify_rewards
 
 FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv", "breast_cancer_owner_c.csv"]
-OPEN = ("evaluated", "restated", "unopened", "misopened", "omitted")
+OPEN = ("evaluated", "restated", "unopened", "misopened", "omitted", "large")
 SCENARIOS = (*OPEN, "restated_closed")
 
 
@@ -144,8 +144,9 @@ def test_the_practitioners_own_opening_verifies_every_value_once_revealed(world)
     for owner in range(3):
         result = check(world, "evaluated", owner)
         assert result.status == VERIFIED, result.detail
-        assert ("every counted update's value, standard error, pay factor and scale, and the next model, "
-                "recomputed from the round's 3 opened updates") in result.checked
+        assert result.opened == ("every counted update's value, standard error, pay factor and scale, and the "
+                                 "next model, recomputed from the round's 3 opened updates")
+        assert result.opened in result.checked  # `quarry rewards --verify` prints it as "Checked: ..."
     aio = AioInboxServer(session.home.blob_dir).start()
     try:  # the second server serves the same, and nothing for a token nobody holds
         assert get(f"{aio.url}/openings/{token}") == (200, body)
@@ -197,6 +198,21 @@ def test_an_opening_that_does_not_open_the_rounds_updates_is_a_mismatch(world, s
     assert any(said in d for d in result.differences), result.differences
 
 
+def test_a_round_too_large_to_replay_is_not_verifiable_not_verified(world, monkeypatch):
+    """Past 128 counted updates a round is valued by the practitioner's bounded sampler, which
+    no wallet reruns: said, not passed as Verified (here with the limit lowered to 2)."""
+    import trainer.openings
+
+    world["market"].chain.advance(601)
+    honest_round(world, world["large"])
+    end_and_reveal(world, world["large"])
+    serve_opening(world, "large", [(0, 0), (1, 1), (2, 2)])
+    monkeypatch.setattr(trainer.openings, "RECOMPUTE_MAX_PLAYERS", 2)
+    result = check(world, "large", 0)
+    assert result.status == NOT_VERIFIABLE, result.detail
+    assert "valued by a bounded sampler no wallet reruns" in result.detail
+
+
 # -- the owner's consent ----------------------------------------------------------------------
 
 
@@ -209,10 +225,11 @@ def test_an_update_without_noise_is_not_sent_to_a_bounty_that_opens_updates_unle
                             validation_files=[str(DEMO / "breast_cancer_validation.csv")],
                             reward_per_round=REWARD, rounds=1, round_seconds=600).bounty_id
     assert "opened at the reveal" in (open_updates_text(client.show(bounty_id).spec) or "")
-    with pytest.raises(OpenUpdateWithoutNoise, match="opens every counted update"):
-        contribute(client, owner, bounty_id, [DEMO / FILES[0]],
-                   ContributeOptions(privacy="none", refuse_open_without_noise=True),
-                   file_roots=[session.home.root], blob_dir=tmp_path / "blobs")
+    for dry_run in (True, False):  # said before training, a dry run too
+        with pytest.raises(OpenUpdateWithoutNoise, match="opens every counted update"):
+            contribute(client, owner, bounty_id, [DEMO / FILES[0]],
+                       ContributeOptions(privacy="none", refuse_open_without_noise=True, dry_run=dry_run),
+                       file_roots=[session.home.root], blob_dir=tmp_path / "blobs")
     assert client.submission(bounty_id, client.bounty(bounty_id).current_round, owner.address) is None
     # with each row protected (the wallet's default) it goes
     sent = contribute(client, owner, bounty_id, [DEMO / FILES[0]],
@@ -228,6 +245,8 @@ def test_the_spec_field_needs_a_verifiable_bounty_and_older_specs_keep_their_has
     assert BountySpec.from_json({**raw, "open_updates": True}).to_json()["open_updates"] is True
     with pytest.raises(SpecError, match="needs a verifiable bounty"):
         BountySpec.from_json({**raw, "open_updates": True, "verifiable": False})
+    with pytest.raises(SpecError, match="needs valuation_rules 2 or more"):
+        BountySpec.from_json({**raw, "open_updates": True, "valuation_rules": 1})
     with pytest.raises(SpecError, match="true or false"):
         BountySpec.from_json({**raw, "open_updates": "yes"})
 

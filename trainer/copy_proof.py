@@ -21,7 +21,10 @@ Who may read a proof: the owner it counts as a copy. The proof is stored under a
 keccak256 of a domain tag, the bounty, round, the owner's address and its blob's bytes, which
 only the owner and the practitioner hold (the chain has the blob's plain hash, and the inbox
 never serves an owner's blob): the owner's wallet keeps the token when it submits
-(`copy_proof_token`). A proof opens another owner's update to the owner claimed to copy it;
+(`copy_proof_token`). A bounty that opens its updates at the reveal (trainer.openings) shows
+every counted blob to the round's contributors, who can then name each other's tokens: those
+name the same opening, and no copy proof (a copy's blob is never in an opening, and a proof
+opens only counted blobs, which the opening shows them anyway). A proof opens another owner's update to the owner claimed to copy it;
 when the claim is true that update is its own, up to noise and scale.
 """
 
@@ -159,21 +162,21 @@ def copy_proof_bytes(bounty_id: int, round_index: int, address: str, copy_of: st
 def doc_field(doc: dict[str, Any], name: str, kind: type) -> Any:
     value = doc.get(name)
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise CopyProofError(f"the copy proof's {name!r} is missing or not a {kind.__name__}")
+        raise CopyProofError(f"its {name!r} is missing or not a {kind.__name__}")
     return value
 
 
 def _integers(values: Any, name: str, count: int) -> list[int]:
     if not isinstance(values, list) or len(values) != count:
-        raise CopyProofError(f"the copy proof's {name} do not match the blob's {count} ciphertexts")
+        raise CopyProofError(f"its {name} do not match the blob's {count} ciphertexts")
     out = []
     for value in values:
         if not isinstance(value, str) or not value.startswith("0x") or len(value) > 2 + 2 * 1024:
-            raise CopyProofError(f"the copy proof's {name} are not 0x hex numbers")
+            raise CopyProofError(f"its {name} are not 0x hex numbers")
         try:
             out.append(int(value, 16))
         except ValueError as exc:
-            raise CopyProofError(f"the copy proof's {name} are not 0x hex numbers") from exc
+            raise CopyProofError(f"its {name} are not 0x hex numbers") from exc
     return out
 
 

@@ -30,6 +30,7 @@ from phe import paillier
 
 from trainer.alignment import alignment_pay_factor, along_scale, cosine
 from trainer.copy_proof import (
+    MAX_PROOF_LINKS,
     OpenedBlob,
     check_opened_step,
     doc_field,
@@ -56,10 +57,8 @@ def opening_bytes(bounty_id: int, round_index: int, updates: Sequence[OpenedBlob
 
 
 def max_opening_bytes(n_params: int, encoding: EncodingParams, players: int) -> int:
-    """The largest opening of `players` counted updates an honest practitioner writes (a proof
-    of MAX_PROOF_LINKS links holds that many opened blobs of this model)."""
-    from trainer.copy_proof import MAX_PROOF_LINKS
-
+    """The largest opening of `players` counted updates an honest practitioner writes: as many
+    opened blobs of this model as proofs of MAX_PROOF_LINKS links hold, rounded up."""
     return max_proof_bytes(n_params, encoding) * max(1, -(-players // MAX_PROOF_LINKS))
 
 
@@ -103,6 +102,8 @@ def read_opening(
 
 @dataclass(frozen=True)
 class RecomputedLine:
+    """One counted update's numbers as the replayed round gives them (a report line's)."""
+
     value: float
     std_err: float
     pay_factor: float
@@ -112,6 +113,9 @@ class RecomputedLine:
 
 @dataclass(frozen=True)
 class RecomputedRound:
+    """The replayed round: each counted update's line, the next model, the utility clip c and
+    how the values were computed ("exact" or "gtg")."""
+
     lines: dict[str, RecomputedLine]  # by lower-case address
     next_params: np.ndarray
     utility_clip: float
@@ -178,6 +182,7 @@ def opening_differences(report: dict[str, Any], recomputed: RecomputedRound, *, 
         who = str(line["address"])
         mine = recomputed.lines.get(who.lower())
         if mine is None:
+            differences.append(f"{who}: the report counts it, and the round's opening does not open it")
             continue
         for name, ours, tolerance in (("value", mine.value, relative * max(abs(mine.value), clip)),
                                       ("stdErr", mine.std_err, relative * max(abs(mine.std_err), clip)),

@@ -355,6 +355,9 @@ def _parse_spec(obj: Any) -> BountySpec:
     if open_updates and not verifiable:
         raise SpecError("Spec field 'open_updates' needs a verifiable bounty: updates are opened when the "
                         "validation set is revealed.")
+    if open_updates and valuation_rules < COPY_PROOF_RULES:  # else no wallet would hold it to them
+        raise SpecError(f"Spec field 'open_updates' needs valuation_rules {COPY_PROOF_RULES} or more: the "
+                        "openings are checked by those rules.")
     validation_rows = None
     if root.get("validation_rows") is not None:
         validation_rows = read_int(root["validation_rows"], "validation_rows", lo=1)

@@ -216,7 +216,7 @@ def open_updates_text(spec: dict[str, Any] | None) -> str | None:
         return None
     return ("opened at the reveal: once the validation set is revealed, every counted update of each round is "
             "opened to that round's contributors, so your wallet recomputes every owner's value, not only "
-            "yours; the others see your update too, protected by your privacy noise (your wallet will not "
+            "yours (in rounds of up to 128 counted updates); the others see your update too, protected by your privacy noise (your wallet will not "
             "send one without noise to this bounty unless you ask)")
 
 

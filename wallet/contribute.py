@@ -663,6 +663,9 @@ def contribute(
     contribution.prepare(data_files, noise_multiplier=options.noise_multiplier if mode == "dataset" else None,
                          gasless=options.gasless, require_open=not options.dry_run,
                          choices=options.data)
+    assert contribution.spec is not None
+    if options.refuse_open_without_noise and contribution.spec.open_updates and mode == "none":
+        raise OpenUpdateWithoutNoise(bounty_id)  # said before training, a dry run too
     if mode == "row":
         dp_sgd = contribution.row_privacy(options.noise_multiplier or None, options.dp_clip, options.epochs)
         contribution.train(options.epochs, dp_sgd=dp_sgd)

@@ -92,6 +92,7 @@ class RoundCheck:
     unpaid: str = ""  # why the report counted this account's update but paid it nothing, or did not count it (round_report.unpaid_reason)
     scaled: str = ""  # how far the round's bound along the reference scaled this account's update down
     copy_proof: str = ""  # the report counts this account's update as a copy, and the copy proof holds
+    opened: str = ""  # open_updates: every counted update's numbers recomputed from the round's opening
 
     @property
     def status_text(self) -> str:
@@ -714,9 +715,7 @@ class _Checker:
             if spec.valuation_rules >= 1 and line.get("copyOf") is None:
                 self._check_own_value(report, line, after_model, before_model.get_params(),
                                       after_model.get_params(), kept, x, y, differences, result)
-            from trainer.spec import COPY_PROOF_RULES
-
-            if spec.open_updates and spec.valuation_rules >= COPY_PROOF_RULES and report.get("version", 1) >= 2:
+            if spec.open_updates:  # the spec's parse asks valuation_rules >= 2 of it
                 unopened = self._check_opening(report, spec, result, before_model, after_model, x, y, reference,
                                                differences)
                 if unopened and not differences:
@@ -755,9 +754,9 @@ class _Checker:
         if not counted:
             return ""
         if len(counted) > RECOMPUTE_MAX_PLAYERS:
-            result.checked.append(f"the round's {len(counted)} counted updates are valued by a bounded sampler "
-                                  "no wallet reruns: their values are not recomputed")
-            return ""
+            return (f"Payouts and your own scores match, but the round's {len(counted)} counted updates are "
+                    f"valued by a bounded sampler no wallet reruns (it replays rounds of up to "
+                    f"{RECOMPUTE_MAX_PLAYERS}), so the other owners' values cannot be checked.")
         kept = kept_update_for(self.client, self.account, bounty_id, round_index, result.blob_hash)
         token = copy_proof_token_for(self.client, self.account, bounty_id, round_index, result.blob_hash)
         if kept is None or token is None:
@@ -818,8 +817,9 @@ class _Checker:
             differences.append("the next model is not the round's model plus the opened updates of positive "
                                "value / the number of counted updates")
         if len(differences) == found:
-            result.checked.append(f"every counted update's value, standard error, pay factor and scale, and the "
-                                  f"next model, recomputed from the round's {len(counted)} opened updates")
+            result.opened = (f"every counted update's value, standard error, pay factor and scale, and the next "
+                             f"model, recomputed from the round's {len(counted)} opened updates")
+            result.checked.append(result.opened)
         return ""
 
     @staticmethod

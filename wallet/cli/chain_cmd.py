@@ -616,6 +616,8 @@ def _verify_rewards(args: argparse.Namespace) -> int:
                 lines.append(f"  {r.scaled}")
             if r.copy_proof:
                 lines.append(f"  Checked: {r.copy_proof}.")
+            if r.opened:
+                lines.append(f"  Checked: {r.opened}.")
             if r.numbers:
                 lines.append("  recomputed: " + ", ".join(f"{k} {v:.6f}" for k, v in r.numbers.items()))
         print(printable("\n".join(lines), keep_newlines=True))  # details quote a stranger's report
