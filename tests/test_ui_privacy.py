@@ -53,7 +53,7 @@ def test_settings_page_sets_the_ceiling_and_shows_the_spent_budget(qtbot, quarry
     assert header.endswith("privacy,epsilon") and line.endswith("each row (DP-SGD),3.1200")
 
 
-def _wizard_at_privacy(qtbot, home, max_epsilon=None):
+def _wizard_at_privacy(qtbot, home, max_epsilon=None, open_updates=False):
     """The contribution wizard on its privacy step for a real spec and real rows (the demo's
     wine owner), prepared without a chain: only the privacy step is under test here."""
     import numpy as np
@@ -82,6 +82,8 @@ def _wizard_at_privacy(qtbot, home, max_epsilon=None):
     raw["privacy"] = {"clip_norm": 1.0, "delta": 1e-5, "max_noise_multiplier": 2.0}
     if max_epsilon is not None:
         raw["privacy"]["max_epsilon"] = max_epsilon
+    if open_updates:
+        raw.update(open_updates=True, valuation_rules=2)
     spec = BountySpec.from_json(raw)
     ctx = make_context(home)
     flow = shown_contribute_flow(qtbot, ctx, (900, 640))
@@ -169,3 +171,12 @@ def test_privacy_step_epsilon_follows_the_epochs_that_will_run(qtbot, quarry_hom
     assert flow.epsilon_label.text() == "ε = 7.50 for each row"  # the spec's 10 epochs
     flow.epochs.setValue(20)  # twice the steps: more privacy spent
     assert flow.epsilon_label.text() == "ε = 10.92 for each row"
+
+
+def test_no_noise_is_not_offered_to_a_bounty_that_opens_its_updates(qtbot, quarry_home):
+    flow, _ctx = _wizard_at_privacy(qtbot, quarry_home, open_updates=True)
+    assert flow.mode() == "row" and flow.to_encrypt.isEnabled()
+    flow.mode_buttons["none"].setChecked(True)
+    assert "opens every counted update" in flow.mode_note.text() and not flow.to_encrypt.isEnabled()
+    flow.mode_buttons["row"].setChecked(True)
+    assert "no single row" in flow.mode_note.text() and flow.to_encrypt.isEnabled()

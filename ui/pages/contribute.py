@@ -610,6 +610,15 @@ class ContributeFlow(QWidget):
                        "update is much less useful and rarely paid.",
             "none": "Your update is encrypted, but the practitioner who decrypts it could learn "
                     "something about your rows."}[mode])
+        # a bounty that opens its updates to the round's contributors at the reveal takes none
+        # without noise (wallet.contribute.OpenUpdateWithoutNoise): said here, before training
+        opened = self.details is not None and (self.details.spec or {}).get("open_updates") is True
+        blocked = opened and mode == "none"
+        if blocked:
+            self.mode_note.setText(
+                "This bounty opens every counted update to the round's other contributors once its "
+                "validation set is revealed, so that each of them can check every value: an update "
+                "without noise is not sent to it. Protect each row to contribute.")
         prepared = self.prepared
         if prepared is None or prepared.spec is None or prepared.dataset is None:
             delta = float((self.details.spec or {}).get("privacy", {}).get("delta", 1e-5)) \
@@ -633,7 +642,7 @@ class ContributeFlow(QWidget):
         self.epsilon_label.setText(text.headline)
         self.epsilon_words.setText(text.words + (f" {text.over_cap}" if text.over_cap else ""))
         self.measured_label.setText(text.measured)
-        self.to_encrypt.setEnabled(not text.over_cap)
+        self.to_encrypt.setEnabled(not text.over_cap and not blocked)
 
     def measure_effect(self) -> None:
         """Accuracy on a held-out slice of the owner's rows with and without this setting."""
