@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks import aggregation, copy_proof, encoding_accuracy, encryption, training
+from benchmarks import aggregation, copy_proof, encoding_accuracy, encryption, opening, training
 
 
 def _json_out(capsys, main, argv):
@@ -71,6 +71,16 @@ def test_copy_proof_benchmark(capsys):
         assert out[key] > 0, key
     assert out["ciphertexts"] == 10  # 30 slots of 17 bits in a 512-bit plaintext
     assert out["proof_bytes"] > out["blob_bytes"]  # the blob, plus a plaintext and a nonce per ciphertext
+
+
+def test_opening_benchmark(capsys):
+    """The wallet's replay of an opened round gives the practitioner's values (the benchmark
+    refuses to time one that does not), exact and sampled."""
+    for players, method in (("4", "exact"), ("14", "gtg")):
+        out = _json_out(capsys, opening.main, ["--players", players, "--features", "8", "--classes", "3",
+                                               "--rows", "60", "--json"])
+        assert out["method"] == method and out["largest_value_difference"] <= 1e-9
+        assert out["valuation_s"] > 0 and out["replay_s"] > 0 and 0 < out["counted"] <= int(players)
 
 
 def test_training_benchmark(capsys):
