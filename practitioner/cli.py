@@ -469,7 +469,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     # the board returns a round's reward only when nobody submitted; otherwise the rest is the
     # contributors' (carried into the next round's pot, shared at the end)
     submitted = report["contributors"] or report["rejected"]
-    rest = ("stay with the bounty's contributors: carried into the next round's pot, or shared by "
+    closing = "credits" in report  # the closing round: no next round to carry into
+    rest = ("stay with the bounty's contributors: shared by the leftover's credits below when the bounty ends"
+            if submitted and closing else
+            "stay with the bounty's contributors: carried into the next round's pot, or shared by "
             "the leftover's credits once the bounty ends" if submitted else "go back to your claimable balance")
     print(f"bounty {args.bounty} {_round(session, args.bounty, args.round)}: {report['metric']} "
           f"{report['metricBefore']:.4f} -> {report['metricAfter']:.4f}, accuracy "
