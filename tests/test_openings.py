@@ -44,7 +44,7 @@ from wallet.store import Store
 from wallet.verify import MISMATCH, NOT_REVEALED, NOT_VERIFIABLE, VERIFIED, verify_rewards
 
 FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv", "breast_cancer_owner_c.csv"]
-OPEN = ("evaluated", "restated", "unopened", "misopened", "omitted", "large")
+OPEN = ("evaluated", "no_inbox", "restated", "unopened", "misopened", "omitted", "large")
 SCENARIOS = (*OPEN, "restated_closed")
 
 
@@ -56,6 +56,7 @@ def world(tmp_path_factory):
     session.inbox_url = inbox.url
     bounties = {}
     for name in SCENARIOS:
+        session.inbox_url = "" if name == "no_inbox" else inbox.url  # "no_inbox": file:// blobs, one computer
         raw = read_spec_file(DEMO / "breast_cancer_spec.json")
         if name != "restated_closed":
             raw["open_updates"] = True
@@ -63,6 +64,7 @@ def world(tmp_path_factory):
             session, DEMO / "breast_cancer_spec.json", raw_spec=raw,
             validation_files=[str(DEMO / "breast_cancer_validation.csv")], reward_per_round=REWARD,
             rounds=2, round_seconds=600).bounty_id
+    session.inbox_url = inbox.url
     home = tmp_path_factory.mktemp("owner")
     store = Store(home)
     client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "test", file_roots=None)
@@ -153,6 +155,25 @@ def test_the_practitioners_own_opening_verifies_every_value_once_revealed(world)
         assert get(f"{aio.url}/openings/0x{'11' * 32}")[0] == 404
     finally:
         aio.stop()
+
+
+def test_a_bounty_without_an_inbox_keeps_its_openings_beside_its_reports(world):
+    """file:// blobs on one computer (the embedded network's demo bounties): the openings are
+    published beside the report's blob store, where the wallet reads its report."""
+    from practitioner.evaluate import evaluate_round
+    from practitioner.finalize import finalize_round
+
+    session = world["session"]
+    world["market"].chain.advance(601)
+    evaluate_round(session, world["no_inbox"], 0, world["key"])
+    finalize_round(session, world["no_inbox"], 0)
+    assert check(world, "no_inbox", 1).status == NOT_REVEALED
+    end_and_reveal(world, world["no_inbox"])
+    token = copy_proof_token(world["no_inbox"], 0, world["owners"][1].address, submission(world, "no_inbox", 1)[0])
+    assert (session.home.blob_dir.parent / "openings" / token).is_file()
+    result = check(world, "no_inbox", 1)
+    assert result.status == VERIFIED, result.detail
+    assert result.opened.endswith("recomputed from the round's 3 opened updates")
 
 
 # -- a practitioner that would rather not pay as it measured ----------------------------------
