@@ -113,13 +113,18 @@ def publish_openings(session: Session, bounty_id: int) -> int:
             log.info("bounty %d %s: not finalised with the evaluated report; its updates stay unopened",
                      bounty_id, round_text(round_index))
             continue
-        pending = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            pending = json.loads(path.read_text(encoding="utf-8"))
+            opening, tokens = str(pending["opening"]), [str(token).lower() for token in pending["tokens"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # said, and nothing is revealed
+            raise InvalidInput(f"{path} cannot be read ({exc}); evaluate {round_text(round_index)} again "
+                               "before revealing.") from exc
         directory = session.home.opening_dir
         (directory / "rounds").mkdir(parents=True, exist_ok=True, mode=0o700)
         whole = directory / "rounds" / f"{session.chain_id}-{session.board_address.lower()}-{bounty_id}-{round_index}.json"
-        atomic_write_bytes(whole, str(pending["opening"]).encode(), mode=0o600)
-        for token in pending["tokens"]:  # one file, a name per contributor (a copy where links fail)
-            target = directory / str(token).lower()
+        atomic_write_bytes(whole, opening.encode(), mode=0o600)
+        for token in tokens:  # one file, a name per contributor (a copy where links fail)
+            target = directory / token
             staged = target.with_name(target.name + ".new")  # replaced whole: never a moment of 404
             staged.unlink(missing_ok=True)
             try:

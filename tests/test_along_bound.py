@@ -115,18 +115,19 @@ def test_the_report_carries_the_bound_and_the_wallet_recomputes_it(later_round):
         valuation, bounty_id=1, round_index=3, spec_hash="0x" + "11" * 32, model_hash="0x" + "22" * 32,
         next_model_hash="0x" + "33" * 32, reward=REWARD)))
     assert report["alongBound"] == bound
+    recomputed = round_along_bound(spec, params, cut.x_val, cut.y_val, reference)  # as the wallet does
     for line in report["contributors"]:
         differences: list[str] = []
-        mine = _Checker._along_scale(report, line, spec, params, updates[line["address"]], cut.x_val,
-                                     cut.y_val, reference, differences)
+        mine = _Checker._along_scale(report, line, spec, recomputed, updates[line["address"]], reference,
+                                     differences)
         assert differences == [] and mine == line["scale"]
     # a practitioner that claims a tighter bound, or scales an owner it should not, is caught
     honest = next(line for line in report["contributors"] if line["scale"] == 1.0)
 
     def differences_of(doctored_report: dict, doctored_line: dict, of_spec=spec) -> list[str]:
         found: list[str] = []
-        _Checker._along_scale(doctored_report, doctored_line, of_spec, params, updates[honest["address"]],
-                              cut.x_val, cut.y_val, reference, found)
+        _Checker._along_scale(doctored_report, doctored_line, of_spec, recomputed, updates[honest["address"]],
+                              reference, found)
         return found
 
     assert [d for d in differences_of({**report, "alongBound": bound * 0.9}, honest) if "alongBound" in d]
@@ -142,8 +143,8 @@ def test_the_report_carries_the_bound_and_the_wallet_recomputes_it(later_round):
     scaled = next(line for line in report["contributors"] if line["scale"] < 1.0)
     copy_line = {**scaled, "scale": 1.0, "copyOf": scaled["address"], "address": "0x" + "77" * 20}
     found: list[str] = []
-    assert _Checker._along_scale(report, copy_line, spec, params, updates[scaled["address"]], cut.x_val,
-                                 cut.y_val, reference, found) == 1.0 and found == []
+    assert _Checker._along_scale(report, copy_line, spec, recomputed, updates[scaled["address"]], reference,
+                                 found) == 1.0 and found == []
 
 
 def test_post_commits_the_bounty_to_the_valuation_rules_and_older_specs_keep_their_hash():

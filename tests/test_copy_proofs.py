@@ -22,9 +22,16 @@ from phe import paillier
 from practitioner.inbox import InboxServer
 from practitioner.inbox_aio import AioInboxServer
 from practitioner.post import post_bounty, read_spec_file
-from tests.chain_fixtures import TOKEN_UNIT, funded_signer
+from tests.chain_fixtures import TOKEN_UNIT
 from tests.practitioner_fixtures import practitioner_on_market
-from tests.verify_fixtures import DEMO, REWARD, honest_round, load_spec, submitted_blob
+from tests.verify_fixtures import (
+    DEMO,
+    REWARD,
+    contributing_owners,
+    honest_round,
+    load_spec,
+    submitted_blob,
+)
 from trainer.copy_proof import (
     COPY_EXACT_COSINE,
     CopyProofError,
@@ -40,10 +47,7 @@ from trainer.copy_proof import (
 )
 from trainer.encoding import EncodingParams
 from trainer.shapley import copy_groups, copy_path
-from wallet.bounties import BountyClient
-from wallet.contribute import ContributeOptions, contribute
 from wallet.kept_updates import kept_update_for
-from wallet.store import Store
 from wallet.verify import MISMATCH, NOT_REVEALED, NOT_VERIFIABLE, verify_rewards
 
 # owner 2 sends owner 0's file from its own wallet, without noise: the same update, another blob
@@ -68,18 +72,12 @@ def world(tmp_path_factory):
                 rounds=2, round_seconds=600).bounty_id
     session.inbox_url = inbox.url
     home = tmp_path_factory.mktemp("owner")
-    store = Store(home)
-    client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "test", file_roots=None)
-    owners = [funded_signer(market.chain) for _ in FILES]
-    for bounty_id in bounties.values():
-        for owner, name in zip(owners, FILES, strict=True):
-            contribute(client, owner, bounty_id, [DEMO / name], ContributeOptions(privacy="none"),
-                       file_roots=[session.home.root], blob_dir=home / "blobs")
+    client, owners = contributing_owners(market, session, home, list(bounties.values()), FILES)
     market.chain.advance(601)
     yield {"market": market, "session": session, "key": private_key, "owners": owners, "client": client,
            "inbox": inbox, **bounties}
     inbox.stop()
-    store.close()
+    client.store.close()
 
 
 def check(world, scenario, owner):

@@ -27,6 +27,7 @@ from tests.practitioner_fixtures import practitioner_on_market
 from tests.verify_fixtures import (
     DEMO,
     REWARD,
+    contributing_owners,
     end_and_reveal,
     honest_round,
     load_spec,
@@ -38,9 +39,8 @@ from trainer.models import model_from_spec
 from trainer.openings import opening_bytes, recompute_round
 from trainer.scoring import per_example_log_loss
 from trainer.spec import BountySpec, SpecError
-from wallet.bounties import BountyClient, open_updates_text
+from wallet.bounties import open_updates_text
 from wallet.contribute import ContributeOptions, OpenUpdateWithoutNoise, contribute
-from wallet.store import Store
 from wallet.verify import MISMATCH, NOT_REVEALED, NOT_VERIFIABLE, VERIFIED, verify_rewards
 
 FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv", "breast_cancer_owner_c.csv"]
@@ -66,17 +66,11 @@ def world(tmp_path_factory):
             rounds=2, round_seconds=600).bounty_id
     session.inbox_url = inbox.url
     home = tmp_path_factory.mktemp("owner")
-    store = Store(home)
-    client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "test", file_roots=None)
-    owners = [funded_signer(market.chain) for _ in FILES]
-    for name in SCENARIOS:
-        for owner, data in zip(owners, FILES, strict=True):
-            contribute(client, owner, bounties[name], [DEMO / data], ContributeOptions(privacy="none"),
-                       file_roots=[session.home.root], blob_dir=home / "blobs")
+    client, owners = contributing_owners(market, session, home, [bounties[name] for name in SCENARIOS], FILES)
     yield {"market": market, "session": session, "key": private_key, "owners": owners, "client": client,
            "inbox": inbox, "home": home, **bounties}
     inbox.stop()
-    store.close()
+    client.store.close()
 
 
 def check(world, scenario, owner):

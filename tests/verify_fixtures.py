@@ -50,6 +50,24 @@ def decrypted(world, bounty_id):
     return spec, found
 
 
+def contributing_owners(market, session, home, bounty_ids, files):
+    """(owners' BountyClient, owners): one funded owner per file, each sending its file without
+    noise to every bounty of `bounty_ids` through the wallet (kept updates in `home`)."""
+    from tests.chain_fixtures import funded_signer
+    from wallet.bounties import BountyClient
+    from wallet.contribute import ContributeOptions, contribute
+    from wallet.store import Store
+
+    client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, Store(home), "test",
+                          file_roots=None)
+    owners = [funded_signer(market.chain) for _ in files]
+    for bounty_id in bounty_ids:
+        for owner, name in zip(owners, files, strict=True):
+            contribute(client, owner, bounty_id, [DEMO / name], ContributeOptions(privacy="none"),
+                       file_roots=[session.home.root], blob_dir=home / "blobs")
+    return client, owners
+
+
 def submitted_blob(world, bounty_id, owner):
     """(blob bytes, blob hash, parsed blob) of owner `owner`'s submission to round 0."""
     session = world["session"]

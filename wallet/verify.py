@@ -680,17 +680,19 @@ class _Checker:
                     result, "Payouts, the next model and the round's scores match, but this computer "
                             "does not keep the update you sent, so your own score cannot be checked.")
             params = after_model.get_params()
-            from trainer.alignment import reference_update
+            from trainer.alignment import reference_update, round_along_bound
             from trainer.encoding import counted_update
 
+            sent = kept  # as decrypted, before the valuation's projection and scale
             # what the valuation counted: the clip ball's projection of a longer (noised) update
             kept = counted_update(kept, spec.privacy.clip_norm, spec.encoding.precision_bits)
-
             reference = reference_update(spec, before_model.get_params(), x, y)
             if line.get("copyOf") is None and spec.valuation_rules >= 1:
                 self._check_pay_factor(line, kept, reference, differences, result)
-            scale = self._along_scale(report, line, spec, before_model.get_params(), kept, x, y, reference,
-                                      differences)
+            # the round's bound along the reference, once: a report from before it has none
+            bound = None if report.get("alongBound") is None and spec.valuation_rules < 1 else \
+                round_along_bound(spec, before_model.get_params(), x, y, reference)
+            scale = self._along_scale(report, line, spec, bound, kept, reference, differences)
             if scale < 1.0:  # told, not a fault: the bound is the protocol's (Valuation step 3)
                 claimed = report.get("alongBound")
                 result.scaled = (
@@ -717,7 +719,7 @@ class _Checker:
                                       after_model.get_params(), kept, x, y, differences, result)
             if spec.open_updates:  # the spec's parse asks valuation_rules >= 2 of it
                 unopened = self._check_opening(report, spec, result, before_model, after_model, x, y, reference,
-                                               differences)
+                                               bound, sent, differences)
                 if unopened and not differences:
                     return self._unverifiable(result, unopened)
         if differences:
@@ -729,14 +731,14 @@ class _Checker:
 
     def _check_opening(self, report: dict[str, Any], spec: Any, result: RoundCheck, before_model: Any,
                        after_model: Any, x: np.ndarray, y: np.ndarray, reference: np.ndarray,
-                       differences: list[str]) -> str:
+                       bound: float | None, kept: np.ndarray, differences: list[str]) -> str:
         """A bounty posted with `open_updates` (trainer.openings), once revealed: the round's
         opening, fetched under this owner's token, must open every counted update from the
         blob its owner committed on chain, this owner's as it kept it; then every counted
         line's value, standard error, pay factor and scale, which updates the next model holds
-        and the next model itself are recomputed. Adds what differs to `differences`; returns
+        and the next model itself are recomputed. `bound`: the round's bound along the reference;
+        `kept`: this owner's update as decrypted. Adds what differs to `differences`; returns
         why it cannot be checked now ("" when it was)."""
-        from trainer.alignment import round_along_bound
         from trainer.copy_proof import CopyProofError
         from trainer.encoding import counted_update
         from trainer.openings import (
@@ -757,9 +759,8 @@ class _Checker:
             return (f"Payouts and your own scores match, but the round's {len(counted)} counted updates are "
                     f"valued by a bounded sampler no wallet reruns (it replays rounds of up to "
                     f"{RECOMPUTE_MAX_PLAYERS}), so the other owners' values cannot be checked.")
-        kept = kept_update_for(self.client, self.account, bounty_id, round_index, result.blob_hash)
         token = copy_proof_token_for(self.client, self.account, bounty_id, round_index, result.blob_hash)
-        if kept is None or token is None:
+        if token is None:
             return ("Payouts and your own scores match, but this computer did not keep what names the round's "
                     "opening, so the other owners' values cannot be checked.")
         uri = copy_proof_uri(spec.inbox_url, self.rounds(bounty_id)[round_index]["report_uri"], token, "openings")
@@ -806,8 +807,7 @@ class _Checker:
 
         players = {who: counted_update(update, spec.privacy.clip_norm, spec.encoding.precision_bits)
                    for who, update in updates.items()}
-        recomputed = recompute_round(round_params, players, losses, reference=reference,
-                                     along_bound=round_along_bound(spec, round_params, x, y, reference),
+        recomputed = recompute_round(round_params, players, losses, reference=reference, along_bound=bound,
                                      seed=round_seed(bounty_id, round_index))
         found = len(differences)
         differences.extend(opening_differences(report, recomputed, relative=RELATIVE_TOLERANCE,
@@ -888,20 +888,18 @@ class _Checker:
             result.checked.append(f"your pay factor ({mine:.4f}) recomputed")
 
     @staticmethod
-    def _along_scale(report: dict[str, Any], line: dict[str, Any], spec: Any, round_params: np.ndarray,
-                     kept: np.ndarray, x: np.ndarray, y: np.ndarray, reference: np.ndarray,
-                     differences: list[str]) -> float:
-        """The factor the round's bound along the reference scales this owner's update by,
-        recomputed from the revealed set (1 for a report from before the bound); a bound or a
+    def _along_scale(report: dict[str, Any], line: dict[str, Any], spec: Any, bound: float | None,
+                     kept: np.ndarray, reference: np.ndarray, differences: list[str]) -> float:
+        """The factor the round's `bound` along the reference (recomputed from the revealed set)
+        scales this owner's update by (1 for a report from before the bound); a bound or a
         scale that differs from the report's is added to `differences`."""
-        from trainer.alignment import along_scale, round_along_bound
+        from trainer.alignment import along_scale
 
         if line.get("copyOf") is not None:  # a copy takes no part in the game or the next model
             return 1.0
         claimed = report.get("alongBound")
         if claimed is None and spec.valuation_rules < 1:  # a report from before the bound
             return 1.0
-        bound = round_along_bound(spec, round_params, x, y, reference)
         if (bound is None) != (claimed is None) or (bound is not None and not same_number(bound, float(claimed))):
             differences.append(f"scores: the report's alongBound is {claimed!r}, recomputed {bound!r}")
         scale = along_scale(kept, reference, bound)
