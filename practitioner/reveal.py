@@ -102,7 +102,8 @@ def publish_openings(session: Session, bounty_id: int) -> int:
     publishing again rewrites the same files."""
     client = session.client
     published = 0
-    for round_index in range(client.bounty(bounty_id).rounds):
+    rounds = client.bounty(bounty_id).rounds
+    for round_index in range(rounds):
         path = pending_opening_path(session, bounty_id, round_index)
         record_path = round_record_path(session, bounty_id, round_index)
         if not path.is_file() or not record_path.is_file():
@@ -111,13 +112,13 @@ def publish_openings(session: Session, bounty_id: int) -> int:
         evaluated = read_json(record_path)
         if info.state_text != "finalized" or str(evaluated.get("reportHash", "")).lower() != info.report_hash.lower():
             log.info("bounty %d %s: not finalised with the evaluated report; its updates stay unopened",
-                     bounty_id, round_text(round_index))
+                     bounty_id, round_text(round_index, rounds))
             continue
         try:
             pending = json.loads(path.read_text(encoding="utf-8"))
             opening, tokens = str(pending["opening"]), [str(token).lower() for token in pending["tokens"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:  # said, and nothing is revealed
-            raise InvalidInput(f"{path} cannot be read ({exc}); evaluate {round_text(round_index)} again "
+            raise InvalidInput(f"{path} cannot be read ({exc}); evaluate {round_text(round_index, rounds)} again "
                                "before revealing.") from exc
         directory = session.home.opening_dir
         (directory / "rounds").mkdir(parents=True, exist_ok=True, mode=0o700)

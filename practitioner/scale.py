@@ -27,12 +27,12 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from trainer.shapley import Coalition, ShapleyResult, Utility
+from trainer.shapley import GTG_MAX_PLAYERS, Coalition, ShapleyResult, Utility
 
 log = logging.getLogger(__name__)
 
 # Beyond this many players the round is valued with the functions of this module.
-STREAM_MIN_PLAYERS = 128
+STREAM_MIN_PLAYERS = GTG_MAX_PLAYERS
 # Model evaluations of one large round's sampling, whatever its size: the valuation's cost
 # stays flat in n while decryption grows linearly. At n = 1,000 it is 30 permutations (each
 # player's marginal sampled 30 times at a random position); measured with benchmarks.round.

@@ -14,7 +14,7 @@ from practitioner.inbox import InboxServer
 from tests.anvil import free_port
 from wallet.blob_store import LocalBlobStore, blob_hash, check_hash, fetch_blob, upload_blob
 from wallet.bounties import post_relay
-from wallet.errors import InvalidInput, NetworkError, NotFound
+from wallet.errors import BlobTooLarge, InvalidInput, NetworkError, NotFound
 
 EMPTY_KECCAK = "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
 
@@ -64,7 +64,7 @@ def test_hash_mismatch_is_rejected(tmp_path):
 def test_size_limit_and_bad_uris(tmp_path):
     store = LocalBlobStore(tmp_path / "blobs")
     data = b"x" * 2000
-    with pytest.raises(InvalidInput, match="larger than 1000 bytes"):
+    with pytest.raises(BlobTooLarge, match="larger than 1000 bytes"):
         fetch_blob(store.put(data), blob_hash(data), max_bytes=1000, file_roots=None)
     with pytest.raises(InvalidInput, match="Unsupported"):
         fetch_blob("ftp://example.org/x", EMPTY_KECCAK, file_roots=None)
@@ -168,13 +168,13 @@ def hostile():
 
 def test_size_limit_is_enforced_while_streaming(hostile):
     started = time.monotonic()
-    with pytest.raises(InvalidInput, match="larger than 1000 bytes"):
+    with pytest.raises(BlobTooLarge, match="larger than 1000 bytes"):
         fetch_blob(f"{hostile}/endless", EMPTY_KECCAK, max_bytes=1000, timeout=10, file_roots=None)
     assert time.monotonic() - started < 5
     time.sleep(0.3)
     # the server was cut off after what the socket buffers hold, not a gigabyte
     assert _HostileHandler.sent["/endless"] < 16 * 1024 * 1024
-    with pytest.raises(InvalidInput, match="larger than"):  # refused from the header alone
+    with pytest.raises(BlobTooLarge, match="larger than"):  # refused from the header alone
         fetch_blob(f"{hostile}/liar", EMPTY_KECCAK, max_bytes=10_000, file_roots=None)
 
 

@@ -151,18 +151,69 @@ def test_the_practitioners_own_opening_verifies_every_value_once_revealed(world)
         aio.stop()
 
 
+def test_publishing_again_never_leaves_a_token_without_its_opening(world, monkeypatch):
+    """The run loop publishes again when a reveal failed: each token's name is replaced whole,
+    so an owner asking meanwhile never gets a 404 (PROTOCOL: "never missing for a moment")."""
+    import os
+
+    from practitioner.reveal import publish_openings
+
+    session, owners = world["session"], world["owners"]
+    if check(world, "evaluated", 0).status != VERIFIED:  # run alone: the test above sets it up
+        test_the_practitioners_own_opening_verifies_every_value_once_revealed(world)
+    directory = session.home.opening_dir
+    tokens = [copy_proof_token(world["evaluated"], 0, owners[owner].address, submission(world, "evaluated", owner)[0])
+              for owner in range(3)]
+    served = {token: get(f"{world['inbox'].url}/openings/{token}") for token in tokens}
+    real_replace, replaced = os.replace, []
+
+    def replace(source, target):  # at every step of the rewrite, every token is still served
+        assert all(get(f"{world['inbox'].url}/openings/{token}") == served[token] for token in tokens)
+        replaced.append(os.path.basename(target))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    assert publish_openings(session, world["evaluated"]) == 1
+    assert set(tokens) <= set(replaced)
+    assert {token: get(f"{world['inbox'].url}/openings/{token}") for token in tokens} == served
+    assert not list(directory.glob("*.new"))
+    # what it shows the round's contributors is what the practitioner decrypted, and nothing more:
+    # each committed blob and its decryption (with the nonces that prove it), no rows, no counts
+    import base64
+    import json
+
+    from trainer.update_blob import parse_blob
+
+    doc = json.loads(served[tokens[0]][1])
+    assert len(doc["updates"]) == 3
+    for step in doc["updates"]:
+        assert set(step) == {"address", "blobHash", "blob", "plaintexts", "nonces"}
+        blob = parse_blob(base64.b64decode(step["blob"]))
+        assert [int(m, 16) for m in step["plaintexts"]] == [world["key"].raw_decrypt(c) for c in blob.ciphertexts]
+
+
 def test_a_bounty_without_an_inbox_keeps_its_openings_beside_its_reports(world):
     """file:// blobs on one computer (the embedded network's demo bounties): the openings are
     published beside the report's blob store, where the wallet reads its report."""
-    from practitioner.evaluate import evaluate_round
+    from practitioner.evaluate import evaluate_round, pending_opening_path
     from practitioner.finalize import finalize_round
+    from practitioner.reveal import reveal_validation
+    from wallet.errors import InvalidInput
 
     session = world["session"]
     world["market"].chain.advance(601)
     evaluate_round(session, world["no_inbox"], 0, world["key"])
     finalize_round(session, world["no_inbox"], 0)
     assert check(world, "no_inbox", 1).status == NOT_REVEALED
-    end_and_reveal(world, world["no_inbox"])
+    # a pending opening that cannot be read is said, naming the file, and nothing is revealed
+    pending = pending_opening_path(session, world["no_inbox"], 0)
+    kept = pending.read_bytes()
+    pending.write_bytes(kept[: len(kept) // 2])
+    with pytest.raises(InvalidInput, match=r"opening-0\.json cannot be read .*evaluate round 0 \(1 of 2\) again"):
+        end_and_reveal(world, world["no_inbox"])
+    assert check(world, "no_inbox", 1).status == NOT_REVEALED
+    pending.write_bytes(kept)
+    reveal_validation(session, world["no_inbox"])
     token = copy_proof_token(world["no_inbox"], 0, world["owners"][1].address, submission(world, "no_inbox", 1)[0])
     assert (session.home.blob_dir.parent / "openings" / token).is_file()
     result = check(world, "no_inbox", 1)
@@ -203,9 +254,16 @@ def test_the_same_raised_value_verifies_where_updates_stay_closed(world):
     ("omitted", [(0, 0), (1, 1)], "leaves out 1 counted update"),
 ])
 def test_an_opening_that_does_not_open_the_rounds_updates_is_a_mismatch(world, scenario, steps, said):
+    from practitioner.evaluate import evaluate_round
+
     world["market"].chain.advance(601)
+    if scenario == "unopened":  # evaluated, then finalised with another report: reveal opens nothing
+        evaluate_round(world["session"], world[scenario], 0, world["key"])
     honest_round(world, world[scenario])
     end_and_reveal(world, world[scenario])
+    if scenario == "unopened":
+        token = copy_proof_token(world[scenario], 0, world["owners"][0].address, submission(world, scenario, 0)[0])
+        assert get(f"{world['inbox'].url}/openings/{token}")[0] == 404
     if steps is not None:
         serve_opening(world, scenario, steps)
     result = check(world, scenario, 0)

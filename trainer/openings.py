@@ -40,13 +40,13 @@ from trainer.copy_proof import (
 )
 from trainer.encoding import EncodingParams
 from trainer.estimates import utility_clip
-from trainer.shapley import shapley_values, value_estimates
+from trainer.shapley import GTG_MAX_PLAYERS, shapley_values, value_estimates
 
 OPENING_KIND = "quarry-round-opening"
 OPENING_VERSION = 1
 # Rounds past this many players are valued by the practitioner's bounded sampler
 # (practitioner.scale), which no wallet reruns: their values stay the practitioner's word.
-RECOMPUTE_MAX_PLAYERS = 128
+RECOMPUTE_MAX_PLAYERS = GTG_MAX_PLAYERS
 
 
 def opening_bytes(bounty_id: int, round_index: int, updates: Sequence[OpenedBlob]) -> bytes:

@@ -70,6 +70,10 @@ from trainer.estimates import TRIM_COUNT, trimmed_count, trimmed_mean_and_stderr
 log = logging.getLogger(__name__)
 
 EXACT_MAX_PLAYERS = 12
+# Up to this many players a round is valued here (exact, then the round's seeded GTG), which any
+# wallet holding the round's opening replays (trainer.openings); beyond it by the practitioner's
+# bounded sampler (practitioner.scale), which none does.
+GTG_MAX_PLAYERS = 128
 DENSE_COEFFICIENTS_MAX = 4_000_000  # players x coalitions kept as a dense matrix (GTG)
 # REPLAY_TOLERANCE and REPLAY_REASON (the replay rule) live in trainer.alignment.
 # Copies (docs/PROTOCOL.md, measured with `python -m benchmarks.fairness`):

@@ -25,7 +25,7 @@ from eth_utils import keccak
 
 from common.atomic import atomic_write_bytes
 from trainer import jsonsafe
-from wallet.errors import InvalidInput, NetworkError, NotFound
+from wallet.errors import BlobTooLarge, InvalidInput, NetworkError, NotFound
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 FETCH_TIMEOUT_SECONDS = 60
@@ -124,7 +124,7 @@ class _Reader:
                 break
             size += len(chunk)
             if size > self.max_bytes:
-                raise InvalidInput(f"The blob at {self.uri} is larger than {self.max_bytes} bytes.")
+                raise BlobTooLarge(f"The blob at {self.uri} is larger than {self.max_bytes} bytes.")
             digest.update(chunk)
             parts.append(chunk)
             if self.deadline is not None and time.monotonic() > self.deadline:
@@ -161,7 +161,7 @@ def _read_file(uri: str, parsed, max_bytes: int,
         os.close(descriptor)
         if not stat.S_ISREG(info.st_mode):
             raise InvalidInput(f"The blob URI {uri} is not a regular file.")
-        raise InvalidInput(f"The blob at {uri} is larger than {max_bytes} bytes.")
+        raise BlobTooLarge(f"The blob at {uri} is larger than {max_bytes} bytes.")
     with open(descriptor, "rb") as handle:
         return _Reader(uri, max_bytes).read(handle)
 
@@ -172,7 +172,7 @@ def _read_http(uri: str, max_bytes: int, timeout: float) -> tuple[bytes, str]:
         with http_opener.open(request, timeout=timeout) as response:
             declared = response.headers.get("Content-Length")
             if declared and declared.strip().isdigit() and int(declared) > max_bytes:
-                raise InvalidInput(f"The blob at {uri} is larger than {max_bytes} bytes.")
+                raise BlobTooLarge(f"The blob at {uri} is larger than {max_bytes} bytes.")
             # `timeout` bounds each socket read; the deadline bounds a server that drips
             return _Reader(uri, max_bytes, time.monotonic() + timeout).read(response)
     except urllib.error.HTTPError as exc:

@@ -16,6 +16,11 @@ class InvalidInput(QuarryError):
     """Something the user or a file gave us is malformed."""
 
 
+class BlobTooLarge(InvalidInput):
+    """A fetched blob, proof or opening is larger than its limit (refused while reading):
+    served padded, it is the server's doing, not a fetch that may succeed later."""
+
+
 class WrongPassword(QuarryError):
     """The password does not decrypt the keystore."""
 

@@ -44,7 +44,7 @@ import numpy as np
 from trainer.errors import TrainerError
 from wallet.blob_store import copy_proof_uri, fetch_blob, fetch_copy_proof
 from wallet.board_log import round_payouts, sync_board_log
-from wallet.errors import InvalidInput, NotFound, QuarryError
+from wallet.errors import BlobTooLarge, InvalidInput, NotFound, QuarryError
 from wallet.history import round_text
 from wallet.kept_updates import copy_proof_token_for, kept_update_for, upload_receipt
 from wallet.round_report import (
@@ -472,9 +472,7 @@ class _Checker:
                         "beside which the claim's copy proof could be found.")
         try:
             data = fetch_copy_proof(uri, max_proof_bytes(kept.size, encoding), file_roots=self.roots)
-        except InvalidInput as exc:
-            if "larger than" not in str(exc):
-                return [], f"{claim}; its copy proof cannot be fetched now: {exc}"
+        except BlobTooLarge:
             return [f"your submission: the report counts it as a copy of {copy_of}, and the copy proof "
                     f"served is larger than any proof of {MAX_PROOF_LINKS} links can be"], ""
         except NotFound:
@@ -774,11 +772,9 @@ class _Checker:
             differences.append("the round's opening: the bounty's spec opens every counted update once the "
                                "validation set is revealed, and the practitioner serves none")
             return ""
-        except InvalidInput as exc:
-            if "larger than" in str(exc):
-                differences.append(f"the round's opening is larger than {len(counted)} opened updates can be")
-                return ""
-            return f"Payouts and your own scores match, but the round's opening cannot be fetched now: {exc}"
+        except BlobTooLarge:
+            differences.append(f"the round's opening is larger than {len(counted)} opened updates can be")
+            return ""
         except QuarryError as exc:
             return f"Payouts and your own scores match, but the round's opening cannot be fetched now: {exc}"
 
