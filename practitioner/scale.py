@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from trainer.shapley import GTG_MAX_PLAYERS, Coalition, ShapleyResult, Utility
+from trainer.shapley import GTG_MAX_PLAYERS, Coalition, ShapleyResult, Utility, keccak_shuffled
 
 log = logging.getLogger(__name__)
 
@@ -85,15 +85,13 @@ def streaming_gtg(
 
 def permutation_orders(n_players: int, seed: int) -> Iterator[list[int]]:
     """The permutations `streaming_gtg` walks, in order: permutation k starts with player
-    k mod n, the rest shuffled by one generator seeded with `seed` (so a cluster's workers
-    walk the same ones, `practitioner.cluster`)."""
-    rng = np.random.default_rng(seed)
+    k mod n, the rest in the keccak-drawn order of the round's k-th GTG permutation
+    (`trainer.shapley.keccak_shuffled`: a cluster's workers, `practitioner.cluster`, and a
+    rerun on another machine or numpy walk the same ones)."""
     k = 0
     while True:
         head = k % n_players
-        rest = [p for p in range(n_players) if p != head]
-        rng.shuffle(rest)
-        yield [head, *rest]
+        yield [head, *keccak_shuffled([p for p in range(n_players) if p != head], seed, k)]
         k += 1
 
 

@@ -452,3 +452,69 @@ def test_surely_kept_is_the_screens_bound_whatever_the_other_updates():
                 assert aligned_step_down([cos, *others], d)[0]
     assert not surely_kept(0.1, d, 2)  # below the single test (1 / sqrt(31) = 0.18)
     assert surely_kept(0.3, d, 2) and not surely_kept(0.3, d, 1000)  # a flood raises the bar
+
+
+def _protocol_shuffle(items, seed, index):
+    """keccak_shuffled as docs/PROTOCOL.md describes it, written again from the text with
+    pycryptodome's keccak (not eth_hash): Fisher-Yates from the last position down, each draw
+    the next big-endian u64 of keccak256("quarry-gtg" || seed u64 || index u64 || block u64),
+    four per digest, a draw at or above the largest multiple of the bound rejected."""
+    from Crypto.Hash import keccak as crypto_keccak
+
+    draws = []
+
+    def stream():
+        block = 0
+        while True:
+            message = b"quarry-gtg" + seed.to_bytes(8, "big") + index.to_bytes(8, "big") + block.to_bytes(8, "big")
+            digest = crypto_keccak.new(digest_bits=256, data=message).digest()
+            yield from (int.from_bytes(digest[k:k + 8], "big") for k in range(0, 32, 8))
+            block += 1
+
+    source = stream()
+    out = list(items)
+    for top in range(len(out) - 1, 0, -1):
+        bound = top + 1
+        while True:
+            draw = next(source)
+            draws.append(draw)
+            if draw < (1 << 64) - (1 << 64) % bound:
+                break
+        chosen = draw % bound
+        out[top], out[chosen] = out[chosen], out[top]
+    return out
+
+
+def test_gtg_permutations_follow_the_protocols_text_not_numpys_stream(monkeypatch):
+    """An opened round is replayed by every owner's wallet (trainer.openings): the permutations
+    GTG samples must be the same for every party on every numpy, so they are drawn from
+    keccak as PROTOCOL.md says, and numpy's generator is never asked."""
+    from trainer.shapley import keccak_shuffled
+
+    for seed, index, n in ((0, 0, 2), (1, 0, 5), (2**32 - 1, 7, 40), (123456, 3000, 127)):
+        assert keccak_shuffled(range(n), seed, index) == _protocol_shuffle(range(n), seed, index)
+    assert keccak_shuffled([], 1, 0) == [] and keccak_shuffled([4], 1, 0) == [4]
+
+    def no_numpy_stream(*args, **kwargs):
+        raise AssertionError("GTG asked numpy's generator")
+
+    monkeypatch.setattr(np.random, "default_rng", no_numpy_stream)
+    weights = np.linspace(0.1, 1.0, 20)
+    result = gtg_shapley(20, lambda s: float(sum(weights[list(s)])), seed=9, truncation=0.0)
+    assert np.allclose(result.values, weights, atol=1e-9)  # additive game: exactly each weight
+
+
+def test_keccak_permutations_are_uniform():
+    """Every item lands in every position equally often (chi-square over 6,000 shuffles of 6)."""
+    from trainer.shapley import keccak_shuffled
+
+    n, draws = 6, 6000
+    counts = np.zeros((n, n))
+    for index in range(draws):
+        for position, item in enumerate(keccak_shuffled(range(n), 42, index)):
+            counts[item, position] += 1
+    expected = draws / n
+    chi2 = float(((counts - expected) ** 2 / expected).sum())
+    # 25 degrees of freedom (a doubly stochastic table): P(chi2 > 60) < 1e-4
+    assert chi2 < 60, counts
+    assert len({tuple(keccak_shuffled(range(n), 42, index)) for index in range(200)}) > 150

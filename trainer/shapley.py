@@ -216,6 +216,34 @@ def round_seed(bounty_id: int, round_index: int) -> int:
     return int.from_bytes(keccak(f"quarry-shapley:{bounty_id}:{round_index}".encode())[:4], "big")
 
 
+def keccak_shuffled(items: Sequence[int], seed: int, index: int) -> list[int]:
+    """`items` in the order of a Fisher-Yates shuffle whose draws are keccak256 of
+    ("quarry-gtg", seed, index, block): the round's k-th sampled permutation is the same for
+    every party on every machine. numpy's Generator promises its stream only within one build
+    (its compatibility policy), and an owner's wallet replaying an opened round
+    (trainer.openings) must sample the permutations the practitioner did."""
+    from eth_hash.auto import keccak
+
+    shuffled = list(items)
+    words: list[int] = []
+    block = 0
+    for top in range(len(shuffled) - 1, 0, -1):
+        bound = top + 1
+        limit = (1 << 64) - (1 << 64) % bound  # rejection keeps every index equally likely
+        while True:
+            if not words:
+                digest = keccak(b"quarry-gtg" + seed.to_bytes(8, "big") + index.to_bytes(8, "big")
+                                + block.to_bytes(8, "big"))
+                words = [int.from_bytes(digest[k:k + 8], "big") for k in range(24, -8, -8)]
+                block += 1
+            draw = words.pop()
+            if draw < limit:
+                break
+        chosen = draw % bound
+        shuffled[top], shuffled[chosen] = shuffled[chosen], shuffled[top]
+    return shuffled
+
+
 def exact_shapley(n_players: int, utility: Utility) -> ShapleyResult:
     """phi_i = sum over S not containing i of |S|!(n-|S|-1)!/n! * (v(S+i) - v(S))."""
     n = n_players
@@ -324,7 +352,6 @@ def gtg_shapley(
     n = n_players
     budget = gtg_budget(n) if max_evaluations is None else max_evaluations
     memo = _MemoUtility(utility)
-    rng = np.random.default_rng(seed)
     grand = frozenset(range(n))
     if n == 0:
         return ShapleyResult((), "gtg", seed, 0)
@@ -347,9 +374,7 @@ def gtg_shapley(
     stop = False
     while not stop:
         head = permutations % n
-        rest = [p for p in range(n) if p != head]
-        rng.shuffle(rest)
-        order = [head, *rest]
+        order = [head, *keccak_shuffled([p for p in range(n) if p != head], seed, permutations)]
         steps: list[tuple[int, Coalition, Coalition]] = []
         prefix: Coalition = empty
         standing = empty  # the evaluated coalition whose utility stands for v(prefix)
