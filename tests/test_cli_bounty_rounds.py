@@ -145,7 +145,7 @@ def test_train_refuses_an_update_whose_round_moved_on(devnet, home, wallet_files
     session = Session(home=practitioner_home, w3=w3, chain_id=CHAIN_ID, board_address=devnet.board,
                       token_address=devnet.token, signer=faucet_signer(devnet))
     bounty_id = post_bounty(session, DEMO / "wine_spec.json", validation_files=[str(DEMO / "wine_validation.csv")],
-                            reward_per_round=UNIT, rounds=2, round_seconds=8, min_round_seconds=8).bounty_id
+                            reward_per_round=UNIT, rounds=2, round_seconds=20, min_round_seconds=20).bounty_id
     env = dict(os.environ, PYTHONPATH=str(REPO), QUARRY_SCRYPT_N="4096")
     trainer = subprocess.Popen(
         [sys.executable, "-m", "wallet.cli", "--home", str(home), "train", str(bounty_id),
@@ -153,8 +153,12 @@ def test_train_refuses_an_update_whose_round_moved_on(devnet, home, wallet_files
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         # one line per epoch: once training has started, stop reading; the pipe fills and holds it
+        # (the round is long enough for `quarry train` to start on a loaded machine; what it
+        # said before training is kept for the failure message)
+        said = []
         while not (line := trainer.stderr.readline()).startswith("[train] Epoch"):
-            assert line, trainer.communicate(timeout=60)
+            said.append(line)
+            assert line, ("".join(said), trainer.communicate(timeout=60))
         client = BountyClient(w3, devnet.board, CHAIN_ID, file_roots=None)
         _wait_until(client, client.bounty(bounty_id).round_deadline)
         session.client.finalize(bounty_id, 0, [], [], "0x" + "11" * 32, "file:///next", "0x" + "22" * 32,
