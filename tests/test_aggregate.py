@@ -31,7 +31,7 @@ def setting():
 def test_average_of_five_updates(setting):
     pub, priv, enc, updates, blobs = setting
     result = aggregate(priv, blobs)
-    assert result.count == 5 and result.total_samples == 510 and result.averaged
+    assert result.count == 5 and result.averaged
     # stochastic rounding: each value is on the grid point below or above, one step at most
     assert np.max(np.abs(result.vector - updates.mean(axis=0))) < 1 / enc.scale
     summed = aggregate(priv, blobs, average=False)
@@ -117,7 +117,7 @@ def test_owner_flow_end_to_end_three_owners():
         updates.append(np.clip(update.delta, -1.0, 1.0))
         blobs.append(parse_blob(data, expected_public_key=pub))
     result = aggregate(priv, blobs)
-    assert result.total_samples == 450
+    assert result.count == 3
     assert np.allclose(result.vector, np.mean(updates, axis=0), atol=1.0 / 2**16)
     # The global model improves when the average update is applied.
     model = model_from_spec(spec)
@@ -134,3 +134,31 @@ def test_encrypt_to_blob_respects_max_blob_bytes():
     spec = make_spec(public_key=pub, max_blob_bytes=100)
     with pytest.raises(BlobError, match="at most 100"):
         encrypt_to_blob(spec, 1, 0, LocalUpdate(delta=np.zeros(5), n_samples=10))
+
+
+def test_a_blob_does_not_say_how_many_rows_its_update_was_trained_on():
+    """Only the encrypted update leaves the computer: the header's sample count is the same for
+    an owner of 37 rows and one of 200 (a true count would tell the practitioner, and the other
+    contributors of an opened round, how many rows an owner holds, and under row-level DP
+    whether one row is among them); the update itself still decrypts as sent."""
+    from sklearn.datasets import load_breast_cancer
+
+    from trainer.testing import make_spec
+    from trainer.update import encrypt_to_blob, make_update
+    from trainer.update_blob import DECLARED_SAMPLES
+
+    pub, private_key = test_keypair(512)
+    spec = make_spec(public_key=pub, n_features=30, **{"training.epochs": 1})
+    x, y = load_breast_cancer(return_X_y=True)
+    x = (x - x.mean(axis=0)) / x.std(axis=0)
+    start = np.zeros(31)
+    headers = []
+    for rows in (37, 200):
+        update = make_update(spec, start, x[:rows], y[:rows])
+        assert update.n_samples == rows  # known here, for the owner's own review
+        blob = parse_blob(encrypt_to_blob(spec, 1, 0, update, workers=1), pub)
+        assert blob.n_samples == DECLARED_SAMPLES
+        headers.append(blob.n_samples)
+        decoded = decrypt_update(private_key, blob)
+        assert np.allclose(decoded, update.delta, atol=2 * 2.0 ** -blob.encoding.precision_bits)
+    assert headers[0] == headers[1]

@@ -182,7 +182,7 @@ def test_publishing_again_never_leaves_a_token_without_its_opening(world, monkey
     import base64
     import json
 
-    from trainer.update_blob import parse_blob
+    from trainer.update_blob import DECLARED_SAMPLES, parse_blob
 
     doc = json.loads(served[tokens[0]][1])
     assert len(doc["updates"]) == 3
@@ -190,6 +190,7 @@ def test_publishing_again_never_leaves_a_token_without_its_opening(world, monkey
         assert set(step) == {"address", "blobHash", "blob", "plaintexts", "nonces"}
         blob = parse_blob(base64.b64decode(step["blob"]))
         assert [int(m, 16) for m in step["plaintexts"]] == [world["key"].raw_decrypt(c) for c in blob.ciphertexts]
+        assert blob.n_samples == DECLARED_SAMPLES  # the header says nothing of the owner's rows
 
 
 def test_a_bounty_without_an_inbox_keeps_its_openings_beside_its_reports(world):

@@ -26,7 +26,6 @@ from trainer.update_blob import UpdateBlob
 class AggregateResult:
     vector: np.ndarray  # float64: the average (or sum) of the updates
     count: int  # how many updates were added
-    total_samples: int  # sum of the owners' declared sample counts
     averaged: bool
 
 
@@ -80,7 +79,6 @@ def aggregate(
     return AggregateResult(
         vector=vector,
         count=count,
-        total_samples=sum(b.n_samples for b in blobs),
         averaged=average,
     )
 

@@ -36,7 +36,7 @@ from trainer.privacy import (
 )
 from trainer.spec import BountySpec
 from trainer.train import CANCELLED, EpochRecord, train_local
-from trainer.update_blob import encode_blob
+from trainer.update_blob import DECLARED_SAMPLES, encode_blob
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,7 @@ def encrypt_to_blob(
         encoding,
         bounty_id=bounty_id,
         round=round,
-        n_samples=min(local_update.n_samples, 2**32 - 1),
+        n_samples=DECLARED_SAMPLES,  # not local_update.n_samples: the row count stays here
         workers=workers,
         progress=progress,
         should_stop=should_stop,

@@ -45,6 +45,11 @@ VERSION = 1
 _HEADER = struct.Struct(">4sHQIIBdIBHH32sIIH")
 HEADER_SIZE = _HEADER.size  # 82
 DEFAULT_MAX_BLOB_BYTES = 64 * 1024 * 1024
+# The sample count the wallet writes in every header, whatever its rows: a true count would tell
+# the practitioner (and, in an opened round, the other contributors) how many rows an owner
+# holds, and under row-level DP (add or remove one row) whether one row is among them. Nothing
+# reads it: updates are valued by what they do, never weighted by a count no one can check.
+DECLARED_SAMPLES = 1
 
 
 @dataclass(frozen=True)
