@@ -161,9 +161,10 @@ def test_bounties_rewards_and_claim(devnet, home, wallet_files, tmp_path, capsys
     while time.time() < deadline + 1:
         time.sleep(0.2)
     practitioner = Account.from_key(devnet.context().practitioner_key)
+    report_path = home / "reports" / "r.json"  # inside the wallet's home: a place it reads
     transact(w3, practitioner, board.functions.finalize(
-        bounty_id, 0, [me.address], [40 * UNIT], keccak(b"m1"), "file:///m1", keccak(b"r"), "file:///r"),
-        expected_chain_id=CHAIN_ID)
+        bounty_id, 0, [me.address], [40 * UNIT], keccak(b"m1"), "file:///m1", keccak(b"r"),
+        report_path.as_uri()), expected_chain_id=CHAIN_ID)
     assert run(home, "rewards") == 0
     out = capsys.readouterr().out
     assert "finalised" in out and "claimable" in out and "Claimable now: 40 QDT ('quarry claim')." in out
@@ -175,6 +176,13 @@ def test_bounties_rewards_and_claim(devnet, home, wallet_files, tmp_path, capsys
     assert run(home, "rewards", "--verify", "--json") == 0
     (checked,) = json.loads(capsys.readouterr().out)["rounds"]
     assert (checked["bounty_id"], checked["status"]) == (bounty_id, "not verifiable")
+    # then bytes appear there that are not the report the chain names: a Mismatch, exit status 3
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_bytes(b"another report")
+    assert run(home, "rewards", "--verify") == 3
+    out = capsys.readouterr().out
+    assert f"Bounty {bounty_id}, round 0 (1 of 2): Mismatch" in out
+    assert "does not match the hash on chain" in out
     assert run(home, "claim", "--password-file", wallet_files["pw"]) == 0
     assert capsys.readouterr().out.startswith("Claimed 40 QDT (0x")
     assert run(home, "wallet", "history") == 0

@@ -184,7 +184,7 @@ def _copied_blob(world: World, name: str, kind: str, k: int, seed: int) -> bytes
 
 @pytest.mark.parametrize("copies", [1, 5])
 @pytest.mark.parametrize("kind", ["rerandomised", "scaled", "noisy"])
-def test_ciphertext_copies_earn_nothing_and_cost_the_original_under_5_percent(world, kind, copies):
+def test_ciphertext_copies_earn_nothing_and_cost_the_original_nothing(world, kind, copies):
     _, alone = world.evaluate(["alice", "bob", "carol"])
     names = []
     for i in range(copies):
@@ -196,7 +196,7 @@ def test_ciphertext_copies_earn_nothing_and_cost_the_original_under_5_percent(wo
         assert np.allclose(world.decoded(names[0]), 2 * world.decoded("alice"), atol=1e-4)
     valuation, paid = world.evaluate(["alice", "bob", *names, "carol"])
     assert all(paid[name] == 0 for name in names)
-    assert abs(paid["alice"] - alone["alice"]) <= 0.05 * alone["alice"]
+    assert paid["alice"] == alone["alice"], (paid["alice"], alone["alice"])
     assert valuation.players == 3
     copied = {c.address: c.copy_of for c in valuation.contributors}
     assert all(copied[_addr(name)] == _addr("alice") for name in names)
