@@ -286,3 +286,27 @@ def test_the_cli_adds_runs_once_and_lists(tmp_path, capsys, monkeypatch):
             if service.poll() is None:
                 service.kill()
         assert service.returncode == 0 and out.rstrip().endswith("Stopped."), (out, err)
+
+
+def test_an_update_without_noise_is_not_sent_to_a_bounty_that_opens_updates(world, tmp_path):
+    """A bounty posted with `open_updates` shows each counted update to the round's other
+    contributors once revealed: a standing contribution without privacy noise pauses, says why
+    and how to go on, and sends nothing (it checks before training)."""
+    from practitioner.post import read_spec_file
+
+    market, session, _key, home, owner, _bounty, validation = world
+    raw = read_spec_file(DEMO / "wine_spec.json")
+    raw["open_updates"] = True
+    bounty = post_bounty(session, DEMO / "wine_spec.json", raw_spec=raw, validation_files=validation,
+                         reward_per_round=TOKEN_UNIT, rounds=1, round_seconds=ROUND_SECONDS).bounty_id
+    data = tmp_path / "rows.csv"
+    shutil.copy(DEMO / "wine_owner_b.csv", data)
+    client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, file_roots=None)
+    with Store(home) as store:
+        standing = add_standing(store, NETWORK, market.board.address, bounty, owner.address, [data],
+                                privacy="none", max_rounds=1, mains_only=False)
+        outcomes = [o for o in _pilot(world, store).run_pass().outcomes if o.standing_id == standing.id]
+        assert [o.action for o in outcomes] == ["paused"]
+        reason = get_standing(store, standing.id).reason
+        assert "opens every counted update" in reason and "protect each row" in reason, reason
+        assert client.submission(bounty, 0, owner.address) is None

@@ -418,6 +418,8 @@ class Autopilot:
             files = data_files(standing)
             contribution.open_round(noise_multiplier=standing.noise_multiplier if standing.privacy == "dataset"
                                     else None, gasless=standing.gasless)
+            if standing.privacy == "none" and contribution.spec.open_updates:  # said before training
+                raise OpenUpdateWithoutNoise(standing.bounty_id)
             use, ignored = [], list(standing.ignored_files)
             for path in files:
                 problem = contribution.check_file(path)
