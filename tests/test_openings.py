@@ -44,7 +44,8 @@ from wallet.contribute import ContributeOptions, OpenUpdateWithoutNoise, contrib
 from wallet.verify import MISMATCH, NOT_REVEALED, NOT_VERIFIABLE, VERIFIED, verify_rewards
 
 FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv", "breast_cancer_owner_c.csv"]
-OPEN = ("evaluated", "no_inbox", "restated", "unopened", "misopened", "omitted", "large")
+OPEN = ("evaluated", "no_inbox", "restated", "unopened", "misopened", "omitted", "large", "padded", "renext",
+        "own", "inbox_down")
 SCENARIOS = (*OPEN, "restated_closed")
 
 
@@ -53,6 +54,8 @@ def world(tmp_path_factory):
     market, session, private_key = practitioner_on_market(tmp_path_factory.mktemp("practitioner"))
     market.mint(session.signer.address, 200 * TOKEN_UNIT)
     inbox = InboxServer(session.home.blob_dir, rate=1000.0, burst=1000).start()
+    # "inbox_down": a bounty whose spec names a second inbox (the same blob store), stopped by its test
+    second = InboxServer(session.home.blob_dir, rate=1000.0, burst=1000).start()
     session.inbox_url = inbox.url
     bounties = {}
     for name in SCENARIOS:
@@ -60,6 +63,8 @@ def world(tmp_path_factory):
         raw = read_spec_file(DEMO / "breast_cancer_spec.json")
         if name != "restated_closed":
             raw["open_updates"] = True
+        if name == "inbox_down":
+            raw["inbox_url"] = second.url
         bounties[name] = post_bounty(
             session, DEMO / "breast_cancer_spec.json", raw_spec=raw,
             validation_files=[str(DEMO / "breast_cancer_validation.csv")], reward_per_round=REWARD,
@@ -68,8 +73,9 @@ def world(tmp_path_factory):
     home = tmp_path_factory.mktemp("owner")
     client, owners = contributing_owners(market, session, home, [bounties[name] for name in SCENARIOS], FILES)
     yield {"market": market, "session": session, "key": private_key, "owners": owners, "client": client,
-           "inbox": inbox, "home": home, **bounties}
+           "inbox": inbox, "second_inbox": second, "home": home, **bounties}
     inbox.stop()
+    second.stop()  # again, when its test stopped it: a no-op
     client.store.close()
 
 
@@ -84,22 +90,30 @@ def submission(world, scenario, owner):
     return submitted_blob(world, world[scenario], owner)
 
 
-def serve_opening(world, scenario, steps):
-    """Serve, under every owner's token, an opening of `steps`: (owner whose blob it opens,
-    owner whose plaintexts) each."""
+def opened_blob(world, scenario, blob_owner, plaintext_owner):
+    """The OpenedBlob of `blob_owner`'s submission to round 0 with `plaintext_owner`'s plaintexts."""
+    data, blob_hash, blob = submission(world, scenario, blob_owner)
+    _, nonces = open_blob(world["key"], blob)
+    plaintexts, _ = open_blob(world["key"], submission(world, scenario, plaintext_owner)[2])
+    return OpenedBlob(world["owners"][blob_owner].address, blob_hash, data, plaintexts, nonces)
+
+
+def serve_bytes(world, scenario, doc):
+    """Serve `doc` as round 0's opening under every owner's token."""
     owners = world["owners"]
-    opened = []
-    for blob_owner, plaintext_owner in steps:
-        data, blob_hash, blob = submission(world, scenario, blob_owner)
-        _, nonces = open_blob(world["key"], blob)
-        plaintexts, _ = open_blob(world["key"], submission(world, scenario, plaintext_owner)[2])
-        opened.append(OpenedBlob(owners[blob_owner].address, blob_hash, data, plaintexts, nonces))
-    doc = opening_bytes(world[scenario], 0, opened)
     directory = world["session"].home.opening_dir
     directory.mkdir(parents=True, exist_ok=True)
     for owner in range(len(owners)):
         token = copy_proof_token(world[scenario], 0, owners[owner].address, submission(world, scenario, owner)[0])
         (directory / token).write_bytes(doc)
+
+
+def serve_opening(world, scenario, steps):
+    """Serve, under every owner's token, an opening of `steps`: (owner whose blob it opens,
+    owner whose plaintexts) each. Returns the opening's bytes."""
+    doc = opening_bytes(world[scenario], 0, [opened_blob(world, scenario, *step) for step in steps])
+    serve_bytes(world, scenario, doc)
+    return doc
 
 
 def restate(values):
@@ -232,10 +246,11 @@ def test_a_raised_value_is_a_mismatch_on_a_bounty_that_opens_its_updates(world):
     serve_opening(world, "restated", [(0, 0), (1, 1), (2, 2)])
     # the amounts follow from the report's values: before the opening, nothing tells
     raised = [line for line in report["contributors"] if line["address"] == world["owners"][2].address][0]
-    result = check(world, "restated", 0)
-    assert result.status == MISMATCH, result.detail
-    assert any(f"{world['owners'][2].address}'s value: the report says {raised['value']!r}" in d
-               for d in result.differences), result.differences
+    for owner in range(3):  # a Mismatch for every owner: the raised one's own wallet too
+        result = check(world, "restated", owner)
+        assert result.status == MISMATCH, (owner, result.detail)
+        assert any(f"{world['owners'][2].address}'s value: the report says {raised['value']!r}" in d
+                   for d in result.differences), (owner, result.differences)
 
 
 def test_the_same_raised_value_verifies_where_updates_stay_closed(world):
@@ -285,6 +300,182 @@ def test_a_round_too_large_to_replay_is_not_verifiable_not_verified(world, monke
     result = check(world, "large", 0)
     assert result.status == NOT_VERIFIABLE, result.detail
     assert "valued by a bounded sampler no wallet reruns" in result.detail
+
+
+def test_an_opening_larger_than_the_rounds_updates_can_be_is_a_mismatch_not_a_fetch_error(world):
+    """Served padded (valid JSON with a huge extra field, or the true opening with junk past the
+    cap), the opening is refused while reading: the server's doing, said as a Mismatch."""
+    import json
+
+    from trainer.openings import max_opening_bytes
+
+    world["market"].chain.advance(601)
+    honest_round(world, world["padded"])
+    end_and_reveal(world, world["padded"])
+    true = serve_opening(world, "padded", [(0, 0), (1, 1), (2, 2)])
+    assert check(world, "padded", 1).status == VERIFIED  # the opening itself is the honest one
+    spec = load_spec(world["session"], world["padded"])
+    limit = max_opening_bytes(model_from_spec(spec).n_params, spec.encoding_params(), 3)
+    assert len(true) < limit
+    padded = json.dumps({**json.loads(true), "padding": "0" * limit}, sort_keys=True).encode()
+    for doc in (padded, true + b"\0" * (limit + 1 - len(true))):
+        assert len(doc) > limit
+        serve_bytes(world, "padded", doc)
+        result = check(world, "padded", 0)
+        assert result.status == MISMATCH, result.detail
+        assert "the round's opening is larger than 3 opened updates can be" in result.differences
+        assert "cannot be fetched" not in result.detail
+
+
+def test_a_next_model_the_opened_updates_do_not_give_is_a_mismatch(world):
+    """A next model a little off the round's model plus the opened updates / 3, with a report
+    that follows it (its nextModelHash, metricAfter and every metricWithout): the chain, the
+    report's numbers and each owner's own scores agree with it; only the opening's replay
+    does not."""
+    from practitioner.state import load_validation
+    from tests.verify_fixtures import decrypted, model_params
+    from trainer.models import model_to_bytes
+    from trainer.scoring import log_loss
+
+    session, bounty = world["session"], world["renext"]
+    world["market"].chain.advance(601)
+    spec, decoded = decrypted(world, bounty)
+    info = session.client.round(bounty, 0)
+    start = model_params(session, spec, info.model_hash, info.model_uri)
+    other = start + sum(d.update for d in decoded) / 3  # the honest next model: all three are in it
+    other[0] += 0.01
+    model = model_from_spec(spec)
+    x, y = load_validation(session.bounty_dir(bounty))
+
+    def score(params):
+        model.set_params(params)
+        return log_loss(model, x, y)
+
+    updates = {d.address: d.update for d in decoded}
+
+    def follow_the_other_model(report):
+        model.set_params(other)
+        report["nextModelHash"] = session.publish(model_to_bytes(model))[0]
+        report["metricAfter"] = score(other)
+        for line in report["contributors"]:
+            line["metricWithout"] = score(other - updates[line["address"]] / 3)
+
+    honest_round(world, bounty, next_params=other, doctor=follow_the_other_model)
+    end_and_reveal(world, bounty)
+    serve_opening(world, "renext", [(0, 0), (1, 1), (2, 2)])
+    for owner in range(3):
+        result = check(world, "renext", owner)
+        assert result.status == MISMATCH, (owner, result.detail)
+        assert result.differences == ["the next model is not the round's model plus the opened updates of "
+                                      "positive value / the number of counted updates"], (owner, result.differences)
+        assert "next model = the next round's model on chain" in result.checked
+
+
+def test_an_opening_cannot_open_the_owners_own_update_as_another(world):
+    """The opening must open the owner's own blob, the one whose hash it committed on chain, and
+    each (m, rho) must open its ciphertext with m below n: m + n satisfies the Paillier equation
+    mod n^2 too, and is refused. The update it opens must then be the one the wallet kept."""
+    import dataclasses
+
+    from wallet.kept_updates import kept_path
+
+    world["market"].chain.advance(601)
+    honest_round(world, world["own"])
+    end_and_reveal(world, world["own"])
+    mine = world["owners"][0].address
+    n = world["key"].public_key.n
+    shifted = opened_blob(world, "own", 0, 0)
+    blob = submission(world, "own", 0)[2]
+    m, r, c = shifted.plaintexts[0], shifted.nonces[0], blob.ciphertexts[0]
+    assert (1 + (m + n) * n) * pow(r, n, n * n) % (n * n) == int(c) % (n * n)  # the equation alone holds
+    shifted = dataclasses.replace(shifted, plaintexts=[m + n, *shifted.plaintexts[1:]])
+    for opening in ([shifted, opened_blob(world, "own", 1, 1), opened_blob(world, "own", 2, 2)],
+                    [opened_blob(world, "own", 0, 1), opened_blob(world, "own", 1, 1), opened_blob(world, "own", 2, 2)]):
+        serve_bytes(world, "own", opening_bytes(world["own"], 0, opening))
+        result = check(world, "own", 0)
+        assert result.status == MISMATCH, result.detail
+        assert f"the round's opening: the opening's plaintexts are not the decryption of {mine}'s blob" \
+            in result.differences, result.differences
+    # so the update it opens is the blob's decryption, and it must be what the wallet kept of it
+    serve_opening(world, "own", [(0, 0), (1, 1), (2, 2)])
+    assert check(world, "own", 0).status == VERIFIED
+    client = world["client"]
+    path = kept_path(client.store.home, client.chain_id, client.board_address, world["own"], 0, mine,
+                     submission(world, "own", 0)[1])
+    kept = path.read_bytes()
+    vector = np.load(path)
+    vector[0] += 0.01
+    np.save(path, vector)
+    try:
+        result = check(world, "own", 0)
+    finally:
+        path.write_bytes(kept)
+    assert result.status == MISMATCH, result.detail
+    assert "the round's opening: it opens your update as another than the one you sent" in result.differences
+
+
+def test_an_opening_that_cannot_be_fetched_now_or_a_lost_token_is_not_verifiable(world):
+    """The bounty's inbox answers its blobs but not the opening (503), or the wallet did not keep
+    the token that names it: Not verifiable, neither Verified nor Mismatch."""
+    import http.server
+    import threading
+
+    from practitioner.state import read_local_blob
+    from wallet.kept_updates import kept_path
+
+    second = world["second_inbox"]
+    world["market"].chain.advance(601)
+    honest_round(world, world["inbox_down"])
+    end_and_reveal(world, world["inbox_down"])
+    serve_opening(world, "inbox_down", [(0, 0), (1, 1), (2, 2)])
+    result = check(world, "inbox_down", 0)
+    assert result.status == VERIFIED, result.detail
+    assert result.opened  # fetched from the bounty's own (second) inbox
+    # owner 1's wallet lost the token its opening is served under
+    client, who = world["client"], world["owners"][1].address
+    token = kept_path(client.store.home, client.chain_id, client.board_address, world["inbox_down"], 0, who,
+                      submission(world, "inbox_down", 1)[1]).with_suffix(".proof-token")
+    kept = token.read_bytes()
+    token.unlink()
+    try:
+        result = check(world, "inbox_down", 1)
+    finally:
+        token.write_bytes(kept)
+    assert result.status == NOT_VERIFIABLE, result.detail
+    assert result.detail == ("Payouts and your own scores match, but this computer did not keep what names the "
+                             "round's opening, so the other owners' values cannot be checked.")
+    # the inbox goes down; in its place, one that serves the blobs (spec, model) and not the opening
+    second.stop()
+    blob_dir = world["session"].home.blob_dir
+
+    class BlobsOnly(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - stdlib name
+            data = read_local_blob(blob_dir, self.path.rpartition("/")[2]) \
+                if self.path.startswith("/blobs/") else None
+            if data is None:
+                self.send_error(503, "unavailable")
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    stand_in = http.server.ThreadingHTTPServer(second.server_address[:2], BlobsOnly)
+    thread = threading.Thread(target=stand_in.serve_forever, daemon=True)
+    thread.start()
+    try:
+        result = check(world, "inbox_down", 0)
+    finally:
+        stand_in.shutdown()
+        stand_in.server_close()
+        thread.join(timeout=5)
+    assert result.status == NOT_VERIFIABLE, result.detail
+    assert result.detail.startswith("Payouts and your own scores match, but the round's opening cannot be fetched "
+                                    "now: Fetching http://"), result.detail
+    assert "HTTP 503" in result.detail and not result.differences and not result.opened
 
 
 # -- the owner's consent ----------------------------------------------------------------------
