@@ -153,6 +153,7 @@ def test_accept_train_submit_then_reward_claim_and_export(qtbot, market, monkeyp
     qtbot.waitUntil(lambda: wizard.steps.currentIndex() == 4, timeout=60_000)
     assert "bytes" in wizard.review.text() and "do not" in wizard.review.text()
     assert "each row protected (DP-SGD, noise multiplier 2.00)" in wizard.review.text()
+    assert "rows (the count is not sent)" in wizard.review.text()
     wizard.submit_button.click()
     qtbot.waitUntil(lambda: wizard.result is not None or "rror" in wizard.banner.text,
                     timeout=60_000)

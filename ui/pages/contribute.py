@@ -715,7 +715,7 @@ class ContributeFlow(QWidget):
             f"<tr><td>Bounty</td><td>{prepared.bounty.id} · {html.escape(spec.title)}</td></tr>"
             f"<tr><td>Round</td><td>{prepared.bounty.current_round + 1}</td></tr>"
             f"<tr><td>From</td><td>{self.account}</td></tr>"
-            f"<tr><td>Trained on</td><td>{update.n_samples} rows</td></tr>"
+            f"<tr><td>Trained on</td><td>{update.n_samples} rows (the count is not sent)</td></tr>"
             f"<tr><td>Privacy</td><td>{self._privacy_review(update, eps)}</td></tr>"
             f"<tr><td>Encrypted update</td><td>{len(blob):,} bytes, hash "
             f"<code>{(prepared.blob_hash or '')[:18]}…</code>, key {spec.key_fingerprint_short}</td></tr>"
