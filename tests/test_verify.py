@@ -41,19 +41,20 @@ SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores", "e
              "race", "withheld", "screened", "invited", "uninvited", "credits", "credits_doctored",
              "credits_later", "credits_withheld", "cancelled_later", "declared_rows", "rules", "factor", "unbounded", "reward", "copy_first", "copy_after", "replayed", "reworded", "padded", "late", "value", "undecryptable")
 ONE_ROUND = ("credits", "credits_doctored", "credits_withheld")  # round 0 is the closing round: it records the leftover's credits
+# the report's own claims (a) and scores (c), on a market of their own: every check reads every
+# bounty the owner submitted to, so these do not slow the checks above
+REPORT_SCENARIOS = ("names_bounty", "names_round", "names_spec", "names_model", "unlisted", "other_blob",
+                    "metrics", "value_alone", "copy_of_copy", "copy_of_rejected")
+THREE_OWNERS = ("copy_of_copy", "copy_of_rejected")  # a third owner submitted to these too, after the two
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """One bounty of 2 rounds per scenario (the "private" one posted as not verifiable); two
-    owners submitted to round 0 of each through the wallet; round 0 has closed. Each test
-    finalises its own bounty, so no test undoes another's chain."""
+def _world(tmp_path_factory, scenarios, three_owners=()):
     market, session, private_key = practitioner_on_market(tmp_path_factory.mktemp("practitioner"))
     market.mint(session.signer.address, 850 * TOKEN_UNIT)  # 20 QDT of escrow per scenario
     spec_path = DEMO / "breast_cancer_spec.json"
     validation = [str(DEMO / "breast_cancer_validation.csv")]
     bounties = {}
-    for name in SCENARIOS:
+    for name in scenarios:
         raw = read_spec_file(spec_path)
         if name == "private":
             raw["verifiable"] = False
@@ -69,18 +70,38 @@ def world(tmp_path_factory):
     store = Store(home)
     client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, store, "test", file_roots=None)
     owners = [funded_signer(market.chain) for _ in FILES]
-    invitations = invite(session, load_spec(session, bounties["invited"]), bounties["invited"],
-                         [o.address for o in owners], tmp_path_factory.mktemp("invitations"))
-    for owner, path in zip(owners, invitations, strict=True):
-        add_invitation(client, path.read_bytes(), account=owner.address)
+    if "invited" in bounties:
+        invitations = invite(session, load_spec(session, bounties["invited"]), bounties["invited"],
+                             [o.address for o in owners], tmp_path_factory.mktemp("invitations"))
+        for owner, path in zip(owners, invitations, strict=True):
+            add_invitation(client, path.read_bytes(), account=owner.address)
     for bounty_id in bounties.values():
         for owner, name in zip(owners, FILES, strict=True):
             contribute(client, owner, bounty_id, [DEMO / name], file_roots=[session.home.root],
                        blob_dir=home / "blobs")
+    third = funded_signer(market.chain)
+    for name in three_owners:
+        contribute(client, third, bounties[name], [DEMO / "breast_cancer_owner_c.csv"],
+                   file_roots=[session.home.root], blob_dir=home / "blobs")
     market.chain.advance(601)
-    yield {"market": market, "session": session, "key": private_key, "owners": owners,
+    yield {"market": market, "session": session, "key": private_key, "owners": owners, "third": third,
            "client": client, **bounties}
     store.close()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """One bounty of 2 rounds per scenario (the "private" one posted as not verifiable); two
+    owners submitted to round 0 of each through the wallet; round 0 has closed. Each test
+    finalises its own bounty, so no test undoes another's chain."""
+    yield from _world(tmp_path_factory, SCENARIOS)
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """The same for REPORT_SCENARIOS, on another market; a third owner ("third") submitted to
+    the THREE_OWNERS bounties after the two."""
+    yield from _world(tmp_path_factory, REPORT_SCENARIOS, THREE_OWNERS)
 
 
 def check(world, scenario, owner=0):
@@ -691,3 +712,139 @@ def test_a_misstated_value_in_a_round_of_two_is_a_mismatch_once_revealed(world):
     assert cheated.numbers["stdErr"] == pytest.approx(measured[1][1], rel=1e-9)
     assert honest.status == VERIFIED, honest.detail
     assert honest.numbers["value"] == pytest.approx(measured[0][0], rel=1e-9)
+
+
+# -- (a): the report names this round and lists this owner's own submission -------------------
+
+SCREENED_OUT = ("update not aligned with the validation data (cosine -0.10, 0.7 of random directions reach "
+               "it; 2 updates tested): privacy noise drowning little data, random noise or unrelated data")
+
+
+@pytest.mark.parametrize("field", ["bountyId", "round", "specHash", "modelHash"])
+def test_a_report_that_names_another_round_spec_or_model_is_a_mismatch(reports, field):
+    """A report that is honest in every number but names another bounty (one of this
+    practitioner's own), another round, another spec (another bounty's) or another round
+    model (its own next model) than the chain's: the owner's wallet says which, before any
+    reveal, and nothing else differs."""
+    scenario = {"bountyId": "names_bounty", "round": "names_round", "specHash": "names_spec",
+                "modelHash": "names_model"}[field]
+    bounty_id, other = reports[scenario], reports["metrics"]
+
+    def rename(report):
+        report[field] = {"bountyId": other, "round": 1,
+                         "specHash": reports["session"].client.bounty(other).spec_hash,
+                         "modelHash": report["nextModelHash"]}[field]
+
+    honest_round(reports, bounty_id, doctor=rename)
+    said = {"bountyId": f"round: the report is for bounty {other} round 0",
+            "round": f"round: the report is for bounty {bounty_id} round 1",
+            "specHash": "spec: the report names another spec than the bounty's",
+            "modelHash": "model: the report's round model is not the one the round trained from on chain"}[field]
+    result = check(reports, scenario)  # owner 0's; every owner's wallet reads the same fields
+    assert result.status == MISMATCH
+    assert result.differences == [said]
+
+
+def test_a_report_that_leaves_out_an_owners_submission_is_a_mismatch(reports):
+    """A practitioner rejects owner 1's update (before the reveal, a reason no owner can
+    check) and then leaves the rejected line out of its report, as if owner 1 had not
+    submitted: owner 1's wallet finds its own submission missing, and every owner's finds the
+    lines are not the round's submitters."""
+    owners = reports["owners"]
+
+    def drop(report):
+        report["rejected"] = [line for line in report["rejected"] if line["address"] != owners[1].address]
+
+    honest_round(reports, reports["unlisted"], rejected={1: SCREENED_OUT}, doctor=drop)
+    missing = ("rules: the report's lines are not the round's submitters on chain, each once; "
+               f"not listed: {owners[1].address.lower()}")
+    dropped = check(reports, "unlisted", 1)
+    assert dropped.status == MISMATCH
+    assert dropped.differences == ["your submission: the report does not list it", missing]
+    assert check(reports, "unlisted", 0).differences == [missing]
+
+
+def test_a_report_that_swaps_the_owners_blobs_is_a_mismatch(reports):
+    """A practitioner credits owner 1's blob to owner 0 and rejects owner 0's blob under owner
+    1's name: each owner's wallet knows the blob hash it committed, and says the report lists
+    another blob as its own (PROTOCOL: the owner's submission is listed, contributors or
+    rejected, with its blob hash)."""
+    def swap(report):
+        (line,), (rejected,) = report["contributors"], report["rejected"]
+        line["blobHash"], rejected["blobHash"] = rejected["blobHash"], line["blobHash"]
+
+    honest_round(reports, reports["other_blob"], rejected={1: SCREENED_OUT}, doctor=swap)
+    credited, rejected = check(reports, "other_blob", 0), check(reports, "other_blob", 1)
+    assert credited.status == MISMATCH
+    assert credited.differences == ["your submission: the report credits another blob to you"]
+    assert rejected.status == MISMATCH
+    assert rejected.differences == ["your submission: the report rejects another blob than yours under your "
+                                    "address"]
+
+
+# -- (c): the round's scores and a lone owner's value, once the set is revealed ---------------
+
+
+def test_round_scores_the_revealed_set_does_not_give_are_a_mismatch(reports):
+    """A report that flatters the round (the model before it worse, the model after it
+    better than they score): nothing to see before the reveal; then every owner's wallet
+    scores both models on the revealed set and says which number differs."""
+    true = {}
+
+    def flatter(report):
+        true.update(metricBefore=report["metricBefore"], metricAfter=report["metricAfter"])
+        report["metricBefore"] += 1e-3
+        report["metricAfter"] -= 1e-3
+
+    report = honest_round(reports, reports["metrics"], doctor=flatter)
+    assert check(reports, "metrics").status == NOT_REVEALED
+    end_and_reveal(reports, reports["metrics"])
+    result = check(reports, "metrics")
+    assert result.status == MISMATCH
+    assert [d.split(", recomputed ")[0] for d in result.differences] == [
+        f"scores: the report's {name} is {report[name]!r}" for name in ("metricBefore", "metricAfter")]
+    for name in ("metricBefore", "metricAfter"):
+        assert result.numbers[name] == pytest.approx(true[name], rel=1e-9)
+        assert float(result.differences[name == "metricAfter"].split(", recomputed ")[1]) == result.numbers[name]
+
+
+def test_a_misstated_value_in_a_round_of_one_is_a_mismatch_once_revealed(reports):
+    """Owner 1 is rejected (screened out), so owner 0's is the round's one counted update and
+    its value is its update's alone: a practitioner that writes half of it (and pays by it
+    consistently) is caught by owner 0's wallet once the set is revealed."""
+    measured = {}
+
+    def halved(values):
+        measured.update(values)
+        return {**values, 0: (values[0][0] / 2, values[0][1])}
+
+    honest_round(reports, reports["value_alone"], rejected={1: SCREENED_OUT}, restate=halved)
+    assert check(reports, "value_alone").status == NOT_REVEALED
+    end_and_reveal(reports, reports["value_alone"])
+    result = check(reports, "value_alone")
+    assert result.status == MISMATCH
+    (said,) = [d for d in result.differences if d.startswith("your value")]
+    assert said.startswith(f"your value: the report says {measured[0][0] / 2!r}, recomputed ")
+    assert said.endswith("(a round of 1 counted update, so your wallet can)")
+    assert result.numbers["value"] == pytest.approx(measured[0][0], rel=1e-9)
+    assert not [d for d in result.differences if d.startswith("your standard error")]  # that one is right
+
+
+# -- copies: the chain of copy links ends at an original the report credits -------------------
+
+
+@pytest.mark.parametrize("scenario", ["copy_of_copy", "copy_of_rejected"])
+def test_a_copy_of_an_update_the_report_does_not_credit_is_a_mismatch(reports, scenario):
+    """Three owners, in submission order 0, 1, 2. Owner 2's line is a copy of owner 1's, who
+    submitted before it, but owner 1's line is itself a copy (of owner 0's) or rejected: the
+    link does not end at an original the report credits, and every owner's wallet says so
+    before any reveal (owner 0's sees nothing else wrong)."""
+    owners = [*reports["owners"], reports["third"]]
+    three = {**reports, "owners": owners}
+    first = {"copy_of_copy": {"copies": {1: 0}}, "copy_of_rejected": {"rejected": {1: SCREENED_OUT}}}[scenario]
+    copies = {**first.get("copies", {}), 2: 1}
+    honest_round(three, reports[scenario], copies=copies, rejected=first.get("rejected"))
+    result = check(three, scenario, 0)
+    assert result.status == MISMATCH
+    assert result.differences == [f"copies: {owners[2].address} is counted as a copy of {owners[1].address}, "
+                                  "which the report does not credit as an original"]

@@ -362,6 +362,8 @@ class _Checker:
         if mine is None and rejected is None:
             differences.append("your submission: the report does not list it")
         elif rejected is not None:
+            if str(rejected.get("blobHash", "")).lower() != result.blob_hash.lower():
+                differences.append("your submission: the report rejects another blob than yours under your address")
             reason = str(rejected.get("reason", ""))
             refuted = refute_rejection(self.client, self.account, reason, bounty.id, result.round,
                                        result.blob_hash, info["deadline"]) or self._refute_not_invited(reason, bounty.id) \
