@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from trainer.shapley import GTG_MAX_PLAYERS, Coalition, ShapleyResult, Utility, keccak_shuffled
+from trainer.shapley import GTG_MAX_PLAYERS, Coalition, ShapleyResult, Utility, gtg_permutation
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,7 @@ def permutation_orders(n_players: int, seed: int) -> Iterator[list[int]]:
     rerun on another machine or numpy walk the same ones)."""
     k = 0
     while True:
-        head = k % n_players
-        yield [head, *keccak_shuffled([p for p in range(n_players) if p != head], seed, k)]
+        yield gtg_permutation(n_players, seed, k)
         k += 1
 
 

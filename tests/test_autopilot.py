@@ -288,7 +288,8 @@ def test_the_cli_adds_runs_once_and_lists(tmp_path, capsys, monkeypatch):
         assert service.returncode == 0 and out.rstrip().endswith("Stopped."), (out, err)
 
 
-def test_an_update_without_noise_is_not_sent_to_a_bounty_that_opens_updates(world, tmp_path):
+@pytest.mark.parametrize("privacy", ["none", "dataset"])  # "dataset" without --dp-noise: no noise either
+def test_an_update_without_noise_is_not_sent_to_a_bounty_that_opens_updates(world, tmp_path, monkeypatch, privacy):
     """A bounty posted with `open_updates` shows each counted update to the round's other
     contributors once revealed: a standing contribution without privacy noise pauses, says why
     and how to go on, and sends nothing (it checks before training)."""
@@ -302,9 +303,14 @@ def test_an_update_without_noise_is_not_sent_to_a_bounty_that_opens_updates(worl
     data = tmp_path / "rows.csv"
     shutil.copy(DEMO / "wine_owner_b.csv", data)
     client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, file_roots=None)
+
+    def trained(*args, **kwargs):
+        raise AssertionError("trained before refusing")
+
+    monkeypatch.setattr("wallet.contribute.Contribution.train", trained)
     with Store(home) as store:
         standing = add_standing(store, NETWORK, market.board.address, bounty, owner.address, [data],
-                                privacy="none", max_rounds=1, mains_only=False)
+                                privacy=privacy, max_rounds=1, mains_only=False)
         outcomes = [o for o in _pilot(world, store).run_pass().outcomes if o.standing_id == standing.id]
         assert [o.action for o in outcomes] == ["paused"]
         reason = get_standing(store, standing.id).reason

@@ -244,6 +244,13 @@ def keccak_shuffled(items: Sequence[int], seed: int, index: int) -> list[int]:
     return shuffled
 
 
+def gtg_permutation(n_players: int, seed: int, k: int) -> list[int]:
+    """The round's k-th sampled permutation: player k mod n first (guided sampling), the others
+    in `keccak_shuffled` order (docs/PROTOCOL.md, Valuation step 3)."""
+    head = k % n_players
+    return [head, *keccak_shuffled([p for p in range(n_players) if p != head], seed, k)]
+
+
 def exact_shapley(n_players: int, utility: Utility) -> ShapleyResult:
     """phi_i = sum over S not containing i of |S|!(n-|S|-1)!/n! * (v(S+i) - v(S))."""
     n = n_players
@@ -373,8 +380,7 @@ def gtg_shapley(
     min_perms = 2 * n if min_permutations is None else min_permutations
     stop = False
     while not stop:
-        head = permutations % n
-        order = [head, *keccak_shuffled([p for p in range(n) if p != head], seed, permutations)]
+        order = gtg_permutation(n, seed, permutations)
         steps: list[tuple[int, Coalition, Coalition]] = []
         prefix: Coalition = empty
         standing = empty  # the evaluated coalition whose utility stands for v(prefix)

@@ -15,7 +15,8 @@ Layout (all integers big-endian, no padding), version 1:
     36     2     slots per ciphertext (u16)
     38     2     Paillier key size in bits (u16)
     40     32    public-key fingerprint = keccak256(n as minimal big-endian bytes)
-    72     4     sample count (u32, >= 1), how many rows the owner trained on
+    72     4     sample count (u32, >= 1): DECLARED_SAMPLES (1) from this wallet, whatever its rows
+                 (older wallets wrote their row count); nothing reads it
     76     4     ciphertext count (u32) = ceil(parameter count / slots per ciphertext)
     80     2     ciphertext byte width (u16) = ceil(2 * key bits / 8)
     82     ...   ciphertexts, each `width` bytes, big-endian, 0 < c < n^2, gcd(c, n) = 1

@@ -381,6 +381,7 @@ class Autopilot:
             Contribution,
             OpenUpdateWithoutNoise,
             RepeatedUpdate,
+            sends_without_noise,
         )
 
         if standing.rounds_done >= standing.max_rounds:
@@ -418,7 +419,8 @@ class Autopilot:
             files = data_files(standing)
             contribution.open_round(noise_multiplier=standing.noise_multiplier if standing.privacy == "dataset"
                                     else None, gasless=standing.gasless)
-            if standing.privacy == "none" and contribution.spec.open_updates:  # said before training
+            if contribution.spec.open_updates and sends_without_noise(standing.privacy, standing.noise_multiplier):
+                # said before training
                 raise OpenUpdateWithoutNoise(standing.bounty_id)
             use, ignored = [], list(standing.ignored_files)
             for path in files:

@@ -194,6 +194,12 @@ class RepeatedUpdate(InvalidInput):
             "with privacy noise to send an update of your own.")
 
 
+def sends_without_noise(mode: str, noise_multiplier: float | None) -> bool:
+    """Whether a privacy setting sends the update without any noise: none, or the whole-dataset
+    mode with no (or zero) noise multiplier."""
+    return mode == "none" or (mode == "dataset" and not (noise_multiplier or 0.0) > 0.0)
+
+
 class OpenUpdateWithoutNoise(InvalidInput):
     """The bounty opens every counted update to its round's contributors once its validation set
     is revealed (`open_updates`, trainer.openings), and this update has no privacy noise: the
@@ -664,7 +670,8 @@ def contribute(
                          gasless=options.gasless, require_open=not options.dry_run,
                          choices=options.data)
     assert contribution.spec is not None
-    if options.refuse_open_without_noise and contribution.spec.open_updates and mode == "none":
+    if options.refuse_open_without_noise and contribution.spec.open_updates \
+            and sends_without_noise(mode, options.noise_multiplier):
         raise OpenUpdateWithoutNoise(bounty_id)  # said before training, a dry run too
     if mode == "row":
         dp_sgd = contribution.row_privacy(options.noise_multiplier or None, options.dp_clip, options.epochs)
