@@ -494,10 +494,11 @@ def test_an_update_without_noise_is_not_sent_to_a_bounty_that_opens_updates_unle
                             validation_files=[str(DEMO / "breast_cancer_validation.csv")],
                             reward_per_round=REWARD, rounds=1, round_seconds=600).bounty_id
     assert "opened at the reveal" in (open_updates_text(client.show(bounty_id).spec) or "")
-    for dry_run in (True, False):  # said before training, a dry run too
+    # said before training, a dry run too; the whole-dataset mode without noise sends none either
+    for privacy, dry_run in (("none", True), ("none", False), ("dataset", True)):
         with pytest.raises(OpenUpdateWithoutNoise, match="opens every counted update"):
             contribute(client, owner, bounty_id, [DEMO / FILES[0]],
-                       ContributeOptions(privacy="none", refuse_open_without_noise=True, dry_run=dry_run),
+                       ContributeOptions(privacy=privacy, refuse_open_without_noise=True, dry_run=dry_run),
                        file_roots=[session.home.root], blob_dir=tmp_path / "blobs")
     assert client.submission(bounty_id, client.bounty(bounty_id).current_round, owner.address) is None
     # with each row protected (the wallet's default) it goes
