@@ -180,3 +180,9 @@ def test_no_noise_is_not_offered_to_a_bounty_that_opens_its_updates(qtbot, quarr
     assert "opens every counted update" in flow.mode_note.text() and not flow.to_encrypt.isEnabled()
     flow.mode_buttons["row"].setChecked(True)
     assert "no single row" in flow.mode_note.text() and flow.to_encrypt.isEnabled()
+    # the whole-dataset mode with its slider at 0 sends no noise either
+    flow.mode_buttons["dataset"].setChecked(True)
+    flow.noise_slider.setValue(0)
+    assert "opens every counted update" in flow.mode_note.text() and not flow.to_encrypt.isEnabled()
+    flow.noise_slider.setValue(flow.noise_slider.maximum())
+    assert "Noise is added once" in flow.mode_note.text() and flow.to_encrypt.isEnabled()

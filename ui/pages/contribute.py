@@ -612,8 +612,10 @@ class ContributeFlow(QWidget):
                     "something about your rows."}[mode])
         # a bounty that opens its updates to the round's contributors at the reveal takes none
         # without noise (wallet.contribute.OpenUpdateWithoutNoise): said here, before training
+        from wallet.contribute import sends_without_noise
+
         opened = self.details is not None and (self.details.spec or {}).get("open_updates") is True
-        blocked = opened and mode == "none"
+        blocked = opened and sends_without_noise(mode, sigma)
         if blocked:
             self.mode_note.setText(
                 "This bounty opens every counted update to the round's other contributors once its "
