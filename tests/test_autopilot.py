@@ -316,3 +316,38 @@ def test_an_update_without_noise_is_not_sent_to_a_bounty_that_opens_updates(worl
         reason = get_standing(store, standing.id).reason
         assert "opens every counted update" in reason and "protect each row" in reason, reason
         assert client.submission(bounty, 0, owner.address) is None
+
+
+def test_an_update_already_sent_to_another_round_pauses_it_naming_that_round(world, tmp_path):
+    """Two bounties posted from one spec start from one model: standing contributions without
+    privacy noise on both would send the second the update already sent to the first, which
+    whoever decrypted that one (the practitioner) could send first from another address. The
+    autopilot sends the first, then pauses the second with the reason, naming the first round,
+    and how to go on; nothing is committed to the second and later passes do not try again."""
+    market, session, _key, home, owner, _bounty, validation = world
+    first, second = (post_bounty(session, DEMO / "wine_spec.json", validation_files=validation,
+                                 reward_per_round=TOKEN_UNIT, rounds=1, round_seconds=ROUND_SECONDS).bounty_id
+                     for _ in range(2))
+    data = tmp_path / "rows.csv"
+    shutil.copy(DEMO / "wine_owner_b.csv", data)  # sent nowhere else in this module without noise
+    client = BountyClient(market.w3, market.board.address, market.w3.eth.chain_id, file_roots=None)
+    with Store(home) as store:
+        sent, repeat = (add_standing(store, NETWORK, market.board.address, bounty, owner.address, [data],
+                                     title=f"Wine {bounty}", privacy="none", max_rounds=1, epochs=1,
+                                     mains_only=False) for bounty in (first, second))
+        outcomes = {o.standing_id: o for o in _pilot(world, store).run_pass().outcomes
+                    if o.standing_id in (sent.id, repeat.id)}
+        assert outcomes[sent.id].action == "submitted"
+        assert client.submission(first, 0, owner.address) is not None
+        assert outcomes[repeat.id].action == "paused"
+        row = get_standing(store, repeat.id)
+        assert row.status == PAUSED and row.rounds_done == 0
+        assert f"already sent to bounty {first} round 0 (1 of 1)" in row.reason, row.reason
+        assert "Nothing was sent" in row.reason and "protect each row" in row.reason, row.reason
+        assert client.submission(second, 0, owner.address) is None
+        # paused: the next pass does not train or send again
+        assert [o for o in _pilot(world, store).run_pass().outcomes if o.standing_id == repeat.id] == []
+        assert client.submission(second, 0, owner.address) is None
+        events = standing_events(store, repeat.id)
+        assert [e["kind"] for e in events] == ["paused", "created"]
+        assert events[0]["round"] == 0 and f"bounty {first}" in events[0]["message"]
