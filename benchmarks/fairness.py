@@ -76,6 +76,14 @@ Measured (JSON keys; each also per data set under `per_dataset`):
   sybil scaling each part up to the whole update's length (nothing can check how an update
   was trained). The oracle's Shapley values are sampled (GTG) beyond ORACLE_EXACT_MAX owners:
   the 10-part rounds.
+- free_momentum_max_share / _mean_share (rounds after the first): a free rider holding no
+  rows that sends the previous round's global change (next model - round model, both
+  public) scaled to an honest middle-size owner's update length: momentum, which really
+  moves the model further downhill, so the oracle pays it too (oracle_free_momentum_*);
+  free_momentum_to_h_mid_median_ratio (per data set): its pay / the middle-size honest
+  owner's in the same round, median over the rounds that paid that owner;
+  honest_to_last_change_median_cosine / _max_cosine: the honest owners' updates' cosine with
+  the last round's global change (how close to momentum an honest update points).
 - free_one_row_boosted_max_share / _mean_share: the one-row owner scaling its update up to
   the clip norm instead (held in later rounds to the bound along the reference of
   `value_round(along_bound=...)`, in the valuation's and the oracle's game alike;
@@ -188,6 +196,11 @@ ADAPTIVE_CLIP = False
 # owner's update trained on the validation data), in the valuation's game and the
 # oracle's alike; `--no-along-bound` measures the valuation without it (before stop 24)
 ALONG_BOUND = True
+# --line-search (measured, not the protocol): the next model is the validation log-loss's
+# minimum along the round's step, between LINE_SEARCH_RANGE times it (so the last round's
+# global change, which a momentum free rider sends again, is no longer downhill there)
+LINE_SEARCH = False
+LINE_SEARCH_RANGE = (1.0, 8.0)
 FULL_SPLITS = 20
 COPY_NOISE = 0.05  # a copy plus Gaussian noise of this share of the update's norm
 FREE_RIDERS = ("zero", "random", "one_row")
@@ -388,6 +401,33 @@ def value(
     return valuation, {owner: paid.get(addresses[owner], 0.0) for owner in updates}, addresses
 
 
+def line_search_scale(market: Market, params: np.ndarray, step: np.ndarray, iterations: int = 40) -> float:
+    """The s in LINE_SEARCH_RANGE minimising the validation set's mean log-loss at params + s
+    step (golden section, its two ends compared too)."""
+    model = model_from_spec(market.spec)
+
+    def loss(s: float) -> float:
+        model.set_params(params + s * step)
+        return float(per_example_log_loss_from_proba(model.predict_proba(market.x_val), market.y_val).mean())
+
+    ratio = (math.sqrt(5.0) - 1.0) / 2.0
+    lo, hi = LINE_SEARCH_RANGE
+    a, b = lo, hi
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    fc, fd = loss(c), loss(d)
+    for _ in range(iterations):
+        if fc <= fd:
+            b, d, fd = d, c, fc
+            c = b - ratio * (b - a)
+            fc = loss(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + ratio * (b - a)
+            fd = loss(d)
+    middle = (a + b) / 2.0
+    return min((loss(lo), lo), (loss(middle), middle), (loss(hi), hi))[1]
+
+
 def true_values(market: Market, params: np.ndarray, updates: dict[str, np.ndarray], owners: list[str]) -> dict[str, float]:
     """Each owner's Shapley value in the round's game (`GAME`, every owner in it) on the
     held-out test set's mean log-loss reduction: no clipping, no confidence bound."""
@@ -505,6 +545,7 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
                            "honest_pairs": [], "sybil_pairs": [], "copy_credit_errors": 0,
                            "copy_order": []}
     disjoint = list(DISJOINT)
+    previous_change: np.ndarray | None = None  # the last round's global change (public)
     for round_index in range(rounds):
         updates = base_updates(market, params)
         owners = list(OWNERS)
@@ -531,6 +572,20 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
         boosted = {**updates, "one_row": to_norm(updates["one_row"], market.spec.privacy.clip_norm)}
         _, shares_b, _ = value(market, params, boosted, chain)
         out.setdefault("free_one_row_boosted", []).append(shares_b["one_row"])
+        if previous_change is not None and np.any(previous_change):
+            # a free rider holding no rows: the last round's global change (both models are
+            # public) sent again at an honest owner's length (momentum); longer is held back
+            # by the bound along the reference. Valued without the screen's replay rule (no
+            # `previous_delta` here): a rider that knows the rule keeps its length out of its 10 %
+            momentum = {**updates, "momentum": to_norm(previous_change, float(np.linalg.norm(updates["h_mid"])))}
+            _, shares_m, _ = value(market, params, momentum, chain + ["momentum"])
+            out.setdefault("free_momentum", []).append(shares_m["momentum"])
+            out.setdefault("honest_to_last_change", []).extend(
+                cosine(updates[o], previous_change) for o in HONEST)
+            if shares_m["h_mid"] > 0:
+                out.setdefault("momentum_vs_h_mid", []).append(shares_m["momentum"] / shares_m["h_mid"])
+            truth_m = true_values(market, params, momentum, list(momentum))
+            out.setdefault("oracle_free_momentum", []).append(true_shares(list(truth_m.values()))[-1])
         # label noise: the same owner with its rows' true labels, everything else equal
         clean = {**updates, **{o: train(market, params, o, labels=market.clean_labels[o]) for o in NOISY}}
         _, shares_clean, _ = value(market, params, clean, chain)
@@ -672,7 +727,12 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
                     if oracle[original] > 0:
                         out.setdefault("oracle_reshuffled", []).append(
                             (oracle_s[original] + oracle_s[sybil]) / oracle[original])
-        params = base.next_params
+        step, next_params = base.next_params - params, base.next_params
+        if LINE_SEARCH and np.any(step):
+            step = step * line_search_scale(market, params, step)
+            next_params = params + step
+        previous_change = step
+        params = next_params
     if measure_rules:
         out["rules"] = model_rules(name, split)
     return out
@@ -835,14 +895,20 @@ def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         }
         # the oracle: pay proportional to the positive true value (the test set's Shapley
         # value in the same game), i.e. what paying exactly by value would give each target
-        for key in ("oracle_free_random", "oracle_free_one_row", "oracle_free_one_row_boosted"):
+        for key in ("oracle_free_random", "oracle_free_one_row", "oracle_free_one_row_boosted",
+                    "oracle_free_momentum"):
             row[f"{key}_max_share"] = finite_max([v for s in splits for v in s.get(key, [])])
-            row[f"{key}_mean_share"] = float(np.mean([v for s in splits for v in s.get(key, [])]))
+            row[f"{key}_mean_share"] = float(np.mean([v for s in splits for v in s.get(key, [])] or [0.0]))
         # the scaled-up one row round by round (later rounds with --rounds): its pay and the oracle's
         for key in ("free_one_row_boosted", "oracle_free_one_row_boosted"):
             by_round = list(zip(*[s[key] for s in splits], strict=True))
             row[f"{key}_by_round_max_share"] = [max(values) for values in by_round]
             row[f"{key}_by_round_mean_share"] = [float(np.mean(values)) for values in by_round]
+        last_change = [c for s in splits for c in s.get("honest_to_last_change", [])] or [0.0]
+        row["honest_to_last_change_median_cosine"] = float(np.median(last_change))
+        row["honest_to_last_change_max_cosine"] = float(max(last_change))
+        row["free_momentum_to_h_mid_median_ratio"] = float(np.median(
+            [c for s in splits for c in s.get("momentum_vs_h_mid", [])] or [0.0]))
         row["oracle_noisy_to_honest_max_ratio"] = finite_max([c for s in splits for c in s.get("oracle_noisy60", [])])
         row["oracle_noisy60_at_least_honest_rate"] = float(np.mean([c >= 1 for s in splits for c in s.get("oracle_noisy60", [])] or [0.0]))
         row["oracle_reshuffled_same_data_pair_max_ratio"] = finite_max([c for s in splits for c in s.get("oracle_reshuffled", [])])
@@ -856,9 +922,9 @@ def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             boosted = [c for s in splits for c in s.get(f"split{k}_boosted", [])]
             row[f"split{k}_boosted_group_max_ratio"] = finite_max(boosted)
             row[f"split{k}_boosted_group_median_ratio"] = float(np.median([c for c in boosted if math.isfinite(c)] or [0.0]))
-        for key in ("free_zero", "free_random", "free_one_row", "free_one_row_boosted"):
+        for key in ("free_zero", "free_random", "free_one_row", "free_one_row_boosted", "free_momentum"):
             row[f"{key}_max_share"] = finite_max([v for s in splits for v in s.get(key, [])])
-            row[f"{key}_mean_share"] = float(np.mean([v for s in splits for v in s.get(key, [])]))
+            row[f"{key}_mean_share"] = float(np.mean([v for s in splits for v in s.get(key, [])] or [0.0]))
         for key in ("pairs_copy_noisy", "pairs_copy_noisy5", "pairs_copy_scaled", "pairs_same_data",
                     "pairs_reshuffled"):
             pairs = [p for s in splits for p in s.get(key, [])]
@@ -876,10 +942,11 @@ def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "free_zero_max_share", "free_random_max_share", "free_one_row_max_share",
             "free_random_mean_share", "free_one_row_mean_share",
             "free_one_row_boosted_max_share", "free_one_row_boosted_mean_share",
+            "free_momentum_max_share", "free_momentum_mean_share",
             "noisy_to_honest_max_ratio", "noisy30_to_honest_max_ratio", "order_effect_max",
             "example_influence_max", "honest_pair_max_min_cosines",
             "oracle_free_random_max_share", "oracle_free_one_row_max_share",
-            "oracle_free_one_row_boosted_max_share",
+            "oracle_free_one_row_boosted_max_share", "oracle_free_momentum_max_share",
             "oracle_noisy_to_honest_max_ratio", "oracle_reshuffled_same_data_pair_max_ratio",
             *(f"{o}split{k}_group_max_ratio" for k in SPLITS for o in ("", "oracle_")),
             *(f"split{k}_boosted_group_max_ratio" for k in SPLITS))
@@ -913,12 +980,12 @@ def _json_safe(value: Any) -> Any:
 def run(datasets: list[str], splits: int, rounds: int = 2, measure_rules: bool = False,
         null_test: bool = False, game: str = "fixed", semivalue: str = "shapley",
         z: float = CONFIDENCE_Z, privacy: str = "none", adaptive_clip: bool = False,
-        use_along_bound: bool = True) -> dict[str, Any]:
-    global NULL_TEST, GAME, SEMIVALUE, Z, PRIVACY, ADAPTIVE_CLIP, ALONG_BOUND
+        use_along_bound: bool = True, line_search: bool = False) -> dict[str, Any]:
+    global NULL_TEST, GAME, SEMIVALUE, Z, PRIVACY, ADAPTIVE_CLIP, ALONG_BOUND, LINE_SEARCH
     if privacy not in PRIVACY_MODES:
         raise ValueError(f"unknown privacy mode {privacy!r}")
     NULL_TEST, GAME, SEMIVALUE, Z, PRIVACY, ADAPTIVE_CLIP = null_test, game, semivalue, z, privacy, adaptive_clip
-    ALONG_BOUND = use_along_bound
+    ALONG_BOUND, LINE_SEARCH = use_along_bound, line_search
     start = time.perf_counter()
     per_dataset = {
         name: [run_split(name, split, rounds, measure_rules) for split in range(splits)]
@@ -930,7 +997,7 @@ def run(datasets: list[str], splits: int, rounds: int = 2, measure_rules: bool =
         "confidence_z": z, "payout_floor": PAYOUT_FLOOR,
         "copy_cosine": COPY_COSINE, "copy_residual_cosine": COPY_RESIDUAL_COSINE,
         "utility_clip_share": UTILITY_CLIP_SHARE,
-        "privacy": privacy, "adaptive_clip": adaptive_clip, "along_bound": use_along_bound, "null_test": null_test, "game": game, "semivalue": semivalue, "null_z_start": NULL_Z_START, "null_z_full": NULL_Z_FULL,
+        "privacy": privacy, "adaptive_clip": adaptive_clip, "along_bound": use_along_bound, "line_search": line_search, "null_test": null_test, "game": game, "semivalue": semivalue, "null_z_start": NULL_Z_START, "null_z_full": NULL_Z_FULL,
         "seconds": time.perf_counter() - start,
         **{f"machine_{k}": v for k, v in machine().items()},
     })
@@ -961,13 +1028,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-along-bound", action="store_true",
                         help="value without the protocol's bound along the reference update (the rule "
                              "before it, for comparison)")
+    parser.add_argument("--line-search", action="store_true",
+                        help="make each next model the validation log-loss's minimum along the round's "
+                             "step (measured, not the protocol)")
     args = parser.parse_args(argv)
     if args.rounds < 2:
         parser.error("--rounds must be 2 or more (the second round reverses the order)")
     splits = args.splits or (QUICK_SPLITS if args.quick else FULL_SPLITS)
     result = run(args.datasets.split(","), splits, rounds=args.rounds, measure_rules=not args.quick,
                  null_test=args.null_test, game=args.game, semivalue=args.semivalue, z=args.z,
-                 privacy=args.privacy, adaptive_clip=args.adaptive_clip, use_along_bound=not args.no_along_bound)
+                 privacy=args.privacy, adaptive_clip=args.adaptive_clip, use_along_bound=not args.no_along_bound,
+                 line_search=args.line_search)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True, allow_nan=False))
         return 0
