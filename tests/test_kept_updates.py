@@ -1,5 +1,6 @@
 """wallet.kept_updates: the owner's kept plaintext update is keyed by chain, board, bounty,
-round, account and blob hash, written atomically, and read without pickle."""
+round, account and blob hash, written atomically with the digest of its array beside it, and
+read without pickle; a copy damaged since it was written reads as not kept, with the reason."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ import numpy as np
 import pytest
 
 from trainer.encoding import EncodingParams
-from wallet.kept_updates import kept_path, load_kept_update, round_trip, save_kept_update
+from wallet.kept_updates import (
+    kept_digest,
+    kept_path,
+    load_kept_update,
+    read_kept_update,
+    round_trip,
+    save_kept_update,
+    sent_before,
+)
 
 BOARD, ACCOUNT = "0x" + "Ab" * 20, "0x" + "cD" * 20
 HASH = "0x" + "12" * 32
@@ -43,6 +52,65 @@ def test_a_pickled_or_odd_file_is_not_loaded(tmp_path):
     assert load_kept_update(path) is None
     path.write_bytes(b"not an npy file")
     assert load_kept_update(path) is None
+
+
+def test_a_kept_update_changed_since_it_was_written_is_damaged_not_kept(tmp_path):
+    path = kept_path(tmp_path, 1, BOARD, 1, 0, ACCOUNT, HASH)
+    save_kept_update(path, np.arange(5.0))
+    digest = path.with_name(path.name.removesuffix(".npy") + ".sha256")
+    assert digest.read_text() == kept_digest(np.arange(5.0)) and digest.stat().st_mode & 0o077 == 0
+    vector, why = read_kept_update(path)
+    assert np.array_equal(vector, np.arange(5.0)) and why == ""
+    assert read_kept_update(kept_path(tmp_path, 1, BOARD, 1, 1, ACCOUNT, HASH)) == (None, "")  # none kept
+    for changed in (np.array([0.0, 1.0, 2.0, 3.0, 4.0 + 1e-12]), np.arange(4.0), np.arange(5.0) * -1):
+        np.save(path, changed)  # readable, one float64 vector: only the digest tells
+        assert read_kept_update(path) == (None, "it no longer matches what was written when you sent it")
+        assert load_kept_update(path) is None
+    # a kept update written by an older wallet has no digest beside it: it loads as before
+    digest.unlink()
+    assert np.array_equal(load_kept_update(path), np.arange(5.0) * -1)
+    digest.write_bytes(b"\xff\xfe")  # a digest that cannot be read vouches for nothing
+    assert load_kept_update(path) is None
+
+
+@pytest.mark.parametrize("keep", [0, 5, 60, 130, -1])
+def test_a_truncated_kept_update_is_damaged_not_kept(tmp_path, keep):
+    path = kept_path(tmp_path, 1, BOARD, 1, 0, ACCOUNT, HASH)
+    save_kept_update(path, np.arange(5.0))
+    path.write_bytes(path.read_bytes()[:keep])  # 0: an empty file (np.load raises EOFError)
+    assert read_kept_update(path) == (None, "its file cannot be read")
+
+
+def test_an_earlier_update_damaged_since_it_was_sent_is_no_repeat(tmp_path):
+    from types import SimpleNamespace
+
+    client = SimpleNamespace(store=SimpleNamespace(home=tmp_path), chain_id=1, board_address=BOARD,
+                             submission=lambda bounty, round_, sender: {"blob_hash": HASH})
+    vector = np.linspace(-1.0, 1.0, 40)
+    path = kept_path(tmp_path, 1, BOARD, 1, 0, ACCOUNT, HASH)
+    save_kept_update(path, vector)
+    assert sent_before(client, ACCOUNT, vector, 2, 0) == (1, 0, ACCOUNT.lower())
+    np.save(path, vector * 2)  # still a copy of it by the rule, but not what was sent
+    assert sent_before(client, ACCOUNT, vector, 2, 0) is None
+    path.write_bytes(b"")  # an empty file is skipped, not an error
+    assert sent_before(client, ACCOUNT, vector, 2, 0) is None
+    for start in ZIP_STARTS:  # a damaged file that starts like a zip archive: skipped too
+        path.write_bytes(start + b"\x00" * 40)
+        assert sent_before(client, ACCOUNT, vector, 2, 0) is None
+
+
+# np.load reads a file that starts with a zip header as an archive (a broken one raises
+# BadZipFile; an empty archive's end record loads as an NpzFile, not an array)
+ZIP_STARTS = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+@pytest.mark.parametrize("start", ZIP_STARTS)
+def test_a_kept_update_damaged_into_a_zip_header_is_damaged_not_an_error(tmp_path, start):
+    path = kept_path(tmp_path, 1, BOARD, 1, 0, ACCOUNT, HASH)
+    save_kept_update(path, np.arange(5.0))
+    path.write_bytes(start + b"\x00" * 40)
+    vector, why = read_kept_update(path)
+    assert vector is None and why in ("its file cannot be read", "its file does not hold one float64 vector")
 
 
 def test_kept_copy_is_exactly_what_the_practitioner_decrypts_with_stochastic_rounding():

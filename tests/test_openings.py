@@ -8,8 +8,11 @@ a practitioner that raises another owner's value and pays by it is caught once r
 so is one that serves no opening, plaintexts that are not the blobs' decryption (m + n too), an
 opening that leaves an update out or is padded past its size, or a next model the opened
 updates do not give; an opening that cannot be fetched now, or a wallet that lost its token,
-leaves the round Not verifiable; the same misstatement on a bounty that does not open its
-updates still verifies, which is the gap the opening closes."""
+leaves the round Not verifiable; a kept copy that is lost or damaged is this computer's loss,
+not the practitioner's: the owner's own scores are checked from the proven update (Verified,
+with a note; a raised own value is still a Mismatch), while an intact copy the opening
+contradicts is a Mismatch; the same misstatement on a bounty that does not open its updates still
+verifies, which is the gap the opening closes."""
 
 from __future__ import annotations
 
@@ -56,7 +59,8 @@ def world(tmp_path_factory):
     market, session, private_key = practitioner_on_market(tmp_path_factory.mktemp("practitioner"))
     market.mint(session.signer.address, 200 * TOKEN_UNIT)
     inbox = InboxServer(session.home.blob_dir, rate=1000.0, burst=1000).start()
-    # "inbox_down": a bounty whose spec names a second inbox (the same blob store), stopped by its test
+    # "inbox_down": a bounty whose spec names a second inbox (the same blob store), whose test
+    # has it stop serving openings
     second = InboxServer(session.home.blob_dir, rate=1000.0, burst=1000).start()
     session.inbox_url = inbox.url
     bounties = {}
@@ -77,7 +81,7 @@ def world(tmp_path_factory):
     yield {"market": market, "session": session, "key": private_key, "owners": owners, "client": client,
            "inbox": inbox, "second_inbox": second, "home": home, **bounties}
     inbox.stop()
-    second.stop()  # again, when its test stopped it: a no-op
+    second.stop()
     client.store.close()
 
 
@@ -142,6 +146,21 @@ def get(url):
             return answer.status, answer.read()
     except urllib.error.HTTPError as exc:
         return exc.code, b""
+
+
+def kept_files(world, scenario, owner):
+    """(kept .npy, its .sha256) of an owner's submission to round 0, in the owners' wallet home."""
+    from wallet.kept_updates import kept_path
+
+    client = world["client"]
+    path = kept_path(client.store.home, client.chain_id, client.board_address, world[scenario], 0,
+                     world["owners"][owner].address, submission(world, scenario, owner)[1])
+    return path, path.with_name(path.name.removesuffix(".npy") + ".sha256")
+
+
+PROVEN = "your own scores recomputed from your update as the round's opening proves it (this computer keeps no intact copy)"
+LOST = ("This computer does not keep the update you sent; your own scores were recomputed from your update as "
+        "the round's opening proves it.")
 
 
 # -- the practitioner's own flow --------------------------------------------------------------
@@ -254,18 +273,48 @@ def test_a_bounty_without_an_inbox_keeps_its_openings_beside_its_reports(world):
 # -- a practitioner that would rather not pay as it measured ----------------------------------
 
 
+def restated_round(world):
+    """The "restated" scenario's round 0, finalised with owner 2's value raised and revealed with
+    the honest opening, once, whichever of its tests runs first. Returns owner 2's report line."""
+    if "restated_line" not in world:
+        world["market"].chain.advance(601)
+        report = honest_round(world, world["restated"], restate=restate)
+        end_and_reveal(world, world["restated"])
+        serve_opening(world, "restated", [(0, 0), (1, 1), (2, 2)])
+        world["restated_line"] = [line for line in report["contributors"]
+                                  if line["address"] == world["owners"][2].address][0]
+    return world["restated_line"]
+
+
 def test_a_raised_value_is_a_mismatch_on_a_bounty_that_opens_its_updates(world):
-    world["market"].chain.advance(601)
-    report = honest_round(world, world["restated"], restate=restate)
-    end_and_reveal(world, world["restated"])
-    serve_opening(world, "restated", [(0, 0), (1, 1), (2, 2)])
     # the amounts follow from the report's values: before the opening, nothing tells
-    raised = [line for line in report["contributors"] if line["address"] == world["owners"][2].address][0]
+    raised = restated_round(world)
     for owner in range(3):  # a Mismatch for every owner: the raised one's own wallet too
         result = check(world, "restated", owner)
         assert result.status == MISMATCH, (owner, result.detail)
         assert any(f"{world['owners'][2].address}'s value: the report says {raised['value']!r}" in d
                    for d in result.differences), (owner, result.differences)
+
+
+def test_a_raised_own_value_is_a_mismatch_without_a_kept_copy(world):
+    """The owner whose own line's value is raised, on a wallet that lost its kept update: its
+    own scores and the round's replay are checked from the update the opening proves, so the
+    misstatement is a Mismatch, not Not verifiable; the detail also says the copy is gone."""
+    raised = restated_round(world)
+    paths = kept_files(world, "restated", 2)
+    kept = [path.read_bytes() for path in paths]
+    try:
+        for path in paths:
+            path.unlink()
+        result = check(world, "restated", 2)
+    finally:
+        for path, data in zip(paths, kept, strict=True):
+            path.write_bytes(data)
+    assert result.status == MISMATCH, result.detail
+    assert any(d.startswith(f"{world['owners'][2].address}'s value: the report says {raised['value']!r}")
+               for d in result.differences), result.differences
+    assert PROVEN in result.checked
+    assert result.detail.endswith(f". {LOST}"), result.detail
 
 
 def test_the_same_raised_value_verifies_where_updates_stay_closed(world):
@@ -345,7 +394,8 @@ def test_a_next_model_the_opened_updates_do_not_give_is_a_mismatch(world):
     report's numbers and each owner's own scores agree with it; only the opening's replay
     does not."""
     from practitioner.state import load_validation
-    from tests.verify_fixtures import decrypted, model_params
+    from tests.verify_fixtures import counted_as_valued, decrypted, model_params
+    from trainer.alignment import reference_update, round_along_bound
     from trainer.models import model_to_bytes
     from trainer.scoring import log_loss
 
@@ -354,16 +404,17 @@ def test_a_next_model_the_opened_updates_do_not_give_is_a_mismatch(world):
     spec, decoded = decrypted(world, bounty)
     info = session.client.round(bounty, 0)
     start = model_params(session, spec, info.model_hash, info.model_uri)
-    other = start + sum(d.update for d in decoded) / 3  # the honest next model: all three are in it
+    x, y = load_validation(session.bounty_dir(bounty))
+    reference = reference_update(spec, start, x, y)
+    bound = round_along_bound(spec, start, x, y, reference)
+    updates = {d.address: counted_as_valued(spec, d.update, reference, bound) for d in decoded}
+    other = start + sum(updates.values()) / 3  # the honest next model: all three are in it
     other[0] += 0.01
     model = model_from_spec(spec)
-    x, y = load_validation(session.bounty_dir(bounty))
 
     def score(params):
         model.set_params(params)
         return log_loss(model, x, y)
-
-    updates = {d.address: d.update for d in decoded}
 
     def follow_the_other_model(report):
         model.set_params(other)
@@ -385,10 +436,8 @@ def test_a_next_model_the_opened_updates_do_not_give_is_a_mismatch(world):
 def test_an_opening_cannot_open_the_owners_own_update_as_another(world):
     """The opening must open the owner's own blob, the one whose hash it committed on chain, and
     each (m, rho) must open its ciphertext with m below n: m + n satisfies the Paillier equation
-    mod n^2 too, and is refused. The update it opens must then be the one the wallet kept."""
+    mod n^2 too, and is refused: a forged opening is a Mismatch."""
     import dataclasses
-
-    from wallet.kept_updates import kept_path
 
     served_round(world)
     mine = world["owners"][0].address
@@ -404,29 +453,88 @@ def test_an_opening_cannot_open_the_owners_own_update_as_another(world):
     assert result.status == MISMATCH, result.detail
     assert f"the round's opening: the opening's plaintexts are not the decryption of {mine}'s blob" \
         in result.differences, result.differences
-    # so the update it opens is the blob's decryption, and it must be what the wallet kept of it
+    # so the update it opens is the blob's decryption
     serve_opening(world, "served", [(0, 0), (1, 1), (2, 2)])
     assert check(world, "served", 0).status == VERIFIED
-    client = world["client"]
-    path = kept_path(client.store.home, client.chain_id, client.board_address, world["served"], 0, mine,
-                     submission(world, "served", 0)[1])
-    kept = path.read_bytes()
+
+
+def test_a_lost_kept_copy_is_verified_from_the_update_the_opening_proves(world):
+    """A wallet that lost the update it kept (its .npy and digest gone; the token that names the
+    opening kept): the honest opening proves, under the bounty's key and the blob hash on chain,
+    what the owner committed, and its own scores are checked from that: Verified, said in the
+    checks. A forged opening proves nothing and is a Mismatch, kept copy or not."""
+    served_round(world)
+    paths = kept_files(world, "served", 0)
+    kept = [path.read_bytes() for path in paths]
+    results = {}
+    try:
+        for path in paths:
+            path.unlink()
+        serve_opening(world, "served", [(0, 0), (1, 1), (2, 2)])
+        results["honest"] = check(world, "served", 0)
+        serve_opening(world, "served", [(0, 1), (1, 1), (2, 2)])  # owner 0's blob, owner 1's plaintexts
+        results["forged"] = check(world, "served", 0)
+    finally:
+        for path, data in zip(paths, kept, strict=True):
+            path.write_bytes(data)
+        serve_opening(world, "served", [(0, 0), (1, 1), (2, 2)])
+    honest = results["honest"]
+    assert honest.status == VERIFIED, honest.detail
+    assert PROVEN in honest.checked
+    assert honest.opened in honest.checked  # the round's replay too
+    assert honest.detail == f"Payouts, the next model and the scores all match what the wallet recomputed. {LOST}"
+    assert "withoutYou" in honest.numbers  # its "without you" recomputed from the proven update
+    forged = results["forged"]
+    assert forged.status == MISMATCH, forged.detail
+    assert any("plaintexts are not the decryption of" in d for d in forged.differences), forged.differences
+
+
+def test_a_damaged_kept_copy_is_checked_from_the_opening_and_an_intact_one_it_contradicts_is_a_mismatch(world):
+    """The honest opening proves, under the bounty's key, what the blob the owner committed on
+    chain holds. A kept copy whose digest no longer matches is this computer's damage: the
+    owner's own scores are checked from the proven update, Verified, and the detail says the
+    copy is damaged. A copy that reads intact (altered with its digest, or an older wallet's
+    without one) but differs from the opening is a Mismatch: the intact copy does not depend on
+    the key, an opening binds only under a well-formed one."""
+    from wallet.kept_updates import kept_digest
+
+    served_round(world)
+    serve_opening(world, "served", [(0, 0), (1, 1), (2, 2)])
+    path, digest = kept_files(world, "served", 0)
+    kept, kept_digest_text = path.read_bytes(), digest.read_text() if digest.exists() else None
     vector = np.load(path)
     vector[0] += 0.01
-    np.save(path, vector)
+    results = {}
     try:
-        result = check(world, "served", 0)
+        np.save(path, vector)
+        results["damaged"] = check(world, "served", 0)
+        digest.write_text(kept_digest(vector))
+        results["replaced"] = check(world, "served", 0)
+        digest.unlink()
+        results["older"] = check(world, "served", 0)
     finally:
         path.write_bytes(kept)
-    assert result.status == MISMATCH, result.detail
-    assert "the round's opening: it opens your update as another than the one you sent" in result.differences
+        if kept_digest_text is not None:
+            digest.write_text(kept_digest_text)
+    damaged = results["damaged"]
+    assert damaged.status == VERIFIED and not damaged.differences, damaged.detail
+    assert PROVEN in damaged.checked and damaged.opened in damaged.checked, damaged.checked
+    assert damaged.detail == "Payouts, the next model and the scores all match what the wallet recomputed. " + (
+        "The update this computer kept for that round is damaged (it no longer matches what was written when "
+        "you sent it); your own scores were recomputed from your update as the round's opening proves it.")
+    for name in ("replaced", "older"):
+        result = results[name]
+        assert result.status == MISMATCH, (name, result.detail)
+        assert any("opens your update as another than the one you sent" in d for d in result.differences), \
+            (name, result.differences)
+        assert PROVEN not in result.checked, (name, result.checked)
+    assert check(world, "served", 0).status == VERIFIED  # the copy as it was written
 
 
 def test_an_opening_that_cannot_be_fetched_now_or_a_lost_token_is_not_verifiable(world):
     """The bounty's inbox answers its blobs but not the opening (503), or the wallet did not keep
     the token that names it: Not verifiable, neither Verified nor Mismatch."""
     import http.server
-    import threading
 
     from practitioner.state import read_local_blob
     from wallet.kept_updates import kept_path
@@ -448,8 +556,8 @@ def test_an_opening_that_cannot_be_fetched_now_or_a_lost_token_is_not_verifiable
     assert result.status == NOT_VERIFIABLE, result.detail
     assert result.detail == ("Payouts and your own scores match, but this computer did not keep what names the "
                              "round's opening, so the other owners' values cannot be checked.")
-    # the inbox goes down; in its place, one that serves the blobs (spec, model) and not the opening
-    second.stop()
+    # the inbox goes down: it serves the blobs (spec, model) and not the opening (its handler is
+    # swapped in place: the spec names its port, which stays bound, so no other process takes it)
     blob_dir = world["session"].home.blob_dir
 
     class BlobsOnly(http.server.BaseHTTPRequestHandler):
@@ -467,15 +575,12 @@ def test_an_opening_that_cannot_be_fetched_now_or_a_lost_token_is_not_verifiable
         def log_message(self, *args):
             pass
 
-    stand_in = http.server.ThreadingHTTPServer(second.server_address[:2], BlobsOnly)
-    thread = threading.Thread(target=stand_in.serve_forever, daemon=True)
-    thread.start()
+    serving = second.RequestHandlerClass
+    second.RequestHandlerClass = BlobsOnly  # read per connection (socketserver.finish_request)
     try:
         result = check(world, "inbox_down", 0)
     finally:
-        stand_in.shutdown()
-        stand_in.server_close()
-        thread.join(timeout=5)
+        second.RequestHandlerClass = serving
     assert result.status == NOT_VERIFIABLE, result.detail
     assert result.detail.startswith("Payouts and your own scores match, but the round's opening cannot be fetched "
                                     "now: Fetching http://"), result.detail

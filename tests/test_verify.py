@@ -349,6 +349,47 @@ def test_the_practitioners_own_evaluation_verifies(world):
         assert result.status == VERIFIED, result.detail
 
 
+def test_a_damaged_kept_update_is_not_verifiable_not_a_mismatch(world):
+    """The update this computer kept, damaged since it was sent: changed numbers (its digest no
+    longer matches), a truncated or empty file, or (an older wallet's copy, without a digest)
+    a vector of another length. Each would make the owner's own scores look misstated; it is
+    this computer's damage, not the practitioner's: Not verifiable, saying so."""
+    from wallet.kept_updates import kept_path
+
+    if check(world, "evaluated").status != VERIFIED:  # run alone: the test above sets it up
+        test_the_practitioners_own_evaluation_verifies(world)
+    client, owner = world["client"], world["owners"][0].address
+    (row,) = [r for r in client.rewards(owner).rows if r.bounty_id == world["evaluated"]]
+    path = kept_path(client.store.home, client.chain_id, client.board_address, world["evaluated"], 0, owner,
+                     row.blob_hash)
+    digest = path.with_name(path.name.removesuffix(".npy") + ".sha256")
+    kept, kept_digest = path.read_bytes(), digest.read_bytes() if digest.exists() else None
+    vector = np.load(path)
+    changed = vector.copy()
+    changed[0] += 0.01
+    damage = {}
+    try:
+        np.save(path, changed)
+        damage["it no longer matches what was written when you sent it"] = check(world, "evaluated")
+        path.write_bytes(kept[:len(kept) // 2])
+        damage["its file cannot be read"] = check(world, "evaluated")
+        path.write_bytes(b"")
+        damage["its file cannot be read (empty)"] = check(world, "evaluated")
+        digest.unlink(missing_ok=True)
+        np.save(path, vector[:-1])
+        damage[f"it has {vector.size - 1} values, the round's model {vector.size}"] = check(world, "evaluated")
+    finally:
+        path.write_bytes(kept)
+        if kept_digest is not None:
+            digest.write_bytes(kept_digest)
+    for why, result in damage.items():
+        assert result.status == NOT_VERIFIABLE, (why, result.detail)
+        assert result.detail == ("Payouts, the next model and the round's scores match, but the update this "
+                                 f"computer kept for that round is damaged ({why.removesuffix(' (empty)')}), so "
+                                 "your own score cannot be checked."), (why, result.detail)
+    assert check(world, "evaluated").status == VERIFIED  # the copy as it was written
+
+
 def test_the_leftovers_credits_are_checked_against_the_chain_and_the_rule(world):
     """The closing round's report carries the leftover's credits (the practitioner's real
     evaluate + finalize): each owner's wallet finds them equal to the chain's `getCredit` and

@@ -13,6 +13,7 @@ import numpy as np
 from practitioner.state import load_validation
 from tests.chain_fixtures import TOKEN_UNIT
 from trainer.aggregate import decrypt_update
+from trainer.encoding import encoding_slack
 from trainer.models import model_from_bytes, model_from_spec, model_to_bytes
 from trainer.scoring import log_loss
 from trainer.spec import BountySpec, canonical_json_bytes
@@ -77,6 +78,20 @@ def submitted_blob(world, bounty_id, owner):
     return data, found["blob_hash"], parse_blob(data, spec.public_key())
 
 
+def counted_as_valued(spec, update, reference, bound):
+    """The update as the round's valuation counts it (PROTOCOL, Valuation step 1 and 3):
+    projected onto the clip ball when longer than the clip norm + the encoding's rounding slack
+    (a clipped update, rounded to the encoding's precision, can come out a little longer; one
+    noised after clipping, much longer), then scaled down along the reference to the round's
+    bound."""
+    from trainer.alignment import along_scale
+    from trainer.encoding import counted_update
+
+    kept = counted_update(update, spec.privacy.clip_norm, spec.encoding.precision_bits)
+    scale = along_scale(kept, reference, bound)
+    return kept * scale if scale < 1.0 else kept
+
+
 def honest_round(world, bounty_id, *, values=None, restate=None, rejected=None, copies=None,
                  factors=None, amounts=None, reward=REWARD, doctor=None, next_params=None):
     """Value round 0 as the practitioner does, publish a version 2 report and finalise.
@@ -111,7 +126,8 @@ def honest_round(world, bounty_id, *, values=None, restate=None, rejected=None, 
     bound = round_along_bound(spec, start, x, y, reference)  # round 0: the clip norm, no update beyond it
     players = [(i, d) for i, d in enumerate(decoded) if i not in rejected and i not in copies]
     n = len(players)
-    after = start + sum(d.update for _i, d in players) / n
+    counted = {i: counted_as_valued(spec, d.update, reference, bound) for i, d in players}
+    after = start + sum(counted[i] for i, _d in players) / n
     model.set_params(after)
     next_hash, next_uri = session.publish(model_to_bytes(model))
     pay_factors = [(factors or {}).get(i, alignment_pay_factor(cosine(d.update, reference), d.update.size))
@@ -122,7 +138,9 @@ def honest_round(world, bounty_id, *, values=None, restate=None, rejected=None, 
 
         valued = value_round(start, [DecodedSubmission(d.address, d.blob_hash, d.update, order=i) for i, d in players],
                              ValidationScorer(spec, x, y), reward, clip_norm=spec.privacy.clip_norm,
+                             clip_slack=encoding_slack(start.size, spec.encoding.precision_bits),
                              reference=reference, along_bound=bound)
+        assert np.array_equal(valued.next_params, after)  # the fixture's next model is the practitioner's
         by_address = {line.address: (line.value, line.std_err) for line in valued.contributors}
         values = {**{i: by_address[d.address] for i, d in players}, **(values or {})}
         assert all(values[i][0] > 0 for i, _d in players), values  # every player is in the next model
@@ -134,7 +152,7 @@ def honest_round(world, bounty_id, *, values=None, restate=None, rejected=None, 
     lines = [{
         "address": d.address, "blobHash": d.blob_hash, "value": values[i][0], "stdErr": values[i][1],
         "share": amount / reward, "amount": str(amount), "inModel": True,
-        "metricWithout": score(after - d.update / n), "copyOf": None, "payFactor": factor,
+        "metricWithout": score(after - counted[i] / n), "copyOf": None, "payFactor": factor,
     } for (i, d), amount, factor in zip(players, amounts, pay_factors, strict=True)]
     lines += [{
         "address": decoded[i].address, "blobHash": decoded[i].blob_hash, "value": 0.0, "stdErr": 0.0,

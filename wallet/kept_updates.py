@@ -18,16 +18,21 @@ the round closed contradicts what the practitioner's own inbox (or file) receive
 
 One float64 .npy per submission, written atomically and read with allow_pickle=False. The
 key is (chain, board, bounty, round, account, blob hash): a resubmission elsewhere or
-another account never reads the wrong vector.
+another account never reads the wrong vector. Beside it, `<account>-<blobHash>.sha256` holds
+the sha256 of exactly the array written (`kept_digest`: its dtype, shape and bytes), so a copy
+damaged (or replaced) on this computer since is told apart from a practitioner's misstatement:
+it reads as not kept, with the reason (`read_kept_update`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import re
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -57,24 +62,72 @@ def kept_path(home: str | os.PathLike[str], chain_id: int, board: str, bounty_id
             / f"{account.lower()}-{blob_hash}.npy")
 
 
+# what np.load raises on a damaged file (EOFError: an empty one; BadZipFile: one that starts
+# like a zip archive, which np.load reads as an archive)
+_LOAD_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)
+
+
+def _one_float64_vector(loaded: object) -> bool:
+    # a file that starts like a zip archive can load as an archive (NpzFile), not an array
+    return isinstance(loaded, np.ndarray) and loaded.dtype == np.float64 and loaded.ndim == 1
+
+
+def kept_digest(vector: np.ndarray) -> str:
+    """The sha256 (hex) of exactly an array's bytes: its dtype, its shape and its data (C order)."""
+    vector = np.ascontiguousarray(vector)
+    head = f"{vector.dtype.str} {vector.shape}\n".encode()
+    return hashlib.sha256(head + vector.tobytes()).hexdigest()
+
+
 def save_kept_update(path: Path, vector: np.ndarray) -> None:
+    vector = np.ascontiguousarray(vector, dtype=np.float64)
     buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(vector, dtype=np.float64), allow_pickle=False)
+    np.save(buffer, vector, allow_pickle=False)
+    # the digest first: an interrupted save never leaves a new vector without its digest
+    atomic_write_text(_digest_path(path), kept_digest(vector))
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_kept_update(path: Path) -> np.ndarray | None:
-    """The kept vector, or None when this computer does not hold it (or it is unreadable)."""
+def read_kept_update(path: Path) -> tuple[np.ndarray | None, str]:
+    """(the kept vector, "") when this computer holds it; (None, "") when it holds none;
+    (None, why) when the file it holds is not the update written when it was sent: unreadable,
+    not one float64 vector, or no longer matching the digest written beside it."""
     try:
         if path.stat().st_size > MAX_KEPT_BYTES:
-            return None
+            return None, "its file is larger than any update"
         with path.open("rb") as handle:
             vector = np.load(handle, allow_pickle=False)
-    except (OSError, ValueError):
-        return None
-    if vector.dtype != np.float64 or vector.ndim != 1:
-        return None
-    return vector
+    except FileNotFoundError:
+        return None, ""
+    except _LOAD_ERRORS:
+        return None, "its file cannot be read"
+    if not _one_float64_vector(vector):
+        return None, "its file does not hold one float64 vector"
+    if not _digest_holds(path, vector):
+        return None, "it no longer matches what was written when you sent it"
+    return vector, ""
+
+
+def load_kept_update(path: Path) -> np.ndarray | None:
+    """The kept vector, or None when this computer does not hold it (or it is damaged)."""
+    return read_kept_update(path)[0]
+
+
+def _digest_path(kept: Path) -> Path:
+    return kept.with_name(kept.name.removesuffix(".npy") + ".sha256")
+
+
+def _digest_holds(path: Path, vector: np.ndarray) -> bool:
+    """Whether `vector`, read from the kept update at `path`, is what was written there. A kept
+    update written by an older wallet has no digest beside it: trusted as before (nothing to
+    tell its damage by)."""
+    try:
+        digest = _digest_path(path).read_text("utf-8").strip()
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):  # a digest that cannot be read vouches for nothing
+        return False
+    return digest == kept_digest(vector)
 
 
 def keep_update(client: Any, account: str, bounty_id: int, round_index: int, blob_hash: str,
@@ -121,9 +174,12 @@ def sent_before(client: Any, account: str, vector: np.ndarray, bounty_id: int, r
             continue  # this round's own (a retry after a failed commit, or another account of this wallet)
         try:  # the header first: a kept update of another model is not read
             earlier = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError):
+        except _LOAD_ERRORS:
             continue
-        if earlier.dtype != np.float64 or earlier.shape != vector.shape or not is_copy_link(vector, np.asarray(earlier)):
+        if not _one_float64_vector(earlier) or earlier.shape != vector.shape:
+            continue
+        earlier = np.asarray(earlier)
+        if not is_copy_link(vector, earlier) or not _digest_holds(path, earlier):
             continue
         sender, _sep, digest = path.stem.rpartition("-")
         try:  # kept before the commit: it counts only if the chain has it
@@ -157,8 +213,17 @@ def copy_proof_token_for(client: Any, account: str, bounty_id: int, round_index:
 
 def kept_update_for(client: Any, account: str, bounty_id: int, round_index: int,
                     blob_hash: str) -> np.ndarray | None:
+    """The update kept for this submission, or None when this computer does not keep it or
+    the copy it keeps is damaged."""
+    return read_kept_update_for(client, account, bounty_id, round_index, blob_hash)[0]
+
+
+def read_kept_update_for(client: Any, account: str, bounty_id: int, round_index: int,
+                         blob_hash: str) -> tuple[np.ndarray | None, str]:
+    """`read_kept_update` of this submission's kept update: (vector, "") or (None, why not;
+    "" when this computer does not keep it)."""
     path = _kept_path_for(client, account, bounty_id, round_index, blob_hash)
-    return load_kept_update(path) if path is not None else None
+    return read_kept_update(path) if path is not None else (None, "")
 
 
 def _kept_path_for(client: Any, account: str, bounty_id: int, round_index: int,

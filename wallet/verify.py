@@ -17,11 +17,16 @@ For every round the account submitted to, one `RoundCheck`:
   owner's "without you" (next model minus its kept update / denominator when inModel)
   equals its line's metricWithout (relative tolerance 1e-9), and its pay factor and scale
   equal the ones its kept update's direction gives against the recomputed reference update.
+  On a bounty that opens its updates, the update the round's opening proves is the owner's
+  update for these checks when the kept copy is missing or damaged; the detail says so (a
+  note, not a difference). An intact kept copy the opening contradicts is a Mismatch.
 - Mismatch: one of those differs; `differences` says which, in words.
 - Not yet revealed: (a) and (b) hold; the validation set has not been revealed.
 - Not verifiable: (a) and (b) hold but the scores cannot be checked: the bounty was posted
   as not verifiable, the report predates version 2, this computer does not keep the
-  update it sent, or a blob cannot be fetched now.
+  update it sent or the copy it keeps is damaged (`kept_updates.read_kept_update`) and no
+  opening of the round proves it (the bounty does not open its updates, or the opening
+  cannot be fetched now), or a blob cannot be fetched now.
 - Not finalised: the round is open, awaiting finalisation, expired (the contract split it
   equally: nothing to check) or cancelled.
 
@@ -46,7 +51,12 @@ from wallet.blob_store import copy_proof_uri, fetch_blob, fetch_copy_proof
 from wallet.board_log import round_payouts, sync_board_log
 from wallet.errors import BlobTooLarge, InvalidInput, NotFound, QuarryError
 from wallet.history import round_text
-from wallet.kept_updates import copy_proof_token_for, kept_update_for, upload_receipt
+from wallet.kept_updates import (
+    copy_proof_token_for,
+    kept_update_for,
+    read_kept_update_for,
+    upload_receipt,
+)
 from wallet.round_report import (
     MAX_REPORT_BYTES,
     is_protocol_rejection,
@@ -622,6 +632,11 @@ class _Checker:
 
     def _check_scores(self, result: RoundCheck, report: dict[str, Any], spec: Any,
                       info: dict[str, Any], reveal: tuple[str, str]) -> RoundCheck:
+        """(c): the revealed set, the round's scores, the owner's own scores from its update and,
+        on a bounty that opens its updates, the round's replay. The owner's update is the copy
+        this computer kept; when that is missing or damaged, the update the round's opening
+        proves stands in for it and the detail says so. An intact copy the opening contradicts
+        is a Mismatch (it does not depend on the key, an opening binds only under a well-formed one)."""
         from trainer.reveal import RevealError, parse_validation_reveal
         from trainer.scoring import log_loss
 
@@ -671,27 +686,50 @@ class _Checker:
                                                        result.round, result.blob_hash))
             if refuted:
                 differences.append(f"your submission: {refuted}")
+        note = ""  # what the detail tells of the copy this computer kept, when the opening stood in for it
         if line is not None:
-            kept = kept_update_for(self.client, self.account, result.bounty_id, result.round, result.blob_hash)
-            if kept is None or kept.size != after_model.n_params:
+            kept, damage = read_kept_update_for(self.client, self.account, result.bounty_id, result.round,
+                                                result.blob_hash)
+            if kept is not None and kept.size != after_model.n_params:
+                kept, damage = None, f"it has {kept.size} values, the round's model {after_model.n_params}"
+            unopened, opened = "", {}
+            if spec.open_updates:  # the spec's parse asks valuation_rules >= 2 of it
+                unopened, opened = self._read_opening(report, spec, result, after_model.n_params, differences)
+            proven = opened.get(self.account.lower())
+            if proven is not None and kept is not None and float(np.max(np.abs(proven - kept))) > 1e-9:
+                # an intact kept copy (its digest holds) is evidence that does not depend on the
+                # bounty's key, where an opening binds only under a well-formed one (n square-free,
+                # which no one can check without its factors): the two disagreeing is a Mismatch
+                differences.append("the round's opening: it opens your update as another than the one you sent "
+                                   "(the copy this computer kept reads intact)")
+                opened = {}
+            elif proven is not None and kept is None:
+                # the opening proves what the blob committed on chain holds (read_opening), under a
+                # well-formed key: with no intact copy here, the proven update is checked instead
+                note = (f"The update this computer kept for that round is damaged ({damage})" if damage else
+                        "This computer does not keep the update you sent")
+                note += "; your own scores were recomputed from your update as the round's opening proves it."
+                kept = proven
+                result.checked.append("your own scores recomputed from your update as the round's opening "
+                                      "proves it (this computer keeps no intact copy)")
+            if kept is None:
                 if differences:
                     return self._mismatch(result, differences)
-                return self._unverifiable(
-                    result, "Payouts, the next model and the round's scores match, but this computer "
-                            "does not keep the update you sent, so your own score cannot be checked.")
-            params = after_model.get_params()
+                return self._unverifiable(result, "Payouts, the next model and the round's scores match, but " + (
+                    f"the update this computer kept for that round is damaged ({damage})" if damage else
+                    "this computer does not keep the update you sent") + ", so your own score cannot be checked.")
             from trainer.alignment import reference_update, round_along_bound
             from trainer.encoding import counted_update
 
-            sent = kept  # as decrypted, before the valuation's projection and scale
-            # what the valuation counted: the clip ball's projection of a longer (noised) update
-            kept = counted_update(kept, spec.privacy.clip_norm, spec.encoding.precision_bits)
             reference = reference_update(spec, before_model.get_params(), x, y)
-            if line.get("copyOf") is None and spec.valuation_rules >= 1:
-                self._check_pay_factor(line, kept, reference, differences, result)
             # the round's bound along the reference, once: a report from before it has none
             bound = None if report.get("alongBound") is None and spec.valuation_rules < 1 else \
                 round_along_bound(spec, before_model.get_params(), x, y, reference)
+            params = after_model.get_params()
+            # what the valuation counted: the clip ball's projection of a longer (noised) update
+            kept = counted_update(kept, spec.privacy.clip_norm, spec.encoding.precision_bits)
+            if line.get("copyOf") is None and spec.valuation_rules >= 1:
+                self._check_pay_factor(line, kept, reference, differences, result)
             scale = self._along_scale(report, line, spec, bound, kept, reference, differences)
             if scale < 1.0:  # told, not a fault: the bound is the protocol's (Valuation step 3)
                 claimed = report.get("alongBound")
@@ -705,7 +743,7 @@ class _Checker:
                 denominator = int(report["denominator"])
                 if denominator < 1:
                     differences.append("scores: the report counts your update in a model of 0 updates")
-                    return self._mismatch(result, differences)
+                    return self._mismatch(result, differences, note)
                 params = params - kept / denominator
             without_model = after_model.copy()
             without_model.set_params(params)
@@ -717,68 +755,57 @@ class _Checker:
             if spec.valuation_rules >= 1 and line.get("copyOf") is None:
                 self._check_own_value(report, line, after_model, before_model.get_params(),
                                       after_model.get_params(), kept, x, y, differences, result)
-            if spec.open_updates:  # the spec's parse asks valuation_rules >= 2 of it
-                unopened = self._check_opening(report, spec, result, before_model, after_model, x, y, reference,
-                                               bound, sent, differences)
-                if unopened and not differences:
-                    return self._unverifiable(result, unopened)
+            if opened:
+                self._replay_opening(report, spec, result, before_model, after_model, x, y, reference, bound,
+                                     opened, differences)
+            if unopened and not differences:
+                return self._unverifiable(result, unopened)
         if differences:
-            return self._mismatch(result, differences)
+            return self._mismatch(result, differences, note)
         result.checked.append("round model, next model and your own scores recomputed")
         result.status = VERIFIED
-        result.detail = "Payouts, the next model and the scores all match what the wallet recomputed."
+        result.detail = " ".join(filter(None, (
+            "Payouts, the next model and the scores all match what the wallet recomputed.", note)))
         return result
 
-    def _check_opening(self, report: dict[str, Any], spec: Any, result: RoundCheck, before_model: Any,
-                       after_model: Any, x: np.ndarray, y: np.ndarray, reference: np.ndarray,
-                       bound: float | None, kept: np.ndarray, differences: list[str]) -> str:
+    def _read_opening(self, report: dict[str, Any], spec: Any, result: RoundCheck, n_params: int,
+                      differences: list[str]) -> tuple[str, dict[str, np.ndarray]]:
         """A bounty posted with `open_updates` (trainer.openings), once revealed: the round's
         opening, fetched under this owner's token, must open every counted update from the
-        blob its owner committed on chain, this owner's as it kept it; then every counted
-        line's value, standard error, pay factor and scale, which updates the next model holds
-        and the next model itself are recomputed. `bound`: the round's bound along the reference;
-        `kept`: this owner's update as decrypted. Adds what differs to `differences`; returns
-        why it cannot be checked now ("" when it was)."""
+        blob its owner committed on chain (`read_opening`). Returns (why it cannot be checked
+        now, or ""; each counted update it proves, by lower-case address: {} when it cannot be
+        checked or does not hold, which is added to `differences`)."""
         from trainer.copy_proof import CopyProofError
-        from trainer.encoding import counted_update
-        from trainer.openings import (
-            RECOMPUTE_MAX_PLAYERS,
-            max_opening_bytes,
-            opening_differences,
-            read_opening,
-            recompute_round,
-        )
-        from trainer.scoring import per_example_log_loss
-        from trainer.shapley import round_seed
+        from trainer.openings import RECOMPUTE_MAX_PLAYERS, max_opening_bytes, read_opening
 
         bounty_id, round_index = result.bounty_id, result.round
         counted = [str(line["address"]) for line in report["contributors"] if line.get("copyOf") is None]
         if not counted:
-            return ""
+            return "", {}
         if len(counted) > RECOMPUTE_MAX_PLAYERS:
             return (f"Payouts and your own scores match, but the round's {len(counted)} counted updates are "
                     f"valued by a bounded sampler no wallet reruns (it replays rounds of up to "
-                    f"{RECOMPUTE_MAX_PLAYERS}), so the other owners' values cannot be checked.")
+                    f"{RECOMPUTE_MAX_PLAYERS}), so the other owners' values cannot be checked."), {}
         token = copy_proof_token_for(self.client, self.account, bounty_id, round_index, result.blob_hash)
         if token is None:
             return ("Payouts and your own scores match, but this computer did not keep what names the round's "
-                    "opening, so the other owners' values cannot be checked.")
+                    "opening, so the other owners' values cannot be checked."), {}
         uri = copy_proof_uri(spec.inbox_url, self.rounds(bounty_id)[round_index]["report_uri"], token, "openings")
         if uri is None:
             return ("Payouts and your own scores match, but the bounty has no inbox and its report is not in a "
-                    "blob store beside which the round's opening could be found.")
+                    "blob store beside which the round's opening could be found."), {}
         encoding = spec.encoding_params()
         try:
-            data = fetch_copy_proof(uri, max_opening_bytes(kept.size, encoding, len(counted)), file_roots=self.roots)
+            data = fetch_copy_proof(uri, max_opening_bytes(n_params, encoding, len(counted)), file_roots=self.roots)
         except NotFound:
             differences.append("the round's opening: the bounty's spec opens every counted update once the "
                                "validation set is revealed, and the practitioner serves none")
-            return ""
+            return "", {}
         except BlobTooLarge:
             differences.append(f"the round's opening is larger than {len(counted)} opened updates can be")
-            return ""
+            return "", {}
         except QuarryError as exc:
-            return f"Payouts and your own scores match, but the round's opening cannot be fetched now: {exc}"
+            return f"Payouts and your own scores match, but the round's opening cannot be fetched now: {exc}", {}
 
         def submitted(address: str) -> str | None:
             found = self.client.submission(bounty_id, round_index, address)
@@ -786,16 +813,28 @@ class _Checker:
 
         try:
             problem, updates = read_opening(
-                data, bounty_id=bounty_id, round_index=round_index, n_params=kept.size, counted=counted,
+                data, bounty_id=bounty_id, round_index=round_index, n_params=n_params, counted=counted,
                 public_key=spec.public_key(), encoding=encoding, submitted_hash=submitted)
         except CopyProofError as exc:
             problem, updates = f"it cannot be read ({exc})", {}
-        mine = updates.get(self.account.lower())
-        if not problem and mine is not None and float(np.max(np.abs(mine - kept))) > 1e-9:
-            problem = "it opens your update as another than the one you sent"
         if problem:
             differences.append(f"the round's opening: {problem}")
-            return ""
+            return "", {}
+        return "", updates
+
+    def _replay_opening(self, report: dict[str, Any], spec: Any, result: RoundCheck, before_model: Any,
+                        after_model: Any, x: np.ndarray, y: np.ndarray, reference: np.ndarray,
+                        bound: float | None, updates: dict[str, np.ndarray], differences: list[str]) -> None:
+        """Every counted line's value, standard error, pay factor and scale, which updates the
+        next model holds and the next model itself, recomputed from the round's opened
+        `updates` (`_read_opening`). `bound`: the round's bound along the reference. Adds what
+        differs to `differences`."""
+        from trainer.encoding import counted_update
+        from trainer.openings import opening_differences, recompute_round
+        from trainer.scoring import per_example_log_loss
+        from trainer.shapley import round_seed
+
+        bounty_id, round_index = result.bounty_id, result.round
         round_params = before_model.get_params()
         scorer = before_model.copy()
 
@@ -816,9 +855,8 @@ class _Checker:
                                "value / the number of counted updates")
         if len(differences) == found:
             result.opened = (f"every counted update's value, standard error, pay factor and scale, and the next "
-                             f"model, recomputed from the round's {len(counted)} opened updates")
+                             f"model, recomputed from the round's {len(updates)} opened updates")
             result.checked.append(result.opened)
-        return ""
 
     @staticmethod
     def _check_own_value(report: dict[str, Any], line: dict[str, Any], model: Any, round_params: np.ndarray,
@@ -907,11 +945,12 @@ class _Checker:
         return scale
 
     @staticmethod
-    def _mismatch(result: RoundCheck, differences: list[str]) -> RoundCheck:
+    def _mismatch(result: RoundCheck, differences: list[str], note: str = "") -> RoundCheck:
+        """`note`: a sentence the detail tells after the differences (not one of them)."""
         result.status = MISMATCH
         result.differences = differences
         text = "; ".join(differences)
-        result.detail = text[:1].upper() + text[1:] + "."
+        result.detail = " ".join(filter(None, (text[:1].upper() + text[1:] + ".", note)))
         return result
 
     @staticmethod
