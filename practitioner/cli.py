@@ -242,7 +242,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_post(args: argparse.Namespace) -> int:
-    from practitioner.keys import load_public_key
+    from practitioner.keys import load_key_proof, load_public_key
     from practitioner.post import check_post_options, check_spec, post_bounty, read_spec_file
     from trainer.data import load_dataset
     from trainer.errors import DataError
@@ -262,15 +262,23 @@ def cmd_post(args: argparse.Namespace) -> int:
     check_data_files(args.validation, "Validation file")
     key_path = _home(args).key_path
     public_key = load_public_key(key_path)  # no key: say so before asking for its password
+    try:
+        proof = load_key_proof(key_path)
+        unlocked = False
+    except InvalidInput:  # a key file from before key proofs: unlocking it adds its proof
+        load_private_key(key_path, _password(args))
+        proof, unlocked = load_key_proof(key_path), True
     # the validation files against the spec's schema (bad rows said now, not after passwords)
-    spec_to_check = check_spec(raw_spec, paillier_n=public_key.n, inbox_url=args.inbox_url)
+    spec_to_check = check_spec(raw_spec, paillier_n=public_key.n, paillier_proof=proof,
+                               inbox_url=args.inbox_url)
     try:
         validation = load_dataset(args.validation, spec_to_check)
     except DataError as exc:
         raise InvalidInput(f"--validation: {exc}") from exc
     if not args.json and not validation.as_is:  # rows dropped, columns renamed or left out
         print(validation.summary(spec_to_check, total="The validation set has"), file=sys.stderr)
-    load_private_key(key_path, _password(args))
+    if not unlocked:
+        load_private_key(key_path, _password(args))
     session = build_session(args, signs=True)
     token = args.token or session.token_address
     decimals = token_info(session.w3, token).decimals if token else 18

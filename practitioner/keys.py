@@ -3,17 +3,20 @@
 File format (JSON, mode 0600, never pickle):
 
     {"version": 1, "kind": "quarry-paillier-key",
-     "public": {"n": "<decimal>", "bits": 2048},
+     "public": {"n": "<decimal>", "bits": 2048, "proof": ["<decimal>", ...]},
      "crypto": {"kdf": "scrypt", "kdfparams": {"n", "r", "p", "dklen", "salt"},
                 "cipher": "aes-256-gcm", "nonce": "<hex>", "ciphertext": "<hex>"}}
 
 The ciphertext is AES-256-GCM of `{"p": "<decimal>", "q": "<decimal>"}` under a key derived
 from the password by scrypt; the public modulus is the associated data, so swapping the
 public part of the file makes decryption fail instead of silently pairing the wrong halves.
+"proof" is the public proof that n is well formed (trainer.key_proof) that `post` puts in every
+spec; a file written before it had none, and gains one the first time the key is unlocked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -26,6 +29,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from phe import paillier
 
 from common.atomic import atomic_write_text
+from trainer.key_proof import KeyProofError, check_modulus_proof, prove_modulus
 from wallet.errors import InvalidInput, NotFound, WrongPassword
 
 KEY_KIND = "quarry-paillier-key"
@@ -73,7 +77,8 @@ def encode_private_key(
     document = {
         "version": 1,
         "kind": KEY_KIND,
-        "public": {"n": str(n), "bits": n.bit_length()},
+        "public": {"n": str(n), "bits": n.bit_length(),
+                   "proof": [str(root) for root in prove_modulus(private_key.p, private_key.q)]},
         "crypto": {
             "kdf": "scrypt",
             "kdfparams": {"n": kdf_n, "r": SCRYPT_R, "p": SCRYPT_P, "dklen": 32, "salt": salt.hex()},
@@ -155,4 +160,39 @@ def load_private_key(path: str | os.PathLike[str], password: str) -> paillier.Pa
         raise InvalidInput(f"{path}: the decrypted private key is malformed.") from exc
     if p_prime * q_prime != public_key.n:
         raise InvalidInput(f"{path}: the private key does not match the public key.")
+    if _proof_from(document) is None:  # written before key proofs: add the proof, public data
+        try:
+            document["public"]["proof"] = [str(root) for root in prove_modulus(p_prime, q_prime)]
+        except KeyProofError as exc:
+            raise InvalidInput(f"{path}: {exc}") from exc
+        with contextlib.suppress(OSError):  # a read-only file still unlocks; `post` says what is missing
+            atomic_write_text(Path(path), json.dumps(document, indent=1))
     return paillier.PaillierPrivateKey(public_key, p_prime, q_prime)
+
+
+def _proof_from(document: dict[str, Any]) -> tuple[int, ...] | None:
+    raw = (document.get("public") or {}).get("proof")
+    if not isinstance(raw, list):
+        return None
+    try:
+        return tuple(int(root) for root in raw)
+    except (TypeError, ValueError):
+        return None
+
+
+def load_key_proof(path: str | os.PathLike[str]) -> tuple[int, ...]:
+    """The proof that the key's modulus is well formed (trainer.key_proof), checked; no password
+    needed. InvalidInput when the file has none (an older file: unlocking the key once adds it)
+    or one that does not prove it."""
+    document = _read_document(path)
+    public_key = _public_from(document, str(path))
+    proof = _proof_from(document)
+    if proof is None:
+        raise InvalidInput(f"{path} has no proof that its Paillier key is well formed (it was written by an "
+                           "older Quarry); unlock the key once (quarry-practitioner post asks its password) "
+                           "to add it.")
+    try:
+        check_modulus_proof(public_key.n, proof)
+    except KeyProofError as exc:
+        raise InvalidInput(f"{path}: {exc}") from exc
+    return proof

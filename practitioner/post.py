@@ -2,7 +2,8 @@
 
 The spec file may leave out what the practitioner's own files determine; `post` fills in:
 - `paillier` from the practitioner's key (if present it must be that key: we could not
-  decrypt updates for another one),
+  decrypt updates for another one), with the key file's proof that it is well formed
+  (trainer.key_proof; every owner's wallet refuses a spec of valuation_rules 3 without it),
 - `standardize` from the validation set (mean and std per feature; std 0 becomes 1),
 - `validation_commitment` = keccak256(salt || validation set) with a fresh secret salt,
 - `initial_model` = a freshly initialised model of the spec's architecture, stored as a blob,
@@ -23,13 +24,14 @@ import copy
 import json
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from practitioner.keys import load_public_key
+from practitioner.keys import load_key_proof, load_public_key
 from practitioner.session import Session
 from practitioner.state import save_validation, write_json
 from trainer.data import load_dataset
@@ -76,7 +78,8 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
 
 
 def _prefilled(
-    raw: dict[str, Any], paillier_n: int, inbox_url: str, model_ref: tuple[str, str] | None,
+    raw: dict[str, Any], paillier_n: int, paillier_proof: Sequence[int], inbox_url: str,
+    model_ref: tuple[str, str] | None,
 ) -> tuple[dict[str, Any], BountySpec, bool, bool]:
     """(spec dict with placeholders for what post fills in, its parse, fill standardize?,
     fill clip_norm?); SpecError names the first bad field the practitioner wrote."""
@@ -86,7 +89,9 @@ def _prefilled(
         raise InvalidInput(
             "The spec's paillier.n is not your key's public modulus; leave it out to use yours."
         )
-    spec["paillier"] = {"n": str(paillier_n), "bits": paillier_n.bit_length()}
+    # with the key's proof of being well formed (trainer.key_proof): the spec's hash commits to it
+    spec["paillier"] = {"n": str(paillier_n), "bits": paillier_n.bit_length(),
+                        "proof": [str(root) for root in paillier_proof]}
     spec.setdefault("inbox_url", inbox_url)
     n_columns = len((spec.get("schema") or {}).get("columns") or [])
     fill_standardize = "standardize" not in spec
@@ -108,10 +113,11 @@ def _prefilled(
     return spec, parsed, fill_standardize, fill_clip_norm
 
 
-def check_spec(raw: dict[str, Any], *, paillier_n: int, inbox_url: str = "") -> BountySpec:
+def check_spec(raw: dict[str, Any], *, paillier_n: int, paillier_proof: Sequence[int],
+               inbox_url: str = "") -> BountySpec:
     """Every field the practitioner wrote, checked before any password, training or chain
     work (what post fills in gets a placeholder here)."""
-    return _prefilled(raw, paillier_n, inbox_url, None)[1]
+    return _prefilled(raw, paillier_n, paillier_proof, inbox_url, None)[1]
 
 
 def check_blob_limit(spec: BountySpec) -> None:
@@ -141,6 +147,7 @@ def complete_spec(
     raw: dict[str, Any],
     *,
     paillier_n: int,
+    paillier_proof: Sequence[int],
     validation_files: list[str],
     inbox_url: str,
     model_ref: tuple[str, str] | None = None,
@@ -150,7 +157,8 @@ def complete_spec(
     The initial model is filled with a placeholder when `model_ref` is None (the caller
     builds the model from the returned spec and completes it again).
     """
-    spec, parsed, fill_standardize, fill_clip_norm = _prefilled(raw, paillier_n, inbox_url, model_ref)
+    spec, parsed, fill_standardize, fill_clip_norm = _prefilled(raw, paillier_n, paillier_proof, inbox_url,
+                                                                model_ref)
     if not validation_files:
         raise InvalidInput("Give the held-out validation data with --validation FILE.")
     dataset = load_dataset(validation_files, parsed)
@@ -237,11 +245,12 @@ def post_bounty(
     if not token:
         raise InvalidInput("No reward token: give --token ADDRESS (this network has no default).")
     public_key = load_public_key(session.home.key_path)
+    proof = load_key_proof(session.home.key_path)
     raw = dict(raw_spec if raw_spec is not None else read_spec_file(spec_path))
     if by_invitation:
         raw["invitation_signer"] = session.signer.address
     spec, x, y, salt = complete_spec(
-        raw, paillier_n=public_key.n, validation_files=validation_files,
+        raw, paillier_n=public_key.n, paillier_proof=proof, validation_files=validation_files,
         inbox_url=session.inbox_url,
     )
     # the escrow is checked before anything is stored or sent

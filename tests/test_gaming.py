@@ -29,6 +29,7 @@ from practitioner.post import complete_spec, read_spec_file
 from practitioner.valuation import DecodedSubmission, value_round
 from trainer.data import load_data
 from trainer.encoding import EncodingParams, pack
+from trainer.key_proof import prove_modulus
 from trainer.models import model_from_spec
 from trainer.privacy import add_gaussian_noise
 from trainer.shapley import copy_groups
@@ -283,11 +284,12 @@ NOISE_SEEDS = 40
 def _demo_bounty(name: str):
     """A demo bounty's spec as `post` completes it (clip norm measured on validation), its
     initial parameters, the three owners' parts, the metric and the reference update."""
-    public_key, _ = test_keypair(512)
+    public_key, private_key = test_keypair(512)
     raw = read_spec_file(DEMO / f"{name}_spec.json")
     assert "clip_norm" not in raw["privacy"]
     spec, x_val, y_val, _ = complete_spec(
-        raw, paillier_n=public_key.n, validation_files=[str(DEMO / f"{name}_validation.csv")],
+        raw, paillier_n=public_key.n,
+            paillier_proof=prove_modulus(private_key.p, private_key.q), validation_files=[str(DEMO / f"{name}_validation.csv")],
         inbox_url="",
     )
     global_params = model_from_spec(spec).get_params()

@@ -285,3 +285,70 @@ def test_reveal_only_once_the_bounty_ended(market, capsys):
     assert len(x) == len(y) > 0
     assert main(["reveal", str(short), *wallet_pw, *market["chain"]]) == 0
     assert "was already revealed" in capsys.readouterr().out
+
+
+def test_a_key_file_from_before_key_proofs_gains_its_proof_when_post_unlocks_it(market, capsys):
+    """A key file written before key proofs has none: posting from Python says so and posts
+    nothing; `quarry-practitioner post` asks the key password first (a wrong one changes
+    nothing), adds the proof to the file and posts a spec that carries it, which the owner's
+    wallet checks (valuation_rules 3)."""
+    from practitioner.keys import load_key_proof
+    from trainer.key_proof import modulus_proof_problem
+    from trainer.spec import BountySpec
+    from wallet.contribute import load_bounty_spec
+    from wallet.errors import InvalidInput
+
+    client, home, base = market["client"], market["home"], market["base"]
+    key_path = PractitionerHome.at(home).key_path
+    document = json.loads(key_path.read_text())
+    proof = document["public"].pop("proof")
+    key_path.write_text(json.dumps(document))
+    session = Session(home=PractitionerHome.at(home), w3=devnet_w3(market["node"]), chain_id=market["ctx"].chain_id,
+                      board_address=market["ctx"].board, token_address=market["ctx"].token, signer=market["signer"])
+    before = client.count()
+    with pytest.raises(InvalidInput, match="has no proof that its Paillier key is well formed"):
+        post_bounty(session, DEMO / "wine_spec.json", validation_files=[str(DEMO / "wine_validation.csv")],
+                    reward_per_round=10**18, rounds=1, round_seconds=600)
+    files = _snapshot(home)
+    code = main(_post(market, "--reward", "1", "--password-file", str(base / "wrong-pw"),
+                      "--wallet-password-file", str(base / "wallet-pw")))
+    assert code == 1 and capsys.readouterr().err == "error: Wrong password for the Paillier key.\n"
+    assert client.count() == before and _snapshot(home) == files
+    code = main(_post(market, "--reward", "1", "--password-file", str(base / "key-pw"),
+                      "--wallet-password-file", str(base / "wallet-pw")))
+    assert code == 0, capsys.readouterr().err
+    assert client.count() == before + 1
+    assert [str(root) for root in load_key_proof(key_path)] == proof  # the same roots: deterministic
+    _bounty, spec = load_bounty_spec(client, before + 1, file_roots=None)
+    assert spec.valuation_rules == 3 and modulus_proof_problem(spec.paillier.n, spec.paillier.proof) is None
+    assert BountySpec.from_json(spec.to_json()).paillier.proof == spec.paillier.proof
+
+
+def test_a_bounty_whose_key_proof_does_not_check_is_not_offered_or_trained_for(market):
+    """A practitioner posting a spec with a forged key proof (or none, under valuation_rules
+    3): the chain takes it, but the owner's wallet shows why the spec is not used and refuses
+    to train for it, before anything is trained or sent."""
+    from trainer.errors import SpecError
+    from trainer.key_proof import ROUNDS
+    from wallet.contribute import load_bounty_spec
+
+    client = market["client"]
+    session = Session(home=PractitionerHome.at(market["home"]), w3=devnet_w3(market["node"]),
+                      chain_id=market["ctx"].chain_id, board_address=market["ctx"].board,
+                      token_address=market["ctx"].token, signer=market["signer"])
+    posted = load_bounty_spec(client, market["bounty"], file_roots=None)[1].to_json()
+    forged = {**posted, "paillier": {**posted["paillier"], "proof": ["1"] * ROUNDS}}
+    missing = {**posted, "paillier": {key: v for key, v in posted["paillier"].items() if key != "proof"}}
+    for spec, said in ((forged, "root 0 is not an n-th root of its challenge"),
+                       (missing, "valuation_rules 3 needs the proof and the spec has none")):
+        spec_hash, spec_uri = session.publish(json.dumps(spec, sort_keys=True).encode())
+        session.client.approve(market["ctx"].token, 10**18)
+        bounty_id = session.client.create_bounty(
+            token=market["ctx"].token, reward_per_round=10**18, rounds=1, round_duration=600, max_contributors=10,
+            spec_hash=spec_hash, spec_uri=spec_uri, model_hash=posted["initial_model"]["hash"],
+            model_uri=posted["initial_model"]["uri"])
+        details = client.show(bounty_id)
+        assert not details.spec_ok and details.spec is None
+        assert details.spec_problem.startswith(f"The bounty's Paillier key is not proven well formed ({said})")
+        with pytest.raises(SpecError, match="paillier.proof"):
+            load_bounty_spec(client, bounty_id, file_roots=None)

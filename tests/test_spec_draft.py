@@ -10,6 +10,7 @@ from practitioner.cli import main
 from practitioner.post import check_spec
 from tests.table_fixtures import sklearn_table, write_ods, write_xlsx
 from trainer.data import load_dataset
+from trainer.key_proof import prove_modulus
 from trainer.testing import test_keypair
 
 
@@ -26,8 +27,9 @@ def test_draft_from_a_spreadsheet_posts_and_reads_the_same_file(tmp_path, capsys
     assert draft["schema"]["classes"] == [0, 1, 2] and draft["model"]["type"] == "softmax"
     types = {c["name"]: c["type"] for c in draft["schema"]["columns"]}
     assert types["magnesium"] == "int" and types["alcohol"] == "float"
-    public_key, _ = test_keypair(512)
-    spec = check_spec(draft, paillier_n=public_key.n)  # a valid spec once post fills its part
+    public_key, private_key = test_keypair(512)
+    spec = check_spec(draft, paillier_n=public_key.n,
+        paillier_proof=prove_modulus(private_key.p, private_key.q))  # a valid spec once post fills its part
     assert load_dataset([path], spec).n_rows == 178  # the practitioner's validation reader
 
 

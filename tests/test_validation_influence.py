@@ -18,6 +18,7 @@ from practitioner.post import (
     validation_size_warning,
 )
 from trainer.errors import SpecError
+from trainer.key_proof import prove_modulus
 from trainer.spec import BountySpec
 from trainer.testing import test_keypair
 from wallet.bounties import validation_set_text
@@ -35,10 +36,11 @@ def test_the_warning_names_the_size_and_the_measured_influence():
 
 @pytest.mark.parametrize(("name", "warned"), [("wine", True), ("breast_cancer", False)])
 def test_demo_bounties_complete_with_or_without_the_warning(name, warned, caplog):
-    public_key, _ = test_keypair(512)
+    public_key, private_key = test_keypair(512)
     with caplog.at_level(logging.WARNING, logger="practitioner.post"):
         spec, _, y, _ = complete_spec(
             read_spec_file(DEMO / f"{name}_spec.json"), paillier_n=public_key.n,
+                paillier_proof=prove_modulus(private_key.p, private_key.q),
             validation_files=[str(DEMO / f"{name}_validation.csv")], inbox_url="",
         )
     assert spec.validation_commitment and spec.validation_rows == len(y)  # declared to owners
@@ -85,18 +87,20 @@ def test_one_relabelled_example_barely_turns_the_reference_update():
 
 
 def test_a_spec_that_declares_another_validation_size_is_refused():
-    public_key, _ = test_keypair(512)
+    public_key, private_key = test_keypair(512)
     raw = read_spec_file(DEMO / "wine_spec.json")
     raw["validation_rows"] = 500
     with pytest.raises(InvalidInput, match="declares 500 validation rows; the validation files hold 44"):
-        complete_spec(raw, paillier_n=public_key.n, validation_files=[str(DEMO / "wine_validation.csv")],
+        complete_spec(raw, paillier_n=public_key.n,
+            paillier_proof=prove_modulus(private_key.p, private_key.q), validation_files=[str(DEMO / "wine_validation.csv")],
                       inbox_url="")
 
 
 @pytest.mark.parametrize("bad", [0, -3, "44", 4.5, True])
 def test_a_malformed_validation_size_is_a_spec_error(bad):
-    public_key, _ = test_keypair(512)
+    public_key, private_key = test_keypair(512)
     spec, _, _, _ = complete_spec(read_spec_file(DEMO / "wine_spec.json"), paillier_n=public_key.n,
+        paillier_proof=prove_modulus(private_key.p, private_key.q),
                                   validation_files=[str(DEMO / "wine_validation.csv")], inbox_url="")
     raw = spec.to_json()
     assert BountySpec.from_json(raw).validation_rows == 44

@@ -45,6 +45,8 @@ Field reference (all required unless marked optional):
     encoding.max_contributors  int 1..1,000,000, how many updates may ever be summed
     paillier.n              decimal string, the Paillier modulus (public key g = n + 1)
     paillier.bits           int >= 512, == n.bit_length()
+    paillier.proof          optional (required from valuation_rules 3): 8 decimal strings,
+                            the n-th roots proving gcd(n, phi(n)) = 1 (trainer.key_proof)
     metric                  "log_loss" (the valuation's score) | "accuracy" (older specs;
                             valued on log-loss too, accuracy shown)
     validation_commitment   0x + 64 hex, the practitioner's commitment to its validation set
@@ -61,8 +63,10 @@ Field reference (all required unless marked optional):
                             bounty's reports follow the rules an owner's wallet checks (every
                             report carries `alongBound`, amounts by the exact pay rule, pay
                             factors, copies and rejections as the protocol gives them; from
-                            2, a copy proof for every copy claim); `post` sets it, and a
-                            report that breaks them is a Mismatch
+                            2, a copy proof for every copy claim; from 3, a proof that the
+                            Paillier key is well formed, paillier.proof, so openings and copy
+                            proofs bind); `post` sets it, and a report that breaks them is a
+                            Mismatch
     invitation_signer       optional, 0x address (EIP-55): the bounty is by invitation; only
                             submissions from addresses holding an Invitation this key signed
                             are valued (wallet.invitations)
@@ -133,10 +137,12 @@ SPEC_VERSION = 1
 # report carries `alongBound`, amounts follow `round_amounts` of its lines, pay factors follow
 # the owner's direction, lines are exactly the round's submitters, copies name an earlier
 # one, rejections give the protocol's reasons; 2 = also a copy proof for every copy claim,
-# served to the owner it counts as a copy (trainer.copy_proof). A wallet refuses a spec of a
-# later version.
-VALUATION_RULES = 2
+# served to the owner it counts as a copy (trainer.copy_proof); 3 = also the key's proof of
+# being well formed (paillier.proof, trainer.key_proof), without which an opening or a copy
+# proof could open one ciphertext as two updates. A wallet refuses a spec of a later version.
+VALUATION_RULES = 3
 COPY_PROOF_RULES = 2
+KEY_PROOF_RULES = 3
 TASKS = ("binary_classification", "multiclass_classification")
 METRICS = ("log_loss", "accuracy")
 MAX_SPEC_BYTES = 1_000_000
@@ -349,6 +355,9 @@ def _parse_spec(obj: Any) -> BountySpec:
     valuation_rules = 0
     if root.get("valuation_rules") is not None:
         valuation_rules = read_int(root["valuation_rules"], "valuation_rules", lo=1, hi=VALUATION_RULES)
+    if valuation_rules >= KEY_PROOF_RULES and not paillier_spec.proof:
+        raise SpecError(f"Spec field 'paillier.proof' is missing: valuation_rules {valuation_rules} needs the "
+                        "proof that the Paillier key is well formed (quarry-practitioner post adds it).")
     open_updates = root.get("open_updates", False)
     if not isinstance(open_updates, bool):
         raise SpecError("Spec field 'open_updates' must be true or false.")

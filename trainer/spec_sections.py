@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from trainer.errors import SpecError
+from trainer.key_proof import ROUNDS as KEY_PROOF_ROUNDS
+from trainer.key_proof import modulus_proof_problem
 from trainer.spec_fields import (
     as_dict,
     no_unknown,
@@ -156,9 +158,14 @@ class EncodingSpec:
 class PaillierSpec:
     n: int
     bits: int
+    # n-th roots proving gcd(n, phi(n)) = 1 (trainer.key_proof); () in specs posted before them
+    proof: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"n": str(self.n), "bits": self.bits}
+        out: dict[str, Any] = {"n": str(self.n), "bits": self.bits}
+        if self.proof:
+            out["proof"] = [str(root) for root in self.proof]
+        return out
 
 
 @dataclass(frozen=True)
@@ -351,7 +358,7 @@ def parse_encoding(value: Any) -> EncodingSpec:
 
 def parse_paillier(value: Any) -> PaillierSpec:
     obj = as_dict(value, "paillier")
-    no_unknown(obj, {"n", "bits"}, "paillier")
+    no_unknown(obj, {"n", "bits", "proof"}, "paillier")
     raw_n = require(obj, "n", "paillier.")
     if not isinstance(raw_n, str) or not raw_n.isdigit() or raw_n.startswith("0"):
         raise SpecError("Spec field 'paillier.n' must be a decimal string without leading zeros.")
@@ -367,4 +374,15 @@ def parse_paillier(value: Any) -> PaillierSpec:
         )
     if n % 2 == 0:
         raise SpecError("Spec field 'paillier.n' is even, so it is not a Paillier modulus.")
-    return PaillierSpec(n, bits)
+    if obj.get("proof") is None:
+        return PaillierSpec(n, bits)
+    raw_proof = read_list(obj["proof"], "paillier.proof")
+    if len(raw_proof) != KEY_PROOF_ROUNDS or not all(
+            isinstance(root, str) and root.isdigit() and len(root) <= len(raw_n) for root in raw_proof):
+        raise SpecError(f"Spec field 'paillier.proof' must list {KEY_PROOF_ROUNDS} decimal strings.")
+    proof = tuple(int(root) for root in raw_proof)
+    problem = modulus_proof_problem(n, proof)
+    if problem is not None:
+        raise SpecError(f"Spec field 'paillier.proof' does not prove the key well formed: {problem}. "
+                        "Openings and copy proofs under such a key would prove nothing.")
+    return PaillierSpec(n, bits, proof)

@@ -21,7 +21,7 @@ from web3 import Web3
 
 from common.artifacts import abi
 from trainer import jsonsafe
-from trainer.spec import RECOMMENDED_VALIDATION_ROWS
+from trainer.spec import KEY_PROOF_RULES, RECOMMENDED_VALIDATION_ROWS
 from wallet import eip712
 from wallet.blob_store import InboxRefusal, check_hash, fetch_blob, post_json
 from wallet.errors import (
@@ -198,7 +198,9 @@ def valuation_rules_text(spec: dict[str, Any] | None) -> tuple[str, bool]:
     the older, looser ones), from its verified spec's `valuation_rules` (trainer.spec)."""
     rules = (spec or {}).get("valuation_rules")
     if isinstance(rules, int) and not isinstance(rules, bool) and rules >= 1:
-        copies = ("a proof of any copy claim against your update" if rules >= 2 else
+        copies = ("a proof of any copy claim against your update, under a key proven well formed"
+                  if rules >= KEY_PROOF_RULES else
+                  "a proof of any copy claim against your update" if rules >= 2 else
                   "copies (in order only: posted before copy proofs, a claim that your update is a "
                   "copy is the practitioner's word)")
         return ("checked: your wallet holds every round report to the protocol's rules (amounts by the "
@@ -207,6 +209,31 @@ def valuation_rules_text(spec: dict[str, Any] | None) -> tuple[str, bool]:
     return ("posted before the checked rules: your wallet checks its payouts against the chain, its "
             "models and your scores, but not that the amounts follow from the report's values, nor "
             "your pay factor"), True
+
+
+def key_proof_problem(spec: dict[str, Any]) -> str | None:
+    """Why a spec's Paillier key is not proven well formed (trainer.key_proof) where it must be
+    (valuation_rules 3 or later) or where it carries a proof, else None. Checked when the spec
+    is fetched, so such a bounty is never offered; older specs, without a proof, are not."""
+    from trainer.errors import SpecError
+    from trainer.key_proof import modulus_proof_problem
+    from trainer.spec_sections import parse_paillier
+
+    rules, section = spec.get("valuation_rules"), spec.get("paillier")
+    needs = isinstance(rules, int) and not isinstance(rules, bool) and rules >= KEY_PROOF_RULES
+    if not needs and not (isinstance(section, dict) and "proof" in section):
+        return None
+    try:
+        paillier = parse_paillier(section)
+    except SpecError as exc:
+        try:  # the proof's own words where there are roots to check
+            return modulus_proof_problem(int(section["n"]), [int(root) for root in section["proof"]]) or \
+                str(exc).rstrip(".")
+        except (KeyError, TypeError, ValueError):
+            return str(exc).rstrip(".")
+    if needs and not paillier.proof:
+        return f"valuation_rules {rules} needs the proof and the spec has none"
+    return None
 
 
 def open_updates_text(spec: dict[str, Any] | None) -> str | None:
@@ -352,6 +379,10 @@ class BountyClient:
             return None, "The spec matches its hash but is not JSON."
         if not isinstance(spec, dict):
             return None, "The spec matches its hash but is not a JSON object."
+        problem = key_proof_problem(spec)
+        if problem is not None:
+            return None, (f"The bounty's Paillier key is not proven well formed ({problem}): openings and copy "
+                          "proofs under it could open one update as another, so it is not shown or used.")
         return spec, None
 
     def show(self, bounty_id: int, account: str | None = None) -> BountyDetails:

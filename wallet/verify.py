@@ -698,8 +698,8 @@ class _Checker:
             proven = opened.get(self.account.lower())
             if proven is not None and kept is not None and float(np.max(np.abs(proven - kept))) > 1e-9:
                 # an intact kept copy (its digest holds) is evidence that does not depend on the
-                # bounty's key, where an opening binds only under a well-formed one (n square-free,
-                # which no one can check without its factors): the two disagreeing is a Mismatch
+                # bounty's key, where an opening binds only under a well-formed one (proven in the
+                # spec from valuation_rules 3, trainer.key_proof): the two disagreeing is a Mismatch
                 differences.append("the round's opening: it opens your update as another than the one you sent "
                                    "(the copy this computer kept reads intact)")
                 opened = {}
