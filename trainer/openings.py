@@ -130,6 +130,7 @@ def recompute_round(
     reference: np.ndarray,
     along_bound: float | None,
     seed: int,
+    draw: str = "keccak",
 ) -> RecomputedRound:
     """The round's game as `practitioner.valuation.value_round` plays it, from the counted
     updates as the valuation counts them (projected onto the clip ball: `counted_update`):
@@ -137,7 +138,8 @@ def recompute_round(
     the reference, the fixed-denominator game on each validation example's clipped log-loss
     reduction (`losses(params)`: per-example log-loss), exact Shapley up to 12 players and the
     round's seeded GTG-Shapley beyond, trimmed means with their standard errors, pay factors
-    from each update's direction, and the next model from the players of positive value."""
+    from each update's direction, and the next model from the players of positive value.
+    `draw`: GTG-Shapley's permutation draw (`trainer.shapley.GTG_DRAWS`)."""
     if len(counted) > RECOMPUTE_MAX_PLAYERS:
         raise ValueError(f"a round of more than {RECOMPUTE_MAX_PLAYERS} players is sampled in bounded time; "
                          "it is not recomputed")
@@ -157,7 +159,7 @@ def recompute_round(
     def utility(coalition: frozenset[int]) -> np.ndarray:
         return np.clip(base - np.asarray(losses(params_of(coalition)), dtype=np.float64), -clip, clip)
 
-    result = shapley_values(n, utility, seed=seed)
+    result = shapley_values(n, utility, seed=seed, draw=draw)
     estimate = value_estimates(result.per_example)
     in_model = [i for i in range(n) if estimate.mean[i] > 0]
     zero = not np.any(reference)

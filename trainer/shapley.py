@@ -244,6 +244,11 @@ def keccak_shuffled(items: Sequence[int], seed: int, index: int) -> list[int]:
     return shuffled
 
 
+# how GTG-Shapley draws its permutations: "keccak" (the protocol, `gtg_permutation`) or
+# "numpy" (before it; replayed for rounds of bounties posted before valuation_rules 3)
+GTG_DRAWS = ("keccak", "numpy")
+
+
 def gtg_permutation(n_players: int, seed: int, k: int) -> list[int]:
     """The round's k-th sampled permutation: player k mod n first (guided sampling), the others
     in `keccak_shuffled` order (docs/PROTOCOL.md, Valuation step 3)."""
@@ -341,6 +346,7 @@ def gtg_shapley(
     truncation: float = 0.01,
     convergence: float = 0.01,
     min_permutations: int | None = None,
+    draw: str = "keccak",
 ) -> ShapleyResult:
     """Guided, truncated Monte Carlo permutation sampling.
 
@@ -355,7 +361,13 @@ def gtg_shapley(
 
     Decisions use the mean utility; the marginals are recorded as coefficients on the
     coalitions so the per-example values are the same estimator applied to each example.
+    `draw` = "numpy" samples the rest of each permutation as Quarry did before `gtg_permutation`
+    (numpy's default_rng(seed), one shuffle per permutation): only to replay a round an older
+    practitioner valued so (trainer.openings), on a numpy whose stream has not changed.
     """
+    if draw not in GTG_DRAWS:
+        raise ValueError(f"unknown permutation draw {draw!r}")
+    rng = np.random.default_rng(seed) if draw == "numpy" else None
     n = n_players
     budget = gtg_budget(n) if max_evaluations is None else max_evaluations
     memo = _MemoUtility(utility)
@@ -380,7 +392,12 @@ def gtg_shapley(
     min_perms = 2 * n if min_permutations is None else min_permutations
     stop = False
     while not stop:
-        order = gtg_permutation(n, seed, permutations)
+        if rng is None:
+            order = gtg_permutation(n, seed, permutations)
+        else:
+            rest = [p for p in range(n) if p != permutations % n]
+            rng.shuffle(rest)
+            order = [permutations % n, *rest]
         steps: list[tuple[int, Coalition, Coalition]] = []
         prefix: Coalition = empty
         standing = empty  # the evaluated coalition whose utility stands for v(prefix)
@@ -433,11 +450,12 @@ SEMIVALUES = ("shapley", "banzhaf")
 
 def shapley_values(
     n_players: int, utility: Utility, *, seed: int = 0, exact_max: int = EXACT_MAX_PLAYERS,
-    semivalue: str = "shapley",
+    semivalue: str = "shapley", draw: str = "keccak",
 ) -> ShapleyResult:
-    """Exact for up to `exact_max` players, GTG-Shapley beyond. `semivalue="banzhaf"` (not
-    the protocol; measured in docs/PROTOCOL.md, "Tried: the coalition game and the
-    semivalue"): exact Banzhaf values, or paired sampling beyond `exact_max`."""
+    """Exact for up to `exact_max` players, GTG-Shapley beyond (its permutations by `draw`,
+    `gtg_shapley`). `semivalue="banzhaf"` (not the protocol; measured in docs/PROTOCOL.md,
+    "Tried: the coalition game and the semivalue"): exact Banzhaf values, or paired sampling
+    beyond `exact_max`."""
     if semivalue not in SEMIVALUES:
         raise ValueError(f"unknown semivalue {semivalue!r}")
     if semivalue == "banzhaf":
@@ -446,7 +464,7 @@ def shapley_values(
         return sampled_banzhaf(n_players, utility, seed=seed)
     if n_players <= exact_max:
         return exact_shapley(n_players, utility)
-    return gtg_shapley(n_players, utility, seed=seed)
+    return gtg_shapley(n_players, utility, seed=seed, draw=draw)
 
 
 # --- uncertainty and payouts ---------------------------------------------------------------
