@@ -38,7 +38,9 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 extras='[test,cluster]'  # cluster: tests/test_cluster.py runs a real Dask LocalCluster
 [ "$mode" = app ] && extras=''
-.venv/bin/python -m pip install -q -e ".$extras" 2>&1 | grep -v "^WARNING: Location" || true
+# pinned to the versions the suite last passed with (a newer release is taken deliberately,
+# by regenerating the file, not by whatever the registry serves that day)
+.venv/bin/python -m pip install -q -c scripts/constraints.txt -e ".$extras" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import wallet, trainer, web3, phe, PySide6" || { echo "setup: python install failed" >&2; exit 1; }
 
 if [ "$mode" = test ] && [ -f package-lock.json ]; then
