@@ -138,6 +138,7 @@ def test_bounty_detail_shows_verifiability_and_track_record(qtbot, app_on_market
     assert "a proof of any copy claim" in valuation_rules_text({"valuation_rules": 2})[0]
     assert "under a key proven well formed" not in valuation_rules_text({"valuation_rules": 2})[0]
     assert "a proof of any copy claim against your update, under a key proven well formed" in text  # posted now
+    assert "checks, before you train, that the practitioner's encryption key is well formed" in text
     assert "in order only" in valuation_rules_text({"valuation_rules": 1})[0]
     page = BountiesPage(ctx)
     shown_page(qtbot, page, (1280, 700), rows=4)
