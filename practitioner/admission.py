@@ -21,11 +21,14 @@ the inbox and the commands that posted share the home.
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections import deque
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
+
+from eth_hash.auto import keccak
 
 from practitioner.inbox import Refused
 from trainer.errors import BlobError
@@ -125,6 +128,44 @@ class InboxPolicy:
                           f"{contributor} has not committed this blob's hash on chain for bounty "
                           f"{bounty.id}, {round_text(header.round, bounty.rounds)}; commit first, "
                           "then upload")
+
+    # -- POST /sent-blobs ------------------------------------------------------------------
+
+    def sent_blob(self, payload: Any) -> str:
+        """An owner's own blob of a finalised round, base64, to the owner alone (the request is
+        signed by the contributor's key, `eip712.SentBlobRequest`): a wallet restored on another
+        computer names its copy proofs and openings by the blob's bytes. Not before the round's
+        report is on chain, so no one holding a leaked request can copy it into the round."""
+        session = self.session
+        try:
+            request = eip712.sent_blob_request_from_payload(payload, session.chain_id, session.board_address)
+        except InvalidInput as exc:
+            raise Refused(HTTPStatus.FORBIDDEN if "not signed by" in str(exc) else HTTPStatus.BAD_REQUEST,
+                          str(exc)) from exc
+        now = time.time()
+        if request.deadline < now:
+            raise Refused(HTTPStatus.FORBIDDEN, "the signed request has expired; sign a new one")
+        if request.deadline > now + eip712.SENT_BLOB_MAX_SECONDS:
+            raise Refused(HTTPStatus.BAD_REQUEST, f"the request's deadline is more than "
+                                                  f"{eip712.SENT_BLOB_MAX_SECONDS} s ahead")
+        bounty = self.own_bounty(request.bounty_id)
+        if request.round >= bounty.rounds:
+            raise Refused(HTTPStatus.NOT_FOUND, f"bounty {bounty.id} has no round {request.round}")
+        if int(session.client.round(bounty.id, request.round).report_hash, 16) == 0:
+            raise Refused(HTTPStatus.CONFLICT, f"bounty {bounty.id}, {round_text(request.round, bounty.rounds)} "
+                                               "has no report on chain yet; blobs are given back once it has")
+        committed, _uri = session.client.submission(bounty.id, request.round, request.contributor)
+        if int(committed, 16) == 0:
+            raise Refused(HTTPStatus.NOT_FOUND, f"{request.contributor} submitted nothing to bounty {bounty.id}, "
+                                                f"{round_text(request.round, bounty.rounds)}")
+        try:
+            data = (session.home.upload_dir / committed.lower()).read_bytes()
+        except FileNotFoundError as exc:
+            raise Refused(HTTPStatus.NOT_FOUND, "this inbox does not hold that blob (it was never "
+                                                "uploaded here)") from exc
+        if "0x" + keccak(data).hex() != committed.lower():  # a damaged copy is no answer
+            raise Refused(HTTPStatus.NOT_FOUND, "this inbox's copy of that blob is damaged")
+        return base64.b64encode(data).decode("ascii")
 
     # -- POST /relay -----------------------------------------------------------------------
 

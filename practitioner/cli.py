@@ -363,13 +363,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from practitioner.inbox import InboxServer
     from practitioner.inbox_aio import AioInboxServer
 
-    relay = admit = redeem = None
+    relay = admit = redeem = sent_blob = None
     # relaying signs transactions, redeeming signs invitations: only with an account given explicitly
     signs = bool(args.account or args.private_key_file)
     if signs or args.rpc or args.network:
         policy = InboxPolicy(build_session(args, signs=signs), max_gas=args.relay_max_gas,
                              per_address=args.relay_per_address)
         admit = policy.admit_upload
+        sent_blob = policy.sent_blob  # checked against the chain, signs nothing
         relay = policy.relay if signs else None
         redeem = policy.redeem_invitation if signs else None
     home = _home(args)
@@ -382,7 +383,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server = server_class(
             home.blob_dir, host=args.host, port=args.port, max_blob_bytes=args.max_blob_bytes,
             relay=relay, record_path=args.record_bodies, upload_dir=home.upload_dir, admit=admit,
-            redeem=redeem,
+            redeem=redeem, sent_blob=sent_blob,
         )
     except OSError as exc:
         raise InvalidInput(

@@ -297,7 +297,10 @@ def write_copy_proofs(session: Session, bounty_id: int, round_index: int, valuat
                         line.copy_of, MAX_PROOF_LINKS)
             continue
         path = [open_step(address) for address in links]
-        data = copy_proof_bytes(bounty_id, round_index, line.address, line.copy_of, path)
+        # the copy's own blob too, so an owner whose computer lost its update can check the
+        # claim; left out of a longest path, whose proof would then outgrow the size owners accept
+        own = open_step(line.address) if len(links) < MAX_PROOF_LINKS else None
+        data = copy_proof_bytes(bounty_id, round_index, line.address, line.copy_of, path, own)
         directory = session.home.copy_proof_dir
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         atomic_write_bytes(directory / open_step.token(bounty_id, round_index, line.address), data, mode=0o600)

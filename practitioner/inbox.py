@@ -17,6 +17,12 @@
   invitation code through the `redeem` callable (practitioner.invitations.redeem_code); 200
   `{"invitation"}` (the signed invitation file's JSON), 403 an unknown code, 409 a code
   another address redeemed, 404 when the inbox runs without the practitioner's key.
+- `POST /sent-blobs` JSON `{"bountyId","round","contributor","deadline","signature"}`: the
+  contributor's own blob of a round whose report is on chain, through the `sent_blob` callable
+  (practitioner.admission: the EIP-712 `SentBlobRequest` must be signed by the contributor);
+  200 `{"blob"}` (base64), 403 not signed by the contributor or expired, 404 nothing
+  submitted or not held here, 409 no report yet. The only way an uploaded blob leaves the
+  inbox, and only to its owner's key.
 - Every client address has a token bucket; an empty bucket answers 429.
 
 With `record_path`, every request body received is appended to that file (tests use it to
@@ -56,12 +62,15 @@ _PROOF_PATH = re.compile(r"^/(copy-proofs|openings)/(0x[0-9a-f]{64})$")
 _TOKEN_KINDS = {"copy-proofs": "copy proof", "openings": "round opening"}
 RELAY_FIELDS = ("bountyId", "round", "blobHash", "uri", "contributor", "deadline", "signature")
 INVITATION_FIELDS = ("bountyId", "code", "contributor")
+SENT_BLOB_FIELDS = ("bountyId", "round", "contributor", "deadline", "signature")
 
 Relay = Callable[[dict[str, Any]], str]
 # the request's JSON -> the signed invitation's JSON, or raises Refused
 Redeem = Callable[[dict[str, Any]], dict[str, Any]]
 # (blob hash, body, contributor named by the uploader or None) -> None, or raises Refused
 Admit = Callable[[str, bytes, "str | None"], None]
+# the signed request's JSON -> the contributor's own blob, base64, or raises Refused
+SentBlob = Callable[[dict[str, Any]], str]
 CONTRIBUTOR_HEADER = "X-Quarry-Contributor"
 
 
@@ -157,7 +166,7 @@ class InboxAddress:
     def _set_up_inbox(
         self, blob_dir: str | Path, *, max_blob_bytes: int, rate: float, burst: int,
         relay: Relay | None, record_path: str | Path | None, upload_dir: str | Path | None,
-        admit: Admit | None, redeem: Redeem | None,
+        admit: Admit | None, redeem: Redeem | None, sent_blob: SentBlob | None = None,
     ) -> None:
         """The state both servers hold: the directories (created), limits, rate buckets,
         relay, code redemption, admission check and request record."""
@@ -175,6 +184,8 @@ class InboxAddress:
             "/relay": PostRoute("relay", RELAY_FIELDS, relay, "txHash", "this inbox does not relay submissions"),
             "/invitations": PostRoute("redeeming the code", INVITATION_FIELDS, redeem, "invitation",
                                       "this inbox does not redeem invitation codes"),
+            "/sent-blobs": PostRoute("giving a blob back", SENT_BLOB_FIELDS, sent_blob, "blob",
+                                     "this inbox does not give blobs back"),
         }
         self.record_path = Path(record_path) if record_path else None
         self._record_lock = threading.Lock()
@@ -205,6 +216,7 @@ class InboxServer(InboxAddress, ThreadingHTTPServer):
         upload_dir: str | Path | None = None,
         admit: Admit | None = None,
         redeem: Redeem | None = None,
+        sent_blob: SentBlob | None = None,
     ) -> None:
         """`blob_dir`: what GET serves (the practitioner's own blobs); `upload_dir` (default
         `uploads` next to it): where owners' updates go, never served. Without `admit` every
@@ -212,7 +224,7 @@ class InboxServer(InboxAddress, ThreadingHTTPServer):
         chain (practitioner.admission.InboxPolicy)."""
         self._set_up_inbox(blob_dir, max_blob_bytes=max_blob_bytes, rate=rate, burst=burst,
                            relay=relay, record_path=record_path, upload_dir=upload_dir, admit=admit,
-                           redeem=redeem)
+                           redeem=redeem, sent_blob=sent_blob)
         self._thread: threading.Thread | None = None
         super().__init__((host, port), _InboxHandler)
 

@@ -43,6 +43,7 @@ from practitioner.inbox import (
     Redeem,
     Refused,
     Relay,
+    SentBlob,
     answer_post,
     blob_path,
     read_copy_proof,
@@ -74,10 +75,11 @@ class AioInboxServer(InboxAddress):
         upload_dir: str | Path | None = None,
         admit: Admit | None = None,
         redeem: Redeem | None = None,
+        sent_blob: SentBlob | None = None,
     ) -> None:
         self._set_up_inbox(blob_dir, max_blob_bytes=max_blob_bytes, rate=rate, burst=burst,
                            relay=relay, record_path=record_path, upload_dir=upload_dir, admit=admit,
-                           redeem=redeem)
+                           redeem=redeem, sent_blob=sent_blob)
         self._socket = socket.create_server((host, port), reuse_port=False, backlog=1024)
         self.server_address = self._socket.getsockname()[:2]
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -183,6 +183,11 @@ def test_bounties_rewards_and_claim(devnet, home, wallet_files, tmp_path, capsys
     out = capsys.readouterr().out
     assert f"Bounty {bounty_id}, round 0 (1 of 2): Mismatch" in out
     assert "does not match the hash on chain" in out
+    # a restored wallet asks for its blob back: this one's file is nowhere, said, exit status 1
+    assert run(home, "recover-sent", "--password-file", wallet_files["pw"]) == 1
+    out = capsys.readouterr().out
+    assert f"Bounty {bounty_id}, round 0 (1 of 2): its blob could not be had:" in out
+    assert out.rstrip().endswith("Nothing to get back.")
     assert run(home, "claim", "--password-file", wallet_files["pw"]) == 0
     assert capsys.readouterr().out.startswith("Claimed 40 QDT (0x")
     assert run(home, "wallet", "history") == 0

@@ -309,8 +309,9 @@ def test_forged_paths_are_refused_step_by_step(world):
 
 
 def test_a_missing_kept_update_or_an_unreachable_inbox_leaves_a_claim_unverifiable(world, monkeypatch):
-    """Owner 2's claim (a real copy, proved by the practitioner's evaluation) cannot be checked
-    on a computer without its kept update or the proof's token, or while the inbox is down: Not
+    """Owner 2's claim (a real copy, proved by the practitioner's evaluation) is still checked on
+    a computer without its kept update (the proof opens owner 2's own blob), but not by a proof
+    written before proofs did, nor without the proof's token, nor while the inbox is down: Not
     verifiable, never a Mismatch."""
     import wallet.verify
     from practitioner.evaluate import evaluate_round
@@ -321,7 +322,18 @@ def test_a_missing_kept_update_or_an_unreachable_inbox_leaves_a_claim_unverifiab
     assert check(world, "unreachable", 2).status == NOT_REVEALED
     monkeypatch.setattr(wallet.verify, "kept_update_for", lambda *args: None)
     result = check(world, "unreachable", 2)
-    assert result.status == NOT_VERIFIABLE and "does not keep the update it sent" in result.detail
+    assert result.status == NOT_REVEALED and result.copy_proof in result.checked, result.detail
+    proof = world["session"].home.copy_proof_dir / copy_proof_token(
+        world["unreachable"], 0, world["owners"][2].address, submission(world, "unreachable", 2)[0])
+    written = proof.read_bytes()
+    assert json.loads(written)["own"]["address"] == world["owners"][2].address
+    proof.write_bytes(json.dumps({k: v for k, v in json.loads(written).items() if k != "own"}).encode())
+    try:
+        result = check(world, "unreachable", 2)
+    finally:
+        proof.write_bytes(written)
+    assert result.status == NOT_VERIFIABLE and "does not keep the update it sent, and the copy proof does not " \
+        "open it" in result.detail
     monkeypatch.undo()
     monkeypatch.setattr(wallet.verify, "copy_proof_token_for", lambda *args: None)
     result = check(world, "unreachable", 2)

@@ -46,7 +46,14 @@ from trainer.scoring import per_example_log_loss
 from trainer.spec import BountySpec, SpecError
 from wallet.bounties import open_updates_text
 from wallet.contribute import ContributeOptions, OpenUpdateWithoutNoise, contribute
-from wallet.verify import MISMATCH, NOT_REVEALED, NOT_VERIFIABLE, VERIFIED, verify_rewards
+from wallet.verify import (
+    MISMATCH,
+    NOT_REVEALED,
+    NOT_VERIFIABLE,
+    RECOVER_HINT,
+    VERIFIED,
+    verify_rewards,
+)
 
 FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv", "breast_cancer_owner_c.csv"]
 # "served": an honest round whose opening each of its tests serves by hand (`served_round`)
@@ -555,7 +562,7 @@ def test_an_opening_that_cannot_be_fetched_now_or_a_lost_token_is_not_verifiable
         token.write_bytes(kept)
     assert result.status == NOT_VERIFIABLE, result.detail
     assert result.detail == ("Payouts and your own scores match, but this computer did not keep what names the "
-                             "round's opening, so the other owners' values cannot be checked.")
+                             f"round's opening, so the other owners' values cannot be checked ({RECOVER_HINT}).")
     # the inbox goes down: it serves the blobs (spec, model) and not the opening (its handler is
     # swapped in place: the spec names its port, which stays bound, so no other process takes it)
     blob_dir = world["session"].home.blob_dir

@@ -151,3 +151,38 @@ def test_bounty_detail_shows_verifiability_and_track_record(qtbot, app_on_market
     assert "Posted as not verifiable" in page.detail.toPlainText()
     page.detail.verticalScrollBar().setValue(page.detail.verticalScrollBar().maximum())
     page.grab().save("/tmp/quarry-bounty-track-record.png")
+
+
+def test_recover_sent_updates_from_the_rewards_page(qtbot, app_on_market):
+    """A wallet restored on another computer holds no tokens for its copy proofs and openings:
+    the Rewards page's "Recover sent updates" asks for them back off the GUI thread (here a
+    file:// market: the blob files the chain names), only with the wallet unlocked, and says
+    what it got."""
+    from wallet.kept_updates import KEPT_DIR
+
+    ctx, _bounties, _session = app_on_market
+    tokens = sorted((ctx.home / KEPT_DIR).rglob(f"{TEST_PHRASE_ADDRESS.lower()}-*.proof-token"))
+    assert len(tokens) == 4
+    kept = {path: path.read_text() for path in tokens}
+    for path in tokens:
+        path.unlink()
+    page = RewardsPage(ctx)
+    shown_page(qtbot, page, (1280, 640))
+    qtbot.waitUntil(lambda: page.model.rowCount() == 4, timeout=20_000)
+    wait_idle(qtbot, ctx)
+    ctx.vault.lock()
+    try:
+        page.recover_button.click()
+        assert "Unlock the wallet to recover sent updates" in page.banner.text
+    finally:
+        ctx.vault.unlock(PASSWORD)
+    page.recover_button.click()
+    assert not page.recover_button.isEnabled()  # the work runs off the GUI thread
+    qtbot.waitUntil(lambda: page.recover_button.isEnabled(), timeout=30_000)
+    assert page.banner.text == "Got 4 update(s) back; their rounds are checked again.", page.banner.text
+    assert {path: path.read_text() for path in tokens} == kept
+    wait_idle(qtbot, ctx)
+    page.recover_button.click()
+    qtbot.waitUntil(lambda: page.recover_button.isEnabled(), timeout=30_000)
+    assert page.banner.text.startswith("Nothing to get back")
+    page.grab().save("/tmp/quarry-rewards-recover.png")

@@ -12,8 +12,9 @@ factors the practitioner computes rho = c^(n^-1 mod phi(n)) mod n. The owner's w
 - each blob hashes to that address's submission on chain and parses under the bounty's key
   and encoding;
 - each (m, rho) opens its ciphertext, so the decoded update is what the practitioner decrypted;
-- its own kept update and the path's first update, and each next pair, are copies by the
-  protocol's rule on cosines (`is_copy_link`): above COPY_EXACT_COSINE, or from
+- its own kept update (on a computer that lost it, the proof's opening of the copy's own
+  blob, `"own"`, checked like a step) and the path's first update, and each next pair, are
+  copies by the protocol's rule on cosines (`is_copy_link`): above COPY_EXACT_COSINE, or from
   COPY_NOISE_MIN_PARAMS parameters above COPY_COSINE (the rule's residual part depends on the
   round's other updates, which the owner does not see, so it stays the practitioner's word).
 
@@ -145,15 +146,23 @@ def max_proof_bytes(n_params: int, encoding: EncodingParams) -> int:
 
 
 def copy_proof_bytes(bounty_id: int, round_index: int, address: str, copy_of: str,
-                     path: Sequence[OpenedBlob]) -> bytes:
+                     path: Sequence[OpenedBlob], own: OpenedBlob | None = None) -> bytes:
     """The proof's canonical JSON: the path of opened blobs from `address`'s neighbour to the
-    credited original `copy_of` (its last member)."""
-    doc = {
+    credited original `copy_of` (its last member), and with `own` the copy's own blob opened
+    (`"own"`), which proves the copy's update to an owner whose computer no longer keeps it."""
+    doc: dict[str, Any] = {
         "kind": PROOF_KIND, "version": PROOF_VERSION, "bountyId": int(bounty_id),
         "round": int(round_index), "address": address, "copyOf": copy_of,
         "path": [opened_step(step) for step in path],
     }
+    if own is not None:
+        doc["own"] = opened_step(own)
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+class OwnUpdateUnknown(CopyProofError):
+    """The owner keeps no copy of its update and the proof does not open it (a proof written
+    before proofs opened the copy's own blob): the claim cannot be checked, no one's fault."""
 
 
 # -- the owner's side: checking a proof -----------------------------------------------------
@@ -187,19 +196,26 @@ def check_copy_proof(
     round_index: int,
     address: str,
     copy_of: str,
-    kept: np.ndarray,
+    kept: np.ndarray | None,
     public_key: paillier.PaillierPublicKey,
     encoding: EncodingParams,
     submitted_hash: Callable[[str], str | None],
     listed: Collection[str] | None = None,
+    n_params: int | None = None,
 ) -> list[str]:
     """What in a copy proof does not hold, in words (empty: the claim that `address`'s update
     `kept` copies `copy_of`'s is proved as far as an owner can check it).
+    `kept` None (this computer lost it; give `n_params`): the proof's `"own"` opening of
+    `address`'s blob, checked like every step, stands in for it (OwnUpdateUnknown without one).
     `submitted_hash(address)`: that address's blob hash in the round on chain (None: none);
     `listed`: the addresses the report counts (its contributor lines), which every step must be.
     Everything cheap (size, header, hashes) is checked before any Paillier arithmetic."""
-    kept = np.asarray(kept, dtype=np.float64)
-    limit = max_proof_bytes(kept.size, encoding)
+    if kept is not None:
+        kept = np.asarray(kept, dtype=np.float64)
+        n_params = kept.size
+    if n_params is None:
+        raise ValueError("check_copy_proof needs the kept update or the model's parameter count")
+    limit = max_proof_bytes(n_params, encoding)
     if len(data) > limit:
         return [f"the proof is {len(data)} bytes, more than a proof of {MAX_PROOF_LINKS} links can be ({limit})"]
     doc = read_round_doc(data, PROOF_KIND, PROOF_VERSION, "copy proof")
@@ -215,12 +231,23 @@ def check_copy_proof(
         raise CopyProofError("a step of the copy proof's path is not an object")
     if str(path[-1].get("address", "")).lower() != copy_of.lower():
         return [f"the proof's path ends at {path[-1].get('address')}, not at {copy_of}"]
+    if kept is None:
+        if "own" not in doc:
+            raise OwnUpdateUnknown("the proof does not open your own blob")
+        problem, who, kept = check_opened_step(
+            doc["own"], bounty_id=bounty_id, round_index=round_index, n_params=n_params,
+            public_key=public_key, encoding=encoding, submitted_hash=submitted_hash, seen=set(),
+            counted=None, what="proof")
+        if problem:
+            return [problem]
+        if who.lower() != address.lower():
+            return [f"the proof opens {who}'s blob as yours"]
     previous, previous_name = kept, "your update"
     seen = {address.lower()}
     counted = None if listed is None else {who.lower() for who in listed}
     for step in path:
         problem, who, update = check_opened_step(
-            step, bounty_id=bounty_id, round_index=round_index, n_params=kept.size, public_key=public_key,
+            step, bounty_id=bounty_id, round_index=round_index, n_params=n_params, public_key=public_key,
             encoding=encoding, submitted_hash=submitted_hash, seen=seen, counted=counted, what="proof")
         if problem:
             return [problem]

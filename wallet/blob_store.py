@@ -291,8 +291,10 @@ class InboxRefusal(NetworkError):
         self.status, self.reason = int(status), reason
 
 
-def post_json(inbox_url: str, path: str, payload: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
-    """POST a JSON object to an inbox endpoint (`/relay`, `/invitations`); its JSON answer.
+def post_json(inbox_url: str, path: str, payload: dict[str, Any], timeout: float = 60,
+              max_bytes: int = MAX_ANSWER_BYTES) -> dict[str, Any]:
+    """POST a JSON object to an inbox endpoint (`/relay`, `/invitations`, `/sent-blobs`); its
+    JSON answer, of at most `max_bytes`.
     InboxRefusal when it answers an HTTP error, NetworkError when it cannot be reached or
     answers something that is not a JSON object."""
     parsed = urlparse(inbox_url)
@@ -302,7 +304,7 @@ def post_json(inbox_url: str, path: str, payload: dict[str, Any], timeout: float
                                      headers={"Content-Type": "application/json"})
     try:
         with http_opener.open(request, timeout=timeout) as response:
-            body = response.read(MAX_ANSWER_BYTES)
+            body = response.read(max_bytes + 1)
     except urllib.error.HTTPError as exc:
         try:
             reason = jsonsafe.loads(exc.read(MAX_ANSWER_BYTES)).get("error") or f"HTTP {exc.code}"
@@ -317,7 +319,7 @@ def post_json(inbox_url: str, path: str, payload: dict[str, Any], timeout: float
         answer = None
     if not isinstance(answer, dict):
         raise NetworkError(f"The inbox at {inbox_url} answered something that is not a JSON object "
-                           f"(of at most {MAX_ANSWER_BYTES} bytes).")
+                           f"(of at most {max_bytes} bytes).")
     return answer
 
 

@@ -4,10 +4,15 @@ anyone relays it with `submitWithSignature`.
 Domain `{name: "QuarryBountyBoard", version: "1", chainId, verifyingContract}`, type
 `Submission(uint256 bountyId,uint32 round,bytes32 blobHash,string uri,address contributor,
 uint256 deadline)` (docs/PROTOCOL.md). Signing and recovery use eth-account.
+
+In the same domain, `SentBlobRequest(uint256 bountyId,uint32 round,address contributor,uint256
+deadline)`: an owner asks a practitioner's inbox for the blob it submitted to a finalised round
+(`POST /sent-blobs`), which only the contributor's key can sign.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,3 +129,72 @@ def submission_from_payload(payload: Any) -> tuple[Submission, str]:
         payload["contributor"], integer("deadline"),
     )
     return submission, signature
+
+
+# -- asking an inbox for one's own blob back (wallet.recover, practitioner.admission) ----------
+
+SENT_BLOB_TYPES = {
+    "SentBlobRequest": [
+        {"name": "bountyId", "type": "uint256"},
+        {"name": "round", "type": "uint32"},
+        {"name": "contributor", "type": "address"},
+        {"name": "deadline", "type": "uint256"},
+    ]
+}
+SENT_BLOB_FIELDS = ("bountyId", "round", "contributor", "deadline", "signature")
+# how long a request stays good: the wallet asks for 10 minutes, an inbox takes at most an hour
+SENT_BLOB_REQUEST_SECONDS = 600
+SENT_BLOB_MAX_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class SentBlobRequest:
+    """An owner asking a practitioner's inbox for the blob it submitted to a round (a wallet
+    restored on another computer names its copy proofs and openings by the blob's bytes)."""
+
+    bounty_id: int
+    round: int
+    contributor: str  # EIP-55
+    deadline: int  # unix seconds after which the signature is void
+
+    def message(self) -> dict[str, Any]:
+        return {"bountyId": self.bounty_id, "round": self.round, "contributor": self.contributor,
+                "deadline": self.deadline}
+
+
+def make_sent_blob_request(bounty_id: int, round_: int, contributor: str, deadline: int) -> SentBlobRequest:
+    for name, value, bits in (("bountyId", bounty_id, 256), ("round", round_, 32), ("deadline", deadline, 256)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**bits:
+            raise InvalidInput(f"{name} must be an integer in [0, 2^{bits}): {value!r}")
+    return SentBlobRequest(bounty_id, round_, check_address(contributor, "contributor"), deadline)
+
+
+def sent_blob_payload(signer: LocalAccount, chain_id: int, board: str, request: SentBlobRequest) -> dict[str, Any]:
+    """The JSON body of the inbox's POST /sent-blobs, signed by the contributor."""
+    if signer.address != request.contributor:
+        raise InvalidInput(f"The request is for {request.contributor}, not {signer.address}.")
+    signed = signer.sign_typed_data(domain(chain_id, board), SENT_BLOB_TYPES, request.message())
+    return {"bountyId": request.bounty_id, "round": request.round, "contributor": request.contributor,
+            "deadline": request.deadline, "signature": "0x" + bytes(signed.signature).hex()}
+
+
+def sent_blob_request_from_payload(payload: Any, chain_id: int, board: str) -> SentBlobRequest:
+    """A POST /sent-blobs body, its signature checked: the request, when the contributor it
+    names signed it; InvalidInput naming what is wrong otherwise."""
+    if not isinstance(payload, dict) or sorted(payload) != sorted(SENT_BLOB_FIELDS):
+        raise InvalidInput(f"The request must have exactly: {', '.join(SENT_BLOB_FIELDS)}.")
+    signature = payload["signature"]
+    if not isinstance(signature, str) or not re.fullmatch(r"0x[0-9a-fA-F]{130}", signature):
+        raise InvalidInput("The signature must be 0x + 65 bytes in hex.")
+    if not isinstance(payload["contributor"], str):
+        raise InvalidInput("contributor must be an address.")
+    request = make_sent_blob_request(payload["bountyId"], payload["round"], payload["contributor"],
+                                     payload["deadline"])
+    try:
+        encoded = encode_typed_data(domain(chain_id, board), SENT_BLOB_TYPES, request.message())
+        signer = Account.recover_message(encoded, signature=signature)
+    except Exception as exc:  # eth-account raises several types for malformed signatures
+        raise InvalidInput(f"The signature is malformed: {exc}") from exc
+    if signer != request.contributor:
+        raise InvalidInput(f"The request for {request.contributor}'s blob is not signed by {request.contributor}.")
+    return request

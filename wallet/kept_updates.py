@@ -197,6 +197,22 @@ def _token_path(kept: Path) -> Path:
     return kept.with_name(kept.name.removesuffix(".npy") + ".proof-token")
 
 
+def keep_token(client: Any, account: str, bounty_id: int, round_index: int, blob_hash: str,
+               blob: bytes) -> Path | None:
+    """Keep what names this submission's copy proof and its round's opening (its token), from
+    the blob's bytes, without the update: a wallet restored on another computer gets its blob
+    back from the practitioner's inbox (wallet.recover). None without a store."""
+    from trainer.copy_proof import copy_proof_token
+
+    path = _kept_path_for(client, account, bounty_id, round_index, blob_hash)
+    if path is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = _token_path(path)
+    atomic_write_text(token, copy_proof_token(bounty_id, round_index, account, blob))
+    return token
+
+
 def copy_proof_token_for(client: Any, account: str, bounty_id: int, round_index: int,
                          blob_hash: str) -> str | None:
     """The token a copy proof of this submission is served under (kept when it was sent), or

@@ -86,6 +86,8 @@ SPEC_MAX_BYTES = 4 * 1024 * 1024
 MODEL_MAX_BYTES = 256 * 1024 * 1024
 REVEAL_MAX_BYTES = 64 * 1024 * 1024  # trainer.reveal.MAX_REVEAL_BYTES
 _ZERO_HASH = "0x" + "00" * 32
+# what a wallet restored on another computer does to name its proofs again (wallet.recover)
+RECOVER_HINT = "'quarry recover-sent' or Rewards > Recover sent updates fetches it again"
 
 
 @dataclass
@@ -455,9 +457,11 @@ class _Checker:
         from trainer.copy_proof import (
             MAX_PROOF_LINKS,
             CopyProofError,
+            OwnUpdateUnknown,
             check_copy_proof,
             max_proof_bytes,
         )
+        from trainer.models import Architecture
         from trainer.spec import COPY_PROOF_RULES
 
         mine = report_line(report, self.account)
@@ -471,19 +475,20 @@ class _Checker:
             return [], ""
         copy_of = str(mine["copyOf"])
         claim = f"The report counts your update as a copy of {copy_of} and pays it nothing"
+        # None on a computer that lost it: a proof that opens this owner's own blob stands in
         kept = kept_update_for(self.client, self.account, bounty.id, round_index, result.blob_hash)
-        if kept is None:
-            return [], f"{claim}; this computer does not keep the update it sent, so the claim cannot be checked."
         encoding = spec.encoding_params()
+        n_params = Architecture.from_model_spec(spec.model).n_params
         token = copy_proof_token_for(self.client, self.account, bounty.id, round_index, result.blob_hash)
         if token is None:
-            return [], f"{claim}; this computer did not keep what names the claim's copy proof."
+            return [], (f"{claim}; this computer did not keep what names the claim's copy proof "
+                        f"({RECOVER_HINT}).")
         uri = copy_proof_uri(spec.inbox_url, self.rounds(bounty.id)[round_index]["report_uri"], token)
         if uri is None:
             return [], (f"{claim}; the bounty has no inbox, and its report is not in a blob store "
                         "beside which the claim's copy proof could be found.")
         try:
-            data = fetch_copy_proof(uri, max_proof_bytes(kept.size, encoding), file_roots=self.roots)
+            data = fetch_copy_proof(uri, max_proof_bytes(n_params, encoding), file_roots=self.roots)
         except BlobTooLarge:
             return [f"your submission: the report counts it as a copy of {copy_of}, and the copy proof "
                     f"served is larger than any proof of {MAX_PROOF_LINKS} links can be"], ""
@@ -502,7 +507,11 @@ class _Checker:
             wrong = check_copy_proof(
                 data, bounty_id=bounty.id, round_index=round_index, address=self.account,
                 copy_of=copy_of, kept=kept, public_key=spec.public_key(), encoding=encoding,
-                submitted_hash=submitted, listed=[str(line["address"]) for line in report["contributors"]])
+                submitted_hash=submitted, listed=[str(line["address"]) for line in report["contributors"]],
+                n_params=n_params)
+        except OwnUpdateUnknown:
+            return [], (f"{claim}; this computer does not keep the update it sent, and the copy proof "
+                        "does not open it, so the claim cannot be checked.")
         except CopyProofError as exc:
             wrong = [f"the proof cannot be read ({exc})"]
         if wrong:
@@ -789,7 +798,7 @@ class _Checker:
         token = copy_proof_token_for(self.client, self.account, bounty_id, round_index, result.blob_hash)
         if token is None:
             return ("Payouts and your own scores match, but this computer did not keep what names the round's "
-                    "opening, so the other owners' values cannot be checked."), {}
+                    f"opening, so the other owners' values cannot be checked ({RECOVER_HINT})."), {}
         uri = copy_proof_uri(spec.inbox_url, self.rounds(bounty_id)[round_index]["report_uri"], token, "openings")
         if uri is None:
             return ("Payouts and your own scores match, but the bounty has no inbox and its report is not in a "

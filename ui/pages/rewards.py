@@ -256,6 +256,12 @@ class RewardsPage(Page):
         self.export_button = button("Export CSV…", "export", on_click=self.export_csv)
         self.refresh_button = button("", "refresh", accessible="Refresh rewards",
                                      on_click=self.refresh)
+        # a wallet restored on another computer lost what names its copy proofs and openings
+        self.recover_button = button("Recover sent updates", "receive", on_click=self.recover_sent)
+        self.recover_button.setToolTip("Ask each bounty's inbox for the updates this account sent (a request "
+                                       "signed by its key), so the Check column can check copy claims and "
+                                       "openings on this computer too")
+        self.header.addWidget(self.recover_button)
         self.header.addWidget(self.export_button)
         self.header.addWidget(self.refresh_button)
         claim_box = QWidget()
@@ -408,6 +414,46 @@ class RewardsPage(Page):
 
     def _claim_failed(self, message: str) -> None:
         self.claim_button.setEnabled(True)
+        self.fail(message)
+
+    def recover_sent(self) -> None:
+        """Get back, off the GUI thread, the blobs this account sent to finalised rounds whose
+        proofs this computer cannot name (wallet.recover), then check the rounds again."""
+        from wallet.recover import recover_sent
+
+        client, account, vault = network_link.bounty_client(self.ctx), self.account(), self.ctx.vault
+        if client is None or account is None or vault is None:
+            return
+        if not vault.is_unlocked:
+            self.fail("Unlock the wallet to recover sent updates: the request is signed by your key.")
+            return
+        self.recover_button.setEnabled(False)
+        self.banner.clear()
+        sync_lock = self.ctx.sync_lock
+
+        def work(_c: Any) -> list[Any]:
+            with sync_lock:  # rewards() syncs the board's logs, shared with the other pages
+                return recover_sent(client, vault.signer(account))
+
+        self.ctx.runner.run(work, on_success=self._recovered, on_failure=self._recover_failed)
+
+    def _recovered(self, results: list[Any]) -> None:
+        from wallet.recover import RECOVERED, UNAVAILABLE
+
+        self.recover_button.setEnabled(True)
+        got = [r for r in results if r.status == RECOVERED]
+        missing = [r for r in results if r.status == UNAVAILABLE]
+        if missing:
+            self.banner.warning(" ".join([f"Got {len(got)} update(s) back."] + [r.sentence() for r in missing]))
+        elif got:
+            self.banner.success(f"Got {len(got)} update(s) back; their rounds are checked again.")
+        else:
+            self.banner.info("Nothing to get back: this computer keeps what names every finalised round's proofs.")
+        if got:
+            self.verify()
+
+    def _recover_failed(self, message: str) -> None:
+        self.recover_button.setEnabled(True)
         self.fail(message)
 
     def export_csv(self) -> None:

@@ -103,6 +103,10 @@ def register(subparsers: argparse._SubParsersAction, groups: dict[str, argparse.
                               "when a report does not match)")
     claim = _command(subparsers, "claim", "claim every reward that is claimable", cmd_claim, account="signs")
     claim.add_argument("--token", metavar="ADDRESS", help="only this token")
+    _command(subparsers, "recover-sent",
+             "on a restored wallet: get back from each bounty's inbox the updates this account sent "
+             "(a request signed by its key), so 'rewards --verify' can check copy claims and openings",
+             cmd_recover_sent, account="signs")
 
 
 def _command(group: argparse._SubParsersAction, name: str, help_text: str, func: Any, *,
@@ -631,6 +635,24 @@ def _token_amount(session: Session, token: str, units: int, exact: bool = False)
     from wallet.token import token_label
 
     return token_label(session.w3, token, [session.network.token]).amount(units, None if exact else 6)
+
+
+def cmd_recover_sent(args: argparse.Namespace) -> int:
+    """`quarry recover-sent`: one line per round; exit status 1 when a lost blob could not be had."""
+    from wallet.recover import RECOVERED, UNAVAILABLE, recover_sent
+
+    with Session(args, signs=True) as session:
+        results = recover_sent(session.bounty_client(), session.signer())
+    if not results:
+        text = f"{session.address} has not submitted to any bounty on {session.network.name}."
+    else:
+        got = sum(r.status == RECOVERED for r in results)
+        text = "\n".join([r.sentence() for r in results]
+                         + [f"Got {got} blob(s) back; run 'quarry rewards --verify' to check those rounds."
+                            if got else "Nothing to get back."])
+    emit(args, [{"bounty": r.bounty_id, "round": r.round, "status": r.status, "detail": r.detail}
+                for r in results], printable(text, keep_newlines=True))
+    return 1 if any(r.status == UNAVAILABLE for r in results) else 0
 
 
 def cmd_claim(args: argparse.Namespace) -> int:
