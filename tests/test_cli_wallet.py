@@ -63,8 +63,11 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 def home(tmp_path, files, capsys):
     """A wallet made from the anvil mnemonic (account 0) plus an imported key."""
     home = tmp_path / "home"
-    assert run(capsys, "--home", home, "wallet", "import", "--mnemonic-file", files["mnemonic"],
-               "--password-file", files["pw"], "--label", "main")[0] == 0
+    code, out, _err = run(capsys, "--home", home, "wallet", "import", "--mnemonic-file", files["mnemonic"],
+                          "--password-file", files["pw"], "--label", "main")
+    # a restored account is told how to check its earlier rounds again
+    assert code == 0 and out.splitlines()[-1] == ("If it sent updates from another computer, 'quarry recover-sent' "
+                                                  "gets back what checks the copy claims and openings of their rounds.")
     assert run(capsys, "wallet", "import", "--private-key-file", files["key"],
                "--password-file", files["pw"], "--home", home)[0] == 0
     return home

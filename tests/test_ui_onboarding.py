@@ -108,6 +108,9 @@ def test_import_mnemonic_gives_the_standard_address(qtbot, quarry_home):
     page.check_import()
     assert page.banner.isVisible()
     assert page.steps.currentWidget() is page.import_step
+    # where a restored account's earlier rounds are checked again
+    assert page.import_recover_note.isVisible() and "Recover sent updates" in page.import_recover_note.text()
+    page.grab().save("/tmp/quarry-onboarding-import.png")
     page.import_phrase.setPlainText(TEST_PHRASE)
     page.check_import()
     assert page.steps.currentWidget() is page.password_step

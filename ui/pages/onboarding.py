@@ -228,6 +228,11 @@ class OnboardingPage(QWidget):
         self.import_forms.addWidget(key_form)
         self.import_method.currentIndexChanged.connect(self.import_forms.setCurrentIndex)
         box.addWidget(self.import_forms)
+        # a restored account's earlier rounds are checked from what the old computer kept
+        self.import_recover_note = muted_label(
+            "Restoring an account that sent updates from another computer? Once the wallet is open, "
+            "Rewards › Recover sent updates gets back what checks the copy claims and openings of its rounds.")
+        box.addWidget(self.import_recover_note)
         box.addStretch(1)
         row = QHBoxLayout()
         row.addWidget(button("Back", on_click=self.restart))

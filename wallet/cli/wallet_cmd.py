@@ -177,7 +177,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     else:
         with Vault.load(home) as vault:
             info = vault.import_private_key(key, password, label)
-    emit(args, _account_dict(info), f"Imported {_describe(info)}")
+    # a restored account's earlier rounds are checked from what the old computer kept
+    emit(args, _account_dict(info), f"Imported {_describe(info)}\nIf it sent updates from another computer, "
+         "'quarry recover-sent' gets back what checks the copy claims and openings of their rounds.")
     return 0
 
 
