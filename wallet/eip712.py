@@ -56,6 +56,13 @@ class Submission:
         }
 
 
+def _check_uints(bounty_id: Any, round_: Any, deadline: Any) -> None:
+    """bountyId (uint256), round (uint32) and deadline (uint256) in range; else InvalidInput."""
+    for name, value, bits in (("bountyId", bounty_id, 256), ("round", round_, 32), ("deadline", deadline, 256)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**bits:
+            raise InvalidInput(f"{name} must be an integer in [0, 2^{bits}): {value!r}")
+
+
 def domain(chain_id: int, board: str) -> dict[str, Any]:
     return {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": int(chain_id),
             "verifyingContract": check_address(board, "bounty board address")}
@@ -64,9 +71,7 @@ def domain(chain_id: int, board: str) -> dict[str, Any]:
 def make_submission(bounty_id: int, round_: int, blob_hash: str, uri: str, contributor: str,
                     deadline: int) -> Submission:
     """A validated Submission (InvalidInput on anything out of range)."""
-    for name, value, bits in (("bountyId", bounty_id, 256), ("round", round_, 32), ("deadline", deadline, 256)):
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**bits:
-            raise InvalidInput(f"{name} must be an integer in [0, 2^{bits}): {value!r}")
+    _check_uints(bounty_id, round_, deadline)
     if not isinstance(uri, str) or not uri or len(uri) > MAX_URI_LENGTH:
         raise InvalidInput("The blob URI must be a non-empty string of at most 2048 characters.")
     return Submission(bounty_id, round_, check_hash(blob_hash), uri,
@@ -163,9 +168,7 @@ class SentBlobRequest:
 
 
 def make_sent_blob_request(bounty_id: int, round_: int, contributor: str, deadline: int) -> SentBlobRequest:
-    for name, value, bits in (("bountyId", bounty_id, 256), ("round", round_, 32), ("deadline", deadline, 256)):
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**bits:
-            raise InvalidInput(f"{name} must be an integer in [0, 2^{bits}): {value!r}")
+    _check_uints(bounty_id, round_, deadline)
     return SentBlobRequest(bounty_id, round_, check_address(contributor, "contributor"), deadline)
 
 
