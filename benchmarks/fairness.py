@@ -4,8 +4,8 @@
         [--game fixed|mean|norm] [--semivalue shapley|banzhaf] [--z Z] [--privacy none|default]
         [--rounds N] [--adaptive-clip] [--no-along-bound]
 
-`--datasets` also takes the statsmodels tables anes96, fair, modechoice and star98 and the
-Palmer penguins (palmerpenguins: issue 9's own table), all held out.
+`--datasets` also takes the statsmodels tables anes96, fair, modechoice, star98 and randhie and
+the Palmer penguins (palmerpenguins: issue 9's own table), all held out.
 `--privacy default` trains every owner as the wallet does by default ("Protect each row":
 DP-SGD, noise drawn per wallet and round); without it owners train without noise, so the
 same rows give the same update.
@@ -167,9 +167,9 @@ DATASETS = ("breast_cancer", "wine", "digits", "iris", "diabetes", "breast_cance
 # that they hold on data they were not fitted to.
 HELD_OUT = ("diabetes",)
 # More held-out tables, from statsmodels and palmerpenguins (optional: `--datasets
-# anes96,fair,modechoice,star98,penguins`): the first two first run after valuation v3 was
-# chosen, modechoice (4 classes) after v4, star98 after the proportional steps, penguins (issue
-# 9's own table) after stop 23
+# anes96,fair,modechoice,star98,penguins,randhie`): the first two first run after valuation v3
+# was chosen, modechoice (4 classes) after v4, star98 after the proportional steps, penguins
+# (issue 9's own table) after stop 23, randhie after stop 30
 EXTRA_DATASETS = HELD_OUT_TABLES
 QUICK_SPLITS = 5
 # value_round's optional null test of the pay (--null-test); off as in the protocol

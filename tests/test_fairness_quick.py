@@ -210,6 +210,28 @@ def test_issue_9s_own_table_the_palmer_penguins(privacy):
     assert row["honest_unpaid_rate"] <= (0.0 if privacy == "none" else 0.25)
 
 
+def test_a_later_table_never_looked_at_the_rand_health_experiment():
+    """statsmodels' RAND health insurance experiment (20,190 person-years: did the person see a
+    doctor; 4,038 validation rows, 10 parameters), added at stop 31 and run once in full mode
+    (docs/PROTOCOL.md, 20 splits). A weak signal: every model ends near the base rate (69 %).
+    What holds elsewhere holds there; the 60 %-noise owner is paid more than its clean self in
+    some rounds, as paying exactly by value would (full mode 3.17x against 1.53x)."""
+    run = fairness.run(["randhie"], 2)
+    assert run["held_out"] == ["randhie"]
+    row = run["per_dataset"]["randhie"]
+    assert row["validation_rows"] == 4038 and row["parameters"] == 10
+    assert row["false_merge_rate"] == 0.0
+    assert row["copy_pair_max_ratio"] <= 1.0 + 1e-9 and row["copy_credit_errors"] == 0
+    assert row["order_effect_max"] == 0.0 and row["free_zero_max_share"] == 0.0
+    assert row["rank_correlation"] >= 0.8  # 0.95 here, 0.96 in full mode
+    assert row["free_one_row_max_share"] <= 0.01  # 0 here, 0.4 % in full mode
+    assert row["free_random_max_share"] <= row["oracle_free_random_max_share"]  # full mode 5.6 vs 16.0 %
+    # measured misses (target < 1): 1.83x here, 3.17x in full mode; paying exactly by value 1.21x / 1.53x
+    assert row["noisy_to_honest_max_ratio"] > 1.0 and row["oracle_noisy_to_honest_max_ratio"] > 1.0
+    # momentum (no rows): 13.3 % of round 2 here, 17.5 % in full mode; paying by value more
+    assert 0.05 <= row["free_momentum_max_share"] <= row["oracle_free_momentum_max_share"]
+
+
 def test_under_the_wallets_default_privacy():
     """Owners train as the wallet does by default ("Protect each row": DP-SGD, a noise draw
     per wallet and round; `--privacy default`). The rules that hold without noise hold here
