@@ -215,7 +215,8 @@ def test_a_later_table_never_looked_at_the_rand_health_experiment():
     doctor; 4,038 validation rows, 10 parameters), added at stop 31 and run once in full mode
     (docs/PROTOCOL.md, 20 splits). A weak signal: every model ends near the base rate (69 %).
     What holds elsewhere holds there; the 60 %-noise owner is paid more than its clean self in
-    some rounds, as paying exactly by value would (full mode 3.17x against 1.53x)."""
+    some rounds, as paying exactly by value would (full mode 3.17x against 1.53x, through the
+    alignment pay factor)."""
     run = fairness.run(["randhie"], 2)
     assert run["held_out"] == ["randhie"]
     row = run["per_dataset"]["randhie"]
