@@ -393,8 +393,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"inbox serving {home.blob_dir} at {server.url}"
           + (" (relaying gasless submissions, redeeming invitation codes)" if relay
              else " (no relay: give --account to relay and redeem invitation codes)")
-          + ("" if admit else "; no chain (give --rpc/--board or --network), so uploads are not "
-             "checked against their on-chain commits"),
+          + ("; giving owners their own blobs back once a round is reported" if sent_blob else
+             "; no chain (give --rpc/--board or --network), so uploads are not "
+             "checked against their on-chain commits and no blob is given back"),
           flush=True)
     stop = threading.Event()
 

@@ -102,6 +102,7 @@ def test_codes_handed_out_redeemed_at_the_inbox_and_the_owner_contributes(devnet
     try:
         banner = inbox.stdout.readline()
         assert "redeeming invitation codes" in banner, banner or inbox.stderr.read()
+        assert "giving owners their own blobs back once a round is reported" in banner
         capsys.readouterr()
         assert practitioner_main([*post, "--inbox-url", f"http://127.0.0.1:{port}", *chain]) == 0
         bounty_id = int(capsys.readouterr().out)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -208,6 +209,17 @@ def test_market_end_to_end_over_anvil(tmp_path):
 
             status = json.loads(_run([*cli, "status", str(bounty_id), "--json", *chain]))
             assert status["status"] == "completed"
+
+            # -- an owner restores its wallet on another computer: its blobs come back ------
+            _account, restored_home = honest[1]
+            kept_dir = restored_home / "kept-updates"
+            tokens = {p.relative_to(kept_dir): p.read_text() for p in kept_dir.rglob("*.proof-token")}
+            assert len(tokens) == 2
+            shutil.rmtree(kept_dir)
+            recovered = json.loads(_run([PYTHON, "-m", "wallet.cli", "recover-sent", "--password-file",
+                                         str(tmp_path / "pw"), "--home", str(restored_home), "--json"]))
+            assert [r["status"] for r in recovered] == ["recovered", "recovered"], recovered
+            assert {p.relative_to(kept_dir): p.read_text() for p in kept_dir.rglob("*.proof-token")} == tokens
         finally:
             inbox.terminate()
             inbox.wait(timeout=10)
@@ -250,13 +262,16 @@ def test_market_end_to_end_over_anvil(tmp_path):
         chunks = _recorded_bodies(bodies.read_bytes())
         recorded = b"\n".join(body for _, _, body in chunks)  # the bodies, not our log lines
         puts = [body for method, _path, body in chunks if method == "PUT"]
-        relays = [json.loads(body) for method, _path, body in chunks if method == "POST"]
+        relays = [json.loads(body) for method, path, body in chunks if method == "POST" and path == "/relay"]
         assert len(puts) == 8 and len(relays) == 2  # 4 owners x 2 rounds; one owner gasless
         for body in puts:
             parse_blob(body, expected_public_key=spec.public_key())  # an encrypted update
         for relay in relays:  # hashes, a URI, an address and a signature: nothing else
             assert sorted(relay) == sorted(
                 ["bountyId", "round", "blobHash", "uri", "contributor", "deadline", "signature"])
+        asked = [json.loads(body) for method, path, body in chunks if method == "POST" and path == "/sent-blobs"]
+        assert len(asked) == 2 and all(  # the restored owner's requests: which round, who, until when, signed
+            sorted(request) == ["bountyId", "contributor", "deadline", "round", "signature"] for request in asked)
         assert w3.eth.get_balance(owners[GASLESS_OWNER][0].address) == 0
         values = set()
         for name in OWNER_FILES:

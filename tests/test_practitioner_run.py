@@ -172,7 +172,7 @@ def test_serve_without_a_chain_stores_and_serves_blobs_and_exits_cleanly(tmp_pat
     try:
         banner = server.stdout.readline()
         assert f"http://127.0.0.1:{port}" in banner and "relaying" not in banner
-        assert "uploads are not checked against their on-chain commits" in banner
+        assert "uploads are not checked against their on-chain commits and no blob is given back" in banner
         data = b"\x01an encrypted update\x00"
         digest = "0x" + keccak(data).hex()
         status, body = _request(port, "PUT", f"/blobs/{digest}", data)
@@ -183,6 +183,9 @@ def test_serve_without_a_chain_stores_and_serves_blobs_and_exits_cleanly(tmp_pat
         assert _request(port, "PUT", f"/blobs/{'0x' + '00' * 32}", data)[0] == 400
         status, body = _request(port, "POST", "/relay", b"{}")
         assert status == 404 and "does not relay" in json.loads(body)["error"]
+        # without the chain it cannot tell whose a blob is: none is given back
+        status, body = _request(port, "POST", "/sent-blobs", b"{}")
+        assert status == 404 and "does not give blobs back" in json.loads(body)["error"]
     finally:
         code, _, err = _stop(server, signum)
     assert code == 0, err
