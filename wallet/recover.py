@@ -68,11 +68,17 @@ def recover_sent(client: BountyClient, signer: LocalAccount,
     had (RECOVERED), or why not. Nothing is written unless the blob matches the chain."""
     rows = client.rewards(signer.address).rows
     results: list[SentRound] = []
-    specs: dict[int, Any] = {}
+    specs: dict[int, Any] = {}  # per bounty, read once: its spec and its rounds
+    reported: dict[int, list[bool]] = {}
     for index, row in enumerate(rows):
         bounty = client.bounty(row.bounty_id)
         try:
-            status, detail = _recover_round(client, signer, bounty, row.round, row.blob_hash, specs)
+            if row.bounty_id not in reported:
+                reported[row.bounty_id] = [r["report_hash"] != _ZERO_HASH for r in client.rounds(bounty)]
+            if not reported[row.bounty_id][row.round]:
+                status, detail = NOT_YET, "no report yet; there is nothing to check."
+            else:
+                status, detail = _recover_round(client, signer, bounty, row.round, row.blob_hash, specs)
         except InboxRefusal as exc:
             status, detail = UNAVAILABLE, f"the inbox did not give its blob back: {exc.reason}"
         except (QuarryError, TrainerError) as exc:  # the node, the spec or the blob failed: said
@@ -85,11 +91,10 @@ def recover_sent(client: BountyClient, signer: LocalAccount,
 
 def _recover_round(client: BountyClient, signer: LocalAccount, bounty: Bounty, round_index: int,
                    blob_hash: str, specs: dict[int, Any]) -> tuple[str, str]:
+    """(status, what happened) of one reported round."""
     from trainer.spec import BountySpec
 
     account = signer.address
-    if client.rounds(bounty)[round_index]["report_hash"] == _ZERO_HASH:
-        return NOT_YET, "no report yet; there is nothing to check."
     if copy_proof_token_for(client, account, bounty.id, round_index, blob_hash) is not None:
         return KEPT, "this computer keeps what names its proofs."
     submission = client.submission(bounty.id, round_index, account)
