@@ -272,3 +272,37 @@ def test_the_aiohttp_inbox_gives_blobs_back_by_the_same_rule(world):
         assert status == 404 and answer["error"] == "this inbox does not give blobs back"
     finally:
         bare.stop()
+
+
+def test_a_rate_limited_inbox_is_waited_for_not_given_up_on(world, monkeypatch):
+    """A wallet with many rounds empties the inbox's per-client bucket (here two requests, then
+    one every two seconds: one asks, then the spec is fetched and the blob asked for): the
+    wallet waits for it to refill and gets its blob; told not to wait, it says the inbox
+    refused and keeps nothing."""
+    import wallet.recover
+    from practitioner.inbox import _TokenBuckets
+
+    owners, server, client = world["owners"], world["server"], world["client"]
+    data, blob_hash, _blob = submitted_blob(world, world["inbox"], 0)
+    assert lose_kept_files(world, 0)
+    waits, sleep = [], time.sleep
+    monkeypatch.setattr(wallet.recover.time, "sleep", lambda seconds: (waits.append(seconds), sleep(seconds)))
+    generous = server.buckets
+    try:
+        server.buckets = _TokenBuckets(0.001, 2)  # no refill to speak of
+        monkeypatch.setattr(wallet.recover, "RATE_LIMIT_ATTEMPTS", 1)
+        assert _ask(server.url, owners[0], client, world["inbox"], 0)[0] == 200
+        refused = {r.bounty_id: r for r in recover_sent(client, owners[0]) if r.round == 0}
+        assert refused[world["inbox"]].status == UNAVAILABLE and waits == []
+        assert refused[world["inbox"]].detail == "the inbox did not give its blob back: too many requests; slow down"
+        assert copy_proof_token_for(client, owners[0].address, world["inbox"], 0, blob_hash) is None
+        monkeypatch.setattr(wallet.recover, "RATE_LIMIT_ATTEMPTS", 4)
+        server.buckets = _TokenBuckets(0.5, 2)
+        assert _ask(server.url, owners[0], client, world["inbox"], 0)[0] == 200
+        waited = {r.bounty_id: r for r in recover_sent(client, owners[0]) if r.round == 0}
+    finally:
+        server.buckets = generous
+    assert waited[world["inbox"]].status == RECOVERED, waited[world["inbox"]].detail
+    assert waits and waits[0] == wallet.recover.RATE_LIMIT_WAIT_SECONDS  # it was refused, waited, asked again
+    assert copy_proof_token_for(client, owners[0].address, world["inbox"], 0, blob_hash) == \
+        copy_proof_token(world["inbox"], 0, owners[0].address, data)

@@ -27,6 +27,7 @@ import binascii
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from trainer.errors import TrainerError
@@ -48,6 +49,8 @@ NOT_YET = "not yet"  # no report on chain: nothing to check yet
 UNAVAILABLE = "unavailable"
 MAX_SENT_BLOB_ANSWER = 96 * 1024 * 1024  # base64 of the largest blob an inbox takes (64 MiB)
 _ZERO_HASH = "0x" + "00" * 32
+RATE_LIMIT_ATTEMPTS = 4  # an inbox refills 2 requests a second per client by default
+RATE_LIMIT_WAIT_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,15 @@ def _sent_blob(client: BountyClient, signer: LocalAccount, inbox_url: str, bount
     request = eip712.make_sent_blob_request(bounty_id, round_index, signer.address,
                                             int(time.time()) + eip712.SENT_BLOB_REQUEST_SECONDS)
     payload = eip712.sent_blob_payload(signer, client.chain_id, client.board_address, request)
-    answer = post_json(inbox_url, "/sent-blobs", payload, max_bytes=MAX_SENT_BLOB_ANSWER)
+    for attempt in range(1, RATE_LIMIT_ATTEMPTS + 1):
+        try:
+            answer = post_json(inbox_url, "/sent-blobs", payload, max_bytes=MAX_SENT_BLOB_ANSWER)
+            break
+        except InboxRefusal as refusal:
+            # a wallet with many rounds empties the inbox's per-client bucket: wait for it to refill
+            if refusal.status != HTTPStatus.TOO_MANY_REQUESTS or attempt == RATE_LIMIT_ATTEMPTS:
+                raise
+            time.sleep(RATE_LIMIT_WAIT_SECONDS * attempt)
     try:
         data = base64.b64decode(str(answer.get("blob", "")), validate=True)
     except (binascii.Error, ValueError) as exc:
