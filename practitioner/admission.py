@@ -28,11 +28,9 @@ from collections import deque
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from eth_hash.auto import keccak
-
 from practitioner.inbox import Refused
 from trainer.errors import BlobError
-from trainer.update_blob import parse_blob
+from trainer.update_blob import blob_hash, parse_blob
 from wallet import eip712
 from wallet.bounties import Bounty, relay_submission
 from wallet.errors import InvalidInput
@@ -163,7 +161,7 @@ class InboxPolicy:
         except FileNotFoundError as exc:
             raise Refused(HTTPStatus.NOT_FOUND, "this inbox does not hold that blob (it was never "
                                                 "uploaded here)") from exc
-        if "0x" + keccak(data).hex() != committed.lower():  # a damaged copy is no answer
+        if blob_hash(data) != committed.lower():  # a damaged copy is no answer
             raise Refused(HTTPStatus.NOT_FOUND, "this inbox's copy of that blob is damaged")
         return base64.b64encode(data).decode("ascii")
 

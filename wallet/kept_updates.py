@@ -207,7 +207,6 @@ def keep_token(client: Any, account: str, bounty_id: int, round_index: int, blob
     path = _kept_path_for(client, account, bounty_id, round_index, blob_hash)
     if path is None:
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
     token = _token_path(path)
     atomic_write_text(token, copy_proof_token(bounty_id, round_index, account, blob))
     return token

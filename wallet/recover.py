@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from trainer import update_blob
 from trainer.errors import TrainerError
 from wallet import eip712
 from wallet.blob_store import InboxRefusal, fetch_blob, post_json
@@ -136,8 +137,6 @@ def _sent_blob(client: BountyClient, signer: LocalAccount, inbox_url: str, bount
         data = base64.b64decode(str(answer.get("blob", "")), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise QuarryError(f"the inbox at {inbox_url} answered no blob") from exc
-    from trainer.update_blob import blob_hash as hash_of
-
-    if hash_of(data) != blob_hash.lower():
+    if update_blob.blob_hash(data) != blob_hash.lower():
         raise QuarryError(f"the inbox at {inbox_url} gave back a blob that is not the one committed on chain")
     return data

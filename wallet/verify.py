@@ -475,8 +475,6 @@ class _Checker:
             return [], ""
         copy_of = str(mine["copyOf"])
         claim = f"The report counts your update as a copy of {copy_of} and pays it nothing"
-        # None on a computer that lost it: a proof that opens this owner's own blob stands in
-        kept = kept_update_for(self.client, self.account, bounty.id, round_index, result.blob_hash)
         encoding = spec.encoding_params()
         n_params = Architecture.from_model_spec(spec.model).n_params
         token = copy_proof_token_for(self.client, self.account, bounty.id, round_index, result.blob_hash)
@@ -503,6 +501,8 @@ class _Checker:
             found = self.client.submission(bounty.id, round_index, address)
             return None if found is None else str(found["blob_hash"])
 
+        # None on a computer that lost it: a proof that opens this owner's own blob stands in
+        kept = kept_update_for(self.client, self.account, bounty.id, round_index, result.blob_hash)
         try:
             wrong = check_copy_proof(
                 data, bounty_id=bounty.id, round_index=round_index, address=self.account,
