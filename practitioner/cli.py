@@ -286,7 +286,7 @@ def cmd_post(args: argparse.Namespace) -> int:
     posted = post_bounty(
         session, args.spec, validation_files=args.validation, reward_per_round=reward,
         rounds=args.rounds, round_seconds=args.round_seconds, token=token, raw_spec=raw_spec,
-        by_invitation=args.by_invitation,
+        by_invitation=args.by_invitation, allow_revealed_validation=args.allow_revealed_validation,
     )
     if args.json:
         print(json.dumps({"bountyId": posted.bounty_id, "specHash": posted.spec_hash,
@@ -680,6 +680,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by-invitation", action="store_true",
                    help="value only the updates of data owners you invite (`invite`): strangers and "
                         "second addresses of one person are paid nothing")
+    p.add_argument("--allow-revealed-validation", action="store_true",
+                   help="post even when validation rows are ones another bounty of this home revealed "
+                        "(refused otherwise: anyone could send them back as an update and be paid for "
+                        "them); for rows that are public anyway")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_post)
 

@@ -34,6 +34,13 @@ import numpy as np
 from practitioner.keys import load_key_proof, load_public_key
 from practitioner.session import Session
 from practitioner.state import save_validation, write_json
+from practitioner.validation_reuse import (
+    PUBLIC_ROWS_KEY,
+    here_of,
+    revealed_rows_refusal,
+    shared_rows,
+    unrevealed_rows_warning,
+)
 from trainer.data import load_dataset
 from trainer.encoding import EncodingParams
 from trainer.models import model_from_spec, model_to_bytes
@@ -236,8 +243,12 @@ def post_bounty(
     raw_spec: dict[str, Any] | None = None,
     min_round_seconds: int = MIN_ROUND_SECONDS,
     by_invitation: bool = False,
+    allow_revealed_validation: bool = False,
 ) -> PostedBounty:
-    """`by_invitation`: the spec names this key as its invitation signer (practitioner.invitations)."""
+    """`by_invitation`: the spec names this key as its invitation signer (practitioner.invitations).
+    A validation set that shares rows with one another bounty of this home revealed is refused
+    (`practitioner.validation_reuse`: anyone could send them back as an update and be paid for
+    them) unless `allow_revealed_validation` (the rows are public anyway)."""
     check_post_options(reward_per_round, rounds, round_seconds, min_round_seconds)
     if session.signer is None:
         raise InvalidInput("Posting needs an account: give --account or --private-key-file.")
@@ -253,6 +264,14 @@ def post_bounty(
         raw, paillier_n=public_key.n, paillier_proof=proof, validation_files=validation_files,
         inbox_url=session.inbox_url,
     )
+    shared = shared_rows(session.home, spec, x, y)
+    here = here_of(session)
+    refusal = revealed_rows_refusal(shared, len(y), here)
+    if refusal and not allow_revealed_validation:
+        raise InvalidInput(refusal)
+    warning = unrevealed_rows_warning(shared, len(y), here)
+    if warning:
+        log.warning("%s", warning)
     # the escrow is checked before anything is stored or sent
     client = session.client
     total = reward_per_round * rounds
@@ -284,5 +303,6 @@ def post_bounty(
     write_json(directory / "bounty.json", {
         "bountyId": bounty_id, "specHash": spec_hash, "specURI": spec_uri,
         "validationSalt": salt.hex(), "title": spec.title,
+        **({PUBLIC_ROWS_KEY: True} if allow_revealed_validation else {}),
     })
     return PostedBounty(bounty_id, spec, spec_hash, spec_uri, model_hash, model_uri)

@@ -19,6 +19,7 @@ from common.atomic import atomic_write_bytes
 from practitioner.evaluate import load_spec, pending_opening_path, round_record_path
 from practitioner.session import Session
 from practitioner.state import load_validation, read_json, write_json
+from practitioner.validation_reuse import RevealDeferred, deferred_reveal, live_sharers
 from trainer.errors import TrainerError
 from trainer.reveal import validation_commitment, validation_reveal_bytes
 from wallet.errors import InvalidInput, NotFound, QuarryError
@@ -69,6 +70,10 @@ def check_revealable(session: Session, bounty_id: int) -> tuple[bytes, str | Non
             f"The validation set in {directory} is not the one bounty {bounty_id}'s spec committed to; "
             "nothing was revealed.")
     revealed = client.reveal(bounty_id)
+    if not revealed:
+        live = live_sharers(session, bounty_id, spec, x, y)
+        if live:
+            raise deferred_reveal(session, bounty_id, live)
     return validation_reveal_bytes(x, y, salt), (revealed[0] if revealed else None)
 
 
@@ -158,6 +163,9 @@ def reveal_due(session: Session) -> list[Revealed]:
                 write_json(path, record)
                 continue
             revealed = reveal_validation(session, bounty_id)
+        except RevealDeferred as exc:  # asked again on every pass: said once a pass, quietly
+            log.info("%s", exc)
+            continue
         except (QuarryError, TrainerError) as exc:  # one bounty's trouble must not stop the others
             log.warning("bounty %d: the validation set cannot be revealed: %s", bounty_id, exc)
             continue

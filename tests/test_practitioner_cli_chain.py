@@ -47,12 +47,13 @@ def market(tmp_path_factory):
                           board_address=ctx.board, token_address=ctx.token, signer=first)
         bounty_id = post_bounty(session, DEMO / "wine_spec.json",
                                 validation_files=[str(DEMO / "wine_validation.csv")],
-                                reward_per_round=25 * 10**17, rounds=2, round_seconds=600).bounty_id
+                                reward_per_round=25 * 10**17, rounds=2, round_seconds=600,
+                                allow_revealed_validation=True).bounty_id  # the demo's public rows, in many bounties of one home
         # and one whose only round closes at once, with nobody submitting
         short_id = post_bounty(session, DEMO / "wine_spec.json",
                                validation_files=[str(DEMO / "wine_validation.csv")],
                                reward_per_round=10**18, rounds=1, round_seconds=3,
-                               min_round_seconds=3).bounty_id
+                               min_round_seconds=3, allow_revealed_validation=True).bounty_id
         yield {"node": node, "ctx": ctx, "home": home, "base": base, "first": first.address, "signer": first,
                "chain": chain, "bounty": bounty_id, "short": short_id,
                "client": BountyClient(devnet_w3(node), ctx.board, ctx.chain_id, file_roots=None)}
@@ -60,7 +61,8 @@ def market(tmp_path_factory):
 
 def _post(market, *extra: str) -> list[str]:
     return ["post", str(DEMO / "wine_spec.json"), "--validation", str(DEMO / "wine_validation.csv"),
-            "--rounds", "2", "--round-seconds", "600", *market["chain"], *extra]
+            "--rounds", "2", "--round-seconds", "600", *market["chain"],
+            "--allow-revealed-validation", *extra]  # the demo's public rows, in many bounties of one home
 
 
 def test_post_refuses_a_wrong_paillier_password_and_changes_nothing(market, capsys):
@@ -212,7 +214,8 @@ def test_evaluate_waits_for_a_committed_update_not_uploaded_yet(market, capsys, 
                       token_address=market["ctx"].token, signer=faucet_signer(node))
     bounty_id = post_bounty(session, DEMO / "wine_spec.json",
                             validation_files=[str(DEMO / "wine_validation.csv")],
-                            reward_per_round=10**18, rounds=1, round_seconds=3, min_round_seconds=3).bounty_id
+                            reward_per_round=10**18, rounds=1, round_seconds=3, min_round_seconds=3,
+                            allow_revealed_validation=True).bounty_id  # the demo's public rows, in many bounties of one home
     owner = Account.create()
     node.faucet(owner.address)
     on_its_way = tmp_path / "update.bin"  # where the owner is writing it
@@ -239,7 +242,8 @@ def test_reveal_publishes_where_the_bounty_serves_its_blobs(market, capsys):
                       inbox_url="http://127.0.0.1:9/inbox")
     bounty_id = post_bounty(session, DEMO / "wine_spec.json",
                             validation_files=[str(DEMO / "wine_validation.csv")],
-                            reward_per_round=10**18, rounds=1, round_seconds=3, min_round_seconds=3).bounty_id
+                            reward_per_round=10**18, rounds=1, round_seconds=3, min_round_seconds=3,
+                            allow_revealed_validation=True).bounty_id  # the demo's public rows, in many bounties of one home
     _wait_for_deadline(client, bounty_id)
     wallet_pw = ["--wallet-password-file", str(base / "wallet-pw")]
     # nobody submitted: evaluated and finalised, the bounty ends

@@ -32,6 +32,7 @@ def setup(tmp_path_factory):
         session, DEMO / "breast_cancer_spec.json",
         validation_files=[str(DEMO / "breast_cancer_validation.csv")],
         reward_per_round=REWARD, rounds=2, round_seconds=600,
+        allow_revealed_validation=True,  # the demo's public rows, in many bounties of one home
     )
     return market, session, private_key, posted
 
@@ -188,7 +189,8 @@ def test_the_closing_round_sends_the_leftovers_credits_and_the_leftover_follows_
     them: the zero update's address gets nothing."""
     market, session, private_key = practitioner_on_market(tmp_path)
     bounty_id = post_bounty(session, DEMO / "wine_spec.json", validation_files=[str(DEMO / "wine_validation.csv")],
-                            reward_per_round=REWARD, rounds=1, round_seconds=600).bounty_id
+                            reward_per_round=REWARD, rounds=1, round_seconds=600,
+                         allow_revealed_validation=True).bounty_id
     owners = market.chain.accounts[1:4]
     blobs, zero_blob, _ = _owner_blobs(session, bounty_id, 0, ["wine_owner_a.csv", "wine_owner_b.csv"])
     for owner, blob in zip(owners, [*blobs, zero_blob], strict=True):
@@ -235,7 +237,8 @@ def test_a_round_past_its_grace_period_is_expired_by_the_run_loop(setup):
     market, session, private_key, _ = setup
     posted = post_bounty(session, DEMO / "wine_spec.json",
                          validation_files=[str(DEMO / "wine_validation.csv")],
-                         reward_per_round=REWARD, rounds=1, round_seconds=600)
+                         reward_per_round=REWARD, rounds=1, round_seconds=600,
+                         allow_revealed_validation=True)
     owner = market.chain.accounts[6]
     blobs, _, _ = _owner_blobs(session, posted.bounty_id, 0, ["wine_owner_b.csv"])
     _submit(market, session, posted.bounty_id, 0, owner, blobs[0])
@@ -257,7 +260,8 @@ def test_the_run_loop_waits_for_an_upload_committed_before_the_deadline(setup, t
     market, session, private_key, _ = setup
     posted = post_bounty(session, DEMO / "breast_cancer_spec.json",
                          validation_files=[str(DEMO / "breast_cancer_validation.csv")],
-                         reward_per_round=REWARD, rounds=2, round_seconds=600)
+                         reward_per_round=REWARD, rounds=2, round_seconds=600,
+                         allow_revealed_validation=True)
     bounty_id = posted.bounty_id
     on_time, late = market.chain.accounts[7], market.chain.accounts[8]
     window = upload_window(session.client.grace_period())

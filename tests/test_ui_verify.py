@@ -51,7 +51,8 @@ def app_on_market(tmp_path_factory):
         if name == "private":
             raw["verifiable"] = False
         bounties[name] = post_bounty(session, spec_path, raw_spec=raw, validation_files=validation,
-                                     reward_per_round=REWARD, rounds=2, round_seconds=600).bounty_id
+                                     reward_per_round=REWARD, rounds=2, round_seconds=600,
+                                     allow_revealed_validation=True).bounty_id  # the demo's public rows, in many bounties of one home
     vault, _info = Vault.import_mnemonic(quarry_home, TEST_PHRASE, PASSWORD)
     vault.unlock(PASSWORD)
     send_eth = market.w3.eth.send_transaction({"from": market.chain.accounts[0], "to": TEST_PHRASE_ADDRESS,
