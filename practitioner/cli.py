@@ -580,17 +580,20 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"no bounties posted from this home on chain {session.chain_id} "
               f"(BountyBoard {session.board_address})")
     for row in rows:
+        state = row["roundState"]
         if row["status"] != "open":
             timing = ""
         elif row["secondsLeft"]:
             timing = f", closes in {row['secondsLeft']} s"
-        else:
-            timing = ", closed: evaluate and finalize it"
+        else:  # still "open" on chain until finalised, but past its deadline
+            state, timing = "closed", ": evaluate and finalize it (`run` does)"
+        held = session.amount_text(int(row["escrow"]), row["token"])
+        # once a bounty has ended, what the board still holds is its leftover, owed to contributors
+        held = f"{held} in escrow" if row["status"] == "open" else f"{held} not yet claimed by its contributors"
         print(f"#{row['bountyId']} {row['title']!s:.40} [{row['status']}] "
-              f"{round_text(row['currentRound'], row['rounds'])} {row['roundState']}{timing}, "
+              f"{round_text(row['currentRound'], row['rounds'])} {state}{timing}, "
               f"{row['submissions']} submission(s), "
-              f"{session.amount_text(int(row['rewardPerRound']), row['token'])} per round, "
-              f"{session.amount_text(int(row['escrow']), row['token'])} in escrow"
+              f"{session.amount_text(int(row['rewardPerRound']), row['token'])} per round, {held}"
               + _invitation_text(row))
     return 0
 
@@ -603,6 +606,23 @@ def _invitation_text(row: dict[str, Any]) -> str:
     return f", by invitation ({row['invited']} invited{redeemed})"
 
 
+def _paid_lines(session: Session, bounty_id: int, round_index: int) -> list[str]:
+    """What a round `run` finalised paid, from its evaluation record: the total, then each payee."""
+    from practitioner.evaluate import round_record_path
+
+    path = round_record_path(session, bounty_id, round_index)
+    if not path.is_file():
+        return []
+    record = read_json(path)
+    token = session.client.bounty(bounty_id).token
+    pairs = [(str(a), int(m)) for a, m in zip(record.get("contributors", []), record.get("amounts", []), strict=False)]
+    paid = [(a, m) for a, m in pairs if m > 0]
+    lines = [f"  paid {session.amount_text(sum(m for _, m in paid), token)} to {len(paid)} of "
+             f"{len(record.get('submitters', []))} submitter(s) (the report: {record.get('reportURI', '')})"]
+    lines += [f"  {address}: {session.amount_text(amount, token)}" for address, amount in paid]
+    return lines
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from practitioner.runner import process_due_rounds, run
 
@@ -613,6 +633,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         def say(done) -> None:
             print(f"bounty {done.bounty_id} {round_text(done.round_index, done.rounds)} "
                   f"{done.outcome}: {done.tx_hash}", flush=True)
+            if done.outcome == "finalized":
+                for line in _paid_lines(session, done.bounty_id, done.round_index):
+                    print(line, flush=True)
 
         if args.once:
             for done in process_due_rounds(session, private_key, cluster):

@@ -215,3 +215,9 @@ def test_fuzz_csv_only_data_errors(tmp_path, spec, body):
     except DataError:
         return
     assert X.shape == (len(y), 3) and np.all(np.isfinite(X))
+
+
+def test_row_counts_read_as_english():
+    from trainer.data import rows_text
+
+    assert [rows_text(n) for n in (0, 1, 2, 1000)] == ["0 rows", "1 row", "2 rows", "1,000 rows"]

@@ -189,6 +189,10 @@ def test_evaluate_and_finalize_a_round_nobody_submitted_to(market, capsys):
     assert (f"Bounty {bounty_id} has not ended yet: round 0 (1 of 1) has closed but is not finalised; run "
             f"`quarry-practitioner evaluate {bounty_id} 0` and `finalize {bounty_id} 0`, then reveal.") \
         in capsys.readouterr().err
+    # `status` says the round closed (on chain it stays "open" until finalised) and what to do
+    assert main(["status", str(bounty_id), *market["chain"]]) == 0
+    line = capsys.readouterr().out
+    assert "[open] round 0 (1 of 1) closed: evaluate and finalize it (`run` does), 0 submission(s)" in line, line
     pw = ["--password-file", str(market["base"] / "key-pw")]
     assert main(["evaluate", str(bounty_id), "0", *pw, *market["chain"]]) == 0
     out = capsys.readouterr().out
@@ -198,6 +202,9 @@ def test_evaluate_and_finalize_a_round_nobody_submitted_to(market, capsys):
     assert main(["finalize", str(bounty_id), "0", "--wallet-password-file", str(market["base"] / "wallet-pw"),
                  *market["chain"]]) == 0
     assert capsys.readouterr().out.startswith(f"bounty {bounty_id} round 0 (1 of 1) finalized: 0x")
+    # ended: what the board still holds is owed to contributors (none here), not an escrow
+    assert main(["status", str(bounty_id), *market["chain"]]) == 0
+    assert "[completed]" in (line := capsys.readouterr().out) and "0 QDT not yet claimed by its contributors" in line
     assert client.bounty(bounty_id).status == "completed"
 
 

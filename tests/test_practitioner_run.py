@@ -117,6 +117,11 @@ def test_run_loop_finalises_and_pays_rounds_as_they_close(tmp_path: Path, capsys
         assert sum(paid.values()) <= REWARD
         for owner in owners:
             assert client.claimable(ctx.token, owner.address) == paid[owner.address]
+        # and says what it paid, as `evaluate` would have
+        assert (f"  paid {session.amount_text(sum(paid.values()), ctx.token)} to 2 of 2 submitter(s) "
+                f"(the report: {round_0['report_uri']})") in out
+        for owner in owners:
+            assert f"  {owner.address}: {session.amount_text(paid[owner.address], ctx.token)}".lower() in out.lower()
 
         # round 1 opened from the new model; one pass of `run --once` closes it
         _contribute_both(client, owners, posted.bounty_id, tmp_path)

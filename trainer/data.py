@@ -47,6 +47,13 @@ from trainer.tables import SUPPORTED_TEXT, Table, as_list
 MAX_LISTED_PROBLEMS = 20
 MAX_LISTED_NAMES = 8
 SAMPLE_ROWS = 200  # rows read to recognise a label column by its values
+
+
+def rows_text(count: int) -> str:
+    """'1 row', '2 rows', '1,000 rows'."""
+    return f"{count:,} row" + ("" if count == 1 else "s")
+
+
 Progress = Callable[[float, str], None]  # (fraction of all files, message)
 
 
@@ -116,7 +123,7 @@ class Dataset:
         cells, unused columns; then the rows per class."""
         lines = []
         for r in self.reports:
-            lines.append(f"{r.name} ({r.fmt}): {r.rows_read:,} rows read, {r.rows_used:,} used.")
+            lines.append(f"{r.name} ({r.fmt}): {rows_text(r.rows_read)} read, {r.rows_used:,} used.")
             renamed = [f"{m.spec_column} <- {m.file_column!r}" for m in r.mapping.matches
                        if m.file_column is not None and m.file_column != m.spec_column]
             if renamed:
@@ -129,7 +136,7 @@ class Dataset:
                 lines.append(f"  not used: {_names(list(r.mapping.extras))}")
         counts = self.class_counts(spec.n_classes)
         per_class = ", ".join(f"{c}: {n:,}" for c, n in zip(spec.schema.classes, counts, strict=True))
-        lines.append(f"{total} {self.n_rows:,} rows; per class {per_class}.")
+        lines.append(f"{total} {rows_text(self.n_rows)}; per class {per_class}.")
         batch = spec.training.batch_size
         if self.n_rows < batch:  # trainer.train.batch_weight: said before anyone trains
             lines.append(f"That is fewer than one training batch ({batch:,} rows): your update moves "

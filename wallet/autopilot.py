@@ -480,7 +480,9 @@ class Autopilot:
                 next_note=f"Submitted to {label}; waits for the next round")
         message = f"Submitted to round {round_ + 1} of {result.title}"
         detail = message + (f" (upload pending: {result.upload_error})" if result.upload_error else "")
-        record(self.store, standing.id, "submitted", f"{detail}; trained on {result.n_rows} rows of "
+        from trainer.data import rows_text  # trainer loads with the first training, not at start-up
+
+        record(self.store, standing.id, "submitted", f"{detail}; trained on {rows_text(result.n_rows)} of "
                f"{len(use)} file(s)", round_, result.tx_hash)
         if rounds_done >= standing.max_rounds:
             self._done(get_standing(self.store, standing.id))

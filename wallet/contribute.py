@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 from eth_account.signers.local import LocalAccount
 
-from trainer.data import Dataset, LoadOptions, load_dataset
+from trainer.data import Dataset, LoadOptions, load_dataset, rows_text
 from trainer.dp_sgd import DpSgdConfig, dp_sgd_for
 from trainer.errors import TrainerError, TrainingCancelled
 from trainer.models import model_from_bytes, model_from_spec
@@ -244,7 +244,7 @@ class ContributionResult:
         lines = [
             f"Bounty {self.bounty_id} ({self.title}), {round_text(self.round, self.rounds)}",
             *([self.data_summary] if self.data_summary else []),
-            f"Trained on {self.n_rows} rows of your data; {self.n_params} model parameters.",
+            f"Trained on {rows_text(self.n_rows)} of your data; {self.n_params} model parameters.",
             f"Privacy: {eps}" + ("; the update was clipped to the bounty's bound." if self.clipped else "."),
             f"Encrypted update: {self.blob_bytes} bytes, hash {self.blob_hash}, "
             f"for key {self.key_fingerprint}.",
@@ -503,7 +503,7 @@ class Contribution:
             if on_epoch is not None:
                 on_epoch(epoch, loss, accuracy)
 
-        report("train", 0.0, f"Training on {self.dataset.n_rows} rows")
+        report("train", 0.0, f"Training on {rows_text(self.dataset.n_rows)}")
         self.trained = make_update(self.spec, self.global_params, self.dataset.X, self.dataset.y,
                                    epochs=epochs, noise_multiplier=0.0, progress=each_epoch,
                                    should_stop=stop, dp_sgd=dp_sgd)
