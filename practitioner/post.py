@@ -260,6 +260,8 @@ def post_bounty(
     raw = dict(raw_spec if raw_spec is not None else read_spec_file(spec_path))
     if by_invitation:
         raw["invitation_signer"] = session.signer.address
+    if allow_revealed_validation:  # owners are told, in the spec they verify against its hash
+        raw["public_validation"] = True
     spec, x, y, salt = complete_spec(
         raw, paillier_n=public_key.n, paillier_proof=proof, validation_files=validation_files,
         inbox_url=session.inbox_url,

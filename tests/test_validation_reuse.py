@@ -91,6 +91,30 @@ def test_rows_a_bounty_revealed_are_refused_for_the_next_bounty(tmp_path):
     public = _post(session, VALIDATION, allow_revealed_validation=True)
     assert read_json(session.bounty_dir(public) / "bounty.json")["publicValidationRows"] is True
     assert "publicValidationRows" not in read_json(session.bounty_dir(fresh) / "bounty.json")
+    # and owners are told, in the spec whose hash is on chain
+    from practitioner.evaluate import load_spec
+    from wallet.bounties import validation_set_text
+
+    assert load_spec(session, public).public_validation is True
+    assert load_spec(session, fresh).public_validation is False
+    assert "public_validation" not in load_spec(session, fresh).to_json()  # older specs keep their hash
+    text, warned = validation_set_text(load_spec(session, public).to_json())
+    assert warned and text.startswith("44 rows, small and public: on a set under 100 rows")
+    assert "the practitioner posted them as public" in text
+    assert validation_set_text({**load_spec(session, fresh).to_json(), "validation_rows": 500}) == ("500 rows", False)
+    text, warned = validation_set_text({"validation_rows": 500, "public_validation": True})
+    assert warned and text.startswith("500 rows, public: the practitioner posted them as public (revealed by")
+    assert "anyone can train on them and be paid for them as for fresh rows" in text
+
+
+def test_a_spec_says_public_validation_only_as_true_or_false():
+    from trainer.errors import SpecError
+
+    raw = make_spec_dict()
+    assert BountySpec.from_json({**raw, "public_validation": True}).public_validation is True
+    for bad in ("yes", 1, None):
+        with pytest.raises(SpecError, match="'public_validation' must be true or false"):
+            BountySpec.from_json({**raw, "public_validation": bad})
 
 
 def test_a_reveal_waits_while_a_bounty_sharing_its_rows_runs(tmp_path, caplog):

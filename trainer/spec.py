@@ -59,6 +59,10 @@ Field reference (all required unless marked optional):
     validation_rows         optional int >= 1, how many rows the validation set holds (`post`
                             fills it; checked against the revealed set; shown to owners, who
                             are warned below RECOMMENDED_VALIDATION_ROWS)
+    public_validation       optional bool, default false; true = the practitioner posted the
+                            validation rows as public (revealed by an earlier bounty, or shipped
+                            with a demo: `post --allow-revealed-validation`), so anyone can
+                            train on them and be paid for them (shown to owners)
     valuation_rules         optional int >= 1 (VALUATION_RULES; omitted when absent): the
                             bounty's reports follow the rules an owner's wallet checks (every
                             report carries `alongBound`, amounts by the exact pay rule, pay
@@ -176,6 +180,7 @@ class BountySpec:
     validation_rows: int | None = None  # the validation set's size (checked at the reveal)
     valuation_rules: int = 0  # >= 1: the reports follow the rules wallets check (0: posted before)
     open_updates: bool = False  # True: counted updates are opened to the round's contributors at the reveal
+    public_validation: bool = False  # True: posted with validation rows known to be public (shown to owners)
     version: int = SPEC_VERSION
     _public_key: Any = field(default=None, init=False, repr=False, compare=False, hash=False)
 
@@ -211,6 +216,8 @@ class BountySpec:
             out["valuation_rules"] = self.valuation_rules
         if self.open_updates:  # omitted when false: specs posted before the field keep their hash
             out["open_updates"] = True
+        if self.public_validation:  # omitted when false: specs posted before the field keep their hash
+            out["public_validation"] = True
         return out
 
     def to_json_bytes(self) -> bytes:
@@ -367,6 +374,9 @@ def _parse_spec(obj: Any) -> BountySpec:
     if open_updates and valuation_rules < COPY_PROOF_RULES:  # else no wallet would hold it to them
         raise SpecError(f"Spec field 'open_updates' needs valuation_rules {COPY_PROOF_RULES} or more: the "
                         "openings are checked by those rules.")
+    public_validation = root.get("public_validation", False)
+    if not isinstance(public_validation, bool):
+        raise SpecError("Spec field 'public_validation' must be true or false.")
     validation_rows = None
     if root.get("validation_rows") is not None:
         validation_rows = read_int(root["validation_rows"], "validation_rows", lo=1)
@@ -392,4 +402,5 @@ def _parse_spec(obj: Any) -> BountySpec:
         validation_rows=validation_rows,
         valuation_rules=valuation_rules,
         open_updates=open_updates,
+        public_validation=public_validation,
     )

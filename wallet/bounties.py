@@ -178,19 +178,27 @@ class StaleRound(QuarryError):
 
 
 def validation_set_text(spec: dict[str, Any] | None) -> tuple[str, bool]:
-    """(what an owner is told about a bounty's validation set, whether it is small), from its
-    verified spec's `validation_rows` (checked against the revealed set by the wallet)."""
+    """(what an owner is told about a bounty's validation set, whether to warn: it is small, or
+    its rows are public), from its verified spec's `validation_rows` (checked against the
+    revealed set by the wallet) and `public_validation` (practitioner.validation_reuse)."""
     rows = (spec or {}).get("validation_rows")
     if not isinstance(rows, int) or isinstance(rows, bool):
         return "size not declared by the spec", False
     # a bounty that never reveals its set: the size is the practitioner's word
     unchecked = " (the practitioner's word, as this set is never revealed)" if (spec or {}).get("verifiable") is False else ""
+    public = (spec or {}).get("public_validation") is True
+    public_why = ("the practitioner posted them as public (revealed by an earlier bounty, or shipped with a "
+                  "demo), so anyone can train on them and be paid for them as for fresh rows, about a "
+                  "quarter of a round each time")
     if rows >= RECOMMENDED_VALIDATION_ROWS:
-        return f"{rows} rows{unchecked}", False
-    return (f"{rows} rows, small{unchecked}: on a set under {RECOMMENDED_VALIDATION_ROWS} rows one "
-            "validation example can move a noticeable part of a round's pay (measured: up to 9-14 % "
-            "of a round on 30-88 rows), and honest updates are more often too uncertain to be paid "
-            "in their round (they still count toward the bounty's leftover)"), True
+        return (f"{rows} rows, public{unchecked}: {public_why}", True) if public else (f"{rows} rows{unchecked}", False)
+    small_why = (f"on a set under {RECOMMENDED_VALIDATION_ROWS} rows one validation example can move a "
+                 "noticeable part of a round's pay (measured: up to 9-14 % of a round on 30-88 rows), and "
+                 "honest updates are more often too uncertain to be paid in their round (they still count "
+                 "toward the bounty's leftover)")
+    if public:
+        return f"{rows} rows, small and public{unchecked}: {small_why}; and {public_why}", True
+    return f"{rows} rows, small{unchecked}: {small_why}", True
 
 
 def valuation_rules_text(spec: dict[str, Any] | None) -> tuple[str, bool]:

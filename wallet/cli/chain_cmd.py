@@ -498,7 +498,9 @@ def cmd_bounties_show(args: argparse.Namespace) -> int:
         from wallet.bounties import open_updates_text, validation_set_text, valuation_rules_text
 
         validation, small = validation_set_text(spec)
-        lines.append(f"  {'SMALL VALIDATION SET' if small else 'validation set'}: {validation}")
+        label = "validation set" if not small else (
+            "SMALL VALIDATION SET" if ", small" in validation else "PUBLIC VALIDATION ROWS")
+        lines.append(f"  {label}: {validation}")
         rules, older = valuation_rules_text(spec)
         lines.append(f"  {'OLDER REPORT RULES' if older else 'reports'}: {rules}")
         opened = open_updates_text(spec)
