@@ -196,7 +196,7 @@ def test_bounties_rewards_and_claim(devnet, home, wallet_files, tmp_path, capsys
     assert f"Reward assigned: bounty {bounty_id}, round 0 (1 of 2)" in out
     assert run(home, "rewards", "--json") == 0
     (row,) = json.loads(capsys.readouterr().out)["submissions"]
-    assert (row["status"], row["amount"], row["claim"]) == ("finalised", 40 * UNIT, "claimed")
+    assert (row["status"], row["amount"], row["claim"]) == ("finalised", str(40 * UNIT), "claimed")
     assert run(home, "claim", "--password-file", wallet_files["pw"]) == 0
     assert capsys.readouterr().out.startswith(f"Nothing to claim: {me.address} has nothing to claim")
 

@@ -149,7 +149,7 @@ def test_a_new_user_meets_the_demo_market_on_the_command_line(tmp_path: Path, ca
         shown = quarry_json("bounties", "show", str(wine["id"]))["rounds"][trained["round"]]
         report = parse_report(fetch_blob(shown["report_uri"], shown["report_hash"], file_roots=None))
         (line,) = [c for c in report["contributors"] if c["address"] == me]
-        assert row["amount"] == int(line["amount"]) > 0 and row["claim"] == "claimable", (row, line)
+        assert int(row["amount"]) == int(line["amount"]) > 0 and row["claim"] == "claimable", (row, line)
         assert line["share"] == pytest.approx(int(line["amount"]) / wine_reward(wine))
 
         capsys.readouterr()

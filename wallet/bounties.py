@@ -158,7 +158,9 @@ class RewardsSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "submissions": [asdict(row) for row in self.rows],
+            # amounts in base units as strings, like every amount here (18-decimal amounts pass
+            # 2^53, where a JSON number read as a double loses units)
+            "submissions": [dict(asdict(row), amount=str(row.amount)) for row in self.rows],
             "leftovers": [dict(asdict(row), amount=str(row.amount), credit=str(row.credit),
                                total_credit=str(row.total_credit), basis=row.basis) for row in self.leftovers],
             "claimable": {k: str(v) for k, v in self.claimable.items()},
