@@ -27,6 +27,7 @@ import numpy as np
 from practitioner.session import Session
 from practitioner.state import PractitionerHome, load_validation, read_json, read_local_blob
 from trainer.errors import TrainerError
+from trainer.reveal import row_keys
 from trainer.spec import BountySpec
 from wallet.errors import InvalidInput, QuarryError
 
@@ -63,15 +64,6 @@ def listed(shared: list[SharedRows], here: str = "", most: int = 3) -> str:
     names = [f"{s.name(here)}: {s.rows} rows" for s in shared[:most]]
     more = len(shared) - most
     return "; ".join(names) + (f"; and {more} more bounties" if more > 0 else "")
-
-
-def row_keys(spec: BountySpec, x: np.ndarray, y: np.ndarray) -> set[bytes]:
-    """One key per validation row: its features in the file's units (float32) and its class name."""
-    mean = np.asarray(spec.standardize.mean, dtype=np.float64)
-    std = np.asarray(spec.standardize.std, dtype=np.float64)
-    raw = np.ascontiguousarray((np.asarray(x, dtype=np.float64) * std + mean).astype(np.float32))
-    classes = [str(c).encode("utf-8") for c in spec.schema.classes]
-    return {row.tobytes() + b"\x00" + classes[int(label)] for row, label in zip(raw, y, strict=True)}
 
 
 def _posted(home: PractitionerHome) -> Iterator[tuple[Path, dict, BountySpec, np.ndarray, np.ndarray]]:

@@ -14,8 +14,9 @@ from eth_utils import keccak
 from practitioner.post import post_bounty
 from practitioner.reveal import reveal_due, reveal_validation
 from practitioner.state import read_json
-from practitioner.validation_reuse import RevealDeferred, row_keys
+from practitioner.validation_reuse import RevealDeferred
 from tests.practitioner_fixtures import practitioner_on_market
+from trainer.reveal import row_keys
 from trainer.spec import BountySpec
 from trainer.testing import make_spec_dict
 from wallet.errors import InvalidInput
@@ -159,3 +160,45 @@ def test_an_address_holding_only_revealed_validation_rows_would_take_a_large_sha
         assert table["thief_mean_share"] > 0.15, name
         assert table["thief_to_h_big_median_ratio"] > 1.0, name
         assert table["thief_true_mean_share"] > 0.15, name
+
+
+def test_an_owners_wallet_calls_rows_revealed_before_the_bounty_was_posted_a_mismatch(tmp_path):
+    """A practitioner whose tooling does not check (the guard patched out) posts rows an earlier
+    bounty of its revealed, without saying so: at the reveal every owner's wallet finds them in
+    the earlier reveal on the board and calls the round a Mismatch. The same rows posted as
+    public (`public_validation`) are what the spec says, and verify."""
+    from unittest.mock import patch
+
+    from tests.verify_fixtures import REWARD, contributing_owners, end_and_reveal, honest_round
+    from wallet.verify import MISMATCH, VERIFIED, verify_rewards
+
+    cancer_spec, cancer_validation = DEMO / "breast_cancer_spec.json", [str(DEMO / "breast_cancer_validation.csv")]
+    market, session, key = practitioner_on_market(tmp_path / "home")
+
+    def post(**options):
+        return post_bounty(session, cancer_spec, validation_files=cancer_validation, reward_per_round=REWARD,
+                           rounds=2, round_seconds=600, **options).bounty_id
+
+    first = post()
+    for round_index in (0, 1):  # nobody submits: the bounty ends, and its set is revealed
+        market.chain.travel_to(market.deadline(first, round_index) + 1)
+        info = session.client.round(first, round_index)
+        session.client.finalize(first, round_index, [], [], info.model_hash, info.model_uri,
+                                "0x" + keccak(b"no report").hex(), "file:///none")
+    reveal_validation(session, first)
+    with patch("practitioner.post.shared_rows", return_value=[]):
+        hidden = post()
+    public = post(allow_revealed_validation=True)
+    client, owners = contributing_owners(market, session, tmp_path / "owner", [hidden, public],
+                                         ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"])
+    world = {"market": market, "session": session, "key": key, "client": client, "owners": owners}
+    market.chain.travel_to(max(market.deadline(b, 0) for b in (hidden, public)) + 1)
+    for bounty_id in (hidden, public):
+        honest_round(world, bounty_id)
+        end_and_reveal(world, bounty_id)
+    results = {r.bounty_id: r for r in verify_rewards(client, owners[0].address)}
+    assert results[hidden].status == MISMATCH
+    assert results[hidden].differences == [
+        f"validation set: 142 of its 142 rows had been revealed with bounty {first} before this bounty was "
+        "posted, and its spec does not say its rows are public: anyone could train on them and be paid for them"]
+    assert results[public].status == VERIFIED, results[public].detail

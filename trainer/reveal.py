@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from eth_hash.auto import keccak
 
 from trainer.errors import BlobError
 from trainer.npz_blob import read_npz_members
+
+if TYPE_CHECKING:  # trainer.spec imports nothing from here, but the reveal's readers need no spec
+    from trainer.spec import BountySpec
 
 MAX_REVEAL_BYTES = 64 * 1024 * 1024
 MAX_SALT_BYTES = 64
@@ -93,3 +97,15 @@ def parse_reveal(data: bytes, max_bytes: int = MAX_REVEAL_BYTES) -> RevealedVali
     if not np.all(np.isfinite(x)):
         raise RevealError("The validation reveal holds NaN or infinite values.")
     return RevealedValidation(salt_arr.tobytes(), x, y)
+
+
+def row_keys(spec: BountySpec, x: np.ndarray, y: np.ndarray) -> set[bytes]:
+    """One key per validation row, to find rows two bounties share (practitioner.validation_reuse,
+    wallet.verify): the row's features in its file's units (`x * std + mean` of `spec`'s
+    standardisation), as float32 so that one file's row matches across two bounties'
+    standardisations, and the name of its class."""
+    mean = np.asarray(spec.standardize.mean, dtype=np.float64)
+    std = np.asarray(spec.standardize.std, dtype=np.float64)
+    raw = np.ascontiguousarray((np.asarray(x, dtype=np.float64) * std + mean).astype(np.float32))
+    classes = [str(c).encode("utf-8") for c in spec.schema.classes]
+    return {row.tobytes() + b"\x00" + classes[int(label)] for row, label in zip(raw, y, strict=True)}

@@ -48,7 +48,7 @@ import numpy as np
 
 from trainer.errors import TrainerError
 from wallet.blob_store import copy_proof_uri, fetch_blob, fetch_copy_proof
-from wallet.board_log import round_payouts, sync_board_log
+from wallet.board_log import board_events, round_payouts, sync_board_log
 from wallet.errors import BlobTooLarge, InvalidInput, NotFound, QuarryError
 from wallet.history import round_text
 from wallet.kept_updates import (
@@ -85,6 +85,9 @@ PAY_FACTOR_TOLERANCE = 1e-9
 SPEC_MAX_BYTES = 4 * 1024 * 1024
 MODEL_MAX_BYTES = 256 * 1024 * 1024
 REVEAL_MAX_BYTES = 64 * 1024 * 1024  # trainer.reveal.MAX_REVEAL_BYTES
+# the practitioner's latest reveals before a bounty was posted that its revealed set is compared
+# with (each fetched once per check; older reuse is not looked for)
+MAX_EARLIER_REVEALS = 8
 _ZERO_HASH = "0x" + "00" * 32
 # what a wallet restored on another computer does to name its proofs again (wallet.recover)
 RECOVER_HINT = "'quarry recover-sent' or Rewards > Recover sent updates fetches it again"
@@ -234,6 +237,44 @@ class _Checker:
                     found = (data_hash, str(uri))
             self._reveals[bounty_id] = found
         return self._reveals[bounty_id]
+
+    def revealed_before(self, bounty_id: int, spec: Any, x: np.ndarray, y: np.ndarray) -> str:
+        """"" unless rows of this bounty's revealed set had been revealed by another bounty of
+        its practitioner on this board before it was posted, and its spec does not say its rows
+        are public (`public_validation`): then anyone could be paid for them, which the spec
+        denied (docs/PROTOCOL.md, "Validation rows used twice"). Reads the board's cached
+        events; an earlier reveal that cannot be fetched or read is passed over."""
+        from trainer.reveal import parse_validation_reveal, row_keys
+
+        if spec.public_validation or self.client.store is None:
+            return ""
+        store, network, board = self.client.store, self.client.network, self.client.board_address
+        owner = self.bounty(bounty_id).owner.lower()
+        created = [row for row in board_events(store, network, board, ["BountyCreated"])
+                   if str(row["args"].get("owner", "")).lower() == owner]
+        posted = next((row["block_number"] for row in created if int(row["bounty_id"]) == bounty_id), None)
+        if posted is None:
+            return ""
+        earlier = [int(row["bounty_id"]) for row in created if int(row["bounty_id"]) != bounty_id]
+        reveals = [row for row in board_events(store, network, board, ["ValidationRevealed"], earlier)
+                   if row["block_number"] < posted][-MAX_EARLIER_REVEALS:]
+        keys = row_keys(spec, x, y)
+        for row in reversed(reveals):
+            other = int(row["bounty_id"])
+            try:
+                other_spec = self.spec(other)
+                data = fetch_blob(str(row["args"].get("uri", "")), str(row["args"].get("dataHash", "")),
+                                  REVEAL_MAX_BYTES, file_roots=self.roots)
+                ox, oy, _salt = parse_validation_reveal(data, other_spec.validation_commitment,
+                                                        max_bytes=REVEAL_MAX_BYTES)
+                shared = len(keys & row_keys(other_spec, ox, oy)) if other_spec.n_features == spec.n_features else 0
+            except (QuarryError, TrainerError, ValueError):
+                continue
+            if shared:
+                return (f"validation set: {shared} of its {len(y)} rows had been revealed with bounty {other} "
+                        "before this bounty was posted, and its spec does not say its rows are public: "
+                        "anyone could train on them and be paid for them")
+        return ""
 
     def model(self, spec: Any, model_hash: str, uri: str) -> Any:
         from trainer.models import model_from_bytes
@@ -666,8 +707,13 @@ class _Checker:
         if spec.validation_rows is not None and spec.validation_rows != len(y):
             return self._mismatch(result, [f"validation set: the spec declared {spec.validation_rows} rows, "
                                            f"the revealed set has {len(y)}"])
+        reused = self.revealed_before(result.bounty_id, spec, x, y)
+        if reused:
+            return self._mismatch(result, [reused])
         result.checked.append("revealed validation set = the spec's commitment"
-                              + (" and its declared size" if spec.validation_rows is not None else ""))
+                              + (" and its declared size" if spec.validation_rows is not None else "")
+                              + ("" if spec.public_validation else
+                                 ", none of its rows revealed by its practitioner before it was posted"))
         try:
             before_model = self.model(spec, info["model_hash"], info["model_uri"])
             next_hash = str(report["nextModelHash"]).lower()
