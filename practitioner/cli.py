@@ -358,6 +358,24 @@ def cmd_spec_from(args: argparse.Namespace) -> int:
     return 0
 
 
+def _home_network_hint(home: Any) -> str:
+    """' NAME: the network this home's wallet uses, as post and run do', or "" for a home
+    without a wallet (serve creates none: `post` and `run` default to it, serve does not, since
+    an inbox without a chain is a valid choice)."""
+    from wallet.store import DB_FILENAME, Store
+
+    if not (home / DB_FILENAME).is_file():
+        return ""
+    try:
+        from wallet.network import current_network
+
+        with Store(home) as store:
+            name = current_network(store).name
+    except QuarryError:
+        return ""
+    return f" {name}: the network this home's wallet uses, as post and run do"
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from practitioner.admission import InboxPolicy
     from practitioner.inbox import InboxServer
@@ -394,8 +412,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
           + (" (relaying gasless submissions, redeeming invitation codes)" if relay
              else " (no relay: give --account to relay and redeem invitation codes)")
           + ("; giving owners their own blobs back once a round is reported" if sent_blob else
-             "; no chain (give --rpc/--board or --network), so uploads are not "
-             "checked against their on-chain commits and no blob is given back"),
+             "; no chain (give --rpc/--board or --network" + _home_network_hint(home.root.parent)
+             + "), so uploads are not checked against their on-chain commits and no blob is given back"),
           flush=True)
     stop = threading.Event()
 

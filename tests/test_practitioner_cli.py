@@ -197,3 +197,16 @@ def test_warnings_print_as_one_warning_line_without_verbose():
     record = logging.LogRecord("practitioner.post", logging.WARNING, __file__, 1,
                                "The validation set has %d rows", (44,), None)
     assert _LevelFormatter().format(record) == "warning: The validation set has 44 rows"
+
+
+def test_serve_without_a_chain_names_the_network_this_homes_wallet_uses(tmp_path):
+    """`post` and `run` default to the home's network, `serve` does not (an inbox without a
+    chain is a choice): its banner names the network to give, when the home has a wallet."""
+    from practitioner.cli import _home_network_hint
+    from wallet.network import EMBEDDED
+    from wallet.store import Store
+
+    assert _home_network_hint(tmp_path) == ""  # no wallet here: nothing to name, and none is made
+    assert not any(tmp_path.iterdir())
+    Store(tmp_path).close()
+    assert _home_network_hint(tmp_path) == f" {EMBEDDED}: the network this home's wallet uses, as post and run do"
