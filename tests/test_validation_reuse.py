@@ -202,3 +202,10 @@ def test_an_owners_wallet_calls_rows_revealed_before_the_bounty_was_posted_a_mis
         f"validation set: 142 of its 142 rows had been revealed with bounty {first} before this bounty was "
         "posted, and its spec does not say its rows are public: anyone could train on them and be paid for them"]
     assert results[public].status == VERIFIED, results[public].detail
+    # an ended bounty says so to an owner who tries to train for it
+    from wallet.contribute import ContributeOptions, contribute
+    from wallet.errors import QuarryError
+
+    with pytest.raises(QuarryError, match=f"Bounty {hidden} has completed its rounds; it takes no more submissions"):
+        contribute(client, owners[0], hidden, [DEMO / "breast_cancer_owner_a.csv"], ContributeOptions(privacy="none"),
+                   file_roots=[session.home.root], blob_dir=tmp_path / "owner" / "blobs")

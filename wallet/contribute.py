@@ -359,6 +359,9 @@ class Contribution:
         report("bounty", 0.0, f"Reading bounty {self.bounty_id}")
         bounty = self.client.bounty(self.bounty_id)
         if require_open and bounty.phase != "accepting":
+            if bounty.status != "open":  # over: no round of it will open again
+                how = "was cancelled" if bounty.status == "cancelled" else "has completed its rounds"
+                raise QuarryError(f"Bounty {self.bounty_id} {how}; it takes no more submissions.")
             raise QuarryError(
                 f"Bounty {self.bounty_id} does not accept submissions now "
                 f"({round_text(bounty.current_round, bounty.rounds)} is {bounty.phase}).")
