@@ -271,7 +271,8 @@ def post_bounty(
     refusal = revealed_rows_refusal(shared, len(y), here)
     if refusal and not allow_revealed_validation:
         raise InvalidInput(refusal)
-    warning = unrevealed_rows_warning(shared, len(y), here)
+    # a bounty posted with public rows holds no reveal back (validation_reuse.live_sharers)
+    warning = None if allow_revealed_validation else unrevealed_rows_warning(shared, len(y), here)
     if warning:
         log.warning("%s", warning)
     # the escrow is checked before anything is stored or sent

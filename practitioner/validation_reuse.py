@@ -114,8 +114,9 @@ def revealed_rows_refusal(shared: list[SharedRows], total: int, here: str = "") 
     worst = max(revealed, key=lambda s: s.rows)
     return (f"{worst.rows} of the {total} validation rows were revealed with {worst.name(here)}: anyone "
             "can send them back as an update and be paid for your own rows (an owner holding no "
-            "data but the validation rows takes about a quarter of a round). Post with validation rows no bounty has revealed, or, if these rows are public "
-            "anyway, with --allow-revealed-validation.")
+            "data but the validation rows takes about a quarter of a round). Post with validation "
+            "rows no bounty has revealed, or, if these rows are public anyway, with "
+            "--allow-revealed-validation.")
 
 
 def unrevealed_rows_warning(shared: list[SharedRows], total: int, here: str = "") -> str | None:
