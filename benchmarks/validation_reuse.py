@@ -45,8 +45,10 @@ def run_table(name: str, splits: int, rounds: int = 2) -> dict[str, Any]:
     truth: list[float] = []
     big: list[float] = []
     ratios: list[float] = []
+    rows = 0
     for split in range(splits):
         market = fairness.build_market(name, split)
+        rows = len(market.y_val)
         params = model_from_spec(market.spec).get_params()
         for _ in range(rounds):
             updates = fairness.base_updates(market, params)
@@ -70,7 +72,7 @@ def run_table(name: str, splits: int, rounds: int = 2) -> dict[str, Any]:
             # the next round starts from the model of the market without the thief
             params = fairness.value(market, params, honest, [o for o in chain if o != "thief"])[0].next_params
     return {
-        "validation_rows": len(fairness.build_market(name, 0).y_val),
+        "validation_rows": rows,
         "thief_mean_share": float(np.mean(paid)),
         "thief_max_share": float(np.max(paid)),
         "thief_half_mean_share": float(np.mean(half)),

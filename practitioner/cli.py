@@ -41,6 +41,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from practitioner.keys import (
@@ -358,7 +359,7 @@ def cmd_spec_from(args: argparse.Namespace) -> int:
     return 0
 
 
-def _home_network_hint(home: Any) -> str:
+def _home_network_hint(home: Path) -> str:
     """' NAME: the network this home's wallet uses, as post and run do', or "" for a home
     without a wallet (serve creates none: `post` and `run` default to it, serve does not, since
     an inbox without a chain is a valid choice)."""

@@ -103,6 +103,13 @@ def test_rows_a_bounty_revealed_are_refused_for_the_next_bounty(tmp_path):
     assert warned and text.startswith("44 rows, small and public: on a set under 100 rows")
     assert "the practitioner posted them as public" in text
     assert validation_set_text({**load_spec(session, fresh).to_json(), "validation_rows": 500}) == ("500 rows", False)
+    from wallet.bounties import validation_set_label
+
+    # `quarry bounties show` names the line by what it warns of
+    assert validation_set_label(load_spec(session, public).to_json()) == "SMALL VALIDATION SET"  # 44 rows
+    assert validation_set_label({"validation_rows": 500, "public_validation": True}) == "PUBLIC VALIDATION ROWS"
+    assert validation_set_label({"validation_rows": 500}) == "validation set"
+    assert validation_set_label({}) == "validation set"
     text, warned = validation_set_text({"validation_rows": 500, "public_validation": True})
     assert warned and text.startswith("500 rows, public: the practitioner posted them as public (revealed by")
     assert "anyone can train on them and be paid for them as for fresh rows" in text

@@ -203,6 +203,17 @@ def validation_set_text(spec: dict[str, Any] | None) -> tuple[str, bool]:
     return f"{rows} rows, small{unchecked}: {small_why}", True
 
 
+def validation_set_label(spec: dict[str, Any] | None) -> str:
+    """The name `quarry bounties show` gives the line of `validation_set_text`: in capitals when
+    the set is small (under RECOMMENDED_VALIDATION_ROWS) or its rows are public."""
+    rows = (spec or {}).get("validation_rows")
+    if isinstance(rows, int) and not isinstance(rows, bool) and rows < RECOMMENDED_VALIDATION_ROWS:
+        return "SMALL VALIDATION SET"
+    if (spec or {}).get("public_validation") is True and isinstance(rows, int) and not isinstance(rows, bool):
+        return "PUBLIC VALIDATION ROWS"
+    return "validation set"
+
+
 def valuation_rules_text(spec: dict[str, Any] | None) -> tuple[str, bool]:
     """(what an owner is told about the rules a bounty's reports are held to, whether they are
     the older, looser ones), from its verified spec's `valuation_rules` (trainer.spec)."""

@@ -202,6 +202,7 @@ class _Checker:
         self._rounds: dict[int, list[dict[str, Any]]] = {}
         self._specs: dict[int, Any] = {}
         self._reveals: dict[int, Any] = {}
+        self._revealed_before: dict[int, str] = {}  # bounty -> revealed_before's answer
         self._reports: dict[str, dict[str, Any]] = {}  # by reportHash: each report fetched once
 
     # -- chain and blobs ----------------------------------------------------------------
@@ -244,6 +245,11 @@ class _Checker:
         are public (`public_validation`): then anyone could be paid for them, which the spec
         denied (docs/PROTOCOL.md, "Validation rows used twice"). Reads the board's cached
         events; an earlier reveal that cannot be fetched or read is passed over."""
+        if bounty_id not in self._revealed_before:  # one answer per bounty, whatever its rounds
+            self._revealed_before[bounty_id] = self._find_revealed_before(bounty_id, spec, x, y)
+        return self._revealed_before[bounty_id]
+
+    def _find_revealed_before(self, bounty_id: int, spec: Any, x: np.ndarray, y: np.ndarray) -> str:
         from trainer.reveal import parse_validation_reveal, row_keys
 
         if spec.public_validation or self.client.store is None:

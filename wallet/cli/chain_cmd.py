@@ -495,12 +495,14 @@ def cmd_bounties_show(args: argparse.Namespace) -> int:
         for key in ("description", "task", "metric", "inbox_url"):
             if key in spec:
                 lines.append(f"  {key}: {spec[key]}")
-        from wallet.bounties import open_updates_text, validation_set_text, valuation_rules_text
+        from wallet.bounties import (
+            open_updates_text,
+            validation_set_label,
+            validation_set_text,
+            valuation_rules_text,
+        )
 
-        validation, small = validation_set_text(spec)
-        label = "validation set" if not small else (
-            "SMALL VALIDATION SET" if ", small" in validation else "PUBLIC VALIDATION ROWS")
-        lines.append(f"  {label}: {validation}")
+        lines.append(f"  {validation_set_label(spec)}: {validation_set_text(spec)[0]}")
         rules, older = valuation_rules_text(spec)
         lines.append(f"  {'OLDER REPORT RULES' if older else 'reports'}: {rules}")
         opened = open_updates_text(spec)
