@@ -5,6 +5,7 @@ with the bounty spec `post` would publish for it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -57,6 +58,7 @@ PACKAGED_TABLES = ("penguins",)
 # added after the others (last, so the others' splits draw what they drew before)
 LATER_TABLES = ("randhie",)
 HELD_OUT_TABLES = (*STATSMODELS_TABLES, *PACKAGED_TABLES, *LATER_TABLES)
+KNOWN_TABLES = tuple(TRAINING)
 
 
 def _load_penguins() -> tuple[np.ndarray, np.ndarray]:
@@ -110,7 +112,115 @@ def _mode_choice(data: object) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+# A table named by where it is, beside the names above (`--datasets csv:PATH:LABEL`,
+# `statsmodels:NAME[:LABEL]`, `sklearn:NAME`): a practitioner's own file, or any table an
+# installed package ships, measured before anyone chose anything on it.
+TABLE_SOURCES = ("csv:", "statsmodels:", "sklearn:")
+MAX_ONE_HOT = 20  # a text column with more distinct values (ids, free text) is left out
+MAX_CLASS_VALUES = 10  # a numeric label with more distinct values is cut at its median
+
+
+class TableError(ValueError):
+    """A named table that cannot be read or used: one line for whoever named it."""
+
+
+def is_named_table(name: str) -> bool:
+    return name.startswith(TABLE_SOURCES)
+
+
+def table_arrays(frame: Any, label: str, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Features and classes from a pandas frame, as a practitioner would post it: numeric
+    columns as they are, text columns of up to MAX_ONE_HOT values one-hot, other text left
+    out; rows missing the label or a feature dropped; a numeric label of more than
+    MAX_CLASS_VALUES values cut at its median (1 above it), other labels' values the classes
+    in sorted order."""
+    import pandas as pd
+
+    if label not in frame.columns:
+        raise TableError(f"{source}: no column {label!r} (its columns: "
+                         f"{', '.join(map(str, frame.columns))})")
+    frame = frame[frame[label].notna()]
+    columns = []
+    for name in frame.columns:
+        if name == label:
+            continue
+        cells = frame[name]
+        numbers = pd.to_numeric(cells, errors="coerce")
+        if cells.notna().any() and numbers.notna().sum() == cells.notna().sum():
+            columns.append(numbers.astype(np.float64).rename(str(name)))
+        elif cells.nunique() <= MAX_ONE_HOT:
+            dummies = pd.get_dummies(cells.astype("string"), prefix=str(name), dtype=np.float64)
+            columns.extend(dummies[c].where(cells.notna()) for c in dummies.columns)
+    if not columns:
+        raise TableError(f"{source}: no feature column besides the label {label!r}")
+    features = pd.concat(columns, axis=1)
+    keep = features.notna().all(axis=1).to_numpy()
+    x = features.to_numpy(dtype=np.float64)[keep]
+    target = frame[label][keep]
+    numbers = pd.to_numeric(target, errors="coerce")
+    if numbers.notna().all() and numbers.nunique() > MAX_CLASS_VALUES:
+        y = (numbers.to_numpy() > np.median(numbers.to_numpy())).astype(np.int64)
+    else:
+        values = sorted(set(target.tolist()), key=lambda v: (str(type(v)), v))
+        y = np.array([values.index(v) for v in target.tolist()], dtype=np.int64)
+    if len(set(y.tolist())) < 2:
+        raise TableError(f"{source}: its label {label!r} has one class in the rows kept")
+    return x, y
+
+
+def _load_named_table(name: str) -> tuple[np.ndarray, np.ndarray]:
+    kind, _, rest = name.partition(":")
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pragma: no cover - pandas comes with statsmodels
+        raise TableError("named tables are read with pandas: pip install pandas") from exc
+    if kind == "csv":
+        path, _, label = rest.rpartition(":")
+        if not path or not label:
+            raise TableError(f"{name}: name a CSV file and its label column, csv:PATH:LABEL")
+        try:
+            frame = pd.read_csv(path, sep=None, engine="python")  # sniffs , ; or tab
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            raise TableError(f"{path}: not a readable CSV file ({exc})") from None
+        return table_arrays(frame, label, path)
+    if kind == "statsmodels":
+        table, _, label = rest.partition(":")
+        try:
+            from statsmodels import datasets
+        except ImportError as exc:
+            raise TableError("statsmodels tables need statsmodels: pip install statsmodels") from exc
+        module = getattr(datasets, table, None)
+        if module is None or not hasattr(module, "load_pandas"):
+            raise TableError(f"statsmodels ships no table {table!r}")
+        loaded = module.load_pandas()
+        endog = getattr(loaded, "endog_name", None)
+        label = label or (endog if isinstance(endog, str) else "")  # one column, not a list
+        if not label:
+            raise TableError(f"statsmodels {table} names no label: statsmodels:{table}:COLUMN "
+                             f"(its columns: {', '.join(map(str, loaded.data.columns))})")
+        return table_arrays(loaded.data, label, f"statsmodels {table}")
+    from sklearn import datasets as sk_datasets
+
+    loader = getattr(sk_datasets, f"load_{rest}", None)
+    if loader is None:
+        raise TableError(f"scikit-learn ships no table {rest!r} (its load_* functions)")
+    bunch = loader(as_frame=True)
+    frame = bunch.frame if bunch.frame is not None else bunch.data.assign(target=bunch.target)
+    target = "target" if "target" in frame.columns else str(bunch.target.name)
+    return table_arrays(frame, target, f"scikit-learn {rest}")
+
+
+def training_for(name: str, n_classes: int) -> dict[str, Any]:
+    """The named table's training settings; a table named by where it is trains like the
+    demo bounties (breast cancer's when binary, wine's otherwise)."""
+    if name in TRAINING:
+        return TRAINING[name]
+    return TRAINING["breast_cancer" if n_classes == 2 else "wine"]
+
+
 def load(name: str) -> tuple[np.ndarray, np.ndarray]:
+    if is_named_table(name):
+        return _load_named_table(name)
     if name == "penguins":
         return _load_penguins()
     if name in STATSMODELS_TABLES or name in LATER_TABLES:
@@ -124,7 +234,10 @@ def load(name: str) -> tuple[np.ndarray, np.ndarray]:
         "iris": datasets.load_iris,
         "diabetes": datasets.load_diabetes,
         "breast_cancer_4": datasets.load_breast_cancer,
-    }[name]
+    }.get(name)
+    if loader is None:
+        raise TableError(f"no table named {name!r}: name one of {', '.join(KNOWN_TABLES)}, or "
+                         "csv:PATH:LABEL, statsmodels:NAME[:LABEL] or sklearn:NAME")
     x, y = loader(return_X_y=True)
     if name == "breast_cancer_4":  # its first 4 columns: a 5-parameter model, the smallest case
         x = x[:, :4]
@@ -171,7 +284,7 @@ def split_market(name: str, rng: np.random.Generator) -> MarketSplit:
         x.shape[1], classes=classes, public_key=public_key,
         **{"standardize.mean": mean.tolist(), "standardize.std": std.tolist(),
            "model.type": "logistic" if len(classes) == 2 else "softmax",
-           "training": TRAINING[name], "encoding.clip": 2.0, "schema.min_rows": 1},
+           "training": training_for(name, len(classes)), "encoding.clip": 2.0, "schema.min_rows": 1},
     )
     xv = scale(x_val)
     raw = spec.to_json()

@@ -5,7 +5,11 @@
         [--rounds N] [--adaptive-clip] [--no-along-bound]
 
 `--datasets` also takes the statsmodels tables anes96, fair, modechoice, star98 and randhie and
-the Palmer penguins (palmerpenguins: issue 9's own table), all held out.
+the Palmer penguins (palmerpenguins: issue 9's own table), all held out, and any table named by
+where it is: `csv:PATH:LABEL` (your own file: its numeric columns, text columns of up to 20
+values one-hot, a numeric label of more than 10 values cut at its median),
+`statsmodels:NAME[:LABEL]` (any table statsmodels ships; its own label by default) and
+`sklearn:NAME` (scikit-learn's `load_NAME`). A table needs about 100 usable rows.
 `--privacy default` trains every owner as the wallet does by default ("Protect each row":
 DP-SGD, noise drawn per wallet and round); without it owners train without noise, so the
 same rows give the same update.
@@ -125,7 +129,14 @@ from typing import Any
 import numpy as np
 
 from benchmarks._common import emit, machine
-from benchmarks._markets import ENCODING_STEP, HELD_OUT_TABLES, quantise, split_market
+from benchmarks._markets import (
+    ENCODING_STEP,
+    HELD_OUT_TABLES,
+    TableError,
+    is_named_table,
+    quantise,
+    split_market,
+)
 from practitioner.decode import ValidationScorer, reference_update
 from practitioner.report import report_of_valuation
 from practitioner.valuation import (
@@ -241,8 +252,19 @@ class Market:
         return self.spec.model.n_classes
 
 
+def market_seed(name: str, split: int) -> int:
+    """The split's seed: by the table's place in the lists (what every earlier figure drew),
+    or, for a table named by where it is, by a hash of its name."""
+    known = (*DATASETS, *EXTRA_DATASETS)
+    if name in known:
+        return 10_000 * (known.index(name) + 1) + split
+    from eth_hash.auto import keccak
+
+    return 10_000 * (1000 + int.from_bytes(keccak(name.encode())[:3], "big")) + split
+
+
 def build_market(name: str, split: int) -> Market:
-    rng = np.random.default_rng(10_000 * ((*DATASETS, *EXTRA_DATASETS).index(name) + 1) + split)
+    rng = np.random.default_rng(market_seed(name, split))
     cut = split_market(name, rng)
     spec, pool_y = cut.spec, cut.pool_y
     pool = len(pool_y)
@@ -250,6 +272,11 @@ def build_market(name: str, split: int) -> Market:
     mid = max(6, min(60, (pool - 6 - 2 * big) // 3))
     sizes = {"h_small": 5, "h_mid": mid, "h_big": big, "h_big2": big, "noisy30": mid,
              "noisy60": mid, "one_row": 1}
+    if sum(sizes.values()) > pool or big < mid:
+        total = len(cut.y_val) + len(cut.y_test) + pool
+        raise TableError(f"{name}: {total} usable rows leave {pool} for the owners, too few "
+                         f"for this market's owners (5, {mid} x 3, {big} x 2 and 1 rows); "
+                         "it needs about 100 rows or more")
     parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     start = 0
     for owner, size in sizes.items():
@@ -960,7 +987,8 @@ def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     summary["sybil_pair_min_cosine"] = min(r["sybil_pair_min_cosine"] for r in table.values())
     summary["copy_credit_errors"] = sum(r["copy_credit_errors"] for r in table.values())
     summary["datasets"] = list(table)
-    summary["held_out"] = [name for name in table if name in HELD_OUT or name in EXTRA_DATASETS]
+    summary["held_out"] = [name for name in table
+                           if name in HELD_OUT or name in EXTRA_DATASETS or is_named_table(name)]
     summary["per_dataset"] = table
     return summary
 
@@ -1035,7 +1063,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 2:
         parser.error("--rounds must be 2 or more (the second round reverses the order)")
     splits = args.splits or (QUICK_SPLITS if args.quick else FULL_SPLITS)
-    result = run(args.datasets.split(","), splits, rounds=args.rounds, measure_rules=not args.quick,
+    datasets = args.datasets.split(",")
+    try:  # each table read and split once first: a table that cannot be used says so at once
+        for name in datasets:
+            build_market(name, 0)
+    except TableError as exc:
+        print(f"fairness: {exc}", file=sys.stderr)
+        return 2
+    result = run(datasets, splits, rounds=args.rounds, measure_rules=not args.quick,
                  null_test=args.null_test, game=args.game, semivalue=args.semivalue, z=args.z,
                  privacy=args.privacy, adaptive_clip=args.adaptive_clip, use_along_bound=not args.no_along_bound,
                  line_search=args.line_search)
