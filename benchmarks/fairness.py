@@ -44,7 +44,9 @@ Measured (JSON keys; each also per data set under `per_dataset`):
   plus noise at the encoding's precision (3 fixed-point steps) and k = 5 copies;
   noisy5_copy_pair_max_ratio: the same for a copy plus 5 % noise (caught only on models of
   COPY_NOISE_MIN_PARAMS parameters or more), noisy5_original_min_ratio: the original's pay
-  then / without it; same_data_pair_max_ratio (and _median_ratio): the same for the same
+  then / without it; short_copy_noisy_pair_max_ratio: a copy of the 5-row owner's (short)
+  update plus precision noise, apart from the copies above, and short_copy_noisy_caught_rate
+  how often such a copy kept by the screen was caught (COPY_PRECISION_LENGTH says when); same_data_pair_max_ratio (and _median_ratio): the same for the same
   rows trained again as the wallet does, in a second wallet (without noise the same update;
   under `--privacy default` its own noise draw); clone_pair_max_ratio: the larger of the two.
   reshuffled_same_data_pair_max_ratio (and _median_ratio): the same rows retrained with
@@ -124,6 +126,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -214,6 +217,11 @@ LINE_SEARCH = False
 LINE_SEARCH_RANGE = (1.0, 8.0)
 FULL_SPLITS = 20
 COPY_NOISE = 0.05  # a copy plus Gaussian noise of this share of the update's norm
+# Up to 3 fixed-point steps of noise per parameter (2 steps x sqrt(d) long on average) turn a
+# copy's cosine with its original to 1 - 2 (step / length)^2 d: past the exact-copy rule's
+# 1 - 1e-6 when the update is shorter than about 1414 steps x sqrt(d) (0.02 x sqrt(d) at
+# precision_bits 16)
+COPY_PRECISION_LENGTH = 2.0 / math.sqrt(2e-6) * ENCODING_STEP
 FREE_RIDERS = ("zero", "random", "one_row")
 HONEST = ("h_small", "h_mid", "h_big", "h_big2")
 NOISY = ("noisy30", "noisy60")
@@ -260,6 +268,9 @@ def market_seed(name: str, split: int) -> int:
         return 10_000 * (known.index(name) + 1) + split
     from eth_hash.auto import keccak
 
+    if name.startswith("csv:"):  # by the file's name, not its folder: a copy elsewhere draws alike
+        path, _, label = name[len("csv:"):].rpartition(":")
+        name = f"csv:{Path(path).name}:{label}"
     return 10_000 * (1000 + int.from_bytes(keccak(name.encode())[:3], "big")) + split
 
 
@@ -731,6 +742,19 @@ def run_split(name: str, split: int, rounds: int, measure_rules: bool) -> dict[s
                 shares_n["h_big"] / shares["h_big"] if shares["h_big"] > 0 else 0.0)
         out.setdefault("pairs_copy_noisy5", []).extend(
             pair_stats({**updates, **noisy}, owners + ["copy_noisy5"], reference, [("h_big", "copy_noisy5")]))
+        # a copy of a short update (the 5-row owner's: small data sets take small steps) plus
+        # precision noise: the exact-copy rule (cosine > 1 - 1e-6) sees precision noise as
+        # noise only on updates longer than about COPY_PRECISION_LENGTH x sqrt(parameters)
+        short = {"copy_short_noisy": precision_noise(market, updates["h_small"])}
+        valued_s, shares_ss, addresses_s = value(market, params, {**updates, **short}, chain + list(short))
+        line = next((c for c in valued_s.contributors if c.address == addresses_s["copy_short_noisy"]), None)
+        if line is not None:  # kept by the screen: caught as a copy, or its own player
+            out.setdefault("short_copy_caught", []).append(line.copy_of is not None)
+        total = shares_ss["h_small"] + shares_ss["copy_short_noisy"]
+        if shares["h_small"] > 0 or total > 0:
+            out.setdefault("clone_short_noisy", []).append(
+                total / shares["h_small"] if shares["h_small"] > 0 else math.inf)
+        out.setdefault("short_update_norm", []).append(float(np.linalg.norm(updates["h_small"])))
         # the same data from a second address: trained again as the wallet does (the spec's
         # seed: the same update), and reshuffled with another seed (an evading sybil)
         naive = {f"same_{o}": train(market, params, o, wallet="second") for o in ("h_big2", "h_mid")}
@@ -892,6 +916,9 @@ def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "reshuffled_same_data_pair_median_ratio": float(np.median([c for s in splits for c in s.get("clone_reshuffled", [])] or [1.0])),
             "noisy5_copy_pair_max_ratio": finite_max([c for s in splits for c in s.get("clone_noisy5", [])]),
             "noisy5_original_min_ratio": min([c for s in splits for c in s.get("original_noisy5", [])] or [1.0]),
+            "short_copy_noisy_pair_max_ratio": finite_max([c for s in splits for c in s.get("clone_short_noisy", [])]),
+            "short_copy_noisy_caught_rate": float(np.mean([c for s in splits for c in s.get("short_copy_caught", [])] or [1.0])),
+            "short_update_median_norm": float(np.median([c for s in splits for c in s.get("short_update_norm", [])] or [0.0])),
             "parameters": int(splits[0]["parameters"]),
             "noisy_to_honest_max_ratio": finite_max([c for s in splits for c in s["noisy60"]]),
             "noisy30_to_honest_max_ratio": finite_max([c for s in splits for c in s["noisy30"]]),
@@ -965,7 +992,7 @@ def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         all_rank.append(row["rank_correlation"])
     keys = ("false_merge_rate", "free_rider_max_share", "clone_pair_max_ratio",
             "copy_pair_max_ratio", "same_data_pair_max_ratio", "reshuffled_same_data_pair_max_ratio",
-            "noisy5_copy_pair_max_ratio",
+            "noisy5_copy_pair_max_ratio", "short_copy_noisy_pair_max_ratio",
             "free_zero_max_share", "free_random_max_share", "free_one_row_max_share",
             "free_random_mean_share", "free_one_row_mean_share",
             "free_one_row_boosted_max_share", "free_one_row_boosted_mean_share",
@@ -986,6 +1013,7 @@ def summarise(per_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     summary["sybil_pair_min_residual_cosine"] = min(r["sybil_pair_min_residual_cosine"] for r in table.values())
     summary["sybil_pair_min_cosine"] = min(r["sybil_pair_min_cosine"] for r in table.values())
     summary["copy_credit_errors"] = sum(r["copy_credit_errors"] for r in table.values())
+    summary["short_copy_noisy_caught_rate"] = min(r["short_copy_noisy_caught_rate"] for r in table.values())
     summary["datasets"] = list(table)
     summary["held_out"] = [name for name in table
                            if name in HELD_OUT or name in EXTRA_DATASETS or is_named_table(name)]

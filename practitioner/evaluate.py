@@ -201,6 +201,7 @@ def evaluate_round(
         reference=reference,
         game_scorer=None if cluster is None else cluster.game_scorer(scorer, seed=seed),
         along_bound=round_along_bound(spec, global_params, x_val, y_val, reference),
+        rules=spec.valuation_rules,  # which copy rule the spec committed the bounty to
     )
     proved = None  # bounties posted before copy proofs: none
     opener = BlobOpener(spec, private_key, fetched)

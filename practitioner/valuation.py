@@ -49,6 +49,7 @@ import numpy as np
 from practitioner.report import ContributorLine, RejectedLine
 from practitioner.scale import STREAM_MIN_PLAYERS, CoalitionSums, streaming_gtg
 from trainer.alignment import along_scale
+from trainer.copy_proof import copies_by_direction
 from trainer.encoding import encoding_slack, project_to_ball  # noqa: F401 - re-exported
 from trainer.estimates import UTILITY_CLIP_SHARE, utility_clip  # noqa: F401 - re-exported
 from trainer.shapley import (
@@ -68,6 +69,7 @@ from trainer.shapley import (
     shapley_values,
     value_estimates,
 )
+from trainer.spec import VALUATION_RULES
 from wallet.round_report import leftover_credits, round_amounts
 
 log = logging.getLogger(__name__)
@@ -199,6 +201,7 @@ def value_round(
     game: str = "fixed",
     semivalue: str = "shapley",
     along_bound: float | None = None,
+    rules: int = VALUATION_RULES,
 ) -> Valuation:
     """Value one round. `model_rule` picks the players of the next model: "value" (mean
     value > 0, the protocol's rule) or "lcb" (lower bound > 0; measured in benchmarks.fairness).
@@ -216,7 +219,9 @@ def value_round(
     model is then the game's model of the kept players, which a report's `denominator` does
     not describe. `along_bound` (with `reference`; `trainer.alignment.along_bound`) scales
     each player's update down, direction kept, until its component along the reference is at
-    most the bound, in the game and in the next model."""
+    most the bound, in the game and in the next model. `rules` (the spec's `valuation_rules`)
+    picks the copy rule: from 4, only identical updates are copies on models under
+    `copy_proof.COPY_DIRECTION_MIN_PARAMS` parameters."""
     started = time.perf_counter()
     if model_rule not in ("value", "lcb"):
         raise ValueError(f"unknown model rule {model_rule!r}")
@@ -235,7 +240,9 @@ def value_round(
             updates.append(None)
         else:
             updates.append(project_to_ball(np.asarray(sub.update, dtype=np.float64), clip_norm, clip_slack))
-    screening = screen_updates(updates, previous_delta, reference=reference)
+    by_direction = copies_by_direction(global_params.size, rules)
+    screening = screen_updates(updates, previous_delta, reference=reference,
+                               copies_by_direction=by_direction)
     for index, reason in sorted(screening.rejected.items()):
         rejected.append(RejectedLine(ordered[index].address, ordered[index].blob_hash, reason))
     kept = list(screening.kept)
@@ -245,7 +252,8 @@ def value_round(
         for i in kept
     ]
     links: list[tuple[int, int]] = []
-    groups = copy_groups([updates[i] for i in kept], on_chain, reference, links=links)  # type: ignore[misc]
+    groups = copy_groups([updates[i] for i in kept], on_chain, reference, links=links,  # type: ignore[misc]
+                         by_direction=by_direction)
     copy_of: dict[int, int] = {}  # index in ordered -> index of the credited original
     copy_paths: dict[str, tuple[str, ...]] = {}  # a copy's address -> the links to its original
     originals: list[int] = []

@@ -149,7 +149,7 @@ def test_the_report_carries_the_bound_and_the_wallet_recomputes_it(later_round):
 
 
 def test_post_commits_the_bounty_to_the_valuation_rules_and_older_specs_keep_their_hash():
-    """`post` writes `valuation_rules: 3` into the spec (its hash is on chain); a spec without
+    """`post` writes `valuation_rules: 4` into the spec (its hash is on chain); a spec without
     it serialises without the key, so specs posted before keep their hash; the field is an
     int this wallet knows."""
     from pathlib import Path
@@ -164,11 +164,11 @@ def test_post_commits_the_bounty_to_the_valuation_rules_and_older_specs_keep_the
     spec, _, _, _ = complete_spec(read_spec_file(demo / "wine_spec.json"), paillier_n=public_key.n,
                                   paillier_proof=prove_modulus(private_key.p, private_key.q),
                                   validation_files=[str(demo / "wine_validation.csv")], inbox_url="")
-    assert spec.valuation_rules == VALUATION_RULES == 3 and spec.to_json()["valuation_rules"] == 3
+    assert spec.valuation_rules == VALUATION_RULES == 4 and spec.to_json()["valuation_rules"] == 4
     older = {key: value for key, value in spec.to_json().items() if key != "valuation_rules"}
     parsed = BountySpec.from_json(older)
     assert parsed.valuation_rules == 0 and parsed.to_json() == older
     assert BountySpec.from_json({**older, "valuation_rules": 1}).valuation_rules == 1  # posted before copy proofs
-    for bad in (0, True, "1", 4):  # 4: rules this wallet does not know
+    for bad in (0, True, "1", 5):  # 5: rules this wallet does not know
         with pytest.raises(SpecError, match="valuation_rules"):
             BountySpec.from_json({**older, "valuation_rules": bad})

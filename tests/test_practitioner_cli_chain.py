@@ -331,7 +331,7 @@ def test_a_key_file_from_before_key_proofs_gains_its_proof_when_post_unlocks_it(
     assert client.count() == before + 1
     assert [str(root) for root in load_key_proof(key_path)] == proof  # the same roots: deterministic
     _bounty, spec = load_bounty_spec(client, before + 1, file_roots=None)
-    assert spec.valuation_rules == 3 and modulus_proof_problem(spec.paillier.n, spec.paillier.proof) is None
+    assert spec.valuation_rules == 4 and modulus_proof_problem(spec.paillier.n, spec.paillier.proof) is None
     assert BountySpec.from_json(spec.to_json()).paillier.proof == spec.paillier.proof
 
 
@@ -351,7 +351,7 @@ def test_a_bounty_whose_key_proof_does_not_check_is_not_offered_or_trained_for(m
     forged = {**posted, "paillier": {**posted["paillier"], "proof": ["1"] * ROUNDS}}
     missing = {**posted, "paillier": {key: v for key, v in posted["paillier"].items() if key != "proof"}}
     for spec, said in ((forged, "root 0 is not an n-th root of its challenge"),
-                       (missing, "valuation_rules 3 needs the proof and the spec has none")):
+                       (missing, f"valuation_rules {posted['valuation_rules']} needs the proof and the spec has none")):
         spec_hash, spec_uri = session.publish(json.dumps(spec, sort_keys=True).encode())
         session.client.approve(market["ctx"].token, 10**18)
         bounty_id = session.client.create_bounty(

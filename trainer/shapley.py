@@ -653,14 +653,34 @@ def unit_rows(updates: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np
     return matrix, norms, matrix / np.where(norms > 0, norms, 1.0)[:, None]
 
 
-def exact_copy_classes(updates: Sequence[np.ndarray], exact_cosine: float = COPY_EXACT_COSINE) -> list[list[int]]:
+def identical_pairs(updates: Sequence[np.ndarray]) -> list[tuple[int, int]]:
+    """Pairs (earlier index, later) of updates equal in every parameter: the copy rule on
+    models too small to tell copies by direction (`copy_proof.copies_by_direction`)."""
+    first: dict[bytes, int] = {}
+    pairs = []
+    for index, update in enumerate(updates):
+        key = np.asarray(update, dtype=np.float64).tobytes()
+        if key in first:
+            pairs.append((first[key], index))
+        else:
+            first[key] = index
+    return pairs
+
+
+def exact_copy_classes(updates: Sequence[np.ndarray], exact_cosine: float = COPY_EXACT_COSINE,
+                       *, by_direction: bool = True) -> list[list[int]]:
     """Classes (single linkage) of updates whose cosine exceeds `exact_cosine`: the same
     update up to a positive scale and precision-level noise (`copy_groups`' exact rule), from
-    one Gram matrix, so thousands of updates take milliseconds."""
+    one Gram matrix, so thousands of updates take milliseconds. Without `by_direction`,
+    identical updates only."""
     if len(updates) == 0:
         return []
-    _, _, unit = unit_rows(updates)
     linkage = Linkage(len(updates))
+    if not by_direction:
+        for a, b in identical_pairs(updates):
+            linkage.join(a, b)
+        return linkage.classes()
+    _, _, unit = unit_rows(updates)
     for a, b in np.argwhere(np.triu(unit @ unit.T > exact_cosine, k=1)):
         linkage.join(int(a), int(b))
     return linkage.classes()
@@ -675,6 +695,7 @@ def screen_updates(
     reference: np.ndarray | None = None,
     min_alignment: float | None = None,
     free_tests: int = ALIGNMENT_FREE_TESTS,
+    copies_by_direction: bool = True,
 ) -> Screening:
     """Reject non-finite and zero-norm updates, replays, and updates not aligned with the
     reference.
@@ -734,7 +755,8 @@ def screen_updates(
         # one test per group of exact copies (up to scale and precision noise), decided by
         # its most aligned member for all of them: copies of one update must not make the
         # test stricter for the others (credit goes to one member of the group later anyway)
-        groups = exact_copy_classes([updates[index] for index in tested])  # type: ignore[misc]
+        groups = exact_copy_classes([updates[index] for index in tested],  # type: ignore[misc]
+                                    by_direction=copies_by_direction)
         decisions = aligned_step_down(
             [max(cosines[tested[k]] for k in group) for group in groups], dimension,
             free_tests=free_tests,
@@ -779,6 +801,7 @@ def copy_groups(
     exact_cosine: float = COPY_EXACT_COSINE,
     noise_min_params: int = COPY_NOISE_MIN_PARAMS,
     links: list[tuple[int, int]] | None = None,
+    by_direction: bool = True,
 ) -> list[list[int]]:
     """Groups of indexes into `updates` that copy each other (single linkage), each group
     sorted by `order` (on-chain submission index, then address) so its first member is the
@@ -787,10 +810,19 @@ def copy_groups(
     for models of at least `noise_min_params` parameters, above `min_cosine` with residual
     cosine above `min_residual_cosine`. The cosines come from one Gram matrix and only pairs
     above the lower threshold are visited, so thousands of updates take seconds. `links`, when
-    given, receives every pair found to be copies (the edges a copy proof walks)."""
+    given, receives every pair found to be copies (the edges a copy proof walks). Without
+    `by_direction` (models under `copy_proof.COPY_DIRECTION_MIN_PARAMS` parameters, from
+    valuation_rules 4) only identical updates are copies."""
     count = len(updates)
     if count == 0:
         return []
+    if not by_direction:
+        linkage = Linkage(count)
+        for a, b in identical_pairs(updates):
+            linkage.join(a, b)
+            if links is not None:
+                links.append((a, b))
+        return linkage.ordered_groups(order)
     matrix, norms, unit = unit_rows(updates)
     cosines = unit @ unit.T
     cosines[norms == 0, :] = 0.0

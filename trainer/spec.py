@@ -143,10 +143,13 @@ SPEC_VERSION = 1
 # one, rejections give the protocol's reasons; 2 = also a copy proof for every copy claim,
 # served to the owner it counts as a copy (trainer.copy_proof); 3 = also the key's proof of
 # being well formed (paillier.proof, trainer.key_proof), without which an opening or a copy
-# proof could open one ciphertext as two updates. A wallet refuses a spec of a later version.
-VALUATION_RULES = 3
+# proof could open one ciphertext as two updates; 4 = on models of fewer than
+# COPY_DIRECTION_MIN_PARAMS parameters only identical updates are copies (trainer.copy_proof).
+# A wallet refuses a spec of a later version.
+VALUATION_RULES = 4
 COPY_PROOF_RULES = 2
 KEY_PROOF_RULES = 3
+SMALL_MODEL_COPY_RULES = 4
 TASKS = ("binary_classification", "multiclass_classification")
 METRICS = ("log_loss", "accuracy")
 MAX_SPEC_BYTES = 1_000_000

@@ -555,7 +555,7 @@ class _Checker:
                 data, bounty_id=bounty.id, round_index=round_index, address=self.account,
                 copy_of=copy_of, kept=kept, public_key=spec.public_key(), encoding=encoding,
                 submitted_hash=submitted, listed=[str(line["address"]) for line in report["contributors"]],
-                n_params=n_params)
+                n_params=n_params, rules=spec.valuation_rules)
         except OwnUpdateUnknown:
             return [], (f"{claim}; this computer does not keep the update it sent, and the copy proof "
                         "does not open it, so the claim cannot be checked.")
