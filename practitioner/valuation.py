@@ -252,8 +252,9 @@ def value_round(
         for i in kept
     ]
     links: list[tuple[int, int]] = []
-    groups = copy_groups([updates[i] for i in kept], on_chain, reference, links=links,  # type: ignore[misc]
-                         by_direction=by_direction)
+    # by exact multiples (small models): the updates as decrypted, before any projection
+    grouped = [updates[i] if by_direction else np.asarray(ordered[i].update, dtype=np.float64) for i in kept]
+    groups = copy_groups(grouped, on_chain, reference, links=links, by_direction=by_direction)  # type: ignore[arg-type]
     copy_of: dict[int, int] = {}  # index in ordered -> index of the credited original
     copy_paths: dict[str, tuple[str, ...]] = {}  # a copy's address -> the links to its original
     originals: list[int] = []

@@ -5,8 +5,9 @@ On a model of 2 or 3 parameters honest owners with disjoint rows can point the s
 benchmark's owners on one column of real tables came within the exact rule's 1 - 1e-6 of each
 other, and on two discrete columns an owner whose rows share one point trains exactly along
 that point's direction. Calling them copies paid the later one nothing. From valuation_rules 4
-only identical updates are copies there; bounties posted before keep the rule they were valued
-by, so their reports still verify."""
+only exact positive multiples are copies there (what a copier makes of another owner's
+ciphertext without adding noise: re-randomised, or raised to an integer power); bounties posted
+before keep the rule they were valued by, so their reports still verify."""
 
 from __future__ import annotations
 
@@ -55,9 +56,13 @@ def test_the_rule_by_model_size_and_rules():
     assert not copies_by_direction(3) and copies_by_direction(4)
     assert copies_by_direction(2, rules=3)  # a bounty posted before keeps its rule
     u = np.array([0.25, -0.5, 0.125])
-    assert is_copy_link(u, u.copy()) and not is_copy_link(u, 3.0 * u)
+    assert is_copy_link(u, u.copy()) and is_copy_link(u, 3.0 * u) and is_copy_link(3.0 * u, 2.0 * u)
+    assert not is_copy_link(u, -u) and not is_copy_link(u, u + np.array([STEP, 0.0, 0.0]))
+    assert not is_copy_link(np.zeros(3), np.zeros(3))  # a zero update is a null player, no one's copy
+    assert is_copy_link(u, u + np.array([1e-4, 0.0, 0.0]), rules=3)
     assert is_copy_link(u, 3.0 * u, rules=3)
-    assert copy_rule_text(3) == "on a model of 3 parameters the rule asks for identical updates"
+    assert copy_rule_text(3) == ("on a model of 3 parameters the rule asks for exact multiples "
+                                 "(the same plaintext, or a positive multiple of it)")
     assert copy_rule_text(3, rules=3) == copy_rule_text(31) == "the rule asks more than 0.999999"
     v = np.arange(1.0, 5.0)
     assert is_copy_link(v, 3.0 * v)  # 4 parameters: by direction, as before
@@ -135,13 +140,16 @@ def test_owners_whose_rows_share_one_point_on_two_discrete_columns():
     assert copies(valued(params, [ua, ub], xs, ys, spec, rules=3)) == {addresses(2)[1]: addresses(2)[0]}
     new = valued(params, [ua, ub], xs, ys, spec, rules=VALUATION_RULES)
     assert copies(new) == {}
-    # an identical update (a re-randomised ciphertext decrypts to the same plaintext) is still
-    # a copy, credited to the earliest submission; a scaled one is its own update there
+    # an identical update (a re-randomised ciphertext decrypts to the same plaintext) and an
+    # integer multiple (the ciphertext raised to a power) are still copies, credited to the
+    # earliest submission; a copy plus one fixed-point step is its own update there
     again = valued(params, [ua, ub, ua.copy()], xs, ys, spec, rules=VALUATION_RULES)
     assert copies(again) == {addresses(3)[2]: addresses(3)[0]}
     assert sum(line.amount for line in again.contributors) == sum(line.amount for line in new.contributors)
     scaled = valued(params, [ua, ub, 2.0 * ua], xs, ys, spec, rules=VALUATION_RULES)
-    assert copies(scaled) == {}
+    assert copies(scaled) == {addresses(3)[2]: addresses(3)[0]}
+    nudged = valued(params, [ua, ub, ua + np.array([STEP, 0.0, 0.0])], xs, ys, spec, rules=VALUATION_RULES)
+    assert copies(nudged) == {}
 
 
 @pytest.mark.parametrize("rules", [3, VALUATION_RULES])

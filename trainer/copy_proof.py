@@ -17,7 +17,7 @@ factors the practitioner computes rho = c^(n^-1 mod phi(n)) mod n. The owner's w
   copies by the protocol's rule on cosines (`is_copy_link`): above COPY_EXACT_COSINE, or from
   COPY_NOISE_MIN_PARAMS parameters above COPY_COSINE (the rule's residual part depends on the
   round's other updates, which the owner does not see, so it stays the practitioner's word);
-  under COPY_DIRECTION_MIN_PARAMS parameters (valuation_rules 4), identical updates only.
+  under COPY_DIRECTION_MIN_PARAMS parameters (valuation_rules 4), exact positive multiples only.
 
 Who may read a proof: the owner it counts as a copy. The proof is stored under a token,
 keccak256 of a domain tag, the bounty, round, the owner's address and its blob's bytes, which
@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import gmpy2
@@ -65,8 +67,10 @@ COPY_EXACT_COSINE = 1.0 - 1e-6
 COPY_COSINE = 0.995
 COPY_RESIDUAL_COSINE = 0.8
 COPY_NOISE_MIN_PARAMS = 100
-# Below this many parameters no rule on direction tells a copy from an honest owner, so only
-# identical updates are copies (bounties of valuation_rules >= SMALL_MODEL_COPY_RULES).
+# Below this many parameters no rule on approximate direction tells a copy from an honest
+# owner, so only exact positive multiples are copies (`exact_direction`; bounties of
+# valuation_rules >= SMALL_MODEL_COPY_RULES): what a copier holding another owner's
+# ciphertext makes of it without adding noise.
 # Measured (one to three columns of six real tables, 20 splits, 840 pairs of owners with
 # disjoint rows each): on 2 parameters disjoint owners came within the exact rule's 1 - 1e-6 on
 # four tables (1-4 pairs of 840), within 1e-8 on one; on 3 parameters two were exactly
@@ -97,6 +101,23 @@ def copy_proof_token(bounty_id: int, round_index: int, address: str, blob: bytes
     return "0x" + keccak(data).hex()
 
 
+def exact_direction(update: np.ndarray) -> tuple[int, ...] | None:
+    """The update's exact direction: its values (binary fractions, as decoded from fixed
+    point) as integers over a common denominator, divided by their greatest common divisor.
+    Two updates have the same one exactly when one is a positive rational multiple of the
+    other, as a re-randomised ciphertext (the same plaintext) or one raised to an integer
+    power (k times it) decrypts to; two honest updates of more than a few fixed-point steps
+    essentially never do. None for a zero or non-finite update."""
+    values = np.asarray(update, dtype=np.float64).ravel()
+    if values.size == 0 or not np.all(np.isfinite(values)) or not values.any():
+        return None
+    fractions = [Fraction(float(v)) for v in values]  # exact: a float is a binary fraction
+    denominator = math.lcm(*(f.denominator for f in fractions))
+    integers = [int(f * denominator) for f in fractions]
+    divisor = math.gcd(*integers)
+    return tuple(i // divisor for i in integers)
+
+
 def copies_by_direction(n_params: int, rules: int = VALUATION_RULES) -> bool:
     """Whether the copy rule may call two different updates copies by their direction: on
     models of COPY_DIRECTION_MIN_PARAMS parameters or more, and on every model of a bounty
@@ -107,7 +128,8 @@ def copies_by_direction(n_params: int, rules: int = VALUATION_RULES) -> bool:
 def copy_rule_text(n_params: int, rules: int = VALUATION_RULES) -> str:
     """What the copy rule asks of a pair, in words, for messages."""
     if not copies_by_direction(n_params, rules):
-        return f"on a model of {n_params} parameters the rule asks for identical updates"
+        return (f"on a model of {n_params} parameters the rule asks for exact multiples "
+                "(the same plaintext, or a positive multiple of it)")
     threshold = COPY_COSINE if n_params >= COPY_NOISE_MIN_PARAMS else COPY_EXACT_COSINE
     return f"the rule asks more than {threshold}"
 
@@ -117,9 +139,10 @@ def is_copy_link(a: np.ndarray, b: np.ndarray, rules: int = VALUATION_RULES) -> 
     decides it: cosine above COPY_EXACT_COSINE, or from COPY_NOISE_MIN_PARAMS parameters above
     COPY_COSINE (where the rule also asks their residuals, after the round's common direction,
     to agree: that part needs the other updates); under COPY_DIRECTION_MIN_PARAMS parameters
-    (`rules` from SMALL_MODEL_COPY_RULES), identical updates only."""
+    (`rules` from SMALL_MODEL_COPY_RULES), exact positive multiples only (`exact_direction`)."""
     if not copies_by_direction(a.size, rules):
-        return a.shape == b.shape and bool(np.array_equal(a, b))
+        key = exact_direction(a)
+        return key is not None and np.shape(a) == np.shape(b) and key == exact_direction(b)
     value = cosine(a, b)
     threshold = COPY_COSINE if a.size >= COPY_NOISE_MIN_PARAMS else COPY_EXACT_COSINE
     return value > threshold - LINK_TOLERANCE

@@ -64,6 +64,7 @@ from trainer.copy_proof import (  # noqa: F401 - re-exported
     COPY_EXACT_COSINE,
     COPY_NOISE_MIN_PARAMS,
     COPY_RESIDUAL_COSINE,
+    exact_direction,
 )
 from trainer.estimates import TRIM_COUNT, trimmed_count, trimmed_mean_and_stderr  # noqa: F401 - re-exported
 
@@ -653,13 +654,16 @@ def unit_rows(updates: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np
     return matrix, norms, matrix / np.where(norms > 0, norms, 1.0)[:, None]
 
 
-def identical_pairs(updates: Sequence[np.ndarray]) -> list[tuple[int, int]]:
-    """Pairs (earlier index, later) of updates equal in every parameter: the copy rule on
-    models too small to tell copies by direction (`copy_proof.copies_by_direction`)."""
-    first: dict[bytes, int] = {}
+def exact_multiple_pairs(updates: Sequence[np.ndarray]) -> list[tuple[int, int]]:
+    """Pairs (first index of a direction, later one) of updates that are exact positive
+    multiples of each other (`copy_proof.exact_direction`): the copy rule on models too small
+    to tell copies by approximate direction (`copy_proof.copies_by_direction`)."""
+    first: dict[tuple[int, ...], int] = {}
     pairs = []
     for index, update in enumerate(updates):
-        key = np.asarray(update, dtype=np.float64).tobytes()
+        key = exact_direction(update)
+        if key is None:
+            continue
         if key in first:
             pairs.append((first[key], index))
         else:
@@ -672,12 +676,12 @@ def exact_copy_classes(updates: Sequence[np.ndarray], exact_cosine: float = COPY
     """Classes (single linkage) of updates whose cosine exceeds `exact_cosine`: the same
     update up to a positive scale and precision-level noise (`copy_groups`' exact rule), from
     one Gram matrix, so thousands of updates take milliseconds. Without `by_direction`,
-    identical updates only."""
+    exact positive multiples only."""
     if len(updates) == 0:
         return []
     linkage = Linkage(len(updates))
     if not by_direction:
-        for a, b in identical_pairs(updates):
+        for a, b in exact_multiple_pairs(updates):
             linkage.join(a, b)
         return linkage.classes()
     _, _, unit = unit_rows(updates)
@@ -812,13 +816,14 @@ def copy_groups(
     above the lower threshold are visited, so thousands of updates take seconds. `links`, when
     given, receives every pair found to be copies (the edges a copy proof walks). Without
     `by_direction` (models under `copy_proof.COPY_DIRECTION_MIN_PARAMS` parameters, from
-    valuation_rules 4) only identical updates are copies."""
+    valuation_rules 4) only exact positive multiples are copies: pass the updates as decoded,
+    before any projection onto the clip ball."""
     count = len(updates)
     if count == 0:
         return []
     if not by_direction:
         linkage = Linkage(count)
-        for a, b in identical_pairs(updates):
+        for a, b in exact_multiple_pairs(updates):
             linkage.join(a, b)
             if links is not None:
                 links.append((a, b))
