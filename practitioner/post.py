@@ -15,7 +15,9 @@ The spec file may leave out what the practitioner's own files determine; `post` 
   the calibrated bound 13-40 % at noise multiplier 0.5 (docs/PROTOCOL.md, valuation).
 Then trainer.spec checks the whole spec; nothing goes on chain unless it is valid.
 A validation set under RECOMMENDED_VALIDATION_ROWS rows posts with a warning
-(`validation_size_warning`): there one relabelled example can move a large part of a round.
+(`validation_size_warning`): there one relabelled example can move a large part of a round;
+so does a model of fewer than COPY_DIRECTION_MIN_PARAMS parameters (`small_model_warning`):
+there a copy plus noise is paid as its own update.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from practitioner.validation_reuse import (
     shared_rows,
     unrevealed_rows_warning,
 )
+from trainer.copy_proof import COPY_DIRECTION_MIN_PARAMS
 from trainer.data import load_dataset
 from trainer.encoding import EncodingParams
 from trainer.models import model_from_spec, model_to_bytes
@@ -188,6 +191,9 @@ def complete_spec(
     if fill_clip_norm:
         spec["privacy"]["clip_norm"] = calibrated_clip_norm(parsed, x, y)
         parsed = BountySpec.from_json(spec)
+    small = small_model_warning(model_from_spec(parsed).get_params().size)
+    if small:  # it still posts: owners see the model's size in the spec
+        log.warning("%s", small)
     salt = secrets.token_bytes(32)
     if raw.get("validation_commitment") is None:
         spec["validation_commitment"] = validation_commitment(x, y, salt)
@@ -215,6 +221,20 @@ def validation_size_warning(rows: int) -> str | None:
         "updates are often too uncertain to be paid (measured: on a hard 4-class table with 42 "
         "rows, a third of honest owners' updates could not be told from zero and were paid "
         f"nothing). Use {RECOMMENDED_VALIDATION_ROWS} rows or more if you can."
+    )
+
+
+def small_model_warning(n_params: int) -> str | None:
+    """The warning `post` gives for a model of `n_params` parameters, or None: under
+    COPY_DIRECTION_MIN_PARAMS the copy rule catches only exact multiples (docs/PROTOCOL.md,
+    Valuation step 2), so a copier who adds noise to another owner's update is paid."""
+    if n_params >= COPY_DIRECTION_MIN_PARAMS:
+        return None
+    return (
+        f"The model has {n_params} parameters: on models this small honest owners with "
+        "different rows can train in the same direction, so only exact copies of an update "
+        "(the same or a scaled ciphertext) are caught, and a copy with a little noise added "
+        "is paid as its own update. Use more features if you can."
     )
 
 

@@ -11,6 +11,9 @@ before keep the rule they were valued by, so their reports still verify."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +21,7 @@ import pytest
 from benchmarks import fairness
 from benchmarks._markets import load
 from practitioner.decode import ValidationScorer, reference_update
+from practitioner.post import complete_spec, read_spec_file, small_model_warning
 from practitioner.valuation import DecodedSubmission, value_round
 from trainer.copy_proof import (
     COPY_DIRECTION_MIN_PARAMS,
@@ -26,12 +30,14 @@ from trainer.copy_proof import (
     is_copy_link,
 )
 from trainer.encoding import encoding_slack
+from trainer.key_proof import prove_modulus
 from trainer.models import model_from_spec
 from trainer.spec import SMALL_MODEL_COPY_RULES, VALUATION_RULES
-from trainer.testing import make_spec
+from trainer.testing import make_spec, test_keypair
 from trainer.update import make_update
 
 STEP = 2.0**-16
+DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
 
 
 def addresses(n: int) -> list[str]:
@@ -167,3 +173,29 @@ def test_models_of_four_parameters_or_more_keep_the_rule_by_direction(rules):
     assert params.size == 4
     scaled = valued(params, [u, 3.0 * u], (x[validation] - mean) / std, y[validation], spec, rules=rules)
     assert copies(scaled) == {addresses(2)[1]: addresses(2)[0]}
+
+
+@pytest.mark.parametrize("columns", [1, 3])
+def test_post_warns_that_a_small_model_pays_a_copy_plus_noise(columns, tmp_path, caplog):
+    """The demo's breast cancer bounty cut to its first `columns` columns: 2 parameters warn
+    (a copy plus noise is paid there), 4 do not; both still complete."""
+    raw = read_spec_file(DEMO / "breast_cancer_spec.json")
+    raw["schema"] = dict(raw["schema"], columns=raw["schema"]["columns"][:columns])
+    raw["model"] = dict(raw["model"], n_features=columns)
+    table = pd.read_csv(DEMO / "breast_cancer_validation.csv")
+    names = [c["name"] for c in raw["schema"]["columns"]]
+    path = tmp_path / "validation.csv"
+    table[names + [raw["schema"]["label"]]].to_csv(path, index=False)
+    public_key, private_key = test_keypair(512)
+    with caplog.at_level(logging.WARNING, logger="practitioner.post"):
+        spec, *_ = complete_spec(raw, paillier_n=public_key.n,
+                                 paillier_proof=prove_modulus(private_key.p, private_key.q),
+                                 validation_files=[str(path)], inbox_url="")
+    n_params = model_from_spec(spec).get_params().size
+    assert n_params == columns + 1
+    warned = [r.getMessage() for r in caplog.records if "parameters" in r.getMessage()]
+    if n_params < COPY_DIRECTION_MIN_PARAMS:
+        assert warned == [small_model_warning(n_params)] and f"{n_params} parameters" in warned[0]
+        assert "a copy with a little noise added is paid" in warned[0]
+    else:
+        assert warned == [] and small_model_warning(n_params) is None
