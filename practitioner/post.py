@@ -234,7 +234,8 @@ def small_model_warning(n_params: int) -> str | None:
         f"The model has {n_params} parameters: on models this small honest owners with "
         "different rows can train in the same direction, so only exact copies of an update "
         "(the same or a scaled ciphertext) are caught, and a copy with a little noise added "
-        "is paid as its own update. Use more features if you can."
+        "is paid as its own update. Use more features, or post --by-invitation so that "
+        "each invited owner is one submitter."
     )
 
 

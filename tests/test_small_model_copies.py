@@ -196,6 +196,6 @@ def test_post_warns_that_a_small_model_pays_a_copy_plus_noise(columns, tmp_path,
     warned = [r.getMessage() for r in caplog.records if "parameters" in r.getMessage()]
     if n_params < COPY_DIRECTION_MIN_PARAMS:
         assert warned == [small_model_warning(n_params)] and f"{n_params} parameters" in warned[0]
-        assert "a copy with a little noise added is paid" in warned[0]
+        assert "a copy with a little noise added is paid" in warned[0] and "--by-invitation" in warned[0]
     else:
         assert warned == [] and small_model_warning(n_params) is None
