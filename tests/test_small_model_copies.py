@@ -199,3 +199,27 @@ def test_post_warns_that_a_small_model_pays_a_copy_plus_noise(columns, tmp_path,
         assert "a copy with a little noise added is paid" in warned[0] and "--by-invitation" in warned[0]
     else:
         assert warned == [] and small_model_warning(n_params) is None
+
+
+@pytest.mark.parametrize(("clip", "exact"), [(2.0, True), (0.3, False)])
+def test_a_ciphertext_raised_to_a_power_is_an_exact_multiple_when_clip_is_whole_steps(clip, exact):
+    """A copier holding another owner's ciphertexts c (per parameter, real Paillier) sends
+    c^k * Enc(-(k - 1) * clip * 2^bits): k times the update, offset corrected. It decodes to
+    exactly k times the update when clip is a whole number of fixed-point steps (2.0, the
+    demo's), so the small-model rule catches it; otherwise the correction is rounded and the
+    copy is up to one step off, its own update (docs/PROTOCOL.md, Valuation step 2)."""
+    from trainer.encoding import EncodingParams, decode_sum, encode_nearest
+
+    public_key, private_key = test_keypair(512)
+    encoding = EncodingParams(precision_bits=16, clip=clip, max_contributors=8, key_bits=512)
+    update = np.array([0.1234567, -0.0456789, 0.0078901])
+    q = encode_nearest(update, encoding)
+    u = decode_sum(q, 1, encoding)  # what the practitioner decrypts from the original
+    ciphertexts = [public_key.encrypt(int(v)) for v in q]
+    k = 3
+    correction = -round((k - 1) * clip * encoding.scale)
+    copied = [c * k + correction for c in ciphertexts]  # homomorphic: c^k * g^correction
+    copy = decode_sum(np.array([private_key.decrypt(c) for c in copied]), 1, encoding)
+    assert np.max(np.abs(copy - k * u)) <= 1.0 / encoding.scale  # k times it, within one step
+    assert is_copy_link(u, copy) is exact and bool(np.array_equal(copy, k * u)) is exact
+    assert is_copy_link(u, copy, rules=3)  # the rule by direction catches both
