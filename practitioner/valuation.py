@@ -220,7 +220,7 @@ def value_round(
     not describe. `along_bound` (with `reference`; `trainer.alignment.along_bound`) scales
     each player's update down, direction kept, until its component along the reference is at
     most the bound, in the game and in the next model. `rules` (the spec's `valuation_rules`)
-    picks the copy rule: from 4, only identical updates are copies on models under
+    picks the copy rule: from 4, only exact positive multiples are copies on models under
     `copy_proof.COPY_DIRECTION_MIN_PARAMS` parameters."""
     started = time.perf_counter()
     if model_rule not in ("value", "lcb"):

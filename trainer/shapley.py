@@ -654,6 +654,16 @@ def unit_rows(updates: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np
     return matrix, norms, matrix / np.where(norms > 0, norms, 1.0)[:, None]
 
 
+def exact_multiple_linkage(updates: Sequence[np.ndarray], links: list[tuple[int, int]] | None = None) -> Linkage:
+    """The updates joined by `exact_multiple_pairs`; each pair also goes to `links` when given."""
+    linkage = Linkage(len(updates))
+    for a, b in exact_multiple_pairs(updates):
+        linkage.join(a, b)
+        if links is not None:
+            links.append((a, b))
+    return linkage
+
+
 def exact_multiple_pairs(updates: Sequence[np.ndarray]) -> list[tuple[int, int]]:
     """Pairs (first index of a direction, later one) of updates that are exact positive
     multiples of each other (`copy_proof.exact_direction`): the copy rule on models too small
@@ -679,11 +689,9 @@ def exact_copy_classes(updates: Sequence[np.ndarray], exact_cosine: float = COPY
     exact positive multiples only."""
     if len(updates) == 0:
         return []
-    linkage = Linkage(len(updates))
     if not by_direction:
-        for a, b in exact_multiple_pairs(updates):
-            linkage.join(a, b)
-        return linkage.classes()
+        return exact_multiple_linkage(updates).classes()
+    linkage = Linkage(len(updates))
     _, _, unit = unit_rows(updates)
     for a, b in np.argwhere(np.triu(unit @ unit.T > exact_cosine, k=1)):
         linkage.join(int(a), int(b))
@@ -822,12 +830,7 @@ def copy_groups(
     if count == 0:
         return []
     if not by_direction:
-        linkage = Linkage(count)
-        for a, b in exact_multiple_pairs(updates):
-            linkage.join(a, b)
-            if links is not None:
-                links.append((a, b))
-        return linkage.ordered_groups(order)
+        return exact_multiple_linkage(updates, links).ordered_groups(order)
     matrix, norms, unit = unit_rows(updates)
     cosines = unit @ unit.T
     cosines[norms == 0, :] = 0.0
