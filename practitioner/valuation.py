@@ -241,8 +241,12 @@ def value_round(
         else:
             updates.append(project_to_ball(np.asarray(sub.update, dtype=np.float64), clip_norm, clip_slack))
     by_direction = copies_by_direction(global_params.size, rules)
+    # by exact multiples (small models): copies grouped as decrypted, before any projection
+    decrypted = [None if u is None else np.asarray(sub.update, dtype=np.float64)
+                 for sub, u in zip(ordered, updates, strict=True)]
     screening = screen_updates(updates, previous_delta, reference=reference,
-                               copies_by_direction=by_direction)
+                               copies_by_direction=by_direction,
+                               group_by=None if by_direction else decrypted)
     for index, reason in sorted(screening.rejected.items()):
         rejected.append(RejectedLine(ordered[index].address, ordered[index].blob_hash, reason))
     kept = list(screening.kept)
@@ -252,8 +256,7 @@ def value_round(
         for i in kept
     ]
     links: list[tuple[int, int]] = []
-    # by exact multiples (small models): the updates as decrypted, before any projection
-    grouped = [updates[i] if by_direction else np.asarray(ordered[i].update, dtype=np.float64) for i in kept]
+    grouped = [updates[i] if by_direction else decrypted[i] for i in kept]
     groups = copy_groups(grouped, on_chain, reference, links=links, by_direction=by_direction)  # type: ignore[arg-type]
     copy_of: dict[int, int] = {}  # index in ordered -> index of the credited original
     copy_paths: dict[str, tuple[str, ...]] = {}  # a copy's address -> the links to its original

@@ -223,3 +223,49 @@ def test_a_ciphertext_raised_to_a_power_is_an_exact_multiple_when_clip_is_whole_
     assert np.max(np.abs(copy - k * u)) <= 1.0 / encoding.scale  # k times it, within one step
     assert is_copy_link(u, copy) is exact and bool(np.array_equal(copy, k * u)) is exact
     assert is_copy_link(u, copy, rules=3)  # the rule by direction catches both
+
+
+@pytest.mark.parametrize("grouped_as_decrypted", [True, False])
+def test_a_scaled_copy_cut_back_to_the_clip_norm_is_one_test_with_its_original(grouped_as_decrypted):
+    """The screen tests each group of copies once, so copies cannot raise the bar for others.
+    On a 3-parameter model 15 honest updates are tested by the single test; a 16th test starts
+    Holm's step-down, whose first rank then needs a cosine of 0.93 there. A copy raised to the
+    power 3 is cut back onto the clip ball before valuation, which makes it no longer an exact
+    multiple of its original: grouped as projected, it is a 16th test and shuts out the whole
+    round; grouped as decrypted (the protocol), it joins its original."""
+    from trainer.encoding import project_to_ball
+    from trainer.shapley import screen_updates
+
+    rng = np.random.default_rng(3)
+    reference = np.array([1.0, 0.0, 0.0])
+    honest = []
+    while len(honest) < 15:  # cosines with the reference between 0.65 and 0.9, on the fixed-point grid
+        update = np.round(rng.normal(size=3) * 2**16) / 2**16
+        update[0] = abs(update[0]) + 1.5
+        cos = float(update @ reference / np.linalg.norm(update))
+        if 0.65 < cos < 0.9:
+            honest.append(update * 0.5 / np.linalg.norm(update) // STEP * STEP)
+    clip = 1.0
+    copy = 3 * honest[0]
+    decrypted = [*honest, copy]
+    projected = [project_to_ball(u, clip) for u in decrypted]
+    assert not np.array_equal(projected[-1], copy)  # it was cut back
+    screening = screen_updates(projected, reference=reference, copies_by_direction=False,
+                               group_by=decrypted if grouped_as_decrypted else None)
+    if not grouped_as_decrypted:
+        assert screening.kept == () and len(screening.rejected) == 16
+        return
+    assert sorted(screening.kept) == list(range(16)) and not screening.rejected
+    # value_round groups them so: nothing rejected, the copy credited to its original
+    spec = make_spec(2, classes=[0, 1], **{"privacy.clip_norm": clip})
+    x_val = rng.normal(size=(40, 2))
+    y_val = (x_val[:, 0] > 0).astype(np.int64)
+    subs = [DecodedSubmission(a, "0x" + f"{i:064x}", u, order=i)
+            for i, (a, u) in enumerate(zip(addresses(16), decrypted, strict=True))]
+    params = model_from_spec(spec).get_params()
+    assert params.size == 3
+    valuation = value_round(params, subs, ValidationScorer(spec, x_val, y_val), 10**18, clip_norm=clip,
+                            clip_slack=encoding_slack(3, spec.encoding.precision_bits),
+                            reference=reference, rules=VALUATION_RULES)
+    assert not valuation.rejected
+    assert copies(valuation) == {addresses(16)[15]: addresses(16)[0]}

@@ -708,6 +708,7 @@ def screen_updates(
     min_alignment: float | None = None,
     free_tests: int = ALIGNMENT_FREE_TESTS,
     copies_by_direction: bool = True,
+    group_by: Sequence[np.ndarray | None] | None = None,
 ) -> Screening:
     """Reject non-finite and zero-norm updates, replays, and updates not aligned with the
     reference.
@@ -725,6 +726,9 @@ def screen_updates(
     parameters). On models of ~15 parameters or fewer an honest direction can be no rarer
     than the luckiest of a few hundred random ones, so there a flood can push honest updates
     out too (docs/PROTOCOL.md). `min_alignment` replaces the test by a fixed cosine.
+    `group_by` (default: `updates`) are the updates copies are grouped by: without
+    `copies_by_direction` the ones as decrypted, since a copy raised to a power and cut back
+    onto the clip ball is no longer an exact multiple of its original.
 
     Owners who add DP noise N(0, (sigma * C)^2) per parameter have z ~ N(|u| cos / (sigma C), 1),
     and differential privacy itself bounds any test: one that rejects pure noise with
@@ -767,7 +771,8 @@ def screen_updates(
         # one test per group of exact copies (up to scale and precision noise), decided by
         # its most aligned member for all of them: copies of one update must not make the
         # test stricter for the others (credit goes to one member of the group later anyway)
-        groups = exact_copy_classes([updates[index] for index in tested],  # type: ignore[misc]
+        source = updates if group_by is None else group_by
+        groups = exact_copy_classes([source[index] for index in tested],  # type: ignore[misc]
                                     by_direction=copies_by_direction)
         decisions = aligned_step_down(
             [max(cosines[tested[k]] for k in group) for group in groups], dimension,
