@@ -1060,11 +1060,22 @@ def run(datasets: list[str], splits: int, rounds: int = 2, measure_rules: bool =
     return result
 
 
+def dataset_names(arguments: list[str]) -> list[str]:
+    """The tables `--datasets` names: each argument split on commas, but one naming a CSV file
+    (csv:PATH:LABEL) taken whole, since a path may hold a comma."""
+    names: list[str] = []
+    for argument in arguments:
+        names += [argument] if argument.startswith("csv:") else [n for n in argument.split(",") if n]
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_SPLITS} splits, no model-rule runs")
     parser.add_argument("--splits", type=int, default=None)
-    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--datasets", nargs="+", default=[",".join(DATASETS)], metavar="NAMES",
+                        help="tables, comma-separated or as separate arguments; an argument "
+                             "csv:PATH:LABEL is taken whole (its path may hold commas)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--null-test", action="store_true",
                         help="value_round(null_test=True): the optional null test of the pay")
@@ -1091,7 +1102,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 2:
         parser.error("--rounds must be 2 or more (the second round reverses the order)")
     splits = args.splits or (QUICK_SPLITS if args.quick else FULL_SPLITS)
-    datasets = args.datasets.split(",")
+    datasets = dataset_names(args.datasets)
     try:  # each table read and split once first: a table that cannot be used says so at once
         for name in datasets:
             build_market(name, 0)

@@ -107,3 +107,24 @@ def test_the_benchmark_runs_a_market_on_the_practitioners_file(tmp_path):
     assert result["copy_pair_max_ratio"] <= 1.1 and result["free_zero_max_share"] == 0.0
     row = result["per_dataset"][name]
     assert row["parameters"] == 3 * 17 and 0.0 < row["paid_share_mean"] <= 1.0
+
+
+def test_a_csv_path_with_a_comma_is_named_whole_and_read_once(tmp_path, capsys):
+    folder = tmp_path / "owners, 2026"
+    folder.mkdir()
+    small = wine_csv(folder / "small, rows.csv", slice(0, 178, 3))
+    name = f"csv:{small}:cultivar"
+    assert fairness.dataset_names(["wine,iris", name]) == ["wine", "iris", name]
+    assert fairness.dataset_names(["wine,,iris,"]) == ["wine", "iris"]
+    first = load(name)
+    assert load(name) is first  # read once: every split permutes the same arrays
+    with pytest.raises(ValueError):
+        first[0][0, 0] = 1.0  # read-only, so no split can change another's table
+    # the file rewritten: read again
+    rows = small.read_text().splitlines()
+    small.write_text("\n".join(rows[:-1]) + "\n")
+    assert len(load(name)[1]) == len(first[1]) - 1
+    # the command line names it whole: it is this table's own message, not "no table named"
+    assert fairness.main(["--datasets", "wine", name, "--splits", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "small, rows.csv" in err and "needs about 100 rows" in err
