@@ -8,13 +8,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks import example_influence
 from practitioner.post import (
+    MIN_CLASS_VALIDATION_ROWS,
     RECOMMENDED_VALIDATION_ROWS,
     complete_spec,
     read_spec_file,
+    validation_class_check,
     validation_size_warning,
 )
 from trainer.errors import SpecError
@@ -117,3 +120,46 @@ def test_what_an_owner_is_told_about_the_validation_set():
     # a bounty that never reveals its set cannot have its size checked: said so
     assert validation_set_text({"validation_rows": 500, "verifiable": False}) == (
         "500 rows (the practitioner's word, as this set is never revealed)", False)
+
+
+def _wine_validation(path: Path, keep_of_class_2: int) -> Path:
+    lines = (DEMO / "wine_validation.csv").read_text().splitlines()
+    rows = [line for line in lines[1:] if not line.endswith(",2")]
+    rows += [line for line in lines[1:] if line.endswith(",2")][:keep_of_class_2]
+    path.write_text("\n".join([lines[0], *rows]) + "\n")
+    return path
+
+
+def _complete(validation: Path):
+    public_key, private_key = test_keypair(512)
+    return complete_spec(read_spec_file(DEMO / "wine_spec.json"), paillier_n=public_key.n,
+                         paillier_proof=prove_modulus(private_key.p, private_key.q),
+                         validation_files=[str(validation)], inbox_url="")
+
+
+def test_a_validation_set_without_a_class_is_refused_and_few_rows_of_one_warned(tmp_path, caplog):
+    """Updates are valued on the validation set: without rows of a class, what owners' rows of
+    it teach could only lower their pay (`benchmarks.validation_classes` measures it)."""
+    with pytest.raises(InvalidInput, match=r"no rows of class 2: updates are valued on it"):
+        _complete(_wine_validation(tmp_path / "none.csv", 0))
+    with caplog.at_level(logging.WARNING, logger="practitioner.post"):
+        spec, _, y, _ = _complete(_wine_validation(tmp_path / "three.csv", 3))
+    assert spec.validation_rows == len(y) == 31 + 3
+    messages = [r.getMessage() for r in caplog.records if r.name == "practitioner.post"]
+    assert any("few rows of class 2 (3)" in m for m in messages)
+    assert validation_class_check(np.array([0, 1] * MIN_CLASS_VALIDATION_ROWS), [0, 1]) is None
+    assert "class 'b' (9)" in validation_class_check(np.array([0] * 10 + [1] * 9), ["a", "b"])
+
+
+def test_an_owner_of_one_class_is_paid_by_that_class_s_validation_rows():
+    """`benchmarks.validation_classes` on 2 splits of wine and iris: with no validation row of
+    its class the class-only owner gets at most a few percent of the round and less than half
+    of what it gets with all of them (the reason `post` refuses such a set)."""
+    from benchmarks import validation_classes
+
+    result = validation_classes.run(["wine", "iris"], 2)
+    for name in ("wine", "iris"):
+        row = result["per_dataset"][name]
+        assert row["class_owner_share_mean_k_0"] <= 0.03
+        assert row["class_owner_share_mean_k_0"] < 0.5 * row["class_owner_share_mean_k_all"]
+        assert row["class_owner_share_mean_k_1"] < row["class_owner_share_mean_k_all"]
