@@ -51,7 +51,12 @@ from trainer.data import load_dataset
 from trainer.encoding import EncodingParams
 from trainer.models import model_from_spec, model_to_bytes
 from trainer.reveal import validation_commitment
-from trainer.spec import RECOMMENDED_VALIDATION_ROWS, VALUATION_RULES, BountySpec
+from trainer.spec import (
+    MIN_CLASS_VALIDATION_ROWS,
+    RECOMMENDED_VALIDATION_ROWS,
+    VALUATION_RULES,
+    BountySpec,
+)
 from trainer.update import make_update
 from trainer.update_blob import blob_limit, blob_size
 from wallet.errors import InvalidInput
@@ -183,6 +188,7 @@ def complete_spec(
     if warning:
         log.warning("%s", warning)
     spec["validation_rows"] = declared_validation_rows(raw, len(y))
+    spec["validation_class_rows"] = declared_class_rows(raw, y, parsed.n_classes)
     # the bounty's reports follow the rules owners' wallets check (the bound along the
     # reference in every report, the exact pay rule, ...): committed in the spec's hash, so a
     # report that breaks them is a Mismatch, not "a report from an older practitioner"
@@ -216,6 +222,18 @@ def declared_validation_rows(raw: dict[str, Any], rows: int) -> int:
     return rows
 
 
+def declared_class_rows(raw: dict[str, Any], y: np.ndarray, n_classes: int) -> list[int]:
+    """The spec's `validation_class_rows`: the validation files' rows per class (a spec that
+    declares others is refused). Owners see them before they train, since what their rows of a
+    class teach is valued on that class's validation rows; their wallets check them at the reveal."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes).tolist()
+    declared = raw.get("validation_class_rows")
+    if declared is not None and declared != counts:
+        raise InvalidInput(f"The spec declares {declared} validation rows per class; the validation "
+                           f"files hold {counts}.")
+    return counts
+
+
 def validation_size_warning(rows: int) -> str | None:
     """The warning `post` gives for a validation set of `rows` rows, or None."""
     if rows >= RECOMMENDED_VALIDATION_ROWS:
@@ -233,8 +251,8 @@ def validation_size_warning(rows: int) -> str | None:
 # Measured (validation sets of wine, iris and the Palmer penguins with one class cut down to
 # k rows, 12 splits each; an owner holding 20 rows of that class only, beside three owners of 30
 # mixed rows): its mean share of a round was 0.0-0.7 % with k = 0, 0.0-1.9 % with k = 1,
-# 0.0-3 % with k = 3, 0.7-18 % with k = 10 and 9-20 % with every row of the class.
-MIN_CLASS_VALIDATION_ROWS = 10
+# 0.0-3 % with k = 3, 0.7-18 % with k = 10 and 9-20 % with every row of the class
+# (trainer.spec.MIN_CLASS_VALIDATION_ROWS).
 
 
 def validation_class_check(y: np.ndarray, classes: Sequence[int | str]) -> str | None:

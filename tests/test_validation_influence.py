@@ -163,3 +163,37 @@ def test_an_owner_of_one_class_is_paid_by_that_class_s_validation_rows():
         assert row["class_owner_share_mean_k_0"] <= 0.03
         assert row["class_owner_share_mean_k_0"] < 0.5 * row["class_owner_share_mean_k_all"]
         assert row["class_owner_share_mean_k_1"] < row["class_owner_share_mean_k_all"]
+
+
+def test_the_spec_declares_the_validation_rows_of_each_class_and_owners_are_told(tmp_path):
+    from wallet.bounties import validation_set_label
+
+    spec, _, y, _ = _complete(DEMO / "wine_validation.csv")
+    assert spec.validation_class_rows == (14, 17, 13) and sum(spec.validation_class_rows) == len(y)
+    text, warn = validation_set_text(spec.to_json())
+    assert text.endswith("by class: 0 14, 1 17, 2 13") and warn  # warned for its 44 rows, not its classes
+    # a declared count the files do not hold is refused
+    raw = read_spec_file(DEMO / "wine_spec.json")
+    raw["validation_class_rows"], raw["validation_rows"] = [15, 16, 13], 44
+    public_key, private_key = test_keypair(512)
+    with pytest.raises(InvalidInput, match=r"declares \[15, 16, 13\] validation rows per class; .* \[14, 17, 13\]"):
+        complete_spec(raw, paillier_n=public_key.n, paillier_proof=prove_modulus(private_key.p, private_key.q),
+                      validation_files=[str(DEMO / "wine_validation.csv")], inbox_url="")
+    # few rows of a class: said, and a large set is then labelled by it
+    few, _, _, _ = _complete(_wine_validation(tmp_path / "three.csv", 3))
+    text, warn = validation_set_text({**few.to_json(), "validation_rows": 340,
+                                      "validation_class_rows": [140, 197, 3]})
+    assert warn and text.startswith("340 rows, few rows of class 2: what your rows of that class teach")
+    assert text.endswith("9-20 % with a full share); by class: 0 140, 1 197, 2 3")
+    assert validation_set_label({**few.to_json(), "validation_rows": 340,
+                                 "validation_class_rows": [140, 197, 3]}) == "FEW ROWS OF A CLASS"
+    # the spec checks its own counts
+    good = spec.to_json()
+    for counts, message in (([14, 17], "has 2 counts; schema.classes has 3 classes"),
+                            ([14, 17, 14], "must sum to 'validation_rows'"),
+                            ([14, -1, 31], "validation_class_rows\\[1\\]")):
+        with pytest.raises(SpecError, match=message):
+            BountySpec.from_json({**good, "validation_class_rows": counts})
+    older = {k: v for k, v in good.items() if k != "validation_class_rows"}
+    assert BountySpec.from_json(older).validation_class_rows is None  # specs before it still parse
+    assert "validation_class_rows" not in BountySpec.from_json(older).to_json()  # and keep their hash

@@ -6,6 +6,7 @@ revealed, Not verifiable or Mismatch (and what differs)."""
 from __future__ import annotations
 
 from contextlib import nullcontext
+from functools import partial
 from unittest.mock import patch
 
 import numpy as np
@@ -39,13 +40,18 @@ FILES = ["breast_cancer_owner_a.csv", "breast_cancer_owner_b.csv"]
 
 SCENARIOS = ("honest", "payouts", "model", "private", "commitment", "scores", "evaluated", "unpaid",
              "race", "withheld", "screened", "invited", "uninvited", "credits", "credits_doctored",
-             "credits_later", "credits_withheld", "cancelled_later", "declared_rows", "rules", "factor", "unbounded", "reward", "copy_first", "copy_after", "replayed", "reworded", "padded", "late", "value", "undecryptable")
+             "credits_later", "credits_withheld", "cancelled_later", "declared_rows", "declared_classes", "rules", "factor", "unbounded", "reward", "copy_first", "copy_after", "replayed", "reworded", "padded", "late", "value", "undecryptable")
 ONE_ROUND = ("credits", "credits_doctored", "credits_withheld")  # round 0 is the closing round: it records the leftover's credits
 # the report's own claims (a) and scores (c), on a market of their own: every check reads every
 # bounty the owner submitted to, so these do not slow the checks above
 REPORT_SCENARIOS = ("names_bounty", "names_round", "names_spec", "names_model", "unlisted", "other_blob",
                     "metrics", "value_alone", "copy_of_copy", "copy_of_rejected")
 THREE_OWNERS = ("copy_of_copy", "copy_of_rejected")  # a third owner submitted to these too, after the two
+
+
+def _lied_class_rows(first: int, second: int, raw, y, n_classes) -> list[int]:
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes).tolist()
+    return [counts[0] + first, counts[1] + second, *counts[2:]]
 
 
 def _world(tmp_path_factory, scenarios, three_owners=()):
@@ -59,9 +65,14 @@ def _world(tmp_path_factory, scenarios, three_owners=()):
         if name == "private":
             raw["verifiable"] = False
         # "declared_rows": a practitioner whose spec claims 5 validation rows more than it holds
-        lying = patch("practitioner.post.declared_validation_rows", lambda raw, rows: rows + 5) \
+        # (5 more of its first class); "declared_classes": 3 rows of the first class declared as
+        # the second's, the size right
+        lying_rows = patch("practitioner.post.declared_validation_rows", lambda raw, rows: rows + 5) \
             if name == "declared_rows" else nullcontext()
-        with lying:
+        moved = {"declared_rows": (5, 0), "declared_classes": (-3, 3)}.get(name)
+        lying_classes = patch("practitioner.post.declared_class_rows", partial(_lied_class_rows, *moved)) \
+            if moved else nullcontext()
+        with lying_rows, lying_classes:
             bounties[name] = post_bounty(session, spec_path, raw_spec=raw, validation_files=validation,
                                          reward_per_round=REWARD, rounds=1 if name in ONE_ROUND else 2,
                                          round_seconds=600,
@@ -506,6 +517,22 @@ def test_a_validation_set_smaller_than_its_spec_declared_is_a_mismatch(world):
     assert result.status == MISMATCH
     assert result.differences == [f"validation set: the spec declared {spec.validation_rows} rows, "
                                   f"the revealed set has {spec.validation_rows - 5}"]
+
+
+def test_validation_rows_per_class_other_than_declared_are_a_mismatch(world):
+    """What owners' rows of a class earn depends on that class's validation rows, so the spec
+    declares them; a practitioner that moved 3 rows from one class to another in its spec (the
+    size right) is a Mismatch once the set is revealed."""
+    spec = load_spec(world["session"], world["declared_classes"])
+    honest_round(world, world["declared_classes"])
+    end_and_reveal(world, world["declared_classes"])
+    result = check(world, "declared_classes")
+    assert result.status == MISMATCH
+    declared = list(spec.validation_class_rows)
+    revealed = [declared[0] + 3, declared[1] - 3, *declared[2:]]
+    assert result.differences == [f"validation set: the spec declared {declared} rows per class, "
+                                  f"the revealed set has {revealed}"]
+    assert sum(declared) == spec.validation_rows
 
 
 def test_amounts_that_do_not_follow_the_reports_own_values_are_a_mismatch(world):

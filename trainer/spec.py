@@ -59,6 +59,10 @@ Field reference (all required unless marked optional):
     validation_rows         optional int >= 1, how many rows the validation set holds (`post`
                             fills it; checked against the revealed set; shown to owners, who
                             are warned below RECOMMENDED_VALIDATION_ROWS)
+    validation_class_rows   optional list of ints >= 0, one per schema.classes, summing to
+                            validation_rows: how many validation rows each class has (`post`
+                            fills it; checked against the revealed set; shown to owners, whose
+                            rows of a class are valued by that class's validation rows)
     public_validation       optional bool, default false; true = the practitioner posted the
                             validation rows as public (revealed by an earlier bounty, or shipped
                             with a demo: `post --allow-revealed-validation`), so anyone can
@@ -99,6 +103,7 @@ from trainer.spec_fields import (
     read_choice,
     read_hash,
     read_int,
+    read_list,
     read_str,
     require,
 )
@@ -159,6 +164,9 @@ MAX_SPEC_BYTES = 1_000_000
 # one example moved up to 9 % of a round on 30 rows, 6 % on 35, 14 % on 42, 12 % on 88, 2-6 %
 # on 113 (valuation v4; v3 27, 22, 12 and 9-12 %; 47, 32, 23 and 11-12 % under v2's hard cut).
 RECOMMENDED_VALIDATION_ROWS = 100
+# Fewer validation rows of a class than this: `post` warns and owners are told (measured with
+# benchmarks.validation_classes, docs/PROTOCOL.md "A class the validation set barely holds").
+MIN_CLASS_VALIDATION_ROWS = 10
 
 
 @dataclass(frozen=True)
@@ -181,6 +189,7 @@ class BountySpec:
     verifiable: bool = True  # False: the validation set is never revealed (shown to owners)
     invitation_signer: str | None = None  # set: by invitation (wallet.invitations)
     validation_rows: int | None = None  # the validation set's size (checked at the reveal)
+    validation_class_rows: tuple[int, ...] | None = None  # its rows per class (checked at the reveal)
     valuation_rules: int = 0  # >= 1: the reports follow the rules wallets check (0: posted before)
     open_updates: bool = False  # True: counted updates are opened to the round's contributors at the reveal
     public_validation: bool = False  # True: posted with validation rows known to be public (shown to owners)
@@ -215,6 +224,8 @@ class BountySpec:
             out["invitation_signer"] = self.invitation_signer
         if self.validation_rows is not None:
             out["validation_rows"] = self.validation_rows
+        if self.validation_class_rows is not None:  # omitted when absent: older specs keep their hash
+            out["validation_class_rows"] = list(self.validation_class_rows)
         if self.valuation_rules:  # omitted when 0: specs posted before the field keep their hash
             out["valuation_rules"] = self.valuation_rules
         if self.open_updates:  # omitted when false: specs posted before the field keep their hash
@@ -383,6 +394,16 @@ def _parse_spec(obj: Any) -> BountySpec:
     validation_rows = None
     if root.get("validation_rows") is not None:
         validation_rows = read_int(root["validation_rows"], "validation_rows", lo=1)
+    validation_class_rows = None
+    if root.get("validation_class_rows") is not None:
+        raw_counts = read_list(root["validation_class_rows"], "validation_class_rows")
+        validation_class_rows = tuple(read_int(v, f"validation_class_rows[{i}]", lo=0)
+                                      for i, v in enumerate(raw_counts))
+        if len(validation_class_rows) != len(schema.classes):
+            raise SpecError(f"Spec field 'validation_class_rows' has {len(validation_class_rows)} counts; "
+                            f"schema.classes has {len(schema.classes)} classes.")
+        if validation_rows is None or sum(validation_class_rows) != validation_rows:
+            raise SpecError("Spec field 'validation_class_rows' must sum to 'validation_rows'.")
     return BountySpec(
         version=version,
         title=title,
@@ -403,6 +424,7 @@ def _parse_spec(obj: Any) -> BountySpec:
         verifiable=verifiable,
         invitation_signer=invitation_signer,
         validation_rows=validation_rows,
+        validation_class_rows=validation_class_rows,
         valuation_rules=valuation_rules,
         open_updates=open_updates,
         public_validation=public_validation,

@@ -713,11 +713,17 @@ class _Checker:
         if spec.validation_rows is not None and spec.validation_rows != len(y):
             return self._mismatch(result, [f"validation set: the spec declared {spec.validation_rows} rows, "
                                            f"the revealed set has {len(y)}"])
+        if spec.validation_class_rows is not None:
+            counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=spec.n_classes).tolist()
+            if list(spec.validation_class_rows) != counts:
+                return self._mismatch(result, [f"validation set: the spec declared {list(spec.validation_class_rows)} "
+                                               f"rows per class, the revealed set has {counts}"])
         reused = self.revealed_before(result.bounty_id, spec, x, y)
         if reused:
             return self._mismatch(result, [reused])
         result.checked.append("revealed validation set = the spec's commitment"
                               + (" and its declared size" if spec.validation_rows is not None else "")
+                              + (" and rows per class" if spec.validation_class_rows is not None else "")
                               + ("" if spec.public_validation else
                                  ", none of its rows revealed by its practitioner before it was posted"))
         try:
