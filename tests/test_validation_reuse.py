@@ -102,7 +102,10 @@ def test_rows_a_bounty_revealed_are_refused_for_the_next_bounty(tmp_path):
     text, warned = validation_set_text(load_spec(session, public).to_json())
     assert warned and text.startswith("44 rows, small and public: on a set under 100 rows")
     assert "the practitioner posted them as public" in text
-    assert validation_set_text({**load_spec(session, fresh).to_json(), "validation_rows": 500}) == ("500 rows", False)
+    counts = load_spec(session, fresh).validation_class_rows
+    assert counts is not None and min(counts) >= 10  # shown, and not few of any class
+    assert validation_set_text({**load_spec(session, fresh).to_json(), "validation_rows": 500}) == (
+        f"500 rows; by class: 0 {counts[0]}, 1 {counts[1]}, 2 {counts[2]}", False)
     from wallet.bounties import validation_set_label
 
     # `quarry bounties show` names the line by what it warns of

@@ -142,7 +142,8 @@ def test_honest_round_not_finalised_then_not_yet_revealed(world):
     for owner in (0, 1):
         result = check(world, "honest", owner)
         assert result.status == VERIFIED, result.detail
-        assert "revealed validation set = the spec's commitment and its declared size" in result.checked
+        assert ("revealed validation set = the spec's commitment and its declared size and rows per class"
+                in result.checked)
         assert result.numbers["withEveryone"] == result.numbers["metricAfter"]
         assert result.numbers["withoutYou"] > result.numbers["metricAfter"]  # each owner helped
         # a round of two counted updates: each owner recomputes its own value and standard error
